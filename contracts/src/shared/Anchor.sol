@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ProtocolTypes} from "./ProtocolTypes.sol";
+
+/// @notice The part of the signal service the anchor drives.
+interface IAnchorSignalService {
+    function setSignalsReceived(bytes32[] calldata slots) external;
+    function saveCheckpoint(ProtocolTypes.Checkpoint calldata checkpoint) external;
+}
+
+/// @title Anchor
+/// @notice The L2 predeploy every block calls first, from the golden-touch account: it syncs the L1
+/// checkpoint, records the parent block hash, marks fast signals received, and checks a hash over the
+/// block's ancestors so that a block without its anchor makes the next anchor fail.
+/// @dev It is also the treasury that receives the non-shared part of the base fee.
+contract Anchor {
+    /// @notice The account whose transaction opens every block. Its key is public: only the protocol rules
+    /// (fixed position, fixed gas, fee exemption) give its transaction meaning.
+    address public constant GOLDEN_TOUCH_ADDRESS = 0x0000777735367b36bC9B61C50022d9D0700dB4Ec;
+
+    /// @notice The L2 signal service, whose syncer this contract is.
+    IAnchorSignalService public immutable signalService;
+    /// @notice The chain the checkpoints come from.
+    uint64 public immutable l1ChainId;
+
+    /// @notice Hash over the 255 most recent ancestors' hashes and the chain id, as of the last anchor.
+    bytes32 public ancestorsHash;
+    /// @notice The L2 block that ran the last anchor.
+    uint64 public lastAnchorBlockId;
+    /// @notice The newest L1 block whose checkpoint was saved.
+    uint48 public lastCheckpointBlockNumber;
+    /// @notice Parent hashes recorded by the anchors, by block number.
+    mapping(uint256 blockNumber => bytes32 blockHash) public blockHashes;
+
+    /// @notice Emitted by every anchor.
+    event Anchored(uint64 indexed blockId, bytes32 parentHash, uint48 l1BlockNumber, uint256 signalSlots);
+
+    error L2_SENDER_NOT_GOLDEN_TOUCH();
+    error L2_ANCHOR_ALREADY_RAN();
+    error L2_ANCESTORS_HASH_MISMATCH();
+
+    constructor(address _signalService, uint64 _l1ChainId) {
+        signalService = IAnchorSignalService(_signalService);
+        l1ChainId = _l1ChainId;
+        // No ancestors yet: the first anchor (block 1) checks against this value.
+        ancestorsHash = _hashAncestors(0, false);
+    }
+
+    /// @notice Opens a realtime block: saves `l1Checkpoint` when it is newer than the last one and marks
+    /// `signalSlots` received (the first block of a proposal carries them, the others pass none).
+    function anchorV4WithSignalSlots(ProtocolTypes.Checkpoint calldata l1Checkpoint, bytes32[] calldata signalSlots)
+        external
+    {
+        if (msg.sender != GOLDEN_TOUCH_ADDRESS) revert L2_SENDER_NOT_GOLDEN_TOUCH();
+        if (block.number <= lastAnchorBlockId) revert L2_ANCHOR_ALREADY_RAN();
+
+        uint256 parentId = block.number - 1;
+        // The previous anchor committed to the ancestors up to its own parent (parentId - 1).
+        bytes32 expected = parentId == 0 ? _hashAncestors(0, false) : _hashAncestors(parentId - 1, true);
+        if (ancestorsHash != expected) revert L2_ANCESTORS_HASH_MISMATCH();
+        ancestorsHash = _hashAncestors(parentId, true);
+
+        bytes32 parentHash = blockhash(parentId);
+        blockHashes[parentId] = parentHash;
+        lastAnchorBlockId = uint64(block.number);
+
+        if (l1Checkpoint.blockNumber > lastCheckpointBlockNumber) {
+            signalService.saveCheckpoint(l1Checkpoint);
+            lastCheckpointBlockNumber = l1Checkpoint.blockNumber;
+        }
+        if (signalSlots.length != 0) signalService.setSignalsReceived(signalSlots);
+
+        emit Anchored(uint64(block.number), parentHash, l1Checkpoint.blockNumber, signalSlots.length);
+    }
+
+    /// @dev keccak256 over a 256-word ring: word `n % 255` holds the hash of block `n` for the 255 blocks
+    /// up to `upTo` (when `any` is set), word 255 the chain id.
+    function _hashAncestors(uint256 upTo, bool any) private view returns (bytes32 h) {
+        bytes32[256] memory ring;
+        ring[255] = bytes32(block.chainid);
+        if (any) {
+            for (uint256 i; i < 255 && i <= upTo; ++i) {
+                uint256 n = upTo - i;
+                ring[n % 255] = blockhash(n);
+            }
+        }
+        h = keccak256(abi.encodePacked(ring));
+    }
+}

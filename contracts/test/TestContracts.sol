@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IBridge} from "../src/shared/IBridge.sol";
+import {LibMPT} from "../src/lib/LibMPT.sol";
+
+/// @notice Test app: records what the bridge tells it during an invocation, and can reply, burn gas or fail.
+contract TestMessageReceiver {
+    bytes32 public seenHash;
+    address public seenFrom;
+    uint64 public seenSrcChainId;
+    uint256 public seenGas;
+    uint256 public seenValue;
+    uint256 public calls;
+    bytes32 public replyHash;
+
+    /// @notice Behaviour by data: empty records; "revert" fails; "burn" spins until out of gas;
+    /// "reply" sends a message back to the sender chain.
+    function onMessageInvocation(bytes calldata data) external payable {
+        seenGas = gasleft();
+        IBridge.Context memory ctx = IBridge(msg.sender).context();
+        seenHash = ctx.msgHash;
+        seenFrom = ctx.from;
+        seenSrcChainId = ctx.srcChainId;
+        seenValue = msg.value;
+        calls++;
+        if (keccak256(data) == keccak256("revert")) revert("asked to revert");
+        if (keccak256(data) == keccak256("burn")) {
+            while (true) {}
+        }
+        if (keccak256(data) == keccak256("reply")) {
+            IBridge.Message memory back = IBridge.Message({
+                id: 0,
+                fee: 0,
+                gasLimit: 0,
+                from: address(0),
+                srcChainId: 0,
+                srcOwner: address(this),
+                destChainId: ctx.srcChainId,
+                destOwner: ctx.from,
+                to: ctx.from,
+                value: 0,
+                data: ""
+            });
+            (replyHash,) = IBridge(msg.sender).sendMessage(back);
+        }
+    }
+}
+
+/// @notice Exposes the trie verifier so tests can feed it arbitrary tries.
+contract TestMPT {
+    function get(bytes calldata key, bytes[] calldata proof, bytes32 root) external pure returns (bytes memory) {
+        return LibMPT.get(key, proof, root);
+    }
+}
