@@ -175,6 +175,16 @@ contract RealTimeInbox {
         emit ProposalFinalized(h);
     }
 
+    /// @notice The `data` argument of `propose` for `input` (an ABI helper for clients).
+    function encodeProposeInput(ProposeInput calldata input) external pure returns (bytes memory) {
+        return abi.encode(input);
+    }
+
+    /// @notice The `data` argument of `tentativePropose` for `input` (an ABI helper for clients).
+    function encodeProposeInputV2(ProposeInputV2 calldata input) external pure returns (bytes memory) {
+        return abi.encode(input);
+    }
+
     /// @notice `0` for an empty list, else `keccak256(abi.encode(slots))`.
     function hashSignalSlots(bytes32[] memory slots) public pure returns (bytes32) {
         return slots.length == 0 ? bytes32(0) : keccak256(abi.encode(slots));

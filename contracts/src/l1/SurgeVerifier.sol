@@ -76,6 +76,11 @@ contract SurgeVerifier is IProofVerifier {
         if (seen & requiredProofs != requiredProofs || seen == 0) revert SV_MISSING_PROOFS(seen, requiredProofs);
     }
 
+    /// @notice The `proof` argument of `verifyProof` for `subProofs` (an ABI helper for clients).
+    function encodeSubProofs(SubProof[] calldata subProofs) external pure returns (bytes memory) {
+        return abi.encode(subProofs);
+    }
+
     function _setVerifier(uint8 flag, address verifier) private {
         if (!_isSingleFlag(flag)) revert SV_INVALID_FLAG(flag);
         verifiers[flag] = verifier;

@@ -145,6 +145,11 @@ contract SignalService {
         return 0;
     }
 
+    /// @notice The `proof` argument of `proveSignalReceived` for `hops` (an ABI helper for clients).
+    function encodeHopProofs(HopProof[] calldata hops) external pure returns (bytes memory) {
+        return abi.encode(hops);
+    }
+
     /// @dev The storage root of `account` proven against `stateRoot`.
     function _storageRoot(bytes32 stateRoot, address account, bytes[] memory accountProof)
         private

@@ -1,1 +1,33 @@
-//! Surge protocol primitives.
+//! Surge protocol primitives: ABI bindings, protocol formulas, storage-slot encodings, predeploy
+//! addresses, chain/protocol configuration and the golden-touch signer.
+//!
+//! Everything here must match the on-chain contracts bit for bit (see `shared/PROTOCOL.md`); the
+//! integration tests check that by executing the compiled contracts in revm.
+
+pub mod bindings;
+pub mod checkpoint;
+pub mod config;
+pub mod golden_touch;
+pub mod message;
+pub mod predeploy;
+pub mod proposal;
+pub mod slots;
+
+pub use bindings::{
+    bridge::IBridge::Message,
+    inbox::RealTimeInbox::{
+        BlobReference, BlobSlice, Commitment, DerivationSource, Proposal, ProposeInput, ProposeInputV2,
+    },
+    signal_service::SignalService::HopProof,
+    surge_verifier::SurgeVerifier::SubProof,
+};
+pub use checkpoint::Checkpoint;
+pub use config::{ConfigError, L1Contracts, ProtocolConfig};
+pub use golden_touch::{GOLDEN_TOUCH_ADDRESS, GOLDEN_TOUCH_PRIVATE_KEY};
+pub use message::min_gas_limit;
+pub use predeploy::L2Predeploys;
+pub use proposal::{MockProver, ProofFlag, hash_commitment, hash_proposal, hash_signal_slots, mock_proof_digest};
+pub use slots::{
+    bridge::BridgeContext,
+    signal_service::{received_signal_key, signal_slot},
+};
