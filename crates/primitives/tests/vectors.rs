@@ -4,7 +4,7 @@
 mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256, address, b256};
-use common::{Chain, Tx, account};
+use common::{Chain, Tx, account, b32};
 use revm::primitives::hardfork::SpecId;
 use surge_primitives::{
     Message,
@@ -78,10 +78,4 @@ fn vectors_in_the_contracts() {
     let inbox = l1.deploy(owner, "RealTimeInbox", RealTimeInbox::constructorCall { _owner: owner, verifier: Address::repeat_byte(1), signalService: Address::repeat_byte(2), basefeeSharingPctg: 50 });
     assert_eq!(l1.read(inbox, RealTimeInbox::hashSignalSlotsCall { slots: vec![SLOT] }), SLOTS_HASH);
     assert_eq!(l1.read(inbox, RealTimeInbox::hashSignalSlotsCall { slots: vec![] }), B256::ZERO);
-}
-
-fn b32(s: &str) -> B256 {
-    let mut b = [0u8; 32];
-    b[..s.len()].copy_from_slice(s.as_bytes());
-    B256::from(b)
 }

@@ -301,3 +301,51 @@ pub fn account(n: u8) -> Address {
 pub fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
 }
+
+/// `bytes32("...")` as Solidity writes short strings.
+pub fn b32(s: &str) -> B256 {
+    let mut b = [0u8; 32];
+    b[..s.len()].copy_from_slice(s.as_bytes());
+    B256::from(b)
+}
+
+/// The bridge, signal service and resolver of one chain.
+#[derive(Debug, Clone, Copy)]
+pub struct Core {
+    pub resolver: Address,
+    pub signal_service: Address,
+    pub bridge: Address,
+}
+
+/// The other chain as this chain's resolver knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote {
+    pub chain_id: u64,
+    pub bridge: Address,
+    pub signal_service: Address,
+}
+
+/// Deploys resolver, signal service (with `syncer` as its authorized syncer) and bridge on `chain`,
+/// and registers the local and remote bridges and signal services in the resolver.
+pub fn deploy_core(chain: &mut Chain, owner: Address, syncer: Address, remote: Remote) -> Core {
+    use surge_primitives::bindings::{bridge::Bridge, resolver::Resolver, signal_service::SignalService};
+    let resolver = chain.deploy(owner, "Resolver", Resolver::constructorCall { initialOwner: owner });
+    let signal_service = chain.deploy(
+        owner,
+        "SignalService",
+        SignalService::constructorCall { _authorizedSyncer: syncer, _resolver: resolver },
+    );
+    let bridge =
+        chain.deploy(owner, "Bridge", Bridge::constructorCall { _signalService: signal_service, _resolver: resolver });
+    let local = chain.chain_id;
+    for (chain_id, name, addr) in [
+        (local, "bridge", bridge),
+        (local, "signal_service", signal_service),
+        (remote.chain_id, "bridge", remote.bridge),
+        (remote.chain_id, "signal_service", remote.signal_service),
+    ] {
+        let call = Resolver::setAddressCall { chainId: U256::from(chain_id), name: b32(name), newAddress: addr };
+        chain.exec(Tx::sol(owner, resolver, call)).expect_ok();
+    }
+    Core { resolver, signal_service, bridge }
+}
