@@ -84,6 +84,17 @@ impl Outcome {
             self.0
         );
     }
+    /// Panics unless the call reverted with one of the given error selectors.
+    pub fn expect_revert_among(&self, selectors: &[[u8; 4]]) {
+        let out = self.output();
+        assert!(
+            !self.is_success() && out.len() >= 4 && selectors.iter().any(|s| out[..4] == *s),
+            "expected a revert among {:?}, got {:?}",
+            selectors.iter().map(alloy_primitives::hex::encode).collect::<Vec<_>>(),
+            self.0
+        );
+    }
+
     /// Decodes the return value of call `C`.
     pub fn decode<C: SolCall>(&self) -> C::Return {
         C::abi_decode_returns(&self.output()).expect("bad return data")
