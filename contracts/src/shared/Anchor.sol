@@ -44,7 +44,7 @@ contract Anchor {
         signalService = IAnchorSignalService(_signalService);
         l1ChainId = _l1ChainId;
         // No ancestors yet: the first anchor (block 1) checks against this value.
-        ancestorsHash = _hashAncestors(0, false);
+        ancestorsHash = _emptyRingHash();
     }
 
     /// @notice Opens a realtime block: saves `l1Checkpoint` when it is newer than the last one and marks
@@ -57,9 +57,9 @@ contract Anchor {
 
         uint256 parentId = block.number - 1;
         // The previous anchor committed to the ancestors up to its own parent (parentId - 1).
-        bytes32 expected = parentId == 0 ? _hashAncestors(0, false) : _hashAncestors(parentId - 1, true);
-        if (ancestorsHash != expected) revert L2_ANCESTORS_HASH_MISMATCH();
-        ancestorsHash = _hashAncestors(parentId, true);
+        (bytes32 before, bytes32 next) = _ancestorHashes(parentId);
+        if (ancestorsHash != before) revert L2_ANCESTORS_HASH_MISMATCH();
+        ancestorsHash = next;
 
         bytes32 parentHash = blockhash(parentId);
         blockHashes[parentId] = parentHash;
@@ -74,17 +74,37 @@ contract Anchor {
         emit Anchored(uint64(block.number), parentHash, l1Checkpoint.blockNumber, signalSlots.length);
     }
 
-    /// @dev keccak256 over a 256-word ring: word `n % 255` holds the hash of block `n` for the 255 blocks
-    /// up to `upTo` (when `any` is set), word 255 the chain id.
-    function _hashAncestors(uint256 upTo, bool any) private view returns (bytes32 h) {
+    /// @dev Hashes of a 256-word ring: word `n % 255` holds the hash of block `n` for the 255 most recent
+    /// blocks up to some height, word 255 the chain id. Returns the ring's hash up to `parentId - 1` (what
+    /// the previous anchor stored) and up to `parentId` (what this anchor stores); filled once, updated in
+    /// one word.
+    function _ancestorHashes(uint256 parentId) private view returns (bytes32 before, bytes32 next) {
         bytes32[256] memory ring;
         ring[255] = bytes32(block.chainid);
-        if (any) {
-            for (uint256 i; i < 255 && i <= upTo; ++i) {
-                uint256 n = upTo - i;
-                ring[n % 255] = blockhash(n);
+        if (parentId != 0) {
+            uint256 lowest = parentId > 255 ? parentId - 255 : 0;
+            assembly {
+                for { let n := sub(parentId, 1) } 1 { n := sub(n, 1) } {
+                    mstore(add(ring, mul(mod(n, 255), 32)), blockhash(n))
+                    if eq(n, lowest) { break }
+                }
             }
         }
-        h = keccak256(abi.encodePacked(ring));
+        assembly {
+            before := keccak256(ring, 8192)
+        }
+        ring[parentId % 255] = blockhash(parentId);
+        assembly {
+            next := keccak256(ring, 8192)
+        }
+    }
+
+    /// @dev The ring's hash before any block exists: only the chain id is set.
+    function _emptyRingHash() private view returns (bytes32 h) {
+        bytes32[256] memory ring;
+        ring[255] = bytes32(block.chainid);
+        assembly {
+            h := keccak256(ring, 8192)
+        }
     }
 }
