@@ -30,8 +30,8 @@ pub enum GoldenTouchError {
 
 /// Signs `hash` with the golden-touch key using k = 1 (k = 2 if that gives s = 0), low-s.
 pub fn sign_hash(hash: B256) -> Result<Signature, GoldenTouchError> {
-    let d = Option::<Scalar>::from(Scalar::from_repr(GOLDEN_TOUCH_PRIVATE_KEY.0.into()))
-        .ok_or(GoldenTouchError::BadKey)?;
+    let d =
+        Option::<Scalar>::from(Scalar::from_repr(GOLDEN_TOUCH_PRIVATE_KEY.0.into())).ok_or(GoldenTouchError::BadKey)?;
     let z = <Scalar as Reduce<k256::U256>>::reduce_bytes(&hash.0.into());
     for k in [1u64, 2] {
         if let Some(sig) = sign_with_k(d, z, Scalar::from(k)) {
@@ -56,11 +56,7 @@ fn sign_with_k(d: Scalar, z: Scalar, k: Scalar) -> Option<Signature> {
         s = -s;
         y_odd = !y_odd;
     }
-    Some(Signature::new(
-        U256::from_be_slice(&r.to_bytes()),
-        U256::from_be_slice(&s.to_bytes()),
-        y_odd,
-    ))
+    Some(Signature::new(U256::from_be_slice(&r.to_bytes()), U256::from_be_slice(&s.to_bytes()), y_odd))
 }
 
 /// Signs an anchor transaction with the golden-touch key and the fixed nonce.

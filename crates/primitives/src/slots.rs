@@ -51,11 +51,8 @@ pub mod bridge {
 
     impl BridgeContext {
         /// The values the bridge leaves behind after an invocation.
-        pub const IDLE: Self = Self {
-            msg_hash: B256::repeat_byte(0xff),
-            from: Address::repeat_byte(0xff),
-            src_chain_id: u64::MAX,
-        };
+        pub const IDLE: Self =
+            Self { msg_hash: B256::repeat_byte(0xff), from: Address::repeat_byte(0xff), src_chain_id: u64::MAX };
 
         /// The raw words for slots 253 and 254.
         pub fn to_slots(&self) -> (U256, U256) {
@@ -140,11 +137,8 @@ mod tests {
 
     #[test]
     fn context_round_trips() {
-        let ctx = BridgeContext {
-            msg_hash: B256::repeat_byte(7),
-            from: Address::repeat_byte(0x11),
-            src_chain_id: 763374,
-        };
+        let ctx =
+            BridgeContext { msg_hash: B256::repeat_byte(7), from: Address::repeat_byte(0x11), src_chain_id: 763374 };
         let (a, b) = ctx.to_slots();
         assert_eq!(BridgeContext::from_slots(a, b), ctx);
         assert_eq!(b >> 160, U256::from(763374u64));

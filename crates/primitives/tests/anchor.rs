@@ -1,6 +1,6 @@
 //! The L2 anchor: golden-touch only, once per block and in every block, parent hashes, checkpoints and
 //! fast signals, within its fixed 1,000,000 gas.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -28,15 +28,24 @@ fn setup() -> L2Setup {
     let mut chain = Chain::new(L2, SpecId::SHANGHAI);
     let anchor_deployer = account(50);
     let predicted = anchor_deployer.create(0);
-    let remote = Remote { chain_id: L1, bridge: Address::repeat_byte(0x1b), signal_service: Address::repeat_byte(0x15) };
+    let remote =
+        Remote { chain_id: L1, bridge: Address::repeat_byte(0x1b), signal_service: Address::repeat_byte(0x15) };
     let core = deploy_core(&mut chain, account(1), predicted, remote);
-    let anchor = chain.deploy(anchor_deployer, "Anchor", Anchor::constructorCall { _signalService: core.signal_service, _l1ChainId: L1 });
+    let anchor = chain.deploy(
+        anchor_deployer,
+        "Anchor",
+        Anchor::constructorCall { _signalService: core.signal_service, _l1ChainId: L1 },
+    );
     assert_eq!(anchor, predicted);
     L2Setup { chain, core, anchor }
 }
 
 fn checkpoint(n: u64) -> Checkpoint {
-    Checkpoint { blockNumber: U48::from(n), blockHash: keccak256(n.to_be_bytes()), stateRoot: keccak256((n + 1).to_be_bytes()) }
+    Checkpoint {
+        blockNumber: U48::from(n),
+        blockHash: keccak256(n.to_be_bytes()),
+        stateRoot: keccak256((n + 1).to_be_bytes()),
+    }
 }
 
 fn anchor_from(s: &mut L2Setup, from: Address, l1_block: u64, slots: Vec<B256>) -> Outcome {
@@ -60,7 +69,10 @@ fn anchors_each_block_and_records_parents_checkpoints_and_signals() {
         assert_eq!(parent, s.chain.block_hash(n - 1));
         assert_ne!(parent, B256::ZERO);
         assert_eq!(s.chain.read(s.anchor, Anchor::lastAnchorBlockIdCall {}), n);
-        let saved: Checkpoint = s.chain.read(s.core.signal_service, SignalService::getCheckpointCall { blockNumber: U48::from(100 + n) }).into();
+        let saved: Checkpoint = s
+            .chain
+            .read(s.core.signal_service, SignalService::getCheckpointCall { blockNumber: U48::from(100 + n) })
+            .into();
         assert_eq!(saved, checkpoint(100 + n));
         for slot in slots {
             assert!(s.chain.read(s.core.signal_service, SignalService::isSignalReceivedCall { slot }));
@@ -119,7 +131,11 @@ fn older_checkpoints_are_not_saved() {
     s.chain.advance();
     anchor(&mut s, 40, vec![]).expect_ok();
     assert_eq!(s.chain.read(s.anchor, Anchor::lastCheckpointBlockNumberCall {}), U48::from(50));
-    let out = s.chain.view(Tx::sol(account(3), s.core.signal_service, SignalService::getCheckpointCall { blockNumber: U48::from(40) }));
+    let out = s.chain.view(Tx::sol(
+        account(3),
+        s.core.signal_service,
+        SignalService::getCheckpointCall { blockNumber: U48::from(40) },
+    ));
     out.expect_revert::<SignalService::SS_CHECKPOINT_NOT_FOUND>();
     // Only the anchor may save checkpoints.
     let call = SignalService::saveCheckpointCall { checkpoint: checkpoint(60).into() };

@@ -1,6 +1,6 @@
 //! The compiled artifacts agree with PROTOCOL.md: storage slots the node reads and overrides, and every
 //! selector, error and event topic it lists. A contract change that moves any of them fails here.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -18,7 +18,13 @@ fn layout(name: &str) -> Vec<(String, String, u64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["label"].as_str().unwrap().to_string(), v["slot"].as_str().unwrap().to_string(), v["offset"].as_u64().unwrap()))
+        .map(|v| {
+            (
+                v["label"].as_str().unwrap().to_string(),
+                v["slot"].as_str().unwrap().to_string(),
+                v["offset"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -63,7 +69,8 @@ fn signal_service_storage_layout() {
     assert_eq!(slot_of("SignalService", "_checkpoints"), ("254".into(), 0));
     let mapping = type_entry("SignalService", "_checkpoints");
     let value_type = mapping["value"].as_str().unwrap();
-    let members = artifact("SignalService")["storageLayout"]["types"][value_type]["members"].as_array().unwrap().clone();
+    let members =
+        artifact("SignalService")["storageLayout"]["types"][value_type]["members"].as_array().unwrap().clone();
     let labels: Vec<_> = members.iter().map(|m| m["label"].as_str().unwrap()).collect();
     assert_eq!(labels, vec!["blockHash", "stateRoot"]);
 }
@@ -158,7 +165,9 @@ fn l2_contracts_target_shanghai_and_l1_contracts_cancun() {
         assert_eq!(artifact(name)["compiler"]["evmVersion"], "shanghai", "{name}");
         let code = artifact(name)["deployedBytecode"]["object"].as_str().unwrap().to_string();
         let code = hex::decode(code).unwrap();
-        for (op, what) in [(0x5c, "TLOAD"), (0x5d, "TSTORE"), (0x5e, "MCOPY"), (0x49, "BLOBHASH"), (0x4a, "BLOBBASEFEE")] {
+        for (op, what) in
+            [(0x5c, "TLOAD"), (0x5d, "TSTORE"), (0x5e, "MCOPY"), (0x49, "BLOBHASH"), (0x4a, "BLOBBASEFEE")]
+        {
             assert!(!opcodes(&code).contains(&op), "{name} uses {what}, which the L2 (Shanghai) lacks");
         }
     }

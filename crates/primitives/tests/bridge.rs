@@ -1,6 +1,6 @@
 //! Bridge behaviour the node depends on: assigned fields and event order, the fast-signal path, the
 //! invocation context as raw slots, and the relayer-mode gas rules.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -10,13 +10,11 @@ use common::{Chain, Core, Outcome, Remote, Tx, account, deploy_core, ether};
 use revm::primitives::hardfork::SpecId;
 use surge_primitives::{
     BridgeContext, Message,
-    bindings::{
-        bridge::Bridge,
-        signal_service::SignalService,
-        test_receiver::TestMessageReceiver,
-    },
+    bindings::{bridge::Bridge, signal_service::SignalService, test_receiver::TestMessageReceiver},
     min_gas_limit, signal_slot,
-    slots::bridge::{CTX_FROM_CHAIN_SLOT, CTX_MSG_HASH_SLOT, NEXT_MESSAGE_ID_SLOT, decode_next_message_id, message_status_key},
+    slots::bridge::{
+        CTX_FROM_CHAIN_SLOT, CTX_MSG_HASH_SLOT, NEXT_MESSAGE_ID_SLOT, decode_next_message_id, message_status_key,
+    },
 };
 
 const L1: u64 = 3151908;
@@ -83,7 +81,9 @@ fn inbound_raw(s: &Setup, id: u64, gas_limit: u32, fee: u64, data: Bytes) -> Mes
 
 fn receive_fast(s: &mut Setup, m: &Message) {
     let slot = m.signal_slot(REMOTE_BRIDGE);
-    s.chain.exec(Tx::sol(s.syncer, s.core.signal_service, SignalService::setSignalsReceivedCall { slots: vec![slot] })).expect_ok();
+    s.chain
+        .exec(Tx::sol(s.syncer, s.core.signal_service, SignalService::setSignalsReceivedCall { slots: vec![slot] }))
+        .expect_ok();
 }
 
 fn process(s: &mut Setup, caller: Address, m: &Message, proof: Bytes, gas: u64) -> Outcome {
@@ -96,7 +96,10 @@ fn status(s: &Setup, m: &Message) -> u8 {
 }
 
 fn context_slots(s: &Setup) -> BridgeContext {
-    BridgeContext::from_slots(s.chain.storage(s.core.bridge, CTX_MSG_HASH_SLOT), s.chain.storage(s.core.bridge, CTX_FROM_CHAIN_SLOT))
+    BridgeContext::from_slots(
+        s.chain.storage(s.core.bridge, CTX_MSG_HASH_SLOT),
+        s.chain.storage(s.core.bridge, CTX_FROM_CHAIN_SLOT),
+    )
 }
 
 #[test]
@@ -105,7 +108,10 @@ fn send_message_assigns_fields_and_emits_message_sent_then_signal_sent() {
     let user = account(3);
     for expected_id in 0..3u64 {
         let m = outbound(Address::repeat_byte(0x44), 0, b"");
-        let out = s.chain.exec(Tx::sol(user, s.core.bridge, Bridge::sendMessageCall { message: m.clone() }).value(ether(1))).expect_ok();
+        let out = s
+            .chain
+            .exec(Tx::sol(user, s.core.bridge, Bridge::sendMessageCall { message: m.clone() }).value(ether(1)))
+            .expect_ok();
         let ret = out.decode::<Bridge::sendMessageCall>();
         let expected = m.with_bridge_assigned(expected_id, user, L2);
         assert_eq!(ret.sent, expected);
@@ -121,7 +127,10 @@ fn send_message_assigns_fields_and_emits_message_sent_then_signal_sent() {
         let slot = signal_slot(L2, s.core.bridge, expected.hash());
         assert_eq!((signal.app, signal.signal, signal.slot), (s.core.bridge, expected.hash(), slot));
         // The signal sits at the raw slot, and nextMessageId moved on at slot 251 offset 8.
-        assert_eq!(s.chain.storage(s.core.signal_service, U256::from_be_bytes(slot.0)), U256::from_be_bytes(expected.hash().0));
+        assert_eq!(
+            s.chain.storage(s.core.signal_service, U256::from_be_bytes(slot.0)),
+            U256::from_be_bytes(expected.hash().0)
+        );
         assert_eq!(decode_next_message_id(s.chain.storage(s.core.bridge, NEXT_MESSAGE_ID_SLOT)), expected_id + 1);
     }
     assert_eq!(s.chain.read(s.core.bridge, Bridge::nextMessageIdCall {}), 3);
@@ -131,14 +140,17 @@ fn send_message_assigns_fields_and_emits_message_sent_then_signal_sent() {
 fn send_message_rejects_bad_messages() {
     let mut s = setup();
     let user = account(3);
-    let send = |s: &mut Setup, m: Message, value: U256| s.chain.exec(Tx::sol(user, s.core.bridge, Bridge::sendMessageCall { message: m }).value(value));
+    let send = |s: &mut Setup, m: Message, value: U256| {
+        s.chain.exec(Tx::sol(user, s.core.bridge, Bridge::sendMessageCall { message: m }).value(value))
+    };
 
     send(&mut s, outbound(Address::repeat_byte(4), 0, b""), ether(2)).expect_revert::<Bridge::B_INVALID_VALUE>();
     let mut m = outbound(Address::repeat_byte(4), 0, b"");
     m.fee = 1;
     send(&mut s, m, ether(1) + U256::from(1)).expect_revert::<Bridge::B_INVALID_FEE>();
     let min = min_gas_limit(4) as u32;
-    send(&mut s, outbound(Address::repeat_byte(4), min, b"abcd"), ether(1)).expect_revert::<Bridge::B_INSUFFICIENT_GAS>();
+    send(&mut s, outbound(Address::repeat_byte(4), min, b"abcd"), ether(1))
+        .expect_revert::<Bridge::B_INSUFFICIENT_GAS>();
     send(&mut s, outbound(Address::repeat_byte(4), min + 1, b"abcd"), ether(1)).expect_ok();
     let mut m = outbound(Address::repeat_byte(4), 0, b"");
     m.destChainId = 1; // no bridge registered for chain 1
@@ -199,7 +211,9 @@ fn context_reads_the_raw_slots() {
         let (a, b) = idle.to_slots();
         s.chain.set_storage(s.core.bridge, CTX_MSG_HASH_SLOT, a);
         s.chain.set_storage(s.core.bridge, CTX_FROM_CHAIN_SLOT, b);
-        s.chain.view(Tx::sol(account(3), s.core.bridge, Bridge::contextCall {})).expect_revert::<Bridge::B_INVALID_CONTEXT>();
+        s.chain
+            .view(Tx::sol(account(3), s.core.bridge, Bridge::contextCall {}))
+            .expect_revert::<Bridge::B_INVALID_CONTEXT>();
     }
 }
 

@@ -1,11 +1,15 @@
 //! The L1 realtime inbox: blob hashes, the mock proof over our Rust commitment hash, and the
 //! tentative/finalize pair inside one Multicall transaction.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::{Address, B256, Bytes, U256, aliases::{U24, U48}, b256, keccak256};
+use alloy_primitives::{
+    Address, B256, Bytes, U256,
+    aliases::{U24, U48},
+    b256, keccak256,
+};
 use alloy_sol_types::{SolCall, SolError, SolEvent, SolValue};
 use common::{Chain, Core, Outcome, Remote, Tx, account, deploy_core};
 use revm::primitives::hardfork::SpecId;
@@ -51,20 +55,35 @@ fn setup() -> L1Setup {
     chain.set_balance(proposer, common::ether(10)); // blob gas is paid even at a zero base fee
     let inbox_deployer = account(60);
     let predicted_inbox = inbox_deployer.create(2);
-    let remote = Remote { chain_id: L2, bridge: Address::repeat_byte(0x2b), signal_service: Address::repeat_byte(0x25) };
+    let remote =
+        Remote { chain_id: L2, bridge: Address::repeat_byte(0x2b), signal_service: Address::repeat_byte(0x25) };
     let core = deploy_core(&mut chain, owner, predicted_inbox, remote);
 
     let signer = PrivateKeySigner::from_bytes(&PROVER_KEY).unwrap();
-    let mock = chain.deploy(inbox_deployer, "MockECDSAVerifier", MockECDSAVerifier::constructorCall { _l2ChainId: L2, _signer: signer.address() });
+    let mock = chain.deploy(
+        inbox_deployer,
+        "MockECDSAVerifier",
+        MockECDSAVerifier::constructorCall { _l2ChainId: L2, _signer: signer.address() },
+    );
     let verifier = chain.deploy(
         inbox_deployer,
         "SurgeVerifier",
-        SurgeVerifier::constructorCall { _owner: owner, _requiredProofs: ProofFlag::MOCK_ECDSA.bits(), flags: vec![ProofFlag::MOCK_ECDSA.bits()], _verifiers: vec![mock] },
+        SurgeVerifier::constructorCall {
+            _owner: owner,
+            _requiredProofs: ProofFlag::MOCK_ECDSA.bits(),
+            flags: vec![ProofFlag::MOCK_ECDSA.bits()],
+            _verifiers: vec![mock],
+        },
     );
     let inbox = chain.deploy(
         inbox_deployer,
         "RealTimeInbox",
-        RealTimeInbox::constructorCall { _owner: owner, verifier, signalService: core.signal_service, basefeeSharingPctg: SHARING },
+        RealTimeInbox::constructorCall {
+            _owner: owner,
+            verifier,
+            signalService: core.signal_service,
+            basefeeSharingPctg: SHARING,
+        },
     );
     assert_eq!(inbox, predicted_inbox);
     let multicall = chain.deploy(proposer, "Multicall", Multicall::constructorCall { _owner: proposer });
@@ -77,7 +96,11 @@ fn activate(s: &mut L1Setup) {
 }
 
 fn l2_checkpoint(n: u64) -> Checkpoint {
-    Checkpoint { blockNumber: U48::from(n), blockHash: keccak256((n, "hash").abi_encode()), stateRoot: keccak256((n, "root").abi_encode()) }
+    Checkpoint {
+        blockNumber: U48::from(n),
+        blockHash: keccak256((n, "hash").abi_encode()),
+        stateRoot: keccak256((n, "root").abi_encode()),
+    }
 }
 
 /// The proposal the inbox will build, computed independently in Rust.
@@ -95,7 +118,11 @@ fn expected_proposal(s: &L1Setup, max_anchor: u64, blobs: &[B256], slots: &[B256
 }
 
 fn proof_for(s: &L1Setup, proposal: &Proposal, parent: B256, checkpoint: &Checkpoint) -> Bytes {
-    let commitment = Commitment { proposalHash: hash_proposal(proposal), lastFinalizedBlockHash: parent, checkpoint: checkpoint.clone() };
+    let commitment = Commitment {
+        proposalHash: hash_proposal(proposal),
+        lastFinalizedBlockHash: parent,
+        checkpoint: checkpoint.clone(),
+    };
     s.prover.prove(hash_commitment(&commitment)).unwrap()
 }
 
@@ -108,12 +135,19 @@ fn propose_call(s: &L1Setup, slots: Vec<B256>, checkpoint: &Checkpoint, blobs: &
     let proposal = expected_proposal(s, max_anchor, blobs, &slots);
     let parent = s.chain.storage(s.inbox, U256::from(1)); // lastFinalizedBlockHash
     let proof = proof_for(s, &proposal, B256::from(parent.to_be_bytes::<32>()), checkpoint);
-    let input = ProposeInput { blobReference: blob_ref(blobs.len() as u16), signalSlots: slots, maxAnchorBlockNumber: U48::from(max_anchor) };
+    let input = ProposeInput {
+        blobReference: blob_ref(blobs.len() as u16),
+        signalSlots: slots,
+        maxAnchorBlockNumber: U48::from(max_anchor),
+    };
     RealTimeInbox::proposeCall { data: input.abi_encode().into(), checkpoint: checkpoint.clone(), proof }
 }
 
 fn proposed_event(out: &Outcome) -> RealTimeInbox::ProposedAndProved {
-    out.logs().iter().find_map(|l| RealTimeInbox::ProposedAndProved::decode_log_data(&l.data).ok()).expect("ProposedAndProved")
+    out.logs()
+        .iter()
+        .find_map(|l| RealTimeInbox::ProposedAndProved::decode_log_data(&l.data).ok())
+        .expect("ProposedAndProved")
 }
 
 #[test]
@@ -135,7 +169,9 @@ fn propose_needs_blobs_activation_and_a_valid_proof() {
     let blobs = [blob(1), blob(2)];
 
     let call = propose_call(&s, vec![], &cp, &blobs);
-    s.chain.exec(Tx::sol(s.proposer, s.inbox, call).blobs(blobs.to_vec())).expect_revert::<RealTimeInbox::NotActivated>();
+    s.chain
+        .exec(Tx::sol(s.proposer, s.inbox, call).blobs(blobs.to_vec()))
+        .expect_revert::<RealTimeInbox::NotActivated>();
     activate(&mut s);
 
     // Without blob hashes in the transaction.
@@ -149,17 +185,23 @@ fn propose_needs_blobs_activation_and_a_valid_proof() {
     let other = MockProver::new(PrivateKeySigner::random(), L2, s.mock);
     let proposal = expected_proposal(&s, s.chain.number - 1, &blobs, &[]);
     bad.proof = proof_for(&L1Setup { prover: other, ..setup() }, &proposal, L2_GENESIS, &cp);
-    s.chain.exec(Tx::sol(s.proposer, s.inbox, bad).blobs(blobs.to_vec())).expect_revert::<MockECDSAVerifier::MOCK_WRONG_SIGNER>();
+    s.chain
+        .exec(Tx::sol(s.proposer, s.inbox, bad).blobs(blobs.to_vec()))
+        .expect_revert::<MockECDSAVerifier::MOCK_WRONG_SIGNER>();
     // A proof for another checkpoint.
     let mut bad = propose_call(&s, vec![], &cp, &blobs);
     bad.checkpoint = l2_checkpoint(6);
-    s.chain.exec(Tx::sol(s.proposer, s.inbox, bad).blobs(blobs.to_vec())).expect_revert::<MockECDSAVerifier::MOCK_WRONG_SIGNER>();
+    s.chain
+        .exec(Tx::sol(s.proposer, s.inbox, bad).blobs(blobs.to_vec()))
+        .expect_revert::<MockECDSAVerifier::MOCK_WRONG_SIGNER>();
     // An anchor block whose hash the L1 no longer (or not yet) knows.
     let mut bad = propose_call(&s, vec![], &cp, &blobs);
     let mut input = ProposeInput::abi_decode(&bad.data).unwrap();
     input.maxAnchorBlockNumber = U48::from(s.chain.number);
     bad.data = input.abi_encode().into();
-    s.chain.exec(Tx::sol(s.proposer, s.inbox, bad).blobs(blobs.to_vec())).expect_revert::<RealTimeInbox::InvalidMaxAnchorBlock>();
+    s.chain
+        .exec(Tx::sol(s.proposer, s.inbox, bad).blobs(blobs.to_vec()))
+        .expect_revert::<RealTimeInbox::InvalidMaxAnchorBlock>();
 
     // The real thing: the inbox's proposal hash equals the one computed in Rust.
     let call = propose_call(&s, vec![], &cp, &blobs);
@@ -170,7 +212,8 @@ fn propose_needs_blobs_activation_and_a_valid_proof() {
     assert_eq!(ev.proposal, expected);
     assert_eq!(ev.parentBlockHash, L2_GENESIS);
     assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), cp.blockHash);
-    let saved: Checkpoint = s.chain.read(s.core.signal_service, SignalService::getCheckpointCall { blockNumber: U48::from(5) }).into();
+    let saved: Checkpoint =
+        s.chain.read(s.core.signal_service, SignalService::getCheckpointCall { blockNumber: U48::from(5) }).into();
     assert_eq!(saved, cp);
 
     // The next proposal builds on the new parent.
@@ -201,7 +244,13 @@ fn propose_checks_its_signal_slots_are_sent() {
 }
 
 /// A deferred proposal: tentativePropose with `existing` and `required` signals, as a Multicall call.
-fn tentative(s: &L1Setup, existing: Vec<B256>, required: Vec<B256>, cp: &Checkpoint, blobs: &[B256]) -> Multicall::Call {
+fn tentative(
+    s: &L1Setup,
+    existing: Vec<B256>,
+    required: Vec<B256>,
+    cp: &Checkpoint,
+    blobs: &[B256],
+) -> Multicall::Call {
     let max_anchor = s.chain.number - 1;
     let all: Vec<B256> = existing.iter().chain(&required).copied().collect();
     let proposal = expected_proposal(s, max_anchor, blobs, &all);
@@ -313,7 +362,11 @@ fn multicall_is_the_proposers_and_all_or_nothing() {
     let out = s.chain.exec(Tx::sol(account(9), s.multicall, Multicall::multicallCall { calls }));
     out.expect_revert::<Multicall::MC_NOT_OWNER>();
     // The first call succeeds, the second fails: nothing remains of the first.
-    let fails = Multicall::Call { target: s.inbox, value: U256::ZERO, data: RealTimeInbox::finalizeProposeCall { requiredReturnSignals: vec![] }.abi_encode().into() };
+    let fails = Multicall::Call {
+        target: s.inbox,
+        value: U256::ZERO,
+        data: RealTimeInbox::finalizeProposeCall { requiredReturnSignals: vec![] }.abi_encode().into(),
+    };
     let calls = vec![send_signal(&s, B256::repeat_byte(4)), fails];
     multicall(&mut s, calls, &[]).expect_revert::<RealTimeInbox::NoPendingProposal>();
     let slot = signal_slot(L1, s.multicall, B256::repeat_byte(4));

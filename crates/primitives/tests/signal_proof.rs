@@ -1,6 +1,6 @@
 //! Storage proofs of the remote signal service, verified by the Solidity RLP/MPT code: a deep state trie
 //! built from a real L1 execution, tampered proofs, and tries with embedded (< 32 byte) nodes.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -43,8 +43,12 @@ struct World {
 fn world() -> World {
     let owner = account(1);
     let mut l1 = Chain::new(L1, SpecId::CANCUN);
-    let l1_core =
-        deploy_core(&mut l1, owner, Address::repeat_byte(0x1c), Remote { chain_id: L2, bridge: L2_BRIDGE, signal_service: L2_SS });
+    let l1_core = deploy_core(
+        &mut l1,
+        owner,
+        Address::repeat_byte(0x1c),
+        Remote { chain_id: L2, bridge: L2_BRIDGE, signal_service: L2_SS },
+    );
     for i in 0..400u64 {
         let a = Address::from_word(keccak256(i.to_be_bytes()));
         l1.set_balance(a, U256::from(i + 1) * U256::from(1_000_000_007u64));
@@ -70,7 +74,8 @@ fn world() -> World {
         value: ether(1),
         data: Bytes::new(),
     };
-    let out = l1.exec(Tx::sol(user, l1_core.bridge, Bridge::sendMessageCall { message: m }).value(ether(1))).expect_ok();
+    let out =
+        l1.exec(Tx::sol(user, l1_core.bridge, Bridge::sendMessageCall { message: m }).value(ether(1))).expect_ok();
     let message = out.decode::<Bridge::sendMessageCall>().sent;
     let slot = signal_slot(L1, l1_core.bridge, message.hash());
     let proof = prove(&l1.db, l1_core.signal_service, slot);
@@ -91,13 +96,24 @@ fn world() -> World {
 }
 
 fn save_checkpoint(w: &mut World, block: u64, state_root: B256) {
-    let c = Checkpoint { blockNumber: alloy_primitives::aliases::U48::from(block), blockHash: keccak256(state_root), stateRoot: state_root };
+    let c = Checkpoint {
+        blockNumber: alloy_primitives::aliases::U48::from(block),
+        blockHash: keccak256(state_root),
+        stateRoot: state_root,
+    };
     let call = SignalService::saveCheckpointCall { checkpoint: c.into() };
     w.l2.exec(Tx::sol(w.syncer, w.l2_core.signal_service, call)).expect_ok();
 }
 
 fn hop(block: u64, root: B256, account_proof: Vec<Bytes>, storage_proof: Vec<Bytes>) -> Bytes {
-    let h = HopProof { chainId: L1, blockId: block, rootHash: root, cacheOption: 0, accountProof: account_proof, storageProof: storage_proof };
+    let h = HopProof {
+        chainId: L1,
+        blockId: block,
+        rootHash: root,
+        cacheOption: 0,
+        accountProof: account_proof,
+        storageProof: storage_proof,
+    };
     vec![h].abi_encode().into()
 }
 
@@ -127,13 +143,27 @@ fn deep_trie_proof_verifies_in_rust_and_solidity() {
     // alloy-trie agrees the proofs are valid (so the Solidity side is checked against a reference).
     let account_key = Nibbles::unpack(keccak256(w.l1_core.signal_service));
     let acc = w.l1.db.cache.accounts[&w.l1_core.signal_service].info.clone();
-    let trie_account = alloy_trie::TrieAccount { nonce: acc.nonce, balance: acc.balance, storage_root: w.proof.storage_root, code_hash: acc.code_hash };
-    verify_proof(w.proof.state_root, account_key, Some(alloy_rlp::encode(trie_account)), &w.proof.account_proof).unwrap();
+    let trie_account = alloy_trie::TrieAccount {
+        nonce: acc.nonce,
+        balance: acc.balance,
+        storage_root: w.proof.storage_root,
+        code_hash: acc.code_hash,
+    };
+    verify_proof(w.proof.state_root, account_key, Some(alloy_rlp::encode(trie_account)), &w.proof.account_proof)
+        .unwrap();
     let value = rlp_value(U256::from_be_bytes(w.message.hash().0));
-    verify_proof(w.proof.storage_root, Nibbles::unpack(keccak256(w.slot)), Some(value), &w.proof.storage_proof).unwrap();
+    verify_proof(w.proof.storage_root, Nibbles::unpack(keccak256(w.slot)), Some(value), &w.proof.storage_proof)
+        .unwrap();
 
     // The ABI helper and the Rust encoding agree.
-    let h = HopProof { chainId: L1, blockId: 100, rootHash: w.proof.state_root, cacheOption: 0, accountProof: w.proof.account_proof.clone(), storageProof: w.proof.storage_proof.clone() };
+    let h = HopProof {
+        chainId: L1,
+        blockId: 100,
+        rootHash: w.proof.state_root,
+        cacheOption: 0,
+        accountProof: w.proof.account_proof.clone(),
+        storageProof: w.proof.storage_proof.clone(),
+    };
     let helper = w.l2.read(w.l2_core.signal_service, SignalService::encodeHopProofsCall { hops: vec![h] });
     assert_eq!(helper, good_proof(&w));
 
@@ -142,7 +172,8 @@ fn deep_trie_proof_verifies_in_rust_and_solidity() {
 
     // And the bridge accepts the message through the proof path.
     let (m, proof) = (w.message.clone(), good_proof(&w));
-    w.l2.exec(Tx::sol(m.destOwner, w.l2_core.bridge, Bridge::processMessageCall { message: m.clone(), proof })).expect_ok();
+    w.l2.exec(Tx::sol(m.destOwner, w.l2_core.bridge, Bridge::processMessageCall { message: m.clone(), proof }))
+        .expect_ok();
     assert_eq!(w.l2.storage(w.l2_core.bridge, U256::from_be_bytes(message_status_key(m.hash()).0)), U256::from(2));
     assert_eq!(w.l2.balance(account(44)), ether(1));
 }
@@ -159,7 +190,8 @@ fn tampered_proofs_fail() {
     let n = leaf.len();
     leaf[n - 1] ^= 0x01;
     *storage.last_mut().unwrap() = leaf.into();
-    prove_call(&mut w, signal, hop(100, p.state_root, p.account_proof.clone(), storage)).expect_revert::<SS::MPT_BAD_NODE_HASH>();
+    prove_call(&mut w, signal, hop(100, p.state_root, p.account_proof.clone(), storage))
+        .expect_revert::<SS::MPT_BAD_NODE_HASH>();
     // ...or the right proof is offered for a signal that was never sent.
     let proof = good_proof(&w);
     prove_call(&mut w, keccak256("never sent"), proof).expect_revert_among(REJECTED);
@@ -169,15 +201,18 @@ fn tampered_proofs_fail() {
     let other_app = Address::from_word(keccak256(10_005u64.to_be_bytes()));
     let other = prove(&w.l1.db, w.l1_core.signal_service, signal_slot(L1, other_app, other_signal));
     assert!(!other.storage_proof.is_empty());
-    prove_call(&mut w, signal, hop(100, p.state_root, p.account_proof.clone(), other.storage_proof)).expect_revert_among(REJECTED);
+    prove_call(&mut w, signal, hop(100, p.state_root, p.account_proof.clone(), other.storage_proof))
+        .expect_revert_among(REJECTED);
 
     // 3. Truncated proofs.
     let mut short = p.storage_proof.clone();
     short.pop();
-    prove_call(&mut w, signal, hop(100, p.state_root, p.account_proof.clone(), short)).expect_revert::<SS::MPT_PROOF_TOO_SHORT>();
+    prove_call(&mut w, signal, hop(100, p.state_root, p.account_proof.clone(), short))
+        .expect_revert::<SS::MPT_PROOF_TOO_SHORT>();
     let mut short = p.account_proof.clone();
     short.pop();
-    prove_call(&mut w, signal, hop(100, p.state_root, short, p.storage_proof.clone())).expect_revert::<SS::MPT_PROOF_TOO_SHORT>();
+    prove_call(&mut w, signal, hop(100, p.state_root, short, p.storage_proof.clone()))
+        .expect_revert::<SS::MPT_PROOF_TOO_SHORT>();
 
     // 4. A proof against another state root: the L1 moved on, its new root is checkpointed at block 101,
     // and the old proof is submitted against it.
@@ -185,18 +220,22 @@ fn tampered_proofs_fail() {
     let newer = prove(&w.l1.db, w.l1_core.signal_service, w.slot);
     assert_ne!(newer.state_root, p.state_root);
     save_checkpoint(&mut w, 101, newer.state_root);
-    prove_call(&mut w, signal, hop(101, newer.state_root, p.account_proof.clone(), p.storage_proof.clone())).expect_revert::<SS::MPT_BAD_NODE_HASH>();
+    prove_call(&mut w, signal, hop(101, newer.state_root, p.account_proof.clone(), p.storage_proof.clone()))
+        .expect_revert::<SS::MPT_BAD_NODE_HASH>();
     // The new proof against the new root is fine.
     prove_call(&mut w, signal, hop(101, newer.state_root, newer.account_proof, newer.storage_proof)).expect_ok();
 
     // 5. A root that is not the checkpoint's, an unknown block and an empty proof all fail.
-    prove_call(&mut w, signal, hop(100, newer.state_root, p.account_proof.clone(), p.storage_proof.clone())).expect_revert::<SignalService::SS_INVALID_PROOF>();
-    prove_call(&mut w, signal, hop(555, p.state_root, p.account_proof.clone(), p.storage_proof.clone())).expect_revert::<SignalService::SS_CHECKPOINT_NOT_FOUND>();
+    prove_call(&mut w, signal, hop(100, newer.state_root, p.account_proof.clone(), p.storage_proof.clone()))
+        .expect_revert::<SignalService::SS_INVALID_PROOF>();
+    prove_call(&mut w, signal, hop(555, p.state_root, p.account_proof.clone(), p.storage_proof.clone()))
+        .expect_revert::<SignalService::SS_CHECKPOINT_NOT_FOUND>();
     prove_call(&mut w, signal, Bytes::new()).expect_revert::<SignalService::SS_SIGNAL_NOT_RECEIVED>();
 
     // 6. The proof of another account's storage (the L1 bridge's) does not count.
     let bridge_proof = prove(&w.l1.db, w.l1_core.bridge, B256::with_last_byte(0));
-    prove_call(&mut w, signal, hop(100, p.state_root, bridge_proof.account_proof, p.storage_proof.clone())).expect_revert_among(REJECTED);
+    prove_call(&mut w, signal, hop(100, p.state_root, bridge_proof.account_proof, p.storage_proof.clone()))
+        .expect_revert_among(REJECTED);
 
     // The bridge turns any of these into B_SIGNAL_NOT_RECEIVED and leaves the message NEW.
     let m = w.message.clone();
@@ -226,7 +265,7 @@ fn embedded_nodes_are_followed() {
     }
     leaves.insert(vec![0x80, 0x00, 0x01], vec![0x42; 40]); // a long value: its leaf is hashed
     let keys: Vec<Vec<u8>> = leaves.keys().cloned().collect();
-    let absent = vec![vec![0x12, 0x00, 0x05], vec![0x13, 0x00, 0x00], vec![0x80, 0x00, 0x02]];
+    let absent = [vec![0x12, 0x00, 0x05], vec![0x13, 0x00, 0x00], vec![0x80, 0x00, 0x02]];
     let targets: Vec<Vec<u8>> = keys.iter().chain(absent.iter()).cloned().collect();
     let (root, proofs) = trie_with_proofs(&leaves, &targets);
 
@@ -263,6 +302,10 @@ fn embedded_nodes_are_followed() {
 
     // Garbage instead of RLP fails cleanly.
     let junk = vec![Bytes::from_static(&[0xff, 0xff, 0xff])];
-    let out = l2.view(Tx::sol(account(3), mpt, TestMPT::getCall { key: key.clone().into(), proof: junk, root: keccak256([0xff, 0xff, 0xff]) }));
+    let out = l2.view(Tx::sol(
+        account(3),
+        mpt,
+        TestMPT::getCall { key: key.clone().into(), proof: junk, root: keccak256([0xff, 0xff, 0xff]) },
+    ));
     assert!(!out.is_success());
 }

@@ -1,5 +1,5 @@
 //! The test vectors of PROTOCOL.md §10, computed in Rust and by the compiled contracts in revm.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -56,10 +56,18 @@ fn vectors_in_the_contracts() {
     let syncer = account(2);
     let mut l2 = Chain::new(L2, SpecId::SHANGHAI);
     let resolver = l2.deploy(owner, "Resolver", Resolver::constructorCall { initialOwner: owner });
-    let ss = l2.deploy(owner, "SignalService", SignalService::constructorCall { _authorizedSyncer: syncer, _resolver: resolver });
+    let ss = l2.deploy(
+        owner,
+        "SignalService",
+        SignalService::constructorCall { _authorizedSyncer: syncer, _resolver: resolver },
+    );
     let bridge = l2.deploy(owner, "Bridge", Bridge::constructorCall { _signalService: ss, _resolver: resolver });
-    l2.exec(Tx::sol(owner, resolver, Resolver::setAddressCall { chainId: U256::from(L1), name: b32("bridge"), newAddress: APP }))
-        .expect_ok();
+    l2.exec(Tx::sol(
+        owner,
+        resolver,
+        Resolver::setAddressCall { chainId: U256::from(L1), name: b32("bridge"), newAddress: APP },
+    ))
+    .expect_ok();
 
     let m = vector_message();
     assert_eq!(l2.read(bridge, Bridge::hashMessageCall { message: m.clone() }), MSG_HASH);
@@ -70,12 +78,25 @@ fn vectors_in_the_contracts() {
     assert_eq!(l2.storage(ss, U256::from_be_bytes(RECEIVED_KEY.0)), U256::from(1));
     // ...and `messageStatus[hash]` (DONE = 2) at the vector key once the destination owner processes it.
     // (`to` is an account without code, so the invocation succeeds.)
-    l2.exec(Tx::sol(Address::repeat_byte(0x22), bridge, Bridge::processMessageCall { message: m, proof: Bytes::new() }))
-        .expect_ok();
+    l2.exec(Tx::sol(
+        Address::repeat_byte(0x22),
+        bridge,
+        Bridge::processMessageCall { message: m, proof: Bytes::new() },
+    ))
+    .expect_ok();
     assert_eq!(l2.storage(bridge, U256::from_be_bytes(STATUS_KEY.0)), U256::from(2));
 
     let mut l1 = Chain::new(L1, SpecId::CANCUN);
-    let inbox = l1.deploy(owner, "RealTimeInbox", RealTimeInbox::constructorCall { _owner: owner, verifier: Address::repeat_byte(1), signalService: Address::repeat_byte(2), basefeeSharingPctg: 50 });
+    let inbox = l1.deploy(
+        owner,
+        "RealTimeInbox",
+        RealTimeInbox::constructorCall {
+            _owner: owner,
+            verifier: Address::repeat_byte(1),
+            signalService: Address::repeat_byte(2),
+            basefeeSharingPctg: 50,
+        },
+    );
     assert_eq!(l1.read(inbox, RealTimeInbox::hashSignalSlotsCall { slots: vec![SLOT] }), SLOTS_HASH);
     assert_eq!(l1.read(inbox, RealTimeInbox::hashSignalSlotsCall { slots: vec![] }), B256::ZERO);
 }

@@ -260,7 +260,8 @@ impl Chain {
     pub fn deploy_raw(&mut self, from: Address, artifact: &str, args: &[u8]) -> Address {
         let mut code = creation_code(artifact).to_vec();
         code.extend_from_slice(args);
-        let tx = Tx { from, to: TxKind::Create, data: code.into(), value: U256::ZERO, gas: 30_000_000, blob_hashes: vec![] };
+        let tx =
+            Tx { from, to: TxKind::Create, data: code.into(), value: U256::ZERO, gas: 30_000_000, blob_hashes: vec![] };
         self.exec(tx).expect_ok().created()
     }
 

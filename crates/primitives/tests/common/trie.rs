@@ -18,7 +18,8 @@ pub fn trie_with_proofs(leaves: &BTreeMap<Vec<u8>, Vec<u8>>, targets: &[Vec<u8>]
     }
     let root = hb.root();
     let nodes = hb.take_proof_nodes();
-    let proofs = target_nibbles.iter().map(|t| nodes.matching_nodes_sorted(t).into_iter().map(|(_, n)| n).collect()).collect();
+    let proofs =
+        target_nibbles.iter().map(|t| nodes.matching_nodes_sorted(t).into_iter().map(|(_, n)| n).collect()).collect();
     (root, proofs)
 }
 
@@ -66,7 +67,12 @@ pub fn prove<DB: DatabaseRef>(db: &CacheDB<DB>, address: Address, slot: B256) ->
         accounts.insert(keccak256(addr).to_vec(), alloy_rlp::encode(trie_account));
     }
     let (state_root, mut proofs) = trie_with_proofs(&accounts, &[keccak256(address).to_vec()]);
-    Proof { state_root, storage_root: target_storage.0, account_proof: proofs.remove(0), storage_proof: target_storage.1 }
+    Proof {
+        state_root,
+        storage_root: target_storage.0,
+        account_proof: proofs.remove(0),
+        storage_proof: target_storage.1,
+    }
 }
 
 /// RLP of a storage value as it sits in a storage trie leaf.
