@@ -18,6 +18,15 @@ impl PrefixSet {
         Self { keys }
     }
 
+    /// This set plus `keys`.
+    pub fn union(&self, keys: impl IntoIterator<Item = B256>) -> Self {
+        let mut all = self.keys.clone();
+        all.extend(keys.into_iter().map(Nibbles::unpack));
+        all.sort_unstable();
+        all.dedup();
+        Self { keys: all }
+    }
+
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()

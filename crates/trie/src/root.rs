@@ -1,7 +1,10 @@
 //! The incremental root computation.
 
 use alloy_primitives::B256;
-use alloy_trie::{BranchNodeCompact, EMPTY_ROOT_HASH, HashBuilder, Nibbles};
+use alloy_trie::{
+    BranchNodeCompact, EMPTY_ROOT_HASH, HashBuilder, Nibbles,
+    proof::{ProofNodes, ProofRetainer},
+};
 
 use crate::PrefixSet;
 
@@ -39,16 +42,50 @@ where
     N: NodeSource<Error = E>,
     L: LeafSource<Error = E>,
 {
-    let mut walk = Walk { nodes, leaves, changed, hb: HashBuilder::default().with_updates(true), removed: vec![] };
+    let hb = HashBuilder::default().with_updates(true);
+    compute(nodes, leaves, changed, hb).map(|(updates, _)| updates)
+}
+
+/// Like [`compute_root`], and also collects the proof nodes for `targets` (hashed keys): every node on
+/// the path to each target, in `eth_getProof` order once sorted by path. Targets count as changed, so the
+/// walk descends along their paths.
+pub fn compute_root_with_proofs<N, L, E>(
+    nodes: &mut N,
+    leaves: &mut L,
+    changed: &PrefixSet,
+    targets: &[B256],
+) -> Result<(TrieUpdates, ProofNodes), E>
+where
+    N: NodeSource<Error = E>,
+    L: LeafSource<Error = E>,
+{
+    let target_paths: Vec<Nibbles> = targets.iter().map(Nibbles::unpack).collect();
+    let hb = HashBuilder::default().with_updates(true).with_proof_retainer(ProofRetainer::new(target_paths));
+    let walked = changed.union(targets.iter().copied());
+    compute(nodes, leaves, &walked, hb)
+}
+
+fn compute<N, L, E>(
+    nodes: &mut N,
+    leaves: &mut L,
+    changed: &PrefixSet,
+    hb: HashBuilder,
+) -> Result<(TrieUpdates, ProofNodes), E>
+where
+    N: NodeSource<Error = E>,
+    L: LeafSource<Error = E>,
+{
+    let mut walk = Walk { nodes, leaves, changed, hb, removed: vec![] };
     walk.region(&Nibbles::default())?;
     let root = walk.hb.root();
+    let proofs = walk.hb.take_proof_nodes();
     let (_, updates) = walk.hb.split();
     let mut updated: Vec<_> = updates.into_iter().collect();
     updated.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut removed = walk.removed;
     removed.sort_unstable();
     removed.dedup();
-    Ok(TrieUpdates { root, removed, updated })
+    Ok((TrieUpdates { root, removed, updated }, proofs))
 }
 
 /// The root and every storable node of the trie holding `leaves` (sorted by key), built from scratch.

@@ -154,3 +154,29 @@ fn cost_follows_the_change_not_the_trie() {
     // 100x more leaves: the work grows with the depth (a few levels), not with the size.
     assert!(seeks[2] < seeks[0] * 3, "seeks per size: {seeks:?}");
 }
+
+#[test]
+fn proofs_from_the_incremental_walk_verify() {
+    use alloy_trie::proof::verify_proof;
+    let mut mem = Mem::default();
+    for i in 0..2000 {
+        mem.leaves.insert(key(i), value(i, 0));
+    }
+    let root = mem.rebuild();
+    let targets = [key(5), key(1999), key(123_456)]; // the last one is absent
+    let mut seeks = (0, 0);
+    let (updates, proofs) = surge_trie::compute_root_with_proofs(
+        &mut Nodes(&mem.nodes, &mut seeks.0),
+        &mut Leaves(&mem.leaves, &mut seeks.1),
+        &PrefixSet::default(),
+        &targets,
+    )
+    .unwrap();
+    assert_eq!(updates.root, root);
+    for t in targets {
+        let path = Nibbles::unpack(t);
+        let proof: Vec<_> = proofs.matching_nodes_sorted(&path).into_iter().map(|(_, n)| n).filter(|n| n.len() >= 32).collect();
+        assert!(!proof.is_empty());
+        verify_proof(root, path, mem.leaves.get(&t).cloned(), &proof).unwrap();
+    }
+}
