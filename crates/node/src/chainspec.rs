@@ -1,0 +1,192 @@
+//! The chain specification: chain id, hardfork schedule, genesis, fee parameters.
+//!
+//! Built from a geth-style genesis JSON (alloy-genesis). alloy-evm's own `EthSpec` only knows public
+//! networks, so this type implements the executor's spec traits itself.
+
+use std::{path::Path, sync::Arc};
+
+use alloy::{
+    consensus::{EMPTY_OMMER_ROOT_HASH, Header, constants::EMPTY_WITHDRAWALS},
+    eips::{eip1559::BaseFeeParams, eip7685::EMPTY_REQUESTS_HASH, eip7840::BlobParams},
+    genesis::Genesis,
+};
+use alloy_evm::eth::spec::EthExecutorSpec;
+use alloy_hardforks::{EthereumChainHardforks, EthereumHardfork, EthereumHardforks, ForkCondition};
+use alloy_primitives::{Address, B64, B256, U256};
+
+/// Base fee of a London-at-genesis chain whose genesis does not set one (geth's default).
+pub const DEFAULT_GENESIS_BASE_FEE: u64 = 1_000_000_000;
+
+/// A genesis file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainSpecError {
+    /// The file could not be read.
+    #[error("reading genesis file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid genesis JSON.
+    #[error("parsing genesis file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A setting the node cannot run with.
+    #[error("genesis config.{field}: {reason}")]
+    Unsupported {
+        /// The offending field.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// A chain's specification.
+#[derive(Debug, Clone)]
+pub struct ChainSpec {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The genesis it was built from.
+    pub genesis: Arc<Genesis>,
+    /// When each hardfork activates.
+    pub hardforks: EthereumChainHardforks,
+    /// EIP-1559 parameters.
+    pub base_fee_params: BaseFeeParams,
+}
+
+impl ChainSpec {
+    /// Reads and checks a genesis file.
+    pub fn from_genesis_file(path: &Path) -> Result<Self, ChainSpecError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ChainSpecError::Read { path: path.display().to_string(), source })?;
+        let genesis: Genesis = serde_json::from_str(&text)
+            .map_err(|source| ChainSpecError::Parse { path: path.display().to_string(), source })?;
+        Self::from_genesis(genesis)
+    }
+
+    /// Builds the spec of a post-merge chain from its genesis.
+    pub fn from_genesis(genesis: Genesis) -> Result<Self, ChainSpecError> {
+        let c = &genesis.config;
+        if c.chain_id == 0 {
+            return Err(ChainSpecError::Unsupported { field: "chainId", reason: "must not be zero" });
+        }
+        let london = c.london_block.ok_or(ChainSpecError::Unsupported {
+            field: "londonBlock",
+            reason: "this node runs post-London chains only",
+        })?;
+        // Paris: this node has no proof-of-work; the merge must be at genesis (or the chain is post-merge).
+        if c.terminal_total_difficulty.is_none_or(|ttd| !ttd.is_zero()) && !c.terminal_total_difficulty_passed {
+            return Err(ChainSpecError::Unsupported {
+                field: "terminalTotalDifficulty",
+                reason: "must be 0 (or terminalTotalDifficultyPassed): the node does not run proof of work",
+            });
+        }
+        let block = |n: Option<u64>| n.map_or(ForkCondition::Never, ForkCondition::Block);
+        let time = |t: Option<u64>| t.map_or(ForkCondition::Never, ForkCondition::Timestamp);
+        let forks = [
+            (EthereumHardfork::Frontier, ForkCondition::Block(0)),
+            (EthereumHardfork::Homestead, block(c.homestead_block)),
+            // The DAO drain must never run on a private chain.
+            (EthereumHardfork::Dao, ForkCondition::Never),
+            (EthereumHardfork::Tangerine, block(c.eip150_block)),
+            (EthereumHardfork::SpuriousDragon, block(c.eip155_block.or(c.eip158_block))),
+            (EthereumHardfork::Byzantium, block(c.byzantium_block)),
+            (EthereumHardfork::Constantinople, block(c.constantinople_block)),
+            (EthereumHardfork::Petersburg, block(c.petersburg_block)),
+            (EthereumHardfork::Istanbul, block(c.istanbul_block)),
+            (EthereumHardfork::MuirGlacier, block(c.muir_glacier_block)),
+            (EthereumHardfork::Berlin, block(c.berlin_block)),
+            (EthereumHardfork::London, ForkCondition::Block(london)),
+            (EthereumHardfork::ArrowGlacier, block(c.arrow_glacier_block)),
+            (EthereumHardfork::GrayGlacier, block(c.gray_glacier_block)),
+            (
+                EthereumHardfork::Paris,
+                ForkCondition::TTD {
+                    activation_block_number: c.merge_netsplit_block.unwrap_or(0),
+                    fork_block: c.merge_netsplit_block,
+                    total_difficulty: U256::ZERO,
+                },
+            ),
+            (EthereumHardfork::Shanghai, time(c.shanghai_time)),
+            (EthereumHardfork::Cancun, time(c.cancun_time)),
+            (EthereumHardfork::Prague, time(c.prague_time)),
+            (EthereumHardfork::Osaka, time(c.osaka_time)),
+        ];
+        Ok(Self {
+            chain_id: c.chain_id,
+            hardforks: EthereumChainHardforks::new(forks),
+            base_fee_params: BaseFeeParams::ethereum(),
+            genesis: Arc::new(genesis),
+        })
+    }
+
+    /// The blob parameters in force at `timestamp`, `None` before Cancun.
+    pub fn blob_params_at(&self, timestamp: u64) -> Option<BlobParams> {
+        let schedule = self.genesis.config.blob_schedule_blob_params();
+        if let Some(p) = schedule.active_scheduled_params_at_timestamp(timestamp) {
+            return Some(*p);
+        }
+        if self.is_osaka_active_at_timestamp(timestamp) {
+            Some(schedule.osaka)
+        } else if self.is_prague_active_at_timestamp(timestamp) {
+            Some(schedule.prague)
+        } else if self.is_cancun_active_at_timestamp(timestamp) {
+            Some(schedule.cancun)
+        } else {
+            None
+        }
+    }
+
+    /// The genesis block header, with the optional fields present exactly as the active forks require.
+    /// `state_root` is the root of the genesis allocation.
+    pub fn genesis_header(&self, state_root: B256) -> Header {
+        let g = &self.genesis;
+        let ts = g.timestamp;
+        let cancun = self.is_cancun_active_at_timestamp(ts);
+        Header {
+            parent_hash: g.parent_hash.unwrap_or_default(),
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: g.coinbase,
+            state_root,
+            transactions_root: alloy_trie::EMPTY_ROOT_HASH,
+            receipts_root: alloy_trie::EMPTY_ROOT_HASH,
+            logs_bloom: Default::default(),
+            difficulty: g.difficulty,
+            number: g.number.unwrap_or(0),
+            gas_limit: g.gas_limit,
+            gas_used: 0,
+            timestamp: ts,
+            extra_data: g.extra_data.clone(),
+            mix_hash: g.mix_hash,
+            nonce: B64::from(g.nonce),
+            base_fee_per_gas: self
+                .is_london_active_at_block(0)
+                .then(|| g.base_fee_per_gas.map_or(DEFAULT_GENESIS_BASE_FEE, |b| b as u64)),
+            withdrawals_root: self.is_shanghai_active_at_timestamp(ts).then_some(EMPTY_WITHDRAWALS),
+            blob_gas_used: cancun.then(|| g.blob_gas_used.unwrap_or(0)),
+            excess_blob_gas: cancun.then(|| g.excess_blob_gas.unwrap_or(0)),
+            parent_beacon_block_root: cancun.then_some(B256::ZERO),
+            requests_hash: self.is_prague_active_at_timestamp(ts).then_some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        }
+    }
+}
+
+impl EthereumHardforks for ChainSpec {
+    fn ethereum_fork_activation(&self, fork: EthereumHardfork) -> ForkCondition {
+        self.hardforks.ethereum_fork_activation(fork)
+    }
+}
+
+impl EthExecutorSpec for ChainSpec {
+    fn deposit_contract_address(&self) -> Option<Address> {
+        self.genesis.config.deposit_contract_address
+    }
+}

@@ -1,0 +1,8 @@
+//! The embedded execution host: chain spec and genesis, block execution on alloy-evm, the redb store
+//! with an incremental state root, proofs and unwinding.
+
+pub mod chainspec;
+pub mod storage;
+
+pub use chainspec::{ChainSpec, ChainSpecError};
+pub use storage::{ExecutedBlock, SealedHeader, StateDiff, StateProvider, Store, StoreError};

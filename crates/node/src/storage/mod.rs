@@ -1,0 +1,430 @@
+//! The on-disk store (redb): chain data, plain and hashed state, trie nodes and per-block reverts.
+//!
+//! Every block is written in one write transaction (quick repair on), so a crash leaves either the whole
+//! block or none of it, and reopening after a crash is fast.
+
+mod diff;
+mod provider;
+mod revert;
+pub mod tables;
+mod trie_io;
+
+use std::path::Path;
+
+use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
+use alloy::eips::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::Decodable;
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+
+pub use diff::{StateDiff, apply_diff, decode_trie_account};
+pub use provider::StateProvider;
+pub use revert::BlockRevert;
+use tables::*;
+
+use crate::chainspec::ChainSpec;
+
+/// A failure of the store, naming what was being read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("opening database: {0}")]
+    Open(#[from] redb::DatabaseError),
+    /// A transaction could not start.
+    #[error("starting transaction: {0}")]
+    Transaction(#[from] redb::TransactionError),
+    /// A table could not be opened.
+    #[error("opening table: {0}")]
+    Table(#[from] redb::TableError),
+    /// A read or write failed.
+    #[error("storage I/O: {0}")]
+    Storage(#[from] redb::StorageError),
+    /// The block could not be committed.
+    #[error("committing: {0}")]
+    Commit(#[from] redb::CommitError),
+    /// A record did not decode.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// A trie record did not decode.
+    #[error("corrupt trie record: {0}")]
+    Codec(#[from] surge_trie::CodecError),
+    /// The data directory belongs to another chain.
+    #[error("data directory holds genesis {found}, but the chain spec's genesis is {expected}: use another --datadir")]
+    GenesisMismatch {
+        /// Genesis hash of the chain spec.
+        expected: B256,
+        /// Genesis hash found on disk.
+        found: B256,
+    },
+    /// A block does not extend the head.
+    #[error("block {number} with parent {parent} does not extend head {head_number} ({head})")]
+    NotChild {
+        /// The block's number.
+        number: u64,
+        /// The block's parent hash.
+        parent: B256,
+        /// The head's number.
+        head_number: u64,
+        /// The head's hash.
+        head: B256,
+    },
+    /// An imported block's state root differs from the one computed.
+    #[error("block {number}: state root {computed} computed, {expected} in header")]
+    StateRootMismatch {
+        /// The block.
+        number: u64,
+        /// In the header.
+        expected: B256,
+        /// Computed.
+        computed: B256,
+    },
+    /// Unwinding past what is stored.
+    #[error("cannot unwind to block {target}: {reason}")]
+    Unwind {
+        /// The requested block.
+        target: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl revm::database_interface::DBErrorMarker for StoreError {}
+
+/// A header with its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedHeader {
+    /// The header.
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+}
+
+impl SealedHeader {
+    /// Hashes `header`.
+    pub fn seal(header: Header) -> Self {
+        let hash = header.hash_slow();
+        Self { header, hash }
+    }
+}
+
+/// A block ready to be stored: executed, with everything but (optionally) the state root known.
+#[derive(Debug, Clone)]
+pub struct ExecutedBlock {
+    /// The header. Its `state_root` is checked against the computed one when `verify_state_root` is set,
+    /// and replaced by it otherwise.
+    pub header: Header,
+    /// Transactions and withdrawals.
+    pub body: BlockBody<TxEnvelope>,
+    /// The sender of each transaction.
+    pub senders: Vec<Address>,
+    /// One receipt per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// The state change.
+    pub diff: StateDiff,
+    /// Whether the header's state root must match (imports) or be filled in (locally built blocks).
+    pub verify_state_root: bool,
+}
+
+/// Where a transaction sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block number.
+    pub block: u64,
+    /// Index in the block.
+    pub index: u32,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    genesis_hash: B256,
+}
+
+impl Store {
+    /// Opens the store in `dir` (creating it and writing the genesis of `chain` when new). A store made
+    /// from another genesis is refused.
+    pub fn open(dir: &Path, chain: &ChainSpec) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Open(redb::DatabaseError::Storage(redb::StorageError::Io(e))))?;
+        let db = Database::create(dir.join("chain.redb"))?;
+        let (alloc_diff, genesis_header) = genesis_parts(chain)?;
+        let expected = genesis_header.hash_slow();
+        let found = {
+            let read = db.begin_read()?;
+            match read.open_table(META) {
+                Ok(meta) => meta.get(META_GENESIS)?.map(|g| B256::from_slice(g.value())),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match found {
+            Some(found) if found != expected => return Err(StoreError::GenesisMismatch { expected, found }),
+            Some(_) => {}
+            None => write_genesis(&db, &alloc_diff, genesis_header)?,
+        }
+        Ok(Self { db, genesis_hash: expected })
+    }
+
+    /// The genesis block hash.
+    pub fn genesis_hash(&self) -> B256 {
+        self.genesis_hash
+    }
+
+    /// The canonical head.
+    pub fn head(&self) -> Result<SealedHeader, StoreError> {
+        let read = self.db.begin_read()?;
+        let canonical = read.open_table(CANONICAL)?;
+        let (number, hash) = match canonical.last()? {
+            Some((n, h)) => (n.value(), B256::from(h.value())),
+            None => return Err(StoreError::Corrupt("no canonical blocks".into())),
+        };
+        let header = read_header(&read.open_table(HEADERS)?, number)?
+            .ok_or_else(|| StoreError::Corrupt(format!("header of head block {number} missing")))?;
+        Ok(SealedHeader { header, hash })
+    }
+
+    /// The canonical header at `number`.
+    pub fn header(&self, number: u64) -> Result<Option<SealedHeader>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(hash) = read.open_table(CANONICAL)?.get(number)?.map(|h| B256::from(h.value())) else {
+            return Ok(None);
+        };
+        Ok(read_header(&read.open_table(HEADERS)?, number)?.map(|header| SealedHeader { header, hash }))
+    }
+
+    /// The number of the canonical block with `hash`.
+    pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
+        let read = self.db.begin_read()?;
+        Ok(read.open_table(HEADER_NUMBERS)?.get(hash.0)?.map(|n| n.value()))
+    }
+
+    /// The body of canonical block `number`.
+    pub fn body(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(raw) = read.open_table(BODIES)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        BlockBody::decode(&mut raw.as_slice())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))
+    }
+
+    /// The receipts of canonical block `number`.
+    pub fn receipts(&self, number: u64) -> Result<Option<Vec<ReceiptEnvelope>>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(raw) = read.open_table(RECEIPTS)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        let corrupt = |e: String| StoreError::Corrupt(format!("receipts of block {number}: {e}"));
+        let list = Vec::<Bytes>::decode(&mut raw.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+        list.iter()
+            .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// Where transaction `hash` was included.
+    pub fn transaction_location(&self, hash: B256) -> Result<Option<TxLocation>, StoreError> {
+        let read = self.db.begin_read()?;
+        Ok(read.open_table(TX_LOOKUP)?.get(hash.0)?.map(|g| {
+            let (block, index) = g.value();
+            TxLocation { block, index }
+        }))
+    }
+
+    /// A view of the latest state (a revm database).
+    pub fn latest_state(&self) -> Result<StateProvider, StoreError> {
+        StateProvider::new(self.db.begin_read()?)
+    }
+
+    /// Stores an executed block on top of the head, in one write transaction.
+    pub fn commit_block(&self, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
+        let mut txn = self.begin_write()?;
+        let sealed = write_block(&txn, block)?;
+        txn.set_quick_repair(true);
+        txn.commit()?;
+        Ok(sealed)
+    }
+
+    /// Undoes every block above `target`, atomically.
+    pub fn unwind_to(&self, target: u64) -> Result<(), StoreError> {
+        let mut txn = self.begin_write()?;
+        unwind_in(&txn, target)?;
+        txn.set_quick_repair(true);
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. Dropping it without commit discards everything (used to compute
+    /// roots and proofs of states that are not kept).
+    pub fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        Ok(self.db.begin_write()?)
+    }
+
+    /// A read transaction over the latest committed state.
+    pub fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+}
+
+/// The genesis allocation as a state change, and the genesis header (state root filled in).
+fn genesis_parts(chain: &ChainSpec) -> Result<(StateDiff, Header), StoreError> {
+    let mut diff = StateDiff::default();
+    let mut leaves = std::collections::BTreeMap::new();
+    for (address, account) in &chain.genesis.alloc {
+        let code = account.code.clone().unwrap_or_default();
+        let code_hash = if code.is_empty() { alloy::consensus::constants::KECCAK_EMPTY } else { keccak256(&code) };
+        if !code.is_empty() {
+            diff.contracts.push((code_hash, code));
+        }
+        let stored = StoredAccount { nonce: account.nonce.unwrap_or(0), balance: account.balance, code_hash };
+        diff.accounts.insert(*address, Some(stored));
+        let storage: std::collections::BTreeMap<B256, U256> = account
+            .storage
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, U256::from_be_bytes(v.0)))
+            .filter(|(_, v)| !v.is_zero())
+            .collect();
+        let storage_root = alloy_trie::root::storage_root_unhashed(storage.iter().map(|(k, v)| (*k, *v)));
+        let leaf = alloy_trie::TrieAccount { nonce: stored.nonce, balance: stored.balance, storage_root, code_hash };
+        leaves.insert(keccak256(address), alloy_rlp::encode(leaf));
+        if !storage.is_empty() {
+            diff.storage.insert(*address, storage);
+        }
+    }
+    let state_root = surge_trie::full_root(leaves.iter().map(|(k, v)| (k, v.as_slice()))).root;
+    Ok((diff, chain.genesis_header(state_root)))
+}
+
+fn write_genesis(db: &Database, alloc: &StateDiff, header: Header) -> Result<(), StoreError> {
+    let mut txn = db.begin_write()?;
+    let (_, root) = apply_diff(&txn, alloc)?;
+    if root != header.state_root {
+        return Err(StoreError::StateRootMismatch { number: 0, expected: header.state_root, computed: root });
+    }
+    let sealed = SealedHeader::seal(header);
+    write_chain_data(&txn, &sealed, &BlockBody::default(), &[], &[], &BlockRevert::default())?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(META_GENESIS, sealed.hash.as_slice())?;
+        meta.insert(META_VERSION, FORMAT_VERSION.to_be_bytes().as_slice())?;
+    }
+    txn.set_quick_repair(true);
+    txn.commit()?;
+    Ok(())
+}
+
+/// Writes `block` into `txn` on top of the head found there.
+pub fn write_block(txn: &WriteTransaction, mut block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
+    let (head_number, head_hash) = {
+        let canonical = txn.open_table(CANONICAL)?;
+        let last = canonical.last()?.ok_or_else(|| StoreError::Corrupt("no canonical blocks".into()))?;
+        (last.0.value(), B256::from(last.1.value()))
+    };
+    if block.header.number != head_number + 1 || block.header.parent_hash != head_hash {
+        return Err(StoreError::NotChild {
+            number: block.header.number,
+            parent: block.header.parent_hash,
+            head_number,
+            head: head_hash,
+        });
+    }
+    let (revert, root) = apply_diff(txn, &block.diff)?;
+    if block.verify_state_root && root != block.header.state_root {
+        return Err(StoreError::StateRootMismatch {
+            number: block.header.number,
+            expected: block.header.state_root,
+            computed: root,
+        });
+    }
+    block.header.state_root = root;
+    let sealed = SealedHeader::seal(block.header);
+    write_chain_data(txn, &sealed, &block.body, &block.senders, &block.receipts, &revert)?;
+    Ok(sealed)
+}
+
+fn write_chain_data(
+    txn: &WriteTransaction,
+    sealed: &SealedHeader,
+    body: &BlockBody<TxEnvelope>,
+    senders: &[Address],
+    receipts: &[ReceiptEnvelope],
+    revert: &BlockRevert,
+) -> Result<(), StoreError> {
+    let n = sealed.header.number;
+    txn.open_table(HEADERS)?.insert(n, alloy_rlp::encode(&sealed.header).as_slice())?;
+    txn.open_table(CANONICAL)?.insert(n, sealed.hash.0)?;
+    txn.open_table(HEADER_NUMBERS)?.insert(sealed.hash.0, n)?;
+    txn.open_table(BODIES)?.insert(n, alloy_rlp::encode(body).as_slice())?;
+    let encoded: Vec<Bytes> = receipts.iter().map(|r| r.encoded_2718().into()).collect();
+    txn.open_table(RECEIPTS)?.insert(n, alloy_rlp::encode(&encoded).as_slice())?;
+    let sender_bytes: Vec<u8> = senders.iter().flat_map(|s| s.0.0).collect();
+    txn.open_table(SENDERS)?.insert(n, sender_bytes.as_slice())?;
+    {
+        let mut lookup = txn.open_table(TX_LOOKUP)?;
+        for (i, tx) in body.transactions.iter().enumerate() {
+            lookup.insert(tx.trie_hash().0, (n, i as u32))?;
+        }
+    }
+    txn.open_table(REVERTS)?.insert(n, revert.encode().as_slice())?;
+    Ok(())
+}
+
+/// Undoes the blocks above `target` inside `txn`.
+pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> {
+    let head = {
+        let canonical = txn.open_table(CANONICAL)?;
+        let last = canonical.last()?.ok_or_else(|| StoreError::Corrupt("no canonical blocks".into()))?;
+        last.0.value()
+    };
+    if target > head {
+        return Err(StoreError::Unwind { target, reason: format!("the head is block {head}") });
+    }
+    let mut root = None;
+    for number in (target + 1..=head).rev() {
+        let raw = txn
+            .open_table(REVERTS)?
+            .remove(number)?
+            .map(|g| g.value().to_vec())
+            .ok_or_else(|| StoreError::Unwind { target, reason: format!("revert of block {number} is missing") })?;
+        let revert = BlockRevert::decode(&raw, number)?;
+        root = Some(apply_diff(txn, &StateDiff::from_revert(&revert))?.1);
+        let body = {
+            let raw = txn.open_table(BODIES)?.remove(number)?.map(|g| g.value().to_vec()).unwrap_or_default();
+            BlockBody::<TxEnvelope>::decode(&mut raw.as_slice())
+                .map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))?
+        };
+        {
+            let mut lookup = txn.open_table(TX_LOOKUP)?;
+            for tx in &body.transactions {
+                lookup.remove(tx.trie_hash().0)?;
+            }
+        }
+        let hash = txn.open_table(CANONICAL)?.remove(number)?.map(|g| g.value());
+        if let Some(hash) = hash {
+            txn.open_table(HEADER_NUMBERS)?.remove(hash)?;
+        }
+        txn.open_table(HEADERS)?.remove(number)?;
+        txn.open_table(RECEIPTS)?.remove(number)?;
+        txn.open_table(SENDERS)?.remove(number)?;
+    }
+    if let Some(root) = root {
+        let expected = read_header(&txn.open_table(HEADERS)?, target)?
+            .ok_or_else(|| StoreError::Corrupt(format!("header of block {target} missing")))?
+            .state_root;
+        if root != expected {
+            return Err(StoreError::StateRootMismatch { number: target, expected, computed: root });
+        }
+    }
+    Ok(())
+}
+
+fn read_header(table: &impl ReadableTable<u64, &'static [u8]>, number: u64) -> Result<Option<Header>, StoreError> {
+    let Some(raw) = table.get(number)?.map(|g| g.value().to_vec()) else { return Ok(None) };
+    Header::decode(&mut raw.as_slice())
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("header of block {number}: {e}")))
+}
