@@ -2,6 +2,7 @@
 //! with an incremental state root, proofs and unwinding.
 
 pub mod chainspec;
+pub mod execute;
 pub mod storage;
 
 pub use chainspec::{ChainSpec, ChainSpecError};

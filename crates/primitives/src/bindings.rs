@@ -63,3 +63,11 @@ binding!(
     /// Test-only wrapper around the Solidity Merkle-Patricia verifier.
     test_mpt, TestMPT, "../../contracts/out/test/TestMPT.json"
 );
+binding!(
+    /// Test-only execution app: storage, logs, reverts, CREATE2 and self-destruct.
+    test_storage_logs, StorageLogs, "../../contracts/out/test/StorageLogs.json"
+);
+binding!(
+    /// Test-only child contract of `StorageLogs`.
+    test_ephemeral, Ephemeral, "../../contracts/out/test/Ephemeral.json"
+);

@@ -49,10 +49,7 @@ impl PrefixSet {
 
     /// Whether some changed key starts with `outer` but not with `inner` (`inner` extends `outer`).
     pub fn contains_outside(&self, outer: &Nibbles, inner: &Nibbles) -> bool {
-        self.keys[self.lower_bound(outer)..]
-            .iter()
-            .take_while(|k| k.starts_with(outer))
-            .any(|k| !k.starts_with(inner))
+        self.keys[self.lower_bound(outer)..].iter().take_while(|k| k.starts_with(outer)).any(|k| !k.starts_with(inner))
     }
 }
 

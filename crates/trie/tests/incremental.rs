@@ -6,9 +6,7 @@ use std::{collections::BTreeMap, convert::Infallible};
 
 use alloy_primitives::{B256, keccak256};
 use proptest::prelude::*;
-use surge_trie::{
-    BranchNodeCompact, LeafSource, Nibbles, NodeSource, PrefixSet, TrieUpdates, compute_root, full_root,
-};
+use surge_trie::{BranchNodeCompact, LeafSource, Nibbles, NodeSource, PrefixSet, TrieUpdates, compute_root, full_root};
 
 #[derive(Default)]
 struct Mem {
@@ -175,7 +173,8 @@ fn proofs_from_the_incremental_walk_verify() {
     assert_eq!(updates.root, root);
     for t in targets {
         let path = Nibbles::unpack(t);
-        let proof: Vec<_> = proofs.matching_nodes_sorted(&path).into_iter().map(|(_, n)| n).filter(|n| n.len() >= 32).collect();
+        let proof: Vec<_> =
+            proofs.matching_nodes_sorted(&path).into_iter().map(|(_, n)| n).filter(|n| n.len() >= 32).collect();
         assert!(!proof.is_empty());
         verify_proof(root, path, mem.leaves.get(&t).cloned(), &proof).unwrap();
     }

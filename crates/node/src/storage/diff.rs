@@ -60,8 +60,12 @@ impl StateDiff {
                 diff.storage.insert(*address, slots);
             }
         }
-        diff.contracts =
-            bundle.contracts.iter().map(|(hash, code)| (*hash, code.original_bytes())).filter(|(_, c)| !c.is_empty()).collect();
+        diff.contracts = bundle
+            .contracts
+            .iter()
+            .map(|(hash, code)| (*hash, code.original_bytes()))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
         diff
     }
 
@@ -192,7 +196,10 @@ pub fn decode_trie_account(bytes: &[u8], address: &Address) -> Result<TrieAccoun
     TrieAccount::decode(&mut &bytes[..]).map_err(|e| StoreError::Corrupt(format!("hashed account of {address}: {e}")))
 }
 
-fn clear_storage_trie(table: &mut Table<'_, ([u8; 32], &'static [u8]), &'static [u8]>, account: B256) -> Result<(), StoreError> {
+fn clear_storage_trie(
+    table: &mut Table<'_, ([u8; 32], &'static [u8]), &'static [u8]>,
+    account: B256,
+) -> Result<(), StoreError> {
     let upper = [0x10u8; 65];
     table.retain_in::<([u8; 32], &[u8]), _>((account.0, &[][..])..=(account.0, &upper[..]), |_, _| false)?;
     Ok(())

@@ -4,6 +4,7 @@
 //! block or none of it, and reopening after a crash is fast.
 
 mod diff;
+mod proof;
 mod provider;
 mod revert;
 pub mod tables;
@@ -18,6 +19,7 @@ use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 pub use diff::{StateDiff, apply_diff, decode_trie_account};
+pub use proof::{AccountProof, StorageProof};
 pub use provider::StateProvider;
 pub use revert::BlockRevert;
 use tables::*;
@@ -30,6 +32,18 @@ pub enum StoreError {
     /// The database file could not be opened or created.
     #[error("opening database: {0}")]
     Open(#[from] redb::DatabaseError),
+    /// Another process has the data directory open.
+    #[error("data directory {0} is in use by another process")]
+    InUse(String),
+    /// The data directory could not be created.
+    #[error("creating data directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A transaction could not start.
     #[error("starting transaction: {0}")]
     Transaction(#[from] redb::TransactionError),
@@ -146,8 +160,12 @@ impl Store {
     /// from another genesis is refused.
     pub fn open(dir: &Path, chain: &ChainSpec) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Open(redb::DatabaseError::Storage(redb::StorageError::Io(e))))?;
-        let db = Database::create(dir.join("chain.redb"))?;
+            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+        let db = match Database::create(dir.join("chain.redb")) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse(dir.display().to_string())),
+            Err(e) => return Err(e.into()),
+        };
         let (alloc_diff, genesis_header) = genesis_parts(chain)?;
         let expected = genesis_header.hash_slow();
         let found = {
@@ -254,6 +272,35 @@ impl Store {
         txn.set_quick_repair(true);
         txn.commit()?;
         Ok(())
+    }
+
+    /// Proves `address` and its `slots` at canonical block `number` (the head, or an earlier block whose
+    /// reverts are kept: the store unwinds to it in a write transaction that is then discarded).
+    pub fn proof(&self, number: u64, address: Address, slots: &[B256]) -> Result<AccountProof, StoreError> {
+        let head = self.head()?;
+        if number == head.header.number {
+            let read = self.db.begin_read()?;
+            return proof::prove(
+                &read.open_table(ACCOUNT_TRIE)?,
+                &read.open_table(HASHED_ACCOUNTS)?,
+                &read.open_table(STORAGE_TRIE)?,
+                &read.open_table(HASHED_STORAGE)?,
+                address,
+                slots,
+            );
+        }
+        let txn = self.begin_write()?;
+        unwind_in(&txn, number)?;
+        let result = proof::prove(
+            &txn.open_table(ACCOUNT_TRIE)?,
+            &txn.open_table(HASHED_ACCOUNTS)?,
+            &txn.open_table(STORAGE_TRIE)?,
+            &txn.open_table(HASHED_STORAGE)?,
+            address,
+            slots,
+        );
+        txn.abort()?;
+        result
     }
 
     /// Starts a write transaction. Dropping it without commit discards everything (used to compute

@@ -2,11 +2,7 @@
 
 use alloy_primitives::{Address, B256, U256};
 use redb::{ReadOnlyTable, ReadTransaction};
-use revm::{
-    DatabaseRef,
-    bytecode::Bytecode,
-    state::AccountInfo,
-};
+use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 
 use super::{StoreError, tables::*};
 

@@ -1,0 +1,163 @@
+//! Block execution with Ethereum rules on alloy-evm's block executor, and header assembly.
+
+use std::borrow::Cow;
+
+use alloy::{
+    consensus::{
+        BlockBody, EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, TxEnvelope, TxReceipt, proofs,
+        transaction::Recovered,
+    },
+    eips::{eip4895::Withdrawal, eip4895::Withdrawals},
+};
+use alloy_evm::{
+    EthEvmFactory, EvmEnv, EvmFactory,
+    block::{BlockExecutionError, BlockExecutor},
+    eth::{EthBlockExecutionCtx, EthBlockExecutor, receipt_builder::AlloyReceiptBuilder},
+};
+use alloy_hardforks::EthereumHardforks;
+use alloy_primitives::{Address, B64, B256, Bloom, Bytes};
+use revm::database::{State, states::bundle_state::BundleRetention};
+
+use crate::{
+    chainspec::ChainSpec,
+    storage::{ExecutedBlock, SealedHeader, StateDiff, StateProvider},
+};
+
+/// What a block builder chooses for the next block; everything else follows from the parent and the
+/// chain rules.
+#[derive(Debug, Clone, Default)]
+pub struct BlockInput {
+    /// Timestamp.
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub beneficiary: Address,
+    /// `prevRandao` (the header's mix hash).
+    pub prev_randao: B256,
+    /// Gas limit; the parent's when `None`.
+    pub gas_limit: Option<u64>,
+    /// Extra data.
+    pub extra_data: Bytes,
+    /// Base fee; computed from the parent (EIP-1559) when `None`.
+    pub base_fee: Option<u64>,
+    /// Parent beacon block root (Cancun and later); zero when `None`.
+    pub parent_beacon_block_root: Option<B256>,
+    /// Withdrawals (Shanghai and later).
+    pub withdrawals: Vec<Withdrawal>,
+}
+
+/// Execution of a block failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// A transaction could not be executed or the block broke a rule.
+    #[error("executing block {number}: {source}")]
+    Block {
+        /// The block.
+        number: u64,
+        /// What failed.
+        #[source]
+        source: BlockExecutionError,
+    },
+}
+
+/// The header of the child of `parent` before execution: number, fees and fork fields set, roots and
+/// gas used not yet known.
+pub fn next_header(chain: &ChainSpec, parent: &SealedHeader, input: &BlockInput) -> Header {
+    let p = &parent.header;
+    let ts = input.timestamp;
+    let cancun = chain.is_cancun_active_at_timestamp(ts);
+    let excess_blob_gas = cancun.then(|| {
+        let params = chain.blob_params_at(ts).unwrap_or_else(alloy::eips::eip7840::BlobParams::cancun);
+        p.next_block_excess_blob_gas(params).unwrap_or(0)
+    });
+    Header {
+        parent_hash: parent.hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: input.beneficiary,
+        difficulty: Default::default(),
+        number: p.number + 1,
+        gas_limit: input.gas_limit.unwrap_or(p.gas_limit),
+        timestamp: ts,
+        extra_data: input.extra_data.clone(),
+        mix_hash: input.prev_randao,
+        nonce: B64::ZERO,
+        base_fee_per_gas: chain
+            .is_london_active_at_block(p.number + 1)
+            .then(|| input.base_fee.or_else(|| p.next_block_base_fee(chain.base_fee_params)).unwrap_or(0)),
+        withdrawals_root: chain.is_shanghai_active_at_timestamp(ts).then_some(B256::ZERO),
+        blob_gas_used: cancun.then_some(0),
+        excess_blob_gas,
+        parent_beacon_block_root: cancun.then(|| input.parent_beacon_block_root.unwrap_or_default()),
+        requests_hash: chain.is_prague_active_at_timestamp(ts).then_some(B256::ZERO),
+        ..Default::default()
+    }
+}
+
+/// Executes `transactions` on top of `parent` with the latest state `state`, returning the block with
+/// everything but the state root (computed when the store writes it).
+pub fn execute_block(
+    chain: &ChainSpec,
+    state: StateProvider,
+    parent: &SealedHeader,
+    input: &BlockInput,
+    transactions: Vec<Recovered<TxEnvelope>>,
+) -> Result<ExecutedBlock, ExecuteError> {
+    let mut header = next_header(chain, parent, input);
+    let number = header.number;
+    let wrap = |source| ExecuteError::Block { number, source };
+    let shanghai = header.withdrawals_root.is_some();
+
+    let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
+    let env = EvmEnv::for_eth_block(&header, chain, chain.chain_id, chain.blob_params_at(header.timestamp));
+    let evm = EthEvmFactory::default().create_evm(&mut db, env);
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: parent.hash,
+        parent_beacon_block_root: header.parent_beacon_block_root,
+        ommers: &[],
+        withdrawals: shanghai.then(|| Cow::Borrowed(input.withdrawals.as_slice())),
+        extra_data: header.extra_data.clone(),
+        tx_count_hint: Some(transactions.len()),
+        slot_number: None,
+    };
+    let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+    executor.apply_pre_execution_changes().map_err(wrap)?;
+    for tx in &transactions {
+        executor.execute_transaction(tx).map_err(wrap)?;
+    }
+    let result = executor.apply_post_execution_changes().map_err(wrap)?;
+    db.merge_transitions(BundleRetention::Reverts);
+    let bundle = db.take_bundle();
+
+    let receipts: Vec<ReceiptEnvelope> = result.receipts;
+    let (senders, txs): (Vec<Address>, Vec<TxEnvelope>) =
+        transactions.into_iter().map(|t| (t.signer(), t.into_inner())).unzip();
+    let mut bloom = Bloom::ZERO;
+    for r in &receipts {
+        bloom.accrue_bloom(&r.bloom());
+    }
+    header.transactions_root = proofs::calculate_transaction_root(&txs);
+    header.receipts_root = proofs::calculate_receipt_root(&receipts);
+    header.logs_bloom = bloom;
+    header.gas_used = result.gas_used;
+    if header.blob_gas_used.is_some() {
+        header.blob_gas_used = Some(result.blob_gas_used);
+    }
+    if header.requests_hash.is_some() {
+        header.requests_hash = Some(result.requests.requests_hash());
+    }
+    if shanghai {
+        header.withdrawals_root = Some(proofs::calculate_withdrawals_root(&input.withdrawals));
+    }
+    let body = BlockBody {
+        transactions: txs,
+        ommers: vec![],
+        withdrawals: shanghai.then(|| Withdrawals::new(input.withdrawals.clone())),
+    };
+    Ok(ExecutedBlock {
+        header,
+        body,
+        senders,
+        receipts,
+        diff: StateDiff::from_bundle(&bundle),
+        verify_state_root: false,
+    })
+}
