@@ -119,7 +119,7 @@ fn a_datadir_of_another_genesis_is_refused() {
     let mut other = common::genesis();
     other.timestamp += 1;
     let spec = ChainSpec::from_genesis(other).unwrap();
-    let err = Store::open(dir.path(), &spec).unwrap_err();
+    let err = Store::open(dir.unwrap().path(), &spec).unwrap_err();
     assert!(matches!(err, StoreError::GenesisMismatch { .. }), "{err}");
     assert!(err.to_string().contains("--datadir"));
 }

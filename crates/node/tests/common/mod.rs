@@ -68,7 +68,8 @@ pub fn genesis() -> Genesis {
 }
 
 pub struct TestChain {
-    pub dir: tempfile::TempDir,
+    /// The temporary data directory, when this chain owns one.
+    pub dir: Option<tempfile::TempDir>,
     pub spec: ChainSpec,
     pub store: Store,
     pub nonces: BTreeMap<Address, u64>,
@@ -79,13 +80,25 @@ impl TestChain {
         let dir = tempfile::tempdir().unwrap();
         let spec = ChainSpec::from_genesis(genesis()).unwrap();
         let store = Store::open(dir.path(), &spec).unwrap();
-        Self { dir, spec, store, nonces: BTreeMap::new() }
+        Self { dir: Some(dir), spec, store, nonces: BTreeMap::new() }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("chain owns its directory").path()
+    }
+
+    /// Opens (or creates) the chain in an existing directory, owned by the caller.
+    pub fn open_at(path: &std::path::Path) -> Self {
+        let spec = ChainSpec::from_genesis(genesis()).unwrap();
+        let store = Store::open(path, &spec).unwrap();
+        Self { dir: None, spec, store, nonces: BTreeMap::new() }
     }
 
     pub fn reopen(self) -> Self {
         let Self { dir, spec, store, nonces } = self;
         drop(store);
-        let store = Store::open(dir.path(), &spec).unwrap();
+        let store = Store::open(dir.as_ref().expect("owned directory").path(), &spec).unwrap();
         Self { dir, spec, store, nonces }
     }
 
