@@ -113,7 +113,7 @@ pub fn execute_block(
         parent_hash: parent.hash,
         parent_beacon_block_root: header.parent_beacon_block_root,
         ommers: &[],
-        withdrawals: shanghai.then(|| Cow::Borrowed(input.withdrawals.as_slice())),
+        withdrawals: shanghai.then_some(Cow::Borrowed(input.withdrawals.as_slice())),
         extra_data: header.extra_data.clone(),
         tx_count_hint: Some(transactions.len()),
         slot_number: None,

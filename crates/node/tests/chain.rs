@@ -4,56 +4,20 @@
 
 mod common;
 
-use alloy_primitives::{Address, B256, TxKind, U256, keccak256};
-use alloy_sol_types::{SolCall, SolValue};
+use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_trie::{Nibbles, TrieAccount, proof::verify_proof};
-use common::{TestChain, key};
+use common::{TestChain, key, mapping_slot};
 use revm::DatabaseRef;
 use surge_host::{ChainSpec, Store, StoreError};
-use surge_primitives::bindings::{test_ephemeral::Ephemeral, test_storage_logs::StorageLogs};
+use surge_primitives::bindings::test_ephemeral::Ephemeral;
 
-/// Blocks exercising transfers (legacy and EIP-1559), a deploy, storage writes and clears, logs, a
-/// revert, CREATE2 and self-destruct. Returns the StorageLogs address.
+/// Commits the common workload; returns the StorageLogs address.
 fn busy_chain(chain: &mut TestChain) -> Address {
-    let (a, b) = (key(0), key(1));
-    let legacy = chain.legacy(&a, b.address(), U256::from(1_000));
-    let transfer = chain.tx(&b, TxKind::Call(Address::repeat_byte(0x42)), U256::from(5), vec![]);
-    chain.block(vec![legacy, transfer]);
-
-    let code = StorageLogs::BYTECODE.to_vec();
-    let deploy = chain.tx(&a, TxKind::Create, U256::ZERO, code);
-    let app = a.address().create(chain.nonces[&a.address()] - 1);
-    chain.block(vec![deploy]);
-
-    let mut txs = vec![];
-    for k in 0..20u64 {
-        let call = StorageLogs::storeCall { key: U256::from(k), value: U256::from(k * 3 + 1) };
-        txs.push(chain.tx(&b, TxKind::Call(app), U256::ZERO, call.abi_encode()));
+    let w = common::workload(chain);
+    for txs in w.blocks {
+        chain.block(txs);
     }
-    txs.push(chain.tx(&a, TxKind::Call(app), U256::ZERO, StorageLogs::failCall { key: U256::from(99) }.abi_encode()));
-    chain.block(txs);
-
-    let clears: Vec<_> = (0..5u64)
-        .map(|k| {
-            chain.tx(&b, TxKind::Call(app), U256::ZERO, StorageLogs::clearCall { key: U256::from(k) }.abi_encode())
-        })
-        .collect();
-    let create2 = chain.tx(
-        &a,
-        TxKind::Call(app),
-        U256::from(77),
-        StorageLogs::deployCall { salt: B256::repeat_byte(1) }.abi_encode(),
-    );
-    let destroy = chain.tx(
-        &a,
-        TxKind::Call(app),
-        U256::from(88),
-        StorageLogs::deployAndDestroyCall { salt: B256::repeat_byte(2) }.abi_encode(),
-    );
-    let mut block = clears;
-    block.extend([create2, destroy]);
-    chain.block(block);
-    app
+    w.app
 }
 
 #[test]
@@ -95,11 +59,6 @@ fn blocks_execute_and_roots_match_a_full_recomputation() {
     let tx = chain.store.body(2).unwrap().unwrap().transactions[0].clone();
     let loc = chain.store.transaction_location(*tx.hash()).unwrap().unwrap();
     assert_eq!((loc.block, loc.index), (2, 0));
-}
-
-/// Storage key of `values[k]` (mapping at slot 0).
-fn mapping_slot(k: u64) -> B256 {
-    keccak256((U256::from(k), U256::ZERO).abi_encode())
 }
 
 #[test]

@@ -99,6 +99,8 @@ fn crash_safety_under_sigkill() {
         }
     }
     let blocks = TestChain::open_at(dir.path()).store.head().unwrap().header.number;
-    println!("{kills_mid_run} kills of a committing child, {unreported} right after a commit it had not reported; {blocks} blocks");
+    println!(
+        "{kills_mid_run} kills of a committing child, {unreported} right after a commit it had not reported; {blocks} blocks"
+    );
     assert!(kills_mid_run >= 20, "only {kills_mid_run} kills hit a child that had committed blocks");
 }

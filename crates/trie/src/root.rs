@@ -80,8 +80,7 @@ where
     let root = walk.hb.root();
     let proofs = walk.hb.take_proof_nodes();
     let (_, updates) = walk.hb.split();
-    let mut updated: Vec<_> = updates.into_iter().collect();
-    updated.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let updated = sorted(updates);
     let mut removed = walk.removed;
     removed.sort_unstable();
     removed.dedup();
@@ -98,8 +97,7 @@ pub fn full_root<'a>(leaves: impl IntoIterator<Item = (&'a B256, &'a [u8])>) -> 
     }
     let root = if any { hb.root() } else { EMPTY_ROOT_HASH };
     let (_, updates) = hb.split();
-    let mut updated: Vec<_> = updates.into_iter().collect();
-    updated.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let updated = sorted(updates);
     TrieUpdates { root, removed: vec![], updated }
 }
 
@@ -188,6 +186,12 @@ where
         }
         Ok(())
     }
+}
+
+fn sorted(updates: impl IntoIterator<Item = (Nibbles, BranchNodeCompact)>) -> Vec<(Nibbles, BranchNodeCompact)> {
+    let mut v: Vec<_> = updates.into_iter().collect();
+    v.sort_unstable_by_key(|(path, _)| *path);
+    v
 }
 
 /// The smallest 32-byte key starting with `prefix`.

@@ -67,6 +67,66 @@ pub fn genesis() -> Genesis {
     }
 }
 
+/// Blocks of transactions exercising transfers (legacy and EIP-1559), a deploy, storage writes and
+/// clears, logs, a revert, CREATE2 and self-destruct.
+pub struct Workload {
+    /// Transactions per block.
+    pub blocks: Vec<Vec<Recovered<TxEnvelope>>>,
+    /// The StorageLogs app.
+    pub app: Address,
+    /// Every account the workload touches.
+    pub touched: Vec<Address>,
+}
+
+/// Storage key of `StorageLogs.values[k]` (a mapping at slot 0).
+pub fn mapping_slot(k: u64) -> B256 {
+    use alloy_sol_types::SolValue;
+    keccak256((U256::from(k), U256::ZERO).abi_encode())
+}
+
+/// The workload, signed with `chain`'s nonces.
+pub fn workload(chain: &mut TestChain) -> Workload {
+    use alloy_sol_types::SolCall;
+    use surge_primitives::bindings::{test_ephemeral::Ephemeral, test_storage_logs::StorageLogs};
+    let (a, b) = (key(0), key(1));
+    let mut blocks = vec![];
+    let sink = Address::repeat_byte(0x42);
+    blocks.push(vec![
+        chain.legacy(&a, b.address(), U256::from(1_000)),
+        chain.tx(&b, TxKind::Call(sink), U256::from(5), vec![]),
+    ]);
+    let app = a.address().create(chain.nonces.get(&a.address()).copied().unwrap_or(0));
+    blocks.push(vec![chain.tx(&a, TxKind::Create, U256::ZERO, StorageLogs::BYTECODE.to_vec())]);
+    let mut txs = vec![];
+    for k in 0..20u64 {
+        let call = StorageLogs::storeCall { key: U256::from(k), value: U256::from(k * 3 + 1) };
+        txs.push(chain.tx(&b, TxKind::Call(app), U256::ZERO, call.abi_encode()));
+    }
+    txs.push(chain.tx(&a, TxKind::Call(app), U256::ZERO, StorageLogs::failCall { key: U256::from(99) }.abi_encode()));
+    blocks.push(txs);
+    let mut txs: Vec<_> = (0..5u64)
+        .map(|k| {
+            chain.tx(&b, TxKind::Call(app), U256::ZERO, StorageLogs::clearCall { key: U256::from(k) }.abi_encode())
+        })
+        .collect();
+    txs.push(chain.tx(
+        &a,
+        TxKind::Call(app),
+        U256::from(77),
+        StorageLogs::deployCall { salt: B256::repeat_byte(1) }.abi_encode(),
+    ));
+    txs.push(chain.tx(
+        &a,
+        TxKind::Call(app),
+        U256::from(88),
+        StorageLogs::deployAndDestroyCall { salt: B256::repeat_byte(2) }.abi_encode(),
+    ));
+    blocks.push(txs);
+    let child = |salt: u8| app.create2(B256::repeat_byte(salt), keccak256(Ephemeral::BYTECODE.as_ref()));
+    let touched = vec![a.address(), b.address(), sink, app, child(1), child(2), Address::repeat_byte(0xcc)];
+    Workload { blocks, app, touched }
+}
+
 pub struct TestChain {
     /// The temporary data directory, when this chain owns one.
     pub dir: Option<tempfile::TempDir>,
