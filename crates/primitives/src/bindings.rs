@@ -71,3 +71,7 @@ binding!(
     /// Test-only child contract of `StorageLogs`.
     test_ephemeral, Ephemeral, "../../contracts/out/test/Ephemeral.json"
 );
+binding!(
+    /// Test-only ERC20-style token used by execution benchmarks.
+    test_token, TestToken, "../../contracts/out/test/TestToken.json"
+);

@@ -1,0 +1,280 @@
+//! Host benchmark: per-block execution, state-root and commit time and Mgas/s for blocks of 10, 100 and
+//! 1000 transfers and 100 ERC20 transfers, next to plain revm on an in-memory database executing the
+//! same transactions in the same run; then the state-root time per block as the state grows (10k → 1M
+//! accounts) and as one contract's storage grows (1k → 1M slots).
+//!
+//! Run: `cargo bench -p surge-host --bench host` (release build; prints tables, asserts nothing).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use alloy::consensus::{TxEnvelope, transaction::Recovered};
+use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
+use alloy_primitives::{Address, TxKind, U256, keccak256};
+use alloy_sol_types::SolCall;
+use common::{TestChain, key};
+use revm::{
+    context::TxEnv,
+    database::{CacheDB, EmptyDB},
+    state::{AccountInfo, Bytecode},
+};
+use surge_host::{
+    StateDiff,
+    execute::{BlockInput, execute_block},
+    storage::{apply_diff, tables::StoredAccount, write_block},
+};
+use surge_primitives::bindings::{test_storage_logs::StorageLogs, test_token::TestToken};
+
+/// A plain revm database holding the same state as the chain (kept in step by replaying the same blocks).
+struct Baseline {
+    db: CacheDB<EmptyDB>,
+}
+
+impl Baseline {
+    fn new(chain: &TestChain) -> Self {
+        let mut db = CacheDB::new(EmptyDB::default());
+        for (address, account) in &chain.spec.genesis.alloc {
+            let code = account.code.clone().unwrap_or_default();
+            let mut info = AccountInfo::from_balance(account.balance);
+            info.nonce = account.nonce.unwrap_or(0);
+            if !code.is_empty() {
+                info = info.with_code(Bytecode::new_raw(code));
+            }
+            db.insert_account_info(*address, info);
+            for (k, v) in account.storage.clone().unwrap_or_default() {
+                db.insert_account_storage(*address, k.into(), v.into()).unwrap();
+            }
+        }
+        Self { db }
+    }
+
+    /// Executes `txs` in the environment of `header`; returns the time taken.
+    fn run(&mut self, chain: &TestChain, header: &alloy::consensus::Header, txs: &[Recovered<TxEnvelope>]) -> Duration {
+        let env = EvmEnv::for_eth_block(
+            header,
+            &chain.spec,
+            chain.spec.chain_id,
+            chain.spec.blob_params_at(header.timestamp),
+        );
+        let envs: Vec<TxEnv> = txs.iter().map(|t| TxEnv::from_recovered_tx(t.inner(), t.signer())).collect();
+        let start = Instant::now();
+        let mut evm = EthEvmFactory::default().create_evm(&mut self.db, env);
+        for tx in envs {
+            evm.transact_commit(tx).unwrap();
+        }
+        start.elapsed()
+    }
+}
+
+#[derive(Default)]
+struct Sample {
+    exec: Vec<Duration>,
+    root: Vec<Duration>,
+    commit: Vec<Duration>,
+    revm: Vec<Duration>,
+    gas: u64,
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Executes, writes and commits one block, timing each phase.
+fn timed_block(
+    chain: &mut TestChain,
+    txs: Vec<Recovered<TxEnvelope>>,
+) -> (Duration, Duration, Duration, alloy::consensus::Header) {
+    let parent = chain.store.head().unwrap();
+    let input = BlockInput {
+        timestamp: parent.header.timestamp + 12,
+        beneficiary: Address::repeat_byte(0xfe),
+        prev_randao: keccak256(parent.hash),
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let executed = execute_block(&chain.spec, chain.store.latest_state().unwrap(), &parent, &input, txs).unwrap();
+    let t1 = Instant::now();
+    let mut txn = chain.store.begin_write().unwrap();
+    let sealed = write_block(&txn, executed).unwrap();
+    let t2 = Instant::now();
+    txn.set_quick_repair(true);
+    txn.commit().unwrap();
+    let t3 = Instant::now();
+    (t1 - t0, t2 - t1, t3 - t2, sealed.header)
+}
+
+fn transfers(chain: &mut TestChain, n: usize, round: u64) -> Vec<Recovered<TxEnvelope>> {
+    (0..n)
+        .map(|i| {
+            let from = key((i % 10) as u8);
+            let to = recipient(round, i);
+            chain.tx(&from, TxKind::Call(to), U256::from(1), vec![])
+        })
+        .collect()
+}
+
+/// A fresh recipient for transaction `i` of round `round`.
+fn recipient(round: u64, i: usize) -> Address {
+    let mut seed = [0u8; 16];
+    seed[..8].copy_from_slice(&round.to_be_bytes());
+    seed[8..].copy_from_slice(&(i as u64).to_be_bytes());
+    Address::from_word(keccak256(seed))
+}
+
+fn block_sizes() {
+    println!(
+        "== per-block cost (median of 5 blocks; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db)"
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12}",
+        "block", "exec ms", "root ms", "commit ms", "total ms", "ours Mgas/s", "revm ms", "revm Mgas/s", "exec ratio"
+    );
+    for (label, kind, n) in [
+        ("10 transfers", 0, 10),
+        ("100 transfers", 0, 100),
+        ("1000 transfers", 0, 1000),
+        ("100 ERC20 transfers", 1, 100),
+    ] {
+        let mut chain = TestChain::new();
+        let mut baseline = Baseline::new(&chain);
+        let token = key(0).address().create(0);
+        if kind == 1 {
+            let mut code = TestToken::BYTECODE.to_vec();
+            code.extend_from_slice(&U256::from(10u64.pow(30)).to_be_bytes::<32>());
+            let deploy = chain.tx(&key(0), TxKind::Create, U256::ZERO, code);
+            let (_, _, _, header) = timed_block(&mut chain, vec![deploy.clone()]);
+            baseline.run(&chain, &header, &[deploy]);
+        }
+        let mut s = Sample::default();
+        for round in 0..5u64 {
+            let txs = if kind == 0 {
+                transfers(&mut chain, n, round)
+            } else {
+                (0..n)
+                    .map(|i| {
+                        let to = recipient(round, i);
+                        let call = TestToken::transferCall { to, value: U256::from(5) };
+                        chain.tx(&key(0), TxKind::Call(token), U256::ZERO, call.abi_encode())
+                    })
+                    .collect()
+            };
+            let (exec, root, commit, header) = timed_block(&mut chain, txs.clone());
+            s.revm.push(baseline.run(&chain, &header, &txs));
+            s.exec.push(exec);
+            s.root.push(root);
+            s.commit.push(commit);
+            s.gas = header.gas_used;
+        }
+        let (exec, root, commit, revm) = (median(&s.exec), median(&s.root), median(&s.commit), median(&s.revm));
+        let mgas = |d: Duration| s.gas as f64 / d.as_secs_f64() / 1e6;
+        println!(
+            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x",
+            label,
+            ms(exec),
+            ms(root),
+            ms(commit),
+            ms(exec + root + commit),
+            mgas(exec),
+            ms(revm),
+            mgas(revm),
+            exec.as_secs_f64() / revm.as_secs_f64()
+        );
+    }
+}
+
+/// Writes `diff` straight into the state (a bulk load for the growth curves; no block is recorded).
+fn bulk(chain: &TestChain, diff: &StateDiff) {
+    let txn = chain.store.begin_write().unwrap();
+    apply_diff(&txn, diff).unwrap();
+    txn.commit().unwrap();
+}
+
+fn account_growth() {
+    println!("\n== state-root time per block of 100 transfers to new accounts, as the account count grows");
+    println!("{:>12} {:>14} {:>12}", "accounts", "state+root ms", "commit ms");
+    let mut chain = TestChain::new();
+    let mut loaded = 0u64;
+    let mut round = 100;
+    for target in [10_000u64, 100_000, 1_000_000] {
+        while loaded < target {
+            let chunk = (target - loaded).min(250_000);
+            let mut diff = StateDiff::default();
+            for i in loaded..loaded + chunk {
+                let a = Address::from_word(keccak256(i.to_be_bytes()));
+                diff.accounts.insert(
+                    a,
+                    Some(StoredAccount {
+                        nonce: 1,
+                        balance: U256::from(i),
+                        code_hash: alloy::consensus::constants::KECCAK_EMPTY,
+                    }),
+                );
+            }
+            bulk(&chain, &diff);
+            loaded += chunk;
+        }
+        let mut roots = vec![];
+        let mut commits = vec![];
+        for _ in 0..5 {
+            round += 1;
+            let txs = transfers(&mut chain, 100, round);
+            let (_, root, commit, _) = timed_block(&mut chain, txs);
+            roots.push(root);
+            commits.push(commit);
+        }
+        println!("{:>12} {:>14.2} {:>12.2}", target, ms(median(&roots)), ms(median(&commits)));
+    }
+}
+
+fn storage_growth() {
+    println!("\n== state-root time per block of 100 new slots in one contract, as its storage grows");
+    println!("{:>12} {:>14} {:>12}", "slots", "state+root ms", "commit ms");
+    let mut chain = TestChain::new();
+    let deploy = chain.tx(&key(0), TxKind::Create, U256::ZERO, StorageLogs::BYTECODE.to_vec());
+    let app = key(0).address().create(0);
+    timed_block(&mut chain, vec![deploy]);
+    let mut loaded = 0u64;
+    let mut next_key = 10_000_000u64;
+    for target in [1_000u64, 10_000, 100_000, 1_000_000] {
+        while loaded < target {
+            let chunk = (target - loaded).min(250_000);
+            let mut diff = StateDiff::default();
+            let slots = diff.storage.entry(app).or_default();
+            for i in loaded..loaded + chunk {
+                slots.insert(common::mapping_slot(i), U256::from(i + 1));
+            }
+            bulk(&chain, &diff);
+            loaded += chunk;
+        }
+        let mut roots = vec![];
+        let mut commits = vec![];
+        for _ in 0..5 {
+            let txs = (0..100)
+                .map(|_| {
+                    next_key += 1;
+                    let call = StorageLogs::storeCall { key: U256::from(next_key), value: U256::from(1) };
+                    chain.tx(&key(1), TxKind::Call(app), U256::ZERO, call.abi_encode())
+                })
+                .collect();
+            let (_, root, commit, _) = timed_block(&mut chain, txs);
+            roots.push(root);
+            commits.push(commit);
+        }
+        println!("{:>12} {:>14.2} {:>12.2}", target, ms(median(&roots)), ms(median(&commits)));
+    }
+}
+
+fn main() {
+    block_sizes();
+    account_growth();
+    storage_growth();
+}
