@@ -91,7 +91,7 @@ impl<DB: Database, I: Inspector<EthEvmContext<DB>>> Handler for TaikoHandler<Inn
         // The anchor buys no gas: only the nonce (and EIP-3607) is checked, and the nonce bumped.
         let (_, tx, cfg, journal, _, _) = evm.ctx().all_mut();
         let mut caller = journal.load_account_with_code_mut(tx.caller())?.data;
-        pre_execution::validate_account_nonce_and_code_with_components(&caller.account().info, &*tx, &*cfg)?;
+        pre_execution::validate_account_nonce_and_code_with_components(&caller.account().info, tx, cfg)?;
         caller.bump_nonce();
         Ok(())
     }
