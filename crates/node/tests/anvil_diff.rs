@@ -10,74 +10,12 @@
 
 mod common;
 
-use std::{
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
 use alloy::{eips::Encodable2718, genesis::GenesisAccount};
 use alloy_primitives::{Address, B256, Bytes, U256, hex, keccak256};
 use common::{TestChain, mapping_slot, workload};
 use serde_json::{Value, json};
 use surge_host::{ChainSpec, Store, execute::BlockInput};
-
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn anvil_bin() -> PathBuf {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(p.exists(), "anvil not installed at {}: run scripts/install-tools", p.display());
-    p
-}
-
-impl Anvil {
-    fn start(genesis_file: &std::path::Path, hardfork: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(anvil_bin())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--accounts", "0", "--disable-default-create2-deployer", "--no-mining", "--order", "fifo"])
-            .args(["--hardfork", hardfork, "--chain-id", &common::CHAIN_ID.to_string(), "--gas-limit", "30000000"])
-            .arg("--init")
-            .arg(genesis_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let anvil = Self { child, url: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if anvil.try_rpc("eth_chainId", json!([])).is_some() {
-                return anvil;
-            }
-            assert!(Instant::now() < deadline, "anvil did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn try_rpc(&self, method: &str, params: Value) -> Option<Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut resp = ureq::post(&self.url).send_json(&body).ok()?;
-        resp.body_mut().read_json::<Value>().ok()
-    }
-
-    fn rpc(&self, method: &str, params: Value) -> Value {
-        let v = self.try_rpc(method, params.clone()).unwrap_or_else(|| panic!("{method} failed"));
-        assert!(v.get("error").is_none(), "{method}({params}) -> {v}");
-        v["result"].clone()
-    }
-}
+use surge_test_utils::Anvil;
 
 fn num(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
@@ -99,7 +37,7 @@ fn run(hardfork: &str, with_prague: bool) {
     }
     let genesis_file = dir.path().join("genesis.json");
     std::fs::write(&genesis_file, serde_json::to_string(&genesis).unwrap()).unwrap();
-    let anvil = Anvil::start(&genesis_file, hardfork);
+    let anvil = Anvil::start(&genesis_file, hardfork, common::CHAIN_ID, &["--gas-limit", "30000000"]);
 
     // anvil adds system contracts of its own to the genesis (the EIP-2935 history contract on Prague);
     // give our genesis the same accounts so both start from the same state.

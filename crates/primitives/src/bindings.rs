@@ -75,3 +75,7 @@ binding!(
     /// Test-only ERC20-style token used by execution benchmarks.
     test_token, TestToken, "../../contracts/out/test/TestToken.json"
 );
+binding!(
+    /// Test-only contract whose immutable captures `address(this)`.
+    test_self_address, SelfAddress, "../../contracts/out/test/SelfAddress.json"
+);

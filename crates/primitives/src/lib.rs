@@ -25,7 +25,7 @@ pub use checkpoint::Checkpoint;
 pub use config::{ConfigError, L1Contracts, ProtocolConfig};
 pub use golden_touch::{GOLDEN_TOUCH_ADDRESS, GOLDEN_TOUCH_PRIVATE_KEY};
 pub use message::min_gas_limit;
-pub use predeploy::L2Predeploys;
+pub use predeploy::{L2Predeploys, chain_address};
 pub use proposal::{MockProver, ProofFlag, hash_commitment, hash_proposal, hash_signal_slots, mock_proof_digest};
 pub use slots::{
     bridge::BridgeContext,

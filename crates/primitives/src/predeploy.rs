@@ -33,6 +33,13 @@ impl L2Predeploys {
     }
 }
 
+/// The address `0x{chain id digits}{zeros}{suffix}` (`suffix`: decimal digits, at most 20), the
+/// scheme of the L2 predeploys, also used for the dev L1's fixed addresses.
+pub fn chain_address(chain_id: u64, suffix: &str) -> Option<Address> {
+    (suffix.len() <= 20 && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| derive(chain_id, suffix))
+}
+
 /// The address `0x{chain id digits}{zeros}{suffix}`. A u64 has at most 20 digits, so this always fits
 /// in 40 hex characters.
 fn derive(chain_id: u64, suffix: &str) -> Address {
@@ -58,6 +65,8 @@ mod tests {
         assert_eq!(p.signal_service, address!("7633740000000000000000000000000000000005"));
         assert_eq!(p.resolver, address!("7633740000000000000000000000000000000006"));
         assert_eq!(p.anchor, address!("7633740000000000000000000000000000010001"));
+        assert_eq!(chain_address(3151908, "100"), Some(address!("3151908000000000000000000000000000000100")));
+        assert_eq!(chain_address(1, "1x"), None);
         let max = L2Predeploys::for_chain(u64::MAX);
         assert_eq!(max.anchor, address!("1844674407370955161500000000000000010001"));
     }

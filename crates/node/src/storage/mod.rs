@@ -315,6 +315,11 @@ impl Store {
     }
 }
 
+/// The sealed genesis header of `chain` (its state root computed from the allocation).
+pub fn genesis_header(chain: &ChainSpec) -> Result<SealedHeader, StoreError> {
+    Ok(SealedHeader::seal(genesis_parts(chain)?.1))
+}
+
 /// The genesis allocation as a state change, and the genesis header (state root filled in).
 fn genesis_parts(chain: &ChainSpec) -> Result<(StateDiff, Header), StoreError> {
     let mut diff = StateDiff::default();

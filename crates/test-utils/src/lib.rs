@@ -1,0 +1,81 @@
+//! Test support: a real anvil (from the npm package `@foundry-rs/anvil-linux-amd64`, installed by
+//! `scripts/install-tools`) on a free loopback port, killed when dropped, and a tiny JSON-RPC client.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The anvil binary installed from npm.
+pub fn anvil_bin() -> PathBuf {
+    let p = workspace_root().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(p.exists(), "anvil not installed at {}: run scripts/install-tools", p.display());
+    p
+}
+
+/// A running anvil.
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    /// Its HTTP endpoint.
+    pub url: String,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Anvil {
+    /// Starts anvil with `--init genesis` and the quirk-pinning flags (no dev accounts, no create2
+    /// deployer, no automine, FIFO order) plus `extra` arguments, and waits until it answers.
+    pub fn start(genesis: &Path, hardfork: &str, chain_id: u64, extra: &[&str]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(anvil_bin())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--accounts", "0", "--disable-default-create2-deployer", "--no-mining", "--order", "fifo"])
+            .args(["--hardfork", hardfork, "--chain-id", &chain_id.to_string()])
+            .args(extra)
+            .arg("--init")
+            .arg(genesis)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let anvil = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if anvil.try_rpc("eth_chainId", json!([])).is_some() {
+                return anvil;
+            }
+            assert!(Instant::now() < deadline, "anvil did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The full JSON-RPC response, or `None` when the request failed.
+    pub fn try_rpc(&self, method: &str, params: Value) -> Option<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut resp = ureq::post(&self.url).send_json(&body).ok()?;
+        resp.body_mut().read_json::<Value>().ok()
+    }
+
+    /// The result of a call that must succeed.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let v = self.try_rpc(method, params.clone()).unwrap_or_else(|| panic!("{method} failed"));
+        assert!(v.get("error").is_none(), "{method}({params}) -> {v}");
+        v["result"].clone()
+    }
+}
