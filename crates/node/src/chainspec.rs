@@ -48,9 +48,26 @@ pub enum ChainSpecError {
     },
 }
 
+/// The L2 parameters of a Surge/Taiko L2 chain, from the genesis `config.surge.l2` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L2Params {
+    /// The chain the L2 settles on.
+    pub l1_chain_id: u64,
+    /// Default base-fee sharing percentage for blocks this node builds.
+    pub basefee_sharing_pctg: u8,
+}
+
+#[derive(serde::Deserialize)]
+struct SurgeConfig {
+    l2: Option<L2Params>,
+}
+
 /// A chain's specification.
 #[derive(Debug, Clone)]
 pub struct ChainSpec {
+    /// Taiko L2 rules when set (EIP-4396 base fee, anchor, fee split); Ethereum rules otherwise.
+    pub l2: Option<L2Params>,
     /// The chain id.
     pub chain_id: u64,
     /// The genesis it was built from.
@@ -119,7 +136,29 @@ impl ChainSpec {
             (EthereumHardfork::Prague, time(c.prague_time)),
             (EthereumHardfork::Osaka, time(c.osaka_time)),
         ];
+        let l2 = match c.extra_fields.get_deserialized::<SurgeConfig>("surge") {
+            None => None,
+            Some(Ok(surge)) => surge.l2,
+            Some(Err(_)) => {
+                return Err(ChainSpecError::Unsupported {
+                    field: "surge",
+                    reason: "expected {\"l2\": {\"l1ChainId\", \"basefeeSharingPctg\"}}",
+                });
+            }
+        };
+        if let Some(p) = l2 {
+            if p.basefee_sharing_pctg > 100 {
+                return Err(ChainSpecError::Unsupported {
+                    field: "surge.l2.basefeeSharingPctg",
+                    reason: "must be at most 100",
+                });
+            }
+            if c.cancun_time.is_some() {
+                return Err(ChainSpecError::Unsupported { field: "cancunTime", reason: "the L2 runs Shanghai rules" });
+            }
+        }
         Ok(Self {
+            l2,
             chain_id: c.chain_id,
             hardforks: EthereumChainHardforks::new(forks),
             base_fee_params: BaseFeeParams::ethereum(),

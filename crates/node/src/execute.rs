@@ -41,8 +41,11 @@ pub struct BlockInput {
     pub base_fee: Option<u64>,
     /// Parent beacon block root (Cancun and later); zero when `None`.
     pub parent_beacon_block_root: Option<B256>,
-    /// Withdrawals (Shanghai and later).
+    /// Withdrawals (Shanghai and later; always none on L2).
     pub withdrawals: Vec<Withdrawal>,
+    /// The grandparent's timestamp (L2 only: the EIP-4396 base fee depends on the parent's block time;
+    /// not needed when the parent is genesis).
+    pub grandparent_timestamp: Option<u64>,
 }
 
 /// Execution of a block failed.
@@ -57,12 +60,47 @@ pub enum ExecuteError {
         #[source]
         source: BlockExecutionError,
     },
+    /// An L2 block breaks a Taiko rule.
+    #[error("L2 block {number}: {source}")]
+    L2 {
+        /// The block.
+        number: u64,
+        /// The rule.
+        #[source]
+        source: surge_l2_rules::L2BlockError,
+    },
+    /// Reading the state failed.
+    #[error("block {number}: reading state: {source}")]
+    State {
+        /// The block.
+        number: u64,
+        /// The store error.
+        #[source]
+        source: crate::StoreError,
+    },
 }
 
 /// The header of the child of `parent` before execution: number, fees and fork fields set, roots and
 /// gas used not yet known.
 pub fn next_header(chain: &ChainSpec, parent: &SealedHeader, input: &BlockInput) -> Header {
     let p = &parent.header;
+    if chain.l2.is_some() {
+        return Header {
+            parent_hash: parent.hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: input.beneficiary,
+            number: p.number + 1,
+            gas_limit: p.gas_limit,
+            timestamp: input.timestamp,
+            extra_data: input.extra_data.clone(),
+            mix_hash: surge_l2_rules::l2_mix_hash(p.number + 1),
+            base_fee_per_gas: Some(input.base_fee.unwrap_or_else(|| {
+                surge_l2_rules::expected_base_fee(chain.chain_id, p, input.grandparent_timestamp.unwrap_or(p.timestamp))
+            })),
+            withdrawals_root: Some(alloy::consensus::constants::EMPTY_WITHDRAWALS),
+            ..Default::default()
+        };
+    }
     let ts = input.timestamp;
     let cancun = chain.is_cancun_active_at_timestamp(ts);
     let excess_blob_gas = cancun.then(|| {
@@ -101,14 +139,61 @@ pub fn execute_block(
     input: &BlockInput,
     transactions: Vec<Recovered<TxEnvelope>>,
 ) -> Result<ExecutedBlock, ExecuteError> {
-    let mut header = next_header(chain, parent, input);
+    let header = next_header(chain, parent, input);
+    let number = header.number;
+    if chain.l2.is_none() {
+        return run(EthEvmFactory::default(), chain, state, parent, input, header, transactions);
+    }
+    let l2_err = |source| ExecuteError::L2 { number, source };
+    if !input.withdrawals.is_empty() {
+        return Err(l2_err(surge_l2_rules::L2BlockError::WithdrawalsRoot));
+    }
+    let grandparent = input.grandparent_timestamp.unwrap_or(parent.header.timestamp);
+    surge_l2_rules::validate_header(chain.chain_id, &header, &parent.header, grandparent).map_err(l2_err)?;
+    let anchor = surge_primitives::L2Predeploys::for_chain(chain.chain_id).anchor;
+    let senders: Vec<Address> = transactions.iter().map(|t| t.signer()).collect();
+    let txs: Vec<TxEnvelope> = transactions.iter().map(|t| t.inner().clone()).collect();
+    let base_fee = header.base_fee_per_gas.unwrap_or_default();
+    surge_l2_rules::validate_body(&txs, &senders, anchor, base_fee).map_err(l2_err)?;
+    let (sharing_pctg, _) = surge_l2_rules::decode_extra_data(&header.extra_data).map_err(l2_err)?;
+    let anchor_nonce = state
+        .account(&surge_primitives::GOLDEN_TOUCH_ADDRESS)
+        .map_err(|source| ExecuteError::State { number, source })?
+        .map_or(0, |a| a.nonce);
+    let rules = surge_l2_rules::FeeRules {
+        treasury: anchor,
+        golden_touch: surge_primitives::GOLDEN_TOUCH_ADDRESS,
+        anchor_nonce: Some(anchor_nonce),
+        sharing_pctg,
+        burn_base_fee: false,
+    };
+    run(surge_l2_rules::TaikoEvmFactory { rules }, chain, state, parent, input, header, transactions)
+}
+
+/// Executes `transactions` with the EVM `factory` builds, and completes `header`.
+fn run<F>(
+    factory: F,
+    chain: &ChainSpec,
+    state: StateProvider,
+    parent: &SealedHeader,
+    input: &BlockInput,
+    mut header: Header,
+    transactions: Vec<Recovered<TxEnvelope>>,
+) -> Result<ExecutedBlock, ExecuteError>
+where
+    F: EvmFactory<
+            Tx = revm::context::TxEnv,
+            Spec = revm::primitives::hardfork::SpecId,
+            BlockEnv = revm::context::BlockEnv,
+        >,
+{
     let number = header.number;
     let wrap = |source| ExecuteError::Block { number, source };
     let shanghai = header.withdrawals_root.is_some();
 
     let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
     let env = EvmEnv::for_eth_block(&header, chain, chain.chain_id, chain.blob_params_at(header.timestamp));
-    let evm = EthEvmFactory::default().create_evm(&mut db, env);
+    let evm = factory.create_evm(&mut db, env);
     let ctx = EthBlockExecutionCtx {
         parent_hash: parent.hash,
         parent_beacon_block_root: header.parent_beacon_block_root,

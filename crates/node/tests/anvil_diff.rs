@@ -89,7 +89,7 @@ fn run(hardfork: &str, with_prague: bool) {
             extra_data: block["extraData"].as_str().unwrap().parse().unwrap(),
             base_fee: Some(num(&block["baseFeePerGas"])),
             parent_beacon_block_root: block.get("parentBeaconBlockRoot").map(b256),
-            withdrawals: vec![],
+            ..Default::default()
         };
         let executed = surge_host::execute::execute_block(
             &chain.spec,
