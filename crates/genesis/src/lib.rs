@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use alloy::{
     eips::{eip2935, eip4788, eip7002, eip7251},
-    genesis::{ChainConfig, Genesis, GenesisAccount},
+    genesis::{Genesis, GenesisAccount},
     signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
 };
 use alloy_primitives::{Address, B256, U256, address};
@@ -137,24 +137,6 @@ pub fn dev_keys(n: u32) -> Result<Vec<PrivateKeySigner>, GenesisError> {
         .collect()
 }
 
-fn forks_through_london() -> ChainConfig {
-    ChainConfig {
-        homestead_block: Some(0),
-        eip150_block: Some(0),
-        eip155_block: Some(0),
-        eip158_block: Some(0),
-        byzantium_block: Some(0),
-        constantinople_block: Some(0),
-        petersburg_block: Some(0),
-        istanbul_block: Some(0),
-        berlin_block: Some(0),
-        london_block: Some(0),
-        terminal_total_difficulty: Some(U256::ZERO),
-        terminal_total_difficulty_passed: true,
-        ..Default::default()
-    }
-}
-
 fn funded(accounts: &[Address], balance: u128) -> BTreeMap<Address, GenesisAccount> {
     accounts.iter().map(|a| (*a, GenesisAccount::default().with_balance(U256::from(balance)))).collect()
 }
@@ -220,8 +202,7 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     if let Some(acc) = alloc.get_mut(&l2.bridge) {
         acc.balance = U256::from(BRIDGE_BALANCE);
     }
-    let mut config = forks_through_london();
-    config.chain_id = l2_chain_id;
+    let mut config = surge_host::post_merge_config(l2_chain_id);
     config.shanghai_time = Some(0);
     config.extra_fields.insert(
         "surge".into(),
@@ -289,8 +270,7 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     ] {
         alloc.insert(addr, GenesisAccount::default().with_nonce(Some(1)).with_code(Some(code.clone())));
     }
-    let mut config = forks_through_london();
-    config.chain_id = l1_chain_id;
+    let mut config = surge_host::post_merge_config(l1_chain_id);
     config.shanghai_time = Some(0);
     config.cancun_time = Some(0);
     config.prague_time = Some(0);

@@ -63,6 +63,27 @@ struct SurgeConfig {
     l2: Option<L2Params>,
 }
 
+/// A genesis `config` for a post-merge chain: every block-numbered fork through London at block 0 and the
+/// merge at genesis; time-based forks (Shanghai onwards) are left for the caller to set.
+pub fn post_merge_config(chain_id: u64) -> alloy::genesis::ChainConfig {
+    alloy::genesis::ChainConfig {
+        chain_id,
+        homestead_block: Some(0),
+        eip150_block: Some(0),
+        eip155_block: Some(0),
+        eip158_block: Some(0),
+        byzantium_block: Some(0),
+        constantinople_block: Some(0),
+        petersburg_block: Some(0),
+        istanbul_block: Some(0),
+        berlin_block: Some(0),
+        london_block: Some(0),
+        terminal_total_difficulty: Some(U256::ZERO),
+        terminal_total_difficulty_passed: true,
+        ..Default::default()
+    }
+}
+
 /// A chain's specification.
 #[derive(Debug, Clone)]
 pub struct ChainSpec {

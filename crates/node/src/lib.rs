@@ -5,5 +5,5 @@ pub mod chainspec;
 pub mod execute;
 pub mod storage;
 
-pub use chainspec::{ChainSpec, ChainSpecError};
+pub use chainspec::{ChainSpec, ChainSpecError, L2Params, post_merge_config};
 pub use storage::{ExecutedBlock, SealedHeader, StateDiff, StateProvider, Store, StoreError};

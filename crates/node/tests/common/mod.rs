@@ -26,23 +26,10 @@ pub fn key(i: u8) -> PrivateKeySigner {
 /// A post-merge chain with Shanghai, Cancun and Prague at genesis and ten funded keys.
 pub fn genesis() -> Genesis {
     let config = ChainConfig {
-        chain_id: CHAIN_ID,
-        homestead_block: Some(0),
-        eip150_block: Some(0),
-        eip155_block: Some(0),
-        eip158_block: Some(0),
-        byzantium_block: Some(0),
-        constantinople_block: Some(0),
-        petersburg_block: Some(0),
-        istanbul_block: Some(0),
-        berlin_block: Some(0),
-        london_block: Some(0),
-        terminal_total_difficulty: Some(U256::ZERO),
-        terminal_total_difficulty_passed: true,
         shanghai_time: Some(0),
         cancun_time: Some(0),
         prague_time: Some(0),
-        ..Default::default()
+        ..surge_host::post_merge_config(CHAIN_ID)
     };
     let mut alloc = BTreeMap::new();
     for i in 0..10 {

@@ -216,34 +216,31 @@ impl Chain {
         (block, tx_env)
     }
 
-    /// Runs `tx` and commits its state changes.
-    pub fn exec(&mut self, tx: Tx) -> Outcome {
+    /// Runs `tx`, committing its state changes when `commit` is set (otherwise an `eth_call`).
+    fn run(&mut self, tx: Tx, commit: bool) -> Outcome {
         let (block, tx_env) = self.env(&tx);
         let (chain_id, spec) = (self.chain_id, self.spec);
         let mut evm = Context::mainnet()
             .with_db(&mut self.db)
             .modify_cfg_chained(|c| {
                 c.chain_id = chain_id;
-                c.spec = spec;
+                // Not `c.spec = spec`: that keeps the default fork's gas parameters.
+                c.set_spec_and_mainnet_gas_params(spec);
             })
             .with_block(block)
             .build_mainnet();
-        Outcome(evm.transact_commit(tx_env).expect("transaction invalid"))
+        let result = if commit { evm.transact_commit(tx_env) } else { evm.transact(tx_env).map(|r| r.result) };
+        Outcome(result.expect("transaction invalid"))
+    }
+
+    /// Runs `tx` and commits its state changes.
+    pub fn exec(&mut self, tx: Tx) -> Outcome {
+        self.run(tx, true)
     }
 
     /// Runs `tx` without committing (an `eth_call`).
     pub fn view(&mut self, tx: Tx) -> Outcome {
-        let (block, tx_env) = self.env(&tx);
-        let (chain_id, spec) = (self.chain_id, self.spec);
-        let mut evm = Context::mainnet()
-            .with_db(&mut self.db)
-            .modify_cfg_chained(|c| {
-                c.chain_id = chain_id;
-                c.spec = spec;
-            })
-            .with_block(block)
-            .build_mainnet();
-        Outcome(evm.transact(tx_env).expect("transaction invalid").result)
+        self.run(tx, false)
     }
 
     /// Calls `call` on `to` read-only and decodes the result.
