@@ -1,0 +1,354 @@
+//! The pool: transactions by sender and nonce, split into pending (executable now: nonces contiguous from
+//! the sender's nonce, affordable) and queued (the rest), with replacement, eviction and lifecycle events.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, mpsc},
+};
+
+use alloy::consensus::{Transaction, TxEnvelope};
+use alloy_primitives::{Address, B256, U256};
+
+use crate::{
+    best::BestTransactions,
+    validate::{PoolConfig, PoolError, validate_stateless},
+};
+
+/// A pooled transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PooledTx {
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender.
+    pub sender: Address,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Gas limit × max fee + value.
+    pub cost: U256,
+    /// The transaction.
+    pub tx: TxEnvelope,
+    /// Arrival order, to break ties first come, first served.
+    pub id: u64,
+}
+
+impl PooledTx {
+    /// Max fee per gas.
+    pub fn max_fee(&self) -> u128 {
+        self.tx.max_fee_per_gas()
+    }
+
+    /// Max priority fee (the gas price for legacy transactions).
+    pub fn max_tip(&self) -> u128 {
+        self.tx.max_priority_fee_per_gas().unwrap_or_else(|| self.tx.max_fee_per_gas())
+    }
+
+    /// What the block producer earns per gas at `base_fee`, or `None` if the fee cap is below it.
+    pub fn effective_tip(&self, base_fee: u64) -> Option<u128> {
+        let base = u128::from(base_fee);
+        (self.max_fee() >= base).then(|| self.max_tip().min(self.max_fee() - base))
+    }
+}
+
+/// Where a transaction sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubPool {
+    /// Executable in the next block.
+    Pending,
+    /// Waiting for a nonce gap to close or for funds.
+    Queued,
+}
+
+/// A transaction's lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolEvent {
+    /// Became executable.
+    Pending(B256),
+    /// Became (or stayed on arrival) not executable.
+    Queued(B256),
+    /// Included in a block.
+    Mined(B256),
+    /// Replaced by a transaction with the same sender and nonce.
+    Replaced {
+        /// The old transaction.
+        old: B256,
+        /// Its replacement.
+        new: B256,
+    },
+    /// Dropped (evicted, or made invalid by a new head).
+    Discarded(B256),
+}
+
+/// Account state the pool needs: the sender's nonce and balance at the head.
+pub trait AccountState {
+    /// Nonce and balance of `address` (zero for an absent account).
+    fn nonce_and_balance(&self, address: &Address) -> Result<(u64, U256), PoolError>;
+}
+
+impl<F: Fn(&Address) -> (u64, U256)> AccountState for F {
+    fn nonce_and_balance(&self, address: &Address) -> Result<(u64, U256), PoolError> {
+        Ok(self(address))
+    }
+}
+
+#[derive(Debug, Default)]
+struct SenderTxs {
+    nonce: u64,
+    balance: U256,
+    txs: BTreeMap<u64, Arc<PooledTx>>,
+}
+
+impl SenderTxs {
+    /// The hashes of the pending run: contiguous nonces from the account nonce, affordable in sum.
+    fn pending(&self) -> Vec<Arc<PooledTx>> {
+        let mut out = vec![];
+        let mut spent = U256::ZERO;
+        for (expected, (nonce, tx)) in (self.nonce..).zip(self.txs.range(self.nonce..)) {
+            spent = spent.saturating_add(tx.cost);
+            if *nonce != expected || spent > self.balance {
+                break;
+            }
+            out.push(tx.clone());
+        }
+        out
+    }
+}
+
+/// The transaction pool.
+#[derive(Debug)]
+pub struct TxPool {
+    config: PoolConfig,
+    base_fee: u64,
+    senders: HashMap<Address, SenderTxs>,
+    by_hash: HashMap<B256, Arc<PooledTx>>,
+    pending: HashSet<B256>,
+    next_id: u64,
+    event_listeners: Vec<mpsc::Sender<PoolEvent>>,
+    tx_listeners: Vec<mpsc::Sender<Arc<PooledTx>>>,
+}
+
+impl TxPool {
+    /// An empty pool at base fee `base_fee`.
+    pub fn new(config: PoolConfig, base_fee: u64) -> Self {
+        Self {
+            config,
+            base_fee,
+            senders: HashMap::new(),
+            by_hash: HashMap::new(),
+            pending: HashSet::new(),
+            next_id: 0,
+            event_listeners: vec![],
+            tx_listeners: vec![],
+        }
+    }
+
+    /// The pool's rules.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// Lifecycle events from now on.
+    pub fn subscribe_events(&mut self) -> mpsc::Receiver<PoolEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.event_listeners.push(tx);
+        rx
+    }
+
+    /// Every transaction admitted from now on, whatever its sub-pool.
+    pub fn subscribe_new_transactions(&mut self) -> mpsc::Receiver<Arc<PooledTx>> {
+        let (tx, rx) = mpsc::channel();
+        self.tx_listeners.push(tx);
+        rx
+    }
+
+    fn emit(&mut self, event: PoolEvent) {
+        self.event_listeners.retain(|l| l.send(event.clone()).is_ok());
+    }
+
+    /// Validates `raw` against the rules and the sender's state and admits it.
+    pub fn add(&mut self, raw: &[u8], state: &impl AccountState) -> Result<(B256, SubPool), PoolError> {
+        let valid = validate_stateless(raw, &self.config)?;
+        if self.by_hash.contains_key(&valid.hash) {
+            return Err(PoolError::AlreadyKnown(valid.hash));
+        }
+        let (state_nonce, balance) = state.nonce_and_balance(&valid.sender)?;
+        let nonce = valid.tx.nonce();
+        if nonce < state_nonce {
+            return Err(PoolError::NonceTooLow { nonce, state_nonce });
+        }
+        if nonce > state_nonce + self.config.max_nonce_gap {
+            return Err(PoolError::NonceGapTooLarge { nonce, state_nonce });
+        }
+        if valid.cost > balance {
+            return Err(PoolError::InsufficientFunds { balance, cost: valid.cost });
+        }
+        let tx = Arc::new(PooledTx {
+            hash: valid.hash,
+            sender: valid.sender,
+            nonce,
+            cost: valid.cost,
+            tx: valid.tx,
+            id: self.next_id,
+        });
+        let bump = self.config.price_bump_percent;
+        let existing = self.senders.get(&valid.sender).and_then(|s| s.txs.get(&nonce)).cloned();
+        if let Some(old) = &existing {
+            let enough = |new: u128, old: u128| new.saturating_mul(100) >= old.saturating_mul(100 + bump);
+            if !enough(tx.max_fee(), old.max_fee()) || !enough(tx.max_tip(), old.max_tip()) {
+                return Err(PoolError::ReplacementUnderpriced { bump_percent: bump });
+            }
+        } else {
+            let count = self.senders.get(&valid.sender).map_or(0, |s| s.txs.len());
+            if count >= self.config.max_per_sender {
+                return Err(PoolError::SenderLimit(valid.sender));
+            }
+            if self.by_hash.len() >= self.config.max_transactions {
+                self.evict_for(&tx)?;
+            }
+        }
+        self.next_id += 1;
+        let entry = self.senders.entry(valid.sender).or_default();
+        entry.nonce = state_nonce;
+        entry.balance = balance;
+        if let Some(old) = entry.txs.insert(nonce, tx.clone()) {
+            self.by_hash.remove(&old.hash);
+            self.pending.remove(&old.hash);
+            self.emit(PoolEvent::Replaced { old: old.hash, new: tx.hash });
+        }
+        self.by_hash.insert(tx.hash, tx.clone());
+        self.tx_listeners.retain(|l| l.send(tx.clone()).is_ok());
+        self.reclassify(valid.sender, Some(tx.hash));
+        let sub = if self.pending.contains(&tx.hash) { SubPool::Pending } else { SubPool::Queued };
+        Ok((tx.hash, sub))
+    }
+
+    /// Makes room for `incoming` by dropping the cheapest tail transaction (a sender's highest nonce, so
+    /// no gap opens), or refuses it when it pays no more than that one.
+    fn evict_for(&mut self, incoming: &PooledTx) -> Result<(), PoolError> {
+        let worst = self
+            .senders
+            .values()
+            .filter_map(|s| s.txs.values().next_back())
+            .min_by_key(|t| (t.max_tip(), std::cmp::Reverse(t.id)))
+            .cloned();
+        match worst {
+            Some(w) if w.max_tip() < incoming.max_tip() => {
+                self.remove_tx(&w);
+                self.emit(PoolEvent::Discarded(w.hash));
+                self.reclassify(w.sender, None);
+                Ok(())
+            }
+            _ => Err(PoolError::PoolFull),
+        }
+    }
+
+    fn remove_tx(&mut self, tx: &PooledTx) {
+        self.by_hash.remove(&tx.hash);
+        self.pending.remove(&tx.hash);
+        if let Some(s) = self.senders.get_mut(&tx.sender) {
+            s.txs.remove(&tx.nonce);
+            if s.txs.is_empty() {
+                self.senders.remove(&tx.sender);
+            }
+        }
+    }
+
+    /// Recomputes `sender`'s pending run and emits Pending/Queued for what moved (and for `new`).
+    fn reclassify(&mut self, sender: Address, new: Option<B256>) {
+        let Some(s) = self.senders.get(&sender) else { return };
+        let pending: HashSet<B256> = s.pending().iter().map(|t| t.hash).collect();
+        let all: Vec<B256> = s.txs.values().map(|t| t.hash).collect();
+        for hash in all {
+            let was = self.pending.contains(&hash);
+            let is = pending.contains(&hash);
+            if is && !was {
+                self.pending.insert(hash);
+                self.emit(PoolEvent::Pending(hash));
+            } else if !is && (was || new == Some(hash)) {
+                self.pending.remove(&hash);
+                self.emit(PoolEvent::Queued(hash));
+            }
+        }
+    }
+
+    /// Applies a new head (or an unwind): the new base fee, the mined transactions, and every pooled
+    /// sender's new nonce and balance. Stale transactions leave the pool; others are promoted or demoted.
+    pub fn on_new_head(&mut self, base_fee: u64, mined: &[B256], state: &impl AccountState) -> Result<(), PoolError> {
+        self.base_fee = base_fee;
+        let mined: HashSet<&B256> = mined.iter().collect();
+        let senders: Vec<Address> = self.senders.keys().copied().collect();
+        for sender in senders {
+            let (nonce, balance) = state.nonce_and_balance(&sender)?;
+            let stale: Vec<Arc<PooledTx>> = match self.senders.get_mut(&sender) {
+                Some(s) => {
+                    s.nonce = nonce;
+                    s.balance = balance;
+                    s.txs.range(..nonce).map(|(_, t)| t.clone()).collect()
+                }
+                None => continue,
+            };
+            for tx in stale {
+                self.remove_tx(&tx);
+                self.emit(if mined.contains(&tx.hash) {
+                    PoolEvent::Mined(tx.hash)
+                } else {
+                    PoolEvent::Discarded(tx.hash)
+                });
+            }
+            self.reclassify(sender, None);
+        }
+        Ok(())
+    }
+
+    /// Removes transactions (for example ones a block builder found invalid) and the same senders'
+    /// higher nonces, which can no longer execute.
+    pub fn remove_with_descendants(&mut self, hashes: &[B256]) {
+        for hash in hashes {
+            let Some(tx) = self.by_hash.get(hash).cloned() else { continue };
+            let doomed: Vec<Arc<PooledTx>> = self
+                .senders
+                .get(&tx.sender)
+                .map(|s| s.txs.range(tx.nonce..).map(|(_, t)| t.clone()).collect())
+                .unwrap_or_default();
+            for t in doomed {
+                self.remove_tx(&t);
+                self.emit(PoolEvent::Discarded(t.hash));
+            }
+        }
+    }
+
+    /// The pending transactions ordered for block building: by effective tip at the current base fee,
+    /// each sender's in nonce order.
+    pub fn best_transactions(&self) -> BestTransactions {
+        BestTransactions::new(self.senders.values().map(SenderTxs::pending).collect(), self.base_fee)
+    }
+
+    /// A pooled transaction.
+    pub fn get(&self, hash: &B256) -> Option<Arc<PooledTx>> {
+        self.by_hash.get(hash).cloned()
+    }
+
+    /// Every pending transaction.
+    pub fn pending(&self) -> Vec<Arc<PooledTx>> {
+        self.senders.values().flat_map(SenderTxs::pending).collect()
+    }
+
+    /// Every queued transaction.
+    pub fn queued(&self) -> Vec<Arc<PooledTx>> {
+        self.by_hash.values().filter(|t| !self.pending.contains(&t.hash)).cloned().collect()
+    }
+
+    /// Number of pooled transactions.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// The base fee the pool orders by.
+    pub fn base_fee(&self) -> u64 {
+        self.base_fee
+    }
+}

@@ -1,0 +1,240 @@
+//! Stateless and state-dependent checks of an incoming transaction, each with its own error.
+
+use alloy::{
+    consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable},
+    eips::{Decodable2718, Typed2718, eip2930::AccessList},
+};
+use alloy_primitives::{Address, B256, U256};
+
+/// Why a transaction was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The bytes are not a valid EIP-2718 transaction.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// The encoded transaction is larger than allowed.
+    #[error("transaction is {size} bytes, at most {max} allowed")]
+    Oversized {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The type is not allowed on this chain.
+    #[error("transaction type {0} is not allowed on this chain")]
+    TypeNotAllowed(u8),
+    /// The chain id is missing (unprotected legacy) or another chain's.
+    #[error("chain id {got:?} does not match this chain's {expected}")]
+    WrongChainId {
+        /// This chain.
+        expected: u64,
+        /// In the transaction.
+        got: Option<u64>,
+    },
+    /// The signature does not recover.
+    #[error("invalid signature")]
+    BadSignature,
+    /// The sender may not submit transactions here.
+    #[error("sender {0} is not allowed to submit transactions")]
+    DeniedSender(Address),
+    /// The gas limit is below the intrinsic gas.
+    #[error("gas limit {gas_limit} below the intrinsic gas {intrinsic}")]
+    IntrinsicGasTooLow {
+        /// The transaction's gas limit.
+        gas_limit: u64,
+        /// What it needs at least.
+        intrinsic: u64,
+    },
+    /// The gas limit exceeds the block gas limit or the per-transaction cap.
+    #[error("gas limit {gas_limit} above the limit {max}")]
+    GasLimitTooHigh {
+        /// The transaction's gas limit.
+        gas_limit: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The fee cap is below the pool's floor, or the tip is above the fee cap.
+    #[error("fee too low: max fee {max_fee}, floor {floor}")]
+    FeeTooLow {
+        /// The transaction's max fee per gas.
+        max_fee: u128,
+        /// The floor.
+        floor: u128,
+    },
+    /// The tip is above the fee cap.
+    #[error("priority fee {tip} above the max fee {max_fee}")]
+    TipAboveFeeCap {
+        /// The tip.
+        tip: u128,
+        /// The fee cap.
+        max_fee: u128,
+    },
+    /// The nonce is below the sender's current nonce.
+    #[error("nonce {nonce} too low, the sender is at {state_nonce}")]
+    NonceTooLow {
+        /// The transaction's nonce.
+        nonce: u64,
+        /// The sender's nonce.
+        state_nonce: u64,
+    },
+    /// The nonce is too far ahead of the sender's nonce.
+    #[error("nonce {nonce} too far ahead of the sender's nonce {state_nonce}")]
+    NonceGapTooLarge {
+        /// The transaction's nonce.
+        nonce: u64,
+        /// The sender's nonce.
+        state_nonce: u64,
+    },
+    /// The sender cannot pay for the transaction.
+    #[error("insufficient funds: balance {balance}, cost {cost}")]
+    InsufficientFunds {
+        /// The balance.
+        balance: U256,
+        /// Gas × max fee + value.
+        cost: U256,
+    },
+    /// A transaction with the same sender and nonce is in the pool and this one does not bump its fees
+    /// enough.
+    #[error("replacement underpriced: fees must rise by {bump_percent}% over the pooled transaction")]
+    ReplacementUnderpriced {
+        /// The required bump.
+        bump_percent: u128,
+    },
+    /// The same transaction is already pooled.
+    #[error("transaction {0} is already known")]
+    AlreadyKnown(B256),
+    /// The sender has too many transactions pooled.
+    #[error("sender {0} already has the maximum number of pooled transactions")]
+    SenderLimit(Address),
+    /// The pool is full and this transaction pays less than everything in it.
+    #[error("pool is full")]
+    PoolFull,
+}
+
+/// The rules of one chain's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The chain id transactions must carry.
+    pub chain_id: u64,
+    /// Allowed EIP-2718 types (the L2 allows 0, 1 and 2).
+    pub allowed_types: Vec<u8>,
+    /// Senders whose transactions are refused (the L2 lists the golden touch).
+    pub denied_senders: Vec<Address>,
+    /// Largest encoded transaction.
+    pub max_tx_size: usize,
+    /// Block gas limit.
+    pub block_gas_limit: u64,
+    /// Per-transaction gas cap of the active fork (EIP-7825 on Osaka), if any.
+    pub tx_gas_cap: Option<u64>,
+    /// Lowest max fee per gas accepted (never below 1: a zero fee cap is refused).
+    pub min_max_fee: u128,
+    /// Required fee increase for a replacement, in percent.
+    pub price_bump_percent: u128,
+    /// Shanghai active (EIP-3860 initcode cost).
+    pub shanghai: bool,
+    /// Prague active (EIP-7623 calldata floor).
+    pub prague: bool,
+    /// Most transactions in the pool.
+    pub max_transactions: usize,
+    /// Most transactions per sender.
+    pub max_per_sender: usize,
+    /// Most a nonce may run ahead of the sender's current nonce.
+    pub max_nonce_gap: u64,
+}
+
+impl PoolConfig {
+    /// Defaults for an L1 with Ethereum's current rules.
+    pub fn ethereum(chain_id: u64, block_gas_limit: u64) -> Self {
+        Self {
+            chain_id,
+            allowed_types: vec![0, 1, 2, 4],
+            denied_senders: vec![],
+            max_tx_size: 128 * 1024,
+            block_gas_limit,
+            tx_gas_cap: Some(1 << 24),
+            min_max_fee: 1,
+            price_bump_percent: 10,
+            shanghai: true,
+            prague: true,
+            max_transactions: 10_000,
+            max_per_sender: 64,
+            max_nonce_gap: 64,
+        }
+    }
+}
+
+/// A transaction that passed the stateless checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidTx {
+    /// The transaction.
+    pub tx: TxEnvelope,
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender.
+    pub sender: Address,
+    /// Its encoded size.
+    pub size: usize,
+    /// Gas limit × max fee + value: what the sender must hold.
+    pub cost: U256,
+}
+
+fn access_list_gas(list: Option<&AccessList>) -> u64 {
+    list.map_or(0, |l| l.iter().map(|item| 2_400 + 1_900 * item.storage_keys.len() as u64).sum())
+}
+
+/// The intrinsic gas of `tx` (and, on Prague, the EIP-7623 calldata floor, whichever is larger).
+pub fn intrinsic_gas(tx: &TxEnvelope, shanghai: bool, prague: bool) -> u64 {
+    let input = tx.input();
+    let zeros = input.iter().filter(|b| **b == 0).count() as u64;
+    let non_zeros = input.len() as u64 - zeros;
+    let create = tx.kind().is_create();
+    let mut gas = 21_000 + zeros * 4 + non_zeros * 16 + access_list_gas(tx.access_list());
+    if create {
+        gas += 32_000;
+        if shanghai {
+            gas += 2 * (input.len() as u64).div_ceil(32);
+        }
+    }
+    gas += 25_000 * tx.authorization_list().map_or(0, |a| a.len() as u64);
+    if prague {
+        let floor = 21_000 + 10 * (zeros + 4 * non_zeros);
+        gas = gas.max(floor);
+    }
+    gas
+}
+
+/// Decodes `raw` and applies every check that needs no state.
+pub fn validate_stateless(raw: &[u8], config: &PoolConfig) -> Result<ValidTx, PoolError> {
+    if raw.len() > config.max_tx_size {
+        return Err(PoolError::Oversized { size: raw.len(), max: config.max_tx_size });
+    }
+    let tx = TxEnvelope::decode_2718(&mut &raw[..]).map_err(|e| PoolError::Malformed(e.to_string()))?;
+    let ty = tx.ty();
+    if !config.allowed_types.contains(&ty) {
+        return Err(PoolError::TypeNotAllowed(ty));
+    }
+    if tx.chain_id() != Some(config.chain_id) {
+        return Err(PoolError::WrongChainId { expected: config.chain_id, got: tx.chain_id() });
+    }
+    let sender = tx.recover_signer().map_err(|_| PoolError::BadSignature)?;
+    if config.denied_senders.contains(&sender) {
+        return Err(PoolError::DeniedSender(sender));
+    }
+    let intrinsic = intrinsic_gas(&tx, config.shanghai, config.prague);
+    if tx.gas_limit() < intrinsic {
+        return Err(PoolError::IntrinsicGasTooLow { gas_limit: tx.gas_limit(), intrinsic });
+    }
+    let max_gas = config.tx_gas_cap.map_or(config.block_gas_limit, |cap| cap.min(config.block_gas_limit));
+    if tx.gas_limit() > max_gas {
+        return Err(PoolError::GasLimitTooHigh { gas_limit: tx.gas_limit(), max: max_gas });
+    }
+    let floor = config.min_max_fee.max(1);
+    if tx.max_fee_per_gas() < floor {
+        return Err(PoolError::FeeTooLow { max_fee: tx.max_fee_per_gas(), floor });
+    }
+    if let Some(tip) = tx.max_priority_fee_per_gas().filter(|t| *t > tx.max_fee_per_gas()) {
+        return Err(PoolError::TipAboveFeeCap { tip, max_fee: tx.max_fee_per_gas() });
+    }
+    let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+    Ok(ValidTx { hash: *tx.hash(), sender, size: raw.len(), cost, tx })
+}
