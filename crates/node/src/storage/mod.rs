@@ -242,6 +242,27 @@ impl Store {
             .map(Some)
     }
 
+    /// The senders of canonical block `number`'s transactions.
+    pub fn senders(&self, number: u64) -> Result<Option<Vec<Address>>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(raw) = read.open_table(SENDERS)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        if raw.len() % 20 != 0 {
+            return Err(StoreError::Corrupt(format!("senders of block {number}")));
+        }
+        Ok(Some(raw.chunks(20).map(Address::from_slice).collect()))
+    }
+
+    /// What canonical block `number` changed: every touched account and slot with its pre-block value.
+    pub fn block_changes(&self, number: u64) -> Result<Option<BlockRevert>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(raw) = read.open_table(REVERTS)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        BlockRevert::decode(&raw, number).map(Some)
+    }
+
     /// Where transaction `hash` was included.
     pub fn transaction_location(&self, hash: B256) -> Result<Option<TxLocation>, StoreError> {
         let read = self.db.begin_read()?;

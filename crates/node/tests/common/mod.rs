@@ -114,6 +114,31 @@ pub fn workload(chain: &mut TestChain) -> Workload {
     Workload { blocks, app, touched }
 }
 
+/// A signed EIP-1559 transaction with the next nonce of `from` in `nonces`.
+pub fn signed_1559(
+    nonces: &mut BTreeMap<Address, u64>,
+    from: &PrivateKeySigner,
+    to: TxKind,
+    value: U256,
+    input: Vec<u8>,
+) -> Recovered<TxEnvelope> {
+    let n = nonces.entry(from.address()).or_insert(0);
+    *n += 1;
+    let tx = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce: *n - 1,
+        gas_limit: 3_000_000,
+        max_fee_per_gas: 20 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to,
+        value,
+        access_list: Default::default(),
+        input: input.into(),
+    };
+    let sig = from.sign_hash_sync(&tx.signature_hash()).unwrap();
+    Recovered::new_unchecked(TxEnvelope::Eip1559(tx.into_signed(sig)), from.address())
+}
+
 pub struct TestChain {
     /// The temporary data directory, when this chain owns one.
     pub dir: Option<tempfile::TempDir>,
@@ -157,19 +182,7 @@ impl TestChain {
 
     /// A signed EIP-1559 transaction.
     pub fn tx(&mut self, from: &PrivateKeySigner, to: TxKind, value: U256, input: Vec<u8>) -> Recovered<TxEnvelope> {
-        let tx = TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: self.next_nonce(from.address()),
-            gas_limit: 3_000_000,
-            max_fee_per_gas: 20 * GWEI,
-            max_priority_fee_per_gas: GWEI,
-            to,
-            value,
-            access_list: Default::default(),
-            input: input.into(),
-        };
-        let sig = from.sign_hash_sync(&tx.signature_hash()).unwrap();
-        Recovered::new_unchecked(TxEnvelope::Eip1559(tx.into_signed(sig)), from.address())
+        signed_1559(&mut self.nonces, from, to, value, input)
     }
 
     /// A signed legacy (EIP-155) transaction.
