@@ -157,4 +157,17 @@ fn proofs_verify_for_present_and_absent_accounts_and_slots() {
     let old = chain.store.proof(3, app, &slots).unwrap();
     assert_eq!(old.storage_proof[1].value, U256::from(7), "slot 2 was set in block 3 and cleared in block 4");
     assert_eq!(chain.store.head().unwrap(), head, "proving an old block leaves the store as it was");
+
+    // The same old state, read through the reverts without any write.
+    let at3 = chain.store.state_at(3).unwrap();
+    assert_eq!(at3.storage_ref(app, U256::from_be_bytes(mapping_slot(2).0)).unwrap(), U256::from(7));
+    assert_eq!(at3.storage_ref(app, U256::from_be_bytes(mapping_slot(7).0)).unwrap(), U256::from(22));
+    let child = app.create2(B256::repeat_byte(1), keccak256(Ephemeral::BYTECODE.as_ref()));
+    assert!(at3.basic_ref(child).unwrap().is_none(), "created in block 4");
+    assert!(chain.store.latest_state().unwrap().basic_ref(child).unwrap().is_some());
+    let at1 = chain.store.state_at(1).unwrap();
+    assert!(at1.basic_ref(app).unwrap().is_none(), "deployed in block 2");
+    assert_eq!(at1.block_hash_ref(2).unwrap(), B256::ZERO, "block 2 is not an ancestor of block 1");
+    assert_eq!(at1.block_hash_ref(1).unwrap(), chain.store.header(1).unwrap().unwrap().hash);
+    assert!(chain.store.state_at(99).is_err());
 }

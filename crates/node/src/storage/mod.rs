@@ -277,6 +277,33 @@ impl Store {
         StateProvider::new(self.db.begin_read()?)
     }
 
+    /// A view of the state after canonical block `number` (the head, or an earlier block whose reverts
+    /// are kept: the latest state seen through the reverts above it, no write involved).
+    pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
+        let read = self.db.begin_read()?;
+        let head = match read.open_table(CANONICAL)?.last()? {
+            Some((n, _)) => n.value(),
+            None => return Err(StoreError::Corrupt("no canonical blocks".into())),
+        };
+        if number > head {
+            return Err(StoreError::Unwind { target: number, reason: format!("the head is block {head}") });
+        }
+        let reverts = {
+            let table = read.open_table(REVERTS)?;
+            let mut out = Vec::with_capacity((head - number) as usize);
+            for n in number + 1..=head {
+                let raw = table.get(n)?.map(|g| g.value().to_vec()).ok_or_else(|| StoreError::Unwind {
+                    target: number,
+                    reason: format!("revert of block {n} is missing"),
+                })?;
+                out.push(BlockRevert::decode(&raw, n)?);
+            }
+            out
+        };
+        let provider = StateProvider::new(read)?;
+        Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
+    }
+
     /// Stores an executed block on top of the head, in one write transaction.
     pub fn commit_block(&self, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
         let mut txn = self.begin_write()?;

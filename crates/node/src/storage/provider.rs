@@ -1,14 +1,26 @@
-//! The latest state as a revm database, over one read transaction (a consistent snapshot).
+//! State as a revm database, over one read transaction (a consistent snapshot): the latest state, or a
+//! recent block's state — the latest plain state seen through the reverts of the blocks above it.
+
+use std::collections::HashMap;
 
 use alloy_primitives::{Address, B256, U256};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 
-use super::{StoreError, tables::*};
+use super::{StoreError, revert::BlockRevert, tables::*};
 
-/// A snapshot of the latest committed state.
+/// The pre-block values of everything changed above some block: what that block's state had.
+#[derive(Debug, Default)]
+struct Overlay {
+    block: u64,
+    accounts: HashMap<Address, Option<StoredAccount>>,
+    storage: HashMap<(Address, B256), U256>,
+}
+
+/// A snapshot of the state at the head, or at an earlier block.
 #[derive(Debug)]
 pub struct StateProvider {
+    overlay: Option<Overlay>,
     accounts: ReadOnlyTable<[u8; 20], StoredAccount>,
     storage: ReadOnlyTable<([u8; 20], [u8; 32]), [u8; 32]>,
     codes: ReadOnlyTable<[u8; 32], &'static [u8]>,
@@ -20,6 +32,7 @@ impl StateProvider {
     /// Opens the state tables of `txn`.
     pub fn new(txn: ReadTransaction) -> Result<Self, StoreError> {
         Ok(Self {
+            overlay: None,
             accounts: txn.open_table(PLAIN_ACCOUNTS)?,
             storage: txn.open_table(PLAIN_STORAGE)?,
             codes: txn.open_table(BYTECODES)?,
@@ -28,8 +41,27 @@ impl StateProvider {
         })
     }
 
-    /// The stored account at `address`.
+    /// The state as it was after block `block`, given the reverts of the blocks above it, lowest first.
+    pub(crate) fn with_reverts(mut self, block: u64, reverts: Vec<BlockRevert>) -> Self {
+        let mut overlay = Overlay { block, ..Default::default() };
+        // The lowest block above `block` that touched a key holds its value at `block`.
+        for revert in reverts {
+            for (address, account) in revert.accounts {
+                overlay.accounts.entry(address).or_insert(account);
+            }
+            for (address, slot, value) in revert.storage {
+                overlay.storage.entry((address, slot)).or_insert(value);
+            }
+        }
+        self.overlay = Some(overlay);
+        self
+    }
+
+    /// The account at `address`.
     pub fn account(&self, address: &Address) -> Result<Option<StoredAccount>, StoreError> {
+        if let Some(account) = self.overlay.as_ref().and_then(|o| o.accounts.get(address)) {
+            return Ok(*account);
+        }
         Ok(self.accounts.get(addr_key(address))?.map(|g| g.value()))
     }
 }
@@ -55,6 +87,11 @@ impl DatabaseRef for StateProvider {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StoreError> {
+        if let Some(value) =
+            self.overlay.as_ref().and_then(|o| o.storage.get(&(address, B256::from(index.to_be_bytes::<32>()))))
+        {
+            return Ok(*value);
+        }
         Ok(self
             .storage
             .get((addr_key(&address), index.to_be_bytes::<32>()))?
@@ -63,6 +100,9 @@ impl DatabaseRef for StateProvider {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
+        if self.overlay.as_ref().is_some_and(|o| number > o.block) {
+            return Ok(B256::ZERO); // not an ancestor of that block
+        }
         Ok(self.canonical.get(number)?.map(|g| B256::from(g.value())).unwrap_or_default())
     }
 }
