@@ -4,6 +4,7 @@
 pub mod chainspec;
 pub mod execute;
 pub mod notifications;
+pub mod seams;
 pub mod storage;
 
 pub use chainspec::{ChainSpec, ChainSpecError, L2Params, post_merge_config};
