@@ -142,7 +142,15 @@ pub fn execute_block(
     let header = next_header(chain, parent, input);
     let number = header.number;
     if chain.l2.is_none() {
-        return run(EthEvmFactory::default(), chain, state, parent, input, header, transactions);
+        return run(
+            EthEvmFactory::default(),
+            chain,
+            state,
+            parent,
+            input,
+            header,
+            &mut AllOf(transactions.into_iter()),
+        );
     }
     let l2_err = |source| ExecuteError::L2 { number, source };
     if !input.withdrawals.is_empty() {
@@ -167,10 +175,49 @@ pub fn execute_block(
         sharing_pctg,
         burn_base_fee: false,
     };
-    run(surge_l2_rules::TaikoEvmFactory { rules }, chain, state, parent, input, header, transactions)
+    let mut source = AllOf(transactions.into_iter());
+    run(surge_l2_rules::TaikoEvmFactory { rules }, chain, state, parent, input, header, &mut source)
 }
 
-/// Executes `transactions` with the EVM `factory` builds, and completes `header`.
+/// Where a block's transactions come from, and what happens to one that cannot execute.
+pub trait TxSource {
+    /// The next candidate that fits in `gas_left`, or `None` to seal the block.
+    fn next_tx(&mut self, gas_left: u64) -> Option<Recovered<TxEnvelope>>;
+    /// `tx` could not execute. Returning `true` skips it; `false` fails the whole block.
+    fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>) -> bool;
+}
+
+/// A fixed list that must execute in full (block import).
+struct AllOf(std::vec::IntoIter<Recovered<TxEnvelope>>);
+
+impl TxSource for AllOf {
+    fn next_tx(&mut self, _gas_left: u64) -> Option<Recovered<TxEnvelope>> {
+        self.0.next()
+    }
+
+    fn skip_invalid(&mut self, _tx: &Recovered<TxEnvelope>) -> bool {
+        false
+    }
+}
+
+/// Builds an Ethereum-rules block on `parent` from `source` (for example the pool's best transactions):
+/// transactions that cannot execute are skipped as the source decides.
+pub fn build_block(
+    chain: &ChainSpec,
+    state: StateProvider,
+    parent: &SealedHeader,
+    input: &BlockInput,
+    source: &mut dyn TxSource,
+) -> Result<ExecutedBlock, ExecuteError> {
+    let header = next_header(chain, parent, input);
+    if chain.l2.is_some() {
+        // L2 blocks open with the anchor and carry injected signals: the surge payload builder's job.
+        return Err(ExecuteError::L2 { number: header.number, source: surge_l2_rules::L2BlockError::NoAnchor });
+    }
+    run(EthEvmFactory::default(), chain, state, parent, input, header, source)
+}
+
+/// Executes the transactions of `source` with the EVM `factory` builds, and completes `header`.
 fn run<F>(
     factory: F,
     chain: &ChainSpec,
@@ -178,7 +225,7 @@ fn run<F>(
     parent: &SealedHeader,
     input: &BlockInput,
     mut header: Header,
-    transactions: Vec<Recovered<TxEnvelope>>,
+    source: &mut dyn TxSource,
 ) -> Result<ExecutedBlock, ExecuteError>
 where
     F: EvmFactory<
@@ -200,13 +247,23 @@ where
         ommers: &[],
         withdrawals: shanghai.then_some(Cow::Borrowed(input.withdrawals.as_slice())),
         extra_data: header.extra_data.clone(),
-        tx_count_hint: Some(transactions.len()),
+        tx_count_hint: None,
         slot_number: None,
     };
     let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     executor.apply_pre_execution_changes().map_err(wrap)?;
-    for tx in &transactions {
-        executor.execute_transaction(tx).map_err(wrap)?;
+    let mut transactions = vec![];
+    let mut gas_used = 0u64;
+    while let Some(tx) = source.next_tx(header.gas_limit.saturating_sub(gas_used)) {
+        match executor.execute_transaction(&tx) {
+            Ok(gas) => {
+                gas_used += gas.tx_gas_used();
+                transactions.push(tx);
+            }
+            // A transaction that fails validation leaves the state untouched, so skipping it is safe.
+            Err(e) if e.as_validation().is_some() && source.skip_invalid(&tx) => {}
+            Err(e) => return Err(wrap(e)),
+        }
     }
     let result = executor.apply_post_execution_changes().map_err(wrap)?;
     db.merge_transitions(BundleRetention::Reverts);

@@ -4,6 +4,7 @@
 pub mod chainspec;
 pub mod execute;
 pub mod notifications;
+pub mod producer;
 pub mod seams;
 pub mod storage;
 

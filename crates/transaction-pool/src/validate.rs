@@ -109,6 +109,9 @@ pub enum PoolError {
     /// The pool is full and this transaction pays less than everything in it.
     #[error("pool is full")]
     PoolFull,
+    /// The sender's account could not be read.
+    #[error("reading account state: {0}")]
+    State(String),
 }
 
 /// The rules of one chain's pool.

@@ -1,0 +1,243 @@
+//! Block production: a loop that asks a [`PayloadBuilder`] for a block on a timer or as soon as
+//! transactions arrive (instant mode), commits it through the chain (so notifications go out) and moves
+//! the pool to the new head.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use alloy::consensus::{TxEnvelope, transaction::Recovered};
+use alloy_primitives::{Address, B256, keccak256};
+use surge_interfaces::TransactionPool;
+use surge_txpool::{AccountState, BestTransactions, PoolError, PooledTx};
+use tracing::{debug, info_span, warn};
+
+use crate::{
+    ChainSpec, ExecutedBlock, SealedHeader, StateProvider, Store, StoreError,
+    execute::{BlockInput, ExecuteError, TxSource, build_block},
+    notifications::Chain,
+    seams::PoolHandle,
+};
+
+/// What the producer asks for: the block's own choices.
+#[derive(Debug, Clone)]
+pub struct PayloadAttributes {
+    /// Timestamp.
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub fee_recipient: Address,
+    /// `prevRandao`.
+    pub prev_randao: B256,
+    /// When to stop adding transactions and seal.
+    pub deadline: Instant,
+}
+
+/// A production failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// Reading or writing the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The block could not be executed.
+    #[error(transparent)]
+    Execute(#[from] ExecuteError),
+    /// The pool could not follow the new head.
+    #[error("updating the pool: {0}")]
+    Pool(#[from] PoolError),
+}
+
+/// Builds a block on a parent (reth's `PayloadBuilder::try_build`).
+pub trait PayloadBuilder: Send {
+    /// A block on `parent` with `attributes`, from the latest state in `store`.
+    fn build(
+        &self,
+        store: &Store,
+        parent: &SealedHeader,
+        attributes: &PayloadAttributes,
+    ) -> Result<ExecutedBlock, ProduceError>;
+}
+
+/// The Ethereum-rules builder: fills the block from the pool's best transactions until the gas runs out
+/// or the deadline passes.
+#[derive(Debug, Clone)]
+pub struct EthereumPayloadBuilder {
+    /// The chain.
+    pub spec: Arc<ChainSpec>,
+    /// The pool.
+    pub pool: PoolHandle,
+}
+
+struct PoolSource {
+    best: BestTransactions,
+    deadline: Instant,
+    current: Option<Arc<PooledTx>>,
+}
+
+impl TxSource for PoolSource {
+    fn next_tx(&mut self, gas_left: u64) -> Option<Recovered<TxEnvelope>> {
+        use alloy::consensus::Transaction;
+        while Instant::now() < self.deadline {
+            let tx = self.best.next()?;
+            if tx.tx.gas_limit() > gas_left {
+                continue; // does not fit; the sender's later nonces will fail their nonce check
+            }
+            self.current = Some(tx.clone());
+            return Some(Recovered::new_unchecked(tx.tx.clone(), tx.sender));
+        }
+        None
+    }
+
+    fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>) -> bool {
+        if let Some(current) = self.current.take() {
+            debug!(hash = %tx.tx_hash(), "skipping a transaction that cannot execute");
+            self.best.mark_invalid(&current);
+        }
+        true
+    }
+}
+
+impl PayloadBuilder for EthereumPayloadBuilder {
+    fn build(
+        &self,
+        store: &Store,
+        parent: &SealedHeader,
+        attributes: &PayloadAttributes,
+    ) -> Result<ExecutedBlock, ProduceError> {
+        let input = BlockInput {
+            timestamp: attributes.timestamp,
+            beneficiary: attributes.fee_recipient,
+            prev_randao: attributes.prev_randao,
+            ..Default::default()
+        };
+        let mut source =
+            PoolSource { best: self.pool.best_transactions(), deadline: attributes.deadline, current: None };
+        Ok(build_block(&self.spec, store.latest_state()?, parent, &input, &mut source)?)
+    }
+}
+
+impl AccountState for StateProvider {
+    fn nonce_and_balance(&self, address: &Address) -> Result<(u64, alloy_primitives::U256), PoolError> {
+        let account = self.account(address).map_err(|e| PoolError::State(e.to_string()))?;
+        Ok(account.map_or((0, alloy_primitives::U256::ZERO), |a| (a.nonce, a.balance)))
+    }
+}
+
+/// When blocks are produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductionMode {
+    /// One block per interval, empty or not.
+    Interval(Duration),
+    /// A block as soon as transactions arrive (checked every tick).
+    Instant {
+        /// How long the producer waits for a transaction before checking for a stop.
+        tick: Duration,
+    },
+}
+
+/// The production loop's parts.
+pub struct Producer {
+    /// The chain blocks are committed to.
+    pub chain: Arc<Mutex<Chain>>,
+    /// The pool blocks are filled from.
+    pub pool: PoolHandle,
+    /// The builder.
+    pub builder: Box<dyn PayloadBuilder>,
+    /// The chain spec (base fee of the next block for the pool).
+    pub spec: Arc<ChainSpec>,
+    /// The fee recipient.
+    pub fee_recipient: Address,
+    /// Time left to the builder for filling a block.
+    pub build_time: Duration,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("fee_recipient", &self.fee_recipient).finish()
+    }
+}
+
+/// Stops the loop when dropped or on [`ProducerHandle::stop`].
+#[derive(Debug)]
+pub struct ProducerHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ProducerHandle {
+    /// Stops the loop and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ProducerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Producer {
+    /// Builds and commits one block on the head, then moves the pool to it.
+    pub fn produce_one(&self) -> Result<SealedHeader, ProduceError> {
+        let mut chain = self.chain.lock().unwrap_or_else(|p| p.into_inner());
+        let parent = chain.store().head()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let _span = info_span!("build_block", number = parent.header.number + 1).entered();
+        let attributes = PayloadAttributes {
+            timestamp: now.max(parent.header.timestamp + 1),
+            fee_recipient: self.fee_recipient,
+            prev_randao: keccak256(parent.hash),
+            deadline: Instant::now() + self.build_time,
+        };
+        let block = self.builder.build(chain.store(), &parent, &attributes)?;
+        let mined: Vec<B256> = block.body.transactions.iter().map(|t| *t.hash()).collect();
+        let sealed = chain.commit(block)?;
+        let state = chain.store().latest_state()?;
+        let base_fee = sealed.header.next_block_base_fee(self.spec.base_fee_params).unwrap_or_default();
+        self.pool.0.lock().unwrap_or_else(|p| p.into_inner()).on_new_head(base_fee, &mined, &state)?;
+        debug!(number = sealed.header.number, txs = mined.len(), "committed block");
+        Ok(sealed)
+    }
+
+    /// Runs the loop on its own thread until the handle is stopped or dropped.
+    pub fn spawn(self, mode: ProductionMode) -> ProducerHandle {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let listener = self.pool.new_transactions_listener();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let due = match mode {
+                    ProductionMode::Interval(every) => {
+                        std::thread::sleep(every);
+                        true
+                    }
+                    ProductionMode::Instant { tick } => match listener.recv_timeout(tick) {
+                        Ok(_) => {
+                            while listener.try_recv().is_ok() {}
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                };
+                if due && !flag.load(Ordering::SeqCst) {
+                    if let Err(e) = self.produce_one() {
+                        warn!(error = %e, "block production failed");
+                    }
+                }
+            }
+        });
+        ProducerHandle { stop, thread: Some(thread) }
+    }
+}
