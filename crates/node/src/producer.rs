@@ -231,10 +231,11 @@ impl Producer {
                         Err(_) => false,
                     },
                 };
-                if due && !flag.load(Ordering::SeqCst) {
-                    if let Err(e) = self.produce_one() {
-                        warn!(error = %e, "block production failed");
-                    }
+                if due
+                    && !flag.load(Ordering::SeqCst)
+                    && let Err(e) = self.produce_one()
+                {
+                    warn!(error = %e, "block production failed");
                 }
             }
         });
