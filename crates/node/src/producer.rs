@@ -87,7 +87,7 @@ impl TxSource for PoolSource {
                 continue; // does not fit; the sender's later nonces will fail their nonce check
             }
             self.current = Some(tx.clone());
-            return Some(Recovered::new_unchecked(tx.tx.clone(), tx.sender));
+            return Some(Recovered::new_unchecked(surge_txpool::without_sidecar(&tx.tx), tx.sender));
         }
         None
     }

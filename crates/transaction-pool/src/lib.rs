@@ -9,4 +9,4 @@ mod validate;
 
 pub use best::BestTransactions;
 pub use pool::{AccountState, PoolEvent, PooledTx, SubPool, TxPool};
-pub use validate::{PoolConfig, PoolError, ValidTx, intrinsic_gas, validate_stateless};
+pub use validate::{PoolConfig, PoolError, ValidTx, intrinsic_gas, validate_stateless, without_sidecar};

@@ -1,8 +1,8 @@
 //! Stateless and state-dependent checks of an incoming transaction, each with its own error.
 
 use alloy::{
-    consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable},
-    eips::{Decodable2718, Typed2718, eip2930::AccessList},
+    consensus::{Signed, Transaction, TxEip4844Variant, TxEnvelope, transaction::SignerRecoverable},
+    eips::{Decodable2718, Encodable2718, Typed2718, eip2930::AccessList, eip4844::env_settings::EnvKzgSettings},
 };
 use alloy_primitives::{Address, B256, U256};
 
@@ -109,10 +109,27 @@ pub enum PoolError {
     /// The pool is full and this transaction pays less than everything in it.
     #[error("pool is full")]
     PoolFull,
+    /// A blob transaction arrived without its sidecar.
+    #[error("blob transaction without its sidecar (blobs, commitments and proofs are required in the pool)")]
+    BlobSidecarMissing,
+    /// A blob transaction's sidecar does not match its versioned hashes, or a KZG proof fails.
+    #[error("invalid blob sidecar: {0}")]
+    InvalidBlob(String),
+    /// A blob transaction carries no blobs, or more than a transaction may.
+    #[error("blob transaction carries {count} blobs, allowed 1..={max}")]
+    BlobCount {
+        /// Blobs carried.
+        count: usize,
+        /// Most allowed per transaction.
+        max: usize,
+    },
     /// The sender's account could not be read.
     #[error("reading account state: {0}")]
     State(String),
 }
+
+/// Upper bound of one blob with its commitment, cell/blob proofs and encoding overhead.
+const BLOB_ENVELOPE_BYTES: usize = 131_072 + 48 + 128 * 48 + 64;
 
 /// The rules of one chain's pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +160,8 @@ pub struct PoolConfig {
     pub max_per_sender: usize,
     /// Most a nonce may run ahead of the sender's current nonce.
     pub max_nonce_gap: u64,
+    /// Most blobs one transaction may carry.
+    pub max_blobs_per_tx: usize,
 }
 
 impl PoolConfig {
@@ -150,7 +169,7 @@ impl PoolConfig {
     pub fn ethereum(chain_id: u64, block_gas_limit: u64) -> Self {
         Self {
             chain_id,
-            allowed_types: vec![0, 1, 2, 4],
+            allowed_types: vec![0, 1, 2, 3, 4],
             denied_senders: vec![],
             max_tx_size: 128 * 1024,
             block_gas_limit,
@@ -162,6 +181,7 @@ impl PoolConfig {
             max_transactions: 10_000,
             max_per_sender: 64,
             max_nonce_gap: 64,
+            max_blobs_per_tx: 6,
         }
     }
 }
@@ -208,10 +228,20 @@ pub fn intrinsic_gas(tx: &TxEnvelope, shanghai: bool, prague: bool) -> u64 {
 
 /// Decodes `raw` and applies every check that needs no state.
 pub fn validate_stateless(raw: &[u8], config: &PoolConfig) -> Result<ValidTx, PoolError> {
-    if raw.len() > config.max_tx_size {
-        return Err(PoolError::Oversized { size: raw.len(), max: config.max_tx_size });
+    // Blob transactions arrive with their blobs (128 KiB each, plus commitment and proofs); bound the raw
+    // bytes before decoding, then the transaction itself like any other.
+    let raw_max = match raw.first() {
+        Some(3) => config.max_tx_size + config.max_blobs_per_tx * BLOB_ENVELOPE_BYTES,
+        _ => config.max_tx_size,
+    };
+    if raw.len() > raw_max {
+        return Err(PoolError::Oversized { size: raw.len(), max: raw_max });
     }
     let tx = TxEnvelope::decode_2718(&mut &raw[..]).map_err(|e| PoolError::Malformed(e.to_string()))?;
+    let size = without_sidecar(&tx).encode_2718_len();
+    if size > config.max_tx_size {
+        return Err(PoolError::Oversized { size, max: config.max_tx_size });
+    }
     let ty = tx.ty();
     if !config.allowed_types.contains(&ty) {
         return Err(PoolError::TypeNotAllowed(ty));
@@ -238,6 +268,40 @@ pub fn validate_stateless(raw: &[u8], config: &PoolConfig) -> Result<ValidTx, Po
     if let Some(tip) = tx.max_priority_fee_per_gas().filter(|t| *t > tx.max_fee_per_gas()) {
         return Err(PoolError::TipAboveFeeCap { tip, max_fee: tx.max_fee_per_gas() });
     }
-    let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+    let mut cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+    if let TxEnvelope::Eip4844(signed) = &tx {
+        validate_blobs(signed.tx(), config)?;
+        let blob_gas = signed.tx().tx().blob_gas();
+        cost += U256::from(blob_gas) * U256::from(signed.tx().tx().max_fee_per_blob_gas);
+    }
     Ok(ValidTx { hash: *tx.hash(), sender, size: raw.len(), cost, tx })
+}
+
+/// Checks a blob transaction's sidecar against its versioned hashes with the KZG trusted setup.
+fn validate_blobs(tx: &TxEip4844Variant, config: &PoolConfig) -> Result<(), PoolError> {
+    let count = tx.tx().blob_versioned_hashes.len();
+    if count == 0 || count > config.max_blobs_per_tx {
+        return Err(PoolError::BlobCount { count, max: config.max_blobs_per_tx });
+    }
+    match tx {
+        TxEip4844Variant::TxEip4844(_) => Err(PoolError::BlobSidecarMissing),
+        TxEip4844Variant::TxEip4844WithSidecar(_) => {
+            tx.validate(EnvKzgSettings::Default.get()).map_err(|e| PoolError::InvalidBlob(e.to_string()))
+        }
+    }
+}
+
+/// The transaction as a block carries it: a blob transaction without its sidecar.
+pub fn without_sidecar(tx: &TxEnvelope) -> TxEnvelope {
+    match tx {
+        TxEnvelope::Eip4844(signed) => {
+            let inner = signed.tx().tx().clone();
+            TxEnvelope::Eip4844(Signed::new_unchecked(
+                TxEip4844Variant::TxEip4844(inner),
+                *signed.signature(),
+                *signed.hash(),
+            ))
+        }
+        other => other.clone(),
+    }
 }

@@ -317,3 +317,74 @@ proptest! {
 fn nonces_len(pending: &[std::sync::Arc<surge_txpool::PooledTx>], sender: Address) -> u64 {
     pending.iter().filter(|t| t.sender == sender).count() as u64
 }
+
+mod blobs {
+    use alloy::{
+        consensus::{SignableTransaction, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar, TxEnvelope},
+        eips::{
+            Encodable2718,
+            eip4844::{
+                BlobTransactionSidecar,
+                builder::{SidecarBuilder, SimpleCoder},
+            },
+            eip7594::BlobTransactionSidecarVariant,
+        },
+        signers::SignerSync,
+    };
+    use alloy_primitives::{Address, U256};
+    use surge_txpool::{PoolConfig, PoolError, TxPool, without_sidecar};
+
+    use super::{CHAIN, GWEI, State, key};
+
+    fn blob_tx(sidecar: Option<BlobTransactionSidecar>, hashes_from: &BlobTransactionSidecar) -> Vec<u8> {
+        let tx = TxEip4844 {
+            chain_id: CHAIN,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+            to: Address::repeat_byte(0x33),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            blob_versioned_hashes: hashes_from.versioned_hashes().collect(),
+            max_fee_per_blob_gas: 1,
+            input: Default::default(),
+        };
+        let sig = key(0).sign_hash_sync(&tx.signature_hash()).unwrap();
+        let variant = match sidecar {
+            Some(s) => TxEip4844Variant::TxEip4844WithSidecar(TxEip4844WithSidecar {
+                tx,
+                sidecar: BlobTransactionSidecarVariant::Eip4844(s),
+            }),
+            None => TxEip4844Variant::TxEip4844(tx),
+        };
+        TxEnvelope::Eip4844(variant.into_signed(sig)).encoded_2718()
+    }
+
+    #[test]
+    fn blob_sidecars_are_checked_with_kzg() {
+        let state = State::funded();
+        let view = state.view();
+        let mut pool = TxPool::new(PoolConfig::ethereum(CHAIN, 30_000_000), GWEI as u64);
+        let sidecar: BlobTransactionSidecar =
+            SidecarBuilder::<SimpleCoder>::from_slice(b"surge blob data").build().unwrap();
+
+        assert_eq!(pool.add(&blob_tx(None, &sidecar), &view).unwrap_err(), PoolError::BlobSidecarMissing);
+        let mut bad = sidecar.clone();
+        bad.proofs[0].0[5] ^= 1;
+        let e = pool.add(&blob_tx(Some(bad), &sidecar), &view).unwrap_err();
+        assert!(matches!(e, PoolError::InvalidBlob(_)), "{e:?}");
+        let other: BlobTransactionSidecar = SidecarBuilder::<SimpleCoder>::from_slice(b"other data").build().unwrap();
+        assert!(
+            matches!(pool.add(&blob_tx(Some(other), &sidecar), &view).unwrap_err(), PoolError::InvalidBlob(_)),
+            "hashes of another blob"
+        );
+
+        let (hash, _) = pool.add(&blob_tx(Some(sidecar.clone()), &sidecar), &view).unwrap();
+        let pooled = pool.get(&hash).unwrap();
+        // Blocks carry the transaction without its sidecar, under the same hash.
+        let stripped = without_sidecar(&pooled.tx);
+        assert_eq!(*stripped.hash(), hash);
+        assert!(stripped.encoded_2718().len() < pooled.tx.encoded_2718().len() / 10);
+    }
+}
