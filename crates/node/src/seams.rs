@@ -71,6 +71,25 @@ impl ConfigureEvm for HostEvmConfig {
     }
 }
 
+/// The pool rules of `spec`'s chain: on L2 only types 0, 1 and 2, no per-transaction cap beyond the
+/// block's gas for user transactions (the limit minus the anchor's 1,000,000), and the golden touch denied
+/// (its key is public); on L1 every current type.
+pub fn pool_config(spec: &ChainSpec, block_gas_limit: u64) -> surge_txpool::PoolConfig {
+    let mut config = surge_txpool::PoolConfig::ethereum(spec.chain_id, block_gas_limit);
+    let genesis_ts = spec.genesis.timestamp;
+    config.shanghai = alloy_hardforks::EthereumHardforks::is_shanghai_active_at_timestamp(spec, genesis_ts);
+    config.prague = alloy_hardforks::EthereumHardforks::is_prague_active_at_timestamp(spec, genesis_ts);
+    if !alloy_hardforks::EthereumHardforks::is_osaka_active_at_timestamp(spec, genesis_ts) {
+        config.tx_gas_cap = None;
+    }
+    if spec.l2.is_some() {
+        config.allowed_types = vec![0, 1, 2];
+        config.denied_senders = vec![surge_primitives::GOLDEN_TOUCH_ADDRESS];
+        config.block_gas_limit = block_gas_limit.saturating_sub(surge_l2_rules::ANCHOR_GAS_LIMIT);
+    }
+    config
+}
+
 /// The pool, shared.
 #[derive(Debug, Clone)]
 pub struct PoolHandle(pub Arc<Mutex<TxPool>>);

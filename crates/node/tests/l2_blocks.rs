@@ -218,3 +218,18 @@ fn rule_breaking_l2_blocks_are_refused() {
     assert!(matches!(err, ExecuteError::L2 { source: L2BlockError::Timestamp { .. }, .. }), "{err}");
     assert_eq!(l2.store.head().unwrap(), parent, "nothing was committed");
 }
+
+#[test]
+fn the_l2_pool_refuses_the_golden_touch_and_blob_types() {
+    use alloy::eips::Encodable2718;
+    let l2 = L2::new();
+    let config = surge_host::seams::pool_config(&l2.spec, l2.store.head().unwrap().header.gas_limit);
+    assert_eq!(config.allowed_types, vec![0, 1, 2]);
+    assert_eq!(config.block_gas_limit, 30_000_000);
+    let mut pool = surge_txpool::TxPool::new(config, 25_000_000);
+    let state = l2.store.latest_state().unwrap();
+    // A golden-touch transaction (its key is public) never enters the pool.
+    let anchor = l2.anchor_tx(25_000_000, 1);
+    let err = pool.add(&anchor.inner().encoded_2718(), &state).unwrap_err();
+    assert_eq!(err, surge_txpool::PoolError::DeniedSender(GOLDEN_TOUCH_ADDRESS));
+}
