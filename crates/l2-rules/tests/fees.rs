@@ -192,24 +192,12 @@ fn fees_are_split_to_the_wei_and_the_anchor_pays_nothing() {
         let result = executor.apply_post_execution_changes().unwrap();
         assert!(result.receipts.iter().all(|r| r.status()), "block {number}: every transaction succeeds");
 
-        let gas: Vec<u64> = result
-            .receipts
-            .iter()
-            .scan(0, |prev, r| {
-                let g = r.cumulative_gas_used() - *prev;
-                *prev = r.cumulative_gas_used();
-                Some(g)
-            })
-            .collect();
-        let (mut to_coinbase, mut to_treasury) = (U256::ZERO, U256::ZERO);
-        for (i, tip) in tips.iter().enumerate() {
-            let g = U256::from(gas[i + 1]);
-            let base = U256::from(base_fee) * g;
-            let share = base * U256::from(pctg) / U256::from(100);
-            to_coinbase += U256::from(*tip) * g + share;
-            to_treasury += base - share;
-            let cost = U256::from(u128::from(base_fee) + tip) * g + U256::from(1000 + i as u64);
-            assert_eq!(before_senders[i] - balance(&mut state, senders[i]), cost, "block {number}: sender {i} cost");
+        let gas = surge_test_utils::gas_per_tx(&result.receipts);
+        let spent: Vec<(u128, u64, u64)> =
+            tips.iter().enumerate().map(|(i, tip)| (*tip, gas[i + 1], 1000 + i as u64)).collect();
+        let (costs, to_coinbase, to_treasury) = surge_test_utils::expected_l2_fees(base_fee, pctg, &spent);
+        for (i, cost) in costs.iter().enumerate() {
+            assert_eq!(before_senders[i] - balance(&mut state, senders[i]), *cost, "block {number}: sender {i} cost");
         }
         assert_eq!(balance(&mut state, COINBASE) - before_coinbase, to_coinbase, "block {number}: coinbase");
         assert_eq!(balance(&mut state, anchor_address()) - before_treasury, to_treasury, "block {number}: treasury");

@@ -145,25 +145,13 @@ fn l2_blocks_split_fees_to_the_wei_and_the_anchor_pays_nothing() {
         assert_eq!(sealed.header.base_fee_per_gas, Some(base_fee));
         validate_header(l2.spec.chain_id, &sealed.header, &parent.header, gp).unwrap();
 
-        let mut prev = 0;
-        let gas: Vec<u64> = receipts
-            .iter()
-            .map(|r| {
-                let g = r.cumulative_gas_used() - prev;
-                prev = r.cumulative_gas_used();
-                g
-            })
-            .collect();
+        let gas = surge_test_utils::gas_per_tx(&receipts);
         assert!(receipts.iter().all(|r| r.status()), "all transactions succeed, the real anchor included");
-        let (mut to_coinbase, mut to_treasury) = (U256::ZERO, U256::ZERO);
-        for (i, tip) in tips.iter().enumerate() {
-            let g = U256::from(gas[i + 1]);
-            let base = U256::from(base_fee) * g;
-            let share = base * U256::from(pctg) / U256::from(100);
-            to_coinbase += U256::from(*tip) * g + share;
-            to_treasury += base - share;
-            let cost = U256::from(u128::from(base_fee) + tip) * g + U256::from(1_000 + i as u64 + 2);
-            assert_eq!(before[i] - l2.balance(senders[i]), cost, "sender cost");
+        let spent: Vec<(u128, u64, u64)> =
+            tips.iter().enumerate().map(|(i, tip)| (*tip, gas[i + 1], 1_000 + i as u64 + 2)).collect();
+        let (costs, to_coinbase, to_treasury) = surge_test_utils::expected_l2_fees(base_fee, pctg, &spent);
+        for (i, cost) in costs.iter().enumerate() {
+            assert_eq!(before[i] - l2.balance(senders[i]), *cost, "sender cost");
         }
         assert_eq!(l2.balance(COINBASE) - coinbase0, to_coinbase, "coinbase");
         assert_eq!(l2.balance(l2.anchor()) - treasury0, to_treasury, "treasury (the Anchor)");

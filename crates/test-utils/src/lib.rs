@@ -79,3 +79,37 @@ impl Anvil {
         v["result"].clone()
     }
 }
+
+/// Gas used by each transaction, from a block's cumulative receipt gas.
+pub fn gas_per_tx<R: alloy::consensus::TxReceipt>(receipts: &[R]) -> Vec<u64> {
+    let mut prev = 0;
+    receipts
+        .iter()
+        .map(|r| {
+            let g = r.cumulative_gas_used() - prev;
+            prev = r.cumulative_gas_used();
+            g
+        })
+        .collect()
+}
+
+/// What L2RULES.md says user transactions pay, computed independently of the node: for each
+/// `(tip, gas used, value)` the sender's cost, and in total what the coinbase (tips plus `pctg` percent of
+/// the base fee, truncated per transaction) and the treasury (the rest of the base fee) receive.
+pub fn expected_l2_fees(
+    base_fee: u64,
+    pctg: u8,
+    txs: &[(u128, u64, u64)],
+) -> (Vec<alloy_primitives::U256>, alloy_primitives::U256, alloy_primitives::U256) {
+    use alloy_primitives::U256;
+    let (mut coinbase, mut treasury, mut costs) = (U256::ZERO, U256::ZERO, vec![]);
+    for (tip, gas, value) in txs {
+        let g = U256::from(*gas);
+        let base = U256::from(base_fee) * g;
+        let share = base * U256::from(pctg) / U256::from(100);
+        coinbase += U256::from(*tip) * g + share;
+        treasury += base - share;
+        costs.push(U256::from(u128::from(base_fee) + tip) * g + U256::from(*value));
+    }
+    (costs, coinbase, treasury)
+}
