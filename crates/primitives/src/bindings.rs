@@ -79,3 +79,11 @@ binding!(
     /// Test-only contract whose immutable captures `address(this)`.
     test_self_address, SelfAddress, "../../contracts/out/test/SelfAddress.json"
 );
+binding!(
+    /// Test-only app sending bridge messages in several shapes.
+    test_message_sender, MessageSender, "../../contracts/out/test/MessageSender.json"
+);
+binding!(
+    /// Test-only delegating proxy.
+    test_delegate_proxy, DelegateProxy, "../../contracts/out/test/DelegateProxy.json"
+);

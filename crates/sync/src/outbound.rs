@@ -1,0 +1,69 @@
+//! Outbound bridge messages, found in a transaction's call trace.
+//!
+//! Calls (not logs: logs are not reliably visible through proxies in every tracer) into the bridge with
+//! the `sendMessage` selector are found at any depth, through proxies and delegate calls, in execution
+//! order. The bridge assigns `id`, `from` and `srcChainId`; they are taken from the call's own return
+//! value when it succeeded, and otherwise derived the way the bridge would (so a reverted attempt can
+//! still be reported as what it would have sent).
+
+use alloy_primitives::{Address, B256};
+use alloy_sol_types::SolCall;
+use revm_inspectors::tracing::{CallTraceArena, types::CallKind};
+use surge_primitives::{Message, bindings::bridge::Bridge};
+
+/// One `sendMessage` call found in a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// The message as the bridge recorded it (or would have).
+    pub message: Message,
+    /// `hashMessage(message)`.
+    pub hash: B256,
+    /// The frame that called the bridge (`message.from`).
+    pub caller: Address,
+    /// Call depth of the bridge call (0 = the transaction itself).
+    pub depth: usize,
+    /// Whether the call, or a frame around it, reverted: then nothing was sent.
+    pub reverted: bool,
+}
+
+/// Every `sendMessage` call into `bridge` in `arena`, in execution order. `chain_id` is the chain the
+/// transaction runs on and `next_message_id` the bridge's `nextMessageId` on the state it ran on.
+pub fn find_outbound_messages(
+    arena: &CallTraceArena,
+    bridge: Address,
+    chain_id: u64,
+    next_message_id: u64,
+) -> Vec<OutboundMessage> {
+    let nodes = arena.nodes();
+    let mut next_id = next_message_id;
+    let mut found = vec![];
+    // Nodes are stored in the order their calls started, which is execution order.
+    for node in nodes {
+        let trace = &node.trace;
+        if trace.address != bridge || trace.kind.is_delegate() || trace.kind == CallKind::StaticCall {
+            continue;
+        }
+        let Ok(call) = Bridge::sendMessageCall::abi_decode(&trace.data) else { continue };
+        let mut reverted = !trace.success;
+        let mut parent = node.parent;
+        while let Some(p) = parent {
+            reverted |= !nodes[p].trace.success;
+            parent = nodes[p].parent;
+        }
+        let message = match Bridge::sendMessageCall::abi_decode_returns(&trace.output) {
+            Ok(ret) if !reverted => ret.sent,
+            _ => call.message.with_bridge_assigned(next_id, trace.caller, chain_id),
+        };
+        if !reverted {
+            next_id = message.id + 1;
+        }
+        found.push(OutboundMessage {
+            hash: message.hash(),
+            message,
+            caller: trace.caller,
+            depth: trace.depth,
+            reverted,
+        });
+    }
+    found
+}
