@@ -69,6 +69,12 @@ pub enum ExecuteError {
         #[source]
         source: surge_l2_rules::L2BlockError,
     },
+    /// Building an L2 block needs the surge payload builder (anchor, injected signals), not this one.
+    #[error("block {number}: L2 blocks are built by the surge payload builder (they open with the anchor)")]
+    L2NeedsSurgeBuilder {
+        /// The block.
+        number: u64,
+    },
     /// Reading the state failed.
     #[error("block {number}: reading state: {source}")]
     State {
@@ -212,7 +218,7 @@ pub fn build_block(
     let header = next_header(chain, parent, input);
     if chain.l2.is_some() {
         // L2 blocks open with the anchor and carry injected signals: the surge payload builder's job.
-        return Err(ExecuteError::L2 { number: header.number, source: surge_l2_rules::L2BlockError::NoAnchor });
+        return Err(ExecuteError::L2NeedsSurgeBuilder { number: header.number });
     }
     run(EthEvmFactory::default(), chain, state, parent, input, header, source)
 }
