@@ -23,7 +23,7 @@ use revm::{
 };
 use surge_host::{
     StateDiff,
-    execute::{BlockInput, execute_block},
+    execute::execute_block,
     storage::{apply_diff, tables::StoredAccount, write_block},
 };
 use surge_primitives::bindings::{test_storage_logs::StorageLogs, test_token::TestToken};
@@ -94,12 +94,7 @@ fn timed_block(
     txs: Vec<Recovered<TxEnvelope>>,
 ) -> (Duration, Duration, Duration, alloy::consensus::Header) {
     let parent = chain.store.head().unwrap();
-    let input = BlockInput {
-        timestamp: parent.header.timestamp + 12,
-        beneficiary: Address::repeat_byte(0xfe),
-        prev_randao: keccak256(parent.hash),
-        ..Default::default()
-    };
+    let input = common::next_input(&parent);
     let t0 = Instant::now();
     let executed = execute_block(&chain.spec, chain.store.latest_state().unwrap(), &parent, &input, txs).unwrap();
     let t1 = Instant::now();

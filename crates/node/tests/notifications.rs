@@ -5,7 +5,7 @@
 mod common;
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
-use alloy_primitives::{Address, TxKind, U256, keccak256};
+use alloy_primitives::{Address, TxKind, U256};
 use std::collections::BTreeMap;
 
 use common::{TestChain, key, signed_1559};
@@ -22,12 +22,8 @@ fn build(
     salt: u8,
 ) -> Result<ExecutedBlock, StoreError> {
     let parent = store.head()?;
-    let input = BlockInput {
-        timestamp: parent.header.timestamp + 12,
-        beneficiary: Address::repeat_byte(salt),
-        prev_randao: keccak256(parent.hash),
-        ..Default::default()
-    };
+    // The coinbase tells the branches apart.
+    let input = BlockInput { beneficiary: Address::repeat_byte(salt), ..common::next_input(&parent) };
     Ok(execute_block(spec, store.latest_state()?, &parent, &input, txs).unwrap())
 }
 

@@ -139,6 +139,17 @@ pub fn signed_1559(
     Recovered::new_unchecked(TxEnvelope::Eip1559(tx.into_signed(sig)), from.address())
 }
 
+/// The block input the tests use for a child of `parent`: 12 s later, a fixed coinbase, a randao derived
+/// from the parent hash.
+pub fn next_input(parent: &SealedHeader) -> BlockInput {
+    BlockInput {
+        timestamp: parent.header.timestamp + 12,
+        beneficiary: Address::repeat_byte(0xfe),
+        prev_randao: keccak256(parent.hash),
+        ..Default::default()
+    }
+}
+
 pub struct TestChain {
     /// The temporary data directory, when this chain owns one.
     pub dir: Option<tempfile::TempDir>,
@@ -203,12 +214,7 @@ impl TestChain {
     /// Executes and commits a block with `txs`.
     pub fn block(&mut self, txs: Vec<Recovered<TxEnvelope>>) -> SealedHeader {
         let parent = self.store.head().unwrap();
-        let input = BlockInput {
-            timestamp: parent.header.timestamp + 12,
-            beneficiary: Address::repeat_byte(0xfe),
-            prev_randao: keccak256(parent.hash),
-            ..Default::default()
-        };
+        let input = next_input(&parent);
         let state = self.store.latest_state().unwrap();
         let executed = execute_block(&self.spec, state, &parent, &input, txs).unwrap();
         self.store.commit_block(executed).unwrap()
