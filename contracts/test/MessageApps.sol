@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {IBridge} from "../src/shared/IBridge.sol";
 
-/// @notice Test app that sends bridge messages in several shapes (for outbound-message detection).
+/// @notice Test app that sends bridge messages in several shapes (outbound-message detection, round trips).
 contract MessageSender {
     IBridge public immutable bridge;
 
@@ -21,6 +21,14 @@ contract MessageSender {
     function sendRevertedThenOne(IBridge.Message calldata a, IBridge.Message calldata b) external payable {
         try this.sendAndRevert{value: a.value + a.fee}(a) {} catch {}
         bridge.sendMessage{value: b.value + b.fee}(b);
+    }
+
+    /// @notice An L2→L1→L2 round trip in one transaction: sends `out`, then consumes the L1 reply `back`
+    /// through the fast-signal path (this contract must be `back.destOwner`). Reverts as a whole if the
+    /// reply's signal is not there.
+    function sendAndConsume(IBridge.Message calldata out, IBridge.Message calldata back) external payable {
+        bridge.sendMessage{value: out.value + out.fee}(out);
+        bridge.processMessage(back, "");
     }
 
     /// @notice Sends `m` and reverts.

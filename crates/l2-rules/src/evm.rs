@@ -44,6 +44,26 @@ pub struct FeeRules {
     pub burn_base_fee: bool,
 }
 
+impl FeeRules {
+    /// The rules of an L2 block on chain `chain_id`: the Anchor predeploy is the treasury and the golden
+    /// touch, at nonce `anchor_nonce`, sends the fee-exempt anchor.
+    pub fn block(chain_id: u64, sharing_pctg: u8, anchor_nonce: u64) -> Self {
+        Self {
+            treasury: surge_primitives::L2Predeploys::for_chain(chain_id).anchor,
+            golden_touch: surge_primitives::GOLDEN_TOUCH_ADDRESS,
+            anchor_nonce: Some(anchor_nonce),
+            sharing_pctg,
+            burn_base_fee: false,
+        }
+    }
+
+    /// Simulations (eth_call, tracing, pre-simulation): with no anchor and the base fee burned, these
+    /// are exactly Ethereum's fee rules.
+    pub fn simulation(chain_id: u64) -> Self {
+        Self { anchor_nonce: None, sharing_pctg: 0, burn_base_fee: true, ..Self::block(chain_id, 0, 0) }
+    }
+}
+
 type Inner<DB, I> =
     RevmEvm<EthEvmContext<DB>, I, EthInstructions<EthInterpreter, EthEvmContext<DB>>, PrecompilesMap, EthFrame>;
 

@@ -145,6 +145,37 @@ pub fn expected_base_fee(chain_id: u64, parent: &Header, grandparent_timestamp: 
     })
 }
 
+/// The block's own choices for an L2 header; everything else follows from the parent and the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildHeader {
+    /// Timestamp (strictly above the parent's).
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub beneficiary: Address,
+    /// The 7-byte extra data ([`encode_extra_data`]).
+    pub extra_data: Bytes,
+    /// The grandparent's timestamp (the parent's when the parent is genesis).
+    pub grandparent_timestamp: u64,
+}
+
+/// The header of `parent`'s child before execution: number, gas limit, mix hash, EIP-4396 base fee,
+/// empty withdrawals root; gas used and the roots are filled in after execution.
+pub fn child_header(chain_id: u64, parent: &Header, parent_hash: B256, child: &ChildHeader) -> Header {
+    Header {
+        parent_hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: child.beneficiary,
+        number: parent.number + 1,
+        gas_limit: parent.gas_limit,
+        timestamp: child.timestamp,
+        extra_data: child.extra_data.clone(),
+        mix_hash: l2_mix_hash(parent.number + 1),
+        base_fee_per_gas: Some(expected_base_fee(chain_id, parent, child.grandparent_timestamp)),
+        withdrawals_root: Some(alloy::consensus::constants::EMPTY_WITHDRAWALS),
+        ..Default::default()
+    }
+}
+
 /// Checks every header rule of a realtime L2 block against its parent.
 pub fn validate_header(
     chain_id: u64,

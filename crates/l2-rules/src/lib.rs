@@ -8,6 +8,6 @@ pub mod header;
 pub use basefee::{BaseFeeInput, next_base_fee};
 pub use evm::{FeeRules, TaikoEvm, TaikoEvmFactory};
 pub use header::{
-    ANCHOR_GAS_LIMIT, L2BlockError, decode_extra_data, encode_extra_data, expected_base_fee, l2_mix_hash,
-    validate_body, validate_header,
+    ANCHOR_GAS_LIMIT, ChildHeader, L2BlockError, child_header, decode_extra_data, encode_extra_data, expected_base_fee,
+    l2_mix_hash, validate_body, validate_header,
 };

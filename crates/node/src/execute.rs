@@ -91,21 +91,15 @@ pub enum ExecuteError {
 pub fn next_header(chain: &ChainSpec, parent: &SealedHeader, input: &BlockInput) -> Header {
     let p = &parent.header;
     if chain.l2.is_some() {
-        return Header {
-            parent_hash: parent.hash,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: input.beneficiary,
-            number: p.number + 1,
-            gas_limit: p.gas_limit,
+        let child = surge_l2_rules::ChildHeader {
             timestamp: input.timestamp,
+            beneficiary: input.beneficiary,
             extra_data: input.extra_data.clone(),
-            mix_hash: surge_l2_rules::l2_mix_hash(p.number + 1),
-            base_fee_per_gas: Some(input.base_fee.unwrap_or_else(|| {
-                surge_l2_rules::expected_base_fee(chain.chain_id, p, input.grandparent_timestamp.unwrap_or(p.timestamp))
-            })),
-            withdrawals_root: Some(alloy::consensus::constants::EMPTY_WITHDRAWALS),
-            ..Default::default()
+            grandparent_timestamp: input.grandparent_timestamp.unwrap_or(p.timestamp),
         };
+        let mut header = surge_l2_rules::child_header(chain.chain_id, p, parent.hash, &child);
+        header.base_fee_per_gas = input.base_fee.or(header.base_fee_per_gas);
+        return header;
     }
     let ts = input.timestamp;
     let cancun = chain.is_cancun_active_at_timestamp(ts);
@@ -174,13 +168,7 @@ pub fn execute_block(
         .account(&surge_primitives::GOLDEN_TOUCH_ADDRESS)
         .map_err(|source| ExecuteError::State { number, source })?
         .map_or(0, |a| a.nonce);
-    let rules = surge_l2_rules::FeeRules {
-        treasury: anchor,
-        golden_touch: surge_primitives::GOLDEN_TOUCH_ADDRESS,
-        anchor_nonce: Some(anchor_nonce),
-        sharing_pctg,
-        burn_base_fee: false,
-    };
+    let rules = surge_l2_rules::FeeRules::block(chain.chain_id, sharing_pctg, anchor_nonce);
     let mut source = AllOf(transactions.into_iter());
     run(surge_l2_rules::TaikoEvmFactory { rules }, chain, state, parent, input, header, &mut source)
 }

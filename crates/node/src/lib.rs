@@ -3,6 +3,7 @@
 
 pub mod chainspec;
 pub mod execute;
+pub mod l2_builder;
 pub mod notifications;
 pub mod producer;
 pub mod seams;

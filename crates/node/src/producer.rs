@@ -49,6 +49,15 @@ pub enum ProduceError {
     /// The pool could not follow the new head.
     #[error("updating the pool: {0}")]
     Pool(#[from] PoolError),
+    /// The surge builder failed (nothing staged was consumed).
+    #[error(transparent)]
+    Build(#[from] surge_builder::BuildError),
+    /// The L1 checkpoint for the anchor could not be read.
+    #[error("reading the L1 checkpoint: {0}")]
+    Checkpoint(String),
+    /// The surge builder was set up on a chain without the L2 rules.
+    #[error("chain {0} has no L2 rules (config.surge.l2): the surge builder builds L2 blocks only")]
+    NotL2(u64),
 }
 
 /// Builds a block on a parent (reth's `PayloadBuilder::try_build`).
@@ -60,6 +69,9 @@ pub trait PayloadBuilder: Send {
         parent: &SealedHeader,
         attributes: &PayloadAttributes,
     ) -> Result<ExecutedBlock, ProduceError>;
+
+    /// The block last built is committed as `block` (builders that stage inputs consume them now).
+    fn committed(&self, _block: &SealedHeader) {}
 }
 
 /// The Ethereum-rules builder: fills the block from the pool's best transactions until the gas runs out
@@ -204,8 +216,12 @@ impl Producer {
         let block = self.builder.build(chain.store(), &parent, &attributes)?;
         let mined: Vec<B256> = block.body.transactions.iter().map(|t| *t.hash()).collect();
         let sealed = chain.commit(block)?;
+        self.builder.committed(&sealed);
         let state = chain.store().latest_state()?;
-        let base_fee = sealed.header.next_block_base_fee(self.spec.base_fee_params).unwrap_or_default();
+        let base_fee = match self.spec.l2 {
+            Some(_) => surge_l2_rules::expected_base_fee(self.spec.chain_id, &sealed.header, parent.header.timestamp),
+            None => sealed.header.next_block_base_fee(self.spec.base_fee_params).unwrap_or_default(),
+        };
         self.pool.0.lock().unwrap_or_else(|p| p.into_inner()).on_new_head(base_fee, &mined, &state)?;
         debug!(number = sealed.header.number, txs = mined.len(), "committed block");
         Ok(sealed)

@@ -19,21 +19,38 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct HostProvider(pub Arc<Store>);
 
+impl StateProviderFactory for Store {
+    type Error = StoreError;
+    type State = StateProvider;
+
+    fn latest_header(&self) -> Result<(Header, B256), StoreError> {
+        let head = self.head()?;
+        Ok((head.header, head.hash))
+    }
+
+    fn header_by_number(&self, number: u64) -> Result<Option<(Header, B256)>, StoreError> {
+        Ok(self.header(number)?.map(|h| (h.header, h.hash)))
+    }
+
+    fn state_by_block_number(&self, number: u64) -> Result<StateProvider, StoreError> {
+        self.state_at(number)
+    }
+}
+
 impl StateProviderFactory for HostProvider {
     type Error = StoreError;
     type State = StateProvider;
 
     fn latest_header(&self) -> Result<(Header, B256), StoreError> {
-        let head = self.0.head()?;
-        Ok((head.header, head.hash))
+        self.0.latest_header()
     }
 
     fn header_by_number(&self, number: u64) -> Result<Option<(Header, B256)>, StoreError> {
-        Ok(self.0.header(number)?.map(|h| (h.header, h.hash)))
+        self.0.as_ref().header_by_number(number)
     }
 
     fn state_by_block_number(&self, number: u64) -> Result<StateProvider, StoreError> {
-        self.0.state_at(number)
+        self.0.state_by_block_number(number)
     }
 }
 
@@ -58,16 +75,7 @@ impl ConfigureEvm for HostEvmConfig {
     }
 
     fn simulation_factory(&self) -> TaikoEvmFactory {
-        // With no anchor and the base fee burned, these are exactly Ethereum's fee rules.
-        TaikoEvmFactory {
-            rules: FeeRules {
-                treasury: surge_primitives::L2Predeploys::for_chain(self.0.chain_id).anchor,
-                golden_touch: surge_primitives::GOLDEN_TOUCH_ADDRESS,
-                anchor_nonce: None,
-                sharing_pctg: 0,
-                burn_base_fee: true,
-            },
-        }
+        TaikoEvmFactory { rules: FeeRules::simulation(self.0.chain_id) }
     }
 }
 

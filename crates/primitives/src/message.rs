@@ -64,3 +64,23 @@ mod tests {
         assert_eq!(min_gas_limit(33), 800_000 + (64 + 416) * 16);
     }
 }
+
+/// The test app's binding declares its own copy of the message struct (same ABI); this converts the
+/// canonical one into it.
+impl From<Message> for crate::bindings::test_message_sender::IBridge::Message {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            fee: m.fee,
+            gasLimit: m.gasLimit,
+            from: m.from,
+            srcChainId: m.srcChainId,
+            srcOwner: m.srcOwner,
+            destChainId: m.destChainId,
+            destOwner: m.destOwner,
+            to: m.to,
+            value: m.value,
+            data: m.data,
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! [`SurgePayloadBuilder`]: parent + attributes + staged inputs + candidate transactions → an L2 block
+//! `[anchor, user transactions…, relay transactions…]` that passes the consistency check.
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    consensus::{BlockBody, Header, ReceiptEnvelope, Sealed, TxEnvelope, TxReceipt, proofs, transaction::Recovered},
+    eips::eip4895::Withdrawals,
+};
+use alloy_primitives::{Address, B256, Bloom};
+use revm::{DatabaseRef, database::BundleState};
+use surge_interfaces::{ConfigureEvm, StateProviderFactory};
+use surge_l2_rules::{ANCHOR_GAS_LIMIT, ChildHeader, FeeRules, L2BlockError, child_header, encode_extra_data};
+use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, L2Predeploys, golden_touch::GoldenTouchError};
+use tracing::{info_span, warn};
+
+use crate::{
+    anchor::{AnchorInput, build_anchor},
+    consistency::{InconsistentSlot, SlotProblem, check},
+    inputs::{BlockInputs, InputsReport, ReturnSlot},
+    pass::{self, PassOutput, PassPlan},
+    transactions::{ListTransactions, PayloadTransactions},
+};
+
+/// The chain-level settings of the builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderConfig {
+    /// The L2 chain id (predeploy addresses follow from it).
+    pub chain_id: u64,
+    /// The coinbase's share of the base fee, in percent, written into every header's extra data.
+    pub basefee_sharing_pctg: u8,
+    /// Execution passes per block, at least 2: the last one runs without any return slot, so a block
+    /// always settles.
+    pub max_passes: usize,
+}
+
+impl BuilderConfig {
+    /// The settings of chain `chain_id` with the default of 3 passes.
+    pub fn new(chain_id: u64, basefee_sharing_pctg: u8) -> Self {
+        Self { chain_id, basefee_sharing_pctg, max_passes: 3 }
+    }
+}
+
+/// What the block builder chooses for one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SurgeAttributes {
+    /// Timestamp, strictly above the parent's.
+    pub timestamp: u64,
+    /// Fee recipient.
+    pub fee_recipient: Address,
+    /// Gas the block may use, at most the header's (the parent's, fixed in realtime); the header's when
+    /// `None`.
+    pub gas_limit: Option<u64>,
+    /// The L1 block the anchor checkpoints.
+    pub l1_checkpoint: Checkpoint,
+    /// When to stop taking user transactions and seal what is there; no limit when `None`.
+    pub deadline: Option<Instant>,
+}
+
+/// Time spent, and passes made, building one block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildStats {
+    /// Execution passes (1 unless a return slot had to be removed).
+    pub passes: usize,
+    /// Time executing, all passes together.
+    pub execution: Duration,
+    /// Time in the consistency check (matching traced messages against the plan).
+    pub consistency: Duration,
+    /// User transactions skipped because they could not execute.
+    pub skipped: usize,
+}
+
+/// A built block, ready for the host to compute its state root and commit it.
+#[derive(Debug, Clone)]
+pub struct BuiltPayload {
+    /// The header; `state_root` is zero until the host computes it from `bundle`.
+    pub header: Header,
+    /// The transactions, the anchor first.
+    pub body: BlockBody<TxEnvelope>,
+    /// Their senders.
+    pub senders: Vec<Address>,
+    /// Their receipts.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// The state changes, with reverts.
+    pub bundle: BundleState,
+    /// What the block did with the staged inputs; hand it to [`SurgePayloadBuilder::on_committed`].
+    pub inputs: InputsReport,
+    /// Suspect transactions (their return slot was removed) left out because they failed without it.
+    pub excluded_txs: Vec<B256>,
+    /// Timing.
+    pub stats: BuildStats,
+}
+
+/// Building a block failed; nothing staged was consumed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The settings or attributes break an L2 rule.
+    #[error("block {number}: {source}")]
+    Rules {
+        /// The block.
+        number: u64,
+        /// The rule.
+        #[source]
+        source: L2BlockError,
+    },
+    /// The requested gas is above the header's gas limit, or leaves no room for the anchor.
+    #[error("gas limit {requested} not usable: the header allows {header}, the anchor takes {ANCHOR_GAS_LIMIT}")]
+    GasLimit {
+        /// Requested.
+        requested: u64,
+        /// The header's.
+        header: u64,
+    },
+    /// `max_passes` below 2.
+    #[error("max_passes must be at least 2, got {0}")]
+    Passes(usize),
+    /// The parent is not the canonical block at its height, or a header it needs is missing.
+    #[error("parent {hash} (block {number}) is not canonical or its ancestry is missing")]
+    Parent {
+        /// Its number.
+        number: u64,
+        /// Its hash.
+        hash: B256,
+    },
+    /// Signing the anchor failed.
+    #[error("signing the anchor: {0}")]
+    Sign(#[from] GoldenTouchError),
+    /// The anchor could not execute or reverted: no block without its anchor.
+    #[error("the anchor failed: {0}")]
+    Anchor(String),
+    /// Reading the parent's state failed.
+    #[error("reading state: {0}")]
+    State(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The EVM failed on a transaction for a reason other than the transaction being invalid.
+    #[error("executing {tx}: {reason}")]
+    Evm {
+        /// The transaction.
+        tx: B256,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// The surge payload builder. Generic over the EVM configuration seam and the planner of signal slots
+/// ([`BlockInputs`]); the state comes from a [`StateProviderFactory`] and the user transactions from a
+/// [`PayloadTransactions`] at each build.
+#[derive(Debug, Clone)]
+pub struct SurgePayloadBuilder<E, I> {
+    evm_config: E,
+    inputs: I,
+    config: BuilderConfig,
+}
+
+impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
+    /// A builder for `config`'s chain, planning with `inputs`.
+    pub fn new(evm_config: E, inputs: I, config: BuilderConfig) -> Result<Self, BuildError> {
+        encode_extra_data(config.basefee_sharing_pctg, 0).map_err(|source| BuildError::Rules { number: 0, source })?;
+        if config.max_passes < 2 {
+            return Err(BuildError::Passes(config.max_passes));
+        }
+        Ok(Self { evm_config, inputs, config })
+    }
+
+    /// The planner.
+    pub fn inputs(&self) -> &I {
+        &self.inputs
+    }
+
+    /// Builds the child of `parent` (a canonical block of `provider`). The staged inputs are not consumed:
+    /// call [`Self::on_committed`] once the block is committed.
+    pub fn build<P: StateProviderFactory>(
+        &self,
+        provider: &P,
+        parent: &Sealed<Header>,
+        attributes: &SurgeAttributes,
+        txs: &mut dyn PayloadTransactions,
+    ) -> Result<BuiltPayload, BuildError> {
+        let number = parent.number + 1;
+        let _span = info_span!("surge_build_block", number).entered();
+        let chain_id = self.config.chain_id;
+        let not_canonical = || BuildError::Parent { number: parent.number, hash: parent.hash() };
+        let canonical = provider.header_by_number(parent.number).map_err(state_error)?;
+        if canonical.map(|(_, hash)| hash) != Some(parent.hash()) {
+            return Err(not_canonical());
+        }
+        let grandparent_timestamp = match parent.number {
+            0 => parent.timestamp,
+            n => provider.header_by_number(n - 1).map_err(state_error)?.ok_or_else(not_canonical)?.0.timestamp,
+        };
+        let rules = |source| BuildError::Rules { number, source };
+        let child = ChildHeader {
+            timestamp: attributes.timestamp,
+            beneficiary: attributes.fee_recipient,
+            extra_data: encode_extra_data(self.config.basefee_sharing_pctg, 0).map_err(rules)?,
+            grandparent_timestamp,
+        };
+        let header = child_header(chain_id, parent, parent.hash(), &child);
+        surge_l2_rules::validate_header(chain_id, &header, parent, grandparent_timestamp).map_err(rules)?;
+        let gas = attributes.gas_limit.unwrap_or(header.gas_limit);
+        if gas > header.gas_limit || gas < ANCHOR_GAS_LIMIT {
+            return Err(BuildError::GasLimit { requested: gas, header: header.gas_limit });
+        }
+        let base_fee = header.base_fee_per_gas.unwrap_or_default();
+        let anchor_nonce = provider
+            .state_by_block_number(parent.number)
+            .map_err(state_error)?
+            .basic_ref(GOLDEN_TOUCH_ADDRESS)
+            .map_err(state_error)?
+            .map_or(0, |a| a.nonce);
+
+        let staged = self.inputs.stage(number);
+        let relay_gas: u64 = staged.relay_txs.iter().map(|t| alloy::consensus::Transaction::gas_limit(t.inner())).sum();
+        let mut return_slots = staged.return_slots.clone();
+        let mut rejected: Vec<InconsistentSlot> = vec![];
+        let mut suspects: HashSet<B256> = HashSet::new();
+        let mut replay: Option<ListTransactions> = None;
+        let mut stats = BuildStats::default();
+        let out = loop {
+            stats.passes += 1;
+            let last = stats.passes == self.config.max_passes;
+            if last && !return_slots.is_empty() {
+                // Out of passes: settle without return slots; they are offered again with the next block.
+                for r in return_slots.drain(..) {
+                    suspects.insert(r.depends_on.tx_hash);
+                    rejected.push(InconsistentSlot {
+                        slot: r.slot,
+                        tx_hash: r.depends_on.tx_hash,
+                        problem: SlotProblem::Unsettled,
+                    });
+                }
+            }
+            let mut slots = staged.user_op_slots.clone();
+            slots.extend(return_slots.iter().map(|r| r.slot));
+            let anchor = build_anchor(&AnchorInput {
+                chain_id,
+                nonce: anchor_nonce,
+                base_fee,
+                l1_checkpoint: attributes.l1_checkpoint.clone(),
+                signal_slots: slots,
+            })?;
+            let plan = PassPlan {
+                header: &header,
+                env: self.evm_config.evm_env(&header),
+                rules: FeeRules::block(chain_id, self.config.basefee_sharing_pctg, anchor_nonce),
+                anchor,
+                traced: return_slots.iter().map(|r| r.depends_on.tx_hash).collect(),
+                suspects: &suspects,
+                user_gas: gas.saturating_sub(ANCHOR_GAS_LIMIT).saturating_sub(relay_gas),
+                relay_txs: &staged.relay_txs,
+                deadline: if replay.is_none() { attributes.deadline } else { None },
+                bridge: L2Predeploys::for_chain(chain_id).bridge,
+                chain_id,
+            };
+            let state = provider.state_by_block_number(parent.number).map_err(state_error)?;
+            let started = Instant::now();
+            let out = match replay.as_mut() {
+                Some(list) => pass::run(state, &plan, list)?,
+                None => pass::run(state, &plan, txs)?,
+            };
+            stats.execution += started.elapsed();
+            stats.skipped += out.skipped;
+
+            let started = Instant::now();
+            let problems = check(&return_slots, &out.sent);
+            stats.consistency += started.elapsed();
+            if problems.is_empty() {
+                break out;
+            }
+            for p in &problems {
+                warn!(number, pass = stats.passes, "removing an inconsistent {p}");
+            }
+            return_slots.retain(|r| !problems.iter().any(|p| p.slot == r.slot));
+            suspects.extend(problems.iter().map(|p| p.tx_hash));
+            rejected.extend(problems);
+            replay = Some(ListTransactions::new(out.user_txs));
+        };
+
+        let inputs = InputsReport {
+            user_op_slots: staged.user_op_slots,
+            return_slots: return_slots.iter().map(|r: &ReturnSlot| r.slot).collect(),
+            rejected_return_slots: rejected,
+            relay_txs: out.relay_included.clone(),
+            rejected_relay_txs: out.relay_rejected.clone(),
+        };
+        let payload = seal(header, out, inputs, stats);
+        surge_l2_rules::validate_header(chain_id, &payload.header, parent, grandparent_timestamp).map_err(rules)?;
+        Ok(payload)
+    }
+
+    /// The block built as `payload` is committed: its inputs are consumed.
+    pub fn on_committed(&self, payload: &BuiltPayload) {
+        self.inputs.commit(payload.header.number, &payload.inputs);
+    }
+}
+
+/// Completes `header` from the pass that settled.
+fn seal(mut header: Header, out: PassOutput, inputs: InputsReport, stats: BuildStats) -> BuiltPayload {
+    let (senders, txs): (Vec<Address>, Vec<TxEnvelope>) =
+        out.txs.into_iter().map(|t: Recovered<TxEnvelope>| (t.signer(), t.into_inner())).unzip();
+    let mut bloom = Bloom::ZERO;
+    for r in &out.receipts {
+        bloom.accrue_bloom(&r.bloom());
+    }
+    header.transactions_root = proofs::calculate_transaction_root(&txs);
+    header.receipts_root = proofs::calculate_receipt_root(&out.receipts);
+    header.logs_bloom = bloom;
+    header.gas_used = out.gas_used;
+    header.withdrawals_root = Some(proofs::calculate_withdrawals_root(&[]));
+    BuiltPayload {
+        header,
+        body: BlockBody { transactions: txs, ommers: vec![], withdrawals: Some(Withdrawals::new(vec![])) },
+        senders,
+        receipts: out.receipts,
+        bundle: out.bundle,
+        inputs,
+        excluded_txs: out.excluded,
+        stats,
+    }
+}
+
+pub(crate) fn state_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> BuildError {
+    BuildError::State(Box::new(e))
+}

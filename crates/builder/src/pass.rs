@@ -1,0 +1,198 @@
+//! One execution pass of a block: the anchor, then user transactions, then relay transactions, with the
+//! transactions that return slots depend on traced for their outbound messages.
+
+use std::{collections::HashSet, time::Instant};
+
+use alloy::consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope, transaction::Recovered};
+use alloy_evm::{
+    Evm, EvmEnv, EvmFactory, FromRecoveredTx,
+    eth::receipt_builder::{AlloyReceiptBuilder, ReceiptBuilder, ReceiptBuilderCtx},
+};
+use alloy_primitives::{Address, B256};
+use revm::{
+    Database, DatabaseCommit, DatabaseRef,
+    context::{TxEnv, result::EVMError},
+    database::{BundleState, State, WrapDatabaseRef, states::bundle_state::BundleRetention},
+};
+use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
+use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
+use surge_primitives::{GOLDEN_TOUCH_ADDRESS, slots::bridge};
+use surge_sync::find_outbound_messages;
+use tracing::{debug, debug_span};
+
+use crate::{BuildError, builder::state_error, consistency::SentMessages, transactions::PayloadTransactions};
+
+/// What one pass runs.
+pub(crate) struct PassPlan<'a> {
+    pub header: &'a Header,
+    pub env: EvmEnv,
+    pub rules: FeeRules,
+    pub anchor: Recovered<TxEnvelope>,
+    /// Transactions whose outbound messages are checked (those return slots depend on).
+    pub traced: HashSet<B256>,
+    /// Transactions left out if they fail (their return slot was removed).
+    pub suspects: &'a HashSet<B256>,
+    /// Gas the user transactions may use.
+    pub user_gas: u64,
+    pub relay_txs: &'a [Recovered<TxEnvelope>],
+    pub deadline: Option<Instant>,
+    pub bridge: Address,
+    pub chain_id: u64,
+}
+
+/// What one pass produced.
+pub(crate) struct PassOutput {
+    /// Every transaction in the block, the anchor first.
+    pub txs: Vec<Recovered<TxEnvelope>>,
+    pub receipts: Vec<ReceiptEnvelope>,
+    pub gas_used: u64,
+    pub bundle: BundleState,
+    pub sent: SentMessages,
+    /// The user transactions that went in (replayed by a rebuild).
+    pub user_txs: Vec<Recovered<TxEnvelope>>,
+    pub relay_included: Vec<B256>,
+    pub relay_rejected: Vec<B256>,
+    /// Suspects that failed and were left out.
+    pub excluded: Vec<B256>,
+    /// Candidates that could not execute.
+    pub skipped: usize,
+}
+
+enum Outcome {
+    Included,
+    /// Not executable here (validation, no room, golden touch); the state is untouched.
+    Invalid(String),
+    /// A suspect that failed; its changes were discarded.
+    Excluded,
+}
+
+/// Runs one pass on `state` (the parent's).
+pub(crate) fn run<DB>(
+    state: DB,
+    plan: &PassPlan<'_>,
+    user_txs: &mut dyn PayloadTransactions,
+) -> Result<PassOutput, BuildError>
+where
+    DB: DatabaseRef + std::fmt::Debug,
+    DB::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
+    let tracer = || TracingInspector::new(TracingInspectorConfig::default_geth().set_record_inputs(true));
+    let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), tracer());
+    let mut out = PassOutput {
+        txs: vec![],
+        receipts: vec![],
+        gas_used: 0,
+        bundle: BundleState::default(),
+        sent: Default::default(),
+        user_txs: vec![],
+        relay_included: vec![],
+        relay_rejected: vec![],
+        excluded: vec![],
+        skipped: 0,
+    };
+
+    let exec = |evm: &mut BlockEvm<'_, DB>, out: &mut PassOutput, tx: &Recovered<TxEnvelope>, room: u64| {
+        execute_one(evm, plan, out, tx, room, &tracer)
+    };
+    match exec(&mut evm, &mut out, &plan.anchor, ANCHOR_GAS_LIMIT)? {
+        Outcome::Included if out.receipts.first().is_some_and(|r| r.status()) => {}
+        Outcome::Included => return Err(BuildError::Anchor("the anchor transaction reverted".into())),
+        Outcome::Invalid(why) => return Err(BuildError::Anchor(why)),
+        Outcome::Excluded => return Err(BuildError::Anchor("the anchor was left out".into())),
+    }
+
+    let mut user_gas = 0u64;
+    while plan.deadline.is_none_or(|d| Instant::now() < d) {
+        let Some(tx) = user_txs.next_tx() else { break };
+        let before = out.gas_used;
+        match exec(&mut evm, &mut out, &tx, plan.user_gas.saturating_sub(user_gas))? {
+            Outcome::Included => {
+                user_gas += out.gas_used - before;
+                out.user_txs.push(tx);
+            }
+            Outcome::Invalid(why) => {
+                debug!(hash = %tx.tx_hash(), sender = %tx.signer(), %why, "skipping a transaction");
+                out.skipped += 1;
+                user_txs.mark_invalid(&tx);
+            }
+            Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
+        }
+    }
+
+    for tx in plan.relay_txs {
+        let room = plan.header.gas_limit.saturating_sub(out.gas_used);
+        match exec(&mut evm, &mut out, tx, room)? {
+            Outcome::Included => out.relay_included.push(*tx.tx_hash()),
+            Outcome::Invalid(why) => {
+                debug!(hash = %tx.tx_hash(), %why, "a relay transaction cannot execute");
+                out.relay_rejected.push(*tx.tx_hash());
+            }
+            Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
+        }
+    }
+    drop(evm);
+    db.merge_transitions(BundleRetention::Reverts);
+    out.bundle = db.take_bundle();
+    Ok(out)
+}
+
+type BlockEvm<'a, DB> = TaikoEvm<&'a mut State<WrapDatabaseRef<DB>>, TracingInspector>;
+
+/// Executes `tx` if it fits in `room` gas, committing its changes and recording its receipt (and, when
+/// traced, the messages it sent).
+fn execute_one<DB>(
+    evm: &mut BlockEvm<'_, DB>,
+    plan: &PassPlan<'_>,
+    out: &mut PassOutput,
+    tx: &Recovered<TxEnvelope>,
+    room: u64,
+    tracer: &impl Fn() -> TracingInspector,
+) -> Result<Outcome, BuildError>
+where
+    DB: DatabaseRef + std::fmt::Debug,
+    DB::Error: std::error::Error + Send + Sync + 'static,
+{
+    let hash = *tx.tx_hash();
+    if tx.signer() == GOLDEN_TOUCH_ADDRESS && !out.txs.is_empty() {
+        // Its key is public: only the anchor may come from it.
+        return Ok(Outcome::Invalid("sent by the golden touch".into()));
+    }
+    if tx.gas_limit() > room {
+        return Ok(Outcome::Invalid(format!("gas limit {} above the {room} left", tx.gas_limit())));
+    }
+    let _span = debug_span!("execute_tx", %hash).entered();
+    let traced = plan.traced.contains(&hash);
+    let next_message_id = if traced {
+        let word = evm.db_mut().storage(plan.bridge, bridge::NEXT_MESSAGE_ID_SLOT).map_err(state_error)?;
+        bridge::decode_next_message_id(word)
+    } else {
+        0
+    };
+    evm.set_inspector_enabled(traced);
+    let result = match evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer())) {
+        Ok(result) => result,
+        Err(EVMError::Transaction(e)) => return Ok(Outcome::Invalid(e.to_string())),
+        Err(EVMError::Database(e)) => return Err(state_error(e)),
+        Err(e) => return Err(BuildError::Evm { tx: hash, reason: e.to_string() }),
+    };
+    let arena = traced.then(|| std::mem::replace(evm.inspector_mut(), tracer()).into_traces());
+    if plan.suspects.contains(&hash) && !result.result.is_success() {
+        return Ok(Outcome::Excluded);
+    }
+    out.gas_used += result.result.tx_gas_used();
+    let receipt = AlloyReceiptBuilder::default().build_receipt(ReceiptBuilderCtx {
+        tx_type: tx.tx_type(),
+        evm: &*evm,
+        result: result.result,
+        state: &result.state,
+        cumulative_gas_used: out.gas_used,
+    });
+    evm.db_mut().commit(result.state);
+    if let Some(arena) = arena {
+        out.sent.insert(hash, find_outbound_messages(&arena, plan.bridge, plan.chain_id, next_message_id));
+    }
+    out.receipts.push(receipt);
+    out.txs.push(tx.clone());
+    Ok(Outcome::Included)
+}

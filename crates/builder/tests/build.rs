@@ -1,0 +1,262 @@
+//! The surge builder on the embedded host with the dev genesis: deterministic blocks that the host's
+//! import path accepts, injected slots received, processMessage working only with its slot, round trips
+//! settled in one block, stage-then-commit, and the golden-touch and anchor protections.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use alloy::{
+    consensus::{Transaction, TxEnvelope, transaction::Recovered},
+    eips::Encodable2718,
+};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_sol_types::{SolCall, SolConstructor};
+use common::*;
+use surge_builder::{AnchorInput, build_anchor};
+use surge_host::execute::{BlockInput, ExecuteError, execute_block};
+use surge_l2_rules::L2BlockError;
+use surge_primitives::{
+    GOLDEN_TOUCH_ADDRESS, GOLDEN_TOUCH_PRIVATE_KEY, Message,
+    bindings::{anchor::Anchor, bridge::Bridge, test_message_sender::MessageSender},
+    slots::bridge::message_status_key,
+};
+
+fn process_message(l2: &mut DevL2, from: u32, message: &Message) -> Recovered<TxEnvelope> {
+    let call = Bridge::processMessageCall { message: message.clone(), proof: Bytes::new() };
+    let bridge = l2.predeploys().bridge;
+    l2.tx(from, TxKind::Call(bridge), call.abi_encode(), 600_000)
+}
+
+fn transfer(l2: &mut DevL2, from: u32) -> Recovered<TxEnvelope> {
+    l2.tx(from, TxKind::Call(Address::repeat_byte(0x5a)), b"hello".to_vec(), 50_000)
+}
+
+/// The host's import input for a block the builder made (what another node re-executes).
+fn import_input(l2: &DevL2, header: &alloy::consensus::Header) -> BlockInput {
+    let parent = l2.store.head().unwrap();
+    BlockInput {
+        timestamp: header.timestamp,
+        beneficiary: header.beneficiary,
+        extra_data: header.extra_data.clone(),
+        grandparent_timestamp: match parent.header.number {
+            0 => None,
+            n => Some(l2.store.header(n - 1).unwrap().unwrap().header.timestamp),
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_block_rebuilt_from_the_same_inputs_is_byte_identical_and_imports_elsewhere() {
+    let mut a = DevL2::new();
+    let b = DevL2::new();
+    let importer = DevL2::new();
+    for block in 0..3u32 {
+        let user = dev_key(4).address();
+        let m = reply(user, a.spec.chain_id, u64::from(block));
+        let slot = m.signal_slot(l1_bridge());
+        let txs = vec![transfer(&mut a, 2), process_message(&mut a, 4, &m), transfer(&mut a, 3), transfer(&mut a, 2)];
+        a.queue.push_user_op(slot, None);
+        b.queue.push_user_op(slot, None);
+
+        let first = a.build(txs.clone());
+        let again = a.build(txs.clone());
+        assert_eq!(first.header, again.header, "block {block}: same header before sealing");
+        let encode = |p: &surge_builder::BuiltPayload| -> Vec<Vec<u8>> {
+            p.body.transactions.iter().map(|t| t.encoded_2718()).collect()
+        };
+        assert_eq!(encode(&first), encode(&again));
+        assert_eq!(first.receipts, again.receipts);
+        assert_eq!(first.bundle, again.bundle);
+        assert_eq!(first.body.transactions.len(), 5, "anchor + 4");
+        assert!(first.receipts.iter().all(|r| r.status()), "{:?}", first.receipts);
+
+        // Another node re-executes the body through the import path (full L2 validation).
+        let parent = importer.store.head().unwrap();
+        let senders: Vec<Address> = first.senders.clone();
+        let body: Vec<Recovered<TxEnvelope>> =
+            first.body.transactions.iter().zip(senders).map(|(t, s)| Recovered::new_unchecked(t.clone(), s)).collect();
+        let input = import_input(&importer, &first.header);
+        let imported =
+            execute_block(&importer.spec, importer.store.latest_state().unwrap(), &parent, &input, body).unwrap();
+        let imported = importer.store.commit_block(imported).unwrap();
+
+        let sealed_a = a.commit(first);
+        let (_, sealed_b) = b.build_and_commit(txs);
+        assert_eq!(sealed_a.hash, sealed_b.hash, "block {block}: same inputs, same block hash");
+        assert_eq!(sealed_a.hash, imported.hash, "block {block}: the import path agrees to the hash");
+        assert!(a.signal_received(slot));
+    }
+}
+
+#[test]
+fn injected_slots_are_received_and_process_message_needs_them() {
+    let mut l2 = DevL2::new();
+    let user = dev_key(4).address();
+    let m = reply(user, l2.spec.chain_id, 42);
+    let slot = m.signal_slot(l1_bridge());
+    let tx = process_message(&mut l2, 4, &m);
+
+    // The same transaction in a block without the slot fails.
+    let without = l2.build(vec![tx.clone()]);
+    assert_eq!(without.body.transactions.len(), 2);
+    assert!(!without.receipts[1].status(), "processMessage without its signal reverts");
+
+    l2.queue.push_user_op(slot, None);
+    let (with, _) = l2.build_and_commit(vec![tx]);
+    assert!(with.receipts[1].status(), "processMessage with its signal injected succeeds");
+    assert!(l2.signal_received(slot), "the anchor marked the slot received");
+    let status = l2.storage(l2.predeploys().bridge, message_status_key(m.hash()));
+    assert_eq!(status, U256::from(2), "the message is DONE");
+    assert_eq!(with.inputs.user_op_slots, vec![slot]);
+    assert!(l2.queue.pending().is_empty(), "committed inputs are consumed");
+}
+
+#[test]
+fn a_round_trip_settles_in_one_block_with_its_return_slot() {
+    let mut l2 = DevL2::new();
+    let bridge = l2.predeploys().bridge;
+    let deployer = dev_key(2).address();
+    let app = deployer.create(0);
+    let code =
+        [MessageSender::BYTECODE.as_ref(), &MessageSender::constructorCall { _bridge: bridge }.abi_encode()].concat();
+    let deploy = l2.tx(2, TxKind::Create, code, 2_000_000);
+    l2.build_and_commit(vec![deploy]);
+
+    let out = outbound(dev_key(5).address(), 1);
+    let back = reply(app, l2.spec.chain_id, 0);
+    let call = MessageSender::sendAndConsumeCall { out: out.clone().into(), back: back.clone().into() };
+    let tx = l2.tx(5, TxKind::Call(app), call.abi_encode(), 1_500_000);
+    let planned = out.with_bridge_assigned(l2.next_message_id(), app, l2.spec.chain_id);
+    let slot = return_slot(&tx, planned, &back);
+    l2.queue.push_return_slot(slot.clone());
+
+    // Staged, not consumed: a build that is thrown away leaves the slot queued.
+    let discarded = l2.build(vec![tx.clone()]);
+    assert_eq!(discarded.inputs.return_slots, vec![slot.slot]);
+    assert_eq!(l2.queue.pending().return_slots.len(), 1, "staging consumes nothing");
+
+    let (payload, _) = l2.build_and_commit(vec![tx]);
+    assert_eq!(payload.stats.passes, 1);
+    assert!(payload.receipts[1].status(), "the round trip succeeds in one transaction");
+    assert_eq!(payload.inputs.return_slots, vec![slot.slot]);
+    assert!(payload.inputs.rejected_return_slots.is_empty());
+    assert!(l2.signal_received(slot.slot));
+    assert!(l2.queue.pending().return_slots.is_empty(), "consumed once committed");
+}
+
+#[test]
+fn golden_touch_transactions_are_refused_by_the_pool_and_skipped_by_the_builder() {
+    let mut l2 = DevL2::new();
+    let key = alloy::signers::local::PrivateKeySigner::from_bytes(&GOLDEN_TOUCH_PRIVATE_KEY).unwrap();
+    assert_eq!(key.address(), GOLDEN_TOUCH_ADDRESS);
+    let mut nonces = Default::default();
+    let stolen = sign(&key, &mut nonces, l2.spec.chain_id, TxKind::Call(Address::repeat_byte(1)), vec![], 21_000);
+
+    let config = surge_host::seams::pool_config(&l2.spec, l2.head().gas_limit);
+    let mut pool = surge_txpool::TxPool::new(config, 25_000_000);
+    let err = pool.add(&stolen.inner().encoded_2718(), &l2.store.latest_state().unwrap()).unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("golden")
+            || err.to_string().contains(&GOLDEN_TOUCH_ADDRESS.to_string()),
+        "{err}"
+    );
+
+    // Forced into the candidates, together with a second anchor carrying a slot of its own.
+    let base_fee = l2.build(vec![]).header.base_fee_per_gas.unwrap();
+    let evil_slot = alloy_primitives::keccak256("forged");
+    let second_anchor = build_anchor(&AnchorInput {
+        chain_id: l2.spec.chain_id,
+        nonce: 1,
+        base_fee,
+        l1_checkpoint: checkpoint(99),
+        signal_slots: vec![evil_slot],
+    })
+    .unwrap();
+    let user = transfer(&mut l2, 3);
+    let (payload, _) = l2.build_and_commit(vec![stolen, second_anchor.clone(), user.clone()]);
+    let hashes: Vec<_> = payload.body.transactions.iter().map(|t| *t.tx_hash()).collect();
+    assert_eq!(hashes.len(), 2, "anchor and the user transfer only");
+    assert_eq!(hashes[1], *user.tx_hash());
+    // The first is skipped and its sender marked invalid, which drops the second without executing it.
+    assert_eq!(payload.stats.skipped, 1);
+    assert!(!l2.signal_received(evil_slot));
+
+    // A block carrying a second golden-touch anchor is not even importable.
+    let parent = l2.store.head().unwrap();
+    let next = l2.build(vec![]);
+    let mut txs: Vec<Recovered<TxEnvelope>> = next
+        .body
+        .transactions
+        .iter()
+        .zip(&next.senders)
+        .map(|(t, s)| Recovered::new_unchecked(t.clone(), *s))
+        .collect();
+    txs.push(
+        build_anchor(&AnchorInput { nonce: 2, ..anchor_input(&l2, next.header.base_fee_per_gas.unwrap()) }).unwrap(),
+    );
+    let err = execute_block(&l2.spec, l2.store.latest_state().unwrap(), &parent, &import_input(&l2, &next.header), txs)
+        .unwrap_err();
+    assert!(matches!(err, ExecuteError::L2 { source: L2BlockError::GoldenTouchAfterAnchor(1..), .. }), "{err}");
+}
+
+fn anchor_input(l2: &DevL2, base_fee: u64) -> AnchorInput {
+    AnchorInput {
+        chain_id: l2.spec.chain_id,
+        nonce: 0,
+        base_fee,
+        l1_checkpoint: checkpoint(1),
+        signal_slots: vec![alloy_primitives::keccak256("second")],
+    }
+}
+
+#[test]
+fn a_second_anchor_call_from_a_user_reverts() {
+    let mut l2 = DevL2::new();
+    let slot = alloy_primitives::keccak256("not yours");
+    let call = Anchor::anchorV4WithSignalSlotsCall { l1Checkpoint: checkpoint(50).into(), signalSlots: vec![slot] };
+    let anchor = l2.predeploys().anchor;
+    let tx = l2.tx(3, TxKind::Call(anchor), call.abi_encode(), 500_000);
+    let (payload, _) = l2.build_and_commit(vec![tx]);
+    assert!(payload.receipts[0].status(), "the block's own anchor");
+    assert_eq!(payload.body.transactions.len(), 2);
+    assert!(!payload.receipts[1].status(), "a second anchor call reverts");
+    assert!(!l2.signal_received(slot));
+}
+
+#[test]
+fn user_transactions_get_the_gas_limit_minus_the_anchor_and_the_relay_reserve() {
+    let mut l2 = DevL2::new();
+    let limit = l2.head().gas_limit;
+    // Fits only if the anchor's million is not counted against user transactions.
+    let big = l2.tx(2, TxKind::Call(Address::repeat_byte(9)), vec![], limit - 1_000_000);
+    let too_big = l2.tx(3, TxKind::Call(Address::repeat_byte(9)), vec![], limit - 999_999);
+    let payload = l2.build(vec![too_big, big.clone()]);
+    let included: Vec<_> = payload.body.transactions.iter().skip(1).map(|t| *t.tx_hash()).collect();
+    assert_eq!(included, vec![*big.tx_hash()]);
+    assert_eq!(payload.stats.skipped, 1);
+    assert!(payload.body.transactions[1].gas_limit() + 1_000_000 <= limit);
+
+    // A relay transaction's gas is reserved before user transactions are taken.
+    let relay = l2.tx(4, TxKind::Call(Address::repeat_byte(8)), vec![], 100_000);
+    l2.queue.push_user_op(alloy_primitives::keccak256("op"), Some(relay.clone()));
+    let payload = l2.build(vec![big.clone()]);
+    let included: Vec<_> = payload.body.transactions.iter().skip(1).map(|t| *t.tx_hash()).collect();
+    assert_eq!(included, vec![*relay.tx_hash()], "the big user transaction no longer fits; the relay does");
+    assert_eq!(payload.inputs.relay_txs, vec![*relay.tx_hash()]);
+}
+
+#[test]
+fn a_build_that_fails_consumes_nothing() {
+    let l2 = DevL2::new();
+    let slot = alloy_primitives::keccak256("op");
+    l2.queue.push_user_op(slot, None);
+    let mut attributes = l2.attributes();
+    attributes.timestamp = l2.head().timestamp; // not after the parent
+    let err = l2
+        .builder
+        .build(&l2.store, &l2.head(), &attributes, &mut surge_builder::ListTransactions::new(vec![]))
+        .unwrap_err();
+    assert!(err.to_string().contains("timestamp"), "{err}");
+    assert_eq!(l2.queue.pending().user_op_slots, vec![slot]);
+}

@@ -1,0 +1,116 @@
+//! L2 block production: the surge payload builder behind the host's [`PayloadBuilder`] seam. It fills
+//! blocks from the pool, stages the planner's slots and relay transactions, and consumes them only once
+//! the producer has committed the block.
+
+use std::sync::{Arc, Mutex};
+
+use alloy::consensus::Sealed;
+use surge_builder::{
+    BlockInputs, BuilderConfig, BuiltPayload, CheckpointSource, InputsReport, PoolTransactions, SurgeAttributes,
+    SurgePayloadBuilder,
+};
+use surge_interfaces::TransactionPool;
+use tracing::info;
+
+use crate::{
+    ChainSpec, ExecutedBlock, SealedHeader, StateDiff, Store,
+    producer::{PayloadAttributes, PayloadBuilder, ProduceError},
+    seams::{HostEvmConfig, PoolHandle},
+};
+
+/// The surge builder wired to the host's store, pool and an L1 checkpoint source.
+pub struct SurgeHostBuilder {
+    builder: SurgePayloadBuilder<HostEvmConfig, Arc<dyn BlockInputs>>,
+    pool: PoolHandle,
+    checkpoints: Arc<dyn CheckpointSource>,
+    /// The report of the last block built, until the producer says it is committed.
+    staged: Mutex<Option<(SealedHeader, InputsReport)>>,
+}
+
+impl std::fmt::Debug for SurgeHostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SurgeHostBuilder").finish_non_exhaustive()
+    }
+}
+
+impl SurgeHostBuilder {
+    /// A builder for the L2 chain `spec` (its `config.surge.l2` gives the base-fee sharing percentage).
+    pub fn new(
+        spec: Arc<ChainSpec>,
+        pool: PoolHandle,
+        inputs: Arc<dyn BlockInputs>,
+        checkpoints: Arc<dyn CheckpointSource>,
+    ) -> Result<Self, ProduceError> {
+        let l2 = spec.l2.as_ref().ok_or(ProduceError::NotL2(spec.chain_id))?;
+        let config = BuilderConfig::new(spec.chain_id, l2.basefee_sharing_pctg);
+        let builder = SurgePayloadBuilder::new(HostEvmConfig(spec.clone()), inputs, config)?;
+        Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None) })
+    }
+
+    /// Builds the child of `parent` without committing it (its inputs stay staged).
+    pub fn build_payload(
+        &self,
+        store: &Store,
+        parent: &SealedHeader,
+        attributes: &PayloadAttributes,
+    ) -> Result<BuiltPayload, ProduceError> {
+        let l1_checkpoint = self.checkpoints.checkpoint().map_err(|e| ProduceError::Checkpoint(e.to_string()))?;
+        let attributes = SurgeAttributes {
+            timestamp: attributes.timestamp,
+            fee_recipient: attributes.fee_recipient,
+            gas_limit: None,
+            l1_checkpoint,
+            deadline: Some(attributes.deadline),
+        };
+        let parent = Sealed::new_unchecked(parent.header.clone(), parent.hash);
+        let mut txs = PoolTransactions::new(self.pool.best_transactions());
+        Ok(self.builder.build(store, &parent, &attributes, &mut txs)?)
+    }
+}
+
+/// The host's block from a built payload; the store computes the state root when it commits it.
+impl From<BuiltPayload> for ExecutedBlock {
+    fn from(payload: BuiltPayload) -> Self {
+        ExecutedBlock {
+            diff: StateDiff::from_bundle(&payload.bundle),
+            header: payload.header,
+            body: payload.body,
+            senders: payload.senders,
+            receipts: payload.receipts,
+            verify_state_root: false,
+        }
+    }
+}
+
+impl PayloadBuilder for SurgeHostBuilder {
+    fn build(
+        &self,
+        store: &Store,
+        parent: &SealedHeader,
+        attributes: &PayloadAttributes,
+    ) -> Result<ExecutedBlock, ProduceError> {
+        let payload = self.build_payload(store, parent, attributes)?;
+        let staged = (SealedHeader::seal(payload.header.clone()), payload.inputs.clone());
+        *self.staged.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged);
+        Ok(payload.into())
+    }
+
+    fn committed(&self, block: &SealedHeader) {
+        let staged = self.staged.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Only the block this builder made consumes its inputs (same number and parent; the hash differs
+        // because the state root was zero when staged).
+        if let Some((built, report)) = staged
+            && built.header.number == block.header.number
+            && built.header.parent_hash == block.header.parent_hash
+        {
+            info!(
+                number = block.header.number,
+                user_op_slots = report.user_op_slots.len(),
+                return_slots = report.return_slots.len(),
+                rejected = report.rejected_return_slots.len(),
+                "consumed the block's inputs"
+            );
+            self.builder.inputs().commit(block.header.number, &report);
+        }
+    }
+}
