@@ -5,10 +5,7 @@
 
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope, transaction::Recovered},
-    signers::{
-        SignerSync,
-        local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
-    },
+    signers::SignerSync,
 };
 use alloy_primitives::{Address, Bytes, TxKind, U256, aliases::U48, keccak256};
 use alloy_sol_types::SolCall;
@@ -22,17 +19,9 @@ use surge_primitives::{
     bindings::anchor::{Anchor, ProtocolTypes::Checkpoint},
     golden_touch::sign_anchor,
 };
+use surge_test_utils::dev_key;
 
 const COINBASE: Address = Address::new([0xcb; 20]);
-
-fn dev_key(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::<English>::default()
-        .phrase("test test test test test test test test test test test junk")
-        .index(i)
-        .unwrap()
-        .build()
-        .unwrap()
-}
 
 struct L2 {
     _dir: tempfile::TempDir,

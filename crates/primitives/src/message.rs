@@ -52,19 +52,6 @@ pub fn min_gas_limit(data_len: usize) -> u64 {
     MESSAGE_GAS_RESERVE + (padded + 416) * 16
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn min_gas_limit_pads_to_words() {
-        assert_eq!(min_gas_limit(0), 800_000 + 416 * 16);
-        assert_eq!(min_gas_limit(1), 800_000 + (32 + 416) * 16);
-        assert_eq!(min_gas_limit(32), 800_000 + (32 + 416) * 16);
-        assert_eq!(min_gas_limit(33), 800_000 + (64 + 416) * 16);
-    }
-}
-
 /// The test app's binding declares its own copy of the message struct (same ABI); this converts the
 /// canonical one into it.
 impl From<Message> for crate::bindings::test_message_sender::IBridge::Message {
@@ -82,5 +69,18 @@ impl From<Message> for crate::bindings::test_message_sender::IBridge::Message {
             value: m.value,
             data: m.data,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_gas_limit_pads_to_words() {
+        assert_eq!(min_gas_limit(0), 800_000 + 416 * 16);
+        assert_eq!(min_gas_limit(1), 800_000 + (32 + 416) * 16);
+        assert_eq!(min_gas_limit(32), 800_000 + (32 + 416) * 16);
+        assert_eq!(min_gas_limit(33), 800_000 + (64 + 416) * 16);
     }
 }

@@ -113,3 +113,13 @@ pub fn expected_l2_fees(
     }
     (costs, coinbase, treasury)
 }
+
+/// Dev account `i` of the dev mnemonic ("test test … junk"), funded in the dev genesis files.
+pub fn dev_key(i: u32) -> alloy::signers::local::PrivateKeySigner {
+    use alloy::signers::local::{MnemonicBuilder, coins_bip39::English};
+    MnemonicBuilder::<English>::default()
+        .phrase("test test test test test test test test test test test junk")
+        .index(i)
+        .and_then(|b| b.build())
+        .unwrap_or_else(|e| panic!("dev key {i}: {e}"))
+}

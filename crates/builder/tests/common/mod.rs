@@ -5,10 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use alloy::{
     consensus::{Header, Sealed, SignableTransaction, TxEip1559, TxEnvelope, transaction::Recovered},
-    signers::{
-        SignerSync,
-        local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English},
-    },
+    signers::{SignerSync, local::PrivateKeySigner},
 };
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, aliases::U48, keccak256};
 use revm::DatabaseRef;
@@ -19,17 +16,10 @@ use surge_builder::{
 use surge_host::{ChainSpec, ExecutedBlock, SealedHeader, Store, seams::HostEvmConfig};
 use surge_primitives::{Checkpoint, L2Predeploys, Message, chain_address, received_signal_key};
 
+pub use surge_test_utils::dev_key;
+
 pub const L1_CHAIN_ID: u64 = 3151908;
 pub const COINBASE: Address = Address::new([0xcb; 20]);
-
-pub fn dev_key(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::<English>::default()
-        .phrase("test test test test test test test test test test test junk")
-        .index(i)
-        .unwrap()
-        .build()
-        .unwrap()
-}
 
 pub fn l1_bridge() -> Address {
     chain_address(L1_CHAIN_ID, "1").unwrap()

@@ -1,0 +1,132 @@
+//! L2 block production: the producer loop with the surge builder on the dev genesis fills blocks from the
+//! pool behind the anchor, consumes staged inputs only when it commits, and follows the EIP-4396 base fee.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    signers::SignerSync,
+};
+use alloy_primitives::{Address, TxKind, U256, aliases::U48, keccak256};
+use surge_builder::{BlockInputs, CheckpointSource, InputQueue};
+use surge_host::{
+    ChainSpec, Store,
+    l2_builder::SurgeHostBuilder,
+    notifications::Chain,
+    producer::{ProduceError, Producer},
+    seams::{PoolHandle, pool_config},
+};
+use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, received_signal_key};
+use surge_test_utils::dev_key;
+use surge_txpool::TxPool;
+
+/// An L1 view that can be switched off.
+struct L1 {
+    up: Mutex<bool>,
+}
+
+impl CheckpointSource for L1 {
+    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
+        if !*self.up.lock().unwrap() {
+            return Err("L1 unreachable".into());
+        }
+        Ok(Checkpoint { blockNumber: U48::from(9), blockHash: keccak256("l1 9"), stateRoot: keccak256("l1 root 9") })
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    spec: Arc<ChainSpec>,
+    producer: Producer,
+    pool: PoolHandle,
+    chain: Arc<Mutex<Chain>>,
+    queue: Arc<InputQueue>,
+    l1: Arc<L1>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let path = surge_test_utils::workspace_root().join("etc/dev/l2-genesis.json");
+    let spec = Arc::new(ChainSpec::from_genesis_file(&path).unwrap());
+    let store = Store::open(dir.path(), &spec).unwrap();
+    let gas_limit = store.head().unwrap().header.gas_limit;
+    let pool = PoolHandle(Arc::new(Mutex::new(TxPool::new(pool_config(&spec, gas_limit), 25_000_000))));
+    let chain = Arc::new(Mutex::new(Chain::new(store)));
+    let queue = Arc::new(InputQueue::new());
+    let l1 = Arc::new(L1 { up: Mutex::new(true) });
+    let inputs: Arc<dyn BlockInputs> = queue.clone();
+    let builder = SurgeHostBuilder::new(spec.clone(), pool.clone(), inputs, l1.clone()).unwrap();
+    let producer = Producer {
+        chain: chain.clone(),
+        pool: pool.clone(),
+        builder: Box::new(builder),
+        spec: spec.clone(),
+        fee_recipient: Address::repeat_byte(0xcb),
+        build_time: Duration::from_millis(500),
+    };
+    Setup { _dir: dir, spec, producer, pool, chain, queue, l1 }
+}
+
+fn submit(s: &Setup, from: u32, nonce: u64) {
+    let tx = TxEip1559 {
+        chain_id: s.spec.chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 1_000,
+        to: TxKind::Call(Address::repeat_byte(0x77)),
+        value: U256::from(1),
+        access_list: Default::default(),
+        input: Default::default(),
+    };
+    let key = dev_key(from);
+    let raw = TxEnvelope::Eip1559(tx.clone().into_signed(key.sign_hash_sync(&tx.signature_hash()).unwrap()));
+    let state = s.chain.lock().unwrap().store().latest_state().unwrap();
+    s.pool.0.lock().unwrap().add(&raw.encoded_2718(), &state).unwrap();
+}
+
+#[test]
+fn the_producer_builds_l2_blocks_with_the_surge_builder() {
+    let s = setup();
+    let slot = keccak256("an L1→L2 user op");
+    s.queue.push_user_op(slot, None);
+    for (from, nonce) in [(3, 0), (3, 1), (4, 0)] {
+        submit(&s, from, nonce);
+    }
+
+    // L1 down: the build fails, nothing is committed and nothing consumed.
+    *s.l1.up.lock().unwrap() = false;
+    let err = s.producer.produce_one().unwrap_err();
+    assert!(matches!(err, ProduceError::Checkpoint(_)), "{err}");
+    assert_eq!(s.chain.lock().unwrap().store().head().unwrap().header.number, 0);
+    assert_eq!(s.queue.pending().user_op_slots, vec![slot]);
+
+    *s.l1.up.lock().unwrap() = true;
+    let first = s.producer.produce_one().unwrap();
+    let chain = s.chain.lock().unwrap();
+    let body = chain.store().body(1).unwrap().unwrap();
+    let senders = chain.store().senders(1).unwrap().unwrap();
+    assert_eq!(body.transactions.len(), 4, "anchor + 3 pool transactions");
+    assert_eq!(senders[0], GOLDEN_TOUCH_ADDRESS);
+    assert!(chain.store().receipts(1).unwrap().unwrap().iter().all(|r| r.status()));
+    let ss = surge_primitives::L2Predeploys::for_chain(s.spec.chain_id).signal_service;
+    let proof = chain.store().proof(1, ss, &[received_signal_key(slot)]).unwrap();
+    assert_eq!(proof.storage_proof[0].value, U256::from(1), "the staged slot is in the committed block");
+    drop(chain);
+    assert!(s.queue.pending().is_empty(), "consumed after the commit");
+    assert!(s.pool.0.lock().unwrap().is_empty(), "the pool moved to the new head");
+
+    // The next block: the pool prices it with the EIP-4396 base fee, and a second anchor (nonce 1) opens it.
+    let expected = surge_l2_rules::expected_base_fee(s.spec.chain_id, &first.header, s.spec.genesis.timestamp);
+    assert_eq!(s.pool.0.lock().unwrap().base_fee(), expected);
+    submit(&s, 4, 1);
+    let second = s.producer.produce_one().unwrap();
+    assert_eq!(second.header.parent_hash, first.hash);
+    assert_eq!(second.header.base_fee_per_gas, Some(expected));
+    assert_eq!(s.chain.lock().unwrap().store().body(2).unwrap().unwrap().transactions.len(), 2);
+}
