@@ -7,7 +7,9 @@ use std::{
 };
 
 use alloy::{
-    consensus::{BlockBody, Header, ReceiptEnvelope, Sealed, TxEnvelope, TxReceipt, proofs, transaction::Recovered},
+    consensus::{
+        BlockBody, Header, ReceiptEnvelope, Sealed, Transaction, TxEnvelope, TxReceipt, proofs, transaction::Recovered,
+    },
     eips::eip4895::Withdrawals,
 };
 use alloy_primitives::{Address, B256, Bloom};
@@ -19,8 +21,8 @@ use tracing::{info_span, warn};
 
 use crate::{
     anchor::{AnchorInput, build_anchor},
-    consistency::{InconsistentSlot, SlotProblem, check},
-    inputs::{BlockInputs, InputsReport, ReturnSlot},
+    consistency::{self, InconsistentSlot, SlotProblem, check},
+    inputs::{BlockInputs, InputsReport, ReturnSlot, StagedInputs},
     pass::{self, PassOutput, PassPlan},
     transactions::{ListTransactions, PayloadTransactions},
 };
@@ -35,13 +37,57 @@ pub struct BuilderConfig {
     /// Execution passes per block, at least 2: the last one runs without any return slot, so a block
     /// always settles.
     pub max_passes: usize,
+    /// Signal slots one anchor carries at most; the rest wait for the next block. Each fast signal costs
+    /// the anchor about 23,100 gas over a base of about 137,000, so at most 37 fit in its 1,000,000.
+    pub max_signal_slots: usize,
 }
 
+/// The default of [`BuilderConfig::max_signal_slots`]: what fits in the anchor's gas with a margin.
+pub const DEFAULT_MAX_SIGNAL_SLOTS: usize = 32;
+
 impl BuilderConfig {
-    /// The settings of chain `chain_id` with the default of 3 passes.
+    /// The settings of chain `chain_id`: 3 passes, [`DEFAULT_MAX_SIGNAL_SLOTS`] slots per anchor.
     pub fn new(chain_id: u64, basefee_sharing_pctg: u8) -> Self {
-        Self { chain_id, basefee_sharing_pctg, max_passes: 3 }
+        Self { chain_id, basefee_sharing_pctg, max_passes: 3, max_signal_slots: DEFAULT_MAX_SIGNAL_SLOTS }
     }
+}
+
+/// The staged inputs that fit in this block.
+struct Selection {
+    user_op_slots: Vec<B256>,
+    relay_txs: Vec<Recovered<TxEnvelope>>,
+    return_slots: Vec<ReturnSlot>,
+    /// Return slots with no room in the anchor.
+    deferred: Vec<InconsistentSlot>,
+}
+
+impl Selection {
+    /// User ops first, then return slots, up to `max_slots` slots; a user op's relay transaction goes
+    /// with its slot.
+    fn new(staged: StagedInputs, max_slots: usize) -> Self {
+        let ops: Vec<_> = staged.user_ops.into_iter().take(max_slots).collect();
+        let room = max_slots - ops.len();
+        let mut return_slots = staged.return_slots;
+        let deferred = return_slots
+            .split_off(room.min(return_slots.len()))
+            .into_iter()
+            .map(|r| InconsistentSlot { slot: r.slot, tx_hash: r.depends_on.tx_hash, problem: SlotProblem::NoRoom })
+            .collect();
+        Self {
+            user_op_slots: ops.iter().map(|op| op.slot).collect(),
+            relay_txs: ops.into_iter().filter_map(|op| op.relay_tx).collect(),
+            return_slots,
+            deferred,
+        }
+    }
+}
+
+/// The fixed facts of the block being built.
+struct BlockContext {
+    header: Header,
+    anchor_nonce: u64,
+    /// Gas the block may use (attributes or header).
+    gas: u64,
 }
 
 /// What the block builder chooses for one block.
@@ -117,6 +163,9 @@ pub enum BuildError {
     /// `max_passes` below 2.
     #[error("max_passes must be at least 2, got {0}")]
     Passes(usize),
+    /// `max_signal_slots` is 0.
+    #[error("max_signal_slots must be at least 1")]
+    MaxSignalSlots,
     /// The parent is not the canonical block at its height, or a header it needs is missing.
     #[error("parent {hash} (block {number}) is not canonical or its ancestry is missing")]
     Parent {
@@ -161,6 +210,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         if config.max_passes < 2 {
             return Err(BuildError::Passes(config.max_passes));
         }
+        if config.max_signal_slots == 0 {
+            return Err(BuildError::MaxSignalSlots);
+        }
         Ok(Self { evm_config, inputs, config })
     }
 
@@ -203,7 +255,6 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         if gas > header.gas_limit || gas < ANCHOR_GAS_LIMIT {
             return Err(BuildError::GasLimit { requested: gas, header: header.gas_limit });
         }
-        let base_fee = header.base_fee_per_gas.unwrap_or_default();
         let anchor_nonce = provider
             .state_by_block_number(parent.number)
             .map_err(state_error)?
@@ -211,50 +262,74 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             .map_err(state_error)?
             .map_or(0, |a| a.nonce);
 
-        let staged = self.inputs.stage(number);
-        let relay_gas: u64 = staged.relay_txs.iter().map(|t| alloy::consensus::Transaction::gas_limit(t.inner())).sum();
-        let mut return_slots = staged.return_slots.clone();
-        let mut rejected: Vec<InconsistentSlot> = vec![];
-        let mut suspects: HashSet<B256> = HashSet::new();
+        let ctx = BlockContext { header, anchor_nonce, gas };
+        let selection = Selection::new(self.inputs.stage(number), self.config.max_signal_slots);
+        let (out, return_slots, mut rejected, stats) = self.settle(provider, &ctx, &selection, attributes, txs)?;
+        let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
+        consistency::settle_deferred(&mut rejected, &in_block);
+        let inputs = InputsReport {
+            user_op_slots: selection.user_op_slots,
+            return_slots: return_slots.iter().map(|r: &ReturnSlot| r.slot).collect(),
+            rejected_return_slots: rejected,
+            relay_txs: out.relay_included.clone(),
+            rejected_relay_txs: out.relay_rejected.clone(),
+        };
+        let payload = seal(ctx.header, out, inputs, stats);
+        surge_l2_rules::validate_header(chain_id, &payload.header, parent, grandparent_timestamp).map_err(rules)?;
+        Ok(payload)
+    }
+
+    /// Runs passes until the return slots left are all backed by their messages; returns the last pass,
+    /// the slots kept, the slots rejected and the timing.
+    fn settle<P: StateProviderFactory>(
+        &self,
+        provider: &P,
+        ctx: &BlockContext,
+        selection: &Selection,
+        attributes: &SurgeAttributes,
+        txs: &mut dyn PayloadTransactions,
+    ) -> Result<(PassOutput, Vec<ReturnSlot>, Vec<InconsistentSlot>, BuildStats), BuildError> {
+        let chain_id = self.config.chain_id;
+        let relay_gas: u64 = selection.relay_txs.iter().map(|t| t.inner().gas_limit()).sum();
+        let mut return_slots = selection.return_slots.clone();
+        let mut rejected = selection.deferred.clone();
+        // Transactions whose slot was taken out: left out of the block if they fail without it.
+        let mut suspects: HashSet<B256> = rejected.iter().map(|r| r.tx_hash).collect();
         let mut replay: Option<ListTransactions> = None;
         let mut stats = BuildStats::default();
-        let out = loop {
+        loop {
             stats.passes += 1;
-            let last = stats.passes == self.config.max_passes;
-            if last && !return_slots.is_empty() {
+            if stats.passes == self.config.max_passes {
                 // Out of passes: settle without return slots; they are offered again with the next block.
                 for r in return_slots.drain(..) {
                     suspects.insert(r.depends_on.tx_hash);
-                    rejected.push(InconsistentSlot {
-                        slot: r.slot,
-                        tx_hash: r.depends_on.tx_hash,
-                        problem: SlotProblem::Unsettled,
-                    });
+                    let problem = SlotProblem::Unsettled;
+                    rejected.push(InconsistentSlot { slot: r.slot, tx_hash: r.depends_on.tx_hash, problem });
                 }
             }
-            let mut slots = staged.user_op_slots.clone();
+            let mut slots = selection.user_op_slots.clone();
             slots.extend(return_slots.iter().map(|r| r.slot));
             let anchor = build_anchor(&AnchorInput {
                 chain_id,
-                nonce: anchor_nonce,
-                base_fee,
+                nonce: ctx.anchor_nonce,
+                base_fee: ctx.header.base_fee_per_gas.unwrap_or_default(),
                 l1_checkpoint: attributes.l1_checkpoint.clone(),
                 signal_slots: slots,
             })?;
             let plan = PassPlan {
-                header: &header,
-                env: self.evm_config.evm_env(&header),
-                rules: FeeRules::block(chain_id, self.config.basefee_sharing_pctg, anchor_nonce),
+                header: &ctx.header,
+                env: self.evm_config.evm_env(&ctx.header),
+                rules: FeeRules::block(chain_id, self.config.basefee_sharing_pctg, ctx.anchor_nonce),
                 anchor,
                 traced: return_slots.iter().map(|r| r.depends_on.tx_hash).collect(),
                 suspects: &suspects,
-                user_gas: gas.saturating_sub(ANCHOR_GAS_LIMIT).saturating_sub(relay_gas),
-                relay_txs: &staged.relay_txs,
+                user_gas: ctx.gas.saturating_sub(ANCHOR_GAS_LIMIT).saturating_sub(relay_gas),
+                relay_txs: &selection.relay_txs,
                 deadline: if replay.is_none() { attributes.deadline } else { None },
                 bridge: L2Predeploys::for_chain(chain_id).bridge,
                 chain_id,
             };
-            let state = provider.state_by_block_number(parent.number).map_err(state_error)?;
+            let state = provider.state_by_block_number(ctx.header.number - 1).map_err(state_error)?;
             let started = Instant::now();
             let out = match replay.as_mut() {
                 Some(list) => pass::run(state, &plan, list)?,
@@ -267,27 +342,16 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             let problems = check(&return_slots, &out.sent);
             stats.consistency += started.elapsed();
             if problems.is_empty() {
-                break out;
+                return Ok((out, return_slots, rejected, stats));
             }
             for p in &problems {
-                warn!(number, pass = stats.passes, "removing an inconsistent {p}");
+                warn!(number = ctx.header.number, pass = stats.passes, "removing an inconsistent {p}");
             }
             return_slots.retain(|r| !problems.iter().any(|p| p.slot == r.slot));
             suspects.extend(problems.iter().map(|p| p.tx_hash));
             rejected.extend(problems);
             replay = Some(ListTransactions::new(out.user_txs));
-        };
-
-        let inputs = InputsReport {
-            user_op_slots: staged.user_op_slots,
-            return_slots: return_slots.iter().map(|r: &ReturnSlot| r.slot).collect(),
-            rejected_return_slots: rejected,
-            relay_txs: out.relay_included.clone(),
-            rejected_relay_txs: out.relay_rejected.clone(),
-        };
-        let payload = seal(header, out, inputs, stats);
-        surge_l2_rules::validate_header(chain_id, &payload.header, parent, grandparent_timestamp).map_err(rules)?;
-        Ok(payload)
+        }
     }
 
     /// The block built as `payload` is committed: its inputs are consumed.

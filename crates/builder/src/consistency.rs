@@ -20,6 +20,12 @@ pub enum SlotProblem {
         /// Whether a `sendMessage` call was made and reverted.
         attempted: bool,
     },
+    /// The anchor had no room left for it (too many slots for one block); it is offered again.
+    NoRoom,
+    /// Its transaction went into the block without it (the slot had no room, or the passes ran out, and
+    /// the transaction did not need it to succeed): the message was sent in this block, so the slot can
+    /// never be injected later.
+    MinedWithoutSlot,
     /// The builder ran out of passes before the block settled with this slot; it is offered again.
     Unsettled,
     /// The transaction sent messages, none with the planned fields.
@@ -34,7 +40,7 @@ pub enum SlotProblem {
 impl SlotProblem {
     /// Whether the slot may still be good in a later block (its transaction has not run yet).
     pub fn retry_later(&self) -> bool {
-        matches!(self, Self::TxNotInBlock | Self::Unsettled)
+        matches!(self, Self::TxNotInBlock | Self::NoRoom | Self::Unsettled)
     }
 }
 
@@ -54,6 +60,8 @@ impl fmt::Display for InconsistentSlot {
         write!(f, "return slot {} of transaction {}: ", self.slot, self.tx_hash)?;
         match &self.problem {
             SlotProblem::TxNotInBlock => write!(f, "the transaction is not in the block"),
+            SlotProblem::MinedWithoutSlot => write!(f, "the transaction went into the block without it"),
+            SlotProblem::NoRoom => write!(f, "no room left in the anchor, deferred to a later block"),
             SlotProblem::Unsettled => write!(f, "the block did not settle with it in the passes allowed"),
             SlotProblem::NothingSent { attempted: true } => write!(f, "its sendMessage call reverted"),
             SlotProblem::NothingSent { attempted: false } => write!(f, "it sent no message"),
@@ -101,4 +109,14 @@ pub fn check(return_slots: &[ReturnSlot], sent: &SentMessages) -> Vec<Inconsiste
             Some(InconsistentSlot { slot: r.slot, tx_hash: dep.tx_hash, problem })
         })
         .collect()
+}
+
+/// Slots set aside for a later block whose transaction went into this one anyway can never be injected:
+/// their problem becomes [`SlotProblem::MinedWithoutSlot`].
+pub(crate) fn settle_deferred(rejected: &mut [InconsistentSlot], in_block: &std::collections::HashSet<B256>) {
+    for r in rejected.iter_mut() {
+        if matches!(r.problem, SlotProblem::NoRoom | SlotProblem::Unsettled) && in_block.contains(&r.tx_hash) {
+            r.problem = SlotProblem::MinedWithoutSlot;
+        }
+    }
 }

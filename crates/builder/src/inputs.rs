@@ -36,37 +36,46 @@ pub struct ReturnSlot {
     pub depends_on: OutboundDependency,
 }
 
-/// The items offered for one block.
+/// An L1→L2 user operation: its signal slot and the transaction that consumes it, which go into the same
+/// block or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserOp {
+    /// The signal slot to mark received in the anchor.
+    pub slot: B256,
+    /// The transaction that processes the message (appended after the pool's), if the node relays it.
+    pub relay_tx: Option<Recovered<TxEnvelope>>,
+}
+
+/// The items offered for one block, in the order they should go in.
 #[derive(Debug, Clone, Default)]
 pub struct StagedInputs {
-    /// Slots of L1→L2 user operations; they go first in the anchor.
-    pub user_op_slots: Vec<B256>,
+    /// L1→L2 user operations; their slots go first in the anchor.
+    pub user_ops: Vec<UserOp>,
     /// Return slots; they follow the user-op slots, and each must be matched by its outbound message.
     pub return_slots: Vec<ReturnSlot>,
-    /// Transactions that consume the user-op slots, appended after the pool's.
-    pub relay_txs: Vec<Recovered<TxEnvelope>>,
 }
 
 impl StagedInputs {
     /// Whether there is nothing to inject or relay.
     pub fn is_empty(&self) -> bool {
-        self.user_op_slots.is_empty() && self.return_slots.is_empty() && self.relay_txs.is_empty()
+        self.user_ops.is_empty() && self.return_slots.is_empty()
     }
 }
 
 /// What a built block did with the staged items.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputsReport {
-    /// User-op slots in the anchor.
+    /// User-op slots in the anchor (user ops that did not fit wait for the next block).
     pub user_op_slots: Vec<B256>,
     /// Return slots in the anchor (each matched by its outbound message in the block).
     pub return_slots: Vec<B256>,
-    /// Return slots left out, with the reason (those whose transaction is not in the block yet are
-    /// offered again).
+    /// Return slots left out, with the reason (those that may still be good later are offered again, see
+    /// [`crate::SlotProblem::retry_later`]).
     pub rejected_return_slots: Vec<InconsistentSlot>,
     /// Relay transactions in the block.
     pub relay_txs: Vec<B256>,
-    /// Relay transactions that could not execute (left out).
+    /// Relay transactions that could not execute (left out; their user op is consumed all the same, its
+    /// slot being in the block).
     pub rejected_relay_txs: Vec<B256>,
 }
 
@@ -135,9 +144,7 @@ impl InputQueue {
 
     /// Queues an L1→L2 user operation: its slot and the transaction that consumes it (if any).
     pub fn push_user_op(&self, slot: B256, relay_tx: Option<Recovered<TxEnvelope>>) {
-        let mut items = self.items();
-        items.user_op_slots.push(slot);
-        items.relay_txs.extend(relay_tx);
+        self.items().user_ops.push(UserOp { slot, relay_tx });
     }
 
     /// Queues a return slot.
@@ -166,10 +173,8 @@ impl BlockInputs for InputQueue {
         let retired = report.rejected_return_slots.iter().filter(|r| !r.problem.retry_later()).map(|r| &r.slot);
         let slots: HashSet<B256> =
             report.user_op_slots.iter().chain(&report.return_slots).chain(retired).copied().collect();
-        let txs: HashSet<B256> = report.relay_txs.iter().chain(&report.rejected_relay_txs).copied().collect();
         let mut items = self.items();
-        items.user_op_slots.retain(|s| !slots.contains(s));
+        items.user_ops.retain(|op| !slots.contains(&op.slot));
         items.return_slots.retain(|r| !slots.contains(&r.slot));
-        items.relay_txs.retain(|t| !txs.contains(t.tx_hash()));
     }
 }

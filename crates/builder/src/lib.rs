@@ -29,5 +29,6 @@ pub use builder::{BuildError, BuildStats, BuilderConfig, BuiltPayload, SurgeAttr
 pub use consistency::{InconsistentSlot, SlotProblem};
 pub use inputs::{
     BlockInputs, CheckpointSource, InputQueue, InputsReport, NoInputs, OutboundDependency, ReturnSlot, StagedInputs,
+    UserOp,
 };
 pub use transactions::{ListTransactions, PayloadTransactions, PoolTransactions};

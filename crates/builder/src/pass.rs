@@ -11,10 +11,13 @@ use alloy_evm::{
 use alloy_primitives::{Address, B256};
 use revm::{
     Database, DatabaseCommit, DatabaseRef,
-    context::{TxEnv, result::EVMError},
+    context::{
+        TxEnv,
+        result::{EVMError, ExecutionResult},
+    },
     database::{BundleState, State, WrapDatabaseRef, states::bundle_state::BundleRetention},
 };
-use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
+use revm_inspectors::tracing::TracingInspector;
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, slots::bridge};
 use surge_sync::find_outbound_messages;
@@ -77,7 +80,7 @@ where
     DB::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
-    let tracer = || TracingInspector::new(TracingInspectorConfig::default_geth().set_record_inputs(true));
+    let tracer = || TracingInspector::new(surge_sync::tracer_config());
     let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), tracer());
     let mut out = PassOutput {
         txs: vec![],
@@ -96,8 +99,7 @@ where
         execute_one(evm, plan, out, tx, room, &tracer)
     };
     match exec(&mut evm, &mut out, &plan.anchor, ANCHOR_GAS_LIMIT)? {
-        Outcome::Included if out.receipts.first().is_some_and(|r| r.status()) => {}
-        Outcome::Included => return Err(BuildError::Anchor("the anchor transaction reverted".into())),
+        Outcome::Included => {}
         Outcome::Invalid(why) => return Err(BuildError::Anchor(why)),
         Outcome::Excluded => return Err(BuildError::Anchor("the anchor was left out".into())),
     }
@@ -177,6 +179,14 @@ where
         Err(e) => return Err(BuildError::Evm { tx: hash, reason: e.to_string() }),
     };
     let arena = traced.then(|| std::mem::replace(evm.inspector_mut(), tracer()).into_traces());
+    if out.txs.is_empty() && !result.result.is_success() {
+        // The anchor: say why, revert data included (no block is sealed without it).
+        let why = match &result.result {
+            ExecutionResult::Revert { output, .. } => format!("reverted: {}", revert_reason(output)),
+            other => format!("halted: {other:?}"),
+        };
+        return Ok(Outcome::Invalid(why));
+    }
     if plan.suspects.contains(&hash) && !result.result.is_success() {
         return Ok(Outcome::Excluded);
     }
@@ -195,4 +205,20 @@ where
     out.receipts.push(receipt);
     out.txs.push(tx.clone());
     Ok(Outcome::Included)
+}
+
+/// The anchor's revert data decoded against the errors it can bubble up (its own and the signal
+/// service's), or as hex.
+fn revert_reason(output: &alloy_primitives::Bytes) -> String {
+    use alloy_sol_types::SolInterface;
+    use surge_primitives::bindings::{
+        anchor::Anchor::AnchorErrors, signal_service::SignalService::SignalServiceErrors,
+    };
+    if let Ok(e) = AnchorErrors::abi_decode(output) {
+        return format!("{e:?}");
+    }
+    if let Ok(e) = SignalServiceErrors::abi_decode(output) {
+        return format!("{e:?}");
+    }
+    format!("{output}")
 }

@@ -10,14 +10,14 @@ use alloy::{
     eips::Encodable2718,
 };
 use alloy_primitives::{Address, Bytes, TxKind, U256};
-use alloy_sol_types::{SolCall, SolConstructor};
+use alloy_sol_types::SolCall;
 use common::*;
 use surge_builder::{AnchorInput, build_anchor};
 use surge_host::execute::{BlockInput, ExecuteError, execute_block};
 use surge_l2_rules::L2BlockError;
 use surge_primitives::{
     GOLDEN_TOUCH_ADDRESS, GOLDEN_TOUCH_PRIVATE_KEY, Message,
-    bindings::{anchor::Anchor, bridge::Bridge, test_message_sender::MessageSender},
+    bindings::{anchor::Anchor, bridge::Bridge},
     slots::bridge::message_status_key,
 };
 
@@ -115,20 +115,8 @@ fn injected_slots_are_received_and_process_message_needs_them() {
 #[test]
 fn a_round_trip_settles_in_one_block_with_its_return_slot() {
     let mut l2 = DevL2::new();
-    let bridge = l2.predeploys().bridge;
-    let deployer = dev_key(2).address();
-    let app = deployer.create(0);
-    let code =
-        [MessageSender::BYTECODE.as_ref(), &MessageSender::constructorCall { _bridge: bridge }.abi_encode()].concat();
-    let deploy = l2.tx(2, TxKind::Create, code, 2_000_000);
-    l2.build_and_commit(vec![deploy]);
-
-    let out = outbound(dev_key(5).address(), 1);
-    let back = reply(app, l2.spec.chain_id, 0);
-    let call = MessageSender::sendAndConsumeCall { out: out.clone().into(), back: back.clone().into() };
-    let tx = l2.tx(5, TxKind::Call(app), call.abi_encode(), 1_500_000);
-    let planned = out.with_bridge_assigned(l2.next_message_id(), app, l2.spec.chain_id);
-    let slot = return_slot(&tx, planned, &back);
+    let app = deploy_app(&mut l2);
+    let RoundTrip { tx, slot } = planned_round_trip(&mut l2, app, 5, 1);
     l2.queue.push_return_slot(slot.clone());
 
     // Staged, not consumed: a build that is thrown away leaves the slot queued.
@@ -258,5 +246,86 @@ fn a_build_that_fails_consumes_nothing() {
         .build(&l2.store, &l2.head(), &attributes, &mut surge_builder::ListTransactions::new(vec![]))
         .unwrap_err();
     assert!(err.to_string().contains("timestamp"), "{err}");
-    assert_eq!(l2.queue.pending().user_op_slots, vec![slot]);
+    assert_eq!(l2.queue.pending().user_ops[0].slot, slot);
+}
+
+#[test]
+fn slots_beyond_what_the_anchor_carries_wait_for_the_next_block() {
+    let mut l2 = DevL2::new();
+    let max = surge_builder::builder::DEFAULT_MAX_SIGNAL_SLOTS;
+    let ops: Vec<_> = (0..max + 5).map(|i| alloy_primitives::keccak256(i.to_be_bytes())).collect();
+    // The first user op's relay transaction goes with it; the last one's has to wait with its slot.
+    let first_relay = transfer(&mut l2, 2);
+    let last_relay = transfer(&mut l2, 3);
+    for (i, slot) in ops.iter().enumerate() {
+        let relay = match i {
+            0 => Some(first_relay.clone()),
+            i if i == ops.len() - 1 => Some(last_relay.clone()),
+            _ => None,
+        };
+        l2.queue.push_user_op(*slot, relay);
+    }
+    let out = outbound(dev_key(5).address(), 1);
+    let planned = out.clone().with_bridge_assigned(l2.next_message_id(), dev_key(5).address(), l2.spec.chain_id);
+    let send =
+        l2.tx(5, TxKind::Call(l2.predeploys().bridge), Bridge::sendMessageCall { message: out }.abi_encode(), 300_000);
+    let back = reply(dev_key(5).address(), l2.spec.chain_id, 0);
+    let slot = return_slot(&send, planned, &back);
+    l2.queue.push_return_slot(slot.clone());
+
+    let (payload, _) = l2.build_and_commit(vec![send.clone()]);
+    assert!(payload.receipts[0].status(), "the anchor never runs out of gas");
+    assert_eq!(payload.inputs.user_op_slots, ops[..max].to_vec());
+    assert_eq!(payload.inputs.relay_txs, vec![*first_relay.tx_hash()]);
+    // The sender did not need the reply to succeed, so it went in without its slot: that slot is dead.
+    assert!(payload.receipts[1].status());
+    assert_eq!(payload.inputs.rejected_return_slots[0].problem, surge_builder::SlotProblem::MinedWithoutSlot);
+    assert!(ops[..max].iter().all(|s| l2.signal_received(*s)));
+    assert!(!l2.signal_received(ops[max]));
+    let pending = l2.queue.pending();
+    assert_eq!(pending.user_ops.len(), 5);
+    assert!(pending.return_slots.is_empty());
+
+    // The next block takes the rest.
+    let (payload, _) = l2.build_and_commit(vec![]);
+    assert_eq!(payload.inputs.user_op_slots, ops[max..].to_vec());
+    assert_eq!(payload.inputs.relay_txs, vec![*last_relay.tx_hash()]);
+    assert!(ops.iter().all(|s| l2.signal_received(*s)));
+}
+
+#[test]
+fn a_round_trip_whose_slot_has_no_room_waits_with_its_slot() {
+    let mut l2 = DevL2::new();
+    let app = deploy_app(&mut l2);
+    let max = surge_builder::builder::DEFAULT_MAX_SIGNAL_SLOTS;
+    for i in 0..max {
+        l2.queue.push_user_op(alloy_primitives::keccak256(i.to_be_bytes()), None);
+    }
+    let RoundTrip { tx, slot } = planned_round_trip(&mut l2, app, 5, 1);
+    l2.queue.push_return_slot(slot.clone());
+    let (payload, _) = l2.build_and_commit(vec![tx.clone()]);
+    assert_eq!(payload.excluded_txs, vec![*tx.tx_hash()], "it needs its reply, so it waits");
+    assert_eq!(payload.inputs.rejected_return_slots[0].problem, surge_builder::SlotProblem::NoRoom);
+    assert_eq!(l2.queue.pending().return_slots, vec![slot.clone()]);
+
+    let (payload, _) = l2.build_and_commit(vec![tx.clone()]);
+    assert_eq!(payload.inputs.return_slots, vec![slot.slot]);
+    assert!(payload.receipts[1].status());
+    assert!(l2.queue.pending().is_empty());
+}
+
+#[test]
+fn an_anchor_that_would_revert_fails_the_build_with_the_reason() {
+    let l2 = DevL2::new();
+    l2.queue.push_user_op(alloy_primitives::keccak256("op"), None);
+    let mut attributes = l2.attributes();
+    attributes.l1_checkpoint.stateRoot = alloy_primitives::B256::ZERO; // the signal service refuses it
+    let err = l2
+        .builder
+        .build(&l2.store, &l2.head(), &attributes, &mut surge_builder::ListTransactions::new(vec![]))
+        .unwrap_err();
+    assert!(matches!(err, surge_builder::BuildError::Anchor(_)), "{err}");
+    assert!(err.to_string().contains("SS_INVALID_CHECKPOINT"), "{err}");
+    assert_eq!(l2.queue.pending().user_ops.len(), 1, "nothing consumed");
+    assert_eq!(l2.store.head().unwrap().header.number, 0);
 }

@@ -5,37 +5,16 @@
 
 mod common;
 
-use alloy::consensus::{TxEnvelope, transaction::Recovered};
-use alloy_primitives::{Address, Bytes, TxKind};
-use alloy_sol_types::{SolCall, SolConstructor};
+use alloy_primitives::{Address, Bytes};
 use common::*;
-use surge_builder::{InconsistentSlot, ReturnSlot, SlotProblem};
-use surge_primitives::{Message, bindings::test_message_sender::MessageSender};
+use surge_builder::{InconsistentSlot, SlotProblem};
+use surge_primitives::Message;
 
 /// A dev L2 with the round-trip app deployed in block 1.
 fn with_app(max_passes: usize) -> (DevL2, Address) {
     let mut l2 = DevL2::with_passes(max_passes);
-    let bridge = l2.predeploys().bridge;
-    let mut code = MessageSender::BYTECODE.to_vec();
-    code.extend(MessageSender::constructorCall { _bridge: bridge }.abi_encode());
-    let deploy = l2.tx(2, TxKind::Create, code, 2_000_000);
-    l2.build_and_commit(vec![deploy]);
-    (l2, dev_key(2).address().create(0))
-}
-
-/// A round trip from dev account `from`: sends `sent`, then consumes the L1 reply `back`; the plan
-/// expects `planned` (with the bridge-assigned fields) to be sent.
-struct RoundTrip {
-    tx: Recovered<TxEnvelope>,
-    slot: ReturnSlot,
-}
-
-fn round_trip(l2: &mut DevL2, app: Address, from: u32, sent: Message, planned: Message, reply_id: u64) -> RoundTrip {
-    let back = reply(app, l2.spec.chain_id, reply_id);
-    let call = MessageSender::sendAndConsumeCall { out: sent.into(), back: back.clone().into() };
-    let tx = l2.tx(from, TxKind::Call(app), call.abi_encode(), 1_500_000);
-    let slot = return_slot(&tx, planned, &back);
-    RoundTrip { tx, slot }
+    let app = deploy_app(&mut l2);
+    (l2, app)
 }
 
 fn names(rejected: &[InconsistentSlot]) -> String {
@@ -99,9 +78,7 @@ fn inconsistent_return_slots_leave_the_block_with_the_transactions_that_fail_wit
 #[test]
 fn a_slot_whose_transaction_is_not_in_the_block_waits_for_a_later_block() {
     let (mut l2, app) = with_app(3);
-    let out = outbound(dev_key(5).address(), 1);
-    let planned = out.clone().with_bridge_assigned(l2.next_message_id(), app, l2.spec.chain_id);
-    let t = round_trip(&mut l2, app, 5, out, planned, 7);
+    let t = planned_round_trip(&mut l2, app, 5, 7);
     l2.queue.push_return_slot(t.slot.clone());
 
     let (payload, _) = l2.build_and_commit(vec![]);

@@ -104,7 +104,7 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
     let err = s.producer.produce_one().unwrap_err();
     assert!(matches!(err, ProduceError::Checkpoint(_)), "{err}");
     assert_eq!(s.chain.lock().unwrap().store().head().unwrap().header.number, 0);
-    assert_eq!(s.queue.pending().user_op_slots, vec![slot]);
+    assert_eq!(s.queue.pending().user_ops[0].slot, slot);
 
     *s.l1.up.lock().unwrap() = true;
     let first = s.producer.produce_one().unwrap();

@@ -3,4 +3,4 @@
 
 pub mod outbound;
 
-pub use outbound::{OutboundMessage, find_outbound_messages};
+pub use outbound::{OutboundMessage, find_outbound_messages, tracer_config};

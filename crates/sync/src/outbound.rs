@@ -8,8 +8,14 @@
 
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolCall;
-use revm_inspectors::tracing::{CallTraceArena, types::CallKind};
+use revm_inspectors::tracing::{CallTraceArena, TracingInspectorConfig, types::CallKind};
 use surge_primitives::{Message, bindings::bridge::Bridge};
+
+/// The cheapest tracer that records what [`find_outbound_messages`] reads: call frames with their inputs
+/// and outputs, no opcode steps, snapshots or logs.
+pub fn tracer_config() -> TracingInspectorConfig {
+    TracingInspectorConfig::none().set_record_inputs(true)
+}
 
 /// One `sendMessage` call found in a trace.
 #[derive(Debug, Clone, PartialEq, Eq)]

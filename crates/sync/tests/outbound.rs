@@ -14,7 +14,7 @@ use revm::{
     primitives::hardfork::SpecId,
     state::{AccountInfo, Bytecode},
 };
-use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
+use revm_inspectors::tracing::TracingInspector;
 use surge_primitives::{
     L2Predeploys, Message,
     bindings::{bridge::Bridge, test_delegate_proxy::DelegateProxy, test_message_sender::MessageSender},
@@ -87,7 +87,7 @@ impl L2Chain {
             chain_id: Some(L2),
             ..Default::default()
         };
-        let mut inspector = TracingInspector::new(TracingInspectorConfig::default_geth().set_record_inputs(true));
+        let mut inspector = TracingInspector::new(surge_sync::tracer_config());
         let mut evm = EthEvmFactory::default().create_evm_with_inspector(&mut self.db, Self::env(), &mut inspector);
         let out = evm.transact(tx).unwrap();
         drop(evm);

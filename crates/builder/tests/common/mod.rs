@@ -184,3 +184,47 @@ pub fn return_slot(tx: &Recovered<TxEnvelope>, sent: Message, back: &Message) ->
         depends_on: OutboundDependency { tx_hash: *tx.tx_hash(), message: sent },
     }
 }
+
+/// Deploys the round-trip test app (`MessageSender`) from dev account 2 in a block of its own.
+pub fn deploy_app(l2: &mut DevL2) -> Address {
+    use alloy_sol_types::SolConstructor;
+    use surge_primitives::bindings::test_message_sender::MessageSender;
+    let deployer = dev_key(2).address();
+    let nonce = l2.nonces.get(&deployer).copied().unwrap_or(0);
+    let mut code = MessageSender::BYTECODE.to_vec();
+    code.extend(MessageSender::constructorCall { _bridge: l2.predeploys().bridge }.abi_encode());
+    let deploy = l2.tx(2, TxKind::Create, code, 2_000_000);
+    l2.build_and_commit(vec![deploy]);
+    deployer.create(nonce)
+}
+
+/// A round trip through `app` from dev account `from`: sends `sent`, then consumes the L1 reply (id
+/// `reply_id`); the planner expects `planned` to be sent.
+pub struct RoundTrip {
+    pub tx: Recovered<TxEnvelope>,
+    pub slot: ReturnSlot,
+}
+
+pub fn round_trip(
+    l2: &mut DevL2,
+    app: Address,
+    from: u32,
+    sent: Message,
+    planned: Message,
+    reply_id: u64,
+) -> RoundTrip {
+    use alloy_sol_types::SolCall;
+    use surge_primitives::bindings::test_message_sender::MessageSender;
+    let back = reply(app, l2.spec.chain_id, reply_id);
+    let call = MessageSender::sendAndConsumeCall { out: sent.into(), back: back.clone().into() };
+    let tx = l2.tx(from, TxKind::Call(app), call.abi_encode(), 1_500_000);
+    let slot = return_slot(&tx, planned, &back);
+    RoundTrip { tx, slot }
+}
+
+/// A round trip whose plan is right: `sent` goes out with the next message id.
+pub fn planned_round_trip(l2: &mut DevL2, app: Address, from: u32, tag: u8) -> RoundTrip {
+    let out = outbound(dev_key(from).address(), tag);
+    let planned = out.clone().with_bridge_assigned(l2.next_message_id(), app, l2.spec.chain_id);
+    round_trip(l2, app, from, out, planned, u64::from(tag))
+}
