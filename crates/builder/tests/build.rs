@@ -329,3 +329,34 @@ fn an_anchor_that_would_revert_fails_the_build_with_the_reason() {
     assert_eq!(l2.queue.pending().user_ops.len(), 1, "nothing consumed");
     assert_eq!(l2.store.head().unwrap().header.number, 0);
 }
+
+#[test]
+fn the_anchor_carries_user_op_slots_then_return_slots() {
+    let mut l2 = DevL2::new();
+    let app = deploy_app(&mut l2);
+    let RoundTrip { tx, slot } = planned_round_trip(&mut l2, app, 5, 1);
+    l2.queue.push_return_slot(slot.clone());
+    let ops = [alloy_primitives::keccak256("op 1"), alloy_primitives::keccak256("op 2")];
+    for op in ops {
+        l2.queue.push_user_op(op, None);
+    }
+    let payload = l2.build(vec![tx]);
+    let anchor = Anchor::anchorV4WithSignalSlotsCall::abi_decode(payload.body.transactions[0].input()).unwrap();
+    assert_eq!(anchor.signalSlots, vec![ops[0], ops[1], slot.slot]);
+}
+
+#[test]
+fn past_the_deadline_the_block_is_sealed_with_what_it_has() {
+    let mut l2 = DevL2::new();
+    let relay = transfer(&mut l2, 2);
+    l2.queue.push_user_op(alloy_primitives::keccak256("op"), Some(relay.clone()));
+    let user = transfer(&mut l2, 3);
+    let mut attributes = l2.attributes();
+    attributes.deadline = Some(std::time::Instant::now());
+    let payload = l2
+        .builder
+        .build(&l2.store, &l2.head(), &attributes, &mut surge_builder::ListTransactions::new(vec![user]))
+        .unwrap();
+    let hashes: Vec<_> = payload.body.transactions.iter().skip(1).map(|t| *t.tx_hash()).collect();
+    assert_eq!(hashes, vec![*relay.tx_hash()], "no user transaction after the deadline; the relay still goes in");
+}
