@@ -1,9 +1,14 @@
 //! `surge-node`: the binary that wires the Surge node's crates together.
-//!
-//! The node itself (embedded L1/L2 dev network) arrives with the JSON-RPC, CLI and dev-mode work; the
-//! tools below are available now.
 
-use std::{path::PathBuf, process::ExitCode};
+mod dev;
+mod launch;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
 
 use clap::{Parser, Subcommand};
 use surge_primitives::L2Predeploys;
@@ -15,6 +20,30 @@ struct Cli {
     /// Run an embedded L1 and L2 on this machine with funded dev accounts.
     #[arg(long)]
     dev: bool,
+
+    /// Where chain data lives (dev mode: `l1/` and `l2/` inside).
+    #[arg(long, env = "SURGE_DATADIR")]
+    datadir: Option<PathBuf>,
+
+    /// The address the RPC server listens on.
+    #[arg(long = "http.addr", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    http_addr: IpAddr,
+
+    /// The L2 RPC port (HTTP and WebSocket).
+    #[arg(long = "http.port", default_value_t = 8547)]
+    http_port: u16,
+
+    /// Dev mode: the embedded L1's RPC port.
+    #[arg(long = "l1.http.port", default_value_t = 8545)]
+    l1_http_port: u16,
+
+    /// Seconds between blocks; 0 = a block as soon as transactions arrive (L2 blocks stay ≥ 1 s apart).
+    #[arg(long = "block-time", default_value_t = 1)]
+    block_time: u64,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `surge_builder=debug,info`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
 
     /// A tool to run instead of the node.
     #[command(subcommand)]
@@ -65,15 +94,50 @@ fn main() -> ExitCode {
                 }
             }
         }
+        None if cli.dev => run_dev(&cli),
         None => {
-            if cli.dev {
-                eprintln!(
-                    "surge-node: dev mode is not available yet (it lands with the JSON-RPC, CLI and dev-network work)"
-                );
-            } else {
-                eprintln!("surge-node: nothing to run yet; see --help");
-            }
+            eprintln!("surge-node: without --dev, a node needs an L1 and a chain; only --dev is available so far");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn default_datadir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("surge-node").join("dev")
+}
+
+fn run_dev(cli: &Cli) -> ExitCode {
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("surge-node: --log {:?}: {e}", cli.log);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let rpc = |port| surge_rpc::RpcServerConfig { addr: SocketAddr::new(cli.http_addr, port), ..Default::default() };
+    let opts = dev::DevOptions {
+        datadir: cli.datadir.clone().unwrap_or_else(default_datadir),
+        l2_rpc: rpc(cli.http_port),
+        l1_rpc: rpc(cli.l1_http_port),
+        block_time: Duration::from_secs(cli.block_time),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("surge-node: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dev::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("surge-node: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -100,6 +100,15 @@ pub struct ChainSpec {
 }
 
 impl ChainSpec {
+    /// The base fee of the child of `parent` under this chain's rules: EIP-4396 on an L2 (which needs the
+    /// grandparent's timestamp), EIP-1559 otherwise.
+    pub fn next_base_fee(&self, parent: &alloy::consensus::Header, grandparent_timestamp: u64) -> u64 {
+        match self.l2 {
+            Some(_) => surge_l2_rules::expected_base_fee(self.chain_id, parent, grandparent_timestamp),
+            None => parent.next_block_base_fee(self.base_fee_params).unwrap_or_default(),
+        }
+    }
+
     /// Reads and checks a genesis file.
     pub fn from_genesis_file(path: &Path) -> Result<Self, ChainSpecError> {
         let text = std::fs::read_to_string(path)

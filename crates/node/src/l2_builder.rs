@@ -103,13 +103,18 @@ impl PayloadBuilder for SurgeHostBuilder {
             && built.header.number == block.header.number
             && built.header.parent_hash == block.header.parent_hash
         {
-            info!(
-                number = block.header.number,
-                user_op_slots = report.user_op_slots.len(),
-                return_slots = report.return_slots.len(),
-                rejected = report.rejected_return_slots.len(),
-                "consumed the block's inputs"
-            );
+            let any = !(report.user_op_slots.is_empty()
+                && report.return_slots.is_empty()
+                && report.rejected_return_slots.is_empty());
+            if any {
+                info!(
+                    number = block.header.number,
+                    user_op_slots = report.user_op_slots.len(),
+                    return_slots = report.return_slots.len(),
+                    rejected = report.rejected_return_slots.len(),
+                    "consumed the block's inputs"
+                );
+            }
             self.builder.inputs().commit(block.header.number, &report);
         }
     }

@@ -65,7 +65,7 @@ struct Consumer {
 
 /// The canonical chain: the store plus the notifications of every change made through it.
 pub struct Chain {
-    store: Store,
+    store: Arc<Store>,
     consumers: Vec<Option<Consumer>>,
 }
 
@@ -77,13 +77,18 @@ impl std::fmt::Debug for Chain {
 
 impl Chain {
     /// Wraps a store.
-    pub fn new(store: Store) -> Self {
-        Self { store, consumers: vec![] }
+    pub fn new(store: impl Into<Arc<Store>>) -> Self {
+        Self { store: store.into(), consumers: vec![] }
     }
 
     /// The store (reads).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, shared (readers such as the RPC server read without taking the chain's lock).
+    pub fn shared_store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     /// Subscribes from now on.

@@ -15,7 +15,7 @@ use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, B256, keccak256};
 use surge_interfaces::TransactionPool;
 use surge_txpool::{AccountState, BestTransactions, PoolError, PooledTx};
-use tracing::{debug, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::{
     ChainSpec, ExecutedBlock, SealedHeader, StateProvider, Store, StoreError,
@@ -218,12 +218,15 @@ impl Producer {
         let sealed = chain.commit(block)?;
         self.builder.committed(&sealed);
         let state = chain.store().latest_state()?;
-        let base_fee = match self.spec.l2 {
-            Some(_) => surge_l2_rules::expected_base_fee(self.spec.chain_id, &sealed.header, parent.header.timestamp),
-            None => sealed.header.next_block_base_fee(self.spec.base_fee_params).unwrap_or_default(),
-        };
+        let base_fee = self.spec.next_base_fee(&sealed.header, parent.header.timestamp);
         self.pool.0.lock().unwrap_or_else(|p| p.into_inner()).on_new_head(base_fee, &mined, &state)?;
-        debug!(number = sealed.header.number, txs = mined.len(), "committed block");
+        info!(
+            number = sealed.header.number,
+            hash = %sealed.hash,
+            txs = mined.len(),
+            gas = sealed.header.gas_used,
+            "block committed"
+        );
         Ok(sealed)
     }
 

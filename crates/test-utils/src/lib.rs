@@ -123,3 +123,44 @@ pub fn dev_key(i: u32) -> alloy::signers::local::PrivateKeySigner {
         .and_then(|b| b.build())
         .unwrap_or_else(|e| panic!("dev key {i}: {e}"))
 }
+
+/// The cast binary installed from npm (`@foundry-rs/cast-linux-amd64`).
+pub fn cast_bin() -> PathBuf {
+    let p = workspace_root().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    assert!(p.exists(), "cast not installed at {}: run scripts/install-tools", p.display());
+    p
+}
+
+/// Runs cast with `args`; its trimmed standard output (panics with its error output on failure).
+pub fn cast(args: &[&str]) -> String {
+    let out = Command::new(cast_bin()).args(args).output().unwrap();
+    assert!(out.status.success(), "cast {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Posts `body` as is; the HTTP status and the parsed JSON answer (`Value::Null` when not JSON).
+pub fn post_raw(url: &str, body: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.post(url).header("content-type", "application/json").send(body).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One JSON-RPC call; the whole response object.
+pub fn json_rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    post_raw(url, &body.to_string()).1
+}
+
+/// One JSON-RPC call that must succeed; its result.
+pub fn rpc_result(url: &str, method: &str, params: Value) -> Value {
+    let v = json_rpc(url, method, params.clone());
+    assert!(v.get("error").is_none() && v.get("result").is_some(), "{method}({params}) -> {v}");
+    v["result"].clone()
+}

@@ -1,0 +1,117 @@
+//! Launching one chain: store, pool, block producer and RPC server, and stopping it cleanly.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use eyre::WrapErr;
+use surge_host::{
+    ChainSpec, Store,
+    notifications::Chain,
+    producer::{PayloadBuilder, Producer, ProducerHandle, ProductionMode},
+    seams::{PoolHandle, pool_config},
+};
+use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig};
+use surge_txpool::TxPool;
+
+/// A running chain.
+pub struct RunningChain {
+    /// Its name in logs ("L1", "L2").
+    pub name: &'static str,
+    /// The chain spec.
+    pub spec: Arc<ChainSpec>,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The RPC endpoint.
+    pub rpc_addr: SocketAddr,
+    producer: Option<ProducerHandle>,
+    rpc: jsonrpsee::server::ServerHandle,
+}
+
+/// A chain's store, pool and chain handle, before production starts.
+pub struct OpenChain {
+    /// Its name in logs.
+    pub name: &'static str,
+    /// The chain spec.
+    pub spec: Arc<ChainSpec>,
+    /// The chain.
+    pub chain: Arc<Mutex<Chain>>,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The pool.
+    pub pool: PoolHandle,
+}
+
+impl OpenChain {
+    /// Opens (or creates) the chain of `spec` in `dir`.
+    pub fn open(name: &'static str, spec: ChainSpec, dir: &Path) -> eyre::Result<Self> {
+        std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        let spec = Arc::new(spec);
+        let store = Arc::new(
+            Store::open(dir, &spec).wrap_err_with(|| format!("opening the {name} store in {}", dir.display()))?,
+        );
+        let head = store.head()?;
+        let grandparent = match head.header.number {
+            0 => head.header.timestamp,
+            n => store.header(n - 1)?.map_or(head.header.timestamp, |h| h.header.timestamp),
+        };
+        let base_fee = spec.next_base_fee(&head.header, grandparent);
+        let pool = PoolHandle(Arc::new(Mutex::new(TxPool::new(pool_config(&spec, head.header.gas_limit), base_fee))));
+        let chain = Arc::new(Mutex::new(Chain::new(store.clone())));
+        Ok(Self { name, spec, chain, store, pool })
+    }
+
+    /// Starts producing blocks with `builder` and serving RPC on `addr`.
+    pub async fn start(
+        self,
+        builder: Box<dyn PayloadBuilder>,
+        mode: ProductionMode,
+        rpc: RpcServerConfig,
+        finalized: Option<Arc<std::sync::atomic::AtomicU64>>,
+        fee_recipient: alloy_primitives::Address,
+    ) -> eyre::Result<RunningChain> {
+        let ctx = RpcContext {
+            spec: self.spec.clone(),
+            store: self.store.clone(),
+            chain: self.chain.clone(),
+            pool: self.pool.clone(),
+            finalized,
+            limits: RpcLimits::default(),
+        };
+        let events = ChainEvents::start(&ctx);
+        let modules = RpcModules::standard(&ctx, &events)?;
+        let (handle, rpc_addr) = modules.start(&rpc).await?;
+        let producer = Producer {
+            chain: self.chain.clone(),
+            pool: self.pool.clone(),
+            builder,
+            spec: self.spec.clone(),
+            fee_recipient,
+            build_time: Duration::from_millis(250),
+        };
+        let producer = producer.spawn(mode);
+        Ok(RunningChain {
+            name: self.name,
+            spec: self.spec,
+            store: self.store,
+            rpc_addr,
+            producer: Some(producer),
+            rpc: handle,
+        })
+    }
+}
+
+impl RunningChain {
+    /// Stops block production and the RPC server; the store is flushed when the last handle drops.
+    pub async fn stop(mut self) {
+        if let Some(p) = self.producer.take() {
+            p.stop();
+        }
+        let _ = self.rpc.stop();
+        self.rpc.stopped().await;
+        tracing::info!(chain = self.name, head = ?self.store.head().map(|h| h.header.number).ok(), "stopped");
+    }
+}

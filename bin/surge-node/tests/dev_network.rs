@@ -1,0 +1,207 @@
+//! The real binary in dev mode, driven with cast and raw JSON-RPC: transfers, a contract deployed and
+//! called, logs through `eth_getLogs` and through a filter, receipts, a `newHeads` subscription over WS,
+//! anchors opening every L2 block with checkpoints of the embedded L1, an `eth_getProof` checked against
+//! the state root, JSON-RPC error codes for bad input, and both chains continuing after a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::consensus::TrieAccount;
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_sol_types::SolCall;
+use serde_json::{Value, json};
+use surge_primitives::{GOLDEN_TOUCH_ADDRESS, bindings::anchor::Anchor};
+use surge_test_utils::{cast, free_port, json_rpc, post_raw, rpc_result};
+
+const KEY1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+struct DevNode {
+    child: Child,
+    l1: String,
+    l2: String,
+    l2_ws: String,
+}
+
+impl DevNode {
+    fn start(datadir: &Path) -> Self {
+        let (l1_port, l2_port) = (free_port(), free_port());
+        let log = std::fs::File::create(datadir.join(format!("node-{l2_port}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .args(["--dev", "--block-time", "0", "--datadir"])
+            .arg(datadir)
+            .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let node = Self {
+            child,
+            l1: format!("http://127.0.0.1:{l1_port}"),
+            l2: format!("http://127.0.0.1:{l2_port}"),
+            l2_ws: format!("ws://127.0.0.1:{l2_port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(healthy(&node.l1) && healthy(&node.l2)) {
+            assert!(Instant::now() < deadline, "the dev node did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        node
+    }
+
+    /// SIGTERM, then the exit status must be success.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "clean shutdown: {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn healthy(url: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    agent.get(&format!("{url}/health")).call().is_ok_and(|r| r.status() == 200)
+}
+
+fn number(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+fn send(rpc: &str, args: &[&str]) -> Value {
+    let mut all = vec!["send", "--private-key", KEY1, "--rpc-url", rpc, "--json"];
+    all.extend_from_slice(args);
+    let receipt: Value = serde_json::from_str(&cast(&all)).unwrap();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    receipt
+}
+
+fn storage_logs_bytecode() -> String {
+    let path = surge_test_utils::workspace_root().join("contracts/out/test/StorageLogs.json");
+    let artifact: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    artifact["bytecode"]["object"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn dev_network_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let (l1, l2) = (node.l1.clone(), node.l2.clone());
+
+    // ETH on both chains.
+    let dead = "0x000000000000000000000000000000000000dEaD";
+    send(&l2, &[dead, "--value", "1ether"]);
+    assert_eq!(cast(&["balance", dead, "--rpc-url", &l2]), "1000000000000000000");
+    send(&l1, &[dead, "--value", "2ether"]);
+    assert_eq!(cast(&["balance", dead, "--rpc-url", &l1]), "2000000000000000000");
+
+    // A contract: deploy, call, logs by eth_getLogs and by a filter, receipts.
+    let deployed = send(&l2, &["--create", &storage_logs_bytecode()]);
+    let app = deployed["contractAddress"].as_str().unwrap().to_string();
+    let filter = rpc_result(&l2, "eth_newFilter", json!([{ "address": app }]));
+    let stored = send(&l2, &[&app, "store(uint256,uint256)", "7", "9"]);
+    assert_eq!(cast(&["call", &app, "values(uint256)(uint256)", "7", "--rpc-url", &l2]), "9");
+    let logs: Value =
+        serde_json::from_str(&cast(&["logs", "--address", &app, "--from-block", "0", "--rpc-url", &l2, "--json"]))
+            .unwrap();
+    assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
+    assert_eq!(logs[0]["transactionHash"], stored["transactionHash"]);
+    let changes = rpc_result(&l2, "eth_getFilterChanges", json!([filter]));
+    assert_eq!(changes.as_array().unwrap().len(), 1, "{changes}");
+    assert_eq!(changes[0]["topics"][1], format!("0x{:064x}", 7));
+    assert_eq!(rpc_result(&l2, "eth_getFilterChanges", json!([filter])), json!([]), "nothing new since");
+    let hash = stored["transactionHash"].as_str().unwrap();
+    let receipt: Value = serde_json::from_str(&cast(&["receipt", hash, "--rpc-url", &l2, "--json"])).unwrap();
+    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(receipt["logs"][0]["address"].as_str().unwrap().to_lowercase(), app.to_lowercase());
+    let block_receipts = rpc_result(&l2, "eth_getBlockReceipts", json!([receipt["blockNumber"]]));
+    assert_eq!(block_receipts[1]["transactionHash"], stored["transactionHash"], "after the anchor");
+
+    // newHeads over WebSocket.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let head: Value = runtime.block_on(async {
+        use jsonrpsee::core::client::SubscriptionClientT;
+        let client = jsonrpsee::ws_client::WsClientBuilder::default().build(&node.l2_ws).await.unwrap();
+        let mut sub = client
+            .subscribe::<Value, _>("eth_subscribe", jsonrpsee::rpc_params!["newHeads"], "eth_unsubscribe")
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), sub.next()).await.unwrap().unwrap().unwrap()
+    });
+    assert!(number(&head["number"]) > 0 && head["hash"].is_string(), "{head}");
+
+    // Every L2 block opens with the anchor, checkpointing a real block of the embedded L1.
+    let l2_head = number(&rpc_result(&l2, "eth_blockNumber", json!([])));
+    let l1_head = number(&rpc_result(&l1, "eth_blockNumber", json!([])));
+    for n in 1..=l2_head {
+        let block = rpc_result(&l2, "eth_getBlockByNumber", json!([format!("0x{n:x}"), true]));
+        let anchor = &block["transactions"][0];
+        assert_eq!(anchor["from"].as_str().unwrap().parse::<Address>().unwrap(), GOLDEN_TOUCH_ADDRESS, "block {n}");
+        let input: Bytes = anchor["input"].as_str().unwrap().parse().unwrap();
+        let call = Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap();
+        let cp = call.l1Checkpoint;
+        let l1_number = cp.blockNumber.to::<u64>();
+        assert!(l1_number <= l1_head, "block {n} anchors to L1 block {l1_number}, beyond the L1 head {l1_head}");
+        let l1_block = rpc_result(&l1, "eth_getBlockByNumber", json!([format!("0x{l1_number:x}"), false]));
+        assert_eq!(l1_block["hash"].as_str().unwrap().parse::<B256>().unwrap(), cp.blockHash, "block {n}");
+        assert_eq!(l1_block["stateRoot"].as_str().unwrap().parse::<B256>().unwrap(), cp.stateRoot);
+    }
+
+    // eth_getProof against the block's state root.
+    let account: Address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse().unwrap();
+    let latest = rpc_result(&l2, "eth_getBlockByNumber", json!(["latest", false]));
+    let proof = rpc_result(&l2, "eth_getProof", json!([account, [], latest["number"]]));
+    let root: B256 = latest["stateRoot"].as_str().unwrap().parse().unwrap();
+    let nodes: Vec<Bytes> = serde_json::from_value(proof["accountProof"].clone()).unwrap();
+    let value = alloy_rlp::encode(TrieAccount {
+        nonce: number(&proof["nonce"]),
+        balance: proof["balance"].as_str().unwrap().parse::<U256>().unwrap(),
+        storage_root: proof["storageHash"].as_str().unwrap().parse().unwrap(),
+        code_hash: proof["codeHash"].as_str().unwrap().parse().unwrap(),
+    });
+    let key = alloy_trie::Nibbles::unpack(keccak256(account));
+    alloy_trie::proof::verify_proof(root, key, Some(value), &nodes).unwrap();
+
+    // Bad input gets its JSON-RPC error code and the node keeps serving.
+    let (_, parse) = post_raw(&l2, "{not json");
+    assert_eq!(parse["error"]["code"], -32700, "{parse}");
+    assert_eq!(json_rpc(&l2, "eth_noSuchMethod", json!([]))["error"]["code"], -32601);
+    assert_eq!(json_rpc(&l2, "eth_getBalance", json!(["not an address"]))["error"]["code"], -32602);
+    let fail = cast(&["calldata", "fail(uint256)", "1"]);
+    let revert = json_rpc(&l2, "eth_call", json!([{ "to": app, "data": fail }, "latest"]));
+    assert_eq!(revert["error"]["code"], 3, "a revert is code 3: {revert}");
+    assert!(revert["error"]["message"].as_str().unwrap().contains("asked to fail"), "{revert}");
+    assert!(revert["error"]["data"].as_str().unwrap().starts_with("0x08c379a0"), "Error(string) data: {revert}");
+
+    // A restart continues both chains.
+    let heads = |l1: &str, l2: &str| {
+        (number(&rpc_result(l1, "eth_blockNumber", json!([]))), number(&rpc_result(l2, "eth_blockNumber", json!([]))))
+    };
+    let (h1, h2) = heads(&l1, &l2);
+    let l2_hash = rpc_result(&l2, "eth_getBlockByNumber", json!([format!("0x{h2:x}"), false]))["hash"].clone();
+    node.stop();
+    let node = DevNode::start(dir.path());
+    let (r1, r2) = heads(&node.l1, &node.l2);
+    assert!(r1 >= h1 && r2 >= h2, "L1 {h1} → {r1}, L2 {h2} → {r2}");
+    let again = rpc_result(&node.l2, "eth_getBlockByNumber", json!([format!("0x{h2:x}"), false]))["hash"].clone();
+    assert_eq!(again, l2_hash, "the same chain");
+    assert_eq!(cast(&["balance", dead, "--rpc-url", &node.l2]), "1000000000000000000");
+    send(&node.l2, &[dead, "--value", "1ether"]);
+    node.stop();
+}

@@ -1,0 +1,118 @@
+//! What every RPC module reads: the chain spec, the store, the pool, and how block tags resolve.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
+
+use alloy::{
+    consensus::Header,
+    eips::{BlockId, BlockNumberOrTag},
+};
+use alloy_evm::EvmEnv;
+use surge_host::{ChainSpec, StateProvider, Store, notifications::Chain, seams::PoolHandle};
+use surge_interfaces::ConfigureEvm;
+
+use crate::error::{RpcError, RpcResult};
+
+/// Limits that keep one request from taking the node down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// Blocks one `eth_getLogs` may scan.
+    pub max_log_range: u64,
+    /// Logs one `eth_getLogs` may return.
+    pub max_logs: usize,
+    /// Gas `eth_call` and `eth_estimateGas` run with at most.
+    pub gas_cap: u64,
+    /// Blocks `eth_feeHistory` may cover.
+    pub max_fee_history: u64,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        Self { max_log_range: 10_000, max_logs: 20_000, gas_cap: 50_000_000, max_fee_history: 1024 }
+    }
+}
+
+/// The node state behind the RPC.
+#[derive(Debug, Clone)]
+pub struct RpcContext {
+    /// The chain.
+    pub spec: Arc<ChainSpec>,
+    /// The store, read without the chain's lock.
+    pub store: Arc<Store>,
+    /// The chain (subscriptions).
+    pub chain: Arc<Mutex<Chain>>,
+    /// The pool.
+    pub pool: PoolHandle,
+    /// The highest block `safe` and `finalized` name; `None` = the head (a dev L1 is final at once).
+    pub finalized: Option<Arc<AtomicU64>>,
+    /// Limits.
+    pub limits: RpcLimits,
+}
+
+impl RpcContext {
+    /// The chain's EVM configuration.
+    pub fn evm_config(&self) -> surge_host::seams::HostEvmConfig {
+        surge_host::seams::HostEvmConfig(self.spec.clone())
+    }
+
+    /// The head's number.
+    pub fn head_number(&self) -> RpcResult<u64> {
+        Ok(self.store.head()?.header.number)
+    }
+
+    /// The block number a tag or hash names; an error for an unknown hash or a future number.
+    pub fn resolve(&self, id: BlockId) -> RpcResult<u64> {
+        let head = self.head_number()?;
+        let number = match id {
+            BlockId::Hash(h) => {
+                return self
+                    .store
+                    .block_number(h.block_hash)?
+                    .ok_or_else(|| RpcError::UnknownBlock(h.block_hash.to_string()));
+            }
+            BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending) => head,
+            BlockId::Number(BlockNumberOrTag::Earliest) => 0,
+            BlockId::Number(BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized) => match &self.finalized {
+                Some(f) => f.load(Ordering::Relaxed).min(head),
+                None => head,
+            },
+            BlockId::Number(BlockNumberOrTag::Number(n)) => n,
+        };
+        if number > head {
+            return Err(RpcError::UnknownBlock(number.to_string()));
+        }
+        Ok(number)
+    }
+
+    /// Like [`Self::resolve`] but `None` for a block that does not exist (getters answer `null`).
+    pub fn resolve_opt(&self, id: BlockId) -> RpcResult<Option<u64>> {
+        match self.resolve(id) {
+            Ok(n) => Ok(Some(n)),
+            Err(RpcError::UnknownBlock(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The state after block `id` (`latest` when `None`).
+    pub fn state(&self, id: Option<BlockId>) -> RpcResult<(StateProvider, Header)> {
+        let number = self.resolve(id.unwrap_or_default())?;
+        let header = self.store.header(number)?.ok_or_else(|| RpcError::UnknownBlock(number.to_string()))?;
+        Ok((self.store.state_at(number)?, header.header))
+    }
+
+    /// The base fee of the block after `header` under the chain's rules.
+    pub fn next_base_fee(&self, header: &Header) -> RpcResult<u64> {
+        let grandparent = match (self.spec.l2.is_some(), header.number) {
+            (true, n) if n > 0 => self.store.header(n - 1)?.map_or(header.timestamp, |h| h.header.timestamp),
+            _ => header.timestamp,
+        };
+        Ok(self.spec.next_base_fee(header, grandparent))
+    }
+
+    /// The environment a call runs in on top of block `header` (its own environment, as geth does).
+    pub fn call_env(&self, header: &Header) -> EvmEnv {
+        self.evm_config().evm_env(header)
+    }
+}

@@ -1,0 +1,72 @@
+//! RPC errors and their JSON-RPC codes, as geth and reth answer them.
+
+use alloy_primitives::Bytes;
+use jsonrpsee::types::ErrorObjectOwned;
+
+/// `-32602`: the parameters are wrong.
+pub const INVALID_PARAMS: i32 = -32602;
+/// `-32000`: the server could not do it (execution error, unknown block, pool refusal).
+pub const SERVER_ERROR: i32 = -32000;
+/// `3`: execution reverted; the revert data goes in `data`.
+pub const EXECUTION_REVERTED: i32 = 3;
+/// `-32005`: a limit was exceeded (log range, result size).
+pub const LIMIT_EXCEEDED: i32 = -32005;
+/// `-32603`: an internal failure (storage).
+pub const INTERNAL_ERROR: i32 = -32603;
+
+/// What went wrong answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// Bad parameters (beyond what deserialisation checks).
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    /// The block named does not exist.
+    #[error("unknown block {0}")]
+    UnknownBlock(String),
+    /// The call reverted.
+    #[error("execution reverted{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Revert {
+        /// The revert data.
+        data: Bytes,
+        /// `Error(string)` decoded, when it is one.
+        reason: Option<String>,
+    },
+    /// The call could not run (out of gas, invalid transaction, halt).
+    #[error("{0}")]
+    Execution(String),
+    /// The pool refused a transaction.
+    #[error("{0}")]
+    Pool(#[from] surge_txpool::PoolError),
+    /// A limit was exceeded.
+    #[error("{0}")]
+    Limit(String),
+    /// Reading the store failed.
+    #[error("storage: {0}")]
+    Store(#[from] surge_host::StoreError),
+}
+
+impl RpcError {
+    /// A revert with its data; `Error(string)` payloads are decoded into the message.
+    pub fn revert(data: Bytes) -> Self {
+        let reason = alloy_sol_types::decode_revert_reason(&data);
+        Self::Revert { data, reason }
+    }
+}
+
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(e: RpcError) -> Self {
+        let message = e.to_string();
+        match e {
+            RpcError::InvalidParams(_) => ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>),
+            RpcError::Revert { data, .. } => ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(data)),
+            RpcError::Limit(_) => ErrorObjectOwned::owned(LIMIT_EXCEEDED, message, None::<()>),
+            RpcError::Store(_) => ErrorObjectOwned::owned(INTERNAL_ERROR, message, None::<()>),
+            RpcError::UnknownBlock(_) | RpcError::Execution(_) | RpcError::Pool(_) => {
+                ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>)
+            }
+        }
+    }
+}
+
+/// The result of an RPC method.
+pub type RpcResult<T> = Result<T, RpcError>;

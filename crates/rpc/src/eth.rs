@@ -1,0 +1,338 @@
+//! The `eth_*` methods that read and write the chain (blocks, transactions, state, calls, fees).
+
+use alloy::{
+    consensus::Transaction as _,
+    eips::{BlockId, BlockNumberOrTag, Encodable2718},
+    rpc::types::{
+        Block, BlockOverrides, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, Transaction,
+        TransactionReceipt, TransactionRequest, serde_helpers::JsonStorageKey, state::StateOverride,
+    },
+};
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use jsonrpsee::proc_macros::rpc;
+use revm::DatabaseRef;
+
+use crate::{
+    context::RpcContext,
+    convert::{StoredBlock, pending_transaction},
+    error::{RpcError, RpcResult},
+};
+
+/// One gwei: the suggested priority fee (what anvil and geth's dev mode suggest on an idle chain).
+const SUGGESTED_TIP: u128 = 1_000_000_000;
+
+/// The `eth` namespace.
+#[rpc(server, namespace = "eth")]
+pub trait EthApi {
+    /// The chain id.
+    #[method(name = "chainId")]
+    fn chain_id(&self) -> RpcResult<U64>;
+    /// Always `false`: the node is its own source of truth.
+    #[method(name = "syncing")]
+    fn syncing(&self) -> RpcResult<bool>;
+    /// No managed accounts.
+    #[method(name = "accounts")]
+    fn accounts(&self) -> RpcResult<Vec<Address>>;
+    /// The head's number.
+    #[method(name = "blockNumber")]
+    fn block_number(&self) -> RpcResult<U64>;
+    /// A block by number or tag.
+    #[method(name = "getBlockByNumber", blocking)]
+    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>>;
+    /// A block by hash.
+    #[method(name = "getBlockByHash", blocking)]
+    fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>>;
+    /// Every receipt of a block.
+    #[method(name = "getBlockReceipts", blocking)]
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>>;
+    /// Transactions in a block.
+    #[method(name = "getBlockTransactionCountByNumber", blocking)]
+    fn tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+    /// A transaction, mined or pending.
+    #[method(name = "getTransactionByHash", blocking)]
+    fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
+    /// A transaction's EIP-2718 bytes, mined or pending.
+    #[method(name = "getRawTransactionByHash", blocking)]
+    fn raw_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Bytes>>;
+    /// A mined transaction's receipt.
+    #[method(name = "getTransactionReceipt", blocking)]
+    fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>>;
+    /// An account's balance.
+    #[method(name = "getBalance", blocking)]
+    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
+    /// An account's code.
+    #[method(name = "getCode", blocking)]
+    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
+    /// A storage slot.
+    #[method(name = "getStorageAt", blocking)]
+    fn storage_at(&self, address: Address, slot: JsonStorageKey, block: Option<BlockId>) -> RpcResult<B256>;
+    /// An account's nonce; with `pending`, counting its pending pool transactions.
+    #[method(name = "getTransactionCount", blocking)]
+    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64>;
+    /// Runs a call without creating a transaction.
+    #[method(name = "call", blocking)]
+    fn call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        state_overrides: Option<StateOverride>,
+        block_overrides: Option<Box<BlockOverrides>>,
+    ) -> RpcResult<Bytes>;
+    /// The gas a transaction needs.
+    #[method(name = "estimateGas", blocking)]
+    fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        state_overrides: Option<StateOverride>,
+        block_overrides: Option<Box<BlockOverrides>>,
+    ) -> RpcResult<U64>;
+    /// Submits a signed transaction (EIP-2718 bytes; type 3 with its sidecar on L1).
+    #[method(name = "sendRawTransaction", blocking)]
+    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    /// Next block's base fee plus the suggested tip.
+    #[method(name = "gasPrice", blocking)]
+    fn gas_price(&self) -> RpcResult<U256>;
+    /// The suggested tip.
+    #[method(name = "maxPriorityFeePerGas")]
+    fn max_priority_fee_per_gas(&self) -> RpcResult<U256>;
+    /// The next block's blob base fee.
+    #[method(name = "blobBaseFee", blocking)]
+    fn blob_base_fee(&self) -> RpcResult<U256>;
+    /// Base fees, gas ratios and tip percentiles of recent blocks.
+    #[method(name = "feeHistory", blocking)]
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        reward_percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory>;
+    /// Logs matching a filter (range capped).
+    #[method(name = "getLogs", blocking)]
+    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
+    /// An account proof with storage proofs (EIP-1186).
+    #[method(name = "getProof", blocking)]
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse>;
+}
+
+/// The `eth` methods over the node.
+#[derive(Debug, Clone)]
+pub struct EthApi {
+    ctx: RpcContext,
+}
+
+impl EthApi {
+    /// Serves `ctx`.
+    pub fn new(ctx: RpcContext) -> Self {
+        Self { ctx }
+    }
+
+    fn stored(&self, id: BlockId) -> RpcResult<Option<StoredBlock>> {
+        match self.ctx.resolve_opt(id)? {
+            Some(n) => StoredBlock::load(&self.ctx.store, n),
+            None => Ok(None),
+        }
+    }
+
+    fn receipts_of(&self, block: &StoredBlock) -> RpcResult<Vec<TransactionReceipt>> {
+        let receipts = self.ctx.store.receipts(block.header.header.number)?.unwrap_or_default();
+        let blob_params = self.ctx.spec.blob_params_at(block.header.header.timestamp);
+        Ok(block.rpc_receipts(&receipts, blob_params))
+    }
+}
+
+impl EthApiServer for EthApi {
+    fn chain_id(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.ctx.spec.chain_id))
+    }
+
+    fn syncing(&self) -> RpcResult<bool> {
+        Ok(false)
+    }
+
+    fn accounts(&self) -> RpcResult<Vec<Address>> {
+        Ok(vec![])
+    }
+
+    fn block_number(&self) -> RpcResult<U64> {
+        Ok(U64::from(self.ctx.head_number()?))
+    }
+
+    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
+        Ok(self.stored(number.into())?.map(|b| b.rpc_block(full)))
+    }
+
+    fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
+        Ok(self.stored(BlockId::from(hash))?.map(|b| b.rpc_block(full)))
+    }
+
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        self.stored(block)?.map(|b| self.receipts_of(&b)).transpose()
+    }
+
+    fn tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        Ok(self.stored(number.into())?.map(|b| U64::from(b.body.transactions.len())))
+    }
+
+    fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
+        if let Some(loc) = self.ctx.store.transaction_location(hash)? {
+            return Ok(StoredBlock::load(&self.ctx.store, loc.block)?.and_then(|b| b.transaction(loc.index as usize)));
+        }
+        let pooled = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner()).get(&hash);
+        Ok(pooled.map(|p| pending_transaction(&p.tx, p.sender)))
+    }
+
+    fn raw_transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Bytes>> {
+        if let Some(loc) = self.ctx.store.transaction_location(hash)? {
+            let body = self.ctx.store.body(loc.block)?.unwrap_or_default();
+            return Ok(body.transactions.get(loc.index as usize).map(|t| t.encoded_2718().into()));
+        }
+        let pooled = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner()).get(&hash);
+        Ok(pooled.map(|p| p.tx.encoded_2718().into()))
+    }
+
+    fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
+        let Some(loc) = self.ctx.store.transaction_location(hash)? else { return Ok(None) };
+        let Some(block) = StoredBlock::load(&self.ctx.store, loc.block)? else { return Ok(None) };
+        Ok(self.receipts_of(&block)?.into_iter().nth(loc.index as usize))
+    }
+
+    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
+        let (state, _) = self.ctx.state(block)?;
+        Ok(state.basic_ref(address)?.map(|a| a.balance).unwrap_or_default())
+    }
+
+    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
+        let (state, _) = self.ctx.state(block)?;
+        let Some(info) = state.basic_ref(address)? else { return Ok(Bytes::new()) };
+        let code = match info.code {
+            Some(code) => code,
+            None => state.code_by_hash_ref(info.code_hash)?,
+        };
+        Ok(code.original_bytes())
+    }
+
+    fn storage_at(&self, address: Address, slot: JsonStorageKey, block: Option<BlockId>) -> RpcResult<B256> {
+        let (state, _) = self.ctx.state(block)?;
+        Ok(state.storage_ref(address, slot.as_b256().into())?.into())
+    }
+
+    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
+        let (state, _) = self.ctx.state(block)?;
+        let nonce = state.basic_ref(address)?.map_or(0, |a| a.nonce);
+        if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
+            let pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = nonce;
+            let mut pending: Vec<u64> =
+                pool.pending().iter().filter(|t| t.sender == address).map(|t| t.nonce).collect();
+            pending.sort_unstable();
+            for n in pending {
+                if n == next {
+                    next += 1;
+                }
+            }
+            return Ok(U64::from(next));
+        }
+        Ok(U64::from(nonce))
+    }
+
+    fn call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        state_overrides: Option<StateOverride>,
+        block_overrides: Option<Box<BlockOverrides>>,
+    ) -> RpcResult<Bytes> {
+        let (state, header) = self.ctx.state(block)?;
+        let setup = self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)?;
+        self.ctx.call(&setup)
+    }
+
+    fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        state_overrides: Option<StateOverride>,
+        block_overrides: Option<Box<BlockOverrides>>,
+    ) -> RpcResult<U64> {
+        let (state, header) = self.ctx.state(block)?;
+        let setup = self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)?;
+        Ok(U64::from(self.ctx.estimate_gas(&setup)?))
+    }
+
+    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        let state = self.ctx.store.latest_state()?;
+        let mut pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(pool.add(&raw, &state)?.0)
+    }
+
+    fn gas_price(&self) -> RpcResult<U256> {
+        let head = self.ctx.store.head()?;
+        Ok(U256::from(u128::from(self.ctx.next_base_fee(&head.header)?) + SUGGESTED_TIP))
+    }
+
+    fn max_priority_fee_per_gas(&self) -> RpcResult<U256> {
+        Ok(U256::from(SUGGESTED_TIP))
+    }
+
+    fn blob_base_fee(&self) -> RpcResult<U256> {
+        let head = self.ctx.store.head()?;
+        let params = self.ctx.spec.blob_params_at(head.header.timestamp);
+        let fee = params.and_then(|p| head.header.next_block_blob_fee(p));
+        fee.map(U256::from).ok_or_else(|| RpcError::Execution("blobs are not enabled on this chain".into()))
+    }
+
+    fn fee_history(
+        &self,
+        block_count: U64,
+        newest: BlockNumberOrTag,
+        reward_percentiles: Option<Vec<f64>>,
+    ) -> RpcResult<FeeHistory> {
+        crate::fees::fee_history(&self.ctx, block_count.to(), newest, reward_percentiles)
+    }
+
+    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        crate::logs::get_logs(&self.ctx, &filter)
+    }
+
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse> {
+        let number = self.ctx.resolve(block.unwrap_or_default())?;
+        let slots: Vec<B256> = keys.iter().map(|k| k.as_b256()).collect();
+        let p = self.ctx.store.proof(number, address, &slots)?;
+        Ok(EIP1186AccountProofResponse {
+            address,
+            balance: p.balance,
+            code_hash: p.code_hash,
+            nonce: p.nonce,
+            storage_hash: p.storage_hash,
+            account_proof: p.account_proof,
+            storage_proof: p
+                .storage_proof
+                .into_iter()
+                .zip(keys)
+                .map(|(s, key)| EIP1186StorageProof { key, value: s.value, proof: s.proof })
+                .collect(),
+        })
+    }
+}
+
+/// Whether a transaction pays at least `base_fee` (used by fee history for effective tips).
+pub(crate) fn effective_tip(tx: &alloy::consensus::TxEnvelope, base_fee: u64) -> u128 {
+    tx.effective_tip_per_gas(base_fee).unwrap_or_default()
+}
+
+/// The gas a receipt used, from cumulative values.
+pub(crate) fn receipt_gas(receipts: &[alloy::consensus::ReceiptEnvelope], index: usize) -> u64 {
+    let previous = index.checked_sub(1).and_then(|i| receipts.get(i)).map_or(0, |r| r.cumulative_gas_used());
+    receipts.get(index).map_or(0, |r| r.cumulative_gas_used() - previous)
+}

@@ -1,0 +1,83 @@
+//! New blocks and pending transactions as async streams for subscriptions and filters: one thread per
+//! source forwards the host's channels into broadcast channels and a short history of pending hashes.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use alloy_primitives::B256;
+use surge_host::notifications::{ChainNotification, CommittedBlock};
+use surge_interfaces::TransactionPool;
+use tokio::sync::broadcast;
+
+use crate::context::RpcContext;
+
+/// Pending hashes kept for polling filters.
+const PENDING_HISTORY: usize = 10_000;
+
+/// The event streams.
+#[derive(Debug, Clone)]
+pub struct ChainEvents {
+    /// Each canonical block as it is committed.
+    pub blocks: broadcast::Sender<Arc<CommittedBlock>>,
+    /// Each transaction admitted to the pool.
+    pub pending: broadcast::Sender<B256>,
+    /// The latest pending hashes with their sequence numbers (for `eth_getFilterChanges`).
+    pub pending_history: Arc<Mutex<VecDeque<(u64, B256)>>>,
+}
+
+impl ChainEvents {
+    /// Starts forwarding `ctx`'s chain notifications and pool arrivals.
+    pub fn start(ctx: &RpcContext) -> Self {
+        let (blocks, _) = broadcast::channel(256);
+        let (pending, _) = broadcast::channel(4096);
+        let events = Self { blocks, pending, pending_history: Arc::default() };
+
+        let subscription = ctx.chain.lock().unwrap_or_else(|p| p.into_inner()).subscribe();
+        let sender = events.blocks.clone();
+        std::thread::spawn(move || {
+            while let Ok(n) = subscription.receiver.recv() {
+                let new = match n {
+                    ChainNotification::Committed { new } | ChainNotification::Reorged { new, .. } => new,
+                    ChainNotification::Reverted { .. } => continue,
+                };
+                for block in new.iter() {
+                    // No receivers is fine: nobody is subscribed right now.
+                    let _ = sender.send(Arc::new(block.clone()));
+                }
+            }
+        });
+
+        let listener = ctx.pool.new_transactions_listener();
+        let sender = events.pending.clone();
+        let history = events.pending_history.clone();
+        std::thread::spawn(move || {
+            let mut seq = 0u64;
+            while let Ok(tx) = listener.recv() {
+                seq += 1;
+                {
+                    let mut h = history.lock().unwrap_or_else(|p| p.into_inner());
+                    h.push_back((seq, tx.hash));
+                    if h.len() > PENDING_HISTORY {
+                        h.pop_front();
+                    }
+                }
+                let _ = sender.send(tx.hash);
+            }
+        });
+        events
+    }
+
+    /// The sequence number of the newest pending hash (0 before any).
+    pub fn pending_seq(&self) -> u64 {
+        self.pending_history.lock().unwrap_or_else(|p| p.into_inner()).back().map_or(0, |(s, _)| *s)
+    }
+
+    /// Pending hashes after sequence number `after`, and the newest sequence number.
+    pub fn pending_since(&self, after: u64) -> (Vec<B256>, u64) {
+        let h = self.pending_history.lock().unwrap_or_else(|p| p.into_inner());
+        let hashes = h.iter().filter(|(s, _)| *s > after).map(|(_, hash)| *hash).collect();
+        (hashes, h.back().map_or(after, |(s, _)| *s))
+    }
+}

@@ -1,0 +1,67 @@
+//! `eth_getLogs` over stored receipts, with the logs bloom skipping blocks that cannot match.
+
+use alloy::rpc::types::{Filter, FilterBlockOption, Log};
+
+use crate::{
+    context::RpcContext,
+    convert::StoredBlock,
+    error::{RpcError, RpcResult},
+};
+
+/// The logs matching `filter`, with its range resolved against the head and capped.
+pub fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
+    let (from, to) = match filter.block_option {
+        FilterBlockOption::AtBlockHash(hash) => {
+            let n = ctx.store.block_number(hash)?.ok_or_else(|| RpcError::UnknownBlock(hash.to_string()))?;
+            (n, n)
+        }
+        FilterBlockOption::Range { from_block, to_block } => {
+            let head = ctx.head_number()?;
+            let resolve = |b: Option<alloy::eips::BlockNumberOrTag>| match b {
+                Some(tag) => ctx.resolve(tag.into()).or_else(|e| match (e, tag) {
+                    // A numbered bound past the head just ends at the head.
+                    (RpcError::UnknownBlock(_), alloy::eips::BlockNumberOrTag::Number(_)) => Ok(head),
+                    (e, _) => Err(e),
+                }),
+                None => Ok(head),
+            };
+            (resolve(from_block)?, resolve(to_block)?)
+        }
+    };
+    logs_in_range(ctx, filter, from, to)
+}
+
+/// The logs matching `filter` in blocks `from..=to`.
+pub fn logs_in_range(ctx: &RpcContext, filter: &Filter, from: u64, to: u64) -> RpcResult<Vec<Log>> {
+    if from > to {
+        return Err(RpcError::InvalidParams(format!("fromBlock {from} is after toBlock {to}")));
+    }
+    if to - from >= ctx.limits.max_log_range {
+        return Err(RpcError::Limit(format!(
+            "query spans {} blocks, at most {} allowed",
+            to - from + 1,
+            ctx.limits.max_log_range
+        )));
+    }
+    let mut out = vec![];
+    for number in from..=to {
+        let Some(header) = ctx.store.header(number)? else { break };
+        if !filter.matches_bloom(header.header.logs_bloom) {
+            continue;
+        }
+        let Some(block) = StoredBlock::load(&ctx.store, number)? else { break };
+        let receipts = ctx.store.receipts(number)?.unwrap_or_default();
+        let mut log_index = 0;
+        for (i, receipt) in receipts.iter().enumerate() {
+            for log in block.rpc_logs(i, receipt, &mut log_index) {
+                if filter.matches_address(log.address()) && filter.matches_topics(log.topics()) {
+                    out.push(log);
+                }
+            }
+        }
+        if out.len() > ctx.limits.max_logs {
+            return Err(RpcError::Limit(format!("more than {} logs; narrow the range", ctx.limits.max_logs)));
+        }
+    }
+    Ok(out)
+}
