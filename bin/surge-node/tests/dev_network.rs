@@ -133,6 +133,31 @@ fn dev_network_end_to_end() {
     let block_receipts = rpc_result(&l2, "eth_getBlockReceipts", json!([receipt["blockNumber"]]));
     assert_eq!(block_receipts[1]["transactionHash"], stored["transactionHash"], "after the anchor");
 
+    // Traces: callTracer with logs, and the prestate the call read.
+    let trace = rpc_result(
+        &l2,
+        "debug_traceTransaction",
+        json!([hash, { "tracer": "callTracer", "tracerConfig": { "withLog": true } }]),
+    );
+    assert_eq!(trace["type"], "CALL");
+    assert_eq!(trace["to"].as_str().unwrap().to_lowercase(), app.to_lowercase());
+    assert_eq!(trace["logs"].as_array().map(Vec::len), Some(1), "{trace}");
+    let prestate = rpc_result(&l2, "debug_traceTransaction", json!([hash, { "tracer": "prestateTracer" }]));
+    assert!(prestate[app.to_lowercase()].is_object(), "the app's pre-state: {prestate}");
+    let call_trace = rpc_result(
+        &l2,
+        "debug_traceCall",
+        json!([{ "to": app, "data": cast(&["calldata", "store(uint256,uint256)", "1", "2"]) }, "latest", { "tracer": "callTracer" }]),
+    );
+    assert_eq!(call_trace["type"], "CALL", "{call_trace}");
+
+    // A blob transaction on the L1.
+    let blob_file = dir.path().join("blob.txt");
+    std::fs::write(&blob_file, b"hello from a blob").unwrap();
+    let blob = send(&l1, &["--blob", "--path", blob_file.to_str().unwrap(), dead]);
+    assert_eq!(blob["type"], "0x3");
+    assert_eq!(blob["blobGasUsed"], "0x20000", "{blob}");
+
     // newHeads over WebSocket.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let head: Value = runtime.block_on(async {

@@ -69,6 +69,13 @@ impl RpcContext {
         }
     }
 
+    /// The pieces of a prepared call for running it with an inspector: the overridden database, the
+    /// environment and the transaction with its gas.
+    pub fn call_parts(&self, setup: &CallSetup) -> RpcResult<(CacheDB<Arc<StateProvider>>, EvmEnv, TxEnv)> {
+        let tx = tx_env(&setup.request, self.call_gas(setup), self.spec.chain_id, &setup.db)?;
+        Ok((setup.db.clone(), setup.env.clone(), tx))
+    }
+
     /// `eth_call`: the output, or a revert with its data.
     pub fn call(&self, setup: &CallSetup) -> RpcResult<Bytes> {
         let gas = self.call_gas(setup);

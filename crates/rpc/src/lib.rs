@@ -5,6 +5,7 @@
 pub mod call;
 pub mod context;
 pub mod convert;
+pub mod debug;
 pub mod error;
 pub mod eth;
 pub mod events;
@@ -86,6 +87,7 @@ impl RpcModules {
         modules.merge(pubsub::EthPubSub::new(events.clone()).into_rpc())?;
         modules.merge(NetApiServer::into_rpc(misc::MiscApi::new(ctx.clone())))?;
         modules.merge(TxpoolApiServer::into_rpc(misc::MiscApi::new(ctx.clone())))?;
+        modules.merge(debug::DebugApiServer::into_rpc(debug::DebugApi::new(ctx.clone())))?;
         let mut health = RpcModule::new(ctx.clone());
         health
             .register_method("system_health", |_, ctx, _| -> Result<serde_json::Value, error::RpcError> {

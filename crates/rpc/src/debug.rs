@@ -1,0 +1,193 @@
+//! `debug_traceTransaction`, `debug_traceBlockByNumber/ByHash` and `debug_traceCall` with geth's built-in
+//! tracers (struct logger, callTracer with and without logs, prestateTracer with and without diff mode,
+//! 4byteTracer, noopTracer, muxTracer) through revm-inspectors' `DebugInspector`.
+//!
+//! Transactions are re-executed on the parent's state with the block's own EVM (on an L2, its fee rules
+//! and anchor). L1 system calls before the first transaction (EIP-4788, EIP-2935) are not replayed, so a
+//! transaction that reads those contracts in the same block traces against the parent's values.
+
+use std::sync::Arc;
+
+use alloy::{
+    consensus::Header,
+    eips::{BlockId, BlockNumberOrTag},
+    rpc::types::{
+        TransactionRequest,
+        trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace, TraceResult},
+    },
+};
+use alloy_evm::{Evm, EvmEnv, EvmFactory, FromRecoveredTx};
+use alloy_primitives::B256;
+use jsonrpsee::proc_macros::rpc;
+use revm::{DatabaseRef, context::TxEnv, database::CacheDB};
+use revm_inspectors::tracing::{DebugInspector, TransactionContext};
+use surge_host::StateProvider;
+use surge_interfaces::ConfigureEvm;
+use surge_l2_rules::{FeeRules, TaikoEvmFactory};
+
+use crate::{
+    context::RpcContext,
+    convert::StoredBlock,
+    error::{RpcError, RpcResult},
+};
+
+type Db = CacheDB<Arc<StateProvider>>;
+
+/// The `debug` namespace (tracing).
+#[rpc(server, namespace = "debug")]
+pub trait DebugApi {
+    /// Traces a mined transaction.
+    #[method(name = "traceTransaction", blocking)]
+    fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace>;
+    /// Traces every transaction of a block by number.
+    #[method(name = "traceBlockByNumber", blocking)]
+    fn trace_block_by_number(
+        &self,
+        number: BlockNumberOrTag,
+        opts: Option<GethDebugTracingOptions>,
+    ) -> RpcResult<Vec<TraceResult>>;
+    /// Traces every transaction of a block by hash.
+    #[method(name = "traceBlockByHash", blocking)]
+    fn trace_block_by_hash(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>>;
+    /// Traces a call on a block's state, with state and block overrides.
+    #[method(name = "traceCall", blocking)]
+    fn trace_call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        opts: Option<GethDebugTracingCallOptions>,
+    ) -> RpcResult<GethTrace>;
+}
+
+/// Tracing over the node.
+#[derive(Debug, Clone)]
+pub struct DebugApi {
+    ctx: RpcContext,
+}
+
+impl DebugApi {
+    /// Serves `ctx`.
+    pub fn new(ctx: RpcContext) -> Self {
+        Self { ctx }
+    }
+
+    /// The EVM block `header` executed with: the L2 fee rules with its anchor, or Ethereum's.
+    fn block_factory(&self, header: &Header, parent_state: &StateProvider) -> RpcResult<TaikoEvmFactory> {
+        if self.ctx.spec.l2.is_none() {
+            return Ok(self.ctx.evm_config().simulation_factory());
+        }
+        let (pctg, _) = surge_l2_rules::decode_extra_data(&header.extra_data)
+            .map_err(|e| RpcError::Execution(format!("block {}: {e}", header.number)))?;
+        let nonce = parent_state.basic_ref(surge_primitives::GOLDEN_TOUCH_ADDRESS)?.map_or(0, |a| a.nonce);
+        Ok(TaikoEvmFactory { rules: FeeRules::block(self.ctx.spec.chain_id, pctg, nonce) })
+    }
+
+    /// Traces transactions `wanted` of `block` (every one when `None`), executing the others before them.
+    fn trace_in_block(
+        &self,
+        block: &StoredBlock,
+        wanted: Option<usize>,
+        opts: GethDebugTracingOptions,
+    ) -> RpcResult<Vec<TraceResult>> {
+        let number = block.header.header.number;
+        let parent = self.ctx.store.state_at(number.saturating_sub(1))?;
+        let factory = self.block_factory(&block.header.header, &parent)?;
+        let mut db: Db = CacheDB::new(Arc::new(parent));
+        let env = self.ctx.call_env(&block.header.header);
+        let last = wanted.unwrap_or(block.body.transactions.len().saturating_sub(1));
+        let mut out = vec![];
+        for (i, (tx, sender)) in block.body.transactions.iter().zip(&block.senders).enumerate().take(last + 1) {
+            let tx_env = TxEnv::from_recovered_tx(tx, *sender);
+            if wanted.is_some_and(|w| w != i) {
+                let mut evm = factory.create_evm(&mut db, env.clone());
+                evm.transact_commit(tx_env).map_err(|e| RpcError::Execution(format!("replaying tx {i}: {e}")))?;
+                continue;
+            }
+            let context = TransactionContext {
+                block_hash: Some(block.header.hash),
+                tx_index: Some(i),
+                tx_hash: Some(*tx.tx_hash()),
+            };
+            let trace = trace_one(&factory, &mut db, env.clone(), tx_env, opts.clone(), Some(context), true)?;
+            out.push(TraceResult::Success { result: trace, tx_hash: Some(*tx.tx_hash()) });
+        }
+        Ok(out)
+    }
+
+    fn trace_block(&self, id: BlockId, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>> {
+        let number = self.ctx.resolve(id)?;
+        let block =
+            StoredBlock::load(&self.ctx.store, number)?.ok_or_else(|| RpcError::UnknownBlock(number.to_string()))?;
+        self.trace_in_block(&block, None, opts.unwrap_or_default())
+    }
+}
+
+/// Runs `tx` with `opts`' tracer on `db`; commits its changes when `commit` (later transactions of a
+/// block build on it).
+fn trace_one(
+    factory: &TaikoEvmFactory,
+    db: &mut Db,
+    env: EvmEnv,
+    tx: TxEnv,
+    opts: GethDebugTracingOptions,
+    context: Option<TransactionContext>,
+    commit: bool,
+) -> RpcResult<GethTrace> {
+    let mut inspector = DebugInspector::new(opts).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    let block_env = env.block_env.clone();
+    let result = {
+        let mut evm = factory.create_evm_with_inspector(&mut *db, env, &mut inspector);
+        evm.transact(tx.clone()).map_err(|e| RpcError::Execution(e.to_string()))?
+    };
+    let trace = inspector
+        .get_result(context, &tx, &block_env, &result, db)
+        .map_err(|e| RpcError::Execution(format!("building the trace: {e}")))?;
+    if commit {
+        revm::DatabaseCommit::commit(db, result.state);
+    }
+    Ok(trace)
+}
+
+impl DebugApiServer for DebugApi {
+    fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace> {
+        let loc = self
+            .ctx
+            .store
+            .transaction_location(hash)?
+            .ok_or_else(|| RpcError::InvalidParams(format!("transaction {hash} not found")))?;
+        let block = StoredBlock::load(&self.ctx.store, loc.block)?
+            .ok_or_else(|| RpcError::UnknownBlock(loc.block.to_string()))?;
+        let mut traces = self.trace_in_block(&block, Some(loc.index as usize), opts.unwrap_or_default())?;
+        match traces.pop() {
+            Some(TraceResult::Success { result, .. }) => Ok(result),
+            _ => Err(RpcError::Execution(format!("transaction {hash} could not be traced"))),
+        }
+    }
+
+    fn trace_block_by_number(
+        &self,
+        number: BlockNumberOrTag,
+        opts: Option<GethDebugTracingOptions>,
+    ) -> RpcResult<Vec<TraceResult>> {
+        self.trace_block(number.into(), opts)
+    }
+
+    fn trace_block_by_hash(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>> {
+        self.trace_block(hash.into(), opts)
+    }
+
+    fn trace_call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        opts: Option<GethDebugTracingCallOptions>,
+    ) -> RpcResult<GethTrace> {
+        let opts = opts.unwrap_or_default();
+        let (state, header) = self.ctx.state(block)?;
+        let block_overrides = opts.block_overrides.map(Box::new);
+        let setup = self.ctx.prepare_call(state, &header, request, opts.state_overrides, block_overrides)?;
+        let (mut db, env, tx) = self.ctx.call_parts(&setup)?;
+        let factory = self.ctx.evm_config().simulation_factory();
+        trace_one(&factory, &mut db, env, tx, opts.tracing_options, None, false)
+    }
+}
