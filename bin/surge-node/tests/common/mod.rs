@@ -1,0 +1,92 @@
+//! The real binary in dev mode, for end-to-end tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use surge_test_utils::{cast, free_port};
+
+pub const KEY1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+pub struct DevNode {
+    pub child: Child,
+    pub l1: String,
+    pub l2: String,
+    pub l2_ws: String,
+}
+
+impl DevNode {
+    pub fn start(datadir: &Path) -> Self {
+        let (l1_port, l2_port) = (free_port(), free_port());
+        let log = std::fs::File::create(datadir.join(format!("node-{l2_port}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .args(["--dev", "--block-time", "0", "--datadir"])
+            .arg(datadir)
+            .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let node = Self {
+            child,
+            l1: format!("http://127.0.0.1:{l1_port}"),
+            l2: format!("http://127.0.0.1:{l2_port}"),
+            l2_ws: format!("ws://127.0.0.1:{l2_port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(healthy(&node.l1) && healthy(&node.l2)) {
+            assert!(Instant::now() < deadline, "the dev node did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        node
+    }
+
+    /// SIGTERM, then the exit status must be success.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "clean shutdown: {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn healthy(url: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    agent.get(&format!("{url}/health")).call().is_ok_and(|r| r.status() == 200)
+}
+
+pub fn number(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+pub fn send(rpc: &str, args: &[&str]) -> Value {
+    let mut all = vec!["send", "--private-key", KEY1, "--rpc-url", rpc, "--json"];
+    all.extend_from_slice(args);
+    let receipt: Value = serde_json::from_str(&cast(&all)).unwrap();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    receipt
+}
+
+pub fn storage_logs_bytecode() -> String {
+    let path = surge_test_utils::workspace_root().join("contracts/out/test/StorageLogs.json");
+    let artifact: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    artifact["bytecode"]["object"].as_str().unwrap().to_string()
+}
