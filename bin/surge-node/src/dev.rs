@@ -2,7 +2,7 @@
 //! (Taiko rules through the surge builder, anchoring to the embedded L1's head), both with the dev accounts
 //! funded, until Ctrl-C.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use alloy_primitives::{Address, aliases::U48};
 use surge_builder::{BlockInputs, CheckpointSource, InputQueue};
@@ -11,28 +11,18 @@ use surge_host::{
     l2_builder::SurgeHostBuilder,
     producer::{EthereumPayloadBuilder, ProductionMode},
 };
-use surge_primitives::Checkpoint;
+use surge_primitives::{Checkpoint, ProtocolConfig};
 use surge_rpc::RpcServerConfig;
 
-use crate::launch::OpenChain;
+use crate::{
+    config::{ConfigError, Settings},
+    launch::OpenChain,
+};
 
 /// The committed dev genesis files, built into the binary so `--dev` works from any directory.
 const L1_GENESIS: &str = include_str!("../../../etc/dev/l1-genesis.json");
 const L2_GENESIS: &str = include_str!("../../../etc/dev/l2-genesis.json");
 const ADDRESSES: &str = include_str!("../../../etc/dev/addresses.json");
-
-/// How the dev network runs.
-#[derive(Debug, Clone)]
-pub struct DevOptions {
-    /// Where both chains keep their data (`l1/` and `l2/` inside).
-    pub datadir: PathBuf,
-    /// The L2's RPC endpoint.
-    pub l2_rpc: RpcServerConfig,
-    /// The L1's RPC endpoint.
-    pub l1_rpc: RpcServerConfig,
-    /// Time between blocks; zero = a block as soon as transactions arrive.
-    pub block_time: Duration,
-}
 
 /// The embedded L1's head as the anchor's checkpoint.
 struct L1Head(Arc<Store>);
@@ -53,11 +43,57 @@ fn spec(json: &str, name: &str) -> eyre::Result<ChainSpec> {
     Ok(ChainSpec::from_genesis(genesis)?)
 }
 
-/// Runs the dev network until Ctrl-C.
-pub async fn run(opts: DevOptions) -> eyre::Result<()> {
-    let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &opts.datadir.join("l1"))?;
-    let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &opts.datadir.join("l2"))?;
-    let mode = match opts.block_time {
+/// The dev network's protocol addresses (from the dev genesis), after checking that no setting tries to
+/// move them.
+fn dev_protocol(settings: &Settings) -> eyre::Result<ProtocolConfig> {
+    let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
+    let protocol: ProtocolConfig = serde_json::from_value(addresses["protocol"].clone())?;
+    if let Some((field, set, actual)) = settings.protocol.conflicts(&protocol).into_iter().next() {
+        let reason = format!("dev mode's contracts are at {actual} (the dev genesis), not {set}");
+        return Err(ConfigError { field: field.to_string(), reason }.into());
+    }
+    if settings.l1_rpc_url.is_some() {
+        let reason = "an external L1 with --dev is not supported yet; run without it for the embedded L1";
+        return Err(ConfigError { field: "l1.rpc_url".into(), reason: reason.into() }.into());
+    }
+    Ok(protocol)
+}
+
+/// Logs every contract address in use.
+fn log_protocol(p: &ProtocolConfig) {
+    let l1 = [
+        ("bridge", p.l1.bridge),
+        ("signal service", p.l1.signal_service),
+        ("resolver", p.l1.resolver),
+        ("inbox", p.l1.inbox),
+        ("proof verifier", p.l1.proof_verifier),
+        ("proposer multicall", p.l1.multicall),
+    ];
+    for (name, address) in l1 {
+        tracing::info!(chain = p.l1_chain_id, %address, "L1 {name}");
+    }
+    let l2 = [
+        ("bridge", p.l2.bridge),
+        ("signal service", p.l2.signal_service),
+        ("resolver", p.l2.resolver),
+        ("anchor", p.l2.anchor),
+    ];
+    for (name, address) in l2 {
+        tracing::info!(chain = p.l2_chain_id, %address, "L2 {name}");
+    }
+}
+
+/// Runs the dev network until Ctrl-C or SIGTERM.
+pub async fn run(settings: Settings) -> eyre::Result<()> {
+    let protocol = dev_protocol(&settings)?;
+    let rpc = |port| RpcServerConfig {
+        addr: SocketAddr::new(settings.http.ip(), port),
+        max_request_size: settings.max_request_size,
+        ..Default::default()
+    };
+    let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
+    let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &settings.datadir.join("l2"))?;
+    let mode = match settings.block_time {
         d if d.is_zero() => ProductionMode::Instant { tick: Duration::from_millis(100) },
         d => ProductionMode::Interval(d),
     };
@@ -74,26 +110,45 @@ pub async fn run(opts: DevOptions) -> eyre::Result<()> {
     let keys = surge_genesis::dev_keys(10)?;
     let sequencer = keys.first().map_or(Address::ZERO, |k| k.address());
 
-    let l1 = l1.start(Box::new(l1_builder), mode, opts.l1_rpc.clone(), None, Address::ZERO).await?;
+    let l1 = l1.start(Box::new(l1_builder), mode, rpc(settings.l1_http_port), None, Address::ZERO).await?;
     // Until proposals are proved on L1, L2's safe and finalized block is genesis.
     let finalized = Some(Arc::new(std::sync::atomic::AtomicU64::new(0)));
-    let l2 = l2.start(Box::new(l2_builder), l2_mode, opts.l2_rpc.clone(), finalized, sequencer).await?;
+    let l2 = l2.start(Box::new(l2_builder), l2_mode, rpc(settings.http.port()), finalized, sequencer).await?;
 
-    println!("surge-node dev network (data in {})", opts.datadir.display());
+    println!("surge-node dev network (data in {})", settings.datadir.display());
     println!("  L1  chain {:>8}  http+ws://{}", l1.spec.chain_id, l1.rpc_addr);
     println!("  L2  chain {:>8}  http+ws://{}", l2.spec.chain_id, l2.rpc_addr);
     println!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
     for (i, key) in keys.iter().enumerate() {
         println!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
     }
-    let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
-    tracing::info!(addresses = %addresses["protocol"], "protocol contracts");
+    log_protocol(&protocol);
+    let (l1, l2) = (Arc::new(l1), Arc::new(l2));
+    let metrics = match settings.metrics {
+        Some(addr) => {
+            let (a, b) = (l1.clone(), l2.clone());
+            let render: Arc<dyn Fn() -> String + Send + Sync> =
+                Arc::new(move || a.render_metrics() + &b.render_metrics());
+            let (bound, task) = surge_rpc::metrics::serve(addr, render).await?;
+            println!("  metrics            http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
     tracing::info!(l1 = %l1.rpc_addr, l2 = %l2.rpc_addr, "serving");
 
     shutdown_signal().await?;
     println!("shutting down");
-    l2.stop().await;
-    l1.stop().await;
+    if let Some(task) = metrics {
+        task.abort();
+        let _ = task.await; // drops the renderer's references to the chains
+    }
+    for chain in [l2, l1] {
+        match Arc::try_unwrap(chain) {
+            Ok(chain) => chain.stop().await,
+            Err(_) => tracing::warn!("a chain is still referenced at shutdown"),
+        }
+    }
     Ok(())
 }
 

@@ -11,10 +11,10 @@ use eyre::WrapErr;
 use surge_host::{
     ChainSpec, Store,
     notifications::Chain,
-    producer::{PayloadBuilder, Producer, ProducerHandle, ProductionMode},
+    producer::{PayloadBuilder, Producer, ProducerHandle, ProducerStats, ProductionMode},
     seams::{PoolHandle, pool_config},
 };
-use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig};
+use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig, metrics::RpcMetrics};
 use surge_txpool::TxPool;
 
 /// A running chain.
@@ -27,6 +27,12 @@ pub struct RunningChain {
     pub store: Arc<Store>,
     /// The RPC endpoint.
     pub rpc_addr: SocketAddr,
+    /// The pool.
+    pub pool: PoolHandle,
+    /// Block production counters.
+    pub producer_stats: Arc<ProducerStats>,
+    /// RPC latency.
+    pub rpc_metrics: Arc<RpcMetrics>,
     producer: Option<ProducerHandle>,
     rpc: jsonrpsee::server::ServerHandle,
 }
@@ -83,7 +89,9 @@ impl OpenChain {
         };
         let events = ChainEvents::start(&ctx);
         let modules = RpcModules::standard(&ctx, &events)?;
-        let (handle, rpc_addr) = modules.start(&rpc).await?;
+        let rpc_metrics = Arc::new(RpcMetrics::default());
+        let (handle, rpc_addr) = modules.start(&rpc, rpc_metrics.clone()).await?;
+        let producer_stats = Arc::new(ProducerStats::default());
         let producer = Producer {
             chain: self.chain.clone(),
             pool: self.pool.clone(),
@@ -91,6 +99,7 @@ impl OpenChain {
             spec: self.spec.clone(),
             fee_recipient,
             build_time: Duration::from_millis(250),
+            stats: Default::default(),
         };
         let producer = producer.spawn(mode);
         Ok(RunningChain {
@@ -98,6 +107,9 @@ impl OpenChain {
             spec: self.spec,
             store: self.store,
             rpc_addr,
+            pool: self.pool,
+            producer_stats,
+            rpc_metrics,
             producer: Some(producer),
             rpc: handle,
         })
@@ -105,6 +117,33 @@ impl OpenChain {
 }
 
 impl RunningChain {
+    /// This chain's metrics in Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let chain = self.name.to_lowercase();
+        let head = self.store.head().map(|h| h.header.number).unwrap_or_default();
+        let (pending, queued) = {
+            let pool = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+            (pool.pending().len(), pool.queued().len())
+        };
+        let s = &self.producer_stats;
+        let seconds = |micros: u64| micros as f64 / 1e6;
+        let mut out = format!(
+            "# TYPE surge_block_height gauge\nsurge_block_height{{chain=\"{chain}\"}} {head}\n\
+             # TYPE surge_pool_transactions gauge\n\
+             surge_pool_transactions{{chain=\"{chain}\",pool=\"pending\"}} {pending}\n\
+             surge_pool_transactions{{chain=\"{chain}\",pool=\"queued\"}} {queued}\n\
+             # TYPE surge_blocks_built_total counter\nsurge_blocks_built_total{{chain=\"{chain}\"}} {}\n\
+             # TYPE surge_block_build_seconds gauge\nsurge_block_build_seconds{{chain=\"{chain}\"}} {}\n\
+             # TYPE surge_block_build_seconds_total counter\nsurge_block_build_seconds_total{{chain=\"{chain}\"}} {}\n",
+            s.blocks.load(Relaxed),
+            seconds(s.last_build_micros.load(Relaxed)),
+            seconds(s.total_build_micros.load(Relaxed)),
+        );
+        out += &self.rpc_metrics.render(&chain);
+        out
+    }
+
     /// Stops block production and the RPC server; the store is flushed when the last handle drops.
     pub async fn stop(mut self) {
         if let Some(p) = self.producer.take() {

@@ -1,19 +1,22 @@
 //! `surge-node`: the binary that wires the Surge node's crates together.
 
+mod config;
 mod dev;
 mod launch;
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, SocketAddr},
     path::PathBuf,
     process::ExitCode,
-    time::Duration,
 };
 
+use alloy_primitives::Address;
 use clap::{Parser, Subcommand};
 use surge_primitives::L2Predeploys;
 
 /// Surge L2 execution node with native L2→L1→L2 synchronous composability.
+///
+/// Settings come from flags, then the environment, then `--config`'s TOML file, then defaults.
 #[derive(Debug, Parser)]
 #[command(name = "surge-node", version, about)]
 struct Cli {
@@ -21,33 +24,93 @@ struct Cli {
     #[arg(long)]
     dev: bool,
 
-    /// Where chain data lives (dev mode: `l1/` and `l2/` inside).
-    #[arg(long, env = "SURGE_DATADIR")]
+    /// A TOML configuration file (see etc/surge-node.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+
+    /// Where chain data lives (dev mode: `l1/` and `l2/` inside). Env: SURGE_DATADIR.
+    #[arg(long)]
     datadir: Option<PathBuf>,
 
-    /// The address the RPC server listens on.
-    #[arg(long = "http.addr", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    http_addr: IpAddr,
+    /// The address the RPC servers listen on [default: 127.0.0.1].
+    #[arg(long = "http.addr")]
+    http_addr: Option<IpAddr>,
 
-    /// The L2 RPC port (HTTP and WebSocket).
-    #[arg(long = "http.port", default_value_t = 8547)]
-    http_port: u16,
+    /// The L2 RPC port, HTTP and WebSocket [default: 8547].
+    #[arg(long = "http.port")]
+    http_port: Option<u16>,
 
-    /// Dev mode: the embedded L1's RPC port.
-    #[arg(long = "l1.http.port", default_value_t = 8545)]
-    l1_http_port: u16,
+    /// Dev mode: the embedded L1's RPC port [default: 8545].
+    #[arg(long = "l1.http.port")]
+    l1_http_port: Option<u16>,
 
-    /// Seconds between blocks; 0 = a block as soon as transactions arrive (L2 blocks stay ≥ 1 s apart).
-    #[arg(long = "block-time", default_value_t = 1)]
-    block_time: u64,
+    /// An external L1 instead of the embedded one. Env: L1_RPC_URL.
+    #[arg(long = "l1.rpc-url")]
+    l1_rpc_url: Option<String>,
 
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `surge_builder=debug,info`.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    log: String,
+    /// Seconds between blocks; 0 = as soon as transactions arrive (L2 blocks stay ≥ 1 s apart) [default: 1].
+    /// Env: SURGE_BLOCK_TIME.
+    #[arg(long = "block-time")]
+    block_time: Option<u64>,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `surge_builder=debug,info`. Env: RUST_LOG.
+    #[arg(long)]
+    log: Option<String>,
+
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9001).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+
+    /// L1 bridge. Env: L1_BRIDGE_ADDRESS.
+    #[arg(long = "l1.bridge")]
+    l1_bridge: Option<Address>,
+    /// L1 signal service. Env: L1_SIGNAL_SERVICE_ADDRESS.
+    #[arg(long = "l1.signal-service")]
+    l1_signal_service: Option<Address>,
+    /// Realtime inbox. Env: REALTIME_INBOX_ADDRESS.
+    #[arg(long = "l1.inbox")]
+    l1_inbox: Option<Address>,
+    /// Proposer multicall. Env: PROPOSER_MULTICALL_ADDRESS.
+    #[arg(long = "l1.multicall")]
+    l1_multicall: Option<Address>,
+    /// L2 bridge. Env: L2_BRIDGE_ADDRESS (aliases TAIKO_BRIDGE_L2_ADDRESS, BRIDGE_L2_ADDRESS).
+    #[arg(long = "l2.bridge")]
+    l2_bridge: Option<Address>,
+    /// L2 signal service. Env: L2_SIGNAL_SERVICE_ADDRESS.
+    #[arg(long = "l2.signal-service")]
+    l2_signal_service: Option<Address>,
+    /// L2 anchor. Env: TAIKO_ANCHOR_ADDRESS.
+    #[arg(long = "l2.anchor")]
+    l2_anchor: Option<Address>,
 
     /// A tool to run instead of the node.
     #[command(subcommand)]
     tool: Option<Tool>,
+}
+
+impl Cli {
+    fn flags(&self) -> config::FlagValues {
+        config::FlagValues {
+            config: self.config.clone(),
+            datadir: self.datadir.clone(),
+            http_addr: self.http_addr,
+            http_port: self.http_port,
+            l1_http_port: self.l1_http_port,
+            l1_rpc_url: self.l1_rpc_url.clone(),
+            block_time: self.block_time,
+            log: self.log.clone(),
+            metrics: self.metrics,
+            protocol: config::ProtocolOverrides {
+                l1_bridge: self.l1_bridge,
+                l1_signal_service: self.l1_signal_service,
+                l1_inbox: self.l1_inbox,
+                l1_multicall: self.l1_multicall,
+                l2_bridge: self.l2_bridge,
+                l2_signal_service: self.l2_signal_service,
+                l2_anchor: self.l2_anchor,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,30 +165,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn default_datadir() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("surge-node").join("dev")
-}
-
 fn run_dev(cli: &Cli) -> ExitCode {
-    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+    let settings = match config::Settings::resolve(&cli.flags(), &|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("surge-node: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&settings.log) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("surge-node: --log {:?}: {e}", cli.log);
+            eprintln!("surge-node: invalid configuration: log: {:?}: {e}", settings.log);
             return ExitCode::from(2);
         }
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let rpc = |port| surge_rpc::RpcServerConfig { addr: SocketAddr::new(cli.http_addr, port), ..Default::default() };
-    let opts = dev::DevOptions {
-        datadir: cli.datadir.clone().unwrap_or_else(default_datadir),
-        l2_rpc: rpc(cli.http_port),
-        l1_rpc: rpc(cli.l1_http_port),
-        block_time: Duration::from_secs(cli.block_time),
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -133,11 +188,12 @@ fn run_dev(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dev::run(opts)) {
+    match runtime.block_on(dev::run(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let code = if e.downcast_ref::<config::ConfigError>().is_some() { 2 } else { 1 };
             eprintln!("surge-node: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

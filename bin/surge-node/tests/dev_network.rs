@@ -132,6 +132,26 @@ fn dev_network_end_to_end() {
     assert!(revert["error"]["message"].as_str().unwrap().contains("asked to fail"), "{revert}");
     assert!(revert["error"]["data"].as_str().unwrap().starts_with("0x08c379a0"), "Error(string) data: {revert}");
 
+    // Prometheus metrics: heights, pool sizes, build times and RPC latency for both chains.
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let text = agent.get(&node.metrics).call().unwrap().body_mut().read_to_string().unwrap();
+    for series in [
+        "surge_block_height{chain=\"l2\"}",
+        "surge_block_height{chain=\"l1\"}",
+        "surge_pool_transactions{chain=\"l2\",pool=\"pending\"}",
+        "surge_block_build_seconds{chain=\"l2\"}",
+        "surge_rpc_request_duration_seconds_count{chain=\"l2\"}",
+    ] {
+        assert!(text.contains(series), "{series} in:\n{text}");
+    }
+    let rpc_count = text
+        .lines()
+        .find(|l| l.starts_with("surge_rpc_request_duration_seconds_count{chain=\"l2\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap();
+    assert!(rpc_count > 10, "RPC requests were counted: {rpc_count}");
+
     // A restart continues both chains.
     let heads = |l1: &str, l2: &str| {
         (number(&rpc_result(l1, "eth_blockNumber", json!([]))), number(&rpc_result(l2, "eth_blockNumber", json!([]))))

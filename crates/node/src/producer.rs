@@ -139,6 +139,17 @@ impl AccountState for StateProvider {
     }
 }
 
+/// Counters an operator graphs: blocks built and the time building them took.
+#[derive(Debug, Default)]
+pub struct ProducerStats {
+    /// Blocks built and committed.
+    pub blocks: std::sync::atomic::AtomicU64,
+    /// Microseconds the last block took (build and commit).
+    pub last_build_micros: std::sync::atomic::AtomicU64,
+    /// Microseconds all blocks took.
+    pub total_build_micros: std::sync::atomic::AtomicU64,
+}
+
 /// When blocks are produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductionMode {
@@ -165,6 +176,8 @@ pub struct Producer {
     pub fee_recipient: Address,
     /// Time left to the builder for filling a block.
     pub build_time: Duration,
+    /// Counters.
+    pub stats: Arc<ProducerStats>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -207,6 +220,7 @@ impl Producer {
         let parent = chain.store().head()?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let _span = info_span!("build_block", number = parent.header.number + 1).entered();
+        let started = Instant::now();
         let attributes = PayloadAttributes {
             timestamp: now.max(parent.header.timestamp + 1),
             fee_recipient: self.fee_recipient,
@@ -220,6 +234,10 @@ impl Producer {
         let state = chain.store().latest_state()?;
         let base_fee = self.spec.next_base_fee(&sealed.header, parent.header.timestamp);
         self.pool.0.lock().unwrap_or_else(|p| p.into_inner()).on_new_head(base_fee, &mined, &state)?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.blocks.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_build_micros.store(micros, Ordering::Relaxed);
+        self.stats.total_build_micros.fetch_add(micros, Ordering::Relaxed);
         info!(
             number = sealed.header.number,
             hash = %sealed.hash,

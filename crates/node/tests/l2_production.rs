@@ -68,6 +68,7 @@ fn setup() -> Setup {
         spec: spec.clone(),
         fee_recipient: Address::repeat_byte(0xcb),
         build_time: Duration::from_millis(500),
+        stats: Default::default(),
     };
     Setup { _dir: dir, spec, producer, pool, chain, queue, l1 }
 }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod fees;
 pub mod filters;
 pub mod logs;
+pub mod metrics;
 pub mod misc;
 pub mod pubsub;
 
@@ -108,8 +109,13 @@ impl RpcModules {
         self.module.method_names().collect()
     }
 
-    /// Starts serving HTTP and WebSocket on `config.addr`; returns the bound address (port 0 picks one).
-    pub async fn start(self, config: &RpcServerConfig) -> Result<(ServerHandle, SocketAddr), StartError> {
+    /// Starts serving HTTP and WebSocket on `config.addr`, timing requests into `metrics`; returns the
+    /// bound address (port 0 picks one).
+    pub async fn start(
+        self,
+        config: &RpcServerConfig,
+        metrics: std::sync::Arc<metrics::RpcMetrics>,
+    ) -> Result<(ServerHandle, SocketAddr), StartError> {
         let fail = |reason: String| StartError { addr: config.addr, reason };
         let health = ProxyGetRequestLayer::new([("/health", "system_health")]).map_err(|e| fail(e.to_string()))?;
         let server_config = ServerConfig::builder()
@@ -120,7 +126,7 @@ impl RpcModules {
             .build();
         let server = Server::builder()
             .set_config(server_config)
-            .set_http_middleware(tower::ServiceBuilder::new().layer(health))
+            .set_http_middleware(tower::ServiceBuilder::new().layer(metrics::LatencyLayer(metrics)).layer(health))
             .build(config.addr)
             .await
             .map_err(|e| fail(e.to_string()))?;

@@ -17,16 +17,18 @@ pub struct DevNode {
     pub l1: String,
     pub l2: String,
     pub l2_ws: String,
+    pub metrics: String,
 }
 
 impl DevNode {
     pub fn start(datadir: &Path) -> Self {
-        let (l1_port, l2_port) = (free_port(), free_port());
+        let (l1_port, l2_port, metrics_port) = (free_port(), free_port(), free_port());
         let log = std::fs::File::create(datadir.join(format!("node-{l2_port}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_surge-node"))
             .args(["--dev", "--block-time", "0", "--datadir"])
             .arg(datadir)
             .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
+            .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -36,6 +38,7 @@ impl DevNode {
             l1: format!("http://127.0.0.1:{l1_port}"),
             l2: format!("http://127.0.0.1:{l2_port}"),
             l2_ws: format!("ws://127.0.0.1:{l2_port}"),
+            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !(healthy(&node.l1) && healthy(&node.l2)) {

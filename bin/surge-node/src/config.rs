@@ -1,0 +1,315 @@
+//! Settings from four layers — flags > environment > TOML file > defaults — with the protocol addresses
+//! under the environment names the sidecar used (aliases must agree). Every error names its field.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    str::FromStr,
+    time::Duration,
+};
+
+use alloy_primitives::Address;
+use serde::Deserialize;
+use surge_primitives::ProtocolConfig;
+
+/// A setting that cannot be used; printed as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The setting (file key, flag or environment variable).
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError { field: field.into(), reason: reason.to_string() }
+}
+
+/// The TOML file (`etc/surge-node.toml` is the template). Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    datadir: Option<PathBuf>,
+    log: Option<String>,
+    block_time: Option<u64>,
+    #[serde(default)]
+    http: HttpSection,
+    metrics: Option<SocketAddr>,
+    #[serde(default)]
+    l1: L1Section,
+    #[serde(default)]
+    protocol: ProtocolOverrides,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    addr: Option<IpAddr>,
+    port: Option<u16>,
+    max_request_size: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct L1Section {
+    rpc_url: Option<String>,
+    http_port: Option<u16>,
+}
+
+/// Protocol addresses set explicitly (by file, environment or flag).
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolOverrides {
+    /// L1 bridge.
+    pub l1_bridge: Option<Address>,
+    /// L1 signal service.
+    pub l1_signal_service: Option<Address>,
+    /// Realtime inbox.
+    pub l1_inbox: Option<Address>,
+    /// Proposer multicall.
+    pub l1_multicall: Option<Address>,
+    /// L2 bridge.
+    pub l2_bridge: Option<Address>,
+    /// L2 signal service.
+    pub l2_signal_service: Option<Address>,
+    /// L2 anchor.
+    pub l2_anchor: Option<Address>,
+}
+
+/// The environment variables of each protocol setting; several names are aliases of one setting.
+pub const PROTOCOL_ENV: [(&str, &[&str]); 7] = [
+    ("l1_bridge", &["L1_BRIDGE_ADDRESS"]),
+    ("l1_signal_service", &["L1_SIGNAL_SERVICE_ADDRESS"]),
+    ("l1_inbox", &["REALTIME_INBOX_ADDRESS"]),
+    ("l1_multicall", &["PROPOSER_MULTICALL_ADDRESS"]),
+    ("l2_bridge", &["L2_BRIDGE_ADDRESS", "TAIKO_BRIDGE_L2_ADDRESS", "BRIDGE_L2_ADDRESS"]),
+    ("l2_signal_service", &["L2_SIGNAL_SERVICE_ADDRESS"]),
+    ("l2_anchor", &["TAIKO_ANCHOR_ADDRESS"]),
+];
+
+impl ProtocolOverrides {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Address>> {
+        Some(match name {
+            "l1_bridge" => &mut self.l1_bridge,
+            "l1_signal_service" => &mut self.l1_signal_service,
+            "l1_inbox" => &mut self.l1_inbox,
+            "l1_multicall" => &mut self.l1_multicall,
+            "l2_bridge" => &mut self.l2_bridge,
+            "l2_signal_service" => &mut self.l2_signal_service,
+            "l2_anchor" => &mut self.l2_anchor,
+            _ => return None,
+        })
+    }
+
+    /// `other`'s settings win where set.
+    pub fn overlay(&mut self, other: &ProtocolOverrides) {
+        self.l1_bridge = other.l1_bridge.or(self.l1_bridge);
+        self.l1_signal_service = other.l1_signal_service.or(self.l1_signal_service);
+        self.l1_inbox = other.l1_inbox.or(self.l1_inbox);
+        self.l1_multicall = other.l1_multicall.or(self.l1_multicall);
+        self.l2_bridge = other.l2_bridge.or(self.l2_bridge);
+        self.l2_signal_service = other.l2_signal_service.or(self.l2_signal_service);
+        self.l2_anchor = other.l2_anchor.or(self.l2_anchor);
+    }
+
+    /// Reads the protocol variables from `env`; aliases that disagree are an error naming both.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut out = Self::default();
+        for (name, vars) in PROTOCOL_ENV {
+            let mut seen: Option<(&str, Address)> = None;
+            for var in vars {
+                let Some(text) = env(var).filter(|v| !v.trim().is_empty()) else { continue };
+                let address = Address::from_str(text.trim()).map_err(|e| err(*var, format!("{text:?}: {e}")))?;
+                match seen {
+                    Some((first, a)) if a != address => {
+                        return Err(err(
+                            *var,
+                            format!("{address} disagrees with {first}={a} (aliases of one setting)"),
+                        ));
+                    }
+                    _ => seen = Some((var, address)),
+                }
+            }
+            if let (Some((_, a)), Some(slot)) = (seen, out.slot(name)) {
+                *slot = Some(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Settings that differ from `config` (dev mode cannot move its contracts).
+    pub fn conflicts(&self, config: &ProtocolConfig) -> Vec<(&'static str, Address, Address)> {
+        let pairs = [
+            ("l1_bridge", self.l1_bridge, config.l1.bridge),
+            ("l1_signal_service", self.l1_signal_service, config.l1.signal_service),
+            ("l1_inbox", self.l1_inbox, config.l1.inbox),
+            ("l1_multicall", self.l1_multicall, config.l1.multicall),
+            ("l2_bridge", self.l2_bridge, config.l2.bridge),
+            ("l2_signal_service", self.l2_signal_service, config.l2.signal_service),
+            ("l2_anchor", self.l2_anchor, config.l2.anchor),
+        ];
+        pairs.into_iter().filter_map(|(n, set, actual)| set.filter(|s| *s != actual).map(|s| (n, s, actual))).collect()
+    }
+}
+
+/// Flag values (`None` = not given on the command line).
+#[derive(Debug, Default, Clone)]
+pub struct FlagValues {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--datadir`.
+    pub datadir: Option<PathBuf>,
+    /// `--http.addr`.
+    pub http_addr: Option<IpAddr>,
+    /// `--http.port`.
+    pub http_port: Option<u16>,
+    /// `--l1.http.port`.
+    pub l1_http_port: Option<u16>,
+    /// `--l1.rpc-url`.
+    pub l1_rpc_url: Option<String>,
+    /// `--block-time`.
+    pub block_time: Option<u64>,
+    /// `--log`.
+    pub log: Option<String>,
+    /// `--metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// Protocol address flags.
+    pub protocol: ProtocolOverrides,
+}
+
+/// Everything the node runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub datadir: PathBuf,
+    /// RPC listen address (L2).
+    pub http: SocketAddr,
+    /// Dev mode's embedded L1 RPC port.
+    pub l1_http_port: u16,
+    /// Largest request body.
+    pub max_request_size: u32,
+    /// External L1 endpoint.
+    pub l1_rpc_url: Option<String>,
+    /// Time between blocks (zero = instant).
+    pub block_time: Duration,
+    /// Log filter.
+    pub log: String,
+    /// Prometheus endpoint.
+    pub metrics: Option<SocketAddr>,
+    /// Protocol addresses set explicitly.
+    pub protocol: ProtocolOverrides,
+}
+
+impl Settings {
+    /// Resolves flags > environment > file > defaults.
+    pub fn resolve(flags: &FlagValues, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| err("--config", format!("{}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| {
+                    let reason = e.message().to_string();
+                    let at = e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default();
+                    err(format!("{}", path.display()), format!("{reason}{at}"))
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let env_parse = |var: &str| -> Result<Option<u64>, ConfigError> {
+            env(var).map(|v| v.trim().parse::<u64>().map_err(|e| err(var, format!("{v:?}: {e}")))).transpose()
+        };
+        let mut protocol = file.protocol;
+        protocol.overlay(&ProtocolOverrides::from_env(env)?);
+        protocol.overlay(&flags.protocol);
+        let block_time = flags.block_time.or(env_parse("SURGE_BLOCK_TIME")?).or(file.block_time).unwrap_or(1);
+        Ok(Self {
+            datadir: flags
+                .datadir
+                .clone()
+                .or(env("SURGE_DATADIR").map(PathBuf::from))
+                .or(file.datadir)
+                .unwrap_or_else(default_datadir),
+            http: SocketAddr::new(
+                flags.http_addr.or(file.http.addr).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                flags.http_port.or(file.http.port).unwrap_or(8547),
+            ),
+            l1_http_port: flags.l1_http_port.or(file.l1.http_port).unwrap_or(8545),
+            max_request_size: file.http.max_request_size.unwrap_or(15 * 1024 * 1024),
+            l1_rpc_url: flags.l1_rpc_url.clone().or(env("L1_RPC_URL")).or(file.l1.rpc_url),
+            block_time: Duration::from_secs(block_time),
+            log: flags.log.clone().or(env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),
+            metrics: flags.metrics.or(file.metrics),
+            protocol,
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/surge-node/dev`, else `~/.local/share/surge-node/dev`.
+pub fn default_datadir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("surge-node").join("dev")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    const A: &str = "0x00000000000000000000000000000000000000aa";
+    const B: &str = "0x00000000000000000000000000000000000000bb";
+
+    #[test]
+    fn aliases_agree_or_fail_naming_both() {
+        let ok = ProtocolOverrides::from_env(&env_of(&[("L2_BRIDGE_ADDRESS", A), ("BRIDGE_L2_ADDRESS", A)])).unwrap();
+        assert_eq!(ok.l2_bridge, Some(A.parse().unwrap()));
+        let alias_only = ProtocolOverrides::from_env(&env_of(&[("TAIKO_BRIDGE_L2_ADDRESS", B)])).unwrap();
+        assert_eq!(alias_only.l2_bridge, Some(B.parse().unwrap()));
+        let e = ProtocolOverrides::from_env(&env_of(&[("L2_BRIDGE_ADDRESS", A), ("TAIKO_BRIDGE_L2_ADDRESS", B)]))
+            .unwrap_err();
+        assert_eq!(e.field, "TAIKO_BRIDGE_L2_ADDRESS");
+        assert!(e.reason.contains("L2_BRIDGE_ADDRESS"), "{e}");
+        let bad = ProtocolOverrides::from_env(&env_of(&[("L1_BRIDGE_ADDRESS", "0x12")])).unwrap_err();
+        assert_eq!(bad.field, "L1_BRIDGE_ADDRESS");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            format!("block_time = 5\n[http]\nport = 9000\n[protocol]\nl1_bridge = \"{A}\"\nl2_anchor = \"{A}\"\n"),
+        )
+        .unwrap();
+        let mut flags = FlagValues { config: Some(file.clone()), ..Default::default() };
+        let s = Settings::resolve(&flags, &env_of(&[("SURGE_BLOCK_TIME", "3"), ("L1_BRIDGE_ADDRESS", B)])).unwrap();
+        assert_eq!(s.block_time, Duration::from_secs(3), "env beats file");
+        assert_eq!(s.http.port(), 9000, "file beats default");
+        assert_eq!(s.protocol.l1_bridge, Some(B.parse().unwrap()), "env beats file");
+        assert_eq!(s.protocol.l2_anchor, Some(A.parse().unwrap()), "file kept where nothing overrides");
+        flags.block_time = Some(0);
+        flags.protocol.l1_bridge = Some(A.parse().unwrap());
+        let s = Settings::resolve(&flags, &env_of(&[("SURGE_BLOCK_TIME", "3"), ("L1_BRIDGE_ADDRESS", B)])).unwrap();
+        assert_eq!(s.block_time, Duration::ZERO, "flag beats env");
+        assert_eq!(s.protocol.l1_bridge, Some(A.parse().unwrap()), "flag beats env");
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[http]\nprot = 1\n").unwrap();
+        let flags = FlagValues { config: Some(file), ..Default::default() };
+        let e = Settings::resolve(&flags, &|_| None).unwrap_err();
+        assert!(e.reason.contains("prot"), "{e}");
+        let e = Settings::resolve(&FlagValues::default(), &env_of(&[("SURGE_BLOCK_TIME", "soon")])).unwrap_err();
+        assert_eq!(e.field, "SURGE_BLOCK_TIME");
+    }
+}
