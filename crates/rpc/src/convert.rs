@@ -53,19 +53,35 @@ impl StoredBlock {
 
     /// The block in RPC shape, with full transactions or their hashes.
     pub fn rpc_block(&self, full: bool) -> Block {
-        let size: usize = alloy_rlp::Encodable::length(&self.header.header)
-            + self.body.transactions.iter().map(|t| t.encode_2718_len()).sum::<usize>();
+        let size = alloy_rlp::Encodable::length(&alloy::consensus::Block {
+            header: self.header.header.clone(),
+            body: BlockBody {
+                transactions: self.body.transactions.clone(),
+                ommers: vec![],
+                withdrawals: self
+                    .body
+                    .withdrawals
+                    .clone()
+                    .or_else(|| self.header.header.withdrawals_root.map(|_| Default::default())),
+            },
+        });
+        // Post-merge chains have no difficulty: the total is zero, which tools that still read it expect.
         let header = RpcHeader::from_consensus(
             Sealed::new_unchecked(self.header.header.clone(), self.header.hash),
-            None,
+            Some(U256::ZERO),
             Some(U256::from(size)),
         );
+        // A Shanghai block always has a withdrawals list, genesis included.
+        let withdrawals = match &self.body.withdrawals {
+            None if self.header.header.withdrawals_root.is_some() => Some(Default::default()),
+            w => w.clone(),
+        };
         let transactions = if full {
             BlockTransactions::Full((0..self.body.transactions.len()).filter_map(|i| self.transaction(i)).collect())
         } else {
             BlockTransactions::Hashes(self.body.transactions.iter().map(|t| *t.tx_hash()).collect())
         };
-        Block { header, uncles: vec![], transactions, withdrawals: self.body.withdrawals.clone() }
+        Block { header, uncles: vec![], transactions, withdrawals }
     }
 
     /// Every receipt of the block in RPC shape (`receipts` as stored).
