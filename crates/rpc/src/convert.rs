@@ -5,7 +5,7 @@ use alloy::{
         BlockBody, ReceiptEnvelope, Sealed, Transaction as _, TxEnvelope, transaction::Recovered,
         transaction::TransactionInfo,
     },
-    eips::{Encodable2718, eip4844::DATA_GAS_PER_BLOB, eip7840::BlobParams},
+    eips::{eip4844::DATA_GAS_PER_BLOB, eip7840::BlobParams},
     rpc::types::{Block, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt},
 };
 use alloy_primitives::{Address, B256, TxKind, U256};
