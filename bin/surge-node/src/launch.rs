@@ -88,19 +88,20 @@ impl OpenChain {
             limits: RpcLimits::default(),
         };
         let events = ChainEvents::start(&ctx);
-        let modules = RpcModules::standard(&ctx, &events)?;
-        let rpc_metrics = Arc::new(RpcMetrics::default());
-        let (handle, rpc_addr) = modules.start(&rpc, rpc_metrics.clone()).await?;
         let producer_stats = Arc::new(ProducerStats::default());
-        let producer = Producer {
+        let producer = Arc::new(Producer {
             chain: self.chain.clone(),
             pool: self.pool.clone(),
             builder,
             spec: self.spec.clone(),
             fee_recipient,
             build_time: Duration::from_millis(250),
-            stats: Default::default(),
-        };
+            stats: producer_stats.clone(),
+        });
+        let mut modules = RpcModules::standard(&ctx, &events)?;
+        modules.merge(dev_module(producer.clone())?)?;
+        let rpc_metrics = Arc::new(RpcMetrics::default());
+        let (handle, rpc_addr) = modules.start(&rpc, rpc_metrics.clone()).await?;
         let producer = producer.spawn(mode);
         Ok(RunningChain {
             name: self.name,
@@ -153,4 +154,16 @@ impl RunningChain {
         self.rpc.stopped().await;
         tracing::info!(chain = self.name, head = ?self.store.head().map(|h| h.header.number).ok(), "stopped");
     }
+}
+
+/// `evm_mine` (as anvil and hardhat have it): builds a block now, whatever the block time.
+fn dev_module(producer: Arc<Producer>) -> eyre::Result<jsonrpsee::RpcModule<Arc<Producer>>> {
+    let mut module = jsonrpsee::RpcModule::new(producer);
+    module.register_blocking_method("evm_mine", |_, producer, _| {
+        producer
+            .produce_one()
+            .map(|_| "0x0")
+            .map_err(|e| jsonrpsee::types::ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))
+    })?;
+    Ok(module)
 }

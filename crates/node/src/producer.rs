@@ -61,7 +61,7 @@ pub enum ProduceError {
 }
 
 /// Builds a block on a parent (reth's `PayloadBuilder::try_build`).
-pub trait PayloadBuilder: Send {
+pub trait PayloadBuilder: Send + Sync {
     /// A block on `parent` with `attributes`, from the latest state in `store`.
     fn build(
         &self,
@@ -248,8 +248,9 @@ impl Producer {
         Ok(sealed)
     }
 
-    /// Runs the loop on its own thread until the handle is stopped or dropped.
-    pub fn spawn(self, mode: ProductionMode) -> ProducerHandle {
+    /// Runs the loop on its own thread until the handle is stopped or dropped (the producer stays usable
+    /// for blocks on demand, such as a dev `evm_mine`).
+    pub fn spawn(self: Arc<Self>, mode: ProductionMode) -> ProducerHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let listener = self.pool.new_transactions_listener();

@@ -100,7 +100,7 @@ fn instant_mode_produces_a_block_when_a_transaction_arrives() {
     let (producer, pool, chain, _dir) = producer();
     // A long tick: a block that appears well within it was triggered by the arrival, not by the timer.
     let tick = Duration::from_secs(3);
-    let handle = producer.spawn(ProductionMode::Instant { tick });
+    let handle = Arc::new(producer).spawn(ProductionMode::Instant { tick });
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(chain.lock().unwrap().store().head().unwrap().header.number, 0, "no transaction, no block");
 

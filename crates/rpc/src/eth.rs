@@ -266,9 +266,12 @@ impl EthApiServer for EthApi {
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        // Decoding, signature recovery and blob proofs run outside the pool's lock.
+        let config = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner()).config().clone();
+        let valid = surge_txpool::validate_stateless(&raw, &config)?;
         let state = self.ctx.store.latest_state()?;
         let mut pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(pool.add(&raw, &state)?.0)
+        Ok(pool.add_valid(valid, &state)?.0)
     }
 
     fn gas_price(&self) -> RpcResult<U256> {

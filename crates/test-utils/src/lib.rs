@@ -143,13 +143,19 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Posts `body` as is; the HTTP status and the parsed JSON answer (`Value::Null` when not JSON).
-pub fn post_raw(url: &str, body: &str) -> (u16, Value) {
+/// Posts `body` as is; the HTTP status and the parsed JSON answer (`Value::Null` when not JSON), or
+/// `None` when the server cannot be reached.
+pub fn try_post_raw(url: &str, body: &str) -> Option<(u16, Value)> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut resp = agent.post(url).header("content-type", "application/json").send(body).unwrap();
+    let mut resp = agent.post(url).header("content-type", "application/json").send(body).ok()?;
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// [`try_post_raw`] to a server that must answer.
+pub fn post_raw(url: &str, body: &str) -> (u16, Value) {
+    try_post_raw(url, body).unwrap_or_else(|| panic!("{url} did not answer"))
 }
 
 /// One JSON-RPC call; the whole response object.

@@ -11,7 +11,7 @@ use alloy_primitives::{Address, B256, U256};
 
 use crate::{
     best::BestTransactions,
-    validate::{PoolConfig, PoolError, validate_stateless},
+    validate::{PoolConfig, PoolError, ValidTx, validate_stateless},
 };
 
 /// A pooled transaction.
@@ -167,6 +167,12 @@ impl TxPool {
     /// Validates `raw` against the rules and the sender's state and admits it.
     pub fn add(&mut self, raw: &[u8], state: &impl AccountState) -> Result<(B256, SubPool), PoolError> {
         let valid = validate_stateless(raw, &self.config)?;
+        self.add_valid(valid, state)
+    }
+
+    /// Admits a transaction that already passed [`validate_stateless`] with this pool's config (callers
+    /// run that — signature recovery, KZG proofs — without holding the pool's lock).
+    pub fn add_valid(&mut self, valid: ValidTx, state: &impl AccountState) -> Result<(B256, SubPool), PoolError> {
         if self.by_hash.contains_key(&valid.hash) {
             return Err(PoolError::AlreadyKnown(valid.hash));
         }

@@ -1,0 +1,206 @@
+//! surge-node's dev L1 next to anvil on the same genesis, in one run: `eth_call` and
+//! `eth_sendRawTransaction` throughput with p50/p99 latency from 8 client threads, and the time to produce a
+//! block of 500 transfers (`evm_mine` with 500 transactions waiting).
+//!
+//! Run: `cargo bench -p surge-node --bench rpc` (release build; prints a table, asserts only that both
+//! nodes answer and mine every transaction).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    signers::SignerSync,
+};
+use alloy_primitives::{Address, TxKind, U256};
+use serde_json::{Value, json};
+use surge_test_utils::{Anvil, dev_key, free_port, json_rpc, workspace_root};
+
+const THREADS: usize = 8;
+const CALL_SECONDS: u64 = 5;
+const BLOCK_TXS: usize = 500;
+const SENDERS: u32 = 10;
+
+struct Measured {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
+}
+
+/// Sends the bodies from `THREADS` threads (each thread takes the next unsent body, or repeats `repeat`
+/// until the time is up); every answer must be a result.
+fn hammer(url: &str, bodies: Vec<String>, duration: Option<Duration>) -> Measured {
+    let queue = Arc::new(Mutex::new(bodies.into_iter()));
+    let repeat = duration.is_some();
+    let first = queue.lock().unwrap().clone().next();
+    let latencies = Arc::new(Mutex::new(vec![]));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (queue, latencies, url, first) = (queue.clone(), latencies.clone(), url.to_string(), first.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+                let mut mine = vec![];
+                loop {
+                    let body = if repeat {
+                        if started.elapsed() >= duration.unwrap() {
+                            break;
+                        }
+                        first.clone().unwrap()
+                    } else {
+                        match queue.lock().unwrap().next() {
+                            Some(b) => b,
+                            None => break,
+                        }
+                    };
+                    let t = Instant::now();
+                    let v: Value = agent
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .send(&body)
+                        .unwrap()
+                        .body_mut()
+                        .read_json()
+                        .unwrap();
+                    mine.push(t.elapsed());
+                    assert!(v.get("result").is_some(), "{v}");
+                }
+                latencies.lock().unwrap().extend(mine);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let mut all = latencies.lock().unwrap().clone();
+    all.sort();
+    Measured {
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    }
+}
+
+fn transfers(chain_id: u64, first_nonce: u64) -> Vec<String> {
+    (0..BLOCK_TXS)
+        .map(|i| {
+            let key = dev_key(i as u32 % SENDERS);
+            let tx = TxEip1559 {
+                chain_id,
+                nonce: first_nonce + (i as u64 / u64::from(SENDERS)),
+                gas_limit: 21_000,
+                max_fee_per_gas: 100_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+                to: TxKind::Call(Address::with_last_byte((i % 250) as u8 + 1)),
+                value: U256::from(1),
+                access_list: Default::default(),
+                input: Default::default(),
+            };
+            let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+            let raw = alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718());
+            json!({ "jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [format!("0x{raw}")] })
+                .to_string()
+        })
+        .collect()
+}
+
+fn block_tx_count(url: &str) -> usize {
+    let block = json_rpc(url, "eth_getBlockByNumber", json!(["latest", false]));
+    block["result"]["transactions"].as_array().map_or(0, Vec::len)
+}
+
+struct SurgeNode(Child);
+
+impl Drop for SurgeNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    let chain_id = surge_genesis::DEV_L1_CHAIN_ID;
+    let dir = tempfile::tempdir().unwrap();
+    let (l1_port, l2_port) = (free_port(), free_port());
+    // Blocks only on evm_mine: an hour between blocks.
+    let _node = SurgeNode(
+        Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .args(["--dev", "--block-time", "3600", "--log", "warn", "--datadir"])
+            .arg(dir.path())
+            .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ours = format!("http://127.0.0.1:{l1_port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let probe = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": [] }).to_string();
+    while surge_test_utils::try_post_raw(&ours, &probe).is_none() {
+        assert!(Instant::now() < deadline, "surge-node did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let genesis = workspace_root().join("etc/dev/l1-genesis.json");
+    let anvil = Anvil::start(&genesis, "osaka", chain_id, &["--gas-limit", "60000000"]);
+    let nodes = [("surge-node", ours.as_str()), ("anvil", anvil.url.as_str())];
+
+    let data =
+        alloy_sol_types::SolCall::abi_encode(&surge_primitives::bindings::bridge::Bridge::getMessageMinGasLimitCall {
+            dataLength: U256::from(64),
+        });
+    let bridge = "0x3151908000000000000000000000000000000001";
+    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [
+        { "to": bridge, "data": format!("0x{}", alloy_primitives::hex::encode(data)) },
+        "latest"
+    ]})
+    .to_string();
+    println!("== {THREADS} client threads; surge-node's dev L1 (release) vs anvil 1.7.1, same genesis");
+    println!("{:<28} {:>12} {:>12} {:>10} {:>10} {:>8}", "", "node", "req/s", "p50 ms", "p99 ms", "ratio");
+    let mut rows: Vec<(&str, Vec<Measured>)> = vec![];
+    let calls: Vec<Measured> =
+        nodes.iter().map(|(_, url)| hammer(url, vec![call.clone()], Some(Duration::from_secs(CALL_SECONDS)))).collect();
+    rows.push(("eth_call", calls));
+    let mut mine_times = vec![];
+    let sends: Vec<Measured> = nodes
+        .iter()
+        .map(|(_, url)| {
+            let m = hammer(url, transfers(chain_id, 0), None);
+            let started = Instant::now();
+            assert!(json_rpc(url, "evm_mine", json!([])).get("result").is_some());
+            mine_times.push(started.elapsed());
+            assert_eq!(block_tx_count(url), BLOCK_TXS, "{url} mined every transfer");
+            m
+        })
+        .collect();
+    rows.push(("eth_sendRawTransaction", sends));
+    for (label, m) in &rows {
+        for (i, (name, _)) in nodes.iter().enumerate() {
+            let ratio = m[i].per_second / m[0].per_second;
+            println!(
+                "{:<28} {:>12} {:>12.0} {:>10.3} {:>10.3} {:>8.2}",
+                if i == 0 { *label } else { "" },
+                name,
+                m[i].per_second,
+                m[i].p50.as_secs_f64() * 1e3,
+                m[i].p99.as_secs_f64() * 1e3,
+                ratio
+            );
+        }
+    }
+    println!();
+    println!("== a block of {BLOCK_TXS} transfers: evm_mine round trip (build, commit, answer)");
+    for (i, (name, _)) in nodes.iter().enumerate() {
+        let ratio = mine_times[i].as_secs_f64() / mine_times[0].as_secs_f64();
+        println!("{:<12} {:>10.2} ms {:>8.2}", name, mine_times[i].as_secs_f64() * 1e3, ratio);
+    }
+}
