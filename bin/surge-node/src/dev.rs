@@ -16,7 +16,7 @@ use surge_rpc::RpcServerConfig;
 
 use crate::{
     config::{ConfigError, Settings},
-    launch::OpenChain,
+    launch::{OpenChain, RunningChain},
 };
 
 /// The committed dev genesis files, built into the binary so `--dev` works from any directory.
@@ -38,6 +38,72 @@ impl CheckpointSource for L1Head {
     }
 }
 
+/// An external L1's head as the anchor's checkpoint, read over JSON-RPC for every L2 block.
+struct RemoteL1 {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl RemoteL1 {
+    fn new(url: &str) -> Self {
+        let agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
+        Self { url: url.to_string(), agent }
+    }
+
+    fn call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, String> {
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let reply: serde_json::Value = self
+            .agent
+            .post(&self.url)
+            .send_json(&body)
+            .and_then(|mut r| r.body_mut().read_json())
+            .map_err(|e| format!("{method} to {}: {e}", self.url))?;
+        match reply.get("result") {
+            Some(r) => Ok(r.clone()),
+            None => Err(format!("{method} to {}: {}", self.url, reply["error"])),
+        }
+    }
+
+    /// Checks that the endpoint is the L1 the dev L2 was built for: its chain id, and the bridge there.
+    fn check(&self, protocol: &ProtocolConfig) -> Result<(), ConfigError> {
+        let field = || "l1.rpc_url".to_string();
+        let chain: alloy_primitives::U64 = self
+            .call("eth_chainId", serde_json::json!([]))
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .map_err(|reason| ConfigError { field: field(), reason })?;
+        if chain.to::<u64>() != protocol.l1_chain_id {
+            let reason = format!("chain id {chain}, but the dev L2 settles on {}", protocol.l1_chain_id);
+            return Err(ConfigError { field: field(), reason });
+        }
+        let code = self
+            .call("eth_getCode", serde_json::json!([protocol.l1.bridge, "latest"]))
+            .map_err(|reason| ConfigError { field: field(), reason })?;
+        if code.as_str().is_none_or(|c| c.len() <= 2) {
+            let reason = format!(
+                "no L1 bridge at {} (start it from etc/dev/l1-genesis.json, e.g. anvil --init)",
+                protocol.l1.bridge
+            );
+            return Err(ConfigError { field: field(), reason });
+        }
+        Ok(())
+    }
+}
+
+impl CheckpointSource for RemoteL1 {
+    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
+        let block = self.call("eth_getBlockByNumber", serde_json::json!(["latest", false]))?;
+        let field = |name: &str| -> Result<String, String> {
+            block[name].as_str().map(str::to_string).ok_or_else(|| format!("L1 block without {name}: {block}"))
+        };
+        let number = u64::from_str_radix(field("number")?.trim_start_matches("0x"), 16)?;
+        Ok(Checkpoint {
+            blockNumber: U48::from(number),
+            blockHash: field("hash")?.parse()?,
+            stateRoot: field("stateRoot")?.parse()?,
+        })
+    }
+}
+
 fn spec(json: &str, name: &str) -> eyre::Result<ChainSpec> {
     let genesis = serde_json::from_str(json).map_err(|e| eyre::eyre!("the built-in {name} genesis: {e}"))?;
     Ok(ChainSpec::from_genesis(genesis)?)
@@ -51,10 +117,6 @@ fn dev_protocol(settings: &Settings) -> eyre::Result<ProtocolConfig> {
     if let Some((field, set, actual)) = settings.protocol.conflicts(&protocol).into_iter().next() {
         let reason = format!("dev mode's contracts are at {actual} (the dev genesis), not {set}");
         return Err(ConfigError { field: field.to_string(), reason }.into());
-    }
-    if settings.l1_rpc_url.is_some() {
-        let reason = "an external L1 with --dev is not supported yet; run without it for the embedded L1";
-        return Err(ConfigError { field: "l1.rpc_url".into(), reason: reason.into() }.into());
     }
     Ok(protocol)
 }
@@ -91,7 +153,6 @@ pub async fn run(settings: Settings) -> eyre::Result<()> {
         max_request_size: settings.max_request_size,
         ..Default::default()
     };
-    let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
     let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &settings.datadir.join("l2"))?;
     let mode = match settings.block_time {
         d if d.is_zero() => ProductionMode::Instant { tick: Duration::from_millis(100) },
@@ -103,39 +164,56 @@ pub async fn run(settings: Settings) -> eyre::Result<()> {
         m => m,
     };
 
-    let l1_builder = EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() };
+    // The L1: embedded, or an external endpoint that must be the dev L1.
+    let (l1, checkpoints): (Option<RunningChain>, Arc<dyn CheckpointSource>) = match &settings.l1_rpc_url {
+        Some(url) => {
+            let remote = RemoteL1::new(url);
+            remote.check(&protocol)?;
+            (None, Arc::new(remote))
+        }
+        None => {
+            let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
+            let head = Arc::new(L1Head(l1.store.clone()));
+            let builder = EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() };
+            let l1 = l1.start(Box::new(builder), mode, rpc(settings.l1_http_port), None, Address::ZERO).await?;
+            (Some(l1), head)
+        }
+    };
     let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
-    let checkpoints = Arc::new(L1Head(l1.store.clone()));
     let l2_builder = SurgeHostBuilder::new(l2.spec.clone(), l2.pool.clone(), inputs, checkpoints)?;
     let keys = surge_genesis::dev_keys(10)?;
     let sequencer = keys.first().map_or(Address::ZERO, |k| k.address());
 
-    let l1 = l1.start(Box::new(l1_builder), mode, rpc(settings.l1_http_port), None, Address::ZERO).await?;
     // Until proposals are proved on L1, L2's safe and finalized block is genesis.
     let finalized = Some(Arc::new(std::sync::atomic::AtomicU64::new(0)));
     let l2 = l2.start(Box::new(l2_builder), l2_mode, rpc(settings.http.port()), finalized, sequencer).await?;
 
     println!("surge-node dev network (data in {})", settings.datadir.display());
-    println!("  L1  chain {:>8}  http+ws://{}", l1.spec.chain_id, l1.rpc_addr);
+    match (&l1, &settings.l1_rpc_url) {
+        (Some(l1), _) => println!("  L1  chain {:>8}  http+ws://{}", l1.spec.chain_id, l1.rpc_addr),
+        (None, url) => println!("  L1  chain {:>8}  external {}", protocol.l1_chain_id, url.as_deref().unwrap_or("")),
+    }
     println!("  L2  chain {:>8}  http+ws://{}", l2.spec.chain_id, l2.rpc_addr);
     println!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
     for (i, key) in keys.iter().enumerate() {
         println!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
     }
     log_protocol(&protocol);
-    let (l1, l2) = (Arc::new(l1), Arc::new(l2));
+    let chains: Vec<Arc<RunningChain>> = [Some(l2), l1].into_iter().flatten().map(Arc::new).collect();
     let metrics = match settings.metrics {
         Some(addr) => {
-            let (a, b) = (l1.clone(), l2.clone());
+            let observed = chains.clone();
             let render: Arc<dyn Fn() -> String + Send + Sync> =
-                Arc::new(move || a.render_metrics() + &b.render_metrics());
+                Arc::new(move || observed.iter().map(|c| c.render_metrics()).collect());
             let (bound, task) = surge_rpc::metrics::serve(addr, render).await?;
             println!("  metrics            http://{bound}/metrics");
             Some(task)
         }
         None => None,
     };
-    tracing::info!(l1 = %l1.rpc_addr, l2 = %l2.rpc_addr, "serving");
+    for c in &chains {
+        tracing::info!(chain = c.name, rpc = %c.rpc_addr, "serving");
+    }
 
     shutdown_signal().await?;
     println!("shutting down");
@@ -143,7 +221,7 @@ pub async fn run(settings: Settings) -> eyre::Result<()> {
         task.abort();
         let _ = task.await; // drops the renderer's references to the chains
     }
-    for chain in [l2, l1] {
+    for chain in chains {
         match Arc::try_unwrap(chain) {
             Ok(chain) => chain.stop().await,
             Err(_) => tracing::warn!("a chain is still referenced at shutdown"),

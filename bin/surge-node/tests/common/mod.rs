@@ -22,6 +22,11 @@ pub struct DevNode {
 
 impl DevNode {
     pub fn start(datadir: &Path) -> Self {
+        Self::start_with(datadir, &[])
+    }
+
+    /// Starts with extra arguments; with `--l1.rpc-url`, only the L2 is served.
+    pub fn start_with(datadir: &Path, extra: &[&str]) -> Self {
         let (l1_port, l2_port, metrics_port) = (free_port(), free_port(), free_port());
         let log = std::fs::File::create(datadir.join(format!("node-{l2_port}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_surge-node"))
@@ -29,6 +34,7 @@ impl DevNode {
             .arg(datadir)
             .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
             .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -41,7 +47,8 @@ impl DevNode {
             metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !(healthy(&node.l1) && healthy(&node.l2)) {
+        let external_l1 = extra.contains(&"--l1.rpc-url");
+        while !((external_l1 || healthy(&node.l1)) && healthy(&node.l2)) {
             assert!(Instant::now() < deadline, "the dev node did not come up");
             std::thread::sleep(Duration::from_millis(100));
         }
