@@ -31,6 +31,7 @@ fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError 
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     datadir: Option<PathBuf>,
+    chain: Option<PathBuf>,
     log: Option<String>,
     block_time: Option<u64>,
     #[serde(default)]
@@ -63,6 +64,10 @@ struct L1Section {
 pub struct ProtocolOverrides {
     /// L1 bridge.
     pub l1_bridge: Option<Address>,
+    /// L1 resolver.
+    pub l1_resolver: Option<Address>,
+    /// The composite proof verifier.
+    pub l1_proof_verifier: Option<Address>,
     /// L1 signal service.
     pub l1_signal_service: Option<Address>,
     /// Realtime inbox.
@@ -105,6 +110,8 @@ impl ProtocolOverrides {
     /// `other`'s settings win where set.
     pub fn overlay(&mut self, other: &ProtocolOverrides) {
         self.l1_bridge = other.l1_bridge.or(self.l1_bridge);
+        self.l1_resolver = other.l1_resolver.or(self.l1_resolver);
+        self.l1_proof_verifier = other.l1_proof_verifier.or(self.l1_proof_verifier);
         self.l1_signal_service = other.l1_signal_service.or(self.l1_signal_service);
         self.l1_inbox = other.l1_inbox.or(self.l1_inbox);
         self.l1_multicall = other.l1_multicall.or(self.l1_multicall);
@@ -138,10 +145,42 @@ impl ProtocolOverrides {
         Ok(out)
     }
 
+    /// The full configuration of an L2 on `l2_chain_id` settling on `l1_chain_id`: every L1 address must
+    /// be set; L2 predeploys default to the chain id's.
+    pub fn complete(&self, l1_chain_id: u64, l2_chain_id: u64, pctg: u8) -> Result<ProtocolConfig, ConfigError> {
+        let need = |v: Option<Address>, field: &str| {
+            v.ok_or_else(|| err(format!("protocol.{field}"), "required when running against an external L1"))
+        };
+        let derived = surge_primitives::L2Predeploys::for_chain(l2_chain_id);
+        let config = ProtocolConfig {
+            l1_chain_id,
+            l2_chain_id,
+            l1: surge_primitives::L1Contracts {
+                bridge: need(self.l1_bridge, "l1_bridge")?,
+                signal_service: need(self.l1_signal_service, "l1_signal_service")?,
+                resolver: need(self.l1_resolver, "l1_resolver")?,
+                inbox: need(self.l1_inbox, "l1_inbox")?,
+                proof_verifier: need(self.l1_proof_verifier, "l1_proof_verifier")?,
+                multicall: need(self.l1_multicall, "l1_multicall")?,
+            },
+            l2: surge_primitives::L2Predeploys {
+                bridge: self.l2_bridge.unwrap_or(derived.bridge),
+                signal_service: self.l2_signal_service.unwrap_or(derived.signal_service),
+                anchor: self.l2_anchor.unwrap_or(derived.anchor),
+                ..derived
+            },
+            basefee_sharing_pctg: pctg,
+        };
+        config.validate().map_err(|e| err("protocol", e))?;
+        Ok(config)
+    }
+
     /// Settings that differ from `config` (dev mode cannot move its contracts).
     pub fn conflicts(&self, config: &ProtocolConfig) -> Vec<(&'static str, Address, Address)> {
         let pairs = [
             ("l1_bridge", self.l1_bridge, config.l1.bridge),
+            ("l1_resolver", self.l1_resolver, config.l1.resolver),
+            ("l1_proof_verifier", self.l1_proof_verifier, config.l1.proof_verifier),
             ("l1_signal_service", self.l1_signal_service, config.l1.signal_service),
             ("l1_inbox", self.l1_inbox, config.l1.inbox),
             ("l1_multicall", self.l1_multicall, config.l1.multicall),
@@ -160,6 +199,8 @@ pub struct FlagValues {
     pub config: Option<PathBuf>,
     /// `--datadir`.
     pub datadir: Option<PathBuf>,
+    /// `--chain`.
+    pub chain: Option<PathBuf>,
     /// `--http.addr`.
     pub http_addr: Option<IpAddr>,
     /// `--http.port`.
@@ -183,6 +224,8 @@ pub struct FlagValues {
 pub struct Settings {
     /// Data directory.
     pub datadir: PathBuf,
+    /// The L2 genesis to run (not dev mode).
+    pub chain: Option<PathBuf>,
     /// RPC listen address (L2).
     pub http: SocketAddr,
     /// Dev mode's embedded L1 RPC port.
@@ -230,6 +273,7 @@ impl Settings {
                 .or(env("SURGE_DATADIR").map(PathBuf::from))
                 .or(file.datadir)
                 .unwrap_or_else(default_datadir),
+            chain: flags.chain.clone().or(file.chain),
             http: SocketAddr::new(
                 flags.http_addr.or(file.http.addr).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
                 flags.http_port.or(file.http.port).unwrap_or(8547),

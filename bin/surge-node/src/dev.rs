@@ -16,6 +16,7 @@ use surge_rpc::RpcServerConfig;
 
 use crate::{
     config::{ConfigError, Settings},
+    l1_client::L1Client,
     launch::{OpenChain, RunningChain},
 };
 
@@ -34,72 +35,6 @@ impl CheckpointSource for L1Head {
             blockNumber: U48::from(head.header.number),
             blockHash: head.hash,
             stateRoot: head.header.state_root,
-        })
-    }
-}
-
-/// An external L1's head as the anchor's checkpoint, read over JSON-RPC for every L2 block.
-struct RemoteL1 {
-    url: String,
-    agent: ureq::Agent,
-}
-
-impl RemoteL1 {
-    fn new(url: &str) -> Self {
-        let agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
-        Self { url: url.to_string(), agent }
-    }
-
-    fn call(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, String> {
-        let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let reply: serde_json::Value = self
-            .agent
-            .post(&self.url)
-            .send_json(&body)
-            .and_then(|mut r| r.body_mut().read_json())
-            .map_err(|e| format!("{method} to {}: {e}", self.url))?;
-        match reply.get("result") {
-            Some(r) => Ok(r.clone()),
-            None => Err(format!("{method} to {}: {}", self.url, reply["error"])),
-        }
-    }
-
-    /// Checks that the endpoint is the L1 the dev L2 was built for: its chain id, and the bridge there.
-    fn check(&self, protocol: &ProtocolConfig) -> Result<(), ConfigError> {
-        let field = || "l1.rpc_url".to_string();
-        let chain: alloy_primitives::U64 = self
-            .call("eth_chainId", serde_json::json!([]))
-            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
-            .map_err(|reason| ConfigError { field: field(), reason })?;
-        if chain.to::<u64>() != protocol.l1_chain_id {
-            let reason = format!("chain id {chain}, but the dev L2 settles on {}", protocol.l1_chain_id);
-            return Err(ConfigError { field: field(), reason });
-        }
-        let code = self
-            .call("eth_getCode", serde_json::json!([protocol.l1.bridge, "latest"]))
-            .map_err(|reason| ConfigError { field: field(), reason })?;
-        if code.as_str().is_none_or(|c| c.len() <= 2) {
-            let reason = format!(
-                "no L1 bridge at {} (start it from etc/dev/l1-genesis.json, e.g. anvil --init)",
-                protocol.l1.bridge
-            );
-            return Err(ConfigError { field: field(), reason });
-        }
-        Ok(())
-    }
-}
-
-impl CheckpointSource for RemoteL1 {
-    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
-        let block = self.call("eth_getBlockByNumber", serde_json::json!(["latest", false]))?;
-        let field = |name: &str| -> Result<String, String> {
-            block[name].as_str().map(str::to_string).ok_or_else(|| format!("L1 block without {name}: {block}"))
-        };
-        let number = u64::from_str_radix(field("number")?.trim_start_matches("0x"), 16)?;
-        Ok(Checkpoint {
-            blockNumber: U48::from(number),
-            blockHash: field("hash")?.parse()?,
-            stateRoot: field("stateRoot")?.parse()?,
         })
     }
 }
@@ -148,12 +83,34 @@ fn log_protocol(p: &ProtocolConfig) {
 /// Runs the dev network until Ctrl-C or SIGTERM.
 pub async fn run(settings: Settings) -> eyre::Result<()> {
     let protocol = dev_protocol(&settings)?;
+    run_chains(settings, protocol, spec(L2_GENESIS, "L2")?, true).await
+}
+
+/// Runs an L2 from `--chain`'s genesis against the external L1 of `--l1.rpc-url`, with the protocol
+/// addresses from the configuration (as `surge-node deploy` writes them).
+pub async fn run_node(settings: Settings) -> eyre::Result<()> {
+    let path = settings.chain.clone().ok_or_else(|| ConfigError { field: "chain".into(), reason: "missing".into() })?;
+    let l2_spec = ChainSpec::from_genesis_file(&path)
+        .map_err(|e| ConfigError { field: "chain".into(), reason: format!("{}: {e}", path.display()) })?;
+    let l2 = l2_spec.l2.ok_or_else(|| ConfigError {
+        field: "chain".into(),
+        reason: format!("{}: no config.surge.l2 section, not a Surge L2 genesis", path.display()),
+    })?;
+    if settings.l1_rpc_url.is_none() {
+        return Err(ConfigError { field: "l1.rpc_url".into(), reason: "required to run an L2 (--chain)".into() }.into());
+    }
+    let protocol = settings.protocol.complete(l2.l1_chain_id, l2_spec.chain_id, l2.basefee_sharing_pctg)?;
+    run_chains(settings, protocol, l2_spec, false).await
+}
+
+/// Runs the L2 (and, in dev mode without `--l1.rpc-url`, the embedded L1) until Ctrl-C or SIGTERM.
+async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: ChainSpec, dev: bool) -> eyre::Result<()> {
     let rpc = |port| RpcServerConfig {
         addr: SocketAddr::new(settings.http.ip(), port),
         max_request_size: settings.max_request_size,
         ..Default::default()
     };
-    let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &settings.datadir.join("l2"))?;
+    let l2 = OpenChain::open("L2", l2_spec, &settings.datadir.join("l2"))?;
     let mode = match settings.block_time {
         d if d.is_zero() => ProductionMode::Instant { tick: Duration::from_millis(100) },
         d => ProductionMode::Interval(d),
@@ -167,7 +124,7 @@ pub async fn run(settings: Settings) -> eyre::Result<()> {
     // The L1: embedded, or an external endpoint that must be the dev L1.
     let (l1, checkpoints): (Option<RunningChain>, Arc<dyn CheckpointSource>) = match &settings.l1_rpc_url {
         Some(url) => {
-            let remote = RemoteL1::new(url);
+            let remote = L1Client::new(url);
             remote.check(&protocol)?;
             (None, Arc::new(remote))
         }
@@ -188,15 +145,18 @@ pub async fn run(settings: Settings) -> eyre::Result<()> {
     let finalized = Some(Arc::new(std::sync::atomic::AtomicU64::new(0)));
     let l2 = l2.start(Box::new(l2_builder), l2_mode, rpc(settings.http.port()), finalized, sequencer).await?;
 
-    println!("surge-node dev network (data in {})", settings.datadir.display());
+    let title = if dev { "surge-node dev network" } else { "surge-node" };
+    println!("{title} (data in {})", settings.datadir.display());
     match (&l1, &settings.l1_rpc_url) {
         (Some(l1), _) => println!("  L1  chain {:>8}  http+ws://{}", l1.spec.chain_id, l1.rpc_addr),
         (None, url) => println!("  L1  chain {:>8}  external {}", protocol.l1_chain_id, url.as_deref().unwrap_or("")),
     }
     println!("  L2  chain {:>8}  http+ws://{}", l2.spec.chain_id, l2.rpc_addr);
-    println!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
-    for (i, key) in keys.iter().enumerate() {
-        println!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
+    if dev {
+        println!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
+        for (i, key) in keys.iter().enumerate() {
+            println!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
+        }
     }
     log_protocol(&protocol);
     let chains: Vec<Arc<RunningChain>> = [Some(l2), l1].into_iter().flatten().map(Arc::new).collect();

@@ -1,7 +1,9 @@
 //! `surge-node`: the binary that wires the Surge node's crates together.
 
 mod config;
+mod deploy;
 mod dev;
+mod l1_client;
 mod launch;
 
 use std::{
@@ -31,6 +33,10 @@ struct Cli {
     /// Where chain data lives (dev mode: `l1/` and `l2/` inside). Env: SURGE_DATADIR.
     #[arg(long)]
     datadir: Option<PathBuf>,
+
+    /// Run this L2 genesis (as `surge-node deploy` writes it) against `--l1.rpc-url`.
+    #[arg(long)]
+    chain: Option<PathBuf>,
 
     /// The address the RPC servers listen on [default: 127.0.0.1].
     #[arg(long = "http.addr")]
@@ -93,6 +99,7 @@ impl Cli {
         config::FlagValues {
             config: self.config.clone(),
             datadir: self.datadir.clone(),
+            chain: self.chain.clone(),
             http_addr: self.http_addr,
             http_port: self.http_port,
             l1_http_port: self.l1_http_port,
@@ -102,6 +109,8 @@ impl Cli {
             metrics: self.metrics,
             protocol: config::ProtocolOverrides {
                 l1_bridge: self.l1_bridge,
+                l1_resolver: None,
+                l1_proof_verifier: None,
                 l1_signal_service: self.l1_signal_service,
                 l1_inbox: self.l1_inbox,
                 l1_multicall: self.l1_multicall,
@@ -115,6 +124,29 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 enum Tool {
+    /// Deploy the L1 protocol to an external L1, generate the L2 genesis that points at it, activate the
+    /// inbox with it, and write `l2-genesis.json` and `surge-node.toml`.
+    Deploy {
+        /// The L1 endpoint.
+        #[arg(long = "l1.rpc-url")]
+        l1_rpc_url: String,
+        /// The deployer's private key (owner of the contracts and the proposer multicall)
+        /// [default: dev account 0].
+        #[arg(long, env = "DEPLOYER_PRIVATE_KEY")]
+        private_key: Option<String>,
+        /// The L2 chain id.
+        #[arg(long, default_value_t = surge_genesis::DEV_L2_CHAIN_ID)]
+        l2_chain_id: u64,
+        /// The mock-proof signer [default: dev account 1].
+        #[arg(long)]
+        prover_signer: Option<Address>,
+        /// The coinbase's share of the L2 base fee, percent.
+        #[arg(long, default_value_t = surge_genesis::DEV_BASEFEE_SHARING_PCTG)]
+        basefee_sharing_pctg: u8,
+        /// Where to write the files.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Print the L2 predeploy addresses derived from a chain id.
     Predeploys {
         /// The L2 chain id.
@@ -157,15 +189,49 @@ fn main() -> ExitCode {
                 }
             }
         }
-        None if cli.dev => run_dev(&cli),
+        Some(Tool::Deploy { l1_rpc_url, private_key, l2_chain_id, prover_signer, basefee_sharing_pctg, out }) => {
+            let keys = match surge_genesis::dev_keys(2) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("surge-node deploy: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let key = match private_key.map(|k| k.parse::<alloy::signers::local::PrivateKeySigner>()) {
+                None => keys[0].clone(),
+                Some(Ok(k)) => k,
+                Some(Err(e)) => {
+                    eprintln!("surge-node deploy: invalid configuration: private-key: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let args = deploy::DeployArgs {
+                l1_rpc_url,
+                key,
+                l2_chain_id,
+                prover_signer: prover_signer.unwrap_or(keys[1].address()),
+                basefee_sharing_pctg,
+                out,
+            };
+            match deploy::run(&args) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("surge-node deploy: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None if cli.dev || cli.chain.is_some() => run_node(&cli),
         None => {
-            eprintln!("surge-node: without --dev, a node needs an L1 and a chain; only --dev is available so far");
+            eprintln!(
+                "surge-node: nothing to run: use --dev, or --chain <l2-genesis.json> with --l1.rpc-url (see --help)"
+            );
             ExitCode::from(2)
         }
     }
 }
 
-fn run_dev(cli: &Cli) -> ExitCode {
+fn run_node(cli: &Cli) -> ExitCode {
     let settings = match config::Settings::resolve(&cli.flags(), &|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {
@@ -188,7 +254,8 @@ fn run_dev(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dev::run(settings)) {
+    let run = if cli.dev { runtime.block_on(dev::run(settings)) } else { runtime.block_on(dev::run_node(settings)) };
+    match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = if e.downcast_ref::<config::ConfigError>().is_some() { 2 } else { 1 };

@@ -156,6 +156,61 @@ fn set_names(
     Ok(())
 }
 
+/// The L2 genesis of `protocol`'s chains (predeploys owned by `owner`, Shanghai + Taiko rules, `funded`
+/// accounts with the dev balance) and its block hash, which the L1 inbox is activated with.
+pub fn l2_genesis(
+    protocol: &ProtocolConfig,
+    owner: Address,
+    funded_accounts: &[Address],
+) -> Result<(Genesis, B256), GenesisError> {
+    let (l1_chain_id, l2_chain_id, l1, l2) = (protocol.l1_chain_id, protocol.l2_chain_id, protocol.l1, protocol.l2);
+    let names = [
+        (l1_chain_id, "bridge", l1.bridge),
+        (l1_chain_id, "signal_service", l1.signal_service),
+        (l2_chain_id, "bridge", l2.bridge),
+        (l2_chain_id, "signal_service", l2.signal_service),
+    ];
+    // L2: predeploys, Shanghai rules.
+    let mut b = AllocBuilder::new(l2_chain_id, SpecId::SHANGHAI);
+    b.place(
+        "Resolver",
+        &Resolver::BYTECODE,
+        &Resolver::constructorCall { initialOwner: owner }.abi_encode(),
+        l2.resolver,
+    )?;
+    let ss = SignalService::constructorCall { _authorizedSyncer: l2.anchor, _resolver: l2.resolver };
+    b.place("SignalService", &SignalService::BYTECODE, &ss.abi_encode(), l2.signal_service)?;
+    let bridge = Bridge::constructorCall { _signalService: l2.signal_service, _resolver: l2.resolver };
+    b.place("Bridge", &Bridge::BYTECODE, &bridge.abi_encode(), l2.bridge)?;
+    let anchor = Anchor::constructorCall { _signalService: l2.signal_service, _l1ChainId: l1_chain_id };
+    b.place("Anchor", &Anchor::BYTECODE, &anchor.abi_encode(), l2.anchor)?;
+    set_names(&mut b, owner, l2.resolver, &names)?;
+    let mut alloc = b.into_alloc();
+    alloc.extend(funded(funded_accounts, DEV_ACCOUNT_BALANCE));
+    if let Some(acc) = alloc.get_mut(&l2.bridge) {
+        acc.balance = U256::from(BRIDGE_BALANCE);
+    }
+    let mut config = surge_host::post_merge_config(l2_chain_id);
+    config.shanghai_time = Some(0);
+    config.extra_fields.insert(
+        "surge".into(),
+        serde_json::json!({ "l2": { "l1ChainId": l1_chain_id, "basefeeSharingPctg": protocol.basefee_sharing_pctg } }),
+    );
+    let l2_genesis = Genesis {
+        config,
+        gas_limit: DEV_L2_GAS_LIMIT,
+        base_fee_per_gas: Some(u128::from(DEV_L2_GENESIS_BASE_FEE)),
+        alloc,
+        ..Default::default()
+    };
+    let spec =
+        surge_host::ChainSpec::from_genesis(l2_genesis.clone()).map_err(|e| GenesisError::Chain(e.to_string()))?;
+    let l2_genesis_hash =
+        surge_host::storage::genesis_header(&spec).map_err(|e| GenesisError::Chain(e.to_string()))?.hash;
+
+    Ok((l2_genesis, l2_genesis_hash))
+}
+
 /// Generates the dev network for the given chain ids.
 pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, GenesisError> {
     let keys = dev_keys(10)?;
@@ -181,44 +236,8 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
         (l2_chain_id, "signal_service", l2.signal_service),
     ];
 
-    // L2: predeploys, Shanghai rules.
-    let mut b = AllocBuilder::new(l2_chain_id, SpecId::SHANGHAI);
+    let (l2_genesis, l2_genesis_hash) = l2_genesis(&protocol, roles.owner, &accounts)?;
     let owner = roles.owner;
-    b.place(
-        "Resolver",
-        &Resolver::BYTECODE,
-        &Resolver::constructorCall { initialOwner: owner }.abi_encode(),
-        l2.resolver,
-    )?;
-    let ss = SignalService::constructorCall { _authorizedSyncer: l2.anchor, _resolver: l2.resolver };
-    b.place("SignalService", &SignalService::BYTECODE, &ss.abi_encode(), l2.signal_service)?;
-    let bridge = Bridge::constructorCall { _signalService: l2.signal_service, _resolver: l2.resolver };
-    b.place("Bridge", &Bridge::BYTECODE, &bridge.abi_encode(), l2.bridge)?;
-    let anchor = Anchor::constructorCall { _signalService: l2.signal_service, _l1ChainId: l1_chain_id };
-    b.place("Anchor", &Anchor::BYTECODE, &anchor.abi_encode(), l2.anchor)?;
-    set_names(&mut b, owner, l2.resolver, &names)?;
-    let mut alloc = b.into_alloc();
-    alloc.extend(funded(&accounts, DEV_ACCOUNT_BALANCE));
-    if let Some(acc) = alloc.get_mut(&l2.bridge) {
-        acc.balance = U256::from(BRIDGE_BALANCE);
-    }
-    let mut config = surge_host::post_merge_config(l2_chain_id);
-    config.shanghai_time = Some(0);
-    config.extra_fields.insert(
-        "surge".into(),
-        serde_json::json!({ "l2": { "l1ChainId": l1_chain_id, "basefeeSharingPctg": DEV_BASEFEE_SHARING_PCTG } }),
-    );
-    let l2_genesis = Genesis {
-        config,
-        gas_limit: DEV_L2_GAS_LIMIT,
-        base_fee_per_gas: Some(u128::from(DEV_L2_GENESIS_BASE_FEE)),
-        alloc,
-        ..Default::default()
-    };
-    let spec =
-        surge_host::ChainSpec::from_genesis(l2_genesis.clone()).map_err(|e| GenesisError::Chain(e.to_string()))?;
-    let l2_genesis_hash =
-        surge_host::storage::genesis_header(&spec).map_err(|e| GenesisError::Chain(e.to_string()))?.hash;
 
     // L1: the protocol, current mainnet rules, the inbox activated with the L2 genesis hash.
     let mut b = AllocBuilder::new(l1_chain_id, SpecId::OSAKA);

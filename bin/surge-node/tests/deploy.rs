@@ -1,0 +1,107 @@
+//! `surge-node deploy` against a real anvil, then `surge-node --chain … --config …` running the L2 on it:
+//! blocks anchor to anvil's blocks and transactions go through.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::{B256, Bytes};
+use alloy_sol_types::SolCall;
+use common::{healthy, number, send};
+use serde_json::json;
+use surge_primitives::bindings::anchor::Anchor;
+use surge_test_utils::{anvil_bin, cast, free_port, rpc_result};
+
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn deploy_then_run_an_l2_on_anvil() {
+    // A plain anvil: its own chain id, its default (test mnemonic) accounts, a block a second.
+    let port = free_port();
+    let _anvil = Kill(
+        Command::new(anvil_bin())
+            .args(["--port", &port.to_string(), "--chain-id", "31337", "--block-time", "1"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let l1 = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while surge_test_utils::try_post_raw(&l1, r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#)
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deployed");
+    let deployed = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+        .args(["deploy", "--l1.rpc-url", &l1, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&deployed.stdout);
+    assert!(deployed.status.success(), "{stdout}{}", String::from_utf8_lossy(&deployed.stderr));
+    let config = std::fs::read_to_string(out.join("surge-node.toml")).unwrap();
+    let inbox = config.lines().find(|l| l.starts_with("l1_inbox")).unwrap().split('"').nth(1).unwrap().to_string();
+    assert!(rpc_result(&l1, "eth_getCode", json!([inbox, "latest"])).as_str().unwrap().len() > 2, "inbox deployed");
+
+    // The L2 on it.
+    let l2_port = free_port();
+    let _node = Kill(
+        Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .arg("--chain")
+            .arg(out.join("l2-genesis.json"))
+            .arg("--config")
+            .arg(out.join("surge-node.toml"))
+            .arg("--datadir")
+            .arg(dir.path().join("data"))
+            .args(["--http.port", &l2_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("node.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let l2 = format!("http://127.0.0.1:{l2_port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !healthy(&l2) {
+        assert!(
+            Instant::now() < deadline,
+            "the L2 did not start: {}",
+            std::fs::read_to_string(dir.path().join("node.log")).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The inbox was activated with this L2's genesis.
+    let genesis = rpc_result(&l2, "eth_getBlockByNumber", json!(["0x0", false]));
+    assert!(stdout.contains(genesis["hash"].as_str().unwrap()), "deploy printed the genesis it activated: {stdout}");
+
+    send(&l2, &["0x000000000000000000000000000000000000dEaD", "--value", "1ether"]);
+    assert_eq!(
+        cast(&["balance", "0x000000000000000000000000000000000000dEaD", "--rpc-url", &l2]),
+        "1000000000000000000"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while number(&rpc_result(&l2, "eth_blockNumber", json!([]))) < 2 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let block = rpc_result(&l2, "eth_getBlockByNumber", json!(["latest", true]));
+    let input: Bytes = block["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
+    let cp = Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap().l1Checkpoint;
+    let n = cp.blockNumber.to::<u64>();
+    let anvil_block = rpc_result(&l1, "eth_getBlockByNumber", json!([format!("0x{n:x}"), false]));
+    assert_eq!(anvil_block["hash"].as_str().unwrap().parse::<B256>().unwrap(), cp.blockHash, "anchored to anvil");
+}
