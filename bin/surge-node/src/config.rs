@@ -47,6 +47,7 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct HttpSection {
     addr: Option<IpAddr>,
+    cors: Option<Vec<String>>,
     port: Option<u16>,
     max_request_size: Option<u32>,
 }
@@ -205,6 +206,8 @@ pub struct FlagValues {
     pub http_addr: Option<IpAddr>,
     /// `--http.port`.
     pub http_port: Option<u16>,
+    /// `--http.corsdomain`.
+    pub cors: Option<Vec<String>>,
     /// `--l1.http.port`.
     pub l1_http_port: Option<u16>,
     /// `--l1.rpc-url`.
@@ -232,6 +235,8 @@ pub struct Settings {
     pub l1_http_port: u16,
     /// Largest request body.
     pub max_request_size: u32,
+    /// Origins allowed to call from a browser.
+    pub cors: Vec<String>,
     /// External L1 endpoint.
     pub l1_rpc_url: Option<String>,
     /// Time between blocks (zero = instant).
@@ -280,6 +285,7 @@ impl Settings {
             ),
             l1_http_port: flags.l1_http_port.or(file.l1.http_port).unwrap_or(8545),
             max_request_size: file.http.max_request_size.unwrap_or(15 * 1024 * 1024),
+            cors: flags.cors.clone().or(file.http.cors).unwrap_or_default(),
             l1_rpc_url: flags.l1_rpc_url.clone().or(env("L1_RPC_URL")).or(file.l1.rpc_url),
             block_time: Duration::from_secs(block_time),
             log: flags.log.clone().or(env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),

@@ -108,6 +108,7 @@ async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: Chain
     let rpc = |port| RpcServerConfig {
         addr: SocketAddr::new(settings.http.ip(), port),
         max_request_size: settings.max_request_size,
+        cors: settings.cors.clone(),
         ..Default::default()
     };
     let l2 = OpenChain::open("L2", l2_spec, &settings.datadir.join("l2"))?;

@@ -46,6 +46,10 @@ struct Cli {
     #[arg(long = "http.port")]
     http_port: Option<u16>,
 
+    /// Origins browsers may call the RPC from, comma-separated (`*` for any) [default: none].
+    #[arg(long = "http.corsdomain", value_delimiter = ',')]
+    cors: Option<Vec<String>>,
+
     /// Dev mode: the embedded L1's RPC port [default: 8545].
     #[arg(long = "l1.http.port")]
     l1_http_port: Option<u16>,
@@ -102,6 +106,7 @@ impl Cli {
             chain: self.chain.clone(),
             http_addr: self.http_addr,
             http_port: self.http_port,
+            cors: self.cors.clone(),
             l1_http_port: self.l1_http_port,
             l1_rpc_url: self.l1_rpc_url.clone(),
             block_time: self.block_time,

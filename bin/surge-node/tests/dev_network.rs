@@ -132,6 +132,37 @@ fn dev_network_end_to_end() {
     assert!(revert["error"]["message"].as_str().unwrap().contains("asked to fail"), "{revert}");
     assert!(revert["error"]["data"].as_str().unwrap().starts_with("0x08c379a0"), "Error(string) data: {revert}");
 
+    // Block tags: the L2's safe and finalized block is genesis until proposals are proved; the dev L1 is
+    // final at once.
+    for tag in ["safe", "finalized"] {
+        assert_eq!(rpc_result(&l2, "eth_getBlockByNumber", json!([tag, false]))["number"], "0x0");
+        let l1_tag = rpc_result(&l1, "eth_getBlockByNumber", json!([tag, false]))["number"].clone();
+        assert_eq!(l1_tag, rpc_result(&l1, "eth_getBlockByNumber", json!(["latest", false]))["number"]);
+    }
+    // A pending nonce counts the pool (the L2 mines once a second).
+    let key2 = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+    let from2 = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+    let latest_nonce = number(&rpc_result(&l2, "eth_getTransactionCount", json!([from2, "latest"])));
+    cast(&["send", "--async", "--private-key", key2, "--rpc-url", &l2, dead, "--value", "1"]);
+    let pending_nonce = number(&rpc_result(&l2, "eth_getTransactionCount", json!([from2, "pending"])));
+    let mined_meanwhile = number(&rpc_result(&l2, "eth_getTransactionCount", json!([from2, "latest"])));
+    assert_eq!(pending_nonce, latest_nonce + 1, "pending counts the pooled transaction (mined: {mined_meanwhile})");
+
+    // CORS for the configured origin only.
+    let preflight = |origin: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let resp = agent
+            .options(&l2)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .call()
+            .unwrap();
+        resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(preflight("http://localhost:3000").as_deref(), Some("http://localhost:3000"));
+    assert_eq!(preflight("http://evil.example"), None);
+
     // Prometheus metrics: heights, pool sizes, build times and RPC latency for both chains.
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let text = agent.get(&node.metrics).call().unwrap().body_mut().read_to_string().unwrap();

@@ -40,6 +40,8 @@ pub struct RpcServerConfig {
     pub max_batch: u32,
     /// Open connections at most.
     pub max_connections: u32,
+    /// Origins browsers may call from (`*` for any); no CORS headers when empty.
+    pub cors: Vec<String>,
 }
 
 impl Default for RpcServerConfig {
@@ -50,6 +52,7 @@ impl Default for RpcServerConfig {
             max_response_size: 160 * 1024 * 1024,
             max_batch: 1000,
             max_connections: 500,
+            cors: vec![],
         }
     }
 }
@@ -124,13 +127,33 @@ impl RpcModules {
             .max_connections(config.max_connections)
             .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
             .build();
+        let cors = cors_layer(&config.cors).map_err(fail)?;
         let server = Server::builder()
             .set_config(server_config)
-            .set_http_middleware(tower::ServiceBuilder::new().layer(metrics::LatencyLayer(metrics)).layer(health))
+            .set_http_middleware(
+                tower::ServiceBuilder::new().option_layer(cors).layer(metrics::LatencyLayer(metrics)).layer(health),
+            )
             .build(config.addr)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let addr = server.local_addr().map_err(|e| fail(e.to_string()))?;
         Ok((server.start(self.module), addr))
     }
+}
+
+/// The CORS layer for `origins` (`*` = any origin); `None` when there are none.
+fn cors_layer(origins: &[String]) -> Result<Option<tower_http::cors::CorsLayer>, String> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let layer = CorsLayer::new().allow_methods([http::Method::GET, http::Method::POST]).allow_headers(Any);
+    if origins.iter().any(|o| o == "*") {
+        return Ok(Some(layer.allow_origin(Any)));
+    }
+    let parsed = origins
+        .iter()
+        .map(|o| o.parse::<http::HeaderValue>().map_err(|e| format!("CORS origin {o:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(layer.allow_origin(AllowOrigin::list(parsed))))
 }

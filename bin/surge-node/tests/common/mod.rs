@@ -33,7 +33,7 @@ impl DevNode {
             .args(["--dev", "--block-time", "0", "--datadir"])
             .arg(datadir)
             .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
-            .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--metrics", &format!("127.0.0.1:{metrics_port}"), "--http.corsdomain", "http://localhost:3000"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
