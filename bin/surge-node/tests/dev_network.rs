@@ -62,6 +62,12 @@ fn dev_network_end_to_end() {
     assert_eq!(trace["logs"].as_array().map(Vec::len), Some(1), "{trace}");
     let prestate = rpc_result(&l2, "debug_traceTransaction", json!([hash, { "tracer": "prestateTracer" }]));
     assert!(prestate[app.to_lowercase()].is_object(), "the app's pre-state: {prestate}");
+    let block_traces =
+        rpc_result(&l2, "debug_traceBlockByNumber", json!([receipt["blockNumber"], { "tracer": "callTracer" }]));
+    let traces = block_traces.as_array().unwrap();
+    assert_eq!(traces.len(), 2, "the anchor and the store call: {block_traces}");
+    assert_eq!(traces[1]["txHash"], stored["transactionHash"]);
+    assert_eq!(traces[1]["result"]["to"].as_str().unwrap().to_lowercase(), app.to_lowercase());
     let call_trace = rpc_result(
         &l2,
         "debug_traceCall",
@@ -88,6 +94,34 @@ fn dev_network_end_to_end() {
         tokio::time::timeout(Duration::from_secs(10), sub.next()).await.unwrap().unwrap().unwrap()
     });
     assert!(number(&head["number"]) > 0 && head["hash"].is_string(), "{head}");
+
+    // Logs (filtered by address) and pending transactions over WebSocket.
+    let (log, pending) = runtime.block_on(async {
+        use jsonrpsee::core::client::SubscriptionClientT;
+        let client = jsonrpsee::ws_client::WsClientBuilder::default().build(&node.l2_ws).await.unwrap();
+        let filter = json!({ "address": app });
+        let mut logs = client
+            .subscribe::<Value, _>("eth_subscribe", jsonrpsee::rpc_params!["logs", filter], "eth_unsubscribe")
+            .await
+            .unwrap();
+        let mut pending = client
+            .subscribe::<Value, _>("eth_subscribe", jsonrpsee::rpc_params!["newPendingTransactions"], "eth_unsubscribe")
+            .await
+            .unwrap();
+        let receipt = tokio::task::spawn_blocking({
+            let (l2, app) = (l2.clone(), app.clone());
+            move || send(&l2, &[&app, "store(uint256,uint256)", "5", "6"])
+        })
+        .await
+        .unwrap();
+        let wait = Duration::from_secs(10);
+        let log = tokio::time::timeout(wait, logs.next()).await.unwrap().unwrap().unwrap();
+        let hash = tokio::time::timeout(wait, pending.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(log["transactionHash"], receipt["transactionHash"]);
+        (log, hash)
+    });
+    assert_eq!(log["topics"][1], format!("0x{:064x}", 5), "{log}");
+    assert!(pending.as_str().is_some_and(|h| h.len() == 66), "{pending}");
 
     // Every L2 block opens with the anchor, checkpointing a real block of the embedded L1.
     let l2_head = number(&rpc_result(&l2, "eth_blockNumber", json!([])));
