@@ -139,6 +139,17 @@ impl EthApi {
         }
     }
 
+    fn setup(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        state_overrides: Option<StateOverride>,
+        block_overrides: Option<Box<BlockOverrides>>,
+    ) -> RpcResult<crate::call::CallSetup> {
+        let (state, header) = self.ctx.state(block)?;
+        self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)
+    }
+
     fn receipts_of(&self, block: &StoredBlock) -> RpcResult<Vec<TransactionReceipt>> {
         let receipts = self.ctx.store.receipts(block.header.header.number)?.unwrap_or_default();
         let blob_params = self.ctx.spec.blob_params_at(block.header.header.timestamp);
@@ -248,9 +259,7 @@ impl EthApiServer for EthApi {
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes> {
-        let (state, header) = self.ctx.state(block)?;
-        let setup = self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)?;
-        self.ctx.call(&setup)
+        self.ctx.call(&self.setup(request, block, state_overrides, block_overrides)?)
     }
 
     fn estimate_gas(
@@ -260,9 +269,7 @@ impl EthApiServer for EthApi {
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<U64> {
-        let (state, header) = self.ctx.state(block)?;
-        let setup = self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)?;
-        Ok(U64::from(self.ctx.estimate_gas(&setup)?))
+        Ok(U64::from(self.ctx.estimate_gas(&self.setup(request, block, state_overrides, block_overrides)?)?))
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
@@ -329,7 +336,7 @@ impl EthApiServer for EthApi {
     }
 }
 
-/// Whether a transaction pays at least `base_fee` (used by fee history for effective tips).
+/// The tip per gas a transaction pays at `base_fee` (fee history percentiles).
 pub(crate) fn effective_tip(tx: &alloy::consensus::TxEnvelope, base_fee: u64) -> u128 {
     tx.effective_tip_per_gas(base_fee).unwrap_or_default()
 }
