@@ -139,6 +139,7 @@ async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: Chain
     };
     let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
     let l2_builder = SurgeHostBuilder::new(l2.spec.clone(), l2.pool.clone(), inputs, checkpoints)?;
+    let builder_metrics = l2_builder.metrics();
     let keys = surge_genesis::dev_keys(10)?;
     let sequencer = keys.first().map_or(Address::ZERO, |k| k.address());
 
@@ -164,8 +165,9 @@ async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: Chain
     let metrics = match settings.metrics {
         Some(addr) => {
             let observed = chains.clone();
-            let render: Arc<dyn Fn() -> String + Send + Sync> =
-                Arc::new(move || observed.iter().map(|c| c.render_metrics()).collect());
+            let render: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || {
+                observed.iter().map(|c| c.render_metrics()).collect::<String>() + &builder_metrics.render()
+            });
             let (bound, task) = surge_rpc::metrics::serve(addr, render).await?;
             println!("  metrics            http://{bound}/metrics");
             Some(task)

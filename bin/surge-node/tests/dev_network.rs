@@ -206,6 +206,8 @@ fn dev_network_end_to_end() {
         "surge_pool_transactions{chain=\"l2\",pool=\"pending\"}",
         "surge_block_build_seconds{chain=\"l2\"}",
         "surge_rpc_request_duration_seconds_count{chain=\"l2\"}",
+        "surge_builder_blocks_total",
+        "surge_builder_rejected_return_slots_total 0",
     ] {
         assert!(text.contains(series), "{series} in:\n{text}");
     }

@@ -2,7 +2,10 @@
 //! blocks from the pool, stages the planner's slots and relay transactions, and consumes them only once
 //! the producer has committed the block.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use alloy::consensus::Sealed;
 use surge_builder::{
@@ -18,6 +21,59 @@ use crate::{
     seams::{HostEvmConfig, PoolHandle},
 };
 
+/// Counters of the surge builder an operator graphs: how often blocks needed rebuilding and how many
+/// slots went in or were turned away.
+#[derive(Debug, Default)]
+pub struct BuilderMetrics {
+    /// Blocks built.
+    pub blocks: AtomicU64,
+    /// Blocks that needed more than one execution pass.
+    pub rebuilt_blocks: AtomicU64,
+    /// Signal slots injected (user ops and return slots).
+    pub injected_slots: AtomicU64,
+    /// Return slots turned away (inconsistent, deferred or unsettled).
+    pub rejected_return_slots: AtomicU64,
+    /// Microseconds spent in consistency checks.
+    pub consistency_micros: AtomicU64,
+}
+
+impl BuilderMetrics {
+    fn record(&self, payload: &BuiltPayload) {
+        let r = &payload.inputs;
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+        if payload.stats.passes > 1 {
+            self.rebuilt_blocks.fetch_add(1, Ordering::Relaxed);
+        }
+        self.injected_slots.fetch_add((r.user_op_slots.len() + r.return_slots.len()) as u64, Ordering::Relaxed);
+        self.rejected_return_slots.fetch_add(r.rejected_return_slots.len() as u64, Ordering::Relaxed);
+        let micros = u64::try_from(payload.stats.consistency.as_micros()).unwrap_or(u64::MAX);
+        self.consistency_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The counters in Prometheus text format.
+    pub fn render(&self) -> String {
+        let series = [
+            ("surge_builder_blocks_total", "counter", self.blocks.load(Ordering::Relaxed)),
+            ("surge_builder_rebuilt_blocks_total", "counter", self.rebuilt_blocks.load(Ordering::Relaxed)),
+            ("surge_builder_injected_slots_total", "counter", self.injected_slots.load(Ordering::Relaxed)),
+            (
+                "surge_builder_rejected_return_slots_total",
+                "counter",
+                self.rejected_return_slots.load(Ordering::Relaxed),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, value) in series {
+            out += &format!("# TYPE {name} {kind}\n{name} {value}\n");
+        }
+        let seconds = self.consistency_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        out += &format!(
+            "# TYPE surge_builder_consistency_seconds_total counter\nsurge_builder_consistency_seconds_total {seconds}\n"
+        );
+        out
+    }
+}
+
 /// The surge builder wired to the host's store, pool and an L1 checkpoint source.
 pub struct SurgeHostBuilder {
     builder: SurgePayloadBuilder<HostEvmConfig, Arc<dyn BlockInputs>>,
@@ -25,6 +81,7 @@ pub struct SurgeHostBuilder {
     checkpoints: Arc<dyn CheckpointSource>,
     /// The report of the last block built, until the producer says it is committed.
     staged: Mutex<Option<(SealedHeader, InputsReport)>>,
+    metrics: Arc<BuilderMetrics>,
 }
 
 impl std::fmt::Debug for SurgeHostBuilder {
@@ -44,7 +101,12 @@ impl SurgeHostBuilder {
         let l2 = spec.l2.as_ref().ok_or(ProduceError::NotL2(spec.chain_id))?;
         let config = BuilderConfig::new(spec.chain_id, l2.basefee_sharing_pctg);
         let builder = SurgePayloadBuilder::new(HostEvmConfig(spec.clone()), inputs, config)?;
-        Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None) })
+        Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None), metrics: Arc::default() })
+    }
+
+    /// The builder's counters.
+    pub fn metrics(&self) -> Arc<BuilderMetrics> {
+        self.metrics.clone()
     }
 
     /// Builds the child of `parent` without committing it (its inputs stay staged).
@@ -64,7 +126,9 @@ impl SurgeHostBuilder {
         };
         let parent = Sealed::new_unchecked(parent.header.clone(), parent.hash);
         let mut txs = PoolTransactions::new(self.pool.best_transactions());
-        Ok(self.builder.build(store, &parent, &attributes, &mut txs)?)
+        let payload = self.builder.build(store, &parent, &attributes, &mut txs)?;
+        self.metrics.record(&payload);
+        Ok(payload)
     }
 }
 
