@@ -5,16 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::{Address, TxKind, U256};
-use alloy_sol_types::{SolCall, SolConstructor};
+use alloy_primitives::{Address, TxKind};
+use alloy_sol_types::SolCall;
 use eyre::{WrapErr, eyre};
-use surge_primitives::{
-    L1Contracts, L2Predeploys, ProofFlag, ProtocolConfig,
-    bindings::{
-        bridge::Bridge, inbox::RealTimeInbox, mock_verifier::MockECDSAVerifier, multicall::Multicall,
-        resolver::Resolver, signal_service::SignalService, surge_verifier::SurgeVerifier,
-    },
-};
+use surge_primitives::{L1Contracts, L2Predeploys, ProtocolConfig, bindings::inbox::RealTimeInbox};
 
 use crate::l1_client::L1Client;
 
@@ -33,10 +27,6 @@ pub struct DeployArgs {
     pub basefee_sharing_pctg: u8,
     /// Where to write `l2-genesis.json` and `surge-node.toml`.
     pub out: PathBuf,
-}
-
-fn with_args(code: &[u8], args: Vec<u8>) -> Vec<u8> {
-    [code, &args].concat()
 }
 
 /// Deploys and writes the files; returns the protocol configuration.
@@ -70,79 +60,20 @@ pub fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     let funded: Vec<Address> = surge_genesis::dev_keys(10)?.iter().map(|k| k.address()).collect();
     let (l2_genesis, l2_genesis_hash) = surge_genesis::l2_genesis(&protocol, owner, &funded)?;
 
-    let creations: [(&str, Vec<u8>); 7] = [
-        ("Resolver", with_args(&Resolver::BYTECODE, Resolver::constructorCall { initialOwner: owner }.abi_encode())),
-        (
-            "SignalService",
-            with_args(
-                &SignalService::BYTECODE,
-                SignalService::constructorCall { _authorizedSyncer: contracts.inbox, _resolver: contracts.resolver }
-                    .abi_encode(),
-            ),
-        ),
-        (
-            "Bridge",
-            with_args(
-                &Bridge::BYTECODE,
-                Bridge::constructorCall { _signalService: contracts.signal_service, _resolver: contracts.resolver }
-                    .abi_encode(),
-            ),
-        ),
-        (
-            "MockECDSAVerifier",
-            with_args(
-                &MockECDSAVerifier::BYTECODE,
-                MockECDSAVerifier::constructorCall { _l2ChainId: args.l2_chain_id, _signer: args.prover_signer }
-                    .abi_encode(),
-            ),
-        ),
-        (
-            "SurgeVerifier",
-            with_args(
-                &SurgeVerifier::BYTECODE,
-                SurgeVerifier::constructorCall {
-                    _owner: owner,
-                    _requiredProofs: ProofFlag::MOCK_ECDSA.bits(),
-                    flags: vec![ProofFlag::MOCK_ECDSA.bits()],
-                    _verifiers: vec![mock_verifier],
-                }
-                .abi_encode(),
-            ),
-        ),
-        (
-            "RealTimeInbox",
-            with_args(
-                &RealTimeInbox::BYTECODE,
-                RealTimeInbox::constructorCall {
-                    _owner: owner,
-                    verifier: contracts.proof_verifier,
-                    signalService: contracts.signal_service,
-                    basefeeSharingPctg: args.basefee_sharing_pctg,
-                }
-                .abi_encode(),
-            ),
-        ),
-        ("Multicall", with_args(&Multicall::BYTECODE, Multicall::constructorCall { _owner: owner }.abi_encode())),
-    ];
+    let roles = surge_genesis::DevRoles { owner, proposer: owner, prover_signer: args.prover_signer };
     let mut nonce = first;
-    for (i, (name, code)) in creations.into_iter().enumerate() {
-        let receipt = l1.send(&args.key, nonce, TxKind::Create, code, name).map_err(|e| eyre!(e))?;
+    // The creation order is the order of the predicted CREATE addresses above.
+    for c in surge_genesis::l1_creations(&protocol, mock_verifier, roles) {
+        let name = c.name;
+        let receipt = l1.send(&args.key, nonce, TxKind::Create, c.creation_code(), name).map_err(|e| eyre!(e))?;
         let deployed: Address = serde_json::from_value(receipt["contractAddress"].clone())
             .wrap_err_with(|| format!("{name}: no contract address in {receipt}"))?;
-        eyre::ensure!(deployed == at(i as u64), "{name} landed at {deployed}, expected {}", at(i as u64));
+        eyre::ensure!(deployed == c.address, "{name} landed at {deployed}, expected {}", c.address);
         println!("  {name:<18} {deployed}");
         nonce += 1;
     }
-    let names = [
-        (l1_chain_id, "bridge", contracts.bridge),
-        (l1_chain_id, "signal_service", contracts.signal_service),
-        (args.l2_chain_id, "bridge", protocol.l2.bridge),
-        (args.l2_chain_id, "signal_service", protocol.l2.signal_service),
-    ];
-    for (chain_id, name, address) in names {
-        let mut key = [0u8; 32];
-        key[..name.len()].copy_from_slice(name.as_bytes());
-        let call = Resolver::setAddressCall { chainId: U256::from(chain_id), name: key.into(), newAddress: address };
+    for (chain_id, name, address) in surge_genesis::resolver_entries(&protocol) {
+        let call = surge_genesis::set_address_call(chain_id, name, address);
         let what = format!("resolver {name} of chain {chain_id}");
         l1.send(&args.key, nonce, TxKind::Call(contracts.resolver), call.abi_encode(), &what).map_err(|e| eyre!(e))?;
         nonce += 1;

@@ -141,6 +141,108 @@ fn funded(accounts: &[Address], balance: u128) -> BTreeMap<Address, GenesisAccou
     accounts.iter().map(|a| (*a, GenesisAccount::default().with_balance(U256::from(balance)))).collect()
 }
 
+/// The resolver entries both chains need: each chain's bridge and signal service by chain id.
+pub fn resolver_entries(p: &ProtocolConfig) -> [(u64, &'static str, Address); 4] {
+    [
+        (p.l1_chain_id, "bridge", p.l1.bridge),
+        (p.l1_chain_id, "signal_service", p.l1.signal_service),
+        (p.l2_chain_id, "bridge", p.l2.bridge),
+        (p.l2_chain_id, "signal_service", p.l2.signal_service),
+    ]
+}
+
+/// `Resolver.setAddress(chainId, name, address)`, the name as a left-aligned `bytes32`.
+pub fn set_address_call(chain_id: u64, name: &str, address: Address) -> Resolver::setAddressCall {
+    let mut key = [0u8; 32];
+    let len = name.len().min(32);
+    key[..len].copy_from_slice(&name.as_bytes()[..len]);
+    Resolver::setAddressCall { chainId: U256::from(chain_id), name: key.into(), newAddress: address }
+}
+
+/// One L1 protocol contract: its creation code, constructor arguments and where it goes.
+#[derive(Debug, Clone)]
+pub struct L1Creation {
+    /// The contract's name.
+    pub name: &'static str,
+    /// Creation bytecode.
+    pub bytecode: &'static [u8],
+    /// ABI-encoded constructor arguments.
+    pub args: Vec<u8>,
+    /// Its address in `protocol` (where a genesis places it; what CREATE must produce when deployed).
+    pub address: Address,
+}
+
+impl L1Creation {
+    /// Bytecode followed by the constructor arguments (a creation transaction's input).
+    pub fn creation_code(&self) -> Vec<u8> {
+        [self.bytecode, &self.args].concat()
+    }
+}
+
+/// The L1 protocol of `protocol`, in deployment order (resolver, signal service, bridge, mock verifier,
+/// composite verifier, inbox, proposer multicall), owned by `roles.owner`.
+pub fn l1_creations(protocol: &ProtocolConfig, mock_verifier: Address, roles: DevRoles) -> Vec<L1Creation> {
+    let (l1, owner) = (protocol.l1, roles.owner);
+    let creation = |name, bytecode: &'static [u8], args: Vec<u8>, address| L1Creation { name, bytecode, args, address };
+    vec![
+        creation(
+            "Resolver",
+            &Resolver::BYTECODE,
+            Resolver::constructorCall { initialOwner: owner }.abi_encode(),
+            l1.resolver,
+        ),
+        creation(
+            "SignalService",
+            &SignalService::BYTECODE,
+            SignalService::constructorCall { _authorizedSyncer: l1.inbox, _resolver: l1.resolver }.abi_encode(),
+            l1.signal_service,
+        ),
+        creation(
+            "Bridge",
+            &Bridge::BYTECODE,
+            Bridge::constructorCall { _signalService: l1.signal_service, _resolver: l1.resolver }.abi_encode(),
+            l1.bridge,
+        ),
+        creation(
+            "MockECDSAVerifier",
+            &MockECDSAVerifier::BYTECODE,
+            MockECDSAVerifier::constructorCall { _l2ChainId: protocol.l2_chain_id, _signer: roles.prover_signer }
+                .abi_encode(),
+            mock_verifier,
+        ),
+        creation(
+            "SurgeVerifier",
+            &SurgeVerifier::BYTECODE,
+            SurgeVerifier::constructorCall {
+                _owner: owner,
+                _requiredProofs: ProofFlag::MOCK_ECDSA.bits(),
+                flags: vec![ProofFlag::MOCK_ECDSA.bits()],
+                _verifiers: vec![mock_verifier],
+            }
+            .abi_encode(),
+            l1.proof_verifier,
+        ),
+        creation(
+            "RealTimeInbox",
+            &RealTimeInbox::BYTECODE,
+            RealTimeInbox::constructorCall {
+                _owner: owner,
+                verifier: l1.proof_verifier,
+                signalService: l1.signal_service,
+                basefeeSharingPctg: protocol.basefee_sharing_pctg,
+            }
+            .abi_encode(),
+            l1.inbox,
+        ),
+        creation(
+            "Multicall",
+            &Multicall::BYTECODE,
+            Multicall::constructorCall { _owner: roles.proposer }.abi_encode(),
+            l1.multicall,
+        ),
+    ]
+}
+
 fn set_names(
     b: &mut AllocBuilder,
     owner: Address,
@@ -148,9 +250,7 @@ fn set_names(
     entries: &[(u64, &str, Address)],
 ) -> Result<(), GenesisError> {
     for (chain_id, name, addr) in entries {
-        let mut key = [0u8; 32];
-        key[..name.len()].copy_from_slice(name.as_bytes());
-        let call = Resolver::setAddressCall { chainId: U256::from(*chain_id), name: key.into(), newAddress: *addr };
+        let call = set_address_call(*chain_id, name, *addr);
         b.call(owner, resolver, call.abi_encode(), &format!("resolver {name} of chain {chain_id}"))?;
     }
     Ok(())
@@ -163,13 +263,8 @@ pub fn l2_genesis(
     owner: Address,
     funded_accounts: &[Address],
 ) -> Result<(Genesis, B256), GenesisError> {
-    let (l1_chain_id, l2_chain_id, l1, l2) = (protocol.l1_chain_id, protocol.l2_chain_id, protocol.l1, protocol.l2);
-    let names = [
-        (l1_chain_id, "bridge", l1.bridge),
-        (l1_chain_id, "signal_service", l1.signal_service),
-        (l2_chain_id, "bridge", l2.bridge),
-        (l2_chain_id, "signal_service", l2.signal_service),
-    ];
+    let (l1_chain_id, l2_chain_id, l2) = (protocol.l1_chain_id, protocol.l2_chain_id, protocol.l2);
+    let names = resolver_entries(protocol);
     // L2: predeploys, Shanghai rules.
     let mut b = AllocBuilder::new(l2_chain_id, SpecId::SHANGHAI);
     b.place(
@@ -229,50 +324,16 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     let mock_verifier = at("201");
     let protocol = ProtocolConfig { l1_chain_id, l2_chain_id, l1, l2, basefee_sharing_pctg: DEV_BASEFEE_SHARING_PCTG };
     protocol.validate().map_err(|e| GenesisError::Setup { what: "protocol config".into(), reason: e.to_string() })?;
-    let names = [
-        (l1_chain_id, "bridge", l1.bridge),
-        (l1_chain_id, "signal_service", l1.signal_service),
-        (l2_chain_id, "bridge", l2.bridge),
-        (l2_chain_id, "signal_service", l2.signal_service),
-    ];
+    let names = resolver_entries(&protocol);
 
     let (l2_genesis, l2_genesis_hash) = l2_genesis(&protocol, roles.owner, &accounts)?;
     let owner = roles.owner;
 
     // L1: the protocol, current mainnet rules, the inbox activated with the L2 genesis hash.
     let mut b = AllocBuilder::new(l1_chain_id, SpecId::OSAKA);
-    b.place(
-        "Resolver",
-        &Resolver::BYTECODE,
-        &Resolver::constructorCall { initialOwner: owner }.abi_encode(),
-        l1.resolver,
-    )?;
-    let ss = SignalService::constructorCall { _authorizedSyncer: l1.inbox, _resolver: l1.resolver };
-    b.place("SignalService", &SignalService::BYTECODE, &ss.abi_encode(), l1.signal_service)?;
-    let bridge = Bridge::constructorCall { _signalService: l1.signal_service, _resolver: l1.resolver };
-    b.place("Bridge", &Bridge::BYTECODE, &bridge.abi_encode(), l1.bridge)?;
-    let mock = MockECDSAVerifier::constructorCall { _l2ChainId: l2_chain_id, _signer: roles.prover_signer };
-    b.place("MockECDSAVerifier", &MockECDSAVerifier::BYTECODE, &mock.abi_encode(), mock_verifier)?;
-    let verifier = SurgeVerifier::constructorCall {
-        _owner: owner,
-        _requiredProofs: ProofFlag::MOCK_ECDSA.bits(),
-        flags: vec![ProofFlag::MOCK_ECDSA.bits()],
-        _verifiers: vec![mock_verifier],
-    };
-    b.place("SurgeVerifier", &SurgeVerifier::BYTECODE, &verifier.abi_encode(), l1.proof_verifier)?;
-    let inbox = RealTimeInbox::constructorCall {
-        _owner: owner,
-        verifier: l1.proof_verifier,
-        signalService: l1.signal_service,
-        basefeeSharingPctg: DEV_BASEFEE_SHARING_PCTG,
-    };
-    b.place("RealTimeInbox", &RealTimeInbox::BYTECODE, &inbox.abi_encode(), l1.inbox)?;
-    b.place(
-        "Multicall",
-        &Multicall::BYTECODE,
-        &Multicall::constructorCall { _owner: roles.proposer }.abi_encode(),
-        l1.multicall,
-    )?;
+    for c in l1_creations(&protocol, mock_verifier, roles) {
+        b.place(c.name, c.bytecode, &c.args, c.address)?;
+    }
     set_names(&mut b, owner, l1.resolver, &names)?;
     let activate = RealTimeInbox::activateCall { l2GenesisBlockHash: l2_genesis_hash };
     b.call(owner, l1.inbox, activate.abi_encode(), "inbox activation")?;
