@@ -14,7 +14,8 @@ use std::{
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, B256, keccak256};
 use surge_interfaces::TransactionPool;
-use surge_txpool::{AccountState, BestTransactions, PoolError, PooledTx};
+use surge_builder::{PayloadTransactions, PoolTransactions};
+use surge_txpool::{AccountState, PoolError};
 use tracing::{debug, info, info_span, warn};
 
 use crate::{
@@ -84,31 +85,29 @@ pub struct EthereumPayloadBuilder {
     pub pool: PoolHandle,
 }
 
+/// The pool's best transactions as the host's block executor asks for them: within the gas left, until
+/// the deadline.
 struct PoolSource {
-    best: BestTransactions,
+    txs: PoolTransactions,
     deadline: Instant,
-    current: Option<Arc<PooledTx>>,
 }
 
 impl TxSource for PoolSource {
     fn next_tx(&mut self, gas_left: u64) -> Option<Recovered<TxEnvelope>> {
         use alloy::consensus::Transaction;
         while Instant::now() < self.deadline {
-            let tx = self.best.next()?;
-            if tx.tx.gas_limit() > gas_left {
-                continue; // does not fit; the sender's later nonces will fail their nonce check
+            let tx = self.txs.next_tx()?;
+            if tx.gas_limit() <= gas_left {
+                return Some(tx);
             }
-            self.current = Some(tx.clone());
-            return Some(Recovered::new_unchecked(surge_txpool::without_sidecar(&tx.tx), tx.sender));
+            // Does not fit; the sender's later nonces will fail their nonce check.
         }
         None
     }
 
     fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>) -> bool {
-        if let Some(current) = self.current.take() {
-            debug!(hash = %tx.tx_hash(), "skipping a transaction that cannot execute");
-            self.best.mark_invalid(&current);
-        }
+        debug!(hash = %tx.tx_hash(), "skipping a transaction that cannot execute");
+        self.txs.mark_invalid(tx);
         true
     }
 }
@@ -127,7 +126,7 @@ impl PayloadBuilder for EthereumPayloadBuilder {
             ..Default::default()
         };
         let mut source =
-            PoolSource { best: self.pool.best_transactions(), deadline: attributes.deadline, current: None };
+            PoolSource { txs: PoolTransactions::new(self.pool.best_transactions()), deadline: attributes.deadline };
         Ok(build_block(&self.spec, store.latest_state()?, parent, &input, &mut source)?)
     }
 }
