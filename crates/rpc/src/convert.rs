@@ -28,9 +28,15 @@ impl StoredBlock {
     /// Block `number` from the store, if it exists.
     pub fn load(store: &Store, number: u64) -> RpcResult<Option<Self>> {
         let Some(header) = store.header(number)? else { return Ok(None) };
+        Self::with_header(store, header).map(Some)
+    }
+
+    /// The block of an already read `header`.
+    pub fn with_header(store: &Store, header: SealedHeader) -> RpcResult<Self> {
+        let number = header.header.number;
         let body = store.body(number)?.unwrap_or_default();
         let senders = store.senders(number)?.unwrap_or_default();
-        Ok(Some(Self { header, body, senders }))
+        Ok(Self { header, body, senders })
     }
 
     fn tx_info(&self, index: usize) -> TransactionInfo {
@@ -53,29 +59,18 @@ impl StoredBlock {
 
     /// The block in RPC shape, with full transactions or their hashes.
     pub fn rpc_block(&self, full: bool) -> Block {
-        let size = alloy_rlp::Encodable::length(&alloy::consensus::Block {
-            header: self.header.header.clone(),
-            body: BlockBody {
-                transactions: self.body.transactions.clone(),
-                ommers: vec![],
-                withdrawals: self
-                    .body
-                    .withdrawals
-                    .clone()
-                    .or_else(|| self.header.header.withdrawals_root.map(|_| Default::default())),
-            },
-        });
+        // A Shanghai block always has a withdrawals list, genesis included.
+        let withdrawals = match &self.body.withdrawals {
+            None if self.header.header.withdrawals_root.is_some() => Some(Default::default()),
+            w => w.clone(),
+        };
+        let size = block_rlp_length(&self.header.header, &self.body.transactions, withdrawals.as_ref());
         // Post-merge chains have no difficulty: the total is zero, which tools that still read it expect.
         let header = RpcHeader::from_consensus(
             Sealed::new_unchecked(self.header.header.clone(), self.header.hash),
             Some(U256::ZERO),
             Some(U256::from(size)),
         );
-        // A Shanghai block always has a withdrawals list, genesis included.
-        let withdrawals = match &self.body.withdrawals {
-            None if self.header.header.withdrawals_root.is_some() => Some(Default::default()),
-            w => w.clone(),
-        };
         let transactions = if full {
             BlockTransactions::Full((0..self.body.transactions.len()).filter_map(|i| self.transaction(i)).collect())
         } else {
@@ -145,6 +140,21 @@ impl StoredBlock {
     }
 }
 
+/// The length of the block's RLP encoding (what `size` reports), without building the block.
+fn block_rlp_length(
+    header: &alloy::consensus::Header,
+    transactions: &[TxEnvelope],
+    withdrawals: Option<&alloy::eips::eip4895::Withdrawals>,
+) -> usize {
+    use alloy_rlp::Encodable;
+    let ommers: &[alloy::consensus::Header] = &[];
+    let payload_length = header.length()
+        + alloy_rlp::list_length::<TxEnvelope, TxEnvelope>(transactions)
+        + alloy_rlp::list_length::<alloy::consensus::Header, alloy::consensus::Header>(ommers)
+        + withdrawals.map_or(0, |w| w.length());
+    alloy_rlp::Header { list: true, payload_length }.length_with_payload()
+}
+
 fn map_logs(receipt: &ReceiptEnvelope, logs: Vec<Log>) -> ReceiptEnvelope<Log> {
     let with_logs =
         |r: &alloy::consensus::ReceiptWithBloom<alloy::consensus::Receipt>| alloy::consensus::ReceiptWithBloom {
@@ -173,4 +183,33 @@ pub fn pending_transaction(tx: &TxEnvelope, sender: Address) -> Transaction {
 /// A block hash or nothing: the canonical hash of `number`.
 pub fn canonical_hash(store: &Store, number: u64) -> RpcResult<Option<B256>> {
     Ok(store.header(number)?.map(|h| h.hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        consensus::{Signed, TxLegacy},
+        eips::eip4895::{Withdrawal, Withdrawals},
+    };
+    use alloy_primitives::Signature;
+
+    use super::*;
+
+    #[test]
+    fn size_is_the_length_of_the_block_encoding() {
+        let tx = TxEnvelope::Legacy(Signed::new_unhashed(TxLegacy::default(), Signature::test_signature()));
+        let header = alloy::consensus::Header { number: 7, ..Default::default() };
+        for withdrawals in [None, Some(Withdrawals::new(vec![Withdrawal::default()]))] {
+            let block = alloy::consensus::Block {
+                header: header.clone(),
+                body: BlockBody {
+                    transactions: vec![tx.clone(), tx.clone()],
+                    ommers: vec![],
+                    withdrawals: withdrawals.clone(),
+                },
+            };
+            let expected = alloy_rlp::Encodable::length(&block);
+            assert_eq!(block_rlp_length(&header, &block.body.transactions, withdrawals.as_ref()), expected);
+        }
+    }
 }

@@ -4,7 +4,6 @@ use alloy::{eips::BlockNumberOrTag, rpc::types::FeeHistory};
 
 use crate::{
     context::RpcContext,
-    convert::StoredBlock,
     error::{RpcError, RpcResult},
     eth::{effective_tip, receipt_gas},
 };
@@ -28,8 +27,8 @@ pub fn fee_history(
     let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
     let mut rewards = vec![];
     for number in oldest..=newest {
-        let block = StoredBlock::load(&ctx.store, number)?.ok_or_else(|| RpcError::UnknownBlock(number.to_string()))?;
-        let h = &block.header.header;
+        let sealed = ctx.store.header(number)?.ok_or_else(|| RpcError::UnknownBlock(number.to_string()))?;
+        let h = &sealed.header;
         let base_fee = h.base_fee_per_gas.unwrap_or_default();
         history.base_fee_per_gas.push(u128::from(base_fee));
         history.gas_used_ratio.push(if h.gas_limit == 0 { 0.0 } else { h.gas_used as f64 / h.gas_limit as f64 });
@@ -39,9 +38,10 @@ pub fn fee_history(
         let blob_used = h.blob_gas_used.unwrap_or_default();
         history.blob_gas_used_ratio.push(if blob_max == 0 { 0.0 } else { blob_used as f64 / blob_max as f64 });
         if let Some(p) = &percentiles {
+            // Only rewards need the transactions.
+            let body = ctx.store.body(number)?.unwrap_or_default();
             let receipts = ctx.store.receipts(number)?.unwrap_or_default();
-            let mut tips: Vec<(u128, u64)> = block
-                .body
+            let mut tips: Vec<(u128, u64)> = body
                 .transactions
                 .iter()
                 .enumerate()

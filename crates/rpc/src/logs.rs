@@ -49,7 +49,7 @@ pub fn logs_in_range(ctx: &RpcContext, filter: &Filter, from: u64, to: u64) -> R
         if !filter.matches_bloom(header.header.logs_bloom) {
             continue;
         }
-        let Some(block) = StoredBlock::load(&ctx.store, number)? else { break };
+        let block = StoredBlock::with_header(&ctx.store, header)?;
         let receipts = ctx.store.receipts(number)?.unwrap_or_default();
         let mut log_index = 0;
         for (i, receipt) in receipts.iter().enumerate() {
