@@ -65,7 +65,8 @@ pub fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     // The creation order is the order of the predicted CREATE addresses above.
     for c in surge_genesis::l1_creations(&protocol, mock_verifier, roles) {
         let name = c.name;
-        let receipt = l1.send(&args.key, nonce, TxKind::Create, c.creation_code(), name).map_err(|e| eyre!(e))?;
+        let receipt =
+            l1.send(&args.key, l1_chain_id, nonce, TxKind::Create, c.creation_code(), name).map_err(|e| eyre!(e))?;
         let deployed: Address = serde_json::from_value(receipt["contractAddress"].clone())
             .wrap_err_with(|| format!("{name}: no contract address in {receipt}"))?;
         eyre::ensure!(deployed == c.address, "{name} landed at {deployed}, expected {}", c.address);
@@ -75,11 +76,12 @@ pub fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     for (chain_id, name, address) in surge_genesis::resolver_entries(&protocol) {
         let call = surge_genesis::set_address_call(chain_id, name, address);
         let what = format!("resolver {name} of chain {chain_id}");
-        l1.send(&args.key, nonce, TxKind::Call(contracts.resolver), call.abi_encode(), &what).map_err(|e| eyre!(e))?;
+        l1.send(&args.key, l1_chain_id, nonce, TxKind::Call(contracts.resolver), call.abi_encode(), &what)
+            .map_err(|e| eyre!(e))?;
         nonce += 1;
     }
     let activate = RealTimeInbox::activateCall { l2GenesisBlockHash: l2_genesis_hash };
-    l1.send(&args.key, nonce, TxKind::Call(contracts.inbox), activate.abi_encode(), "inbox activation")
+    l1.send(&args.key, l1_chain_id, nonce, TxKind::Call(contracts.inbox), activate.abi_encode(), "inbox activation")
         .map_err(|e| eyre!(e))?;
 
     write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis)?;

@@ -74,17 +74,17 @@ impl L1Client {
         Ok(())
     }
 
-    /// Signs and sends a transaction from `key` with nonce `nonce`, waits for its receipt, and returns
-    /// it; a failed transaction is an error naming `what`.
+    /// Signs and sends a transaction for chain `chain_id` from `key` with nonce `nonce`, waits for its
+    /// receipt, and returns it; a failed transaction is an error naming `what`.
     pub fn send(
         &self,
         key: &PrivateKeySigner,
+        chain_id: u64,
         nonce: u64,
         to: TxKind,
         input: Vec<u8>,
         what: &str,
     ) -> Result<Value, String> {
-        let chain_id = self.chain_id()?;
         let from = key.address();
         let mut request = json!({ "from": from, "input": Bytes::from(input.clone()) });
         if let TxKind::Call(to) = to {

@@ -60,11 +60,7 @@ impl OpenChain {
             Store::open(dir, &spec).wrap_err_with(|| format!("opening the {name} store in {}", dir.display()))?,
         );
         let head = store.head()?;
-        let grandparent = match head.header.number {
-            0 => head.header.timestamp,
-            n => store.header(n - 1)?.map_or(head.header.timestamp, |h| h.header.timestamp),
-        };
-        let base_fee = spec.next_base_fee(&head.header, grandparent);
+        let base_fee = spec.next_base_fee_after(&store, &head.header)?;
         let pool = PoolHandle(Arc::new(Mutex::new(TxPool::new(pool_config(&spec, head.header.gas_limit), base_fee))));
         let chain = Arc::new(Mutex::new(Chain::new(store.clone())));
         Ok(Self { name, spec, chain, store, pool })

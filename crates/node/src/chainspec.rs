@@ -100,6 +100,20 @@ pub struct ChainSpec {
 }
 
 impl ChainSpec {
+    /// [`Self::next_base_fee`] of a stored `parent`, reading its parent's timestamp from `store` when the
+    /// rules need it.
+    pub fn next_base_fee_after(
+        &self,
+        store: &crate::Store,
+        parent: &alloy::consensus::Header,
+    ) -> Result<u64, crate::StoreError> {
+        let grandparent = match (self.l2.is_some(), parent.number) {
+            (true, n) if n > 0 => store.header(n - 1)?.map_or(parent.timestamp, |h| h.header.timestamp),
+            _ => parent.timestamp,
+        };
+        Ok(self.next_base_fee(parent, grandparent))
+    }
+
     /// The base fee of the child of `parent` under this chain's rules: EIP-4396 on an L2 (which needs the
     /// grandparent's timestamp), EIP-1559 otherwise.
     pub fn next_base_fee(&self, parent: &alloy::consensus::Header, grandparent_timestamp: u64) -> u64 {

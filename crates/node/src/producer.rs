@@ -13,8 +13,8 @@ use std::{
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, B256, keccak256};
-use surge_interfaces::TransactionPool;
 use surge_builder::{PayloadTransactions, PoolTransactions};
+use surge_interfaces::TransactionPool;
 use surge_txpool::{AccountState, PoolError};
 use tracing::{debug, info, info_span, warn};
 

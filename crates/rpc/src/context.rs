@@ -104,11 +104,7 @@ impl RpcContext {
 
     /// The base fee of the block after `header` under the chain's rules.
     pub fn next_base_fee(&self, header: &Header) -> RpcResult<u64> {
-        let grandparent = match (self.spec.l2.is_some(), header.number) {
-            (true, n) if n > 0 => self.store.header(n - 1)?.map_or(header.timestamp, |h| h.header.timestamp),
-            _ => header.timestamp,
-        };
-        Ok(self.spec.next_base_fee(header, grandparent))
+        Ok(self.spec.next_base_fee_after(&self.store, header)?)
     }
 
     /// The environment a call runs in on top of block `header` (its own environment, as geth does).

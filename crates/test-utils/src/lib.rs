@@ -68,8 +68,7 @@ impl Anvil {
     /// The full JSON-RPC response, or `None` when the request failed.
     pub fn try_rpc(&self, method: &str, params: Value) -> Option<Value> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut resp = ureq::post(&self.url).send_json(&body).ok()?;
-        resp.body_mut().read_json::<Value>().ok()
+        try_post_raw(&self.url, &body.to_string()).map(|(_, v)| v).filter(|v| !v.is_null())
     }
 
     /// The result of a call that must succeed.
