@@ -34,6 +34,7 @@ pub struct FileConfig {
     chain: Option<PathBuf>,
     log: Option<String>,
     block_time: Option<u64>,
+    fee_recipient: Option<Address>,
     #[serde(default)]
     http: HttpSection,
     metrics: Option<SocketAddr>,
@@ -218,6 +219,8 @@ pub struct FlagValues {
     pub log: Option<String>,
     /// `--metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `--fee-recipient`.
+    pub fee_recipient: Option<Address>,
     /// Protocol address flags.
     pub protocol: ProtocolOverrides,
 }
@@ -245,6 +248,8 @@ pub struct Settings {
     pub log: String,
     /// Prometheus endpoint.
     pub metrics: Option<SocketAddr>,
+    /// Who receives the L2 blocks' fees (dev mode: dev account 0 unless set).
+    pub fee_recipient: Option<Address>,
     /// Protocol addresses set explicitly.
     pub protocol: ProtocolOverrides,
 }
@@ -290,6 +295,16 @@ impl Settings {
             block_time: Duration::from_secs(block_time),
             log: flags.log.clone().or(env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),
             metrics: flags.metrics.or(file.metrics),
+            fee_recipient: match flags.fee_recipient {
+                Some(a) => Some(a),
+                None => match env("L2_SUGGESTED_FEE_RECIPIENT").filter(|v| !v.trim().is_empty()) {
+                    Some(text) => Some(
+                        Address::from_str(text.trim())
+                            .map_err(|e| err("L2_SUGGESTED_FEE_RECIPIENT", format!("{text:?}: {e}")))?,
+                    ),
+                    None => file.fee_recipient,
+                },
+            },
             protocol,
         })
     }

@@ -84,7 +84,7 @@ pub fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     l1.send(&args.key, l1_chain_id, nonce, TxKind::Call(contracts.inbox), activate.abi_encode(), "inbox activation")
         .map_err(|e| eyre!(e))?;
 
-    write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis)?;
+    write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis, owner)?;
     println!("L2 genesis {l2_genesis_hash}; wrote l2-genesis.json and surge-node.toml to {}", args.out.display());
     println!("run: surge-node --chain {0}/l2-genesis.json --config {0}/surge-node.toml", args.out.display());
     Ok(protocol)
@@ -95,15 +95,17 @@ fn write_files(
     l1_rpc_url: &str,
     p: &ProtocolConfig,
     l2_genesis: &alloy::genesis::Genesis,
+    fee_recipient: alloy_primitives::Address,
 ) -> eyre::Result<()> {
     std::fs::create_dir_all(out).wrap_err_with(|| format!("creating {}", out.display()))?;
     let genesis = serde_json::to_string_pretty(l2_genesis)? + "\n";
     std::fs::write(out.join("l2-genesis.json"), genesis).wrap_err("writing l2-genesis.json")?;
     let config = format!(
-        "# Written by `surge-node deploy`.\n\n[l1]\nrpc_url = \"{l1_rpc_url}\"\n\n[protocol]\n\
+        "# Written by `surge-node deploy`.\n\nfee_recipient = \"{}\"\n\n[l1]\nrpc_url = \"{l1_rpc_url}\"\n\n[protocol]\n\
          l1_bridge = \"{}\"\nl1_signal_service = \"{}\"\nl1_inbox = \"{}\"\nl1_multicall = \"{}\"\n\
          l1_resolver = \"{}\"\nl1_proof_verifier = \"{}\"\n\
          l2_bridge = \"{}\"\nl2_signal_service = \"{}\"\nl2_anchor = \"{}\"\n",
+        fee_recipient,
         p.l1.bridge,
         p.l1.signal_service,
         p.l1.inbox,

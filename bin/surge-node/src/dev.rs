@@ -5,19 +5,20 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use alloy_primitives::{Address, aliases::U48};
-use surge_builder::{BlockInputs, CheckpointSource, InputQueue};
+use surge_builder::{BlockInputs, BuilderConfig, CheckpointSource, InputQueue, SurgeNodeBuilder};
 use surge_host::{
     ChainSpec, Store,
-    l2_builder::SurgeHostBuilder,
     producer::{EthereumPayloadBuilder, ProductionMode},
+    seams::HostEvmConfig,
 };
+use surge_interfaces::ChainTags;
 use surge_primitives::{Checkpoint, ProtocolConfig};
 use surge_rpc::RpcServerConfig;
 
 use crate::{
     config::{ConfigError, Settings},
     l1_client::L1Client,
-    launch::{OpenChain, RunningChain},
+    launch::{OpenChain, RunningChain, StartOptions},
 };
 
 /// The committed dev genesis files, built into the binary so `--dev` works from any directory.
@@ -132,20 +133,50 @@ async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: Chain
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
             let head = Arc::new(L1Head(l1.store.clone()));
-            let builder = EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() };
-            let l1 = l1.start(Box::new(builder), mode, rpc(settings.l1_http_port), None, Address::ZERO).await?;
+            let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
+            let l1 = l1
+                .start(StartOptions {
+                    builder,
+                    mode,
+                    rpc: rpc(settings.l1_http_port),
+                    // Every block of the dev L1 is final at once.
+                    tags: Arc::new(ChainTags::at_head()),
+                    fee_recipient: Address::ZERO,
+                    dev: true,
+                    extensions: vec![],
+                })
+                .await?;
             (Some(l1), head)
         }
     };
     let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
-    let l2_builder = SurgeHostBuilder::new(l2.spec.clone(), l2.pool.clone(), inputs, checkpoints)?;
+    let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
+    let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
+    let l2_builder =
+        SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, checkpoints)?;
     let builder_metrics = l2_builder.metrics();
     let keys = surge_genesis::dev_keys(10)?;
-    let sequencer = keys.first().map_or(Address::ZERO, |k| k.address());
+    let fee_recipient = match (settings.fee_recipient, dev) {
+        (Some(a), _) => a,
+        (None, true) => keys.first().map_or(Address::ZERO, |k| k.address()),
+        (None, false) => {
+            let reason = "required to run an L2 (--fee-recipient, L2_SUGGESTED_FEE_RECIPIENT or the config file)";
+            return Err(ConfigError { field: "fee_recipient".into(), reason: reason.into() }.into());
+        }
+    };
 
     // Until proposals are proved on L1, L2's safe and finalized block is genesis.
-    let finalized = Some(Arc::new(std::sync::atomic::AtomicU64::new(0)));
-    let l2 = l2.start(Box::new(l2_builder), l2_mode, rpc(settings.http.port()), finalized, sequencer).await?;
+    let l2 = l2
+        .start(StartOptions {
+            builder: Arc::new(l2_builder),
+            mode: l2_mode,
+            rpc: rpc(settings.http.port()),
+            tags: Arc::new(ChainTags::new(0)),
+            fee_recipient,
+            dev,
+            extensions: vec![],
+        })
+        .await?;
 
     let title = if dev { "surge-node dev network" } else { "surge-node" };
     println!("{title} (data in {})", settings.datadir.display());

@@ -10,7 +10,7 @@ use alloy::{
 };
 use alloy_primitives::{Address, B256, Bytes, TxKind, U64, U256, aliases::U48};
 use serde_json::{Value, json};
-use surge_builder::CheckpointSource;
+use surge_interfaces::CheckpointSource;
 use surge_primitives::{Checkpoint, ProtocolConfig};
 
 use crate::config::ConfigError;

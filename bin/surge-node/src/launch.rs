@@ -1,21 +1,26 @@
-//! Launching one chain: store, pool, block producer and RPC server, and stopping it cleanly.
+//! Launching one chain: store, pool, block producer, extensions and RPC server, and stopping it cleanly.
 
 use std::{
     net::SocketAddr,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicBool},
     time::Duration,
 };
 
 use eyre::WrapErr;
 use surge_host::{
     ChainSpec, Store,
-    notifications::Chain,
-    producer::{PayloadBuilder, Producer, ProducerHandle, ProducerStats, ProductionMode},
-    seams::{PoolHandle, pool_config},
+    notifications::{Chain, DEFAULT_NOTIFICATION_CAPACITY},
+    producer::{Producer, ProducerHandle, ProducerStats, ProductionMode},
+    seams::{ChainHandle, HostComponents, HostEvmConfig, HostProvider, PoolHandle, pool_config},
 };
+use surge_interfaces::{ChainTags, ExtensionContext, NotificationHub, PayloadBuilder, RpcExtensions};
 use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig, metrics::RpcMetrics};
 use surge_txpool::TxPool;
+
+/// Installs an extension when its chain starts (reth's `install_exex` and `extend_rpc_modules` in one): it
+/// gets the head, a notification stream and the components, spawns what it runs, and registers RPC modules.
+pub type ExtensionInstaller = Box<dyn FnOnce(ExtensionContext<HostComponents>) -> eyre::Result<()> + Send>;
 
 /// A running chain.
 pub struct RunningChain {
@@ -29,6 +34,8 @@ pub struct RunningChain {
     pub rpc_addr: SocketAddr,
     /// The pool.
     pub pool: PoolHandle,
+    /// Chain control and subscriptions.
+    pub control: ChainHandle,
     /// Block production counters.
     pub producer_stats: Arc<ProducerStats>,
     /// RPC latency.
@@ -45,10 +52,30 @@ pub struct OpenChain {
     pub spec: Arc<ChainSpec>,
     /// The chain.
     pub chain: Arc<Mutex<Chain>>,
+    /// Its notifications.
+    pub hub: Arc<NotificationHub>,
     /// The store.
     pub store: Arc<Store>,
     /// The pool.
     pub pool: PoolHandle,
+}
+
+/// How a chain runs once open.
+pub struct StartOptions {
+    /// The payload builder.
+    pub builder: Arc<dyn PayloadBuilder<Store>>,
+    /// When blocks are made.
+    pub mode: ProductionMode,
+    /// The RPC server.
+    pub rpc: RpcServerConfig,
+    /// The `safe` and `finalized` heights.
+    pub tags: Arc<ChainTags>,
+    /// Who receives the block fees.
+    pub fee_recipient: alloy_primitives::Address,
+    /// Serve dev-only methods (`evm_mine`).
+    pub dev: bool,
+    /// Extensions to install before the RPC server starts.
+    pub extensions: Vec<ExtensionInstaller>,
 }
 
 impl OpenChain {
@@ -61,50 +88,76 @@ impl OpenChain {
         );
         let head = store.head()?;
         let base_fee = spec.next_base_fee_after(&store, &head.header)?;
-        let pool = PoolHandle(Arc::new(Mutex::new(TxPool::new(pool_config(&spec, head.header.gas_limit), base_fee))));
-        let chain = Arc::new(Mutex::new(Chain::new(store.clone())));
-        Ok(Self { name, spec, chain, store, pool })
+        let pool = PoolHandle::new(TxPool::new(pool_config(&spec, head.header.gas_limit), base_fee), store.clone());
+        let chain = Chain::new(store.clone(), DEFAULT_NOTIFICATION_CAPACITY)?;
+        let hub = chain.hub();
+        Ok(Self { name, spec, chain: Arc::new(Mutex::new(chain)), hub, store, pool })
     }
 
-    /// Starts producing blocks with `builder` and serving RPC on `addr`.
-    pub async fn start(
-        self,
-        builder: Box<dyn PayloadBuilder>,
-        mode: ProductionMode,
-        rpc: RpcServerConfig,
-        finalized: Option<Arc<std::sync::atomic::AtomicU64>>,
-        fee_recipient: alloy_primitives::Address,
-    ) -> eyre::Result<RunningChain> {
+    /// Starts producing blocks, installs the extensions and serves RPC.
+    pub async fn start(self, options: StartOptions) -> eyre::Result<RunningChain> {
         let ctx = RpcContext {
             spec: self.spec.clone(),
             store: self.store.clone(),
-            chain: self.chain.clone(),
+            hub: self.hub.clone(),
             pool: self.pool.clone(),
-            finalized,
+            tags: options.tags.clone(),
             limits: RpcLimits::default(),
         };
         let events = ChainEvents::start(&ctx);
         let producer_stats = Arc::new(ProducerStats::default());
+        let paused = Arc::new(AtomicBool::new(false));
         let producer = Arc::new(Producer {
+            name: self.name,
             chain: self.chain.clone(),
             pool: self.pool.clone(),
-            builder,
+            builder: options.builder.clone(),
             spec: self.spec.clone(),
-            fee_recipient,
+            fee_recipient: options.fee_recipient,
             build_time: Duration::from_millis(250),
             stats: producer_stats.clone(),
+            paused: paused.clone(),
         });
+        let control = ChainHandle {
+            chain: self.chain.clone(),
+            hub: self.hub.clone(),
+            pool: self.pool.clone(),
+            spec: self.spec.clone(),
+            builder: options.builder,
+            paused,
+        };
+        let components = HostComponents {
+            provider: HostProvider(self.store.clone()),
+            evm: HostEvmConfig(self.spec.clone()),
+            pool: self.pool.clone(),
+            chain: control.clone(),
+            tags: options.tags,
+        };
+        let extensions = Arc::new(RpcExtensions::new());
+        for install in options.extensions {
+            let ctx = ExtensionContext {
+                head: self.store.head()?,
+                notifications: self.hub.subscribe(None)?,
+                components: components.clone(),
+                rpc: extensions.clone(),
+            };
+            install(ctx).wrap_err_with(|| format!("installing an extension on {}", self.name))?;
+        }
         let mut modules = RpcModules::standard(&ctx, &events)?;
-        modules.merge(dev_module(producer.clone())?)?;
+        if options.dev {
+            modules.merge(dev_module(producer.clone())?)?;
+        }
+        modules.extend(&extensions)?;
         let rpc_metrics = Arc::new(RpcMetrics::default());
-        let (handle, rpc_addr) = modules.start(&rpc, rpc_metrics.clone()).await?;
-        let producer = producer.spawn(mode);
+        let (handle, rpc_addr) = modules.start(&options.rpc, rpc_metrics.clone()).await?;
+        let producer = producer.spawn(options.mode);
         Ok(RunningChain {
             name: self.name,
             spec: self.spec,
             store: self.store,
             rpc_addr,
             pool: self.pool,
+            control,
             producer_stats,
             rpc_metrics,
             producer: Some(producer),
@@ -120,7 +173,7 @@ impl RunningChain {
         let chain = self.name.to_lowercase();
         let head = self.store.head().map(|h| h.header.number).unwrap_or_default();
         let (pending, queued) = {
-            let pool = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+            let pool = self.pool.pool();
             (pool.pending().len(), pool.queued().len())
         };
         let s = &self.producer_stats;
@@ -148,6 +201,9 @@ impl RunningChain {
         }
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
+        // Streams and listeners end, so the tasks reading them finish and release the store.
+        self.control.hub.close();
+        self.pool.pool().close_listeners();
         tracing::info!(chain = self.name, head = ?self.store.head().map(|h| h.header.number).ok(), "stopped");
     }
 }

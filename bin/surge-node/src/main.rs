@@ -1,10 +1,6 @@
 //! `surge-node`: the binary that wires the Surge node's crates together.
 
-mod config;
-mod deploy;
-mod dev;
-mod l1_client;
-mod launch;
+use surge_node::{config, deploy, dev};
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -71,6 +67,11 @@ struct Cli {
     #[arg(long)]
     metrics: Option<SocketAddr>,
 
+    /// Who receives the L2 blocks' fees; required with `--chain` (dev mode: dev account 0).
+    /// Env: L2_SUGGESTED_FEE_RECIPIENT.
+    #[arg(long = "fee-recipient")]
+    fee_recipient: Option<Address>,
+
     /// L1 bridge. Env: L1_BRIDGE_ADDRESS.
     #[arg(long = "l1.bridge")]
     l1_bridge: Option<Address>,
@@ -108,6 +109,7 @@ impl Cli {
             http_port: self.http_port,
             cors: self.cors.clone(),
             l1_http_port: self.l1_http_port,
+            fee_recipient: self.fee_recipient,
             l1_rpc_url: self.l1_rpc_url.clone(),
             block_time: self.block_time,
             log: self.log.clone(),

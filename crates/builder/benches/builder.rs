@@ -20,7 +20,7 @@ use alloy::{
 use alloy_primitives::{Address, Bytes, TxKind, U256, aliases::U48, keccak256};
 use alloy_sol_types::SolCall;
 use surge_builder::{
-    BuilderConfig, BuiltPayload, InputQueue, ListTransactions, OutboundDependency, ReturnSlot, SurgeAttributes,
+    BuilderConfig, BuiltPayload, InputQueue, ListTransactions, NextBlockAttributes, OutboundDependency, ReturnSlot,
     SurgePayloadBuilder,
 };
 use surge_host::{
@@ -42,7 +42,7 @@ impl<I: Iterator<Item = Recovered<TxEnvelope>>> TxSource for InOrder<I> {
         self.0.next()
     }
 
-    fn skip_invalid(&mut self, _tx: &Recovered<TxEnvelope>) -> bool {
+    fn skip_invalid(&mut self, _tx: &Recovered<TxEnvelope>, _kind: surge_interfaces::InvalidKind) -> bool {
         true
     }
 }
@@ -151,12 +151,15 @@ fn surge_build(
 ) -> (Duration, BuiltPayload) {
     let head = c.l2_store.head().unwrap();
     let parent = Sealed::new_unchecked(head.header.clone(), head.hash);
-    let attributes = SurgeAttributes {
+    let attributes = NextBlockAttributes {
         timestamp: head.header.timestamp + 2,
         fee_recipient: Address::repeat_byte(0xcb),
-        gas_limit: None,
-        l1_checkpoint: Checkpoint { blockNumber: U48::from(1), blockHash: keccak256("1"), stateRoot: keccak256("r") },
-        deadline: None,
+        l1_checkpoint: Some(Checkpoint {
+            blockNumber: U48::from(1),
+            blockHash: keccak256("1"),
+            stateRoot: keccak256("r"),
+        }),
+        ..Default::default()
     };
     let start = Instant::now();
     let payload = builder.build(&c.l2_store, &parent, &attributes, &mut ListTransactions::new(txs.to_vec())).unwrap();
@@ -167,7 +170,7 @@ fn eth_build(c: &Chains, txs: &[Recovered<TxEnvelope>]) -> (Duration, usize) {
     let parent = c.eth_store.head().unwrap();
     let input = BlockInput {
         timestamp: parent.header.timestamp + 2,
-        beneficiary: Address::repeat_byte(0xcb),
+        fee_recipient: Address::repeat_byte(0xcb),
         ..Default::default()
     };
     let start = Instant::now();

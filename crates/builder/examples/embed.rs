@@ -19,7 +19,7 @@ use revm::{
     primitives::hardfork::SpecId,
     state::{AccountInfo, Bytecode},
 };
-use surge_builder::{BuilderConfig, InputQueue, ListTransactions, SurgeAttributes, SurgePayloadBuilder};
+use surge_builder::{BuilderConfig, InputQueue, ListTransactions, NextBlockAttributes, SurgePayloadBuilder};
 use surge_interfaces::{ConfigureEvm, StateProviderFactory};
 use surge_l2_rules::{FeeRules, TaikoEvmFactory};
 use surge_primitives::Checkpoint;
@@ -63,8 +63,14 @@ impl ConfigureEvm for MyEvm {
         };
         EvmEnv::new(CfgEnv::new_with_spec(SpecId::SHANGHAI).with_chain_id(self.0), block)
     }
-    fn next_evm_env(&self, parent: &Header, timestamp: u64) -> EvmEnv {
-        self.evm_env(&Header { number: parent.number + 1, timestamp, ..parent.clone() })
+    fn next_header<P: StateProviderFactory>(
+        &self,
+        _provider: &P,
+        parent: &Header,
+        attributes: &NextBlockAttributes,
+    ) -> Result<Header, P::Error> {
+        let timestamp = attributes.timestamp;
+        Ok(Header { number: parent.number + 1, parent_hash: parent.hash_slow(), timestamp, ..parent.clone() })
     }
     fn simulation_factory(&self) -> TaikoEvmFactory {
         TaikoEvmFactory { rules: FeeRules::simulation(self.0) }
@@ -113,16 +119,15 @@ fn main() -> eyre::Result<()> {
     let signed = tx.clone().into_signed(key.sign_hash_sync(&tx.signature_hash())?);
     let user_tx = Recovered::new_unchecked(TxEnvelope::Eip1559(signed), key.address());
 
-    let attributes = SurgeAttributes {
+    let attributes = NextBlockAttributes {
         timestamp: state.genesis.timestamp + 2,
         fee_recipient: Address::repeat_byte(0xcb),
-        gas_limit: None,
-        l1_checkpoint: Checkpoint {
+        l1_checkpoint: Some(Checkpoint {
             blockNumber: U48::from(1),
             blockHash: B256::repeat_byte(1),
             stateRoot: B256::repeat_byte(2),
-        },
-        deadline: None,
+        }),
+        ..Default::default()
     };
     let payload = builder.build(&state, &state.genesis, &attributes, &mut ListTransactions::new([user_tx]))?;
     builder.on_committed(&payload); // once your node has committed it

@@ -14,15 +14,17 @@ use alloy::{
 };
 use alloy_primitives::{Address, B256, Bloom};
 use revm::{DatabaseRef, database::BundleState};
-use surge_interfaces::{ConfigureEvm, StateProviderFactory};
+use surge_interfaces::{
+    BlockInputs, ConfigureEvm, InconsistentSlot, InputsReport, NextBlockAttributes, ReturnSlot, SlotProblem,
+    StagedInputs, StateProviderFactory,
+};
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, ChildHeader, FeeRules, L2BlockError, child_header, encode_extra_data};
 use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, L2Predeploys, golden_touch::GoldenTouchError};
 use tracing::{info_span, warn};
 
 use crate::{
     anchor::{AnchorInput, build_anchor},
-    consistency::{self, InconsistentSlot, SlotProblem, check},
-    inputs::{BlockInputs, InputsReport, ReturnSlot, StagedInputs},
+    consistency::{self, check},
     pass::{self, PassOutput, PassPlan},
     transactions::{ListTransactions, PayloadTransactions},
 };
@@ -90,22 +92,6 @@ struct BlockContext {
     gas: u64,
 }
 
-/// What the block builder chooses for one block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SurgeAttributes {
-    /// Timestamp, strictly above the parent's.
-    pub timestamp: u64,
-    /// Fee recipient.
-    pub fee_recipient: Address,
-    /// Gas the block may use, at most the header's (the parent's, fixed in realtime); the header's when
-    /// `None`.
-    pub gas_limit: Option<u64>,
-    /// The L1 block the anchor checkpoints.
-    pub l1_checkpoint: Checkpoint,
-    /// When to stop taking user transactions and seal what is there; no limit when `None`.
-    pub deadline: Option<Instant>,
-}
-
 /// Time spent, and passes made, building one block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildStats {
@@ -138,6 +124,18 @@ pub struct BuiltPayload {
     pub excluded_txs: Vec<B256>,
     /// Timing.
     pub stats: BuildStats,
+}
+
+impl From<BuiltPayload> for surge_interfaces::BuiltBlock {
+    fn from(payload: BuiltPayload) -> Self {
+        Self {
+            header: payload.header,
+            body: payload.body,
+            senders: payload.senders,
+            receipts: payload.receipts,
+            bundle: payload.bundle,
+        }
+    }
 }
 
 /// Building a block failed; nothing staged was consumed.
@@ -173,6 +171,12 @@ pub enum BuildError {
         number: u64,
         /// Its hash.
         hash: B256,
+    },
+    /// The attributes name no L1 checkpoint for the anchor.
+    #[error("block {number}: no L1 checkpoint for the anchor")]
+    NoCheckpoint {
+        /// The block.
+        number: u64,
     },
     /// Signing the anchor failed.
     #[error("signing the anchor: {0}")]
@@ -227,7 +231,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         &self,
         provider: &P,
         parent: &Sealed<Header>,
-        attributes: &SurgeAttributes,
+        attributes: &NextBlockAttributes,
         txs: &mut dyn PayloadTransactions,
     ) -> Result<BuiltPayload, BuildError> {
         let number = parent.number + 1;
@@ -243,6 +247,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             n => provider.header_by_number(n - 1).map_err(state_error)?.ok_or_else(not_canonical)?.0.timestamp,
         };
         let rules = |source| BuildError::Rules { number, source };
+        let l1_checkpoint = attributes.l1_checkpoint.clone().ok_or(BuildError::NoCheckpoint { number })?;
         let child = ChildHeader {
             timestamp: attributes.timestamp,
             beneficiary: attributes.fee_recipient,
@@ -264,7 +269,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
 
         let ctx = BlockContext { header, anchor_nonce, gas };
         let selection = Selection::new(self.inputs.stage(number), self.config.max_signal_slots);
-        let (out, return_slots, mut rejected, stats) = self.settle(provider, &ctx, &selection, attributes, txs)?;
+        let deadline = attributes.deadline;
+        let (out, return_slots, mut rejected, stats) =
+            self.settle(provider, &ctx, &selection, (&l1_checkpoint, deadline), txs)?;
         let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
         consistency::settle_deferred(&mut rejected, &in_block);
         let inputs = InputsReport {
@@ -286,7 +293,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         provider: &P,
         ctx: &BlockContext,
         selection: &Selection,
-        attributes: &SurgeAttributes,
+        (l1_checkpoint, deadline): (&Checkpoint, Option<Instant>),
         txs: &mut dyn PayloadTransactions,
     ) -> Result<(PassOutput, Vec<ReturnSlot>, Vec<InconsistentSlot>, BuildStats), BuildError> {
         let chain_id = self.config.chain_id;
@@ -313,7 +320,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
                 chain_id,
                 nonce: ctx.anchor_nonce,
                 base_fee: ctx.header.base_fee_per_gas.unwrap_or_default(),
-                l1_checkpoint: attributes.l1_checkpoint.clone(),
+                l1_checkpoint: l1_checkpoint.clone(),
                 signal_slots: slots,
             })?;
             let plan = PassPlan {
@@ -325,7 +332,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
                 suspects: &suspects,
                 user_gas: ctx.gas.saturating_sub(ANCHOR_GAS_LIMIT).saturating_sub(relay_gas),
                 relay_txs: &selection.relay_txs,
-                deadline: if replay.is_none() { attributes.deadline } else { None },
+                deadline: if replay.is_none() { deadline } else { None },
                 bridge: L2Predeploys::for_chain(chain_id).bridge,
                 chain_id,
             };

@@ -1,83 +1,11 @@
 //! The consistency invariant checked before sealing: every injected return slot belongs to an outbound
 //! message that its transaction really sent in this block, with exactly the planned fields.
 
-use std::{collections::HashMap, fmt};
+use std::collections::HashMap;
 
 use alloy_primitives::B256;
-use surge_primitives::Message;
+use surge_interfaces::{InconsistentSlot, ReturnSlot, SlotProblem};
 use surge_sync::OutboundMessage;
-
-use crate::inputs::ReturnSlot;
-
-/// Why a return slot cannot stay in the block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlotProblem {
-    /// Its transaction is not in the block (out of gas or time, or not in the pool).
-    TxNotInBlock,
-    /// The transaction ran but sent no message: it reverted, or the `sendMessage` call (or a frame
-    /// around it) did.
-    NothingSent {
-        /// Whether a `sendMessage` call was made and reverted.
-        attempted: bool,
-    },
-    /// The anchor had no room left for it (too many slots for one block); it is offered again.
-    NoRoom,
-    /// Its transaction went into the block without it (the slot had no room, or the passes ran out, and
-    /// the transaction did not need it to succeed): the message was sent in this block, so the slot can
-    /// never be injected later.
-    MinedWithoutSlot,
-    /// The builder ran out of passes before the block settled with this slot; it is offered again.
-    Unsettled,
-    /// The transaction sent messages, none with the planned fields.
-    FieldsDiffer {
-        /// The planned message.
-        expected: Box<Message>,
-        /// What it sent instead.
-        sent: Vec<Message>,
-    },
-}
-
-impl SlotProblem {
-    /// Whether the slot may still be good in a later block (its transaction has not run yet).
-    pub fn retry_later(&self) -> bool {
-        matches!(self, Self::TxNotInBlock | Self::NoRoom | Self::Unsettled)
-    }
-}
-
-/// A return slot that failed the check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InconsistentSlot {
-    /// The slot.
-    pub slot: B256,
-    /// The transaction that should have sent its message.
-    pub tx_hash: B256,
-    /// What went wrong.
-    pub problem: SlotProblem,
-}
-
-impl fmt::Display for InconsistentSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "return slot {} of transaction {}: ", self.slot, self.tx_hash)?;
-        match &self.problem {
-            SlotProblem::TxNotInBlock => write!(f, "the transaction is not in the block"),
-            SlotProblem::MinedWithoutSlot => write!(f, "the transaction went into the block without it"),
-            SlotProblem::NoRoom => write!(f, "no room left in the anchor, deferred to a later block"),
-            SlotProblem::Unsettled => write!(f, "the block did not settle with it in the passes allowed"),
-            SlotProblem::NothingSent { attempted: true } => write!(f, "its sendMessage call reverted"),
-            SlotProblem::NothingSent { attempted: false } => write!(f, "it sent no message"),
-            SlotProblem::FieldsDiffer { expected, sent } => {
-                let ids: Vec<u64> = sent.iter().map(|m| m.id).collect();
-                write!(
-                    f,
-                    "it sent {} message(s) (ids {ids:?}), none with the planned fields (planned id {}, hash {})",
-                    sent.len(),
-                    expected.id,
-                    expected.hash()
-                )
-            }
-        }
-    }
-}
 
 /// The messages each traced transaction of the block sent, by transaction hash.
 pub type SentMessages = HashMap<B256, Vec<OutboundMessage>>;

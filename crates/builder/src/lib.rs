@@ -6,7 +6,8 @@
 //! The crate is independent of any host: it reads headers and state through
 //! [`surge_interfaces::StateProviderFactory`], takes the EVM environment from
 //! [`surge_interfaces::ConfigureEvm`], user transactions from a [`PayloadTransactions`] and the slots and
-//! relay transactions from a [`BlockInputs`] planner. See `examples/embed.rs` for a complete embedding.
+//! relay transactions from a [`BlockInputs`] planner; [`SurgeNodeBuilder`] puts it behind a node's
+//! [`surge_interfaces::PayloadBuilder`] seam. See `examples/embed.rs` for a complete embedding.
 //!
 //! A build goes:
 //! 1. the header from the parent and the L2 rules (EIP-4396 base fee, 7-byte extra data, fixed gas limit);
@@ -21,14 +22,16 @@ pub mod anchor;
 pub mod builder;
 pub mod consistency;
 pub mod inputs;
+pub mod node;
 mod pass;
 pub mod transactions;
 
 pub use anchor::{AnchorInput, build_anchor};
-pub use builder::{BuildError, BuildStats, BuilderConfig, BuiltPayload, SurgeAttributes, SurgePayloadBuilder};
-pub use consistency::{InconsistentSlot, SlotProblem};
-pub use inputs::{
-    BlockInputs, CheckpointSource, InputQueue, InputsReport, NoInputs, OutboundDependency, ReturnSlot, StagedInputs,
-    UserOp,
+pub use builder::{BuildError, BuildStats, BuilderConfig, BuiltPayload, SurgePayloadBuilder};
+pub use inputs::InputQueue;
+pub use node::{BuilderMetrics, SurgeNodeBuilder};
+pub use surge_interfaces::{
+    BlockInputs, CheckpointSource, InconsistentSlot, InputsReport, NextBlockAttributes, NoInputs, OutboundDependency,
+    ReturnSlot, SlotProblem, StagedInputs, UserOp,
 };
 pub use transactions::{ListTransactions, PayloadTransactions, PoolTransactions};

@@ -18,6 +18,7 @@ use revm::{
     database::{BundleState, State, WrapDatabaseRef, states::bundle_state::BundleRetention},
 };
 use revm_inspectors::tracing::TracingInspector;
+use surge_interfaces::InvalidKind;
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, slots::bridge};
 use surge_sync::find_outbound_messages;
@@ -64,7 +65,7 @@ pub(crate) struct PassOutput {
 enum Outcome {
     Included,
     /// Not executable here (validation, no room, golden touch); the state is untouched.
-    Invalid(String),
+    Invalid(InvalidKind),
     /// A suspect that failed; its changes were discarded.
     Excluded,
 }
@@ -100,7 +101,7 @@ where
     };
     match exec(&mut evm, &mut out, &plan.anchor, ANCHOR_GAS_LIMIT)? {
         Outcome::Included => {}
-        Outcome::Invalid(why) => return Err(BuildError::Anchor(why)),
+        Outcome::Invalid(why) => return Err(BuildError::Anchor(why.reason().to_string())),
         Outcome::Excluded => return Err(BuildError::Anchor("the anchor was left out".into())),
     }
 
@@ -114,9 +115,9 @@ where
                 out.user_txs.push(tx);
             }
             Outcome::Invalid(why) => {
-                debug!(hash = %tx.tx_hash(), sender = %tx.signer(), %why, "skipping a transaction");
+                debug!(hash = %tx.tx_hash(), sender = %tx.signer(), why = why.reason(), "skipping a transaction");
                 out.skipped += 1;
-                user_txs.mark_invalid(&tx);
+                user_txs.mark_invalid(&tx, why);
             }
             Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
         }
@@ -127,7 +128,7 @@ where
         match exec(&mut evm, &mut out, tx, room)? {
             Outcome::Included => out.relay_included.push(*tx.tx_hash()),
             Outcome::Invalid(why) => {
-                debug!(hash = %tx.tx_hash(), %why, "a relay transaction cannot execute");
+                debug!(hash = %tx.tx_hash(), why = why.reason(), "a relay transaction cannot execute");
                 out.relay_rejected.push(*tx.tx_hash());
             }
             Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
@@ -158,10 +159,13 @@ where
     let hash = *tx.tx_hash();
     if tx.signer() == GOLDEN_TOUCH_ADDRESS && !out.txs.is_empty() {
         // Its key is public: only the anchor may come from it.
-        return Ok(Outcome::Invalid("sent by the golden touch".into()));
+        return Ok(Outcome::Invalid(InvalidKind::Invalid("sent by the golden touch".into())));
     }
     if tx.gas_limit() > room {
-        return Ok(Outcome::Invalid(format!("gas limit {} above the {room} left", tx.gas_limit())));
+        return Ok(Outcome::Invalid(InvalidKind::NotThisBlock(format!(
+            "gas limit {} above the {room} left",
+            tx.gas_limit()
+        ))));
     }
     let _span = debug_span!("execute_tx", %hash).entered();
     let traced = plan.traced.contains(&hash);
@@ -174,7 +178,7 @@ where
     evm.set_inspector_enabled(traced);
     let result = match evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer())) {
         Ok(result) => result,
-        Err(EVMError::Transaction(e)) => return Ok(Outcome::Invalid(e.to_string())),
+        Err(EVMError::Transaction(e)) => return Ok(Outcome::Invalid(InvalidKind::from_revm(&e))),
         Err(EVMError::Database(e)) => return Err(state_error(e)),
         Err(e) => return Err(BuildError::Evm { tx: hash, reason: e.to_string() }),
     };
@@ -185,7 +189,7 @@ where
             ExecutionResult::Revert { output, .. } => format!("reverted: {}", revert_reason(output)),
             other => format!("halted: {other:?}"),
         };
-        return Ok(Outcome::Invalid(why));
+        return Ok(Outcome::Invalid(InvalidKind::Invalid(why)));
     }
     if plan.suspects.contains(&hash) && !result.result.is_success() {
         return Ok(Outcome::Excluded);

@@ -4,27 +4,32 @@ use std::{collections::HashSet, sync::Arc};
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::Address;
-use surge_txpool::{BestTransactions, PooledTx};
+use surge_interfaces::{BestTransactions, InvalidKind, PooledTx, pool::without_sidecar};
 
 /// Candidate transactions in block order.
 pub trait PayloadTransactions {
     /// The next candidate, or `None` when there are no more.
     fn next_tx(&mut self) -> Option<Recovered<TxEnvelope>>;
-    /// `tx` cannot go into this block: skip the rest of its sender's transactions too (their nonces
-    /// would not follow).
-    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>);
+    /// `tx` cannot go into this block (`kind` says whether ever): skip the rest of its sender's
+    /// transactions too (their nonces would not follow).
+    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>, kind: InvalidKind);
 }
 
 /// The pool's best transactions.
-#[derive(Debug)]
 pub struct PoolTransactions {
-    best: BestTransactions,
+    best: Box<dyn BestTransactions>,
     current: Option<Arc<PooledTx>>,
+}
+
+impl std::fmt::Debug for PoolTransactions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolTransactions").field("current", &self.current.as_ref().map(|t| t.hash)).finish()
+    }
 }
 
 impl PoolTransactions {
     /// Drains `best`.
-    pub fn new(best: BestTransactions) -> Self {
+    pub fn new(best: Box<dyn BestTransactions>) -> Self {
         Self { best, current: None }
     }
 }
@@ -32,14 +37,14 @@ impl PoolTransactions {
 impl PayloadTransactions for PoolTransactions {
     fn next_tx(&mut self) -> Option<Recovered<TxEnvelope>> {
         let tx = self.best.next()?;
-        let recovered = Recovered::new_unchecked(surge_txpool::without_sidecar(&tx.tx), tx.sender);
+        let recovered = Recovered::new_unchecked(without_sidecar(&tx.tx), tx.sender);
         self.current = Some(tx);
         Some(recovered)
     }
 
-    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>) {
+    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>, kind: InvalidKind) {
         match &self.current {
-            Some(current) if current.hash == *tx.tx_hash() => self.best.mark_invalid(current),
+            Some(current) if current.hash == *tx.tx_hash() => self.best.mark_invalid(current, kind),
             // Not the last one handed out (a rebuild pass): skipping the sender is all that is left to do.
             _ => {}
         }
@@ -71,7 +76,7 @@ impl PayloadTransactions for ListTransactions {
         None
     }
 
-    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>) {
+    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>, _kind: InvalidKind) {
         self.invalid.insert(tx.signer());
     }
 }

@@ -53,7 +53,7 @@ fn the_anchor_opens_a_dev_l2_block_and_marks_its_slots_received() {
     let anchor = build_anchor(&input(0, base_fee, slots.clone())).unwrap();
     let block_input = BlockInput {
         timestamp: parent.header.timestamp + 1,
-        extra_data: encode_extra_data(50, 0).unwrap(),
+        extra_data: Some(encode_extra_data(50, 0).unwrap()),
         ..Default::default()
     };
     let executed = execute_block(&spec, store.latest_state().unwrap(), &parent, &block_input, vec![anchor]).unwrap();

@@ -32,16 +32,11 @@ fn transfer(l2: &mut DevL2, from: u32) -> Recovered<TxEnvelope> {
 }
 
 /// The host's import input for a block the builder made (what another node re-executes).
-fn import_input(l2: &DevL2, header: &alloy::consensus::Header) -> BlockInput {
-    let parent = l2.store.head().unwrap();
+fn import_input(header: &alloy::consensus::Header) -> BlockInput {
     BlockInput {
         timestamp: header.timestamp,
-        beneficiary: header.beneficiary,
-        extra_data: header.extra_data.clone(),
-        grandparent_timestamp: match parent.header.number {
-            0 => None,
-            n => Some(l2.store.header(n - 1).unwrap().unwrap().header.timestamp),
-        },
+        fee_recipient: header.beneficiary,
+        extra_data: Some(header.extra_data.clone()),
         ..Default::default()
     }
 }
@@ -76,7 +71,7 @@ fn a_block_rebuilt_from_the_same_inputs_is_byte_identical_and_imports_elsewhere(
         let senders: Vec<Address> = first.senders.clone();
         let body: Vec<Recovered<TxEnvelope>> =
             first.body.transactions.iter().zip(senders).map(|(t, s)| Recovered::new_unchecked(t.clone(), s)).collect();
-        let input = import_input(&importer, &first.header);
+        let input = import_input(&first.header);
         let imported =
             execute_block(&importer.spec, importer.store.latest_state().unwrap(), &parent, &input, body).unwrap();
         let imported = importer.store.commit_block(imported).unwrap();
@@ -183,7 +178,7 @@ fn golden_touch_transactions_are_refused_by_the_pool_and_skipped_by_the_builder(
     txs.push(
         build_anchor(&AnchorInput { nonce: 2, ..anchor_input(&l2, next.header.base_fee_per_gas.unwrap()) }).unwrap(),
     );
-    let err = execute_block(&l2.spec, l2.store.latest_state().unwrap(), &parent, &import_input(&l2, &next.header), txs)
+    let err = execute_block(&l2.spec, l2.store.latest_state().unwrap(), &parent, &import_input(&next.header), txs)
         .unwrap_err();
     assert!(matches!(err, ExecuteError::L2 { source: L2BlockError::GoldenTouchAfterAnchor(1..), .. }), "{err}");
 }
@@ -319,7 +314,7 @@ fn an_anchor_that_would_revert_fails_the_build_with_the_reason() {
     let l2 = DevL2::new();
     l2.queue.push_user_op(alloy_primitives::keccak256("op"), None);
     let mut attributes = l2.attributes();
-    attributes.l1_checkpoint.stateRoot = alloy_primitives::B256::ZERO; // the signal service refuses it
+    attributes.l1_checkpoint.as_mut().unwrap().stateRoot = alloy_primitives::B256::ZERO; // the signal service refuses it
     let err = l2
         .builder
         .build(&l2.store, &l2.head(), &attributes, &mut surge_builder::ListTransactions::new(vec![]))

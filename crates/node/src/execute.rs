@@ -7,7 +7,7 @@ use alloy::{
         BlockBody, EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, TxEnvelope, TxReceipt, proofs,
         transaction::Recovered,
     },
-    eips::{eip4895::Withdrawal, eip4895::Withdrawals},
+    eips::eip4895::Withdrawals,
 };
 use alloy_evm::{
     EthEvmFactory, EvmEnv, EvmFactory,
@@ -15,38 +15,18 @@ use alloy_evm::{
     eth::{EthBlockExecutionCtx, EthBlockExecutor, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_hardforks::EthereumHardforks;
-use alloy_primitives::{Address, B64, B256, Bloom, Bytes};
+use alloy_primitives::{Address, B64, B256, Bloom};
 use revm::database::{State, states::bundle_state::BundleRetention};
+
+use surge_interfaces::{BuiltBlock, InvalidKind, NextBlockAttributes};
 
 use crate::{
     chainspec::ChainSpec,
-    storage::{ExecutedBlock, SealedHeader, StateDiff, StateProvider},
+    storage::{ExecutedBlock, SealedHeader, StateProvider},
 };
 
-/// What a block builder chooses for the next block; everything else follows from the parent and the
-/// chain rules.
-#[derive(Debug, Clone, Default)]
-pub struct BlockInput {
-    /// Timestamp.
-    pub timestamp: u64,
-    /// Fee recipient.
-    pub beneficiary: Address,
-    /// `prevRandao` (the header's mix hash).
-    pub prev_randao: B256,
-    /// Gas limit; the parent's when `None`.
-    pub gas_limit: Option<u64>,
-    /// Extra data.
-    pub extra_data: Bytes,
-    /// Base fee; computed from the parent (EIP-1559) when `None`.
-    pub base_fee: Option<u64>,
-    /// Parent beacon block root (Cancun and later); zero when `None`.
-    pub parent_beacon_block_root: Option<B256>,
-    /// Withdrawals (Shanghai and later; always none on L2).
-    pub withdrawals: Vec<Withdrawal>,
-    /// The grandparent's timestamp (L2 only: the EIP-4396 base fee depends on the parent's block time;
-    /// not needed when the parent is genesis).
-    pub grandparent_timestamp: Option<u64>,
-}
+/// What a block builder chooses for the next block (the seams' one attributes type).
+pub type BlockInput = NextBlockAttributes;
 
 /// Execution of a block failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,15 +67,20 @@ pub enum ExecuteError {
 }
 
 /// The header of the child of `parent` before execution: number, fees and fork fields set, roots and
-/// gas used not yet known.
-pub fn next_header(chain: &ChainSpec, parent: &SealedHeader, input: &BlockInput) -> Header {
+/// gas used not yet known. `grandparent_timestamp` is the timestamp of `parent`'s parent (the parent's own
+/// for genesis): the L2 base fee follows the parent's block time.
+pub fn next_header(chain: &ChainSpec, parent: &SealedHeader, grandparent_timestamp: u64, input: &BlockInput) -> Header {
     let p = &parent.header;
-    if chain.l2.is_some() {
+    if let Some(l2) = &chain.l2 {
+        let extra_data = match &input.extra_data {
+            Some(extra) => extra.clone(),
+            None => surge_l2_rules::encode_extra_data(l2.basefee_sharing_pctg, 0).unwrap_or_default(),
+        };
         let child = surge_l2_rules::ChildHeader {
             timestamp: input.timestamp,
-            beneficiary: input.beneficiary,
-            extra_data: input.extra_data.clone(),
-            grandparent_timestamp: input.grandparent_timestamp.unwrap_or(p.timestamp),
+            beneficiary: input.fee_recipient,
+            extra_data,
+            grandparent_timestamp,
         };
         let mut header = surge_l2_rules::child_header(chain.chain_id, p, parent.hash, &child);
         header.base_fee_per_gas = input.base_fee.or(header.base_fee_per_gas);
@@ -110,12 +95,12 @@ pub fn next_header(chain: &ChainSpec, parent: &SealedHeader, input: &BlockInput)
     Header {
         parent_hash: parent.hash,
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
-        beneficiary: input.beneficiary,
+        beneficiary: input.fee_recipient,
         difficulty: Default::default(),
         number: p.number + 1,
         gas_limit: input.gas_limit.unwrap_or(p.gas_limit),
         timestamp: ts,
-        extra_data: input.extra_data.clone(),
+        extra_data: input.extra_data.clone().unwrap_or_default(),
         mix_hash: input.prev_randao,
         nonce: B64::ZERO,
         base_fee_per_gas: chain
@@ -139,24 +124,17 @@ pub fn execute_block(
     input: &BlockInput,
     transactions: Vec<Recovered<TxEnvelope>>,
 ) -> Result<ExecutedBlock, ExecuteError> {
-    let header = next_header(chain, parent, input);
+    let grandparent = grandparent_timestamp(&state, parent)?;
+    let header = next_header(chain, parent, grandparent, input);
     let number = header.number;
     if chain.l2.is_none() {
-        return run(
-            EthEvmFactory::default(),
-            chain,
-            state,
-            parent,
-            input,
-            header,
-            &mut AllOf(transactions.into_iter()),
-        );
+        let mut source = AllOf(transactions.into_iter());
+        return run(EthEvmFactory::default(), chain, state, parent, input, header, &mut source).map(Into::into);
     }
     let l2_err = |source| ExecuteError::L2 { number, source };
     if !input.withdrawals.is_empty() {
         return Err(l2_err(surge_l2_rules::L2BlockError::WithdrawalsRoot));
     }
-    let grandparent = input.grandparent_timestamp.unwrap_or(parent.header.timestamp);
     surge_l2_rules::validate_header(chain.chain_id, &header, &parent.header, grandparent).map_err(l2_err)?;
     let anchor = surge_primitives::L2Predeploys::for_chain(chain.chain_id).anchor;
     let senders: Vec<Address> = transactions.iter().map(|t| t.signer()).collect();
@@ -170,15 +148,15 @@ pub fn execute_block(
         .map_or(0, |a| a.nonce);
     let rules = surge_l2_rules::FeeRules::block(chain.chain_id, sharing_pctg, anchor_nonce);
     let mut source = AllOf(transactions.into_iter());
-    run(surge_l2_rules::TaikoEvmFactory { rules }, chain, state, parent, input, header, &mut source)
+    run(surge_l2_rules::TaikoEvmFactory { rules }, chain, state, parent, input, header, &mut source).map(Into::into)
 }
 
 /// Where a block's transactions come from, and what happens to one that cannot execute.
 pub trait TxSource {
     /// The next candidate that fits in `gas_left`, or `None` to seal the block.
     fn next_tx(&mut self, gas_left: u64) -> Option<Recovered<TxEnvelope>>;
-    /// `tx` could not execute. Returning `true` skips it; `false` fails the whole block.
-    fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>) -> bool;
+    /// `tx` could not execute, for reason `kind`. Returning `true` skips it; `false` fails the whole block.
+    fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>, kind: InvalidKind) -> bool;
 }
 
 /// A fixed list that must execute in full (block import).
@@ -189,7 +167,7 @@ impl TxSource for AllOf {
         self.0.next()
     }
 
-    fn skip_invalid(&mut self, _tx: &Recovered<TxEnvelope>) -> bool {
+    fn skip_invalid(&mut self, _tx: &Recovered<TxEnvelope>, _kind: InvalidKind) -> bool {
         false
     }
 }
@@ -202,8 +180,8 @@ pub fn build_block(
     parent: &SealedHeader,
     input: &BlockInput,
     source: &mut dyn TxSource,
-) -> Result<ExecutedBlock, ExecuteError> {
-    let header = next_header(chain, parent, input);
+) -> Result<BuiltBlock, ExecuteError> {
+    let header = next_header(chain, parent, grandparent_timestamp(&state, parent)?, input);
     if chain.l2.is_some() {
         // L2 blocks open with the anchor and carry injected signals: the surge payload builder's job.
         return Err(ExecuteError::L2NeedsSurgeBuilder { number: header.number });
@@ -220,7 +198,7 @@ fn run<F>(
     input: &BlockInput,
     mut header: Header,
     source: &mut dyn TxSource,
-) -> Result<ExecutedBlock, ExecuteError>
+) -> Result<BuiltBlock, ExecuteError>
 where
     F: EvmFactory<
             Tx = revm::context::TxEnv,
@@ -255,7 +233,7 @@ where
                 transactions.push(tx);
             }
             // A transaction that fails validation leaves the state untouched, so skipping it is safe.
-            Err(e) if e.as_validation().is_some() && source.skip_invalid(&tx) => {}
+            Err(e) if e.as_validation().is_some() && source.skip_invalid(&tx, invalid_kind(&e)) => {}
             Err(e) => return Err(wrap(e)),
         }
     }
@@ -288,12 +266,30 @@ where
         ommers: vec![],
         withdrawals: shanghai.then(|| Withdrawals::new(input.withdrawals.clone())),
     };
-    Ok(ExecutedBlock {
-        header,
-        body,
-        senders,
-        receipts,
-        diff: StateDiff::from_bundle(&bundle),
-        verify_state_root: false,
+    Ok(BuiltBlock { header, body, senders, receipts, bundle })
+}
+
+/// Whether a transaction that failed validation in a block can never execute or only not in this one.
+fn invalid_kind(e: &BlockExecutionError) -> InvalidKind {
+    use alloy_evm::block::BlockValidationError as V;
+    match e.as_validation() {
+        Some(V::InvalidTx { error, .. }) => match error.as_invalid_tx_err() {
+            Some(invalid) => InvalidKind::from_revm(invalid),
+            None => InvalidKind::Invalid(error.to_string()),
+        },
+        Some(V::TransactionGasLimitMoreThanAvailableBlockGas { .. }) => InvalidKind::NotThisBlock(e.to_string()),
+        _ => InvalidKind::Invalid(e.to_string()),
+    }
+}
+
+/// The timestamp of `parent`'s parent (`parent`'s own for genesis).
+fn grandparent_timestamp(state: &StateProvider, parent: &SealedHeader) -> Result<u64, ExecuteError> {
+    let number = parent.header.number;
+    if number == 0 {
+        return Ok(parent.header.timestamp);
+    }
+    let state_err = |source| ExecuteError::State { number: number + 1, source };
+    state.block_timestamp(number - 1).map_err(state_err)?.ok_or_else(|| {
+        state_err(crate::StoreError::Corrupt(format!("header of block {} (the grandparent) missing", number - 1)))
     })
 }

@@ -3,7 +3,6 @@
 
 pub mod chainspec;
 pub mod execute;
-pub mod l2_builder;
 pub mod notifications;
 pub mod producer;
 pub mod seams;

@@ -1,84 +1,56 @@
-//! Chain notifications, shaped like reth's ExEx notifications: `Committed`, `Reorged` and `Reverted`,
-//! each carrying whole blocks (header, body, senders, receipts) and what they changed. Consumers report
-//! the height they have finished with; a late subscriber catches up from a height of its choice.
+//! The canonical chain and its notifications: every commit, reorg and revert made through [`Chain`] goes
+//! out through a [`NotificationHub`] (bounded per consumer, catch-up from the store for consumers that fall
+//! behind or resume from a finished height).
 
-use std::sync::{Arc, mpsc};
+use std::{collections::HashMap, ops::RangeInclusive, sync::Arc};
 
-use alloy::consensus::{BlockBody, ReceiptEnvelope, TxEnvelope};
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256, U256};
+use revm::DatabaseRef;
+use surge_interfaces::{
+    AccountChange, AccountValues, BlockSource, ChainNotification, CommittedBlock, NotificationHub, StateChanges,
+    StorageChange,
+};
 
-use crate::storage::{BlockRevert, ExecutedBlock, SealedHeader, Store, StoreError};
+use crate::storage::{ExecutedBlock, SealedHeader, Store, StoreError, tables::StoredAccount};
 
-/// One canonical block as notifications carry it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedBlock {
-    /// The header and its hash.
-    pub header: SealedHeader,
-    /// Transactions (and withdrawals).
-    pub body: BlockBody<TxEnvelope>,
-    /// The sender of each transaction.
-    pub senders: Vec<Address>,
-    /// One receipt per transaction.
-    pub receipts: Vec<ReceiptEnvelope>,
-    /// Every account and slot the block touched, with its value before the block.
-    pub changes: BlockRevert,
-}
+pub use surge_interfaces::{Blocks, ChainNotifications};
 
-/// Consecutive blocks, lowest first.
-pub type Blocks = Arc<Vec<CommittedBlock>>;
-
-/// What happened to the canonical chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChainNotification {
-    /// Blocks were added on top of the head.
-    Committed {
-        /// The new blocks.
-        new: Blocks,
-    },
-    /// Blocks were replaced by others.
-    Reorged {
-        /// The blocks that left the canonical chain.
-        old: Blocks,
-        /// The blocks that replaced them.
-        new: Blocks,
-    },
-    /// Blocks were removed.
-    Reverted {
-        /// The removed blocks.
-        old: Blocks,
-    },
-}
-
-/// A subscription: notifications arrive on `receiver`; report progress with [`Chain::finished_height`].
-#[derive(Debug)]
-pub struct Subscription {
-    /// This consumer's id.
-    pub id: usize,
-    /// Where notifications arrive.
-    pub receiver: mpsc::Receiver<ChainNotification>,
-}
-
-struct Consumer {
-    sender: mpsc::Sender<ChainNotification>,
-    finished: Option<u64>,
-}
+/// Notifications a consumer may have waiting before it counts as behind.
+pub const DEFAULT_NOTIFICATION_CAPACITY: usize = 64;
 
 /// The canonical chain: the store plus the notifications of every change made through it.
 pub struct Chain {
     store: Arc<Store>,
-    consumers: Vec<Option<Consumer>>,
+    hub: Arc<NotificationHub>,
 }
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("consumers", &self.consumers.len()).finish()
+        f.debug_struct("Chain").field("hub", &self.hub).finish()
+    }
+}
+
+/// The store as the hub's catch-up source.
+#[derive(Debug, Clone)]
+pub struct StoreBlocks(pub Arc<Store>);
+
+impl BlockSource for StoreBlocks {
+    fn blocks(&self, range: RangeInclusive<u64>) -> Result<Vec<CommittedBlock>, String> {
+        load_blocks(&self.0, range).map_err(|e| e.to_string())
+    }
+
+    fn canonical_hash(&self, number: u64) -> Result<Option<B256>, String> {
+        self.0.header(number).map(|h| h.map(|h| h.hash)).map_err(|e| e.to_string())
     }
 }
 
 impl Chain {
-    /// Wraps a store.
-    pub fn new(store: impl Into<Arc<Store>>) -> Self {
-        Self { store: store.into(), consumers: vec![] }
+    /// Wraps a store; consumers may have `capacity` notifications waiting.
+    pub fn new(store: impl Into<Arc<Store>>, capacity: usize) -> Result<Self, StoreError> {
+        let store = store.into();
+        let tip = store.head()?.header.number;
+        let hub = NotificationHub::new(Arc::new(StoreBlocks(store.clone())), tip, capacity);
+        Ok(Self { store, hub })
     }
 
     /// The store (reads).
@@ -91,79 +63,27 @@ impl Chain {
         self.store.clone()
     }
 
-    /// Subscribes from now on.
-    pub fn subscribe(&mut self) -> Subscription {
-        let (sender, receiver) = mpsc::channel();
-        self.consumers.push(Some(Consumer { sender, finished: None }));
-        Subscription { id: self.consumers.len() - 1, receiver }
-    }
-
-    /// Subscribes and first receives the canonical blocks above `height` as one `Committed`.
-    pub fn subscribe_from(&mut self, height: u64) -> Result<Subscription, StoreError> {
-        let head = self.store.head()?.header.number;
-        let sub = self.subscribe();
-        if head > height {
-            let blocks = (height + 1..=head).map(|n| self.load(n)).collect::<Result<Vec<_>, _>>()?;
-            self.send_to(sub.id, ChainNotification::Committed { new: Arc::new(blocks) });
-        }
-        Ok(sub)
-    }
-
-    /// Records that consumer `id` is done with every block up to `height` (what may be pruned).
-    pub fn finished_height(&mut self, id: usize, height: u64) {
-        if let Some(Some(c)) = self.consumers.get_mut(id) {
-            c.finished = Some(height);
-        }
-    }
-
-    /// The lowest height every live consumer has finished, `None` while one has not reported.
-    pub fn min_finished_height(&self) -> Option<u64> {
-        let mut live = self.consumers.iter().flatten().peekable();
-        live.peek()?;
-        live.map(|c| c.finished).collect::<Option<Vec<u64>>>()?.into_iter().min()
-    }
-
-    fn send_to(&mut self, id: usize, n: ChainNotification) {
-        if let Some(slot) = self.consumers.get_mut(id)
-            && let Some(c) = slot
-            && c.sender.send(n).is_err()
-        {
-            *slot = None;
-        }
-    }
-
-    fn broadcast(&mut self, n: ChainNotification) {
-        for id in 0..self.consumers.len() {
-            self.send_to(id, n.clone());
-        }
-    }
-
-    fn load(&self, number: u64) -> Result<CommittedBlock, StoreError> {
-        let missing = |what: &str| StoreError::Corrupt(format!("{what} of block {number} missing"));
-        Ok(CommittedBlock {
-            header: self.store.header(number)?.ok_or_else(|| missing("header"))?,
-            body: self.store.body(number)?.ok_or_else(|| missing("body"))?,
-            senders: self.store.senders(number)?.ok_or_else(|| missing("senders"))?,
-            receipts: self.store.receipts(number)?.ok_or_else(|| missing("receipts"))?,
-            changes: self.store.block_changes(number)?.ok_or_else(|| missing("changes"))?,
-        })
+    /// The notification hub (subscriptions never need the chain's lock).
+    pub fn hub(&self) -> Arc<NotificationHub> {
+        self.hub.clone()
     }
 
     /// Commits a block on top of the head and notifies `Committed`.
     pub fn commit(&mut self, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
         let sealed = self.store.commit_block(block)?;
-        let committed = self.load(sealed.header.number)?;
-        self.broadcast(ChainNotification::Committed { new: Arc::new(vec![committed]) });
+        let number = sealed.header.number;
+        let committed = load_blocks(&self.store, number..=number)?;
+        self.hub.notify(ChainNotification::Committed { new: Arc::new(committed) });
         Ok(sealed)
     }
 
-    /// Removes the blocks above `target` and notifies `Reverted`.
-    pub fn revert_to(&mut self, target: u64) -> Result<(), StoreError> {
-        let old = self.unwind(target)?;
+    /// Removes the blocks above `target` and notifies `Reverted`; returns the removed blocks.
+    pub fn revert_to(&mut self, target: u64) -> Result<Blocks, StoreError> {
+        let old = Arc::new(self.unwind(target)?);
         if !old.is_empty() {
-            self.broadcast(ChainNotification::Reverted { old: Arc::new(old) });
+            self.hub.notify(ChainNotification::Reverted { old: old.clone() });
         }
-        Ok(())
+        Ok(old)
     }
 
     /// Replaces the blocks above `target` with `new` (built on block `target`) and notifies one
@@ -179,21 +99,81 @@ impl Chain {
         let mut failure = None;
         for build in new {
             match build(&self.store).and_then(|b| self.store.commit_block(b)) {
-                Ok(sealed) => added.push(self.load(sealed.header.number)?),
+                Ok(sealed) => {
+                    let number = sealed.header.number;
+                    added.extend(load_blocks(&self.store, number..=number)?);
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        self.broadcast(ChainNotification::Reorged { old: Arc::new(old), new: Arc::new(added) });
+        self.hub.notify(ChainNotification::Reorged { old: Arc::new(old), new: Arc::new(added) });
         failure.map_or(Ok(()), Err)
     }
 
     fn unwind(&mut self, target: u64) -> Result<Vec<CommittedBlock>, StoreError> {
         let head = self.store.head()?.header.number;
-        let old = (target + 1..=head).map(|n| self.load(n)).collect::<Result<Vec<_>, _>>()?;
+        let old = if target < head { load_blocks(&self.store, target + 1..=head)? } else { vec![] };
         self.store.unwind_to(target)?;
         Ok(old)
     }
+}
+
+fn values(a: Option<StoredAccount>) -> Option<AccountValues> {
+    a.map(|a| AccountValues { nonce: a.nonce, balance: a.balance, code_hash: a.code_hash })
+}
+
+/// Canonical blocks `range` with their state changes, from one snapshot. A block's values after it are the
+/// values before the next block that touched the same key, or the head's.
+pub fn load_blocks(store: &Store, range: RangeInclusive<u64>) -> Result<Vec<CommittedBlock>, StoreError> {
+    let snapshot = store.snapshot()?;
+    let head = snapshot.head()?.header.number;
+    let (from, to) = (*range.start(), (*range.end()).min(head));
+    let missing = |what: &str, n: u64| StoreError::Corrupt(format!("{what} of block {n} missing"));
+    let mut reverts = Vec::with_capacity((head.saturating_sub(from) + 1) as usize);
+    for n in from..=head {
+        reverts.push(snapshot.block_changes(n)?.ok_or_else(|| missing("changes", n))?);
+    }
+    let mut parts = Vec::with_capacity((to.saturating_sub(from) + 1) as usize);
+    for n in from..=to {
+        let header = snapshot.header(n)?.ok_or_else(|| missing("header", n))?;
+        let body = snapshot.body(n)?.ok_or_else(|| missing("body", n))?;
+        let senders = snapshot.senders(n)?.ok_or_else(|| missing("senders", n))?;
+        let receipts = snapshot.receipts(n)?.ok_or_else(|| missing("receipts", n))?;
+        parts.push((header, body, senders, receipts));
+    }
+    let state = snapshot.latest_state()?;
+    // Walking down from the head, `accounts` / `storage` hold each key's value after block `n`.
+    let mut accounts: HashMap<Address, Option<StoredAccount>> = HashMap::new();
+    let mut storage: HashMap<(Address, B256), U256> = HashMap::new();
+    let mut changes = vec![StateChanges::default(); parts.len()];
+    for (i, revert) in reverts.into_iter().enumerate().rev() {
+        let mut out = StateChanges::default();
+        for (address, before) in revert.accounts {
+            let after = match accounts.get(&address) {
+                Some(a) => *a,
+                None => state.account(&address)?,
+            };
+            out.accounts.push(AccountChange { address, before: values(before), after: values(after) });
+            accounts.insert(address, before);
+        }
+        for (address, slot, before) in revert.storage {
+            let after = match storage.get(&(address, slot)) {
+                Some(v) => *v,
+                None => state.storage_ref(address, U256::from_be_bytes(slot.0))?,
+            };
+            out.storage.push(StorageChange { address, slot, before, after });
+            storage.insert((address, slot), before);
+        }
+        if let Some(c) = changes.get_mut(i) {
+            *c = out;
+        }
+    }
+    Ok(parts
+        .into_iter()
+        .zip(changes)
+        .map(|((header, body, senders, receipts), changes)| CommittedBlock { header, body, senders, receipts, changes })
+        .collect())
 }

@@ -13,30 +13,19 @@ use std::{
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, B256, keccak256};
-use surge_builder::{PayloadTransactions, PoolTransactions};
-use surge_interfaces::TransactionPool;
+use surge_interfaces::{
+    BestTransactions, BuiltBlock, InvalidKind, NextBlockAttributes, PayloadBuilder, PayloadBuilderError, PooledTx,
+    TransactionPool,
+};
 use surge_txpool::{AccountState, PoolError};
 use tracing::{debug, info, info_span, warn};
 
 use crate::{
-    ChainSpec, ExecutedBlock, SealedHeader, StateProvider, Store, StoreError,
-    execute::{BlockInput, ExecuteError, TxSource, build_block},
+    ChainSpec, SealedHeader, StateProvider, Store, StoreError,
+    execute::{ExecuteError, TxSource, build_block},
     notifications::Chain,
     seams::PoolHandle,
 };
-
-/// What the producer asks for: the block's own choices.
-#[derive(Debug, Clone)]
-pub struct PayloadAttributes {
-    /// Timestamp.
-    pub timestamp: u64,
-    /// Fee recipient.
-    pub fee_recipient: Address,
-    /// `prevRandao`.
-    pub prev_randao: B256,
-    /// When to stop adding transactions and seal.
-    pub deadline: Instant,
-}
 
 /// A production failure.
 #[derive(Debug, thiserror::Error)]
@@ -50,29 +39,17 @@ pub enum ProduceError {
     /// The pool could not follow the new head.
     #[error("updating the pool: {0}")]
     Pool(#[from] PoolError),
-    /// The surge builder failed (nothing staged was consumed).
-    #[error(transparent)]
-    Build(#[from] surge_builder::BuildError),
-    /// The L1 checkpoint for the anchor could not be read.
-    #[error("reading the L1 checkpoint: {0}")]
-    Checkpoint(String),
-    /// The surge builder was set up on a chain without the L2 rules.
-    #[error("chain {0} has no L2 rules (config.surge.l2): the surge builder builds L2 blocks only")]
-    NotL2(u64),
-}
-
-/// Builds a block on a parent (reth's `PayloadBuilder::try_build`).
-pub trait PayloadBuilder: Send + Sync {
-    /// A block on `parent` with `attributes`, from the latest state in `store`.
-    fn build(
-        &self,
-        store: &Store,
-        parent: &SealedHeader,
-        attributes: &PayloadAttributes,
-    ) -> Result<ExecutedBlock, ProduceError>;
-
-    /// The block last built is committed as `block` (builders that stage inputs consume them now).
-    fn committed(&self, _block: &SealedHeader) {}
+    /// The payload builder failed (nothing it staged was consumed).
+    #[error("building block {number}: {source}")]
+    Build {
+        /// The block.
+        number: u64,
+        /// What failed.
+        source: PayloadBuilderError,
+    },
+    /// Production is paused (chain control).
+    #[error("block production is paused")]
+    Paused,
 }
 
 /// The Ethereum-rules builder: fills the block from the pool's best transactions until the gas runs out
@@ -88,46 +65,47 @@ pub struct EthereumPayloadBuilder {
 /// The pool's best transactions as the host's block executor asks for them: within the gas left, until
 /// the deadline.
 struct PoolSource {
-    txs: PoolTransactions,
-    deadline: Instant,
+    best: Box<dyn BestTransactions>,
+    current: Option<Arc<PooledTx>>,
+    deadline: Option<Instant>,
 }
 
 impl TxSource for PoolSource {
     fn next_tx(&mut self, gas_left: u64) -> Option<Recovered<TxEnvelope>> {
         use alloy::consensus::Transaction;
-        while Instant::now() < self.deadline {
-            let tx = self.txs.next_tx()?;
-            if tx.gas_limit() <= gas_left {
-                return Some(tx);
+        while self.deadline.is_none_or(|d| Instant::now() < d) {
+            let tx = self.best.next()?;
+            if tx.tx.gas_limit() > gas_left {
+                // Does not fit: its sender's later nonces cannot follow it into this block.
+                self.best.mark_invalid(&tx, InvalidKind::NotThisBlock("no gas left in the block".into()));
+                continue;
             }
-            // Does not fit; the sender's later nonces will fail their nonce check.
+            let recovered = Recovered::new_unchecked(surge_txpool::without_sidecar(&tx.tx), tx.sender);
+            self.current = Some(tx);
+            return Some(recovered);
         }
         None
     }
 
-    fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>) -> bool {
-        debug!(hash = %tx.tx_hash(), "skipping a transaction that cannot execute");
-        self.txs.mark_invalid(tx);
+    fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>, kind: InvalidKind) -> bool {
+        debug!(hash = %tx.tx_hash(), reason = kind.reason(), "skipping a transaction that cannot execute");
+        if let Some(current) = self.current.take().filter(|c| c.hash == *tx.tx_hash()) {
+            self.best.mark_invalid(&current, kind);
+        }
         true
     }
 }
 
-impl PayloadBuilder for EthereumPayloadBuilder {
+impl PayloadBuilder<Store> for EthereumPayloadBuilder {
     fn build(
         &self,
         store: &Store,
         parent: &SealedHeader,
-        attributes: &PayloadAttributes,
-    ) -> Result<ExecutedBlock, ProduceError> {
-        let input = BlockInput {
-            timestamp: attributes.timestamp,
-            beneficiary: attributes.fee_recipient,
-            prev_randao: attributes.prev_randao,
-            ..Default::default()
-        };
+        attributes: &NextBlockAttributes,
+    ) -> Result<BuiltBlock, PayloadBuilderError> {
         let mut source =
-            PoolSource { txs: PoolTransactions::new(self.pool.best_transactions()), deadline: attributes.deadline };
-        Ok(build_block(&self.spec, store.latest_state()?, parent, &input, &mut source)?)
+            PoolSource { best: self.pool.best_transactions(), current: None, deadline: attributes.deadline };
+        Ok(build_block(&self.spec, store.latest_state()?, parent, attributes, &mut source)?)
     }
 }
 
@@ -163,12 +141,14 @@ pub enum ProductionMode {
 
 /// The production loop's parts.
 pub struct Producer {
+    /// The chain's name in logs ("L1", "L2").
+    pub name: &'static str,
     /// The chain blocks are committed to.
     pub chain: Arc<Mutex<Chain>>,
     /// The pool blocks are filled from.
     pub pool: PoolHandle,
     /// The builder.
-    pub builder: Box<dyn PayloadBuilder>,
+    pub builder: Arc<dyn PayloadBuilder<Store>>,
     /// The chain spec (base fee of the next block for the pool).
     pub spec: Arc<ChainSpec>,
     /// The fee recipient.
@@ -177,6 +157,8 @@ pub struct Producer {
     pub build_time: Duration,
     /// Counters.
     pub stats: Arc<ProducerStats>,
+    /// Set while production is paused (chain control).
+    pub paused: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -216,28 +198,37 @@ impl Producer {
     /// Builds and commits one block on the head, then moves the pool to it.
     pub fn produce_one(&self) -> Result<SealedHeader, ProduceError> {
         let mut chain = self.chain.lock().unwrap_or_else(|p| p.into_inner());
+        if self.paused.load(Ordering::SeqCst) {
+            return Err(ProduceError::Paused);
+        }
         let parent = chain.store().head()?;
+        let number = parent.header.number + 1;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-        let _span = info_span!("build_block", number = parent.header.number + 1).entered();
+        let _span = info_span!("build_block", chain = self.name, number).entered();
         let started = Instant::now();
-        let attributes = PayloadAttributes {
+        let attributes = NextBlockAttributes {
             timestamp: now.max(parent.header.timestamp + 1),
             fee_recipient: self.fee_recipient,
-            prev_randao: keccak256(parent.hash),
-            deadline: Instant::now() + self.build_time,
+            prev_randao: if self.spec.l2.is_some() { B256::ZERO } else { keccak256(parent.hash) },
+            deadline: Some(Instant::now() + self.build_time),
+            ..Default::default()
         };
-        let block = self.builder.build(chain.store(), &parent, &attributes)?;
+        let block = self
+            .builder
+            .build(chain.store(), &parent, &attributes)
+            .map_err(|source| ProduceError::Build { number, source })?;
         let mined: Vec<B256> = block.body.transactions.iter().map(|t| *t.hash()).collect();
-        let sealed = chain.commit(block)?;
+        let sealed = chain.commit(block.into())?;
         self.builder.committed(&sealed);
         let state = chain.store().latest_state()?;
         let base_fee = self.spec.next_base_fee(&sealed.header, parent.header.timestamp);
-        self.pool.0.lock().unwrap_or_else(|p| p.into_inner()).on_new_head(base_fee, &mined, &state)?;
+        self.pool.pool().on_new_head(sealed.header.number, base_fee, &mined, &state)?;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.blocks.fetch_add(1, Ordering::Relaxed);
         self.stats.last_build_micros.store(micros, Ordering::Relaxed);
         self.stats.total_build_micros.fetch_add(micros, Ordering::Relaxed);
         info!(
+            chain = self.name,
             number = sealed.header.number,
             hash = %sealed.hash,
             txs = mined.len(),
@@ -252,7 +243,7 @@ impl Producer {
     pub fn spawn(self: Arc<Self>, mode: ProductionMode) -> ProducerHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let listener = self.pool.new_transactions_listener();
+        let mut listener = self.pool.new_transactions_listener();
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::SeqCst) {
                 let due = match mode {
@@ -260,19 +251,24 @@ impl Producer {
                         std::thread::sleep(every);
                         true
                     }
-                    ProductionMode::Instant { tick } => match listener.recv_timeout(tick) {
-                        Ok(_) => {
-                            while listener.try_recv().is_ok() {}
-                            true
+                    ProductionMode::Instant { tick } => {
+                        // The pool never waits for this listener: look at it often until the tick is up.
+                        let until = Instant::now() + tick;
+                        while listener.is_empty() && Instant::now() < until {
+                            std::thread::sleep(Duration::from_millis(5));
                         }
-                        Err(_) => false,
-                    },
+                        let mut any = false;
+                        while listener.try_recv().is_some() {
+                            any = true;
+                        }
+                        any
+                    }
                 };
-                if due
-                    && !flag.load(Ordering::SeqCst)
-                    && let Err(e) = self.produce_one()
-                {
-                    warn!(error = %e, "block production failed");
+                if due && !flag.load(Ordering::SeqCst) && !self.paused.load(Ordering::SeqCst) {
+                    match self.produce_one() {
+                        Ok(_) | Err(ProduceError::Paused) => {}
+                        Err(e) => warn!(chain = self.name, error = %e, "block production failed"),
+                    }
                 }
             }
         });

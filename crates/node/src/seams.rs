@@ -1,23 +1,26 @@
 //! The host's implementations of the extension seams (`surge-interfaces`).
 
-use std::sync::{Arc, Mutex, mpsc};
-
-use alloy::consensus::Header;
-use alloy_evm::EvmEnv;
-use alloy_primitives::B256;
-use surge_interfaces::{CanonStateSubscriptions, ConfigureEvm, StateProviderFactory, TransactionPool};
-use surge_l2_rules::{FeeRules, TaikoEvmFactory};
-use surge_txpool::{BestTransactions, PooledTx, TxPool};
-
-use crate::{
-    ChainSpec, SealedHeader, StateProvider, Store, StoreError,
-    execute::{BlockInput, next_header},
-    notifications::{Chain, Subscription},
+use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicBool, Ordering},
 };
 
-/// Headers and state from the store.
-#[derive(Debug, Clone)]
-pub struct HostProvider(pub Arc<Store>);
+use alloy::{consensus::Header, eips::Encodable2718};
+use alloy_evm::EvmEnv;
+use alloy_primitives::{Address, B256};
+use surge_interfaces::{
+    AccountProof, BestTransactions, ChainControl, ChainControlError, ChainNotifications, ConfigureEvm, FinishedHeight,
+    InvalidKind, Listener, NextBlockAttributes, NotificationHub, PayloadBuilder, PoolEvent, PooledTx,
+    StateProofProvider, StateProviderFactory, SubscribeError, TransactionOrigin, TransactionPool, Unwound,
+};
+use surge_l2_rules::{FeeRules, TaikoEvmFactory};
+use surge_txpool::{PoolError, TxPool};
+use tracing::{info, warn};
+
+use crate::{ChainSpec, SealedHeader, StateProvider, Store, StoreError, execute::next_header, notifications::Chain};
+
+/// Items a pool listener may have waiting before the pool drops (and counts) the rest.
+pub const DEFAULT_LISTENER_CAPACITY: usize = 10_000;
 
 impl StateProviderFactory for Store {
     type Error = StoreError;
@@ -37,6 +40,16 @@ impl StateProviderFactory for Store {
     }
 }
 
+impl StateProofProvider for Store {
+    fn proof(&self, number: u64, address: Address, slots: &[B256]) -> Result<AccountProof, StoreError> {
+        Store::proof(self, number, address, slots)
+    }
+}
+
+/// Headers, state and proofs from the store, shared.
+#[derive(Debug, Clone)]
+pub struct HostProvider(pub Arc<Store>);
+
 impl StateProviderFactory for HostProvider {
     type Error = StoreError;
     type State = StateProvider;
@@ -54,6 +67,12 @@ impl StateProviderFactory for HostProvider {
     }
 }
 
+impl StateProofProvider for HostProvider {
+    fn proof(&self, number: u64, address: Address, slots: &[B256]) -> Result<AccountProof, StoreError> {
+        self.0.proof(number, address, slots)
+    }
+}
+
 /// The chain's EVM configuration.
 #[derive(Debug, Clone)]
 pub struct HostEvmConfig(pub Arc<ChainSpec>);
@@ -65,13 +84,17 @@ impl ConfigureEvm for HostEvmConfig {
         EvmEnv::for_eth_block(header, &*self.0, self.0.chain_id, self.0.blob_params_at(header.timestamp))
     }
 
-    fn next_evm_env(&self, parent: &Header, timestamp: u64) -> EvmEnv {
-        let parent = SealedHeader::seal(parent.clone());
-        let mut input = BlockInput { timestamp, ..Default::default() };
-        if self.0.l2.is_some() {
-            input.extra_data = surge_l2_rules::encode_extra_data(0, 0).unwrap_or_default();
-        }
-        self.evm_env(&next_header(&self.0, &parent, &input))
+    fn next_header<P: StateProviderFactory>(
+        &self,
+        provider: &P,
+        parent: &Header,
+        attributes: &NextBlockAttributes,
+    ) -> Result<Header, P::Error> {
+        let grandparent_timestamp = match parent.number {
+            0 => parent.timestamp,
+            n => provider.header_by_number(n - 1)?.map_or(parent.timestamp, |(h, _)| h.timestamp),
+        };
+        Ok(next_header(&self.0, &SealedHeader::seal(parent.clone()), grandparent_timestamp, attributes))
     }
 
     fn simulation_factory(&self) -> TaikoEvmFactory {
@@ -98,44 +121,234 @@ pub fn pool_config(spec: &ChainSpec, block_gas_limit: u64) -> surge_txpool::Pool
     config
 }
 
-/// The pool, shared.
+/// The pool, shared, validating against the store's head.
 #[derive(Debug, Clone)]
-pub struct PoolHandle(pub Arc<Mutex<TxPool>>);
+pub struct PoolHandle {
+    pool: Arc<Mutex<TxPool>>,
+    store: Arc<Store>,
+    listener_capacity: usize,
+}
+
+fn lock(pool: &Mutex<TxPool>) -> MutexGuard<'_, TxPool> {
+    // A panic while holding the lock cannot leave the pool half-updated in a way reads care about.
+    pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl PoolHandle {
-    fn pool(&self) -> std::sync::MutexGuard<'_, TxPool> {
-        // A panic while holding the lock cannot leave the pool half-updated in a way reads care about.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// `pool` over `store`'s head.
+    pub fn new(pool: TxPool, store: Arc<Store>) -> Self {
+        Self { pool: Arc::new(Mutex::new(pool)), store, listener_capacity: DEFAULT_LISTENER_CAPACITY }
+    }
+
+    /// The pool itself, locked (keep the lock short: admission waits on it).
+    pub fn pool(&self) -> MutexGuard<'_, TxPool> {
+        lock(&self.pool)
+    }
+
+    /// Admits a transaction that passed the stateless checks (run those without the lock).
+    pub fn add_valid(&self, valid: surge_txpool::ValidTx, origin: TransactionOrigin) -> Result<B256, PoolError> {
+        let state = self.store.latest_state().map_err(|e| PoolError::State(e.to_string()))?;
+        Ok(self.pool().add_valid(valid, origin, &state)?.0)
+    }
+}
+
+/// The pool's best transactions; a permanently invalid one leaves the pool at once.
+struct HostBest {
+    inner: surge_txpool::BestTransactions,
+    pool: Arc<Mutex<TxPool>>,
+}
+
+impl Iterator for HostBest {
+    type Item = Arc<PooledTx>;
+    fn next(&mut self) -> Option<Arc<PooledTx>> {
+        self.inner.next()
+    }
+}
+
+impl BestTransactions for HostBest {
+    fn mark_invalid(&mut self, tx: &PooledTx, kind: InvalidKind) {
+        self.inner.skip_sender(tx);
+        if kind.is_permanent() {
+            lock(&self.pool).remove_invalid(tx.hash, kind.reason());
+        }
     }
 }
 
 impl TransactionPool for PoolHandle {
-    fn new_transactions_listener(&self) -> mpsc::Receiver<Arc<PooledTx>> {
-        self.pool().subscribe_new_transactions()
+    type Error = PoolError;
+
+    fn add_transaction(&self, origin: TransactionOrigin, raw: &[u8]) -> Result<B256, PoolError> {
+        let config = self.pool().config().clone();
+        let valid = surge_txpool::validate_stateless(raw, &config)?;
+        self.add_valid(valid, origin)
     }
 
-    fn best_transactions(&self) -> BestTransactions {
-        self.pool().best_transactions()
+    fn remove_transactions(&self, hashes: &[B256]) -> Vec<Arc<PooledTx>> {
+        self.pool().remove_with_descendants(hashes)
+    }
+
+    fn get(&self, hash: &B256) -> Option<Arc<PooledTx>> {
+        self.pool().get(hash)
+    }
+
+    fn best_transactions(&self) -> Box<dyn BestTransactions> {
+        Box::new(HostBest { inner: self.pool().best_transactions(), pool: self.pool.clone() })
+    }
+
+    fn new_transactions_listener(&self) -> Listener<Arc<PooledTx>> {
+        self.pool().subscribe_new_transactions(self.listener_capacity)
+    }
+
+    fn all_transactions_event_listener(&self) -> Listener<PoolEvent> {
+        self.pool().subscribe_events(self.listener_capacity)
     }
 }
 
-/// The canonical chain, shared.
-#[derive(Debug, Clone)]
-pub struct ChainHandle(pub Arc<Mutex<Chain>>);
+/// The canonical chain, shared: notification subscriptions and chain control.
+#[derive(Clone)]
+pub struct ChainHandle {
+    /// The chain (block production holds its lock while it builds and commits).
+    pub chain: Arc<Mutex<Chain>>,
+    /// Its notifications.
+    pub hub: Arc<NotificationHub>,
+    /// The pool.
+    pub pool: PoolHandle,
+    /// The chain spec.
+    pub spec: Arc<ChainSpec>,
+    /// The payload builder (told about unwound blocks).
+    pub builder: Arc<dyn PayloadBuilder<Store>>,
+    /// Set while production is paused.
+    pub paused: Arc<AtomicBool>,
+}
 
-impl CanonStateSubscriptions for ChainHandle {
-    type Subscription = Subscription;
-    type Error = StoreError;
+impl std::fmt::Debug for ChainHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainHandle").field("paused", &self.paused).finish_non_exhaustive()
+    }
+}
 
-    fn subscribe(&self, from: Option<u64>) -> Result<Subscription, StoreError> {
-        let mut chain = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match from {
-            Some(height) => chain.subscribe_from(height),
-            None => Ok(chain.subscribe()),
-        }
+impl ChainHandle {
+    fn lock(&self) -> MutexGuard<'_, Chain> {
+        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl surge_interfaces::CanonStateSubscriptions for ChainHandle {
+    fn subscribe(&self, finished: Option<FinishedHeight>) -> Result<ChainNotifications, SubscribeError> {
+        self.hub.subscribe(finished)
     }
 
-    fn finished_height(&self, consumer: usize, height: u64) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).finished_height(consumer, height);
+    fn min_finished_height(&self) -> Option<u64> {
+        self.hub.min_finished_height()
+    }
+}
+
+impl ChainControl for ChainHandle {
+    fn pause_production(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        // A build in progress holds the chain's lock: once we have it, none is running.
+        drop(self.lock());
+        info!(chain_id = self.spec.chain_id, "block production paused");
+    }
+
+    fn resume_production(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+        info!(chain_id = self.spec.chain_id, "block production resumed");
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    fn unwind_to(&self, target: u64) -> Result<Unwound, ChainControlError> {
+        let store_err = |e: StoreError| ChainControlError::Store { target, reason: e.to_string() };
+        let mut chain = self.lock();
+        let head = chain.store().head().map_err(store_err)?;
+        if target > head.header.number {
+            return Err(ChainControlError::AboveHead { target, head: head.header.number });
+        }
+        let old = chain.revert_to(target).map_err(|e| match e {
+            StoreError::Unwind { reason, .. } => ChainControlError::TooDeep { target, reason },
+            e => store_err(e),
+        })?;
+        let owned = self.builder.reverted(&old);
+        let new_head = chain.store().head().map_err(store_err)?;
+        let state = chain.store().latest_state().map_err(store_err)?;
+        let base_fee = self.spec.next_base_fee_after(chain.store(), &new_head.header).map_err(store_err)?;
+        let mut unwound = Unwound { blocks: old.iter().map(|b| b.number()).collect(), ..Default::default() };
+        let mut pool = self.pool.pool();
+        if let Err(e) = pool.on_new_head(target, base_fee, &[], &state) {
+            warn!(target, error = %e, "the pool could not follow the unwind");
+        }
+        let config = pool.config().clone();
+        for block in old.iter() {
+            for (tx, sender) in block.body.transactions.iter().zip(&block.senders) {
+                let hash = *tx.hash();
+                if *sender == surge_primitives::GOLDEN_TOUCH_ADDRESS || owned.contains(&hash) {
+                    continue; // anchors and the planner's relay transactions are rebuilt, not re-sent
+                }
+                let added = surge_txpool::validate_stateless(&tx.encoded_2718(), &config)
+                    .and_then(|valid| pool.add_valid(valid, TransactionOrigin::Reinjected, &state));
+                match added {
+                    Ok(_) => unwound.reinjected.push(hash),
+                    Err(e) => unwound.refused.push((hash, e.to_string())),
+                }
+            }
+        }
+        info!(
+            target,
+            blocks = unwound.blocks.len(),
+            reinjected = unwound.reinjected.len(),
+            refused = unwound.refused.len(),
+            "unwound the chain"
+        );
+        Ok(unwound)
+    }
+}
+
+/// The host's components behind the seams, handed to extensions.
+#[derive(Debug, Clone)]
+pub struct HostComponents {
+    /// Headers, state and proofs.
+    pub provider: HostProvider,
+    /// The chain's EVM rules.
+    pub evm: HostEvmConfig,
+    /// The pool.
+    pub pool: PoolHandle,
+    /// Chain control and notification subscriptions.
+    pub chain: ChainHandle,
+    /// The `safe` and `finalized` heights.
+    pub tags: Arc<surge_interfaces::ChainTags>,
+}
+
+impl surge_interfaces::NodeComponents for HostComponents {
+    type Provider = HostProvider;
+    type Evm = HostEvmConfig;
+    type Pool = PoolHandle;
+    type Control = ChainHandle;
+    type Subscriptions = ChainHandle;
+
+    fn provider(&self) -> &HostProvider {
+        &self.provider
+    }
+
+    fn evm_config(&self) -> &HostEvmConfig {
+        &self.evm
+    }
+
+    fn pool(&self) -> &PoolHandle {
+        &self.pool
+    }
+
+    fn control(&self) -> &ChainHandle {
+        &self.chain
+    }
+
+    fn subscriptions(&self) -> &ChainHandle {
+        &self.chain
+    }
+
+    fn tags(&self) -> &Arc<surge_interfaces::ChainTags> {
+        &self.tags
     }
 }

@@ -83,10 +83,10 @@ fn run(hardfork: &str, with_prague: bool) {
         let parent = chain.store.head().unwrap();
         let input = BlockInput {
             timestamp: num(&block["timestamp"]),
-            beneficiary: block["miner"].as_str().unwrap().parse().unwrap(),
+            fee_recipient: block["miner"].as_str().unwrap().parse().unwrap(),
             prev_randao: b256(&block["mixHash"]),
             gas_limit: Some(num(&block["gasLimit"])),
-            extra_data: block["extraData"].as_str().unwrap().parse().unwrap(),
+            extra_data: Some(block["extraData"].as_str().unwrap().parse().unwrap()),
             base_fee: Some(num(&block["baseFeePerGas"])),
             parent_beacon_block_root: block.get("parentBeaconBlockRoot").map(b256),
             ..Default::default()

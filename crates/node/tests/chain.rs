@@ -103,7 +103,7 @@ fn unwind_restores_roots_and_replay_reproduces_them() {
         let h = &headers[n].header;
         let input = surge_host::execute::BlockInput {
             timestamp: h.timestamp,
-            beneficiary: h.beneficiary,
+            fee_recipient: h.beneficiary,
             prev_randao: h.mix_hash,
             ..Default::default()
         };
@@ -157,6 +157,22 @@ fn proofs_verify_for_present_and_absent_accounts_and_slots() {
     let old = chain.store.proof(3, app, &slots).unwrap();
     assert_eq!(old.storage_proof[1].value, U256::from(7), "slot 2 was set in block 3 and cleared in block 4");
     assert_eq!(chain.store.head().unwrap(), head, "proving an old block leaves the store as it was");
+
+    // Every kept block proves against its own root, read-only: with a write transaction held open (as a
+    // block commit holds one), a proof of an old block still completes.
+    for number in 0..=4 {
+        let root = chain.store.header(number).unwrap().unwrap().header.state_root;
+        assert_eq!(chain.store.proof(number, app, &slots).unwrap().state_root, root);
+    }
+    let write = chain.store.begin_write().unwrap();
+    let (done, proved) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| done.send(chain.store.proof(1, key(0).address(), &slots).map(|p| p.state_root)).unwrap());
+        let got = proved.recv_timeout(std::time::Duration::from_secs(30));
+        drop(write);
+        let root1 = chain.store.header(1).unwrap().unwrap().header.state_root;
+        assert_eq!(got.expect("a proof never waits for the writer").unwrap(), root1);
+    });
 
     // The same old state, read through the reverts without any write.
     let at3 = chain.store.state_at(3).unwrap();

@@ -101,9 +101,8 @@ impl L2 {
     fn input(&self, parent: &SealedHeader, dt: u64, pctg_extra: Bytes) -> BlockInput {
         BlockInput {
             timestamp: parent.header.timestamp + dt,
-            beneficiary: COINBASE,
-            extra_data: pctg_extra,
-            grandparent_timestamp: Some(self.grandparent_ts(parent)),
+            fee_recipient: COINBASE,
+            extra_data: Some(pctg_extra),
             ..Default::default()
         }
     }

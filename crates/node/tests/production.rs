@@ -45,29 +45,32 @@ fn producer() -> (Producer, PoolHandle, Arc<Mutex<Chain>>, Option<tempfile::Temp
     let TestChain { dir, spec, store, .. } = TestChain::new();
     let spec = Arc::new(spec);
     let base_fee = store.head().unwrap().header.next_block_base_fee(spec.base_fee_params).unwrap();
-    let pool = PoolHandle(Arc::new(Mutex::new(TxPool::new(PoolConfig::ethereum(spec.chain_id, 30_000_000), base_fee))));
-    let chain = Arc::new(Mutex::new(Chain::new(store)));
+    let store = Arc::new(store);
+    let pool = PoolHandle::new(TxPool::new(PoolConfig::ethereum(spec.chain_id, 30_000_000), base_fee), store.clone());
+    let chain = Arc::new(Mutex::new(Chain::new(store, 64).unwrap()));
     let producer = Producer {
+        name: "L1",
         chain: chain.clone(),
         pool: pool.clone(),
-        builder: Box::new(EthereumPayloadBuilder { spec: spec.clone(), pool: pool.clone() }),
+        builder: Arc::new(EthereumPayloadBuilder { spec: spec.clone(), pool: pool.clone() }),
         spec,
         fee_recipient: Address::repeat_byte(0xfe),
         build_time: Duration::from_millis(500),
         stats: Default::default(),
+        paused: Default::default(),
     };
     (producer, pool, chain, dir)
 }
 
 fn submit(pool: &PoolHandle, chain: &Arc<Mutex<Chain>>, raw: &[u8]) {
     let state = chain.lock().unwrap().store().latest_state().unwrap();
-    pool.0.lock().unwrap().add(raw, &state).unwrap();
+    pool.pool().add(raw, &state).unwrap();
 }
 
 #[test]
 fn blocks_take_the_best_transactions_in_order() {
     let (producer, pool, chain, _dir) = producer();
-    let events = pool.0.lock().unwrap().subscribe_events();
+    let mut events = pool.pool().subscribe_events(1000);
     // Sender 0 pays 1 gwei then 6; sender 1 pays 5 then 2; sender 2 pays 3; sender 3's nonce 1 waits
     // for a nonce 0 that never comes.
     for (from, nonce, tip) in [(0, 0, 1), (0, 1, 6), (1, 0, 5), (1, 1, 2), (2, 0, 3), (3, 1, 9)] {
@@ -86,10 +89,10 @@ fn blocks_take_the_best_transactions_in_order() {
     let k = |i: u8| key(i).address();
     assert_eq!(order, vec![(k(1), 0, 5), (k(2), 0, 3), (k(1), 1, 2), (k(0), 0, 1), (k(0), 1, 6)]);
     // The pool followed the head: the included ones are mined, the gapped one is still queued.
-    let mined = events.try_iter().filter(|e| matches!(e, PoolEvent::Mined(_))).count();
+    let mined = events.try_iter().filter(|e| matches!(e, PoolEvent::Mined { .. })).count();
     assert_eq!(mined, 5);
-    assert_eq!(pool.0.lock().unwrap().len(), 1);
-    assert_eq!(pool.0.lock().unwrap().queued().len(), 1);
+    assert_eq!(pool.pool().len(), 1);
+    assert_eq!(pool.pool().queued().len(), 1);
     // Every receipt succeeded and the coinbase earned the tips.
     let receipts = chain.lock().unwrap().store().receipts(1).unwrap().unwrap();
     assert!(receipts.iter().all(|r| r.status()));

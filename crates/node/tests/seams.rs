@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use alloy::eips::Encodable2718;
 use alloy_evm::{Evm, EvmFactory, FromRecoveredTx};
@@ -32,7 +32,7 @@ fn trace_next_pending<P, C, T>(
     provider: &P,
     evm: &C,
     pool: &T,
-    listener: &std::sync::mpsc::Receiver<Arc<surge_txpool::PooledTx>>,
+    listener: &mut surge_interfaces::Listener<Arc<surge_txpool::PooledTx>>,
 ) -> Traced
 where
     P: StateProviderFactory,
@@ -43,7 +43,8 @@ where
     assert!(pool.best_transactions().any(|t| t.hash == pending.hash), "and it is pending");
     let (head, _) = provider.latest_header().unwrap();
     let state = provider.latest().unwrap();
-    let env = evm.next_evm_env(&head, head.timestamp + 12);
+    let env =
+        evm.next_evm_env(provider, &head, &surge_interfaces::NextBlockAttributes::at(head.timestamp + 12)).unwrap();
     let mut inspector =
         TracingInspector::new(TracingInspectorConfig::default_geth().record_logs().set_record_inputs(true));
     let db = CacheDB::new(WrapDatabaseRef(state));
@@ -77,8 +78,8 @@ fn an_extension_traces_a_pending_transaction_through_the_seams_only() {
     let TestChain { dir: _dir, spec, store, .. } = t;
     let store = Arc::new(store);
 
-    let pool_handle = PoolHandle(Arc::new(Mutex::new(TxPool::new(PoolConfig::ethereum(spec.chain_id, 30_000_000), 1))));
-    let listener = pool_handle.new_transactions_listener();
+    let pool_handle = PoolHandle::new(TxPool::new(PoolConfig::ethereum(spec.chain_id, 30_000_000), 1), store.clone());
+    let mut listener = pool_handle.new_transactions_listener();
 
     // A user submits a call to the app.
     let state = HostProvider(store.clone()).latest().unwrap();
@@ -91,10 +92,10 @@ fn an_extension_traces_a_pending_transaction_through_the_seams_only() {
         let acc = state.account(a).unwrap().unwrap_or_default();
         (acc.nonce, acc.balance)
     };
-    pool_handle.0.lock().unwrap().add(&tx.inner().encoded_2718(), &view).unwrap();
+    pool_handle.pool().add(&tx.inner().encoded_2718(), &view).unwrap();
 
     let traced =
-        trace_next_pending(&HostProvider(store.clone()), &HostEvmConfig(Arc::new(spec)), &pool_handle, &listener);
+        trace_next_pending(&HostProvider(store.clone()), &HostEvmConfig(Arc::new(spec)), &pool_handle, &mut listener);
     assert_eq!(traced.calls_to, vec![app]);
     assert_eq!(traced.selectors, vec![StorageLogs::storeCall::SELECTOR]);
     assert_eq!(traced.logs, 1);

@@ -1,17 +1,14 @@
 //! What every RPC module reads: the chain spec, the store, the pool, and how block tags resolve.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::Arc;
 
 use alloy::{
     consensus::Header,
     eips::{BlockId, BlockNumberOrTag},
 };
 use alloy_evm::EvmEnv;
-use surge_host::{ChainSpec, StateProvider, Store, notifications::Chain, seams::PoolHandle};
-use surge_interfaces::ConfigureEvm;
+use surge_host::{ChainSpec, StateProvider, Store, seams::PoolHandle};
+use surge_interfaces::{ChainTags, ConfigureEvm, NotificationHub};
 
 use crate::error::{RpcError, RpcResult};
 
@@ -41,12 +38,12 @@ pub struct RpcContext {
     pub spec: Arc<ChainSpec>,
     /// The store, read without the chain's lock.
     pub store: Arc<Store>,
-    /// The chain (subscriptions).
-    pub chain: Arc<Mutex<Chain>>,
+    /// The chain's notifications (subscriptions and filters).
+    pub hub: Arc<NotificationHub>,
     /// The pool.
     pub pool: PoolHandle,
-    /// The highest block `safe` and `finalized` name; `None` = the head (a dev L1 is final at once).
-    pub finalized: Option<Arc<AtomicU64>>,
+    /// The blocks `safe` and `finalized` name.
+    pub tags: Arc<ChainTags>,
     /// Limits.
     pub limits: RpcLimits,
 }
@@ -74,10 +71,8 @@ impl RpcContext {
             }
             BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending) => head,
             BlockId::Number(BlockNumberOrTag::Earliest) => 0,
-            BlockId::Number(BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized) => match &self.finalized {
-                Some(f) => f.load(Ordering::Relaxed).min(head),
-                None => head,
-            },
+            BlockId::Number(BlockNumberOrTag::Safe) => self.tags.safe(head),
+            BlockId::Number(BlockNumberOrTag::Finalized) => self.tags.finalized(head),
             BlockId::Number(BlockNumberOrTag::Number(n)) => n,
         };
         if number > head {

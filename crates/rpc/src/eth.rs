@@ -194,7 +194,7 @@ impl EthApiServer for EthApi {
         if let Some(loc) = self.ctx.store.transaction_location(hash)? {
             return Ok(StoredBlock::load(&self.ctx.store, loc.block)?.and_then(|b| b.transaction(loc.index as usize)));
         }
-        let pooled = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner()).get(&hash);
+        let pooled = self.ctx.pool.pool().get(&hash);
         Ok(pooled.map(|p| pending_transaction(&p.tx, p.sender)))
     }
 
@@ -203,7 +203,7 @@ impl EthApiServer for EthApi {
             let body = self.ctx.store.body(loc.block)?.unwrap_or_default();
             return Ok(body.transactions.get(loc.index as usize).map(|t| t.encoded_2718().into()));
         }
-        let pooled = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner()).get(&hash);
+        let pooled = self.ctx.pool.pool().get(&hash);
         Ok(pooled.map(|p| p.tx.encoded_2718().into()))
     }
 
@@ -237,7 +237,7 @@ impl EthApiServer for EthApi {
         let (state, _) = self.ctx.state(block)?;
         let nonce = state.basic_ref(address)?.map_or(0, |a| a.nonce);
         if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
-            let pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+            let pool = self.ctx.pool.pool();
             let mut next = nonce;
             let mut pending: Vec<u64> =
                 pool.pending().iter().filter(|t| t.sender == address).map(|t| t.nonce).collect();
@@ -274,11 +274,8 @@ impl EthApiServer for EthApi {
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
         // Decoding, signature recovery and blob proofs run outside the pool's lock.
-        let config = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner()).config().clone();
-        let valid = surge_txpool::validate_stateless(&raw, &config)?;
-        let state = self.ctx.store.latest_state()?;
-        let mut pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(pool.add_valid(valid, &state)?.0)
+        use surge_interfaces::TransactionPool;
+        Ok(self.ctx.pool.add_transaction(surge_interfaces::TransactionOrigin::External, &raw)?)
     }
 
     fn gas_price(&self) -> RpcResult<U256> {

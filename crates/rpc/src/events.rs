@@ -1,5 +1,6 @@
-//! New blocks and pending transactions as async streams for subscriptions and filters: one thread per
-//! source forwards the host's channels into broadcast channels and a short history of pending hashes.
+//! New blocks and pending transactions as broadcast streams for subscriptions and filters: one task per
+//! source forwards the chain's notifications and the pool's admissions, and keeps a short history of
+//! pending hashes.
 
 use std::{
     collections::VecDeque,
@@ -7,8 +8,7 @@ use std::{
 };
 
 use alloy_primitives::B256;
-use surge_host::notifications::{ChainNotification, CommittedBlock};
-use surge_interfaces::TransactionPool;
+use surge_interfaces::{ChainNotification, CommittedBlock, TransactionPool};
 use tokio::sync::broadcast;
 
 use crate::context::RpcContext;
@@ -28,33 +28,42 @@ pub struct ChainEvents {
 }
 
 impl ChainEvents {
-    /// Starts forwarding `ctx`'s chain notifications and pool arrivals.
+    /// Starts forwarding `ctx`'s chain notifications and pool arrivals (on the current tokio runtime).
     pub fn start(ctx: &RpcContext) -> Self {
         let (blocks, _) = broadcast::channel(256);
         let (pending, _) = broadcast::channel(4096);
         let events = Self { blocks, pending, pending_history: Arc::default() };
 
-        let subscription = ctx.chain.lock().unwrap_or_else(|p| p.into_inner()).subscribe();
+        let hub = ctx.hub.clone();
         let sender = events.blocks.clone();
-        std::thread::spawn(move || {
-            while let Ok(n) = subscription.receiver.recv() {
-                let new = match n {
-                    ChainNotification::Committed { new } | ChainNotification::Reorged { new, .. } => new,
-                    ChainNotification::Reverted { .. } => continue,
+        tokio::spawn(async move {
+            let mut notifications = match hub.subscribe(None) {
+                Ok(n) => n,
+                Err(e) => return tracing::error!(error = %e, "the RPC could not subscribe to new blocks"),
+            };
+            while let Some(n) = notifications.next().await {
+                let n = match n {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading new blocks for subscriptions");
+                        continue;
+                    }
                 };
-                for block in new.iter() {
-                    // No receivers is fine: nobody is subscribed right now.
-                    let _ = sender.send(Arc::new(block.clone()));
+                if let ChainNotification::Committed { new } | ChainNotification::Reorged { new, .. } = n {
+                    for block in new.iter() {
+                        // No receivers is fine: nobody is subscribed right now.
+                        let _ = sender.send(Arc::new(block.clone()));
+                    }
                 }
             }
         });
 
-        let listener = ctx.pool.new_transactions_listener();
+        let mut listener = ctx.pool.new_transactions_listener();
         let sender = events.pending.clone();
         let history = events.pending_history.clone();
-        std::thread::spawn(move || {
+        tokio::spawn(async move {
             let mut seq = 0u64;
-            while let Ok(tx) = listener.recv() {
+            while let Some(tx) = listener.recv().await {
                 seq += 1;
                 {
                     let mut h = history.lock().unwrap_or_else(|p| p.into_inner());

@@ -26,6 +26,7 @@ use jsonrpsee::{
 pub use context::{RpcContext, RpcLimits};
 pub use error::{RpcError, RpcResult};
 pub use events::ChainEvents;
+use surge_interfaces::{MergeMode, RpcExtensions};
 
 /// Where and how the server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +106,20 @@ impl RpcModules {
     /// Adds an extension's methods (for example the `surge_*` namespace).
     pub fn merge(&mut self, other: impl Into<Methods>) -> Result<(), MergeError> {
         self.module.merge(other).map_err(|e| MergeError(e.to_string()))
+    }
+
+    /// Adds every module extensions registered in `extensions` (reth's `extend_rpc_modules`): a
+    /// [`MergeMode::Replace`] module takes the place of the standard methods of the same names.
+    pub fn extend(&mut self, extensions: &RpcExtensions) -> Result<(), MergeError> {
+        for (methods, mode) in extensions.take() {
+            if mode == MergeMode::Replace {
+                for name in methods.method_names() {
+                    self.module.remove_method(name);
+                }
+            }
+            self.merge(methods)?;
+        }
+        Ok(())
     }
 
     /// The method names served.

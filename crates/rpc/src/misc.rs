@@ -84,12 +84,12 @@ type BySender = BTreeMap<Address, BTreeMap<String, Transaction>>;
 
 impl TxpoolApiServer for MiscApi {
     fn status(&self) -> RpcResult<TxpoolStatus> {
-        let pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        let pool = self.ctx.pool.pool();
         Ok(TxpoolStatus { pending: pool.pending().len() as u64, queued: pool.queued().len() as u64 })
     }
 
     fn content(&self) -> RpcResult<TxpoolContent> {
-        let pool = self.ctx.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        let pool = self.ctx.pool.pool();
         let group = |txs: Vec<std::sync::Arc<surge_txpool::PooledTx>>| {
             let mut out = BySender::new();
             for t in txs {

@@ -8,7 +8,7 @@ use std::{
 
 use alloy_primitives::Address;
 
-use crate::pool::PooledTx;
+use surge_interfaces::{InvalidKind, PooledTx};
 
 #[derive(Debug, PartialEq, Eq)]
 struct Candidate {
@@ -58,8 +58,15 @@ impl BestTransactions {
     }
 
     /// Skips the rest of `tx`'s sender (its later nonces cannot execute without it).
-    pub fn mark_invalid(&mut self, tx: &PooledTx) {
+    pub fn skip_sender(&mut self, tx: &PooledTx) {
         self.invalid.insert(tx.sender);
+    }
+}
+
+/// Skips the sender; removing a permanently invalid transaction from the pool is the pool handle's part.
+impl surge_interfaces::BestTransactions for BestTransactions {
+    fn mark_invalid(&mut self, tx: &PooledTx, _kind: InvalidKind) {
+        self.skip_sender(tx);
     }
 }
 

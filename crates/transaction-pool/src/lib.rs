@@ -8,5 +8,7 @@ mod pool;
 mod validate;
 
 pub use best::BestTransactions;
-pub use pool::{AccountState, PoolEvent, PooledTx, SubPool, TxPool};
-pub use validate::{PoolConfig, PoolError, ValidTx, intrinsic_gas, validate_stateless, without_sidecar};
+pub use pool::{AccountState, SubPool, TxPool};
+pub use surge_interfaces::pool::without_sidecar;
+pub use surge_interfaces::{PoolEvent, PooledTx, TransactionOrigin};
+pub use validate::{PoolConfig, PoolError, ValidTx, intrinsic_gas, validate_stateless};

@@ -3,51 +3,17 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    sync::{Arc, mpsc},
+    sync::Arc,
 };
 
-use alloy::consensus::{Transaction, TxEnvelope};
+use alloy::consensus::Transaction;
 use alloy_primitives::{Address, B256, U256};
+use surge_interfaces::{Listener, ListenerSender, PoolEvent, PooledTx, TransactionOrigin, listener};
 
 use crate::{
     best::BestTransactions,
     validate::{PoolConfig, PoolError, ValidTx, validate_stateless},
 };
-
-/// A pooled transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PooledTx {
-    /// Its hash.
-    pub hash: B256,
-    /// Its sender.
-    pub sender: Address,
-    /// Its nonce.
-    pub nonce: u64,
-    /// Gas limit × max fee + value.
-    pub cost: U256,
-    /// The transaction.
-    pub tx: TxEnvelope,
-    /// Arrival order, to break ties first come, first served.
-    pub id: u64,
-}
-
-impl PooledTx {
-    /// Max fee per gas.
-    pub fn max_fee(&self) -> u128 {
-        self.tx.max_fee_per_gas()
-    }
-
-    /// Max priority fee (the gas price for legacy transactions).
-    pub fn max_tip(&self) -> u128 {
-        self.tx.max_priority_fee_per_gas().unwrap_or_else(|| self.tx.max_fee_per_gas())
-    }
-
-    /// What the block producer earns per gas at `base_fee`, or `None` if the fee cap is below it.
-    pub fn effective_tip(&self, base_fee: u64) -> Option<u128> {
-        let base = u128::from(base_fee);
-        (self.max_fee() >= base).then(|| self.max_tip().min(self.max_fee() - base))
-    }
-}
 
 /// Where a transaction sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,26 +22,6 @@ pub enum SubPool {
     Pending,
     /// Waiting for a nonce gap to close or for funds.
     Queued,
-}
-
-/// A transaction's lifecycle event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PoolEvent {
-    /// Became executable.
-    Pending(B256),
-    /// Became (or stayed on arrival) not executable.
-    Queued(B256),
-    /// Included in a block.
-    Mined(B256),
-    /// Replaced by a transaction with the same sender and nonce.
-    Replaced {
-        /// The old transaction.
-        old: B256,
-        /// Its replacement.
-        new: B256,
-    },
-    /// Dropped (evicted, or made invalid by a new head).
-    Discarded(B256),
 }
 
 /// Account state the pool needs: the sender's nonce and balance at the head.
@@ -122,8 +68,8 @@ pub struct TxPool {
     by_hash: HashMap<B256, Arc<PooledTx>>,
     pending: HashSet<B256>,
     next_id: u64,
-    event_listeners: Vec<mpsc::Sender<PoolEvent>>,
-    tx_listeners: Vec<mpsc::Sender<Arc<PooledTx>>>,
+    event_listeners: Vec<ListenerSender<PoolEvent>>,
+    tx_listeners: Vec<ListenerSender<Arc<PooledTx>>>,
 }
 
 impl TxPool {
@@ -146,33 +92,46 @@ impl TxPool {
         &self.config
     }
 
-    /// Lifecycle events from now on.
-    pub fn subscribe_events(&mut self) -> mpsc::Receiver<PoolEvent> {
-        let (tx, rx) = mpsc::channel();
+    /// Lifecycle events from now on; at most `capacity` wait undelivered (the rest are dropped and
+    /// counted, never waited for).
+    pub fn subscribe_events(&mut self, capacity: usize) -> Listener<PoolEvent> {
+        let (tx, rx) = listener(capacity);
         self.event_listeners.push(tx);
         rx
     }
 
-    /// Every transaction admitted from now on, whatever its sub-pool.
-    pub fn subscribe_new_transactions(&mut self) -> mpsc::Receiver<Arc<PooledTx>> {
-        let (tx, rx) = mpsc::channel();
+    /// Every transaction admitted from now on, whatever its origin and sub-pool; bounded as
+    /// [`Self::subscribe_events`].
+    pub fn subscribe_new_transactions(&mut self, capacity: usize) -> Listener<Arc<PooledTx>> {
+        let (tx, rx) = listener(capacity);
         self.tx_listeners.push(tx);
         rx
     }
 
+    /// Ends every listener (the node is shutting down).
+    pub fn close_listeners(&mut self) {
+        self.event_listeners.clear();
+        self.tx_listeners.clear();
+    }
+
     fn emit(&mut self, event: PoolEvent) {
-        self.event_listeners.retain(|l| l.send(event.clone()).is_ok());
+        self.event_listeners.retain(|l| l.send(event.clone()));
     }
 
     /// Validates `raw` against the rules and the sender's state and admits it.
     pub fn add(&mut self, raw: &[u8], state: &impl AccountState) -> Result<(B256, SubPool), PoolError> {
         let valid = validate_stateless(raw, &self.config)?;
-        self.add_valid(valid, state)
+        self.add_valid(valid, TransactionOrigin::External, state)
     }
 
     /// Admits a transaction that already passed [`validate_stateless`] with this pool's config (callers
     /// run that — signature recovery, KZG proofs — without holding the pool's lock).
-    pub fn add_valid(&mut self, valid: ValidTx, state: &impl AccountState) -> Result<(B256, SubPool), PoolError> {
+    pub fn add_valid(
+        &mut self,
+        valid: ValidTx,
+        origin: TransactionOrigin,
+        state: &impl AccountState,
+    ) -> Result<(B256, SubPool), PoolError> {
         if self.by_hash.contains_key(&valid.hash) {
             return Err(PoolError::AlreadyKnown(valid.hash));
         }
@@ -194,6 +153,7 @@ impl TxPool {
             cost: valid.cost,
             tx: valid.tx,
             id: self.next_id,
+            origin,
         });
         let bump = self.config.price_bump_percent;
         let existing = self.senders.get(&valid.sender).and_then(|s| s.txs.get(&nonce)).cloned();
@@ -221,7 +181,7 @@ impl TxPool {
             self.emit(PoolEvent::Replaced { old: old.hash, new: tx.hash });
         }
         self.by_hash.insert(tx.hash, tx.clone());
-        self.tx_listeners.retain(|l| l.send(tx.clone()).is_ok());
+        self.tx_listeners.retain(|l| l.send(tx.clone()));
         self.reclassify(valid.sender, Some(tx.hash));
         let sub = if self.pending.contains(&tx.hash) { SubPool::Pending } else { SubPool::Queued };
         Ok((tx.hash, sub))
@@ -276,9 +236,16 @@ impl TxPool {
         }
     }
 
-    /// Applies a new head (or an unwind): the new base fee, the mined transactions, and every pooled
-    /// sender's new nonce and balance. Stale transactions leave the pool; others are promoted or demoted.
-    pub fn on_new_head(&mut self, base_fee: u64, mined: &[B256], state: &impl AccountState) -> Result<(), PoolError> {
+    /// Applies a new head `block` (or an unwind to it): the new base fee, the transactions mined in it,
+    /// and every pooled sender's new nonce and balance. Stale transactions leave the pool; others are
+    /// promoted or demoted.
+    pub fn on_new_head(
+        &mut self,
+        block: u64,
+        base_fee: u64,
+        mined: &[B256],
+        state: &impl AccountState,
+    ) -> Result<(), PoolError> {
         self.base_fee = base_fee;
         let mined: HashSet<&B256> = mined.iter().collect();
         let senders: Vec<Address> = self.senders.keys().copied().collect();
@@ -295,7 +262,7 @@ impl TxPool {
             for tx in stale {
                 self.remove_tx(&tx);
                 self.emit(if mined.contains(&tx.hash) {
-                    PoolEvent::Mined(tx.hash)
+                    PoolEvent::Mined { hash: tx.hash, block }
                 } else {
                     PoolEvent::Discarded(tx.hash)
                 });
@@ -305,9 +272,20 @@ impl TxPool {
         Ok(())
     }
 
-    /// Removes transactions (for example ones a block builder found invalid) and the same senders'
-    /// higher nonces, which can no longer execute.
-    pub fn remove_with_descendants(&mut self, hashes: &[B256]) {
+    /// Removes transactions and the same senders' higher nonces, which can no longer execute; returns
+    /// what was removed.
+    pub fn remove_with_descendants(&mut self, hashes: &[B256]) -> Vec<Arc<PooledTx>> {
+        self.remove_lineage(hashes, None)
+    }
+
+    /// Removes a transaction a block builder found can never execute (with its sender's later nonces):
+    /// it gets [`PoolEvent::Invalid`] with `reason`, the others [`PoolEvent::Discarded`].
+    pub fn remove_invalid(&mut self, hash: B256, reason: &str) -> Vec<Arc<PooledTx>> {
+        self.remove_lineage(&[hash], Some(reason))
+    }
+
+    fn remove_lineage(&mut self, hashes: &[B256], reason: Option<&str>) -> Vec<Arc<PooledTx>> {
+        let mut removed = vec![];
         for hash in hashes {
             let Some(tx) = self.by_hash.get(hash).cloned() else { continue };
             let doomed: Vec<Arc<PooledTx>> = self
@@ -317,9 +295,14 @@ impl TxPool {
                 .unwrap_or_default();
             for t in doomed {
                 self.remove_tx(&t);
-                self.emit(PoolEvent::Discarded(t.hash));
+                self.emit(match reason {
+                    Some(reason) if t.hash == *hash => PoolEvent::Invalid { hash: t.hash, reason: reason.to_string() },
+                    _ => PoolEvent::Discarded(t.hash),
+                });
+                removed.push(t);
             }
         }
+        removed
     }
 
     /// The pending transactions ordered for block building: by effective tip at the current base fee,

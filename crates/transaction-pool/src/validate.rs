@@ -1,10 +1,11 @@
 //! Stateless and state-dependent checks of an incoming transaction, each with its own error.
 
 use alloy::{
-    consensus::{Signed, Transaction, TxEip4844Variant, TxEnvelope, transaction::SignerRecoverable},
+    consensus::{Transaction, TxEip4844Variant, TxEnvelope, transaction::SignerRecoverable},
     eips::{Decodable2718, Encodable2718, Typed2718, eip2930::AccessList, eip4844::env_settings::EnvKzgSettings},
 };
 use alloy_primitives::{Address, B256, U256};
+use surge_interfaces::pool::without_sidecar;
 
 /// Why a transaction was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,20 +289,5 @@ fn validate_blobs(tx: &TxEip4844Variant, config: &PoolConfig) -> Result<(), Pool
         TxEip4844Variant::TxEip4844WithSidecar(_) => {
             tx.validate(EnvKzgSettings::Default.get()).map_err(|e| PoolError::InvalidBlob(e.to_string()))
         }
-    }
-}
-
-/// The transaction as a block carries it: a blob transaction without its sidecar.
-pub fn without_sidecar(tx: &TxEnvelope) -> TxEnvelope {
-    match tx {
-        TxEnvelope::Eip4844(signed) => {
-            let inner = signed.tx().tx().clone();
-            TxEnvelope::Eip4844(Signed::new_unchecked(
-                TxEip4844Variant::TxEip4844(inner),
-                *signed.signature(),
-                *signed.hash(),
-            ))
-        }
-        other => other.clone(),
     }
 }

@@ -141,8 +141,8 @@ fn every_bad_input_gets_its_own_error() {
 fn nonce_gaps_queue_and_filling_them_promotes() {
     let state = State::funded();
     let mut pool = TxPool::new(config(), GWEI as u64);
-    let events = pool.subscribe_events();
-    let new_txs = pool.subscribe_new_transactions();
+    let mut events = pool.subscribe_events(1000);
+    let mut new_txs = pool.subscribe_new_transactions(1000);
     let view = state.view();
     let (h2, sub) = pool.add(&raw(0, 2, 2 * GWEI, GWEI), &view).unwrap();
     assert_eq!(sub, SubPool::Queued);
@@ -189,7 +189,7 @@ fn best_transactions_order_by_tip_then_nonce_and_mark_invalid_drops_the_sender()
     let first = best.next().unwrap();
     assert_eq!(first.hash, b0);
     let second = best.next().unwrap();
-    best.mark_invalid(&second); // sender 2 fails: its next nonce must not come out
+    best.skip_sender(&second); // sender 2 fails: its next nonce must not come out
     let rest: Vec<_> = best.map(|t| t.hash).collect();
     assert_eq!(rest, vec![a0, a1]);
 
@@ -204,7 +204,7 @@ fn best_transactions_order_by_tip_then_nonce_and_mark_invalid_drops_the_sender()
 fn new_heads_remove_mined_and_unwinds_requeue() {
     let state = State::funded();
     let mut pool = TxPool::new(config(), GWEI as u64);
-    let events = pool.subscribe_events();
+    let mut events = pool.subscribe_events(1000);
     let view = state.view();
     let h0 = pool.add(&raw(0, 0, 2 * GWEI, GWEI), &view).unwrap().0;
     let h1 = pool.add(&raw(0, 1, 2 * GWEI, GWEI), &view).unwrap().0;
@@ -213,17 +213,17 @@ fn new_heads_remove_mined_and_unwinds_requeue() {
     // Block mines nonce 0; the sender's balance drops so only one more transaction is affordable.
     let cost = U256::from(21_000u64 * 2 * GWEI as u64 + 1);
     state.set(0, 1, cost);
-    pool.on_new_head(GWEI as u64, &[h0], &view).unwrap();
+    pool.on_new_head(1, GWEI as u64, &[h0], &view).unwrap();
     let got: Vec<_> = events.try_iter().collect();
-    assert_eq!(got, vec![PoolEvent::Mined(h0), PoolEvent::Queued(h2)]);
+    assert_eq!(got, vec![PoolEvent::Mined { hash: h0, block: 1 }, PoolEvent::Queued(h2)]);
     assert_eq!(pool.pending().iter().map(|t| t.hash).collect::<Vec<_>>(), vec![h1]);
     // Funds return: promoted again.
     state.set(0, 1, U256::from(10u128.pow(20)));
-    pool.on_new_head(GWEI as u64, &[], &view).unwrap();
+    pool.on_new_head(1, GWEI as u64, &[], &view).unwrap();
     assert_eq!(events.try_iter().collect::<Vec<_>>(), vec![PoolEvent::Pending(h2)]);
     // An unwind back to nonce 0: the mined transaction is gone from the pool, so the rest wait.
     state.set(0, 0, U256::from(10u128.pow(20)));
-    pool.on_new_head(GWEI as u64, &[], &view).unwrap();
+    pool.on_new_head(1, GWEI as u64, &[], &view).unwrap();
     assert_eq!(events.try_iter().collect::<Vec<_>>(), vec![PoolEvent::Queued(h1), PoolEvent::Queued(h2)]);
     assert_eq!(pool.pending().len(), 0);
     assert_eq!(pool.queued().len(), 2);
@@ -236,7 +236,7 @@ fn full_pool_evicts_the_cheapest_tail_and_sender_limits_hold() {
     cfg.max_transactions = 3;
     cfg.max_per_sender = 2;
     let mut pool = TxPool::new(cfg, GWEI as u64);
-    let events = pool.subscribe_events();
+    let mut events = pool.subscribe_events(1000);
     let view = state.view();
     pool.add(&raw(0, 0, 10 * GWEI, 3 * GWEI), &view).unwrap();
     let cheap = pool.add(&raw(0, 1, 10 * GWEI, GWEI), &view).unwrap().0;
@@ -280,12 +280,12 @@ proptest! {
                 Op::Mine { sender, count } => {
                     let (n, b) = view(&key(sender).address());
                     state.set(sender, n + count, b);
-                    pool.on_new_head(GWEI as u64, &[], &view).unwrap();
+                    pool.on_new_head(1, GWEI as u64, &[], &view).unwrap();
                 }
                 Op::Unwind { sender, count } => {
                     let (n, b) = view(&key(sender).address());
                     state.set(sender, n.saturating_sub(count), b);
-                    pool.on_new_head(GWEI as u64, &[], &view).unwrap();
+                    pool.on_new_head(1, GWEI as u64, &[], &view).unwrap();
                 }
             }
             // No duplicates: pending and queued partition the pool.

@@ -10,10 +10,11 @@ use alloy::{
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, aliases::U48, keccak256};
 use revm::DatabaseRef;
 use surge_builder::{
-    BuilderConfig, BuiltPayload, InputQueue, ListTransactions, OutboundDependency, ReturnSlot, SurgeAttributes,
+    BuilderConfig, BuiltPayload, InputQueue, ListTransactions, NextBlockAttributes, OutboundDependency, ReturnSlot,
     SurgePayloadBuilder,
 };
 use surge_host::{ChainSpec, ExecutedBlock, SealedHeader, Store, seams::HostEvmConfig};
+use surge_interfaces::BuiltBlock;
 use surge_primitives::{Checkpoint, L2Predeploys, Message, chain_address, received_signal_key};
 
 pub use surge_test_utils::dev_key;
@@ -69,14 +70,13 @@ impl DevL2 {
         Sealed::new_unchecked(head.header, head.hash)
     }
 
-    pub fn attributes(&self) -> SurgeAttributes {
+    pub fn attributes(&self) -> NextBlockAttributes {
         let head = self.head();
-        SurgeAttributes {
+        NextBlockAttributes {
             timestamp: head.timestamp + 2,
             fee_recipient: COINBASE,
-            gas_limit: None,
-            l1_checkpoint: checkpoint(head.number + 10),
-            deadline: None,
+            l1_checkpoint: Some(checkpoint(head.number + 10)),
+            ..Default::default()
         }
     }
 
@@ -87,7 +87,7 @@ impl DevL2 {
 
     /// Commits a built block and consumes its inputs.
     pub fn commit(&self, payload: BuiltPayload) -> SealedHeader {
-        let sealed = self.store.commit_block(ExecutedBlock::from(payload.clone())).unwrap();
+        let sealed = self.store.commit_block(ExecutedBlock::from(BuiltBlock::from(payload.clone()))).unwrap();
         self.builder.on_committed(&payload);
         sealed
     }

@@ -19,9 +19,9 @@ use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 pub use diff::{StateDiff, apply_diff, decode_trie_account};
-pub use proof::{AccountProof, StorageProof};
 pub use provider::StateProvider;
 pub use revert::BlockRevert;
+pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
 use tables::*;
 
 use crate::chainspec::ChainSpec;
@@ -104,23 +104,6 @@ pub enum StoreError {
 
 impl revm::database_interface::DBErrorMarker for StoreError {}
 
-/// A header with its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedHeader {
-    /// The header.
-    pub header: Header,
-    /// Its hash.
-    pub hash: B256,
-}
-
-impl SealedHeader {
-    /// Hashes `header`.
-    pub fn seal(header: Header) -> Self {
-        let hash = header.hash_slow();
-        Self { header, hash }
-    }
-}
-
 /// A block ready to be stored: executed, with everything but (optionally) the state root known.
 #[derive(Debug, Clone)]
 pub struct ExecutedBlock {
@@ -137,6 +120,20 @@ pub struct ExecutedBlock {
     pub diff: StateDiff,
     /// Whether the header's state root must match (imports) or be filled in (locally built blocks).
     pub verify_state_root: bool,
+}
+
+/// A block a payload builder made; the store computes its state root when it commits it.
+impl From<surge_interfaces::BuiltBlock> for ExecutedBlock {
+    fn from(block: surge_interfaces::BuiltBlock) -> Self {
+        ExecutedBlock {
+            diff: StateDiff::from_bundle(&block.bundle),
+            header: block.header,
+            body: block.body,
+            senders: block.senders,
+            receipts: block.receipts,
+            verify_state_root: false,
+        }
+    }
 }
 
 /// Where a transaction sits.
@@ -191,76 +188,42 @@ impl Store {
 
     /// The canonical head.
     pub fn head(&self) -> Result<SealedHeader, StoreError> {
-        let read = self.db.begin_read()?;
-        let canonical = read.open_table(CANONICAL)?;
-        let (number, hash) = match canonical.last()? {
-            Some((n, h)) => (n.value(), B256::from(h.value())),
-            None => return Err(StoreError::Corrupt("no canonical blocks".into())),
-        };
-        let header = read_header(&read.open_table(HEADERS)?, number)?
-            .ok_or_else(|| StoreError::Corrupt(format!("header of head block {number} missing")))?;
-        Ok(SealedHeader { header, hash })
+        self.snapshot()?.head()
     }
 
     /// The canonical header at `number`.
     pub fn header(&self, number: u64) -> Result<Option<SealedHeader>, StoreError> {
-        let read = self.db.begin_read()?;
-        let Some(hash) = read.open_table(CANONICAL)?.get(number)?.map(|h| B256::from(h.value())) else {
-            return Ok(None);
-        };
-        Ok(read_header(&read.open_table(HEADERS)?, number)?.map(|header| SealedHeader { header, hash }))
+        self.snapshot()?.header(number)
     }
 
     /// The number of the canonical block with `hash`.
     pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
-        let read = self.db.begin_read()?;
-        Ok(read.open_table(HEADER_NUMBERS)?.get(hash.0)?.map(|n| n.value()))
+        self.snapshot()?.block_number(hash)
     }
 
     /// The body of canonical block `number`.
     pub fn body(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
-        let read = self.db.begin_read()?;
-        let Some(raw) = read.open_table(BODIES)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        BlockBody::decode(&mut raw.as_slice())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))
+        self.snapshot()?.body(number)
     }
 
     /// The receipts of canonical block `number`.
     pub fn receipts(&self, number: u64) -> Result<Option<Vec<ReceiptEnvelope>>, StoreError> {
-        let read = self.db.begin_read()?;
-        let Some(raw) = read.open_table(RECEIPTS)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        let corrupt = |e: String| StoreError::Corrupt(format!("receipts of block {number}: {e}"));
-        let list = Vec::<Bytes>::decode(&mut raw.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-        list.iter()
-            .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        self.snapshot()?.receipts(number)
     }
 
     /// The senders of canonical block `number`'s transactions.
     pub fn senders(&self, number: u64) -> Result<Option<Vec<Address>>, StoreError> {
-        let read = self.db.begin_read()?;
-        let Some(raw) = read.open_table(SENDERS)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        if raw.len() % 20 != 0 {
-            return Err(StoreError::Corrupt(format!("senders of block {number}")));
-        }
-        Ok(Some(raw.chunks(20).map(Address::from_slice).collect()))
+        self.snapshot()?.senders(number)
     }
 
     /// What canonical block `number` changed: every touched account and slot with its pre-block value.
     pub fn block_changes(&self, number: u64) -> Result<Option<BlockRevert>, StoreError> {
-        let read = self.db.begin_read()?;
-        let Some(raw) = read.open_table(REVERTS)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        BlockRevert::decode(&raw, number).map(Some)
+        self.snapshot()?.block_changes(number)
+    }
+
+    /// A consistent read-only view of everything committed so far.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot(self.db.begin_read()?))
     }
 
     /// Where transaction `hash` was included.
@@ -281,25 +244,7 @@ impl Store {
     /// are kept: the latest state seen through the reverts above it, no write involved).
     pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
         let read = self.db.begin_read()?;
-        let head = match read.open_table(CANONICAL)?.last()? {
-            Some((n, _)) => n.value(),
-            None => return Err(StoreError::Corrupt("no canonical blocks".into())),
-        };
-        if number > head {
-            return Err(StoreError::Unwind { target: number, reason: format!("the head is block {head}") });
-        }
-        let reverts = {
-            let table = read.open_table(REVERTS)?;
-            let mut out = Vec::with_capacity((head - number) as usize);
-            for n in number + 1..=head {
-                let raw = table.get(n)?.map(|g| g.value().to_vec()).ok_or_else(|| StoreError::Unwind {
-                    target: number,
-                    reason: format!("revert of block {n} is missing"),
-                })?;
-                out.push(BlockRevert::decode(&raw, n)?);
-            }
-            out
-        };
+        let (head, reverts) = reverts_above(&read, number)?;
         let provider = StateProvider::new(read)?;
         Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
     }
@@ -323,32 +268,25 @@ impl Store {
     }
 
     /// Proves `address` and its `slots` at canonical block `number` (the head, or an earlier block whose
-    /// reverts are kept: the store unwinds to it in a write transaction that is then discarded).
+    /// reverts are kept), in one read transaction: never waits for a block being committed.
     pub fn proof(&self, number: u64, address: Address, slots: &[B256]) -> Result<AccountProof, StoreError> {
-        let head = self.head()?;
-        if number == head.header.number {
-            let read = self.db.begin_read()?;
-            return proof::prove(
-                &read.open_table(ACCOUNT_TRIE)?,
-                &read.open_table(HASHED_ACCOUNTS)?,
-                &read.open_table(STORAGE_TRIE)?,
-                &read.open_table(HASHED_STORAGE)?,
-                address,
-                slots,
-            );
+        let read = self.db.begin_read()?;
+        let expected = read_header(&read.open_table(HEADERS)?, number)?
+            .ok_or_else(|| StoreError::Unwind { target: number, reason: "no such block".into() })?
+            .state_root;
+        let (_, reverts) = reverts_above(&read, number)?;
+        let tables = proof::TrieTables {
+            account_trie: read.open_table(ACCOUNT_TRIE)?,
+            hashed_accounts: read.open_table(HASHED_ACCOUNTS)?,
+            storage_trie: read.open_table(STORAGE_TRIE)?,
+            hashed_storage: read.open_table(HASHED_STORAGE)?,
+        };
+        let leaves = tables.historical_leaves(reverts)?;
+        let proof = tables.prove(&leaves, address, slots)?;
+        if proof.state_root != expected {
+            return Err(StoreError::StateRootMismatch { number, expected, computed: proof.state_root });
         }
-        let txn = self.begin_write()?;
-        unwind_in(&txn, number)?;
-        let result = proof::prove(
-            &txn.open_table(ACCOUNT_TRIE)?,
-            &txn.open_table(HASHED_ACCOUNTS)?,
-            &txn.open_table(STORAGE_TRIE)?,
-            &txn.open_table(HASHED_STORAGE)?,
-            address,
-            slots,
-        );
-        txn.abort()?;
-        result
+        Ok(proof)
     }
 
     /// Starts a write transaction. Dropping it without commit discards everything (used to compute
@@ -360,6 +298,96 @@ impl Store {
     /// A read transaction over the latest committed state.
     pub fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
         Ok(self.db.begin_read()?)
+    }
+}
+
+/// One read transaction over the store: every read through it sees the same committed blocks.
+pub struct Snapshot(redb::ReadTransaction);
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    /// The canonical head.
+    pub fn head(&self) -> Result<SealedHeader, StoreError> {
+        let read = &self.0;
+        let canonical = read.open_table(CANONICAL)?;
+        let (number, hash) = match canonical.last()? {
+            Some((n, h)) => (n.value(), B256::from(h.value())),
+            None => return Err(StoreError::Corrupt("no canonical blocks".into())),
+        };
+        let header = read_header(&read.open_table(HEADERS)?, number)?
+            .ok_or_else(|| StoreError::Corrupt(format!("header of head block {number} missing")))?;
+        Ok(SealedHeader { header, hash })
+    }
+
+    /// The canonical header at `number`.
+    pub fn header(&self, number: u64) -> Result<Option<SealedHeader>, StoreError> {
+        let read = &self.0;
+        let Some(hash) = read.open_table(CANONICAL)?.get(number)?.map(|h| B256::from(h.value())) else {
+            return Ok(None);
+        };
+        Ok(read_header(&read.open_table(HEADERS)?, number)?.map(|header| SealedHeader { header, hash }))
+    }
+
+    /// The number of the canonical block with `hash`.
+    pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
+        let read = &self.0;
+        Ok(read.open_table(HEADER_NUMBERS)?.get(hash.0)?.map(|n| n.value()))
+    }
+
+    /// The body of canonical block `number`.
+    pub fn body(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
+        let read = &self.0;
+        let Some(raw) = read.open_table(BODIES)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        BlockBody::decode(&mut raw.as_slice())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))
+    }
+
+    /// The receipts of canonical block `number`.
+    pub fn receipts(&self, number: u64) -> Result<Option<Vec<ReceiptEnvelope>>, StoreError> {
+        let read = &self.0;
+        let Some(raw) = read.open_table(RECEIPTS)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        let corrupt = |e: String| StoreError::Corrupt(format!("receipts of block {number}: {e}"));
+        let list = Vec::<Bytes>::decode(&mut raw.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+        list.iter()
+            .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// The senders of canonical block `number`'s transactions.
+    pub fn senders(&self, number: u64) -> Result<Option<Vec<Address>>, StoreError> {
+        let read = &self.0;
+        let Some(raw) = read.open_table(SENDERS)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        if raw.len() % 20 != 0 {
+            return Err(StoreError::Corrupt(format!("senders of block {number}")));
+        }
+        Ok(Some(raw.chunks(20).map(Address::from_slice).collect()))
+    }
+
+    /// What canonical block `number` changed: every touched account and slot with its pre-block value.
+    pub fn block_changes(&self, number: u64) -> Result<Option<BlockRevert>, StoreError> {
+        let read = &self.0;
+        let Some(raw) = read.open_table(REVERTS)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        BlockRevert::decode(&raw, number).map(Some)
+    }
+
+    /// The state this snapshot sees at its head.
+    pub fn latest_state(self) -> Result<StateProvider, StoreError> {
+        StateProvider::new(self.0)
     }
 }
 
@@ -520,6 +548,27 @@ pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> 
         }
     }
     Ok(())
+}
+
+/// The head's number and the reverts of the blocks above `number`, lowest first.
+fn reverts_above(read: &redb::ReadTransaction, number: u64) -> Result<(u64, Vec<BlockRevert>), StoreError> {
+    let head = match read.open_table(CANONICAL)?.last()? {
+        Some((n, _)) => n.value(),
+        None => return Err(StoreError::Corrupt("no canonical blocks".into())),
+    };
+    if number > head {
+        return Err(StoreError::Unwind { target: number, reason: format!("the head is block {head}") });
+    }
+    let table = read.open_table(REVERTS)?;
+    let mut out = Vec::with_capacity((head - number) as usize);
+    for n in number + 1..=head {
+        let raw = table
+            .get(n)?
+            .map(|g| g.value().to_vec())
+            .ok_or_else(|| StoreError::Unwind { target: number, reason: format!("revert of block {n} is missing") })?;
+        out.push(BlockRevert::decode(&raw, n)?);
+    }
+    Ok((head, out))
 }
 
 fn read_header(table: &impl ReadableTable<u64, &'static [u8]>, number: u64) -> Result<Option<Header>, StoreError> {

@@ -25,6 +25,7 @@ pub struct StateProvider {
     storage: ReadOnlyTable<([u8; 20], [u8; 32]), [u8; 32]>,
     codes: ReadOnlyTable<[u8; 32], &'static [u8]>,
     canonical: ReadOnlyTable<u64, [u8; 32]>,
+    headers: ReadOnlyTable<u64, &'static [u8]>,
     _txn: ReadTransaction,
 }
 
@@ -37,6 +38,7 @@ impl StateProvider {
             storage: txn.open_table(PLAIN_STORAGE)?,
             codes: txn.open_table(BYTECODES)?,
             canonical: txn.open_table(CANONICAL)?,
+            headers: txn.open_table(HEADERS)?,
             _txn: txn,
         })
     }
@@ -55,6 +57,14 @@ impl StateProvider {
         }
         self.overlay = Some(overlay);
         self
+    }
+
+    /// The timestamp of canonical block `number` (the L2 base fee depends on the parent's block time).
+    pub fn block_timestamp(&self, number: u64) -> Result<Option<u64>, StoreError> {
+        let Some(raw) = self.headers.get(number)?.map(|g| g.value().to_vec()) else { return Ok(None) };
+        let header = <alloy::consensus::Header as alloy_rlp::Decodable>::decode(&mut raw.as_slice())
+            .map_err(|e| StoreError::Corrupt(format!("header of block {number}: {e}")))?;
+        Ok(Some(header.timestamp))
     }
 
     /// The account at `address`.

@@ -144,7 +144,7 @@ pub fn signed_1559(
 pub fn next_input(parent: &SealedHeader) -> BlockInput {
     BlockInput {
         timestamp: parent.header.timestamp + 12,
-        beneficiary: Address::repeat_byte(0xfe),
+        fee_recipient: Address::repeat_byte(0xfe),
         prev_randao: keccak256(parent.hash),
         ..Default::default()
     }

@@ -1,6 +1,6 @@
-//! L2 block production: the surge payload builder behind the host's [`PayloadBuilder`] seam. It fills
-//! blocks from the pool, stages the planner's slots and relay transactions, and consumes them only once
-//! the producer has committed the block.
+//! The surge builder behind the node's [`PayloadBuilder`] seam: it fills L2 blocks from the pool, stages
+//! the planner's slots and relay transactions, consumes them only once the block is committed, and hands
+//! the planner back what an unwind removed.
 
 use std::sync::{
     Arc, Mutex,
@@ -8,18 +8,14 @@ use std::sync::{
 };
 
 use alloy::consensus::Sealed;
-use surge_builder::{
-    BlockInputs, BuilderConfig, BuiltPayload, CheckpointSource, InputsReport, PoolTransactions, SurgeAttributes,
-    SurgePayloadBuilder,
+use alloy_primitives::B256;
+use surge_interfaces::{
+    BlockInputs, BuiltBlock, CheckpointSource, CommittedBlock, ConfigureEvm, InputsReport, NextBlockAttributes,
+    PayloadBuilder, PayloadBuilderError, SealedHeader, StateProviderFactory, TransactionPool,
 };
-use surge_interfaces::TransactionPool;
 use tracing::info;
 
-use crate::{
-    ChainSpec, ExecutedBlock, SealedHeader, StateDiff, Store,
-    producer::{PayloadAttributes, PayloadBuilder, ProduceError},
-    seams::{HostEvmConfig, PoolHandle},
-};
+use crate::{BuildError, BuilderConfig, BuiltPayload, PoolTransactions, SurgePayloadBuilder};
 
 /// Counters of the surge builder an operator graphs: how often blocks needed rebuilding and how many
 /// slots went in or were turned away.
@@ -74,33 +70,32 @@ impl BuilderMetrics {
     }
 }
 
-/// The surge builder wired to the host's store, pool and an L1 checkpoint source.
-pub struct SurgeHostBuilder {
-    builder: SurgePayloadBuilder<HostEvmConfig, Arc<dyn BlockInputs>>,
-    pool: PoolHandle,
+/// The surge builder wired to a node's pool and an L1 checkpoint source.
+pub struct SurgeNodeBuilder<E, Pool> {
+    builder: SurgePayloadBuilder<E, Arc<dyn BlockInputs>>,
+    pool: Pool,
     checkpoints: Arc<dyn CheckpointSource>,
-    /// The report of the last block built, until the producer says it is committed.
-    staged: Mutex<Option<(SealedHeader, InputsReport)>>,
+    /// The report of the last block built, until the node says it is committed.
+    staged: Mutex<Option<(u64, B256, InputsReport)>>,
     metrics: Arc<BuilderMetrics>,
 }
 
-impl std::fmt::Debug for SurgeHostBuilder {
+impl<E, Pool> std::fmt::Debug for SurgeNodeBuilder<E, Pool> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SurgeHostBuilder").finish_non_exhaustive()
+        f.debug_struct("SurgeNodeBuilder").finish_non_exhaustive()
     }
 }
 
-impl SurgeHostBuilder {
-    /// A builder for the L2 chain `spec` (its `config.surge.l2` gives the base-fee sharing percentage).
+impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
+    /// A builder for the L2 chain `config` describes.
     pub fn new(
-        spec: Arc<ChainSpec>,
-        pool: PoolHandle,
+        evm_config: E,
+        config: BuilderConfig,
+        pool: Pool,
         inputs: Arc<dyn BlockInputs>,
         checkpoints: Arc<dyn CheckpointSource>,
-    ) -> Result<Self, ProduceError> {
-        let l2 = spec.l2.as_ref().ok_or(ProduceError::NotL2(spec.chain_id))?;
-        let config = BuilderConfig::new(spec.chain_id, l2.basefee_sharing_pctg);
-        let builder = SurgePayloadBuilder::new(HostEvmConfig(spec.clone()), inputs, config)?;
+    ) -> Result<Self, BuildError> {
+        let builder = SurgePayloadBuilder::new(evm_config, inputs, config)?;
         Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None), metrics: Arc::default() })
     }
 
@@ -110,51 +105,39 @@ impl SurgeHostBuilder {
     }
 
     /// Builds the child of `parent` without committing it (its inputs stay staged).
-    pub fn build_payload(
+    pub fn build_payload<P: StateProviderFactory>(
         &self,
-        store: &Store,
+        provider: &P,
         parent: &SealedHeader,
-        attributes: &PayloadAttributes,
-    ) -> Result<BuiltPayload, ProduceError> {
-        let l1_checkpoint = self.checkpoints.checkpoint().map_err(|e| ProduceError::Checkpoint(e.to_string()))?;
-        let attributes = SurgeAttributes {
-            timestamp: attributes.timestamp,
-            fee_recipient: attributes.fee_recipient,
-            gas_limit: None,
-            l1_checkpoint,
-            deadline: Some(attributes.deadline),
-        };
+        attributes: &NextBlockAttributes,
+    ) -> Result<BuiltPayload, PayloadBuilderError> {
+        let mut attributes = attributes.clone();
+        if attributes.l1_checkpoint.is_none() {
+            attributes.l1_checkpoint =
+                Some(self.checkpoints.checkpoint().map_err(|e| format!("reading the L1 checkpoint: {e}"))?);
+        }
         let parent = Sealed::new_unchecked(parent.header.clone(), parent.hash);
         let mut txs = PoolTransactions::new(self.pool.best_transactions());
-        let payload = self.builder.build(store, &parent, &attributes, &mut txs)?;
+        let payload = self.builder.build(provider, &parent, &attributes, &mut txs)?;
         self.metrics.record(&payload);
         Ok(payload)
     }
 }
 
-/// The host's block from a built payload; the store computes the state root when it commits it.
-impl From<BuiltPayload> for ExecutedBlock {
-    fn from(payload: BuiltPayload) -> Self {
-        ExecutedBlock {
-            diff: StateDiff::from_bundle(&payload.bundle),
-            header: payload.header,
-            body: payload.body,
-            senders: payload.senders,
-            receipts: payload.receipts,
-            verify_state_root: false,
-        }
-    }
-}
-
-impl PayloadBuilder for SurgeHostBuilder {
+impl<P, E, Pool> PayloadBuilder<P> for SurgeNodeBuilder<E, Pool>
+where
+    P: StateProviderFactory,
+    E: ConfigureEvm,
+    Pool: TransactionPool,
+{
     fn build(
         &self,
-        store: &Store,
+        provider: &P,
         parent: &SealedHeader,
-        attributes: &PayloadAttributes,
-    ) -> Result<ExecutedBlock, ProduceError> {
-        let payload = self.build_payload(store, parent, attributes)?;
-        let staged = (SealedHeader::seal(payload.header.clone()), payload.inputs.clone());
+        attributes: &NextBlockAttributes,
+    ) -> Result<BuiltBlock, PayloadBuilderError> {
+        let payload = self.build_payload(provider, parent, attributes)?;
+        let staged = (payload.header.number, payload.header.parent_hash, payload.inputs.clone());
         *self.staged.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged);
         Ok(payload.into())
     }
@@ -163,23 +146,27 @@ impl PayloadBuilder for SurgeHostBuilder {
         let staged = self.staged.lock().unwrap_or_else(|p| p.into_inner()).take();
         // Only the block this builder made consumes its inputs (same number and parent; the hash differs
         // because the state root was zero when staged).
-        if let Some((built, report)) = staged
-            && built.header.number == block.header.number
-            && built.header.parent_hash == block.header.parent_hash
+        if let Some((number, parent_hash, report)) = staged
+            && number == block.header.number
+            && parent_hash == block.header.parent_hash
         {
             let any = !(report.user_op_slots.is_empty()
                 && report.return_slots.is_empty()
                 && report.rejected_return_slots.is_empty());
             if any {
                 info!(
-                    number = block.header.number,
+                    number,
                     user_op_slots = report.user_op_slots.len(),
                     return_slots = report.return_slots.len(),
                     rejected = report.rejected_return_slots.len(),
                     "consumed the block's inputs"
                 );
             }
-            self.builder.inputs().commit(block.header.number, &report);
+            self.builder.inputs().commit(number, &report);
         }
+    }
+
+    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
+        self.builder.inputs().reverted(blocks)
     }
 }

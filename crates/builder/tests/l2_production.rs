@@ -13,13 +13,12 @@ use alloy::{
     signers::SignerSync,
 };
 use alloy_primitives::{Address, TxKind, U256, aliases::U48, keccak256};
-use surge_builder::{BlockInputs, CheckpointSource, InputQueue};
+use surge_builder::{BlockInputs, BuilderConfig, CheckpointSource, InputQueue, SurgeNodeBuilder};
 use surge_host::{
     ChainSpec, Store,
-    l2_builder::SurgeHostBuilder,
     notifications::Chain,
     producer::{ProduceError, Producer},
-    seams::{PoolHandle, pool_config},
+    seams::{HostEvmConfig, PoolHandle, pool_config},
 };
 use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, received_signal_key};
 use surge_test_utils::dev_key;
@@ -53,22 +52,25 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let path = surge_test_utils::workspace_root().join("etc/dev/l2-genesis.json");
     let spec = Arc::new(ChainSpec::from_genesis_file(&path).unwrap());
-    let store = Store::open(dir.path(), &spec).unwrap();
+    let store = Arc::new(Store::open(dir.path(), &spec).unwrap());
     let gas_limit = store.head().unwrap().header.gas_limit;
-    let pool = PoolHandle(Arc::new(Mutex::new(TxPool::new(pool_config(&spec, gas_limit), 25_000_000))));
-    let chain = Arc::new(Mutex::new(Chain::new(store)));
+    let pool = PoolHandle::new(TxPool::new(pool_config(&spec, gas_limit), 25_000_000), store.clone());
+    let chain = Arc::new(Mutex::new(Chain::new(store, 64).unwrap()));
     let queue = Arc::new(InputQueue::new());
     let l1 = Arc::new(L1 { up: Mutex::new(true) });
     let inputs: Arc<dyn BlockInputs> = queue.clone();
-    let builder = SurgeHostBuilder::new(spec.clone(), pool.clone(), inputs, l1.clone()).unwrap();
+    let config = BuilderConfig::new(spec.chain_id, spec.l2.as_ref().unwrap().basefee_sharing_pctg);
+    let builder = SurgeNodeBuilder::new(HostEvmConfig(spec.clone()), config, pool.clone(), inputs, l1.clone()).unwrap();
     let producer = Producer {
+        name: "L2",
         chain: chain.clone(),
         pool: pool.clone(),
-        builder: Box::new(builder),
+        builder: Arc::new(builder),
         spec: spec.clone(),
         fee_recipient: Address::repeat_byte(0xcb),
         build_time: Duration::from_millis(500),
         stats: Default::default(),
+        paused: Default::default(),
     };
     Setup { _dir: dir, spec, producer, pool, chain, queue, l1 }
 }
@@ -88,7 +90,7 @@ fn submit(s: &Setup, from: u32, nonce: u64) {
     let key = dev_key(from);
     let raw = TxEnvelope::Eip1559(tx.clone().into_signed(key.sign_hash_sync(&tx.signature_hash()).unwrap()));
     let state = s.chain.lock().unwrap().store().latest_state().unwrap();
-    s.pool.0.lock().unwrap().add(&raw.encoded_2718(), &state).unwrap();
+    s.pool.pool().add(&raw.encoded_2718(), &state).unwrap();
 }
 
 #[test]
@@ -103,7 +105,8 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
     // L1 down: the build fails, nothing is committed and nothing consumed.
     *s.l1.up.lock().unwrap() = false;
     let err = s.producer.produce_one().unwrap_err();
-    assert!(matches!(err, ProduceError::Checkpoint(_)), "{err}");
+    assert!(matches!(err, ProduceError::Build { number: 1, .. }), "{err}");
+    assert!(err.to_string().contains("L1 unreachable"), "{err}");
     assert_eq!(s.chain.lock().unwrap().store().head().unwrap().header.number, 0);
     assert_eq!(s.queue.pending().user_ops[0].slot, slot);
 
@@ -120,14 +123,40 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
     assert_eq!(proof.storage_proof[0].value, U256::from(1), "the staged slot is in the committed block");
     drop(chain);
     assert!(s.queue.pending().is_empty(), "consumed after the commit");
-    assert!(s.pool.0.lock().unwrap().is_empty(), "the pool moved to the new head");
+    assert!(s.pool.pool().is_empty(), "the pool moved to the new head");
 
     // The next block: the pool prices it with the EIP-4396 base fee, and a second anchor (nonce 1) opens it.
     let expected = surge_l2_rules::expected_base_fee(s.spec.chain_id, &first.header, s.spec.genesis.timestamp);
-    assert_eq!(s.pool.0.lock().unwrap().base_fee(), expected);
+    assert_eq!(s.pool.pool().base_fee(), expected);
     submit(&s, 4, 1);
     let second = s.producer.produce_one().unwrap();
     assert_eq!(second.header.parent_hash, first.hash);
     assert_eq!(second.header.base_fee_per_gas, Some(expected));
     assert_eq!(s.chain.lock().unwrap().store().body(2).unwrap().unwrap().transactions.len(), 2);
+}
+
+/// A pending transaction's simulation environment (`ConfigureEvm::next_evm_env`) has the base fee of the
+/// block the builder then builds on the same parent: the EIP-4396 base fee follows the parent's block time,
+/// which needs the grandparent.
+#[test]
+fn next_evm_env_has_the_base_fee_of_the_block_built_next() {
+    use surge_interfaces::{ConfigureEvm, NextBlockAttributes};
+    let s = setup();
+    s.producer.produce_one().unwrap();
+    s.producer.produce_one().unwrap();
+    let chain = s.chain.lock().unwrap();
+    let store = chain.store();
+    let head = store.head().unwrap();
+    let config = HostEvmConfig(s.spec.clone());
+    for gap in [1, 3, 12] {
+        let attributes = NextBlockAttributes::at(head.header.timestamp + gap);
+        let env = config.next_evm_env(store, &head.header, &attributes).unwrap();
+        let built = s.producer.builder.build(store, &head, &attributes).unwrap();
+        assert_eq!(Some(env.block_env.basefee), built.header.base_fee_per_gas, "gap {gap}");
+        assert_eq!(env.block_env.number, U256::from(head.header.number + 1));
+    }
+    let grandparent = store.header(head.header.number - 1).unwrap().unwrap().header.timestamp;
+    let wrong = surge_l2_rules::expected_base_fee(s.spec.chain_id, &head.header, 0);
+    let right = surge_l2_rules::expected_base_fee(s.spec.chain_id, &head.header, grandparent);
+    assert_ne!(wrong, right, "the grandparent's time matters for this parent");
 }

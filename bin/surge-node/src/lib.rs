@@ -1,0 +1,8 @@
+//! The `surge-node` binary's wiring as a library: settings, dev mode, the `deploy` tool and launching a
+//! chain with extensions installed (what `main.rs` runs, and what in-process tests and embedders use).
+
+pub mod config;
+pub mod deploy;
+pub mod dev;
+pub mod l1_client;
+pub mod launch;

@@ -1,0 +1,203 @@
+//! What a block needs besides pool transactions — signal slots to inject and relay transactions — and the
+//! stage-then-commit hand-over with whoever plans them.
+//!
+//! The planner (the txpool watcher) keeps its items until a block that carries them is committed: the
+//! builder only *stages* them ([`BlockInputs::stage`]); after the host commits the block, it reports what
+//! went in ([`BlockInputs::commit`]). A build that fails or a block that is never committed consumes
+//! nothing, so the next build is offered the same items again.
+
+use std::{fmt, sync::Arc};
+
+use alloy::consensus::{TxEnvelope, transaction::Recovered};
+use alloy_primitives::B256;
+use surge_primitives::{Checkpoint, Message};
+
+use crate::notifications::CommittedBlock;
+
+/// The outbound message a return slot exists for: the L1 simulation of `message`, sent by transaction
+/// `tx_hash`, produced the return slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundDependency {
+    /// The L2 transaction expected to send the message.
+    pub tx_hash: B256,
+    /// The message exactly as the bridge should record it (id, from, srcChainId included).
+    pub message: Message,
+}
+
+/// A return slot: an L1→L2 signal produced by simulating an outbound message's L1 side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnSlot {
+    /// The signal slot to mark received in the anchor.
+    pub slot: B256,
+    /// The message it belongs to.
+    pub depends_on: OutboundDependency,
+}
+
+/// An L1→L2 user operation: its signal slot and the transaction that consumes it, which go into the same
+/// block or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserOp {
+    /// The signal slot to mark received in the anchor.
+    pub slot: B256,
+    /// The transaction that processes the message (appended after the pool's), if the node relays it.
+    pub relay_tx: Option<Recovered<TxEnvelope>>,
+}
+
+/// The items offered for one block, in the order they should go in.
+#[derive(Debug, Clone, Default)]
+pub struct StagedInputs {
+    /// L1→L2 user operations; their slots go first in the anchor.
+    pub user_ops: Vec<UserOp>,
+    /// Return slots; they follow the user-op slots, and each must be matched by its outbound message.
+    pub return_slots: Vec<ReturnSlot>,
+}
+
+impl StagedInputs {
+    /// Whether there is nothing to inject or relay.
+    pub fn is_empty(&self) -> bool {
+        self.user_ops.is_empty() && self.return_slots.is_empty()
+    }
+}
+
+/// What a built block did with the staged items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputsReport {
+    /// User-op slots in the anchor (user ops that did not fit wait for the next block).
+    pub user_op_slots: Vec<B256>,
+    /// Return slots in the anchor (each matched by its outbound message in the block).
+    pub return_slots: Vec<B256>,
+    /// Return slots left out, with the reason (those that may still be good later are offered again, see
+    /// [`SlotProblem::retry_later`]).
+    pub rejected_return_slots: Vec<InconsistentSlot>,
+    /// Relay transactions in the block.
+    pub relay_txs: Vec<B256>,
+    /// Relay transactions that could not execute (left out; their user op is consumed all the same, its
+    /// slot being in the block).
+    pub rejected_relay_txs: Vec<B256>,
+}
+
+/// The planner's side of the hand-over.
+pub trait BlockInputs: Send + Sync {
+    /// The items for block `number`. Nothing is consumed by staging.
+    fn stage(&self, number: u64) -> StagedInputs;
+    /// Block `number`, built with `report`, is committed: what it included is consumed, and what it
+    /// rejected will not be offered again.
+    fn commit(&self, number: u64, report: &InputsReport);
+    /// `blocks` were unwound (lowest first): what they consumed is offered again. Returns the hashes of
+    /// the planner's own transactions in them (relay transactions), which do not return to the pool.
+    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256>;
+}
+
+impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
+    fn stage(&self, number: u64) -> StagedInputs {
+        (**self).stage(number)
+    }
+
+    fn commit(&self, number: u64, report: &InputsReport) {
+        (**self).commit(number, report)
+    }
+
+    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
+        (**self).reverted(blocks)
+    }
+}
+
+/// Where the anchor's L1 checkpoint comes from: the L1 block the block's proposal builds on (the L1 head
+/// the return slots were simulated against).
+pub trait CheckpointSource: Send + Sync {
+    /// The checkpoint for the next block.
+    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// A fixed checkpoint (a node without an L1 connection yet, tests).
+impl CheckpointSource for Checkpoint {
+    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.clone())
+    }
+}
+
+/// No slots and no relay transactions (a builder without the synchronous-composability planner).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInputs;
+
+impl BlockInputs for NoInputs {
+    fn stage(&self, _number: u64) -> StagedInputs {
+        StagedInputs::default()
+    }
+
+    fn commit(&self, _number: u64, _report: &InputsReport) {}
+
+    fn reverted(&self, _blocks: &[CommittedBlock]) -> Vec<B256> {
+        vec![]
+    }
+}
+
+/// Why a return slot cannot stay in the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotProblem {
+    /// Its transaction is not in the block (out of gas or time, or not in the pool).
+    TxNotInBlock,
+    /// The transaction ran but sent no message: it reverted, or the `sendMessage` call (or a frame
+    /// around it) did.
+    NothingSent {
+        /// Whether a `sendMessage` call was made and reverted.
+        attempted: bool,
+    },
+    /// The anchor had no room left for it (too many slots for one block); it is offered again.
+    NoRoom,
+    /// Its transaction went into the block without it (the slot had no room, or the passes ran out, and
+    /// the transaction did not need it to succeed): the message was sent in this block, so the slot can
+    /// never be injected later.
+    MinedWithoutSlot,
+    /// The builder ran out of passes before the block settled with this slot; it is offered again.
+    Unsettled,
+    /// The transaction sent messages, none with the planned fields.
+    FieldsDiffer {
+        /// The planned message.
+        expected: Box<Message>,
+        /// What it sent instead.
+        sent: Vec<Message>,
+    },
+}
+
+impl SlotProblem {
+    /// Whether the slot may still be good in a later block (its transaction has not run yet).
+    pub fn retry_later(&self) -> bool {
+        matches!(self, Self::TxNotInBlock | Self::NoRoom | Self::Unsettled)
+    }
+}
+
+/// A return slot that failed the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InconsistentSlot {
+    /// The slot.
+    pub slot: B256,
+    /// The transaction that should have sent its message.
+    pub tx_hash: B256,
+    /// What went wrong.
+    pub problem: SlotProblem,
+}
+
+impl fmt::Display for InconsistentSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "return slot {} of transaction {}: ", self.slot, self.tx_hash)?;
+        match &self.problem {
+            SlotProblem::TxNotInBlock => write!(f, "the transaction is not in the block"),
+            SlotProblem::MinedWithoutSlot => write!(f, "the transaction went into the block without it"),
+            SlotProblem::NoRoom => write!(f, "no room left in the anchor, deferred to a later block"),
+            SlotProblem::Unsettled => write!(f, "the block did not settle with it in the passes allowed"),
+            SlotProblem::NothingSent { attempted: true } => write!(f, "its sendMessage call reverted"),
+            SlotProblem::NothingSent { attempted: false } => write!(f, "it sent no message"),
+            SlotProblem::FieldsDiffer { expected, sent } => {
+                let ids: Vec<u64> = sent.iter().map(|m| m.id).collect();
+                write!(
+                    f,
+                    "it sent {} message(s) (ids {ids:?}), none with the planned fields (planned id {}, hash {})",
+                    sent.len(),
+                    expected.id,
+                    expected.hash()
+                )
+            }
+        }
+    }
+}

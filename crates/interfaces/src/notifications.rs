@@ -1,0 +1,416 @@
+//! Chain notifications, shaped like reth's ExEx notifications: `Committed`, `Reorged` and `Reverted`
+//! chains carrying whole blocks (header, body, senders, receipts) and their state changes, as bounded async
+//! streams. A consumer that falls behind is never waited for and misses nothing: once its buffer is full
+//! it stops receiving live notifications and, when it has drained its buffer, catches up from the host's
+//! store ([`BlockSource`]); the same machinery serves a consumer that subscribes with the height it had
+//! finished before a restart. Consumers report [`FinishedHeight`] as reth's `ExExEvent::FinishedHeight`.
+
+use std::{
+    collections::VecDeque,
+    ops::RangeInclusive,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use alloy::consensus::{BlockBody, ReceiptEnvelope, TxEnvelope};
+use alloy_primitives::{Address, B256, U256};
+use tokio::sync::mpsc;
+
+use crate::state::SealedHeader;
+
+/// An account's values in a block's state changes (`None`: no account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountValues {
+    /// Nonce.
+    pub nonce: u64,
+    /// Balance in wei.
+    pub balance: U256,
+    /// Code hash.
+    pub code_hash: B256,
+}
+
+/// An account a block touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account.
+    pub address: Address,
+    /// Before the block.
+    pub before: Option<AccountValues>,
+    /// After the block.
+    pub after: Option<AccountValues>,
+}
+
+/// A storage slot a block touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageChange {
+    /// The account.
+    pub address: Address,
+    /// The slot.
+    pub slot: B256,
+    /// Before the block (zero: unset).
+    pub before: U256,
+    /// After the block.
+    pub after: U256,
+}
+
+/// What a block changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateChanges {
+    /// Accounts.
+    pub accounts: Vec<AccountChange>,
+    /// Storage slots.
+    pub storage: Vec<StorageChange>,
+}
+
+/// One canonical block as notifications carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedBlock {
+    /// The header and its hash.
+    pub header: SealedHeader,
+    /// Transactions (and withdrawals).
+    pub body: BlockBody<TxEnvelope>,
+    /// The sender of each transaction.
+    pub senders: Vec<Address>,
+    /// One receipt per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Every account and slot the block touched.
+    pub changes: StateChanges,
+}
+
+impl CommittedBlock {
+    /// The block's number.
+    pub fn number(&self) -> u64 {
+        self.header.header.number
+    }
+}
+
+/// Consecutive blocks, lowest first.
+pub type Blocks = Arc<Vec<CommittedBlock>>;
+
+/// What happened to the canonical chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainNotification {
+    /// Blocks were added on top of the head.
+    Committed {
+        /// The new blocks.
+        new: Blocks,
+    },
+    /// Blocks were replaced by others.
+    Reorged {
+        /// The blocks that left the canonical chain.
+        old: Blocks,
+        /// The blocks that replaced them.
+        new: Blocks,
+    },
+    /// Blocks were removed.
+    Reverted {
+        /// The removed blocks.
+        old: Blocks,
+    },
+}
+
+impl ChainNotification {
+    /// The blocks that left the chain, if any.
+    pub fn reverted(&self) -> Option<&Blocks> {
+        match self {
+            Self::Committed { .. } => None,
+            Self::Reorged { old, .. } | Self::Reverted { old } => Some(old),
+        }
+    }
+
+    /// The blocks that joined the chain, if any.
+    pub fn committed(&self) -> Option<&Blocks> {
+        match self {
+            Self::Reverted { .. } => None,
+            Self::Committed { new } | Self::Reorged { new, .. } => Some(new),
+        }
+    }
+
+    /// The head after this notification: the last new block, or the parent of the first removed one.
+    fn tip(&self) -> Option<u64> {
+        match self.committed().and_then(|n| n.last()) {
+            Some(b) => Some(b.number()),
+            None => self.reverted().and_then(|o| o.first()).map(|b| b.number().saturating_sub(1)),
+        }
+    }
+}
+
+/// The highest block a consumer is done with (reth's `ExExEvent::FinishedHeight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinishedHeight {
+    /// The block number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// Where a consumer that fell behind catches up from: the host's canonical blocks.
+pub trait BlockSource: Send + Sync + 'static {
+    /// The canonical blocks in `range`, with their state changes.
+    fn blocks(&self, range: RangeInclusive<u64>) -> Result<Vec<CommittedBlock>, String>;
+    /// The hash of canonical block `number`.
+    fn canonical_hash(&self, number: u64) -> Result<Option<B256>, String>;
+}
+
+/// A subscription could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The consumer's finished block is not canonical (it was reorged away while the consumer was down).
+    #[error("finished height {number} ({hash}) is not a canonical block: the chain there is {canonical:?}")]
+    NotCanonical {
+        /// The number.
+        number: u64,
+        /// The consumer's hash.
+        hash: B256,
+        /// The canonical hash, if the chain reaches that height.
+        canonical: Option<B256>,
+    },
+    /// Reading the store failed.
+    #[error("reading the chain: {0}")]
+    Source(String),
+}
+
+/// Chain notifications for extensions (ExEx-style).
+pub trait CanonStateSubscriptions: Send + Sync {
+    /// Subscribes. With `finished`, first catches up on the canonical blocks above that height (a
+    /// consumer resuming after a restart); without, starts at the current head.
+    fn subscribe(&self, finished: Option<FinishedHeight>) -> Result<ChainNotifications, SubscribeError>;
+    /// The lowest height every live consumer has finished, `None` while one has not reported.
+    fn min_finished_height(&self) -> Option<u64>;
+}
+
+/// How many blocks one catch-up step loads at most.
+const BACKFILL_CHUNK: u64 = 64;
+
+/// A consumer that fell behind: what it has seen, and the removals of blocks it had seen.
+#[derive(Debug, Default)]
+struct Lag {
+    reverts: VecDeque<ChainNotification>,
+}
+
+#[derive(Debug)]
+struct Consumer {
+    sender: mpsc::Sender<ChainNotification>,
+    /// The head as this consumer knows it (what it received, or was queued for it).
+    delivered: u64,
+    lag: Option<Lag>,
+    finished: Option<FinishedHeight>,
+}
+
+impl Consumer {
+    /// Records `n` for a consumer that is behind: it will read committed blocks from the store; of the
+    /// removed blocks, those it had seen are kept to be reported.
+    fn lag_behind(&mut self, n: &ChainNotification) {
+        let lag = self.lag.get_or_insert_with(Lag::default);
+        if let Some(old) = n.reverted()
+            && let Some(first) = old.first().map(CommittedBlock::number)
+            && first <= self.delivered
+        {
+            let seen: Vec<CommittedBlock> = old.iter().filter(|b| b.number() <= self.delivered).cloned().collect();
+            lag.reverts.push_back(ChainNotification::Reverted { old: Arc::new(seen) });
+            self.delivered = first - 1;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct HubState {
+    consumers: Vec<Option<Consumer>>,
+    /// The head as of the last notification.
+    tip: u64,
+}
+
+/// The host's side: fans notifications out to consumers, never blocking, and serves their catch-up.
+pub struct NotificationHub {
+    state: Mutex<HubState>,
+    source: Arc<dyn BlockSource>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for NotificationHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationHub").field("capacity", &self.capacity).finish_non_exhaustive()
+    }
+}
+
+/// One step of a consumer's catch-up.
+enum Step {
+    /// Removals to report, then blocks to load (if any).
+    Work(Vec<ChainNotification>, Option<RangeInclusive<u64>>),
+    /// Up to date: the consumer is live again.
+    Live,
+}
+
+impl NotificationHub {
+    /// A hub for a chain whose head is `tip`, buffering at most `capacity` notifications per consumer.
+    pub fn new(source: Arc<dyn BlockSource>, tip: u64, capacity: usize) -> Arc<Self> {
+        Arc::new(Self { state: Mutex::new(HubState { consumers: vec![], tip }), source, capacity: capacity.max(1) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // Plain bookkeeping: a panic elsewhere cannot leave it half-updated.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `n` to every consumer (call after the store changed, in chain order).
+    pub fn notify(&self, n: ChainNotification) {
+        let mut state = self.lock();
+        if let Some(tip) = n.tip() {
+            state.tip = tip;
+        }
+        for slot in state.consumers.iter_mut() {
+            let Some(c) = slot else { continue };
+            if c.lag.is_some() {
+                c.lag_behind(&n);
+                continue;
+            }
+            match c.sender.try_send(n.clone()) {
+                Ok(()) => c.delivered = n.tip().unwrap_or(c.delivered),
+                Err(mpsc::error::TrySendError::Full(n)) => c.lag_behind(&n),
+                Err(mpsc::error::TrySendError::Closed(_)) => *slot = None,
+            }
+        }
+    }
+
+    /// A new consumer; see [`CanonStateSubscriptions::subscribe`].
+    pub fn subscribe(self: &Arc<Self>, finished: Option<FinishedHeight>) -> Result<ChainNotifications, SubscribeError> {
+        let mut state = self.lock();
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let consumer = match finished {
+            None => Consumer { sender: tx, delivered: state.tip, lag: None, finished: None },
+            Some(f) => {
+                let canonical = if f.number <= state.tip {
+                    self.source.canonical_hash(f.number).map_err(SubscribeError::Source)?
+                } else {
+                    None
+                };
+                if canonical != Some(f.hash) {
+                    return Err(SubscribeError::NotCanonical { number: f.number, hash: f.hash, canonical });
+                }
+                Consumer { sender: tx, delivered: f.number, lag: Some(Lag::default()), finished: Some(f) }
+            }
+        };
+        state.consumers.push(Some(consumer));
+        let id = state.consumers.len() - 1;
+        Ok(ChainNotifications { id, rx, hub: self.clone(), ready: VecDeque::new() })
+    }
+
+    /// Ends every consumer's stream (the chain is shutting down).
+    pub fn close(&self) {
+        self.lock().consumers.clear();
+    }
+
+    /// The lowest height every live consumer has finished, `None` while one has not reported.
+    pub fn min_finished_height(&self) -> Option<u64> {
+        let state = self.lock();
+        let mut live = state.consumers.iter().flatten().peekable();
+        live.peek()?;
+        live.map(|c| c.finished.map(|f| f.number)).collect::<Option<Vec<u64>>>()?.into_iter().min()
+    }
+
+    fn finished(&self, id: usize, height: FinishedHeight) {
+        if let Some(Some(c)) = self.lock().consumers.get_mut(id) {
+            c.finished = Some(height);
+        }
+    }
+
+    fn unsubscribe(&self, id: usize) {
+        if let Some(slot) = self.lock().consumers.get_mut(id) {
+            *slot = None;
+        }
+    }
+
+    /// What consumer `id`, whose buffer is empty, catches up with next.
+    fn step(&self, id: usize) -> Step {
+        let mut state = self.lock();
+        let tip = state.tip;
+        let Some(Some(c)) = state.consumers.get_mut(id) else { return Step::Live };
+        let Some(lag) = c.lag.as_mut() else { return Step::Live };
+        let reverts: Vec<ChainNotification> = lag.reverts.drain(..).collect();
+        if c.delivered >= tip {
+            if reverts.is_empty() {
+                c.lag = None;
+                return Step::Live;
+            }
+            return Step::Work(reverts, None);
+        }
+        let from = c.delivered + 1;
+        Step::Work(reverts, Some(from..=tip.min(from + BACKFILL_CHUNK - 1)))
+    }
+
+    /// Hands consumer `id` the blocks it loaded if they are still canonical and still what it needs.
+    fn accept(&self, id: usize, blocks: &[CommittedBlock]) -> Result<bool, String> {
+        let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else { return Ok(false) };
+        let mut state = self.lock();
+        let Some(Some(c)) = state.consumers.get_mut(id) else { return Ok(false) };
+        let wanted = c.lag.as_ref().is_some_and(|l| l.reverts.is_empty()) && c.delivered + 1 == first.number();
+        // Holding the lock, no notification can slip between this check and the hand-over.
+        if !wanted || self.source.canonical_hash(last.number())? != Some(last.header.hash) {
+            return Ok(false);
+        }
+        c.delivered = last.number();
+        Ok(true)
+    }
+}
+
+/// A consumer's notification stream.
+#[derive(Debug)]
+pub struct ChainNotifications {
+    id: usize,
+    rx: mpsc::Receiver<ChainNotification>,
+    hub: Arc<NotificationHub>,
+    ready: VecDeque<ChainNotification>,
+}
+
+impl ChainNotifications {
+    /// The next notification, in chain order; `None` once the chain is gone. Catching up reads the store
+    /// on a blocking thread.
+    pub async fn next(&mut self) -> Option<Result<ChainNotification, String>> {
+        loop {
+            if let Some(n) = self.ready.pop_front() {
+                return Some(Ok(n));
+            }
+            match self.rx.try_recv() {
+                Ok(n) => return Some(Ok(n)),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            match self.hub.step(self.id) {
+                Step::Live => return self.rx.recv().await.map(Ok),
+                Step::Work(reverts, range) => {
+                    self.ready.extend(reverts);
+                    let Some(range) = range else { continue };
+                    let source = self.hub.source.clone();
+                    let loaded = tokio::task::spawn_blocking(move || source.blocks(range))
+                        .await
+                        .map_err(|e| format!("catching up: {e}"))
+                        .and_then(|r| r);
+                    let blocks = match loaded {
+                        Ok(b) => b,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    match self.hub.accept(self.id, &blocks) {
+                        Ok(true) => self.ready.push_back(ChainNotification::Committed { new: Arc::new(blocks) }),
+                        Ok(false) => {} // the chain moved meanwhile: look again
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports that this consumer is done with every block up to `height` (what the host may prune).
+    pub fn finished(&self, height: FinishedHeight) {
+        self.hub.finished(self.id, height);
+    }
+
+    /// Notifications waiting in this consumer's buffer (at most the hub's capacity).
+    pub fn depth(&self) -> usize {
+        self.rx.len()
+    }
+}
+
+impl Drop for ChainNotifications {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}

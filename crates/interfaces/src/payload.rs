@@ -1,0 +1,49 @@
+//! Building a block on a parent (reth's `PayloadBuilder::try_build`), whoever's rules it follows.
+
+use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
+use alloy_primitives::{Address, B256};
+use revm::database::BundleState;
+
+use crate::{
+    evm::NextBlockAttributes,
+    notifications::CommittedBlock,
+    state::{SealedHeader, StateProviderFactory},
+};
+
+/// A payload builder's failure, with what failed and on which block in its message.
+pub type PayloadBuilderError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A built block, ready for the host to compute its state root and commit it.
+#[derive(Debug, Clone)]
+pub struct BuiltBlock {
+    /// The header; the host fills in the state root from `bundle`.
+    pub header: Header,
+    /// Transactions (and withdrawals).
+    pub body: BlockBody<TxEnvelope>,
+    /// The sender of each transaction.
+    pub senders: Vec<Address>,
+    /// One receipt per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// The state changes, with reverts.
+    pub bundle: BundleState,
+}
+
+/// Builds the next block.
+pub trait PayloadBuilder<P: StateProviderFactory>: Send + Sync {
+    /// The child of canonical block `parent` with `attributes`, from `provider`'s state.
+    fn build(
+        &self,
+        provider: &P,
+        parent: &SealedHeader,
+        attributes: &NextBlockAttributes,
+    ) -> Result<BuiltBlock, PayloadBuilderError>;
+
+    /// The block last built is committed as `block` (builders that stage inputs consume them now).
+    fn committed(&self, _block: &SealedHeader) {}
+
+    /// `blocks` were unwound (lowest first). Returns the hashes of the builder's own transactions in them
+    /// (for example relay transactions of L1→L2 user ops), which must not return to the pool.
+    fn reverted(&self, _blocks: &[CommittedBlock]) -> Vec<B256> {
+        vec![]
+    }
+}
