@@ -84,7 +84,7 @@ fn log_protocol(p: &ProtocolConfig) {
 /// Runs the dev network until Ctrl-C or SIGTERM.
 pub async fn run(settings: Settings) -> eyre::Result<()> {
     let protocol = dev_protocol(&settings)?;
-    run_chains(settings, protocol, spec(L2_GENESIS, "L2")?, true).await
+    run_chains(settings, protocol, spec(L2_GENESIS, "L2")?, None).await
 }
 
 /// Runs an L2 from `--chain`'s genesis against the external L1 of `--l1.rpc-url`, with the protocol
@@ -100,12 +100,23 @@ pub async fn run_node(settings: Settings) -> eyre::Result<()> {
     if settings.l1_rpc_url.is_none() {
         return Err(ConfigError { field: "l1.rpc_url".into(), reason: "required to run an L2 (--chain)".into() }.into());
     }
+    let fee_recipient = settings.fee_recipient.ok_or_else(|| ConfigError {
+        field: "fee_recipient".into(),
+        reason: "required to run an L2 (--fee-recipient, L2_SUGGESTED_FEE_RECIPIENT or the config file)".into(),
+    })?;
     let protocol = settings.protocol.complete(l2.l1_chain_id, l2_spec.chain_id, l2.basefee_sharing_pctg)?;
-    run_chains(settings, protocol, l2_spec, false).await
+    run_chains(settings, protocol, l2_spec, Some(fee_recipient)).await
 }
 
-/// Runs the L2 (and, in dev mode without `--l1.rpc-url`, the embedded L1) until Ctrl-C or SIGTERM.
-async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: ChainSpec, dev: bool) -> eyre::Result<()> {
+/// Runs the L2 (and, in dev mode without `--l1.rpc-url`, the embedded L1) until Ctrl-C or SIGTERM. Dev mode
+/// is the one without a configured `fee_recipient`: its fees go to dev account 0 unless one is set.
+async fn run_chains(
+    settings: Settings,
+    protocol: ProtocolConfig,
+    l2_spec: ChainSpec,
+    fee_recipient: Option<Address>,
+) -> eyre::Result<()> {
+    let dev = fee_recipient.is_none();
     let rpc = |port| RpcServerConfig {
         addr: SocketAddr::new(settings.http.ip(), port),
         max_request_size: settings.max_request_size,
@@ -156,14 +167,8 @@ async fn run_chains(settings: Settings, protocol: ProtocolConfig, l2_spec: Chain
         SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, checkpoints)?;
     let builder_metrics = l2_builder.metrics();
     let keys = surge_genesis::dev_keys(10)?;
-    let fee_recipient = match (settings.fee_recipient, dev) {
-        (Some(a), _) => a,
-        (None, true) => keys.first().map_or(Address::ZERO, |k| k.address()),
-        (None, false) => {
-            let reason = "required to run an L2 (--fee-recipient, L2_SUGGESTED_FEE_RECIPIENT or the config file)";
-            return Err(ConfigError { field: "fee_recipient".into(), reason: reason.into() }.into());
-        }
-    };
+    let fee_recipient =
+        fee_recipient.or(settings.fee_recipient).unwrap_or_else(|| keys.first().map_or(Address::ZERO, |k| k.address()));
 
     // Until proposals are proved on L1, L2's safe and finalized block is genesis.
     let l2 = l2

@@ -32,6 +32,15 @@ fn invalid_configuration_is_one_line_naming_the_field_and_exit_code_2() {
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(field), "{field} named in: {stderr}");
     }
+    // Running an L2 needs a fee recipient (dev mode has dev account 0).
+    let genesis = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/dev/l2-genesis.json");
+    let chain = ["--chain", genesis, "--l1.rpc-url", "http://127.0.0.1:9"];
+    for (env, field) in [(&[][..], "fee_recipient"), (&[("L2_SUGGESTED_FEE_RECIPIENT", "0xnope")][..], "L2_SUGGESTED")]
+    {
+        let (code, stderr) = run(&chain, env);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.lines().count() == 1 && stderr.contains(field), "{field} named in: {stderr}");
+    }
     let (code, stderr) = run(&["--dev", "--http.port", "seventy"], &[]);
     assert_eq!(code, 2, "{stderr}");
 }

@@ -14,7 +14,7 @@ use alloy_sol_types::SolCall;
 use common::{healthy, number, send};
 use serde_json::json;
 use surge_primitives::bindings::anchor::Anchor;
-use surge_test_utils::{anvil_bin, cast, free_port, rpc_result};
+use surge_test_utils::{anvil_bin, cast, free_port, json_rpc, rpc_result};
 
 struct Kill(std::process::Child);
 
@@ -99,6 +99,11 @@ fn deploy_then_run_an_l2_on_anvil() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let block = rpc_result(&l2, "eth_getBlockByNumber", json!(["latest", true]));
+    // The fees go to the configured recipient (deploy wrote the deployer's address), and dev-only methods
+    // are not served.
+    let fee_recipient = config.lines().find(|l| l.starts_with("fee_recipient")).unwrap().split('"').nth(1).unwrap();
+    assert_eq!(block["miner"].as_str().unwrap().to_lowercase(), fee_recipient.to_lowercase());
+    assert_eq!(json_rpc(&l2, "evm_mine", json!([]))["error"]["code"], -32601);
     let input: Bytes = block["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
     let cp = Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap().l1Checkpoint;
     let n = cp.blockNumber.to::<u64>();

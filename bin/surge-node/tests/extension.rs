@@ -151,8 +151,7 @@ async fn an_extension_on_the_seams_only_follows_controls_and_serves_the_chain() 
         let (b, b_hash) = raw_transfer(4, 0, 1);
         let (b2, b2_hash) = raw_transfer(4, 0, 2);
         let (c, c_hash) = raw_transfer(5, 0, 1);
-        let added = surge_test_utils::json_rpc(&http, "testext_addTransaction", serde_json::json!([b]));
-        assert_eq!(added["result"], serde_json::json!(b_hash), "{added}");
+        assert_eq!(rpc(&http, "testext_addTransaction", &[&b]), serde_json::json!(b_hash));
         cast(&["publish", "--async", "--rpc-url", &http, &b2]);
         assert_eq!(rpc(&ws, "testext_addTransaction", &[&c]), serde_json::json!(c_hash));
         assert_eq!(rpc(&http, "testext_remove", &[&c_hash.to_string()]), serde_json::json!([c_hash]));
@@ -187,6 +186,11 @@ async fn an_extension_on_the_seams_only_follows_controls_and_serves_the_chain() 
         let pending = q.pending();
         assert_eq!(pending.user_ops.len(), 1, "the planner was told: its slot is offered again");
         assert_eq!(pending.user_ops[0].slot, slot);
+        // B' is back in the pool: the extension saw it admitted a second time (reinjected).
+        let s = status_until(&http, |s| {
+            s["admitted"].as_array().unwrap().iter().filter(|h| **h == serde_json::json!(b2_hash)).count() == 2
+        });
+        assert!(has_event(&s, "pending", b2_hash), "{s}");
         // Resumed: the returned transactions are mined again.
         assert_eq!(rpc(&ws, "testext_resume", &[]), Value::Bool(true));
         let key6 = format!("0x{}", hex::encode(dev_key(6).to_bytes()));

@@ -104,3 +104,39 @@ fn an_extension_traces_a_pending_transaction_through_the_seams_only() {
     let after = HostProvider(store).latest().unwrap();
     assert_eq!(after.storage_ref(app, U256::from_be_bytes(common::mapping_slot(5).0)).unwrap(), U256::ZERO);
 }
+
+/// `mark_invalid` through the seam: a transaction that can never execute leaves the pool with its reason
+/// (its sender's later nonces go with it); one that only does not fit this block stays.
+#[test]
+fn mark_invalid_removes_what_can_never_execute_and_keeps_what_does_not_fit() {
+    use surge_interfaces::{InvalidKind, PoolEvent};
+    let TestChain { dir: _dir, spec, store, .. } = TestChain::new();
+    let store = Arc::new(store);
+    let pool = PoolHandle::new(TxPool::new(PoolConfig::ethereum(spec.chain_id, 30_000_000), 1), store.clone());
+    let mut events = pool.all_transactions_event_listener();
+    let mut nonces = std::collections::BTreeMap::new();
+    let mut raw = |from: u8| {
+        let tx =
+            common::signed_1559(&mut nonces, &key(from), TxKind::Call(Address::repeat_byte(9)), U256::from(1), vec![]);
+        tx.inner().encoded_2718()
+    };
+    let (a0, a1, b0) = (raw(0), raw(0), raw(1));
+    let add = |r: &[u8]| pool.add_transaction(surge_interfaces::TransactionOrigin::Local, r).unwrap();
+    let (a0, a1, b0) = (add(&a0), add(&a1), add(&b0));
+    let mut best = pool.best_transactions();
+    let mut handed = vec![];
+    while let Some(tx) = best.next() {
+        handed.push(tx.hash);
+        let kind = if tx.hash == a0 {
+            InvalidKind::Invalid("sender has code".into())
+        } else {
+            InvalidKind::NotThisBlock("no gas left".into())
+        };
+        best.mark_invalid(&tx, kind);
+    }
+    assert!(!handed.contains(&a1), "the sender's later nonce is skipped");
+    assert!(pool.get(&a0).is_none() && pool.get(&a1).is_none(), "the invalid one leaves with its descendants");
+    assert!(pool.get(&b0).is_some(), "what does not fit stays");
+    let got: Vec<PoolEvent> = events.try_iter().filter(|e| !matches!(e, PoolEvent::Pending(_))).collect();
+    assert_eq!(got, vec![PoolEvent::Invalid { hash: a0, reason: "sender has code".into() }, PoolEvent::Discarded(a1)]);
+}
