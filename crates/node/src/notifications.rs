@@ -2,10 +2,9 @@
 //! out through a [`NotificationHub`] (bounded per consumer, catch-up from the store for consumers that fall
 //! behind or resume from a finished height).
 
-use std::{collections::HashMap, ops::RangeInclusive, sync::Arc};
+use std::{ops::RangeInclusive, sync::Arc};
 
-use alloy_primitives::{Address, B256, U256};
-use revm::DatabaseRef;
+use alloy_primitives::B256;
 use surge_interfaces::{
     AccountChange, AccountValues, BlockSource, ChainNotification, CommittedBlock, NotificationHub, StateChanges,
     StorageChange,
@@ -125,55 +124,35 @@ fn values(a: Option<StoredAccount>) -> Option<AccountValues> {
     a.map(|a| AccountValues { nonce: a.nonce, balance: a.balance, code_hash: a.code_hash })
 }
 
-/// Canonical blocks `range` with their state changes, from one snapshot. A block's values after it are the
-/// values before the next block that touched the same key, or the head's.
+/// Canonical blocks `range` (up to the head) with their state changes, from one snapshot.
 pub fn load_blocks(store: &Store, range: RangeInclusive<u64>) -> Result<Vec<CommittedBlock>, StoreError> {
     let snapshot = store.snapshot()?;
     let head = snapshot.head()?.header.number;
-    let (from, to) = (*range.start(), (*range.end()).min(head));
     let missing = |what: &str, n: u64| StoreError::Corrupt(format!("{what} of block {n} missing"));
-    let mut reverts = Vec::with_capacity((head.saturating_sub(from) + 1) as usize);
-    for n in from..=head {
-        reverts.push(snapshot.block_changes(n)?.ok_or_else(|| missing("changes", n))?);
-    }
-    let mut parts = Vec::with_capacity((to.saturating_sub(from) + 1) as usize);
-    for n in from..=to {
-        let header = snapshot.header(n)?.ok_or_else(|| missing("header", n))?;
-        let body = snapshot.body(n)?.ok_or_else(|| missing("body", n))?;
-        let senders = snapshot.senders(n)?.ok_or_else(|| missing("senders", n))?;
-        let receipts = snapshot.receipts(n)?.ok_or_else(|| missing("receipts", n))?;
-        parts.push((header, body, senders, receipts));
-    }
-    let state = snapshot.latest_state()?;
-    // Walking down from the head, `accounts` / `storage` hold each key's value after block `n`.
-    let mut accounts: HashMap<Address, Option<StoredAccount>> = HashMap::new();
-    let mut storage: HashMap<(Address, B256), U256> = HashMap::new();
-    let mut changes = vec![StateChanges::default(); parts.len()];
-    for (i, revert) in reverts.into_iter().enumerate().rev() {
-        let mut out = StateChanges::default();
-        for (address, before) in revert.accounts {
-            let after = match accounts.get(&address) {
-                Some(a) => *a,
-                None => state.account(&address)?,
-            };
-            out.accounts.push(AccountChange { address, before: values(before), after: values(after) });
-            accounts.insert(address, before);
+    let mut blocks = Vec::new();
+    for n in *range.start()..=(*range.end()).min(head) {
+        let before = snapshot.block_changes(n)?.ok_or_else(|| missing("changes", n))?;
+        let after = snapshot.block_changes_after(n)?.ok_or_else(|| missing("changes after", n))?;
+        if before.accounts.len() != after.accounts.len() || before.storage.len() != after.storage.len() {
+            return Err(StoreError::Corrupt(format!("changes of block {n}: before and after disagree")));
         }
-        for (address, slot, before) in revert.storage {
-            let after = match storage.get(&(address, slot)) {
-                Some(v) => *v,
-                None => state.storage_ref(address, U256::from_be_bytes(slot.0))?,
-            };
-            out.storage.push(StorageChange { address, slot, before, after });
-            storage.insert((address, slot), before);
-        }
-        if let Some(c) = changes.get_mut(i) {
-            *c = out;
-        }
+        let accounts = before.accounts.into_iter().zip(after.accounts);
+        let storage = before.storage.into_iter().zip(after.storage);
+        let changes = StateChanges {
+            accounts: accounts
+                .map(|((address, b), (_, a))| AccountChange { address, before: values(b), after: values(a) })
+                .collect(),
+            storage: storage
+                .map(|((address, slot, before), (_, _, after))| StorageChange { address, slot, before, after })
+                .collect(),
+        };
+        blocks.push(CommittedBlock {
+            header: snapshot.header(n)?.ok_or_else(|| missing("header", n))?,
+            body: snapshot.body(n)?.ok_or_else(|| missing("body", n))?,
+            senders: snapshot.senders(n)?.ok_or_else(|| missing("senders", n))?,
+            receipts: snapshot.receipts(n)?.ok_or_else(|| missing("receipts", n))?,
+            changes,
+        });
     }
-    Ok(parts
-        .into_iter()
-        .zip(changes)
-        .map(|((header, body, senders, receipts), changes)| CommittedBlock { header, body, senders, receipts, changes })
-        .collect())
+    Ok(blocks)
 }

@@ -209,7 +209,7 @@ impl Producer {
         let attributes = NextBlockAttributes {
             timestamp: now.max(parent.header.timestamp + 1),
             fee_recipient: self.fee_recipient,
-            prev_randao: if self.spec.l2.is_some() { B256::ZERO } else { keccak256(parent.hash) },
+            prev_randao: keccak256(parent.hash),
             deadline: Some(Instant::now() + self.build_time),
             ..Default::default()
         };

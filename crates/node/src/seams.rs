@@ -276,23 +276,23 @@ impl ChainControl for ChainHandle {
         let state = chain.store().latest_state().map_err(store_err)?;
         let base_fee = self.spec.next_base_fee_after(chain.store(), &new_head.header).map_err(store_err)?;
         let mut unwound = Unwound { blocks: old.iter().map(|b| b.number()).collect(), ..Default::default() };
+        // Anchors and the planner's relay transactions are rebuilt, not re-sent. The stateless checks
+        // (signature recovery) run before the pool's lock is taken.
+        let config = self.pool.pool().config().clone();
+        let returning: Vec<_> = old
+            .iter()
+            .flat_map(|b| b.body.transactions.iter().zip(&b.senders))
+            .filter(|(tx, sender)| **sender != surge_primitives::GOLDEN_TOUCH_ADDRESS && !owned.contains(tx.hash()))
+            .map(|(tx, _)| (*tx.hash(), surge_txpool::validate_stateless(&tx.encoded_2718(), &config)))
+            .collect();
         let mut pool = self.pool.pool();
         if let Err(e) = pool.on_new_head(target, base_fee, &[], &state) {
             warn!(target, error = %e, "the pool could not follow the unwind");
         }
-        let config = pool.config().clone();
-        for block in old.iter() {
-            for (tx, sender) in block.body.transactions.iter().zip(&block.senders) {
-                let hash = *tx.hash();
-                if *sender == surge_primitives::GOLDEN_TOUCH_ADDRESS || owned.contains(&hash) {
-                    continue; // anchors and the planner's relay transactions are rebuilt, not re-sent
-                }
-                let added = surge_txpool::validate_stateless(&tx.encoded_2718(), &config)
-                    .and_then(|valid| pool.add_valid(valid, TransactionOrigin::Reinjected, &state));
-                match added {
-                    Ok(_) => unwound.reinjected.push(hash),
-                    Err(e) => unwound.refused.push((hash, e.to_string())),
-                }
+        for (hash, valid) in returning {
+            match valid.and_then(|valid| pool.add_valid(valid, TransactionOrigin::Reinjected, &state)) {
+                Ok(_) => unwound.reinjected.push(hash),
+                Err(e) => unwound.refused.push((hash, e.to_string())),
             }
         }
         info!(

@@ -157,3 +157,36 @@ async fn a_lagging_subscriber_misses_nothing_and_stays_bounded() {
     assert!(reverted.iter().all(|n| *n > 38), "only blocks above the unwind target are reported reverted");
     assert!(max_depth <= 4, "the buffer stayed within its capacity ({max_depth})");
 }
+
+/// Every change a notification carries is the state before and after its block (contract creation,
+/// storage writes and clears, self-destruct included).
+#[test]
+fn state_changes_are_the_values_before_and_after_each_block() {
+    use revm::DatabaseRef;
+    let mut t = TestChain::new();
+    let w = common::workload(&mut t);
+    for txs in w.blocks {
+        t.block(txs);
+    }
+    let head = t.store.head().unwrap().header.number;
+    let blocks = surge_host::notifications::load_blocks(&t.store, 1..=head).unwrap();
+    assert_eq!(blocks.len() as u64, head);
+    let mut slots = 0;
+    for b in &blocks {
+        let (pre, post) = (t.store.state_at(b.number() - 1).unwrap(), t.store.state_at(b.number()).unwrap());
+        let values = |a: Option<surge_host::storage::tables::StoredAccount>| {
+            a.map(|a| surge_interfaces::AccountValues { nonce: a.nonce, balance: a.balance, code_hash: a.code_hash })
+        };
+        for a in &b.changes.accounts {
+            assert_eq!(values(pre.account(&a.address).unwrap()), a.before, "block {} {}", b.number(), a.address);
+            assert_eq!(values(post.account(&a.address).unwrap()), a.after, "block {} {}", b.number(), a.address);
+        }
+        for s in &b.changes.storage {
+            let key = U256::from_be_bytes(s.slot.0);
+            assert_eq!(pre.storage_ref(s.address, key).unwrap(), s.before);
+            assert_eq!(post.storage_ref(s.address, key).unwrap(), s.after);
+            slots += 1;
+        }
+    }
+    assert!(slots > 0);
+}

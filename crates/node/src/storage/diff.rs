@@ -82,8 +82,19 @@ impl StateDiff {
     }
 }
 
-/// Applies `diff`, returning what undoes it and the new state root.
-pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<(BlockRevert, B256), StoreError> {
+/// What applying a [`StateDiff`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Every touched key with its value before (what undoes the change).
+    pub revert: BlockRevert,
+    /// The same keys with their values after.
+    pub after: BlockRevert,
+    /// The new state root.
+    pub root: B256,
+}
+
+/// Applies `diff`, returning what undoes it, the values it left and the new state root.
+pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<Applied, StoreError> {
     let mut plain_accounts = txn.open_table(PLAIN_ACCOUNTS)?;
     let mut plain_storage = txn.open_table(PLAIN_STORAGE)?;
     let mut hashed_accounts = txn.open_table(HASHED_ACCOUNTS)?;
@@ -99,6 +110,7 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<(BlockReve
     let addresses: BTreeSet<Address> =
         diff.accounts.keys().chain(diff.storage.keys()).chain(diff.wiped.iter()).copied().collect();
     let mut revert = BlockRevert::default();
+    let mut after = BlockRevert::default();
     let mut changed_accounts = Vec::with_capacity(addresses.len());
     for address in addresses {
         let key = addr_key(&address);
@@ -107,6 +119,8 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<(BlockReve
         revert.accounts.push((address, old));
 
         let mut recorded = HashSet::new();
+        let mut written = BTreeMap::new();
+        let first_slot = revert.storage.len();
         let mut changed_slots = Vec::new();
         let wiped = diff.wiped.contains(&address);
         if wiped {
@@ -129,6 +143,7 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<(BlockReve
                     let before = plain_storage.get((key, slot.0))?.map(|g| U256::from_be_bytes(g.value()));
                     revert.storage.push((address, *slot, before.unwrap_or_default()));
                 }
+                written.insert(*slot, *value);
                 if value.is_zero() {
                     plain_storage.remove((key, slot.0))?;
                     hashed_storage.remove((hashed.0, hashed_slot.0))?;
@@ -141,6 +156,12 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<(BlockReve
         }
 
         let new = diff.accounts.get(&address).copied().unwrap_or(old);
+        after.accounts.push((address, new));
+        // Slots recorded for this account: what was written, or zero (wiped, or gone with the account).
+        for (_, slot, _) in &revert.storage[first_slot..] {
+            let value = if new.is_none() { U256::ZERO } else { written.get(slot).copied().unwrap_or_default() };
+            after.storage.push((address, *slot, value));
+        }
         let storage_root = match new {
             None => {
                 // An account that is gone has no storage left (it was destroyed, or it never had any).
@@ -188,7 +209,7 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<(BlockReve
     for (path, node) in &updates.updated {
         account_trie.insert(encode_path(path).as_slice(), encode_branch_node(node).as_slice())?;
     }
-    Ok((revert, updates.root))
+    Ok(Applied { revert, after, root: updates.root })
 }
 
 /// Decodes an account-trie leaf.

@@ -18,7 +18,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
-pub use diff::{StateDiff, apply_diff, decode_trie_account};
+pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
 pub use provider::StateProvider;
 pub use revert::BlockRevert;
 pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
@@ -69,6 +69,17 @@ pub enum StoreError {
         expected: B256,
         /// Genesis hash found on disk.
         found: B256,
+    },
+    /// The data directory was written by a surge-node that stores data differently.
+    #[error(
+        "data directory {path} holds store format {found}, this surge-node reads format {FORMAT_VERSION}: \
+         remove it (dev data) or use the version that wrote it"
+    )]
+    Format {
+        /// The directory.
+        path: String,
+        /// The format found.
+        found: u64,
     },
     /// A block does not extend the head.
     #[error("block {number} with parent {parent} does not extend head {head_number} ({head})")]
@@ -168,13 +179,21 @@ impl Store {
         let found = {
             let read = db.begin_read()?;
             match read.open_table(META) {
-                Ok(meta) => meta.get(META_GENESIS)?.map(|g| B256::from_slice(g.value())),
+                Ok(meta) => {
+                    let genesis = meta.get(META_GENESIS)?.map(|g| B256::from_slice(g.value()));
+                    let version =
+                        meta.get(META_VERSION)?.and_then(|v| v.value().try_into().ok()).map(u64::from_be_bytes);
+                    genesis.map(|g| (g, version))
+                }
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
                 Err(e) => return Err(e.into()),
             }
         };
         match found {
-            Some(found) if found != expected => return Err(StoreError::GenesisMismatch { expected, found }),
+            Some((found, _)) if found != expected => return Err(StoreError::GenesisMismatch { expected, found }),
+            Some((_, version)) if version != Some(FORMAT_VERSION) => {
+                return Err(StoreError::Format { path: dir.display().to_string(), found: version.unwrap_or(0) });
+            }
             Some(_) => {}
             None => write_genesis(&db, &alloc_diff, genesis_header)?,
         }
@@ -385,9 +404,12 @@ impl Snapshot {
         BlockRevert::decode(&raw, number).map(Some)
     }
 
-    /// The state this snapshot sees at its head.
-    pub fn latest_state(self) -> Result<StateProvider, StoreError> {
-        StateProvider::new(self.0)
+    /// The same keys as [`Self::block_changes`] with their values after block `number`.
+    pub fn block_changes_after(&self, number: u64) -> Result<Option<BlockRevert>, StoreError> {
+        let Some(raw) = self.0.open_table(CHANGES_AFTER)?.get(number)?.map(|b| b.value().to_vec()) else {
+            return Ok(None);
+        };
+        BlockRevert::decode(&raw, number).map(Some)
     }
 }
 
@@ -429,12 +451,12 @@ fn genesis_parts(chain: &ChainSpec) -> Result<(StateDiff, Header), StoreError> {
 
 fn write_genesis(db: &Database, alloc: &StateDiff, header: Header) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
-    let (_, root) = apply_diff(&txn, alloc)?;
+    let root = apply_diff(&txn, alloc)?.root;
     if root != header.state_root {
         return Err(StoreError::StateRootMismatch { number: 0, expected: header.state_root, computed: root });
     }
     let sealed = SealedHeader::seal(header);
-    write_chain_data(&txn, &sealed, &BlockBody::default(), &[], &[], &BlockRevert::default())?;
+    write_chain_data(&txn, &sealed, &BlockBody::default(), &[], &[], &Default::default())?;
     {
         let mut meta = txn.open_table(META)?;
         meta.insert(META_GENESIS, sealed.hash.as_slice())?;
@@ -460,7 +482,8 @@ pub fn write_block(txn: &WriteTransaction, mut block: ExecutedBlock) -> Result<S
             head: head_hash,
         });
     }
-    let (revert, root) = apply_diff(txn, &block.diff)?;
+    let applied = apply_diff(txn, &block.diff)?;
+    let root = applied.root;
     if block.verify_state_root && root != block.header.state_root {
         return Err(StoreError::StateRootMismatch {
             number: block.header.number,
@@ -470,7 +493,7 @@ pub fn write_block(txn: &WriteTransaction, mut block: ExecutedBlock) -> Result<S
     }
     block.header.state_root = root;
     let sealed = SealedHeader::seal(block.header);
-    write_chain_data(txn, &sealed, &block.body, &block.senders, &block.receipts, &revert)?;
+    write_chain_data(txn, &sealed, &block.body, &block.senders, &block.receipts, &applied)?;
     Ok(sealed)
 }
 
@@ -480,7 +503,7 @@ fn write_chain_data(
     body: &BlockBody<TxEnvelope>,
     senders: &[Address],
     receipts: &[ReceiptEnvelope],
-    revert: &BlockRevert,
+    applied: &Applied,
 ) -> Result<(), StoreError> {
     let n = sealed.header.number;
     txn.open_table(HEADERS)?.insert(n, alloy_rlp::encode(&sealed.header).as_slice())?;
@@ -497,7 +520,8 @@ fn write_chain_data(
             lookup.insert(tx.trie_hash().0, (n, i as u32))?;
         }
     }
-    txn.open_table(REVERTS)?.insert(n, revert.encode().as_slice())?;
+    txn.open_table(REVERTS)?.insert(n, applied.revert.encode().as_slice())?;
+    txn.open_table(CHANGES_AFTER)?.insert(n, applied.after.encode().as_slice())?;
     Ok(())
 }
 
@@ -519,7 +543,8 @@ pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> 
             .map(|g| g.value().to_vec())
             .ok_or_else(|| StoreError::Unwind { target, reason: format!("revert of block {number} is missing") })?;
         let revert = BlockRevert::decode(&raw, number)?;
-        root = Some(apply_diff(txn, &StateDiff::from_revert(&revert))?.1);
+        root = Some(apply_diff(txn, &StateDiff::from_revert(&revert))?.root);
+        txn.open_table(CHANGES_AFTER)?.remove(number)?;
         let body = {
             let raw = txn.open_table(BODIES)?.remove(number)?.map(|g| g.value().to_vec()).unwrap_or_default();
             BlockBody::<TxEnvelope>::decode(&mut raw.as_slice())

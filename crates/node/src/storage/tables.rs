@@ -40,6 +40,9 @@ pub const STORAGE_TRIE: TableDefinition<([u8; 32], &[u8]), &[u8]> = TableDefinit
 
 /// Block number → what to write back to undo the block (see [`crate::storage::revert`]).
 pub const REVERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("reverts");
+/// Block number → the values after the block of every key its revert lists (same encoding), so a
+/// notification's state changes are read, never recomputed.
+pub const CHANGES_AFTER: TableDefinition<u64, &[u8]> = TableDefinition::new("changes_after");
 /// Named values: genesis hash, head.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -48,7 +51,7 @@ pub const META_GENESIS: &str = "genesis_hash";
 /// Meta key of the store format version.
 pub const META_VERSION: &str = "format_version";
 /// The store format this code writes.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// An account as execution sees it: nonce, balance, code hash (72 bytes on disk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
