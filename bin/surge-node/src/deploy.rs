@@ -10,7 +10,7 @@ use alloy_sol_types::SolCall;
 use eyre::{WrapErr, eyre};
 use surge_primitives::{L1Contracts, L2Predeploys, ProtocolConfig, bindings::inbox::RealTimeInbox};
 
-use crate::l1_client::L1Client;
+use surge_l1::L1Client;
 
 /// What to deploy where.
 #[derive(Debug, Clone)]
@@ -30,14 +30,12 @@ pub struct DeployArgs {
 }
 
 /// Deploys and writes the files; returns the protocol configuration.
-pub fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
-    let l1 = L1Client::new(&args.l1_rpc_url);
-    let l1_chain_id = l1.chain_id().map_err(|e| eyre!(e))?;
+pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
+    use alloy::providers::Provider;
+    let l1 = L1Client::connect(&args.l1_rpc_url, std::time::Duration::from_secs(10)).await?;
+    let l1_chain_id = l1.chain_id().await?;
     let owner = args.key.address();
-    let nonce: alloy_primitives::U64 = serde_json::from_value(
-        l1.call("eth_getTransactionCount", serde_json::json!([owner, "pending"])).map_err(|e| eyre!(e))?,
-    )?;
-    let first = nonce.to::<u64>();
+    let first = l1.run("eth_getTransactionCount", l1.provider().get_transaction_count(owner).pending()).await?;
     // Contracts go to their CREATE addresses, known before anything is sent.
     let at = |i: u64| owner.create(first + i);
     let contracts = L1Contracts {
@@ -61,28 +59,22 @@ pub fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     let (l2_genesis, l2_genesis_hash) = surge_genesis::l2_genesis(&protocol, owner, &funded)?;
 
     let roles = surge_genesis::DevRoles { owner, proposer: owner, prover_signer: args.prover_signer };
-    let mut nonce = first;
-    // The creation order is the order of the predicted CREATE addresses above.
+    // The creation order is the order of the predicted CREATE addresses above; each transaction waits for
+    // its receipt, so the next nonce follows.
     for c in surge_genesis::l1_creations(&protocol, mock_verifier, roles) {
         let name = c.name;
-        let receipt =
-            l1.send(&args.key, l1_chain_id, nonce, TxKind::Create, c.creation_code(), name).map_err(|e| eyre!(e))?;
-        let deployed: Address = serde_json::from_value(receipt["contractAddress"].clone())
-            .wrap_err_with(|| format!("{name}: no contract address in {receipt}"))?;
+        let receipt = l1.send(&args.key, TxKind::Create, c.creation_code(), name).await?;
+        let deployed = receipt.contract_address.ok_or_else(|| eyre!("{name}: no contract address in the receipt"))?;
         eyre::ensure!(deployed == c.address, "{name} landed at {deployed}, expected {}", c.address);
         println!("  {name:<18} {deployed}");
-        nonce += 1;
     }
     for (chain_id, name, address) in surge_genesis::resolver_entries(&protocol) {
         let call = surge_genesis::set_address_call(chain_id, name, address);
         let what = format!("resolver {name} of chain {chain_id}");
-        l1.send(&args.key, l1_chain_id, nonce, TxKind::Call(contracts.resolver), call.abi_encode(), &what)
-            .map_err(|e| eyre!(e))?;
-        nonce += 1;
+        l1.send(&args.key, TxKind::Call(contracts.resolver), call.abi_encode(), &what).await?;
     }
     let activate = RealTimeInbox::activateCall { l2GenesisBlockHash: l2_genesis_hash };
-    l1.send(&args.key, l1_chain_id, nonce, TxKind::Call(contracts.inbox), activate.abi_encode(), "inbox activation")
-        .map_err(|e| eyre!(e))?;
+    l1.send(&args.key, TxKind::Call(contracts.inbox), activate.abi_encode(), "inbox activation").await?;
 
     write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis, owner)?;
     println!("L2 genesis {l2_genesis_hash}; wrote l2-genesis.json and surge-node.toml to {}", args.out.display());

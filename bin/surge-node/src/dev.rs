@@ -4,20 +4,19 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use alloy_primitives::{Address, aliases::U48};
-use surge_builder::{BlockInputs, BuilderConfig, CheckpointSource, InputQueue, SurgeNodeBuilder};
+use alloy_primitives::Address;
+use surge_builder::{BlockInputs, BuilderConfig, InputQueue, SurgeNodeBuilder};
 use surge_host::{
-    ChainSpec, Store,
+    ChainSpec,
     producer::{EthereumPayloadBuilder, ProductionMode},
     seams::HostEvmConfig,
 };
 use surge_interfaces::ChainTags;
-use surge_primitives::{Checkpoint, ProtocolConfig};
+use surge_primitives::ProtocolConfig;
 use surge_rpc::RpcServerConfig;
 
 use crate::{
     config::{ConfigError, Settings},
-    l1_client::L1Client,
     launch::{OpenChain, RunningChain, StartOptions},
 };
 
@@ -25,20 +24,6 @@ use crate::{
 const L1_GENESIS: &str = include_str!("../../../etc/dev/l1-genesis.json");
 const L2_GENESIS: &str = include_str!("../../../etc/dev/l2-genesis.json");
 const ADDRESSES: &str = include_str!("../../../etc/dev/addresses.json");
-
-/// The embedded L1's head as the anchor's checkpoint.
-struct L1Head(Arc<Store>);
-
-impl CheckpointSource for L1Head {
-    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
-        let head = self.0.head()?;
-        Ok(Checkpoint {
-            blockNumber: U48::from(head.header.number),
-            blockHash: head.hash,
-            stateRoot: head.header.state_root,
-        })
-    }
-}
 
 fn spec(json: &str, name: &str) -> eyre::Result<ChainSpec> {
     let genesis = serde_json::from_str(json).map_err(|e| eyre::eyre!("the built-in {name} genesis: {e}"))?;
@@ -135,15 +120,14 @@ async fn run_chains(
     };
 
     // The L1: embedded, or an external endpoint that must be the dev L1.
-    let (l1, checkpoints): (Option<RunningChain>, Arc<dyn CheckpointSource>) = match &settings.l1_rpc_url {
+    let sharing_pctg = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
+    let (l1, checkpoints, tracker) = match &settings.l1_rpc_url {
         Some(url) => {
-            let remote = L1Client::new(url);
-            remote.check(&protocol)?;
-            (None, Arc::new(remote))
+            let (watch, stats) = crate::l1::follow_external(url, &protocol, sharing_pctg).await?;
+            (None, watch, Some(stats))
         }
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
-            let head = Arc::new(L1Head(l1.store.clone()));
             let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
             let l1 = l1
                 .start(StartOptions {
@@ -157,14 +141,15 @@ async fn run_chains(
                     extensions: vec![],
                 })
                 .await?;
-            (Some(l1), head)
+            let watch = crate::l1::follow_embedded(&l1)?;
+            (Some(l1), watch, None)
         }
     };
     let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
     let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
     let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
     let l2_builder =
-        SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, checkpoints)?;
+        SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, Arc::new(checkpoints))?;
     let builder_metrics = l2_builder.metrics();
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
@@ -202,7 +187,9 @@ async fn run_chains(
         Some(addr) => {
             let observed = chains.clone();
             let render: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || {
-                observed.iter().map(|c| c.render_metrics()).collect::<String>() + &builder_metrics.render()
+                observed.iter().map(|c| c.render_metrics()).collect::<String>()
+                    + &builder_metrics.render()
+                    + &tracker.as_deref().map(crate::l1::render).unwrap_or_default()
             });
             let (bound, task) = surge_rpc::metrics::serve(addr, render).await?;
             println!("  metrics            http://{bound}/metrics");

@@ -4,5 +4,5 @@
 pub mod config;
 pub mod deploy;
 pub mod dev;
-pub mod l1_client;
+pub mod l1;
 pub mod launch;

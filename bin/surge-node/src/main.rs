@@ -220,7 +220,14 @@ fn main() -> ExitCode {
                 basefee_sharing_pctg,
                 out,
             };
-            match deploy::run(&args) {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("surge-node deploy: starting the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(deploy::run(&args)) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("surge-node deploy: {e:#}");

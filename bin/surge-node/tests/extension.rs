@@ -263,4 +263,8 @@ fn no_extension_crate_depends_on_the_host() {
     }
     assert!(deps("surge-interfaces").iter().all(|d| !d.starts_with("surge-") || d == "surge-primitives"));
     assert!(!reach("surge-host").iter().any(|d| d == "surge-builder"), "the host must not know the builder");
+    // The node talks to L1 through alloy (crates/l1): no blocking HTTP client among what it runs on.
+    for c in reach("surge-node") {
+        assert!(!deps(&c).iter().any(|d| d == "ureq"), "{c} depends on ureq");
+    }
 }

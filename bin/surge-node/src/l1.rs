@@ -1,0 +1,71 @@
+//! Wiring the L1 head into the L2: an external L1 is checked at startup and followed by `surge-l1`'s head
+//! tracker; the embedded dev L1 feeds the same watch channel from its chain notifications. Either way block
+//! production reads the anchor's checkpoint from the channel, never from the L1 itself.
+
+use std::{sync::Arc, time::Duration};
+
+use surge_interfaces::{CanonStateSubscriptions, SubscribeError};
+use surge_l1::{HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, StartupChecks, TrackerStats, startup_checks};
+use surge_primitives::ProtocolConfig;
+use tokio::sync::watch;
+
+use crate::{config::ConfigError, launch::RunningChain};
+
+/// How long one L1 call may take.
+const L1_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an HTTP L1 is asked for its head.
+const L1_POLL: Duration = Duration::from_secs(1);
+
+/// Checks the L1 at `url` against `protocol` and the L2's base-fee sharing percentage, then follows its
+/// head on a task of its own.
+pub async fn follow_external(
+    url: &str,
+    protocol: &ProtocolConfig,
+    l2_basefee_sharing_pctg: u8,
+) -> eyre::Result<(HeadWatch, Arc<TrackerStats>)> {
+    let client = L1Client::connect(url, L1_TIMEOUT)
+        .await
+        .map_err(|e| ConfigError { field: "l1.rpc_url".into(), reason: e.to_string() })?;
+    let checks = StartupChecks { protocol, l2_basefee_sharing_pctg, proposer: None };
+    let (head, warnings) =
+        startup_checks(&client, &checks).await.map_err(|e| ConfigError { field: e.setting, reason: e.reason })?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(number = head.number, hash = %head.hash, endpoint = url, "L1 checked");
+    let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
+    let stats = tracker.stats();
+    tokio::spawn(tracker.run());
+    Ok((watch, stats))
+}
+
+/// The embedded L1's heads, published as its blocks are committed (each is final at once).
+pub fn follow_embedded(l1: &RunningChain) -> eyre::Result<HeadWatch> {
+    let head = l1.store.head()?;
+    let first = L1Head::from_sealed(&head.header, head.hash);
+    let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
+    let mut notifications = l1.control.subscribe(None).map_err(|e: SubscribeError| eyre::eyre!(e))?;
+    tokio::spawn(async move {
+        while let Some(n) = notifications.next().await {
+            let Ok(n) = n else { continue };
+            if let Some(last) = n.committed().and_then(|b| b.last()) {
+                let head = L1Head::from_sealed(&last.header.header, last.header.hash);
+                if tx.send(L1Heads { latest: Some(head), finalized: Some(head) }).is_err() {
+                    break; // the L2 is gone
+                }
+            }
+        }
+    });
+    Ok(HeadWatch(rx))
+}
+
+/// The tracker's counters in Prometheus text format.
+pub fn render(stats: &TrackerStats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    format!(
+        "# TYPE surge_l1_head_number gauge\nsurge_l1_head_number {}\n\
+         # TYPE surge_l1_head_errors_total counter\nsurge_l1_head_errors_total {}\n",
+        stats.latest.load(Relaxed),
+        stats.errors.load(Relaxed),
+    )
+}

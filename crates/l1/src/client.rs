@@ -1,0 +1,193 @@
+//! [`L1Client`]: typed calls to an L1 endpoint through alloy's provider, each bounded by a timeout and
+//! failing with the call and the endpoint named.
+
+use std::{future::IntoFuture, time::Duration};
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::{BlockNumberOrTag, Encodable2718},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_sol_types::SolCall;
+use surge_primitives::bindings::{inbox::RealTimeInbox, multicall::Multicall};
+
+use crate::head::L1Head;
+
+/// An L1 call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum L1Error {
+    /// The endpoint could not be reached or set up.
+    #[error("connecting to the L1 at {endpoint}: {reason}")]
+    Connect {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// The call failed or its answer did not decode.
+    #[error("{call} to the L1 at {endpoint}: {reason}")]
+    Call {
+        /// The call (JSON-RPC method or contract function).
+        call: String,
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("{call} to the L1 at {endpoint}: no answer within {timeout:?}")]
+    Timeout {
+        /// The call.
+        call: String,
+        /// The endpoint.
+        endpoint: String,
+        /// The limit.
+        timeout: Duration,
+    },
+}
+
+/// A client of one L1 endpoint.
+#[derive(Debug, Clone)]
+pub struct L1Client {
+    provider: DynProvider,
+    endpoint: String,
+    timeout: Duration,
+    ws: bool,
+}
+
+impl L1Client {
+    /// Connects to `url` (`http(s)://` or `ws(s)://`); every call gives up after `timeout`.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, L1Error> {
+        let connect = |reason: String| L1Error::Connect { endpoint: url.to_string(), reason };
+        let provider = tokio::time::timeout(timeout, ProviderBuilder::new().connect(url))
+            .await
+            .map_err(|_| connect(format!("no answer within {timeout:?}")))?
+            .map_err(|e| connect(e.to_string()))?
+            .erased();
+        let ws = url.starts_with("ws://") || url.starts_with("wss://");
+        Ok(Self { provider, endpoint: url.to_string(), timeout, ws })
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Whether the endpoint is a WebSocket (it can push new heads).
+    pub fn is_ws(&self) -> bool {
+        self.ws
+    }
+
+    /// The provider, for calls this client has no method for.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Runs one call under the timeout, naming it in any error.
+    pub async fn run<T, E: std::fmt::Display>(
+        &self,
+        call: &str,
+        request: impl IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, L1Error> {
+        match tokio::time::timeout(self.timeout, request.into_future()).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(call, e)),
+            Err(_) => {
+                Err(L1Error::Timeout { call: call.to_string(), endpoint: self.endpoint.clone(), timeout: self.timeout })
+            }
+        }
+    }
+
+    fn error(&self, call: &str, reason: impl std::fmt::Display) -> L1Error {
+        L1Error::Call { call: call.to_string(), endpoint: self.endpoint.clone(), reason: reason.to_string() }
+    }
+
+    /// The chain id.
+    pub async fn chain_id(&self) -> Result<u64, L1Error> {
+        self.run("eth_chainId", self.provider.get_chain_id()).await
+    }
+
+    /// The code at `address` (empty when none).
+    pub async fn code(&self, address: Address) -> Result<Bytes, L1Error> {
+        self.run("eth_getCode", self.provider.get_code_at(address)).await
+    }
+
+    /// The block `tag` names, as a head; `None` when the endpoint has no such block.
+    pub async fn head(&self, tag: BlockNumberOrTag) -> Result<Option<L1Head>, L1Error> {
+        let block = self.run("eth_getBlockByNumber", self.provider.get_block_by_number(tag)).await?;
+        Ok(block.map(|b| L1Head::from_header(&b.header)))
+    }
+
+    /// Whether the endpoint serves state at block `number` (an archive or a recent block).
+    pub async fn serves_state_at(&self, number: u64) -> bool {
+        self.run("eth_getBalance", self.provider.get_balance(Address::ZERO).number(number)).await.is_ok()
+    }
+
+    /// A view call of `C` on `to` at the latest block, decoded.
+    pub async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, L1Error> {
+        let name = format!("{} on {to}", C::SIGNATURE);
+        let request = TransactionRequest::default().to(to).input(call.abi_encode().into());
+        let out = self.run(&name, self.provider.call(request)).await?;
+        C::abi_decode_returns(&out).map_err(|e| self.error(&name, e))
+    }
+
+    /// The inbox's configuration (verifier, signal service, base-fee sharing percentage).
+    pub async fn inbox_config(&self, inbox: Address) -> Result<RealTimeInbox::Config, L1Error> {
+        self.view(inbox, RealTimeInbox::getConfigCall {}).await
+    }
+
+    /// The proposer Multicall's owner (the only account that may propose through it).
+    pub async fn multicall_owner(&self, multicall: Address) -> Result<Address, L1Error> {
+        self.view(multicall, Multicall::ownerCall {}).await
+    }
+
+    /// Signs a transaction from `key` with its next nonce, sends it, and waits for its receipt; a
+    /// transaction that reverts is an error naming `what`.
+    pub async fn send(
+        &self,
+        key: &PrivateKeySigner,
+        to: TxKind,
+        input: Vec<u8>,
+        what: &str,
+    ) -> Result<TransactionReceipt, L1Error> {
+        let from = key.address();
+        let fail = |reason: String| self.error(what, reason);
+        let chain_id = self.chain_id().await?;
+        let nonce = self.run("eth_getTransactionCount", self.provider.get_transaction_count(from).pending()).await?;
+        let mut request = TransactionRequest::default().from(from).input(input.clone().into());
+        if let TxKind::Call(to) = to {
+            request = request.to(to);
+        }
+        let gas =
+            self.run("eth_estimateGas", self.provider.estimate_gas(request)).await.map_err(|e| fail(e.to_string()))?;
+        let gas_price = self.run("eth_gasPrice", self.provider.get_gas_price()).await?;
+        let tip = 1_000_000_000u128;
+        let tx = TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: gas * 6 / 5,
+            max_fee_per_gas: gas_price * 2 + tip,
+            max_priority_fee_per_gas: tip,
+            to,
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: input.into(),
+        };
+        let sig = key.sign_hash_sync(&tx.signature_hash()).map_err(|e| fail(format!("signing: {e}")))?;
+        let raw = TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718();
+        let pending = self.run("eth_sendRawTransaction", self.provider.send_raw_transaction(&raw)).await?;
+        let hash = *pending.tx_hash();
+        // Mining may take longer than one call: a minute at most.
+        let receipt = tokio::time::timeout(Duration::from_secs(60), pending.get_receipt())
+            .await
+            .map_err(|_| fail(format!("transaction {hash} not mined within a minute")))?
+            .map_err(|e| fail(format!("waiting for {hash}: {e}")))?;
+        if !receipt.status() {
+            return Err(fail(format!("transaction {hash} reverted")));
+        }
+        Ok(receipt)
+    }
+}

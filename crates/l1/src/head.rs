@@ -1,0 +1,199 @@
+//! The L1 head tracker: one task follows the L1 (new-head subscription over WebSocket, polling over HTTP)
+//! and publishes the latest and the finalized block into a `tokio::sync::watch` channel. Block production
+//! reads the anchor's checkpoint from the channel ([`HeadWatch`]) and never waits for L1: when the L1 is
+//! down, the tracker retries with backoff and the L2 keeps building on the last head it knows.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use alloy::{eips::BlockNumberOrTag, providers::Provider};
+use alloy_primitives::{B256, aliases::U48};
+use surge_interfaces::CheckpointSource;
+use surge_primitives::Checkpoint;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::client::{L1Client, L1Error};
+
+/// One L1 block as the L2 needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L1Head {
+    /// Number.
+    pub number: u64,
+    /// Hash.
+    pub hash: B256,
+    /// State root.
+    pub state_root: B256,
+    /// Timestamp.
+    pub timestamp: u64,
+    /// Base fee (none before London).
+    pub base_fee: Option<u64>,
+}
+
+impl L1Head {
+    /// The head of an RPC header.
+    pub fn from_header(h: &alloy::rpc::types::Header) -> Self {
+        Self {
+            number: h.number,
+            hash: h.hash,
+            state_root: h.state_root,
+            timestamp: h.timestamp,
+            base_fee: h.base_fee_per_gas,
+        }
+    }
+
+    /// The head of a sealed consensus header (the embedded L1).
+    pub fn from_sealed(header: &alloy::consensus::Header, hash: B256) -> Self {
+        Self {
+            number: header.number,
+            hash,
+            state_root: header.state_root,
+            timestamp: header.timestamp,
+            base_fee: header.base_fee_per_gas,
+        }
+    }
+
+    /// The anchor's checkpoint of this block.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { blockNumber: U48::from(self.number), blockHash: self.hash, stateRoot: self.state_root }
+    }
+}
+
+/// The latest and the finalized L1 block, as last seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct L1Heads {
+    /// The latest block.
+    pub latest: Option<L1Head>,
+    /// The finalized block (none when the endpoint has no `finalized` tag).
+    pub finalized: Option<L1Head>,
+}
+
+/// The receiving end: the anchor's checkpoint without any L1 I/O.
+#[derive(Debug, Clone)]
+pub struct HeadWatch(pub watch::Receiver<L1Heads>);
+
+impl CheckpointSource for HeadWatch {
+    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
+        match self.0.borrow().latest {
+            Some(head) => Ok(head.checkpoint()),
+            None => Err("no L1 head known yet".into()),
+        }
+    }
+}
+
+/// What the tracker has done, for metrics.
+#[derive(Debug, Default)]
+pub struct TrackerStats {
+    /// Heads published.
+    pub heads: AtomicU64,
+    /// Failed attempts to read the L1 (each followed by a retry).
+    pub errors: AtomicU64,
+    /// The latest L1 block number published.
+    pub latest: AtomicU64,
+}
+
+/// Follows an L1 endpoint and publishes its heads.
+#[derive(Debug)]
+pub struct HeadTracker {
+    client: L1Client,
+    heads: watch::Sender<L1Heads>,
+    poll: Duration,
+    stats: Arc<TrackerStats>,
+}
+
+/// The longest pause between retries while the L1 is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl HeadTracker {
+    /// A tracker of `client` polling every `poll` (HTTP), starting from `initial`.
+    pub fn new(client: L1Client, poll: Duration, initial: L1Heads) -> (Self, HeadWatch) {
+        let (heads, rx) = watch::channel(initial);
+        (Self { client, heads, poll, stats: Arc::default() }, HeadWatch(rx))
+    }
+
+    /// The tracker's counters.
+    pub fn stats(&self) -> Arc<TrackerStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until every [`HeadWatch`] is dropped.
+    pub async fn run(self) {
+        let mut backoff = self.poll.min(Duration::from_secs(1));
+        while !self.heads.is_closed() {
+            let step = if self.client.is_ws() { self.follow_subscription().await } else { self.poll_once().await };
+            match step {
+                Ok(()) => {
+                    backoff = self.poll.min(Duration::from_secs(1));
+                    if !self.client.is_ws() {
+                        tokio::time::sleep(self.poll).await;
+                    }
+                }
+                Err(e) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    let known = self.heads.borrow().latest.map(|h| h.number);
+                    warn!(error = %e, retry_in = ?backoff, last_known_l1_block = ?known, "the L1 head is not moving on");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        debug!("L1 head tracker stopped");
+    }
+
+    fn publish(&self, latest: L1Head, finalized: Option<L1Head>) {
+        let changed = self.heads.send_if_modified(|heads| {
+            let new = L1Heads { latest: Some(latest), finalized: finalized.or(heads.finalized) };
+            let changed = *heads != new;
+            *heads = new;
+            changed
+        });
+        if changed {
+            self.stats.heads.fetch_add(1, Ordering::Relaxed);
+            self.stats.latest.store(latest.number, Ordering::Relaxed);
+            debug!(chain = "L1", number = latest.number, hash = %latest.hash, "L1 head");
+        }
+    }
+
+    async fn finalized(&self) -> Option<L1Head> {
+        // Endpoints without the tag (older clients) simply have no finalized block.
+        self.client.head(BlockNumberOrTag::Finalized).await.ok().flatten()
+    }
+
+    async fn poll_once(&self) -> Result<(), L1Error> {
+        let latest = self.client.head(BlockNumberOrTag::Latest).await?;
+        let Some(latest) = latest else { return Ok(()) };
+        let finalized = self.finalized().await;
+        self.publish(latest, finalized);
+        Ok(())
+    }
+
+    async fn follow_subscription(&self) -> Result<(), L1Error> {
+        self.poll_once().await?;
+        let subscription = self.client.run("eth_subscribe newHeads", self.client.provider().subscribe_blocks()).await?;
+        info!(endpoint = self.client.endpoint(), "following L1 heads over WebSocket");
+        let mut subscription = subscription;
+        // A subscription that goes quiet for a long time is replaced by a fresh one.
+        let quiet = self.poll.max(Duration::from_secs(1)) * 60;
+        loop {
+            let header = match tokio::time::timeout(quiet, subscription.recv()).await {
+                Ok(Ok(header)) => header,
+                Ok(Err(e)) => return Err(self.subscription_ended(e.to_string())),
+                Err(_) => return Err(self.subscription_ended(format!("no new head for {quiet:?}"))),
+            };
+            let finalized = self.finalized().await;
+            self.publish(L1Head::from_header(&header), finalized);
+            if self.heads.is_closed() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn subscription_ended(&self, reason: String) -> L1Error {
+        L1Error::Call { call: "newHeads subscription".into(), endpoint: self.client.endpoint().to_string(), reason }
+    }
+}
