@@ -173,10 +173,11 @@ impl HeadTracker {
     }
 
     async fn follow_subscription(&self) -> Result<(), L1Error> {
+        // Subscribe first, then read the head: a block mined in between is not missed.
+        let mut subscription =
+            self.client.run("eth_subscribe newHeads", self.client.provider().subscribe_blocks()).await?;
         self.poll_once().await?;
-        let subscription = self.client.run("eth_subscribe newHeads", self.client.provider().subscribe_blocks()).await?;
         info!(endpoint = self.client.endpoint(), "following L1 heads over WebSocket");
-        let mut subscription = subscription;
         // A subscription that goes quiet for a long time is replaced by a fresh one.
         let quiet = self.poll.max(Duration::from_secs(1)) * 60;
         loop {
