@@ -20,6 +20,15 @@ use crate::{
     launch::{OpenChain, RunningChain, StartOptions},
 };
 
+/// Prints a line for the person who started the node; a closed standard output (`surge-node --dev | head`)
+/// must not stop the node, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The committed dev genesis files, built into the binary so `--dev` works from any directory.
 const L1_GENESIS: &str = include_str!("../../../etc/dev/l1-genesis.json");
 const L2_GENESIS: &str = include_str!("../../../etc/dev/l2-genesis.json");
@@ -102,6 +111,11 @@ async fn run_chains(
     fee_recipient: Option<Address>,
 ) -> eyre::Result<()> {
     let dev = fee_recipient.is_none();
+    // One registry for every metric of the node, installed before anything records into it.
+    let prometheus = match settings.metrics {
+        Some(_) => Some(crate::l1::install_metrics()?),
+        None => None,
+    };
     let rpc = |port| RpcServerConfig {
         addr: SocketAddr::new(settings.http.ip(), port),
         max_request_size: settings.max_request_size,
@@ -121,11 +135,8 @@ async fn run_chains(
 
     // The L1: embedded, or an external endpoint that must be the dev L1.
     let sharing_pctg = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
-    let (l1, checkpoints, tracker) = match &settings.l1_rpc_url {
-        Some(url) => {
-            let (watch, stats) = crate::l1::follow_external(url, &protocol, sharing_pctg).await?;
-            (None, watch, Some(stats))
-        }
+    let (l1, checkpoints) = match &settings.l1_rpc_url {
+        Some(url) => (None, crate::l1::follow_external(url, &protocol, sharing_pctg).await?),
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
             let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
@@ -142,7 +153,7 @@ async fn run_chains(
                 })
                 .await?;
             let watch = crate::l1::follow_embedded(&l1)?;
-            (Some(l1), watch, None)
+            (Some(l1), watch)
         }
     };
     let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
@@ -150,7 +161,6 @@ async fn run_chains(
     let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
     let l2_builder =
         SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, Arc::new(checkpoints))?;
-    let builder_metrics = l2_builder.metrics();
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
         fee_recipient.or(settings.fee_recipient).unwrap_or_else(|| keys.first().map_or(Address::ZERO, |k| k.address()));
@@ -169,40 +179,43 @@ async fn run_chains(
         .await?;
 
     let title = if dev { "surge-node dev network" } else { "surge-node" };
-    println!("{title} (data in {})", settings.datadir.display());
+    say!("{title} (data in {})", settings.datadir.display());
     match (&l1, &settings.l1_rpc_url) {
-        (Some(l1), _) => println!("  L1  chain {:>8}  http+ws://{}", l1.spec.chain_id, l1.rpc_addr),
-        (None, url) => println!("  L1  chain {:>8}  external {}", protocol.l1_chain_id, url.as_deref().unwrap_or("")),
+        (Some(l1), _) => {
+            say!("  L1  chain {:>8}  http://{addr}  ws://{addr}", l1.spec.chain_id, addr = l1.rpc_addr)
+        }
+        (None, url) => say!("  L1  chain {:>8}  external {}", protocol.l1_chain_id, url.as_deref().unwrap_or("")),
     }
-    println!("  L2  chain {:>8}  http+ws://{}", l2.spec.chain_id, l2.rpc_addr);
+    say!("  L2  chain {:>8}  http://{addr}  ws://{addr}", l2.spec.chain_id, addr = l2.rpc_addr);
     if dev {
-        println!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
+        say!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
         for (i, key) in keys.iter().enumerate() {
-            println!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
+            say!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
         }
     }
     log_protocol(&protocol);
     let chains: Vec<Arc<RunningChain>> = [Some(l2), l1].into_iter().flatten().map(Arc::new).collect();
-    let metrics = match settings.metrics {
-        Some(addr) => {
+    let metrics = match (settings.metrics, prometheus) {
+        (Some(addr), Some(prometheus)) => {
             let observed = chains.clone();
             let render: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || {
-                observed.iter().map(|c| c.render_metrics()).collect::<String>()
-                    + &builder_metrics.render()
-                    + &tracker.as_deref().map(crate::l1::render).unwrap_or_default()
+                for chain in &observed {
+                    chain.update_gauges();
+                }
+                prometheus.render()
             });
             let (bound, task) = surge_rpc::metrics::serve(addr, render).await?;
-            println!("  metrics            http://{bound}/metrics");
+            say!("  metrics            http://{bound}/metrics");
             Some(task)
         }
-        None => None,
+        _ => None,
     };
     for c in &chains {
         tracing::info!(chain = c.name, rpc = %c.rpc_addr, "serving");
     }
 
     shutdown_signal().await?;
-    println!("shutting down");
+    say!("shutting down");
     if let Some(task) = metrics {
         task.abort();
         let _ = task.await; // drops the renderer's references to the chains

@@ -2,10 +2,10 @@
 //! tracker; the embedded dev L1 feeds the same watch channel from its chain notifications. Either way block
 //! production reads the anchor's checkpoint from the channel, never from the L1 itself.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use surge_interfaces::{CanonStateSubscriptions, SubscribeError};
-use surge_l1::{HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, StartupChecks, TrackerStats, startup_checks};
+use surge_l1::{HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, StartupChecks, startup_checks};
 use surge_primitives::ProtocolConfig;
 use tokio::sync::watch;
 
@@ -22,7 +22,7 @@ pub async fn follow_external(
     url: &str,
     protocol: &ProtocolConfig,
     l2_basefee_sharing_pctg: u8,
-) -> eyre::Result<(HeadWatch, Arc<TrackerStats>)> {
+) -> eyre::Result<HeadWatch> {
     let client = L1Client::connect(url, L1_TIMEOUT)
         .await
         .map_err(|e| ConfigError { field: "l1.rpc_url".into(), reason: e.to_string() })?;
@@ -34,9 +34,8 @@ pub async fn follow_external(
     }
     tracing::info!(number = head.number, hash = %head.hash, endpoint = url, "L1 checked");
     let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
-    let stats = tracker.stats();
     tokio::spawn(tracker.run());
-    Ok((watch, stats))
+    Ok(watch)
 }
 
 /// The embedded L1's heads, published as its blocks are committed (each is final at once).
@@ -59,13 +58,16 @@ pub fn follow_embedded(l1: &RunningChain) -> eyre::Result<HeadWatch> {
     Ok(HeadWatch(rx))
 }
 
-/// The tracker's counters in Prometheus text format.
-pub fn render(stats: &TrackerStats) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    format!(
-        "# TYPE surge_l1_head_number gauge\nsurge_l1_head_number {}\n\
-         # TYPE surge_l1_head_errors_total counter\nsurge_l1_head_errors_total {}\n",
-        stats.latest.load(Relaxed),
-        stats.errors.load(Relaxed),
-    )
+/// Installs the node's one metrics registry (the `metrics` facade with the Prometheus exporter, the RPC
+/// latency as a histogram) and registers the series that must show before their first event.
+pub fn install_metrics() -> eyre::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(surge_rpc::metrics::LATENCY_METRIC.into()),
+            &surge_rpc::metrics::LATENCY_BUCKETS,
+        )?
+        .install_recorder()?;
+    surge_builder::describe_metrics();
+    Ok(handle)
 }

@@ -11,11 +11,11 @@ use eyre::WrapErr;
 use surge_host::{
     ChainSpec, Store,
     notifications::{Chain, DEFAULT_NOTIFICATION_CAPACITY},
-    producer::{Producer, ProducerHandle, ProducerStats, ProductionMode},
+    producer::{Producer, ProducerHandle, ProductionMode},
     seams::{ChainHandle, HostComponents, HostEvmConfig, HostProvider, PoolHandle, pool_config},
 };
 use surge_interfaces::{ChainTags, ExtensionContext, NotificationHub, PayloadBuilder, RpcExtensions};
-use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig, metrics::RpcMetrics};
+use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig};
 use surge_txpool::TxPool;
 
 /// Installs an extension when its chain starts (reth's `install_exex` and `extend_rpc_modules` in one): it
@@ -36,10 +36,6 @@ pub struct RunningChain {
     pub pool: PoolHandle,
     /// Chain control and subscriptions.
     pub control: ChainHandle,
-    /// Block production counters.
-    pub producer_stats: Arc<ProducerStats>,
-    /// RPC latency.
-    pub rpc_metrics: Arc<RpcMetrics>,
     producer: Option<ProducerHandle>,
     rpc: jsonrpsee::server::ServerHandle,
 }
@@ -105,7 +101,6 @@ impl OpenChain {
             limits: RpcLimits::default(),
         };
         let events = ChainEvents::start(&ctx);
-        let producer_stats = Arc::new(ProducerStats::default());
         let paused = Arc::new(AtomicBool::new(false));
         let producer = Arc::new(Producer {
             name: self.name,
@@ -115,7 +110,6 @@ impl OpenChain {
             spec: self.spec.clone(),
             fee_recipient: options.fee_recipient,
             build_time: Duration::from_millis(250),
-            stats: producer_stats.clone(),
             paused: paused.clone(),
         });
         let control = ChainHandle {
@@ -148,8 +142,12 @@ impl OpenChain {
             modules.merge(dev_module(producer.clone())?)?;
         }
         modules.extend(&extensions)?;
-        let rpc_metrics = Arc::new(RpcMetrics::default());
-        let (handle, rpc_addr) = modules.start(&options.rpc, rpc_metrics.clone()).await?;
+        let chain = self.name.to_lowercase();
+        for name in ["surge_block_build_seconds", "surge_block_build_seconds_total"] {
+            metrics::gauge!(name, "chain" => chain.clone()).increment(0.0);
+        }
+        metrics::counter!("surge_blocks_built_total", "chain" => chain.clone()).increment(0);
+        let (handle, rpc_addr) = modules.start(&options.rpc, &chain).await?;
         let producer = producer.spawn(options.mode);
         Ok(RunningChain {
             name: self.name,
@@ -158,8 +156,6 @@ impl OpenChain {
             rpc_addr,
             pool: self.pool,
             control,
-            producer_stats,
-            rpc_metrics,
             producer: Some(producer),
             rpc: handle,
         })
@@ -167,31 +163,17 @@ impl OpenChain {
 }
 
 impl RunningChain {
-    /// This chain's metrics in Prometheus text format.
-    pub fn render_metrics(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
+    /// Sets the gauges read at scrape time: the head and the pool's sizes.
+    pub fn update_gauges(&self) {
         let chain = self.name.to_lowercase();
         let head = self.store.head().map(|h| h.header.number).unwrap_or_default();
         let (pending, queued) = {
             let pool = self.pool.pool();
             (pool.pending().len(), pool.queued().len())
         };
-        let s = &self.producer_stats;
-        let seconds = |micros: u64| micros as f64 / 1e6;
-        let mut out = format!(
-            "# TYPE surge_block_height gauge\nsurge_block_height{{chain=\"{chain}\"}} {head}\n\
-             # TYPE surge_pool_transactions gauge\n\
-             surge_pool_transactions{{chain=\"{chain}\",pool=\"pending\"}} {pending}\n\
-             surge_pool_transactions{{chain=\"{chain}\",pool=\"queued\"}} {queued}\n\
-             # TYPE surge_blocks_built_total counter\nsurge_blocks_built_total{{chain=\"{chain}\"}} {}\n\
-             # TYPE surge_block_build_seconds gauge\nsurge_block_build_seconds{{chain=\"{chain}\"}} {}\n\
-             # TYPE surge_block_build_seconds_total counter\nsurge_block_build_seconds_total{{chain=\"{chain}\"}} {}\n",
-            s.blocks.load(Relaxed),
-            seconds(s.last_build_micros.load(Relaxed)),
-            seconds(s.total_build_micros.load(Relaxed)),
-        );
-        out += &self.rpc_metrics.render(&chain);
-        out
+        metrics::gauge!("surge_block_height", "chain" => chain.clone()).set(head as f64);
+        metrics::gauge!("surge_pool_transactions", "chain" => chain.clone(), "pool" => "pending").set(pending as f64);
+        metrics::gauge!("surge_pool_transactions", "chain" => chain, "pool" => "queued").set(queued as f64);
     }
 
     /// Stops block production and the RPC server; the store is flushed when the last handle drops.

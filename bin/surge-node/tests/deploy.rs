@@ -11,19 +11,10 @@ use std::{
 
 use alloy_primitives::{B256, Bytes};
 use alloy_sol_types::SolCall;
-use common::{healthy, number, send};
+use common::{Kill, healthy, number, send};
 use serde_json::json;
 use surge_primitives::bindings::anchor::Anchor;
 use surge_test_utils::{anvil_bin, cast, free_port, json_rpc, rpc_result};
-
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn deploy_then_run_an_l2_on_anvil() {

@@ -29,7 +29,7 @@ pub mod transactions;
 pub use anchor::{AnchorInput, build_anchor};
 pub use builder::{BuildError, BuildStats, BuilderConfig, BuiltPayload, SurgePayloadBuilder};
 pub use inputs::InputQueue;
-pub use node::{BuilderMetrics, SurgeNodeBuilder};
+pub use node::{SurgeNodeBuilder, describe_metrics};
 pub use surge_interfaces::{
     BlockInputs, CheckpointSource, InconsistentSlot, InputsReport, NextBlockAttributes, NoInputs, OutboundDependency,
     ReturnSlot, SlotProblem, StagedInputs, UserOp,

@@ -2,10 +2,7 @@
 //! the planner's slots and relay transactions, consumes them only once the block is committed, and hands
 //! the planner back what an unwind removed.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::{Arc, Mutex};
 
 use alloy::consensus::Sealed;
 use alloy_primitives::B256;
@@ -17,57 +14,31 @@ use tracing::info;
 
 use crate::{BuildError, BuilderConfig, BuiltPayload, PoolTransactions, SurgePayloadBuilder};
 
-/// Counters of the surge builder an operator graphs: how often blocks needed rebuilding and how many
-/// slots went in or were turned away.
-#[derive(Debug, Default)]
-pub struct BuilderMetrics {
-    /// Blocks built.
-    pub blocks: AtomicU64,
-    /// Blocks that needed more than one execution pass.
-    pub rebuilt_blocks: AtomicU64,
-    /// Signal slots injected (user ops and return slots).
-    pub injected_slots: AtomicU64,
-    /// Return slots turned away (inconsistent, deferred or unsettled).
-    pub rejected_return_slots: AtomicU64,
-    /// Microseconds spent in consistency checks.
-    pub consistency_micros: AtomicU64,
+/// Records what a built block did with its inputs into the node's metrics: how often blocks needed
+/// rebuilding and how many slots went in or were turned away.
+fn record(payload: &BuiltPayload) {
+    let r = &payload.inputs;
+    metrics::counter!("surge_builder_blocks_total").increment(1);
+    if payload.stats.passes > 1 {
+        metrics::counter!("surge_builder_rebuilt_blocks_total").increment(1);
+    }
+    metrics::counter!("surge_builder_injected_slots_total")
+        .increment((r.user_op_slots.len() + r.return_slots.len()) as u64);
+    metrics::counter!("surge_builder_rejected_return_slots_total").increment(r.rejected_return_slots.len() as u64);
+    metrics::gauge!("surge_builder_consistency_seconds_total").increment(payload.stats.consistency.as_secs_f64());
 }
 
-impl BuilderMetrics {
-    fn record(&self, payload: &BuiltPayload) {
-        let r = &payload.inputs;
-        self.blocks.fetch_add(1, Ordering::Relaxed);
-        if payload.stats.passes > 1 {
-            self.rebuilt_blocks.fetch_add(1, Ordering::Relaxed);
-        }
-        self.injected_slots.fetch_add((r.user_op_slots.len() + r.return_slots.len()) as u64, Ordering::Relaxed);
-        self.rejected_return_slots.fetch_add(r.rejected_return_slots.len() as u64, Ordering::Relaxed);
-        let micros = u64::try_from(payload.stats.consistency.as_micros()).unwrap_or(u64::MAX);
-        self.consistency_micros.fetch_add(micros, Ordering::Relaxed);
+/// Registers the builder's series, so they are served (at zero) before the first block.
+pub fn describe_metrics() {
+    for name in [
+        "surge_builder_blocks_total",
+        "surge_builder_rebuilt_blocks_total",
+        "surge_builder_injected_slots_total",
+        "surge_builder_rejected_return_slots_total",
+    ] {
+        metrics::counter!(name).increment(0);
     }
-
-    /// The counters in Prometheus text format.
-    pub fn render(&self) -> String {
-        let series = [
-            ("surge_builder_blocks_total", "counter", self.blocks.load(Ordering::Relaxed)),
-            ("surge_builder_rebuilt_blocks_total", "counter", self.rebuilt_blocks.load(Ordering::Relaxed)),
-            ("surge_builder_injected_slots_total", "counter", self.injected_slots.load(Ordering::Relaxed)),
-            (
-                "surge_builder_rejected_return_slots_total",
-                "counter",
-                self.rejected_return_slots.load(Ordering::Relaxed),
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, value) in series {
-            out += &format!("# TYPE {name} {kind}\n{name} {value}\n");
-        }
-        let seconds = self.consistency_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        out += &format!(
-            "# TYPE surge_builder_consistency_seconds_total counter\nsurge_builder_consistency_seconds_total {seconds}\n"
-        );
-        out
-    }
+    metrics::gauge!("surge_builder_consistency_seconds_total").increment(0.0);
 }
 
 /// The surge builder wired to a node's pool and an L1 checkpoint source.
@@ -77,7 +48,6 @@ pub struct SurgeNodeBuilder<E, Pool> {
     checkpoints: Arc<dyn CheckpointSource>,
     /// The report of the last block built, until the node says it is committed.
     staged: Mutex<Option<(u64, B256, InputsReport)>>,
-    metrics: Arc<BuilderMetrics>,
 }
 
 impl<E, Pool> std::fmt::Debug for SurgeNodeBuilder<E, Pool> {
@@ -96,12 +66,7 @@ impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
         checkpoints: Arc<dyn CheckpointSource>,
     ) -> Result<Self, BuildError> {
         let builder = SurgePayloadBuilder::new(evm_config, inputs, config)?;
-        Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None), metrics: Arc::default() })
-    }
-
-    /// The builder's counters.
-    pub fn metrics(&self) -> Arc<BuilderMetrics> {
-        self.metrics.clone()
+        Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None) })
     }
 
     /// Builds the child of `parent` without committing it (its inputs stay staged).
@@ -119,7 +84,7 @@ impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
         let parent = Sealed::new_unchecked(parent.header.clone(), parent.hash);
         let mut txs = PoolTransactions::new(self.pool.best_transactions());
         let payload = self.builder.build(provider, &parent, &attributes, &mut txs)?;
-        self.metrics.record(&payload);
+        record(&payload);
         Ok(payload)
     }
 }

@@ -69,7 +69,6 @@ fn setup() -> Setup {
         spec: spec.clone(),
         fee_recipient: Address::repeat_byte(0xcb),
         build_time: Duration::from_millis(500),
-        stats: Default::default(),
         paused: Default::default(),
     };
     Setup { _dir: dir, spec, producer, pool, chain, queue, l1 }

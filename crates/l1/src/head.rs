@@ -123,6 +123,7 @@ impl HeadTracker {
 
     /// Runs until every [`HeadWatch`] is dropped.
     pub async fn run(self) {
+        metrics::counter!("surge_l1_head_errors_total").increment(0);
         let mut backoff = self.poll.min(Duration::from_secs(1));
         while !self.heads.is_closed() {
             let step = if self.client.is_ws() { self.follow_subscription().await } else { self.poll_once().await };
@@ -135,6 +136,7 @@ impl HeadTracker {
                 }
                 Err(e) => {
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("surge_l1_head_errors_total").increment(1);
                     let known = self.heads.borrow().latest.map(|h| h.number);
                     warn!(error = %e, retry_in = ?backoff, last_known_l1_block = ?known, "the L1 head is not moving on");
                     tokio::time::sleep(backoff).await;
@@ -155,6 +157,7 @@ impl HeadTracker {
         if changed {
             self.stats.heads.fetch_add(1, Ordering::Relaxed);
             self.stats.latest.store(latest.number, Ordering::Relaxed);
+            metrics::gauge!("surge_l1_head_number").set(latest.number as f64);
             debug!(chain = "L1", number = latest.number, hash = %latest.hash, "L1 head");
         }
     }

@@ -116,17 +116,6 @@ impl AccountState for StateProvider {
     }
 }
 
-/// Counters an operator graphs: blocks built and the time building them took.
-#[derive(Debug, Default)]
-pub struct ProducerStats {
-    /// Blocks built and committed.
-    pub blocks: std::sync::atomic::AtomicU64,
-    /// Microseconds the last block took (build and commit).
-    pub last_build_micros: std::sync::atomic::AtomicU64,
-    /// Microseconds all blocks took.
-    pub total_build_micros: std::sync::atomic::AtomicU64,
-}
-
 /// When blocks are produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProductionMode {
@@ -155,8 +144,6 @@ pub struct Producer {
     pub fee_recipient: Address,
     /// Time left to the builder for filling a block.
     pub build_time: Duration,
-    /// Counters.
-    pub stats: Arc<ProducerStats>,
     /// Set while production is paused (chain control).
     pub paused: Arc<AtomicBool>,
 }
@@ -223,10 +210,12 @@ impl Producer {
         let state = chain.store().latest_state()?;
         let base_fee = self.spec.next_base_fee(&sealed.header, parent.header.timestamp);
         self.pool.pool().on_new_head(sealed.header.number, base_fee, &mined, &state)?;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.stats.blocks.fetch_add(1, Ordering::Relaxed);
-        self.stats.last_build_micros.store(micros, Ordering::Relaxed);
-        self.stats.total_build_micros.fetch_add(micros, Ordering::Relaxed);
+        let seconds = started.elapsed().as_secs_f64();
+        let chain = self.name.to_lowercase();
+        metrics::counter!("surge_blocks_built_total", "chain" => chain.clone()).increment(1);
+        metrics::gauge!("surge_block_build_seconds", "chain" => chain.clone()).set(seconds);
+        metrics::gauge!("surge_block_build_seconds_total", "chain" => chain.clone()).increment(seconds);
+        metrics::gauge!("surge_block_height", "chain" => chain).set(sealed.header.number as f64);
         info!(
             chain = self.name,
             number = sealed.header.number,

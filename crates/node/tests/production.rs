@@ -56,7 +56,6 @@ fn producer() -> (Producer, PoolHandle, Arc<Mutex<Chain>>, Option<tempfile::Temp
         spec,
         fee_recipient: Address::repeat_byte(0xfe),
         build_time: Duration::from_millis(500),
-        stats: Default::default(),
         paused: Default::default(),
     };
     (producer, pool, chain, dir)

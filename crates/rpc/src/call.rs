@@ -49,7 +49,9 @@ impl RpcContext {
         if let Some(b) = block_overrides {
             apply_block_overrides(&mut env, &b);
         }
-        env.cfg_env.disable_nonce_check = true;
+        // An explicit nonce is checked (a wallet asking "would this transaction go through?"); without
+        // one, the call runs whatever the account's nonce.
+        env.cfg_env.disable_nonce_check = request.nonce.is_none();
         env.cfg_env.disable_block_gas_limit = true;
         env.cfg_env.disable_eip3607 = true;
         let priced = request.gas_price.is_some() || request.max_fee_per_gas.is_some();
@@ -65,6 +67,9 @@ impl RpcContext {
         match evm.transact(tx) {
             Ok(r) => Ok(r.result),
             Err(revm::context::result::EVMError::Database(e)) => Err(RpcError::Store(e)),
+            Err(revm::context::result::EVMError::Transaction(e)) => {
+                Err(crate::error::invalid_transaction(&e, setup.request.from.unwrap_or_default()))
+            }
             Err(e) => Err(RpcError::Execution(e.to_string())),
         }
     }
@@ -136,7 +141,8 @@ fn tx_env(req: &TransactionRequest, gas: u64, chain_id: u64, db: &CacheDB<Arc<St
         .value(req.value.unwrap_or_default())
         .gas_limit(gas)
         .gas_price(gas_price)
-        .gas_priority_fee(req.max_priority_fee_per_gas)
+        // A fee cap without a tip tips nothing (as geth fills it for calls).
+        .gas_priority_fee(req.max_priority_fee_per_gas.or(req.max_fee_per_gas.map(|_| 0)))
         .nonce(nonce)
         .chain_id(Some(req.chain_id.unwrap_or(chain_id)))
         .access_list(req.access_list.clone().unwrap_or_default());

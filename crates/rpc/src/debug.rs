@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use alloy::{
     consensus::Header,
-    eips::{BlockId, BlockNumberOrTag},
+    eips::BlockId,
     rpc::types::{
         TransactionRequest,
         trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace, TraceResult},
@@ -29,6 +29,7 @@ use crate::{
     context::RpcContext,
     convert::StoredBlock,
     error::{RpcError, RpcResult},
+    params::{BlockIdParam, BlockNumberParam},
 };
 
 type Db = CacheDB<Arc<StateProvider>>;
@@ -43,7 +44,7 @@ pub trait DebugApi {
     #[method(name = "traceBlockByNumber", blocking)]
     fn trace_block_by_number(
         &self,
-        number: BlockNumberOrTag,
+        number: BlockNumberParam,
         opts: Option<GethDebugTracingOptions>,
     ) -> RpcResult<Vec<TraceResult>>;
     /// Traces every transaction of a block by hash.
@@ -54,7 +55,7 @@ pub trait DebugApi {
     fn trace_call(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         opts: Option<GethDebugTracingCallOptions>,
     ) -> RpcResult<GethTrace>;
 }
@@ -154,7 +155,7 @@ impl DebugApiServer for DebugApi {
             .ctx
             .store
             .transaction_location(hash)?
-            .ok_or_else(|| RpcError::InvalidParams(format!("transaction {hash} not found")))?;
+            .ok_or_else(|| RpcError::Execution(format!("transaction {hash} not found")))?;
         let block = StoredBlock::load(&self.ctx.store, loc.block)?
             .ok_or_else(|| RpcError::UnknownBlock(loc.block.to_string()))?;
         let mut traces = self.trace_in_block(&block, Some(loc.index as usize), opts.unwrap_or_default())?;
@@ -166,10 +167,10 @@ impl DebugApiServer for DebugApi {
 
     fn trace_block_by_number(
         &self,
-        number: BlockNumberOrTag,
+        number: BlockNumberParam,
         opts: Option<GethDebugTracingOptions>,
     ) -> RpcResult<Vec<TraceResult>> {
-        self.trace_block(number.into(), opts)
+        self.trace_block(number.get()?.into(), opts)
     }
 
     fn trace_block_by_hash(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>> {
@@ -179,11 +180,11 @@ impl DebugApiServer for DebugApi {
     fn trace_call(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         opts: Option<GethDebugTracingCallOptions>,
     ) -> RpcResult<GethTrace> {
         let opts = opts.unwrap_or_default();
-        let (state, header) = self.ctx.state(block)?;
+        let (state, header) = self.ctx.state(block.map(BlockIdParam::get).transpose()?)?;
         let block_overrides = opts.block_overrides.map(Box::new);
         let setup = self.ctx.prepare_call(state, &header, request, opts.state_overrides, block_overrides)?;
         let (mut db, env, tx) = self.ctx.call_parts(&setup)?;

@@ -20,6 +20,9 @@ pub enum RpcError {
     /// Bad parameters (beyond what deserialisation checks).
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    /// A log range that is reversed or reaches past the head.
+    #[error("invalid block range params")]
+    InvalidBlockRange,
     /// The block named does not exist.
     #[error("unknown block {0}")]
     UnknownBlock(String),
@@ -57,7 +60,9 @@ impl From<RpcError> for ErrorObjectOwned {
     fn from(e: RpcError) -> Self {
         let message = e.to_string();
         match e {
-            RpcError::InvalidParams(_) => ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>),
+            RpcError::InvalidParams(_) | RpcError::InvalidBlockRange => {
+                ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>)
+            }
             RpcError::Revert { data, .. } => ErrorObjectOwned::owned(EXECUTION_REVERTED, message, Some(data)),
             RpcError::Limit(_) => ErrorObjectOwned::owned(LIMIT_EXCEEDED, message, None::<()>),
             RpcError::Store(_) => ErrorObjectOwned::owned(INTERNAL_ERROR, message, None::<()>),
@@ -66,6 +71,46 @@ impl From<RpcError> for ErrorObjectOwned {
             }
         }
     }
+}
+
+/// A transaction `from` that the EVM refused before running it, worded as geth words it (clients match
+/// these texts): `nonce too low`, `insufficient funds for gas * price + value`, `intrinsic gas too low`, ….
+pub fn invalid_transaction(e: &revm::context::result::InvalidTransaction, from: alloy_primitives::Address) -> RpcError {
+    use revm::context::result::InvalidTransaction as E;
+    let message = match e {
+        E::NonceTooLow { tx, state } => format!("nonce too low: address {from}, tx: {tx} state: {state}"),
+        E::NonceTooHigh { tx, state } => format!("nonce too high: address {from}, tx: {tx} state: {state}"),
+        E::LackOfFundForMaxFee { fee, balance } => {
+            format!("insufficient funds for gas * price + value: address {from} have {balance} want {fee}")
+        }
+        E::GasPriceLessThanBasefee => format!("max fee per gas less than block base fee: address {from}"),
+        E::PriorityFeeGreaterThanMaxFee => {
+            format!("max priority fee per gas higher than max fee per gas: address {from}")
+        }
+        E::CallGasCostMoreThanGasLimit { initial_gas, gas_limit } => {
+            format!("intrinsic gas too low: gas {gas_limit}, minimum needed {initial_gas}")
+        }
+        E::GasFloorMoreThanGasLimit { gas_floor, gas_limit } => {
+            format!("intrinsic gas too low: gas {gas_limit}, minimum needed {gas_floor} (calldata floor)")
+        }
+        E::CallerGasLimitMoreThanBlock => "exceeds block gas limit".to_string(),
+        E::TxGasLimitGreaterThanCap { gas_limit, cap } => {
+            format!("exceeds block gas limit: gas {gas_limit}, per-transaction cap {cap}")
+        }
+        E::RejectCallerWithCode => format!("sender not an eoa: address {from}"),
+        E::InvalidChainId | E::MissingChainId => "invalid chain id for signer".to_string(),
+        E::AccessListNotSupported
+        | E::MaxFeePerBlobGasNotSupported
+        | E::BlobVersionedHashesNotSupported
+        | E::AuthorizationListNotSupported
+        | E::Eip2930NotSupported
+        | E::Eip1559NotSupported
+        | E::Eip4844NotSupported
+        | E::Eip7702NotSupported
+        | E::Eip7873NotSupported => format!("transaction type not supported: {e}"),
+        other => other.to_string(),
+    };
+    RpcError::Execution(message)
 }
 
 /// The result of an RPC method.

@@ -4,8 +4,8 @@ use alloy::{
     consensus::Transaction as _,
     eips::{BlockId, BlockNumberOrTag, Encodable2718},
     rpc::types::{
-        Block, BlockOverrides, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Filter, Log, Transaction,
-        TransactionReceipt, TransactionRequest, serde_helpers::JsonStorageKey, state::StateOverride,
+        Block, BlockOverrides, EIP1186AccountProofResponse, EIP1186StorageProof, FeeHistory, Log, Transaction,
+        TransactionReceipt, TransactionRequest, state::StateOverride,
     },
 };
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
@@ -16,6 +16,7 @@ use crate::{
     context::RpcContext,
     convert::{StoredBlock, pending_transaction},
     error::{RpcError, RpcResult},
+    params::{BlockIdParam, BlockNumberParam, FilterParam, StorageKeyParam},
 };
 
 /// One gwei: the suggested priority fee (what anvil and geth's dev mode suggest on an idle chain).
@@ -38,16 +39,16 @@ pub trait EthApi {
     fn block_number(&self) -> RpcResult<U64>;
     /// A block by number or tag.
     #[method(name = "getBlockByNumber", blocking)]
-    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>>;
+    fn block_by_number(&self, number: BlockNumberParam, full: bool) -> RpcResult<Option<Block>>;
     /// A block by hash.
     #[method(name = "getBlockByHash", blocking)]
     fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>>;
     /// Every receipt of a block.
     #[method(name = "getBlockReceipts", blocking)]
-    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>>;
+    fn block_receipts(&self, block: BlockIdParam) -> RpcResult<Option<Vec<TransactionReceipt>>>;
     /// Transactions in a block.
     #[method(name = "getBlockTransactionCountByNumber", blocking)]
-    fn tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+    fn tx_count_by_number(&self, number: BlockNumberParam) -> RpcResult<Option<U64>>;
     /// A transaction, mined or pending.
     #[method(name = "getTransactionByHash", blocking)]
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
@@ -59,22 +60,22 @@ pub trait EthApi {
     fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>>;
     /// An account's balance.
     #[method(name = "getBalance", blocking)]
-    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
+    fn balance(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<U256>;
     /// An account's code.
     #[method(name = "getCode", blocking)]
-    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes>;
+    fn code(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<Bytes>;
     /// A storage slot.
     #[method(name = "getStorageAt", blocking)]
-    fn storage_at(&self, address: Address, slot: JsonStorageKey, block: Option<BlockId>) -> RpcResult<B256>;
+    fn storage_at(&self, address: Address, slot: StorageKeyParam, block: Option<BlockIdParam>) -> RpcResult<B256>;
     /// An account's nonce; with `pending`, counting its pending pool transactions.
     #[method(name = "getTransactionCount", blocking)]
-    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64>;
+    fn transaction_count(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<U64>;
     /// Runs a call without creating a transaction.
     #[method(name = "call", blocking)]
     fn call(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes>;
@@ -83,7 +84,7 @@ pub trait EthApi {
     fn estimate_gas(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<U64>;
@@ -104,19 +105,19 @@ pub trait EthApi {
     fn fee_history(
         &self,
         block_count: U64,
-        newest: BlockNumberOrTag,
+        newest: BlockNumberParam,
         reward_percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory>;
     /// Logs matching a filter (range capped).
     #[method(name = "getLogs", blocking)]
-    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
+    fn logs(&self, filter: FilterParam) -> RpcResult<Vec<Log>>;
     /// An account proof with storage proofs (EIP-1186).
     #[method(name = "getProof", blocking)]
     fn proof(
         &self,
         address: Address,
-        keys: Vec<JsonStorageKey>,
-        block: Option<BlockId>,
+        keys: Vec<StorageKeyParam>,
+        block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse>;
 }
 
@@ -142,11 +143,11 @@ impl EthApi {
     fn setup(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<crate::call::CallSetup> {
-        let (state, header) = self.ctx.state(block)?;
+        let (state, header) = self.ctx.state(block.map(BlockIdParam::get).transpose()?)?;
         self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)
     }
 
@@ -174,20 +175,20 @@ impl EthApiServer for EthApi {
         Ok(U64::from(self.ctx.head_number()?))
     }
 
-    fn block_by_number(&self, number: BlockNumberOrTag, full: bool) -> RpcResult<Option<Block>> {
-        Ok(self.stored(number.into())?.map(|b| b.rpc_block(full)))
+    fn block_by_number(&self, number: BlockNumberParam, full: bool) -> RpcResult<Option<Block>> {
+        Ok(self.stored(number.get()?.into())?.map(|b| b.rpc_block(full)))
     }
 
     fn block_by_hash(&self, hash: B256, full: bool) -> RpcResult<Option<Block>> {
         Ok(self.stored(BlockId::from(hash))?.map(|b| b.rpc_block(full)))
     }
 
-    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
-        self.stored(block)?.map(|b| self.receipts_of(&b)).transpose()
+    fn block_receipts(&self, block: BlockIdParam) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        self.stored(block.get()?)?.map(|b| self.receipts_of(&b)).transpose()
     }
 
-    fn tx_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
-        Ok(self.stored(number.into())?.map(|b| U64::from(b.body.transactions.len())))
+    fn tx_count_by_number(&self, number: BlockNumberParam) -> RpcResult<Option<U64>> {
+        Ok(self.stored(number.get()?.into())?.map(|b| U64::from(b.body.transactions.len())))
     }
 
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
@@ -213,12 +214,14 @@ impl EthApiServer for EthApi {
         Ok(self.receipts_of(&block)?.into_iter().nth(loc.index as usize))
     }
 
-    fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {
+    fn balance(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<U256> {
+        let block = block.map(BlockIdParam::get).transpose()?;
         let (state, _) = self.ctx.state(block)?;
         Ok(state.basic_ref(address)?.map(|a| a.balance).unwrap_or_default())
     }
 
-    fn code(&self, address: Address, block: Option<BlockId>) -> RpcResult<Bytes> {
+    fn code(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<Bytes> {
+        let block = block.map(BlockIdParam::get).transpose()?;
         let (state, _) = self.ctx.state(block)?;
         let Some(info) = state.basic_ref(address)? else { return Ok(Bytes::new()) };
         let code = match info.code {
@@ -228,12 +231,14 @@ impl EthApiServer for EthApi {
         Ok(code.original_bytes())
     }
 
-    fn storage_at(&self, address: Address, slot: JsonStorageKey, block: Option<BlockId>) -> RpcResult<B256> {
+    fn storage_at(&self, address: Address, slot: StorageKeyParam, block: Option<BlockIdParam>) -> RpcResult<B256> {
+        let block = block.map(BlockIdParam::get).transpose()?;
         let (state, _) = self.ctx.state(block)?;
-        Ok(state.storage_ref(address, slot.as_b256().into())?.into())
+        Ok(state.storage_ref(address, slot.get()?.into())?.into())
     }
 
-    fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
+    fn transaction_count(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<U64> {
+        let block = block.map(BlockIdParam::get).transpose()?;
         let (state, _) = self.ctx.state(block)?;
         let nonce = state.basic_ref(address)?.map_or(0, |a| a.nonce);
         if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
@@ -255,7 +260,7 @@ impl EthApiServer for EthApi {
     fn call(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes> {
@@ -265,7 +270,7 @@ impl EthApiServer for EthApi {
     fn estimate_gas(
         &self,
         request: TransactionRequest,
-        block: Option<BlockId>,
+        block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<U64> {
@@ -297,24 +302,24 @@ impl EthApiServer for EthApi {
     fn fee_history(
         &self,
         block_count: U64,
-        newest: BlockNumberOrTag,
+        newest: BlockNumberParam,
         reward_percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory> {
-        crate::fees::fee_history(&self.ctx, block_count.to(), newest, reward_percentiles)
+        crate::fees::fee_history(&self.ctx, block_count.to(), newest.get()?, reward_percentiles)
     }
 
-    fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
-        crate::logs::get_logs(&self.ctx, &filter)
+    fn logs(&self, filter: FilterParam) -> RpcResult<Vec<Log>> {
+        crate::logs::get_logs(&self.ctx, &filter.get()?)
     }
 
     fn proof(
         &self,
         address: Address,
-        keys: Vec<JsonStorageKey>,
-        block: Option<BlockId>,
+        keys: Vec<StorageKeyParam>,
+        block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
-        let number = self.ctx.resolve(block.unwrap_or_default())?;
-        let slots: Vec<B256> = keys.iter().map(|k| k.as_b256()).collect();
+        let number = self.ctx.resolve(block.map(BlockIdParam::get).transpose()?.unwrap_or_default())?;
+        let slots: Vec<B256> = keys.into_iter().map(StorageKeyParam::get).collect::<RpcResult<_>>()?;
         let p = self.ctx.store.proof(number, address, &slots)?;
         Ok(EIP1186AccountProofResponse {
             address,
@@ -326,8 +331,7 @@ impl EthApiServer for EthApi {
             storage_proof: p
                 .storage_proof
                 .into_iter()
-                .zip(keys)
-                .map(|(s, key)| EIP1186StorageProof { key, value: s.value, proof: s.proof })
+                .map(|s| EIP1186StorageProof { key: s.key.into(), value: s.value, proof: s.proof })
                 .collect(),
         })
     }

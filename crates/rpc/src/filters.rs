@@ -41,7 +41,7 @@ struct Installed {
 pub trait EthFilterApi {
     /// Installs a log filter.
     #[method(name = "newFilter", blocking)]
-    fn new_filter(&self, filter: Filter) -> RpcResult<FilterId>;
+    fn new_filter(&self, filter: crate::params::FilterParam) -> RpcResult<FilterId>;
     /// Installs a new-block filter.
     #[method(name = "newBlockFilter", blocking)]
     fn new_block_filter(&self) -> RpcResult<FilterId>;
@@ -97,7 +97,8 @@ impl EthFilter {
 }
 
 impl EthFilterApiServer for EthFilter {
-    fn new_filter(&self, filter: Filter) -> RpcResult<FilterId> {
+    fn new_filter(&self, filter: crate::params::FilterParam) -> RpcResult<FilterId> {
+        let filter = filter.get()?;
         let head = self.ctx.head_number()?;
         Ok(self.install(Kind::Logs(Box::new(filter)), head))
     }

@@ -14,6 +14,7 @@ pub mod filters;
 pub mod logs;
 pub mod metrics;
 pub mod misc;
+pub mod params;
 pub mod pubsub;
 
 use std::net::SocketAddr;
@@ -127,13 +128,9 @@ impl RpcModules {
         self.module.method_names().collect()
     }
 
-    /// Starts serving HTTP and WebSocket on `config.addr`, timing requests into `metrics`; returns the
-    /// bound address (port 0 picks one).
-    pub async fn start(
-        self,
-        config: &RpcServerConfig,
-        metrics: std::sync::Arc<metrics::RpcMetrics>,
-    ) -> Result<(ServerHandle, SocketAddr), StartError> {
+    /// Starts serving HTTP and WebSocket on `config.addr`, timing requests into the latency histogram of
+    /// `chain`; returns the bound address (port 0 picks one).
+    pub async fn start(self, config: &RpcServerConfig, chain: &str) -> Result<(ServerHandle, SocketAddr), StartError> {
         let fail = |reason: String| StartError { addr: config.addr, reason };
         let health = ProxyGetRequestLayer::new([("/health", "system_health")]).map_err(|e| fail(e.to_string()))?;
         let server_config = ServerConfig::builder()
@@ -141,18 +138,40 @@ impl RpcModules {
             .max_response_body_size(config.max_response_size)
             .max_connections(config.max_connections)
             .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
+            .set_id_provider(HexIdProvider::default())
             .build();
         let cors = cors_layer(&config.cors).map_err(fail)?;
         let server = Server::builder()
             .set_config(server_config)
             .set_http_middleware(
-                tower::ServiceBuilder::new().option_layer(cors).layer(metrics::LatencyLayer(metrics)).layer(health),
+                tower::ServiceBuilder::new()
+                    .option_layer(cors)
+                    .layer(crate::metrics::LatencyLayer::for_chain(chain))
+                    .layer(health),
             )
             .build(config.addr)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let addr = server.local_addr().map_err(|e| fail(e.to_string()))?;
         Ok((server.start(self.module), addr))
+    }
+}
+
+/// Subscription ids as geth and reth give them: `"0x"` and 32 hex digits (clients register a subscription
+/// only when its id is a string).
+#[derive(Debug, Default)]
+pub struct HexIdProvider {
+    next: std::sync::atomic::AtomicU64,
+    seed: std::collections::hash_map::RandomState,
+}
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        use std::hash::BuildHasher;
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Unpredictable across runs (the hasher's seed is random), unique within one.
+        let (a, b) = (self.seed.hash_one(n), self.seed.hash_one(!n));
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{a:016x}{b:016x}").into())
     }
 }
 

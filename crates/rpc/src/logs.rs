@@ -18,10 +18,12 @@ pub fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
         FilterBlockOption::Range { from_block, to_block } => {
             let head = ctx.head_number()?;
             let resolve = |b: Option<alloy::eips::BlockNumberOrTag>| match b {
-                Some(tag) => ctx.resolve(tag.into()).or_else(|e| match (e, tag) {
-                    // A numbered bound past the head just ends at the head.
-                    (RpcError::UnknownBlock(_), alloy::eips::BlockNumberOrTag::Number(_)) => Ok(head),
-                    (e, _) => Err(e),
+                Some(tag) => ctx.resolve(tag.into()).map_err(|e| match (e, tag) {
+                    // A numbered bound past the head: the range does not exist (yet).
+                    (RpcError::UnknownBlock(_), alloy::eips::BlockNumberOrTag::Number(_)) => {
+                        RpcError::InvalidBlockRange
+                    }
+                    (e, _) => e,
                 }),
                 None => Ok(head),
             };
@@ -34,7 +36,7 @@ pub fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
 /// The logs matching `filter` in blocks `from..=to`.
 pub fn logs_in_range(ctx: &RpcContext, filter: &Filter, from: u64, to: u64) -> RpcResult<Vec<Log>> {
     if from > to {
-        return Err(RpcError::InvalidParams(format!("fromBlock {from} is after toBlock {to}")));
+        return Err(RpcError::InvalidBlockRange);
     }
     if to - from >= ctx.limits.max_log_range {
         return Err(RpcError::Limit(format!(

@@ -1,69 +1,41 @@
-//! Prometheus metrics: request latency measured by an HTTP middleware on the RPC server, and a small
-//! text-format endpoint serving whatever the node renders.
+//! Prometheus metrics: request latency measured by an HTTP middleware on the RPC server (recorded through
+//! the `metrics` facade into the node's one registry), and a small text-format endpoint serving it.
 
 use std::{
     future::Future,
     net::SocketAddr,
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Upper bounds of the latency histogram, in seconds.
-const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+/// Upper bounds of the latency histogram (`surge_rpc_request_duration_seconds`), in seconds: the exporter
+/// is set up with these.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
 
-/// RPC request counts and latencies (HTTP requests; a batch counts once, a WS connection once).
-#[derive(Debug, Default)]
-pub struct RpcMetrics {
-    requests: AtomicU64,
-    micros: AtomicU64,
-    buckets: [AtomicU64; BUCKETS.len()],
-}
+/// The latency histogram's name.
+pub const LATENCY_METRIC: &str = "surge_rpc_request_duration_seconds";
 
-impl RpcMetrics {
-    fn record(&self, seconds: f64) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-        for (bound, count) in BUCKETS.iter().zip(&self.buckets) {
-            if seconds <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// The histogram in Prometheus text format, labelled with `chain`.
-    pub fn render(&self, chain: &str) -> String {
-        let mut out = String::from("# TYPE surge_rpc_request_duration_seconds histogram\n");
-        for (bound, count) in BUCKETS.iter().zip(&self.buckets) {
-            out += &format!(
-                "surge_rpc_request_duration_seconds_bucket{{chain=\"{chain}\",le=\"{bound}\"}} {}\n",
-                count.load(Ordering::Relaxed)
-            );
-        }
-        let total = self.requests.load(Ordering::Relaxed);
-        out += &format!("surge_rpc_request_duration_seconds_bucket{{chain=\"{chain}\",le=\"+Inf\"}} {total}\n");
-        let sum = self.micros.load(Ordering::Relaxed) as f64 / 1e6;
-        out += &format!("surge_rpc_request_duration_seconds_sum{{chain=\"{chain}\"}} {sum}\n");
-        out += &format!("surge_rpc_request_duration_seconds_count{{chain=\"{chain}\"}} {total}\n");
-        out
-    }
-}
-
-/// The tower layer timing every HTTP request.
+/// The tower layer timing every HTTP request (a batch counts once, a WS connection once), labelled with
+/// the chain.
 #[derive(Debug, Clone)]
-pub struct LatencyLayer(pub Arc<RpcMetrics>);
+pub struct LatencyLayer(pub ::metrics::Histogram);
+
+impl LatencyLayer {
+    /// The layer of chain `chain` ("l1", "l2").
+    pub fn for_chain(chain: &str) -> Self {
+        Self(::metrics::histogram!(LATENCY_METRIC, "chain" => chain.to_string()))
+    }
+}
 
 impl<S> tower::Layer<S> for LatencyLayer {
     type Service = Latency<S>;
 
     fn layer(&self, inner: S) -> Latency<S> {
-        Latency { inner, metrics: self.0.clone() }
+        Latency { inner, histogram: self.0.clone() }
     }
 }
 
@@ -71,7 +43,7 @@ impl<S> tower::Layer<S> for LatencyLayer {
 #[derive(Debug, Clone)]
 pub struct Latency<S> {
     inner: S,
-    metrics: Arc<RpcMetrics>,
+    histogram: ::metrics::Histogram,
 }
 
 impl<S, R> tower::Service<R> for Latency<S>
@@ -90,10 +62,10 @@ where
     fn call(&mut self, request: R) -> Self::Future {
         let started = Instant::now();
         let future = self.inner.call(request);
-        let metrics = self.metrics.clone();
+        let histogram = self.histogram.clone();
         Box::pin(async move {
             let response = future.await;
-            metrics.record(started.elapsed().as_secs_f64());
+            histogram.record(started.elapsed().as_secs_f64());
             response
         })
     }

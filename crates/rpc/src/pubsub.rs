@@ -1,20 +1,20 @@
 //! `eth_subscribe` over WebSocket: `newHeads`, `logs` (with a filter) and `newPendingTransactions`.
 
-use alloy::rpc::types::{Filter, Header as RpcHeader};
+use alloy::rpc::types::Header as RpcHeader;
 use alloy_primitives::U256;
 use jsonrpsee::{
     PendingSubscriptionSink, SubscriptionMessage, core::SubscriptionResult, proc_macros::rpc, types::ErrorObjectOwned,
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::{convert::StoredBlock, error::INVALID_PARAMS, events::ChainEvents};
+use crate::{convert::StoredBlock, error::INVALID_PARAMS, events::ChainEvents, params::FilterParam};
 
 /// The subscription methods.
 #[rpc(server, namespace = "eth")]
 pub trait EthPubSubApi {
     /// Subscribes to `newHeads`, `logs` (optionally filtered) or `newPendingTransactions`.
     #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = serde_json::Value)]
-    async fn subscribe(&self, kind: String, filter: Option<Filter>) -> SubscriptionResult;
+    async fn subscribe(&self, kind: String, filter: Option<FilterParam>) -> SubscriptionResult;
 }
 
 /// Subscriptions fed by [`ChainEvents`].
@@ -36,7 +36,7 @@ impl EthPubSubApiServer for EthPubSub {
         &self,
         pending: PendingSubscriptionSink,
         kind: String,
-        filter: Option<Filter>,
+        filter: Option<FilterParam>,
     ) -> SubscriptionResult {
         let known = ["newHeads", "logs", "newPendingTransactions"];
         if !known.contains(&kind.as_str()) {
@@ -44,6 +44,13 @@ impl EthPubSubApiServer for EthPubSub {
             pending.reject(ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>)).await;
             return Ok(());
         }
+        let filter = match filter.map(FilterParam::get).transpose() {
+            Ok(f) => f,
+            Err(e) => {
+                pending.reject(ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>)).await;
+                return Ok(());
+            }
+        };
         let sink = pending.accept().await?;
         let send = |value: serde_json::Value| {
             let sink = sink.clone();

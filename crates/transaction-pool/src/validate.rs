@@ -14,7 +14,7 @@ pub enum PoolError {
     #[error("malformed transaction: {0}")]
     Malformed(String),
     /// The encoded transaction is larger than allowed.
-    #[error("transaction is {size} bytes, at most {max} allowed")]
+    #[error("oversized data: transaction size {size}, limit {max}")]
     Oversized {
         /// Its size.
         size: usize,
@@ -22,10 +22,10 @@ pub enum PoolError {
         max: usize,
     },
     /// The type is not allowed on this chain.
-    #[error("transaction type {0} is not allowed on this chain")]
+    #[error("transaction type not supported: type {0} is not allowed on this chain")]
     TypeNotAllowed(u8),
     /// The chain id is missing (unprotected legacy) or another chain's.
-    #[error("chain id {got:?} does not match this chain's {expected}")]
+    #[error("invalid chain id for signer: the transaction has {got:?}, this chain is {expected}")]
     WrongChainId {
         /// This chain.
         expected: u64,
@@ -33,13 +33,13 @@ pub enum PoolError {
         got: Option<u64>,
     },
     /// The signature does not recover.
-    #[error("invalid signature")]
+    #[error("invalid sender: the signature does not recover")]
     BadSignature,
     /// The sender may not submit transactions here.
     #[error("sender {0} is not allowed to submit transactions")]
     DeniedSender(Address),
     /// The gas limit is below the intrinsic gas.
-    #[error("gas limit {gas_limit} below the intrinsic gas {intrinsic}")]
+    #[error("intrinsic gas too low: gas {gas_limit}, minimum needed {intrinsic}")]
     IntrinsicGasTooLow {
         /// The transaction's gas limit.
         gas_limit: u64,
@@ -47,7 +47,7 @@ pub enum PoolError {
         intrinsic: u64,
     },
     /// The gas limit exceeds the block gas limit or the per-transaction cap.
-    #[error("gas limit {gas_limit} above the limit {max}")]
+    #[error("exceeds block gas limit: gas {gas_limit}, limit {max}")]
     GasLimitTooHigh {
         /// The transaction's gas limit.
         gas_limit: u64,
@@ -55,7 +55,7 @@ pub enum PoolError {
         max: u64,
     },
     /// The fee cap is below the pool's floor, or the tip is above the fee cap.
-    #[error("fee too low: max fee {max_fee}, floor {floor}")]
+    #[error("transaction underpriced: max fee per gas {max_fee}, minimum {floor}")]
     FeeTooLow {
         /// The transaction's max fee per gas.
         max_fee: u128,
@@ -63,7 +63,7 @@ pub enum PoolError {
         floor: u128,
     },
     /// The tip is above the fee cap.
-    #[error("priority fee {tip} above the max fee {max_fee}")]
+    #[error("max priority fee per gas higher than max fee per gas: tip {tip}, max fee {max_fee}")]
     TipAboveFeeCap {
         /// The tip.
         tip: u128,
@@ -71,7 +71,7 @@ pub enum PoolError {
         max_fee: u128,
     },
     /// The nonce is below the sender's current nonce.
-    #[error("nonce {nonce} too low, the sender is at {state_nonce}")]
+    #[error("nonce too low: next nonce {state_nonce}, tx nonce {nonce}")]
     NonceTooLow {
         /// The transaction's nonce.
         nonce: u64,
@@ -79,7 +79,7 @@ pub enum PoolError {
         state_nonce: u64,
     },
     /// The nonce is too far ahead of the sender's nonce.
-    #[error("nonce {nonce} too far ahead of the sender's nonce {state_nonce}")]
+    #[error("nonce too high: next nonce {state_nonce}, tx nonce {nonce} (too far ahead to queue)")]
     NonceGapTooLarge {
         /// The transaction's nonce.
         nonce: u64,
@@ -87,7 +87,7 @@ pub enum PoolError {
         state_nonce: u64,
     },
     /// The sender cannot pay for the transaction.
-    #[error("insufficient funds: balance {balance}, cost {cost}")]
+    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}")]
     InsufficientFunds {
         /// The balance.
         balance: U256,
@@ -96,19 +96,19 @@ pub enum PoolError {
     },
     /// A transaction with the same sender and nonce is in the pool and this one does not bump its fees
     /// enough.
-    #[error("replacement underpriced: fees must rise by {bump_percent}% over the pooled transaction")]
+    #[error("replacement transaction underpriced: fees must rise by {bump_percent}% over the pooled transaction")]
     ReplacementUnderpriced {
         /// The required bump.
         bump_percent: u128,
     },
     /// The same transaction is already pooled.
-    #[error("transaction {0} is already known")]
+    #[error("already known: {0}")]
     AlreadyKnown(B256),
     /// The sender has too many transactions pooled.
     #[error("sender {0} already has the maximum number of pooled transactions")]
     SenderLimit(Address),
     /// The pool is full and this transaction pays less than everything in it.
-    #[error("pool is full")]
+    #[error("txpool is full")]
     PoolFull,
     /// A blob transaction arrived without its sidecar.
     #[error("blob transaction without its sidecar (blobs, commitments and proofs are required in the pool)")]

@@ -242,7 +242,9 @@ fn full_pool_evicts_the_cheapest_tail_and_sender_limits_hold() {
     let cheap = pool.add(&raw(0, 1, 10 * GWEI, GWEI), &view).unwrap().0;
     assert_eq!(pool.add(&raw(0, 2, 10 * GWEI, 9 * GWEI), &view).unwrap_err(), PoolError::SenderLimit(key(0).address()));
     pool.add(&raw(1, 0, 10 * GWEI, 2 * GWEI), &view).unwrap();
-    assert_eq!(pool.add(&raw(2, 0, 10 * GWEI, GWEI), &view).unwrap_err(), PoolError::PoolFull);
+    let full = pool.add(&raw(2, 0, 10 * GWEI, GWEI), &view).unwrap_err();
+    assert_eq!(full, PoolError::PoolFull);
+    assert_eq!(full.to_string(), "txpool is full", "geth's words, which clients match");
     events.try_iter().count();
     pool.add(&raw(2, 0, 10 * GWEI, 4 * GWEI), &view).unwrap();
     assert!(events.try_iter().any(|e| e == PoolEvent::Discarded(cheap)));

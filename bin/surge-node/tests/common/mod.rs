@@ -78,6 +78,16 @@ impl Drop for DevNode {
     }
 }
 
+/// A child process killed when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn healthy(url: &str) -> bool {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     agent.get(&format!("{url}/health")).call().is_ok_and(|r| r.status() == 200)
