@@ -53,16 +53,8 @@ fn dev_protocol(settings: &Settings) -> eyre::Result<ProtocolConfig> {
 
 /// Logs every contract address in use.
 fn log_protocol(p: &ProtocolConfig) {
-    let l1 = [
-        ("bridge", p.l1.bridge),
-        ("signal service", p.l1.signal_service),
-        ("resolver", p.l1.resolver),
-        ("inbox", p.l1.inbox),
-        ("proof verifier", p.l1.proof_verifier),
-        ("proposer multicall", p.l1.multicall),
-    ];
-    for (name, address) in l1 {
-        tracing::info!(chain = p.l1_chain_id, %address, "L1 {name}");
+    for (name, address) in p.l1.named() {
+        tracing::info!(chain = p.l1_chain_id, %address, "L1 {}", name.replace('_', " "));
     }
     let l2 = [
         ("bridge", p.l2.bridge),

@@ -46,18 +46,10 @@ pub async fn startup_checks(
     if chain_id != p.l1_chain_id {
         return Err(refuse("l1.rpc_url", format!("chain id {chain_id}, but the L2 settles on {}", p.l1_chain_id)));
     }
-    let contracts = [
-        ("protocol.l1_bridge", p.l1.bridge),
-        ("protocol.l1_signal_service", p.l1.signal_service),
-        ("protocol.l1_resolver", p.l1.resolver),
-        ("protocol.l1_inbox", p.l1.inbox),
-        ("protocol.l1_proof_verifier", p.l1.proof_verifier),
-        ("protocol.l1_multicall", p.l1.multicall),
-    ];
-    for (setting, address) in contracts {
+    for (name, address) in p.l1.named() {
         if client.code(address).await.map_err(url)?.is_empty() {
             return Err(refuse(
-                setting,
+                &format!("protocol.l1_{name}"),
                 format!(
                     "no contract at {address} on L1 chain {chain_id} (deploy the protocol with `surge-node deploy`, \
                      or start the L1 from etc/dev/l1-genesis.json)"

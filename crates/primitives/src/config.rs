@@ -56,6 +56,20 @@ pub struct L1Contracts {
     pub multicall: Address,
 }
 
+impl L1Contracts {
+    /// Each contract with its field name (`bridge`, `signal_service`, …), in deployment order of concern.
+    pub fn named(&self) -> [(&'static str, Address); 6] {
+        [
+            ("bridge", self.bridge),
+            ("signal_service", self.signal_service),
+            ("resolver", self.resolver),
+            ("inbox", self.inbox),
+            ("proof_verifier", self.proof_verifier),
+            ("multicall", self.multicall),
+        ]
+    }
+}
+
 /// Chain and contract configuration of one L1 + L2 pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtocolConfig {
