@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use surge_interfaces::{CanonStateSubscriptions, SubscribeError};
+use surge_interfaces::SubscribeError;
 use surge_l1::{HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, StartupChecks, startup_checks};
 use surge_primitives::ProtocolConfig;
 use tokio::sync::watch;
@@ -43,7 +43,7 @@ pub fn follow_embedded(l1: &RunningChain) -> eyre::Result<HeadWatch> {
     let head = l1.store.head()?;
     let first = L1Head::from_sealed(&head.header, head.hash);
     let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
-    let mut notifications = l1.control.subscribe(None).map_err(|e: SubscribeError| eyre::eyre!(e))?;
+    let mut notifications = l1.control.hub.subscribe_untracked().map_err(|e: SubscribeError| eyre::eyre!(e))?;
     tokio::spawn(async move {
         while let Some(n) = notifications.next().await {
             let Ok(n) = n else { continue };

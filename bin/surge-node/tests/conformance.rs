@@ -135,8 +135,11 @@ fn rejections_and_parameter_mistakes_answer_like_geth_over_http_and_ws() {
     refused(&node, &rt, "eth_estimateGas", json!([pay]), -32000, "insufficient funds for gas * price + value");
     let stale = json!({"from": from, "to": from, "nonce": "0x0", "maxFeePerGas": "0x2540be400"});
     refused(&node, &rt, "eth_call", json!([stale, "latest"]), -32000, "nonce too low");
+    // A nonce ahead of the head is how wallets estimate a second pending transaction: accepted.
     let ahead = json!({"from": from, "to": from, "nonce": "0x9", "maxFeePerGas": "0x2540be400"});
-    refused(&node, &rt, "eth_estimateGas", json!([ahead]), -32000, "nonce too high");
+    assert!(rpc_result(&node.l2, "eth_estimateGas", json!([ahead])).is_string());
+    let too_far = signed(&key, 1 + 65, 21_000, 10 * GWEI, GWEI, 1); // beyond the pool's 64-nonce window
+    refused(&node, &rt, "eth_sendRawTransaction", send(too_far), -32000, "nonce too high");
     let cheap = json!({"from": from, "to": from, "maxFeePerGas": "0x1"});
     refused(&node, &rt, "eth_call", json!([cheap, "latest"]), -32000, "max fee per gas less than block base fee");
 

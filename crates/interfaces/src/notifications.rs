@@ -6,9 +6,10 @@
 //! finished before a restart. Consumers report [`FinishedHeight`] as reth's `ExExEvent::FinishedHeight`.
 
 use std::{
-    collections::VecDeque,
+    collections::{BTreeMap, VecDeque},
     ops::RangeInclusive,
     sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
 };
 
 use alloy::consensus::{BlockBody, ReceiptEnvelope, TxEnvelope};
@@ -180,6 +181,10 @@ pub trait CanonStateSubscriptions: Send + Sync {
 
 /// How many blocks one catch-up step loads at most.
 const BACKFILL_CHUNK: u64 = 64;
+/// How many announced (number, hash) pairs the hub remembers to check catch-up loads against.
+const ANNOUNCED: usize = 1024;
+/// The longest pause before a catch-up that failed is tried again.
+const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// A consumer that fell behind: what it has seen, and the removals of blocks it had seen.
 #[derive(Debug, Default)]
@@ -194,6 +199,8 @@ struct Consumer {
     delivered: u64,
     lag: Option<Lag>,
     finished: Option<FinishedHeight>,
+    /// Whether its finished height holds pruning back (internal readers such as the RPC's do not report).
+    tracked: bool,
 }
 
 impl Consumer {
@@ -217,6 +224,23 @@ struct HubState {
     consumers: Vec<Option<Consumer>>,
     /// The head as of the last notification.
     tip: u64,
+    /// The hashes of the latest blocks as notified: catch-up checks loads against what was announced, not
+    /// against a store that a reorg may be rewriting right now.
+    announced: BTreeMap<u64, B256>,
+}
+
+impl HubState {
+    fn announce(&mut self, n: &ChainNotification) {
+        if let Some(first) = n.reverted().and_then(|o| o.first()) {
+            self.announced.split_off(&first.number());
+        }
+        for b in n.committed().map(|b| b.iter()).into_iter().flatten() {
+            self.announced.insert(b.number(), b.header.hash);
+        }
+        while self.announced.len() > ANNOUNCED {
+            self.announced.pop_first();
+        }
+    }
 }
 
 /// The host's side: fans notifications out to consumers, never blocking, and serves their catch-up.
@@ -243,7 +267,8 @@ enum Step {
 impl NotificationHub {
     /// A hub for a chain whose head is `tip`, buffering at most `capacity` notifications per consumer.
     pub fn new(source: Arc<dyn BlockSource>, tip: u64, capacity: usize) -> Arc<Self> {
-        Arc::new(Self { state: Mutex::new(HubState { consumers: vec![], tip }), source, capacity: capacity.max(1) })
+        let state = Mutex::new(HubState { tip, ..Default::default() });
+        Arc::new(Self { state, source, capacity: capacity.max(1) })
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -257,8 +282,16 @@ impl NotificationHub {
         if let Some(tip) = n.tip() {
             state.tip = tip;
         }
+        state.announce(&n);
+        let removed = n.reverted().and_then(|o| o.first()).map(|b| (b.number(), b.header.header.parent_hash));
         for slot in state.consumers.iter_mut() {
             let Some(c) = slot else { continue };
+            // A finished block that left the chain: the consumer is done with its parent at most.
+            if let (Some((first, parent)), Some(f)) = (removed, c.finished)
+                && f.number >= first
+            {
+                c.finished = Some(FinishedHeight { number: first.saturating_sub(1), hash: parent });
+            }
             if c.lag.is_some() {
                 c.lag_behind(&n);
                 continue;
@@ -271,38 +304,71 @@ impl NotificationHub {
         }
     }
 
-    /// A new consumer; see [`CanonStateSubscriptions::subscribe`].
+    /// A new consumer; see [`CanonStateSubscriptions::subscribe`]. Its finished height holds pruning back.
     pub fn subscribe(self: &Arc<Self>, finished: Option<FinishedHeight>) -> Result<ChainNotifications, SubscribeError> {
+        self.register(finished, true)
+    }
+
+    /// A consumer from the head on whose progress does not count for [`Self::min_finished_height`] (the
+    /// node's own readers, such as the RPC's subscriptions).
+    pub fn subscribe_untracked(self: &Arc<Self>) -> Result<ChainNotifications, SubscribeError> {
+        self.register(None, false)
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        finished: Option<FinishedHeight>,
+        tracked: bool,
+    ) -> Result<ChainNotifications, SubscribeError> {
         let mut state = self.lock();
-        let (tx, rx) = mpsc::channel(self.capacity);
+        let (sender, rx) = mpsc::channel(self.capacity);
         let consumer = match finished {
-            None => Consumer { sender: tx, delivered: state.tip, lag: None, finished: None },
+            None => Consumer { sender, delivered: state.tip, lag: None, finished: None, tracked },
             Some(f) => {
-                let canonical = if f.number <= state.tip {
-                    self.source.canonical_hash(f.number).map_err(SubscribeError::Source)?
-                } else {
-                    None
-                };
+                let canonical = if f.number <= state.tip { self.hash_of(&state, f.number)? } else { None };
                 if canonical != Some(f.hash) {
                     return Err(SubscribeError::NotCanonical { number: f.number, hash: f.hash, canonical });
                 }
-                Consumer { sender: tx, delivered: f.number, lag: Some(Lag::default()), finished: Some(f) }
+                let lag = Some(Lag::default());
+                Consumer { sender, delivered: f.number, lag, finished: Some(f), tracked }
             }
         };
         state.consumers.push(Some(consumer));
         let id = state.consumers.len() - 1;
-        Ok(ChainNotifications { id, rx, hub: self.clone(), ready: VecDeque::new() })
+        Ok(ChainNotifications { id, rx, hub: self.clone(), ready: VecDeque::new(), retry: None })
+    }
+
+    /// The canonical hash of block `number` as announced (the store's for blocks older than the hub
+    /// remembers).
+    fn hash_of(&self, state: &HubState, number: u64) -> Result<Option<B256>, SubscribeError> {
+        match state.announced.get(&number) {
+            Some(hash) => Ok(Some(*hash)),
+            None => self.source.canonical_hash(number).map_err(SubscribeError::Source),
+        }
+    }
+
+    /// The chain's head is now `tip`, but the new blocks could not be read back for a notification: every
+    /// consumer catches up from the store instead (it misses nothing).
+    pub fn catch_up_to(&self, tip: u64) {
+        let mut state = self.lock();
+        state.tip = tip;
+        for c in state.consumers.iter_mut().flatten() {
+            c.lag.get_or_insert_with(Lag::default);
+        }
     }
 
     /// Ends every consumer's stream (the chain is shutting down).
     pub fn close(&self) {
-        self.lock().consumers.clear();
+        // Slots stay (emptied): ids of streams still held must not name a later consumer.
+        for slot in self.lock().consumers.iter_mut() {
+            *slot = None;
+        }
     }
 
     /// The lowest height every live consumer has finished, `None` while one has not reported.
     pub fn min_finished_height(&self) -> Option<u64> {
         let state = self.lock();
-        let mut live = state.consumers.iter().flatten().peekable();
+        let mut live = state.consumers.iter().flatten().filter(|c| c.tracked).peekable();
         live.peek()?;
         live.map(|c| c.finished.map(|f| f.number)).collect::<Option<Vec<u64>>>()?.into_iter().min()
     }
@@ -341,10 +407,12 @@ impl NotificationHub {
     fn accept(&self, id: usize, blocks: &[CommittedBlock]) -> Result<bool, String> {
         let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else { return Ok(false) };
         let mut state = self.lock();
+        let announced = self.hash_of(&state, last.number()).map_err(|e| e.to_string())?;
         let Some(Some(c)) = state.consumers.get_mut(id) else { return Ok(false) };
         let wanted = c.lag.as_ref().is_some_and(|l| l.reverts.is_empty()) && c.delivered + 1 == first.number();
-        // Holding the lock, no notification can slip between this check and the hand-over.
-        if !wanted || self.source.canonical_hash(last.number())? != Some(last.header.hash) {
+        // Holding the lock, no notification can slip between this check and the hand-over; checking against
+        // what was announced, a reorg half-written to the store is not handed out.
+        if !wanted || announced != Some(last.header.hash) {
             return Ok(false);
         }
         c.delivered = last.number();
@@ -359,6 +427,8 @@ pub struct ChainNotifications {
     rx: mpsc::Receiver<ChainNotification>,
     hub: Arc<NotificationHub>,
     ready: VecDeque<ChainNotification>,
+    /// The pause before the next catch-up attempt, after one that failed or found the chain moving.
+    retry: Option<Duration>,
 }
 
 impl ChainNotifications {
@@ -379,23 +449,34 @@ impl ChainNotifications {
                 Step::Work(reverts, range) => {
                     self.ready.extend(reverts);
                     let Some(range) = range else { continue };
+                    if let Some(pause) = self.retry {
+                        tokio::time::sleep(pause).await;
+                    }
                     let source = self.hub.source.clone();
                     let loaded = tokio::task::spawn_blocking(move || source.blocks(range))
                         .await
                         .map_err(|e| format!("catching up: {e}"))
                         .and_then(|r| r);
-                    let blocks = match loaded {
-                        Ok(b) => b,
-                        Err(e) => return Some(Err(e)),
-                    };
-                    match self.hub.accept(self.id, &blocks) {
-                        Ok(true) => self.ready.push_back(ChainNotification::Committed { new: Arc::new(blocks) }),
-                        Ok(false) => {} // the chain moved meanwhile: look again
-                        Err(e) => return Some(Err(e)),
+                    let accepted = loaded.and_then(|blocks| Ok((self.hub.accept(self.id, &blocks)?, blocks)));
+                    match accepted {
+                        Ok((true, blocks)) => {
+                            self.retry = None;
+                            self.ready.push_back(ChainNotification::Committed { new: Arc::new(blocks) });
+                        }
+                        // The chain moved meanwhile: look again shortly.
+                        Ok((false, _)) => self.backoff(Duration::from_millis(10)),
+                        Err(e) => {
+                            self.backoff(Duration::from_millis(100));
+                            return Some(Err(e));
+                        }
                     }
                 }
             }
         }
+    }
+
+    fn backoff(&mut self, first: Duration) {
+        self.retry = Some(self.retry.map_or(first, |r| (r * 2).min(MAX_RETRY)));
     }
 
     /// Reports that this consumer is done with every block up to `height` (what the host may prune).

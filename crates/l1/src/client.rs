@@ -71,6 +71,11 @@ impl L1Client {
         Ok(Self { provider, endpoint: url.to_string(), timeout, ws })
     }
 
+    /// A fresh connection to the same endpoint (a WebSocket whose connection is gone for good).
+    pub async fn reconnect(&self) -> Result<Self, L1Error> {
+        Self::connect(&self.endpoint, self.timeout).await
+    }
+
     /// The endpoint.
     pub fn endpoint(&self) -> &str {
         &self.endpoint

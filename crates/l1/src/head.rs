@@ -122,14 +122,19 @@ impl HeadTracker {
     }
 
     /// Runs until every [`HeadWatch`] is dropped.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         metrics::counter!("surge_l1_head_errors_total").increment(0);
-        let mut backoff = self.poll.min(Duration::from_secs(1));
+        let first = self.poll.min(Duration::from_secs(1));
+        let mut backoff = first;
         while !self.heads.is_closed() {
-            let step = if self.client.is_ws() { self.follow_subscription().await } else { self.poll_once().await };
+            let step = if self.client.is_ws() {
+                self.follow_subscription(&mut backoff, first).await
+            } else {
+                self.poll_once().await
+            };
             match step {
                 Ok(()) => {
-                    backoff = self.poll.min(Duration::from_secs(1));
+                    backoff = first;
                     if !self.client.is_ws() {
                         tokio::time::sleep(self.poll).await;
                     }
@@ -141,6 +146,13 @@ impl HeadTracker {
                     warn!(error = %e, retry_in = ?backoff, last_known_l1_block = ?known, "the L1 head is not moving on");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
+                    if self.client.is_ws() {
+                        // A WebSocket client gives up reconnecting after a while: start over with a new one.
+                        match self.client.reconnect().await {
+                            Ok(client) => self.client = client,
+                            Err(e) => debug!(error = %e, "reconnecting to the L1"),
+                        }
+                    }
                 }
             }
         }
@@ -149,6 +161,9 @@ impl HeadTracker {
 
     fn publish(&self, latest: L1Head, finalized: Option<L1Head>) {
         let changed = self.heads.send_if_modified(|heads| {
+            if heads.latest.is_some_and(|l| l.number > latest.number) {
+                return false; // a header from a subscription's backlog, older than what is known
+            }
             let new = L1Heads { latest: Some(latest), finalized: finalized.or(heads.finalized) };
             let changed = *heads != new;
             *heads = new;
@@ -175,11 +190,12 @@ impl HeadTracker {
         Ok(())
     }
 
-    async fn follow_subscription(&self) -> Result<(), L1Error> {
+    async fn follow_subscription(&self, backoff: &mut Duration, first: Duration) -> Result<(), L1Error> {
         // Subscribe first, then read the head: a block mined in between is not missed.
         let mut subscription =
             self.client.run("eth_subscribe newHeads", self.client.provider().subscribe_blocks()).await?;
         self.poll_once().await?;
+        *backoff = first; // connected again: the next failure starts the backoff over
         info!(endpoint = self.client.endpoint(), "following L1 heads over WebSocket");
         // A subscription that goes quiet for a long time is replaced by a fresh one.
         let quiet = self.poll.max(Duration::from_secs(1)) * 60;

@@ -71,9 +71,23 @@ impl Chain {
     pub fn commit(&mut self, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
         let sealed = self.store.commit_block(block)?;
         let number = sealed.header.number;
-        let committed = load_blocks(&self.store, number..=number)?;
-        self.hub.notify(ChainNotification::Committed { new: Arc::new(committed) });
+        match self.read_back(number..=number) {
+            Some(new) => self.hub.notify(ChainNotification::Committed { new: Arc::new(new) }),
+            None => self.hub.catch_up_to(number),
+        }
         Ok(sealed)
+    }
+
+    /// Blocks just written, for a notification; `None` (logged) when they cannot be read back — the block
+    /// is committed whatever happens here, and consumers then catch up from the store.
+    fn read_back(&self, range: RangeInclusive<u64>) -> Option<Vec<CommittedBlock>> {
+        match load_blocks(&self.store, range.clone()) {
+            Ok(blocks) => Some(blocks),
+            Err(e) => {
+                tracing::warn!(?range, error = %e, "reading committed blocks back for notifications");
+                None
+            }
+        }
     }
 
     /// Removes the blocks above `target` and notifies `Reverted`; returns the removed blocks.
@@ -93,22 +107,26 @@ impl Chain {
         target: u64,
         new: impl IntoIterator<Item = impl FnOnce(&Store) -> Result<ExecutedBlock, StoreError>>,
     ) -> Result<(), StoreError> {
-        let old = self.unwind(target)?;
-        let mut added = vec![];
+        let old = Arc::new(self.unwind(target)?);
+        let mut head = target;
         let mut failure = None;
         for build in new {
             match build(&self.store).and_then(|b| self.store.commit_block(b)) {
-                Ok(sealed) => {
-                    let number = sealed.header.number;
-                    added.extend(load_blocks(&self.store, number..=number)?);
-                }
+                Ok(sealed) => head = sealed.header.number,
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        self.hub.notify(ChainNotification::Reorged { old: Arc::new(old), new: Arc::new(added) });
+        let added = if head > target { self.read_back(target + 1..=head) } else { Some(vec![]) };
+        match added {
+            Some(new) => self.hub.notify(ChainNotification::Reorged { old, new: Arc::new(new) }),
+            None => {
+                self.hub.notify(ChainNotification::Reverted { old });
+                self.hub.catch_up_to(head);
+            }
+        }
         failure.map_or(Ok(()), Err)
     }
 

@@ -271,10 +271,8 @@ impl ChainControl for ChainHandle {
             StoreError::Unwind { reason, .. } => ChainControlError::TooDeep { target, reason },
             e => store_err(e),
         })?;
+        // From here on the chain is unwound: whatever fails is reported, nothing is left half done.
         let owned = self.builder.reverted(&old);
-        let new_head = chain.store().head().map_err(store_err)?;
-        let state = chain.store().latest_state().map_err(store_err)?;
-        let base_fee = self.spec.next_base_fee_after(chain.store(), &new_head.header).map_err(store_err)?;
         let mut unwound = Unwound { blocks: old.iter().map(|b| b.number()).collect(), ..Default::default() };
         // Anchors and the planner's relay transactions are rebuilt, not re-sent. The stateless checks
         // (signature recovery) run before the pool's lock is taken.
@@ -285,7 +283,23 @@ impl ChainControl for ChainHandle {
             .filter(|(tx, sender)| **sender != surge_primitives::GOLDEN_TOUCH_ADDRESS && !owned.contains(tx.hash()))
             .map(|(tx, _)| (*tx.hash(), surge_txpool::validate_stateless(&tx.encoded_2718(), &config)))
             .collect();
+        let state = match chain.store().latest_state() {
+            Ok(state) => state,
+            Err(e) => {
+                warn!(target, error = %e, "reading the state after the unwind; its transactions are not re-added");
+                let why = format!("reading the state after the unwind: {e}");
+                unwound.refused.extend(returning.into_iter().map(|(hash, _)| (hash, why.clone())));
+                return Ok(unwound);
+            }
+        };
         let mut pool = self.pool.pool();
+        let base_fee =
+            chain.store().head().and_then(|h| self.spec.next_base_fee_after(chain.store(), &h.header)).unwrap_or_else(
+                |e| {
+                    warn!(target, error = %e, "the next base fee after the unwind; the pool keeps its own");
+                    pool.base_fee()
+                },
+            );
         if let Err(e) = pool.on_new_head(target, base_fee, &[], &state) {
             warn!(target, error = %e, "the pool could not follow the unwind");
         }

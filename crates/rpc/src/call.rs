@@ -49,9 +49,9 @@ impl RpcContext {
         if let Some(b) = block_overrides {
             apply_block_overrides(&mut env, &b);
         }
-        // An explicit nonce is checked (a wallet asking "would this transaction go through?"); without
-        // one, the call runs whatever the account's nonce.
-        env.cfg_env.disable_nonce_check = request.nonce.is_none();
+        // As geth: calls never check the nonce (wallets estimate with the pending nonce, ahead of the head);
+        // only an explicit nonce below the account's is refused, in `tx_env`.
+        env.cfg_env.disable_nonce_check = true;
         env.cfg_env.disable_block_gas_limit = true;
         env.cfg_env.disable_eip3607 = true;
         let priced = request.gas_price.is_some() || request.max_fee_per_gas.is_some();
@@ -129,10 +129,12 @@ impl RpcContext {
 
 fn tx_env(req: &TransactionRequest, gas: u64, chain_id: u64, db: &CacheDB<Arc<StateProvider>>) -> RpcResult<TxEnv> {
     let caller = req.from.unwrap_or_default();
-    let nonce = match req.nonce {
-        Some(n) => n,
-        None => db.basic_ref(caller)?.map_or(0, |a| a.nonce),
-    };
+    let state_nonce = db.basic_ref(caller)?.map_or(0, |a| a.nonce);
+    let nonce = req.nonce.unwrap_or(state_nonce);
+    if nonce < state_nonce {
+        let stale = revm::context::result::InvalidTransaction::NonceTooLow { tx: nonce, state: state_nonce };
+        return Err(crate::error::invalid_transaction(&stale, caller));
+    }
     let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
     let mut builder = TxEnv::builder()
         .caller(caller)

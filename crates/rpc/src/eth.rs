@@ -116,7 +116,7 @@ pub trait EthApi {
     fn proof(
         &self,
         address: Address,
-        keys: Vec<StorageKeyParam>,
+        keys: Vec<serde_json::Value>,
         block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse>;
 }
@@ -315,11 +315,11 @@ impl EthApiServer for EthApi {
     fn proof(
         &self,
         address: Address,
-        keys: Vec<StorageKeyParam>,
+        keys: Vec<serde_json::Value>,
         block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
         let number = self.ctx.resolve(block.map(BlockIdParam::get).transpose()?.unwrap_or_default())?;
-        let slots: Vec<B256> = keys.into_iter().map(StorageKeyParam::get).collect::<RpcResult<_>>()?;
+        let slots: Vec<B256> = keys.iter().map(crate::params::storage_key).collect::<RpcResult<_>>()?;
         let p = self.ctx.store.proof(number, address, &slots)?;
         Ok(EIP1186AccountProofResponse {
             address,
@@ -331,7 +331,12 @@ impl EthApiServer for EthApi {
             storage_proof: p
                 .storage_proof
                 .into_iter()
-                .map(|s| EIP1186StorageProof { key: s.key.into(), value: s.value, proof: s.proof })
+                .zip(&keys)
+                .map(|(s, raw)| EIP1186StorageProof {
+                    key: crate::params::storage_key_echo(raw, s.key),
+                    value: s.value,
+                    proof: s.proof,
+                })
                 .collect(),
         })
     }

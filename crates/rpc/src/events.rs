@@ -37,7 +37,7 @@ impl ChainEvents {
         let hub = ctx.hub.clone();
         let sender = events.blocks.clone();
         tokio::spawn(async move {
-            let mut notifications = match hub.subscribe(None) {
+            let mut notifications = match hub.subscribe_untracked() {
                 Ok(n) => n,
                 Err(e) => return tracing::error!(error = %e, "the RPC could not subscribe to new blocks"),
             };

@@ -59,6 +59,16 @@ lenient!(
     FilterParam, Filter, parse_filter
 );
 
+/// A storage key as `eth_getProof` echoes it: in the form it was given (a short key stays a quantity).
+pub fn storage_key_echo(raw: &Value, key: B256) -> alloy::rpc::types::serde_helpers::JsonStorageKey {
+    serde_json::from_value(raw.clone()).unwrap_or_else(|_| key.into())
+}
+
+/// A storage key given as JSON, parsed as [`StorageKeyParam`] does.
+pub fn storage_key(raw: &Value) -> RpcResult<B256> {
+    parse_storage_key(raw).map_err(RpcError::InvalidParams)
+}
+
 fn hex_quantity(s: &str, what: &str) -> Result<u64, String> {
     let Some(digits) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) else {
         return Err(format!("{what} {s:?} must be hex with a 0x prefix (for example 0x1a)"));
@@ -116,9 +126,8 @@ fn parse_block_id(v: &Value) -> Result<BlockId, String> {
 
 fn parse_storage_key(v: &Value) -> Result<B256, String> {
     let Value::String(s) = v else { return Err(format!("storage key {v} must be a hex string")) };
-    let Some(digits) = s.strip_prefix("0x") else {
-        return Err(format!("storage key {s:?} must be hex with a 0x prefix"));
-    };
+    // As geth reads it: an optional 0x, at most 32 bytes.
+    let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
     if digits.len() > 64 {
         return Err(format!("storage key {s:?} is longer than 32 bytes"));
     }
@@ -162,6 +171,7 @@ mod tests {
         assert_eq!(id(json!({"blockHash": hash})).unwrap(), BlockId::from(hash.parse::<B256>().unwrap()));
         assert!(parse_storage_key(&json!(format!("0x{}", "1".repeat(66)))).unwrap_err().contains("32 bytes"));
         assert_eq!(parse_storage_key(&json!("0x1")).unwrap(), B256::with_last_byte(1));
+        assert_eq!(parse_storage_key(&json!("01")).unwrap(), B256::with_last_byte(1));
         let both = json!({"blockHash": hash, "fromBlock": "0x1"});
         assert!(parse_filter(&both).unwrap_err().contains("not both"));
         assert!(parse_filter(&json!({"fromBlock": "1"})).unwrap_err().starts_with("fromBlock"));

@@ -49,6 +49,9 @@ impl<L: LeafSource<Error = StoreError>> LeafSource for Overlaid<'_, L> {
         let base = loop {
             let Some(at) = cursor else { break None };
             match self.inner.seek_leaf(&at)? {
+                // At or past the overlay's next leaf: that one comes first (the walk seeks in increasing
+                // order, so skipping stops here and each stored leaf is passed over once).
+                Some((k, _)) if over.as_ref().is_some_and(|(o, _)| k >= *o) => break None,
                 // Overridden (changed or removed): the overlay speaks for it.
                 Some((k, _)) if self.overlay.contains_key(&k) => cursor = next_key(&k),
                 other => break other,
