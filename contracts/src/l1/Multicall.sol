@@ -17,25 +17,21 @@ contract Multicall {
     address public owner;
 
     error MC_NOT_OWNER();
-    /// @notice Raised when a call reverted without data of its own to bubble up.
-    error MC_CALL_FAILED(uint256 index);
+    /// @notice Call `index` of the batch reverted with `data` (its own revert data), so a proposer can name
+    /// the failing step.
+    error MC_CALL_FAILED(uint256 index, bytes data);
 
     constructor(address _owner) {
         owner = _owner;
     }
 
-    /// @notice Runs `calls` in order; any revert reverts the whole batch with the call's own revert data.
+    /// @notice Runs `calls` in order; any revert reverts the whole batch with `MC_CALL_FAILED(index, data)`.
     function multicall(Call[] calldata calls) external payable returns (bytes[] memory results) {
         if (msg.sender != owner) revert MC_NOT_OWNER();
         results = new bytes[](calls.length);
         for (uint256 i; i < calls.length; ++i) {
             (bool ok, bytes memory ret) = calls[i].target.call{value: calls[i].value}(calls[i].data);
-            if (!ok) {
-                if (ret.length == 0) revert MC_CALL_FAILED(i);
-                assembly {
-                    revert(add(ret, 32), mload(ret))
-                }
-            }
+            if (!ok) revert MC_CALL_FAILED(i, ret);
             results[i] = ret;
         }
     }
@@ -44,7 +40,7 @@ contract Multicall {
     function withdraw(address payable to, uint256 amount) external {
         if (msg.sender != owner) revert MC_NOT_OWNER();
         (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert MC_CALL_FAILED(type(uint256).max);
+        if (!ok) revert MC_CALL_FAILED(type(uint256).max, "");
     }
 
     /// @notice Accepts relayer fees from the bridge.

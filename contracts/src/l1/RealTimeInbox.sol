@@ -13,7 +13,9 @@ interface IInboxSignalService {
 /// @title RealTimeInbox
 /// @notice Accepts proposals that are proven in the same transaction. A proposal either commits directly
 /// (`propose`) or in two steps inside one transaction (`tentativePropose`, then L1 calls, then
-/// `finalizePropose`), so that return signals produced by those L1 calls can be required.
+/// `finalizePropose`), so that return signals produced by those L1 calls can be required. Only the proposer
+/// (the proposer Multicall) may propose: a `tentativePropose` sent on its own would commit "required"
+/// return signals that no L1 call produced, and L2 has already marked them received.
 contract RealTimeInbox {
     /// @notice Which blobs of the proposing transaction carry the L2 data.
     struct BlobReference {
@@ -71,6 +73,8 @@ contract RealTimeInbox {
         address proofVerifier;
         address signalService;
         uint8 basefeeSharingPctg;
+        address proposer;
+        bool openPropose;
     }
 
     /// @notice The account that activates the inbox.
@@ -83,6 +87,8 @@ contract RealTimeInbox {
     IProofVerifier private immutable _verifier;
     IInboxSignalService private immutable _signalService;
     uint8 private immutable _basefeeSharingPctg;
+    address private immutable _proposer;
+    bool private immutable _openPropose;
 
     bool private transient _pending;
     bytes32 private transient _pendingRequiredHash;
@@ -114,18 +120,35 @@ contract RealTimeInbox {
     error RequiredSignalsMismatch();
     error PendingProposalExists();
     error NoPendingProposal();
+    error NotProposer(address caller);
 
-    constructor(address _owner, address verifier, address signalService, uint8 basefeeSharingPctg) {
+    /// @param proposer The only account that may call `tentativePropose` and `finalizePropose` (the
+    /// proposer Multicall), and `propose` unless `openPropose`.
+    constructor(
+        address _owner,
+        address verifier,
+        address signalService,
+        uint8 basefeeSharingPctg,
+        address proposer,
+        bool openPropose
+    ) {
         if (basefeeSharingPctg > 100) revert InvalidBasefeeSharingPctg(basefeeSharingPctg);
         owner = _owner;
         _verifier = IProofVerifier(verifier);
         _signalService = IInboxSignalService(signalService);
         _basefeeSharingPctg = basefeeSharingPctg;
+        _proposer = proposer;
+        _openPropose = openPropose;
+    }
+
+    modifier onlyProposer() {
+        if (msg.sender != _proposer) revert NotProposer(msg.sender);
+        _;
     }
 
     /// @notice The inbox configuration.
     function getConfig() external view returns (Config memory) {
-        return Config(address(_verifier), address(_signalService), _basefeeSharingPctg);
+        return Config(address(_verifier), address(_signalService), _basefeeSharingPctg, _proposer, _openPropose);
     }
 
     /// @notice Starts the chain at the L2 genesis block; owner only, once.
@@ -141,6 +164,7 @@ contract RealTimeInbox {
     function propose(bytes calldata data, ProtocolTypes.Checkpoint calldata checkpoint, bytes calldata proof)
         external
     {
+        if (!_openPropose && msg.sender != _proposer) revert NotProposer(msg.sender);
         if (_pending) revert PendingProposalExists();
         ProposeInput memory input = abi.decode(data, (ProposeInput));
         _requireSent(input.signalSlots, false);
@@ -152,6 +176,7 @@ contract RealTimeInbox {
     /// same transaction.
     function tentativePropose(bytes calldata data, ProtocolTypes.Checkpoint calldata checkpoint, bytes calldata proof)
         external
+        onlyProposer
         returns (bytes32 proposalHash)
     {
         if (_pending) revert PendingProposalExists();
@@ -165,7 +190,7 @@ contract RealTimeInbox {
 
     /// @notice Second half of a deferred proposal: `requiredReturnSignals` must be the list given to
     /// `tentativePropose`, and every slot in it must now be sent on L1.
-    function finalizePropose(bytes32[] calldata requiredReturnSignals) external {
+    function finalizePropose(bytes32[] calldata requiredReturnSignals) external onlyProposer {
         if (!_pending) revert NoPendingProposal();
         bytes32 h = hashSignalSlots(requiredReturnSignals);
         if (h != _pendingRequiredHash) revert RequiredSignalsMismatch();

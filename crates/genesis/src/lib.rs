@@ -230,6 +230,8 @@ pub fn l1_creations(protocol: &ProtocolConfig, mock_verifier: Address, roles: De
                 verifier: l1.proof_verifier,
                 signalService: l1.signal_service,
                 basefeeSharingPctg: protocol.basefee_sharing_pctg,
+                proposer: l1.multicall,
+                openPropose: false,
             }
             .abi_encode(),
             l1.inbox,

@@ -48,7 +48,13 @@ fn blob(i: u8) -> B256 {
 
 /// The L1 protocol. Cycles (the signal service trusts the inbox, the inbox calls the signal service)
 /// are broken by predicting CREATE addresses.
+/// The protocol with the proposer Multicall as the inbox's proposer; `propose` open to anyone when
+/// `open_propose` (the tests of `propose` itself call it directly).
 fn setup() -> L1Setup {
+    setup_with(true)
+}
+
+fn setup_with(open_propose: bool) -> L1Setup {
     let mut chain = Chain::new(L1, SpecId::CANCUN);
     chain.advance_by(3);
     let (owner, proposer) = (account(1), account(2));
@@ -83,10 +89,13 @@ fn setup() -> L1Setup {
             verifier,
             signalService: core.signal_service,
             basefeeSharingPctg: SHARING,
+            proposer: proposer.create(0),
+            openPropose: open_propose,
         },
     );
     assert_eq!(inbox, predicted_inbox);
     let multicall = chain.deploy(proposer, "Multicall", Multicall::constructorCall { _owner: proposer });
+    assert_eq!(multicall, proposer.create(0));
     let prover = MockProver::new(signer, L2, mock);
     L1Setup { chain, core, inbox, mock, multicall, owner, proposer, prover }
 }
@@ -275,6 +284,15 @@ fn finalize(s: &L1Setup, required: Vec<B256>) -> Multicall::Call {
     Multicall::Call { target: s.inbox, value: U256::ZERO, data: data.into() }
 }
 
+/// The batch failed at call `index` with error `E` (the Multicall names the step and passes its data on).
+fn failed_at<E: SolError>(out: &Outcome, index: u64) -> Bytes {
+    out.expect_revert::<Multicall::MC_CALL_FAILED>();
+    let failed = Multicall::MC_CALL_FAILED::abi_decode(&out.output()).unwrap();
+    assert_eq!(failed.index, U256::from(index), "the failing step");
+    assert_eq!(failed.data[..4], E::SELECTOR, "expected {} from step {index}", E::SIGNATURE);
+    failed.data
+}
+
 fn multicall(s: &mut L1Setup, calls: Vec<Multicall::Call>, blobs: &[B256]) -> Outcome {
     let (proposer, multicall) = (s.proposer, s.multicall);
     s.chain.exec(Tx::sol(proposer, multicall, Multicall::multicallCall { calls }).blobs(blobs.to_vec()))
@@ -317,8 +335,8 @@ fn finalize_rejects_missing_or_different_signals() {
     // The L1 call never produced the signal.
     let calls = vec![tentative(&s, vec![], vec![required], &cp, &blobs), finalize(&s, vec![required])];
     let out = multicall(&mut s, calls, &blobs);
-    out.expect_revert::<RealTimeInbox::RequiredSignalNotSent>();
-    assert_eq!(RealTimeInbox::RequiredSignalNotSent::abi_decode(&out.output()).unwrap().slot, required);
+    let data = failed_at::<RealTimeInbox::RequiredSignalNotSent>(&out, 1);
+    assert_eq!(RealTimeInbox::RequiredSignalNotSent::abi_decode(&data).unwrap().slot, required);
 
     // finalizePropose with another list than the one proven.
     let calls = vec![
@@ -326,20 +344,19 @@ fn finalize_rejects_missing_or_different_signals() {
         send_signal(&s, signal),
         finalize(&s, vec![required, required]),
     ];
-    multicall(&mut s, calls, &blobs).expect_revert::<RealTimeInbox::RequiredSignalsMismatch>();
+    failed_at::<RealTimeInbox::RequiredSignalsMismatch>(&multicall(&mut s, calls, &blobs), 2);
     let calls = vec![tentative(&s, vec![], vec![required], &cp, &blobs), send_signal(&s, signal), finalize(&s, vec![])];
-    multicall(&mut s, calls, &blobs).expect_revert::<RealTimeInbox::RequiredSignalsMismatch>();
+    failed_at::<RealTimeInbox::RequiredSignalsMismatch>(&multicall(&mut s, calls, &blobs), 2);
 
     // Nothing of the failed batches stuck.
     assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), L2_GENESIS);
     assert!(!s.chain.read(s.core.signal_service, SignalService::isSignalSent_1Call { slot: required }));
 
     // The pending state lives in transient storage: a later transaction cannot finalize.
-    let call = tentative(&s, vec![], vec![required], &cp, &blobs);
-    let out = s.chain.exec(Tx::call(s.proposer, s.inbox, call.data).blobs(blobs.to_vec())).expect_ok();
-    assert!(out.is_success());
-    let fin = RealTimeInbox::finalizeProposeCall { requiredReturnSignals: vec![required] };
-    s.chain.exec(Tx::sol(s.proposer, s.inbox, fin)).expect_revert::<RealTimeInbox::NoPendingProposal>();
+    let calls = vec![tentative(&s, vec![], vec![required], &cp, &blobs)];
+    assert!(multicall(&mut s, calls, &blobs).expect_ok().is_success());
+    let calls = vec![finalize(&s, vec![required])];
+    failed_at::<RealTimeInbox::NoPendingProposal>(&multicall(&mut s, calls, &[]), 0);
 }
 
 #[test]
@@ -352,7 +369,7 @@ fn one_pending_proposal_per_transaction() {
         tentative(&s, vec![], vec![required], &l2_checkpoint(9), &blobs),
         tentative(&s, vec![], vec![required], &l2_checkpoint(10), &blobs),
     ];
-    multicall(&mut s, calls, &blobs).expect_revert::<RealTimeInbox::PendingProposalExists>();
+    failed_at::<RealTimeInbox::PendingProposalExists>(&multicall(&mut s, calls, &blobs), 1);
 }
 
 #[test]
@@ -368,7 +385,40 @@ fn multicall_is_the_proposers_and_all_or_nothing() {
         data: RealTimeInbox::finalizeProposeCall { requiredReturnSignals: vec![] }.abi_encode().into(),
     };
     let calls = vec![send_signal(&s, B256::repeat_byte(4)), fails];
-    multicall(&mut s, calls, &[]).expect_revert::<RealTimeInbox::NoPendingProposal>();
+    failed_at::<RealTimeInbox::NoPendingProposal>(&multicall(&mut s, calls, &[]), 1);
     let slot = signal_slot(L1, s.multicall, B256::repeat_byte(4));
     assert!(!s.chain.read(s.core.signal_service, SignalService::isSignalSent_1Call { slot }));
+}
+
+/// A pending proposal's calldata, sent by anyone but the proposer Multicall — directly, or through a
+/// contract of their own (here a Multicall they own) — is refused: no forged "required" return signals.
+#[test]
+fn only_the_proposer_multicall_may_propose() {
+    let mut s = setup_with(false);
+    activate(&mut s);
+    let blobs = [blob(3)];
+    let cp = l2_checkpoint(9);
+    let forged = signal_slot(L1, s.multicall, B256::repeat_byte(0xf0));
+    let tentative_call = tentative(&s, vec![], vec![forged], &cp, &blobs);
+    let propose = propose_call(&s, vec![], &cp, &blobs);
+    let attacker = account(9);
+    s.chain.set_balance(attacker, common::ether(10));
+    for data in [tentative_call.data.clone(), propose.abi_encode().into(), finalize(&s, vec![forged]).data] {
+        let out = s.chain.exec(Tx::call(attacker, s.inbox, data.clone()).blobs(blobs.to_vec()));
+        out.expect_revert::<RealTimeInbox::NotProposer>();
+        assert_eq!(RealTimeInbox::NotProposer::abi_decode(&out.output()).unwrap().caller, attacker);
+    }
+    let own = s.chain.deploy(attacker, "Multicall", Multicall::constructorCall { _owner: attacker });
+    let calls = vec![Multicall::Call { target: s.inbox, value: U256::ZERO, data: tentative_call.data.clone() }];
+    let out = s.chain.exec(Tx::sol(attacker, own, Multicall::multicallCall { calls }).blobs(blobs.to_vec()));
+    let data = failed_at::<RealTimeInbox::NotProposer>(&out, 0);
+    assert_eq!(RealTimeInbox::NotProposer::abi_decode(&data).unwrap().caller, own);
+    assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), L2_GENESIS, "nothing accepted");
+
+    // The proposer Multicall itself proposes as before.
+    let calls = vec![Multicall::Call { target: s.inbox, value: U256::ZERO, data: propose.abi_encode().into() }];
+    multicall(&mut s, calls, &blobs).expect_ok();
+    assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), cp.blockHash);
+    let config = s.chain.read(s.inbox, RealTimeInbox::getConfigCall {});
+    assert_eq!((config.proposer, config.openPropose), (s.multicall, false));
 }

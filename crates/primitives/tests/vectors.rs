@@ -95,6 +95,8 @@ fn vectors_in_the_contracts() {
             verifier: Address::repeat_byte(1),
             signalService: Address::repeat_byte(2),
             basefeeSharingPctg: 50,
+            proposer: Address::repeat_byte(3),
+            openPropose: false,
         },
     );
     assert_eq!(l1.read(inbox, RealTimeInbox::hashSignalSlotsCall { slots: vec![SLOT] }), SLOTS_HASH);
