@@ -93,15 +93,20 @@ contract RealTimeInbox {
     bool private transient _pending;
     bytes32 private transient _pendingRequiredHash;
 
-    /// @notice Emitted for every accepted proposal; `signalSlots` is the anchor's slot list, in order.
+    /// @notice Emitted for every accepted proposal (upstream's signature): `lastFinalizedBlockHash` is the
+    /// L2 block it builds on, `signalSlots` the anchor's slot list, in order.
     event ProposedAndProved(
-        uint64 indexed proposalId,
         bytes32 indexed proposalHash,
-        bytes32 parentBlockHash,
-        ProtocolTypes.Checkpoint checkpoint,
-        Proposal proposal,
-        bytes32[] signalSlots
+        bytes32 lastFinalizedBlockHash,
+        uint48 maxAnchorBlockNumber,
+        uint8 basefeeSharingPctg,
+        DerivationSource[] sources,
+        bytes32[] signalSlots,
+        ProtocolTypes.Checkpoint checkpoint
     );
+    /// @notice Emitted by `tentativePropose` (upstream's signature): the proposal is final only once
+    /// `finalizePropose` succeeds in the same transaction. `proposalId` is the proposal hash.
+    event TentativeProposed(bytes32 indexed proposalId, bytes32 requiredReturnSignalsHash);
     /// @notice Emitted when a tentative proposal's required signals were all produced.
     event ProposalFinalized(bytes32 requiredSignalsHash);
     /// @notice Emitted once, by `activate`.
@@ -186,6 +191,7 @@ contract RealTimeInbox {
         proposalHash = _accept(input.blobReference, input.maxAnchorBlockNumber, all, checkpoint, proof);
         _pending = true;
         _pendingRequiredHash = hashSignalSlots(input.requiredReturnSignals);
+        emit TentativeProposed(proposalHash, _pendingRequiredHash);
     }
 
     /// @notice Second half of a deferred proposal: `requiredReturnSignals` must be the list given to
@@ -249,8 +255,10 @@ contract RealTimeInbox {
 
         _signalService.saveCheckpoint(checkpoint);
         lastFinalizedBlockHash = checkpoint.blockHash;
-        uint64 id = numProposals++;
-        emit ProposedAndProved(id, proposalHash, parent, checkpoint, p, signalSlots);
+        numProposals++;
+        emit ProposedAndProved(
+            proposalHash, parent, maxAnchorBlockNumber, p.basefeeSharingPctg, p.sources, signalSlots, checkpoint
+        );
     }
 
     function _blobHashes(BlobReference memory blobs) private view returns (bytes32[] memory hashes) {

@@ -218,8 +218,12 @@ fn propose_needs_blobs_activation_and_a_valid_proof() {
     let ev = proposed_event(&out);
     let expected = expected_proposal(&s, s.chain.number - 1, &blobs, &[]);
     assert_eq!(ev.proposalHash, hash_proposal(&expected));
-    assert_eq!(ev.proposal, expected);
-    assert_eq!(ev.parentBlockHash, L2_GENESIS);
+    assert_eq!(ev.maxAnchorBlockNumber, expected.maxAnchorBlockNumber);
+    assert_eq!(ev.basefeeSharingPctg, expected.basefeeSharingPctg);
+    assert_eq!(ev.sources, expected.sources);
+    assert_eq!(hash_signal_slots(&ev.signalSlots), expected.signalSlotsHash);
+    assert_eq!(ev.checkpoint, cp);
+    assert_eq!(ev.lastFinalizedBlockHash, L2_GENESIS);
     assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), cp.blockHash);
     let saved: Checkpoint =
         s.chain.read(s.core.signal_service, SignalService::getCheckpointCall { blockNumber: U48::from(5) }).into();
@@ -230,7 +234,7 @@ fn propose_needs_blobs_activation_and_a_valid_proof() {
     let cp7 = l2_checkpoint(7);
     let call = propose_call(&s, vec![], &cp7, &blobs[..1]);
     let out = s.chain.exec(Tx::sol(s.proposer, s.inbox, call).blobs(blobs[..1].to_vec())).expect_ok();
-    assert_eq!(proposed_event(&out).parentBlockHash, cp.blockHash);
+    assert_eq!(proposed_event(&out).lastFinalizedBlockHash, cp.blockHash);
     assert_eq!(s.chain.read(s.inbox, RealTimeInbox::numProposalsCall {}), 2);
 }
 
@@ -318,7 +322,10 @@ fn tentative_then_finalize_in_one_multicall() {
     let out = multicall(&mut s, calls, &blobs).expect_ok();
     let ev = proposed_event(&out);
     assert_eq!(ev.signalSlots, vec![existing, required], "the union, existing first");
-    assert_eq!(ev.proposal.signalSlotsHash, hash_signal_slots(&[existing, required]));
+    let tentative = out.logs().iter().find_map(|l| RealTimeInbox::TentativeProposed::decode_log_data(&l.data).ok());
+    let tentative = tentative.expect("TentativeProposed");
+    assert_eq!(tentative.proposalId, ev.proposalHash);
+    assert_eq!(tentative.requiredReturnSignalsHash, hash_signal_slots(&[required]));
     assert!(out.logs().iter().any(|l| RealTimeInbox::ProposalFinalized::decode_log_data(&l.data).is_ok()));
     assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), cp.blockHash);
 }
@@ -421,4 +428,16 @@ fn only_the_proposer_multicall_may_propose() {
     assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), cp.blockHash);
     let config = s.chain.read(s.inbox, RealTimeInbox::getConfigCall {});
     assert_eq!((config.proposer, config.openPropose), (s.multicall, false));
+}
+
+/// The events have upstream's exact signatures (NethermindEth/surge-taiko-mono `IRealTimeInbox`), so tooling
+/// written for it follows our inbox.
+#[test]
+fn events_have_upstream_signatures() {
+    let proposed = "ProposedAndProved(bytes32,bytes32,uint48,uint8,(bool,(bytes32[],uint24,uint48))[],bytes32[],\
+                    (uint48,bytes32,bytes32))";
+    assert_eq!(RealTimeInbox::ProposedAndProved::SIGNATURE_HASH, alloy_primitives::keccak256(proposed));
+    let tentative = "TentativeProposed(bytes32,bytes32)";
+    assert_eq!(RealTimeInbox::TentativeProposed::SIGNATURE_HASH, alloy_primitives::keccak256(tentative));
+    assert_eq!(RealTimeInbox::Activated::SIGNATURE_HASH, alloy_primitives::keccak256("Activated(bytes32)"));
 }
