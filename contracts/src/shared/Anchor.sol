@@ -13,7 +13,13 @@ interface IAnchorSignalService {
 /// @notice The L2 predeploy every block calls first, from the golden-touch account: it syncs the L1
 /// checkpoint, records the parent block hash, marks fast signals received, and checks a hash over the
 /// block's ancestors so that a block without its anchor makes the next anchor fail.
-/// @dev It is also the treasury that receives the non-shared part of the base fee.
+/// @notice The part of an ERC-20 token the treasury withdrawal uses.
+interface IERC20Balance {
+    function balanceOf(address account) external view returns (uint256);
+    function transfer(address to, uint256 amount) external returns (bool);
+}
+
+/// @dev It is also the treasury that receives the non-shared part of the base fee; its owner withdraws it.
 contract Anchor {
     /// @notice The account whose transaction opens every block. Its key is public: only the protocol rules
     /// (fixed position, fixed gas, fee exemption) give its transaction meaning.
@@ -32,17 +38,25 @@ contract Anchor {
     uint48 public lastCheckpointBlockNumber;
     /// @notice Parent hashes recorded by the anchors, by block number.
     mapping(uint256 blockNumber => bytes32 blockHash) public blockHashes;
+    /// @notice Who may withdraw the treasury.
+    address public owner;
 
-    /// @notice Emitted by every anchor.
-    event Anchored(uint64 indexed blockId, bytes32 parentHash, uint48 l1BlockNumber, uint256 signalSlots);
+    /// @notice Emitted by every anchor (upstream's signature): the L1 block the previous checkpoint named,
+    /// this one's, and the ancestors hash now stored.
+    event Anchored(uint48 prevAnchorBlockNumber, uint48 anchorBlockNumber, bytes32 ancestorsHash);
+    /// @notice Emitted by `withdraw` (upstream's signature); `token` is zero for ETH.
+    event Withdrawn(address token, address to, uint256 amount);
 
     error L2_SENDER_NOT_GOLDEN_TOUCH();
     error L2_ANCHOR_ALREADY_RAN();
     error L2_ANCESTORS_HASH_MISMATCH();
+    error L2_NOT_OWNER();
+    error L2_WITHDRAW_FAILED();
 
-    constructor(address _signalService, uint64 _l1ChainId) {
+    constructor(address _signalService, uint64 _l1ChainId, address _owner) {
         signalService = IAnchorSignalService(_signalService);
         l1ChainId = _l1ChainId;
+        owner = _owner;
         // No ancestors yet: the first anchor (block 1) checks against this value.
         ancestorsHash = _emptyRingHash();
     }
@@ -65,13 +79,29 @@ contract Anchor {
         blockHashes[parentId] = parentHash;
         lastAnchorBlockId = uint64(block.number);
 
-        if (l1Checkpoint.blockNumber > lastCheckpointBlockNumber) {
+        uint48 previous = lastCheckpointBlockNumber;
+        if (l1Checkpoint.blockNumber > previous) {
             signalService.saveCheckpoint(l1Checkpoint);
             lastCheckpointBlockNumber = l1Checkpoint.blockNumber;
         }
         if (signalSlots.length != 0) signalService.setSignalsReceived(signalSlots);
 
-        emit Anchored(uint64(block.number), parentHash, l1Checkpoint.blockNumber, signalSlots.length);
+        emit Anchored(previous, l1Checkpoint.blockNumber, next);
+    }
+
+    /// @notice Sends the treasury's whole balance of `token` (ETH when zero) to `to`; owner only.
+    function withdraw(address token, address to) external {
+        if (msg.sender != owner) revert L2_NOT_OWNER();
+        uint256 amount;
+        if (token == address(0)) {
+            amount = address(this).balance;
+            (bool ok,) = to.call{value: amount}("");
+            if (!ok) revert L2_WITHDRAW_FAILED();
+        } else {
+            amount = IERC20Balance(token).balanceOf(address(this));
+            if (!IERC20Balance(token).transfer(to, amount)) revert L2_WITHDRAW_FAILED();
+        }
+        emit Withdrawn(token, to, amount);
     }
 
     /// @dev Hashes of a 256-word ring: word `n % 255` holds the hash of block `n` for the 255 most recent

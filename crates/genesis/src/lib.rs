@@ -279,7 +279,7 @@ pub fn l2_genesis(
     b.place("SignalService", &SignalService::BYTECODE, &ss.abi_encode(), l2.signal_service)?;
     let bridge = Bridge::constructorCall { _signalService: l2.signal_service, _resolver: l2.resolver };
     b.place("Bridge", &Bridge::BYTECODE, &bridge.abi_encode(), l2.bridge)?;
-    let anchor = Anchor::constructorCall { _signalService: l2.signal_service, _l1ChainId: l1_chain_id };
+    let anchor = Anchor::constructorCall { _signalService: l2.signal_service, _l1ChainId: l1_chain_id, _owner: owner };
     b.place("Anchor", &Anchor::BYTECODE, &anchor.abi_encode(), l2.anchor)?;
     set_names(&mut b, owner, l2.resolver, &names)?;
     let mut alloc = b.into_alloc();

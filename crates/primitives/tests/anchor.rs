@@ -34,7 +34,7 @@ fn setup() -> L2Setup {
     let anchor = chain.deploy(
         anchor_deployer,
         "Anchor",
-        Anchor::constructorCall { _signalService: core.signal_service, _l1ChainId: L1 },
+        Anchor::constructorCall { _signalService: core.signal_service, _l1ChainId: L1, _owner: account(1) },
     );
     assert_eq!(anchor, predicted);
     L2Setup { chain, core, anchor }
@@ -140,4 +140,39 @@ fn older_checkpoints_are_not_saved() {
     // Only the anchor may save checkpoints.
     let call = SignalService::saveCheckpointCall { checkpoint: checkpoint(60).into() };
     s.chain.exec(Tx::sol(account(3), s.core.signal_service, call)).expect_revert::<SignalService::SS_UNAUTHORIZED>();
+}
+
+/// The `Anchored` event has upstream's signature and names the previous and the new checkpoint's L1 block
+/// and the ancestors hash stored.
+#[test]
+fn anchored_names_both_checkpoints_and_the_ancestors_hash() {
+    use alloy_sol_types::SolEvent;
+    assert_eq!(Anchor::Anchored::SIGNATURE_HASH, keccak256("Anchored(uint48,uint48,bytes32)"));
+    assert_eq!(Anchor::Withdrawn::SIGNATURE_HASH, keccak256("Withdrawn(address,address,uint256)"));
+    let mut s = setup();
+    anchor(&mut s, 7, vec![]).expect_ok();
+    s.chain.advance();
+    let out = anchor(&mut s, 9, vec![]).expect_ok();
+    let ev = out.logs().iter().find_map(|l| Anchor::Anchored::decode_log_data(&l.data).ok()).unwrap();
+    assert_eq!((ev.prevAnchorBlockNumber, ev.anchorBlockNumber), (U48::from(7), U48::from(9)));
+    assert_eq!(ev.ancestorsHash, s.chain.read(s.anchor, Anchor::ancestorsHashCall {}));
+}
+
+/// The treasury (the anchor's balance, the base fee's unshared part) goes to whoever its owner names; nobody
+/// else can move it.
+#[test]
+fn the_owner_withdraws_the_treasury() {
+    use alloy_sol_types::SolEvent;
+    let mut s = setup();
+    s.chain.set_balance(s.anchor, U256::from(5_000));
+    let (owner, to) = (account(1), account(77));
+    s.chain.set_balance(owner, common::ether(1));
+    s.chain.set_balance(account(9), common::ether(1));
+    let call = Anchor::withdrawCall { token: Address::ZERO, to };
+    s.chain.exec(Tx::sol(account(9), s.anchor, call.clone())).expect_revert::<Anchor::L2_NOT_OWNER>();
+    let out = s.chain.exec(Tx::sol(owner, s.anchor, call)).expect_ok();
+    let ev = out.logs().iter().find_map(|l| Anchor::Withdrawn::decode_log_data(&l.data).ok()).unwrap();
+    assert_eq!((ev.token, ev.to, ev.amount), (Address::ZERO, to, U256::from(5_000)));
+    assert_eq!(s.chain.balance(to), U256::from(5_000));
+    assert_eq!(s.chain.balance(s.anchor), U256::ZERO);
 }
