@@ -86,15 +86,11 @@ impl CheckpointSource for HeadWatch {
     }
 }
 
-/// What the tracker has done, for metrics.
+/// What the tracker has counted (the same numbers go to the node's metrics).
 #[derive(Debug, Default)]
 pub struct TrackerStats {
-    /// Heads published.
-    pub heads: AtomicU64,
     /// Failed attempts to read the L1 (each followed by a retry).
     pub errors: AtomicU64,
-    /// The latest L1 block number published.
-    pub latest: AtomicU64,
 }
 
 /// Follows an L1 endpoint and publishes its heads.
@@ -170,8 +166,6 @@ impl HeadTracker {
             changed
         });
         if changed {
-            self.stats.heads.fetch_add(1, Ordering::Relaxed);
-            self.stats.latest.store(latest.number, Ordering::Relaxed);
             metrics::gauge!("surge_l1_head_number").set(latest.number as f64);
             debug!(chain = "L1", number = latest.number, hash = %latest.hash, "L1 head");
         }
