@@ -19,6 +19,8 @@ const UNITS = [
   { name: 'shared', evmVersion: 'shanghai', dirs: ['src/shared', 'src/lib'], outDir: '' },
   { name: 'l1', evmVersion: 'cancun', dirs: ['src/l1'], outDir: '' },
   { name: 'test', evmVersion: 'shanghai', dirs: ['test'], outDir: 'test' },
+  // The example apps: their L2 halves must run on Shanghai; the L1 halves use nothing newer, so one unit.
+  { name: 'examples', evmVersion: 'shanghai', dirs: ['examples'], outDir: 'examples' },
 ];
 
 function listSol(dir) {

@@ -13,8 +13,15 @@ contract TestMessageReceiver {
     uint256 public seenValue;
     uint256 public calls;
     bytes32 public replyHash;
+    bool public failing;
 
-    /// @notice Behaviour by data: empty records; "revert" fails; "burn" spins until out of gas;
+    /// @notice Makes "flaky" invocations fail (true) or succeed (false).
+    function setFailing(bool _failing) external {
+        failing = _failing;
+    }
+
+    /// @notice Behaviour by data: empty records; "revert" fails; "flaky" fails while `failing` is set;
+    /// "burn" spins until out of gas;
     /// "reply" sends a message back to the sender chain.
     function onMessageInvocation(bytes calldata data) external payable {
         seenGas = gasleft();
@@ -25,6 +32,7 @@ contract TestMessageReceiver {
         seenValue = msg.value;
         calls++;
         if (keccak256(data) == keccak256("revert")) revert("asked to revert");
+        if (keccak256(data) == keccak256("flaky") && failing) revert("failing for now");
         if (keccak256(data) == keccak256("burn")) {
             while (true) {}
         }

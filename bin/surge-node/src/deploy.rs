@@ -1,11 +1,13 @@
 //! `surge-node deploy`: deploys the L1 protocol to an external L1 (resolver, signal service, bridge, mock
-//! verifier behind the composite verifier, realtime inbox, proposer multicall), generates the L2 genesis
-//! that points at it, activates the inbox with that genesis, and writes a config file for the node.
+//! verifier behind the composite verifier, realtime inbox, proposer multicall) and the L1 halves of the
+//! example apps with their liquidity, funds the L1 bridge, generates the L2 genesis that points at all of
+//! it (predeploys and the apps' L2 halves), activates the inbox with that genesis, and writes a config file
+//! for the node.
 
 use std::path::{Path, PathBuf};
 
 use alloy::signers::local::PrivateKeySigner;
-use alloy_primitives::{Address, TxKind};
+use alloy_primitives::{Address, TxKind, U256};
 use alloy_sol_types::SolCall;
 use eyre::{WrapErr, eyre};
 use surge_primitives::{L1Contracts, L2Predeploys, ProtocolConfig, bindings::inbox::RealTimeInbox};
@@ -25,9 +27,16 @@ pub struct DeployArgs {
     pub prover_signer: Address,
     /// The coinbase's share of the L2 base fee.
     pub basefee_sharing_pctg: u8,
-    /// Where to write `l2-genesis.json` and `surge-node.toml`.
+    /// Where to write `l2-genesis.json`, `surge-node.toml` and `addresses.json`.
     pub out: PathBuf,
+    /// Wei sent to the L1 bridge, which pays out the value of messages from L2.
+    pub bridge_funding: U256,
+    /// The example apps' liquidity (wei per pool), or `None` to deploy no apps.
+    pub app_liquidity: Option<U256>,
 }
+
+/// How many contracts the protocol deploys (the apps' addresses follow theirs).
+const PROTOCOL_CREATIONS: u64 = 7;
 
 /// Deploys and writes the files; returns the protocol configuration.
 pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
@@ -55,18 +64,27 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
         basefee_sharing_pctg: args.basefee_sharing_pctg,
     };
     protocol.validate().map_err(|e| eyre!("protocol configuration: {e}"))?;
+    let liquidity = args.app_liquidity.map(surge_genesis::Liquidity::with_eth);
+    let apps = liquidity.map(|_| {
+        let at_app = |i: u64| at(PROTOCOL_CREATIONS + i);
+        surge_genesis::ExampleApps::new(args.l2_chain_id, [at_app(0), at_app(1), at_app(2), at_app(3), at_app(4)])
+    });
     let funded: Vec<Address> = surge_genesis::dev_keys(10)?.iter().map(|k| k.address()).collect();
-    let (l2_genesis, l2_genesis_hash) = surge_genesis::l2_genesis(&protocol, owner, &funded)?;
+    let (l2_genesis, l2_genesis_hash) = surge_genesis::l2_genesis(&protocol, owner, &funded, apps.as_ref())?;
 
     let roles = surge_genesis::DevRoles { owner, proposer: owner, prover_signer: args.prover_signer };
     // The creation order is the order of the predicted CREATE addresses above; each transaction waits for
     // its receipt, so the next nonce follows.
-    for c in surge_genesis::l1_creations(&protocol, mock_verifier, roles) {
+    let mut creations = surge_genesis::l1_creations(&protocol, mock_verifier, roles);
+    if let (Some(apps), Some(liquidity)) = (&apps, &liquidity) {
+        creations.extend(apps.l1_creations(&protocol, owner, liquidity));
+    }
+    for c in creations {
         let name = c.name;
         let receipt = l1.send(&args.key, TxKind::Create, c.creation_code(), name).await?;
         let deployed = receipt.contract_address.ok_or_else(|| eyre!("{name}: no contract address in the receipt"))?;
         eyre::ensure!(deployed == c.address, "{name} landed at {deployed}, expected {}", c.address);
-        println!("  {name:<18} {deployed}");
+        println!("  {name:<20} {deployed}");
     }
     for (chain_id, name, address) in surge_genesis::resolver_entries(&protocol) {
         let call = surge_genesis::set_address_call(chain_id, name, address);
@@ -75,9 +93,28 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     }
     let activate = RealTimeInbox::activateCall { l2GenesisBlockHash: l2_genesis_hash };
     l1.send(&args.key, TxKind::Call(contracts.inbox), activate.abi_encode(), "inbox activation").await?;
+    if let (Some(apps), Some(liquidity)) = (&apps, &liquidity) {
+        for call in apps.l1_setup(liquidity) {
+            l1.send_value(&args.key, TxKind::Call(call.to), call.value, call.data, call.what).await?;
+        }
+        for (name, address) in apps.named() {
+            println!("  {name:<24} {address}");
+        }
+    }
+    if !args.bridge_funding.is_zero() {
+        let what = "funding the L1 bridge";
+        l1.send_value(&args.key, TxKind::Call(contracts.bridge), args.bridge_funding, vec![], what).await?;
+        println!("  funded the L1 bridge with {} wei", args.bridge_funding);
+    }
 
     write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis, owner)?;
-    println!("L2 genesis {l2_genesis_hash}; wrote l2-genesis.json and surge-node.toml to {}", args.out.display());
+    let addresses = serde_json::json!({ "protocol": protocol, "apps": apps, "l2GenesisHash": l2_genesis_hash });
+    let addresses = serde_json::to_string_pretty(&addresses)? + "\n";
+    std::fs::write(args.out.join("addresses.json"), addresses).wrap_err("writing addresses.json")?;
+    println!(
+        "L2 genesis {l2_genesis_hash}; wrote l2-genesis.json, surge-node.toml and addresses.json to {}",
+        args.out.display()
+    );
     println!("run: surge-node --chain {0}/l2-genesis.json --config {0}/surge-node.toml", args.out.display());
     Ok(protocol)
 }

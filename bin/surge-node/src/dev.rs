@@ -51,6 +51,12 @@ fn dev_protocol(settings: &Settings) -> eyre::Result<ProtocolConfig> {
     Ok(protocol)
 }
 
+/// The example apps of the dev genesis.
+fn dev_apps() -> eyre::Result<surge_genesis::ExampleApps> {
+    let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
+    Ok(serde_json::from_value(addresses["apps"].clone())?)
+}
+
 /// Logs every contract address in use.
 fn log_protocol(p: &ProtocolConfig) {
     for (name, address) in p.l1.named() {
@@ -183,6 +189,10 @@ async fn run_chains(
         say!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
         for (i, key) in keys.iter().enumerate() {
             say!("  ({i}) {}  0x{}", key.address(), alloy_primitives::hex::encode(key.to_bytes()));
+        }
+        say!("example apps (contracts/examples; addresses in etc/dev/addresses.json):");
+        for (name, address) in dev_apps()?.named() {
+            say!("  {name:<24} {address}");
         }
     }
     log_protocol(&protocol);

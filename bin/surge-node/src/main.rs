@@ -8,7 +8,7 @@ use std::{
     process::ExitCode,
 };
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use clap::{Parser, Subcommand};
 use surge_primitives::L2Predeploys;
 
@@ -131,8 +131,9 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 enum Tool {
-    /// Deploy the L1 protocol to an external L1, generate the L2 genesis that points at it, activate the
-    /// inbox with it, and write `l2-genesis.json` and `surge-node.toml`.
+    /// Deploy the L1 protocol and the example apps to an external L1, fund its bridge, generate the L2
+    /// genesis that points at it, activate the inbox with it, and write `l2-genesis.json`, `surge-node.toml`
+    /// and `addresses.json`.
     Deploy {
         /// The L1 endpoint.
         #[arg(long = "l1.rpc-url")]
@@ -153,6 +154,15 @@ enum Tool {
         /// Where to write the files.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// ETH to send to the L1 bridge, which pays out the value of messages from L2.
+        #[arg(long, value_name = "ETH", default_value = "100", value_parser = parse_ether)]
+        bridge_funding: U256,
+        /// ETH of liquidity in each example-app pool (the swap pool pairs it with 2000 tokens per ETH).
+        #[arg(long, value_name = "ETH", default_value = "10", value_parser = parse_ether)]
+        app_liquidity: U256,
+        /// Deploy the protocol only, without the example apps.
+        #[arg(long)]
+        no_example_apps: bool,
     },
     /// Print the L2 predeploy addresses derived from a chain id.
     Predeploys {
@@ -196,7 +206,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(Tool::Deploy { l1_rpc_url, private_key, l2_chain_id, prover_signer, basefee_sharing_pctg, out }) => {
+        Some(Tool::Deploy {
+            l1_rpc_url,
+            private_key,
+            l2_chain_id,
+            prover_signer,
+            basefee_sharing_pctg,
+            out,
+            bridge_funding,
+            app_liquidity,
+            no_example_apps,
+        }) => {
             let keys = match surge_genesis::dev_keys(2) {
                 Ok(k) => k,
                 Err(e) => {
@@ -219,6 +239,8 @@ fn main() -> ExitCode {
                 prover_signer: prover_signer.unwrap_or(keys[1].address()),
                 basefee_sharing_pctg,
                 out,
+                bridge_funding,
+                app_liquidity: (!no_example_apps).then_some(app_liquidity),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(r) => r,
@@ -279,4 +301,9 @@ fn run_node(cli: &Cli) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// An ETH amount as `100` or `0.5` (ether, up to 18 decimals), in wei.
+fn parse_ether(s: &str) -> Result<U256, String> {
+    alloy::primitives::utils::parse_ether(s).map_err(|e| format!("not an ETH amount ({e})"))
 }

@@ -38,8 +38,16 @@ fn deploy_then_run_an_l2_on_anvil() {
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("deployed");
+    // A bad amount is refused naming the flag, before anything is sent.
+    let refused = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+        .args(["deploy", "--l1.rpc-url", &l1, "--bridge-funding", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--bridge-funding"));
+
     let deployed = Command::new(env!("CARGO_BIN_EXE_surge-node"))
-        .args(["deploy", "--l1.rpc-url", &l1, "--out"])
+        .args(["deploy", "--l1.rpc-url", &l1, "--bridge-funding", "7.5", "--app-liquidity", "2", "--out"])
         .arg(&out)
         .output()
         .unwrap();
@@ -48,6 +56,18 @@ fn deploy_then_run_an_l2_on_anvil() {
     let config = std::fs::read_to_string(out.join("surge-node.toml")).unwrap();
     let inbox = config.lines().find(|l| l.starts_with("l1_inbox")).unwrap().split('"').nth(1).unwrap().to_string();
     assert!(rpc_result(&l1, "eth_getCode", json!([inbox, "latest"])).as_str().unwrap().len() > 2, "inbox deployed");
+
+    // The example apps' L1 halves hold their liquidity, and the bridge its funding.
+    let addresses: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("addresses.json")).unwrap()).unwrap();
+    let apps = &addresses["apps"];
+    let app = |app: &str, role: &str| apps[app][role].as_str().unwrap().to_string();
+    let bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap();
+    assert_eq!(cast(&["balance", bridge, "--rpc-url", &l1]), "7500000000000000000");
+    let reserve = cast(&["call", &app("crossChainSwap", "l1Pool"), "reserveToken()(uint256)", "--rpc-url", &l1]);
+    assert!(reserve.starts_with("4000000000000000000000 "), "2 ETH of liquidity at 2000 tokens per ETH: {reserve}");
+    assert_eq!(cast(&["balance", &app("crossChainSwap", "l1Pool"), "--rpc-url", &l1]), "2000000000000000000");
+    assert_eq!(cast(&["balance", &app("flashLoan", "l1LendingPool"), "--rpc-url", &l1]), "2000000000000000000");
 
     // The L2 on it.
     let l2_port = free_port();
@@ -78,6 +98,15 @@ fn deploy_then_run_an_l2_on_anvil() {
     // The inbox was activated with this L2's genesis.
     let genesis = rpc_result(&l2, "eth_getBlockByNumber", json!(["0x0", false]));
     assert!(stdout.contains(genesis["hash"].as_str().unwrap()), "deploy printed the genesis it activated: {stdout}");
+
+    // The apps' L2 halves are in its genesis, pointing at their L1 peers.
+    for (l2_app, l1_app) in [
+        (("crossChainSwap", "l2Vault"), ("crossChainSwap", "l1Vault")),
+        (("flashLoan", "l2Executor"), ("flashLoan", "l1Executor")),
+    ] {
+        let peer = cast(&["call", &app(l2_app.0, l2_app.1), "l1Peer()(address)", "--rpc-url", &l2]);
+        assert_eq!(peer.to_lowercase(), app(l1_app.0, l1_app.1).to_lowercase());
+    }
 
     send(&l2, &["0x000000000000000000000000000000000000dEaD", "--value", "1ether"]);
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use alloy::consensus::TrieAccount;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::SolCall;
-use common::{DevNode, number, send, storage_logs_bytecode};
+use common::{DevNode, number, run_readme_cast, send, storage_logs_bytecode};
 use serde_json::{Value, json};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, bindings::anchor::Anchor};
 use surge_test_utils::{cast, json_rpc, post_raw, rpc_result};
@@ -218,6 +218,17 @@ fn dev_network_end_to_end() {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap();
     assert!(rpc_count > 10, "RPC requests were counted: {rpc_count}");
+
+    // The example apps answer the README's commands with the constant-product and 1% formulas.
+    let outputs = run_readme_cast("## Example apps", &l1, &l2);
+    let first = |s: &str| s.split_whitespace().next().unwrap().parse::<U256>().unwrap();
+    let (eth, reserve_eth, reserve_token) =
+        (U256::from(10u64).pow(U256::from(18)), U256::from(1_000u64), U256::from(2_000_000u64));
+    let in_with_fee = eth * U256::from(9_970);
+    let expected = in_with_fee * reserve_token * eth / (reserve_eth * eth * U256::from(10_000) + in_with_fee);
+    assert_eq!(outputs.len(), 2);
+    assert_eq!(first(&outputs[0]), expected, "{outputs:?}");
+    assert_eq!(first(&outputs[1]), eth, "1% of 100 ether: {outputs:?}");
 
     // A restart continues both chains.
     let heads = |l1: &str, l2: &str| {

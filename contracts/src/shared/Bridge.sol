@@ -48,6 +48,9 @@ contract Bridge is IBridge {
     error B_INVALID_CONTEXT();
     error B_REENTRANCY();
     error B_FEE_TRANSFER_FAILED();
+    error B_RETRY_FAILED();
+    error B_MESSAGE_NOT_SENT();
+    error B_REFUND_FAILED();
 
     constructor(address _signalService, address _resolver) {
         signalService = ISignalService(_signalService);
@@ -60,6 +63,10 @@ contract Bridge is IBridge {
         _;
         __locked = 1;
     }
+
+    /// @notice Accepts plain ETH, so that a deployment can fund the value messages from the other chain
+    /// deliver here (upstream's bridges only hold what was sent through them).
+    receive() external payable {}
 
     /// @notice Sends `message` to its destination chain. Not `nonReentrant`: a message invocation may send
     /// the reply from inside `processMessage`.
@@ -113,13 +120,72 @@ contract Bridge is IBridge {
             ? _invoke(message, msgHash, message.gasLimit - getMessageMinGasLimit(message.data.length), true)
             : _invoke(message, msgHash, gasleft(), false);
         status = ok ? Status.DONE : Status.RETRIABLE;
-        messageStatus[msgHash] = status;
-        emit MessageStatusChanged(msgHash, status);
+        _setStatus(msgHash, status);
 
         if (message.fee != 0) {
             (bool paid,) = msg.sender.call{value: message.fee}("");
             if (!paid) revert B_FEE_TRANSFER_FAILED();
         }
+    }
+
+    /// @notice Invokes a RETRIABLE message again, with all the gas this call has. Anyone may retry a message
+    /// that has a gas limit; only its destination owner may retry one without, or make the last attempt.
+    /// Success marks it DONE; a failed last attempt marks it FAILED (and signals that, so its value can be
+    /// recalled on the source chain); any other failed retry reverts and leaves it RETRIABLE.
+    function retryMessage(Message calldata message, bool isLastAttempt) external nonReentrant {
+        if (message.destChainId != block.chainid) revert B_INVALID_CHAINID();
+        bytes32 msgHash = hashMessage(message);
+        if (messageStatus[msgHash] != Status.RETRIABLE) revert B_STATUS_MISMATCH();
+        if ((message.gasLimit == 0 || isLastAttempt) && msg.sender != message.destOwner) {
+            revert B_PERMISSION_DENIED();
+        }
+        if (_invoke(message, msgHash, gasleft(), false)) {
+            _setStatus(msgHash, Status.DONE);
+        } else if (isLastAttempt) {
+            _markFailed(msgHash);
+        } else {
+            revert B_RETRY_FAILED();
+        }
+    }
+
+    /// @notice Gives up on a RETRIABLE message: its destination owner marks it FAILED, which sends the
+    /// signal `signalForFailedMessage(msgHash)` that lets the source chain recall its value.
+    function failMessage(Message calldata message) external nonReentrant {
+        if (message.destChainId != block.chainid) revert B_INVALID_CHAINID();
+        if (msg.sender != message.destOwner) revert B_PERMISSION_DENIED();
+        bytes32 msgHash = hashMessage(message);
+        if (messageStatus[msgHash] != Status.RETRIABLE) revert B_STATUS_MISMATCH();
+        _markFailed(msgHash);
+    }
+
+    /// @notice On the source chain, refunds the value of a message that FAILED on its destination to its
+    /// source owner, once. `proof` proves the destination bridge's failure signal (empty: the fast path).
+    function recallMessage(Message calldata message, bytes calldata proof) external nonReentrant {
+        if (message.srcChainId != block.chainid) revert B_INVALID_CHAINID();
+        bytes32 msgHash = hashMessage(message);
+        if (messageStatus[msgHash] != Status.NEW) revert B_STATUS_MISMATCH();
+        if (!signalService.isSignalSent(address(this), msgHash)) revert B_MESSAGE_NOT_SENT();
+
+        address destBridge = resolver.resolve(message.destChainId, ProtocolNames.BRIDGE, false);
+        try signalService.proveSignalReceived(message.destChainId, destBridge, signalForFailedMessage(msgHash), proof) {}
+        catch {
+            revert B_SIGNAL_NOT_RECEIVED();
+        }
+        _setStatus(msgHash, Status.RECALLED);
+        if (message.value != 0) {
+            (bool refunded,) = message.srcOwner.call{value: message.value}("");
+            if (!refunded) revert B_REFUND_FAILED();
+        }
+    }
+
+    /// @notice Whether this bridge sent `message` (it carries this chain's id and its signal is stored).
+    function isMessageSent(Message calldata message) external view returns (bool) {
+        return message.srcChainId == block.chainid && signalService.isSignalSent(address(this), hashMessage(message));
+    }
+
+    /// @notice The signal a destination bridge sends when a message FAILED there: `msgHash ^ 3` (upstream's).
+    function signalForFailedMessage(bytes32 msgHash) public pure returns (bytes32) {
+        return msgHash ^ bytes32(uint256(Status.FAILED));
     }
 
     /// @notice The message being invoked right now; reverts outside an invocation.
@@ -156,5 +222,15 @@ contract Bridge is IBridge {
             }
         }
         __ctx = Context(PLACEHOLDER_HASH, PLACEHOLDER_FROM, PLACEHOLDER_CHAIN);
+    }
+
+    function _setStatus(bytes32 msgHash, Status status) private {
+        messageStatus[msgHash] = status;
+        emit MessageStatusChanged(msgHash, status);
+    }
+
+    function _markFailed(bytes32 msgHash) private {
+        _setStatus(msgHash, Status.FAILED);
+        signalService.sendSignal(signalForFailedMessage(msgHash));
     }
 }

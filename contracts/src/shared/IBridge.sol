@@ -42,6 +42,10 @@ interface IBridge {
     function sendMessage(Message calldata message) external payable returns (bytes32 msgHash, Message memory sent);
     function processMessage(Message calldata message, bytes calldata proof) external returns (Status status);
     function context() external view returns (Context memory ctx);
+    function retryMessage(Message calldata message, bool isLastAttempt) external;
+    function failMessage(Message calldata message) external;
+    function recallMessage(Message calldata message, bytes calldata proof) external;
+    function getMessageMinGasLimit(uint256 dataLength) external pure returns (uint32);
 }
 
 /// @notice What a message's `to` implements to receive the message's `data`.
@@ -52,6 +56,7 @@ interface IMessageInvocable {
 /// @notice The part of the signal service the bridge uses.
 interface ISignalService {
     function sendSignal(bytes32 signal) external returns (bytes32 slot);
+    function isSignalSent(address app, bytes32 signal) external view returns (bool);
     function proveSignalReceived(uint64 chainId, address app, bytes32 signal, bytes calldata proof)
         external
         view

@@ -42,12 +42,19 @@ impl AllocBuilder {
         }
     }
 
-    fn run(&mut self, caller: Address, kind: TxKind, data: Bytes) -> Result<ExecutionResult, GenesisError> {
+    fn run(
+        &mut self,
+        caller: Address,
+        kind: TxKind,
+        data: Bytes,
+        value: U256,
+    ) -> Result<ExecutionResult, GenesisError> {
         let nonce = self.db.cache.accounts.get(&caller).map(|a| a.info.nonce).unwrap_or(0);
         let tx = TxEnv {
             caller,
             kind,
             data,
+            value,
             nonce,
             // Below Osaka's per-transaction cap (2^24).
             gas_limit: 16_000_000,
@@ -75,7 +82,7 @@ impl AllocBuilder {
     pub fn place(&mut self, name: &str, creation: &[u8], args: &[u8], at: Address) -> Result<(), GenesisError> {
         let mut code = creation.to_vec();
         code.extend_from_slice(args);
-        let result = self.run(self.deployer, TxKind::Create, code.into())?;
+        let result = self.run(self.deployer, TxKind::Create, code.into(), U256::ZERO)?;
         let scratch = match result {
             ExecutionResult::Success { .. } => result
                 .created_address()
@@ -109,13 +116,31 @@ impl AllocBuilder {
 
     /// Calls a placed contract (set-up such as registering addresses); the call must succeed.
     pub fn call(&mut self, from: Address, to: Address, data: Vec<u8>, what: &str) -> Result<(), GenesisError> {
-        match self.run(from, TxKind::Call(to), data.into())? {
+        self.call_with_value(from, to, data, U256::ZERO, what)
+    }
+
+    /// Calls a placed contract sending `value` wei, which `from` is given first on the scratch chain (only
+    /// placed contracts end up in the allocation, so the caller's genesis balance is not affected).
+    pub fn call_with_value(
+        &mut self,
+        from: Address,
+        to: Address,
+        data: Vec<u8>,
+        value: U256,
+        what: &str,
+    ) -> Result<(), GenesisError> {
+        if !value.is_zero() {
+            let mut info = self.db.cache.accounts.get(&from).map(|a| a.info.clone()).unwrap_or_default();
+            info.balance += value;
+            self.db.insert_account_info(from, info);
+        }
+        match self.run(from, TxKind::Call(to), data.into(), value)? {
             ExecutionResult::Success { .. } => Ok(()),
             other => Err(GenesisError::Setup { what: what.into(), reason: format!("{other:?}") }),
         }
     }
 
-    /// The placed contracts as genesis accounts (code, nonce 1, non-zero storage).
+    /// The placed contracts as genesis accounts (code, nonce 1, balance, non-zero storage).
     pub fn into_alloc(self) -> BTreeMap<Address, GenesisAccount> {
         let mut alloc = BTreeMap::new();
         for at in self.placed {
@@ -129,7 +154,7 @@ impl AllocBuilder {
                 .collect();
             let account = GenesisAccount::default()
                 .with_nonce(Some(acc.info.nonce))
-                .with_balance(U256::ZERO)
+                .with_balance(acc.info.balance)
                 .with_code(Some(code))
                 .with_storage((!storage.is_empty()).then_some(storage));
             alloc.insert(at, account);

@@ -7,6 +7,7 @@
 //! `…05`, resolver `…06`, inbox `…100`, proof verifier `…200`, mock verifier `…201`, multicall `…300`).
 //! The inbox is activated with the L2 genesis hash, so the L2 genesis is built first.
 
+mod apps;
 mod builder;
 
 use std::{collections::BTreeMap, path::Path};
@@ -29,6 +30,7 @@ use surge_primitives::{
     chain_address,
 };
 
+pub use apps::{CrossChainSwap, DEV_APP_LIQUIDITY_ETH, ExampleApps, FlashLoan, Liquidity, SetupCall, TOKENS_PER_ETH};
 pub use builder::AllocBuilder;
 
 /// The test mnemonic anvil and hardhat use.
@@ -121,6 +123,8 @@ pub struct DevNetwork {
     pub roles: DevRoles,
     /// The L2 genesis block hash (the inbox's first `lastFinalizedBlockHash`).
     pub l2_genesis_hash: B256,
+    /// The example apps (both halves in the genesis files, with liquidity).
+    pub apps: ExampleApps,
 }
 
 /// The first `n` dev keys of the test mnemonic.
@@ -258,12 +262,14 @@ fn set_names(
     Ok(())
 }
 
-/// The L2 genesis of `protocol`'s chains (predeploys owned by `owner`, Shanghai + Taiko rules, `funded`
-/// accounts with the dev balance) and its block hash, which the L1 inbox is activated with.
+/// The L2 genesis of `protocol`'s chains (predeploys owned by `owner`, the L2 halves of `apps` if any, Shanghai +
+/// Taiko rules, `funded` accounts with the dev balance) and its block hash, which the L1 inbox is activated
+/// with.
 pub fn l2_genesis(
     protocol: &ProtocolConfig,
     owner: Address,
     funded_accounts: &[Address],
+    apps: Option<&ExampleApps>,
 ) -> Result<(Genesis, B256), GenesisError> {
     let (l1_chain_id, l2_chain_id, l2) = (protocol.l1_chain_id, protocol.l2_chain_id, protocol.l2);
     let names = resolver_entries(protocol);
@@ -282,6 +288,9 @@ pub fn l2_genesis(
     let anchor = Anchor::constructorCall { _signalService: l2.signal_service, _l1ChainId: l1_chain_id, _owner: owner };
     b.place("Anchor", &Anchor::BYTECODE, &anchor.abi_encode(), l2.anchor)?;
     set_names(&mut b, owner, l2.resolver, &names)?;
+    if let Some(apps) = apps {
+        apps.place_l2(&mut b, protocol)?;
+    }
     let mut alloc = b.into_alloc();
     alloc.extend(funded(funded_accounts, DEV_ACCOUNT_BALANCE));
     if let Some(acc) = alloc.get_mut(&l2.bridge) {
@@ -328,7 +337,8 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     protocol.validate().map_err(|e| GenesisError::Setup { what: "protocol config".into(), reason: e.to_string() })?;
     let names = resolver_entries(&protocol);
 
-    let (l2_genesis, l2_genesis_hash) = l2_genesis(&protocol, roles.owner, &accounts)?;
+    let apps = ExampleApps::dev(l1_chain_id, l2_chain_id);
+    let (l2_genesis, l2_genesis_hash) = l2_genesis(&protocol, roles.owner, &accounts, Some(&apps))?;
     let owner = roles.owner;
 
     // L1: the protocol, current mainnet rules, the inbox activated with the L2 genesis hash.
@@ -339,6 +349,8 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     set_names(&mut b, owner, l1.resolver, &names)?;
     let activate = RealTimeInbox::activateCall { l2GenesisBlockHash: l2_genesis_hash };
     b.call(owner, l1.inbox, activate.abi_encode(), "inbox activation")?;
+    let liquidity = Liquidity::with_eth(U256::from(DEV_APP_LIQUIDITY_ETH) * U256::from(10u64).pow(U256::from(18)));
+    apps.place_l1(&mut b, &protocol, owner, &liquidity)?;
     let mut alloc = b.into_alloc();
     alloc.extend(funded(&accounts, DEV_ACCOUNT_BALANCE));
     if let Some(acc) = alloc.get_mut(&l1.bridge) {
@@ -361,7 +373,7 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     config.deposit_contract_address = Some(address!("0x00000000219ab540356cBB839Cbe05303d7705Fa"));
     let l1_genesis =
         Genesis { config, gas_limit: 60_000_000, base_fee_per_gas: Some(1_000_000_000), alloc, ..Default::default() };
-    Ok(DevNetwork { l1: l1_genesis, l2: l2_genesis, protocol, mock_verifier, roles, l2_genesis_hash })
+    Ok(DevNetwork { l1: l1_genesis, l2: l2_genesis, protocol, mock_verifier, roles, l2_genesis_hash, apps })
 }
 
 /// The generated files, by name, as they are written (pretty JSON, trailing newline).
@@ -372,6 +384,7 @@ pub fn render(net: &DevNetwork) -> Result<Vec<(&'static str, String)>, GenesisEr
         "mockVerifier": net.mock_verifier,
         "roles": net.roles,
         "l2GenesisHash": net.l2_genesis_hash,
+        "apps": net.apps,
     });
     Ok(vec![
         ("l1-genesis.json", json(serde_json::to_string_pretty(&net.l1))?),

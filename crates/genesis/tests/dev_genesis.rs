@@ -14,7 +14,11 @@ use serde_json::json;
 use surge_genesis::{DEV_L1_CHAIN_ID, DEV_L2_CHAIN_ID, DevNetwork, generate, render};
 use surge_host::{ChainSpec, Store};
 use surge_primitives::bindings::{
-    anchor::Anchor, inbox::RealTimeInbox, resolver::Resolver, signal_service::SignalService,
+    anchor::Anchor,
+    examples::{constant_product_pool::ConstantProductPool, swap_vault_l1::SwapVaultL1},
+    inbox::RealTimeInbox,
+    resolver::Resolver,
+    signal_service::SignalService,
     surge_verifier::SurgeVerifier,
 };
 use surge_test_utils::{Anvil, workspace_root};
@@ -48,6 +52,17 @@ fn l1_views(net: &DevNetwork) -> Vec<(String, Address, Vec<u8>)> {
         ("inbox owner".into(), l1.inbox, RealTimeInbox::ownerCall {}.abi_encode()),
         ("required proofs".into(), l1.proof_verifier, SurgeVerifier::requiredProofsCall {}.abi_encode()),
         ("syncer".into(), l1.signal_service, SignalService::authorizedSyncerCall {}.abi_encode()),
+        (
+            "swap pool ETH".into(),
+            net.apps.cross_chain_swap.l1_pool,
+            ConstantProductPool::reserveETHCall {}.abi_encode(),
+        ),
+        (
+            "swap pool tokens".into(),
+            net.apps.cross_chain_swap.l1_pool,
+            ConstantProductPool::reserveTokenCall {}.abi_encode(),
+        ),
+        ("swap vault peer".into(), net.apps.cross_chain_swap.l1_vault, SwapVaultL1::l2PeerCall {}.abi_encode()),
     ];
     for chain in [net.protocol.l1_chain_id, net.protocol.l2_chain_id] {
         for name in ["bridge", "signal_service"] {

@@ -158,11 +158,23 @@ impl L1Client {
         input: Vec<u8>,
         what: &str,
     ) -> Result<TransactionReceipt, L1Error> {
+        self.send_value(key, to, U256::ZERO, input, what).await
+    }
+
+    /// [`L1Client::send`] with `value` wei attached.
+    pub async fn send_value(
+        &self,
+        key: &PrivateKeySigner,
+        to: TxKind,
+        value: U256,
+        input: Vec<u8>,
+        what: &str,
+    ) -> Result<TransactionReceipt, L1Error> {
         let from = key.address();
         let fail = |reason: String| self.error(what, reason);
         let chain_id = self.chain_id().await?;
         let nonce = self.run("eth_getTransactionCount", self.provider.get_transaction_count(from).pending()).await?;
-        let mut request = TransactionRequest::default().from(from).input(input.clone().into());
+        let mut request = TransactionRequest::default().from(from).value(value).input(input.clone().into());
         if let TxKind::Call(to) = to {
             request = request.to(to);
         }
@@ -177,7 +189,7 @@ impl L1Client {
             max_fee_per_gas: gas_price * 2 + tip,
             max_priority_fee_per_gas: tip,
             to,
-            value: U256::ZERO,
+            value,
             access_list: Default::default(),
             input: input.into(),
         };

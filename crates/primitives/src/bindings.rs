@@ -87,3 +87,39 @@ binding!(
     /// Test-only delegating proxy.
     test_delegate_proxy, DelegateProxy, "../../contracts/out/test/DelegateProxy.json"
 );
+
+/// The example apps of `contracts/examples` (cross-chain swap and flash loan), as dapps and tests use them.
+pub mod examples {
+    binding!(
+        /// The L1 token the example pool trades.
+        swap_token, SwapToken, "../../contracts/out/examples/SwapToken.json"
+    );
+    binding!(
+        /// The L1 constant-product ETH/token pool.
+        constant_product_pool, ConstantProductPool, "../../contracts/out/examples/ConstantProductPool.json"
+    );
+    binding!(
+        /// The L1 half of the cross-chain swap.
+        swap_vault_l1, SwapVaultL1, "../../contracts/out/examples/SwapVaultL1.json"
+    );
+    binding!(
+        /// The L2 half of the cross-chain swap.
+        swap_vault_l2, SwapVaultL2, "../../contracts/out/examples/SwapVaultL2.json"
+    );
+    binding!(
+        /// The L2 representation of the swap token.
+        bridged_swap_token, BridgedSwapToken, "../../contracts/out/examples/BridgedSwapToken.json"
+    );
+    binding!(
+        /// The L1 lending pool (1% flash-loan fee).
+        lending_pool, LendingPool, "../../contracts/out/examples/LendingPool.json"
+    );
+    binding!(
+        /// The L1 half of the flash-loan example.
+        flash_loan_executor_l1, FlashLoanExecutorL1, "../../contracts/out/examples/FlashLoanExecutorL1.json"
+    );
+    binding!(
+        /// The L2 half of the flash-loan example.
+        flash_loan_executor_l2, FlashLoanExecutorL2, "../../contracts/out/examples/FlashLoanExecutorL2.json"
+    );
+}

@@ -52,25 +52,35 @@ pub fn min_gas_limit(data_len: usize) -> u64 {
     MESSAGE_GAS_RESERVE + (padded + 416) * 16
 }
 
-/// The test app's binding declares its own copy of the message struct (same ABI); this converts the
-/// canonical one into it.
-impl From<Message> for crate::bindings::test_message_sender::IBridge::Message {
-    fn from(m: Message) -> Self {
-        Self {
-            id: m.id,
-            fee: m.fee,
-            gasLimit: m.gasLimit,
-            from: m.from,
-            srcChainId: m.srcChainId,
-            srcOwner: m.srcOwner,
-            destChainId: m.destChainId,
-            destOwner: m.destOwner,
-            to: m.to,
-            value: m.value,
-            data: m.data,
+/// Apps' bindings declare their own copy of the message struct (same ABI); these convert the canonical one
+/// into theirs.
+macro_rules! message_into {
+    ($($binding:path),+ $(,)?) => {$(
+        impl From<Message> for $binding {
+            fn from(m: Message) -> Self {
+                Self {
+                    id: m.id,
+                    fee: m.fee,
+                    gasLimit: m.gasLimit,
+                    from: m.from,
+                    srcChainId: m.srcChainId,
+                    srcOwner: m.srcOwner,
+                    destChainId: m.destChainId,
+                    destOwner: m.destOwner,
+                    to: m.to,
+                    value: m.value,
+                    data: m.data,
+                }
+            }
         }
-    }
+    )+};
 }
+
+message_into!(
+    crate::bindings::test_message_sender::IBridge::Message,
+    crate::bindings::examples::swap_vault_l2::IBridge::Message,
+    crate::bindings::examples::flash_loan_executor_l2::IBridge::Message,
+);
 
 #[cfg(test)]
 mod tests {

@@ -110,3 +110,26 @@ pub fn storage_logs_bytecode() -> String {
     let artifact: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     artifact["bytecode"]["object"].as_str().unwrap().to_string()
 }
+
+/// Runs the `npx cast …` lines of the first `sh` block under README heading `heading` as printed, with the
+/// dev network's default endpoints pointed at `l1` and `l2`; returns each command's output.
+pub fn run_readme_cast(heading: &str, l1: &str, l2: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(surge_test_utils::workspace_root().join("README.md")).unwrap();
+    let section = readme.split(&format!("\n{heading}\n")).nth(1).unwrap_or_else(|| panic!("no {heading}"));
+    let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let mut outputs = vec![];
+    for line in block.lines().filter(|l| l.starts_with("npx cast ")) {
+        let line = line.replace("http://127.0.0.1:8545", l1).replace("http://127.0.0.1:8547", l2);
+        // Words, with double-quoted ones kept whole (the README quotes signatures).
+        let args: Vec<String> = line["npx cast ".len()..]
+            .split('"')
+            .enumerate()
+            .flat_map(|(i, part)| {
+                if i % 2 == 1 { vec![part.to_string()] } else { part.split_whitespace().map(String::from).collect() }
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        outputs.push(surge_test_utils::cast(&args));
+    }
+    outputs
+}

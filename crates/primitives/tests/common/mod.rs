@@ -158,6 +158,25 @@ impl Chain {
         chain
     }
 
+    /// A chain whose state is the allocation of a genesis file (path relative to the workspace root).
+    pub fn from_genesis(path: &str, spec: SpecId) -> Self {
+        let text = fs::read_to_string(workspace_root().join(path)).unwrap();
+        let genesis: alloy::genesis::Genesis = serde_json::from_str(&text).unwrap();
+        let mut chain = Self::new(genesis.config.chain_id, spec);
+        for (address, account) in genesis.alloc {
+            let mut info = AccountInfo::default().with_balance(account.balance);
+            info.nonce = account.nonce.unwrap_or_default();
+            if let Some(code) = account.code {
+                info = info.with_code(Bytecode::new_raw(code));
+            }
+            chain.db.insert_account_info(address, info);
+            for (slot, value) in account.storage.unwrap_or_default() {
+                chain.set_storage(address, U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0));
+            }
+        }
+        chain
+    }
+
     /// Seals the current block (recording its hash) and opens the next.
     pub fn advance(&mut self) -> B256 {
         let header = Header {
