@@ -91,6 +91,11 @@ impl L1Client {
         &self.provider
     }
 
+    /// How long a call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Runs one call under the timeout, naming it in any error.
     pub async fn run<T, E: std::fmt::Display>(
         &self,

@@ -1,12 +1,20 @@
 //! The L1 side of the node: [`L1Client`] (alloy's provider over HTTP or WebSocket, contract calls through
 //! the `sol!` bindings, errors naming the call and the endpoint), the [`HeadTracker`] publishing the L1
 //! head into a `tokio::sync::watch` channel so block production never waits for L1, and the
-//! [`startup_checks`] that refuse an L1 the L2 cannot settle on.
+//! [`startup_checks`] that refuse an L1 the L2 cannot settle on; the [`L1View`] of recent L1 blocks
+//! (embedded or remote) and the [`BundleSimulator`] running the L1 leg of synchronous composability on it
+//! as the proposer's bundle will.
 
 pub mod checks;
 pub mod client;
 pub mod head;
+pub mod sim;
+pub mod view;
 
 pub use checks::{CheckError, StartupChecks, startup_checks};
 pub use client::{L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
+pub use sim::{
+    BundleLimits, BundleSimulator, InFlightBundle, L1Protocol, LegOutcome, LegResult, Refusal, SimConfig, SimError,
+};
+pub use view::{EmbeddedSource, L1StateSource, L1View, L1Views, RemoteSource, ViewError};

@@ -11,6 +11,10 @@ use std::{
 
 use serde_json::{Value, json};
 
+mod proxy;
+
+pub use proxy::CountingProxy;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -1,0 +1,88 @@
+//! The startup check of the fast-signal override: the bundle simulation marks a message received by
+//! writing `_receivedSignals[slot]` of the L1 signal service; if the deployed signal service keeps that
+//! mapping elsewhere, every simulated leg would pass where L1 fails. So before synchronous composability
+//! is enabled, the signal service itself must accept a random signal with the override and refuse it
+//! without.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, Bytes, U256, keccak256};
+use revm::primitives::hardfork::SpecId;
+use surge_primitives::{
+    bindings::{resolver::Resolver, signal_service::SignalService},
+    signal_slot,
+    slots::signal_service::received_signal_key,
+};
+
+use super::{L1Protocol, SimDb, next_block_env, view_call};
+use crate::view::{L1View, ViewError};
+
+/// The override does not do what the simulation assumes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// The view could not be read.
+    #[error(transparent)]
+    View(#[from] ViewError),
+    /// The L1 resolver names no L2 bridge.
+    #[error("the L1 resolver names no bridge for chain {chain_id}: {reason}")]
+    NoL2Bridge {
+        /// The L2 chain id.
+        chain_id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A signal nobody sent passed.
+    #[error("the L1 signal service {signal_service} accepts a signal that was never sent: {reason}")]
+    AcceptsUnsent {
+        /// The signal service.
+        signal_service: Address,
+        /// What it answered.
+        reason: String,
+    },
+    /// The override did not make the signal pass.
+    #[error(
+        "the L1 signal service {signal_service} refuses a signal marked received at the slot this node writes \
+         (its _receivedSignals is not at slot 253?): {reason}"
+    )]
+    OverrideIgnored {
+        /// The signal service.
+        signal_service: Address,
+        /// What it answered.
+        reason: String,
+    },
+}
+
+/// The L2 bridge as the L1 resolver names it: the app whose signals L1 checks for L2→L1 messages.
+pub fn resolve_l2_bridge(view: &Arc<L1View>, protocol: &L1Protocol, spec: SpecId) -> Result<Address, LayoutError> {
+    let block = next_block_env(view.header(), spec, 12);
+    let mut db = SimDb::new(view.clone());
+    let mut name = [0u8; 32];
+    name[..6].copy_from_slice(b"bridge");
+    let call = Resolver::resolveCall { chainId: U256::from(protocol.l2_chain_id), name: name.into(), allowZero: false };
+    view_call(&mut db, spec, protocol.l1_chain_id, &block, protocol.resolver, &call)?
+        .map_err(|reason| LayoutError::NoL2Bridge { chain_id: protocol.l2_chain_id, reason })
+}
+
+/// Checks, on `view`, that the L1 signal service refuses a random L2 bridge signal and accepts it once the
+/// override marks it received (both through `proveSignalReceived` with an empty proof).
+pub fn check_fast_signal_path(view: &Arc<L1View>, protocol: &L1Protocol, spec: SpecId) -> Result<(), LayoutError> {
+    let block = next_block_env(view.header(), spec, 12);
+    let signal = keccak256([view.hash().as_slice(), b"surge-node fast-signal layout check"].concat());
+    let call = SignalService::proveSignalReceivedCall {
+        chainId: protocol.l2_chain_id,
+        app: protocol.l2_bridge,
+        signal,
+        proof: Bytes::new(),
+    };
+    let ss = protocol.signal_service;
+    let mut db = SimDb::new(view.clone());
+    if let Ok(answer) = view_call(&mut db, spec, protocol.l1_chain_id, &block, ss, &call)? {
+        return Err(LayoutError::AcceptsUnsent { signal_service: ss, reason: format!("answered {answer}") });
+    }
+    let slot = signal_slot(protocol.l2_chain_id, protocol.l2_bridge, signal);
+    let key = U256::from_be_bytes(received_signal_key(slot).0);
+    db.insert_account_storage(ss, key, U256::from(1))?;
+    view_call(&mut db, spec, protocol.l1_chain_id, &block, ss, &call)?
+        .map(|_| ())
+        .map_err(|reason| LayoutError::OverrideIgnored { signal_service: ss, reason })
+}

@@ -1,0 +1,222 @@
+//! Simulation on an [`L1View`](crate::view::L1View): the environment of the next L1 block, one EVM call
+//! with a call tracer, revert reasons in words, and the addresses the L1 leg involves.
+
+mod bundle;
+mod layout;
+
+use std::sync::Arc;
+
+use alloy::{
+    consensus::Header,
+    eips::{eip1559::BaseFeeParams, eip7840::BlobParams},
+};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_sol_types::{SolCall, SolError, SolInterface};
+use revm::{
+    Context, InspectEvm, MainBuilder, MainContext,
+    context::{
+        BlockEnv, TxEnv,
+        result::{EVMError, ExecutionResult, ResultAndState},
+    },
+    context_interface::block::BlobExcessGasAndPrice,
+    database::CacheDB,
+    primitives::hardfork::SpecId,
+};
+use revm_inspectors::tracing::{CallTraceArena, TracingInspector};
+use surge_primitives::{
+    ProtocolConfig,
+    bindings::{
+        bridge::Bridge,
+        examples::{
+            constant_product_pool::ConstantProductPool, flash_loan_executor_l1::FlashLoanExecutorL1,
+            lending_pool::LendingPool, swap_vault_l1::SwapVaultL1,
+        },
+        inbox::RealTimeInbox,
+        multicall::Multicall,
+        signal_service::SignalService,
+    },
+};
+
+use crate::view::{L1View, ViewError};
+
+pub use bundle::{
+    BundleLimits, BundleSimulator, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig,
+    SimError,
+};
+pub use layout::{LayoutError, check_fast_signal_path, resolve_l2_bridge};
+
+/// The state a simulation runs on: the view with the simulation's own writes on top.
+pub type SimDb = CacheDB<Arc<L1View>>;
+
+/// The L1 contracts and chains the L1 leg involves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L1Protocol {
+    /// The L1 chain id.
+    pub l1_chain_id: u64,
+    /// The L2 chain id.
+    pub l2_chain_id: u64,
+    /// The L1 bridge.
+    pub bridge: Address,
+    /// The L1 signal service.
+    pub signal_service: Address,
+    /// The proposer Multicall.
+    pub multicall: Address,
+    /// The realtime inbox.
+    pub inbox: Address,
+    /// The L1 resolver.
+    pub resolver: Address,
+    /// The L2 bridge as the L1 resolver names it: the app of L2→L1 message signals.
+    pub l2_bridge: Address,
+}
+
+impl L1Protocol {
+    /// The L1 side of `p`, taking the L2 bridge from the configuration (see [`resolve_l2_bridge`] for the
+    /// address L1 itself uses).
+    pub fn from_config(p: &ProtocolConfig) -> Self {
+        Self {
+            l1_chain_id: p.l1_chain_id,
+            l2_chain_id: p.l2_chain_id,
+            bridge: p.l1.bridge,
+            signal_service: p.l1.signal_service,
+            multicall: p.l1.multicall,
+            inbox: p.l1.inbox,
+            resolver: p.l1.resolver,
+            l2_bridge: p.l2.bridge,
+        }
+    }
+}
+
+/// The environment of the block after `parent` on an L1 running `spec` with `slot_time` seconds per block:
+/// number + 1, the next base fee and blob fee, the same gas limit and fee recipient.
+pub fn next_block_env(parent: &Header, spec: SpecId, slot_time: u64) -> BlockEnv {
+    let blob_params = if spec >= SpecId::OSAKA {
+        BlobParams::osaka()
+    } else if spec >= SpecId::PRAGUE {
+        BlobParams::prague()
+    } else {
+        BlobParams::cancun()
+    };
+    let excess = parent.next_block_excess_blob_gas(blob_params).unwrap_or_default();
+    BlockEnv {
+        number: U256::from(parent.number + 1),
+        beneficiary: parent.beneficiary,
+        timestamp: U256::from(parent.timestamp + slot_time),
+        gas_limit: parent.gas_limit,
+        basefee: parent.next_block_base_fee(BaseFeeParams::ethereum()).unwrap_or_default(),
+        difficulty: U256::ZERO,
+        prevrandao: Some(parent.mix_hash),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(excess, blob_params.update_fraction as u64)),
+        ..Default::default()
+    }
+}
+
+/// One transaction's result, its state changes (not committed) and its call trace.
+pub(crate) struct Executed {
+    pub result: ExecutionResult,
+    pub state: revm::state::EvmState,
+    pub trace: CallTraceArena,
+}
+
+/// Runs `data` from `from` to `to` on `db` in `block` (nonces unchecked: the proposer's nonce on the view
+/// is behind its unconfirmed transactions), tracing calls; nothing is committed.
+pub(crate) fn execute(
+    db: &mut SimDb,
+    spec: SpecId,
+    chain_id: u64,
+    block: &BlockEnv,
+    tx: (Address, Address, Bytes, u64),
+) -> Result<Executed, ViewError> {
+    run(db, spec, chain_id, block, tx, false)
+}
+
+/// [`execute`], or with `read_only` a call that pays nothing (as `eth_call`).
+fn run(
+    db: &mut SimDb,
+    spec: SpecId,
+    chain_id: u64,
+    block: &BlockEnv,
+    tx: (Address, Address, Bytes, u64),
+    read_only: bool,
+) -> Result<Executed, ViewError> {
+    let (from, to, data, gas_limit) = tx;
+    let (number, hash) = (db.db.number(), db.db.hash());
+    let tx = TxEnv {
+        tx_type: 2,
+        caller: from,
+        gas_limit,
+        gas_price: if read_only { 0 } else { u128::from(block.basefee) },
+        gas_priority_fee: Some(0),
+        kind: TxKind::Call(to),
+        data,
+        chain_id: Some(chain_id),
+        ..Default::default()
+    };
+    let inspector = TracingInspector::new(surge_sync::tracer_config());
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .modify_cfg_chained(|c| {
+            c.chain_id = chain_id;
+            c.set_spec_and_mainnet_gas_params(spec);
+            c.disable_nonce_check = true;
+            c.disable_base_fee = read_only;
+            c.disable_balance_check = read_only;
+        })
+        .with_block(block.clone())
+        .build_mainnet_with_inspector(inspector);
+    let out: Result<ResultAndState, EVMError<ViewError>> = evm.inspect_tx(tx);
+    let ResultAndState { result, state } = out.map_err(|e| match e {
+        EVMError::Database(e) => e,
+        other => ViewError::Read { number, hash, what: "simulating a call".into(), reason: other.to_string() },
+    })?;
+    let trace = evm.inspector.into_traces();
+    Ok(Executed { result, state, trace })
+}
+
+/// A read-only call on `db`; its output, or the revert described.
+pub(crate) fn view_call<C: SolCall>(
+    db: &mut SimDb,
+    spec: SpecId,
+    chain_id: u64,
+    block: &BlockEnv,
+    to: Address,
+    call: &C,
+) -> Result<Result<C::Return, String>, ViewError> {
+    let executed = run(db, spec, chain_id, block, (Address::ZERO, to, call.abi_encode().into(), 10_000_000), true)?;
+    Ok(match executed.result {
+        ExecutionResult::Success { output, .. } => {
+            C::abi_decode_returns(output.data()).map_err(|e| format!("undecodable answer: {e}"))
+        }
+        ExecutionResult::Revert { output, .. } => Err(describe_revert(&output)),
+        ExecutionResult::Halt { reason, .. } => Err(format!("halted: {reason:?}")),
+    })
+}
+
+/// Revert data in words: a Multicall step's failure with its own reason, a protocol error by name,
+/// `Error(string)`, a panic, or the raw bytes.
+pub fn describe_revert(data: &[u8]) -> String {
+    if let Ok(failed) = Multicall::MC_CALL_FAILED::abi_decode(data) {
+        return format!("call {} failed: {}", failed.index, describe_revert(&failed.data));
+    }
+    if data.is_empty() {
+        return "reverted without a reason".into();
+    }
+    // The protocol's errors and the example apps' (whose legs the dev network simulates), by name.
+    macro_rules! named {
+        ($($errors:ty),+) => {$(
+            if let Ok(e) = <$errors>::abi_decode(data) {
+                return format!("{e:?}");
+            }
+        )+};
+    }
+    named!(
+        Bridge::BridgeErrors,
+        SignalService::SignalServiceErrors,
+        RealTimeInbox::RealTimeInboxErrors,
+        ConstantProductPool::ConstantProductPoolErrors,
+        SwapVaultL1::SwapVaultL1Errors,
+        LendingPool::LendingPoolErrors,
+        FlashLoanExecutorL1::FlashLoanExecutorL1Errors
+    );
+    alloy_sol_types::decode_revert_reason(data)
+        .unwrap_or_else(|| format!("reverted with 0x{}", alloy_primitives::hex::encode(data)))
+}
