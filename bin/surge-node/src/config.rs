@@ -9,7 +9,9 @@ use std::{
 };
 
 use alloy_primitives::Address;
+use revm::primitives::hardfork::SpecId;
 use serde::Deserialize;
+use surge_l1::{BundleLimits, SimConfig};
 use surge_primitives::ProtocolConfig;
 
 /// A setting that cannot be used; printed as one line.
@@ -42,6 +44,59 @@ pub struct FileConfig {
     l1: L1Section,
     #[serde(default)]
     protocol: ProtocolOverrides,
+    #[serde(default)]
+    sync: SyncSection,
+}
+
+/// `[sync]`: how the L1 leg of synchronous composability is simulated and bounded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncSection {
+    l1_hardfork: Option<String>,
+    l1_slot_time: Option<u64>,
+    l1_tx_gas_cap: Option<u64>,
+    proposal_gas: Option<u64>,
+    proof_gas_per_message: Option<u64>,
+    max_message_gas_limit: Option<u64>,
+    min_message_fee: Option<u64>,
+}
+
+impl SyncSection {
+    /// The simulation settings, defaults where unset; each error names its key.
+    fn resolve(&self) -> Result<SimConfig, ConfigError> {
+        let d = SimConfig::default();
+        let spec = match self.l1_hardfork.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None => d.spec,
+            Some("cancun") => SpecId::CANCUN,
+            Some("prague") => SpecId::PRAGUE,
+            Some("osaka") => SpecId::OSAKA,
+            Some(other) => return Err(err("sync.l1_hardfork", format!("{other:?}: one of cancun, prague, osaka"))),
+        };
+        let slot_time = self.l1_slot_time.unwrap_or(d.slot_time);
+        if slot_time == 0 {
+            return Err(err("sync.l1_slot_time", "must be at least 1 second"));
+        }
+        let dl = d.limits;
+        let limits = BundleLimits {
+            tx_gas_cap: self.l1_tx_gas_cap.unwrap_or(dl.tx_gas_cap),
+            proposal_gas: self.proposal_gas.unwrap_or(dl.proposal_gas),
+            proof_gas_per_message: self.proof_gas_per_message.unwrap_or(dl.proof_gas_per_message),
+            max_message_gas_limit: self.max_message_gas_limit.unwrap_or(dl.max_message_gas_limit),
+            min_message_fee: self.min_message_fee.unwrap_or(dl.min_message_fee),
+        };
+        let fixed = 21_000 + limits.proposal_gas + limits.proof_gas_per_message;
+        if fixed >= limits.tx_gas_cap {
+            let reason = format!(
+                "{} with proof_gas_per_message {} leaves no room for a message under l1_tx_gas_cap {}",
+                limits.proposal_gas, limits.proof_gas_per_message, limits.tx_gas_cap
+            );
+            return Err(err("sync.proposal_gas", reason));
+        }
+        if limits.max_message_gas_limit == 0 {
+            return Err(err("sync.max_message_gas_limit", "must be above 0"));
+        }
+        Ok(SimConfig { spec, slot_time, limits })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +307,8 @@ pub struct Settings {
     pub fee_recipient: Option<Address>,
     /// Protocol addresses set explicitly.
     pub protocol: ProtocolOverrides,
+    /// How the L1 leg of synchronous composability is simulated and bounded.
+    pub sync: SimConfig,
 }
 
 impl Settings {
@@ -306,6 +363,7 @@ impl Settings {
                 },
             },
             protocol,
+            sync: file.sync.resolve()?,
         })
     }
 }
@@ -376,5 +434,23 @@ mod tests {
         assert!(e.reason.contains("prot"), "{e}");
         let e = Settings::resolve(&FlagValues::default(), &env_of(&[("SURGE_BLOCK_TIME", "soon")])).unwrap_err();
         assert_eq!(e.field, "SURGE_BLOCK_TIME");
+    }
+
+    #[test]
+    fn sync_limits_come_from_the_file_and_bad_ones_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Settings::resolve(&FlagValues { config: Some(file.clone()), ..Default::default() }, &|_| None)
+        };
+        let s = resolve("[sync]\nmin_message_fee = 7\nl1_hardfork = \"Prague\"\n").unwrap();
+        assert_eq!(s.sync.limits.min_message_fee, 7);
+        assert_eq!(s.sync.spec, SpecId::PRAGUE);
+        assert_eq!(s.sync.limits.tx_gas_cap, 1 << 24, "defaults elsewhere");
+        let e = resolve("[sync]\nproposal_gas = 20000000\n").unwrap_err();
+        assert_eq!(e.field, "sync.proposal_gas", "{e}");
+        assert_eq!(resolve("[sync]\nl1_hardfork = \"london\"\n").unwrap_err().field, "sync.l1_hardfork");
+        assert_eq!(resolve("[sync]\nl1_slot_time = 0\n").unwrap_err().field, "sync.l1_slot_time");
     }
 }

@@ -134,7 +134,7 @@ async fn run_chains(
     // The L1: embedded, or an external endpoint that must be the dev L1.
     let sharing_pctg = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
     let (l1, checkpoints) = match &settings.l1_rpc_url {
-        Some(url) => (None, crate::l1::follow_external(url, &protocol, sharing_pctg).await?),
+        Some(url) => (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync).await?),
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
             let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
@@ -150,7 +150,7 @@ async fn run_chains(
                     extensions: vec![],
                 })
                 .await?;
-            let watch = crate::l1::follow_embedded(&l1)?;
+            let watch = crate::l1::follow_embedded(&l1, &protocol, settings.sync).await?;
             (Some(l1), watch)
         }
     };

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use surge_interfaces::SubscribeError;
-use surge_l1::{HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, StartupChecks, startup_checks};
+use surge_l1::{
+    EmbeddedSource, HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, L1Leg, L1Protocol, L1StateSource, RemoteSource,
+    SimConfig, StartupChecks, startup_checks, view::DEFAULT_MAX_CACHED_ENTRIES,
+};
 use surge_primitives::ProtocolConfig;
 use tokio::sync::watch;
 
@@ -16,12 +19,13 @@ const L1_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often an HTTP L1 is asked for its head.
 const L1_POLL: Duration = Duration::from_secs(1);
 
-/// Checks the L1 at `url` against `protocol` and the L2's base-fee sharing percentage, then follows its
-/// head on a task of its own.
+/// Checks the L1 at `url` against `protocol` and the L2's base-fee sharing percentage, checks the L1
+/// leg's fast-signal path there, then follows its head on a task of its own.
 pub async fn follow_external(
     url: &str,
     protocol: &ProtocolConfig,
     l2_basefee_sharing_pctg: u8,
+    sync: SimConfig,
 ) -> eyre::Result<HeadWatch> {
     let client = L1Client::connect(url, L1_TIMEOUT)
         .await
@@ -33,15 +37,18 @@ pub async fn follow_external(
         tracing::warn!("{w}");
     }
     tracing::info!(number = head.number, hash = %head.hash, endpoint = url, "L1 checked");
+    check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
     let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
     tokio::spawn(tracker.run());
     Ok(watch)
 }
 
-/// The embedded L1's heads, published as its blocks are committed (each is final at once).
-pub fn follow_embedded(l1: &RunningChain) -> eyre::Result<HeadWatch> {
+/// The embedded L1's heads, published as its blocks are committed (each is final at once), after checking
+/// the L1 leg's fast-signal path on its head.
+pub async fn follow_embedded(l1: &RunningChain, protocol: &ProtocolConfig, sync: SimConfig) -> eyre::Result<HeadWatch> {
     let head = l1.store.head()?;
     let first = L1Head::from_sealed(&head.header, head.hash);
+    check_l1_leg(EmbeddedSource::new(l1.store.clone()), &first, protocol, sync).await;
     let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
     let mut notifications = l1.control.hub.subscribe_untracked().map_err(|e: SubscribeError| eyre::eyre!(e))?;
     tokio::spawn(async move {
@@ -56,6 +63,30 @@ pub fn follow_embedded(l1: &RunningChain) -> eyre::Result<HeadWatch> {
         }
     });
     Ok(HeadWatch(rx))
+}
+
+/// Checks, on the L1 head, that the bundle simulation's fast-signal override is what the L1 signal service
+/// reads; when it is not, synchronous composability stays off and the log says why.
+async fn check_l1_leg<S: L1StateSource>(
+    source: S,
+    head: &L1Head,
+    protocol: &ProtocolConfig,
+    sync: SimConfig,
+) -> Option<L1Leg<S>> {
+    match L1Leg::prepare(source, (head.number, head.hash), L1Protocol::from_config(protocol), sync).await {
+        Ok(leg) => {
+            tracing::info!(
+                block = head.number,
+                l2_bridge = %leg.protocol.l2_bridge,
+                "synchronous composability: the L1 fast-signal path checks out"
+            );
+            Some(leg)
+        }
+        Err(e) => {
+            tracing::error!(block = head.number, "synchronous composability disabled: {e}");
+            None
+        }
+    }
 }
 
 /// Installs the node's one metrics registry (the `metrics` facade with the Prometheus exporter, the RPC

@@ -95,6 +95,9 @@ fn deploy_then_run_an_l2_on_anvil() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The node checked the L1 leg's fast-signal path on anvil through the remote view.
+    let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
+    assert!(log.contains("the L1 fast-signal path checks out"), "{log}");
     // The inbox was activated with this L2's genesis.
     let genesis = rpc_result(&l2, "eth_getBlockByNumber", json!(["0x0", false]));
     assert!(stdout.contains(genesis["hash"].as_str().unwrap()), "deploy printed the genesis it activated: {stdout}");

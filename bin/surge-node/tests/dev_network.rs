@@ -219,6 +219,11 @@ fn dev_network_end_to_end() {
         .unwrap();
     assert!(rpc_count > 10, "RPC requests were counted: {rpc_count}");
 
+    // At start the node checked the L1 leg's fast-signal path on the embedded L1.
+    let port = l2.rsplit(':').next().unwrap();
+    let log = std::fs::read_to_string(dir.path().join(format!("node-{port}.log"))).unwrap();
+    assert!(log.contains("the L1 fast-signal path checks out"), "{log}");
+
     // The example apps answer the README's commands with the constant-product and 1% formulas.
     let outputs = run_readme_cast("## Example apps", &l1, &l2);
     let first = |s: &str| s.split_whitespace().next().unwrap().parse::<U256>().unwrap();

@@ -15,6 +15,7 @@ pub use checks::{CheckError, StartupChecks, startup_checks};
 pub use client::{L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
 pub use sim::{
-    BundleLimits, BundleSimulator, InFlightBundle, L1Protocol, LegOutcome, LegResult, Refusal, SimConfig, SimError,
+    BundleLimits, BundleSimulator, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult, Refusal, SimConfig,
+    SimError,
 };
 pub use view::{EmbeddedSource, L1StateSource, L1View, L1Views, RemoteSource, ViewError};

@@ -309,3 +309,28 @@ fn embedded_nodes_are_followed() {
     ));
     assert!(!out.is_success());
 }
+
+/// The gas a Merkle proof adds to `processMessage` over the fast path, per proof node, for the node's
+/// proof allowance: measured here on this world's proof, printed, and bounded.
+#[test]
+fn proof_verification_gas_per_node() {
+    let mut w = world();
+    let m = w.message.clone();
+    let nodes = w.proof.account_proof.len() + w.proof.storage_proof.len();
+    let bytes: usize = w.proof.account_proof.iter().chain(&w.proof.storage_proof).map(|n| n.len()).sum();
+    let proof = good_proof(&w);
+    let call = Bridge::processMessageCall { message: m.clone(), proof };
+    let proved = w.l2.view(Tx::sol(m.destOwner, w.l2_core.bridge, call)).expect_ok().gas_used();
+
+    let slot = w.slot;
+    let mark = SignalService::setSignalsReceivedCall { slots: vec![slot] };
+    w.l2.exec(Tx::sol(w.syncer, w.l2_core.signal_service, mark)).expect_ok();
+    let call = Bridge::processMessageCall { message: m.clone(), proof: Bytes::new() };
+    let fast = w.l2.view(Tx::sol(m.destOwner, w.l2_core.bridge, call)).expect_ok().gas_used();
+
+    let per_node = (proved - fast) / nodes as u64;
+    println!("proof of {nodes} nodes ({bytes} bytes): {} gas over the fast path, {per_node} per node", proved - fast);
+    // surge-l1's default allowance (BundleLimits::proof_gas_per_message, 1,000,000 per message) covers a
+    // proof of 16 nodes.
+    assert!(per_node * 16 < 1_000_000, "{per_node} gas per node");
+}

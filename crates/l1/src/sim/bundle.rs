@@ -37,9 +37,13 @@ use crate::view::{L1View, ViewError};
 pub struct BundleLimits {
     /// The L1's per-transaction gas cap (2^24 since Osaka, EIP-7825).
     pub tx_gas_cap: u64,
-    /// Gas kept for the proposal itself (`tentativePropose`, its proof check, `finalizePropose`).
+    /// Gas kept for the proposal itself (`tentativePropose`, its proof check, `finalizePropose`). A deferred
+    /// proposal with a mock proof and two signals measures 212,000 with its Multicall
+    /// (`crates/primitives/tests/inbox.rs`); the default leaves room for a ZK verifier.
     pub proposal_gas: u64,
-    /// Gas kept per message for the Merkle proof the real `processMessage(M, proof)` verifies.
+    /// Gas kept per message for the Merkle proof the real `processMessage(M, proof)` verifies: 58,450 per
+    /// proof node measured (`proof_verification_gas_per_node` in `crates/primitives/tests/signal_proof.rs`),
+    /// so the default covers a 16-node proof (a large state's account and storage paths).
     pub proof_gas_per_message: u64,
     /// The largest `gasLimit` a message may ask for.
     pub max_message_gas_limit: u64,
@@ -52,7 +56,7 @@ impl Default for BundleLimits {
         Self {
             tx_gas_cap: 1 << 24,
             proposal_gas: 1_000_000,
-            proof_gas_per_message: 400_000,
+            proof_gas_per_message: 1_000_000,
             max_message_gas_limit: 4_000_000,
             min_message_fee: 0,
         }

@@ -86,3 +86,55 @@ pub fn check_fast_signal_path(view: &Arc<L1View>, protocol: &L1Protocol, spec: S
         .map(|_| ())
         .map_err(|reason| LayoutError::OverrideIgnored { signal_service: ss, reason })
 }
+
+/// What the L1 leg's simulation needs, checked: the views, the L1 protocol with the L2 bridge as L1's
+/// resolver names it, and the simulation's settings.
+#[derive(Debug)]
+pub struct L1Leg<S> {
+    /// Views of recent L1 blocks.
+    pub views: crate::view::L1Views<S>,
+    /// The contracts the leg involves.
+    pub protocol: L1Protocol,
+    /// How the bundle is simulated and bounded.
+    pub config: super::SimConfig,
+}
+
+impl<S: crate::view::L1StateSource> L1Leg<S> {
+    /// Opens the view of L1 block `number` (`hash`), resolves the L2 bridge there and checks the
+    /// fast-signal override ([`check_fast_signal_path`]); an error means synchronous composability must stay
+    /// off.
+    pub async fn prepare(
+        source: S,
+        (number, hash): (u64, alloy_primitives::B256),
+        protocol: L1Protocol,
+        config: super::SimConfig,
+    ) -> Result<Self, LayoutError> {
+        let views = crate::view::L1Views::new(source, crate::view::DEFAULT_VIEW_CAPACITY);
+        let view = views.view(number, hash).await?;
+        let spec = config.spec;
+        // Reads of a remote view wait for the network: off the async task.
+        let protocol = tokio::task::spawn_blocking(move || {
+            let l2_bridge = resolve_l2_bridge(&view, &protocol, spec)?;
+            let protocol = L1Protocol { l2_bridge, ..protocol };
+            check_fast_signal_path(&view, &protocol, spec)?;
+            Ok::<_, LayoutError>(protocol)
+        })
+        .await
+        .map_err(|e| LayoutError::NoL2Bridge { chain_id: protocol.l2_chain_id, reason: e.to_string() })??;
+        Ok(Self { views, protocol, config })
+    }
+
+    /// A bundle simulator on the view of L1 block `number` (`hash`), after the `in_flight` bundles. Run its
+    /// calls on a blocking thread.
+    pub async fn simulator(
+        &self,
+        (number, hash): (u64, alloy_primitives::B256),
+        in_flight: &[super::InFlightBundle],
+    ) -> Result<super::BundleSimulator, super::SimError> {
+        let view = self.views.view(number, hash).await?;
+        let (protocol, config, in_flight) = (self.protocol, self.config, in_flight.to_vec());
+        tokio::task::spawn_blocking(move || super::BundleSimulator::new(view, protocol, config, &in_flight))
+            .await
+            .map_err(|e| super::SimError::Protocol { what: "the simulation task", reason: e.to_string() })?
+    }
+}

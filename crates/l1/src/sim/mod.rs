@@ -43,7 +43,7 @@ pub use bundle::{
     BundleLimits, BundleSimulator, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig,
     SimError,
 };
-pub use layout::{LayoutError, check_fast_signal_path, resolve_l2_bridge};
+pub use layout::{L1Leg, LayoutError, check_fast_signal_path, resolve_l2_bridge};
 
 /// The state a simulation runs on: the view with the simulation's own writes on top.
 pub type SimDb = CacheDB<Arc<L1View>>;
