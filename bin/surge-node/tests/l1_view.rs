@@ -408,8 +408,19 @@ async fn remote_view_answers_as_the_embedded_one() {
     let remote = views.view(0, hash).await.unwrap();
     assert_eq!(proxy.requests() - before, 1, "opening a view is one request");
 
+    // A view that may cache two entries keeps answering past them, fetching again what it could not keep.
+    let tiny = RemoteSource::new(wait_for(&proxy.url).await, 2).open(0, hash).await.unwrap();
+
     let (n, r, p) = (net.clone(), remote.clone(), proxy.clone());
     tokio::task::spawn_blocking(move || {
+        let three = [n.protocol.l1.bridge, n.protocol.l1.inbox, n.protocol.l1.multicall];
+        let answers: Vec<_> = three.iter().map(|a| tiny.basic_ref(*a).unwrap()).collect();
+        let start = p.requests();
+        assert_eq!(tiny.basic_ref(three[0]).unwrap(), answers[0]);
+        assert_eq!(p.requests(), start, "kept");
+        assert_eq!(tiny.basic_ref(three[2]).unwrap(), answers[2]);
+        assert_eq!(p.requests(), start + 1, "past the bound: fetched again");
+
         // Same accounts, code and storage.
         let s = n.apps.cross_chain_swap;
         let accounts =
@@ -469,4 +480,32 @@ async fn remote_view_answers_as_the_embedded_one() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_view_of_state_the_endpoint_no_longer_serves_names_the_block() {
+    // An anvil that keeps the state of its last two blocks only.
+    let port = free_port();
+    let _anvil = Kill(
+        Command::new(anvil_bin())
+            .args(["--port", &port.to_string(), "--prune-history", "2"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let client = wait_for(&url).await;
+    for _ in 0..10 {
+        rpc_result(&url, "evm_mine", json!([]));
+    }
+    let old = rpc_result(&url, "eth_getBlockByNumber", json!(["0x1", false]));
+    let hash: B256 = old["hash"].as_str().unwrap().parse().unwrap();
+    let view = Arc::new(RemoteSource::new(client, 1_000).open(1, hash).await.unwrap());
+    let error = tokio::task::spawn_blocking(move || view.basic_ref(dev_key(0).address()).unwrap_err()).await.unwrap();
+    assert!(matches!(error, ViewError::StateUnavailable { number: 1, hash: h, .. } if h == hash), "{error:?}");
+    assert!(error.to_string().contains(&format!("L1 block 1 ({hash})")), "{error}");
+
+    // A block the endpoint does not know at all.
+    let unknown = RemoteSource::new(wait_for(&url).await, 1_000).open(5, B256::repeat_byte(0x11)).await.unwrap_err();
+    assert!(matches!(unknown, ViewError::UnknownBlock { number: 5, .. }), "{unknown:?}");
 }

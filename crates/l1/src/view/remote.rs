@@ -134,8 +134,16 @@ impl fmt::Debug for RemoteState {
 }
 
 /// Answers that mean "this node does not have that state" (geth, reth, erigon, nethermind, anvil).
-const STATE_GONE: &[&str] =
-    &["missing trie node", "header not found", "unknown block", "historical state", "pruned", "not available"];
+const STATE_GONE: &[&str] = &[
+    "missing trie node",
+    "header not found",
+    "unknown block",
+    "historical state",
+    "pruned",
+    "not available",
+    "out of range",
+    "outofrange",
+];
 
 impl RemoteState {
     fn block(&self) -> BlockId {
