@@ -30,11 +30,13 @@ contract ConstantProductPool {
     uint256 public reserveToken;
 
     event LiquidityAdded(uint256 eth, uint256 tokens);
+    event LiquidityRemoved(uint256 eth, uint256 tokens);
     event Swapped(address indexed to, uint256 ethIn, uint256 tokensOut);
 
     error POOL_NOT_OWNER(address caller);
     error POOL_NO_INPUT();
     error POOL_SLIPPAGE(uint256 out, uint256 minOut);
+    error POOL_TRANSFER_FAILED();
 
     constructor(ExampleERC20 _token, address _owner) {
         token = _token;
@@ -48,6 +50,17 @@ contract ConstantProductPool {
         reserveETH += msg.value;
         reserveToken += tokens;
         emit LiquidityAdded(msg.value, tokens);
+    }
+
+    /// @notice Takes `eth` and `tokens` out of the reserves and sends them to `to`; owner only.
+    function removeLiquidity(uint256 eth, uint256 tokens, address to) external {
+        if (msg.sender != owner) revert POOL_NOT_OWNER(msg.sender);
+        reserveETH -= eth;
+        reserveToken -= tokens;
+        token.transfer(to, tokens);
+        (bool sent,) = to.call{value: eth}("");
+        if (!sent) revert POOL_TRANSFER_FAILED();
+        emit LiquidityRemoved(eth, tokens);
     }
 
     /// @notice The tokens `ethIn` buys now.

@@ -23,20 +23,38 @@ interface IFlashBorrower {
 /// @title LendingPool
 /// @notice An L1 pool of ETH that lends it within one call for a 1% fee.
 contract LendingPool {
+    /// @notice Who may withdraw the liquidity.
+    address public immutable owner;
     /// @notice The fees earned so far.
     uint256 public totalFees;
     uint256 private _locked;
 
     event Deposited(address indexed from, uint256 amount);
+    event Withdrawn(address indexed to, uint256 amount);
     event FlashLoan(address indexed borrower, uint256 amount, uint256 fee);
 
+    error LP_NOT_OWNER(address caller);
     error LP_REENTRANCY();
     error LP_INSUFFICIENT_LIQUIDITY(uint256 available, uint256 requested);
     error LP_NOT_REPAID(uint256 owed, uint256 repaid);
+    error LP_TRANSFER_FAILED();
+
+    constructor(address _owner) {
+        owner = _owner;
+    }
 
     /// @notice Adds liquidity.
     function deposit() external payable {
         emit Deposited(msg.sender, msg.value);
+    }
+
+    /// @notice Sends `amount` of the liquidity to `to`; owner only, never during a loan.
+    function withdraw(uint256 amount, address to) external {
+        if (msg.sender != owner) revert LP_NOT_OWNER(msg.sender);
+        if (_locked == 1) revert LP_REENTRANCY();
+        (bool sent,) = to.call{value: amount}("");
+        if (!sent) revert LP_TRANSFER_FAILED();
+        emit Withdrawn(to, amount);
     }
 
     /// @notice Repays a loan in progress (any ETH sent here counts).

@@ -59,6 +59,8 @@ struct SyncSection {
     proof_gas_per_message: Option<u64>,
     max_message_gas_limit: Option<u64>,
     min_message_fee: Option<u64>,
+    max_state_reads: Option<u64>,
+    call_timeout_ms: Option<u64>,
 }
 
 impl SyncSection {
@@ -95,7 +97,13 @@ impl SyncSection {
         if limits.max_message_gas_limit == 0 {
             return Err(err("sync.max_message_gas_limit", "must be above 0"));
         }
-        Ok(SimConfig { spec, slot_time, limits })
+        let max_state_reads = self.max_state_reads.unwrap_or(d.max_state_reads);
+        let call_timeout = self.call_timeout_ms.map_or(d.call_timeout, Duration::from_millis);
+        if max_state_reads == 0 || call_timeout.is_zero() {
+            let field = if max_state_reads == 0 { "sync.max_state_reads" } else { "sync.call_timeout_ms" };
+            return Err(err(field, "must be above 0"));
+        }
+        Ok(SimConfig { spec, slot_time, limits, max_state_reads, call_timeout })
     }
 }
 

@@ -35,9 +35,6 @@ pub struct DeployArgs {
     pub app_liquidity: Option<U256>,
 }
 
-/// How many contracts the protocol deploys (the apps' addresses follow theirs).
-const PROTOCOL_CREATIONS: u64 = 7;
-
 /// Deploys and writes the files; returns the protocol configuration.
 pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     use alloy::providers::Provider;
@@ -65,14 +62,16 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     };
     protocol.validate().map_err(|e| eyre!("protocol configuration: {e}"))?;
     let liquidity = args.app_liquidity.map(surge_genesis::Liquidity::with_eth);
+    let roles = surge_genesis::DevRoles { owner, proposer: owner, prover_signer: args.prover_signer };
+    // The apps' creations follow the protocol's.
+    let protocol_creations = surge_genesis::l1_creations(&protocol, mock_verifier, roles).len() as u64;
     let apps = liquidity.map(|_| {
-        let at_app = |i: u64| at(PROTOCOL_CREATIONS + i);
+        let at_app = |i: u64| at(protocol_creations + i);
         surge_genesis::ExampleApps::new(args.l2_chain_id, [at_app(0), at_app(1), at_app(2), at_app(3), at_app(4)])
     });
     let funded: Vec<Address> = surge_genesis::dev_keys(10)?.iter().map(|k| k.address()).collect();
     let (l2_genesis, l2_genesis_hash) = surge_genesis::l2_genesis(&protocol, owner, &funded, apps.as_ref())?;
 
-    let roles = surge_genesis::DevRoles { owner, proposer: owner, prover_signer: args.prover_signer };
     // The creation order is the order of the predicted CREATE addresses above; each transaction waits for
     // its receipt, so the next nonce follows.
     let mut creations = surge_genesis::l1_creations(&protocol, mock_verifier, roles);

@@ -46,11 +46,12 @@ pub async fn follow_external(
 /// The embedded L1's heads, published as its blocks are committed (each is final at once), after checking
 /// the L1 leg's fast-signal path on its head.
 pub async fn follow_embedded(l1: &RunningChain, protocol: &ProtocolConfig, sync: SimConfig) -> eyre::Result<HeadWatch> {
+    // Subscribe before reading the head: a block committed meanwhile is then announced, not missed.
+    let mut notifications = l1.control.hub.subscribe_untracked().map_err(|e: SubscribeError| eyre::eyre!(e))?;
     let head = l1.store.head()?;
     let first = L1Head::from_sealed(&head.header, head.hash);
     check_l1_leg(EmbeddedSource::new(l1.store.clone()), &first, protocol, sync).await;
     let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
-    let mut notifications = l1.control.hub.subscribe_untracked().map_err(|e: SubscribeError| eyre::eyre!(e))?;
     tokio::spawn(async move {
         while let Some(n) = notifications.next().await {
             let Ok(n) = n else { continue };

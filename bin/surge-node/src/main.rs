@@ -154,8 +154,9 @@ enum Tool {
         /// Where to write the files.
         #[arg(long, default_value = ".")]
         out: PathBuf,
-        /// ETH to send to the L1 bridge, which pays out the value of messages from L2.
-        #[arg(long, value_name = "ETH", default_value = "100", value_parser = parse_ether)]
+        /// ETH to send to the L1 bridge, which pays out the value of messages from L2. The L2 genesis funds
+        /// the public dev accounts, so anyone can bridge that out: send only what you can lose.
+        #[arg(long, value_name = "ETH", default_value = "10", value_parser = parse_ether)]
         bridge_funding: U256,
         /// ETH of liquidity in each example-app pool (the swap pool pairs it with 2000 tokens per ETH).
         #[arg(long, value_name = "ETH", default_value = "10", value_parser = parse_ether)]

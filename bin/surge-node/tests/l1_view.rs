@@ -220,6 +220,32 @@ fn scenarios(view: Arc<L1View>, net: &Net) -> (Vec<Message>, Vec<SentMessage>, u
     let refused = sim(&view, net, &[]).message(&zero).unwrap_err();
     assert_eq!(refused, SimError::Refused(Refusal::NoGasLimit(zero.hash())));
 
+    // A user op comes before every message: after one, the bundle must be simulated again.
+    let mut b = sim(&view, net, &[]);
+    b.message(&swap(net, 14, U256::ZERO)).unwrap();
+    assert_eq!(b.user_op(&user_op_sending(net)).unwrap_err(), SimError::Refused(Refusal::UserOpAfterMessages));
+
+    // A message already committed on L2 runs on L1 whatever its callback does: a RETRIABLE leg is part of
+    // the bundle (processing it again would revert), and an in-flight bundle holding one is no error.
+    let mut b = sim(&view, net, &[]);
+    let kept = b.include_message(&slipping).unwrap();
+    assert!(kept.applied && matches!(kept.result, LegResult::Retriable(_)), "{kept:?}");
+    let again = b.include_message(&slipping).unwrap();
+    assert!(!again.applied && matches!(&again.result, LegResult::Reverted(r) if r.contains("B_STATUS_MISMATCH")));
+    let with_retriable = InFlightBundle {
+        last_block_hash: B256::repeat_byte(8),
+        user_ops: vec![],
+        messages: vec![slipping.clone(), swap(net, 15, U256::ZERO)],
+    };
+    let mut b = sim(&view, net, &[with_retriable]);
+    assert_eq!(b.message(&next).unwrap().sent[0].message.id, first_id + 1, "after the in-flight swap's answer");
+
+    // One simulated call reads a bounded number of accounts and slots.
+    let tight = SimConfig { max_state_reads: 5, ..Default::default() };
+    let mut b = BundleSimulator::new(view.clone(), net.l1, tight, &[]).unwrap();
+    let over = b.message(&swap(net, 16, U256::ZERO)).unwrap_err();
+    assert!(matches!(over, SimError::View(ViewError::Budget { .. })), "{over:?}");
+
     bundle.extend([starved, slipping]);
     (bundle, sent, gas)
 }
@@ -294,11 +320,14 @@ async fn l1_leg_on_the_embedded_dev_l1() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, view) = embedded_genesis(dir.path()).await;
     let net = dev_net();
-    assert_eq!(resolve_l2_bridge(&view, &net.l1, SpecId::OSAKA).unwrap(), net.protocol.l2.bridge);
-    check_fast_signal_path(&view, &net.l1, SpecId::OSAKA).unwrap();
+    assert_eq!(resolve_l2_bridge(&view, &net.l1, &SimConfig::default()).unwrap(), net.protocol.l2.bridge);
+    check_fast_signal_path(&view, &net.l1, &SimConfig::default()).unwrap();
     // A signal service that does not keep received signals where the override writes them is caught.
     let wrong = L1Protocol { signal_service: net.protocol.l1.bridge, ..net.l1 };
-    assert!(matches!(check_fast_signal_path(&view, &wrong, SpecId::OSAKA), Err(LayoutError::OverrideIgnored { .. })));
+    assert!(matches!(
+        check_fast_signal_path(&view, &wrong, &SimConfig::default()),
+        Err(LayoutError::OverrideIgnored { .. })
+    ));
 
     scenarios(view.clone(), &net);
     refusals(view, &net);
@@ -332,7 +361,7 @@ async fn l1_leg_on_anvil_matches_what_l1_does() {
     assert!(Arc::ptr_eq(&view, &views.view(head.header.number, head.header.hash).await.unwrap()), "reused");
     let (sim_net, sim_view) = (net.clone(), view.clone());
     let (bundle, sent, sim_gas) = tokio::task::spawn_blocking(move || {
-        check_fast_signal_path(&sim_view, &sim_net.l1, SpecId::OSAKA).unwrap();
+        check_fast_signal_path(&sim_view, &sim_net.l1, &SimConfig::default()).unwrap();
         scenarios(sim_view, &sim_net)
     })
     .await
@@ -439,6 +468,9 @@ async fn remote_view_answers_as_the_embedded_one() {
                 );
             }
         }
+        // The simulation runs in the next block: BLOCKHASH of the view's block is its hash on both.
+        assert_eq!(r.block_hash_ref(0).unwrap(), hash);
+        assert_eq!(embedded.block_hash_ref(0).unwrap(), embedded.hash());
         // The same bundle simulates the same on both: every leg, every answer, every gas figure.
         let run = |view: &Arc<L1View>| {
             let mut b = sim(view, &n, &[]);
@@ -462,7 +494,7 @@ async fn remote_view_answers_as_the_embedded_one() {
 
         // The endpoint dies mid-simulation: an error naming the block, never a result.
         let mut b = sim(&r, &n, &[]);
-        b.message(&swap(&n, 1, U256::ZERO)).unwrap();
+        assert_eq!(b.user_op(&user_op_sending(&n)).unwrap().error, None);
         p.cut();
         let untouched = Multicall::Call {
             target: s.l1_token,

@@ -136,7 +136,8 @@ impl ExampleApps {
         ]
     }
 
-    /// The L1 halves in creation order; the token's supply goes to `owner`, who alone adds pool liquidity.
+    /// The L1 halves in creation order; the token's supply goes to `owner`, who alone adds and removes the
+    /// pools' liquidity.
     pub fn l1_creations(&self, protocol: &ProtocolConfig, owner: Address, liquidity: &Liquidity) -> Vec<L1Creation> {
         let (s, f) = (self.cross_chain_swap, self.flash_loan);
         let (bridge, l2_chain_id) = (protocol.l1.bridge, protocol.l2_chain_id);
@@ -168,7 +169,7 @@ impl ExampleApps {
             L1Creation {
                 name: "LendingPool",
                 bytecode: &LendingPool::BYTECODE,
-                args: vec![],
+                args: LendingPool::constructorCall { _owner: owner }.abi_encode(),
                 address: f.l1_lending_pool,
             },
             L1Creation {

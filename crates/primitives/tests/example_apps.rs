@@ -273,3 +273,62 @@ fn flash_loan_round_trip() {
     assert_eq!(loans.len(), 1);
     assert_eq!((loans[0].borrower, loans[0].amount, loans[0].fee), (l1_executor, amount, fee));
 }
+
+#[test]
+fn answers_replayed_from_elsewhere_or_for_another_request_do_not_complete_a_swap() {
+    let mut d = dev();
+    let user = d.user;
+    let s = d.apps["crossChainSwap"].clone();
+    let (l1_vault, l2_vault) = (addr(&s["l1Vault"]), addr(&s["l2Vault"]));
+    let eth_in = ether(1);
+    let swap = |answer: &Message| SwapVaultL2::swapETHForTokenViaL1Call {
+        minOut: U256::ZERO,
+        returnMessage: answer.clone().into(),
+    };
+    let attempt = |d: &mut Dev, answer: &Message| {
+        d.l2.mark_received(signal_slot(d.l1.chain_id, d.l1.bridge, answer.hash()));
+        d.l2.chain.exec(Tx::sol(user, l2_vault, swap(answer)).value(eth_in))
+    };
+    let no_answer = |out: &Outcome| {
+        out.expect_revert::<SwapVaultL2::RT_NO_ANSWER>();
+        let e = <SwapVaultL2::RT_NO_ANSWER as alloy_sol_types::SolError>::abi_decode(&out.output()).unwrap();
+        assert_eq!(e.status, RETRIABLE, "the answer's invocation failed");
+    };
+
+    // An answer that claims to come from the L1 vault but is sent by another L1 account.
+    let request = predicted_request(&mut d, l2_vault, l1_vault, (user, U256::ZERO).abi_encode_params(), eth_in);
+    let mut forged = predicted_answer(&mut d, l1_vault, l2_vault, &request, (user, ether(1_000)).abi_encode_params());
+    forged.from = account(77);
+    no_answer(&attempt(&mut d, &forged));
+
+    // The L1 vault's answer to some other request.
+    let mut other = request.clone();
+    other.id += 100;
+    let misdirected = predicted_answer(&mut d, l1_vault, l2_vault, &other, (user, ether(1)).abi_encode_params());
+    no_answer(&attempt(&mut d, &misdirected));
+
+    // The right answer completes it once; replayed in a second swap it is refused by the bridge.
+    let answer = predicted_answer(&mut d, l1_vault, l2_vault, &request, (user, ether(2)).abi_encode_params());
+    attempt(&mut d, &answer).expect_ok();
+    attempt(&mut d, &answer).expect_revert::<Bridge::B_STATUS_MISMATCH>();
+}
+
+#[test]
+fn the_owner_takes_the_liquidity_back() {
+    let mut d = dev();
+    let owner = addr(&addresses()["roles"]["owner"]);
+    let (s, f) = (d.apps["crossChainSwap"].clone(), d.apps["flashLoan"].clone());
+    let (pool, token, lending) = (addr(&s["l1Pool"]), addr(&s["l1Token"]), addr(&f["l1LendingPool"]));
+    let to = account(60);
+    let take = ConstantProductPool::removeLiquidityCall { eth: ether(10), tokens: ether(20_000), to };
+    d.l1.chain.exec(Tx::sol(d.relayer, pool, take.clone())).expect_revert::<ConstantProductPool::POOL_NOT_OWNER>();
+    d.l1.chain.exec(Tx::sol(owner, pool, take)).expect_ok();
+    assert_eq!(d.l1.chain.balance(to), ether(10));
+    assert_eq!(d.l1.chain.read(token, SwapToken::balanceOfCall(to)), ether(20_000));
+    assert_eq!(d.l1.chain.read(pool, ConstantProductPool::reserveETHCall {}), ether(990));
+
+    let withdraw = LendingPool::withdrawCall { amount: ether(5), to };
+    d.l1.chain.exec(Tx::sol(d.relayer, lending, withdraw.clone())).expect_revert::<LendingPool::LP_NOT_OWNER>();
+    d.l1.chain.exec(Tx::sol(owner, lending, withdraw)).expect_ok();
+    assert_eq!(d.l1.chain.balance(to), ether(15));
+}

@@ -329,8 +329,11 @@ fn proof_verification_gas_per_node() {
     let fast = w.l2.view(Tx::sol(m.destOwner, w.l2_core.bridge, call)).expect_ok().gas_used();
 
     let per_node = (proved - fast) / nodes as u64;
+    let avg = (bytes / nodes) as u64;
     println!("proof of {nodes} nodes ({bytes} bytes): {} gas over the fast path, {per_node} per node", proved - fast);
-    // surge-l1's default allowance (BundleLimits::proof_gas_per_message, 1,000,000 per message) covers a
-    // proof of 16 nodes.
-    assert!(per_node * 16 < 1_000_000, "{per_node} gas per node");
+    // surge-l1's default allowance (BundleLimits::proof_gas_per_message, 1,200,000 per message) covers 16
+    // full 532-byte branch nodes, counting every byte above this proof's average at a generous 40 gas
+    // (calldata is 16, copying and hashing a few more).
+    let full_node = per_node + (532 - avg) * 40;
+    assert!(full_node * 16 < 1_200_000, "{per_node} gas per node of {avg} bytes, {full_node} for a full one");
 }

@@ -7,22 +7,22 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, Bytes, U256, keccak256};
-use revm::primitives::hardfork::SpecId;
+use revm::context::BlockEnv;
 use surge_primitives::{
     bindings::{resolver::Resolver, signal_service::SignalService},
     signal_slot,
     slots::signal_service::received_signal_key,
 };
 
-use super::{L1Protocol, SimDb, next_block_env, view_call};
+use super::{Budget, L1Protocol, SimConfig, SimDb, SimError, next_block_env, view_call};
 use crate::view::{L1View, ViewError};
 
 /// The override does not do what the simulation assumes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
-    /// The view could not be read.
+    /// The check could not run (the view could not be read, the call was invalid).
     #[error(transparent)]
-    View(#[from] ViewError),
+    Simulation(#[from] SimError),
     /// The L1 resolver names no L2 bridge.
     #[error("the L1 resolver names no bridge for chain {chain_id}: {reason}")]
     NoL2Bridge {
@@ -52,10 +52,26 @@ pub enum LayoutError {
     },
 }
 
+impl From<ViewError> for LayoutError {
+    fn from(e: ViewError) -> Self {
+        Self::Simulation(SimError::View(e))
+    }
+}
+
+/// A simulation database on `view` and the next block's environment.
+fn on_view(view: &Arc<L1View>, config: &SimConfig) -> (SimDb, BlockEnv) {
+    let db = SimDb::new(Budget::new(view.clone(), config.max_state_reads, config.call_timeout));
+    (db, next_block_env(view.header(), config.spec, config.slot_time))
+}
+
 /// The L2 bridge as the L1 resolver names it: the app whose signals L1 checks for L2→L1 messages.
-pub fn resolve_l2_bridge(view: &Arc<L1View>, protocol: &L1Protocol, spec: SpecId) -> Result<Address, LayoutError> {
-    let block = next_block_env(view.header(), spec, 12);
-    let mut db = SimDb::new(view.clone());
+pub fn resolve_l2_bridge(
+    view: &Arc<L1View>,
+    protocol: &L1Protocol,
+    config: &SimConfig,
+) -> Result<Address, LayoutError> {
+    let (mut db, block) = on_view(view, config);
+    let spec = config.spec;
     let mut name = [0u8; 32];
     name[..6].copy_from_slice(b"bridge");
     let call = Resolver::resolveCall { chainId: U256::from(protocol.l2_chain_id), name: name.into(), allowZero: false };
@@ -65,8 +81,13 @@ pub fn resolve_l2_bridge(view: &Arc<L1View>, protocol: &L1Protocol, spec: SpecId
 
 /// Checks, on `view`, that the L1 signal service refuses a random L2 bridge signal and accepts it once the
 /// override marks it received (both through `proveSignalReceived` with an empty proof).
-pub fn check_fast_signal_path(view: &Arc<L1View>, protocol: &L1Protocol, spec: SpecId) -> Result<(), LayoutError> {
-    let block = next_block_env(view.header(), spec, 12);
+pub fn check_fast_signal_path(
+    view: &Arc<L1View>,
+    protocol: &L1Protocol,
+    config: &SimConfig,
+) -> Result<(), LayoutError> {
+    let (mut db, block) = on_view(view, config);
+    let spec = config.spec;
     let signal = keccak256([view.hash().as_slice(), b"surge-node fast-signal layout check"].concat());
     let call = SignalService::proveSignalReceivedCall {
         chainId: protocol.l2_chain_id,
@@ -75,13 +96,12 @@ pub fn check_fast_signal_path(view: &Arc<L1View>, protocol: &L1Protocol, spec: S
         proof: Bytes::new(),
     };
     let ss = protocol.signal_service;
-    let mut db = SimDb::new(view.clone());
     if let Ok(answer) = view_call(&mut db, spec, protocol.l1_chain_id, &block, ss, &call)? {
         return Err(LayoutError::AcceptsUnsent { signal_service: ss, reason: format!("answered {answer}") });
     }
     let slot = signal_slot(protocol.l2_chain_id, protocol.l2_bridge, signal);
     let key = U256::from_be_bytes(received_signal_key(slot).0);
-    db.insert_account_storage(ss, key, U256::from(1))?;
+    db.insert_account_storage(ss, key, U256::from(1)).map_err(SimError::View)?;
     view_call(&mut db, spec, protocol.l1_chain_id, &block, ss, &call)?
         .map(|_| ())
         .map_err(|reason| LayoutError::OverrideIgnored { signal_service: ss, reason })
@@ -96,7 +116,7 @@ pub struct L1Leg<S> {
     /// The contracts the leg involves.
     pub protocol: L1Protocol,
     /// How the bundle is simulated and bounded.
-    pub config: super::SimConfig,
+    pub config: SimConfig,
 }
 
 impl<S: crate::view::L1StateSource> L1Leg<S> {
@@ -107,20 +127,19 @@ impl<S: crate::view::L1StateSource> L1Leg<S> {
         source: S,
         (number, hash): (u64, alloy_primitives::B256),
         protocol: L1Protocol,
-        config: super::SimConfig,
+        config: SimConfig,
     ) -> Result<Self, LayoutError> {
         let views = crate::view::L1Views::new(source, crate::view::DEFAULT_VIEW_CAPACITY);
         let view = views.view(number, hash).await?;
-        let spec = config.spec;
         // Reads of a remote view wait for the network: off the async task.
         let protocol = tokio::task::spawn_blocking(move || {
-            let l2_bridge = resolve_l2_bridge(&view, &protocol, spec)?;
+            let l2_bridge = resolve_l2_bridge(&view, &protocol, &config)?;
             let protocol = L1Protocol { l2_bridge, ..protocol };
-            check_fast_signal_path(&view, &protocol, spec)?;
+            check_fast_signal_path(&view, &protocol, &config)?;
             Ok::<_, LayoutError>(protocol)
         })
         .await
-        .map_err(|e| LayoutError::NoL2Bridge { chain_id: protocol.l2_chain_id, reason: e.to_string() })??;
+        .map_err(|e| SimError::Protocol { what: "the startup check's task", reason: e.to_string() })??;
         Ok(Self { views, protocol, config })
     }
 
@@ -130,11 +149,11 @@ impl<S: crate::view::L1StateSource> L1Leg<S> {
         &self,
         (number, hash): (u64, alloy_primitives::B256),
         in_flight: &[super::InFlightBundle],
-    ) -> Result<super::BundleSimulator, super::SimError> {
+    ) -> Result<super::BundleSimulator, SimError> {
         let view = self.views.view(number, hash).await?;
         let (protocol, config, in_flight) = (self.protocol, self.config, in_flight.to_vec());
         tokio::task::spawn_blocking(move || super::BundleSimulator::new(view, protocol, config, &in_flight))
             .await
-            .map_err(|e| super::SimError::Protocol { what: "the simulation task", reason: e.to_string() })?
+            .map_err(|e| SimError::Protocol { what: "the simulation task", reason: e.to_string() })?
     }
 }

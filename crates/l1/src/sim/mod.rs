@@ -1,10 +1,10 @@
 //! Simulation on an [`L1View`](crate::view::L1View): the environment of the next L1 block, one EVM call
 //! with a call tracer, revert reasons in words, and the addresses the L1 leg involves.
 
+mod budget;
 mod bundle;
 mod layout;
-
-use std::sync::Arc;
+mod outcome;
 
 use alloy::{
     consensus::Header,
@@ -37,16 +37,17 @@ use surge_primitives::{
     },
 };
 
-use crate::view::{L1View, ViewError};
+use crate::view::ViewError;
 
-pub use bundle::{
-    BundleLimits, BundleSimulator, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig,
-    SimError,
-};
+pub use budget::Budget;
+pub use bundle::BundleSimulator;
 pub use layout::{L1Leg, LayoutError, check_fast_signal_path, resolve_l2_bridge};
+pub use outcome::{
+    BundleLimits, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig, SimError,
+};
 
-/// The state a simulation runs on: the view with the simulation's own writes on top.
-pub type SimDb = CacheDB<Arc<L1View>>;
+/// The state a simulation runs on: the view (read within a budget) with the simulation's own writes on top.
+pub type SimDb = CacheDB<Budget>;
 
 /// The L1 contracts and chains the L1 leg involves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,34 +118,23 @@ pub(crate) struct Executed {
     pub trace: CallTraceArena,
 }
 
-/// Runs `data` from `from` to `to` on `db` in `block` (nonces unchecked: the proposer's nonce on the view
-/// is behind its unconfirmed transactions), tracing calls; nothing is committed.
+/// Runs `data` from `from` to `to` on `db` in `block`, tracing calls; nothing is committed. Nonces, fees and
+/// balances are not checked: the proposer's nonce on the view is behind its unconfirmed transactions, and
+/// what the proposer pays changes no id or state the leg reads.
 pub(crate) fn execute(
     db: &mut SimDb,
     spec: SpecId,
     chain_id: u64,
     block: &BlockEnv,
     tx: (Address, Address, Bytes, u64),
-) -> Result<Executed, ViewError> {
-    run(db, spec, chain_id, block, tx, false)
-}
-
-/// [`execute`], or with `read_only` a call that pays nothing (as `eth_call`).
-fn run(
-    db: &mut SimDb,
-    spec: SpecId,
-    chain_id: u64,
-    block: &BlockEnv,
-    tx: (Address, Address, Bytes, u64),
-    read_only: bool,
-) -> Result<Executed, ViewError> {
+) -> Result<Executed, SimError> {
     let (from, to, data, gas_limit) = tx;
-    let (number, hash) = (db.db.number(), db.db.hash());
+    db.db.start_call();
     let tx = TxEnv {
         tx_type: 2,
         caller: from,
         gas_limit,
-        gas_price: if read_only { 0 } else { u128::from(block.basefee) },
+        gas_price: 0,
         gas_priority_fee: Some(0),
         kind: TxKind::Call(to),
         data,
@@ -158,15 +148,15 @@ fn run(
             c.chain_id = chain_id;
             c.set_spec_and_mainnet_gas_params(spec);
             c.disable_nonce_check = true;
-            c.disable_base_fee = read_only;
-            c.disable_balance_check = read_only;
+            c.disable_base_fee = true;
+            c.disable_balance_check = true;
         })
         .with_block(block.clone())
         .build_mainnet_with_inspector(inspector);
     let out: Result<ResultAndState, EVMError<ViewError>> = evm.inspect_tx(tx);
     let ResultAndState { result, state } = out.map_err(|e| match e {
-        EVMError::Database(e) => e,
-        other => ViewError::Read { number, hash, what: "simulating a call".into(), reason: other.to_string() },
+        EVMError::Database(e) => SimError::View(e),
+        other => SimError::Invalid(other.to_string()),
     })?;
     let trace = evm.inspector.into_traces();
     Ok(Executed { result, state, trace })
@@ -180,8 +170,8 @@ pub(crate) fn view_call<C: SolCall>(
     block: &BlockEnv,
     to: Address,
     call: &C,
-) -> Result<Result<C::Return, String>, ViewError> {
-    let executed = run(db, spec, chain_id, block, (Address::ZERO, to, call.abi_encode().into(), 10_000_000), true)?;
+) -> Result<Result<C::Return, String>, SimError> {
+    let executed = execute(db, spec, chain_id, block, (Address::ZERO, to, call.abi_encode().into(), 10_000_000))?;
     Ok(match executed.result {
         ExecutionResult::Success { output, .. } => {
             C::abi_decode_returns(output.data()).map_err(|e| format!("undecodable answer: {e}"))

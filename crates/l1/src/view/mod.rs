@@ -51,6 +51,16 @@ pub enum ViewError {
         /// What the source said.
         reason: String,
     },
+    /// A simulated call read more, or ran longer, than its budget allows.
+    #[error("L1 block {number} ({hash}): the simulated call went over its budget: {reason}")]
+    Budget {
+        /// Its number.
+        number: u64,
+        /// Its hash.
+        hash: B256,
+        /// Which limit.
+        reason: String,
+    },
     /// A read failed (the endpoint is down, timed out or answered nonsense; the store failed).
     #[error("L1 block {number} ({hash}): {what} failed: {reason}")]
     Read {

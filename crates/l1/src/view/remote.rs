@@ -233,7 +233,11 @@ impl DatabaseRef for RemoteState {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, ViewError> {
-        if number >= self.number {
+        // The simulation runs in the next block: its BLOCKHASH of this block is this view's hash.
+        if number == self.number {
+            return Ok(self.hash);
+        }
+        if number > self.number {
             return Ok(B256::ZERO);
         }
         if let Some(hit) = self.cached(|c| c.block_hashes.get(&number).copied()) {
@@ -249,7 +253,9 @@ impl DatabaseRef for RemoteState {
             batch.send().await?;
             block.await
         })?;
-        let hash = header.map(|h| h.hash).unwrap_or_default();
+        let hash = header
+            .map(|h| h.hash)
+            .ok_or_else(|| self.error("fetching a block hash", format!("the endpoint has no block {number}")))?;
         self.remember(|c| {
             c.block_hashes.insert(number, hash);
         });
@@ -270,7 +276,10 @@ impl RemoteState {
         self.stats.calls.fetch_add(calls, Ordering::Relaxed);
         metrics::counter!("surge_l1_view_requests_total").increment(1);
         let timeout = self.client.timeout();
-        let result = self.handle.block_on(async { tokio::time::timeout(timeout, request).await });
+        // Fine on a blocking thread; on a runtime worker, `block_in_place` hands its other tasks on first.
+        let result = tokio::task::block_in_place(|| {
+            self.handle.block_on(async { tokio::time::timeout(timeout, request).await })
+        });
         match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.error(what, e.to_string())),
