@@ -1,6 +1,9 @@
-//! The synchronous-composability core: finding the outbound bridge messages a transaction sends (this
-//! module), simulating their L1 callbacks and planning the return signals (to come).
+//! The synchronous-composability core: finding the outbound bridge messages a transaction sends
+//! ([`outbound`]) and the plans the node makes for transactions that call L1 ([`plan`], with the
+//! [`Planner`] trait other extensions see the planner through).
 
 pub mod outbound;
+pub mod plan;
 
 pub use outbound::{OutboundMessage, find_outbound_messages, tracer_config};
+pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner};

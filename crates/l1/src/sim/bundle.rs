@@ -101,6 +101,11 @@ impl BundleSimulator {
         self.owner
     }
 
+    /// The L1 block the bundle is simulated on (number, hash): the view's.
+    pub fn l1_block(&self) -> (u64, alloy_primitives::B256) {
+        (self.db.db.view().number(), self.db.db.view().hash())
+    }
+
     /// The environment the bundle runs in.
     pub fn block(&self) -> &BlockEnv {
         &self.block

@@ -1,0 +1,258 @@
+//! Pre-simulation of one L2 transaction, in process:
+//! (a) trace it on the pending L2 state and find every outbound message, including attempts in frames that
+//!     reverted (an app that needs its answer reverts exactly because the answer is not there yet);
+//! (b) run their L1 legs at the end of the open bundle, which gives their answers and slots;
+//! (c) trace it again with those slots marked received: it must succeed and send exactly the same messages.
+
+use alloy_evm::{Evm, EvmEnv, EvmFactory};
+use alloy_primitives::{Address, B256, U256};
+use alloy_sol_types::SolCall;
+use revm::{
+    DatabaseCommit, DatabaseRef,
+    context::{BlockEnv, TxEnv, result::ExecutionResult},
+    database::CacheDB,
+    database_interface::DBErrorMarker,
+    primitives::hardfork::SpecId,
+};
+use revm_inspectors::tracing::{CallTraceArena, TracingInspector};
+use surge_l1::{BundleSimulator, LegResult, Refusal, SimError, sim::describe_revert};
+use surge_primitives::{
+    Message, ProtocolConfig,
+    bindings::bridge::Bridge,
+    slots::{
+        bridge::{NEXT_MESSAGE_ID_SLOT, decode_next_message_id},
+        signal_service::received_signal_key,
+    },
+};
+use surge_sync::{Answer, NoPlan, Plan, PlannedMessage, find_outbound_messages, tracer_config};
+
+/// The L2 side of the protocol the watcher reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L2Protocol {
+    /// The L1 chain id.
+    pub l1_chain_id: u64,
+    /// The L2 chain id.
+    pub l2_chain_id: u64,
+    /// The L2 bridge.
+    pub bridge: Address,
+    /// The L2 signal service (where the anchor marks answers received).
+    pub signal_service: Address,
+    /// The L1 bridge (the sender of every answer).
+    pub l1_bridge: Address,
+}
+
+impl L2Protocol {
+    /// The L2 side of `p`.
+    pub fn from_config(p: &ProtocolConfig) -> Self {
+        Self {
+            l1_chain_id: p.l1_chain_id,
+            l2_chain_id: p.l2_chain_id,
+            bridge: p.l2.bridge,
+            signal_service: p.l2.signal_service,
+            l1_bridge: p.l1.bridge,
+        }
+    }
+}
+
+/// A transaction to pre-simulate.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender.
+    pub sender: Address,
+    /// Its nonce.
+    pub nonce: u64,
+    /// As the EVM runs it.
+    pub tx: TxEnv,
+}
+
+/// The pending L2 state: the head, then the planned transactions in plan order with their answers marked
+/// received (as the next block's anchor will mark them).
+#[derive(Debug)]
+pub struct PendingL2<S> {
+    db: CacheDB<S>,
+    env: EvmEnv,
+    l2: L2Protocol,
+}
+
+impl<S> PendingL2<S>
+where
+    S: DatabaseRef + std::fmt::Debug,
+    S::Error: DBErrorMarker + std::error::Error + Send + Sync + 'static,
+{
+    /// The pending state on `state` (the head) in the next block's environment `env`.
+    pub fn new(state: S, env: EvmEnv, l2: L2Protocol) -> Self {
+        Self { db: CacheDB::new(state), env, l2 }
+    }
+
+    /// The L2 bridge's `nextMessageId` on the pending state.
+    pub fn next_message_id(&self) -> Result<u64, String> {
+        self.db.storage_ref(self.l2.bridge, NEXT_MESSAGE_ID_SLOT).map(decode_next_message_id).map_err(|e| e.to_string())
+    }
+
+    /// Executes a planned transaction with its `slots` marked received and keeps its effects.
+    pub fn apply<F>(&mut self, factory: &F, tx: &TxEnv, slots: &[B256]) -> Result<bool, String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        for slot in slots {
+            self.mark(*slot, U256::from(1))?;
+        }
+        let mut vm = factory.create_evm(&mut self.db, self.env.clone());
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string())?;
+        drop(vm);
+        let ok = out.result.is_success();
+        self.db.commit(out.state);
+        Ok(ok)
+    }
+
+    /// Traces `tx` on the pending state with `slots` marked received, keeping nothing.
+    fn trace<F>(
+        &mut self,
+        factory: &F,
+        tx: &TxEnv,
+        slots: &[B256],
+    ) -> Result<(ExecutionResult<F::HaltReason>, CallTraceArena), String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let mut previous = Vec::with_capacity(slots.len());
+        for slot in slots {
+            previous.push((*slot, self.received(*slot)?));
+            self.mark(*slot, U256::from(1))?;
+        }
+        let mut inspector = TracingInspector::new(tracer_config());
+        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
+        drop(vm);
+        for (slot, value) in previous {
+            self.mark(slot, value)?;
+        }
+        Ok((out?.result, inspector.into_traces()))
+    }
+
+    fn key(slot: B256) -> U256 {
+        U256::from_be_bytes(received_signal_key(slot).0)
+    }
+
+    fn received(&self, slot: B256) -> Result<U256, String> {
+        self.db.storage_ref(self.l2.signal_service, Self::key(slot)).map_err(|e| e.to_string())
+    }
+
+    fn mark(&mut self, slot: B256, value: U256) -> Result<(), String> {
+        self.db.insert_account_storage(self.l2.signal_service, Self::key(slot), value).map_err(|e| e.to_string())
+    }
+
+    /// Pre-simulates `candidate` with its L1 legs appended to `bundle` (left untouched: the returned
+    /// bundle has the legs). The plan, or why there is none.
+    pub fn presimulate<F>(
+        &mut self,
+        factory: &F,
+        bundle: &BundleSimulator,
+        candidate: &Candidate,
+    ) -> Result<(Plan, BundleSimulator), NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let _span = tracing::debug_span!("presimulate", tx = %candidate.hash).entered();
+        let next_id = self.next_message_id().map_err(NoPlan::Reverts)?;
+        let (plan, extended) = self.answers(factory, bundle, candidate)?;
+
+        // (c) With the answers in place, it must succeed and send exactly those messages.
+        let l2 = self.l2;
+        let slots: Vec<B256> = plan.slots().collect();
+        let (result, trace) = self.trace(factory, &candidate.tx, &slots).map_err(NoPlan::Reverts)?;
+        let sent: Vec<B256> = find_outbound_messages(&trace, l2.bridge, l2.l2_chain_id, next_id)
+            .into_iter()
+            .filter(|m| !m.reverted && m.message.destChainId == l2.l1_chain_id)
+            .map(|m| m.hash)
+            .collect();
+        let expected: Vec<B256> = plan.messages.iter().map(|m| m.hash).collect();
+        if result.is_success() && sent == expected {
+            return Ok((plan, extended));
+        }
+        Err(self.why_not(&trace, &plan, result))
+    }
+
+    /// Phases (a) and (b) only: what L1 answers the messages `candidate` tries to send, whether or not the
+    /// transaction as sent embeds those answers (how an app learns the answer to sign, with
+    /// `surge_simulateReturnMessage`).
+    pub fn answers<F>(
+        &mut self,
+        factory: &F,
+        bundle: &BundleSimulator,
+        candidate: &Candidate,
+    ) -> Result<(Plan, BundleSimulator), NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let l2 = self.l2;
+        let next_id = self.next_message_id().map_err(NoPlan::Reverts)?;
+        // (a) Every message the transaction tries to send, reverted attempts included.
+        let (_, trace) = self.trace(factory, &candidate.tx, &[]).map_err(NoPlan::Reverts)?;
+        let outbound: Vec<Message> = find_outbound_messages(&trace, l2.bridge, l2.l2_chain_id, next_id)
+            .into_iter()
+            .filter(|m| m.message.destChainId == l2.l1_chain_id)
+            .map(|m| m.message)
+            .collect();
+        if outbound.is_empty() {
+            return Err(NoPlan::NoOutboundMessage);
+        }
+
+        // (b) Their L1 legs, at the end of the open bundle.
+        let mut extended = bundle.clone();
+        let mut messages = Vec::with_capacity(outbound.len());
+        for message in &outbound {
+            let leg = extended.message(message).map_err(|e| match e {
+                SimError::Refused(Refusal::BundleFull { .. }) => NoPlan::BundleGasBudget,
+                SimError::Refused(r) => NoPlan::L1LegFailed(r.to_string()),
+                other => NoPlan::L1Unavailable(other.to_string()),
+            })?;
+            match leg.result {
+                LegResult::Done => {}
+                LegResult::Retriable(reason) | LegResult::Reverted(reason) => return Err(NoPlan::L1LegFailed(reason)),
+            }
+            let answers = leg
+                .sent
+                .into_iter()
+                .filter(|s| s.message.destChainId == l2.l2_chain_id)
+                .map(|s| Answer { message: s.message, hash: s.hash, slot: s.slot })
+                .collect();
+            messages.push(PlannedMessage {
+                message: message.clone(),
+                hash: message.hash(),
+                answers,
+                l1_gas: leg.gas_used,
+            });
+        }
+        let plan = Plan {
+            tx_hash: candidate.hash,
+            sender: candidate.sender,
+            nonce: candidate.nonce,
+            l1_block: extended.l1_block(),
+            messages,
+        };
+        Ok((plan, extended))
+    }
+
+    /// Why the transaction does not complete with its answers: an embedded answer another plan took (a
+    /// lower id than L1 gives now), one L1 changed (the same id, other content), or its own failure.
+    fn why_not<H: std::fmt::Debug>(&self, trace: &CallTraceArena, plan: &Plan, result: ExecutionResult<H>) -> NoPlan {
+        let answers: Vec<&Answer> = plan.messages.iter().flat_map(|m| m.answers.iter()).collect();
+        let embedded = trace.nodes().iter().filter(|n| n.trace.address == self.l2.bridge).find_map(|n| {
+            let call = Bridge::processMessageCall::abi_decode(&n.trace.data).ok()?;
+            (call.message.srcChainId == self.l2.l1_chain_id && !answers.iter().any(|a| a.hash == call.message.hash()))
+                .then_some(call.message)
+        });
+        match (embedded, answers.first()) {
+            (Some(m), Some(a)) if m.id < a.message.id => NoPlan::AnswerTaken,
+            (Some(_), Some(_)) => NoPlan::AnswerChanged,
+            _ => NoPlan::Reverts(match result {
+                ExecutionResult::Success { .. } => "it sends other messages with its answers".into(),
+                ExecutionResult::Revert { output, .. } => describe_revert(&output),
+                ExecutionResult::Halt { reason, .. } => format!("halted: {reason:?}"),
+            }),
+        }
+    }
+}
