@@ -1,6 +1,9 @@
 //! The node's synchronous-composability extension: pre-simulation of L2 transactions that call L1 into
-//! plans ([`presim`]), with the L1 legs simulated by `surge-l1` on the L1 view.
+//! plans ([`presim`]), with the L1 legs simulated by `surge-l1` on the L1 view, kept in bundle order by the
+//! [`PlanBook`].
 
+pub mod book;
 pub mod presim;
 
+pub use book::PlanBook;
 pub use presim::{Candidate, L2Protocol, PendingL2};

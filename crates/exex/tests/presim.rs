@@ -4,114 +4,23 @@
 //! the same state as an earlier planned one finds its answer taken.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use alloy_evm::EvmEnv;
-use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{SolCall, SolEvent};
+use common::{Dev, dev, factory, first_answer, placeholder};
 use revm::{
     Context, ExecuteEvm, MainBuilder, MainContext, context::TxEnv, database::CacheDB, primitives::hardfork::SpecId,
 };
-use surge_exex::{Candidate, L2Protocol, PendingL2};
-use surge_genesis::ExampleApps;
-use surge_host::{ChainSpec, Store, seams::HostEvmConfig};
-use surge_interfaces::{ConfigureEvm, NextBlockAttributes, StateProviderFactory};
-use surge_l1::{BundleSimulator, EmbeddedSource, L1Protocol, L1StateSource, SimConfig};
+use surge_interfaces::StateProviderFactory;
 use surge_primitives::{
-    Message, ProtocolConfig,
+    Message,
     bindings::{bridge::Bridge, examples::swap_vault_l2::SwapVaultL2, multicall::Multicall},
     signal_slot,
     slots::signal_service::received_signal_key,
 };
-use surge_sync::{NoPlan, Plan};
-use surge_test_utils::{dev_key, workspace_root};
-
-struct Dev {
-    _dir: tempfile::TempDir,
-    l2: Arc<Store>,
-    l1: Arc<Store>,
-    evm: HostEvmConfig,
-    protocol: ProtocolConfig,
-    apps: ExampleApps,
-}
-
-async fn dev() -> (Dev, BundleSimulator) {
-    let dir = tempfile::tempdir().unwrap();
-    let open = |name: &str| {
-        let spec =
-            ChainSpec::from_genesis_file(&workspace_root().join(format!("etc/dev/{name}-genesis.json"))).unwrap();
-        (Arc::new(Store::open(&dir.path().join(name), &spec).unwrap()), spec)
-    };
-    let ((l1, _), (l2, l2_spec)) = (open("l1"), open("l2"));
-    let addresses: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("etc/dev/addresses.json")).unwrap())
-            .unwrap();
-    let protocol: ProtocolConfig = serde_json::from_value(addresses["protocol"].clone()).unwrap();
-    let apps = serde_json::from_value(addresses["apps"].clone()).unwrap();
-    let view = EmbeddedSource::new(l1.clone()).open(0, l1.genesis_hash()).await.unwrap();
-    let bundle =
-        BundleSimulator::new(Arc::new(view), L1Protocol::from_config(&protocol), SimConfig::default(), &[]).unwrap();
-    let dev = Dev { _dir: dir, l2, l1, evm: HostEvmConfig(Arc::new(l2_spec)), protocol, apps };
-    (dev, bundle)
-}
-
-impl Dev {
-    fn pending(&self) -> PendingL2<<Store as StateProviderFactory>::State> {
-        let (head, _) = self.l2.latest_header().unwrap();
-        let env: EvmEnv =
-            self.evm.next_evm_env(&*self.l2, &head, &NextBlockAttributes::at(head.timestamp + 1)).unwrap();
-        PendingL2::new(self.l2.latest().unwrap(), env, L2Protocol::from_config(&self.protocol))
-    }
-
-    /// A swap of 1 ether from dev account `who` embedding `answer`.
-    fn swap(&self, who: u32, nonce: u64, answer: &Message) -> Candidate {
-        let call = SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: answer.clone().into() };
-        self.candidate(
-            who,
-            nonce,
-            self.apps.cross_chain_swap.l2_vault,
-            call.abi_encode().into(),
-            U256::from(10).pow(U256::from(18)),
-        )
-    }
-
-    fn candidate(&self, who: u32, nonce: u64, to: Address, data: Bytes, value: U256) -> Candidate {
-        let sender = dev_key(who).address();
-        let tx = TxEnv {
-            tx_type: 2,
-            caller: sender,
-            kind: TxKind::Call(to),
-            data,
-            value,
-            nonce,
-            gas_limit: 3_000_000,
-            gas_price: 1_000_000_000,
-            gas_priority_fee: Some(0),
-            chain_id: Some(self.protocol.l2_chain_id),
-            ..Default::default()
-        };
-        Candidate {
-            hash: keccak256([sender.as_slice(), &nonce.to_be_bytes(), &[who as u8]].concat()),
-            sender,
-            nonce,
-            tx,
-        }
-    }
-}
-
-/// An L1→L2 message from nobody, as a placeholder answer before the real one is known.
-fn placeholder(d: &Dev) -> Message {
-    Message { srcChainId: d.protocol.l1_chain_id, destChainId: d.protocol.l2_chain_id, ..Default::default() }
-}
-
-fn factory(d: &Dev) -> <HostEvmConfig as ConfigureEvm>::Factory {
-    d.evm.simulation_factory()
-}
-
-/// The answer a transaction's first message gets.
-fn first_answer(plan: &Plan) -> Message {
-    plan.messages[0].answers[0].message.clone()
-}
+use surge_sync::NoPlan;
+use surge_test_utils::dev_key;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_swap_with_the_simulated_answer_gets_a_plan_l1_agrees_with() {

@@ -1,0 +1,85 @@
+//! The plan book on the dev network's genesis state: plans keep bundle order; L1 moving drops the plan
+//! whose answer changed and re-simulates the ones behind it; dropping the last plan leaves the others;
+//! a bundle that is full refuses the rest with `bundle gas budget`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use alloy_primitives::B256;
+use common::{Dev, dev, dev_with, factory, first_answer, placeholder};
+use surge_exex::PlanBook;
+use surge_l1::{BundleLimits, InFlightBundle, SimConfig};
+use surge_sync::{NoPlan, Plan};
+
+/// Plans a 1-ether swap from dev account `who`, with the answer the book gives it first.
+fn plan_swap<S>(d: &Dev, book: &mut PlanBook<S>, who: u32) -> Result<Plan, NoPlan>
+where
+    S: revm::DatabaseRef + std::fmt::Debug,
+    S::Error: revm::database_interface::DBErrorMarker + std::error::Error + Send + Sync + 'static,
+{
+    let f = factory(d);
+    let asked = book.answers(&f, &d.swap(who, 0, &placeholder(d)))?;
+    book.consider(&f, d.swap(who, 0, &first_answer(&asked)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn l1_moving_drops_the_changed_plan_and_re_simulates_the_one_behind() {
+    let (d, bundle) = dev().await;
+    let f = factory(&d);
+    let mut book = PlanBook::new(bundle, d.pending());
+    let a = plan_swap(&d, &mut book, 3).unwrap();
+    let b = plan_swap(&d, &mut book, 5).unwrap();
+    assert_eq!(first_answer(&b).id, first_answer(&a).id + 1, "plan order");
+    assert_eq!(book.plans().count(), 2);
+
+    // Nothing moved: a rebase on the same L1 keeps both plans as they are.
+    let same = d.bundle(SimConfig::default(), &[]).await;
+    assert_eq!(book.rebase(&f, same, d.pending()), vec![]);
+    assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
+
+    // A proposal now in flight swaps on the same pool first: the price moved and its answer took the id.
+    let mover = common::swap_request(&d, 42);
+    let in_flight = InFlightBundle { last_block_hash: B256::repeat_byte(9), user_ops: vec![], messages: vec![mover] };
+    let moved = d.bundle(SimConfig::default(), &[in_flight]).await;
+    let dropped = book.rebase(&f, moved, d.pending());
+    assert_eq!(dropped, vec![(a.tx_hash, NoPlan::AnswerChanged), (b.tx_hash, NoPlan::EarlierPlanDropped)]);
+    assert_eq!(book.plans().count(), 0);
+    assert_eq!(book.reason(&a.tx_hash), Some(&NoPlan::AnswerChanged));
+    assert_eq!(book.reason(&b.tx_hash), Some(&NoPlan::EarlierPlanDropped));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_plan_replays_the_ones_behind_it() {
+    let (d, bundle) = dev().await;
+    let f = factory(&d);
+    let mut book = PlanBook::new(bundle, d.pending());
+    let a = plan_swap(&d, &mut book, 3).unwrap();
+    let b = plan_swap(&d, &mut book, 5).unwrap();
+
+    // The last plan leaves (replaced): the one ahead stands.
+    assert_eq!(book.drop_plan(&f, &b.tx_hash, NoPlan::Replaced, d.pending()), vec![(b.tx_hash, NoPlan::Replaced)]);
+    assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone()]);
+
+    // Planned again, then the first leaves: the second's answer id shifts, so it is dropped too.
+    let b = plan_swap(&d, &mut book, 5).unwrap();
+    let dropped = book.drop_plan(&f, &a.tx_hash, NoPlan::Discarded, d.pending());
+    assert_eq!(dropped, vec![(a.tx_hash, NoPlan::Discarded), (b.tx_hash, NoPlan::EarlierPlanDropped)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_bundle_refuses_the_rest_with_bundle_gas_budget() {
+    // A 10M-gas L1 transaction: room for the proposal and a few swaps with their proofs.
+    let limits = BundleLimits { tx_gas_cap: 10_000_000, ..Default::default() };
+    let (d, bundle) = dev_with(SimConfig { limits, ..Default::default() }).await;
+    let mut book = PlanBook::new(bundle, d.pending());
+    let results: Vec<Result<Plan, NoPlan>> = (2..10).map(|who| plan_swap(&d, &mut book, who)).collect();
+    let planned = results.iter().take_while(|r| r.is_ok()).count();
+    assert!((1..8).contains(&planned), "{results:?}");
+    for r in &results[planned..] {
+        assert_eq!(r.as_ref().unwrap_err(), &NoPlan::BundleGasBudget);
+    }
+    assert!(book.bundle().gas() <= 10_000_000);
+    // Ids in plan order.
+    let ids: Vec<u64> = book.plans().map(|p| first_answer(p).id).collect();
+    assert_eq!(ids, (0..planned as u64).collect::<Vec<_>>());
+}
