@@ -32,6 +32,8 @@ pub struct PlanBook<S> {
     entries: Vec<(Plan, Candidate)>,
     reasons: HashMap<B256, NoPlan>,
     reason_order: VecDeque<B256>,
+    /// Reasons given since [`PlanBook::take_recent_reasons`] was last called.
+    recent: Vec<(B256, NoPlan)>,
 }
 
 impl<S> PlanBook<S>
@@ -48,6 +50,7 @@ where
             entries: vec![],
             reasons: HashMap::new(),
             reason_order: VecDeque::new(),
+            recent: vec![],
         }
     }
 
@@ -64,6 +67,16 @@ where
     /// Why `tx` has no plan, if it was considered and got none or lost it.
     pub fn reason(&self, tx: &B256) -> Option<&NoPlan> {
         self.reasons.get(tx)
+    }
+
+    /// The reasons given since the last call, in order.
+    pub fn take_recent_reasons(&mut self) -> Vec<(B256, NoPlan)> {
+        std::mem::take(&mut self.recent)
+    }
+
+    /// The open bundle before any plan.
+    pub fn base(&self) -> &BundleSimulator {
+        &self.base
     }
 
     /// The open bundle with every plan's legs.
@@ -174,6 +187,7 @@ where
 
     fn remember(&mut self, tx: B256, reason: NoPlan) {
         metrics::counter!("surge_plans_dropped_total", "reason" => reason.label()).increment(1);
+        self.recent.push((tx, reason.clone()));
         if self.reasons.insert(tx, reason).is_none() {
             self.reason_order.push_back(tx);
         }

@@ -4,6 +4,8 @@
 
 pub mod book;
 pub mod presim;
+pub mod watcher;
 
 pub use book::PlanBook;
 pub use presim::{Candidate, L2Protocol, PendingL2};
+pub use watcher::{PlannerHandle, WatcherCore};

@@ -86,6 +86,11 @@ where
         Self { db: CacheDB::new(state), env, l2 }
     }
 
+    /// `address`'s next nonce on the pending state.
+    pub fn nonce(&self, address: Address) -> Result<u64, String> {
+        Ok(self.db.basic_ref(address).map_err(|e| e.to_string())?.map_or(0, |a| a.nonce))
+    }
+
     /// The L2 bridge's `nextMessageId` on the pending state.
     pub fn next_message_id(&self) -> Result<u64, String> {
         self.db.storage_ref(self.l2.bridge, NEXT_MESSAGE_ID_SLOT).map(decode_next_message_id).map_err(|e| e.to_string())

@@ -134,3 +134,38 @@ pub fn swap_request(d: &Dev, id: u64) -> Message {
         data,
     }
 }
+
+/// `candidate` signed by dev account `who` as the pool holds it.
+pub fn pooled(d: &Dev, who: u32, candidate: &Candidate) -> surge_interfaces::PooledTx {
+    use alloy::{
+        consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+        signers::SignerSync,
+    };
+    let c = &candidate.tx;
+    let to = match c.kind {
+        TxKind::Call(to) => to,
+        TxKind::Create => panic!("no creations here"),
+    };
+    let tx = TxEip1559 {
+        chain_id: d.protocol.l2_chain_id,
+        nonce: c.nonce,
+        gas_limit: c.gas_limit,
+        max_fee_per_gas: c.gas_price,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(to),
+        value: c.value,
+        access_list: Default::default(),
+        input: c.data.clone(),
+    };
+    let sig = dev_key(who).sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
+    surge_interfaces::PooledTx {
+        hash: *envelope.tx_hash(),
+        sender: dev_key(who).address(),
+        nonce: c.nonce,
+        cost: U256::ZERO,
+        tx: envelope,
+        id: c.nonce,
+        origin: surge_interfaces::TransactionOrigin::External,
+    }
+}
