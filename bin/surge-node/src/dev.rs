@@ -133,7 +133,7 @@ async fn run_chains(
 
     // The L1: embedded, or an external endpoint that must be the dev L1.
     let sharing_pctg = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
-    let (l1, checkpoints) = match &settings.l1_rpc_url {
+    let (l1, (checkpoints, watcher)) = match &settings.l1_rpc_url {
         Some(url) => (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync).await?),
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
@@ -150,8 +150,8 @@ async fn run_chains(
                     extensions: vec![],
                 })
                 .await?;
-            let watch = crate::l1::follow_embedded(&l1, &protocol, settings.sync).await?;
-            (Some(l1), watch)
+            let follow = crate::l1::follow_embedded(&l1, &protocol, settings.sync).await?;
+            (Some(l1), follow)
         }
     };
     let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
@@ -172,7 +172,8 @@ async fn run_chains(
             tags: Arc::new(ChainTags::new(0)),
             fee_recipient,
             dev,
-            extensions: vec![],
+            // The txpool watcher, when the L1 leg's startup check passed.
+            extensions: watcher.map(|(install, _)| install).into_iter().collect(),
         })
         .await?;
 

@@ -2,8 +2,9 @@
 //! tracker; the embedded dev L1 feeds the same watch channel from its chain notifications. Either way block
 //! production reads the anchor's checkpoint from the channel, never from the L1 itself.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use surge_exex::Watcher;
 use surge_interfaces::SubscribeError;
 use surge_l1::{
     EmbeddedSource, HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, L1Leg, L1Protocol, L1StateSource, RemoteSource,
@@ -12,7 +13,10 @@ use surge_l1::{
 use surge_primitives::ProtocolConfig;
 use tokio::sync::watch;
 
-use crate::{config::ConfigError, launch::RunningChain};
+use crate::{
+    config::ConfigError,
+    launch::{ExtensionInstaller, RunningChain},
+};
 
 /// How long one L1 call may take.
 const L1_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,13 +24,14 @@ const L1_TIMEOUT: Duration = Duration::from_secs(5);
 const L1_POLL: Duration = Duration::from_secs(1);
 
 /// Checks the L1 at `url` against `protocol` and the L2's base-fee sharing percentage, checks the L1
-/// leg's fast-signal path there, then follows its head on a task of its own.
+/// leg's fast-signal path there, then follows its head on a task of its own. With the check passed, also
+/// the txpool watcher to install on the L2.
 pub async fn follow_external(
     url: &str,
     protocol: &ProtocolConfig,
     l2_basefee_sharing_pctg: u8,
     sync: SimConfig,
-) -> eyre::Result<HeadWatch> {
+) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     let client = L1Client::connect(url, L1_TIMEOUT)
         .await
         .map_err(|e| ConfigError { field: "l1.rpc_url".into(), reason: e.to_string() })?;
@@ -37,20 +42,25 @@ pub async fn follow_external(
         tracing::warn!("{w}");
     }
     tracing::info!(number = head.number, hash = %head.hash, endpoint = url, "L1 checked");
-    check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
+    let leg = check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
     let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
     tokio::spawn(tracker.run());
-    Ok(watch)
+    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol));
+    Ok((watch, watcher))
 }
 
 /// The embedded L1's heads, published as its blocks are committed (each is final at once), after checking
-/// the L1 leg's fast-signal path on its head.
-pub async fn follow_embedded(l1: &RunningChain, protocol: &ProtocolConfig, sync: SimConfig) -> eyre::Result<HeadWatch> {
+/// the L1 leg's fast-signal path on its head; with the check passed, also the txpool watcher to install.
+pub async fn follow_embedded(
+    l1: &RunningChain,
+    protocol: &ProtocolConfig,
+    sync: SimConfig,
+) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     // Subscribe before reading the head: a block committed meanwhile is then announced, not missed.
     let mut notifications = l1.control.hub.subscribe_untracked().map_err(|e: SubscribeError| eyre::eyre!(e))?;
     let head = l1.store.head()?;
     let first = L1Head::from_sealed(&head.header, head.hash);
-    check_l1_leg(EmbeddedSource::new(l1.store.clone()), &first, protocol, sync).await;
+    let leg = check_l1_leg(EmbeddedSource::new(l1.store.clone()), &first, protocol, sync).await;
     let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
     tokio::spawn(async move {
         while let Some(n) = notifications.next().await {
@@ -63,7 +73,25 @@ pub async fn follow_embedded(l1: &RunningChain, protocol: &ProtocolConfig, sync:
             }
         }
     });
-    Ok(HeadWatch(rx))
+    let watch = HeadWatch(rx);
+    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol));
+    Ok((watch, watcher))
+}
+
+/// The txpool watcher (planning with `leg` on the heads of `heads`) and the extension that installs it on
+/// the L2.
+fn watcher_installer<S: L1StateSource>(
+    leg: L1Leg<S>,
+    heads: HeadWatch,
+    protocol: &ProtocolConfig,
+) -> (ExtensionInstaller, Watcher) {
+    let l2 = surge_exex::L2Protocol::from_config(protocol);
+    let (watcher, inputs) = surge_exex::watcher(surge_exex::WatcherConfig::default());
+    let install: ExtensionInstaller = Box::new(move |ctx| {
+        surge_exex::install(ctx, inputs, Arc::new(leg), heads, l2);
+        Ok(())
+    });
+    (install, watcher)
 }
 
 /// Checks, on the L1 head, that the bundle simulation's fast-signal override is what the L1 signal service

@@ -208,6 +208,9 @@ fn dev_network_end_to_end() {
         "surge_rpc_request_duration_seconds_count{chain=\"l2\"}",
         "surge_builder_blocks_total",
         "surge_builder_rejected_return_slots_total 0",
+        // The txpool watcher saw the transfers: no outbound message.
+        "surge_plans_dropped_total{reason=\"no outbound message\"}",
+        "surge_watcher_plans 0",
     ] {
         assert!(text.contains(series), "{series} in:\n{text}");
     }

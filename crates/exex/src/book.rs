@@ -106,8 +106,17 @@ where
         let started = std::time::Instant::now();
         let result = self.try_append(factory, candidate.clone());
         metrics::histogram!("surge_presim_seconds").record(started.elapsed().as_secs_f64());
-        if let Err(reason) = &result {
-            self.remember(candidate.hash, reason.clone());
+        match &result {
+            Ok(plan) => tracing::info!(
+                tx = %plan.tx_hash,
+                messages = plan.messages.len(),
+                answers = plan.slots().count(),
+                "txpool watcher: planned"
+            ),
+            Err(reason) => {
+                tracing::debug!(tx = %candidate.hash, %reason, "txpool watcher: no plan");
+                self.remember(candidate.hash, reason.clone());
+            }
         }
         result
     }
@@ -137,6 +146,7 @@ where
         let Some(at) = self.entries.iter().position(|(p, _)| p.tx_hash == *tx) else { return vec![] };
         let mut entries = std::mem::take(&mut self.entries);
         entries.remove(at);
+        tracing::info!(%tx, %reason, "txpool watcher: plan dropped");
         self.remember(*tx, reason.clone());
         let mut dropped = vec![(*tx, reason)];
         dropped.extend(self.replay(factory, self.base.clone(), pending, entries, true));
@@ -178,6 +188,7 @@ where
                     _ => NoPlan::AnswerChanged,
                 };
                 after_drop = true;
+                tracing::info!(tx = %hash, %reason, "txpool watcher: plan dropped");
                 self.remember(hash, reason.clone());
                 dropped.push((hash, reason));
             }

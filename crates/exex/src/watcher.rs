@@ -15,7 +15,7 @@ use revm::{
     database_interface::DBErrorMarker,
     primitives::hardfork::SpecId,
 };
-use surge_interfaces::{PoolEvent, PooledTx};
+use surge_interfaces::{PoolEvent, PooledTx, ReplacementGuard};
 use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan, Planner};
 
@@ -38,6 +38,14 @@ struct Published {
 }
 
 impl PlannerHandle {
+    /// Records that `tx` gets no plan, for a reason found outside the plan book (the queue was full, no
+    /// L1 block to plan on).
+    pub fn refuse(&self, tx: B256, reason: NoPlan) {
+        metrics::counter!("surge_plans_dropped_total", "reason" => reason.label()).increment(1);
+        let plans = self.plans();
+        self.publish(plans, vec![(tx, reason)]);
+    }
+
     fn publish(&self, plans: Vec<Plan>, reasons: Vec<(B256, NoPlan)>) {
         let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
         p.plans = plans;
@@ -55,6 +63,22 @@ impl PlannerHandle {
             if let Some(old) = p.order.pop_front() {
                 p.reasons.remove(&old);
             }
+        }
+    }
+}
+
+/// The pool asks before replacing a transaction: a planned one with a later plan of another sender behind
+/// it stays (replacing it would shift the answers that sender signed).
+impl ReplacementGuard for PlannerHandle {
+    fn may_replace(&self, old: &PooledTx) -> Result<(), String> {
+        let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let Some(at) = p.plans.iter().position(|plan| plan.tx_hash == old.hash) else { return Ok(()) };
+        match p.plans[at + 1..].iter().find(|later| later.sender != old.sender) {
+            Some(later) => Err(format!(
+                "transaction {} is planned and the plan of {} (sender {}) depends on it",
+                old.hash, later.tx_hash, later.sender
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -100,6 +124,11 @@ where
         &self.book
     }
 
+    /// What L1 would answer `candidate`'s messages at the end of the current bundle, keeping nothing.
+    pub fn answers(&mut self, candidate: &Candidate) -> Result<Plan, NoPlan> {
+        self.book.answers(&self.factory, candidate)
+    }
+
     /// A transaction was admitted. It is considered when its nonce is its sender's next one on the pending
     /// state; a later one waits for the earlier; an older one (already on the chain) is ignored.
     pub fn on_transaction(&mut self, tx: &PooledTx) {
@@ -126,11 +155,11 @@ where
         };
         let tx = event.hash();
         self.forget_waiting(&tx);
-        if self.book.plan(&tx).is_none() {
-            return;
-        }
+        let Some(sender) = self.book.plan(&tx).map(|p| p.sender) else { return };
         let Some(pending) = pending() else { return };
         self.book.drop_plan(&self.factory, &tx, reason, pending);
+        // A replacement waiting for this event is its sender's next transaction now.
+        self.run_ready(sender);
         self.publish();
     }
 
@@ -157,11 +186,11 @@ where
     fn run_ready(&mut self, sender: Address) {
         loop {
             let Ok(next) = self.book.pending().nonce(sender) else { return };
+            // A replacement of a planned transaction waits for the pool's `Replaced` event.
+            let planned: Vec<u64> = self.book.plans().filter(|p| p.sender == sender).map(|p| p.nonce).collect();
             let Some(queue) = self.waiting.get_mut(&sender) else { return };
             // Transactions the chain has passed by.
-            while queue.first_key_value().is_some_and(|(n, _)| *n < next) {
-                queue.pop_first();
-            }
+            queue.retain(|n, _| *n >= next || planned.contains(n));
             let Some(candidate) = queue.remove(&next) else { break };
             let planned = self.book.consider(&self.factory, candidate).is_ok();
             if !planned {
@@ -181,6 +210,7 @@ where
     }
 
     fn publish(&mut self) {
+        metrics::gauge!("surge_watcher_plans").set(self.book.plans().count() as f64);
         let reasons = self.book.take_recent_reasons();
         self.handle.publish(self.book.plans().cloned().collect(), reasons);
     }

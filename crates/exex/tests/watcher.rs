@@ -57,3 +57,40 @@ async fn a_later_nonce_waits_for_the_earlier_and_a_replaced_plan_is_dropped() {
     assert!(handle.plans().is_empty());
     assert_eq!(handle.no_plan_reason(&first.hash), Some(NoPlan::Replaced));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_refuses_to_replace_a_plan_another_sender_stands_on() {
+    use alloy::eips::Encodable2718;
+    let (d, bundle) = dev().await;
+    let handle = Arc::new(PlannerHandle::default());
+    let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
+    let mut pool = surge_txpool::TxPool::new(surge_host::seams::pool_config(&d.l2_spec(), 30_000_000), 0);
+    pool.add_replacement_guard(handle.clone());
+    let state = |_: &alloy_primitives::Address| {
+        (0u64, alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(22)))
+    };
+
+    // Two plans: sender 3's swap, then sender 5's behind it.
+    for who in [3, 5] {
+        let answer = first_answer(&watcher.answers(&d.swap(who, 0, &placeholder(&d))).unwrap());
+        let tx = pooled(&d, who, &d.swap(who, 0, &answer));
+        pool.add(&tx.tx.encoded_2718(), &state).unwrap();
+        watcher.on_transaction(&tx);
+        assert!(handle.plan(&tx.hash).is_some(), "sender {who} planned");
+    }
+    let plans = handle.plans();
+
+    // Sender 3 bumps its fee: refused, naming the plan behind.
+    let mut bumped = d.swap(3, 0, &first_answer(&plans[0]));
+    bumped.tx.gas_price *= 2;
+    let e = pool.add(&pooled(&d, 3, &bumped).tx.encoded_2718(), &state).unwrap_err();
+    assert!(
+        matches!(&e, surge_txpool::PoolError::ReplacementRefused(r) if r.contains(&plans[1].tx_hash.to_string())),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("replacement refused"), "{e}");
+    // Sender 5's plan has nothing behind it: its replacement is an ordinary one.
+    let mut bumped = d.swap(5, 0, &first_answer(&plans[1]));
+    bumped.tx.gas_price *= 2;
+    pool.add(&pooled(&d, 5, &bumped).tx.encoded_2718(), &state).unwrap();
+}

@@ -37,8 +37,8 @@ pub use notifications::{
 };
 pub use payload::{BuiltBlock, PayloadBuilder, PayloadBuilderError};
 pub use pool::{
-    BestTransactions, InvalidKind, Listener, ListenerSender, PoolEvent, PooledTx, TransactionOrigin, TransactionPool,
-    listener,
+    BestTransactions, InvalidKind, Listener, ListenerSender, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin,
+    TransactionPool, listener,
 };
 pub use rpc::{MergeMode, RpcExtensions};
 pub use state::{AccountProof, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof};

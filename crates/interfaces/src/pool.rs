@@ -237,6 +237,13 @@ pub trait BestTransactions: Iterator<Item = Arc<PooledTx>> + Send {
     fn mark_invalid(&mut self, tx: &PooledTx, kind: InvalidKind);
 }
 
+/// Consulted before the pool replaces a transaction by another of the same sender and nonce: an extension
+/// that built on the old one (a plan other senders' plans stand on) refuses with a reason the sender sees.
+pub trait ReplacementGuard: Send + Sync + std::fmt::Debug {
+    /// `Err(reason)` refuses replacing `old`.
+    fn may_replace(&self, old: &PooledTx) -> Result<(), String>;
+}
+
 /// The pool.
 pub trait TransactionPool: Send + Sync {
     /// Why a transaction was refused.
@@ -255,4 +262,6 @@ pub trait TransactionPool: Send + Sync {
     fn new_transactions_listener(&self) -> Listener<Arc<PooledTx>>;
     /// Every lifecycle event from now on.
     fn all_transactions_event_listener(&self) -> Listener<PoolEvent>;
+    /// Adds a guard consulted before every replacement.
+    fn add_replacement_guard(&self, guard: Arc<dyn ReplacementGuard>);
 }

@@ -202,6 +202,10 @@ impl TransactionPool for PoolHandle {
     fn all_transactions_event_listener(&self) -> Listener<PoolEvent> {
         self.pool().subscribe_events(self.listener_capacity)
     }
+
+    fn add_replacement_guard(&self, guard: Arc<dyn surge_interfaces::ReplacementGuard>) {
+        self.pool().add_replacement_guard(guard);
+    }
 }
 
 /// The canonical chain, shared: notification subscriptions and chain control.

@@ -8,7 +8,7 @@ use std::{
 
 use alloy::consensus::Transaction;
 use alloy_primitives::{Address, B256, U256};
-use surge_interfaces::{Listener, ListenerSender, PoolEvent, PooledTx, TransactionOrigin, listener};
+use surge_interfaces::{Listener, ListenerSender, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, listener};
 
 use crate::{
     best::BestTransactions,
@@ -70,6 +70,7 @@ pub struct TxPool {
     next_id: u64,
     event_listeners: Vec<ListenerSender<PoolEvent>>,
     tx_listeners: Vec<ListenerSender<Arc<PooledTx>>>,
+    guards: Vec<Arc<dyn ReplacementGuard>>,
 }
 
 impl TxPool {
@@ -82,6 +83,7 @@ impl TxPool {
             by_hash: HashMap::new(),
             pending: HashSet::new(),
             next_id: 0,
+            guards: vec![],
             event_listeners: vec![],
             tx_listeners: vec![],
         }
@@ -106,6 +108,11 @@ impl TxPool {
         let (tx, rx) = listener(capacity);
         self.tx_listeners.push(tx);
         rx
+    }
+
+    /// Adds a guard every replacement must pass.
+    pub fn add_replacement_guard(&mut self, guard: Arc<dyn ReplacementGuard>) {
+        self.guards.push(guard);
     }
 
     /// Ends every listener (the node is shutting down).
@@ -161,6 +168,9 @@ impl TxPool {
             let enough = |new: u128, old: u128| new.saturating_mul(100) >= old.saturating_mul(100 + bump);
             if !enough(tx.max_fee(), old.max_fee()) || !enough(tx.max_tip(), old.max_tip()) {
                 return Err(PoolError::ReplacementUnderpriced { bump_percent: bump });
+            }
+            for guard in &self.guards {
+                guard.may_replace(old).map_err(PoolError::ReplacementRefused)?;
             }
         } else {
             let count = self.senders.get(&valid.sender).map_or(0, |s| s.txs.len());

@@ -101,6 +101,9 @@ pub enum PoolError {
         /// The required bump.
         bump_percent: u128,
     },
+    /// An extension refuses the replacement (a plan others stand on).
+    #[error("replacement refused: {0}")]
+    ReplacementRefused(String),
     /// The same transaction is already pooled.
     #[error("already known: {0}")]
     AlreadyKnown(B256),

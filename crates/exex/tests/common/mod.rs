@@ -57,6 +57,11 @@ impl Dev {
         BundleSimulator::new(Arc::new(view), L1Protocol::from_config(&self.protocol), config, in_flight).unwrap()
     }
 
+    /// The L2 chain spec.
+    pub fn l2_spec(&self) -> ChainSpec {
+        ChainSpec::from_genesis_file(&workspace_root().join("etc/dev/l2-genesis.json")).unwrap()
+    }
+
     pub fn pending(&self) -> PendingL2<<Store as StateProviderFactory>::State> {
         let (head, _) = self.l2.latest_header().unwrap();
         let env: EvmEnv =
