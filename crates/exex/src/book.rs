@@ -30,6 +30,10 @@ pub struct PlanBook<S> {
     /// The pending L2 state: the head and every planned transaction.
     pending: PendingL2<S>,
     entries: Vec<(Plan, Candidate)>,
+    /// Transactions the open bundle had no room for, planned for the next proposal, in order.
+    deferred: Vec<(Plan, Candidate)>,
+    /// The next proposal's bundle: after `bundle`, with the deferred transactions' legs.
+    next: BundleSimulator,
     reasons: HashMap<B256, NoPlan>,
     reason_order: VecDeque<B256>,
     /// Reasons given since [`PlanBook::take_recent_reasons`] was last called.
@@ -45,9 +49,11 @@ where
     pub fn new(base: BundleSimulator, pending: PendingL2<S>) -> Self {
         Self {
             bundle: base.clone(),
+            next: base.next_bundle(),
             base,
             pending,
             entries: vec![],
+            deferred: vec![],
             reasons: HashMap::new(),
             reason_order: VecDeque::new(),
             recent: vec![],
@@ -90,12 +96,48 @@ where
     }
 
     /// What L1 would answer `candidate`'s messages at the end of the bundle, keeping nothing (phases (a)
-    /// and (b): how an app learns the answer to embed).
+    /// and (b): how an app learns the answer to embed). When the open bundle has no room, the answer is the
+    /// one the next proposal will give, after the transactions deferred to it.
     pub fn answers<F>(&mut self, factory: &F, candidate: &Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        self.pending.answers(factory, &self.bundle, candidate).map(|(plan, _)| plan)
+        if !self.deferred.is_empty() {
+            return self.pending.answers(factory, &self.next, candidate).map(|(plan, _)| plan);
+        }
+        match self.pending.answers(factory, &self.bundle, candidate) {
+            Err(NoPlan::BundleGasBudget) => self.pending.answers(factory, &self.bundle.next_bundle(), candidate),
+            other => other,
+        }
+        .map(|(plan, _)| plan)
+    }
+
+    /// The plans with their transactions, in bundle order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Plan, &Candidate)> {
+        self.entries.iter().map(|(p, c)| (p, c))
+    }
+
+    /// The transactions deferred to the next proposal, in order.
+    pub fn deferred(&self) -> impl Iterator<Item = &Plan> {
+        self.deferred.iter().map(|(p, _)| p)
+    }
+
+    /// The open proposal closes and the next opens: its plans are returned (they are on their way to L1,
+    /// ahead of the new bundle), the new bundle starts after them, the pending L2 state is `pending` (the
+    /// head, which holds the closed proposal's blocks), and the deferred transactions are considered again
+    /// in order.
+    pub fn open_next<F>(&mut self, factory: &F, pending: PendingL2<S>) -> Vec<Plan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let closed = std::mem::take(&mut self.entries).into_iter().map(|(p, _)| p).collect();
+        self.base = self.bundle.next_bundle();
+        self.bundle = self.base.clone();
+        self.pending = pending;
+        for (_, candidate) in std::mem::take(&mut self.deferred) {
+            let _ = self.consider(factory, candidate);
+        }
+        closed
     }
 
     /// Pre-simulates `candidate` at the end of the bundle; a plan is appended, a refusal remembered.
@@ -125,7 +167,17 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let (plan, bundle) = self.pending.presimulate(factory, &self.bundle, &candidate)?;
+        // Once one transaction waits for the next proposal, every later one does: none may go ahead of it.
+        if !self.deferred.is_empty() {
+            return Err(self.defer(factory, candidate));
+        }
+        let (plan, bundle) = match self.pending.presimulate(factory, &self.bundle, &candidate) {
+            Err(NoPlan::BundleGasBudget) => {
+                self.next = self.bundle.next_bundle();
+                return Err(self.defer(factory, candidate));
+            }
+            other => other?,
+        };
         let slots: Vec<B256> = plan.slots().collect();
         match self.pending.apply(factory, &candidate.tx, &slots) {
             Ok(true) => {}
@@ -135,6 +187,29 @@ where
         self.bundle = bundle;
         self.entries.push((plan.clone(), candidate));
         Ok(plan)
+    }
+
+    /// No room in the open bundle: if `candidate` completes at the start of the next proposal (after the
+    /// transactions deferred before it), it waits for it there.
+    fn defer<F>(&mut self, factory: &F, candidate: Candidate) -> NoPlan
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        match self.pending.presimulate(factory, &self.next, &candidate) {
+            Ok((plan, next)) => {
+                // It runs on L2 before anything planned after it: later transactions see its effects.
+                let slots: Vec<B256> = plan.slots().collect();
+                match self.pending.apply(factory, &candidate.tx, &slots) {
+                    Ok(true) => {}
+                    Ok(false) => return NoPlan::Reverts("it fails when applied to the pending state".into()),
+                    Err(e) => return NoPlan::Reverts(e),
+                }
+                self.next = next;
+                self.deferred.push((plan, candidate));
+                NoPlan::BundleGasBudget
+            }
+            Err(why) => why,
+        }
     }
 
     /// Removes `tx`'s plan for `reason` and replays the later ones on `pending` (the head, fresh); those
@@ -178,6 +253,7 @@ where
         self.bundle = base.clone();
         self.base = base;
         self.pending = pending;
+        let deferred = std::mem::take(&mut self.deferred);
         let mut dropped = vec![];
         for (_, candidate) in entries {
             let hash = candidate.hash;
@@ -191,6 +267,21 @@ where
                 tracing::info!(tx = %hash, %reason, "txpool watcher: plan dropped");
                 self.remember(hash, reason.clone());
                 dropped.push((hash, reason));
+            }
+        }
+        // The deferred transactions again, in order, at the start of the next proposal.
+        if self.deferred.is_empty() {
+            self.next = self.bundle.next_bundle();
+        }
+        for (_, candidate) in deferred {
+            let hash = candidate.hash;
+            match self.defer(factory, candidate) {
+                NoPlan::BundleGasBudget => {}
+                why => {
+                    let reason = if after_drop { NoPlan::EarlierPlanDropped } else { why };
+                    self.remember(hash, reason.clone());
+                    dropped.push((hash, reason));
+                }
             }
         }
         dropped

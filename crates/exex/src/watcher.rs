@@ -192,9 +192,9 @@ where
             // Transactions the chain has passed by.
             queue.retain(|n, _| *n >= next || planned.contains(n));
             let Some(candidate) = queue.remove(&next) else { break };
-            let planned = self.book.consider(&self.factory, candidate).is_ok();
-            if !planned {
-                // Not on the pending state: the sender's later transactions wait for the chain.
+            // Planned, or deferred to the next proposal: either way on the pending state, so the sender's
+            // next transaction's turn comes; otherwise later ones wait for the chain.
+            if !matches!(self.book.consider(&self.factory, candidate), Ok(_) | Err(NoPlan::BundleGasBudget)) {
                 break;
             }
         }

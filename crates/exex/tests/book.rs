@@ -67,19 +67,40 @@ async fn dropping_a_plan_replays_the_ones_behind_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_full_bundle_refuses_the_rest_with_bundle_gas_budget() {
-    // A 10M-gas L1 transaction: room for the proposal and a few swaps with their proofs.
-    let limits = BundleLimits { tx_gas_cap: 10_000_000, ..Default::default() };
+async fn a_full_bundle_defers_the_rest_to_the_next_proposal() {
+    // Eight swaps whose legs need 3,000,000 gas each (the swap's gas limit, 1,309,216, and a proof allowance
+    // of 1,690,784) in a 10M-gas L1 transaction: room for the proposal and a few of them.
+    let limits = BundleLimits { tx_gas_cap: 10_000_000, proof_gas_per_message: 1_690_784, ..Default::default() };
     let (d, bundle) = dev_with(SimConfig { limits, ..Default::default() }).await;
+    let f = factory(&d);
     let mut book = PlanBook::new(bundle, d.pending());
     let results: Vec<Result<Plan, NoPlan>> = (2..10).map(|who| plan_swap(&d, &mut book, who)).collect();
     let planned = results.iter().take_while(|r| r.is_ok()).count();
     assert!((1..8).contains(&planned), "{results:?}");
+    let first = results[0].as_ref().unwrap();
+    assert_eq!(u64::from(first.messages[0].message.gasLimit) + 1_690_784, 3_000_000);
     for r in &results[planned..] {
         assert_eq!(r.as_ref().unwrap_err(), &NoPlan::BundleGasBudget);
     }
     assert!(book.bundle().gas() <= 10_000_000);
-    // Ids in plan order.
-    let ids: Vec<u64> = book.plans().map(|p| first_answer(p).id).collect();
-    assert_eq!(ids, (0..planned as u64).collect::<Vec<_>>());
+    // Ids in plan order, the deferred ones continuing after them (their answers are the next proposal's).
+    let ids: Vec<u64> = book.plans().chain(book.deferred()).map(|p| first_answer(p).id).collect();
+    assert_eq!(ids, (0..8).collect::<Vec<_>>());
+
+    // The next proposal opens (the closed one's transactions are on the L2 head): the deferred swaps are
+    // planned there, with the answers they embedded.
+    let closed = book.open_next(&f, d.pending_with(&closed_txs(&book)));
+    assert_eq!(closed.len(), planned);
+    let now: Vec<u64> = book.plans().map(|p| first_answer(p).id).collect();
+    assert_eq!(now, (planned as u64..8).collect::<Vec<_>>());
+    assert_eq!(book.deferred().count(), 0);
+}
+
+/// The planned transactions with their slots, as the closed proposal's blocks hold them.
+fn closed_txs<S>(book: &PlanBook<S>) -> Vec<(revm::context::TxEnv, Vec<B256>)>
+where
+    S: revm::DatabaseRef + std::fmt::Debug,
+    S::Error: revm::database_interface::DBErrorMarker + std::error::Error + Send + Sync + 'static,
+{
+    book.entries().map(|(p, c)| (c.tx.clone(), p.slots().collect())).collect()
 }

@@ -62,6 +62,19 @@ impl Dev {
         ChainSpec::from_genesis_file(&workspace_root().join("etc/dev/l2-genesis.json")).unwrap()
     }
 
+    /// The pending state after `txs` (each with its answers' slots marked), as if they were on the head.
+    pub fn pending_with(
+        &self,
+        txs: &[(TxEnv, Vec<alloy_primitives::B256>)],
+    ) -> PendingL2<<Store as StateProviderFactory>::State> {
+        let f = self.evm.simulation_factory();
+        let mut pending = self.pending();
+        for (tx, slots) in txs {
+            assert!(pending.apply(&f, tx, slots).unwrap(), "the closed proposal's transaction succeeds");
+        }
+        pending
+    }
+
     pub fn pending(&self) -> PendingL2<<Store as StateProviderFactory>::State> {
         let (head, _) = self.l2.latest_header().unwrap();
         let env: EvmEnv =

@@ -96,6 +96,12 @@ impl BundleSimulator {
         Ok(sim)
     }
 
+    /// The bundle after this one: this one's state (as if it were on its way to L1), with an empty gas
+    /// count and no message yet.
+    pub fn next_bundle(&self) -> Self {
+        Self { gas: TX_BASE_GAS + self.config.limits.proposal_gas, has_messages: false, ..self.clone() }
+    }
+
     /// The proposer (the Multicall's owner), who sends the bundle.
     pub fn owner(&self) -> alloy_primitives::Address {
         self.owner
