@@ -1,11 +1,12 @@
 //! The open proposal's plans, in bundle order. The bundle is append-only: a new plan goes after every
 //! existing one (going ahead would shift the ids earlier users signed). When a plan leaves, or L1 moves,
 //! the plans are replayed in order on a fresh base; one whose answer changed is dropped with the reason.
+//! A transaction the bundle has no room for waits for the next proposal, and every later one after it.
 
 use std::collections::{HashMap, VecDeque};
 
 use alloy_evm::EvmFactory;
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use revm::{
     DatabaseRef,
     context::{BlockEnv, TxEnv},
@@ -20,6 +21,15 @@ use crate::presim::{Candidate, PendingL2};
 /// How many "no plan" reasons are kept (the oldest go first).
 pub const KEPT_REASONS: usize = 10_000;
 
+/// What moved under the plans when they are replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    /// The L1 head (or the in-flight bundles): a plan whose answer changed gets `answer changed on L1`.
+    L1,
+    /// The L2 head: a plan keeps the reason it fails with.
+    L2,
+}
+
 /// The plans of the open proposal and the state they were made on.
 #[derive(Debug)]
 pub struct PlanBook<S> {
@@ -27,17 +37,19 @@ pub struct PlanBook<S> {
     base: BundleSimulator,
     /// `base` with every plan's legs.
     bundle: BundleSimulator,
-    /// The pending L2 state: the head and every planned transaction.
+    /// The next proposal's bundle: after `bundle`, with the deferred transactions' legs.
+    next: BundleSimulator,
+    /// The pending L2 state: the head, every planned and every deferred transaction.
     pending: PendingL2<S>,
     entries: Vec<(Plan, Candidate)>,
     /// Transactions the open bundle had no room for, planned for the next proposal, in order.
     deferred: Vec<(Plan, Candidate)>,
-    /// The next proposal's bundle: after `bundle`, with the deferred transactions' legs.
-    next: BundleSimulator,
     reasons: HashMap<B256, NoPlan>,
     reason_order: VecDeque<B256>,
     /// Reasons given since [`PlanBook::take_recent_reasons`] was last called.
     recent: Vec<(B256, NoPlan)>,
+    /// Transactions that lost their plan in a replay; they may get one again later.
+    released: Vec<Candidate>,
 }
 
 impl<S> PlanBook<S>
@@ -57,6 +69,7 @@ where
             reasons: HashMap::new(),
             reason_order: VecDeque::new(),
             recent: vec![],
+            released: vec![],
         }
     }
 
@@ -65,9 +78,29 @@ where
         self.entries.iter().map(|(p, _)| p)
     }
 
+    /// The plans with their transactions, in bundle order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Plan, &Candidate)> {
+        self.entries.iter().map(|(p, c)| (p, c))
+    }
+
+    /// The transactions deferred to the next proposal, in order.
+    pub fn deferred(&self) -> impl Iterator<Item = &Plan> {
+        self.deferred.iter().map(|(p, _)| p)
+    }
+
     /// The plan of `tx`.
     pub fn plan(&self, tx: &B256) -> Option<&Plan> {
         self.plans().find(|p| p.tx_hash == *tx)
+    }
+
+    /// The sender of `tx` if it is planned or deferred.
+    pub fn holder(&self, tx: &B256) -> Option<Address> {
+        self.entries.iter().chain(&self.deferred).find(|(p, _)| p.tx_hash == *tx).map(|(p, _)| p.sender)
+    }
+
+    /// The nonces of `sender`'s planned and deferred transactions.
+    pub fn held_nonces(&self, sender: Address) -> Vec<u64> {
+        self.entries.iter().chain(&self.deferred).filter(|(p, _)| p.sender == sender).map(|(p, _)| p.nonce).collect()
     }
 
     /// Why `tx` has no plan, if it was considered and got none or lost it.
@@ -78,6 +111,11 @@ where
     /// The reasons given since the last call, in order.
     pub fn take_recent_reasons(&mut self) -> Vec<(B256, NoPlan)> {
         std::mem::take(&mut self.recent)
+    }
+
+    /// The transactions that lost their plan in a replay since the last call.
+    pub fn take_released(&mut self) -> Vec<Candidate> {
+        std::mem::take(&mut self.released)
     }
 
     /// The open bundle before any plan.
@@ -112,14 +150,151 @@ where
         .map(|(plan, _)| plan)
     }
 
-    /// The plans with their transactions, in bundle order.
-    pub fn entries(&self) -> impl Iterator<Item = (&Plan, &Candidate)> {
-        self.entries.iter().map(|(p, c)| (p, c))
+    /// Pre-simulates `candidate` at the end of the bundle; a plan is appended, a refusal remembered (a
+    /// deferral too: `bundle gas budget`).
+    pub fn consider<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let started = std::time::Instant::now();
+        let hash = candidate.hash;
+        let result = self.try_append(factory, candidate);
+        metrics::histogram!("surge_presim_seconds").record(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(plan) => tracing::info!(
+                tx = %plan.tx_hash,
+                messages = plan.messages.len(),
+                answers = plan.slots().count(),
+                "txpool watcher: planned"
+            ),
+            Err(reason) => {
+                tracing::debug!(tx = %hash, %reason, "txpool watcher: no plan");
+                self.remember(hash, reason.clone());
+            }
+        }
+        result
     }
 
-    /// The transactions deferred to the next proposal, in order.
-    pub fn deferred(&self) -> impl Iterator<Item = &Plan> {
-        self.deferred.iter().map(|(p, _)| p)
+    /// Tries again a transaction that lost its plan in a replay: a plan is appended; a failure keeps the
+    /// reason it lost its plan with.
+    pub fn retry<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let result = self.try_append(factory, candidate);
+        if let Ok(plan) = &result {
+            tracing::info!(tx = %plan.tx_hash, "txpool watcher: planned again");
+        }
+        result
+    }
+
+    /// The answers other plans hold: an embedded one of these is `answer already taken`.
+    fn taken(&self) -> Vec<B256> {
+        self.entries
+            .iter()
+            .chain(&self.deferred)
+            .flat_map(|(p, _)| p.messages.iter().flat_map(|m| m.answers.iter().map(|a| a.hash)))
+            .collect()
+    }
+
+    fn try_append<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        // Once one transaction waits for the next proposal, every later one does: none may go ahead of it.
+        if !self.deferred.is_empty() {
+            return Err(self.defer(factory, candidate));
+        }
+        let taken = self.taken();
+        let (plan, bundle) = match self.pending.presimulate(factory, &self.bundle, &candidate, &taken) {
+            Err(NoPlan::BundleGasBudget) => {
+                self.next = self.bundle.next_bundle();
+                return Err(self.defer(factory, candidate));
+            }
+            other => other?,
+        };
+        self.apply(factory, &plan, &candidate)?;
+        self.bundle = bundle;
+        self.entries.push((plan.clone(), candidate));
+        Ok(plan)
+    }
+
+    /// No room in the open bundle: if `candidate` completes at the start of the next proposal (after the
+    /// transactions deferred before it), it waits for it there and the reason is `bundle gas budget`.
+    fn defer<F>(&mut self, factory: &F, candidate: Candidate) -> NoPlan
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let taken = self.taken();
+        match self.pending.presimulate(factory, &self.next, &candidate, &taken) {
+            Ok((plan, next)) => {
+                if let Err(why) = self.apply(factory, &plan, &candidate) {
+                    return why;
+                }
+                self.next = next;
+                self.deferred.push((plan, candidate));
+                NoPlan::BundleGasBudget
+            }
+            Err(NoPlan::BundleGasBudget) => {
+                NoPlan::L1LegFailed("its legs need more gas than a whole bundle has".into())
+            }
+            Err(why) => why,
+        }
+    }
+
+    /// Runs a planned (or deferred) transaction on the pending state: later ones see its effects.
+    fn apply<F>(&mut self, factory: &F, plan: &Plan, candidate: &Candidate) -> Result<(), NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let slots: Vec<B256> = plan.slots().collect();
+        match self.pending.apply(factory, &candidate.tx, &slots) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NoPlan::Reverts("it fails when applied to the pending state".into())),
+            Err(e) => Err(NoPlan::Reverts(e)),
+        }
+    }
+
+    /// Removes `tx`'s plan (or deferral) for `reason` and replays the others on `pending` (the head,
+    /// fresh); those whose answer changed are dropped with `earlier plan dropped`. Returns every drop.
+    pub fn drop_plan<F>(&mut self, factory: &F, tx: &B256, reason: NoPlan, pending: PendingL2<S>) -> Vec<(B256, NoPlan)>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        if self.holder(tx).is_none() {
+            return vec![];
+        }
+        let mut all: Vec<Candidate> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .chain(std::mem::take(&mut self.deferred))
+            .map(|(_, c)| c)
+            .collect();
+        all.retain(|c| c.hash != *tx);
+        tracing::info!(%tx, %reason, "txpool watcher: plan dropped");
+        self.remember(*tx, reason.clone());
+        let mut dropped = vec![(*tx, reason)];
+        let base = self.base.clone();
+        dropped.extend(self.replay(factory, base, pending, all, Moved::L2, true));
+        dropped
+    }
+
+    /// The L1 or L2 head moved: replays every plan on the new `base` and `pending` state.
+    pub fn rebase<F>(
+        &mut self,
+        factory: &F,
+        base: BundleSimulator,
+        pending: PendingL2<S>,
+        moved: Moved,
+    ) -> Vec<(B256, NoPlan)>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let all: Vec<Candidate> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .chain(std::mem::take(&mut self.deferred))
+            .map(|(_, c)| c)
+            .collect();
+        self.replay(factory, base, pending, all, moved, false)
     }
 
     /// The open proposal closes and the next opens: its plans are returned (they are on their way to L1,
@@ -131,156 +306,46 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let closed = std::mem::take(&mut self.entries).into_iter().map(|(p, _)| p).collect();
-        self.base = self.bundle.next_bundle();
-        self.bundle = self.base.clone();
-        self.pending = pending;
-        for (_, candidate) in std::mem::take(&mut self.deferred) {
-            let _ = self.consider(factory, candidate);
-        }
+        let deferred: Vec<Candidate> = std::mem::take(&mut self.deferred).into_iter().map(|(_, c)| c).collect();
+        let base = self.bundle.next_bundle();
+        self.replay(factory, base, pending, deferred, Moved::L2, false);
         closed
     }
 
-    /// Pre-simulates `candidate` at the end of the bundle; a plan is appended, a refusal remembered.
-    pub fn consider<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
-    where
-        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
-    {
-        let started = std::time::Instant::now();
-        let result = self.try_append(factory, candidate.clone());
-        metrics::histogram!("surge_presim_seconds").record(started.elapsed().as_secs_f64());
-        match &result {
-            Ok(plan) => tracing::info!(
-                tx = %plan.tx_hash,
-                messages = plan.messages.len(),
-                answers = plan.slots().count(),
-                "txpool watcher: planned"
-            ),
-            Err(reason) => {
-                tracing::debug!(tx = %candidate.hash, %reason, "txpool watcher: no plan");
-                self.remember(candidate.hash, reason.clone());
-            }
-        }
-        result
-    }
-
-    fn try_append<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
-    where
-        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
-    {
-        // Once one transaction waits for the next proposal, every later one does: none may go ahead of it.
-        if !self.deferred.is_empty() {
-            return Err(self.defer(factory, candidate));
-        }
-        let (plan, bundle) = match self.pending.presimulate(factory, &self.bundle, &candidate) {
-            Err(NoPlan::BundleGasBudget) => {
-                self.next = self.bundle.next_bundle();
-                return Err(self.defer(factory, candidate));
-            }
-            other => other?,
-        };
-        let slots: Vec<B256> = plan.slots().collect();
-        match self.pending.apply(factory, &candidate.tx, &slots) {
-            Ok(true) => {}
-            Ok(false) => return Err(NoPlan::Reverts("it fails when applied to the pending state".into())),
-            Err(e) => return Err(NoPlan::Reverts(e)),
-        }
-        self.bundle = bundle;
-        self.entries.push((plan.clone(), candidate));
-        Ok(plan)
-    }
-
-    /// No room in the open bundle: if `candidate` completes at the start of the next proposal (after the
-    /// transactions deferred before it), it waits for it there.
-    fn defer<F>(&mut self, factory: &F, candidate: Candidate) -> NoPlan
-    where
-        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
-    {
-        match self.pending.presimulate(factory, &self.next, &candidate) {
-            Ok((plan, next)) => {
-                // It runs on L2 before anything planned after it: later transactions see its effects.
-                let slots: Vec<B256> = plan.slots().collect();
-                match self.pending.apply(factory, &candidate.tx, &slots) {
-                    Ok(true) => {}
-                    Ok(false) => return NoPlan::Reverts("it fails when applied to the pending state".into()),
-                    Err(e) => return NoPlan::Reverts(e),
-                }
-                self.next = next;
-                self.deferred.push((plan, candidate));
-                NoPlan::BundleGasBudget
-            }
-            Err(why) => why,
-        }
-    }
-
-    /// Removes `tx`'s plan for `reason` and replays the later ones on `pending` (the head, fresh); those
-    /// whose answer changed are dropped with `earlier plan dropped`. Returns every drop.
-    pub fn drop_plan<F>(&mut self, factory: &F, tx: &B256, reason: NoPlan, pending: PendingL2<S>) -> Vec<(B256, NoPlan)>
-    where
-        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
-    {
-        let Some(at) = self.entries.iter().position(|(p, _)| p.tx_hash == *tx) else { return vec![] };
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.remove(at);
-        tracing::info!(%tx, %reason, "txpool watcher: plan dropped");
-        self.remember(*tx, reason.clone());
-        let mut dropped = vec![(*tx, reason)];
-        dropped.extend(self.replay(factory, self.base.clone(), pending, entries, true));
-        dropped
-    }
-
-    /// L1 moved (or the in-flight bundles changed): replays every plan on the new `base` and `pending`
-    /// state. The first plan whose answer changed is dropped with `answer changed on L1`; after a drop,
-    /// later plans that changed get `earlier plan dropped`.
-    pub fn rebase<F>(&mut self, factory: &F, base: BundleSimulator, pending: PendingL2<S>) -> Vec<(B256, NoPlan)>
-    where
-        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
-    {
-        let entries = std::mem::take(&mut self.entries);
-        self.replay(factory, base, pending, entries, false)
-    }
-
+    /// Plans `candidates` again in order on `base` and `pending`. A failure is `earlier plan dropped` after
+    /// a drop, `answer changed on L1` for a changed answer when L1 moved, and its own reason otherwise.
     fn replay<F>(
         &mut self,
         factory: &F,
         base: BundleSimulator,
         pending: PendingL2<S>,
-        entries: Vec<(Plan, Candidate)>,
+        candidates: Vec<Candidate>,
+        moved: Moved,
         mut after_drop: bool,
     ) -> Vec<(B256, NoPlan)>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         self.bundle = base.clone();
+        self.next = base.next_bundle();
         self.base = base;
         self.pending = pending;
-        let deferred = std::mem::take(&mut self.deferred);
         let mut dropped = vec![];
-        for (_, candidate) in entries {
+        for candidate in candidates {
             let hash = candidate.hash;
-            if let Err(why) = self.try_append(factory, candidate) {
-                let reason = match why {
-                    NoPlan::BundleGasBudget | NoPlan::L1Unavailable(_) => why,
-                    _ if after_drop => NoPlan::EarlierPlanDropped,
-                    _ => NoPlan::AnswerChanged,
-                };
-                after_drop = true;
-                tracing::info!(tx = %hash, %reason, "txpool watcher: plan dropped");
-                self.remember(hash, reason.clone());
-                dropped.push((hash, reason));
-            }
-        }
-        // The deferred transactions again, in order, at the start of the next proposal.
-        if self.deferred.is_empty() {
-            self.next = self.bundle.next_bundle();
-        }
-        for (_, candidate) in deferred {
-            let hash = candidate.hash;
-            match self.defer(factory, candidate) {
-                NoPlan::BundleGasBudget => {}
-                why => {
-                    let reason = if after_drop { NoPlan::EarlierPlanDropped } else { why };
+            match self.try_append(factory, candidate.clone()) {
+                Ok(_) | Err(NoPlan::BundleGasBudget) => {}
+                Err(why) => {
+                    let reason = match why {
+                        _ if after_drop => NoPlan::EarlierPlanDropped,
+                        NoPlan::AnswerChanged | NoPlan::AnswerTaken if moved == Moved::L1 => NoPlan::AnswerChanged,
+                        other => other,
+                    };
+                    after_drop = true;
+                    tracing::info!(tx = %hash, %reason, "txpool watcher: plan dropped");
                     self.remember(hash, reason.clone());
                     dropped.push((hash, reason));
+                    self.released.push(candidate);
                 }
             }
         }

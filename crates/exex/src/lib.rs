@@ -7,7 +7,7 @@ pub mod presim;
 pub mod task;
 pub mod watcher;
 
-pub use book::PlanBook;
+pub use book::{Moved, PlanBook};
 pub use presim::{Candidate, L2Protocol, PendingL2};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_state, watcher};
 pub use watcher::{PlannerHandle, WatcherCore};

@@ -96,20 +96,33 @@ where
         self.db.storage_ref(self.l2.bridge, NEXT_MESSAGE_ID_SLOT).map(decode_next_message_id).map_err(|e| e.to_string())
     }
 
-    /// Executes a planned transaction with its `slots` marked received and keeps its effects.
+    /// Executes a planned transaction with its `slots` marked received and keeps its effects when it
+    /// succeeds (`Ok(false)` and nothing kept when it fails).
     pub fn apply<F>(&mut self, factory: &F, tx: &TxEnv, slots: &[B256]) -> Result<bool, String>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
+        let mut previous = Vec::with_capacity(slots.len());
         for slot in slots {
+            previous.push((*slot, self.received(*slot)?));
             self.mark(*slot, U256::from(1))?;
         }
         let mut vm = factory.create_evm(&mut self.db, self.env.clone());
-        let out = vm.transact(tx.clone()).map_err(|e| e.to_string())?;
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         drop(vm);
-        let ok = out.result.is_success();
-        self.db.commit(out.state);
-        Ok(ok)
+        match out {
+            Ok(out) if out.result.is_success() => {
+                self.db.commit(out.state);
+                Ok(true)
+            }
+            // A failure leaves the pending state as it was.
+            other => {
+                for (slot, value) in previous {
+                    self.mark(slot, value)?;
+                }
+                other.map(|_| false)
+            }
+        }
     }
 
     /// Traces `tx` on the pending state with `slots` marked received, keeping nothing.
@@ -156,6 +169,7 @@ where
         factory: &F,
         bundle: &BundleSimulator,
         candidate: &Candidate,
+        taken: &[B256],
     ) -> Result<(Plan, BundleSimulator), NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
@@ -177,7 +191,7 @@ where
         if result.is_success() && sent == expected {
             return Ok((plan, extended));
         }
-        Err(self.why_not(&trace, &plan, result))
+        Err(self.why_not(&trace, &plan, result, taken))
     }
 
     /// Phases (a) and (b) only: what L1 answers the messages `candidate` tries to send, whether or not the
@@ -241,18 +255,24 @@ where
         Ok((plan, extended))
     }
 
-    /// Why the transaction does not complete with its answers: an embedded answer another plan took (a
-    /// lower id than L1 gives now), one L1 changed (the same id, other content), or its own failure.
-    fn why_not<H: std::fmt::Debug>(&self, trace: &CallTraceArena, plan: &Plan, result: ExecutionResult<H>) -> NoPlan {
+    /// Why the transaction does not complete with its answers: it embeds an answer another plan holds
+    /// (`taken`: those plans' answer hashes), one L1 no longer gives, or it fails on its own.
+    fn why_not<H: std::fmt::Debug>(
+        &self,
+        trace: &CallTraceArena,
+        plan: &Plan,
+        result: ExecutionResult<H>,
+        taken: &[B256],
+    ) -> NoPlan {
         let answers: Vec<&Answer> = plan.messages.iter().flat_map(|m| m.answers.iter()).collect();
         let embedded = trace.nodes().iter().filter(|n| n.trace.address == self.l2.bridge).find_map(|n| {
             let call = Bridge::processMessageCall::abi_decode(&n.trace.data).ok()?;
             (call.message.srcChainId == self.l2.l1_chain_id && !answers.iter().any(|a| a.hash == call.message.hash()))
                 .then_some(call.message)
         });
-        match (embedded, answers.first()) {
-            (Some(m), Some(a)) if m.id < a.message.id => NoPlan::AnswerTaken,
-            (Some(_), Some(_)) => NoPlan::AnswerChanged,
+        match embedded {
+            Some(m) if taken.contains(&m.hash()) => NoPlan::AnswerTaken,
+            Some(_) if !answers.is_empty() => NoPlan::AnswerChanged,
             _ => NoPlan::Reverts(match result {
                 ExecutionResult::Success { .. } => "it sends other messages with its answers".into(),
                 ExecutionResult::Revert { output, .. } => describe_revert(&output),

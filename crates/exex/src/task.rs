@@ -1,9 +1,17 @@
 //! The watcher on a node: installed as an extension, it listens to every admitted L2 transaction and every
 //! pool event through the pool seam, to the L2 chain's notifications and to the L1 head, and feeds them to
-//! the [`WatcherCore`] on a thread of its own. Admission never waits: the transaction queue is bounded and a
-//! transaction that finds it full gets no plan (`queue full`, counted).
+//! the [`WatcherCore`] on a thread of its own. Nothing here ever waits on the watcher: transactions go into
+//! a bounded queue (one that finds it full gets no plan, `queue full`, counted); pool events into another
+//! (when it is full the watcher re-checks every plan against the pool instead); head moves only raise flags
+//! the thread reads the latest heads from.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::SystemTime,
+};
 
 use alloy_primitives::B256;
 use surge_interfaces::{
@@ -26,22 +34,34 @@ use crate::{
 /// The watcher's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatcherConfig {
-    /// Inputs waiting for the watcher's thread (transactions beyond it get no plan).
+    /// Transactions waiting for the watcher's thread (beyond it they get no plan).
     pub queue: usize,
+    /// Pool events and requests waiting for it (beyond it the watcher re-checks its plans against the pool).
+    pub control_queue: usize,
 }
 
 impl Default for WatcherConfig {
     fn default() -> Self {
-        Self { queue: 1024 }
+        Self { queue: 1024, control_queue: 4096 }
     }
 }
 
-enum Input {
-    Tx(Arc<PooledTx>),
+/// What the watcher's thread is told.
+enum Control {
     Event(PoolEvent),
-    L2Head,
-    L1Head(u64, B256),
     Answers(Box<Candidate>, oneshot::Sender<Result<Plan, NoPlan>>),
+    /// A flag was raised.
+    Wake,
+}
+
+/// Raised by the forwarder, cleared by the watcher's thread.
+#[derive(Debug, Default)]
+struct Flags {
+    l1_moved: AtomicBool,
+    l2_moved: AtomicBool,
+    resync: AtomicBool,
+    /// Transactions of the L2 blocks committed since the thread last looked.
+    mined: Mutex<Vec<B256>>,
 }
 
 /// The watcher as the rest of the node talks to it: its plans and reasons ([`PlannerHandle`]) and the
@@ -49,34 +69,34 @@ enum Input {
 #[derive(Debug, Clone)]
 pub struct Watcher {
     handle: Arc<PlannerHandle>,
-    queue: mpsc::Sender<Input>,
+    control: mpsc::Sender<Control>,
 }
 
-/// The watcher's end of the queue, handed to [`install`].
+/// The watcher's ends of its queues, handed to [`install`].
 #[derive(Debug)]
 pub struct WatcherInputs {
-    inputs: mpsc::Receiver<Input>,
-    queue: mpsc::Sender<Input>,
+    txs: (mpsc::Sender<Arc<PooledTx>>, mpsc::Receiver<Arc<PooledTx>>),
+    control: (mpsc::Sender<Control>, mpsc::Receiver<Control>),
     handle: Arc<PlannerHandle>,
 }
 
-impl std::fmt::Debug for Input {
+impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Tx(_) => "Tx",
             Self::Event(_) => "Event",
-            Self::L2Head => "L2Head",
-            Self::L1Head(..) => "L1Head",
             Self::Answers(..) => "Answers",
+            Self::Wake => "Wake",
         })
     }
 }
 
 /// A watcher and its inputs, before it is installed.
 pub fn watcher(config: WatcherConfig) -> (Watcher, WatcherInputs) {
-    let (queue, inputs) = mpsc::channel(config.queue.max(1));
+    let txs = mpsc::channel(config.queue.max(1));
+    let control = mpsc::channel(config.control_queue.max(1));
     let handle = Arc::new(PlannerHandle::default());
-    (Watcher { handle: handle.clone(), queue: queue.clone() }, WatcherInputs { inputs, queue, handle })
+    let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
+    (watcher, WatcherInputs { txs, control, handle })
 }
 
 impl Watcher {
@@ -90,7 +110,7 @@ impl Watcher {
     pub async fn answers(&self, candidate: Candidate) -> Result<Plan, NoPlan> {
         let (reply, answer) = oneshot::channel();
         let gone = || NoPlan::L1Unavailable("the txpool watcher is not running".into());
-        self.queue.send(Input::Answers(Box::new(candidate), reply)).await.map_err(|_| gone())?;
+        self.control.send(Control::Answers(Box::new(candidate), reply)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -114,129 +134,192 @@ where
     N: NodeComponents,
     S: L1StateSource,
 {
-    let WatcherInputs { inputs, queue, handle } = inputs;
+    let WatcherInputs { txs: (tx_queue, tx_inputs), control: (control, control_inputs), handle } = inputs;
     let components = ctx.components.clone();
     components.pool().add_replacement_guard(handle.clone());
-    let mut txs = components.pool().new_transactions_listener();
+    let mut pool_txs = components.pool().new_transactions_listener();
     let mut events = components.pool().all_transactions_event_listener();
     let mut notifications = ctx.notifications;
-    let mut heads = l1.0;
-    let forward_handle = handle.clone();
-    metrics::describe_gauge!("surge_watcher_queue_depth", "Inputs waiting for the txpool watcher");
+    let mut heads = l1.0.clone();
+    let flags = Arc::new(Flags::default());
+    flags.l1_moved.store(true, Ordering::Release);
+    let (forward_flags, forward_handle) = (flags.clone(), handle.clone());
+    metrics::describe_gauge!("surge_watcher_queue_depth", "Transactions waiting for the txpool watcher");
     metrics::describe_counter!("surge_watcher_overflow_total", "Transactions the watcher's full queue turned away");
 
     tokio::spawn(async move {
-        // The L1 head it starts on.
-        let first = heads.borrow_and_update().latest;
-        if let Some(head) = first
-            && queue.send(Input::L1Head(head.number, head.hash)).await.is_err()
-        {
-            return;
-        }
+        let raise = |flag: &AtomicBool| {
+            flag.store(true, Ordering::Release);
+            // A full queue means the thread is busy: it reads the flags when it is done.
+            let _ = control.try_send(Control::Wake);
+        };
+        raise(&forward_flags.l1_moved);
         loop {
-            let input = tokio::select! {
-                tx = txs.recv() => match tx { Some(tx) => Input::Tx(tx), None => break },
-                event = events.recv() => match event { Some(e) => Input::Event(e), None => break },
+            tokio::select! {
+                tx = pool_txs.recv() => {
+                    let Some(tx) = tx else { break };
+                    match tx_queue.try_send(tx) {
+                        Err(TrySendError::Full(tx)) => {
+                            metrics::counter!("surge_watcher_overflow_total").increment(1);
+                            forward_handle.refuse(tx.hash, NoPlan::QueueFull);
+                        }
+                        Err(TrySendError::Closed(_)) => break,
+                        Ok(()) => {}
+                    }
+                    metrics::gauge!("surge_watcher_queue_depth")
+                        .set((tx_queue.max_capacity() - tx_queue.capacity()) as f64);
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { break };
+                    match control.try_send(Control::Event(event)) {
+                        Err(TrySendError::Full(_)) => raise(&forward_flags.resync),
+                        Err(TrySendError::Closed(_)) => break,
+                        Ok(()) => {}
+                    }
+                }
                 changed = heads.changed() => {
                     if changed.is_err() { break }
-                    let latest = heads.borrow_and_update().latest;
-                    match latest { Some(h) => Input::L1Head(h.number, h.hash), None => continue }
+                    raise(&forward_flags.l1_moved);
                 }
                 n = notifications.next() => match n {
                     Some(Ok(n)) => {
+                        if let Some(blocks) = n.committed() {
+                            let mut mined = forward_flags.mined.lock().unwrap_or_else(|p| p.into_inner());
+                            for block in blocks.iter() {
+                                mined.extend(block.body.transactions.iter().map(|t| *t.tx_hash()));
+                            }
+                        }
                         if let Some(tip) = n.committed().and_then(|b| b.last()) {
                             notifications.finished(FinishedHeight { number: tip.number(), hash: tip.header.hash });
                         }
-                        Input::L2Head
+                        raise(&forward_flags.l2_moved);
                     }
-                    Some(Err(e)) => { warn!("txpool watcher: chain notifications: {e}"); continue }
+                    Some(Err(e)) => warn!("txpool watcher: chain notifications: {e}"),
                     None => break,
                 },
-            };
-            let sent = match input {
-                Input::Tx(tx) => match queue.try_send(Input::Tx(tx)) {
-                    Err(TrySendError::Full(Input::Tx(tx))) => {
-                        metrics::counter!("surge_watcher_overflow_total").increment(1);
-                        forward_handle.refuse(tx.hash, NoPlan::QueueFull);
-                        Ok(())
-                    }
-                    Err(TrySendError::Closed(_)) => Err(()),
-                    _ => Ok(()),
-                },
-                other => queue.send(other).await.map_err(|_| ()),
-            };
-            metrics::gauge!("surge_watcher_queue_depth").set((queue.max_capacity() - queue.capacity()) as f64);
-            if sent.is_err() {
-                break;
             }
         }
     });
 
-    let worker_handle = handle.clone();
     let runtime = tokio::runtime::Handle::current();
+    let thread = Thread { components, leg, l2, l1, flags, handle, runtime };
     std::thread::Builder::new()
         .name("txpool-watcher".into())
-        .spawn(move || run(components, leg, l2, inputs, worker_handle, runtime))
+        .spawn(move || thread.run(tx_inputs, control_inputs))
         .map_err(|e| warn!("txpool watcher: no thread: {e}"))
         .ok();
 }
 
-/// The watcher's thread: builds the core on the first L1 head it can simulate on, then reacts.
-fn run<N, S>(
+/// The watcher core on a node's components.
+type NodeWatcher<N> = WatcherCore<
+    <<N as NodeComponents>::Provider as StateProviderFactory>::State,
+    <<N as NodeComponents>::Evm as ConfigureEvm>::Factory,
+>;
+
+/// The watcher's thread.
+struct Thread<N, S> {
     components: N,
     leg: Arc<L1Leg<S>>,
     l2: L2Protocol,
-    mut inputs: mpsc::Receiver<Input>,
+    l1: HeadWatch,
+    flags: Arc<Flags>,
     handle: Arc<PlannerHandle>,
     runtime: tokio::runtime::Handle,
-) where
-    N: NodeComponents,
-    S: L1StateSource,
-{
-    let provider = components.provider().clone();
-    let evm = components.evm_config().clone();
-    let pending = || pending_state(&provider, &evm, l2).map_err(|e| warn!("txpool watcher: pending state: {e}")).ok();
-    let mut core: Option<WatcherCore<_, _>> = None;
-    while let Some(input) = inputs.blocking_recv() {
-        match input {
-            Input::L1Head(number, hash) => {
-                let base = match runtime.block_on(leg.simulator((number, hash), &[])) {
-                    Ok(base) => base,
-                    Err(e) => {
-                        warn!(block = number, "txpool watcher: no L1 bundle to plan on: {e}");
+}
+
+impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
+    fn pending(&self) -> Option<PendingL2<<N::Provider as StateProviderFactory>::State>> {
+        pending_state(self.components.provider(), self.components.evm_config(), self.l2)
+            .map_err(|e| warn!("txpool watcher: pending state: {e}"))
+            .ok()
+    }
+
+    /// Builds the core on the first L1 head it can simulate on, then reacts: control inputs first (pool
+    /// events before the transactions they may be about), flags before both.
+    fn run(self, mut txs: mpsc::Receiver<Arc<PooledTx>>, mut control: mpsc::Receiver<Control>) {
+        let mut core: Option<NodeWatcher<N>> = None;
+        // Transactions that arrived before there was an L1 block to plan on.
+        let mut early: Vec<Arc<PooledTx>> = vec![];
+        loop {
+            self.apply_flags(&mut core, &mut early);
+            enum Next {
+                Control(Control),
+                Tx(Arc<PooledTx>),
+            }
+            let next = self.runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    c = control.recv() => c.map(Next::Control),
+                    t = txs.recv() => t.map(Next::Tx),
+                }
+            });
+            match next {
+                None => break,
+                Some(Next::Control(Control::Wake)) => {}
+                Some(Next::Control(Control::Event(event))) => {
+                    if let Some(core) = core.as_mut() {
+                        core.on_pool_event(&event, || self.pending());
+                    } else {
+                        early.retain(|t| t.hash != event.hash());
+                    }
+                }
+                Some(Next::Control(Control::Answers(candidate, reply))) => {
+                    let answer = match core.as_mut() {
+                        Some(core) => core.answers(&candidate),
+                        None => Err(NoPlan::L1Unavailable("no L1 block to plan on yet".into())),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Some(Next::Tx(tx)) => {
+                    // Gone already (an event got here first): nothing to plan.
+                    if self.components.pool().get(&tx.hash).is_none() {
                         continue;
                     }
-                };
-                let Some(state) = pending() else { continue };
-                match core.as_mut() {
-                    Some(core) => core.on_l1_head(base, state),
-                    None => {
-                        info!(block = number, "txpool watcher: planning on L1 block");
-                        core = Some(WatcherCore::new(evm.simulation_factory(), base, state, handle.clone()));
+                    match core.as_mut() {
+                        Some(core) => core.on_transaction(&tx),
+                        None if early.len() < 1024 => {
+                            self.handle.refuse(tx.hash, NoPlan::L1Unavailable("no L1 block to plan on yet".into()));
+                            early.push(tx);
+                        }
+                        None => self.handle.refuse(tx.hash, NoPlan::QueueFull),
                     }
                 }
             }
-            Input::Tx(tx) => match core.as_mut() {
-                Some(core) => core.on_transaction(&tx),
-                None => handle.refuse(tx.hash, NoPlan::L1Unavailable("no L1 block to plan on yet".into())),
-            },
-            Input::Event(event) => {
-                if let Some(core) = core.as_mut() {
-                    core.on_pool_event(&event, &pending);
+        }
+    }
+
+    fn apply_flags(&self, core: &mut Option<NodeWatcher<N>>, early: &mut Vec<Arc<PooledTx>>) {
+        if self.flags.l1_moved.swap(false, Ordering::AcqRel) {
+            let latest = self.l1.0.borrow().latest;
+            if let Some(head) = latest
+                && core.as_ref().is_none_or(|c| c.l1_block() != (head.number, head.hash))
+            {
+                match self.runtime.block_on(self.leg.simulator((head.number, head.hash), &[])) {
+                    Err(e) => warn!(block = head.number, "txpool watcher: no L1 bundle to plan on: {e}"),
+                    Ok(base) => match (core.as_mut(), self.pending()) {
+                        (Some(core), Some(state)) => core.on_l1_head(base, state),
+                        (None, Some(state)) => {
+                            info!(block = head.number, "txpool watcher: planning on L1 block");
+                            let factory = self.components.evm_config().simulation_factory();
+                            let mut fresh = WatcherCore::new(factory, base, state, self.handle.clone());
+                            for tx in early.drain(..) {
+                                fresh.on_transaction(&tx);
+                            }
+                            *core = Some(fresh);
+                        }
+                        _ => {}
+                    },
                 }
             }
-            Input::L2Head => {
-                if let (Some(core), Some(state)) = (core.as_mut(), pending()) {
-                    core.on_l2_head(state);
-                }
-            }
-            Input::Answers(candidate, reply) => {
-                let answer = match core.as_mut() {
-                    Some(core) => core.answers(&candidate),
-                    None => Err(NoPlan::L1Unavailable("no L1 block to plan on yet".into())),
-                };
-                let _ = reply.send(answer);
-            }
+        }
+        let Some(core) = core.as_mut() else { return };
+        if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
+            let mined = std::mem::take(&mut *self.flags.mined.lock().unwrap_or_else(|p| p.into_inner()));
+            core.on_l2_head(&mined, || self.pending());
+        }
+        if self.flags.resync.swap(false, Ordering::AcqRel) {
+            let pool = self.components.pool();
+            core.resync(|h| pool.get(h).is_some(), || self.pending());
         }
     }
 }

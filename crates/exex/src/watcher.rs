@@ -3,7 +3,7 @@
 //! state the simulations run on); [`PlannerHandle`] is the side other extensions read.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{Arc, RwLock},
 };
 
@@ -20,9 +20,12 @@ use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan, Planner};
 
 use crate::{
-    book::{KEPT_REASONS, PlanBook},
+    book::{KEPT_REASONS, Moved, PlanBook},
     presim::{Candidate, PendingL2},
 };
+
+/// Transactions of one sender kept waiting for an earlier nonce (the pool's own window is 64).
+const MAX_WAITING_PER_SENDER: usize = 64;
 
 /// The planner's plans and reasons as other extensions read them.
 #[derive(Debug, Default)]
@@ -42,26 +45,32 @@ impl PlannerHandle {
     /// L1 block to plan on).
     pub fn refuse(&self, tx: B256, reason: NoPlan) {
         metrics::counter!("surge_plans_dropped_total", "reason" => reason.label()).increment(1);
-        let plans = self.plans();
-        self.publish(plans, vec![(tx, reason)]);
+        let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        p.remember(tx, reason);
     }
 
     fn publish(&self, plans: Vec<Plan>, reasons: Vec<(B256, NoPlan)>) {
         let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
         p.plans = plans;
         for (tx, reason) in reasons {
-            if p.reasons.insert(tx, reason).is_none() {
-                p.order.push_back(tx);
-            }
+            p.remember(tx, reason);
         }
         // Planned again after a drop: the reason no longer holds.
         let planned: Vec<B256> = p.plans.iter().map(|plan| plan.tx_hash).collect();
         for tx in planned {
             p.reasons.remove(&tx);
         }
-        while p.order.len() > KEPT_REASONS {
-            if let Some(old) = p.order.pop_front() {
-                p.reasons.remove(&old);
+    }
+}
+
+impl Published {
+    fn remember(&mut self, tx: B256, reason: NoPlan) {
+        if self.reasons.insert(tx, reason).is_none() {
+            self.order.push_back(tx);
+        }
+        while self.order.len() > KEPT_REASONS {
+            if let Some(old) = self.order.pop_front() {
+                self.reasons.remove(&old);
             }
         }
     }
@@ -105,6 +114,8 @@ pub struct WatcherCore<S, F> {
     book: PlanBook<S>,
     /// Transactions waiting for an earlier nonce of their sender, by sender and nonce.
     waiting: HashMap<Address, BTreeMap<u64, Candidate>>,
+    /// Waiting transactions that lost their plan in a replay: tried again without a new reason.
+    released: HashSet<B256>,
     handle: Arc<PlannerHandle>,
 }
 
@@ -116,7 +127,7 @@ where
 {
     /// A watcher planning into the bundle `base` on the pending state `pending`.
     pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PlannerHandle>) -> Self {
-        Self { factory, book: PlanBook::new(base, pending), waiting: HashMap::new(), handle }
+        Self { factory, book: PlanBook::new(base, pending), waiting: HashMap::new(), released: HashSet::new(), handle }
     }
 
     /// The plan book.
@@ -138,14 +149,14 @@ where
             nonce: tx.nonce,
             tx: TxEnv::from_recovered_tx(&tx.tx, tx.sender),
         };
-        self.waiting.entry(tx.sender).or_default().insert(tx.nonce, candidate);
+        self.wait(candidate);
         self.run_ready(tx.sender);
         self.publish();
     }
 
-    /// A pool lifecycle event: a planned transaction that is replaced, discarded, found invalid or mined
-    /// loses its plan (mined: until blocks carry plans, without its slots), and the plans behind it are
-    /// replayed on `pending` (the head, fresh).
+    /// A pool lifecycle event: a planned (or deferred) transaction that is replaced, discarded, found
+    /// invalid or mined loses its plan (mined: until blocks carry plans, without its slots), and the plans
+    /// behind it are replayed on `pending` (the head, fresh). A waiting replacement gets its turn.
     pub fn on_pool_event(&mut self, event: &PoolEvent, pending: impl FnOnce() -> Option<PendingL2<S>>) {
         let reason = match event {
             PoolEvent::Replaced { .. } => NoPlan::Replaced,
@@ -155,31 +166,88 @@ where
         };
         let tx = event.hash();
         self.forget_waiting(&tx);
-        let Some(sender) = self.book.plan(&tx).map(|p| p.sender) else { return };
-        let Some(pending) = pending() else { return };
-        self.book.drop_plan(&self.factory, &tx, reason, pending);
-        // A replacement waiting for this event is its sender's next transaction now.
-        self.run_ready(sender);
-        self.publish();
+        if self.book.holder(&tx).is_some()
+            && let Some(pending) = pending()
+        {
+            self.book.drop_plan(&self.factory, &tx, reason, pending);
+        }
+        self.after_replay();
     }
 
-    /// The L2 head moved: the plans are replayed on the new head's pending state, and waiting
-    /// transactions whose turn came are considered.
-    pub fn on_l2_head(&mut self, pending: PendingL2<S>) {
-        let base = self.book.base().clone();
-        self.book.rebase(&self.factory, base, pending);
-        let senders: Vec<Address> = self.waiting.keys().copied().collect();
-        for sender in senders {
-            self.run_ready(sender);
+    /// The L2 head moved: planned transactions it holds are mined (until blocks carry plans, without their
+    /// slots), the other plans are replayed on the new head's pending state, and waiting transactions whose
+    /// turn came are considered.
+    pub fn on_l2_head(&mut self, mined: &[B256], pending: impl Fn() -> Option<PendingL2<S>>) {
+        for tx in mined {
+            self.forget_waiting(tx);
+            if self.book.holder(tx).is_some()
+                && let Some(state) = pending()
+            {
+                self.book.drop_plan(&self.factory, tx, NoPlan::MinedWithoutSlots, state);
+            }
         }
-        self.publish();
+        if let Some(state) = pending() {
+            let base = self.book.base().clone();
+            self.book.rebase(&self.factory, base, state, Moved::L2);
+        }
+        self.after_replay();
     }
 
     /// L1 moved: every plan is re-checked on the new bundle `base` (dropped with `answer changed on L1`
     /// when its answer changed).
     pub fn on_l1_head(&mut self, base: BundleSimulator, pending: PendingL2<S>) {
-        self.book.rebase(&self.factory, base, pending);
+        self.book.rebase(&self.factory, base, pending, Moved::L1);
+        self.after_replay();
+    }
+
+    /// The L1 block the plans are simulated on.
+    pub fn l1_block(&self) -> (u64, B256) {
+        self.book.base().l1_block()
+    }
+
+    /// Drops the plans and waiting transactions the pool no longer holds (`pool_has` says which it holds):
+    /// after the watcher missed pool events.
+    pub fn resync(&mut self, pool_has: impl Fn(&B256) -> bool, pending: impl Fn() -> Option<PendingL2<S>>) {
+        for queue in self.waiting.values_mut() {
+            queue.retain(|_, c| pool_has(&c.hash));
+        }
+        let gone: Vec<B256> = self
+            .book
+            .entries()
+            .map(|(p, _)| p.tx_hash)
+            .chain(self.book.deferred().map(|p| p.tx_hash))
+            .filter(|h| !pool_has(h))
+            .collect();
+        for tx in gone {
+            if let Some(state) = pending() {
+                self.book.drop_plan(&self.factory, &tx, NoPlan::Discarded, state);
+            }
+        }
+        self.after_replay();
+    }
+
+    /// Transactions that lost their plan in a replay wait again (a sender's later transaction may get its
+    /// turn once an earlier one is mined or replaced); every sender whose turn came goes on.
+    fn after_replay(&mut self) {
+        for candidate in self.book.take_released() {
+            self.released.insert(candidate.hash);
+            self.wait(candidate);
+        }
+        let senders: Vec<Address> = self.waiting.keys().copied().collect();
+        for sender in senders {
+            self.run_ready(sender);
+        }
+        let waiting: HashSet<B256> = self.waiting.values().flat_map(|q| q.values().map(|c| c.hash)).collect();
+        self.released.retain(|h| waiting.contains(h));
         self.publish();
+    }
+
+    fn wait(&mut self, candidate: Candidate) {
+        let queue = self.waiting.entry(candidate.sender).or_default();
+        // A bounded window per sender, as the pool's.
+        if queue.len() < MAX_WAITING_PER_SENDER || queue.contains_key(&candidate.nonce) {
+            queue.insert(candidate.nonce, candidate);
+        }
     }
 
     /// Considers `sender`'s waiting transactions while the next one is its turn.
@@ -187,14 +255,19 @@ where
         loop {
             let Ok(next) = self.book.pending().nonce(sender) else { return };
             // A replacement of a planned transaction waits for the pool's `Replaced` event.
-            let planned: Vec<u64> = self.book.plans().filter(|p| p.sender == sender).map(|p| p.nonce).collect();
+            let held = self.book.held_nonces(sender);
             let Some(queue) = self.waiting.get_mut(&sender) else { return };
             // Transactions the chain has passed by.
-            queue.retain(|n, _| *n >= next || planned.contains(n));
+            queue.retain(|n, c| *n >= next || (held.contains(n) && self.book.holder(&c.hash).is_none()));
             let Some(candidate) = queue.remove(&next) else { break };
             // Planned, or deferred to the next proposal: either way on the pending state, so the sender's
             // next transaction's turn comes; otherwise later ones wait for the chain.
-            if !matches!(self.book.consider(&self.factory, candidate), Ok(_) | Err(NoPlan::BundleGasBudget)) {
+            let result = if self.released.remove(&candidate.hash) {
+                self.book.retry(&self.factory, candidate)
+            } else {
+                self.book.consider(&self.factory, candidate)
+            };
+            if !matches!(result, Ok(_) | Err(NoPlan::BundleGasBudget)) {
                 break;
             }
         }
@@ -204,6 +277,7 @@ where
     }
 
     fn forget_waiting(&mut self, tx: &B256) {
+        self.released.remove(tx);
         for queue in self.waiting.values_mut() {
             queue.retain(|_, c| c.hash != *tx);
         }

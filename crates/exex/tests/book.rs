@@ -7,7 +7,7 @@ mod common;
 
 use alloy_primitives::B256;
 use common::{Dev, dev, dev_with, factory, first_answer, placeholder};
-use surge_exex::PlanBook;
+use surge_exex::{Moved, PlanBook};
 use surge_l1::{BundleLimits, InFlightBundle, SimConfig};
 use surge_sync::{NoPlan, Plan};
 
@@ -34,14 +34,14 @@ async fn l1_moving_drops_the_changed_plan_and_re_simulates_the_one_behind() {
 
     // Nothing moved: a rebase on the same L1 keeps both plans as they are.
     let same = d.bundle(SimConfig::default(), &[]).await;
-    assert_eq!(book.rebase(&f, same, d.pending()), vec![]);
+    assert_eq!(book.rebase(&f, same, d.pending(), Moved::L1), vec![]);
     assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
 
     // A proposal now in flight swaps on the same pool first: the price moved and its answer took the id.
     let mover = common::swap_request(&d, 42);
     let in_flight = InFlightBundle { last_block_hash: B256::repeat_byte(9), user_ops: vec![], messages: vec![mover] };
     let moved = d.bundle(SimConfig::default(), &[in_flight]).await;
-    let dropped = book.rebase(&f, moved, d.pending());
+    let dropped = book.rebase(&f, moved, d.pending(), Moved::L1);
     assert_eq!(dropped, vec![(a.tx_hash, NoPlan::AnswerChanged), (b.tx_hash, NoPlan::EarlierPlanDropped)]);
     assert_eq!(book.plans().count(), 0);
     assert_eq!(book.reason(&a.tx_hash), Some(&NoPlan::AnswerChanged));

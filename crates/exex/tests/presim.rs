@@ -34,11 +34,15 @@ async fn a_swap_with_the_simulated_answer_gets_a_plan_l1_agrees_with() {
     assert_eq!(asked.messages.len(), 1);
     assert_eq!(asked.messages[0].message.to, d.apps.cross_chain_swap.l1_vault);
     let answer = first_answer(&asked);
-    assert_eq!(pending.presimulate(&f, &bundle, &blind).unwrap_err(), NoPlan::AnswerChanged, "same id, other content");
+    assert_eq!(
+        pending.presimulate(&f, &bundle, &blind, &[]).unwrap_err(),
+        NoPlan::AnswerChanged,
+        "same id, other content"
+    );
 
     // Sent with that answer, it gets a plan.
     let swap = d.swap(3, 0, &answer);
-    let (plan, _) = pending.presimulate(&f, &bundle, &swap).unwrap();
+    let (plan, _) = pending.presimulate(&f, &bundle, &swap, &[]).unwrap();
     assert_eq!((plan.tx_hash, plan.sender, plan.nonce), (swap.hash, swap.sender, 0));
     assert_eq!(first_answer(&plan), answer);
     assert_eq!(plan.l1_block, (0, d.l1.genesis_hash()));
@@ -96,7 +100,7 @@ async fn ordinary_and_failing_transactions_get_no_plan_with_the_reason() {
     let f = factory(&d);
     let mut pending = d.pending();
     let transfer = d.candidate(4, 0, Address::repeat_byte(0xde), Bytes::new(), U256::from(1));
-    assert_eq!(pending.presimulate(&f, &bundle, &transfer).unwrap_err(), NoPlan::NoOutboundMessage);
+    assert_eq!(pending.presimulate(&f, &bundle, &transfer, &[]).unwrap_err(), NoPlan::NoOutboundMessage);
 
     // A swap whose L1 leg cannot succeed: it asks for more than the pool can give.
     let call = SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::MAX, returnMessage: placeholder(&d).into() };
@@ -107,7 +111,7 @@ async fn ordinary_and_failing_transactions_get_no_plan_with_the_reason() {
         call.abi_encode().into(),
         U256::from(10).pow(U256::from(18)),
     );
-    let e = pending.presimulate(&f, &bundle, &greedy).unwrap_err();
+    let e = pending.presimulate(&f, &bundle, &greedy, &[]).unwrap_err();
     assert!(matches!(&e, NoPlan::L1LegFailed(r) if r.contains("POOL_SLIPPAGE")), "{e}");
 }
 
@@ -120,16 +124,16 @@ async fn two_swaps_answer_in_plan_order_and_a_stale_answer_is_taken() {
     let answer = first_answer(&first_ask);
     // Two senders sign against the same state: both embed the same answer id.
     let first = d.swap(3, 0, &answer);
-    let (plan, bundle) = pending.presimulate(&f, &bundle, &first).unwrap();
+    let (plan, bundle) = pending.presimulate(&f, &bundle, &first, &[]).unwrap();
     pending.apply(&f, &first.tx, &plan.slots().collect::<Vec<_>>()).unwrap();
 
     let stale = d.swap(5, 0, &Message { srcOwner: answer.srcOwner, ..answer.clone() });
-    assert_eq!(pending.presimulate(&f, &bundle, &stale).unwrap_err(), NoPlan::AnswerTaken);
+    assert_eq!(pending.presimulate(&f, &bundle, &stale, &[answer.hash()]).unwrap_err(), NoPlan::AnswerTaken);
 
     // Asked again on the pending state, the second sender's answer comes after the first's.
     let (second_ask, _) = pending.answers(&f, &bundle, &d.swap(5, 0, &placeholder(&d))).unwrap();
     let second_answer = first_answer(&second_ask);
     assert_eq!(second_answer.id, answer.id + 1);
-    let (second, _) = pending.presimulate(&f, &bundle, &d.swap(5, 0, &second_answer)).unwrap();
+    let (second, _) = pending.presimulate(&f, &bundle, &d.swap(5, 0, &second_answer), &[]).unwrap();
     assert_eq!(first_answer(&second), second_answer);
 }

@@ -13,28 +13,30 @@ use surge_interfaces::PoolEvent;
 use surge_sync::{NoPlan, Planner};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_later_nonce_waits_for_the_earlier_and_a_replaced_plan_is_dropped() {
+async fn a_later_nonce_waits_for_the_earlier_and_a_dropped_plan_takes_the_one_behind() {
     let (d, bundle) = dev().await;
     let f = factory(&d);
-    // The answer the first swap needs, asked as an app would.
+    // The answers both of sender 3's swaps need, asked as an app would (the second after the first).
     let mut asking = PlanBook::new(bundle.clone(), d.pending());
     let answer = first_answer(&asking.answers(&f, &d.swap(3, 0, &placeholder(&d))).unwrap());
+    asking.consider(&f, d.swap(3, 0, &answer)).unwrap();
+    let answer_1 = first_answer(&asking.answers(&f, &d.swap(3, 1, &placeholder(&d))).unwrap());
 
     let handle = Arc::new(PlannerHandle::default());
     let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
     // Nonce 1 arrives first: it waits, nothing is decided for it.
-    let second = pooled(&d, 3, &d.swap(3, 1, &placeholder(&d)));
+    let second = pooled(&d, 3, &d.swap(3, 1, &answer_1));
     watcher.on_transaction(&second);
     assert!(handle.plans().is_empty());
     assert_eq!(handle.no_plan_reason(&second.hash), None, "waiting, not refused");
 
-    // Nonce 0 with its answer: planned; then nonce 1's turn comes (its placeholder answer is wrong).
+    // Nonce 0 with its answer: planned, and then nonce 1's turn comes: planned behind it.
     let first = pooled(&d, 3, &d.swap(3, 0, &answer));
     watcher.on_transaction(&first);
-    let plan = handle.plan(&first.hash).expect("planned");
-    assert_eq!(first_answer(&plan), answer);
-    // (It embeds answer id 0, which the first took.)
-    assert_eq!(handle.no_plan_reason(&second.hash), Some(NoPlan::AnswerTaken), "considered after the first");
+    let plans = handle.plans();
+    assert_eq!(plans.iter().map(|p| p.tx_hash).collect::<Vec<_>>(), [first.hash, second.hash]);
+    assert_eq!(first_answer(&plans[0]), answer);
+    assert_eq!(first_answer(&plans[1]), answer_1);
 
     // A transfer: no outbound message.
     let transfer = pooled(
@@ -51,11 +53,17 @@ async fn a_later_nonce_waits_for_the_earlier_and_a_replaced_plan_is_dropped() {
     watcher.on_transaction(&transfer);
     assert_eq!(handle.no_plan_reason(&transfer.hash), Some(NoPlan::NoOutboundMessage));
 
-    // The planned transaction is replaced: its plan goes, with the reason.
-    let event = PoolEvent::Replaced { old: first.hash, new: alloy_primitives::B256::repeat_byte(1) };
-    watcher.on_pool_event(&event, || Some(d.pending()));
+    // The first transaction is discarded: its plan goes, with the reason, and the second (its nonce now
+    // ahead of the sender's) loses its plan and waits again.
+    watcher.on_pool_event(&PoolEvent::Discarded(first.hash), || Some(d.pending()));
     assert!(handle.plans().is_empty());
-    assert_eq!(handle.no_plan_reason(&first.hash), Some(NoPlan::Replaced));
+    assert_eq!(handle.no_plan_reason(&first.hash), Some(NoPlan::Discarded));
+    assert_eq!(handle.no_plan_reason(&second.hash), Some(NoPlan::EarlierPlanDropped));
+    // The sender sends nonce 0 again: both are planned again, in order.
+    let again = pooled(&d, 3, &d.swap(3, 0, &answer));
+    let again = surge_interfaces::PooledTx { hash: alloy_primitives::B256::repeat_byte(0xa9), ..again };
+    watcher.on_transaction(&again);
+    assert_eq!(handle.plans().iter().map(|p| p.tx_hash).collect::<Vec<_>>(), [again.hash, second.hash]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
