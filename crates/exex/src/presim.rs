@@ -102,11 +102,7 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let mut previous = Vec::with_capacity(slots.len());
-        for slot in slots {
-            previous.push((*slot, self.received(*slot)?));
-            self.mark(*slot, U256::from(1))?;
-        }
+        let previous = self.mark_received(slots)?;
         let mut vm = factory.create_evm(&mut self.db, self.env.clone());
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         drop(vm);
@@ -117,9 +113,7 @@ where
             }
             // A failure leaves the pending state as it was.
             other => {
-                for (slot, value) in previous {
-                    self.mark(slot, value)?;
-                }
+                self.restore(previous)?;
                 other.map(|_| false)
             }
         }
@@ -135,19 +129,30 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
+        let previous = self.mark_received(slots)?;
+        let mut inspector = TracingInspector::new(tracer_config());
+        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
+        drop(vm);
+        self.restore(previous)?;
+        Ok((out?.result, inspector.into_traces()))
+    }
+
+    /// Marks `slots` received (as the anchor would), returning what they held.
+    fn mark_received(&mut self, slots: &[B256]) -> Result<Vec<(B256, U256)>, String> {
         let mut previous = Vec::with_capacity(slots.len());
         for slot in slots {
             previous.push((*slot, self.received(*slot)?));
             self.mark(*slot, U256::from(1))?;
         }
-        let mut inspector = TracingInspector::new(tracer_config());
-        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
-        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
-        drop(vm);
+        Ok(previous)
+    }
+
+    fn restore(&mut self, previous: Vec<(B256, U256)>) -> Result<(), String> {
         for (slot, value) in previous {
             self.mark(slot, value)?;
         }
-        Ok((out?.result, inspector.into_traces()))
+        Ok(())
     }
 
     fn key(slot: B256) -> U256 {
