@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashSet,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -84,6 +85,9 @@ impl Selection {
     }
 }
 
+/// A settled pass: its output, the return slots kept, those rejected, and the timing.
+type Settled = (PassOutput, Vec<ReturnSlot>, Vec<InconsistentSlot>, BuildStats);
+
 /// The fixed facts of the block being built.
 struct BlockContext {
     header: Header,
@@ -103,6 +107,8 @@ pub struct BuildStats {
     pub consistency: Duration,
     /// User transactions skipped because they could not execute.
     pub skipped: usize,
+    /// Why the block was built with a fallback anchor (fewer slots, or the last accepted checkpoint).
+    pub anchor_fallback: Option<String>,
 }
 
 /// A built block, ready for the host to compute its state root and commit it.
@@ -205,6 +211,8 @@ pub struct SurgePayloadBuilder<E, I> {
     evm_config: E,
     inputs: I,
     config: BuilderConfig,
+    /// The checkpoint of the last anchor that executed: the fallback when a new one is refused.
+    last_checkpoint: Arc<Mutex<Option<Checkpoint>>>,
 }
 
 impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
@@ -217,7 +225,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         if config.max_signal_slots == 0 {
             return Err(BuildError::MaxSignalSlots);
         }
-        Ok(Self { evm_config, inputs, config })
+        Ok(Self { evm_config, inputs, config, last_checkpoint: Arc::default() })
     }
 
     /// The planner.
@@ -268,10 +276,8 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             .map_or(0, |a| a.nonce);
 
         let ctx = BlockContext { header, anchor_nonce, gas };
-        let selection = Selection::new(self.inputs.stage(number), self.config.max_signal_slots);
-        let deadline = attributes.deadline;
-        let (out, return_slots, mut rejected, stats) =
-            self.settle(provider, &ctx, &selection, (&l1_checkpoint, deadline), txs)?;
+        let (selection, (out, return_slots, mut rejected, stats)) =
+            self.settle_with_fallbacks(provider, &ctx, number, &l1_checkpoint, attributes.deadline, txs)?;
         let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
         consistency::settle_deferred(&mut rejected, &in_block);
         let inputs = InputsReport {
@@ -286,6 +292,55 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         Ok(payload)
     }
 
+    /// Settles the block; when its anchor fails (too many slots, a checkpoint the signal service refuses),
+    /// builds it again with half the slots, then none, then with the last checkpoint an anchor took, so a
+    /// bad input never stops the chain. The slots left out wait for a later block; the fallback is logged,
+    /// counted and reported in the block's stats.
+    fn settle_with_fallbacks<P: StateProviderFactory>(
+        &self,
+        provider: &P,
+        ctx: &BlockContext,
+        number: u64,
+        l1_checkpoint: &Checkpoint,
+        deadline: Option<Instant>,
+        txs: &mut dyn PayloadTransactions,
+    ) -> Result<(Selection, Settled), BuildError> {
+        let staged = self.inputs.stage(number);
+        let max = self.config.max_signal_slots;
+        let last = self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let attempts = [(max, false), (max / 2, false), (0, false), (0, true)];
+        let mut failures: Vec<String> = vec![];
+        let mut tried: Vec<(usize, bool)> = vec![];
+        for (max_slots, use_last) in attempts {
+            let checkpoint = match (use_last, &last) {
+                (false, _) => l1_checkpoint,
+                (true, Some(c)) if c != l1_checkpoint => c,
+                (true, _) => continue,
+            };
+            let selection = Selection::new(staged.clone(), max_slots);
+            let slots = selection.user_op_slots.len() + selection.return_slots.len();
+            if tried.contains(&(slots, use_last)) {
+                continue;
+            }
+            tried.push((slots, use_last));
+            match self.settle(provider, ctx, &selection, (checkpoint, deadline), txs) {
+                Ok(mut settled) => {
+                    if !failures.is_empty() {
+                        let reason = failures.join("; ");
+                        warn!(number, slots, last_checkpoint = use_last, %reason, "built with a fallback anchor");
+                        metrics::counter!("surge_builder_anchor_fallbacks_total").increment(1);
+                        settled.3.anchor_fallback = Some(reason);
+                    }
+                    *self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(checkpoint.clone());
+                    return Ok((selection, settled));
+                }
+                Err(BuildError::Anchor(reason)) => failures.push(reason),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(BuildError::Anchor(failures.join("; ")))
+    }
+
     /// Runs passes until the return slots left are all backed by their messages; returns the last pass,
     /// the slots kept, the slots rejected and the timing.
     fn settle<P: StateProviderFactory>(
@@ -295,7 +350,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         selection: &Selection,
         (l1_checkpoint, deadline): (&Checkpoint, Option<Instant>),
         txs: &mut dyn PayloadTransactions,
-    ) -> Result<(PassOutput, Vec<ReturnSlot>, Vec<InconsistentSlot>, BuildStats), BuildError> {
+    ) -> Result<Settled, BuildError> {
         let chain_id = self.config.chain_id;
         let relay_gas: u64 = selection.relay_txs.iter().map(|t| t.inner().gas_limit()).sum();
         let mut return_slots = selection.return_slots.clone();

@@ -35,6 +35,7 @@ pub fn describe_metrics() {
         "surge_builder_rebuilt_blocks_total",
         "surge_builder_injected_slots_total",
         "surge_builder_rejected_return_slots_total",
+        "surge_builder_anchor_fallbacks_total",
     ] {
         metrics::counter!(name).increment(0);
     }

@@ -309,6 +309,7 @@ fn a_round_trip_whose_slot_has_no_room_waits_with_its_slot() {
     assert!(l2.queue.pending().is_empty());
 }
 
+/// With no checkpoint accepted before (the first block), there is nothing to fall back to.
 #[test]
 fn an_anchor_that_would_revert_fails_the_build_with_the_reason() {
     let l2 = DevL2::new();
@@ -323,6 +324,36 @@ fn an_anchor_that_would_revert_fails_the_build_with_the_reason() {
     assert!(err.to_string().contains("SS_INVALID_CHECKPOINT"), "{err}");
     assert_eq!(l2.queue.pending().user_ops.len(), 1, "nothing consumed");
     assert_eq!(l2.store.head().unwrap().header.number, 0);
+}
+
+#[test]
+fn a_refused_checkpoint_falls_back_to_the_last_one_an_anchor_took() {
+    let l2 = DevL2::new();
+    // Block 1 anchors a good checkpoint.
+    l2.build_and_commit(vec![]);
+    let accepted = checkpoint(10);
+    // Then the checkpoint source hands out one the signal service refuses, with a user op waiting.
+    let op = alloy_primitives::keccak256("op");
+    l2.queue.push_user_op(op, None);
+    let mut attributes = l2.attributes();
+    attributes.l1_checkpoint.as_mut().unwrap().stateRoot = alloy_primitives::B256::ZERO;
+    let payload = l2
+        .builder
+        .build(&l2.store, &l2.head(), &attributes, &mut surge_builder::ListTransactions::new(vec![]))
+        .expect("production goes on");
+    let anchor = Anchor::anchorV4WithSignalSlotsCall::abi_decode(payload.body.transactions[0].input()).unwrap();
+    assert_eq!(anchor.l1Checkpoint.blockNumber, accepted.blockNumber, "the last accepted checkpoint");
+    assert_eq!(anchor.l1Checkpoint.stateRoot, accepted.stateRoot);
+    assert!(anchor.signalSlots.is_empty(), "the slot waits for a good anchor");
+    let reason = payload.stats.anchor_fallback.clone().expect("the fallback is reported");
+    assert!(reason.contains("SS_INVALID_CHECKPOINT"), "{reason}");
+    assert!(payload.inputs.user_op_slots.is_empty());
+    l2.commit(payload);
+    assert_eq!(l2.queue.pending().user_ops.len(), 1, "the user op is still waiting");
+    // With a good checkpoint again, the slot goes in.
+    let (next, _) = l2.build_and_commit(vec![]);
+    assert_eq!(next.inputs.user_op_slots, vec![op]);
+    assert_eq!(next.stats.anchor_fallback, None);
 }
 
 #[test]
