@@ -8,7 +8,7 @@ use alloy::consensus::Sealed;
 use alloy_primitives::B256;
 use surge_interfaces::{
     BlockInputs, BuiltBlock, CheckpointSource, CommittedBlock, ConfigureEvm, InputsReport, NextBlockAttributes,
-    PayloadBuilder, PayloadBuilderError, SealedHeader, StateProviderFactory, TransactionPool,
+    PayloadBuilder, PayloadBuilderError, SealedHeader, SlotProblem, StateProviderFactory, TransactionPool,
 };
 use tracing::info;
 
@@ -84,7 +84,13 @@ impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
         }
         let parent = Sealed::new_unchecked(parent.header.clone(), parent.hash);
         let mut txs = PoolTransactions::new(self.pool.best_transactions());
-        let payload = self.builder.build(provider, &parent, &attributes, &mut txs)?;
+        let mut payload = self.builder.build(provider, &parent, &attributes, &mut txs)?;
+        // A slot whose transaction left the pool unmined would wait (and cost a second pass) forever.
+        for r in &mut payload.inputs.rejected_return_slots {
+            if r.problem == SlotProblem::TxNotInBlock && self.pool.get(&r.tx_hash).is_none() {
+                r.problem = SlotProblem::TxGone;
+            }
+        }
         record(&payload);
         Ok(payload)
     }

@@ -134,6 +134,23 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
     assert_eq!(s.chain.lock().unwrap().store().body(2).unwrap().unwrap().transactions.len(), 2);
 }
 
+/// A return slot whose transaction is not in the pool is dropped after one block instead of being offered
+/// (and costing a second pass) forever.
+#[test]
+fn a_slot_whose_transaction_left_the_pool_is_dropped() {
+    use surge_interfaces::{OutboundDependency, ReturnSlot};
+    let s = setup();
+    let gone = ReturnSlot {
+        slot: keccak256("orphan"),
+        depends_on: OutboundDependency { tx_hash: keccak256("never pooled"), message: Default::default() },
+    };
+    s.queue.push_return_slot(gone.clone());
+    s.producer.produce_one().unwrap();
+    assert!(s.queue.pending().return_slots.is_empty(), "dropped for good");
+    let second = s.producer.produce_one().unwrap();
+    assert_eq!(second.header.number, 2, "and the next block builds normally");
+}
+
 /// A pending transaction's simulation environment (`ConfigureEvm::next_evm_env`) has the base fee of the
 /// block the builder then builds on the same parent: the EIP-4396 base fee follows the parent's block time,
 /// which needs the grandparent.

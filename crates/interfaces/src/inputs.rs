@@ -151,6 +151,8 @@ pub enum SlotProblem {
     MinedWithoutSlot,
     /// The builder ran out of passes before the block settled with this slot; it is offered again.
     Unsettled,
+    /// Its transaction is not in the block and has left the pool: the slot can never be used.
+    TxGone,
     /// The transaction sent messages, none with the planned fields.
     FieldsDiffer {
         /// The planned message.
@@ -183,6 +185,7 @@ impl fmt::Display for InconsistentSlot {
         write!(f, "return slot {} of transaction {}: ", self.slot, self.tx_hash)?;
         match &self.problem {
             SlotProblem::TxNotInBlock => write!(f, "the transaction is not in the block"),
+            SlotProblem::TxGone => write!(f, "the transaction left the pool without being mined"),
             SlotProblem::MinedWithoutSlot => write!(f, "the transaction went into the block without it"),
             SlotProblem::NoRoom => write!(f, "no room left in the anchor, deferred to a later block"),
             SlotProblem::Unsettled => write!(f, "the block did not settle with it in the passes allowed"),
