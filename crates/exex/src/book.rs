@@ -264,11 +264,7 @@ where
         if self.holder(tx).is_none() {
             return vec![];
         }
-        let mut all: Vec<Candidate> = std::mem::take(&mut self.entries)
-            .into_iter()
-            .chain(std::mem::take(&mut self.deferred))
-            .map(|(_, c)| c)
-            .collect();
+        let mut all = self.take_all();
         all.retain(|c| c.hash != *tx);
         tracing::info!(%tx, %reason, "txpool watcher: plan dropped");
         self.remember(*tx, reason.clone());
@@ -289,12 +285,14 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let all: Vec<Candidate> = std::mem::take(&mut self.entries)
-            .into_iter()
-            .chain(std::mem::take(&mut self.deferred))
-            .map(|(_, c)| c)
-            .collect();
+        let all = self.take_all();
         self.replay(factory, base, pending, all, moved, false)
+    }
+
+    /// Every planned and deferred transaction, in bundle order, taken out of the book.
+    fn take_all(&mut self) -> Vec<Candidate> {
+        let entries = std::mem::take(&mut self.entries);
+        entries.into_iter().chain(std::mem::take(&mut self.deferred)).map(|(_, c)| c).collect()
     }
 
     /// The open proposal closes and the next opens: its plans are returned (they are on their way to L1,

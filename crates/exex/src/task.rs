@@ -253,6 +253,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                     t = txs.recv() => t.map(Next::Tx),
                 }
             });
+            // The queue's depth as the thread drains it (the forwarder sets it as it fills).
+            metrics::gauge!("surge_watcher_queue_depth").set(txs.len() as f64);
             match next {
                 None => break,
                 Some(Next::Control(Control::Wake)) => {}

@@ -32,7 +32,7 @@ use tracing::debug_span;
 
 use super::{
     CallOutcome, Executed, InFlightBundle, L1Protocol, LegOutcome, LegResult, Refusal, SentMessage, SimConfig, SimDb,
-    SimError, describe_revert, execute, next_block_env, view_call,
+    SimError, describe_revert, execute, on_view, view_call,
 };
 use crate::view::L1View;
 
@@ -64,8 +64,7 @@ impl BundleSimulator {
         config: SimConfig,
         in_flight: &[InFlightBundle],
     ) -> Result<Self, SimError> {
-        let block = next_block_env(view.header(), config.spec, config.slot_time);
-        let mut db = SimDb::new(super::Budget::new(view, config.max_state_reads, config.call_timeout));
+        let (mut db, block) = on_view(&view, &config);
         let (spec, chain) = (config.spec, protocol.l1_chain_id);
         let owner = view_call(&mut db, spec, chain, &block, protocol.multicall, &Multicall::ownerCall {})?
             .map_err(|reason| SimError::Protocol { what: "the proposer Multicall's owner", reason })?;

@@ -7,14 +7,13 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, Bytes, U256, keccak256};
-use revm::context::BlockEnv;
 use surge_primitives::{
     bindings::{resolver::Resolver, signal_service::SignalService},
     signal_slot,
     slots::signal_service::received_signal_key,
 };
 
-use super::{Budget, L1Protocol, SimConfig, SimDb, SimError, next_block_env, view_call};
+use super::{L1Protocol, SimConfig, SimError, on_view, view_call};
 use crate::view::{L1View, ViewError};
 
 /// The override does not do what the simulation assumes.
@@ -56,12 +55,6 @@ impl From<ViewError> for LayoutError {
     fn from(e: ViewError) -> Self {
         Self::Simulation(SimError::View(e))
     }
-}
-
-/// A simulation database on `view` and the next block's environment.
-fn on_view(view: &Arc<L1View>, config: &SimConfig) -> (SimDb, BlockEnv) {
-    let db = SimDb::new(Budget::new(view.clone(), config.max_state_reads, config.call_timeout));
-    (db, next_block_env(view.header(), config.spec, config.slot_time))
 }
 
 /// The L2 bridge as the L1 resolver names it: the app whose signals L1 checks for L2→L1 messages.

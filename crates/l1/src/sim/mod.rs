@@ -37,7 +37,7 @@ use surge_primitives::{
     },
 };
 
-use crate::view::ViewError;
+use crate::view::{L1View, ViewError};
 
 pub use budget::Budget;
 pub use bundle::BundleSimulator;
@@ -85,6 +85,13 @@ impl L1Protocol {
             l2_bridge: p.l2.bridge,
         }
     }
+}
+
+/// A simulation database on `view` (read within `config`'s budget) and the environment of the block after
+/// `view`'s.
+pub(crate) fn on_view(view: &std::sync::Arc<L1View>, config: &SimConfig) -> (SimDb, BlockEnv) {
+    let db = SimDb::new(Budget::new(view.clone(), config.max_state_reads, config.call_timeout));
+    (db, next_block_env(view.header(), config.spec, config.slot_time))
 }
 
 /// The environment of the block after `parent` on an L1 running `spec` with `slot_time` seconds per block:
