@@ -17,7 +17,7 @@ use alloy_primitives::{Address, B256, Bloom};
 use revm::{DatabaseRef, database::BundleState};
 use surge_interfaces::{
     BlockInputs, ConfigureEvm, InconsistentSlot, InputsReport, NextBlockAttributes, ReturnSlot, SlotProblem,
-    StagedInputs, StateProviderFactory,
+    StagedInputs, StateProviderFactory, SyncTx,
 };
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, ChildHeader, FeeRules, L2BlockError, child_header, encode_extra_data};
 use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, L2Predeploys, golden_touch::GoldenTouchError};
@@ -56,37 +56,81 @@ impl BuilderConfig {
 }
 
 /// The staged inputs that fit in this block.
+#[derive(Clone)]
 struct Selection {
     user_op_slots: Vec<B256>,
     relay_txs: Vec<Recovered<TxEnvelope>>,
     return_slots: Vec<ReturnSlot>,
-    /// Return slots with no room in the anchor.
+    /// The planned transactions going in, in plan order (a prefix of those staged).
+    sync_txs: Vec<SyncTx>,
+    /// Return slots set aside: no room in the anchor, or behind a planned transaction that cannot go in.
     deferred: Vec<InconsistentSlot>,
+    /// Never taken from the pool: every staged planned transaction and the held ones.
+    skip: HashSet<B256>,
 }
 
 impl Selection {
     /// User ops first, then return slots, up to `max_slots` slots; a user op's relay transaction goes
-    /// with its slot.
+    /// with its slot. A planned transaction whose slot has no room cannot go in as planned: the plans from
+    /// it on wait for the next proposal.
     fn new(staged: StagedInputs, max_slots: usize) -> Self {
+        let skip = staged.sync_txs.iter().map(|s| *s.tx.tx_hash()).chain(staged.held.iter().copied()).collect();
         let ops: Vec<_> = staged.user_ops.into_iter().take(max_slots).collect();
         let room = max_slots - ops.len();
         let mut return_slots = staged.return_slots;
-        let deferred = return_slots
-            .split_off(room.min(return_slots.len()))
-            .into_iter()
-            .map(|r| InconsistentSlot { slot: r.slot, tx_hash: r.depends_on.tx_hash, problem: SlotProblem::NoRoom })
-            .collect();
-        Self {
+        let overflow = return_slots.split_off(room.min(return_slots.len()));
+        let no_room: HashSet<B256> = overflow.iter().map(|r| r.depends_on.tx_hash).collect();
+        let mut selection = Self {
             user_op_slots: ops.iter().map(|op| op.slot).collect(),
             relay_txs: ops.into_iter().filter_map(|op| op.relay_tx).collect(),
             return_slots,
-            deferred,
+            sync_txs: staged.sync_txs,
+            deferred: overflow
+                .into_iter()
+                .map(|r| InconsistentSlot { slot: r.slot, tx_hash: r.depends_on.tx_hash, problem: SlotProblem::NoRoom })
+                .collect(),
+            skip,
+        };
+        if let Some(at) = selection.sync_txs.iter().position(|s| no_room.contains(s.tx.tx_hash())) {
+            let cut = selection.cut_sync(at);
+            selection.deferred.extend(cut);
         }
+        selection
+    }
+
+    /// The index of planned transaction `tx` among those going in.
+    fn sync_index(&self, tx: &B256) -> Option<usize> {
+        self.sync_txs.iter().position(|s| s.tx.tx_hash() == tx)
+    }
+
+    /// Takes the planned transactions from `at` on out of the block; their return slots that were going in
+    /// are returned as set aside for the next proposal.
+    fn cut_sync(&mut self, at: usize) -> Vec<InconsistentSlot> {
+        let cut: HashSet<B256> = self.sync_txs.split_off(at).iter().map(|s| *s.tx.tx_hash()).collect();
+        let (out, keep) = std::mem::take(&mut self.return_slots)
+            .into_iter()
+            .partition::<Vec<_>, _>(|r| cut.contains(&r.depends_on.tx_hash));
+        self.return_slots = keep;
+        out.into_iter()
+            .map(|r| InconsistentSlot {
+                slot: r.slot,
+                tx_hash: r.depends_on.tx_hash,
+                problem: SlotProblem::EarlierTxFailed,
+            })
+            .collect()
     }
 }
 
-/// A settled pass: its output, the return slots kept, those rejected, and the timing.
-type Settled = (PassOutput, Vec<ReturnSlot>, Vec<InconsistentSlot>, BuildStats);
+/// A settled pass: its output, the return slots kept, those rejected, the planned transactions in as
+/// planned, those whose plan failed, and the timing.
+struct Settled {
+    out: PassOutput,
+    return_slots: Vec<ReturnSlot>,
+    rejected: Vec<InconsistentSlot>,
+    sync_txs: Vec<B256>,
+    failed_sync: Vec<(B256, String)>,
+    stats: BuildStats,
+}
 
 /// The fixed facts of the block being built.
 struct BlockContext {
@@ -255,7 +299,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             n => provider.header_by_number(n - 1).map_err(state_error)?.ok_or_else(not_canonical)?.0.timestamp,
         };
         let rules = |source| BuildError::Rules { number, source };
-        let l1_checkpoint = attributes.l1_checkpoint.clone().ok_or(BuildError::NoCheckpoint { number })?;
+        let staged = self.inputs.stage(number);
+        // The open proposal's anchor first; the attributes' (the node's checkpoint source) otherwise.
+        let l1_checkpoint = staged.checkpoint.clone().or_else(|| attributes.l1_checkpoint.clone());
         let child = ChildHeader {
             timestamp: attributes.timestamp,
             beneficiary: attributes.fee_recipient,
@@ -276,8 +322,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             .map_or(0, |a| a.nonce);
 
         let ctx = BlockContext { header, anchor_nonce, gas };
-        let (selection, (out, return_slots, mut rejected, stats)) =
-            self.settle_with_fallbacks(provider, &ctx, number, &l1_checkpoint, attributes.deadline, txs)?;
+        let (selection, checkpoint, settled) =
+            self.settle_with_fallbacks(provider, &ctx, staged, l1_checkpoint.as_ref(), attributes.deadline, txs)?;
+        let Settled { out, return_slots, mut rejected, sync_txs, failed_sync, stats } = settled;
         let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
         consistency::settle_deferred(&mut rejected, &in_block);
         let inputs = InputsReport {
@@ -286,36 +333,42 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             rejected_return_slots: rejected,
             relay_txs: out.relay_included.clone(),
             rejected_relay_txs: out.relay_rejected.clone(),
+            sync_txs,
+            failed_sync_txs: failed_sync,
+            checkpoint: Some(checkpoint),
         };
         let payload = seal(ctx.header, out, inputs, stats);
         surge_l2_rules::validate_header(chain_id, &payload.header, parent, grandparent_timestamp).map_err(rules)?;
         Ok(payload)
     }
 
-    /// Settles the block; when its anchor fails (too many slots, a checkpoint the signal service refuses),
-    /// builds it again with half the slots, then none, then with the last checkpoint an anchor took, so a
-    /// bad input never stops the chain. The slots left out wait for a later block; the fallback is logged,
-    /// counted and reported in the block's stats.
+    /// Settles the block; when its anchor fails (too many slots, a checkpoint the signal service refuses,
+    /// none offered), builds it again with half the slots, then none, then with the last checkpoint an
+    /// anchor took, so a bad input never stops the chain. The slots left out wait for a later block; the
+    /// fallback is logged, counted and reported in the block's stats.
     fn settle_with_fallbacks<P: StateProviderFactory>(
         &self,
         provider: &P,
         ctx: &BlockContext,
-        number: u64,
-        l1_checkpoint: &Checkpoint,
+        staged: StagedInputs,
+        l1_checkpoint: Option<&Checkpoint>,
         deadline: Option<Instant>,
         txs: &mut dyn PayloadTransactions,
-    ) -> Result<(Selection, Settled), BuildError> {
-        let staged = self.inputs.stage(number);
+    ) -> Result<(Selection, Checkpoint, Settled), BuildError> {
+        let number = ctx.header.number;
         let max = self.config.max_signal_slots;
         let last = self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let attempts = [(max, false), (max / 2, false), (0, false), (0, true)];
         let mut failures: Vec<String> = vec![];
+        if l1_checkpoint.is_none() {
+            failures.push("no L1 checkpoint offered".into());
+        }
         let mut tried: Vec<(usize, bool)> = vec![];
         for (max_slots, use_last) in attempts {
-            let checkpoint = match (use_last, &last) {
-                (false, _) => l1_checkpoint,
-                (true, Some(c)) if c != l1_checkpoint => c,
-                (true, _) => continue,
+            let checkpoint = match (use_last, &last, l1_checkpoint) {
+                (false, _, Some(offered)) => offered,
+                (true, Some(c), offered) if Some(c) != offered => c,
+                _ => continue,
             };
             let selection = Selection::new(staged.clone(), max_slots);
             let slots = selection.user_op_slots.len() + selection.return_slots.len();
@@ -329,20 +382,26 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
                         let reason = failures.join("; ");
                         warn!(number, slots, last_checkpoint = use_last, %reason, "built with a fallback anchor");
                         metrics::counter!("surge_builder_anchor_fallbacks_total").increment(1);
-                        settled.3.anchor_fallback = Some(reason);
+                        settled.stats.anchor_fallback = Some(reason);
                     }
                     *self.last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(checkpoint.clone());
-                    return Ok((selection, settled));
+                    return Ok((selection, checkpoint.clone(), settled));
                 }
                 Err(BuildError::Anchor(reason)) => failures.push(reason),
                 Err(e) => return Err(e),
             }
         }
-        Err(BuildError::Anchor(failures.join("; ")))
+        match failures.as_slice() {
+            [only] if l1_checkpoint.is_none() && last.is_none() => {
+                warn!(number, "{only}");
+                Err(BuildError::NoCheckpoint { number })
+            }
+            _ => Err(BuildError::Anchor(failures.join("; "))),
+        }
     }
 
-    /// Runs passes until the return slots left are all backed by their messages; returns the last pass,
-    /// the slots kept, the slots rejected and the timing.
+    /// Runs passes until the return slots left are all backed by their messages and every planned
+    /// transaction went in as planned; returns the last pass with what it kept and rejected.
     fn settle<P: StateProviderFactory>(
         &self,
         provider: &P,
@@ -353,24 +412,30 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
     ) -> Result<Settled, BuildError> {
         let chain_id = self.config.chain_id;
         let relay_gas: u64 = selection.relay_txs.iter().map(|t| t.inner().gas_limit()).sum();
-        let mut return_slots = selection.return_slots.clone();
-        let mut rejected = selection.deferred.clone();
+        let mut sel = selection.clone();
+        let mut rejected = std::mem::take(&mut sel.deferred);
         // Transactions whose slot was taken out: left out of the block if they fail without it.
         let mut suspects: HashSet<B256> = rejected.iter().map(|r| r.tx_hash).collect();
+        let mut failed_sync: Vec<(B256, String)> = vec![];
         let mut replay: Option<ListTransactions> = None;
         let mut stats = BuildStats::default();
         loop {
             stats.passes += 1;
             if stats.passes == self.config.max_passes {
-                // Out of passes: settle without return slots; they are offered again with the next block.
-                for r in return_slots.drain(..) {
+                // Out of passes: settle without return slots; they are offered again with the next block, and
+                // the planned transactions from the first that needs one on wait for the next proposal.
+                let needs_slot = |s: &SyncTx| sel.return_slots.iter().any(|r| r.depends_on.tx_hash == *s.tx.tx_hash());
+                if let Some(at) = sel.sync_txs.iter().position(needs_slot) {
+                    rejected.extend(sel.cut_sync(at));
+                }
+                for r in sel.return_slots.drain(..) {
                     suspects.insert(r.depends_on.tx_hash);
                     let problem = SlotProblem::Unsettled;
                     rejected.push(InconsistentSlot { slot: r.slot, tx_hash: r.depends_on.tx_hash, problem });
                 }
             }
-            let mut slots = selection.user_op_slots.clone();
-            slots.extend(return_slots.iter().map(|r| r.slot));
+            let mut slots = sel.user_op_slots.clone();
+            slots.extend(sel.return_slots.iter().map(|r| r.slot));
             let anchor = build_anchor(&AnchorInput {
                 chain_id,
                 nonce: ctx.anchor_nonce,
@@ -378,15 +443,23 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
                 l1_checkpoint: l1_checkpoint.clone(),
                 signal_slots: slots,
             })?;
+            let sync_txs: Vec<Recovered<TxEnvelope>> = sel.sync_txs.iter().map(|s| s.tx.clone()).collect();
             let plan = PassPlan {
                 header: &ctx.header,
                 env: self.evm_config.evm_env(&ctx.header),
                 rules: FeeRules::block(chain_id, self.config.basefee_sharing_pctg, ctx.anchor_nonce),
                 anchor,
-                traced: return_slots.iter().map(|r| r.depends_on.tx_hash).collect(),
+                traced: sel
+                    .return_slots
+                    .iter()
+                    .map(|r| r.depends_on.tx_hash)
+                    .chain(sync_txs.iter().map(|t| *t.tx_hash()))
+                    .collect(),
                 suspects: &suspects,
                 user_gas: ctx.gas.saturating_sub(ANCHOR_GAS_LIMIT).saturating_sub(relay_gas),
-                relay_txs: &selection.relay_txs,
+                sync_txs: &sync_txs,
+                skip: &sel.skip,
+                relay_txs: &sel.relay_txs,
                 deadline: if replay.is_none() { deadline } else { None },
                 bridge: L2Predeploys::for_chain(chain_id).bridge,
                 chain_id,
@@ -401,16 +474,47 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             stats.skipped += out.skipped;
 
             let started = Instant::now();
-            let problems = check(&return_slots, &out.sent);
+            let mut problems = check(&sel.return_slots, &out.sent);
+            let failed = consistency::first_failed_sync(&sel.sync_txs, &out.sync_results, &out.sent);
             stats.consistency += started.elapsed();
-            if problems.is_empty() {
-                return Ok((out, return_slots, rejected, stats));
+            let slot_cut = problems.iter().filter_map(|p| sel.sync_index(&p.tx_hash)).min();
+            let cut = match (failed.as_ref().map(|(at, _)| *at), slot_cut) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if problems.is_empty() && cut.is_none() {
+                let sync = sel.sync_txs.iter().map(|s| *s.tx.tx_hash()).collect();
+                let (return_slots, sync_txs) = (sel.return_slots, sync);
+                return Ok(Settled { out, return_slots, rejected, sync_txs, failed_sync, stats });
+            }
+            if let Some(at) = cut {
+                // The plan at `at` is void (its transaction stays out of this block) and the later ones wait.
+                let first = *sel.sync_txs[at].tx.tx_hash();
+                let reason = match &failed {
+                    Some((i, why)) if *i == at => why.clone(),
+                    _ => problems.iter().find(|p| p.tx_hash == first).map_or_else(String::new, |p| p.to_string()),
+                };
+                warn!(number = ctx.header.number, tx = %first, %reason, "a planned transaction failed its plan");
+                failed_sync.push((first, reason));
+                let later = sel.cut_sync(at + 1);
+                rejected.extend(later);
+                sel.sync_txs.pop();
+                for r in sel.return_slots.iter().filter(|r| r.depends_on.tx_hash == first) {
+                    if !problems.iter().any(|p| p.slot == r.slot) {
+                        let sent = out.sent.get(&first).map(|m| m.iter().map(|m| m.message.clone()).collect());
+                        let problem = SlotProblem::FieldsDiffer {
+                            expected: Box::new(r.depends_on.message.clone()),
+                            sent: sent.unwrap_or_default(),
+                        };
+                        problems.push(InconsistentSlot { slot: r.slot, tx_hash: first, problem });
+                    }
+                }
             }
             for p in &problems {
                 warn!(number = ctx.header.number, pass = stats.passes, "removing an inconsistent {p}");
             }
-            return_slots.retain(|r| !problems.iter().any(|p| p.slot == r.slot));
-            suspects.extend(problems.iter().map(|p| p.tx_hash));
+            sel.return_slots.retain(|r| !problems.iter().any(|p| p.slot == r.slot));
+            suspects.extend(problems.iter().map(|p| p.tx_hash).filter(|h| !sel.skip.contains(h)));
             rejected.extend(problems);
             replay = Some(ListTransactions::new(out.user_txs));
         }

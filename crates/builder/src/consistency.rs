@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use alloy_primitives::B256;
-use surge_interfaces::{InconsistentSlot, ReturnSlot, SlotProblem};
+use surge_interfaces::{InconsistentSlot, ReturnSlot, SlotProblem, SyncTx};
 use surge_sync::OutboundMessage;
 
 /// The messages each traced transaction of the block sent, by transaction hash.
@@ -47,4 +47,31 @@ pub(crate) fn settle_deferred(rejected: &mut [InconsistentSlot], in_block: &std:
             r.problem = SlotProblem::MinedWithoutSlot;
         }
     }
+}
+
+/// The first planned transaction that did not go in as planned — it did not execute, reverted, or did not
+/// send exactly its planned messages in order — with the reason. `results` holds those that executed.
+pub(crate) fn first_failed_sync(
+    sync_txs: &[SyncTx],
+    results: &HashMap<B256, bool>,
+    sent: &SentMessages,
+) -> Option<(usize, String)> {
+    sync_txs.iter().enumerate().find_map(|(i, s)| {
+        let hash = s.tx.tx_hash();
+        let why = match results.get(hash) {
+            None => "it could not execute in the block".to_string(),
+            Some(false) => "it reverted".to_string(),
+            Some(true) => {
+                let delivered: Vec<&surge_primitives::Message> =
+                    sent.get(hash).into_iter().flatten().filter(|m| !m.reverted).map(|m| &m.message).collect();
+                if delivered.iter().copied().eq(s.messages.iter()) {
+                    return None;
+                }
+                let ids: Vec<u64> = delivered.iter().map(|m| m.id).collect();
+                let planned: Vec<u64> = s.messages.iter().map(|m| m.id).collect();
+                format!("it sent other messages than planned (ids {ids:?}, planned {planned:?})")
+            }
+        };
+        Some((i, why))
+    })
 }

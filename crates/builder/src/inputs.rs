@@ -9,7 +9,7 @@ use std::{
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::B256;
-use surge_interfaces::{BlockInputs, CommittedBlock, InputsReport, ReturnSlot, StagedInputs, UserOp};
+use surge_interfaces::{BlockInputs, CommittedBlock, InputsReport, ReturnSlot, StagedInputs, SyncTx, UserOp};
 
 /// Committed blocks whose consumed items are remembered, so an unwind can offer them again.
 const HISTORY: usize = 1024;
@@ -48,6 +48,14 @@ impl InputQueue {
         self.items().pending.return_slots.push(slot);
     }
 
+    /// Queues a planned transaction (it goes in right after the anchor, in queue order) with its return
+    /// slots; it leaves the queue once a committed block reports it in, or its plan failed.
+    pub fn push_sync_tx(&self, tx: SyncTx, slots: Vec<ReturnSlot>) {
+        let mut q = self.items();
+        q.pending.sync_txs.push(tx);
+        q.pending.return_slots.extend(slots);
+    }
+
     /// Forgets the return slots that depend on `tx_hash` (the transaction left the pool unmined).
     pub fn remove_dependents_of(&self, tx_hash: B256) {
         self.items().pending.return_slots.retain(|r| r.depends_on.tx_hash != tx_hash);
@@ -74,10 +82,16 @@ impl BlockInputs for InputQueue {
             q.pending.user_ops.drain(..).partition(|op| gone.contains(&op.slot));
         let (slots, kept_slots): (Vec<ReturnSlot>, Vec<ReturnSlot>) =
             q.pending.return_slots.drain(..).partition(|r| gone.contains(&r.slot));
-        q.pending = StagedInputs { user_ops: kept_ops, return_slots: kept_slots };
+        let done: HashSet<&B256> =
+            report.sync_txs.iter().chain(report.failed_sync_txs.iter().map(|(h, _)| h)).collect();
+        let sync_txs = std::mem::take(&mut q.pending.sync_txs);
+        let kept_sync = sync_txs.into_iter().filter(|s| !done.contains(s.tx.tx_hash())).collect();
+        q.pending =
+            StagedInputs { user_ops: kept_ops, return_slots: kept_slots, sync_txs: kept_sync, ..Default::default() };
         let consumed = StagedInputs {
             user_ops: ops.into_iter().filter(|op| included.contains(&op.slot)).collect(),
             return_slots: slots.into_iter().filter(|r| included.contains(&r.slot)).collect(),
+            ..Default::default()
         };
         if !consumed.is_empty() {
             q.consumed.insert(number, consumed);

@@ -32,6 +32,6 @@ pub use inputs::InputQueue;
 pub use node::{SurgeNodeBuilder, describe_metrics};
 pub use surge_interfaces::{
     BlockInputs, CheckpointSource, InconsistentSlot, InputsReport, NextBlockAttributes, NoInputs, OutboundDependency,
-    ReturnSlot, SlotProblem, StagedInputs, UserOp,
+    ReturnSlot, SlotProblem, StagedInputs, SyncTx, UserOp,
 };
 pub use transactions::{ListTransactions, PayloadTransactions, PoolTransactions};

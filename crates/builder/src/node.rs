@@ -78,13 +78,26 @@ impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
         attributes: &NextBlockAttributes,
     ) -> Result<BuiltPayload, PayloadBuilderError> {
         let mut attributes = attributes.clone();
+        let mut unreadable = None;
         if attributes.l1_checkpoint.is_none() {
-            attributes.l1_checkpoint =
-                Some(self.checkpoints.checkpoint().map_err(|e| format!("reading the L1 checkpoint: {e}"))?);
+            // Without one (no L1 head yet, a source failing), the builder takes the open proposal's or the
+            // last one an anchor took; only a chain that never had one cannot build.
+            match self.checkpoints.checkpoint() {
+                Ok(c) => attributes.l1_checkpoint = Some(c),
+                Err(e) => {
+                    tracing::warn!(number = parent.header.number + 1, "reading the L1 checkpoint: {e}");
+                    unreadable = Some(e);
+                }
+            }
         }
         let parent = Sealed::new_unchecked(parent.header.clone(), parent.hash);
         let mut txs = PoolTransactions::new(self.pool.best_transactions());
-        let mut payload = self.builder.build(provider, &parent, &attributes, &mut txs)?;
+        let mut payload = match self.builder.build(provider, &parent, &attributes, &mut txs) {
+            Err(BuildError::NoCheckpoint { number }) if let Some(e) = unreadable => {
+                return Err(format!("block {number}: reading the L1 checkpoint: {e}").into());
+            }
+            other => other?,
+        };
         // A slot whose transaction left the pool unmined would wait (and cost a second pass) forever.
         for r in &mut payload.inputs.rejected_return_slots {
             if r.problem == SlotProblem::TxNotInBlock && self.pool.get(&r.tx_hash).is_none() {

@@ -1,7 +1,10 @@
 //! One execution pass of a block: the anchor, then user transactions, then relay transactions, with the
 //! transactions that return slots depend on traced for their outbound messages.
 
-use std::{collections::HashSet, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
 
 use alloy::consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope, transaction::Recovered};
 use alloy_evm::{
@@ -36,8 +39,12 @@ pub(crate) struct PassPlan<'a> {
     pub traced: HashSet<B256>,
     /// Transactions left out if they fail (their return slot was removed).
     pub suspects: &'a HashSet<B256>,
-    /// Gas the user transactions may use.
+    /// Gas the user transactions (planned and pool) may use.
     pub user_gas: u64,
+    /// Planned transactions, right after the anchor, in plan order.
+    pub sync_txs: &'a [Recovered<TxEnvelope>],
+    /// Pool transactions not to take (planned ones, and those held for a later proposal).
+    pub skip: &'a HashSet<B256>,
     pub relay_txs: &'a [Recovered<TxEnvelope>],
     pub deadline: Option<Instant>,
     pub bridge: Address,
@@ -52,8 +59,10 @@ pub(crate) struct PassOutput {
     pub gas_used: u64,
     pub bundle: BundleState,
     pub sent: SentMessages,
-    /// The user transactions that went in (replayed by a rebuild).
+    /// The pool transactions that went in (replayed by a rebuild).
     pub user_txs: Vec<Recovered<TxEnvelope>>,
+    /// The planned transactions that went in, and whether each succeeded.
+    pub sync_results: HashMap<B256, bool>,
     pub relay_included: Vec<B256>,
     pub relay_rejected: Vec<B256>,
     /// Suspects that failed and were left out.
@@ -90,6 +99,7 @@ where
         bundle: BundleState::default(),
         sent: Default::default(),
         user_txs: vec![],
+        sync_results: HashMap::new(),
         relay_included: vec![],
         relay_rejected: vec![],
         excluded: vec![],
@@ -106,8 +116,25 @@ where
     }
 
     let mut user_gas = 0u64;
+    for tx in plan.sync_txs {
+        let before = out.gas_used;
+        match exec(&mut evm, &mut out, tx, plan.user_gas.saturating_sub(user_gas))? {
+            Outcome::Included => {
+                user_gas += out.gas_used - before;
+                let success = out.receipts.last().is_some_and(|r| r.status());
+                out.sync_results.insert(*tx.tx_hash(), success);
+            }
+            Outcome::Invalid(why) => {
+                debug!(hash = %tx.tx_hash(), why = why.reason(), "a planned transaction cannot execute")
+            }
+            Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
+        }
+    }
     while plan.deadline.is_none_or(|d| Instant::now() < d) {
         let Some(tx) = user_txs.next_tx() else { break };
+        if plan.skip.contains(tx.tx_hash()) {
+            continue;
+        }
         let before = out.gas_used;
         match exec(&mut evm, &mut out, &tx, plan.user_gas.saturating_sub(user_gas))? {
             Outcome::Included => {

@@ -129,3 +129,49 @@ fn passes_are_bounded_and_the_last_one_settles_without_return_slots() {
     }
     assert!(l2.queue.pending().return_slots.is_empty());
 }
+
+#[test]
+fn planned_transactions_go_first_in_plan_order_and_one_that_fails_takes_the_later_ones_out() {
+    use surge_builder::SyncTx;
+    let (mut l2, app) = with_app(3);
+    let (chain_id, first_id) = (l2.spec.chain_id, l2.next_message_id());
+    let planned = |m: &Message, id: u64| m.clone().with_bridge_assigned(id, app, chain_id);
+    let sync = |t: &RoundTrip, messages: Vec<Message>| SyncTx { tx: t.tx.clone(), messages };
+
+    // C is planned right; A's message now differs from its plan; B comes after A.
+    let out_c = outbound(dev_key(5).address(), 1);
+    let c = round_trip(&mut l2, app, 5, out_c.clone(), planned(&out_c, first_id), 100);
+    let out_a = outbound(dev_key(6).address(), 2);
+    let changed = Message { data: Bytes::from_static(b"changed"), ..out_a.clone() };
+    let a = round_trip(&mut l2, app, 6, changed, planned(&out_a, first_id + 1), 101);
+    let out_b = outbound(dev_key(7).address(), 3);
+    let b = round_trip(&mut l2, app, 7, out_b.clone(), planned(&out_b, first_id + 2), 102);
+    l2.queue.push_sync_tx(sync(&c, vec![planned(&out_c, first_id)]), vec![c.slot.clone()]);
+    l2.queue.push_sync_tx(sync(&a, vec![planned(&out_a, first_id + 1)]), vec![a.slot.clone()]);
+    l2.queue.push_sync_tx(sync(&b, vec![planned(&out_b, first_id + 2)]), vec![b.slot.clone()]);
+    // A pool transaction (offered to the builder as the pool would, B among them).
+    let transfer = l2.tx(8, alloy_primitives::TxKind::Call(Address::repeat_byte(9)), vec![], 21_000);
+
+    let (payload, _) = l2.build_and_commit(vec![b.tx.clone(), transfer.clone()]);
+    let txs: Vec<_> = payload.body.transactions.iter().skip(1).map(|t| *t.tx_hash()).collect();
+    assert_eq!(txs, vec![*c.tx.tx_hash(), *transfer.tx_hash()], "C first, A failed, B waits, the pool's after");
+    assert_eq!(payload.inputs.return_slots, vec![c.slot.slot]);
+    assert_eq!(payload.inputs.sync_txs, vec![*c.tx.tx_hash()]);
+    let failed = &payload.inputs.failed_sync_txs;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, *a.tx.tx_hash());
+    let b_slot = payload.inputs.rejected_return_slots.iter().find(|r| r.tx_hash == *b.tx.tx_hash()).unwrap();
+    assert_eq!(b_slot.problem, SlotProblem::EarlierTxFailed);
+    assert!(payload.receipts.iter().all(|r| r.status()));
+    assert!(l2.signal_received(c.slot.slot) && !l2.signal_received(b.slot.slot));
+
+    // The next block: B is offered again, but without A ahead of it its message gets A's id; a planner
+    // would have re-simulated it — this one did not, so B's plan fails there and nothing is injected.
+    let (next, _) = l2.build_and_commit(vec![]);
+    assert!(next.inputs.sync_txs.is_empty() && next.inputs.return_slots.is_empty());
+    let failed = &next.inputs.failed_sync_txs;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, *b.tx.tx_hash());
+    assert!(failed[0].1.contains("other messages than planned"), "{}", failed[0].1);
+    assert_eq!(l2.queue.pending().sync_txs.len(), 0, "both void plans left the queue");
+}

@@ -132,6 +132,11 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
     assert_eq!(second.header.parent_hash, first.hash);
     assert_eq!(second.header.base_fee_per_gas, Some(expected));
     assert_eq!(s.chain.lock().unwrap().store().body(2).unwrap().unwrap().transactions.len(), 2);
+
+    // L1 down once the chain has anchored: production goes on with the last checkpoint an anchor took.
+    *s.l1.up.lock().unwrap() = false;
+    let third = s.producer.produce_one().expect("no stall while L1 is unreachable");
+    assert_eq!(third.header.number, 3);
 }
 
 /// A return slot whose transaction is not in the pool is dropped after one block instead of being offered

@@ -43,19 +43,37 @@ pub struct UserOp {
     pub relay_tx: Option<Recovered<TxEnvelope>>,
 }
 
+/// A planned (synchronous) transaction: it goes into the block right after the anchor, in plan order, and
+/// must send exactly `messages` (the L1 calls of its proposal are simulated with them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncTx {
+    /// The transaction.
+    pub tx: Recovered<TxEnvelope>,
+    /// The outbound messages it must send, in order, fields as the bridge records them.
+    pub messages: Vec<Message>,
+}
+
 /// The items offered for one block, in the order they should go in.
 #[derive(Debug, Clone, Default)]
 pub struct StagedInputs {
+    /// The anchor's L1 checkpoint (the open proposal's anchor block); `None` leaves it to the builder's
+    /// own checkpoint source.
+    pub checkpoint: Option<Checkpoint>,
     /// L1→L2 user operations; their slots go first in the anchor.
     pub user_ops: Vec<UserOp>,
     /// Return slots; they follow the user-op slots, and each must be matched by its outbound message.
     pub return_slots: Vec<ReturnSlot>,
+    /// Planned transactions, in plan order, right after the anchor and before the pool's. One that cannot
+    /// go in as planned takes every later one out of the block with it (their answers' ids follow its).
+    pub sync_txs: Vec<SyncTx>,
+    /// Transactions the block must not take from the pool (planned for a later proposal).
+    pub held: Vec<B256>,
 }
 
 impl StagedInputs {
     /// Whether there is nothing to inject or relay.
     pub fn is_empty(&self) -> bool {
-        self.user_ops.is_empty() && self.return_slots.is_empty()
+        self.user_ops.is_empty() && self.return_slots.is_empty() && self.sync_txs.is_empty()
     }
 }
 
@@ -74,6 +92,14 @@ pub struct InputsReport {
     /// Relay transactions that could not execute (left out; their user op is consumed all the same, its
     /// slot being in the block).
     pub rejected_relay_txs: Vec<B256>,
+    /// Planned transactions in the block as planned (with their slots), in order.
+    pub sync_txs: Vec<B256>,
+    /// Planned transactions whose plan failed in the block (they did not execute, reverted or sent other
+    /// messages), with the reason: their plans are void. The planned transactions staged after one of
+    /// these (or after one with no room) are in neither list: they wait for the next proposal.
+    pub failed_sync_txs: Vec<(B256, String)>,
+    /// The L1 checkpoint the anchor took (a fallback when the one offered was refused).
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// The planner's side of the hand-over.
@@ -153,6 +179,9 @@ pub enum SlotProblem {
     Unsettled,
     /// Its transaction is not in the block and has left the pool: the slot can never be used.
     TxGone,
+    /// A planned transaction ahead of it (in plan order) could not go in as planned: its answers' ids
+    /// would shift, so it waits for the next proposal.
+    EarlierTxFailed,
     /// The transaction sent messages, none with the planned fields.
     FieldsDiffer {
         /// The planned message.
@@ -165,7 +194,7 @@ pub enum SlotProblem {
 impl SlotProblem {
     /// Whether the slot may still be good in a later block (its transaction has not run yet).
     pub fn retry_later(&self) -> bool {
-        matches!(self, Self::TxNotInBlock | Self::NoRoom | Self::Unsettled)
+        matches!(self, Self::TxNotInBlock | Self::NoRoom | Self::Unsettled | Self::EarlierTxFailed)
     }
 }
 
@@ -189,6 +218,9 @@ impl fmt::Display for InconsistentSlot {
             SlotProblem::MinedWithoutSlot => write!(f, "the transaction went into the block without it"),
             SlotProblem::NoRoom => write!(f, "no room left in the anchor, deferred to a later block"),
             SlotProblem::Unsettled => write!(f, "the block did not settle with it in the passes allowed"),
+            SlotProblem::EarlierTxFailed => {
+                write!(f, "a planned transaction ahead of it failed, it waits for the next proposal")
+            }
             SlotProblem::NothingSent { attempted: true } => write!(f, "its sendMessage call reverted"),
             SlotProblem::NothingSent { attempted: false } => write!(f, "it sent no message"),
             SlotProblem::FieldsDiffer { expected, sent } => {

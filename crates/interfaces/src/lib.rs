@@ -29,7 +29,7 @@ pub use control::{ChainControl, ChainControlError, Unwound};
 pub use evm::{ConfigureEvm, NextBlockAttributes};
 pub use inputs::{
     BlockInputs, CheckpointSource, InconsistentSlot, InputsReport, NoInputs, OutboundDependency, ReturnSlot,
-    SlotProblem, StagedInputs, UserOp,
+    SlotProblem, StagedInputs, SyncTx, UserOp,
 };
 pub use notifications::{
     AccountChange, AccountValues, BlockSource, Blocks, CanonStateSubscriptions, ChainNotification, ChainNotifications,
