@@ -11,6 +11,7 @@ use std::{
 use alloy_primitives::Address;
 use revm::primitives::hardfork::SpecId;
 use serde::Deserialize;
+use surge_exex::ProposalRules;
 use surge_l1::{BundleLimits, SimConfig};
 use surge_primitives::ProtocolConfig;
 
@@ -46,6 +47,43 @@ pub struct FileConfig {
     protocol: ProtocolOverrides,
     #[serde(default)]
     sync: SyncSection,
+    #[serde(default)]
+    proposals: ProposalsSection,
+}
+
+/// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposalsSection {
+    anchor_distance: Option<u64>,
+    max_blocks: Option<u64>,
+    max_age: Option<u64>,
+    max_gas: Option<u64>,
+    max_bytes: Option<u64>,
+    max_anchor_lag: Option<u64>,
+}
+
+impl ProposalsSection {
+    /// The rules, defaults where unset; an error names the key.
+    fn resolve(&self) -> Result<ProposalRules, ConfigError> {
+        let d = ProposalRules::default();
+        let rules = ProposalRules {
+            anchor_distance: self.anchor_distance.unwrap_or(d.anchor_distance),
+            max_blocks: self.max_blocks.unwrap_or(d.max_blocks),
+            max_age: self.max_age.map_or(d.max_age, Duration::from_secs),
+            max_gas: self.max_gas.unwrap_or(d.max_gas),
+            max_bytes: self.max_bytes.unwrap_or(d.max_bytes),
+            max_anchor_lag: self.max_anchor_lag.unwrap_or(d.max_anchor_lag),
+        };
+        if rules.max_age.is_zero() {
+            return Err(err("proposals.max_age", "must be at least 1 second"));
+        }
+        rules.validate().map_err(|reason| {
+            let field = if rules.max_blocks == 0 { "proposals.max_blocks" } else { "proposals.anchor_distance" };
+            err(field, reason)
+        })?;
+        Ok(rules)
+    }
 }
 
 /// `[sync]`: how the L1 leg of synchronous composability is simulated and bounded.
@@ -317,6 +355,8 @@ pub struct Settings {
     pub protocol: ProtocolOverrides,
     /// How the L1 leg of synchronous composability is simulated and bounded.
     pub sync: SimConfig,
+    /// Where proposals end and how far behind the L1 head they anchor.
+    pub proposals: ProposalRules,
 }
 
 impl Settings {
@@ -372,6 +412,7 @@ impl Settings {
             },
             protocol,
             sync: file.sync.resolve()?,
+            proposals: file.proposals.resolve()?,
         })
     }
 }
@@ -460,5 +501,10 @@ mod tests {
         assert_eq!(e.field, "sync.proposal_gas", "{e}");
         assert_eq!(resolve("[sync]\nl1_hardfork = \"london\"\n").unwrap_err().field, "sync.l1_hardfork");
         assert_eq!(resolve("[sync]\nl1_slot_time = 0\n").unwrap_err().field, "sync.l1_slot_time");
+        let p = resolve("[proposals]\nmax_blocks = 4\nanchor_distance = 0\n").unwrap().proposals;
+        assert_eq!((p.max_blocks, p.anchor_distance, p.max_age.as_secs()), (4, 0, 12));
+        assert_eq!(resolve("[proposals]\nmax_blocks = 0\n").unwrap_err().field, "proposals.max_blocks");
+        assert_eq!(resolve("[proposals]\nanchor_distance = 300\n").unwrap_err().field, "proposals.anchor_distance");
+        assert_eq!(resolve("[proposals]\nmax_age = 0\n").unwrap_err().field, "proposals.max_age");
     }
 }

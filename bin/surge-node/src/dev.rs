@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use alloy_primitives::Address;
-use surge_builder::{BlockInputs, BuilderConfig, InputQueue, SurgeNodeBuilder};
+use surge_builder::{BlockInputs, BuilderConfig, SurgeNodeBuilder};
 use surge_host::{
     ChainSpec,
     producer::{EthereumPayloadBuilder, ProductionMode},
@@ -133,8 +133,14 @@ async fn run_chains(
 
     // The L1: embedded, or an external endpoint that must be the dev L1.
     let sharing_pctg = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
+    let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
+    let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
+    let ledger =
+        crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals, config.max_signal_slots)?;
     let (l1, (checkpoints, watcher)) = match &settings.l1_rpc_url {
-        Some(url) => (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync).await?),
+        Some(url) => {
+            (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync, ledger.clone()).await?)
+        }
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
             let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
@@ -150,13 +156,12 @@ async fn run_chains(
                     extensions: vec![],
                 })
                 .await?;
-            let follow = crate::l1::follow_embedded(&l1, &protocol, settings.sync).await?;
+            let follow = crate::l1::follow_embedded(&l1, &protocol, settings.sync, ledger.clone()).await?;
             (Some(l1), follow)
         }
     };
-    let inputs: Arc<dyn BlockInputs> = Arc::new(InputQueue::new());
-    let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
-    let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
+    let planner = crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), checkpoints.clone());
+    let inputs: Arc<dyn BlockInputs> = Arc::new(planner);
     let l2_builder =
         SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, Arc::new(checkpoints))?;
     let keys = surge_genesis::dev_keys(10)?;

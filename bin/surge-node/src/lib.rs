@@ -6,3 +6,4 @@ pub mod deploy;
 pub mod dev;
 pub mod l1;
 pub mod launch;
+pub mod planner;

@@ -130,7 +130,8 @@ fn main() -> eyre::Result<()> {
         ..Default::default()
     };
     let payload = builder.build(&state, &state.genesis, &attributes, &mut ListTransactions::new([user_tx]))?;
-    builder.on_committed(&payload); // once your node has committed it
+    // Once your node has committed it (with the state root it computed):
+    builder.on_committed(&surge_interfaces::SealedHeader::seal(payload.header.clone()), &payload);
 
     println!("block {} with {} transactions:", payload.header.number, payload.body.transactions.len());
     for (tx, receipt) in payload.body.transactions.iter().zip(&payload.receipts) {

@@ -11,7 +11,7 @@ use alloy::{
     consensus::{
         BlockBody, Header, ReceiptEnvelope, Sealed, Transaction, TxEnvelope, TxReceipt, proofs, transaction::Recovered,
     },
-    eips::eip4895::Withdrawals,
+    eips::{Encodable2718, eip4895::Withdrawals},
 };
 use alloy_primitives::{Address, B256, Bloom};
 use revm::{DatabaseRef, database::BundleState};
@@ -336,8 +336,10 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             sync_txs,
             failed_sync_txs: failed_sync,
             checkpoint: Some(checkpoint),
+            tx_bytes: 0,
         };
-        let payload = seal(ctx.header, out, inputs, stats);
+        let mut payload = seal(ctx.header, out, inputs, stats);
+        payload.inputs.tx_bytes = payload.body.transactions.iter().map(|t| t.encode_2718_len() as u64).sum();
         surge_l2_rules::validate_header(chain_id, &payload.header, parent, grandparent_timestamp).map_err(rules)?;
         Ok(payload)
     }
@@ -520,9 +522,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         }
     }
 
-    /// The block built as `payload` is committed: its inputs are consumed.
-    pub fn on_committed(&self, payload: &BuiltPayload) {
-        self.inputs.commit(payload.header.number, &payload.inputs);
+    /// The block built as `payload` is committed as `block`: its inputs are consumed.
+    pub fn on_committed(&self, block: &surge_interfaces::SealedHeader, payload: &BuiltPayload) {
+        self.inputs.commit(block, &payload.inputs);
     }
 }
 

@@ -9,7 +9,9 @@ use std::{
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::B256;
-use surge_interfaces::{BlockInputs, CommittedBlock, InputsReport, ReturnSlot, StagedInputs, SyncTx, UserOp};
+use surge_interfaces::{
+    BlockInputs, CommittedBlock, InputsReport, ReturnSlot, SealedHeader, StagedInputs, SyncTx, UserOp,
+};
 
 /// Committed blocks whose consumed items are remembered, so an unwind can offer them again.
 const HISTORY: usize = 1024;
@@ -72,7 +74,8 @@ impl BlockInputs for InputQueue {
         self.pending()
     }
 
-    fn commit(&self, number: u64, report: &InputsReport) {
+    fn commit(&self, block: &SealedHeader, report: &InputsReport) {
+        let number = block.header.number;
         // A slot whose transaction simply did not make it into this block waits for a later one.
         let retired = report.rejected_return_slots.iter().filter(|r| !r.problem.retry_later()).map(|r| &r.slot);
         let included: HashSet<B256> = report.user_op_slots.iter().chain(&report.return_slots).copied().collect();

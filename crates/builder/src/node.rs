@@ -147,7 +147,7 @@ where
                     "consumed the block's inputs"
                 );
             }
-            self.builder.inputs().commit(number, &report);
+            self.builder.inputs().commit(block, &report);
         }
     }
 

@@ -295,19 +295,28 @@ where
         entries.into_iter().chain(std::mem::take(&mut self.deferred)).map(|(_, c)| c).collect()
     }
 
-    /// The open proposal closes and the next opens: its plans are returned (they are on their way to L1,
-    /// ahead of the new bundle), the new bundle starts after them, the pending L2 state is `pending` (the
-    /// head, which holds the closed proposal's blocks), and the deferred transactions are considered again
-    /// in order.
-    pub fn open_next<F>(&mut self, factory: &F, pending: PendingL2<S>) -> Vec<Plan>
-    where
+    /// Records why `tx` (leaving the book with [`Self::land`]) has no plan any more.
+    pub fn forget(&mut self, tx: B256, reason: NoPlan) {
+        tracing::info!(%tx, %reason, "txpool watcher: plan dropped");
+        self.remember(tx, reason);
+    }
+
+    /// `gone` left the pool for a block (with their plans or not): the other plans are replayed in order
+    /// on `base` (the open bundle, after the closed proposals' L1 calls) and `pending` (the new head). After
+    /// a plan that did not land (`after_drop`), one whose answer changed is `earlier plan dropped`.
+    pub fn land<F>(
+        &mut self,
+        factory: &F,
+        gone: &[B256],
+        base: BundleSimulator,
+        pending: PendingL2<S>,
+        after_drop: bool,
+    ) where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let closed = std::mem::take(&mut self.entries).into_iter().map(|(p, _)| p).collect();
-        let deferred: Vec<Candidate> = std::mem::take(&mut self.deferred).into_iter().map(|(_, c)| c).collect();
-        let base = self.bundle.next_bundle();
-        self.replay(factory, base, pending, deferred, Moved::L2, false);
-        closed
+        let mut all = self.take_all();
+        all.retain(|c| !gone.contains(&c.hash));
+        self.replay(factory, base, pending, all, Moved::L2, after_drop);
     }
 
     /// Plans `candidates` again in order on `base` and `pending`. A failure is `earlier plan dropped` after

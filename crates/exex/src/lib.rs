@@ -1,13 +1,22 @@
 //! The node's synchronous-composability extension: pre-simulation of L2 transactions that call L1 into
 //! plans ([`presim`]), with the L1 legs simulated by `surge-l1` on the L1 view, kept in bundle order by the
-//! [`PlanBook`].
+//! [`PlanBook`]; the plans go into blocks through the [`BlockPlanner`], and the [`Ledger`] keeps the
+//! proposals they form in its own store.
 
 pub mod book;
+pub mod ledger;
+pub mod planner;
 pub mod presim;
+pub mod proposal;
+pub mod store;
 pub mod task;
 pub mod watcher;
 
 pub use book::{Moved, PlanBook};
+pub use ledger::{Ledger, Offered};
+pub use planner::BlockPlanner;
 pub use presim::{Candidate, L2Protocol, PendingL2};
+pub use proposal::{ProposalBlock, ProposalRecord, ProposalRules};
+pub use store::{PlanRecord, PlannerStore, PlannerStoreError};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_state, watcher};
 pub use watcher::{PlannerHandle, WatcherCore};

@@ -6,6 +6,7 @@
 //! the thread reads the latest heads from.
 
 use std::{
+    collections::HashSet,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -27,6 +28,7 @@ use tokio::sync::{
 use tracing::{info, warn};
 
 use crate::{
+    ledger::Ledger,
     presim::{Candidate, L2Protocol, PendingL2},
     watcher::{PlannerHandle, WatcherCore},
 };
@@ -78,6 +80,7 @@ pub struct WatcherInputs {
     txs: (mpsc::Sender<Arc<PooledTx>>, mpsc::Receiver<Arc<PooledTx>>),
     control: (mpsc::Sender<Control>, mpsc::Receiver<Control>),
     handle: Arc<PlannerHandle>,
+    ledger: Arc<Ledger>,
 }
 
 impl std::fmt::Debug for Control {
@@ -90,13 +93,14 @@ impl std::fmt::Debug for Control {
     }
 }
 
-/// A watcher and its inputs, before it is installed.
-pub fn watcher(config: WatcherConfig) -> (Watcher, WatcherInputs) {
+/// A watcher and its inputs, before it is installed: it plans into the open bundle after the closed
+/// proposals of `ledger`.
+pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>) -> (Watcher, WatcherInputs) {
     let txs = mpsc::channel(config.queue.max(1));
     let control = mpsc::channel(config.control_queue.max(1));
     let handle = Arc::new(PlannerHandle::default());
     let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
-    (watcher, WatcherInputs { txs, control, handle })
+    (watcher, WatcherInputs { txs, control, handle, ledger })
 }
 
 impl Watcher {
@@ -134,16 +138,29 @@ where
     N: NodeComponents,
     S: L1StateSource,
 {
-    let WatcherInputs { txs: (tx_queue, tx_inputs), control: (control, control_inputs), handle } = inputs;
+    let WatcherInputs { txs: (tx_queue, tx_inputs), control: (control, control_inputs), handle, ledger } = inputs;
     let components = ctx.components.clone();
     components.pool().add_replacement_guard(handle.clone());
     let mut pool_txs = components.pool().new_transactions_listener();
     let mut events = components.pool().all_transactions_event_listener();
+    // Transactions in the pool before the watcher (handed back after a restart) are planned as new ones.
+    for tx in components.pool().best_transactions() {
+        if tx_queue.try_send(tx).is_err() {
+            break;
+        }
+    }
     let mut notifications = ctx.notifications;
     let mut heads = l1.0.clone();
     let flags = Arc::new(Flags::default());
     flags.l1_moved.store(true, Ordering::Release);
     let (forward_flags, forward_handle) = (flags.clone(), handle.clone());
+    // Each committed block's plans are in the ledger only after the chain's notification went out: the
+    // thread handles an L2 move once the ledger has caught up, and the ledger wakes it when it has.
+    let (wake_flags, wake) = (flags.clone(), control.clone());
+    ledger.set_waker(Arc::new(move || {
+        wake_flags.l2_moved.store(true, Ordering::Release);
+        let _ = wake.try_send(Control::Wake);
+    }));
     metrics::describe_gauge!("surge_watcher_queue_depth", "Transactions waiting for the txpool watcher");
     metrics::describe_counter!("surge_watcher_overflow_total", "Transactions the watcher's full queue turned away");
 
@@ -158,9 +175,11 @@ where
             tokio::select! {
                 tx = pool_txs.recv() => {
                     let Some(tx) = tx else { break };
+                    forward_handle.arrived(tx.hash);
                     match tx_queue.try_send(tx) {
                         Err(TrySendError::Full(tx)) => {
                             metrics::counter!("surge_watcher_overflow_total").increment(1);
+                            forward_handle.decided(&tx.hash);
                             forward_handle.refuse(tx.hash, NoPlan::QueueFull);
                         }
                         Err(TrySendError::Closed(_)) => break,
@@ -202,7 +221,7 @@ where
     });
 
     let runtime = tokio::runtime::Handle::current();
-    let thread = Thread { components, leg, l2, l1, flags, handle, runtime };
+    let thread = Thread { components, leg, l2, l1, flags, handle, ledger, runtime };
     std::thread::Builder::new()
         .name("txpool-watcher".into())
         .spawn(move || thread.run(tx_inputs, control_inputs))
@@ -224,10 +243,21 @@ struct Thread<N, S> {
     l1: HeadWatch,
     flags: Arc<Flags>,
     handle: Arc<PlannerHandle>,
+    ledger: Arc<Ledger>,
     runtime: tokio::runtime::Handle,
 }
 
 impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
+    /// The open bundle's new start once plans landed: the L1 block the plans are on, after every closed
+    /// proposal's L1 calls.
+    fn landing_base(&self, core: &NodeWatcher<N>) -> Option<surge_l1::BundleSimulator> {
+        let block = core.l1_block();
+        self.runtime
+            .block_on(self.leg.simulator(block, &self.ledger.in_flight()))
+            .map_err(|e| warn!(block = block.0, "txpool watcher: no L1 bundle after the landed plans: {e}"))
+            .ok()
+    }
+
     fn pending(&self) -> Option<PendingL2<<N::Provider as StateProviderFactory>::State>> {
         pending_state(self.components.provider(), self.components.evm_config(), self.l2)
             .map_err(|e| warn!("txpool watcher: pending state: {e}"))
@@ -274,17 +304,18 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 }
                 Some(Next::Tx(tx)) => {
                     // Gone already (an event got here first): nothing to plan.
-                    if self.components.pool().get(&tx.hash).is_none() {
-                        continue;
-                    }
-                    match core.as_mut() {
-                        Some(core) => core.on_transaction(&tx),
-                        None if early.len() < 1024 => {
-                            self.handle.refuse(tx.hash, NoPlan::L1Unavailable("no L1 block to plan on yet".into()));
-                            early.push(tx);
+                    if self.components.pool().get(&tx.hash).is_some() {
+                        match core.as_mut() {
+                            Some(core) => core.on_transaction(&tx),
+                            None if early.len() < 1024 => {
+                                let why = NoPlan::L1Unavailable("no L1 block to plan on yet".into());
+                                self.handle.refuse(tx.hash, why);
+                                early.push(tx.clone());
+                            }
+                            None => self.handle.refuse(tx.hash, NoPlan::QueueFull),
                         }
-                        None => self.handle.refuse(tx.hash, NoPlan::QueueFull),
                     }
+                    self.handle.decided(&tx.hash);
                 }
             }
         }
@@ -296,7 +327,7 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             if let Some(head) = latest
                 && core.as_ref().is_none_or(|c| c.l1_block() != (head.number, head.hash))
             {
-                match self.runtime.block_on(self.leg.simulator((head.number, head.hash), &[])) {
+                match self.runtime.block_on(self.leg.simulator((head.number, head.hash), &self.ledger.in_flight())) {
                     Err(e) => warn!(block = head.number, "txpool watcher: no L1 bundle to plan on: {e}"),
                     Ok(base) => match (core.as_mut(), self.pending()) {
                         (Some(core), Some(state)) => core.on_l1_head(base, state),
@@ -316,8 +347,15 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         }
         let Some(core) = core.as_mut() else { return };
         if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
-            let mined = std::mem::take(&mut *self.flags.mined.lock().unwrap_or_else(|p| p.into_inner()));
-            core.on_l2_head(&mined, || self.pending());
+            let head = self.components.provider().latest_header().map(|(h, _)| h.number);
+            // Not yet accounted for by the ledger: its wake comes once it is.
+            if head.is_ok_and(|head| self.ledger.height() >= head) {
+                let mined = std::mem::take(&mut *self.flags.mined.lock().unwrap_or_else(|p| p.into_inner()));
+                let landed: HashSet<B256> = self.ledger.take_landed().into_iter().collect();
+                let failed = self.ledger.take_failed();
+                let base = if landed.is_empty() { None } else { self.landing_base(core) };
+                core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
+            }
         }
         if self.flags.resync.swap(false, Ordering::AcqRel) {
             let pool = self.components.pool();

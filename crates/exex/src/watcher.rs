@@ -31,11 +31,15 @@ const MAX_WAITING_PER_SENDER: usize = 64;
 #[derive(Debug, Default)]
 pub struct PlannerHandle {
     inner: RwLock<Published>,
+    /// Transactions the watcher has not decided on yet, with when they arrived.
+    undecided: std::sync::Mutex<HashMap<B256, std::time::Instant>>,
 }
 
 #[derive(Debug, Default)]
 struct Published {
     plans: Vec<Plan>,
+    /// Transactions planned for the proposal after the next (no room in the open bundle), in order.
+    deferred: Vec<B256>,
     reasons: HashMap<B256, NoPlan>,
     order: VecDeque<B256>,
 }
@@ -49,9 +53,35 @@ impl PlannerHandle {
         p.remember(tx, reason);
     }
 
-    fn publish(&self, plans: Vec<Plan>, reasons: Vec<(B256, NoPlan)>) {
+    /// `tx` reached the watcher's queue: until it is decided on, a block should not take it (it may need
+    /// its answer's slot).
+    pub fn arrived(&self, tx: B256) {
+        self.undecided.lock().unwrap_or_else(|e| e.into_inner()).insert(tx, std::time::Instant::now());
+    }
+
+    /// The watcher decided on `tx` (planned, refused, or waiting for an earlier nonce).
+    pub fn decided(&self, tx: &B256) {
+        self.undecided.lock().unwrap_or_else(|e| e.into_inner()).remove(tx);
+    }
+
+    /// The transactions not decided on yet that arrived less than `within` ago (older ones are forgotten:
+    /// a stuck watcher must not hold transactions back forever).
+    pub fn undecided(&self, within: std::time::Duration) -> Vec<B256> {
+        let mut undecided = self.undecided.lock().unwrap_or_else(|e| e.into_inner());
+        undecided.retain(|_, at| at.elapsed() < within);
+        undecided.keys().copied().collect()
+    }
+
+    /// The plans in bundle order, and the transactions deferred to a later proposal.
+    pub fn plans_and_deferred(&self) -> (Vec<Plan>, Vec<B256>) {
+        let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        (p.plans.clone(), p.deferred.clone())
+    }
+
+    fn publish(&self, plans: Vec<Plan>, deferred: Vec<B256>, reasons: Vec<(B256, NoPlan)>) {
         let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
         p.plans = plans;
+        p.deferred = deferred;
         for (tx, reason) in reasons {
             p.remember(tx, reason);
         }
@@ -155,14 +185,14 @@ where
     }
 
     /// A pool lifecycle event: a planned (or deferred) transaction that is replaced, discarded, found
-    /// invalid or mined loses its plan (mined: until blocks carry plans, without its slots), and the plans
-    /// behind it are replayed on `pending` (the head, fresh). A waiting replacement gets its turn.
+    /// invalid or mined loses its plan, and the plans behind it are replayed on `pending` (the head,
+    /// fresh). A waiting replacement gets its turn. A mined transaction is left to [`Self::on_l2_head`],
+    /// which knows whether its block carried its plan.
     pub fn on_pool_event(&mut self, event: &PoolEvent, pending: impl FnOnce() -> Option<PendingL2<S>>) {
         let reason = match event {
             PoolEvent::Replaced { .. } => NoPlan::Replaced,
             PoolEvent::Discarded(_) | PoolEvent::Invalid { .. } => NoPlan::Discarded,
-            PoolEvent::Mined { .. } => NoPlan::MinedWithoutSlots,
-            PoolEvent::Pending(_) | PoolEvent::Queued(_) => return,
+            PoolEvent::Mined { .. } | PoolEvent::Pending(_) | PoolEvent::Queued(_) => return,
         };
         let tx = event.hash();
         self.forget_waiting(&tx);
@@ -174,21 +204,40 @@ where
         self.after_replay();
     }
 
-    /// The L2 head moved: planned transactions it holds are mined (until blocks carry plans, without their
-    /// slots), the other plans are replayed on the new head's pending state, and waiting transactions whose
-    /// turn came are considered.
-    pub fn on_l2_head(&mut self, mined: &[B256], pending: impl Fn() -> Option<PendingL2<S>>) {
+    /// The L2 head moved. Planned transactions it holds leave the book: those in `landed` went in with
+    /// their plans (their L1 calls are now in a closed proposal, ahead of `base`, the open bundle's new
+    /// start; `None` keeps the current one); the others were mined without their slots. Plans a block
+    /// voided (`failed`, with the reason) are dropped. The other plans are replayed on the new head's
+    /// pending state, and waiting transactions whose turn came are considered.
+    pub fn on_l2_head(
+        &mut self,
+        mined: &[B256],
+        landed: &HashSet<B256>,
+        failed: &[(B256, String)],
+        base: Option<BundleSimulator>,
+        pending: impl Fn() -> Option<PendingL2<S>>,
+    ) {
+        let mut gone = vec![];
         for tx in mined {
             self.forget_waiting(tx);
-            if self.book.holder(tx).is_some()
-                && let Some(state) = pending()
-            {
-                self.book.drop_plan(&self.factory, tx, NoPlan::MinedWithoutSlots, state);
+            if self.book.holder(tx).is_some() {
+                gone.push(*tx);
+                if !landed.contains(tx) {
+                    self.book.forget(*tx, NoPlan::MinedWithoutSlots);
+                }
+            }
+        }
+        for (tx, why) in failed {
+            self.forget_waiting(tx);
+            if self.book.holder(tx).is_some() && !gone.contains(tx) {
+                gone.push(*tx);
+                self.book.forget(*tx, NoPlan::Reverts(format!("in its block: {why}")));
             }
         }
         if let Some(state) = pending() {
-            let base = self.book.base().clone();
-            self.book.rebase(&self.factory, base, state, Moved::L2);
+            let base = base.unwrap_or_else(|| self.book.base().clone());
+            let after_drop = gone.iter().any(|tx| !landed.contains(tx));
+            self.book.land(&self.factory, &gone, base, state, after_drop);
         }
         self.after_replay();
     }
@@ -286,6 +335,7 @@ where
     fn publish(&mut self) {
         metrics::gauge!("surge_watcher_plans").set(self.book.plans().count() as f64);
         let reasons = self.book.take_recent_reasons();
-        self.handle.publish(self.book.plans().cloned().collect(), reasons);
+        let deferred = self.book.deferred().map(|p| p.tx_hash).collect();
+        self.handle.publish(self.book.plans().cloned().collect(), deferred, reasons);
     }
 }

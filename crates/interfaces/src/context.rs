@@ -9,13 +9,13 @@ use crate::{
     notifications::{CanonStateSubscriptions, ChainNotifications},
     pool::TransactionPool,
     rpc::RpcExtensions,
-    state::{ChainTags, SealedHeader, StateProofProvider, StateProviderFactory},
+    state::{BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory},
 };
 
 /// The node's components, by seam.
 pub trait NodeComponents: Clone + Send + Sync + 'static {
     /// Headers, state and proofs.
-    type Provider: StateProviderFactory + StateProofProvider + Clone + 'static;
+    type Provider: StateProviderFactory + StateProofProvider + BlockReader + Clone + 'static;
     /// The chain's EVM rules.
     type Evm: ConfigureEvm + Clone + 'static;
     /// The pool.

@@ -12,7 +12,7 @@ use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::B256;
 use surge_primitives::{Checkpoint, Message};
 
-use crate::notifications::CommittedBlock;
+use crate::{notifications::CommittedBlock, state::SealedHeader};
 
 /// The outbound message a return slot exists for: the L1 simulation of `message`, sent by transaction
 /// `tx_hash`, produced the return slot.
@@ -100,15 +100,17 @@ pub struct InputsReport {
     pub failed_sync_txs: Vec<(B256, String)>,
     /// The L1 checkpoint the anchor took (a fallback when the one offered was refused).
     pub checkpoint: Option<Checkpoint>,
+    /// The block's transactions, EIP-2718 encoded, in bytes (what its proposal's blobs carry).
+    pub tx_bytes: u64,
 }
 
 /// The planner's side of the hand-over.
 pub trait BlockInputs: Send + Sync {
     /// The items for block `number`. Nothing is consumed by staging.
     fn stage(&self, number: u64) -> StagedInputs;
-    /// Block `number`, built with `report`, is committed: what it included is consumed, and what it
-    /// rejected will not be offered again.
-    fn commit(&self, number: u64, report: &InputsReport);
+    /// `block`, built with `report`, is committed: what it included is consumed, and what it rejected
+    /// will not be offered again.
+    fn commit(&self, block: &SealedHeader, report: &InputsReport);
     /// `blocks` were unwound (lowest first): what they consumed is offered again. Returns the hashes of
     /// the planner's own transactions in them (relay transactions), which do not return to the pool.
     fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256>;
@@ -119,8 +121,8 @@ impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
         (**self).stage(number)
     }
 
-    fn commit(&self, number: u64, report: &InputsReport) {
-        (**self).commit(number, report)
+    fn commit(&self, block: &SealedHeader, report: &InputsReport) {
+        (**self).commit(block, report)
     }
 
     fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
@@ -151,7 +153,7 @@ impl BlockInputs for NoInputs {
         StagedInputs::default()
     }
 
-    fn commit(&self, _number: u64, _report: &InputsReport) {}
+    fn commit(&self, _block: &SealedHeader, _report: &InputsReport) {}
 
     fn reverted(&self, _blocks: &[CommittedBlock]) -> Vec<B256> {
         vec![]

@@ -41,4 +41,6 @@ pub use pool::{
     TransactionPool, listener,
 };
 pub use rpc::{MergeMode, RpcExtensions};
-pub use state::{AccountProof, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof};
+pub use state::{
+    AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
+};

@@ -80,6 +80,12 @@ pub trait StateProviderFactory: Send + Sync {
     }
 }
 
+/// Canonical blocks' transactions (reth's `BlockReader`).
+pub trait BlockReader: StateProviderFactory {
+    /// The transactions of canonical block `number`, the anchor first; `None` above the head.
+    fn block_transactions(&self, number: u64) -> Result<Option<Vec<alloy::consensus::TxEnvelope>>, Self::Error>;
+}
+
 /// Storage proofs (reth's `StateProofProvider`).
 pub trait StateProofProvider: StateProviderFactory {
     /// `eth_getProof` of `address` and its `slots` after canonical block `number` (the head or a recent

@@ -234,26 +234,30 @@ impl Producer {
         let flag = stop.clone();
         let mut listener = self.pool.new_transactions_listener();
         let thread = std::thread::spawn(move || {
+            // Transactions that arrived while production was paused still want a block once it resumes.
+            let mut owed = false;
             while !flag.load(Ordering::SeqCst) {
-                let due = match mode {
-                    ProductionMode::Interval(every) => {
-                        std::thread::sleep(every);
-                        true
-                    }
-                    ProductionMode::Instant { tick } => {
-                        // The pool never waits for this listener: look at it often until the tick is up.
-                        let until = Instant::now() + tick;
-                        while listener.is_empty() && Instant::now() < until {
-                            std::thread::sleep(Duration::from_millis(5));
+                let due = owed
+                    | match mode {
+                        ProductionMode::Interval(every) => {
+                            std::thread::sleep(every);
+                            true
                         }
-                        let mut any = false;
-                        while listener.try_recv().is_some() {
-                            any = true;
+                        ProductionMode::Instant { tick } => {
+                            // The pool never waits for this listener: look at it often until the tick is up.
+                            let until = Instant::now() + tick;
+                            while listener.is_empty() && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                            let mut any = false;
+                            while listener.try_recv().is_some() {
+                                any = true;
+                            }
+                            any
                         }
-                        any
-                    }
-                };
-                if due && !flag.load(Ordering::SeqCst) && !self.paused.load(Ordering::SeqCst) {
+                    };
+                owed = due && self.paused.load(Ordering::SeqCst);
+                if due && !owed && !flag.load(Ordering::SeqCst) {
                     match self.produce_one() {
                         Ok(_) | Err(ProduceError::Paused) => {}
                         Err(e) => warn!(chain = self.name, error = %e, "block production failed"),

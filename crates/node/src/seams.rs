@@ -5,12 +5,15 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use alloy::{consensus::Header, eips::Encodable2718};
+use alloy::{
+    consensus::{Header, TxEnvelope},
+    eips::Encodable2718,
+};
 use alloy_evm::EvmEnv;
 use alloy_primitives::{Address, B256};
 use surge_interfaces::{
-    AccountProof, BestTransactions, ChainControl, ChainControlError, ChainNotifications, ConfigureEvm, FinishedHeight,
-    InvalidKind, Listener, NextBlockAttributes, NotificationHub, PayloadBuilder, PoolEvent, PooledTx,
+    AccountProof, BestTransactions, BlockReader, ChainControl, ChainControlError, ChainNotifications, ConfigureEvm,
+    FinishedHeight, InvalidKind, Listener, NextBlockAttributes, NotificationHub, PayloadBuilder, PoolEvent, PooledTx,
     StateProofProvider, StateProviderFactory, SubscribeError, TransactionOrigin, TransactionPool, Unwound,
 };
 use surge_l2_rules::{FeeRules, TaikoEvmFactory};
@@ -37,6 +40,18 @@ impl StateProviderFactory for Store {
 
     fn state_by_block_number(&self, number: u64) -> Result<StateProvider, StoreError> {
         self.state_at(number)
+    }
+}
+
+impl BlockReader for Store {
+    fn block_transactions(&self, number: u64) -> Result<Option<Vec<TxEnvelope>>, StoreError> {
+        Ok(self.body(number)?.map(|b| b.transactions))
+    }
+}
+
+impl BlockReader for HostProvider {
+    fn block_transactions(&self, number: u64) -> Result<Option<Vec<TxEnvelope>>, StoreError> {
+        self.0.block_transactions(number)
     }
 }
 

@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256};
 use surge_primitives::Message;
 
 /// An L1→L2 message an L1 leg sends back: what the L2 transaction consumes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Answer {
     /// The message, as the L1 bridge records it.
     pub message: Message,
@@ -19,7 +19,7 @@ pub struct Answer {
 }
 
 /// One outbound L2→L1 message of a planned transaction, with its L1 leg's outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlannedMessage {
     /// The message, fields as the L2 bridge records them.
     pub message: Message,
@@ -32,7 +32,7 @@ pub struct PlannedMessage {
 }
 
 /// A transaction's plan: its outbound messages and their answers, simulated on one L1 block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// The transaction.
     pub tx_hash: B256,

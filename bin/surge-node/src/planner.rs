@@ -1,0 +1,44 @@
+//! Wiring the planner: its ledger in the L2's data directory, reconciled with the L2 chain before
+//! production starts, and the builder's inputs staged from it.
+
+use std::{path::Path, sync::Arc};
+
+use surge_exex::{BlockPlanner, Ledger, PlannerHandle, PlannerStore, ProposalRules, Watcher};
+use surge_l1::HeadWatch;
+
+use crate::launch::OpenChain;
+
+/// The ledger of `l2`'s proposals in `dir` (`planner.redb`), with at most `max_slots` signal slots per
+/// anchor, reconciled with the chain: blocks committed after its last record are accounted for, and staged
+/// transactions that did not go in are handed back to the pool.
+pub fn open_ledger(l2: &OpenChain, dir: &Path, rules: ProposalRules, max_slots: usize) -> eyre::Result<Arc<Ledger>> {
+    let store = PlannerStore::open(&dir.join("planner.redb"))?;
+    let ledger = Ledger::open(store, rules, max_slots)?;
+    ledger.reconcile(l2.store.as_ref(), &l2.pool).map_err(|e| eyre::eyre!("reconciling the planner: {e}"))?;
+    if let Some(p) = ledger.open_proposal() {
+        tracing::info!(
+            proposal = p.id,
+            anchor = %p.anchor.blockNumber,
+            blocks = p.blocks.len(),
+            plans = p.plans.len(),
+            "planner: open proposal"
+        );
+    }
+    let closed = ledger.closed_proposals();
+    if !closed.is_empty() {
+        tracing::info!(proposals = closed.len(), "planner: closed proposals waiting for the proposer");
+    }
+    Ok(Arc::new(ledger))
+}
+
+/// The L2 builder's inputs: the watcher's plans (none without a watcher) staged into `ledger`'s proposals,
+/// anchored among the L1 heads of `heads`.
+pub fn block_planner(
+    l2: &OpenChain,
+    ledger: Arc<Ledger>,
+    watcher: Option<&Watcher>,
+    heads: HeadWatch,
+) -> BlockPlanner<surge_host::seams::PoolHandle> {
+    let plans = watcher.map_or_else(|| Arc::new(PlannerHandle::default()), Watcher::planner);
+    BlockPlanner::new(l2.pool.clone(), plans, ledger, heads)
+}

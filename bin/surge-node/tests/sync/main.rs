@@ -1,0 +1,7 @@
+//! Synchronous composability on an in-process dev network: the txpool watcher's plans, and plans going into
+//! blocks through the open proposal. One test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod net;
+mod proposals;
+mod watcher;

@@ -1,0 +1,263 @@
+//! An in-process dev network: the embedded L1 producing blocks, the L2 with its real pool, the txpool
+//! watcher installed as an extension and the planner staging its plans into the L2's blocks, the example
+//! apps from the dev genesis.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    signers::SignerSync,
+};
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_sol_types::SolCall;
+use revm::context::TxEnv;
+use surge_builder::{BuilderConfig, SurgeNodeBuilder};
+use surge_exex::{Candidate, Ledger, ProposalRules, Watcher};
+use surge_genesis::ExampleApps;
+use surge_host::{
+    ChainSpec,
+    producer::{EthereumPayloadBuilder, ProductionMode},
+    seams::{HostEvmConfig, PoolHandle},
+};
+use surge_interfaces::{ChainTags, TransactionOrigin, TransactionPool};
+use surge_l1::{HeadWatch, L1Heads, SimConfig};
+use surge_node::launch::{OpenChain, RunningChain, StartOptions};
+use surge_primitives::{Message, ProtocolConfig, bindings::examples::swap_vault_l2::SwapVaultL2};
+use surge_rpc::RpcServerConfig;
+use surge_sync::{NoPlan, Plan, Planner};
+use surge_test_utils::{dev_key, workspace_root};
+use tokio::sync::watch;
+
+pub const GWEI: u128 = 1_000_000_000;
+
+pub fn spec(name: &str) -> ChainSpec {
+    ChainSpec::from_genesis_file(&workspace_root().join(format!("etc/dev/{name}-genesis.json"))).unwrap()
+}
+
+pub fn addresses() -> (ProtocolConfig, ExampleApps) {
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("etc/dev/addresses.json")).unwrap())
+            .unwrap();
+    (serde_json::from_value(a["protocol"].clone()).unwrap(), serde_json::from_value(a["apps"].clone()).unwrap())
+}
+
+pub fn rpc() -> RpcServerConfig {
+    RpcServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() }
+}
+
+/// A signed EIP-1559 transaction from dev account `who`: its raw bytes and how the watcher sees it.
+pub fn signed(
+    chain_id: u64,
+    who: u32,
+    nonce: u64,
+    to: Address,
+    data: Bytes,
+    value: U256,
+    gas: u64,
+) -> (Vec<u8>, Candidate) {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to: TxKind::Call(to),
+        value,
+        access_list: Default::default(),
+        input: data,
+    };
+    let key = dev_key(who);
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
+    let candidate = Candidate {
+        hash: *envelope.tx_hash(),
+        sender: key.address(),
+        nonce,
+        tx: TxEnv::from_recovered_tx(&envelope, key.address()),
+    };
+    (envelope.encoded_2718(), candidate)
+}
+
+pub struct Net {
+    pub _dir: tempfile::TempDir,
+    pub l1: RunningChain,
+    pub l2: RunningChain,
+    pub watcher: Watcher,
+    pub ledger: Arc<Ledger>,
+    /// The L2's builder (a test may build a block without committing it).
+    pub builder: Arc<SurgeNodeBuilder<HostEvmConfig, PoolHandle>>,
+    /// The L1 heads as the L2's planner and builder see them (a test may publish a broken one).
+    pub heads: Arc<watch::Sender<L1Heads>>,
+    pub protocol: ProtocolConfig,
+    pub apps: ExampleApps,
+}
+
+/// The proposal rules of the tests: anchors on the L1 head itself, a proposal open for a minute at most.
+pub fn rules() -> ProposalRules {
+    ProposalRules { anchor_distance: 0, max_blocks: 4, max_age: Duration::from_secs(60), ..Default::default() }
+}
+
+pub async fn start() -> Net {
+    start_with(rules()).await
+}
+
+pub async fn start_with(rules: ProposalRules) -> Net {
+    // RUST_LOG=info shows the node's log with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let (protocol, apps) = addresses();
+    let l1 = OpenChain::open("L1", spec("l1"), &dir.path().join("l1")).unwrap();
+    let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
+    let l1 = l1
+        .start(StartOptions {
+            builder,
+            mode: ProductionMode::Instant { tick: Duration::from_millis(20) },
+            rpc: rpc(),
+            tags: Arc::new(ChainTags::at_head()),
+            fee_recipient: Address::ZERO,
+            dev: true,
+            extensions: vec![],
+        })
+        .await
+        .unwrap();
+    let l2 = OpenChain::open("L2", spec("l2"), &dir.path().join("l2")).unwrap();
+    let config = BuilderConfig::new(l2.spec.chain_id, l2.spec.l2.as_ref().unwrap().basefee_sharing_pctg);
+    let ledger = surge_node::planner::open_ledger(&l2, &dir.path().join("l2"), rules, config.max_signal_slots).unwrap();
+    let (real_heads, watcher) =
+        surge_node::l1::follow_embedded(&l1, &protocol, SimConfig::default(), ledger.clone()).await.unwrap();
+    let (install, watcher) = watcher.expect("the fast-signal path checks out on the dev L1");
+    // The L2's view of the L1 heads follows the real one, and a test may send its own.
+    let heads = Arc::new(watch::channel(*real_heads.0.borrow()).0);
+    let forward = heads.clone();
+    let mut follow = real_heads.0.clone();
+    tokio::spawn(async move {
+        while follow.changed().await.is_ok() {
+            let latest = *follow.borrow();
+            forward.send_replace(latest);
+        }
+    });
+    let l2_heads = HeadWatch(heads.subscribe());
+    let planner = surge_node::planner::block_planner(&l2, ledger.clone(), Some(&watcher), l2_heads.clone());
+    let builder = Arc::new(
+        SurgeNodeBuilder::new(
+            HostEvmConfig(l2.spec.clone()),
+            config,
+            l2.pool.clone(),
+            Arc::new(planner),
+            Arc::new(l2_heads),
+        )
+        .unwrap(),
+    );
+    let l2 = l2
+        .start(StartOptions {
+            builder: builder.clone(),
+            // A block every 200 ms, as the node's interval mode does every second: a transaction the
+            // watcher has not decided on yet waits for a later block.
+            mode: ProductionMode::Interval(Duration::from_millis(200)),
+            rpc: rpc(),
+            tags: Arc::new(ChainTags::new(0)),
+            fee_recipient: Address::repeat_byte(0xfe),
+            dev: true,
+            extensions: vec![install],
+        })
+        .await
+        .unwrap();
+    Net { _dir: dir, l1, l2, watcher, ledger, builder, heads, protocol, apps }
+}
+
+/// Waits until `f` answers, polling the watcher's published state (it changes on its own thread).
+pub async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Net {
+    pub fn planner(&self) -> Arc<surge_exex::PlannerHandle> {
+        self.watcher.planner()
+    }
+
+    /// A 1-ether swap from `who` embedding `answer` (a placeholder when `None`), with `gas`.
+    pub fn swap(&self, who: u32, nonce: u64, answer: Option<&Message>, fee_bump: u128) -> (Vec<u8>, Candidate) {
+        let placeholder = Message {
+            srcChainId: self.protocol.l1_chain_id,
+            destChainId: self.protocol.l2_chain_id,
+            ..Default::default()
+        };
+        let answer = answer.cloned().unwrap_or(placeholder);
+        let call = SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: answer.into() };
+        let (mut raw, mut candidate) = self.l2_tx(
+            who,
+            nonce,
+            self.apps.cross_chain_swap.l2_vault,
+            call.abi_encode().into(),
+            U256::from(10).pow(U256::from(18)),
+            3_000_000,
+        );
+        if fee_bump > 0 {
+            let tx = TxEip1559 {
+                chain_id: self.protocol.l2_chain_id,
+                nonce,
+                gas_limit: 3_000_000,
+                max_fee_per_gas: 10 * GWEI * fee_bump,
+                max_priority_fee_per_gas: GWEI * fee_bump,
+                to: TxKind::Call(self.apps.cross_chain_swap.l2_vault),
+                value: U256::from(10).pow(U256::from(18)),
+                access_list: Default::default(),
+                input: candidate.tx.data.clone(),
+            };
+            let sig = dev_key(who).sign_hash_sync(&tx.signature_hash()).unwrap();
+            let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
+            candidate.hash = *envelope.tx_hash();
+            candidate.tx = TxEnv::from_recovered_tx(&envelope, candidate.sender);
+            raw = envelope.encoded_2718();
+        }
+        (raw, candidate)
+    }
+
+    pub fn l2_tx(&self, who: u32, nonce: u64, to: Address, data: Bytes, value: U256, gas: u64) -> (Vec<u8>, Candidate) {
+        signed(self.protocol.l2_chain_id, who, nonce, to, data, value, gas)
+    }
+
+    /// The answer `who`'s swap gets, asked as an app would.
+    pub async fn answer_for(&self, who: u32, nonce: u64) -> Message {
+        let (_, blind) = self.swap(who, nonce, None, 0);
+        let asked = self.watcher.answers(blind).await.unwrap();
+        asked.messages[0].answers[0].message.clone()
+    }
+
+    pub fn submit(&self, raw: &[u8]) -> Result<B256, String> {
+        self.l2.pool.add_transaction(TransactionOrigin::External, raw).map_err(|e| e.to_string())
+    }
+
+    pub async fn planned(&self, tx: B256) -> Plan {
+        let planner = self.planner();
+        let what = || format!("a plan for {tx} (reason so far: {:?})", planner.no_plan_reason(&tx));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(plan) = planner.plan(&tx) {
+                return plan;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {}", what());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn refused(&self, tx: B256) -> NoPlan {
+        let planner = self.planner();
+        until("a reason", || planner.no_plan_reason(&tx)).await
+    }
+}

@@ -1,0 +1,360 @@
+//! Plans into blocks on the in-process dev network: planned transactions go into the first block of a
+//! proposal with their answers' slots in its anchor, in plan order and ahead of the pool's; every block of
+//! a proposal anchors the same L1 block; a plan dropped after staging leaves no orphan slot; an L1 head
+//! without a state root never becomes an anchor.
+
+use alloy::{consensus::Transaction, eips::Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::{SolCall, SolEvent};
+use surge_exex::ProposalRules;
+use surge_interfaces::{ChainControl, NextBlockAttributes, PayloadBuilder, TransactionOrigin, TransactionPool};
+use surge_l1::{L1Head, L1Heads};
+use surge_primitives::{
+    Message,
+    bindings::{
+        anchor::Anchor,
+        bridge::Bridge,
+        examples::{constant_product_pool::ConstantProductPool, flash_loan_executor_l2::FlashLoanExecutorL2},
+    },
+    slots::bridge::message_status_key,
+};
+use surge_sync::{NoPlan, Planner};
+use surge_test_utils::{cast, dev_key};
+
+use crate::net::{Net, signed, start, start_with, until};
+
+const ETHER: u64 = 1_000_000_000_000_000_000;
+
+/// The anchor of L2 block `number`: its checkpoint's L1 block number and its signal slots.
+fn anchor(net: &Net, number: u64) -> (u64, Vec<B256>) {
+    let body = net.l2.store.body(number).unwrap().unwrap();
+    let call = Anchor::anchorV4WithSignalSlotsCall::abi_decode(body.transactions[0].input()).unwrap();
+    (call.l1Checkpoint.blockNumber.to::<u64>(), call.signalSlots)
+}
+
+/// The block holding `tx`, once it is mined.
+async fn mined(net: &Net, tx: B256) -> u64 {
+    let store = net.l2.store.clone();
+    until("the transaction mined", || store.transaction_location(tx).ok().flatten().map(|l| l.block)).await
+}
+
+/// The transactions of L2 block `number` after its anchor.
+fn user_txs(net: &Net, number: u64) -> Vec<B256> {
+    net.l2.store.body(number).unwrap().unwrap().transactions.iter().skip(1).map(|t| *t.tx_hash()).collect()
+}
+
+/// Whether `tx`'s receipt says it succeeded.
+fn succeeded(net: &Net, tx: B256) -> bool {
+    let at = net.l2.store.transaction_location(tx).unwrap().unwrap();
+    net.l2.store.receipts(at.block).unwrap().unwrap()[at.index as usize].status()
+}
+
+/// The ids of the messages `tx` sent through the L2 bridge, from its receipt's `MessageSent` logs.
+fn sent_ids(net: &Net, tx: B256) -> Vec<u64> {
+    let at = net.l2.store.transaction_location(tx).unwrap().unwrap();
+    let receipt = &net.l2.store.receipts(at.block).unwrap().unwrap()[at.index as usize];
+    receipt
+        .logs()
+        .iter()
+        .filter(|l| l.address == net.protocol.l2.bridge)
+        .filter_map(|l| Bridge::MessageSent::decode_log(l).ok())
+        .map(|e| e.message.id)
+        .collect()
+}
+
+/// A `cast call` on `rpc`, its first word (a number's decimal form).
+fn call(rpc: &str, to: Address, signature: &str, args: &[&str]) -> String {
+    let to = to.to_string();
+    let mut all = vec!["call", to.as_str(), signature];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--rpc-url", rpc]);
+    cast(&all).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+fn l1_rpc(net: &Net) -> String {
+    format!("http://{}", net.l1.rpc_addr)
+}
+
+fn l2_rpc(net: &Net) -> String {
+    format!("http://{}", net.l2.rpc_addr)
+}
+
+/// The L2 bridge's status of message `hash` (2 = DONE).
+fn message_status(net: &Net, hash: B256) -> U256 {
+    use revm::DatabaseRef;
+    net.l2.store.latest_state().unwrap().storage_ref(net.protocol.l2.bridge, message_status_key(hash).into()).unwrap()
+}
+
+impl Net {
+    /// A flash loan of `amount` ether from `who` embedding `answer` (a placeholder when `None`).
+    fn flash_loan(&self, who: u32, amount: u64, answer: Option<&Message>) -> (Vec<u8>, surge_exex::Candidate) {
+        let placeholder = Message {
+            srcChainId: self.protocol.l1_chain_id,
+            destChainId: self.protocol.l2_chain_id,
+            ..Default::default()
+        };
+        let amount = U256::from(amount) * U256::from(ETHER);
+        let fee = amount.div_ceil(U256::from(100));
+        let return_message = answer.cloned().unwrap_or(placeholder).into();
+        let call = FlashLoanExecutorL2::flashLoanViaL1Call { amount, returnMessage: return_message };
+        self.l2_tx(who, 0, self.apps.flash_loan.l2_executor, call.abi_encode().into(), fee, 3_000_000)
+    }
+
+    async fn flash_loan_answer(&self, who: u32, amount: u64) -> Message {
+        let (_, blind) = self.flash_loan(who, amount, None);
+        self.watcher.answers(blind).await.unwrap().messages[0].answers[0].message.clone()
+    }
+
+    /// Moves the L2 head to `number` at least (the L2 builds a block when a transaction comes): a transfer
+    /// from dev account 1 per block.
+    async fn l2_at(&self, number: u64) {
+        use revm::DatabaseRef;
+        let sender = dev_key(1).address();
+        while self.l2.store.head().unwrap().header.number < number {
+            let nonce = self.l2.store.latest_state().unwrap().basic_ref(sender).unwrap().map_or(0, |a| a.nonce);
+            let (raw, tx) = self.l2_tx(1, nonce, Address::repeat_byte(0x11), Bytes::new(), U256::from(1), 21_000);
+            self.submit(&raw).unwrap();
+            mined(self, tx.hash).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_and_a_flash_loan_go_in_with_their_slots_in_the_first_block_of_a_proposal() {
+    let net = start().await;
+    net.l2_at(1).await;
+    net.l2.control.pause_production();
+
+    let answer = net.answer_for(3, 0).await;
+    let (raw, swap) = net.swap(3, 0, Some(&answer), 0);
+    net.submit(&raw).unwrap();
+    let swap_plan = net.planned(swap.hash).await;
+    let loan_answer = net.flash_loan_answer(4, 100).await;
+    let (raw, loan) = net.flash_loan(4, 100, Some(&loan_answer));
+    net.submit(&raw).unwrap();
+    let loan_plan = net.planned(loan.hash).await;
+    // What the L1 pool's formula gives for 1 ether now (the swap's leg runs on this state).
+    let expected =
+        call(&l1_rpc(&net), net.apps.cross_chain_swap.l1_pool, "getAmountOut(uint256)(uint256)", &["1ether"]);
+
+    net.l2.control.resume_production();
+    let block = mined(&net, swap.hash).await;
+    assert_eq!(mined(&net, loan.hash).await, block, "one block");
+    assert_eq!(user_txs(&net, block)[..2], [swap.hash, loan.hash], "right after the anchor, in plan order");
+    let slots: Vec<B256> = swap_plan.slots().chain(loan_plan.slots()).collect();
+    assert_eq!(anchor(&net, block).1, slots, "the answers' slots in the anchor, in plan order");
+    assert!(succeeded(&net, swap.hash) && succeeded(&net, loan.hash));
+    assert_eq!(message_status(&net, answer.hash()), U256::from(2), "the swap's answer is DONE");
+    assert_eq!(message_status(&net, loan_answer.hash()), U256::from(2), "the loan's answer is DONE");
+    let user = dev_key(3).address().to_string();
+    let balance = call(&l2_rpc(&net), net.apps.cross_chain_swap.l2_token, "balanceOf(address)(uint256)", &[&user]);
+    assert_eq!(balance, expected, "the tokens the L1 pool's formula gives");
+    let request = loan_plan.messages[0].hash.to_string();
+    let executor = net.apps.flash_loan.l2_executor;
+    let loan_amount = call(&l2_rpc(&net), executor, "loans(bytes32)(address,uint256,uint256)", &[&request]);
+    assert_eq!(loan_amount, dev_key(4).address().to_string(), "the loan is recorded for its borrower");
+
+    // The block opened a proposal (its first block) that holds L1 calls, so it closed at once.
+    let proposal = net.ledger.closed_proposals().into_iter().find(|p| p.blocks[0].number == block).unwrap();
+    assert_eq!(proposal.blocks.len(), 1);
+    assert_eq!(proposal.slots, slots);
+    assert_eq!(proposal.plans.iter().map(|p| p.tx_hash).collect::<Vec<_>>(), [swap.hash, loan.hash]);
+    assert_eq!(proposal.anchor.blockNumber.to::<u64>(), anchor(&net, block).0);
+    // The watcher let them go as included, not as mined without their slots.
+    until("the plans landed", || net.planner().plans().is_empty().then_some(())).await;
+    assert_eq!(net.planner().no_plan_reason(&swap.hash), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planned_transactions_precede_the_pools_and_keep_their_ids() {
+    use alloy_sol_types::SolConstructor;
+    use surge_primitives::bindings::test_message_sender::MessageSender;
+    let net = start().await;
+    // A contract sending two messages in one transaction.
+    let code = [
+        MessageSender::BYTECODE.to_vec(),
+        MessageSender::constructorCall { _bridge: net.protocol.l2.bridge }.abi_encode(),
+    ]
+    .concat();
+    let deploy = alloy::consensus::TxEip1559 {
+        chain_id: net.protocol.l2_chain_id,
+        gas_limit: 3_000_000,
+        max_fee_per_gas: 10 * crate::net::GWEI,
+        max_priority_fee_per_gas: crate::net::GWEI,
+        to: alloy_primitives::TxKind::Create,
+        input: code.into(),
+        ..Default::default()
+    };
+    let raw = sign(deploy, 2);
+    let deployed = net.submit(&raw).unwrap();
+    mined(&net, deployed).await;
+    let two_sender = dev_key(2).address().create(0);
+    net.l2.control.pause_production();
+
+    let answer_a = net.answer_for(5, 0).await;
+    let (raw, a) = net.swap(5, 0, Some(&answer_a), 0);
+    net.submit(&raw).unwrap();
+    let plan_a = net.planned(a.hash).await;
+    let answer_b = net.answer_for(6, 0).await;
+    let (raw, b) = net.swap(6, 0, Some(&answer_b), 0);
+    net.submit(&raw).unwrap();
+    let plan_b = net.planned(b.hash).await;
+    let to_l1 = |tag: u8| Message {
+        gasLimit: 1_000_000,
+        srcOwner: dev_key(8).address(),
+        destChainId: net.protocol.l1_chain_id,
+        destOwner: dev_key(8).address(),
+        to: Address::repeat_byte(tag),
+        ..Default::default()
+    };
+    let call = MessageSender::sendTwoCall { a: to_l1(0xa1).into(), b: to_l1(0xb2).into() };
+    let (raw, two) = net.l2_tx(8, 0, two_sender, call.abi_encode().into(), U256::ZERO, 3_000_000);
+    net.submit(&raw).unwrap();
+    let plan_two = net.planned(two.hash).await;
+    // A plain withdrawal (no gas limit: only its owner processes it on L1, no proposal call), paying ten
+    // times the tip.
+    let me = dev_key(9).address();
+    let withdrawal = Message {
+        srcOwner: me,
+        destChainId: net.protocol.l1_chain_id,
+        destOwner: me,
+        to: me,
+        value: U256::from(ETHER),
+        ..Default::default()
+    };
+    let send = Bridge::sendMessageCall { message: withdrawal };
+    let tx = alloy::consensus::TxEip1559 {
+        chain_id: net.protocol.l2_chain_id,
+        gas_limit: 500_000,
+        max_fee_per_gas: 100 * crate::net::GWEI,
+        max_priority_fee_per_gas: 10 * crate::net::GWEI,
+        to: alloy_primitives::TxKind::Call(net.protocol.l2.bridge),
+        value: U256::from(ETHER),
+        input: send.abi_encode().into(),
+        ..Default::default()
+    };
+    let withdrawal_tx = net.submit(&sign(tx, 9)).unwrap();
+    assert!(matches!(net.refused(withdrawal_tx).await, NoPlan::L1LegFailed(_)), "not planned");
+
+    net.l2.control.resume_production();
+    let block = mined(&net, a.hash).await;
+    for tx in [b.hash, two.hash, withdrawal_tx] {
+        assert_eq!(mined(&net, tx).await, block, "all in one block");
+    }
+    assert_eq!(user_txs(&net, block), [a.hash, b.hash, two.hash, withdrawal_tx], "plan order, then the pool's");
+    let slots: Vec<B256> = plan_a.slots().chain(plan_b.slots()).collect();
+    assert_eq!(anchor(&net, block).1, slots);
+    let planned_ids = |p: &surge_sync::Plan| p.messages.iter().map(|m| m.message.id).collect::<Vec<_>>();
+    assert_eq!(sent_ids(&net, a.hash), planned_ids(&plan_a));
+    assert_eq!(sent_ids(&net, b.hash), planned_ids(&plan_b));
+    assert_eq!(sent_ids(&net, two.hash), planned_ids(&plan_two));
+    assert_eq!(sent_ids(&net, withdrawal_tx), [planned_ids(&plan_two)[1] + 1], "the withdrawal's id comes after");
+    for tx in [a.hash, b.hash, two.hash, withdrawal_tx] {
+        assert!(succeeded(&net, tx));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_dropped_after_staging_leaves_no_orphan_slot() {
+    let net = start().await;
+    net.l2_at(1).await;
+    net.l2.control.pause_production();
+    let answer = net.answer_for(3, 0).await;
+    let (raw, swap) = net.swap(3, 0, Some(&answer), 0);
+    net.submit(&raw).unwrap();
+    let plan = net.planned(swap.hash).await;
+
+    // A block is built with the plan staged (its slot in the anchor), and never committed.
+    let head = net.l2.store.head().unwrap();
+    let attributes = NextBlockAttributes::at(head.header.timestamp + 1);
+    let built = net.builder.build(net.l2.store.as_ref(), &head, &attributes).unwrap();
+    let staged_anchor = Anchor::anchorV4WithSignalSlotsCall::abi_decode(built.body.transactions[0].input()).unwrap();
+    assert_eq!(staged_anchor.signalSlots, plan.slots().collect::<Vec<_>>());
+
+    // Then L1 moves under the plan (a swap on the L1 pool itself): its answer changed, the plan goes.
+    let swap_on_l1 = ConstantProductPool::swapETHForTokenCall { minOut: U256::ZERO, to: dev_key(9).address() };
+    let (raw, _) = signed(
+        net.protocol.l1_chain_id,
+        9,
+        0,
+        net.apps.cross_chain_swap.l1_pool,
+        swap_on_l1.abi_encode().into(),
+        U256::from(50) * U256::from(ETHER),
+        300_000,
+    );
+    net.l1.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
+    assert_eq!(net.refused(swap.hash).await, NoPlan::AnswerChanged);
+
+    // The next block: no slot, the swap without its answer reverts; the chain goes on.
+    net.l2.control.resume_production();
+    let block = mined(&net, swap.hash).await;
+    assert!(anchor(&net, block).1.is_empty(), "no orphan slot");
+    assert!(!succeeded(&net, swap.hash));
+    let (raw, transfer) = net.l2_tx(4, 0, Address::repeat_byte(0x77), Bytes::new(), U256::from(1), 21_000);
+    net.submit(&raw).unwrap();
+    assert!(mined(&net, transfer.hash).await > block);
+    assert!(succeeded(&net, transfer.hash));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_block_of_a_proposal_anchors_the_same_l1_block_and_only_the_first_carries_slots() {
+    let net = start_with(ProposalRules { max_blocks: 3, ..crate::net::rules() }).await;
+    net.l2_at(2).await;
+    // L1 moves while the proposal is open: its blocks keep its anchor.
+    let (raw, _) =
+        signed(net.protocol.l1_chain_id, 9, 0, Address::repeat_byte(0x55), Bytes::new(), U256::from(1), 21_000);
+    net.l1.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
+    // A planned swap in between: its block opens a proposal of its own.
+    let answer = net.answer_for(3, 0).await;
+    let (raw, swap) = net.swap(3, 0, Some(&answer), 0);
+    net.submit(&raw).unwrap();
+    let swap_block = mined(&net, swap.hash).await;
+    net.l2_at(swap_block + 4).await;
+
+    let mut proposals = net.ledger.closed_proposals();
+    proposals.extend(net.ledger.open_proposal());
+    assert!(proposals.len() >= 3, "{proposals:?}");
+    let mut seen = vec![];
+    for p in &proposals {
+        for (i, b) in p.blocks.iter().enumerate() {
+            let (l1_block, slots) = anchor(&net, b.number);
+            assert_eq!(l1_block, p.anchor.blockNumber.to::<u64>(), "block {} of proposal {}", b.number, p.id);
+            assert_eq!(slots.is_empty(), i > 0 || p.slots.is_empty(), "slots only in the first block");
+            seen.push(b.number);
+        }
+        assert!(p.blocks.len() <= 3);
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=seen.len() as u64).collect::<Vec<_>>(), "every block in exactly one proposal");
+    let with_swap = proposals.iter().find(|p| p.blocks[0].number == swap_block).unwrap();
+    assert_eq!(with_swap.slots, vec![answer_slot(&net, &answer)]);
+    assert!(proposals.iter().any(|p| p.blocks.len() == 3), "a proposal closed on its block count");
+}
+
+/// The slot of an answer sent by the L1 bridge.
+fn answer_slot(net: &Net, answer: &Message) -> B256 {
+    surge_primitives::signal_slot(net.protocol.l1_chain_id, net.protocol.l1.bridge, answer.hash())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l1_head_without_a_state_root_is_never_an_anchor() {
+    let net = start_with(ProposalRules { max_blocks: 1, ..crate::net::rules() }).await;
+    net.l2_at(1).await;
+    let (good, _) = anchor(&net, net.l2.store.head().unwrap().header.number);
+    let latest = net.heads.borrow().latest.unwrap();
+    let broken = L1Head { number: latest.number + 1, hash: B256::repeat_byte(7), state_root: B256::ZERO, ..latest };
+    net.heads.send_replace(L1Heads { latest: Some(broken), finalized: None });
+    let after = net.l2.store.head().unwrap().header.number + 2;
+    net.l2_at(after).await;
+    assert_eq!(anchor(&net, after).0, good, "built with the last checkpoint an anchor took");
+    assert_eq!(net.ledger.unusable_l1_heads(), 1, "and counted");
+}
+
+fn sign(tx: alloy::consensus::TxEip1559, who: u32) -> Vec<u8> {
+    use alloy::{
+        consensus::{SignableTransaction, TxEnvelope},
+        signers::SignerSync,
+    };
+    let sig = dev_key(who).sign_hash_sync(&tx.signature_hash()).unwrap();
+    TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718()
+}

@@ -1,0 +1,438 @@
+//! The ledger of proposals: which block opens a proposal (and on which L1 anchor), what each block staged
+//! and what it took, which proposals are closed and waiting for the proposer. Block production calls it
+//! through [`crate::BlockPlanner`]; the txpool watcher reads the closed proposals' L1 calls (they run on L1
+//! ahead of the open bundle) and the plans that landed. Everything it decides is in its store before it is
+//! acted on: plans before they are staged, proposals and inclusions when their block is committed.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use alloy::{
+    consensus::{Transaction, TxEnvelope},
+    eips::Encodable2718,
+};
+use alloy_primitives::B256;
+use alloy_sol_types::SolCall;
+use surge_interfaces::{
+    BlockReader, CommittedBlock, InputsReport, OutboundDependency, ReturnSlot, SealedHeader, StagedInputs, SyncTx,
+    TransactionOrigin, TransactionPool,
+};
+use surge_l1::{InFlightBundle, L1Head};
+use surge_primitives::bindings::anchor::Anchor;
+use surge_sync::Plan;
+use tracing::{info, warn};
+
+use crate::{
+    proposal::{ProposalBlock, ProposalRecord, ProposalRules},
+    store::{Batch, PlanRecord, PlannerStore, PlannerStoreError},
+};
+
+/// L1 heads remembered for choosing anchors (blockhash reaches 256 back).
+const SEEN_L1_HEADS: usize = 256;
+
+/// What a block was staged with, until it is committed.
+#[derive(Debug)]
+struct Staging {
+    number: u64,
+    /// Whether the block opens a proposal.
+    opens: bool,
+    plans: Vec<Plan>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    open: Option<ProposalRecord>,
+    closed: Vec<ProposalRecord>,
+    next_id: u64,
+    seen_l1: VecDeque<L1Head>,
+    staging: Option<Staging>,
+    /// The last block accounted for.
+    height: u64,
+    /// Plans staged or included, by transaction.
+    records: HashMap<B256, PlanRecord>,
+    /// Planned transactions that went in with their plans since the watcher last looked.
+    landed: Vec<B256>,
+    /// Plans a block voided, with the reason, since the watcher last looked.
+    failed: Vec<(B256, String)>,
+    /// L1 heads seen without a hash or state root.
+    unusable_l1_heads: u64,
+}
+
+/// A plan offered for staging, with its transaction.
+#[derive(Debug, Clone)]
+pub struct Offered {
+    /// The plan.
+    pub plan: Plan,
+    /// Its transaction.
+    pub tx: alloy::consensus::transaction::Recovered<TxEnvelope>,
+}
+
+/// The ledger of proposals.
+pub struct Ledger {
+    rules: ProposalRules,
+    max_slots: usize,
+    store: PlannerStore,
+    state: Mutex<State>,
+    waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("rules", &self.rules).finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Ledger {
+    /// The ledger kept in `store`, closing proposals by `rules`, with at most `max_slots` signal slots per
+    /// anchor (the builder's limit).
+    pub fn open(store: PlannerStore, rules: ProposalRules, max_slots: usize) -> Result<Self, PlannerStoreError> {
+        let (proposals, plans) = store.load()?;
+        let mut state = State::default();
+        for p in proposals {
+            state.next_id = state.next_id.max(p.id + 1);
+            state.height = state.height.max(p.blocks.last().map_or(0, |b| b.number));
+            if p.closed { state.closed.push(p) } else { state.open = Some(p) }
+        }
+        state.next_id = state.next_id.max(1);
+        state.records = plans.into_iter().map(|r| (r.plan.tx_hash, r)).collect();
+        Ok(Self { rules, max_slots, store, state: Mutex::new(state), waker: Mutex::new(None) })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called after each commit (the watcher's thread wakes to pick up what landed).
+    pub fn set_waker(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> ProposalRules {
+        self.rules
+    }
+
+    /// L1 heads seen without a hash or state root (never anchors).
+    pub fn unusable_l1_heads(&self) -> u64 {
+        self.state().unusable_l1_heads
+    }
+
+    /// The last block accounted for.
+    pub fn height(&self) -> u64 {
+        self.state().height
+    }
+
+    /// The open proposal.
+    pub fn open_proposal(&self) -> Option<ProposalRecord> {
+        self.state().open.clone()
+    }
+
+    /// The closed proposals waiting for the proposer, in order.
+    pub fn closed_proposals(&self) -> Vec<ProposalRecord> {
+        self.state().closed.clone()
+    }
+
+    /// The closed proposals' L1 calls, in order: they run on L1 before the open bundle.
+    pub fn in_flight(&self) -> Vec<InFlightBundle> {
+        self.state().closed.iter().filter_map(ProposalRecord::in_flight).collect()
+    }
+
+    /// Whether `tx` went into a block with its plan.
+    pub fn included(&self, tx: &B256) -> bool {
+        self.state().records.get(tx).is_some_and(|r| r.proposal.is_some())
+    }
+
+    /// The planned transactions that went in with their plans since the last call.
+    pub fn take_landed(&self) -> Vec<B256> {
+        std::mem::take(&mut self.state().landed)
+    }
+
+    /// The plans blocks voided since the last call, with the reasons.
+    pub fn take_failed(&self) -> Vec<(B256, String)> {
+        std::mem::take(&mut self.state().failed)
+    }
+
+    /// What block `number` gets: the anchor of its proposal and, when it opens one, the `offered` plans in
+    /// order while their slots fit; every offered plan not staged, and `held`, stay out of the pool's
+    /// part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are recorded
+    /// first: a plan the store cannot record is not staged.
+    pub fn stage(&self, number: u64, l1: Option<L1Head>, offered: Vec<Offered>, mut held: Vec<B256>) -> StagedInputs {
+        let mut st = self.state();
+        if let Some(head) = l1
+            && st.seen_l1.back().is_none_or(|last| last.hash != head.hash)
+        {
+            if head.hash.is_zero() || head.state_root.is_zero() {
+                // Never an anchor (the signal service refuses it): the proposal takes an earlier head.
+                warn!(l1_block = head.number, "planner: an L1 head without hash or state root is no anchor");
+                metrics::counter!("surge_planner_unusable_l1_heads_total").increment(1);
+                st.unusable_l1_heads += 1;
+            }
+            st.seen_l1.push_back(head);
+            if st.seen_l1.len() > SEEN_L1_HEADS {
+                st.seen_l1.pop_front();
+            }
+        }
+        let l1_number = st.seen_l1.back().map_or(0, |h| h.number);
+        let opens = match &st.open {
+            None => true,
+            Some(_) if !offered.is_empty() => true,
+            Some(p) => p.expired(&self.rules, now(), l1_number).is_some(),
+        };
+        let anchor = match (&st.open, opens) {
+            (Some(p), false) => Some(p.anchor.clone()),
+            _ => self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint()),
+        };
+        let mut staged = StagedInputs { checkpoint: anchor, ..Default::default() };
+        let mut plans = vec![];
+        let mut offered = offered.into_iter();
+        if opens {
+            let mut slots = 0;
+            let mut batch = Batch::default();
+            for o in offered.by_ref() {
+                let n = o.plan.slots().count();
+                if slots + n > self.max_slots {
+                    held.push(o.plan.tx_hash);
+                    break;
+                }
+                slots += n;
+                let raw = o.tx.inner().encoded_2718().into();
+                batch.plans.push(PlanRecord { plan: o.plan.clone(), raw, staged_for: number, proposal: None });
+                plans.push(o);
+            }
+            match self.store.write(Batch { plans: batch.plans.clone(), ..Default::default() }) {
+                Ok(()) => st.records.extend(batch.plans.into_iter().map(|r| (r.plan.tx_hash, r))),
+                Err(e) => {
+                    warn!(number, "planner: not staging plans it cannot record: {e}");
+                    held.extend(plans.drain(..).map(|o| o.plan.tx_hash));
+                }
+            }
+        }
+        held.extend(offered.map(|o| o.plan.tx_hash));
+        for o in &plans {
+            staged.return_slots.extend(return_slots(&o.plan));
+            let messages = o.plan.messages.iter().map(|m| m.message.clone()).collect();
+            staged.sync_txs.push(SyncTx { tx: o.tx.clone(), messages });
+        }
+        staged.held = held;
+        st.staging = Some(Staging { number, opens, plans: plans.into_iter().map(|o| o.plan).collect() });
+        staged
+    }
+
+    /// `block`, built with `report`, is committed: it joins the open proposal (or opens one), its
+    /// included plans are recorded with the proposal, and a full proposal closes.
+    pub fn commit(&self, block: &SealedHeader, report: &InputsReport) {
+        let mut st = self.state();
+        let number = block.header.number;
+        let staging = st.staging.take().filter(|s| s.number == number);
+        let batch = self.account(&mut st, block, report, staging);
+        drop(st);
+        if let Err(e) = self.store.write(batch) {
+            warn!(number, "planner: recording block {number}: {e}");
+        }
+        self.wake();
+    }
+
+    fn wake(&self) {
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
+
+    /// Accounts for a committed block; returns the store's changes.
+    fn account(&self, st: &mut State, block: &SealedHeader, report: &InputsReport, staging: Option<Staging>) -> Batch {
+        let number = block.header.number;
+        let mut batch = Batch::default();
+        let checkpoint = report.checkpoint.clone().unwrap_or_default();
+        let opens = staging.as_ref().is_some_and(|s| s.opens)
+            || st.open.as_ref().is_none_or(|p| p.anchor != checkpoint)
+            || !(report.user_op_slots.is_empty() && report.return_slots.is_empty());
+        if opens {
+            if let Some(mut previous) = st.open.take() {
+                previous.closed = true;
+                info!(
+                    proposal = previous.id,
+                    blocks = previous.blocks.len(),
+                    "proposal closed: new signal slots or expired"
+                );
+                batch.proposals.push(previous.clone());
+                st.closed.push(previous);
+            }
+            let mut p = ProposalRecord::open(st.next_id, checkpoint, block.header.timestamp);
+            st.next_id += 1;
+            p.slots = report.user_op_slots.iter().chain(&report.return_slots).copied().collect();
+            st.open = Some(p);
+        }
+        let Some(p) = st.open.as_mut() else { return batch };
+        p.blocks.push(ProposalBlock { number, hash: block.hash });
+        p.gas_used += block.header.gas_used;
+        p.bytes += report.tx_bytes;
+        let staged: Vec<Plan> = staging.map(|s| s.plans).unwrap_or_default();
+        let id = p.id;
+        for tx in &report.sync_txs {
+            let Some(plan) = staged.iter().find(|plan| plan.tx_hash == *tx) else { continue };
+            p.plans.push(plan.clone());
+            if let Some(r) = st.records.get_mut(tx) {
+                r.proposal = Some(id);
+                batch.plans.push(r.clone());
+            }
+            st.landed.push(*tx);
+        }
+        for (tx, why) in &report.failed_sync_txs {
+            st.records.remove(tx);
+            batch.delete_plans.push(*tx);
+            st.failed.push((*tx, why.clone()));
+        }
+        let Some(p) = st.open.as_mut() else { return batch };
+        if !p.plans.is_empty() {
+            info!(
+                proposal = p.id,
+                block = number,
+                plans = p.plans.len(),
+                slots = p.slots.len(),
+                "planned transactions included"
+            );
+        }
+        if let Some(why) = p.full(&self.rules) {
+            p.closed = true;
+            info!(proposal = p.id, blocks = p.blocks.len(), reason = why, "proposal closed");
+        }
+        batch.proposals.push(p.clone());
+        if p.closed
+            && let Some(p) = st.open.take()
+        {
+            st.closed.push(p);
+        }
+        st.height = number;
+        batch
+    }
+
+    /// `blocks` were unwound (lowest first): they leave their proposals (an emptied proposal is gone), and
+    /// their plans are forgotten (their transactions return to the pool and are planned again).
+    pub fn reverted(&self, blocks: &[CommittedBlock]) {
+        let Some(lowest) = blocks.first().map(|b| b.number()) else { return };
+        let mut st = self.state();
+        let mut batch = Batch::default();
+        let mut all: Vec<ProposalRecord> = std::mem::take(&mut st.closed);
+        all.extend(st.open.take());
+        for mut p in all {
+            let before = p.blocks.len();
+            p.blocks.retain(|b| b.number < lowest);
+            if p.blocks.is_empty() {
+                for plan in &p.plans {
+                    st.records.remove(&plan.tx_hash);
+                    batch.delete_plans.push(plan.tx_hash);
+                }
+                batch.delete_proposals.push(p.id);
+                continue;
+            }
+            if p.blocks.len() != before {
+                batch.proposals.push(p.clone());
+            }
+            if p.closed { st.closed.push(p) } else { st.open = Some(p) }
+        }
+        st.height = lowest.saturating_sub(1);
+        st.staging = None;
+        drop(st);
+        if let Err(e) = self.store.write(batch) {
+            warn!(lowest, "planner: recording an unwind: {e}");
+        }
+    }
+
+    /// After a restart: accounts for the blocks the chain committed after the ledger's last record (a
+    /// staged plan whose block is in the chain with its slots is included), then hands every staged plan
+    /// that did not go in back to `pool` (the pool does not survive a restart; its plan is made again).
+    pub fn reconcile<R: BlockReader, P: TransactionPool>(&self, chain: &R, pool: &P) -> Result<(), String> {
+        let (head, _) = chain.latest_header().map_err(|e| format!("reading the head: {e}"))?;
+        let mut st = self.state();
+        let fresh = st.open.is_none() && st.closed.is_empty() && st.records.is_empty();
+        if fresh {
+            st.height = head.number;
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        for number in st.height + 1..=head.number {
+            let (Some((header, hash)), Some(txs)) = (
+                chain.header_by_number(number).map_err(|e| format!("reading block {number}: {e}"))?,
+                chain.block_transactions(number).map_err(|e| format!("reading block {number}: {e}"))?,
+            ) else {
+                break;
+            };
+            let Some(call) = txs.first().and_then(|a| Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok())
+            else {
+                break;
+            };
+            let in_block: Vec<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
+            let mut plans: Vec<(usize, Plan)> = st
+                .records
+                .values()
+                .filter(|r| r.proposal.is_none() && r.staged_for == number)
+                .filter(|r| r.plan.slots().all(|s| call.signalSlots.contains(&s)))
+                .filter_map(|r| Some((in_block.iter().position(|h| *h == r.plan.tx_hash)?, r.plan.clone())))
+                .collect();
+            plans.sort_by_key(|(at, _)| *at);
+            let report = InputsReport {
+                return_slots: call.signalSlots.clone(),
+                sync_txs: plans.iter().map(|(_, p)| p.tx_hash).collect(),
+                checkpoint: Some(call.l1Checkpoint.into()),
+                tx_bytes: txs.iter().map(|t| t.encode_2718_len() as u64).sum(),
+                ..Default::default()
+            };
+            let staging = Staging {
+                number,
+                opens: !call.signalSlots.is_empty(),
+                plans: plans.into_iter().map(|(_, p)| p).collect(),
+            };
+            info!(number, plans = staging.plans.len(), "planner: accounting for a block committed before the restart");
+            let b = self.account(&mut st, &SealedHeader { header, hash }, &report, Some(staging));
+            merge(&mut batch, b);
+        }
+        st.landed.clear();
+        let waiting: Vec<PlanRecord> = st.records.values().filter(|r| r.proposal.is_none()).cloned().collect();
+        for r in waiting {
+            match pool.add_transaction(TransactionOrigin::Local, &r.raw) {
+                Ok(_) => info!(tx = %r.plan.tx_hash, "planner: a staged transaction is back in the pool"),
+                Err(e) if pool.get(&r.plan.tx_hash).is_some() => {
+                    let _ = e;
+                }
+                Err(e) => {
+                    info!(tx = %r.plan.tx_hash, "planner: a staged transaction is gone: {e}");
+                    st.records.remove(&r.plan.tx_hash);
+                    batch.delete_plans.push(r.plan.tx_hash);
+                }
+            }
+        }
+        drop(st);
+        self.store.write(batch).map_err(|e| e.to_string())
+    }
+}
+
+/// `b`'s changes after `a`'s.
+fn merge(a: &mut Batch, b: Batch) {
+    a.proposals.retain(|p| !b.proposals.iter().any(|q| q.id == p.id));
+    a.proposals.extend(b.proposals);
+    a.delete_proposals.extend(b.delete_proposals);
+    a.plans.retain(|p| !b.plans.iter().any(|q| q.plan.tx_hash == p.plan.tx_hash));
+    a.plans.extend(b.plans);
+    a.delete_plans.extend(b.delete_plans);
+}
+
+/// A plan's return slots, in order, each with the message it answers.
+fn return_slots(plan: &Plan) -> Vec<ReturnSlot> {
+    plan.messages
+        .iter()
+        .flat_map(|m| {
+            m.answers.iter().map(|a| ReturnSlot {
+                slot: a.slot,
+                depends_on: OutboundDependency { tx_hash: plan.tx_hash, message: m.message.clone() },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,73 @@
+//! [`BlockPlanner`]: the planner behind the builder's [`BlockInputs`] seam. Each block is staged with the
+//! open proposal's anchor; a block that opens a proposal also gets the watcher's plans, in plan order, as
+//! long as their transactions are in the pool (one that is not stops the rest: none may go ahead of it).
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::consensus::transaction::Recovered;
+use alloy_primitives::B256;
+use surge_interfaces::{
+    BlockInputs, CommittedBlock, InputsReport, SealedHeader, StagedInputs, TransactionPool, pool::without_sidecar,
+};
+use surge_l1::HeadWatch;
+
+use crate::{
+    ledger::{Ledger, Offered},
+    watcher::PlannerHandle,
+};
+
+/// How long a block leaves out a transaction the watcher has not decided on (normally milliseconds).
+const UNDECIDED_HOLD: Duration = Duration::from_secs(2);
+
+/// The planner as block production sees it.
+#[derive(Debug)]
+pub struct BlockPlanner<Pool> {
+    pool: Pool,
+    plans: Arc<PlannerHandle>,
+    ledger: Arc<Ledger>,
+    heads: HeadWatch,
+}
+
+impl<Pool: TransactionPool> BlockPlanner<Pool> {
+    /// Stages the plans `plans` publishes (their transactions from `pool`) into the proposals of `ledger`,
+    /// choosing anchors among the L1 heads of `heads`.
+    pub fn new(pool: Pool, plans: Arc<PlannerHandle>, ledger: Arc<Ledger>, heads: HeadWatch) -> Self {
+        Self { pool, plans, ledger, heads }
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+}
+
+impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
+    fn stage(&self, number: u64) -> StagedInputs {
+        let (plans, deferred) = self.plans.plans_and_deferred();
+        let mut offered = vec![];
+        let mut held = deferred;
+        let mut plans = plans.into_iter();
+        for plan in plans.by_ref() {
+            match self.pool.get(&plan.tx_hash) {
+                Some(tx) => {
+                    offered.push(Offered { tx: Recovered::new_unchecked(without_sidecar(&tx.tx), tx.sender), plan })
+                }
+                None => break,
+            }
+        }
+        held.extend(plans.map(|p| p.tx_hash));
+        // Not decided on yet: it may need its answer's slot, which only a later block can carry.
+        held.extend(self.plans.undecided(UNDECIDED_HOLD));
+        let l1 = self.heads.0.borrow().latest;
+        self.ledger.stage(number, l1, offered, held)
+    }
+
+    fn commit(&self, block: &SealedHeader, report: &InputsReport) {
+        self.ledger.commit(block, report);
+    }
+
+    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
+        self.ledger.reverted(blocks);
+        vec![]
+    }
+}
