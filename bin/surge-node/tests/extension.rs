@@ -176,7 +176,8 @@ async fn an_extension_on_the_seams_only_follows_controls_and_serves_the_chain() 
         let block = u64::from_str_radix(receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
         let s = status_until(&http, |s| has_event(s, "mined", b2_hash));
         let mined = s["events"].as_array().unwrap().iter().find(|e| e["mined"] == serde_json::json!(b2_hash)).unwrap();
-        assert_eq!(mined["block"], serde_json::json!(block), "{s}");
+        // Owed since it arrived during the pause: mined on resume, at the latest with the new transaction.
+        assert!(mined["block"].as_u64().is_some_and(|b| b <= block), "{s}");
         assert!(q.pending().is_empty(), "the slot went into a committed block");
 
         // Unwind to block 1 through chain control, over WebSocket, with production paused.

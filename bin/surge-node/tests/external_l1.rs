@@ -21,7 +21,8 @@ fn the_l2_anchors_to_an_external_l1() {
         rpc_result(&anvil.url, "evm_mine", json!([]));
     }
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::start_with(dir.path(), &["--l1.rpc-url", &anvil.url]);
+    let [flag, config] = common::anchor_every_block(dir.path());
+    let node = DevNode::start_with(dir.path(), &["--l1.rpc-url", &anvil.url, &flag, &config]);
     let l2 = node.l2.clone();
     let deadline = Instant::now() + Duration::from_secs(20);
     while number(&rpc_result(&l2, "eth_blockNumber", json!([]))) < 2 {

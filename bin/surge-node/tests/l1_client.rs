@@ -77,7 +77,8 @@ fn a_stalled_l1_does_not_stop_l2_blocks_and_the_checkpoint_moves_on_after() {
     let stalled = Arc::new(AtomicBool::new(false));
     let proxy = stalling_proxy(anvil.url.trim_start_matches("http://").to_string(), stalled.clone());
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::start_with(dir.path(), &["--l1.rpc-url", &proxy]);
+    let [flag, config] = common::anchor_every_block(dir.path());
+    let node = DevNode::start_with(dir.path(), &["--l1.rpc-url", &proxy, &flag, &config]);
     let l2 = node.l2.clone();
     let head = || number(&rpc_result(&l2, "eth_blockNumber", json!([])));
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -78,6 +78,14 @@ impl Drop for DevNode {
     }
 }
 
+/// A config file in `dir` under which every L2 block opens a proposal anchored to the L1 head itself (so
+/// the anchor follows the L1 head block by block); the arguments that use it.
+pub fn anchor_every_block(dir: &Path) -> [String; 2] {
+    let path = dir.join("anchor-every-block.toml");
+    std::fs::write(&path, "[proposals]\nanchor_distance = 0\nmax_blocks = 1\n").unwrap();
+    ["--config".into(), path.display().to_string()]
+}
+
 /// A child process killed when dropped.
 pub struct Kill(pub Child);
 
