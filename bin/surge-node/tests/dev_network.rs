@@ -254,3 +254,43 @@ fn dev_network_end_to_end() {
     send(&node.l2, &[dead, "--value", "1ether"]);
     node.stop();
 }
+
+/// A transaction whose message the proposal relays to L1 is planned and goes into the first block of a
+/// proposal; the node is SIGKILLed right after, and again after a restart: the planner's store still holds
+/// that proposal with the plan, the transaction is in its block once, and the chain went on.
+#[test]
+fn a_planned_transaction_and_its_proposal_survive_sigkills() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let l2 = node.l2.clone();
+    let me = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let bridge = "0x7633740000000000000000000000000000000001";
+    let message = format!("(0,0,1000000,{me},0,{me},3151908,{me},{me},0,0x)");
+    let signature = "sendMessage((uint64,uint64,uint32,address,uint64,address,uint64,address,address,uint256,bytes))";
+    let receipt = send(&l2, &[bridge, signature, &message]);
+    let block = number(&receipt["blockNumber"]);
+    let tx: B256 = receipt["transactionHash"].as_str().unwrap().parse().unwrap();
+    drop(node);
+
+    let node = DevNode::start(dir.path());
+    let l2 = node.l2.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while number(&rpc_result(&l2, "eth_blockNumber", json!([]))) < block + 2 {
+        assert!(std::time::Instant::now() < deadline, "the L2 did not go on after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let again = rpc_result(&l2, "eth_getTransactionReceipt", json!([tx]));
+    assert_eq!(number(&again["blockNumber"]), block, "in its block, once");
+    drop(node);
+
+    let store = surge_exex::PlannerStore::open(&dir.path().join("l2/planner.redb")).unwrap();
+    let (proposals, plans) = store.load().unwrap();
+    let proposal = proposals.iter().find(|p| p.plans.iter().any(|p| p.tx_hash == tx)).expect("its proposal");
+    assert_eq!(proposal.blocks[0].number, block, "its block opened the proposal");
+    assert!(proposal.closed, "a proposal with L1 calls closes after its first block");
+    assert_eq!(plans.iter().find(|r| r.plan.tx_hash == tx).and_then(|r| r.proposal), Some(proposal.id));
+    let mut blocks: Vec<u64> = proposals.iter().flat_map(|p| p.blocks.iter().map(|b| b.number)).collect();
+    blocks.sort();
+    assert_eq!(blocks, (1..=blocks.len() as u64).collect::<Vec<_>>(), "every block in one proposal, none twice");
+    assert!(blocks.len() as u64 >= block + 2, "the blocks after the restart are accounted for");
+}
