@@ -255,19 +255,17 @@ fn dev_network_end_to_end() {
     node.stop();
 }
 
-/// A transaction whose message the proposal relays to L1 is planned and goes into the first block of a
-/// proposal; the node is SIGKILLed right after, and again after a restart: the planner's store still holds
+/// A transaction whose message the proposal relays to L1 (the README's) is planned and goes into the first
+/// block of a proposal; the node is SIGKILLed right after, and again after a restart: the planner's store still holds
 /// that proposal with the plan, the transaction is in its block once, and the chain went on.
 #[test]
 fn a_planned_transaction_and_its_proposal_survive_sigkills() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(dir.path());
-    let l2 = node.l2.clone();
-    let me = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-    let bridge = "0x7633740000000000000000000000000000000001";
-    let message = format!("(0,0,1000000,{me},0,{me},3151908,{me},{me},0,0x)");
-    let signature = "sendMessage((uint64,uint64,uint32,address,uint64,address,uint64,address,address,uint256,bytes))";
-    let receipt = send(&l2, &[bridge, signature, &message]);
+    // The README's planned transaction.
+    let outputs = run_readme_cast("## Proposals", &node.l1, &node.l2);
+    let receipt: Value = serde_json::from_str(&outputs[0]).unwrap();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
     let block = number(&receipt["blockNumber"]);
     let tx: B256 = receipt["transactionHash"].as_str().unwrap().parse().unwrap();
     drop(node);

@@ -164,6 +164,46 @@ impl Ledger {
     /// part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are recorded
     /// first: a plan the store cannot record is not staged.
     pub fn stage(&self, number: u64, l1: Option<L1Head>, offered: Vec<Offered>, mut held: Vec<B256>) -> StagedInputs {
+        let (opens, checkpoint) = self.proposal_for(l1, !offered.is_empty());
+        let mut offered = offered.into_iter();
+        let (mut plans, mut records) = (vec![], vec![]);
+        if opens {
+            let mut slots = 0;
+            for o in offered.by_ref() {
+                let n = o.plan.slots().count();
+                if slots + n > self.max_slots {
+                    held.push(o.plan.tx_hash);
+                    break;
+                }
+                slots += n;
+                let raw = o.tx.inner().encoded_2718().into();
+                records.push(PlanRecord { plan: o.plan.clone(), raw, staged_for: number, proposal: None });
+                plans.push(o);
+            }
+        }
+        if !records.is_empty()
+            && let Err(e) = self.store.write(Batch { plans: records.clone(), ..Default::default() })
+        {
+            warn!(number, "planner: not staging plans it cannot record: {e}");
+            held.extend(plans.drain(..).map(|o| o.plan.tx_hash));
+            records.clear();
+        }
+        held.extend(offered.map(|o| o.plan.tx_hash));
+        let mut staged = StagedInputs { checkpoint, held, ..Default::default() };
+        for o in &plans {
+            staged.return_slots.extend(return_slots(&o.plan));
+            let messages = o.plan.messages.iter().map(|m| m.message.clone()).collect();
+            staged.sync_txs.push(SyncTx { tx: o.tx.clone(), messages });
+        }
+        let mut st = self.state();
+        st.records.extend(records.into_iter().map(|r| (r.plan.tx_hash, r)));
+        st.staging = Some(Staging { number, opens, plans: plans.into_iter().map(|o| o.plan).collect() });
+        staged
+    }
+
+    /// Whether the next block opens a proposal (none is open, it has plans to carry, or the open one
+    /// expired), and its anchor: the open proposal's, or one chosen among the L1 heads seen, `l1` the latest.
+    fn proposal_for(&self, l1: Option<L1Head>, with_plans: bool) -> (bool, Option<surge_primitives::Checkpoint>) {
         let mut st = self.state();
         if let Some(head) = l1
             && st.seen_l1.back().is_none_or(|last| last.hash != head.hash)
@@ -180,49 +220,12 @@ impl Ledger {
             }
         }
         let l1_number = st.seen_l1.back().map_or(0, |h| h.number);
-        let opens = match &st.open {
-            None => true,
-            Some(_) if !offered.is_empty() => true,
-            Some(p) => p.expired(&self.rules, now(), l1_number).is_some(),
-        };
-        let anchor = match (&st.open, opens) {
-            (Some(p), false) => Some(p.anchor.clone()),
-            _ => self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint()),
-        };
-        let mut staged = StagedInputs { checkpoint: anchor, ..Default::default() };
-        let mut plans = vec![];
-        let mut offered = offered.into_iter();
-        if opens {
-            let mut slots = 0;
-            let mut batch = Batch::default();
-            for o in offered.by_ref() {
-                let n = o.plan.slots().count();
-                if slots + n > self.max_slots {
-                    held.push(o.plan.tx_hash);
-                    break;
-                }
-                slots += n;
-                let raw = o.tx.inner().encoded_2718().into();
-                batch.plans.push(PlanRecord { plan: o.plan.clone(), raw, staged_for: number, proposal: None });
-                plans.push(o);
+        match &st.open {
+            Some(p) if !with_plans && p.expired(&self.rules, now(), l1_number).is_none() => {
+                (false, Some(p.anchor.clone()))
             }
-            match self.store.write(Batch { plans: batch.plans.clone(), ..Default::default() }) {
-                Ok(()) => st.records.extend(batch.plans.into_iter().map(|r| (r.plan.tx_hash, r))),
-                Err(e) => {
-                    warn!(number, "planner: not staging plans it cannot record: {e}");
-                    held.extend(plans.drain(..).map(|o| o.plan.tx_hash));
-                }
-            }
+            _ => (true, self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint())),
         }
-        held.extend(offered.map(|o| o.plan.tx_hash));
-        for o in &plans {
-            staged.return_slots.extend(return_slots(&o.plan));
-            let messages = o.plan.messages.iter().map(|m| m.message.clone()).collect();
-            staged.sync_txs.push(SyncTx { tx: o.tx.clone(), messages });
-        }
-        staged.held = held;
-        st.staging = Some(Staging { number, opens, plans: plans.into_iter().map(|o| o.plan).collect() });
-        staged
     }
 
     /// `block`, built with `report`, is committed: it joins the open proposal (or opens one), its
@@ -249,38 +252,36 @@ impl Ledger {
     /// Accounts for a committed block; returns the store's changes.
     fn account(&self, st: &mut State, block: &SealedHeader, report: &InputsReport, staging: Option<Staging>) -> Batch {
         let number = block.header.number;
+        st.height = number;
         let mut batch = Batch::default();
         let checkpoint = report.checkpoint.clone().unwrap_or_default();
         let opens = staging.as_ref().is_some_and(|s| s.opens)
             || st.open.as_ref().is_none_or(|p| p.anchor != checkpoint)
             || !(report.user_op_slots.is_empty() && report.return_slots.is_empty());
-        if opens {
-            if let Some(mut previous) = st.open.take() {
-                previous.closed = true;
-                info!(
-                    proposal = previous.id,
-                    blocks = previous.blocks.len(),
-                    "proposal closed: new signal slots or expired"
-                );
-                batch.proposals.push(previous.clone());
-                st.closed.push(previous);
+        let mut p = match st.open.take() {
+            Some(p) if !opens => p,
+            previous => {
+                if let Some(mut previous) = previous {
+                    previous.closed = true;
+                    info!(proposal = previous.id, blocks = previous.blocks.len(), "proposal closed: a new one opens");
+                    batch.proposals.push(previous.clone());
+                    st.closed.push(previous);
+                }
+                let mut p = ProposalRecord::open(st.next_id, checkpoint, block.header.timestamp);
+                st.next_id += 1;
+                p.slots = report.user_op_slots.iter().chain(&report.return_slots).copied().collect();
+                p
             }
-            let mut p = ProposalRecord::open(st.next_id, checkpoint, block.header.timestamp);
-            st.next_id += 1;
-            p.slots = report.user_op_slots.iter().chain(&report.return_slots).copied().collect();
-            st.open = Some(p);
-        }
-        let Some(p) = st.open.as_mut() else { return batch };
+        };
         p.blocks.push(ProposalBlock { number, hash: block.hash });
         p.gas_used += block.header.gas_used;
         p.bytes += report.tx_bytes;
         let staged: Vec<Plan> = staging.map(|s| s.plans).unwrap_or_default();
-        let id = p.id;
         for tx in &report.sync_txs {
             let Some(plan) = staged.iter().find(|plan| plan.tx_hash == *tx) else { continue };
             p.plans.push(plan.clone());
             if let Some(r) = st.records.get_mut(tx) {
-                r.proposal = Some(id);
+                r.proposal = Some(p.id);
                 batch.plans.push(r.clone());
             }
             st.landed.push(*tx);
@@ -290,8 +291,7 @@ impl Ledger {
             batch.delete_plans.push(*tx);
             st.failed.push((*tx, why.clone()));
         }
-        let Some(p) = st.open.as_mut() else { return batch };
-        if !p.plans.is_empty() {
+        if !report.sync_txs.is_empty() {
             info!(
                 proposal = p.id,
                 block = number,
@@ -305,12 +305,13 @@ impl Ledger {
             info!(proposal = p.id, blocks = p.blocks.len(), reason = why, "proposal closed");
         }
         batch.proposals.push(p.clone());
-        if p.closed
-            && let Some(p) = st.open.take()
-        {
+        if p.closed {
             st.closed.push(p);
+        } else {
+            st.open = Some(p);
         }
-        st.height = number;
+        metrics::counter!("surge_planned_txs_included_total").increment(report.sync_txs.len() as u64);
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         batch
     }
 
