@@ -79,7 +79,11 @@ impl ProposalsSection {
             return Err(err("proposals.max_age", "must be at least 1 second"));
         }
         rules.validate().map_err(|reason| {
-            let field = if rules.max_blocks == 0 { "proposals.max_blocks" } else { "proposals.anchor_distance" };
+            let field = match rules {
+                r if r.max_blocks == 0 => "proposals.max_blocks",
+                r if r.max_anchor_lag >= 256 => "proposals.max_anchor_lag",
+                _ => "proposals.anchor_distance",
+            };
             err(field, reason)
         })?;
         Ok(rules)
@@ -506,5 +510,6 @@ mod tests {
         assert_eq!(resolve("[proposals]\nmax_blocks = 0\n").unwrap_err().field, "proposals.max_blocks");
         assert_eq!(resolve("[proposals]\nanchor_distance = 300\n").unwrap_err().field, "proposals.anchor_distance");
         assert_eq!(resolve("[proposals]\nmax_age = 0\n").unwrap_err().field, "proposals.max_age");
+        assert_eq!(resolve("[proposals]\nmax_anchor_lag = 256\n").unwrap_err().field, "proposals.max_anchor_lag");
     }
 }

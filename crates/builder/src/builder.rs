@@ -21,7 +21,7 @@ use surge_interfaces::{
 };
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, ChildHeader, FeeRules, L2BlockError, child_header, encode_extra_data};
 use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, L2Predeploys, golden_touch::GoldenTouchError};
-use tracing::{info_span, warn};
+use tracing::{debug, info_span, warn};
 
 use crate::{
     anchor::{AnchorInput, build_anchor},
@@ -477,10 +477,17 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
 
             let started = Instant::now();
             let mut problems = check(&sel.return_slots, &out.sent);
-            let failed = consistency::first_failed_sync(&sel.sync_txs, &out.sync_results, &out.sent);
+            let failed = consistency::first_failed_sync(&sel.sync_txs, &out.sync_results, &out.sync_later, &out.sent);
+            if let Some((at, why, true)) = &failed {
+                // No room for it here: it and the later plans wait for the next proposal, the rest stands.
+                debug!(number = ctx.header.number, tx = %sel.sync_txs[*at].tx.tx_hash(), %why, "a planned transaction waits");
+                rejected.extend(sel.cut_sync(*at));
+                replay = Some(ListTransactions::new(out.user_txs));
+                continue;
+            }
             stats.consistency += started.elapsed();
             let slot_cut = problems.iter().filter_map(|p| sel.sync_index(&p.tx_hash)).min();
-            let cut = match (failed.as_ref().map(|(at, _)| *at), slot_cut) {
+            let cut = match (failed.as_ref().map(|(at, ..)| *at), slot_cut) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -493,7 +500,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
                 // The plan at `at` is void (its transaction stays out of this block) and the later ones wait.
                 let first = *sel.sync_txs[at].tx.tx_hash();
                 let reason = match &failed {
-                    Some((i, why)) if *i == at => why.clone(),
+                    Some((i, why, _)) if *i == at => why.clone(),
                     _ => problems.iter().find(|p| p.tx_hash == first).map_or_else(String::new, |p| p.to_string()),
                 };
                 warn!(number = ctx.header.number, tx = %first, %reason, "a planned transaction failed its plan");

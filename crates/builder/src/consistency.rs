@@ -50,17 +50,20 @@ pub(crate) fn settle_deferred(rejected: &mut [InconsistentSlot], in_block: &std:
 }
 
 /// The first planned transaction that did not go in as planned — it did not execute, reverted, or did not
-/// send exactly its planned messages in order — with the reason. `results` holds those that executed.
+/// send exactly its planned messages in order — with the reason, and whether it may go into a later
+/// block as planned (it only found no room in this one). `results` holds those that executed.
 pub(crate) fn first_failed_sync(
     sync_txs: &[SyncTx],
     results: &HashMap<B256, bool>,
+    later: &std::collections::HashSet<B256>,
     sent: &SentMessages,
-) -> Option<(usize, String)> {
+) -> Option<(usize, String, bool)> {
     sync_txs.iter().enumerate().find_map(|(i, s)| {
         let hash = s.tx.tx_hash();
-        let why = match results.get(hash) {
-            None => "it could not execute in the block".to_string(),
-            Some(false) => "it reverted".to_string(),
+        let (why, retry) = match results.get(hash) {
+            None if later.contains(hash) => ("no room left in the block".to_string(), true),
+            None => ("it could not execute in the block".to_string(), false),
+            Some(false) => ("it reverted".to_string(), false),
             Some(true) => {
                 let delivered: Vec<&surge_primitives::Message> =
                     sent.get(hash).into_iter().flatten().filter(|m| !m.reverted).map(|m| &m.message).collect();
@@ -69,9 +72,9 @@ pub(crate) fn first_failed_sync(
                 }
                 let ids: Vec<u64> = delivered.iter().map(|m| m.id).collect();
                 let planned: Vec<u64> = s.messages.iter().map(|m| m.id).collect();
-                format!("it sent other messages than planned (ids {ids:?}, planned {planned:?})")
+                (format!("it sent other messages than planned (ids {ids:?}, planned {planned:?})"), false)
             }
         };
-        Some((i, why))
+        Some((i, why, retry))
     })
 }

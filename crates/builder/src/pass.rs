@@ -63,6 +63,8 @@ pub(crate) struct PassOutput {
     pub user_txs: Vec<Recovered<TxEnvelope>>,
     /// The planned transactions that went in, and whether each succeeded.
     pub sync_results: HashMap<B256, bool>,
+    /// Planned transactions that could not go into this block but may into a later one (no gas left).
+    pub sync_later: HashSet<B256>,
     pub relay_included: Vec<B256>,
     pub relay_rejected: Vec<B256>,
     /// Suspects that failed and were left out.
@@ -100,6 +102,7 @@ where
         sent: Default::default(),
         user_txs: vec![],
         sync_results: HashMap::new(),
+        sync_later: HashSet::new(),
         relay_included: vec![],
         relay_rejected: vec![],
         excluded: vec![],
@@ -125,7 +128,10 @@ where
                 out.sync_results.insert(*tx.tx_hash(), success);
             }
             Outcome::Invalid(why) => {
-                debug!(hash = %tx.tx_hash(), why = why.reason(), "a planned transaction cannot execute")
+                debug!(hash = %tx.tx_hash(), why = why.reason(), "a planned transaction cannot execute");
+                if matches!(why, InvalidKind::NotThisBlock(_)) {
+                    out.sync_later.insert(*tx.tx_hash());
+                }
             }
             Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
         }

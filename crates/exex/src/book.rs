@@ -303,17 +303,23 @@ where
 
     /// `gone` left the pool for a block (with their plans or not): the other plans are replayed in order
     /// on `base` (the open bundle, after the closed proposals' L1 calls) and `pending` (the new head). After
-    /// a plan that did not land (`after_drop`), one whose answer changed is `earlier plan dropped`.
+    /// a plan that did not land (`after_drop`), one whose answer changed is `earlier plan dropped`. Without
+    /// a pending state (the head unreadable), `gone` only leave: the others are replayed at the next move.
     pub fn land<F>(
         &mut self,
         factory: &F,
         gone: &[B256],
         base: BundleSimulator,
-        pending: PendingL2<S>,
+        pending: Option<PendingL2<S>>,
         after_drop: bool,
     ) where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
+        let Some(pending) = pending else {
+            self.entries.retain(|(p, _)| !gone.contains(&p.tx_hash));
+            self.deferred.retain(|(p, _)| !gone.contains(&p.tx_hash));
+            return;
+        };
         let mut all = self.take_all();
         all.retain(|c| !gone.contains(&c.hash));
         self.replay(factory, base, pending, all, Moved::L2, after_drop);

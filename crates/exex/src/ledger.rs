@@ -39,7 +39,6 @@ struct Staging {
     number: u64,
     /// Whether the block opens a proposal.
     opens: bool,
-    plans: Vec<Plan>,
 }
 
 #[derive(Debug, Default)]
@@ -164,15 +163,28 @@ impl Ledger {
     /// part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are recorded
     /// first: a plan the store cannot record is not staged.
     pub fn stage(&self, number: u64, l1: Option<L1Head>, offered: Vec<Offered>, mut held: Vec<B256>) -> StagedInputs {
-        let (opens, checkpoint) = self.proposal_for(l1, !offered.is_empty());
+        let (opens, checkpoint, done) = self.proposal_for(l1, !offered.is_empty());
         let mut offered = offered.into_iter();
         let (mut plans, mut records) = (vec![], vec![]);
         if opens {
             let mut slots = 0;
             for o in offered.by_ref() {
                 let n = o.plan.slots().count();
+                // A plan a block voided or took already (the watcher has not heard yet) stops the rest.
+                if done.contains(&o.plan.tx_hash) {
+                    held.push(o.plan.tx_hash);
+                    break;
+                }
                 if slots + n > self.max_slots {
                     held.push(o.plan.tx_hash);
+                    if plans.is_empty() {
+                        // It could never go in: void it, or it would hold up every later plan forever.
+                        let why =
+                            format!("its {n} answers need more slots than an anchor carries ({})", self.max_slots);
+                        warn!(tx = %o.plan.tx_hash, "planner: {why}");
+                        self.state().failed.push((o.plan.tx_hash, why));
+                        self.wake();
+                    }
                     break;
                 }
                 slots += n;
@@ -197,14 +209,20 @@ impl Ledger {
         }
         let mut st = self.state();
         st.records.extend(records.into_iter().map(|r| (r.plan.tx_hash, r)));
-        st.staging = Some(Staging { number, opens, plans: plans.into_iter().map(|o| o.plan).collect() });
+        st.staging = Some(Staging { number, opens });
         staged
     }
 
     /// Whether the next block opens a proposal (none is open, it has plans to carry, or the open one
-    /// expired), and its anchor: the open proposal's, or one chosen among the L1 heads seen, `l1` the latest.
-    fn proposal_for(&self, l1: Option<L1Head>, with_plans: bool) -> (bool, Option<surge_primitives::Checkpoint>) {
+    /// expired), its anchor (the open proposal's, or one chosen among the L1 heads seen, `l1` the latest),
+    /// and the plans that must not be staged again (voided, or in a block already).
+    fn proposal_for(
+        &self,
+        l1: Option<L1Head>,
+        with_plans: bool,
+    ) -> (bool, Option<surge_primitives::Checkpoint>, std::collections::HashSet<B256>) {
         let mut st = self.state();
+        let done = st.failed.iter().map(|(tx, _)| *tx).chain(st.landed.iter().copied()).collect();
         if let Some(head) = l1
             && st.seen_l1.back().is_none_or(|last| last.hash != head.hash)
         {
@@ -222,9 +240,9 @@ impl Ledger {
         let l1_number = st.seen_l1.back().map_or(0, |h| h.number);
         match &st.open {
             Some(p) if !with_plans && p.expired(&self.rules, now(), l1_number).is_none() => {
-                (false, Some(p.anchor.clone()))
+                (false, Some(p.anchor.clone()), done)
             }
-            _ => (true, self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint())),
+            _ => (true, self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint()), done),
         }
     }
 
@@ -276,14 +294,14 @@ impl Ledger {
         p.blocks.push(ProposalBlock { number, hash: block.hash });
         p.gas_used += block.header.gas_used;
         p.bytes += report.tx_bytes;
-        let staged: Vec<Plan> = staging.map(|s| s.plans).unwrap_or_default();
         for tx in &report.sync_txs {
-            let Some(plan) = staged.iter().find(|plan| plan.tx_hash == *tx) else { continue };
-            p.plans.push(plan.clone());
-            if let Some(r) = st.records.get_mut(tx) {
-                r.proposal = Some(p.id);
-                batch.plans.push(r.clone());
-            }
+            let Some(r) = st.records.get_mut(tx) else {
+                warn!(%tx, number, "planner: a planned transaction went in without a record of its plan");
+                continue;
+            };
+            r.proposal = Some(p.id);
+            p.plans.push(r.plan.clone());
+            batch.plans.push(r.clone());
             st.landed.push(*tx);
         }
         for (tx, why) in &report.failed_sync_txs {
@@ -315,6 +333,28 @@ impl Ledger {
         batch
     }
 
+    /// Forgets the staged plans (not in a proposal) whose transactions `pending` no longer has: dropped by
+    /// the watcher, or mined without their slots. The store keeps them otherwise until a restart.
+    pub fn forget_unless(&self, pending: impl Fn(&B256) -> bool) {
+        let mut st = self.state();
+        let gone: Vec<B256> = st
+            .records
+            .values()
+            .filter(|r| r.proposal.is_none() && !pending(&r.plan.tx_hash))
+            .map(|r| r.plan.tx_hash)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for tx in &gone {
+            st.records.remove(tx);
+        }
+        drop(st);
+        if let Err(e) = self.store.write(Batch { delete_plans: gone, ..Default::default() }) {
+            warn!("planner: forgetting staged plans: {e}");
+        }
+    }
+
     /// `blocks` were unwound (lowest first): they leave their proposals (an emptied proposal is gone), and
     /// their plans are forgotten (their transactions return to the pool and are planned again).
     pub fn reverted(&self, blocks: &[CommittedBlock]) {
@@ -341,6 +381,8 @@ impl Ledger {
         }
         st.height = lowest.saturating_sub(1);
         st.staging = None;
+        st.landed.clear();
+        st.failed.clear();
         drop(st);
         if let Err(e) = self.store.write(batch) {
             warn!(lowest, "planner: recording an unwind: {e}");
@@ -364,34 +406,31 @@ impl Ledger {
                 chain.header_by_number(number).map_err(|e| format!("reading block {number}: {e}"))?,
                 chain.block_transactions(number).map_err(|e| format!("reading block {number}: {e}"))?,
             ) else {
-                break;
+                return Err(format!("block {number} is below the head {} but not in the chain", head.number));
             };
             let Some(call) = txs.first().and_then(|a| Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok())
             else {
-                break;
+                return Err(format!("block {number} does not open with an anchor"));
             };
             let in_block: Vec<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
-            let mut plans: Vec<(usize, Plan)> = st
+            // Staged for this block, in it, and its slots in the anchor: it went in with its plan.
+            let mut plans: Vec<(usize, B256)> = st
                 .records
                 .values()
                 .filter(|r| r.proposal.is_none() && r.staged_for == number)
                 .filter(|r| r.plan.slots().all(|s| call.signalSlots.contains(&s)))
-                .filter_map(|r| Some((in_block.iter().position(|h| *h == r.plan.tx_hash)?, r.plan.clone())))
+                .filter_map(|r| Some((in_block.iter().position(|h| *h == r.plan.tx_hash)?, r.plan.tx_hash)))
                 .collect();
             plans.sort_by_key(|(at, _)| *at);
             let report = InputsReport {
                 return_slots: call.signalSlots.clone(),
-                sync_txs: plans.iter().map(|(_, p)| p.tx_hash).collect(),
+                sync_txs: plans.iter().map(|(_, tx)| *tx).collect(),
                 checkpoint: Some(call.l1Checkpoint.into()),
                 tx_bytes: txs.iter().map(|t| t.encode_2718_len() as u64).sum(),
                 ..Default::default()
             };
-            let staging = Staging {
-                number,
-                opens: !call.signalSlots.is_empty(),
-                plans: plans.into_iter().map(|(_, p)| p).collect(),
-            };
-            info!(number, plans = staging.plans.len(), "planner: accounting for a block committed before the restart");
+            let staging = Staging { number, opens: !call.signalSlots.is_empty() || !plans.is_empty() };
+            info!(number, plans = plans.len(), "planner: accounting for a block committed before the restart");
             let b = self.account(&mut st, &SealedHeader { header, hash }, &report, Some(staging));
             merge(&mut batch, b);
         }

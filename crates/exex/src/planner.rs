@@ -43,9 +43,17 @@ impl<Pool: TransactionPool> BlockPlanner<Pool> {
 
 impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
     fn stage(&self, number: u64) -> StagedInputs {
-        let (plans, deferred) = self.plans.plans_and_deferred();
+        let (plans, deferred, planned_on) = self.plans.plans_and_deferred();
         let mut offered = vec![];
         let mut held = deferred;
+        // Plans made on another head than the parent are stale (the watcher has not taken in the last
+        // block yet): they wait for the next block.
+        let plans = if planned_on == number.checked_sub(1) {
+            plans
+        } else {
+            held.extend(plans.iter().map(|p| p.tx_hash));
+            vec![]
+        };
         let mut plans = plans.into_iter();
         for plan in plans.by_ref() {
             match self.pool.get(&plan.tx_hash) {
@@ -64,6 +72,7 @@ impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
 
     fn commit(&self, block: &SealedHeader, report: &InputsReport) {
         self.ledger.commit(block, report);
+        self.ledger.forget_unless(|tx| self.pool.get(tx).is_some());
     }
 
     fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {

@@ -105,7 +105,7 @@ pub struct ProposalRecord {
 }
 
 impl ProposalRecord {
-    /// A proposal opening with block `first`.
+    /// A proposal opening now (`opened_at`, unix seconds), anchored to `anchor`, with no block yet.
     pub fn open(id: u64, anchor: Checkpoint, opened_at: u64) -> Self {
         Self {
             id,

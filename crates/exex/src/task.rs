@@ -126,10 +126,22 @@ pub fn pending_state<P: StateProviderFactory, C: ConfigureEvm>(
     l2: L2Protocol,
 ) -> Result<PendingL2<P::State>, String> {
     let (head, _) = provider.latest_header().map_err(|e| e.to_string())?;
+    pending_state_at(provider, evm, l2, head.number)
+}
+
+/// The pending L2 state on canonical block `number` of `provider`, in the environment of its child.
+pub fn pending_state_at<P: StateProviderFactory, C: ConfigureEvm>(
+    provider: &P,
+    evm: &C,
+    l2: L2Protocol,
+    number: u64,
+) -> Result<PendingL2<P::State>, String> {
+    let (head, _) =
+        provider.header_by_number(number).map_err(|e| e.to_string())?.ok_or(format!("no block {number}"))?;
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let attributes = NextBlockAttributes::at(now.max(head.timestamp + 1));
     let env = evm.next_evm_env(provider, &head, &attributes).map_err(|e| e.to_string())?;
-    Ok(PendingL2::new(provider.latest().map_err(|e| e.to_string())?, env, l2))
+    Ok(PendingL2::new(provider.state_by_block_number(number).map_err(|e| e.to_string())?, env, l2))
 }
 
 /// Installs the watcher on the node of `ctx`, planning L1 legs with `leg` on the L1 heads of `l1`.
@@ -145,6 +157,7 @@ where
     let mut events = components.pool().all_transactions_event_listener();
     // Transactions in the pool before the watcher (handed back after a restart) are planned as new ones.
     for tx in components.pool().best_transactions() {
+        handle.arrived(tx.hash);
         if tx_queue.try_send(tx).is_err() {
             break;
         }
@@ -221,7 +234,7 @@ where
     });
 
     let runtime = tokio::runtime::Handle::current();
-    let thread = Thread { components, leg, l2, l1, flags, handle, ledger, runtime };
+    let thread = Thread { components, leg, l2, l1, flags, handle, ledger, runtime, head: Default::default() };
     std::thread::Builder::new()
         .name("txpool-watcher".into())
         .spawn(move || thread.run(tx_inputs, control_inputs))
@@ -245,6 +258,8 @@ struct Thread<N, S> {
     handle: Arc<PlannerHandle>,
     ledger: Arc<Ledger>,
     runtime: tokio::runtime::Handle,
+    /// The L2 head the plans are made on.
+    head: std::cell::Cell<u64>,
 }
 
 impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
@@ -258,15 +273,26 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             .ok()
     }
 
+    /// The pending state on the L2 head the watcher has taken in (the chain may be a block ahead until the
+    /// ledger has accounted for it).
     fn pending(&self) -> Option<PendingL2<<N::Provider as StateProviderFactory>::State>> {
-        pending_state(self.components.provider(), self.components.evm_config(), self.l2)
+        pending_state_at(self.components.provider(), self.components.evm_config(), self.l2, self.head.get())
             .map_err(|e| warn!("txpool watcher: pending state: {e}"))
             .ok()
+    }
+
+    /// The chain's head, and whether the ledger has accounted for it (only then can the watcher take it
+    /// in: which of its transactions went in with their plans is the ledger's news).
+    fn chain_head(&self) -> Option<(u64, bool)> {
+        let (head, _) = self.components.provider().latest_header().ok()?;
+        Some((head.number, self.ledger.height() >= head.number))
     }
 
     /// Builds the core on the first L1 head it can simulate on, then reacts: control inputs first (pool
     /// events before the transactions they may be about), flags before both.
     fn run(self, mut txs: mpsc::Receiver<Arc<PooledTx>>, mut control: mpsc::Receiver<Control>) {
+        let (head, _) = self.chain_head().unwrap_or_default();
+        self.head.set(head.min(self.ledger.height()));
         let mut core: Option<NodeWatcher<N>> = None;
         // Transactions that arrived before there was an L1 block to plan on.
         let mut early: Vec<Arc<PooledTx>> = vec![];
@@ -304,16 +330,20 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 }
                 Some(Next::Tx(tx)) => {
                     // Gone already (an event got here first): nothing to plan.
-                    if self.components.pool().get(&tx.hash).is_some() {
-                        match core.as_mut() {
-                            Some(core) => core.on_transaction(&tx),
-                            None if early.len() < 1024 => {
-                                let why = NoPlan::L1Unavailable("no L1 block to plan on yet".into());
-                                self.handle.refuse(tx.hash, why);
-                                early.push(tx.clone());
-                            }
-                            None => self.handle.refuse(tx.hash, NoPlan::QueueFull),
+                    if self.components.pool().get(&tx.hash).is_none() {
+                        self.handle.decided(&tx.hash);
+                        continue;
+                    }
+                    match core.as_mut() {
+                        Some(core) => core.on_transaction(&tx),
+                        // Undecided until there is an L1 block to plan on (blocks hold it back a while).
+                        None if early.len() < 1024 => {
+                            let why = NoPlan::L1Unavailable("no L1 block to plan on yet".into());
+                            self.handle.refuse(tx.hash, why);
+                            early.push(tx.clone());
+                            continue;
                         }
+                        None => self.handle.refuse(tx.hash, NoPlan::QueueFull),
                     }
                     self.handle.decided(&tx.hash);
                 }
@@ -327,7 +357,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             if let Some(head) = latest
                 && core.as_ref().is_none_or(|c| c.l1_block() != (head.number, head.hash))
             {
-                match self.runtime.block_on(self.leg.simulator((head.number, head.hash), &self.ledger.in_flight())) {
+                let in_flight = self.ledger.in_flight();
+                match self.runtime.block_on(self.leg.simulator((head.number, head.hash), &in_flight)) {
                     Err(e) => warn!(block = head.number, "txpool watcher: no L1 bundle to plan on: {e}"),
                     Ok(base) => match (core.as_mut(), self.pending()) {
                         (Some(core), Some(state)) => core.on_l1_head(base, state),
@@ -337,7 +368,9 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                             let mut fresh = WatcherCore::new(factory, base, state, self.handle.clone());
                             for tx in early.drain(..) {
                                 fresh.on_transaction(&tx);
+                                self.handle.decided(&tx.hash);
                             }
+                            self.handle.set_planned_on(self.head.get());
                             *core = Some(fresh);
                         }
                         _ => {}
@@ -346,16 +379,17 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             }
         }
         let Some(core) = core.as_mut() else { return };
-        if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
-            let head = self.components.provider().latest_header().map(|(h, _)| h.number);
-            // Not yet accounted for by the ledger: its wake comes once it is.
-            if head.is_ok_and(|head| self.ledger.height() >= head) {
-                let mined = std::mem::take(&mut *self.flags.mined.lock().unwrap_or_else(|p| p.into_inner()));
-                let landed: HashSet<B256> = self.ledger.take_landed().into_iter().collect();
-                let failed = self.ledger.take_failed();
-                let base = if landed.is_empty() { None } else { self.landing_base(core) };
-                core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
-            }
+        // A block the ledger has not accounted for yet waits for the ledger's wake.
+        if self.flags.l2_moved.swap(false, Ordering::AcqRel)
+            && let Some((head, true)) = self.chain_head()
+        {
+            self.head.set(head);
+            let mined = std::mem::take(&mut *self.flags.mined.lock().unwrap_or_else(|p| p.into_inner()));
+            let landed: HashSet<B256> = self.ledger.take_landed().into_iter().collect();
+            let failed = self.ledger.take_failed();
+            let base = if landed.is_empty() { None } else { self.landing_base(core) };
+            core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
+            self.handle.set_planned_on(head);
         }
         if self.flags.resync.swap(false, Ordering::AcqRel) {
             let pool = self.components.pool();

@@ -40,6 +40,8 @@ struct Published {
     plans: Vec<Plan>,
     /// Transactions planned for the proposal after the next (no room in the open bundle), in order.
     deferred: Vec<B256>,
+    /// The L2 head the plans were made on: they are for its child.
+    planned_on: Option<u64>,
     reasons: HashMap<B256, NoPlan>,
     order: VecDeque<B256>,
 }
@@ -72,10 +74,16 @@ impl PlannerHandle {
         undecided.keys().copied().collect()
     }
 
-    /// The plans in bundle order, and the transactions deferred to a later proposal.
-    pub fn plans_and_deferred(&self) -> (Vec<Plan>, Vec<B256>) {
+    /// The plans in bundle order, the transactions deferred to a later proposal, and the L2 head the
+    /// plans were made on (they are for its child block only).
+    pub fn plans_and_deferred(&self) -> (Vec<Plan>, Vec<B256>, Option<u64>) {
         let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        (p.plans.clone(), p.deferred.clone())
+        (p.plans.clone(), p.deferred.clone(), p.planned_on)
+    }
+
+    /// The plans are made on L2 head `number`.
+    pub fn set_planned_on(&self, number: u64) {
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).planned_on = Some(number);
     }
 
     fn publish(&self, plans: Vec<Plan>, deferred: Vec<B256>, reasons: Vec<(B256, NoPlan)>) {
@@ -217,10 +225,12 @@ where
         base: Option<BundleSimulator>,
         pending: impl Fn() -> Option<PendingL2<S>>,
     ) {
+        // A landed transaction may not be in `mined` yet (the chain's notification can come after the
+        // ledger's news): it leaves the book all the same.
         let mut gone = vec![];
-        for tx in mined {
+        for tx in mined.iter().chain(landed) {
             self.forget_waiting(tx);
-            if self.book.holder(tx).is_some() {
+            if self.book.holder(tx).is_some() && !gone.contains(tx) {
                 gone.push(*tx);
                 if !landed.contains(tx) {
                     self.book.forget(*tx, NoPlan::MinedWithoutSlots);
@@ -234,11 +244,9 @@ where
                 self.book.forget(*tx, NoPlan::Reverts(format!("in its block: {why}")));
             }
         }
-        if let Some(state) = pending() {
-            let base = base.unwrap_or_else(|| self.book.base().clone());
-            let after_drop = gone.iter().any(|tx| !landed.contains(tx));
-            self.book.land(&self.factory, &gone, base, state, after_drop);
-        }
+        let base = base.unwrap_or_else(|| self.book.base().clone());
+        let after_drop = gone.iter().any(|tx| !landed.contains(tx));
+        self.book.land(&self.factory, &gone, base, pending(), after_drop);
         self.after_replay();
     }
 

@@ -92,7 +92,7 @@ async fn a_full_bundle_defers_the_rest_to_the_next_proposal() {
     let closed: Vec<B256> = book.plans().map(|p| p.tx_hash).collect();
     assert_eq!(closed.len(), planned);
     let base = book.bundle().next_bundle();
-    book.land(&f, &closed, base, d.pending_with(&closed_txs(&book)), false);
+    book.land(&f, &closed, base, Some(d.pending_with(&closed_txs(&book))), false);
     let now: Vec<u64> = book.plans().map(|p| first_answer(p).id).collect();
     assert_eq!(now, (planned as u64..8).collect::<Vec<_>>());
     assert_eq!(book.deferred().count(), 0);

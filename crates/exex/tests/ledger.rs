@@ -63,6 +63,7 @@ impl Life {
         for tx in self.pool.best_transactions() {
             watcher.on_transaction(&tx);
         }
+        self.handle.set_planned_on(d.l2.head().unwrap().header.number);
     }
 
     /// Builds the next block (staging its inputs) without committing it.
@@ -91,6 +92,10 @@ async fn plans_survive_crashes_between_staging_and_commit_and_after_the_chain_co
     let swap = one.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
     one.plan_pool(&d).await;
     assert!(one.handle.plan(&swap).is_some());
+    // Plans made on another head than the parent are stale: held back, and the swap with them.
+    one.handle.set_planned_on(7);
+    assert_eq!(one.build(&d).body.transactions.len(), 1, "only the anchor");
+    one.handle.set_planned_on(0);
     let built = one.build(&d);
     assert_eq!(*built.body.transactions[1].tx_hash(), swap, "staged right after the anchor");
     drop(one);
@@ -132,4 +137,49 @@ async fn plans_survive_crashes_between_staging_and_commit_and_after_the_chain_co
     let open = four.ledger.open_proposal().unwrap();
     assert_eq!((open.id, open.blocks[0].number, open.blocks[0].hash), (2, 2, sealed.hash));
     assert!(four.pool.get(&swap).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_with_more_answers_than_an_anchor_carries_is_voided_not_waited_for() {
+    let (d, _) = dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        Ledger::open(PlannerStore::open(&dir.path().join("planner.redb")).unwrap(), ProposalRules::default(), 2)
+            .unwrap();
+    let tx = |who: u32| {
+        let pooled = common::pooled(&d, who, &d.swap(who, 0, &placeholder(&d)));
+        alloy::consensus::transaction::Recovered::new_unchecked(pooled.tx.clone(), pooled.sender)
+    };
+    let answer = |tag: u8| surge_sync::Answer {
+        message: Message::default(),
+        hash: alloy_primitives::B256::repeat_byte(tag),
+        slot: alloy_primitives::B256::repeat_byte(tag),
+    };
+    let plan = |tx: &alloy::consensus::transaction::Recovered<alloy::consensus::TxEnvelope>,
+                answers: Vec<surge_sync::Answer>| {
+        surge_sync::Plan {
+            tx_hash: *tx.tx_hash(),
+            sender: tx.signer(),
+            nonce: 0,
+            l1_block: (0, Default::default()),
+            messages: vec![surge_sync::PlannedMessage {
+                message: Message::default(),
+                hash: Default::default(),
+                answers,
+                l1_gas: 0,
+            }],
+        }
+    };
+    let (big, small) = (tx(3), tx(4));
+    let offered = vec![
+        surge_exex::Offered { plan: plan(&big, vec![answer(1), answer(2), answer(3)]), tx: big.clone() },
+        surge_exex::Offered { plan: plan(&small, vec![answer(4)]), tx: small.clone() },
+    ];
+    let staged = ledger.stage(1, None, offered, vec![]);
+    assert!(staged.sync_txs.is_empty(), "neither goes in: the later one never goes ahead");
+    assert_eq!(staged.held, vec![*big.tx_hash(), *small.tx_hash()]);
+    let failed = ledger.take_failed();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, *big.tx_hash());
+    assert!(failed[0].1.contains("3 answers need more slots than an anchor carries (2)"), "{}", failed[0].1);
 }

@@ -259,7 +259,9 @@ impl Producer {
                 owed = due && self.paused.load(Ordering::SeqCst);
                 if due && !owed && !flag.load(Ordering::SeqCst) {
                     match self.produce_one() {
-                        Ok(_) | Err(ProduceError::Paused) => {}
+                        Ok(_) => {}
+                        // Paused meanwhile: still owed.
+                        Err(ProduceError::Paused) => owed = true,
                         Err(e) => warn!(chain = self.name, error = %e, "block production failed"),
                     }
                 }
