@@ -137,7 +137,7 @@ async fn run_chains(
     let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
     let ledger =
         crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals, config.max_signal_slots)?;
-    let (l1, (checkpoints, watcher)) = match &settings.l1_rpc_url {
+    let (l1, (heads, watcher)) = match &settings.l1_rpc_url {
         Some(url) => {
             (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync, ledger.clone()).await?)
         }
@@ -160,10 +160,10 @@ async fn run_chains(
             (Some(l1), follow)
         }
     };
-    let planner = crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), checkpoints.clone());
-    let inputs: Arc<dyn BlockInputs> = Arc::new(planner);
-    let l2_builder =
-        SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, Arc::new(checkpoints))?;
+    // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
+    let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
+    let inputs: Arc<dyn BlockInputs> = planner.clone();
+    let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
         fee_recipient.or(settings.fee_recipient).unwrap_or_else(|| keys.first().map_or(Address::ZERO, |k| k.address()));

@@ -213,6 +213,17 @@ impl Ledger {
         staged
     }
 
+    /// The anchor the next block would take without plans: the open proposal's, or the one a proposal
+    /// opening now would choose (`l1` the latest L1 head).
+    pub fn current_anchor(&self, l1: Option<L1Head>) -> Option<surge_primitives::Checkpoint> {
+        let st = self.state();
+        if let Some(p) = &st.open {
+            return Some(p.anchor.clone());
+        }
+        let newer = l1.filter(|h| st.seen_l1.back().is_none_or(|last| last.hash != h.hash));
+        self.rules.choose_anchor(st.seen_l1.iter().chain(newer.as_ref())).map(|h| h.checkpoint())
+    }
+
     /// Whether the next block opens a proposal (none is open, it has plans to carry, or the open one
     /// expired), its anchor (the open proposal's, or one chosen among the L1 heads seen, `l1` the latest),
     /// and the plans that must not be staged again (voided, or in a block already).

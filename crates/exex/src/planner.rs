@@ -7,9 +7,11 @@ use std::{sync::Arc, time::Duration};
 use alloy::consensus::transaction::Recovered;
 use alloy_primitives::B256;
 use surge_interfaces::{
-    BlockInputs, CommittedBlock, InputsReport, SealedHeader, StagedInputs, TransactionPool, pool::without_sidecar,
+    BlockInputs, CheckpointSource, CommittedBlock, InputsReport, SealedHeader, StagedInputs, TransactionPool,
+    pool::without_sidecar,
 };
 use surge_l1::HeadWatch;
+use surge_primitives::Checkpoint;
 
 use crate::{
     ledger::{Ledger, Offered},
@@ -38,6 +40,15 @@ impl<Pool: TransactionPool> BlockPlanner<Pool> {
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+}
+
+/// Block production's checkpoint source: the open proposal's anchor (the staged inputs carry the same),
+/// never the live L1 head.
+impl<Pool: TransactionPool> CheckpointSource for BlockPlanner<Pool> {
+    fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
+        let l1 = self.heads.0.borrow().latest;
+        self.ledger.current_anchor(l1).ok_or_else(|| "no L1 head to anchor to yet".into())
     }
 }
 

@@ -13,7 +13,8 @@ use surge_sync::Plan;
 /// The bytes one blob carries for the proposal's data (4096 field elements of 31 usable bytes).
 pub const BLOB_BYTES: u64 = 4096 * 31;
 
-/// Where the open proposal ends, and how far behind the L1 head its anchor block is chosen.
+/// Where the open proposal ends, and how far behind the L1 head its anchor block is chosen. The budgets
+/// close a proposal after the block that reaches them (that block may go past: keep a block's margin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProposalRules {
     /// L1 blocks between the head and the anchor block chosen when a proposal opens (the newest head seen

@@ -145,16 +145,10 @@ pub async fn start_with(rules: ProposalRules) -> Net {
         }
     });
     let l2_heads = HeadWatch(heads.subscribe());
-    let planner = surge_node::planner::block_planner(&l2, ledger.clone(), Some(&watcher), l2_heads.clone());
+    let planner = Arc::new(surge_node::planner::block_planner(&l2, ledger.clone(), Some(&watcher), l2_heads));
     let builder = Arc::new(
-        SurgeNodeBuilder::new(
-            HostEvmConfig(l2.spec.clone()),
-            config,
-            l2.pool.clone(),
-            Arc::new(planner),
-            Arc::new(l2_heads),
-        )
-        .unwrap(),
+        SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), planner.clone(), planner)
+            .unwrap(),
     );
     let l2 = l2
         .start(StartOptions {
