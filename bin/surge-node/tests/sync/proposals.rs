@@ -100,6 +100,15 @@ impl Net {
         self.l2_tx(who, 0, self.apps.flash_loan.l2_executor, call.abi_encode().into(), fee, 3_000_000)
     }
 
+    /// A 1-ether swap from `who` (nonce 0) with the answer the watcher gives, sent and planned.
+    async fn planned_swap(&self, who: u32) -> (surge_exex::Candidate, Message, surge_sync::Plan) {
+        let answer = self.answer_for(who, 0).await;
+        let (raw, swap) = self.swap(who, 0, Some(&answer), 0);
+        self.submit(&raw).unwrap();
+        let plan = self.planned(swap.hash).await;
+        (swap, answer, plan)
+    }
+
     async fn flash_loan_answer(&self, who: u32, amount: u64) -> Message {
         let (_, blind) = self.flash_loan(who, amount, None);
         self.watcher.answers(blind).await.unwrap().messages[0].answers[0].message.clone()
@@ -125,10 +134,7 @@ async fn a_swap_and_a_flash_loan_go_in_with_their_slots_in_the_first_block_of_a_
     net.l2_at(1).await;
     net.l2.control.pause_production();
 
-    let answer = net.answer_for(3, 0).await;
-    let (raw, swap) = net.swap(3, 0, Some(&answer), 0);
-    net.submit(&raw).unwrap();
-    let swap_plan = net.planned(swap.hash).await;
+    let (swap, answer, swap_plan) = net.planned_swap(3).await;
     let loan_answer = net.flash_loan_answer(4, 100).await;
     let (raw, loan) = net.flash_loan(4, 100, Some(&loan_answer));
     net.submit(&raw).unwrap();
@@ -191,14 +197,8 @@ async fn planned_transactions_precede_the_pools_and_keep_their_ids() {
     let two_sender = dev_key(2).address().create(0);
     net.l2.control.pause_production();
 
-    let answer_a = net.answer_for(5, 0).await;
-    let (raw, a) = net.swap(5, 0, Some(&answer_a), 0);
-    net.submit(&raw).unwrap();
-    let plan_a = net.planned(a.hash).await;
-    let answer_b = net.answer_for(6, 0).await;
-    let (raw, b) = net.swap(6, 0, Some(&answer_b), 0);
-    net.submit(&raw).unwrap();
-    let plan_b = net.planned(b.hash).await;
+    let (a, _, plan_a) = net.planned_swap(5).await;
+    let (b, _, plan_b) = net.planned_swap(6).await;
     let to_l1 = |tag: u8| Message {
         gasLimit: 1_000_000,
         srcOwner: dev_key(8).address(),
@@ -259,10 +259,7 @@ async fn a_plan_dropped_after_staging_leaves_no_orphan_slot() {
     let net = start().await;
     net.l2_at(1).await;
     net.l2.control.pause_production();
-    let answer = net.answer_for(3, 0).await;
-    let (raw, swap) = net.swap(3, 0, Some(&answer), 0);
-    net.submit(&raw).unwrap();
-    let plan = net.planned(swap.hash).await;
+    let (swap, _, plan) = net.planned_swap(3).await;
 
     // A block is built with the plan staged (its slot in the anchor), and never committed.
     let head = net.l2.store.head().unwrap();
@@ -305,9 +302,7 @@ async fn every_block_of_a_proposal_anchors_the_same_l1_block_and_only_the_first_
         signed(net.protocol.l1_chain_id, 9, 0, Address::repeat_byte(0x55), Bytes::new(), U256::from(1), 21_000);
     net.l1.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
     // A planned swap in between: its block opens a proposal of its own.
-    let answer = net.answer_for(3, 0).await;
-    let (raw, swap) = net.swap(3, 0, Some(&answer), 0);
-    net.submit(&raw).unwrap();
+    let (swap, answer, _) = net.planned_swap(3).await;
     let swap_block = mined(&net, swap.hash).await;
     net.l2_at(swap_block + 4).await;
 
