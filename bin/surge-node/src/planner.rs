@@ -42,3 +42,16 @@ pub fn block_planner(
     let plans = watcher.map_or_else(|| Arc::new(PlannerHandle::default()), Watcher::planner);
     BlockPlanner::new(l2.pool.clone(), plans, ledger, heads)
 }
+
+/// The extension serving the `surge_*` methods on the L2 endpoint: answered by the txpool watcher, or,
+/// without one, with the reason synchronous composability is off.
+pub fn surge_rpc(watcher: Option<&Watcher>) -> crate::launch::ExtensionInstaller {
+    let planner: surge_rpc_ext::PlannerOrReason = match watcher {
+        Some(w) => Ok(Arc::new(w.clone())),
+        None => Err("the L1 leg's startup check failed: the node's log says why".into()),
+    };
+    Box::new(move |ctx| {
+        surge_rpc_ext::install(&ctx.rpc, planner, surge_rpc_ext::SurgeRpcConfig::default());
+        Ok(())
+    })
+}

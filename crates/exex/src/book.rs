@@ -134,17 +134,19 @@ where
     }
 
     /// What L1 would answer `candidate`'s messages at the end of the bundle, keeping nothing (phases (a)
-    /// and (b): how an app learns the answer to embed). When the open bundle has no room, the answer is the
+    /// and (b), run as a call: how an app learns the answer to embed). When the open bundle has no room, the answer is the
     /// one the next proposal will give, after the transactions deferred to it.
     pub fn answers<F>(&mut self, factory: &F, candidate: &Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         if !self.deferred.is_empty() {
-            return self.pending.answers(factory, &self.next, candidate).map(|(plan, _)| plan);
+            return self.pending.answers_to_call(factory, &self.next, candidate).map(|(plan, _)| plan);
         }
-        match self.pending.answers(factory, &self.bundle, candidate) {
-            Err(NoPlan::BundleGasBudget) => self.pending.answers(factory, &self.bundle.next_bundle(), candidate),
+        match self.pending.answers_to_call(factory, &self.bundle, candidate) {
+            Err(NoPlan::BundleGasBudget) => {
+                self.pending.answers_to_call(factory, &self.bundle.next_bundle(), candidate)
+            }
             other => other,
         }
         .map(|(plan, _)| plan)

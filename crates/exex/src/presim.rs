@@ -260,6 +260,25 @@ where
         Ok((plan, extended))
     }
 
+    /// [`Self::answers`] for a call rather than a signed transaction: no nonce, fee or base-fee checks, as
+    /// `eth_call` runs it.
+    pub fn answers_to_call<F>(
+        &mut self,
+        factory: &F,
+        bundle: &BundleSimulator,
+        candidate: &Candidate,
+    ) -> Result<(Plan, BundleSimulator), NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let as_sent = self.env.clone();
+        self.env.cfg_env.disable_nonce_check = true;
+        self.env.cfg_env.disable_base_fee = true;
+        let result = self.answers(factory, bundle, candidate);
+        self.env = as_sent;
+        result
+    }
+
     /// Why the transaction does not complete with its answers: it embeds an answer another plan holds
     /// (`taken`: those plans' answer hashes), one L1 no longer gives, or it fails on its own.
     fn why_not<H: std::fmt::Debug>(

@@ -14,13 +14,14 @@ use std::{
     time::SystemTime,
 };
 
-use alloy_primitives::B256;
+use alloy_primitives::{B256, TxKind};
+use revm::context::TxEnv;
 use surge_interfaces::{
     ConfigureEvm, ExtensionContext, FinishedHeight, NextBlockAttributes, NodeComponents, PoolEvent, PooledTx,
     StateProviderFactory, TransactionPool,
 };
 use surge_l1::{HeadWatch, L1Leg, L1StateSource};
-use surge_sync::{NoPlan, Plan};
+use surge_sync::{NoPlan, Plan, Planner, SimulatedCall, Simulation};
 use tokio::sync::{
     mpsc::{self, error::TrySendError},
     oneshot,
@@ -116,6 +117,38 @@ impl Watcher {
         let gone = || NoPlan::L1Unavailable("the txpool watcher is not running".into());
         self.control.send(Control::Answers(Box::new(candidate), reply)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+}
+
+/// The planner as other extensions see it (the `surge_*` RPC): plans and reasons, and what L1 answers a
+/// call now.
+impl Planner for Watcher {
+    fn plan(&self, tx: &B256) -> Option<Plan> {
+        self.handle.plan(tx)
+    }
+
+    fn no_plan_reason(&self, tx: &B256) -> Option<NoPlan> {
+        self.handle.no_plan_reason(tx)
+    }
+
+    fn plans(&self) -> Vec<Plan> {
+        self.handle.plans()
+    }
+
+    fn simulate(&self, call: SimulatedCall) -> Simulation<'_> {
+        let tx = TxEnv {
+            caller: call.from,
+            kind: TxKind::Call(call.to),
+            data: call.data,
+            value: call.value,
+            gas_limit: call.gas,
+            gas_price: 0,
+            gas_priority_fee: None,
+            chain_id: None,
+            ..Default::default()
+        };
+        let candidate = Candidate { hash: B256::ZERO, sender: call.from, nonce: 0, tx };
+        Box::pin(self.answers(candidate))
     }
 }
 

@@ -17,7 +17,7 @@ use revm::{
 };
 use surge_interfaces::{PoolEvent, PooledTx, ReplacementGuard};
 use surge_l1::BundleSimulator;
-use surge_sync::{NoPlan, Plan, Planner};
+use surge_sync::{NoPlan, Plan};
 
 use crate::{
     book::{KEPT_REASONS, Moved, PlanBook},
@@ -130,17 +130,20 @@ impl ReplacementGuard for PlannerHandle {
     }
 }
 
-impl Planner for PlannerHandle {
-    fn plan(&self, tx: &B256) -> Option<Plan> {
+impl PlannerHandle {
+    /// The plan of transaction `tx`, if it has one.
+    pub fn plan(&self, tx: &B256) -> Option<Plan> {
         let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
         p.plans.iter().find(|plan| plan.tx_hash == *tx).cloned()
     }
 
-    fn no_plan_reason(&self, tx: &B256) -> Option<NoPlan> {
+    /// Why transaction `tx` has no plan (or lost it), if the watcher considered it.
+    pub fn no_plan_reason(&self, tx: &B256) -> Option<NoPlan> {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).reasons.get(tx).cloned()
     }
 
-    fn plans(&self) -> Vec<Plan> {
+    /// Every plan of the open proposal, in bundle order.
+    pub fn plans(&self) -> Vec<Plan> {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).plans.clone()
     }
 }

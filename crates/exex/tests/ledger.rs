@@ -19,7 +19,6 @@ use surge_host::{
 use surge_interfaces::{BuiltBlock, NextBlockAttributes, PayloadBuilder, TransactionOrigin, TransactionPool};
 use surge_l1::{HeadWatch, L1Head, L1Heads};
 use surge_primitives::Message;
-use surge_sync::Planner;
 use tokio::sync::watch;
 
 /// A fresh (empty) pool on the L2 head, as after a restart.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::{dev, factory, first_answer, placeholder, pooled};
 use surge_exex::{PlanBook, PlannerHandle, WatcherCore};
 use surge_interfaces::PoolEvent;
-use surge_sync::{NoPlan, Planner};
+use surge_sync::NoPlan;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_later_nonce_waits_for_the_earlier_and_a_dropped_plan_takes_the_one_behind() {

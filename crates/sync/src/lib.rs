@@ -6,4 +6,4 @@ pub mod outbound;
 pub mod plan;
 
 pub use outbound::{OutboundMessage, find_outbound_messages, tracer_config};
-pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner};
+pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};

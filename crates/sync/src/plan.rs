@@ -111,6 +111,25 @@ impl fmt::Display for NoPlan {
     }
 }
 
+/// A call whose L1 answers are asked for (`surge_simulateReturnMessage`, gas estimation): run as `eth_call`
+/// runs it (no nonce or fee checks) on the pending L2 state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimulatedCall {
+    /// The caller.
+    pub from: Address,
+    /// The contract called.
+    pub to: Address,
+    /// The calldata.
+    pub data: alloy_primitives::Bytes,
+    /// The value sent.
+    pub value: alloy_primitives::U256,
+    /// The gas it may use.
+    pub gas: u64,
+}
+
+/// What [`Planner::simulate`] returns: a future, so an RPC handler can bound its time.
+pub type Simulation<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Plan, NoPlan>> + Send + 'a>>;
+
 /// The planner as other extensions see it.
 pub trait Planner: Send + Sync {
     /// The plan of transaction `tx`, if it has one.
@@ -119,4 +138,7 @@ pub trait Planner: Send + Sync {
     fn no_plan_reason(&self, tx: &B256) -> Option<NoPlan>;
     /// Every plan of the open proposal, in bundle order.
     fn plans(&self) -> Vec<Plan>;
+    /// What L1 would answer the messages `call` sends if it were sent now: traced on the pending state,
+    /// its legs simulated at the end of the open bundle, nothing kept (the plan's `tx_hash` is zero).
+    fn simulate(&self, call: SimulatedCall) -> Simulation<'_>;
 }

@@ -29,7 +29,7 @@ use surge_l1::{HeadWatch, L1Heads, SimConfig};
 use surge_node::launch::{OpenChain, RunningChain, StartOptions};
 use surge_primitives::{Message, ProtocolConfig, bindings::examples::swap_vault_l2::SwapVaultL2};
 use surge_rpc::RpcServerConfig;
-use surge_sync::{NoPlan, Plan, Planner};
+use surge_sync::{NoPlan, Plan};
 use surge_test_utils::{dev_key, workspace_root};
 use tokio::sync::watch;
 

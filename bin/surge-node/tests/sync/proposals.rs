@@ -18,7 +18,7 @@ use surge_primitives::{
     },
     slots::bridge::message_status_key,
 };
-use surge_sync::{NoPlan, Planner};
+use surge_sync::NoPlan;
 use surge_test_utils::{cast, dev_key};
 
 use crate::net::{Net, signed, start, start_with, until};

@@ -1,0 +1,172 @@
+//! `surge_simulateReturnMessage` on the real binary in dev mode, driven with cast: the swap and the flash
+//! loan — simulate with a placeholder answer, send with the answer the node returned, the block's anchor
+//! carries its slot, the receipt succeeds, the balances moved as the formulas say — and bad input answered
+//! with the documented errors while the node keeps serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use alloy_primitives::{B256, Bytes};
+use alloy_sol_types::SolCall;
+use common::{DevNode, KEY1, healthy, number};
+use serde_json::{Value, json};
+use surge_primitives::bindings::anchor::Anchor;
+use surge_test_utils::{cast, cast_bin, json_rpc, rpc_result};
+
+const USER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const L2_VAULT: &str = "0x7633740000000000000000000000000000002001";
+const L2_TOKEN: &str = "0x7633740000000000000000000000000000002002";
+const L1_POOL: &str = "0x3151908000000000000000000000000000002002";
+const L2_EXECUTOR: &str = "0x7633740000000000000000000000000000003001";
+const MESSAGE: &str = "(uint64,uint64,uint32,address,uint64,address,uint64,address,address,uint256,bytes)";
+const ZERO: &str = "0x0000000000000000000000000000000000000000";
+
+/// A message in cast's tuple syntax, from the JSON the node returns.
+fn tuple(m: &Value) -> String {
+    let f = |k: &str| match &m[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let fields =
+        ["id", "fee", "gasLimit", "from", "srcChainId", "srcOwner", "destChainId", "destOwner", "to", "value", "data"];
+    format!("({})", fields.map(f).join(","))
+}
+
+fn placeholder() -> String {
+    format!("(0,0,0,{ZERO},3151908,{ZERO},763374,{ZERO},{ZERO},0,0x)")
+}
+
+/// `surge_simulateReturnMessage` with cast, `request` as its one parameter (Catalyst's form) or, `raw`, as
+/// the parameters themselves (by name); the result, or cast's error text.
+fn simulate(l2: &str, request: &Value, raw: bool) -> Result<Value, String> {
+    let mut args = vec!["rpc", "surge_simulateReturnMessage"];
+    if raw {
+        args.push("--raw");
+    }
+    let request = request.to_string();
+    args.extend([request.as_str(), "--rpc-url", l2]);
+    let out = Command::new(cast_bin()).args(&args).output().unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// The signal slots of the anchor of `block`.
+fn anchor_slots(l2: &str, block: u64) -> Vec<B256> {
+    let block = rpc_result(l2, "eth_getBlockByNumber", json!([format!("0x{block:x}"), true]));
+    let input: Bytes = block["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
+    Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap().signalSlots
+}
+
+/// Sends `signature(args)` to `to` from the user with `value`; the receipt.
+fn send(l2: &str, to: &str, signature: &str, args: &[&str], value: &str) -> Value {
+    let mut all = vec!["send", to, signature];
+    all.extend_from_slice(args);
+    // An explicit gas limit: estimating a sync transaction needs its answer's slot (not yet).
+    all.extend_from_slice(&[
+        "--value",
+        value,
+        "--gas-limit",
+        "3000000",
+        "--private-key",
+        KEY1,
+        "--rpc-url",
+        l2,
+        "--json",
+    ]);
+    serde_json::from_str(&cast(&all)).unwrap()
+}
+
+#[test]
+fn a_swap_and_a_flash_loan_with_the_answers_the_node_simulates() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let (l1, l2) = (node.l1.clone(), node.l2.clone());
+
+    // The swap: calldata with a placeholder answer, the node's answer, then the real transaction.
+    let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
+    let data = cast(&["calldata", &swap, "0", &placeholder()]);
+    let request = json!({"from": USER, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"});
+    let answer = simulate(&l2, &request, false).unwrap();
+    assert_eq!(simulate(&l2, &request, true).unwrap(), answer, "the by-name form answers the same");
+    assert_eq!(answer["message"]["srcChainId"], json!(3151908));
+    assert_eq!(answer["messages"].as_array().unwrap().len(), 1);
+    let tokens = cast(&["call", L1_POOL, "getAmountOut(uint256)(uint256)", "1ether", "--rpc-url", &l1]);
+    let tokens = tokens.split_whitespace().next().unwrap().to_string();
+    let receipt = send(&l2, L2_VAULT, &swap, &["0", &tuple(&answer["message"])], "1ether");
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let slot: B256 = answer["signalSlot"].as_str().unwrap().parse().unwrap();
+    assert_eq!(anchor_slots(&l2, number(&receipt["blockNumber"])), vec![slot], "the anchor carries its slot");
+    let balance = cast(&["call", L2_TOKEN, "balanceOf(address)(uint256)", USER, "--rpc-url", &l2]);
+    assert_eq!(balance.split_whitespace().next().unwrap(), tokens, "the L1 pool's formula");
+
+    // The flash loan of 100 ether, its 1 ether fee sent along.
+    let loan = format!("flashLoanViaL1(uint256,{MESSAGE})");
+    let data = cast(&["calldata", &loan, "100000000000000000000", &placeholder()]);
+    let request = json!({"from": USER, "to": L2_EXECUTOR, "data": data, "value": "0xde0b6b3a7640000"});
+    let answer = simulate(&l2, &request, false).unwrap();
+    let receipt = send(&l2, L2_EXECUTOR, &loan, &["100000000000000000000", &tuple(&answer["message"])], "1ether");
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let slot: B256 = answer["signalSlot"].as_str().unwrap().parse().unwrap();
+    assert_eq!(anchor_slots(&l2, number(&receipt["blockNumber"])), vec![slot]);
+    let request_hash = answer["messages"][0]["hash"].as_str().unwrap();
+    let recorded =
+        cast(&["call", L2_EXECUTOR, "loans(bytes32)(address,uint256,uint256)", request_hash, "--rpc-url", &l2]);
+    let recorded: Vec<&str> = recorded.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(recorded, [USER, "100000000000000000000", "1000000000000000000"], "the loan recorded");
+    drop(node);
+}
+
+#[test]
+fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let l2 = node.l2.clone();
+    let code = |params: Value| json_rpc(&l2, "surge_simulateReturnMessage", params)["error"]["code"].clone();
+
+    // No outbound message: -32001.
+    assert_eq!(code(json!([{"from": USER, "to": L2_VAULT, "data": "0x"}])), json!(-32001));
+    // Wrong types, nothing, an unknown field: invalid params.
+    assert_eq!(code(json!([{"from": "me", "to": L2_VAULT}])), json!(-32602));
+    assert_eq!(code(json!([])), json!(-32602));
+    assert_eq!(code(json!([{"from": USER, "to": L2_VAULT, "colour": "red"}])), json!(-32602));
+    // A swap whose L1 leg reverts (a minimum the L1 pool cannot give): the callback's failure.
+    let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
+    let greedy = cast(&["calldata", &swap, "1000000000000000000000000000000", &placeholder()]);
+    let request = json!({"from": USER, "to": L2_VAULT, "data": greedy, "value": "0xde0b6b3a7640000"});
+    let failed = json_rpc(&l2, "surge_simulateReturnMessage", json!([request]));
+    assert_eq!(failed["error"]["code"], json!(-32000), "{failed}");
+    assert_eq!(failed["error"]["message"], json!("L1 callback simulation failed"), "{failed}");
+    let data = cast(&["calldata", &swap, "0", &placeholder()]);
+    // 1 MB of calldata: answered.
+    let big = format!("0x{}", "ab".repeat(1 << 20));
+    let answered = json_rpc(&l2, "surge_simulateReturnMessage", json!([{"from": USER, "to": L2_VAULT, "data": big}]));
+    assert!(answered["error"]["code"].is_i64(), "{answered}");
+
+    // 100 at once: each answered, with the answer or as too many.
+    let handles: Vec<_> = (0..100)
+        .map(|_| {
+            let (l2, data) = (l2.clone(), data.clone());
+            std::thread::spawn(move || {
+                let request = json!([{"from": USER, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"}]);
+                json_rpc(&l2, "surge_simulateReturnMessage", request)
+            })
+        })
+        .collect();
+    let answers: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = answers.iter().filter(|a| a.get("result").is_some()).count();
+    let limited = answers.iter().filter(|a| a["error"]["code"] == json!(-32005)).count();
+    assert_eq!(
+        ok + limited,
+        100,
+        "{:?}",
+        answers.iter().find(|a| a.get("result").is_none() && a["error"]["code"] != json!(-32005))
+    );
+    assert!(ok >= 1);
+    assert!(healthy(&l2));
+    assert!(rpc_result(&l2, "eth_blockNumber", json!([])).is_string(), "the node keeps serving");
+}

@@ -1,0 +1,143 @@
+//! The `surge_*` JSON-RPC namespace, served on the node's own endpoint next to `eth_*` (reth's
+//! `extend_rpc_modules`): `surge_simulateReturnMessage` tells a dapp what L1 will answer the messages a
+//! call sends, so it can embed the answer before it signs. It asks the planner ([`Planner::simulate`]):
+//! the call is traced on the pending L2 state and its L1 legs run at the end of the open proposal's
+//! bundle — where the transaction goes if it is sent now. Each call is bounded in gas, time and
+//! concurrency. Parameters, result and error codes follow Catalyst's realtime sequencer.
+
+mod types;
+
+use std::{sync::Arc, time::Duration};
+
+use jsonrpsee::{
+    RpcModule,
+    core::RpcResult,
+    proc_macros::rpc,
+    types::{ErrorObjectOwned, Params, error::INVALID_PARAMS_CODE},
+};
+use surge_interfaces::RpcExtensions;
+use surge_sync::{NoPlan, Planner, SimulatedCall};
+use tokio::sync::Semaphore;
+pub use types::{AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse};
+
+/// The L2 trace failed, or the L1 leg did (Catalyst's -32000).
+pub const SIMULATION_FAILED: i32 = -32000;
+/// The call sends no message to L1 (Catalyst's -32001).
+pub const NO_OUTBOUND_MESSAGE: i32 = -32001;
+/// The L1 leg sends nothing back (Catalyst's -32002).
+pub const NO_RETURN_MESSAGE: i32 = -32002;
+/// Too many simulations at once (geth's "limit exceeded").
+pub const LIMIT_EXCEEDED: i32 = -32005;
+
+/// The `surge_*` methods, as a typed client (`SurgeApiClient`) for Rust dapps.
+#[rpc(client, namespace = "surge")]
+pub trait SurgeApi {
+    /// What L1 answers the messages `request` sends if it is sent now.
+    #[method(name = "simulateReturnMessage")]
+    async fn simulate_return_message(&self, request: SimulateRequest) -> RpcResult<SimulateResponse>;
+}
+
+/// What one `surge_simulateReturnMessage` may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurgeRpcConfig {
+    /// The gas a simulated call gets at most (and without a `gas` parameter).
+    pub gas_cap: u64,
+    /// How long one simulation may take.
+    pub timeout: Duration,
+    /// Simulations running at once; more are refused.
+    pub max_concurrent: usize,
+}
+
+impl Default for SurgeRpcConfig {
+    fn default() -> Self {
+        Self { gas_cap: 25_000_000, timeout: Duration::from_secs(5), max_concurrent: 16 }
+    }
+}
+
+/// The planner behind the namespace, or why there is none (synchronous composability is off).
+pub type PlannerOrReason = Result<Arc<dyn Planner>, String>;
+
+struct Context {
+    planner: PlannerOrReason,
+    config: SurgeRpcConfig,
+    running: Semaphore,
+}
+
+fn error(code: i32, message: &str, data: Option<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message, data)
+}
+
+/// The error Catalyst answers for each reason a call gets no answer.
+fn no_plan_error(reason: NoPlan) -> ErrorObjectOwned {
+    match reason {
+        NoPlan::NoOutboundMessage => error(NO_OUTBOUND_MESSAGE, "No outbound Bridge.sendMessage found in trace", None),
+        NoPlan::Reverts(why) => error(SIMULATION_FAILED, "L2 trace failed", Some(why)),
+        NoPlan::L1LegFailed(why) => error(SIMULATION_FAILED, "L1 callback simulation failed", Some(why)),
+        other => error(SIMULATION_FAILED, "L1 callback simulation failed", Some(other.to_string())),
+    }
+}
+
+/// The request, from `[{…}]` (Catalyst's form) or the object itself.
+fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
+    let invalid = |why: String| error(INVALID_PARAMS_CODE, &format!("invalid params: {why}"), None);
+    let value: serde_json::Value = params.parse().map_err(|e| invalid(e.message().to_string()))?;
+    let object = match value {
+        serde_json::Value::Array(mut items) if items.len() == 1 => items.remove(0),
+        object @ serde_json::Value::Object(_) => object,
+        _ => return Err(invalid("expected [{from, to, data, value?, gas?}]".into())),
+    };
+    serde_json::from_value(object).map_err(|e| invalid(e.to_string()))
+}
+
+impl Context {
+    async fn simulate(&self, request: SimulateRequest) -> RpcResult<SimulateResponse> {
+        let planner = self.planner.as_ref().map_err(|why| {
+            error(SIMULATION_FAILED, "synchronous composability is off on this node", Some(why.clone()))
+        })?;
+        let _permit = self.running.try_acquire().map_err(|_| {
+            let message = format!("too many simulations at once (at most {})", self.config.max_concurrent);
+            error(LIMIT_EXCEEDED, &message, None)
+        })?;
+        let gas = request.gas.map_or(self.config.gas_cap, |g| g.to::<u64>().min(self.config.gas_cap));
+        let call = SimulatedCall {
+            from: request.from,
+            to: request.to,
+            data: request.data,
+            value: request.value.unwrap_or_default(),
+            gas,
+        };
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(self.config.timeout, planner.simulate(call)).await;
+        metrics::histogram!("surge_simulate_return_message_seconds").record(started.elapsed().as_secs_f64());
+        let plan = match outcome {
+            Err(_) => {
+                let message = format!("simulation timed out after {} ms", self.config.timeout.as_millis());
+                return Err(error(SIMULATION_FAILED, &message, None));
+            }
+            Ok(result) => result.map_err(no_plan_error)?,
+        };
+        SimulateResponse::from_plan(&plan)
+            .ok_or_else(|| error(NO_RETURN_MESSAGE, "L1 callback produced no return message", None))
+    }
+}
+
+/// The `surge_*` methods on `planner` (or answering why there is none), bounded by `config`.
+pub fn module(planner: PlannerOrReason, config: SurgeRpcConfig) -> RpcModule<()> {
+    let context = Arc::new(Context { planner, config, running: Semaphore::new(config.max_concurrent.max(1)) });
+    let mut module = RpcModule::new(());
+    let registered = module.register_async_method("surge_simulateReturnMessage", move |params, _, _| {
+        let context = context.clone();
+        let request = request(&params);
+        async move { context.simulate(request?).await }
+    });
+    if let Err(e) = registered {
+        // A fixed, unique name on a fresh module: registering cannot fail.
+        tracing::error!("registering surge_simulateReturnMessage: {e}");
+    }
+    module
+}
+
+/// Serves the `surge_*` methods on the node's endpoint through its RPC extension hook.
+pub fn install(rpc: &RpcExtensions, planner: PlannerOrReason, config: SurgeRpcConfig) {
+    rpc.merge(module(planner, config));
+}

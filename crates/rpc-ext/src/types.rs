@@ -1,0 +1,158 @@
+//! The JSON shapes of the `surge_*` methods, as Catalyst's realtime sequencer serves them (numbers as JSON
+//! numbers, `value` as a decimal string), plus the `messages` array of every outbound message.
+
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use surge_primitives::Message;
+use surge_sync::Plan;
+
+/// `surge_simulateReturnMessage`'s parameter: the call whose L1 answer is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimulateRequest {
+    /// The caller.
+    pub from: Address,
+    /// The contract called.
+    pub to: Address,
+    /// The calldata (`input` accepted too, as `eth_call` does).
+    #[serde(default, alias = "input")]
+    pub data: Bytes,
+    /// The value sent (wei).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<U256>,
+    /// The gas the call may use (capped by the node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas: Option<U64>,
+}
+
+/// A bridge message as the JSON answer carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageJson {
+    /// Its id.
+    pub id: u64,
+    /// The relayer fee.
+    pub fee: u64,
+    /// Its gas limit.
+    pub gas_limit: u32,
+    /// The sender on the source chain.
+    pub from: Address,
+    /// The source chain.
+    pub src_chain_id: u64,
+    /// Its owner on the source chain.
+    pub src_owner: Address,
+    /// The destination chain.
+    pub dest_chain_id: u64,
+    /// Its owner on the destination chain.
+    pub dest_owner: Address,
+    /// The call target on the destination chain.
+    pub to: Address,
+    /// The value delivered, in wei, as a decimal string.
+    #[serde(serialize_with = "decimal", deserialize_with = "from_decimal")]
+    pub value: U256,
+    /// The calldata for `to`.
+    pub data: Bytes,
+}
+
+fn decimal<S: Serializer>(value: &U256, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&value.to_string())
+}
+
+fn from_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse::<U256>().map_err(|e| serde::de::Error::custom(format!("value {text:?}: {e}")))
+}
+
+impl From<&Message> for MessageJson {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id,
+            fee: m.fee,
+            gas_limit: m.gasLimit,
+            from: m.from,
+            src_chain_id: m.srcChainId,
+            src_owner: m.srcOwner,
+            dest_chain_id: m.destChainId,
+            dest_owner: m.destOwner,
+            to: m.to,
+            value: m.value,
+            data: m.data.clone(),
+        }
+    }
+}
+
+impl From<MessageJson> for Message {
+    fn from(m: MessageJson) -> Self {
+        Self {
+            id: m.id,
+            fee: m.fee,
+            gasLimit: m.gas_limit,
+            from: m.from,
+            srcChainId: m.src_chain_id,
+            srcOwner: m.src_owner,
+            destChainId: m.dest_chain_id,
+            destOwner: m.dest_owner,
+            to: m.to,
+            value: m.value,
+            data: m.data,
+        }
+    }
+}
+
+/// One answer L1 sends back to an outbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnswerJson {
+    /// The answer, as the L1 bridge records it.
+    pub message: MessageJson,
+    /// Its hash.
+    pub hash: B256,
+    /// Its signal slot, which the anchor marks received on L2.
+    pub signal_slot: B256,
+}
+
+/// One outbound message of the call, with its answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundJson {
+    /// The message, as the L2 bridge will record it.
+    pub message: MessageJson,
+    /// Its hash.
+    pub hash: B256,
+    /// What its L1 leg sends back, in order.
+    pub answers: Vec<AnswerJson>,
+}
+
+/// `surge_simulateReturnMessage`'s result: Catalyst's `message` and `signalSlot` (the first answer), and
+/// every outbound message with its answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulateResponse {
+    /// The first answer.
+    pub message: MessageJson,
+    /// Its signal slot.
+    pub signal_slot: B256,
+    /// Every outbound message, in the order the call sends them, with its answers.
+    pub messages: Vec<OutboundJson>,
+}
+
+impl SimulateResponse {
+    /// The response for `plan`, or `None` when none of its messages gets an answer.
+    pub fn from_plan(plan: &Plan) -> Option<Self> {
+        let first = plan.messages.iter().flat_map(|m| m.answers.iter()).next()?;
+        let messages = plan
+            .messages
+            .iter()
+            .map(|m| OutboundJson {
+                message: (&m.message).into(),
+                hash: m.hash,
+                answers: m
+                    .answers
+                    .iter()
+                    .map(|a| AnswerJson { message: (&a.message).into(), hash: a.hash, signal_slot: a.slot })
+                    .collect(),
+            })
+            .collect();
+        Some(Self { message: (&first.message).into(), signal_slot: first.slot, messages })
+    }
+}
