@@ -163,7 +163,7 @@ async fn run_chains(
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
     let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
-    let surge_rpc = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w));
+    let surge_rpc = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =

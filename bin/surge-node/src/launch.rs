@@ -92,13 +92,14 @@ impl OpenChain {
 
     /// Starts producing blocks, installs the extensions and serves RPC.
     pub async fn start(self, options: StartOptions) -> eyre::Result<RunningChain> {
-        let ctx = RpcContext {
+        let mut ctx = RpcContext {
             spec: self.spec.clone(),
             store: self.store.clone(),
             hub: self.hub.clone(),
             pool: self.pool.clone(),
             tags: options.tags.clone(),
             limits: RpcLimits::default(),
+            call_hook: None,
         };
         let events = ChainEvents::start(&ctx);
         let paused = Arc::new(AtomicBool::new(false));
@@ -137,6 +138,7 @@ impl OpenChain {
             };
             install(ctx).wrap_err_with(|| format!("installing an extension on {}", self.name))?;
         }
+        ctx.call_hook = extensions.call_hook();
         let mut modules = RpcModules::standard(&ctx, &events)?;
         if options.dev {
             modules.merge(dev_module(producer.clone())?)?;

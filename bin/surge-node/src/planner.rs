@@ -3,6 +3,8 @@
 
 use std::{path::Path, sync::Arc};
 
+use alloy_primitives::Address;
+
 use surge_exex::{BlockPlanner, Ledger, PlannerHandle, PlannerStore, ProposalRules, Watcher};
 use surge_l1::HeadWatch;
 
@@ -45,13 +47,13 @@ pub fn block_planner(
 
 /// The extension serving the `surge_*` methods on the L2 endpoint: answered by the txpool watcher, or,
 /// without one, with the reason synchronous composability is off.
-pub fn surge_rpc(watcher: Option<&Watcher>) -> crate::launch::ExtensionInstaller {
+pub fn surge_rpc(watcher: Option<&Watcher>, l2_signal_service: Address) -> crate::launch::ExtensionInstaller {
     let planner: surge_rpc_ext::PlannerOrReason = match watcher {
         Some(w) => Ok(Arc::new(w.clone())),
         None => Err("the L1 leg's startup check failed: the node's log says why".into()),
     };
     Box::new(move |ctx| {
-        surge_rpc_ext::install(&ctx.rpc, planner, surge_rpc_ext::SurgeRpcConfig::default());
+        surge_rpc_ext::install(&ctx.rpc, planner, surge_rpc_ext::SurgeRpcConfig::default(), l2_signal_service);
         Ok(())
     })
 }

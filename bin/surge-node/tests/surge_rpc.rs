@@ -1,7 +1,7 @@
 //! `surge_simulateReturnMessage` on the real binary in dev mode, driven with cast: the swap and the flash
-//! loan — simulate with a placeholder answer, send with the answer the node returned, the block's anchor
-//! carries its slot, the receipt succeeds, the balances moved as the formulas say — and bad input answered
-//! with the documented errors while the node keeps serving.
+//! loan — simulate with a placeholder answer, estimate and send with the answer the node returned, the
+//! block's anchor carries its slot, the receipt succeeds, the balances moved as the formulas say — and bad
+//! input answered with the documented errors while the node keeps serving.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -62,22 +62,17 @@ fn anchor_slots(l2: &str, block: u64) -> Vec<B256> {
     Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap().signalSlots
 }
 
-/// Sends `signature(args)` to `to` from the user with `value`; the receipt.
+/// Estimates `signature(args)` to `to` from the user with `value` (the node marks the answer's slot for
+/// the estimate), then sends it with that gas; the receipt.
 fn send(l2: &str, to: &str, signature: &str, args: &[&str], value: &str) -> Value {
+    let mut estimate = vec!["estimate", "--from", USER, to, signature];
+    estimate.extend_from_slice(args);
+    estimate.extend_from_slice(&["--value", value, "--rpc-url", l2]);
+    let gas = cast(&estimate);
+    assert!(gas.parse::<u64>().unwrap() > 100_000, "{gas}");
     let mut all = vec!["send", to, signature];
     all.extend_from_slice(args);
-    // An explicit gas limit: estimating a sync transaction needs its answer's slot (not yet).
-    all.extend_from_slice(&[
-        "--value",
-        value,
-        "--gas-limit",
-        "3000000",
-        "--private-key",
-        KEY1,
-        "--rpc-url",
-        l2,
-        "--json",
-    ]);
+    all.extend_from_slice(&["--value", value, "--gas-limit", &gas, "--private-key", KEY1, "--rpc-url", l2, "--json"]);
     serde_json::from_str(&cast(&all)).unwrap()
 }
 
@@ -97,6 +92,11 @@ fn a_swap_and_a_flash_loan_with_the_answers_the_node_simulates() {
     assert_eq!(answer["messages"].as_array().unwrap().len(), 1);
     let tokens = cast(&["call", L1_POOL, "getAmountOut(uint256)(uint256)", "1ether", "--rpc-url", &l1]);
     let tokens = tokens.split_whitespace().next().unwrap().to_string();
+    // eth_call runs it as its block will (the answer's slot marked): the tokens it returns.
+    let returns = format!("{swap}(uint256)");
+    let call = ["call", "--from", USER, L2_VAULT, &returns, "0", &tuple(&answer["message"])];
+    let quoted = cast(&[&call[..], &["--value", "1ether", "--rpc-url", &l2]].concat());
+    assert_eq!(quoted.split_whitespace().next().unwrap(), tokens, "eth_call of the sync transaction");
     let receipt = send(&l2, L2_VAULT, &swap, &["0", &tuple(&answer["message"])], "1ether");
     assert_eq!(receipt["status"], "0x1", "{receipt}");
     let slot: B256 = answer["signalSlot"].as_str().unwrap().parse().unwrap();

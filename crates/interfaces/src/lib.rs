@@ -40,7 +40,7 @@ pub use pool::{
     BestTransactions, InvalidKind, Listener, ListenerSender, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin,
     TransactionPool, listener,
 };
-pub use rpc::{MergeMode, RpcExtensions};
+pub use rpc::{CallShape, CallStateHook, MergeMode, RpcExtensions, StorageEntry};
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
 };

@@ -9,13 +9,16 @@ mod types;
 
 use std::{sync::Arc, time::Duration};
 
+use alloy_primitives::{Address, B256};
 use jsonrpsee::{
     RpcModule,
     core::RpcResult,
     proc_macros::rpc,
     types::{ErrorObjectOwned, Params, error::INVALID_PARAMS_CODE},
 };
-use surge_interfaces::RpcExtensions;
+use std::{future::Future, pin::Pin};
+use surge_interfaces::{CallShape, CallStateHook, RpcExtensions, StorageEntry};
+use surge_primitives::slots::signal_service::received_signal_key;
 use surge_sync::{NoPlan, Planner, SimulatedCall};
 use tokio::sync::Semaphore;
 pub use types::{AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse};
@@ -61,6 +64,8 @@ struct Context {
     planner: PlannerOrReason,
     config: SurgeRpcConfig,
     running: Semaphore,
+    /// The L2 signal service, where the anchor marks answers received.
+    signal_service: Address,
 }
 
 fn error(code: i32, message: &str, data: Option<String>) -> ErrorObjectOwned {
@@ -90,7 +95,8 @@ fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
 }
 
 impl Context {
-    async fn simulate(&self, request: SimulateRequest) -> RpcResult<SimulateResponse> {
+    /// `call`'s plan, within the gas cap, the timeout and the concurrency limit.
+    async fn plan(&self, mut call: SimulatedCall) -> RpcResult<surge_sync::Plan> {
         let planner = self.planner.as_ref().map_err(|why| {
             error(SIMULATION_FAILED, "synchronous composability is off on this node", Some(why.clone()))
         })?;
@@ -98,32 +104,57 @@ impl Context {
             let message = format!("too many simulations at once (at most {})", self.config.max_concurrent);
             error(LIMIT_EXCEEDED, &message, None)
         })?;
-        let gas = request.gas.map_or(self.config.gas_cap, |g| g.to::<u64>().min(self.config.gas_cap));
+        call.gas = call.gas.min(self.config.gas_cap);
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(self.config.timeout, planner.simulate(call)).await;
+        metrics::histogram!("surge_simulate_return_message_seconds").record(started.elapsed().as_secs_f64());
+        match outcome {
+            Err(_) => {
+                let message = format!("simulation timed out after {} ms", self.config.timeout.as_millis());
+                Err(error(SIMULATION_FAILED, &message, None))
+            }
+            Ok(result) => result.map_err(no_plan_error),
+        }
+    }
+
+    async fn simulate(&self, request: SimulateRequest) -> RpcResult<SimulateResponse> {
         let call = SimulatedCall {
             from: request.from,
             to: request.to,
             data: request.data,
             value: request.value.unwrap_or_default(),
-            gas,
+            gas: request.gas.map_or(self.config.gas_cap, |g| g.to::<u64>()),
         };
-        let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(self.config.timeout, planner.simulate(call)).await;
-        metrics::histogram!("surge_simulate_return_message_seconds").record(started.elapsed().as_secs_f64());
-        let plan = match outcome {
-            Err(_) => {
-                let message = format!("simulation timed out after {} ms", self.config.timeout.as_millis());
-                return Err(error(SIMULATION_FAILED, &message, None));
-            }
-            Ok(result) => result.map_err(no_plan_error)?,
-        };
+        let plan = self.plan(call).await?;
         SimulateResponse::from_plan(&plan)
             .ok_or_else(|| error(NO_RETURN_MESSAGE, "L1 callback produced no return message", None))
     }
 }
 
+/// `eth_call` and `eth_estimateGas` of a sync transaction: when it reverts on the node's state alone, its
+/// answers' slots are marked received (as its block's anchor will) and it runs once more.
+impl CallStateHook for Context {
+    fn storage_for(&self, call: CallShape) -> Pin<Box<dyn Future<Output = Vec<StorageEntry>> + Send + '_>> {
+        Box::pin(async move {
+            let call =
+                SimulatedCall { from: call.from, to: call.to, data: call.data, value: call.value, gas: call.gas };
+            let Ok(plan) = self.plan(call).await else { return vec![] };
+            let received = B256::with_last_byte(1);
+            plan.slots().map(|slot| (self.signal_service, received_signal_key(slot), received)).collect()
+        })
+    }
+}
+
 /// The `surge_*` methods on `planner` (or answering why there is none), bounded by `config`.
 pub fn module(planner: PlannerOrReason, config: SurgeRpcConfig) -> RpcModule<()> {
-    let context = Arc::new(Context { planner, config, running: Semaphore::new(config.max_concurrent.max(1)) });
+    methods(context(planner, config, Address::ZERO))
+}
+
+fn context(planner: PlannerOrReason, config: SurgeRpcConfig, signal_service: Address) -> Arc<Context> {
+    Arc::new(Context { planner, config, running: Semaphore::new(config.max_concurrent.max(1)), signal_service })
+}
+
+fn methods(context: Arc<Context>) -> RpcModule<()> {
     let mut module = RpcModule::new(());
     let registered = module.register_async_method("surge_simulateReturnMessage", move |params, _, _| {
         let context = context.clone();
@@ -137,7 +168,13 @@ pub fn module(planner: PlannerOrReason, config: SurgeRpcConfig) -> RpcModule<()>
     module
 }
 
-/// Serves the `surge_*` methods on the node's endpoint through its RPC extension hook.
-pub fn install(rpc: &RpcExtensions, planner: PlannerOrReason, config: SurgeRpcConfig) {
-    rpc.merge(module(planner, config));
+/// Serves the `surge_*` methods on the node's endpoint through its RPC extension hook, and has `eth_call`
+/// and `eth_estimateGas` of a sync transaction run with its answers' slots marked received in the L2
+/// signal service `signal_service`.
+pub fn install(rpc: &RpcExtensions, planner: PlannerOrReason, config: SurgeRpcConfig, signal_service: Address) {
+    let context = context(planner, config, signal_service);
+    if context.planner.is_ok() {
+        rpc.set_call_hook(context.clone());
+    }
+    rpc.merge(methods(context));
 }

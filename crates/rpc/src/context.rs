@@ -32,7 +32,7 @@ impl Default for RpcLimits {
 }
 
 /// The node state behind the RPC.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RpcContext {
     /// The chain.
     pub spec: Arc<ChainSpec>,
@@ -46,6 +46,14 @@ pub struct RpcContext {
     pub tags: Arc<ChainTags>,
     /// Limits.
     pub limits: RpcLimits,
+    /// What an extension adds to a call that reverted (the answers' slots of a sync transaction).
+    pub call_hook: Option<Arc<dyn surge_interfaces::CallStateHook>>,
+}
+
+impl std::fmt::Debug for RpcContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcContext").field("chain_id", &self.spec.chain_id).finish_non_exhaustive()
+    }
 }
 
 impl RpcContext {

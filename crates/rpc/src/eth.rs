@@ -151,6 +151,46 @@ impl EthApi {
         self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)
     }
 
+    /// The overrides to run a reverted call again with: `state_overrides` plus what the extensions' call
+    /// hook adds (the answers' slots of a sync transaction), on the latest or pending state only; `None`
+    /// when the hook adds nothing and the revert stands.
+    fn with_hook(
+        &self,
+        request: &TransactionRequest,
+        block: Option<&BlockIdParam>,
+        state_overrides: Option<StateOverride>,
+        reverted: &RpcError,
+    ) -> Option<StateOverride> {
+        let hook = self.ctx.call_hook.as_ref()?;
+        let at_head = match block.cloned().map(BlockIdParam::get).transpose().ok()? {
+            None | Some(BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending)) => true,
+            Some(_) => false,
+        };
+        let to = request.to.and_then(|to| to.to().copied())?;
+        if !at_head {
+            return None;
+        }
+        let call = surge_interfaces::CallShape {
+            from: request.from.unwrap_or_default(),
+            to,
+            data: request.input.input().cloned().unwrap_or_default(),
+            value: request.value.unwrap_or_default(),
+            gas: request.gas.unwrap_or(self.ctx.limits.gas_cap).min(self.ctx.limits.gas_cap),
+        };
+        // The hook simulates (bounded by the extension); this method already runs off the async workers.
+        let storage = tokio::runtime::Handle::try_current().ok()?.block_on(hook.storage_for(call));
+        if storage.is_empty() {
+            return None;
+        }
+        tracing::debug!(%to, slots = storage.len(), why = %reverted, "running a reverted call again with what it needs");
+        let mut overrides = state_overrides.unwrap_or_default();
+        for (address, slot, value) in storage {
+            let account = overrides.entry(address).or_default();
+            account.state_diff.get_or_insert_with(Default::default).insert(slot, value);
+        }
+        Some(overrides)
+    }
+
     fn receipts_of(&self, block: &StoredBlock) -> RpcResult<Vec<TransactionReceipt>> {
         let receipts = self.ctx.store.receipts(block.header.header.number)?.unwrap_or_default();
         let blob_params = self.ctx.spec.blob_params_at(block.header.header.timestamp);
@@ -264,7 +304,16 @@ impl EthApiServer for EthApi {
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes> {
-        self.ctx.call(&self.setup(request, block, state_overrides, block_overrides)?)
+        let setup = self.setup(request.clone(), block.clone(), state_overrides.clone(), block_overrides.clone())?;
+        match self.ctx.call(&setup) {
+            Err(reverted @ RpcError::Revert { .. }) => {
+                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted) {
+                    Some(overrides) => self.ctx.call(&self.setup(request, block, Some(overrides), block_overrides)?),
+                    None => Err(reverted),
+                }
+            }
+            other => other,
+        }
     }
 
     fn estimate_gas(
@@ -274,7 +323,19 @@ impl EthApiServer for EthApi {
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<U64> {
-        Ok(U64::from(self.ctx.estimate_gas(&self.setup(request, block, state_overrides, block_overrides)?)?))
+        let setup = self.setup(request.clone(), block.clone(), state_overrides.clone(), block_overrides.clone())?;
+        let gas = match self.ctx.estimate_gas(&setup) {
+            Err(reverted @ RpcError::Revert { .. }) => {
+                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted) {
+                    Some(overrides) => {
+                        self.ctx.estimate_gas(&self.setup(request, block, Some(overrides), block_overrides)?)
+                    }
+                    None => Err(reverted),
+                }
+            }
+            other => other,
+        }?;
+        Ok(U64::from(gas))
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
