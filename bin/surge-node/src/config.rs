@@ -41,6 +41,7 @@ pub struct FileConfig {
     #[serde(default)]
     http: HttpSection,
     metrics: Option<SocketAddr>,
+    surge_compat_addr: Option<SocketAddr>,
     #[serde(default)]
     l1: L1Section,
     #[serde(default)]
@@ -324,6 +325,8 @@ pub struct FlagValues {
     pub log: Option<String>,
     /// `--metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `--surge.compat-addr`.
+    pub surge_compat_addr: Option<SocketAddr>,
     /// `--fee-recipient`.
     pub fee_recipient: Option<Address>,
     /// Protocol address flags.
@@ -353,6 +356,8 @@ pub struct Settings {
     pub log: String,
     /// Prometheus endpoint.
     pub metrics: Option<SocketAddr>,
+    /// Where the `surge_*` methods are also served alone (Catalyst's address).
+    pub surge_compat_addr: Option<SocketAddr>,
     /// Who receives the L2 blocks' fees (dev mode: dev account 0 unless set).
     pub fee_recipient: Option<Address>,
     /// Protocol addresses set explicitly.
@@ -404,6 +409,15 @@ impl Settings {
             block_time: Duration::from_secs(block_time),
             log: flags.log.clone().or(env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),
             metrics: flags.metrics.or(file.metrics),
+            surge_compat_addr: match flags.surge_compat_addr {
+                Some(addr) => Some(addr),
+                None => match env("SURGE_COMPAT_ADDR").filter(|v| !v.trim().is_empty()) {
+                    Some(text) => {
+                        Some(text.trim().parse().map_err(|e| err("SURGE_COMPAT_ADDR", format!("{text:?}: {e}")))?)
+                    }
+                    None => file.surge_compat_addr,
+                },
+            },
             fee_recipient: match flags.fee_recipient {
                 Some(a) => Some(a),
                 None => match env("L2_SUGGESTED_FEE_RECIPIENT").filter(|v| !v.trim().is_empty()) {

@@ -164,6 +164,7 @@ async fn run_chains(
     let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
     let surge_rpc = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
+    let planner_handle = watcher.as_ref().map(|(_, w)| w.clone());
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
@@ -183,6 +184,11 @@ async fn run_chains(
         })
         .await?;
 
+    let compat = match settings.surge_compat_addr {
+        Some(addr) => Some(crate::planner::serve_compat(addr, planner_handle.as_ref()).await?),
+        None => None,
+    };
+
     let title = if dev { "surge-node dev network" } else { "surge-node" };
     say!("{title} (data in {})", settings.datadir.display());
     match (&l1, &settings.l1_rpc_url) {
@@ -192,6 +198,9 @@ async fn run_chains(
         (None, url) => say!("  L1  chain {:>8}  external {}", protocol.l1_chain_id, url.as_deref().unwrap_or("")),
     }
     say!("  L2  chain {:>8}  http://{addr}  ws://{addr}", l2.spec.chain_id, addr = l2.rpc_addr);
+    if let Some((bound, _)) = &compat {
+        say!("  surge_* alone (Catalyst's address)  http://{bound}");
+    }
     if dev {
         say!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);
         for (i, key) in keys.iter().enumerate() {
@@ -225,6 +234,9 @@ async fn run_chains(
 
     shutdown_signal().await?;
     say!("shutting down");
+    if let Some((_, server)) = compat {
+        let _ = server.stop();
+    }
     if let Some(task) = metrics {
         task.abort();
         let _ = task.await; // drops the renderer's references to the chains

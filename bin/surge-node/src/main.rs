@@ -67,6 +67,11 @@ struct Cli {
     #[arg(long)]
     metrics: Option<SocketAddr>,
 
+    /// Also serve the `surge_*` methods alone on this address, for apps built against Catalyst's realtime
+    /// sequencer (its default: 127.0.0.1:4545). They are on the L2 endpoint anyway.
+    #[arg(long = "surge.compat-addr")]
+    surge_compat_addr: Option<SocketAddr>,
+
     /// Who receives the L2 blocks' fees; required with `--chain` (dev mode: dev account 0).
     /// Env: L2_SUGGESTED_FEE_RECIPIENT.
     #[arg(long = "fee-recipient")]
@@ -114,6 +119,7 @@ impl Cli {
             block_time: self.block_time,
             log: self.log.clone(),
             metrics: self.metrics,
+            surge_compat_addr: self.surge_compat_addr,
             protocol: config::ProtocolOverrides {
                 l1_bridge: self.l1_bridge,
                 l1_resolver: None,

@@ -124,8 +124,16 @@ fn a_swap_and_a_flash_loan_with_the_answers_the_node_simulates() {
 #[test]
 fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::start(dir.path());
+    let compat = format!("127.0.0.1:{}", surge_test_utils::free_port());
+    let node = DevNode::start_with(dir.path(), &["--surge.compat-addr", &compat]);
     let l2 = node.l2.clone();
+
+    // Catalyst's address serves the surge_* methods, and only those.
+    let compat = format!("http://{compat}");
+    let answered = json_rpc(&compat, "surge_simulateReturnMessage", json!([{"from": USER, "to": L2_VAULT}]));
+    assert_eq!(answered["error"]["code"], json!(-32001), "{answered}");
+    assert_eq!(json_rpc(&compat, "eth_blockNumber", json!([]))["error"]["code"], json!(-32601));
+
     let code = |params: Value| json_rpc(&l2, "surge_simulateReturnMessage", params)["error"]["code"].clone();
 
     // No outbound message: -32001.
