@@ -178,3 +178,22 @@ fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
     assert!(healthy(&l2));
     assert!(rpc_result(&l2, "eth_blockNumber", json!([])).is_string(), "the node keeps serving");
 }
+
+/// The README's walkthrough, run as printed (bash, from the repository root, the L2 URL pointed at this
+/// node): the swap settles and the user holds the tokens.
+#[test]
+fn the_readme_walkthrough_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let root = surge_test_utils::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme.split("\n## Your first synchronous L2→L1→L2 transaction\n").nth(1).unwrap();
+    let script = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let script = script.replace("http://127.0.0.1:8547", &node.l2);
+    let out = Command::new("bash").args(["-euo", "pipefail", "-c", &script]).current_dir(&root).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("status               1 (success)"), "{stdout}");
+    let balance = stdout.lines().last().unwrap().split_whitespace().next().unwrap();
+    assert!(balance.parse::<u128>().unwrap() > 1_000_000_000_000_000_000_000, "{stdout}");
+}
