@@ -65,14 +65,19 @@ fn anchor_slots(l2: &str, block: u64) -> Vec<B256> {
 /// Estimates `signature(args)` to `to` from the user with `value` (the node marks the answer's slot for
 /// the estimate), then sends it with that gas; the receipt.
 fn send(l2: &str, to: &str, signature: &str, args: &[&str], value: &str) -> Value {
-    let mut estimate = vec!["estimate", "--from", USER, to, signature];
+    send_as(l2, (USER, KEY1), to, signature, args, value)
+}
+
+/// [`send`] from `(address, key)`.
+fn send_as(l2: &str, (from, key): (&str, &str), to: &str, signature: &str, args: &[&str], value: &str) -> Value {
+    let mut estimate = vec!["estimate", "--from", from, to, signature];
     estimate.extend_from_slice(args);
     estimate.extend_from_slice(&["--value", value, "--rpc-url", l2]);
     let gas = cast(&estimate);
     assert!(gas.parse::<u64>().unwrap() > 100_000, "{gas}");
     let mut all = vec!["send", to, signature];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--value", value, "--gas-limit", &gas, "--private-key", KEY1, "--rpc-url", l2, "--json"]);
+    all.extend_from_slice(&["--value", value, "--gas-limit", &gas, "--private-key", key, "--rpc-url", l2, "--json"]);
     serde_json::from_str(&cast(&all)).unwrap()
 }
 
@@ -196,4 +201,60 @@ fn the_readme_walkthrough_runs_as_printed() {
     assert!(stdout.contains("status               1 (success)"), "{stdout}");
     let balance = stdout.lines().last().unwrap().split_whitespace().next().unwrap();
     assert!(balance.parse::<u128>().unwrap() > 1_000_000_000_000_000_000_000, "{stdout}");
+}
+
+/// Two users simulate before either sends: the same answer. The first to send settles; the second's
+/// transaction goes in without a slot (its answer was taken, counted on `/metrics`); it simulates again,
+/// gets the next id, and settles.
+#[test]
+fn of_two_users_with_the_same_answer_the_second_simulates_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let l2 = node.l2.clone();
+    let user = |i: u32| {
+        let key = surge_test_utils::dev_key(i);
+        (key.address().to_string(), format!("0x{}", alloy_primitives::hex::encode(key.to_bytes())))
+    };
+    let ((a, key_a), (b, key_b)) = (user(4), user(5));
+    let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
+    let data = cast(&["calldata", &swap, "0", &placeholder()]);
+    let ask = |from: &str| {
+        let request = json!({"from": from, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"});
+        simulate(&l2, &request, false).unwrap()
+    };
+    let (answer_a, answer_b) = (ask(&a), ask(&b));
+    assert_eq!(answer_a["message"]["id"], answer_b["message"]["id"], "the same answer id for both");
+
+    let settled = send_as(&l2, (&a, &key_a), L2_VAULT, &swap, &["0", &tuple(&answer_a["message"])], "1ether");
+    assert_eq!(settled["status"], "0x1", "{settled}");
+    // B sends the answer A took (its own gas limit: no estimate succeeds for it).
+    let taken = cast(&[
+        "send",
+        L2_VAULT,
+        &swap,
+        "0",
+        &tuple(&answer_b["message"]),
+        "--value",
+        "1ether",
+        "--gas-limit",
+        "3000000",
+        "--private-key",
+        &key_b,
+        "--rpc-url",
+        &l2,
+        "--json",
+    ]);
+    let taken: Value = serde_json::from_str(&taken).unwrap();
+    assert_eq!(taken["status"], "0x0", "without its slot it reverts: {taken}");
+    assert!(anchor_slots(&l2, number(&taken["blockNumber"])).is_empty(), "no slot for it");
+    let metrics = ureq::get(&node.metrics).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("surge_plans_dropped_total{reason=\"answer already taken\"}")),
+        "{metrics}"
+    );
+
+    let again = ask(&b);
+    assert_eq!(again["message"]["id"].as_u64(), answer_a["message"]["id"].as_u64().map(|id| id + 1), "the next id");
+    let settled = send_as(&l2, (&b, &key_b), L2_VAULT, &swap, &["0", &tuple(&again["message"])], "1ether");
+    assert_eq!(settled["status"], "0x1", "{settled}");
 }

@@ -294,8 +294,12 @@ where
             (call.message.srcChainId == self.l2.l1_chain_id && !answers.iter().any(|a| a.hash == call.message.hash()))
                 .then_some(call.message)
         });
+        // An embedded answer whose id L1 now gives to an earlier message was taken (by an earlier plan, one
+        // that has landed included); one with the id L1 would give but other fields changed on L1.
+        let next_id = answers.iter().map(|a| a.message.id).min();
         match embedded {
             Some(m) if taken.contains(&m.hash()) => NoPlan::AnswerTaken,
+            Some(m) if next_id.is_some_and(|next| m.id < next) => NoPlan::AnswerTaken,
             Some(_) if !answers.is_empty() => NoPlan::AnswerChanged,
             _ => NoPlan::Reverts(match result {
                 ExecutionResult::Success { .. } => "it sends other messages with its answers".into(),
