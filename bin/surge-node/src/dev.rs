@@ -30,11 +30,11 @@ macro_rules! say {
 }
 
 /// The committed dev genesis files, built into the binary so `--dev` works from any directory.
-const L1_GENESIS: &str = include_str!("../../../etc/dev/l1-genesis.json");
-const L2_GENESIS: &str = include_str!("../../../etc/dev/l2-genesis.json");
-const ADDRESSES: &str = include_str!("../../../etc/dev/addresses.json");
+pub(crate) const L1_GENESIS: &str = include_str!("../../../etc/dev/l1-genesis.json");
+pub(crate) const L2_GENESIS: &str = include_str!("../../../etc/dev/l2-genesis.json");
+pub(crate) const ADDRESSES: &str = include_str!("../../../etc/dev/addresses.json");
 
-fn spec(json: &str, name: &str) -> eyre::Result<ChainSpec> {
+pub(crate) fn spec(json: &str, name: &str) -> eyre::Result<ChainSpec> {
     let genesis = serde_json::from_str(json).map_err(|e| eyre::eyre!("the built-in {name} genesis: {e}"))?;
     Ok(ChainSpec::from_genesis(genesis)?)
 }
@@ -52,7 +52,7 @@ fn dev_protocol(settings: &Settings) -> eyre::Result<ProtocolConfig> {
 }
 
 /// The example apps of the dev genesis.
-fn dev_apps() -> eyre::Result<surge_genesis::ExampleApps> {
+pub(crate) fn dev_apps() -> eyre::Result<surge_genesis::ExampleApps> {
     let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
     Ok(serde_json::from_value(addresses["apps"].clone())?)
 }

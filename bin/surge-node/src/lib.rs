@@ -6,4 +6,5 @@ pub mod deploy;
 pub mod dev;
 pub mod l1;
 pub mod launch;
+pub mod network;
 pub mod planner;

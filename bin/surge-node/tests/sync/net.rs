@@ -1,6 +1,5 @@
-//! An in-process dev network: the embedded L1 producing blocks, the L2 with its real pool, the txpool
-//! watcher installed as an extension and the planner staging its plans into the L2's blocks, the example
-//! apps from the dev genesis.
+//! The in-process dev network of `surge_node::network` with helpers: signed transactions from the dev
+//! accounts, swaps with the answers the watcher gives, waiting for plans and reasons.
 
 use std::{
     sync::Arc,
@@ -16,39 +15,22 @@ use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
 use revm::context::TxEnv;
-use surge_builder::{BuilderConfig, SurgeNodeBuilder};
+use surge_builder::SurgeNodeBuilder;
 use surge_exex::{Candidate, Ledger, ProposalRules, Watcher};
 use surge_genesis::ExampleApps;
 use surge_host::{
-    ChainSpec,
-    producer::{EthereumPayloadBuilder, ProductionMode},
+    producer::ProductionMode,
     seams::{HostEvmConfig, PoolHandle},
 };
-use surge_interfaces::{ChainTags, TransactionOrigin, TransactionPool};
-use surge_l1::{HeadWatch, L1Heads, SimConfig};
-use surge_node::launch::{OpenChain, RunningChain, StartOptions};
+use surge_interfaces::{TransactionOrigin, TransactionPool};
+use surge_l1::L1Heads;
+use surge_node::{launch::RunningChain, network::NetworkOptions};
 use surge_primitives::{Message, ProtocolConfig, bindings::examples::swap_vault_l2::SwapVaultL2};
-use surge_rpc::RpcServerConfig;
 use surge_sync::{NoPlan, Plan};
-use surge_test_utils::{dev_key, workspace_root};
+use surge_test_utils::dev_key;
 use tokio::sync::watch;
 
 pub const GWEI: u128 = 1_000_000_000;
-
-pub fn spec(name: &str) -> ChainSpec {
-    ChainSpec::from_genesis_file(&workspace_root().join(format!("etc/dev/{name}-genesis.json"))).unwrap()
-}
-
-pub fn addresses() -> (ProtocolConfig, ExampleApps) {
-    let a: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("etc/dev/addresses.json")).unwrap())
-            .unwrap();
-    (serde_json::from_value(a["protocol"].clone()).unwrap(), serde_json::from_value(a["apps"].clone()).unwrap())
-}
-
-pub fn rpc() -> RpcServerConfig {
-    RpcServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() }
-}
 
 /// A signed EIP-1559 transaction from dev account `who`: its raw bytes and how the watcher sees it.
 pub fn signed(
@@ -113,58 +95,26 @@ pub async fn start_with(rules: ProposalRules) -> Net {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .try_init();
     let dir = tempfile::tempdir().unwrap();
-    let (protocol, apps) = addresses();
-    let l1 = OpenChain::open("L1", spec("l1"), &dir.path().join("l1")).unwrap();
-    let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
-    let l1 = l1
-        .start(StartOptions {
-            builder,
-            mode: ProductionMode::Instant { tick: Duration::from_millis(20) },
-            rpc: rpc(),
-            tags: Arc::new(ChainTags::at_head()),
-            fee_recipient: Address::ZERO,
-            dev: true,
-            extensions: vec![],
-        })
-        .await
-        .unwrap();
-    let l2 = OpenChain::open("L2", spec("l2"), &dir.path().join("l2")).unwrap();
-    let config = BuilderConfig::new(l2.spec.chain_id, l2.spec.l2.as_ref().unwrap().basefee_sharing_pctg);
-    let ledger = surge_node::planner::open_ledger(&l2, &dir.path().join("l2"), rules, config.max_signal_slots).unwrap();
-    let (real_heads, watcher) =
-        surge_node::l1::follow_embedded(&l1, &protocol, SimConfig::default(), ledger.clone()).await.unwrap();
-    let (install, watcher) = watcher.expect("the fast-signal path checks out on the dev L1");
-    // The L2's view of the L1 heads follows the real one, and a test may send its own.
-    let heads = Arc::new(watch::channel(*real_heads.0.borrow()).0);
-    let forward = heads.clone();
-    let mut follow = real_heads.0.clone();
-    tokio::spawn(async move {
-        while follow.changed().await.is_ok() {
-            let latest = *follow.borrow();
-            forward.send_replace(latest);
-        }
-    });
-    let l2_heads = HeadWatch(heads.subscribe());
-    let planner = Arc::new(surge_node::planner::block_planner(&l2, ledger.clone(), Some(&watcher), l2_heads));
-    let builder = Arc::new(
-        SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), planner.clone(), planner)
-            .unwrap(),
-    );
-    let l2 = l2
-        .start(StartOptions {
-            builder: builder.clone(),
-            // A block every 200 ms, as the node's interval mode does every second: a transaction the
-            // watcher has not decided on yet waits for a later block.
-            mode: ProductionMode::Interval(Duration::from_millis(200)),
-            rpc: rpc(),
-            tags: Arc::new(ChainTags::new(0)),
-            fee_recipient: Address::repeat_byte(0xfe),
-            dev: true,
-            extensions: vec![install],
-        })
-        .await
-        .unwrap();
-    Net { _dir: dir, l1, l2, watcher, ledger, builder, heads, protocol, apps }
+    let options = NetworkOptions {
+        rules,
+        // A block every 200 ms, as the node's interval mode does every second: a transaction the watcher
+        // has not decided on yet waits for a later block.
+        l2_mode: ProductionMode::Interval(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let n = surge_node::network::start(dir.path(), options).await.unwrap();
+    let watcher = n.watcher.expect("the fast-signal path checks out on the dev L1");
+    Net {
+        _dir: dir,
+        l1: n.l1,
+        l2: n.l2,
+        watcher,
+        ledger: n.ledger,
+        builder: n.builder,
+        heads: n.heads,
+        protocol: n.protocol,
+        apps: n.apps,
+    }
 }
 
 /// Waits until `f` answers, polling the watcher's published state (it changes on its own thread).

@@ -1,0 +1,132 @@
+//! An in-process dev network, as tests and benchmarks run it: the embedded L1 and the L2 from the committed
+//! dev genesis, the planner staging each L2 block, the txpool watcher (optional) and the `surge_*` methods,
+//! both chains serving RPC on loopback ports of their own. `surge-node --dev` wires the same pieces.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use alloy_primitives::Address;
+use surge_builder::{BuilderConfig, SurgeNodeBuilder};
+use surge_exex::{Ledger, ProposalRules, Watcher};
+use surge_genesis::ExampleApps;
+use surge_host::{
+    producer::{EthereumPayloadBuilder, ProductionMode},
+    seams::{HostEvmConfig, PoolHandle},
+};
+use surge_interfaces::ChainTags;
+use surge_l1::{HeadWatch, L1Heads, SimConfig};
+use surge_primitives::ProtocolConfig;
+use surge_rpc::RpcServerConfig;
+use tokio::sync::watch;
+
+use crate::{
+    dev::{ADDRESSES, L1_GENESIS, L2_GENESIS, dev_apps, spec},
+    launch::{OpenChain, RunningChain, StartOptions},
+};
+
+/// How the network runs.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// Where proposals end and how far behind the L1 head they anchor.
+    pub rules: ProposalRules,
+    /// The L1's block production.
+    pub l1_mode: ProductionMode,
+    /// The L2's block production.
+    pub l2_mode: ProductionMode,
+    /// Whether the txpool watcher plans the L2's transactions.
+    pub watcher: bool,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        Self {
+            rules: ProposalRules::default(),
+            l1_mode: ProductionMode::Instant { tick: Duration::from_millis(20) },
+            l2_mode: ProductionMode::Interval(Duration::from_secs(1)),
+            watcher: true,
+        }
+    }
+}
+
+/// The running network.
+pub struct DevNetwork {
+    /// The embedded L1.
+    pub l1: RunningChain,
+    /// The L2.
+    pub l2: RunningChain,
+    /// The txpool watcher, when it runs.
+    pub watcher: Option<Watcher>,
+    /// The planner's ledger of proposals.
+    pub ledger: Arc<Ledger>,
+    /// The L2's builder (a test may build a block without committing it).
+    pub builder: Arc<SurgeNodeBuilder<HostEvmConfig, PoolHandle>>,
+    /// The L1 heads as the L2's planner sees them (a test may publish one of its own).
+    pub heads: Arc<watch::Sender<L1Heads>>,
+    /// The protocol's addresses.
+    pub protocol: ProtocolConfig,
+    /// The example apps' addresses.
+    pub apps: ExampleApps,
+}
+
+fn loopback() -> RpcServerConfig {
+    RpcServerConfig { addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() }
+}
+
+/// Starts the network with its data in `dir`.
+pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwork> {
+    let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
+    let protocol: ProtocolConfig = serde_json::from_value(addresses["protocol"].clone())?;
+    let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &dir.join("l1"))?;
+    let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
+    let l1 = l1
+        .start(StartOptions {
+            builder,
+            mode: options.l1_mode,
+            rpc: loopback(),
+            tags: Arc::new(ChainTags::at_head()),
+            fee_recipient: Address::ZERO,
+            dev: true,
+            extensions: vec![],
+        })
+        .await?;
+    let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &dir.join("l2"))?;
+    let sharing = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
+    let config = BuilderConfig::new(l2.spec.chain_id, sharing);
+    let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules, config.max_signal_slots)?;
+    let (real_heads, watcher) =
+        crate::l1::follow_embedded(&l1, &protocol, SimConfig::default(), ledger.clone()).await?;
+    let (install, watcher) = match watcher.filter(|_| options.watcher) {
+        Some((install, watcher)) => (Some(install), Some(watcher)),
+        None => (None, None),
+    };
+    // The L2's view of the L1 heads follows the real one; a test may send its own.
+    let heads = Arc::new(watch::channel(*real_heads.0.borrow()).0);
+    let (forward, mut follow) = (heads.clone(), real_heads.0.clone());
+    tokio::spawn(async move {
+        while follow.changed().await.is_ok() {
+            let latest = *follow.borrow();
+            forward.send_replace(latest);
+        }
+    });
+    let l2_heads = HeadWatch(heads.subscribe());
+    let planner = Arc::new(crate::planner::block_planner(&l2, ledger.clone(), watcher.as_ref(), l2_heads));
+    let builder = Arc::new(SurgeNodeBuilder::new(
+        HostEvmConfig(l2.spec.clone()),
+        config,
+        l2.pool.clone(),
+        planner.clone(),
+        planner,
+    )?);
+    let surge_rpc = crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service);
+    let l2 = l2
+        .start(StartOptions {
+            builder: builder.clone(),
+            mode: options.l2_mode,
+            rpc: loopback(),
+            tags: Arc::new(ChainTags::new(0)),
+            fee_recipient: Address::repeat_byte(0xfe),
+            dev: true,
+            extensions: install.into_iter().chain([surge_rpc]).collect(),
+        })
+        .await?;
+    Ok(DevNetwork { l1, l2, watcher, ledger, builder, heads, protocol, apps: dev_apps()? })
+}
