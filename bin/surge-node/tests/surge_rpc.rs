@@ -93,6 +93,13 @@ fn a_swap_and_a_flash_loan_with_the_answers_the_node_simulates() {
     let request = json!({"from": USER, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"});
     let answer = simulate(&l2, &request, false).unwrap();
     assert_eq!(simulate(&l2, &request, true).unwrap(), answer, "the by-name form answers the same");
+    // Rust apps: the typed client.
+    let typed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use surge_rpc_ext::SurgeApiClient;
+        let client = jsonrpsee::ws_client::WsClientBuilder::default().build(&node.l2_ws).await.unwrap();
+        client.simulate_return_message(serde_json::from_value(request.clone()).unwrap()).await.unwrap()
+    });
+    assert_eq!(serde_json::to_value(&typed).unwrap(), answer, "the typed client reads the same answer");
     assert_eq!(answer["message"]["srcChainId"], json!(3151908));
     assert_eq!(answer["messages"].as_array().unwrap().len(), 1);
     let tokens = cast(&["call", L1_POOL, "getAmountOut(uint256)(uint256)", "1ether", "--rpc-url", &l1]);

@@ -1,0 +1,296 @@
+//! Synchronous composability's costs, side by side in one run, on the in-process dev network:
+//! - pre-simulating one sync transaction (the swap) in process — trace, L1 leg on a warm view, confirming
+//!   re-trace — vs Catalyst's path for the same transaction over HTTP on the node's own endpoints:
+//!   `debug_traceCall` on L2, `eth_call`s of `nextMessageId` and `hashMessage`, `debug_traceCall` with state
+//!   overrides on L1 and its `nextMessageId` (goal: at least 30× faster);
+//! - admitting 10,000 ERC-20 transfers into the L2 pool with the txpool watcher on vs off (goal: at most 5%
+//!   slower), with how many the watcher pre-simulated and how many overflowed its queue.
+//!
+//! Run: `cargo bench -p surge-node --bench sync` (release build; prints a table).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::Encodable2718,
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256};
+use alloy_sol_types::{SolCall, SolConstructor};
+use revm::context::TxEnv;
+use serde_json::{Value, json};
+use surge_exex::{Candidate, L2Protocol, pending_state};
+use surge_host::{producer::ProductionMode, seams::HostEvmConfig};
+use surge_interfaces::{ChainControl, ConfigureEvm, TransactionOrigin, TransactionPool};
+use surge_l1::{BundleSimulator, EmbeddedSource, L1Protocol, L1StateSource, SimConfig};
+use surge_node::network::{DevNetwork, NetworkOptions};
+use surge_primitives::{
+    Message,
+    bindings::{bridge::Bridge, examples::swap_token::SwapToken, examples::swap_vault_l2::SwapVaultL2},
+    slots::bridge::{CTX_FROM_CHAIN_SLOT, CTX_MSG_HASH_SLOT},
+};
+use surge_sync::NoPlan;
+use surge_test_utils::{dev_key, rpc_result};
+
+const ROUNDS: u32 = 100;
+const TRANSFERS: usize = 10_000;
+const SENDERS: usize = 160;
+const GWEI: u128 = 1_000_000_000;
+
+fn time(rounds: u32, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..rounds {
+        f();
+    }
+    start.elapsed() / rounds
+}
+
+fn row(what: &str, a: (&str, f64), b: (&str, f64), unit: &str) {
+    println!("{what:<34} {:>30} {:>10.3} {unit}   {:>40} {:>10.3} {unit}   {:>6.1}x", a.0, a.1, b.0, b.1, b.1 / a.1);
+}
+
+fn sign(
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: TxKind,
+    input: Vec<u8>,
+    value: U256,
+    gas: u64,
+) -> TxEnvelope {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to,
+        value,
+        access_list: Default::default(),
+        input: input.into(),
+    };
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    TxEnvelope::Eip1559(tx.into_signed(sig))
+}
+
+fn network(rt: &tokio::runtime::Runtime, dir: &std::path::Path, watcher: bool) -> DevNetwork {
+    let options =
+        NetworkOptions { l2_mode: ProductionMode::Interval(Duration::from_millis(200)), watcher, ..Default::default() };
+    rt.block_on(surge_node::network::start(dir, options)).unwrap()
+}
+
+/// A swap of 1 ether from `who` embedding `answer`.
+fn swap(net: &DevNetwork, who: u32, answer: Message) -> TxEnvelope {
+    let call = SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: answer.into() };
+    let to = TxKind::Call(net.apps.cross_chain_swap.l2_vault);
+    sign(
+        &dev_key(who),
+        net.protocol.l2_chain_id,
+        0,
+        to,
+        call.abi_encode(),
+        U256::from(10).pow(U256::from(18)),
+        3_000_000,
+    )
+}
+
+fn presimulation(rt: &tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let net = network(rt, dir.path(), true);
+    let evm = HostEvmConfig(net.l2.spec.clone());
+    let factory = evm.simulation_factory();
+    let l2 = L2Protocol::from_config(&net.protocol);
+    let head = net.l1.store.head().unwrap();
+    let view = rt.block_on(EmbeddedSource::new(net.l1.store.clone()).open(head.header.number, head.hash)).unwrap();
+    let bundle =
+        BundleSimulator::new(Arc::new(view), L1Protocol::from_config(&net.protocol), SimConfig::default(), &[])
+            .unwrap();
+    let mut pending = pending_state(net.l2.store.as_ref(), &evm, l2).unwrap();
+    let candidate = |tx: &TxEnvelope| {
+        let sender = dev_key(3).address();
+        Candidate { hash: *tx.tx_hash(), sender, nonce: 0, tx: TxEnv::from_recovered_tx(tx, sender) }
+    };
+    let placeholder =
+        Message { srcChainId: net.protocol.l1_chain_id, destChainId: net.protocol.l2_chain_id, ..Default::default() };
+    let blind = candidate(&swap(&net, 3, placeholder));
+    let (asked, _) = pending.answers_to_call(&factory, &bundle, &blind).unwrap();
+    let outbound = asked.messages[0].message.clone();
+    let tx = swap(&net, 3, asked.messages[0].answers[0].message.clone());
+    let real = candidate(&tx);
+    pending.presimulate(&factory, &bundle, &real, &[]).expect("the swap is planned");
+    let in_process = time(ROUNDS, || {
+        pending.presimulate(&factory, &bundle, &real, &[]).unwrap();
+    });
+
+    // Catalyst's path: the node's own endpoints over HTTP.
+    let (l2_url, l1_url) = (format!("http://{}", net.l2.rpc_addr), format!("http://{}", net.l1.rpc_addr));
+    let call = json!({
+        "from": dev_key(3).address(), "to": net.apps.cross_chain_swap.l2_vault, "gas": "0x2dc6c0",
+        "value": "0xde0b6b3a7640000", "data": Bytes::from(alloy::consensus::Transaction::input(&tx).to_vec()),
+    });
+    let next_id = json!([{ "to": net.protocol.l2.bridge, "data": Bytes::from(Bridge::nextMessageIdCall {}.abi_encode()) }, "latest"]);
+    let hash = Bridge::hashMessageCall { message: outbound.clone() }.abi_encode();
+    let hash_call = json!([{ "to": net.protocol.l2.bridge, "data": Bytes::from(hash) }, "latest"]);
+    let packed = (U256::from(net.protocol.l2_chain_id) << 160) | U256::from_be_slice(outbound.from.as_slice());
+    let overrides = json!({ net.protocol.l1.bridge.to_string(): {
+        "balance": "0x3635c9adc5dea00000",
+        "stateDiff": {
+            format!("0x{CTX_MSG_HASH_SLOT:064x}"): outbound.hash(),
+            format!("0x{CTX_FROM_CHAIN_SLOT:064x}"): format!("0x{packed:064x}"),
+        }
+    }});
+    let l1_leg = json!([
+        { "from": net.protocol.l1.bridge, "to": outbound.to, "value": format!("0x{:x}", outbound.value), "data": outbound.data, "gas": "0x7a1200" },
+        "latest",
+        { "tracer": "callTracer", "stateOverrides": overrides },
+    ]);
+    let l1_next_id = json!([{ "to": net.protocol.l1.bridge, "data": Bytes::from(Bridge::nextMessageIdCall {}.abi_encode()) }, "latest"]);
+    let catalyst = |l1_url: &str| {
+        let traced: Value = rpc_result(&l2_url, "debug_traceCall", json!([call, "latest", { "tracer": "callTracer" }]));
+        assert!(traced["calls"].is_array(), "{traced}");
+        rpc_result(&l2_url, "eth_call", next_id.clone());
+        rpc_result(&l2_url, "eth_call", hash_call.clone());
+        let leg = rpc_result(l1_url, "debug_traceCall", l1_leg.clone());
+        assert!(leg.get("error").is_none(), "the L1 leg succeeds: {leg}");
+        rpc_result(l1_url, "eth_call", l1_next_id.clone());
+    };
+    catalyst(&l1_url);
+    let over_http = time(ROUNDS, || catalyst(&l1_url));
+    // The same with the L1 calls going to anvil started from the dev L1 genesis (an external L1, as
+    // Catalyst has).
+    let genesis = surge_test_utils::workspace_root().join("etc/dev/l1-genesis.json");
+    let anvil = surge_test_utils::Anvil::start(&genesis, "osaka", net.protocol.l1_chain_id, &[]);
+    catalyst(&anvil.url);
+    let with_anvil = time(ROUNDS, || catalyst(&anvil.url));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ours = ("in process (trace, leg, re-trace)", ms(in_process));
+    row("pre-simulating one swap", ours, ("Catalyst's calls, both chains this node", ms(over_http)), "ms");
+    row("pre-simulating one swap", ours, ("Catalyst's calls, L1 on anvil", ms(with_anvil)), "ms");
+    drop(net);
+}
+
+/// `SENDERS` fresh accounts funded with ETH and tokens (each dev account deploys a token and funds 16),
+/// then `TRANSFERS` token transfers signed by them; the raw transactions.
+fn transfers(rt: &tokio::runtime::Runtime, net: &DevNetwork) -> Vec<Vec<u8>> {
+    let chain = net.protocol.l2_chain_id;
+    let senders: Vec<PrivateKeySigner> =
+        (0..SENDERS).map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("bench sender {i}"))).unwrap()).collect();
+    let per_dev = SENDERS / 10;
+    let mut last = vec![];
+    let mut tokens = vec![];
+    for d in 0..10u32 {
+        let dev = dev_key(d);
+        let supply = U256::from(10).pow(U256::from(30));
+        let code =
+            [SwapToken::BYTECODE.to_vec(), SwapToken::constructorCall { holder: dev.address(), supply }.abi_encode()]
+                .concat();
+        let nonce = net
+            .l2
+            .store
+            .latest_state()
+            .map(|s| {
+                use revm::DatabaseRef;
+                s.basic_ref(dev.address()).unwrap().map_or(0, |a| a.nonce)
+            })
+            .unwrap();
+        let token = dev.address().create(nonce);
+        tokens.push(token);
+        let mut txs = vec![sign(&dev, chain, nonce, TxKind::Create, code, U256::ZERO, 2_000_000)];
+        for (i, s) in senders[d as usize * per_dev..(d as usize + 1) * per_dev].iter().enumerate() {
+            let n = nonce + 1 + 2 * i as u64;
+            txs.push(sign(
+                &dev,
+                chain,
+                n,
+                TxKind::Call(s.address()),
+                vec![],
+                U256::from(10).pow(U256::from(18)),
+                21_000,
+            ));
+            let give = SwapToken::transferCall { to: s.address(), amount: U256::from(10).pow(U256::from(24)) };
+            txs.push(sign(&dev, chain, n + 1, TxKind::Call(token), give.abi_encode(), U256::ZERO, 100_000));
+        }
+        for tx in &txs {
+            net.l2.pool.add_transaction(TransactionOrigin::Local, &tx.encoded_2718()).unwrap();
+        }
+        last.push(*txs.last().unwrap().tx_hash());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !last.iter().all(|h| net.l2.store.transaction_location(*h).unwrap().is_some()) {
+        assert!(Instant::now() < deadline, "the funding did not go through");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut raws = Vec::with_capacity(TRANSFERS);
+    'senders: for nonce in 0..64u64 {
+        for (i, s) in senders.iter().enumerate() {
+            if raws.len() == TRANSFERS {
+                break 'senders;
+            }
+            let to = Address::with_last_byte((i % 250) as u8 + 1);
+            let call = SwapToken::transferCall { to, amount: U256::from(1) };
+            let token = TxKind::Call(tokens[i / per_dev]);
+            raws.push((i, nonce, sign(s, chain, nonce, token, call.abi_encode(), U256::ZERO, 60_000).encoded_2718()));
+        }
+    }
+    // In each sender's nonce order.
+    raws.sort_by_key(|(i, nonce, _)| (*nonce, *i));
+    raws.into_iter().map(|(_, _, raw)| raw).collect()
+}
+
+/// Admits `TRANSFERS` transfers with the watcher on or off: transactions per second, and with the watcher,
+/// how many it pre-simulated and how many overflowed.
+fn admission(rt: &tokio::runtime::Runtime, watcher: bool) -> (f64, Option<(usize, usize, Duration)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let net = network(rt, dir.path(), watcher);
+    let raws = transfers(rt, &net);
+    net.l2.control.pause_production();
+    let started = Instant::now();
+    let mut hashes = Vec::with_capacity(raws.len());
+    for raw in &raws {
+        hashes.push(net.l2.pool.add_transaction(TransactionOrigin::External, raw).unwrap());
+    }
+    let elapsed = started.elapsed();
+    let rate = hashes.len() as f64 / elapsed.as_secs_f64();
+    // The watcher has taken every transaction off its queue once none is undecided; a sender's later
+    // transactions then wait for its first to be mined (production is paused), undecided no more.
+    let counts = net.watcher.as_ref().map(|w| {
+        let planner = w.planner();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !planner.undecided(Duration::from_secs(3600)).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let drained = started.elapsed();
+        let reasons: Vec<Option<NoPlan>> = hashes.iter().map(|h| planner.no_plan_reason(h)).collect();
+        let simulated = reasons.iter().filter(|r| **r == Some(NoPlan::NoOutboundMessage)).count();
+        let overflowed = reasons.iter().filter(|r| **r == Some(NoPlan::QueueFull)).count();
+        (simulated, overflowed, drained)
+    });
+    drop(net);
+    (rate, counts)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("{:<34} {:>30} {:>14}   {:>40} {:>14}   {:>7}", "", "ours", "", "the other way", "", "ratio");
+    presimulation(&rt);
+    let (off, _) = admission(&rt, false);
+    let (on, counts) = admission(&rt, true);
+    row(
+        &format!("admitting {TRANSFERS} ERC-20 transfers"),
+        ("watcher on", 1e6 / on),
+        ("watcher off", 1e6 / off),
+        "µs/tx",
+    );
+    if let Some((simulated, overflowed, drained)) = counts {
+        println!(
+            "  watcher on: {on:.0} tx/s admitted, its queue drained {:.2} s after the first, {simulated} pre-simulated (the rest wait for their sender's first to be mined), {overflowed} overflowed; off: {off:.0} tx/s ({:+.1}% time per transaction with the watcher)",
+            drained.as_secs_f64(),
+            (off / on - 1.0) * 100.0
+        );
+    }
+}
