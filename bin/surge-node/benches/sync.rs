@@ -176,7 +176,7 @@ fn presimulation(rt: &tokio::runtime::Runtime) {
 
 /// `SENDERS` fresh accounts funded with ETH and tokens (each dev account deploys a token and funds 16),
 /// then `TRANSFERS` token transfers signed by them; the raw transactions.
-fn transfers(rt: &tokio::runtime::Runtime, net: &DevNetwork) -> Vec<Vec<u8>> {
+fn transfers(net: &DevNetwork) -> Vec<Vec<u8>> {
     let chain = net.protocol.l2_chain_id;
     let senders: Vec<PrivateKeySigner> =
         (0..SENDERS).map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("bench sender {i}"))).unwrap()).collect();
@@ -247,7 +247,7 @@ fn transfers(rt: &tokio::runtime::Runtime, net: &DevNetwork) -> Vec<Vec<u8>> {
 fn admission(rt: &tokio::runtime::Runtime, watcher: bool) -> (f64, Option<(usize, usize, Duration)>) {
     let dir = tempfile::tempdir().unwrap();
     let net = network(rt, dir.path(), watcher);
-    let raws = transfers(rt, &net);
+    let raws = transfers(&net);
     net.l2.control.pause_production();
     let started = Instant::now();
     let mut hashes = Vec::with_capacity(raws.len());
