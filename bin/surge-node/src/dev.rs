@@ -163,8 +163,8 @@ async fn run_chains(
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
     let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
-    let surge_rpc = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
-    let planner_handle = watcher.as_ref().map(|(_, w)| w.clone());
+    let surge = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
+    let surge_rpc = crate::planner::install_surge_rpc(surge.clone());
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
@@ -185,7 +185,7 @@ async fn run_chains(
         .await?;
 
     let compat = match settings.surge_compat_addr {
-        Some(addr) => Some(crate::planner::serve_compat(addr, planner_handle.as_ref()).await?),
+        Some(addr) => Some(crate::planner::serve_compat(addr, &surge).await?),
         None => None,
     };
 

@@ -116,7 +116,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         planner.clone(),
         planner,
     )?);
-    let surge_rpc = crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service);
+    let surge_rpc =
+        crate::planner::install_surge_rpc(crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service));
     let l2 = l2
         .start(StartOptions {
             builder: builder.clone(),

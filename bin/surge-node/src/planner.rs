@@ -45,31 +45,31 @@ pub fn block_planner(
     BlockPlanner::new(l2.pool.clone(), plans, ledger, heads)
 }
 
-/// The extension serving the `surge_*` methods on the L2 endpoint: answered by the txpool watcher, or,
-/// without one, with the reason synchronous composability is off.
-pub fn surge_rpc(watcher: Option<&Watcher>, l2_signal_service: Address) -> crate::launch::ExtensionInstaller {
-    let planner = planner_or_reason(watcher);
+/// The `surge_*` namespace on the txpool watcher, or, without one, answering why synchronous composability
+/// is off; answers' slots are marked in the L2 signal service `l2_signal_service`.
+pub fn surge_rpc(watcher: Option<&Watcher>, l2_signal_service: Address) -> surge_rpc_ext::SurgeRpc {
+    let planner: surge_rpc_ext::PlannerOrReason = match watcher {
+        Some(w) => Ok(Arc::new(w.clone())),
+        None => Err("the L1 leg's startup check failed: the node's log says why".into()),
+    };
+    surge_rpc_ext::SurgeRpc::new(planner, surge_rpc_ext::SurgeRpcConfig::default(), l2_signal_service)
+}
+
+/// The extension serving `surge`'s methods on the L2 endpoint.
+pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc) -> crate::launch::ExtensionInstaller {
     Box::new(move |ctx| {
-        surge_rpc_ext::install(&ctx.rpc, planner, surge_rpc_ext::SurgeRpcConfig::default(), l2_signal_service);
+        surge.install(&ctx.rpc);
         Ok(())
     })
 }
 
-/// The planner the `surge_*` methods ask: the txpool watcher, or why there is none.
-fn planner_or_reason(watcher: Option<&Watcher>) -> surge_rpc_ext::PlannerOrReason {
-    match watcher {
-        Some(w) => Ok(Arc::new(w.clone())),
-        None => Err("the L1 leg's startup check failed: the node's log says why".into()),
-    }
-}
-
-/// Serves the `surge_*` methods alone on `addr` (`--surge.compat-addr`), for apps built against Catalyst.
+/// Serves `surge`'s methods alone on `addr` too (`--surge.compat-addr`), for apps built against Catalyst,
+/// within the same limits.
 pub async fn serve_compat(
     addr: std::net::SocketAddr,
-    watcher: Option<&Watcher>,
+    surge: &surge_rpc_ext::SurgeRpc,
 ) -> eyre::Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle)> {
-    let module = surge_rpc_ext::module(planner_or_reason(watcher), surge_rpc_ext::SurgeRpcConfig::default());
-    surge_rpc_ext::serve(addr, module).await.map_err(|e| {
+    surge_rpc_ext::serve(addr, surge.module()).await.map_err(|e| {
         crate::config::ConfigError { field: "surge.compat_addr".into(), reason: format!("{addr}: {e}") }.into()
     })
 }

@@ -150,10 +150,12 @@ fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
 
     // No outbound message: -32001.
     assert_eq!(code(json!([{"from": USER, "to": L2_VAULT, "data": "0x"}])), json!(-32001));
-    // Wrong types, nothing, an unknown field: invalid params.
+    // Wrong types, nothing: invalid params.
     assert_eq!(code(json!([{"from": "me", "to": L2_VAULT}])), json!(-32602));
     assert_eq!(code(json!([])), json!(-32602));
-    assert_eq!(code(json!([{"from": USER, "to": L2_VAULT, "colour": "red"}])), json!(-32602));
+    assert_eq!(code(json!([{"from": USER, "to": L2_VAULT, "value": "lots"}])), json!(-32602));
+    // Fields a transaction request carries besides are ignored, as Catalyst does.
+    assert_eq!(code(json!([{"from": USER, "to": L2_VAULT, "nonce": "0x7", "gasPrice": "0x1"}])), json!(-32001));
     // A swap whose L1 leg reverts (a minimum the L1 pool cannot give): the callback's failure.
     let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
     let greedy = cast(&["calldata", &swap, "1000000000000000000000000000000", &placeholder()]);
@@ -165,7 +167,7 @@ fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
     // 1 MB of calldata: answered.
     let big = format!("0x{}", "ab".repeat(1 << 20));
     let answered = json_rpc(&l2, "surge_simulateReturnMessage", json!([{"from": USER, "to": L2_VAULT, "data": big}]));
-    assert!(answered["error"]["code"].is_i64(), "{answered}");
+    assert_eq!(answered["error"]["code"], json!(-32001), "{answered}");
 
     // 100 at once: each answered, with the answer or as too many.
     let handles: Vec<_> = (0..100)

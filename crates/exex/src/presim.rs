@@ -272,8 +272,11 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let as_sent = self.env.clone();
+        // The node's eth_call rules.
         self.env.cfg_env.disable_nonce_check = true;
         self.env.cfg_env.disable_base_fee = true;
+        self.env.cfg_env.disable_eip3607 = true;
+        self.env.cfg_env.disable_block_gas_limit = true;
         let result = self.answers(factory, bundle, candidate);
         self.env = as_sent;
         result
@@ -294,8 +297,8 @@ where
             (call.message.srcChainId == self.l2.l1_chain_id && !answers.iter().any(|a| a.hash == call.message.hash()))
                 .then_some(call.message)
         });
-        // An embedded answer whose id L1 now gives to an earlier message was taken (by an earlier plan, one
-        // that has landed included); one with the id L1 would give but other fields changed on L1.
+        // An embedded answer whose id L1 now gives to an earlier message was taken (by a plan that landed,
+        // or other L1 traffic); one with the id L1 would give but other fields changed on L1.
         let next_id = answers.iter().map(|a| a.message.id).min();
         match embedded {
             Some(m) if taken.contains(&m.hash()) => NoPlan::AnswerTaken,

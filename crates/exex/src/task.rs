@@ -112,10 +112,14 @@ impl Watcher {
 
     /// What L1 would answer `candidate`'s messages at the end of the open bundle now, keeping nothing
     /// (phases (a) and (b); what `surge_simulateReturnMessage` returns).
+    /// A full queue answers `queue full` at once rather than waiting behind pool events.
     pub async fn answers(&self, candidate: Candidate) -> Result<Plan, NoPlan> {
         let (reply, answer) = oneshot::channel();
         let gone = || NoPlan::L1Unavailable("the txpool watcher is not running".into());
-        self.control.send(Control::Answers(Box::new(candidate), reply)).await.map_err(|_| gone())?;
+        self.control.try_send(Control::Answers(Box::new(candidate), reply)).map_err(|e| match e {
+            TrySendError::Full(_) => NoPlan::QueueFull,
+            TrySendError::Closed(_) => gone(),
+        })?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -354,6 +358,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                         early.retain(|t| t.hash != event.hash());
                     }
                 }
+                // Its caller gave up (timed out): no work for nobody.
+                Some(Next::Control(Control::Answers(_, reply))) if reply.is_closed() => {}
                 Some(Next::Control(Control::Answers(candidate, reply))) => {
                     let answer = match core.as_mut() {
                         Some(core) => core.answers(&candidate),

@@ -63,7 +63,11 @@ pub type PlannerOrReason = Result<Arc<dyn Planner>, String>;
 struct Context {
     planner: PlannerOrReason,
     config: SurgeRpcConfig,
+    /// Permits of `surge_simulateReturnMessage` (on every address it is served on).
     running: Semaphore,
+    /// Permits of the calls `eth_call`/`eth_estimateGas` ask about, apart: a burst of ordinary reverting
+    /// estimates must not crowd out dapps' simulations, nor the other way round.
+    hooked: Semaphore,
     /// The L2 signal service, where the anchor marks answers received.
     signal_service: Address,
 }
@@ -72,12 +76,16 @@ fn error(code: i32, message: &str, data: Option<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, message, data)
 }
 
-/// The error Catalyst answers for each reason a call gets no answer.
+/// The error Catalyst answers for each reason a call gets no answer (its codes; what happened in the
+/// message).
 fn no_plan_error(reason: NoPlan) -> ErrorObjectOwned {
     match reason {
         NoPlan::NoOutboundMessage => error(NO_OUTBOUND_MESSAGE, "No outbound Bridge.sendMessage found in trace", None),
         NoPlan::Reverts(why) => error(SIMULATION_FAILED, "L2 trace failed", Some(why)),
         NoPlan::L1LegFailed(why) => error(SIMULATION_FAILED, "L1 callback simulation failed", Some(why)),
+        NoPlan::L1Unavailable(why) => error(SIMULATION_FAILED, "L1 unavailable", Some(why)),
+        NoPlan::BundleGasBudget => error(SIMULATION_FAILED, "L1 bundle full: its legs need more gas than it has", None),
+        NoPlan::QueueFull => error(LIMIT_EXCEEDED, "too many simulations waiting for the planner", None),
         other => error(SIMULATION_FAILED, "L1 callback simulation failed", Some(other.to_string())),
     }
 }
@@ -95,19 +103,25 @@ fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
 }
 
 impl Context {
-    /// `call`'s plan, within the gas cap, the timeout and the concurrency limit.
-    async fn plan(&self, mut call: SimulatedCall) -> RpcResult<surge_sync::Plan> {
+    /// `call`'s plan, within the gas cap, the timeout and the concurrency limit of `permits`.
+    async fn plan(
+        &self,
+        mut call: SimulatedCall,
+        permits: &Semaphore,
+        source: &'static str,
+    ) -> RpcResult<surge_sync::Plan> {
         let planner = self.planner.as_ref().map_err(|why| {
             error(SIMULATION_FAILED, "synchronous composability is off on this node", Some(why.clone()))
         })?;
-        let _permit = self.running.try_acquire().map_err(|_| {
+        let _permit = permits.try_acquire().map_err(|_| {
             let message = format!("too many simulations at once (at most {})", self.config.max_concurrent);
             error(LIMIT_EXCEEDED, &message, None)
         })?;
         call.gas = call.gas.min(self.config.gas_cap);
         let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.config.timeout, planner.simulate(call)).await;
-        metrics::histogram!("surge_simulate_return_message_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("surge_simulate_return_message_seconds", "source" => source)
+            .record(started.elapsed().as_secs_f64());
         match outcome {
             Err(_) => {
                 let message = format!("simulation timed out after {} ms", self.config.timeout.as_millis());
@@ -125,7 +139,7 @@ impl Context {
             value: request.value.unwrap_or_default(),
             gas: request.gas.map_or(self.config.gas_cap, |g| g.to::<u64>()),
         };
-        let plan = self.plan(call).await?;
+        let plan = self.plan(call, &self.running, "rpc").await?;
         SimulateResponse::from_plan(&plan)
             .ok_or_else(|| error(NO_RETURN_MESSAGE, "L1 callback produced no return message", None))
     }
@@ -138,45 +152,70 @@ impl CallStateHook for Context {
         Box::pin(async move {
             let call =
                 SimulatedCall { from: call.from, to: call.to, data: call.data, value: call.value, gas: call.gas };
-            let Ok(plan) = self.plan(call).await else { return vec![] };
+            let plan = match self.plan(call, &self.hooked, "eth_call").await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    tracing::debug!(code = e.code(), "a reverted call gets no answers: {}", e.message());
+                    return vec![];
+                }
+            };
             let received = B256::with_last_byte(1);
             plan.slots().map(|slot| (self.signal_service, received_signal_key(slot), received)).collect()
         })
     }
 }
 
-/// The `surge_*` methods on `planner` (or answering why there is none), bounded by `config`.
-pub fn module(planner: PlannerOrReason, config: SurgeRpcConfig) -> RpcModule<()> {
-    methods(context(planner, config, Address::ZERO))
-}
+/// The `surge_*` namespace of one node: its methods (on every address they are served on, within one
+/// concurrency limit) and the call hook that makes `eth_call` and `eth_estimateGas` sync-aware.
+#[derive(Clone)]
+pub struct SurgeRpc(Arc<Context>);
 
-fn context(planner: PlannerOrReason, config: SurgeRpcConfig, signal_service: Address) -> Arc<Context> {
-    Arc::new(Context { planner, config, running: Semaphore::new(config.max_concurrent.max(1)), signal_service })
-}
-
-fn methods(context: Arc<Context>) -> RpcModule<()> {
-    let mut module = RpcModule::new(());
-    let registered = module.register_async_method("surge_simulateReturnMessage", move |params, _, _| {
-        let context = context.clone();
-        let request = request(&params);
-        async move { context.simulate(request?).await }
-    });
-    if let Err(e) = registered {
-        // A fixed, unique name on a fresh module: registering cannot fail.
-        tracing::error!("registering surge_simulateReturnMessage: {e}");
+impl std::fmt::Debug for SurgeRpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SurgeRpc").field("config", &self.0.config).finish_non_exhaustive()
     }
-    module
 }
 
-/// Serves the `surge_*` methods on the node's endpoint through its RPC extension hook, and has `eth_call`
-/// and `eth_estimateGas` of a sync transaction run with its answers' slots marked received in the L2
-/// signal service `signal_service`.
-pub fn install(rpc: &RpcExtensions, planner: PlannerOrReason, config: SurgeRpcConfig, signal_service: Address) {
-    let context = context(planner, config, signal_service);
-    if context.planner.is_ok() {
-        rpc.set_call_hook(context.clone());
+impl SurgeRpc {
+    /// The namespace on `planner` (or answering why there is none), bounded by `config`; answers' slots
+    /// are marked in the L2 signal service `signal_service`.
+    pub fn new(planner: PlannerOrReason, config: SurgeRpcConfig, signal_service: Address) -> Self {
+        let permits = config.max_concurrent.max(1);
+        Self(Arc::new(Context {
+            planner,
+            config,
+            running: Semaphore::new(permits),
+            hooked: Semaphore::new(permits),
+            signal_service,
+        }))
     }
-    rpc.merge(methods(context));
+
+    /// The `surge_*` methods.
+    pub fn module(&self) -> RpcModule<()> {
+        let mut module = RpcModule::new(());
+        let context = self.0.clone();
+        // Registered by hand: the server jsonrpsee's macro generates parses one params form only, and
+        // Catalyst's apps send `[{…}]` where others send the object.
+        let registered = module.register_async_method("surge_simulateReturnMessage", move |params, _, _| {
+            let context = context.clone();
+            let request = request(&params);
+            async move { context.simulate(request?).await }
+        });
+        if let Err(e) = registered {
+            // A fixed, unique name on a fresh module: registering cannot fail.
+            tracing::error!("registering surge_simulateReturnMessage: {e}");
+        }
+        module
+    }
+
+    /// Serves the methods on the node's endpoint through its RPC extension hook, and (with a planner) has
+    /// `eth_call` and `eth_estimateGas` of a sync transaction run with its answers' slots marked received.
+    pub fn install(&self, rpc: &RpcExtensions) {
+        if self.0.planner.is_ok() {
+            rpc.set_call_hook(self.0.clone());
+        }
+        rpc.merge(self.module());
+    }
 }
 
 /// Serves the `surge_*` methods of `module` alone on `addr` (HTTP and WebSocket), where apps built against
@@ -188,4 +227,35 @@ pub async fn serve(
     let server = jsonrpsee::server::Server::builder().build(addr).await?;
     let bound = server.local_addr()?;
     Ok((bound, server.start(module)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(params: &str) -> Result<SimulateRequest, i32> {
+        request(&Params::new(Some(params))).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn both_params_forms_parse_and_mistakes_are_invalid_params() {
+        let object = r#"{"from":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8","to":"0x7633740000000000000000000000000000002001","input":"0x01","value":"0x10"}"#;
+        let positional = parse(&format!("[{object}]")).unwrap();
+        assert_eq!(parse(object).unwrap(), positional, "the object itself, by name");
+        assert_eq!(positional.data.as_ref(), [1], "`input` is `data`");
+        assert_eq!(positional.value, Some(alloy_primitives::U256::from(16)));
+        for bad in ["[]", "[1, 2]", "\"x\"", r#"[{"from":"me","to":"0x7633740000000000000000000000000000002001"}]"#] {
+            assert_eq!(parse(bad), Err(INVALID_PARAMS_CODE), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_reason_gets_catalyst_s_code() {
+        let code = |reason| no_plan_error(reason).code();
+        assert_eq!(code(NoPlan::NoOutboundMessage), NO_OUTBOUND_MESSAGE);
+        assert_eq!(code(NoPlan::Reverts("x".into())), SIMULATION_FAILED);
+        assert_eq!(code(NoPlan::L1LegFailed("x".into())), SIMULATION_FAILED);
+        assert_eq!(code(NoPlan::QueueFull), LIMIT_EXCEEDED);
+        assert_eq!(no_plan_error(NoPlan::L1Unavailable("down".into())).message(), "L1 unavailable");
+    }
 }

@@ -6,9 +6,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use surge_primitives::Message;
 use surge_sync::Plan;
 
-/// `surge_simulateReturnMessage`'s parameter: the call whose L1 answer is asked for.
+/// `surge_simulateReturnMessage`'s parameter: the call whose L1 answer is asked for (other fields a
+/// transaction request carries, such as `nonce` or `gasPrice`, are ignored, as Catalyst does).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SimulateRequest {
     /// The caller.
     pub from: Address,

@@ -151,6 +151,32 @@ impl EthApi {
         self.ctx.prepare_call(state, &header, request, state_overrides, block_overrides)
     }
 
+    /// Runs `run` on the call; when it reverts and an extension's call hook adds state (the answers' slots
+    /// of a sync transaction), once more with it.
+    fn with_answers<T>(
+        &self,
+        (request, block, state_overrides, block_overrides): CallParams,
+        run: impl Fn(&RpcContext, &crate::call::CallSetup) -> RpcResult<T>,
+    ) -> RpcResult<T> {
+        if self.ctx.call_hook.is_none() {
+            return run(&self.ctx, &self.setup(request, block, state_overrides, block_overrides)?);
+        }
+        // The first run's setup (a read transaction on the store) ends before the hook is asked.
+        let first = run(
+            &self.ctx,
+            &self.setup(request.clone(), block.clone(), state_overrides.clone(), block_overrides.clone())?,
+        );
+        match first {
+            Err(reverted @ RpcError::Revert { .. }) => {
+                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted) {
+                    Some(overrides) => run(&self.ctx, &self.setup(request, block, Some(overrides), block_overrides)?),
+                    None => Err(reverted),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The overrides to run a reverted call again with: `state_overrides` plus what the extensions' call
     /// hook adds (the answers' slots of a sync transaction), on the latest or pending state only; `None`
     /// when the hook adds nothing and the revert stands.
@@ -177,7 +203,8 @@ impl EthApi {
             value: request.value.unwrap_or_default(),
             gas: request.gas.unwrap_or(self.ctx.limits.gas_cap).min(self.ctx.limits.gas_cap),
         };
-        // The hook simulates (bounded by the extension); this method already runs off the async workers.
+        // The hook simulates (bounded by the extension). Blocking on it is sound only because eth_call and
+        // eth_estimateGas are `blocking` methods, run off the async workers: an async caller would panic.
         let storage = tokio::runtime::Handle::try_current().ok()?.block_on(hook.storage_for(call));
         if storage.is_empty() {
             return None;
@@ -197,6 +224,9 @@ impl EthApi {
         Ok(block.rpc_receipts(&receipts, blob_params))
     }
 }
+
+/// `eth_call`'s and `eth_estimateGas`'s parameters.
+type CallParams = (TransactionRequest, Option<BlockIdParam>, Option<StateOverride>, Option<Box<BlockOverrides>>);
 
 impl EthApiServer for EthApi {
     fn chain_id(&self) -> RpcResult<U64> {
@@ -304,16 +334,7 @@ impl EthApiServer for EthApi {
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes> {
-        let setup = self.setup(request.clone(), block.clone(), state_overrides.clone(), block_overrides.clone())?;
-        match self.ctx.call(&setup) {
-            Err(reverted @ RpcError::Revert { .. }) => {
-                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted) {
-                    Some(overrides) => self.ctx.call(&self.setup(request, block, Some(overrides), block_overrides)?),
-                    None => Err(reverted),
-                }
-            }
-            other => other,
-        }
+        self.with_answers((request, block, state_overrides, block_overrides), RpcContext::call)
     }
 
     fn estimate_gas(
@@ -323,19 +344,7 @@ impl EthApiServer for EthApi {
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<U64> {
-        let setup = self.setup(request.clone(), block.clone(), state_overrides.clone(), block_overrides.clone())?;
-        let gas = match self.ctx.estimate_gas(&setup) {
-            Err(reverted @ RpcError::Revert { .. }) => {
-                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted) {
-                    Some(overrides) => {
-                        self.ctx.estimate_gas(&self.setup(request, block, Some(overrides), block_overrides)?)
-                    }
-                    None => Err(reverted),
-                }
-            }
-            other => other,
-        }?;
-        Ok(U64::from(gas))
+        self.with_answers((request, block, state_overrides, block_overrides), RpcContext::estimate_gas).map(U64::from)
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {

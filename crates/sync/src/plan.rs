@@ -62,7 +62,8 @@ pub enum NoPlan {
     L1LegFailed(String),
     /// With its answers in place the transaction still fails, or sends other messages.
     Reverts(String),
-    /// It embeds an answer another plan took first.
+    /// It embeds an answer another plan took first, or whose id L1 now gives to an earlier message
+    /// (another plan's that landed, or other L1 traffic).
     AnswerTaken,
     /// Its answer changed when L1 moved.
     AnswerChanged,
