@@ -126,6 +126,23 @@ fn presimulation(rt: &tokio::runtime::Runtime) {
     let in_process = time(ROUNDS, || {
         pending.presimulate(&factory, &bundle, &real, &[]).unwrap();
     });
+    // Where it goes: the bundle's copy, the L1 leg alone, phases (a) and (b).
+    let copy = time(ROUNDS, || drop(bundle.clone()));
+    let leg = time(ROUNDS, || {
+        let mut b = bundle.clone();
+        b.message(&outbound).unwrap();
+    });
+    let phases_ab = time(ROUNDS, || {
+        pending.answers(&factory, &bundle, &real).unwrap();
+    });
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "  of which: bundle copy {:.0} µs, L1 leg with its copy {:.0} µs, trace and leg (a, b) {:.0} µs, all {:.0} µs",
+        us(copy),
+        us(leg),
+        us(phases_ab),
+        us(in_process)
+    );
 
     // Catalyst's path: the node's own endpoints over HTTP.
     let (l2_url, l1_url) = (format!("http://{}", net.l2.rpc_addr), format!("http://{}", net.l1.rpc_addr));
@@ -278,6 +295,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("{:<34} {:>30} {:>14}   {:>40} {:>14}   {:>7}", "", "ours", "", "the other way", "", "ratio");
     presimulation(&rt);
+    if std::env::var_os("SURGE_BENCH_PRESIM_ONLY").is_some() {
+        return;
+    }
     let (off, _) = admission(&rt, false);
     let (on, counts) = admission(&rt, true);
     row(
