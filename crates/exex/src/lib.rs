@@ -16,7 +16,7 @@ pub use book::{Moved, PlanBook};
 pub use ledger::{Ledger, Offered};
 pub use planner::BlockPlanner;
 pub use presim::{Candidate, L2Protocol, PendingL2};
-pub use proposal::{ProposalBlock, ProposalRecord, ProposalRules};
+pub use proposal::{L1Calls, ProposalBlock, ProposalRecord, ProposalRules};
 pub use store::{PlanRecord, PlannerStore, PlannerStoreError};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_state, watcher};
 pub use watcher::{PlannerHandle, WatcherCore};

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
-use surge_l1::{InFlightBundle, L1Head};
-use surge_primitives::Checkpoint;
+
+use crate::presim::L2Protocol;
+use surge_interfaces::StateProofProvider;
+use surge_l1::{InFlightBundle, L1Head, ProvenBlock, hop_proof, process_message};
+use surge_primitives::{Checkpoint, signal_slot};
 use surge_sync::Plan;
 
 /// The bytes one blob carries for the proposal's data (4096 field elements of 31 usable bytes).
@@ -159,6 +162,47 @@ impl ProposalRecord {
             user_ops: vec![],
             messages: self.plans.iter().flat_map(|p| p.messages.iter().map(|m| m.message.clone())).collect(),
         })
+    }
+}
+
+/// A proposal's L1 calls, in the order they run, and the answers' slots they must send (its required
+/// return signals, in the same order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L1Calls {
+    /// `processMessage(message, proof)` for every outbound message of its plans.
+    pub calls: Vec<surge_primitives::bindings::multicall::Multicall::Call>,
+    /// The answers' slots.
+    pub required: Vec<B256>,
+}
+
+impl ProposalRecord {
+    /// Its L1 calls, each message proven by the L2 signal service's storage at the proposal's last block
+    /// (from `provider`, which must still hold that block as recorded).
+    pub fn l1_calls<P: StateProofProvider>(&self, provider: &P, l2: &L2Protocol) -> Result<L1Calls, String> {
+        let last = self.blocks.last().ok_or_else(|| format!("proposal {} has no block", self.id))?;
+        let (header, hash) = provider
+            .header_by_number(last.number)
+            .map_err(|e| format!("reading block {}: {e}", last.number))?
+            .ok_or_else(|| format!("block {} is not in the chain", last.number))?;
+        if hash != last.hash {
+            return Err(format!(
+                "block {} is no longer proposal {}'s ({hash} instead of {})",
+                last.number, self.id, last.hash
+            ));
+        }
+        let block = ProvenBlock { chain_id: l2.l2_chain_id, number: last.number, state_root: header.state_root };
+        let messages: Vec<&surge_sync::PlannedMessage> = self.plans.iter().flat_map(|p| &p.messages).collect();
+        let slots: Vec<B256> = messages.iter().map(|m| signal_slot(l2.l2_chain_id, l2.bridge, m.hash)).collect();
+        let proof = provider
+            .proof(last.number, l2.signal_service, &slots)
+            .map_err(|e| format!("proving {} signals at block {}: {e}", slots.len(), last.number))?;
+        let mut calls = Vec::with_capacity(messages.len());
+        for (m, slot) in messages.iter().zip(slots) {
+            let hop = hop_proof(block, &proof, slot).map_err(|e| format!("message {}: {e}", m.hash))?;
+            calls.push(process_message(l2.l1_bridge, &m.message, hop));
+        }
+        let required = self.plans.iter().flat_map(Plan::slots).collect();
+        Ok(L1Calls { calls, required })
     }
 }
 

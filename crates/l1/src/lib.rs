@@ -5,12 +5,14 @@
 //! (embedded or remote) and the [`BundleSimulator`] running the L1 leg of synchronous composability on it
 //! as the proposer's bundle will.
 
+pub mod calls;
 pub mod checks;
 pub mod client;
 pub mod head;
 pub mod sim;
 pub mod view;
 
+pub use calls::{ProofError, ProvenBlock, hop_proof, process_message};
 pub use checks::{CheckError, StartupChecks, startup_checks};
 pub use client::{L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};

@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use surge_exex::ProposalRules;
 use surge_interfaces::{ChainControl, NextBlockAttributes, PayloadBuilder, TransactionOrigin, TransactionPool};
-use surge_l1::{L1Head, L1Heads};
+use surge_l1::{BundleSimulator, EmbeddedSource, L1Head, L1Heads, L1Protocol, L1StateSource, SimConfig};
 use surge_primitives::{
     Message,
     bindings::{
@@ -16,7 +16,7 @@ use surge_primitives::{
         bridge::Bridge,
         examples::{constant_product_pool::ConstantProductPool, flash_loan_executor_l2::FlashLoanExecutorL2},
     },
-    slots::bridge::message_status_key,
+    slots::{bridge::message_status_key, signal_service::checkpoint_keys},
 };
 use surge_sync::NoPlan;
 use surge_test_utils::{cast, dev_key};
@@ -169,6 +169,40 @@ async fn a_swap_and_a_flash_loan_go_in_with_their_slots_in_the_first_block_of_a_
     // The watcher let them go as included, not as mined without their slots.
     until("the plans landed", || net.planner().plans().is_empty().then_some(())).await;
     assert_eq!(net.planner().no_plan_reason(&swap.hash), None);
+
+    // The proposal's L1 calls: each message proven at its last block. Run on L1 after the L2 checkpoint the
+    // inbox saves, they send exactly the answers its anchor carried.
+    let calls = proposal.l1_calls(net.l2.store.as_ref(), &surge_exex::L2Protocol::from_config(&net.protocol)).unwrap();
+    assert_eq!((calls.calls.len(), &calls.required), (2, &slots));
+    let head = net.l1.store.head().unwrap();
+    let view = std::sync::Arc::new(
+        EmbeddedSource::new(net.l1.store.clone()).open(head.header.number, head.hash).await.unwrap(),
+    );
+    let last = proposal.blocks[0];
+    let l1_after_checkpoint = |root: B256| {
+        let protocol = L1Protocol::from_config(&net.protocol);
+        let mut l1 = BundleSimulator::new(view.clone(), protocol, SimConfig::default(), &[]).unwrap();
+        let (hash_key, root_key) = checkpoint_keys(last.number);
+        l1.set_storage(net.protocol.l1.signal_service, hash_key, last.hash).unwrap();
+        l1.set_storage(net.protocol.l1.signal_service, root_key, root).unwrap();
+        l1
+    };
+    let root = net.l2.store.header(last.number).unwrap().unwrap().header.state_root;
+    let mut l1 = l1_after_checkpoint(root);
+    let mut sent = vec![];
+    for call in &calls.calls {
+        let outcome = l1.user_op(call).unwrap();
+        assert_eq!(outcome.error, None);
+        sent.extend(outcome.sent.into_iter().map(|s| s.slot));
+    }
+    assert_eq!(sent, calls.required, "L1 sends exactly the answers the anchor carried");
+    // Against another state root the proof does not verify.
+    let refused = l1_after_checkpoint(B256::repeat_byte(1)).user_op(&calls.calls[0]).unwrap();
+    assert!(
+        refused.error.as_ref().is_some_and(|e| e.contains("B_SIGNAL_NOT_RECEIVED") || e.contains("0xa2826398")),
+        "{:?}",
+        refused.error
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

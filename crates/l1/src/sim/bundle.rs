@@ -101,6 +101,17 @@ impl BundleSimulator {
         Self { gas: TX_BASE_GAS + self.config.limits.proposal_gas, has_messages: false, ..self.clone() }
     }
 
+    /// Sets a storage slot of the simulated L1 (what the proposal's own steps write before its calls run,
+    /// such as the L2 checkpoint the inbox saves into the signal service).
+    pub fn set_storage(
+        &mut self,
+        address: alloy_primitives::Address,
+        key: alloy_primitives::B256,
+        value: alloy_primitives::B256,
+    ) -> Result<(), SimError> {
+        Ok(self.db.insert_account_storage(address, key.into(), value.into())?)
+    }
+
     /// The proposer (the Multicall's owner), who sends the bundle.
     pub fn owner(&self) -> alloy_primitives::Address {
         self.owner
