@@ -182,3 +182,53 @@ async fn a_plan_with_more_answers_than_an_anchor_carries_is_voided_not_waited_fo
     assert_eq!(failed[0].0, *big.tx_hash());
     assert!(failed[0].1.contains("3 answers need more slots than an anchor carries (2)"), "{}", failed[0].1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwind_takes_its_blocks_out_of_their_proposals_for_good() {
+    use alloy::consensus::Header;
+    use surge_interfaces::{CommittedBlock, InputsReport, SealedHeader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planner.redb");
+    let rules = ProposalRules { max_blocks: 2, ..ProposalRules::default() };
+    let open = || Ledger::open(PlannerStore::open(&path).unwrap(), rules, 32).unwrap();
+    let ledger = open();
+    let l1 = L1Head {
+        number: 5,
+        hash: alloy_primitives::B256::repeat_byte(5),
+        state_root: alloy_primitives::B256::repeat_byte(6),
+        timestamp: 60,
+        base_fee: None,
+    };
+    let mut blocks = vec![];
+    for number in 1..=3 {
+        let staged = ledger.stage(number, Some(l1), vec![], vec![]);
+        let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let block = SealedHeader::seal(Header { number, timestamp, gas_used: 1_000, ..Default::default() });
+        ledger.commit(&block, &InputsReport { checkpoint: staged.checkpoint, tx_bytes: 100, ..Default::default() });
+        blocks.push(block);
+    }
+    // Blocks 1 and 2 filled proposal 1 (two blocks at most); block 3 opened proposal 2.
+    assert_eq!(ledger.closed_proposals().iter().map(|p| p.blocks.len()).collect::<Vec<_>>(), [2]);
+    assert_eq!(ledger.open_proposal().map(|p| (p.id, p.blocks.len())), Some((2, 1)));
+    assert_eq!(ledger.height(), 3);
+
+    let unwound: Vec<CommittedBlock> = blocks[1..]
+        .iter()
+        .map(|h| CommittedBlock {
+            header: h.clone(),
+            body: Default::default(),
+            senders: vec![],
+            receipts: vec![],
+            changes: Default::default(),
+        })
+        .collect();
+    ledger.reverted(&unwound);
+    assert_eq!(ledger.height(), 1);
+    assert!(ledger.open_proposal().is_none(), "proposal 2 had only block 3");
+    let closed = ledger.closed_proposals();
+    assert_eq!(closed[0].blocks.iter().map(|b| b.number).collect::<Vec<_>>(), [1]);
+    drop(ledger);
+    let again = open();
+    assert_eq!(again.closed_proposals(), closed, "as recorded");
+    assert!(again.open_proposal().is_none());
+}
