@@ -148,6 +148,21 @@ mod tests {
         assert_eq!(ProofFlag::from_name("MOCK_ECDSA"), Some(ProofFlag::MOCK_ECDSA));
     }
 
+    /// Raiko's own vector for the digest its mock (and real) provers sign (`lib/src/libhash.rs`,
+    /// `test_hash_public_input`): the same preimage as ours.
+    #[test]
+    fn the_digest_matches_raiko_s_vector() {
+        let digest = mock_proof_digest(
+            167001,
+            "0x00f9f60C79e38c08b785eE4F1a849900693C6630".parse().unwrap(),
+            "0xb836ee1f972e8bcd4766bede4a9fa5267d8b6ec7cd6088562aca0b07b15f57bc".parse().unwrap(),
+        );
+        assert_eq!(
+            digest,
+            "0x6d0ea3eb338aa3e2d85b21394d3ea426574ab7764726376a5364dee132fcd3d7".parse::<B256>().unwrap()
+        );
+    }
+
     #[test]
     fn mock_signature_is_65_bytes_with_v_27_or_28() {
         let prover = MockProver::new(PrivateKeySigner::random(), 763374, Address::repeat_byte(9));
