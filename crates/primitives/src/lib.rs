@@ -5,6 +5,7 @@
 //! integration tests check that by executing the compiled contracts in revm.
 
 pub mod bindings;
+pub mod blob;
 pub mod checkpoint;
 pub mod config;
 pub mod golden_touch;
