@@ -9,6 +9,7 @@ pub mod blob;
 pub mod checkpoint;
 pub mod config;
 pub mod golden_touch;
+pub mod manifest;
 pub mod message;
 pub mod predeploy;
 pub mod proposal;
