@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod message;
 pub mod predeploy;
 pub mod proposal;
+pub mod proposal_tx;
 pub mod slots;
 
 pub use bindings::{

@@ -14,8 +14,7 @@ use alloy_sol_types::{SolCall, SolError, SolEvent, SolValue};
 use common::{Chain, Core, Outcome, Remote, Tx, account, deploy_core};
 use revm::primitives::hardfork::SpecId;
 use surge_primitives::{
-    BlobReference, BlobSlice, Checkpoint, Commitment, DerivationSource, MockProver, ProofFlag, Proposal, ProposeInput,
-    ProposeInputV2,
+    BlobReference, Checkpoint, Commitment, MockProver, ProofFlag, Proposal, ProposeInput, ProposeInputV2,
     bindings::{
         inbox::RealTimeInbox, mock_verifier::MockECDSAVerifier, multicall::Multicall, signal_service::SignalService,
         surge_verifier::SurgeVerifier,
@@ -114,16 +113,7 @@ fn l2_checkpoint(n: u64) -> Checkpoint {
 
 /// The proposal the inbox will build, computed independently in Rust.
 fn expected_proposal(s: &L1Setup, max_anchor: u64, blobs: &[B256], slots: &[B256]) -> Proposal {
-    Proposal {
-        maxAnchorBlockNumber: U48::from(max_anchor),
-        maxAnchorBlockHash: s.chain.block_hash(max_anchor),
-        basefeeSharingPctg: SHARING,
-        sources: vec![DerivationSource {
-            isForcedInclusion: false,
-            blobSlice: BlobSlice { blobHashes: blobs.to_vec(), offset: U24::ZERO, timestamp: U48::ZERO },
-        }],
-        signalSlotsHash: hash_signal_slots(slots),
-    }
+    surge_primitives::proposal_tx::expected_proposal(max_anchor, s.chain.block_hash(max_anchor), SHARING, blobs, slots)
 }
 
 fn proof_for(s: &L1Setup, proposal: &Proposal, parent: B256, checkpoint: &Checkpoint) -> Bytes {
@@ -440,4 +430,84 @@ fn events_have_upstream_signatures() {
     let tentative = "TentativeProposed(bytes32,bytes32)";
     assert_eq!(RealTimeInbox::TentativeProposed::SIGNATURE_HASH, alloy_primitives::keccak256(tentative));
     assert_eq!(RealTimeInbox::Activated::SIGNATURE_HASH, alloy_primitives::keccak256("Activated(bytes32)"));
+}
+
+/// The proposer's transaction as `ProposalCalls` builds it, in each shape, lands: `propose` alone, the classic
+/// Multicall with a user op and an L1 call, and the deferred one whose L1 call sends the required signal.
+#[test]
+fn the_proposers_transaction_lands_in_each_shape() {
+    use surge_primitives::proposal_tx::{ProposalCalls, TxShape};
+    let mut s = setup();
+    activate(&mut s);
+    let blobs = [blob(3)];
+    let build = |s: &L1Setup,
+                 n: u64,
+                 user_ops: Vec<Multicall::Call>,
+                 required: Vec<B256>,
+                 l1_calls: Vec<Multicall::Call>,
+                 slots: Vec<B256>| {
+        let max_anchor = s.chain.number - 1;
+        let cp = l2_checkpoint(n);
+        let parent = B256::from(s.chain.storage(s.inbox, U256::from(1)).to_be_bytes::<32>());
+        let proof = proof_for(s, &expected_proposal(s, max_anchor, &blobs, &slots), parent, &cp);
+        let calls = ProposalCalls {
+            user_ops,
+            blobs: 1,
+            slots,
+            required,
+            l1_calls,
+            max_anchor_block: max_anchor,
+            checkpoint: cp,
+            proof,
+        };
+        calls.transaction(s.inbox, s.multicall)
+    };
+    let send = |s: &mut L1Setup, (to, data, _): (Address, Bytes, TxShape)| {
+        let proposer = s.proposer;
+        s.chain.exec(Tx::call(proposer, to, data).blobs(blobs.to_vec()))
+    };
+
+    // Nothing but the proposal: propose on the inbox itself.
+    let tx = build(&s, 1, vec![], vec![], vec![], vec![]);
+    assert_eq!((tx.0, tx.2), (s.inbox, TxShape::Propose));
+    send(&mut s, tx).expect_ok();
+    assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), l2_checkpoint(1).blockHash);
+
+    // A user op sending the signal its slot names, and an L1 call after the proposal.
+    let user_signal = B256::repeat_byte(0xe1);
+    let slot = signal_slot(L1, s.multicall, user_signal);
+    let tx = build(
+        &s,
+        2,
+        vec![send_signal(&s, user_signal)],
+        vec![],
+        vec![send_signal(&s, B256::repeat_byte(0xe2))],
+        vec![slot],
+    );
+    assert_eq!((tx.0, tx.2), (s.multicall, TxShape::Classic));
+    let out = send(&mut s, tx).expect_ok();
+    assert_eq!(proposed_event(&out).signalSlots, vec![slot]);
+
+    // An L1 call that must send a return signal: deferred, the existing slot first.
+    let (user_signal, return_signal) = (B256::repeat_byte(0xe3), B256::repeat_byte(0xf4));
+    let existing = signal_slot(L1, s.multicall, user_signal);
+    let required = signal_slot(L1, s.multicall, return_signal);
+    let tx = build(
+        &s,
+        3,
+        vec![send_signal(&s, user_signal)],
+        vec![required],
+        vec![send_signal(&s, return_signal)],
+        vec![existing, required],
+    );
+    assert_eq!((tx.0, tx.2), (s.multicall, TxShape::Deferred));
+    let out = send(&mut s, tx).expect_ok();
+    assert_eq!(proposed_event(&out).signalSlots, vec![existing, required]);
+    assert_eq!(s.chain.read(s.inbox, RealTimeInbox::lastFinalizedBlockHashCall {}), l2_checkpoint(3).blockHash);
+
+    // Without the L1 call, the required signal is never sent: the whole transaction reverts.
+    let (user_signal, return_signal) = (B256::repeat_byte(0xe5), B256::repeat_byte(0xf6));
+    let slots = vec![signal_slot(L1, s.multicall, user_signal), signal_slot(L1, s.multicall, return_signal)];
+    let tx = build(&s, 4, vec![send_signal(&s, user_signal)], vec![slots[1]], vec![], slots);
+    failed_at::<RealTimeInbox::RequiredSignalNotSent>(&send(&mut s, tx), 2);
 }
