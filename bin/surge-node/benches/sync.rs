@@ -15,9 +15,9 @@ use std::{
 };
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    consensus::{TxEip1559, TxEnvelope},
     eips::Encodable2718,
-    signers::{SignerSync, local::PrivateKeySigner},
+    signers::local::PrivateKeySigner,
 };
 use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256};
@@ -35,7 +35,7 @@ use surge_primitives::{
     slots::bridge::{CTX_FROM_CHAIN_SLOT, CTX_MSG_HASH_SLOT},
 };
 use surge_sync::NoPlan;
-use surge_test_utils::{dev_key, rpc_result};
+use surge_test_utils::{dev_key, rpc_result, sign_eip1559};
 
 const ROUNDS: u32 = 100;
 const TRANSFERS: usize = 10_000;
@@ -74,8 +74,7 @@ fn sign(
         access_list: Default::default(),
         input: input.into(),
     };
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::Eip1559(tx.into_signed(sig))
+    sign_eip1559(key, tx)
 }
 
 fn network(rt: &tokio::runtime::Runtime, dir: &std::path::Path, watcher: bool) -> DevNetwork {

@@ -127,6 +127,16 @@ pub fn dev_key(i: u32) -> alloy::signers::local::PrivateKeySigner {
         .unwrap_or_else(|e| panic!("dev key {i}: {e}"))
 }
 
+/// `tx` signed by `key`.
+pub fn sign_eip1559(
+    key: &alloy::signers::local::PrivateKeySigner,
+    tx: alloy::consensus::TxEip1559,
+) -> alloy::consensus::TxEnvelope {
+    use alloy::{consensus::SignableTransaction, signers::SignerSync};
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    alloy::consensus::TxEnvelope::Eip1559(tx.into_signed(sig))
+}
+
 /// The cast binary installed from npm (`@foundry-rs/cast-linux-amd64`).
 pub fn cast_bin() -> PathBuf {
     let p = workspace_root().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast");

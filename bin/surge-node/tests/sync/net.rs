@@ -6,11 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    signers::SignerSync,
-};
+use alloy::{consensus::TxEip1559, eips::Encodable2718};
 use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
@@ -27,7 +23,7 @@ use surge_l1::L1Heads;
 use surge_node::{launch::RunningChain, network::NetworkOptions};
 use surge_primitives::{Message, ProtocolConfig, bindings::examples::swap_vault_l2::SwapVaultL2};
 use surge_sync::{NoPlan, Plan};
-use surge_test_utils::dev_key;
+use surge_test_utils::{dev_key, sign_eip1559};
 use tokio::sync::watch;
 
 pub const GWEI: u128 = 1_000_000_000;
@@ -54,8 +50,7 @@ pub fn signed(
         input: data,
     };
     let key = dev_key(who);
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
+    let envelope = sign_eip1559(&key, tx);
     let candidate = Candidate {
         hash: *envelope.tx_hash(),
         sender: key.address(),
@@ -163,8 +158,7 @@ impl Net {
                 access_list: Default::default(),
                 input: candidate.tx.data.clone(),
             };
-            let sig = dev_key(who).sign_hash_sync(&tx.signature_hash()).unwrap();
-            let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
+            let envelope = sign_eip1559(&dev_key(who), tx);
             candidate.hash = *envelope.tx_hash();
             candidate.tx = TxEnv::from_recovered_tx(&envelope, candidate.sender);
             raw = envelope.encoded_2718();

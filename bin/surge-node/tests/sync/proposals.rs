@@ -380,10 +380,5 @@ async fn an_l1_head_without_a_state_root_is_never_an_anchor() {
 }
 
 fn sign(tx: alloy::consensus::TxEip1559, who: u32) -> Vec<u8> {
-    use alloy::{
-        consensus::{SignableTransaction, TxEnvelope},
-        signers::SignerSync,
-    };
-    let sig = dev_key(who).sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718()
+    surge_test_utils::sign_eip1559(&dev_key(who), tx).encoded_2718()
 }

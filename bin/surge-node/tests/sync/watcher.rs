@@ -6,11 +6,7 @@
 
 use std::sync::Arc;
 
-use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    signers::SignerSync,
-};
+use alloy::{consensus::TxEip1559, eips::Encodable2718};
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{SolCall, SolConstructor};
 use surge_interfaces::{ChainControl, TransactionOrigin, TransactionPool};
@@ -23,7 +19,7 @@ use surge_primitives::{
     },
 };
 use surge_sync::NoPlan;
-use surge_test_utils::dev_key;
+use surge_test_utils::{dev_key, sign_eip1559};
 
 use crate::net::{GWEI, signed, start, until};
 
@@ -46,8 +42,7 @@ async fn the_watcher_plans_sync_transactions_as_they_arrive() {
         access_list: Default::default(),
         input: code.into(),
     };
-    let sig = dev_key(2).sign_hash_sync(&deploy.signature_hash()).unwrap();
-    let deployment = TxEnvelope::Eip1559(deploy.into_signed(sig));
+    let deployment = sign_eip1559(&dev_key(2), deploy);
     net.submit(&deployment.encoded_2718()).unwrap();
     assert_eq!(net.refused(*deployment.tx_hash()).await, NoPlan::NoOutboundMessage);
     let two_sender = dev_key(2).address().create(0);
@@ -126,8 +121,7 @@ async fn the_watcher_plans_sync_transactions_as_they_arrive() {
         access_list: Default::default(),
         input: call.abi_encode().into(),
     };
-    let sig = dev_key(8).sign_hash_sync(&tx.signature_hash()).unwrap();
-    let replacement = TxEnvelope::Eip1559(tx.into_signed(sig));
+    let replacement = sign_eip1559(&dev_key(8), tx);
     net.submit(&replacement.encoded_2718()).unwrap();
     assert_eq!(net.refused(old).await, NoPlan::Replaced);
     net.planned(*replacement.tx_hash()).await;
