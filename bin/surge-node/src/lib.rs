@@ -8,3 +8,4 @@ pub mod l1;
 pub mod launch;
 pub mod network;
 pub mod planner;
+pub mod proposer;

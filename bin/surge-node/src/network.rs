@@ -34,6 +34,9 @@ pub struct NetworkOptions {
     pub l2_mode: ProductionMode,
     /// Whether the txpool watcher plans the L2's transactions.
     pub watcher: bool,
+    /// Whether the proposer sends closed proposals to the L1 (dev account 0 proposing, mock proofs by dev
+    /// account 1).
+    pub proposer: bool,
 }
 
 impl Default for NetworkOptions {
@@ -43,6 +46,7 @@ impl Default for NetworkOptions {
             l1_mode: ProductionMode::Instant { tick: Duration::from_millis(20) },
             l2_mode: ProductionMode::Interval(Duration::from_secs(1)),
             watcher: true,
+            proposer: false,
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct DevNetwork {
     pub protocol: ProtocolConfig,
     /// The example apps' addresses.
     pub apps: ExampleApps,
+    /// The proposer's events, when it runs.
+    pub proposer: Option<tokio::sync::broadcast::Sender<surge_exex::ProposerEvent>>,
 }
 
 fn loopback() -> RpcServerConfig {
@@ -94,6 +100,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules, config.max_signal_slots)?;
     let (real_heads, watcher) =
         crate::l1::follow_embedded(&l1, &protocol, SimConfig::default(), ledger.clone()).await?;
+    let real_heads_for_proposer = real_heads.clone();
     let (install, watcher) = match watcher.filter(|_| options.watcher) {
         Some((install, watcher)) => (Some(install), Some(watcher)),
         None => (None, None),
@@ -118,6 +125,15 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     )?);
     let surge_rpc =
         crate::planner::install_surge_rpc(crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service));
+    let (proposer, events) = if options.proposer {
+        let setup = dev_proposer(&addresses, format!("http://{}", l1.rpc_addr), protocol)?;
+        let source = surge_l1::EmbeddedSource::new(l1.store.clone());
+        let (install, events) =
+            crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer).await?;
+        (Some(install), Some(events))
+    } else {
+        (None, None)
+    };
     let l2 = l2
         .start(StartOptions {
             builder: builder.clone(),
@@ -126,8 +142,31 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             tags: Arc::new(ChainTags::new(0)),
             fee_recipient: Address::repeat_byte(0xfe),
             dev: true,
-            extensions: install.into_iter().chain([surge_rpc]).collect(),
+            extensions: install.into_iter().chain([surge_rpc]).chain(proposer).collect(),
         })
         .await?;
-    Ok(DevNetwork { l1, l2, watcher, ledger, builder, heads, protocol, apps: dev_apps()? })
+    Ok(DevNetwork { l1, l2, watcher, ledger, builder, heads, protocol, apps: dev_apps()?, proposer: events })
+}
+
+/// The dev network's proposer: dev account 0 (the proposer Multicall's owner) sending to the L1 at `l1_url`,
+/// mock proofs signed by dev account 1 (the mock verifier's signer).
+pub fn dev_proposer(
+    addresses: &serde_json::Value,
+    l1_url: String,
+    protocol: ProtocolConfig,
+) -> eyre::Result<crate::proposer::ProposerSetup> {
+    let keys = surge_genesis::dev_keys(2)?;
+    let (Some(proposer), Some(signer)) = (keys.first(), keys.get(1)) else {
+        return Err(eyre::eyre!("the dev mnemonic gave fewer than two keys"));
+    };
+    let verifier: Address = serde_json::from_value(addresses["mockVerifier"].clone())?;
+    let mock = surge_primitives::MockProver::new(signer.clone(), protocol.l2_chain_id, verifier);
+    Ok(crate::proposer::ProposerSetup {
+        l1_url,
+        key: proposer.clone(),
+        prover: Arc::new(surge_l1::MockEcdsaProver(mock)),
+        policy: surge_l1::FeePolicy::default(),
+        protocol,
+        sim: SimConfig::default(),
+    })
 }

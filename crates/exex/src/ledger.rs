@@ -76,6 +76,8 @@ pub struct Ledger {
     store: PlannerStore,
     state: Mutex<State>,
     waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// Told when a proposal closes (the proposer waits on it).
+    closed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -101,7 +103,14 @@ impl Ledger {
         }
         state.next_id = state.next_id.max(1);
         state.records = plans.into_iter().map(|r| (r.plan.tx_hash, r)).collect();
-        Ok(Self { rules, max_slots, store, state: Mutex::new(state), waker: Mutex::new(None) })
+        Ok(Self {
+            rules,
+            max_slots,
+            store,
+            state: Mutex::new(state),
+            waker: Mutex::new(None),
+            closed: tokio::sync::Notify::new(),
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -136,6 +145,51 @@ impl Ledger {
     /// The closed proposals waiting for the proposer, in order.
     pub fn closed_proposals(&self) -> Vec<ProposalRecord> {
         self.state().closed.clone()
+    }
+
+    /// Resolves once a proposal closes after the last time it resolved (or now, if one closed since).
+    pub async fn proposal_closed(&self) {
+        self.closed.notified().await;
+    }
+
+    /// Closes the open proposal if it has a block and has been open too long (`now`, unix seconds), or its
+    /// anchor fell too far behind the latest L1 head seen: an idle chain's last blocks get proposed too.
+    pub fn close_expired(&self, now: u64) -> Option<u64> {
+        let mut st = self.state();
+        let l1_head = st.seen_l1.back().map_or(0, |h| h.number);
+        let open = st.open.as_ref()?;
+        let why = open.expired(&self.rules, now, l1_head)?;
+        if open.blocks.is_empty() {
+            return None;
+        }
+        let mut p = st.open.take()?;
+        p.closed = true;
+        info!(proposal = p.id, blocks = p.blocks.len(), reason = why, "proposal closed");
+        st.closed.push(p.clone());
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        drop(st);
+        if let Err(e) = self.store.write(Batch { proposals: vec![p.clone()], ..Default::default() }) {
+            warn!(proposal = p.id, "planner: recording a closed proposal: {e}");
+        }
+        self.closed.notify_one();
+        Some(p.id)
+    }
+
+    /// Proposal `id` is on L1: it leaves the ledger with its plans (their L1 calls are in the L1 state now).
+    pub fn proposed(&self, id: u64) {
+        let mut st = self.state();
+        let Some(at) = st.closed.iter().position(|p| p.id == id) else { return };
+        let p = st.closed.remove(at);
+        let mut batch = Batch { delete_proposals: vec![id], ..Default::default() };
+        for plan in &p.plans {
+            st.records.remove(&plan.tx_hash);
+            batch.delete_plans.push(plan.tx_hash);
+        }
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        drop(st);
+        if let Err(e) = self.store.write(batch) {
+            warn!(proposal = id, "planner: forgetting a proposal on L1: {e}");
+        }
     }
 
     /// The closed proposals' L1 calls, in order: they run on L1 before the open bundle.
@@ -341,6 +395,9 @@ impl Ledger {
         }
         metrics::counter!("surge_planned_txs_included_total").increment(report.sync_txs.len() as u64);
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        if batch.proposals.iter().any(|p| p.closed) {
+            self.closed.notify_one();
+        }
         batch
     }
 

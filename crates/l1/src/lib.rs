@@ -9,15 +9,19 @@ pub mod calls;
 pub mod checks;
 pub mod client;
 pub mod head;
+pub mod prover;
 pub mod sim;
+pub mod submit;
 pub mod view;
 
 pub use calls::{ProofError, ProvenBlock, hop_proof, process_message};
 pub use checks::{CheckError, StartupChecks, startup_checks};
 pub use client::{L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
+pub use prover::{MockEcdsaProver, ProofRequest, Prover, ProverError};
 pub use sim::{
-    BundleLimits, BundleSimulator, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult, Refusal, SimConfig,
-    SimError,
+    BundleLimits, BundleSimulator, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult, Preflight,
+    PreflightFailure, Refusal, SimConfig, SimError, preflight,
 };
+pub use submit::{FeePolicy, Fees, L1Sender, L1Transaction, Sent, SubmitError, blob_sidecar};
 pub use view::{EmbeddedSource, L1StateSource, L1View, L1Views, RemoteSource, ViewError};

@@ -11,8 +11,7 @@ use surge_primitives::{GOLDEN_TOUCH_ADDRESS, bindings::anchor::Anchor};
 
 use crate::basefee::{BaseFeeInput, next_base_fee};
 
-/// Gas of the anchor transaction, also added to the block gas limit.
-pub const ANCHOR_GAS_LIMIT: u64 = 1_000_000;
+pub use surge_primitives::manifest::ANCHOR_GAS_LIMIT;
 /// Length of the L2 header's extra data.
 pub const EXTRA_DATA_LEN: usize = 7;
 /// Largest proposal id extra data can carry (uint48).

@@ -125,7 +125,8 @@ pub fn pool_config(spec: &ChainSpec, block_gas_limit: u64) -> surge_txpool::Pool
     let genesis_ts = spec.genesis.timestamp;
     config.shanghai = alloy_hardforks::EthereumHardforks::is_shanghai_active_at_timestamp(spec, genesis_ts);
     config.prague = alloy_hardforks::EthereumHardforks::is_prague_active_at_timestamp(spec, genesis_ts);
-    if !alloy_hardforks::EthereumHardforks::is_osaka_active_at_timestamp(spec, genesis_ts) {
+    config.osaka = alloy_hardforks::EthereumHardforks::is_osaka_active_at_timestamp(spec, genesis_ts);
+    if !config.osaka {
         config.tx_gas_cap = None;
     }
     if spec.l2.is_some() {

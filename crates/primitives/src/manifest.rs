@@ -13,6 +13,9 @@ use alloy_rlp::{Decodable, Encodable, Header};
 pub const PAYLOAD_VERSION: u8 = 1;
 /// The bytes of the frame before the compressed manifest: version and length words.
 const FRAME: usize = 64;
+/// Gas of an L2 block's anchor transaction, added to the block gas limit (the manifest carries the limit
+/// without it).
+pub const ANCHOR_GAS_LIMIT: u64 = 1_000_000;
 /// Most blocks one manifest may hold.
 pub const MAX_BLOCKS: usize = 384;
 

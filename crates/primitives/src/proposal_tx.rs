@@ -91,8 +91,10 @@ impl ProposalCalls {
         BlobReference { blobStartIndex: 0, numBlobs: self.blobs, offset: U24::ZERO }
     }
 
-    /// The transaction: its target (the inbox, or the proposer's Multicall) and calldata.
-    pub fn transaction(&self, inbox: Address, multicall: Address) -> (Address, Bytes, TxShape) {
+    /// The transaction: its target (the inbox, or the proposer's Multicall) and calldata. `direct`: the inbox
+    /// takes `propose` from the sending account itself (open proposing, or the account is its proposer);
+    /// otherwise a lone `propose` goes through the Multicall too.
+    pub fn transaction(&self, inbox: Address, multicall: Address, direct: bool) -> (Address, Bytes, TxShape) {
         let max_anchor = U48::from(self.max_anchor_block);
         let call = |target: Address, data: Vec<u8>| Multicall::Call { target, value: U256::ZERO, data: data.into() };
         let shape = self.shape();
@@ -109,7 +111,7 @@ impl ProposalCalls {
                     proof: self.proof.clone(),
                 }
                 .abi_encode();
-                if shape == TxShape::Propose {
+                if shape == TxShape::Propose && direct {
                     return (inbox, propose.into(), shape);
                 }
                 [self.user_ops.clone(), vec![call(inbox, propose)], self.l1_calls.clone()].concat()

@@ -460,7 +460,7 @@ fn the_proposers_transaction_lands_in_each_shape() {
             checkpoint: cp,
             proof,
         };
-        calls.transaction(s.inbox, s.multicall)
+        calls.transaction(s.inbox, s.multicall, true)
     };
     let send = |s: &mut L1Setup, (to, data, _): (Address, Bytes, TxShape)| {
         let proposer = s.proposer;

@@ -2,7 +2,10 @@
 
 use alloy::{
     consensus::{Transaction, TxEip4844Variant, TxEnvelope, transaction::SignerRecoverable},
-    eips::{Decodable2718, Encodable2718, Typed2718, eip2930::AccessList, eip4844::env_settings::EnvKzgSettings},
+    eips::{
+        Decodable2718, Encodable2718, Typed2718, eip2930::AccessList, eip4844::env_settings::EnvKzgSettings,
+        eip7594::BlobTransactionSidecarVariant,
+    },
 };
 use alloy_primitives::{Address, B256, U256};
 use surge_interfaces::pool::without_sidecar;
@@ -116,6 +119,10 @@ pub enum PoolError {
     /// A blob transaction arrived without its sidecar.
     #[error("blob transaction without its sidecar (blobs, commitments and proofs are required in the pool)")]
     BlobSidecarMissing,
+    /// A blob transaction's sidecar is of the other kind than the active fork's (blob proofs before Osaka,
+    /// cell proofs from Osaka on, as EIP-7594 requires).
+    #[error("blob sidecar of the wrong version: {0}")]
+    SidecarVersion(&'static str),
     /// A blob transaction's sidecar does not match its versioned hashes, or a KZG proof fails.
     #[error("invalid blob sidecar: {0}")]
     InvalidBlob(String),
@@ -158,6 +165,8 @@ pub struct PoolConfig {
     pub shanghai: bool,
     /// Prague active (EIP-7623 calldata floor).
     pub prague: bool,
+    /// Osaka active: blob transactions carry cell proofs (EIP-7594 sidecars), not blob proofs.
+    pub osaka: bool,
     /// Most transactions in the pool.
     pub max_transactions: usize,
     /// Most transactions per sender.
@@ -182,6 +191,7 @@ impl PoolConfig {
             price_bump_percent: 10,
             shanghai: true,
             prague: true,
+            osaka: true,
             max_transactions: 10_000,
             max_per_sender: 64,
             max_nonce_gap: 64,
@@ -281,16 +291,21 @@ pub fn validate_stateless(raw: &[u8], config: &PoolConfig) -> Result<ValidTx, Po
     Ok(ValidTx { hash: *tx.hash(), sender, size: raw.len(), cost, tx })
 }
 
-/// Checks a blob transaction's sidecar against its versioned hashes with the KZG trusted setup.
+/// Checks a blob transaction's sidecar: its kind against the fork (blob proofs before Osaka, cell proofs
+/// from Osaka on, as reth has it), its blobs against the versioned hashes with the KZG trusted setup.
 fn validate_blobs(tx: &TxEip4844Variant, config: &PoolConfig) -> Result<(), PoolError> {
     let count = tx.tx().blob_versioned_hashes.len();
     if count == 0 || count > config.max_blobs_per_tx {
         return Err(PoolError::BlobCount { count, max: config.max_blobs_per_tx });
     }
-    match tx {
-        TxEip4844Variant::TxEip4844(_) => Err(PoolError::BlobSidecarMissing),
-        TxEip4844Variant::TxEip4844WithSidecar(_) => {
-            tx.validate(EnvKzgSettings::Default.get()).map_err(|e| PoolError::InvalidBlob(e.to_string()))
+    let TxEip4844Variant::TxEip4844WithSidecar(with) = tx else { return Err(PoolError::BlobSidecarMissing) };
+    match (&with.sidecar, config.osaka) {
+        (BlobTransactionSidecarVariant::Eip4844(_), true) => {
+            Err(PoolError::SidecarVersion("blob proofs after Osaka; send cell proofs (EIP-7594)"))
         }
+        (BlobTransactionSidecarVariant::Eip7594(_), false) => {
+            Err(PoolError::SidecarVersion("cell proofs before Osaka; send blob proofs"))
+        }
+        _ => tx.validate(EnvKzgSettings::Default.get()).map_err(|e| PoolError::InvalidBlob(e.to_string())),
     }
 }

@@ -322,7 +322,7 @@ fn nonces_len(pending: &[std::sync::Arc<surge_txpool::PooledTx>], sender: Addres
 
 mod blobs {
     use alloy::{
-        consensus::{SignableTransaction, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar, TxEnvelope},
+        consensus::{SignableTransaction, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar},
         eips::{
             Encodable2718,
             eip4844::{
@@ -339,6 +339,10 @@ mod blobs {
     use super::{CHAIN, GWEI, State, key};
 
     fn blob_tx(sidecar: Option<BlobTransactionSidecar>, hashes_from: &BlobTransactionSidecar) -> Vec<u8> {
+        blob_tx_with(sidecar.map(BlobTransactionSidecarVariant::Eip4844), hashes_from)
+    }
+
+    fn blob_tx_with(sidecar: Option<BlobTransactionSidecarVariant>, hashes_from: &BlobTransactionSidecar) -> Vec<u8> {
         let tx = TxEip4844 {
             chain_id: CHAIN,
             nonce: 0,
@@ -354,20 +358,18 @@ mod blobs {
         };
         let sig = key(0).sign_hash_sync(&tx.signature_hash()).unwrap();
         let variant = match sidecar {
-            Some(s) => TxEip4844Variant::TxEip4844WithSidecar(TxEip4844WithSidecar {
-                tx,
-                sidecar: BlobTransactionSidecarVariant::Eip4844(s),
-            }),
+            Some(sidecar) => TxEip4844Variant::TxEip4844WithSidecar(TxEip4844WithSidecar { tx, sidecar }),
             None => TxEip4844Variant::TxEip4844(tx),
         };
-        TxEnvelope::Eip4844(variant.into_signed(sig)).encoded_2718()
+        alloy::consensus::TxEnvelope::Eip4844(variant.into_signed(sig)).encoded_2718()
     }
 
     #[test]
     fn blob_sidecars_are_checked_with_kzg() {
         let state = State::funded();
         let view = state.view();
-        let mut pool = TxPool::new(PoolConfig::ethereum(CHAIN, 30_000_000), GWEI as u64);
+        let before_osaka = PoolConfig { osaka: false, ..PoolConfig::ethereum(CHAIN, 30_000_000) };
+        let mut pool = TxPool::new(before_osaka, GWEI as u64);
         let sidecar: BlobTransactionSidecar =
             SidecarBuilder::<SimpleCoder>::from_slice(b"surge blob data").build().unwrap();
 
@@ -388,5 +390,30 @@ mod blobs {
         let stripped = without_sidecar(&pooled.tx);
         assert_eq!(*stripped.hash(), hash);
         assert!(stripped.encoded_2718().len() < pooled.tx.encoded_2718().len() / 10);
+    }
+
+    #[test]
+    fn from_osaka_on_a_blob_transaction_carries_cell_proofs() {
+        let state = State::funded();
+        let view = state.view();
+        let sidecar: BlobTransactionSidecar =
+            SidecarBuilder::<SimpleCoder>::from_slice(b"surge blob data").build().unwrap();
+        let cells = BlobTransactionSidecarVariant::Eip4844(sidecar.clone()).try_convert_into_eip7594().unwrap();
+
+        let mut osaka = TxPool::new(PoolConfig::ethereum(CHAIN, 30_000_000), GWEI as u64);
+        let e = osaka.add(&blob_tx(Some(sidecar.clone()), &sidecar), &view).unwrap_err();
+        assert!(matches!(e, PoolError::SidecarVersion(_)), "blob proofs after Osaka: {e:?}");
+        let mut bad = cells.clone();
+        if let BlobTransactionSidecarVariant::Eip7594(s) = &mut bad {
+            s.cell_proofs[3].0[7] ^= 1;
+        }
+        let e = osaka.add(&blob_tx_with(Some(bad), &sidecar), &view).unwrap_err();
+        assert!(matches!(e, PoolError::InvalidBlob(_)), "a broken cell proof: {e:?}");
+        let (hash, _) = osaka.add(&blob_tx_with(Some(cells.clone()), &sidecar), &view).unwrap();
+        assert_eq!(*without_sidecar(&osaka.get(&hash).unwrap().tx).hash(), hash);
+
+        let before_osaka = PoolConfig { osaka: false, ..PoolConfig::ethereum(CHAIN, 30_000_000) };
+        let e = TxPool::new(before_osaka, GWEI as u64).add(&blob_tx_with(Some(cells), &sidecar), &view).unwrap_err();
+        assert!(matches!(e, PoolError::SidecarVersion(_)), "cell proofs before Osaka: {e:?}");
     }
 }

@@ -4,4 +4,5 @@
 
 mod net;
 mod proposals;
+mod proposer;
 mod watcher;

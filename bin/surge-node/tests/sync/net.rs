@@ -72,6 +72,8 @@ pub struct Net {
     pub heads: Arc<watch::Sender<L1Heads>>,
     pub protocol: ProtocolConfig,
     pub apps: ExampleApps,
+    /// The proposer's events, when it runs.
+    pub proposer: Option<tokio::sync::broadcast::Sender<surge_exex::ProposerEvent>>,
 }
 
 /// The proposal rules of the tests: anchors on the L1 head itself, a proposal open for a minute at most.
@@ -84,6 +86,15 @@ pub async fn start() -> Net {
 }
 
 pub async fn start_with(rules: ProposalRules) -> Net {
+    start_network(rules, false).await
+}
+
+/// The network with its proposer sending closed proposals to the L1.
+pub async fn start_proposing(rules: ProposalRules) -> Net {
+    start_network(rules, true).await
+}
+
+async fn start_network(rules: ProposalRules, proposer: bool) -> Net {
     // RUST_LOG=info shows the node's log with a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -95,6 +106,7 @@ pub async fn start_with(rules: ProposalRules) -> Net {
         // A block every 200 ms, as the node's interval mode does every second: a transaction the watcher
         // has not decided on yet waits for a later block.
         l2_mode: ProductionMode::Interval(Duration::from_millis(200)),
+        proposer,
         ..Default::default()
     };
     let n = surge_node::network::start(dir.path(), options).await.unwrap();
@@ -109,6 +121,7 @@ pub async fn start_with(rules: ProposalRules) -> Net {
         heads: n.heads,
         protocol: n.protocol,
         apps: n.apps,
+        proposer: n.proposer,
     }
 }
 

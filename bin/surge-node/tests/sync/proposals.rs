@@ -26,25 +26,25 @@ use crate::net::{Net, signed, start, start_with, until};
 const ETHER: u64 = 1_000_000_000_000_000_000;
 
 /// The anchor of L2 block `number`: its checkpoint's L1 block number and its signal slots.
-fn anchor(net: &Net, number: u64) -> (u64, Vec<B256>) {
+pub(crate) fn anchor(net: &Net, number: u64) -> (u64, Vec<B256>) {
     let body = net.l2.store.body(number).unwrap().unwrap();
     let call = Anchor::anchorV4WithSignalSlotsCall::abi_decode(body.transactions[0].input()).unwrap();
     (call.l1Checkpoint.blockNumber.to::<u64>(), call.signalSlots)
 }
 
 /// The block holding `tx`, once it is mined.
-async fn mined(net: &Net, tx: B256) -> u64 {
+pub(crate) async fn mined(net: &Net, tx: B256) -> u64 {
     let store = net.l2.store.clone();
     until("the transaction mined", || store.transaction_location(tx).ok().flatten().map(|l| l.block)).await
 }
 
 /// The transactions of L2 block `number` after its anchor.
-fn user_txs(net: &Net, number: u64) -> Vec<B256> {
+pub(crate) fn user_txs(net: &Net, number: u64) -> Vec<B256> {
     net.l2.store.body(number).unwrap().unwrap().transactions.iter().skip(1).map(|t| *t.tx_hash()).collect()
 }
 
 /// Whether `tx`'s receipt says it succeeded.
-fn succeeded(net: &Net, tx: B256) -> bool {
+pub(crate) fn succeeded(net: &Net, tx: B256) -> bool {
     let at = net.l2.store.transaction_location(tx).unwrap().unwrap();
     net.l2.store.receipts(at.block).unwrap().unwrap()[at.index as usize].status()
 }
@@ -63,7 +63,7 @@ fn sent_ids(net: &Net, tx: B256) -> Vec<u64> {
 }
 
 /// A `cast call` on `rpc`, its first word (a number's decimal form).
-fn call(rpc: &str, to: Address, signature: &str, args: &[&str]) -> String {
+pub(crate) fn call(rpc: &str, to: Address, signature: &str, args: &[&str]) -> String {
     let to = to.to_string();
     let mut all = vec!["call", to.as_str(), signature];
     all.extend_from_slice(args);
@@ -71,16 +71,16 @@ fn call(rpc: &str, to: Address, signature: &str, args: &[&str]) -> String {
     cast(&all).split_whitespace().next().unwrap_or_default().to_string()
 }
 
-fn l1_rpc(net: &Net) -> String {
+pub(crate) fn l1_rpc(net: &Net) -> String {
     format!("http://{}", net.l1.rpc_addr)
 }
 
-fn l2_rpc(net: &Net) -> String {
+pub(crate) fn l2_rpc(net: &Net) -> String {
     format!("http://{}", net.l2.rpc_addr)
 }
 
 /// The L2 bridge's status of message `hash` (2 = DONE).
-fn message_status(net: &Net, hash: B256) -> U256 {
+pub(crate) fn message_status(net: &Net, hash: B256) -> U256 {
     use revm::DatabaseRef;
     net.l2.store.latest_state().unwrap().storage_ref(net.protocol.l2.bridge, message_status_key(hash).into()).unwrap()
 }
@@ -101,7 +101,7 @@ impl Net {
     }
 
     /// A 1-ether swap from `who` (nonce 0) with the answer the watcher gives, sent and planned.
-    async fn planned_swap(&self, who: u32) -> (surge_exex::Candidate, Message, surge_sync::Plan) {
+    pub(crate) async fn planned_swap(&self, who: u32) -> (surge_exex::Candidate, Message, surge_sync::Plan) {
         let answer = self.answer_for(who, 0).await;
         let (raw, swap) = self.swap(who, 0, Some(&answer), 0);
         self.submit(&raw).unwrap();
@@ -116,7 +116,7 @@ impl Net {
 
     /// Moves the L2 head to `number` at least (the L2 builds a block when a transaction comes): a transfer
     /// from dev account 1 per block.
-    async fn l2_at(&self, number: u64) {
+    pub(crate) async fn l2_at(&self, number: u64) {
         use revm::DatabaseRef;
         let sender = dev_key(1).address();
         while self.l2.store.head().unwrap().header.number < number {

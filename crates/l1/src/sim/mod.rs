@@ -5,6 +5,7 @@ mod budget;
 mod bundle;
 mod layout;
 mod outcome;
+mod preflight;
 
 use alloy::{
     consensus::Header,
@@ -45,6 +46,7 @@ pub use layout::{L1Leg, LayoutError, check_fast_signal_path, resolve_l2_bridge};
 pub use outcome::{
     BundleLimits, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig, SimError,
 };
+pub use preflight::{Preflight, PreflightFailure, preflight};
 
 /// The state a simulation runs on: the view (read within a budget) with the simulation's own writes on top.
 pub type SimDb = CacheDB<Budget>;
@@ -136,7 +138,6 @@ pub(crate) fn execute(
     tx: (Address, Address, Bytes, u64),
 ) -> Result<Executed, SimError> {
     let (from, to, data, gas_limit) = tx;
-    db.db.start_call();
     let tx = TxEnv {
         tx_type: 2,
         caller: from,
@@ -148,6 +149,18 @@ pub(crate) fn execute(
         chain_id: Some(chain_id),
         ..Default::default()
     };
+    execute_env(db, spec, chain_id, block, tx)
+}
+
+/// Runs `tx` on `db` in `block` as [`execute`] does.
+pub(crate) fn execute_env(
+    db: &mut SimDb,
+    spec: SpecId,
+    chain_id: u64,
+    block: &BlockEnv,
+    tx: TxEnv,
+) -> Result<Executed, SimError> {
+    db.db.start_call();
     let inspector = TracingInspector::new(surge_sync::tracer_config());
     let mut evm = Context::mainnet()
         .with_db(db)

@@ -1,0 +1,85 @@
+//! Wiring the proposer: its L1 account (a sender keeping nonces), its prover, the L1 views its pre-flight
+//! runs on, and the extension that starts it on the L2 with the chain's blocks, proofs and tags.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::signers::local::PrivateKeySigner;
+use eyre::WrapErr;
+use surge_exex::{Ledger, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol};
+use surge_interfaces::NodeComponents;
+use surge_l1::{FeePolicy, HeadWatch, L1Client, L1Sender, L1StateSource, L1Views, Prover, SimConfig};
+use surge_primitives::{ProtocolConfig, manifest::PayloadScheme};
+use tokio::sync::broadcast;
+
+use crate::launch::ExtensionInstaller;
+
+/// How long one L1 call of the proposer may take.
+const L1_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the proposer is set up with.
+pub struct ProposerSetup {
+    /// The L1 endpoint it sends to.
+    pub l1_url: String,
+    /// Its L1 account (the proposer Multicall's owner).
+    pub key: PrivateKeySigner,
+    /// Its proof system.
+    pub prover: Arc<dyn Prover>,
+    /// Gas and fee margins.
+    pub policy: FeePolicy,
+    /// The protocol's addresses.
+    pub protocol: ProtocolConfig,
+    /// The L1's rules (pre-flight; Osaka means cell proofs).
+    pub sim: SimConfig,
+}
+
+/// The extension that starts the proposer on the L2, and the sender of its events (subscribe for them).
+pub async fn proposer<S: L1StateSource>(
+    setup: ProposerSetup,
+    source: S,
+    ledger: Arc<Ledger>,
+    heads: HeadWatch,
+) -> eyre::Result<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)> {
+    let client = L1Client::connect(&setup.l1_url, L1_TIMEOUT).await?;
+    let p = &setup.protocol;
+    let inbox = client.inbox_config(p.l1.inbox).await.wrap_err("reading the inbox's configuration")?;
+    let sender = L1Sender::new(client, setup.key, setup.policy).await?;
+    // A lone `propose` goes straight to the inbox only when the inbox takes it from the proposer's account.
+    let direct_propose = inbox.openPropose || inbox.proposer == sender.address();
+    let protocol = ProposerProtocol {
+        l2: surge_exex::L2Protocol::from_config(p),
+        inbox: p.l1.inbox,
+        multicall: p.l1.multicall,
+        basefee_sharing_pctg: p.basefee_sharing_pctg,
+        scheme: PayloadScheme::Unmarked,
+        cell_proofs: setup.sim.spec >= revm::primitives::hardfork::SpecId::OSAKA,
+        direct_propose,
+    };
+    tracing::info!(account = %sender.address(), prover = setup.prover.name(), "proposer ready");
+    let config = ProposerConfig {
+        protocol,
+        sim: setup.sim,
+        inclusion_timeout: Duration::from_secs(120),
+        receipt_poll: Duration::from_millis(50),
+        retry_after: Duration::from_secs(2),
+    };
+    let (events, _) = broadcast::channel(256);
+    let out = events.clone();
+    let views = Arc::new(L1Views::new(source, surge_l1::view::DEFAULT_VIEW_CAPACITY));
+    let (sender, prover) = (Arc::new(sender), setup.prover);
+    let install: ExtensionInstaller = Box::new(move |ctx| {
+        let proposer = Proposer {
+            ledger,
+            chain: ctx.components.provider().clone(),
+            views,
+            heads,
+            sender,
+            prover,
+            tags: ctx.components.tags().clone(),
+            config,
+            events,
+        };
+        tokio::spawn(proposer.run());
+        Ok(())
+    });
+    Ok((install, out))
+}

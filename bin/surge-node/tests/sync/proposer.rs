@@ -1,0 +1,187 @@
+//! The proposer on the in-process dev network: a swap's proposal settles on L1 in the deferred shape (the
+//! call trace runs tentativePropose → the L1 bridge → the vault's swap → the answer → finalizePropose), the
+//! inbox's last finalized hash and the L2's `finalized` tag reach the proposal's last block; plain traffic
+//! goes out in multi-block proposals whose blobs decode back to exactly those blocks.
+
+use std::time::Duration;
+
+use alloy::eips::eip4844::kzg_to_versioned_hash;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::SolCall;
+use surge_exex::{ProposalRules, Proposed, ProposerEvent};
+use surge_interfaces::StateProviderFactory;
+use surge_primitives::{
+    bindings::{
+        bridge::Bridge,
+        examples::{constant_product_pool::ConstantProductPool, swap_vault_l1::SwapVaultL1},
+        inbox::RealTimeInbox,
+    },
+    blob::decode_blob,
+    manifest::{ANCHOR_GAS_LIMIT, PayloadScheme, SourceManifest},
+    proposal_tx::TxShape,
+};
+use surge_test_utils::cast;
+use tokio::sync::broadcast;
+
+use crate::{
+    net::{Net, start_proposing},
+    proposals::{anchor, call, l1_rpc, l2_rpc, mined, succeeded},
+};
+
+/// Waits for the proposal holding L2 block `number` to be on L1.
+async fn proposed_with(events: &mut broadcast::Receiver<ProposerEvent>, number: u64) -> Proposed {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no proposal with block {number} on L1 within a minute"))
+            .unwrap();
+        match event {
+            ProposerEvent::Proposed(p) if p.l2_blocks.contains(&number) => return p,
+            ProposerEvent::PreflightFailed { id, failure } => panic!("proposal {id} failed its pre-flight: {failure}"),
+            ProposerEvent::Failed { id, reason } => panic!("proposal {id} failed: {reason}"),
+            _ => {}
+        }
+    }
+}
+
+fn events(net: &Net) -> broadcast::Receiver<ProposerEvent> {
+    net.proposer.as_ref().expect("the proposer runs").subscribe()
+}
+
+/// The calls of `tx`'s L1 call trace in execution order: target and selector.
+fn call_trace(net: &Net, tx: B256) -> Vec<(Address, [u8; 4])> {
+    let json = cast(&[
+        "rpc",
+        "debug_traceTransaction",
+        &tx.to_string(),
+        r#"{"tracer":"callTracer"}"#,
+        "--rpc-url",
+        &l1_rpc(net),
+    ]);
+    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
+    fn walk(frame: &serde_json::Value, out: &mut Vec<(Address, [u8; 4])>) {
+        let to: Address = frame["to"].as_str().unwrap().parse().unwrap();
+        let input: Bytes = frame["input"].as_str().unwrap().parse().unwrap();
+        if input.len() >= 4 {
+            out.push((to, input[..4].try_into().unwrap()));
+        }
+        for child in frame["calls"].as_array().into_iter().flatten() {
+            walk(child, out);
+        }
+    }
+    let mut out = vec![];
+    walk(&trace, &mut out);
+    out
+}
+
+/// The L2 block `tag` names (`safe`, `finalized`).
+fn l2_tag(net: &Net, tag: &str) -> u64 {
+    cast(&["block", tag, "--field", "number", "--rpc-url", &l2_rpc(net)]).parse().unwrap()
+}
+
+fn inbox_last_finalized(net: &Net) -> B256 {
+    call(&l1_rpc(net), net.protocol.l1.inbox, "lastFinalizedBlockHash()(bytes32)", &[]).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_settles_on_l1_in_a_deferred_proposal_and_the_l2_finalizes_past_it() {
+    let net = start_proposing(crate::net::rules()).await;
+    let mut events = events(&net);
+    net.l2_at(1).await;
+    let (swap, _answer, plan) = net.planned_swap(3).await;
+    let block = mined(&net, swap.hash).await;
+    assert!(succeeded(&net, swap.hash));
+    assert_eq!(anchor(&net, block).1, plan.slots().collect::<Vec<_>>());
+
+    let proposed = proposed_with(&mut events, block).await;
+    assert_eq!(proposed.shape, TxShape::Deferred);
+    assert_eq!(proposed.l2_blocks, [block], "a proposal with L1 calls closes after its first block");
+    let (p, apps) = (&net.protocol, &net.apps.cross_chain_swap);
+    let steps = [
+        (p.l1.inbox, RealTimeInbox::tentativeProposeCall::SELECTOR),
+        (p.l1.bridge, Bridge::processMessageCall::SELECTOR),
+        (apps.l1_vault, SwapVaultL1::onMessageInvocationCall::SELECTOR),
+        (apps.l1_pool, ConstantProductPool::swapETHForTokenCall::SELECTOR),
+        (p.l1.bridge, Bridge::sendMessageCall::SELECTOR),
+        (p.l1.inbox, RealTimeInbox::finalizeProposeCall::SELECTOR),
+    ];
+    let trace = call_trace(&net, proposed.l1_tx);
+    let mut at = trace.iter();
+    for step in steps {
+        assert!(at.any(|c| *c == step), "{step:?} in order in the L1 call trace {trace:?}");
+    }
+    let (_, last) = net.l2.store.header_by_number(block).unwrap().unwrap();
+    assert_eq!(proposed.last_block_hash, last);
+    assert_eq!(inbox_last_finalized(&net), last, "the inbox holds the proposal's last block");
+    // The dev L1's blocks are final at once.
+    crate::net::until("the finalized tag at the swap's block", || (l2_tag(&net, "finalized") >= block).then_some(()))
+        .await;
+    assert!(l2_tag(&net, "safe") >= block);
+    assert!(net.ledger.closed_proposals().iter().all(|p| p.id != proposed.id), "a landed proposal leaves the ledger");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_traffic_settles_in_multi_block_proposals_whose_blobs_decode_back_to_the_blocks() {
+    let rules = ProposalRules { max_blocks: 5, ..crate::net::rules() };
+    let net = start_proposing(rules).await;
+    let mut events = events(&net);
+    // Transfers and contract calls from two senders, a block at a time until 20 blocks.
+    let mut nonces = [0u64; 2];
+    let mut sent = vec![];
+    while net.l2.store.head().unwrap().header.number < 20 {
+        for (i, who) in [5u32, 6].into_iter().enumerate() {
+            let data = if i == 0 { Bytes::new() } else { Bytes::from(vec![0xab; 300]) };
+            let (raw, tx) = net.l2_tx(who, nonces[i], Address::repeat_byte(0x42), data, U256::from(7), 60_000);
+            net.submit(&raw).unwrap();
+            nonces[i] += 1;
+            sent.push(tx.hash);
+        }
+        mined(&net, *sent.last().unwrap()).await;
+    }
+    let head = net.l2.store.head().unwrap().header.number;
+    let mut settled = 1;
+    let mut proposals = vec![];
+    while settled <= head {
+        let p = proposed_with(&mut events, settled).await;
+        assert_eq!(p.l2_blocks[0], settled, "proposals follow each other without a gap");
+        settled = p.l2_blocks.last().unwrap() + 1;
+        proposals.push(p);
+    }
+    assert!(proposals.iter().any(|p| p.l2_blocks.len() > 1), "multi-block proposals");
+    for p in &proposals {
+        assert_eq!(p.shape, TxShape::Propose, "plain traffic makes no L1 call");
+        // The blobs on L1 are these: their commitments give the versioned hashes the L1 transaction carries.
+        let l1_tx = cast(&["tx", &p.l1_tx.to_string(), "--json", "--rpc-url", &l1_rpc(&net)]);
+        let l1_tx: serde_json::Value = serde_json::from_str(&l1_tx).unwrap();
+        let on_l1: Vec<B256> = serde_json::from_value(l1_tx["blobVersionedHashes"].clone()).unwrap();
+        let settings = alloy::eips::eip4844::env_settings::EnvKzgSettings::Default.get();
+        let ours: Vec<B256> = p
+            .blobs
+            .iter()
+            .map(|b| {
+                let blob = alloy::eips::eip4844::c_kzg::Blob::new(**b);
+                let commitment = settings.blob_to_kzg_commitment(&blob).unwrap();
+                kzg_to_versioned_hash(commitment.as_slice())
+            })
+            .collect();
+        assert_eq!(on_l1, ours);
+        let payload: Vec<u8> = p.blobs.iter().flat_map(|b| decode_blob(b).unwrap()).collect();
+        let manifest = SourceManifest::decode_payload(&payload, PayloadScheme::Unmarked).unwrap();
+        assert_eq!(manifest.blocks.len(), p.l2_blocks.len());
+        for (m, number) in manifest.blocks.iter().zip(&p.l2_blocks) {
+            let (header, _) = net.l2.store.header_by_number(*number).unwrap().unwrap();
+            let body = net.l2.store.body(*number).unwrap().unwrap();
+            assert_eq!(m.timestamp, header.timestamp);
+            assert_eq!(m.coinbase, header.beneficiary);
+            assert_eq!(m.gas_limit, header.gas_limit - ANCHOR_GAS_LIMIT);
+            assert_eq!(m.anchor_block_number, anchor(&net, *number).0);
+            assert_eq!(m.transactions, body.transactions[1..], "block {number}'s transactions after its anchor");
+        }
+    }
+    let txs: usize = proposals.iter().map(|p| p.l2_txs).sum();
+    assert_eq!(txs, sent.len(), "every transaction sent is in a proposal");
+    assert!(sent.iter().all(|t| net.l2.store.transaction_location(*t).unwrap().unwrap().block <= head));
+    let last = proposals.last().unwrap();
+    assert_eq!(inbox_last_finalized(&net), last.last_block_hash);
+}
