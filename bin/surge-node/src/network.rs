@@ -37,6 +37,8 @@ pub struct NetworkOptions {
     /// Whether the proposer sends closed proposals to the L1 (dev account 0 proposing, mock proofs by dev
     /// account 1).
     pub proposer: bool,
+    /// The proposer's prover instead of the mock one (a test may hold proofs back).
+    pub prover: Option<Arc<dyn surge_l1::Prover>>,
 }
 
 impl Default for NetworkOptions {
@@ -47,6 +49,7 @@ impl Default for NetworkOptions {
             l2_mode: ProductionMode::Interval(Duration::from_secs(1)),
             watcher: true,
             proposer: false,
+            prover: None,
         }
     }
 }
@@ -126,7 +129,10 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let surge_rpc =
         crate::planner::install_surge_rpc(crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service));
     let (proposer, events) = if options.proposer {
-        let setup = dev_proposer(&addresses, format!("http://{}", l1.rpc_addr), protocol)?;
+        let mut setup = dev_proposer(format!("http://{}", l1.rpc_addr), protocol)?;
+        if let Some(prover) = options.prover.clone() {
+            setup.prover = prover;
+        }
         let source = surge_l1::EmbeddedSource::new(l1.store.clone());
         let (install, events) =
             crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer).await?;
@@ -149,24 +155,26 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
 }
 
 /// The dev network's proposer: dev account 0 (the proposer Multicall's owner) sending to the L1 at `l1_url`,
-/// mock proofs signed by dev account 1 (the mock verifier's signer).
-pub fn dev_proposer(
-    addresses: &serde_json::Value,
-    l1_url: String,
-    protocol: ProtocolConfig,
-) -> eyre::Result<crate::proposer::ProposerSetup> {
-    let keys = surge_genesis::dev_keys(2)?;
-    let (Some(proposer), Some(signer)) = (keys.first(), keys.get(1)) else {
-        return Err(eyre::eyre!("the dev mnemonic gave fewer than two keys"));
-    };
-    let verifier: Address = serde_json::from_value(addresses["mockVerifier"].clone())?;
-    let mock = surge_primitives::MockProver::new(signer.clone(), protocol.l2_chain_id, verifier);
+/// with [`dev_mock_prover`].
+pub fn dev_proposer(l1_url: String, protocol: ProtocolConfig) -> eyre::Result<crate::proposer::ProposerSetup> {
+    let keys = surge_genesis::dev_keys(1)?;
+    let proposer = keys.first().ok_or_else(|| eyre::eyre!("the dev mnemonic gave no key"))?;
     Ok(crate::proposer::ProposerSetup {
         l1_url,
         key: proposer.clone(),
-        prover: Arc::new(surge_l1::MockEcdsaProver(mock)),
+        prover: dev_mock_prover(protocol.l2_chain_id)?,
         policy: surge_l1::FeePolicy::default(),
         protocol,
         sim: SimConfig::default(),
     })
+}
+
+/// Mock proofs for the dev network's mock verifier, signed by dev account 1 (its signer).
+pub fn dev_mock_prover(l2_chain_id: u64) -> eyre::Result<Arc<dyn surge_l1::Prover>> {
+    let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
+    let verifier: Address = serde_json::from_value(addresses["mockVerifier"].clone())?;
+    let keys = surge_genesis::dev_keys(2)?;
+    let signer = keys.get(1).ok_or_else(|| eyre::eyre!("the dev mnemonic gave fewer than two keys"))?;
+    let mock = surge_primitives::MockProver::new(signer.clone(), l2_chain_id, verifier);
+    Ok(Arc::new(surge_l1::MockEcdsaProver(mock)))
 }

@@ -6,7 +6,6 @@ use std::{sync::Arc, time::Duration};
 use alloy::signers::local::PrivateKeySigner;
 use eyre::WrapErr;
 use surge_exex::{Ledger, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol};
-use surge_interfaces::NodeComponents;
 use surge_l1::{FeePolicy, HeadWatch, L1Client, L1Sender, L1StateSource, L1Views, Prover, SimConfig};
 use surge_primitives::{ProtocolConfig, manifest::PayloadScheme};
 use tokio::sync::broadcast;
@@ -67,17 +66,7 @@ pub async fn proposer<S: L1StateSource>(
     let views = Arc::new(L1Views::new(source, surge_l1::view::DEFAULT_VIEW_CAPACITY));
     let (sender, prover) = (Arc::new(sender), setup.prover);
     let install: ExtensionInstaller = Box::new(move |ctx| {
-        let proposer = Proposer {
-            ledger,
-            chain: ctx.components.provider().clone(),
-            views,
-            heads,
-            sender,
-            prover,
-            tags: ctx.components.tags().clone(),
-            config,
-            events,
-        };
+        let proposer = Proposer { ledger, components: ctx.components, views, heads, sender, prover, config, events };
         tokio::spawn(proposer.run());
         Ok(())
     });

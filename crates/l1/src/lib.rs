@@ -18,7 +18,7 @@ pub use calls::{ProofError, ProvenBlock, hop_proof, process_message};
 pub use checks::{CheckError, StartupChecks, startup_checks};
 pub use client::{L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
-pub use prover::{MockEcdsaProver, ProofRequest, Prover, ProverError};
+pub use prover::{MockEcdsaProver, ProofFuture, ProofRequest, Prover, ProverError};
 pub use sim::{
     BundleLimits, BundleSimulator, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult, Preflight,
     PreflightFailure, Refusal, SimConfig, SimError, preflight,

@@ -71,7 +71,7 @@ pub enum ProverError {
 pub type ProofFuture<'a> = Pin<Box<dyn Future<Output = Result<Bytes, ProverError>> + Send + 'a>>;
 
 /// A proof system: proves a proposal's commitment, giving the inbox's proof argument (`abi.encode(SubProof[])`).
-pub trait Prover: Send + Sync {
+pub trait Prover: std::fmt::Debug + Send + Sync {
     /// A short name for logs.
     fn name(&self) -> String;
     /// The proof systems its proofs carry.

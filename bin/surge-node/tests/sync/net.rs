@@ -86,15 +86,20 @@ pub async fn start() -> Net {
 }
 
 pub async fn start_with(rules: ProposalRules) -> Net {
-    start_network(rules, false).await
+    start_network(rules, false, None).await
 }
 
 /// The network with its proposer sending closed proposals to the L1.
 pub async fn start_proposing(rules: ProposalRules) -> Net {
-    start_network(rules, true).await
+    start_network(rules, true, None).await
 }
 
-async fn start_network(rules: ProposalRules, proposer: bool) -> Net {
+/// [`start_proposing`] with `prover` proving.
+pub async fn start_proposing_with(rules: ProposalRules, prover: Arc<dyn surge_l1::Prover>) -> Net {
+    start_network(rules, true, Some(prover)).await
+}
+
+async fn start_network(rules: ProposalRules, proposer: bool, prover: Option<Arc<dyn surge_l1::Prover>>) -> Net {
     // RUST_LOG=info shows the node's log with a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -107,6 +112,7 @@ async fn start_network(rules: ProposalRules, proposer: bool) -> Net {
         // has not decided on yet waits for a later block.
         l2_mode: ProductionMode::Interval(Duration::from_millis(200)),
         proposer,
+        prover,
         ..Default::default()
     };
     let n = surge_node::network::start(dir.path(), options).await.unwrap();

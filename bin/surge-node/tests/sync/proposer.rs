@@ -3,13 +3,14 @@
 //! inbox's last finalized hash and the L2's `finalized` tag reach the proposal's last block; plain traffic
 //! goes out in multi-block proposals whose blobs decode back to exactly those blocks.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use alloy::eips::eip4844::kzg_to_versioned_hash;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use surge_exex::{ProposalRules, Proposed, ProposerEvent};
 use surge_interfaces::StateProviderFactory;
+use surge_l1::{ProofFuture, ProofRequest, Prover};
 use surge_primitives::{
     bindings::{
         bridge::Bridge,
@@ -20,11 +21,11 @@ use surge_primitives::{
     manifest::{ANCHOR_GAS_LIMIT, PayloadScheme, SourceManifest},
     proposal_tx::TxShape,
 };
-use surge_test_utils::cast;
-use tokio::sync::broadcast;
+use surge_test_utils::{cast, dev_key};
+use tokio::sync::{broadcast, watch};
 
 use crate::{
-    net::{Net, start_proposing},
+    net::{Net, start_proposing, start_proposing_with, until},
     proposals::{anchor, call, l1_rpc, l2_rpc, mined, succeeded},
 };
 
@@ -184,4 +185,97 @@ async fn plain_traffic_settles_in_multi_block_proposals_whose_blobs_decode_back_
     assert!(sent.iter().all(|t| net.l2.store.transaction_location(*t).unwrap().unwrap().block <= head));
     let last = proposals.last().unwrap();
     assert_eq!(inbox_last_finalized(&net), last.last_block_hash);
+}
+
+/// The mock prover, holding every proof back until the test lets them go (a prover takes its time).
+#[derive(Debug)]
+struct HeldProver {
+    inner: Arc<dyn Prover>,
+    open: watch::Receiver<bool>,
+}
+
+impl Prover for HeldProver {
+    fn name(&self) -> String {
+        "held mock prover".into()
+    }
+
+    fn flags(&self) -> Vec<surge_primitives::ProofFlag> {
+        self.inner.flags()
+    }
+
+    fn prove<'a>(&'a self, request: &'a ProofRequest) -> ProofFuture<'a> {
+        Box::pin(async move {
+            let _ = self.open.clone().wait_for(|open| *open).await;
+            self.inner.prove(request).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proposal_whose_l1_call_would_fail_is_not_sent_and_its_blocks_are_rebuilt_without_the_culprit() {
+    let (open, held) = watch::channel(false);
+    let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
+    let net = start_proposing_with(crate::net::rules(), Arc::new(HeldProver { inner, open: held })).await;
+    let mut events = events(&net);
+    net.l2_at(1).await;
+    let (swap, _answer, plan) = net.planned_swap(3).await;
+    let block = mined(&net, swap.hash).await;
+    // Blocks after it, in later proposals.
+    net.l2_at(block + 2).await;
+    let head = net.l2.store.head().unwrap().header.number;
+    let later: Vec<B256> = ((block + 1)..=head).flat_map(|n| crate::proposals::user_txs(&net, n)).collect();
+    assert!(!later.is_empty());
+
+    // Someone swaps on the L1 pool directly: the swap's L1 leg now buys another amount, so its answer (and
+    // the slot the L2 block took) is not the message L1 sends.
+    let key = alloy_primitives::hex::encode(dev_key(5).to_bytes());
+    let pool = net.apps.cross_chain_swap.l1_pool.to_string();
+    let to = dev_key(5).address().to_string();
+    cast(&[
+        "send",
+        &pool,
+        "swapETHForToken(uint256,address)",
+        "0",
+        &to,
+        "--value",
+        "5ether",
+        "--private-key",
+        &key,
+        "--rpc-url",
+        &l1_rpc(&net),
+    ]);
+    open.send(true).unwrap();
+
+    let slot = plan.slots().next().unwrap();
+    let (failure, dropped, from) = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut failure = None;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await.expect("a roll-back within a minute").unwrap()
+            {
+                ProposerEvent::PreflightFailed { failure: f, .. } => failure = Some(f),
+                ProposerEvent::RolledBack { from, dropped, .. } => {
+                    break (failure.expect("reported first"), dropped, from);
+                }
+                ProposerEvent::Proposed(p) => assert!(!p.l2_blocks.contains(&block), "the swap's proposal was sent"),
+                ProposerEvent::Failed { id, reason } => panic!("proposal {id} failed otherwise: {reason}"),
+                ProposerEvent::Finalized { .. } => {}
+            }
+        }
+    };
+    // tentativePropose (0), processMessage (1), finalizePropose (2) finds the answer missing.
+    assert_eq!(failure.step, Some(2), "{failure}");
+    assert_eq!(failure.missing_signal, Some(slot));
+    assert!(failure.reason.contains("RequiredSignalNotSent"), "{}", failure.reason);
+    assert_eq!(from, block, "unwound from the culprit's block");
+    assert_eq!(dropped.iter().map(|(tx, _)| *tx).collect::<Vec<_>>(), [swap.hash]);
+
+    // Rebuilt without it: the later transactions are in the chain again, and it finalizes past them.
+    for tx in &later {
+        mined(&net, *tx).await;
+    }
+    let past = net.l2.store.head().unwrap().header.number;
+    until("the finalized tag past the rebuilt blocks", || (l2_tag(&net, "finalized") >= past).then_some(())).await;
+    assert!(net.l2.store.transaction_location(swap.hash).unwrap().is_none(), "the culprit is not in the chain");
+    assert!(surge_interfaces::TransactionPool::get(&net.l2.pool, &swap.hash).is_none(), "nor in the pool");
 }

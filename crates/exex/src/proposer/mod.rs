@@ -12,7 +12,7 @@ use std::{
 };
 
 use alloy_primitives::B256;
-use surge_interfaces::{BlockReader, ChainTags, StateProofProvider};
+use surge_interfaces::{ChainControl, ChainTags, NodeComponents, TransactionPool};
 use surge_l1::{
     HeadWatch, L1Head, L1Heads, L1Sender, L1StateSource, L1Views, PreflightFailure, Prover, SimConfig, preflight,
 };
@@ -101,6 +101,16 @@ pub enum ProposerEvent {
         /// Why.
         reason: String,
     },
+    /// The unproposed blocks from `from` on were unwound to rebuild them without `dropped` (their
+    /// transactions went back to the pool, the culprits out of it).
+    RolledBack {
+        /// The proposal whose pre-flight failed.
+        id: u64,
+        /// The first block unwound.
+        from: u64,
+        /// The transactions dropped, with the reason.
+        dropped: Vec<(B256, String)>,
+    },
     /// L2 blocks up to `number` are final on L1.
     Finalized {
         /// The last final L2 block.
@@ -118,11 +128,11 @@ enum AttemptError {
 }
 
 /// The proposer's parts.
-pub struct Proposer<C, S> {
+pub struct Proposer<N, S> {
     /// The proposals.
     pub ledger: Arc<Ledger>,
-    /// The L2 chain: blocks and proofs.
-    pub chain: C,
+    /// The L2 node: blocks and proofs, the pool, chain control (to roll back), the tags.
+    pub components: N,
     /// Views of L1 blocks for the pre-flight.
     pub views: Arc<L1Views<S>>,
     /// The L1 heads.
@@ -131,8 +141,6 @@ pub struct Proposer<C, S> {
     pub sender: Arc<L1Sender>,
     /// The proof system.
     pub prover: Arc<dyn Prover>,
-    /// The L2's `safe` and `finalized` tags.
-    pub tags: Arc<ChainTags>,
     /// How it runs.
     pub config: ProposerConfig,
     /// Where its events go.
@@ -143,11 +151,11 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-impl<C, S> Proposer<C, S>
-where
-    C: StateProofProvider + BlockReader + Clone + Send + Sync + 'static,
-    S: L1StateSource,
-{
+impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
+    fn tags(&self) -> &ChainTags {
+        self.components.tags()
+    }
+
     /// Runs until the L1 heads channel closes: proposes every closed proposal in order.
     pub async fn run(self) {
         let mut last_finalized = match self.start().await {
@@ -176,7 +184,7 @@ where
                 Ok(done) => {
                     last_finalized = done.last_block_hash;
                     if let Some(&last) = done.l2_blocks.last() {
-                        self.tags.set_safe(last);
+                        self.tags().set_safe(last);
                         final_after.push_back((done.l1_block, last));
                     }
                     metrics::counter!("surge_proposals_sent_total").increment(1);
@@ -188,7 +196,21 @@ where
                         AttemptError::Preflight(failure) => {
                             warn!(proposal = record.id, step = ?failure.step, "proposer: pre-flight failed, not sending: {failure}");
                             metrics::counter!("surge_proposal_preflight_failures_total").increment(1);
-                            ProposerEvent::PreflightFailed { id: record.id, failure }
+                            let _ = self
+                                .events
+                                .send(ProposerEvent::PreflightFailed { id: record.id, failure: failure.clone() });
+                            let culprits = culprits(&record, &failure);
+                            if !culprits.is_empty() {
+                                match self.roll_back(&record, culprits, &failure).await {
+                                    // Rebuilt: the next proposal goes at once.
+                                    Ok(event) => {
+                                        let _ = self.events.send(event);
+                                        continue;
+                                    }
+                                    Err(reason) => warn!(proposal = record.id, "proposer: rolling back: {reason}"),
+                                }
+                            }
+                            ProposerEvent::Failed { id: record.id, reason: format!("pre-flight: {failure}") }
                         }
                         AttemptError::Other(reason) => {
                             warn!(proposal = record.id, "proposer: {reason}");
@@ -231,7 +253,7 @@ where
                 self.ledger.proposed(p.id);
             }
             if let Some(b) = closed[at].blocks.last() {
-                self.tags.set_finalized(b.number);
+                self.tags().set_finalized(b.number);
             }
         }
         Ok(hash)
@@ -245,7 +267,7 @@ where
             last = final_after.pop_front().map(|(_, l2)| l2);
         }
         if let Some(number) = last {
-            self.tags.set_finalized(number);
+            self.tags().set_finalized(number);
             let _ = self.events.send(ProposerEvent::Finalized { number });
         }
     }
@@ -258,7 +280,7 @@ where
         let other = |s: String| AttemptError::Other(s);
         let mut times = StageTimes::default();
         let started = Instant::now();
-        let (chain, rec, protocol) = (self.chain.clone(), record.clone(), self.config.protocol);
+        let (chain, rec, protocol) = (self.components.provider().clone(), record.clone(), self.config.protocol);
         let assembled = tokio::task::spawn_blocking(move || assemble(&rec, &chain, &protocol, last_finalized))
             .await
             .map_err(|e| other(format!("assembling: {e}")))?
@@ -325,6 +347,42 @@ where
         })
     }
 
+    /// Unwinds the unproposed blocks from `record`'s first on (its plans are all in that block) and takes
+    /// `culprits` out of the pool: production rebuilds the blocks without them, and the watcher plans the
+    /// other transactions again.
+    async fn roll_back(
+        &self,
+        record: &crate::proposal::ProposalRecord,
+        culprits: Vec<B256>,
+        failure: &PreflightFailure,
+    ) -> Result<ProposerEvent, String> {
+        let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
+        let components = self.components.clone();
+        let reason = format!("its L1 call would fail: {}", failure.reason);
+        let dropped: Vec<(B256, String)> = culprits.iter().map(|tx| (*tx, reason.clone())).collect();
+        let unwound = tokio::task::spawn_blocking(move || {
+            let control = components.control();
+            control.pause_production();
+            let unwound = control.unwind_to(from.saturating_sub(1));
+            components.pool().remove_transactions(&culprits);
+            control.resume_production();
+            unwound
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        metrics::counter!("surge_proposal_rollbacks_total").increment(1);
+        warn!(
+            proposal = record.id,
+            from,
+            blocks = unwound.blocks.len(),
+            returned = unwound.reinjected.len(),
+            dropped = dropped.len(),
+            "proposer: unwound the unproposed blocks to rebuild them without the failing transactions"
+        );
+        Ok(ProposerEvent::RolledBack { id: record.id, from, dropped })
+    }
+
     /// The gas `tx` uses on the view of `head`, or why it would revert.
     async fn preflight(&self, tx: &surge_l1::L1Transaction, head: L1Head) -> Result<u64, AttemptError> {
         let other = |s: String| AttemptError::Other(s);
@@ -338,4 +396,20 @@ where
             .map_err(|e| other(format!("pre-flight: {e}")))?;
         outcome.map(|p| p.gas_used).map_err(AttemptError::Preflight)
     }
+}
+
+/// The planned transactions a failed pre-flight blames: the one whose answer `finalizePropose` found
+/// missing, or whose L1 call failed; every plan of the proposal when the failure names none of them.
+fn culprits(record: &crate::proposal::ProposalRecord, failure: &PreflightFailure) -> Vec<B256> {
+    if let Some(slot) = failure.missing_signal
+        && let Some(plan) = record.plans.iter().find(|p| p.slots().any(|s| s == slot))
+    {
+        return vec![plan.tx_hash];
+    }
+    // Steps: the proposal (no user ops yet), then one L1 call per message in plan order.
+    let by_call: Vec<B256> = record.plans.iter().flat_map(|p| p.messages.iter().map(|_| p.tx_hash)).collect();
+    if let Some(tx) = failure.step.and_then(|s| s.checked_sub(1)).and_then(|i| by_call.get(i as usize)) {
+        return vec![*tx];
+    }
+    record.plans.iter().map(|p| p.tx_hash).collect()
 }
