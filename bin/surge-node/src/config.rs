@@ -50,6 +50,8 @@ pub struct FileConfig {
     sync: SyncSection,
     #[serde(default)]
     proposals: ProposalsSection,
+    #[serde(default)]
+    proposer: crate::proposer_config::ProposerSection,
 }
 
 /// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
@@ -65,12 +67,13 @@ struct ProposalsSection {
 }
 
 impl ProposalsSection {
-    /// The rules, defaults where unset; an error names the key.
-    fn resolve(&self) -> Result<ProposalRules, ConfigError> {
+    /// The rules, defaults where unset (`max_blocks_per_batch`, from the environment, wins over the file's
+    /// `max_blocks`); an error names the key.
+    fn resolve(&self, max_blocks_per_batch: Option<u64>) -> Result<ProposalRules, ConfigError> {
         let d = ProposalRules::default();
         let rules = ProposalRules {
             anchor_distance: self.anchor_distance.unwrap_or(d.anchor_distance),
-            max_blocks: self.max_blocks.unwrap_or(d.max_blocks),
+            max_blocks: max_blocks_per_batch.or(self.max_blocks).unwrap_or(d.max_blocks),
             max_age: self.max_age.map_or(d.max_age, Duration::from_secs),
             max_gas: self.max_gas.unwrap_or(d.max_gas),
             max_bytes: self.max_bytes.unwrap_or(d.max_bytes),
@@ -331,6 +334,8 @@ pub struct FlagValues {
     pub fee_recipient: Option<Address>,
     /// Protocol address flags.
     pub protocol: ProtocolOverrides,
+    /// Proposer flags.
+    pub proposer: crate::proposer_config::ProposerFlags,
 }
 
 /// Everything the node runs with, resolved.
@@ -366,6 +371,8 @@ pub struct Settings {
     pub sync: SimConfig,
     /// Where proposals end and how far behind the L1 head they anchor.
     pub proposals: ProposalRules,
+    /// The proposer.
+    pub proposer: crate::proposer_config::ProposerSettings,
 }
 
 impl Settings {
@@ -430,7 +437,8 @@ impl Settings {
             },
             protocol,
             sync: file.sync.resolve()?,
-            proposals: file.proposals.resolve()?,
+            proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
+            proposer: file.proposer.resolve(&flags.proposer, env)?,
         })
     }
 }

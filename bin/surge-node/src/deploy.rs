@@ -106,7 +106,7 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
         println!("  funded the L1 bridge with {} wei", args.bridge_funding);
     }
 
-    write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis, owner)?;
+    write_files(&args.out, &args.l1_rpc_url, &protocol, &l2_genesis, owner, mock_verifier)?;
     let addresses = serde_json::json!({ "protocol": protocol, "apps": apps, "l2GenesisHash": l2_genesis_hash });
     let addresses = serde_json::to_string_pretty(&addresses)? + "\n";
     std::fs::write(args.out.join("addresses.json"), addresses).wrap_err("writing addresses.json")?;
@@ -124,6 +124,7 @@ fn write_files(
     p: &ProtocolConfig,
     l2_genesis: &alloy::genesis::Genesis,
     fee_recipient: alloy_primitives::Address,
+    mock_verifier: alloy_primitives::Address,
 ) -> eyre::Result<()> {
     std::fs::create_dir_all(out).wrap_err_with(|| format!("creating {}", out.display()))?;
     let genesis = serde_json::to_string_pretty(l2_genesis)? + "\n";
@@ -132,7 +133,10 @@ fn write_files(
         "# Written by `surge-node deploy`.\n\nfee_recipient = \"{}\"\n\n[l1]\nrpc_url = \"{l1_rpc_url}\"\n\n[protocol]\n\
          l1_bridge = \"{}\"\nl1_signal_service = \"{}\"\nl1_inbox = \"{}\"\nl1_multicall = \"{}\"\n\
          l1_resolver = \"{}\"\nl1_proof_verifier = \"{}\"\n\
-         l2_bridge = \"{}\"\nl2_signal_service = \"{}\"\nl2_anchor = \"{}\"\n",
+         l2_bridge = \"{}\"\nl2_signal_service = \"{}\"\nl2_anchor = \"{}\"\n\n\
+         # The proposer's key: --proposer.key-file or SURGE_PROPOSER_KEY (the deployer's account owns the\n\
+         # proposer Multicall); mock proofs need SURGE_MOCK_PROVER_KEY (the prover signer's key).\n\
+         [proposer]\nmock_verifier = \"{}\"\n",
         fee_recipient,
         p.l1.bridge,
         p.l1.signal_service,
@@ -143,6 +147,7 @@ fn write_files(
         p.l2.bridge,
         p.l2.signal_service,
         p.l2.anchor,
+        mock_verifier,
     );
     std::fs::write(out.join("surge-node.toml"), config).wrap_err("writing surge-node.toml")?;
     Ok(())

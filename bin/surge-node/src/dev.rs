@@ -160,6 +160,14 @@ async fn run_chains(
             (Some(l1), follow)
         }
     };
+    // The proposer sends closed proposals to the L1 the node follows.
+    let endpoint = match (&l1, &settings.l1_rpc_url) {
+        (Some(l1), _) => crate::proposer::L1Endpoint::Embedded(l1),
+        (None, url) => crate::proposer::L1Endpoint::External(url.as_deref().unwrap_or_default()),
+    };
+    let proposer =
+        crate::proposer::from_settings(&settings, dev, endpoint, protocol, ledger.clone(), heads.clone()).await?;
+    let proposer_account = proposer.is_some().then(|| settings.proposer.key.as_ref().map(|k| k.0.address()));
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
     let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
@@ -180,7 +188,12 @@ async fn run_chains(
             fee_recipient,
             dev,
             // The txpool watcher, when the L1 leg's startup check passed, and the surge_* methods.
-            extensions: watcher.into_iter().map(|(install, _)| install).chain([surge_rpc]).collect(),
+            extensions: watcher
+                .into_iter()
+                .map(|(install, _)| install)
+                .chain([surge_rpc])
+                .chain(proposer.map(|(install, _)| install))
+                .collect(),
         })
         .await?;
 
@@ -200,6 +213,13 @@ async fn run_chains(
     say!("  L2  chain {:>8}  http://{addr}  ws://{addr}", l2.spec.chain_id, addr = l2.rpc_addr);
     if let Some((bound, _)) = &compat {
         say!("  surge_* alone (Catalyst's address)  http://{bound}");
+    }
+    match proposer_account {
+        Some(account) => {
+            let account = account.or_else(|| keys.first().map(|k| k.address())).unwrap_or_default();
+            say!("  proposer  {account}  (mock proofs)");
+        }
+        None => say!("  proposer  off: nothing goes to L1, the L2 does not finalize"),
     }
     if dev {
         say!("dev accounts (10,000 ETH on both chains; mnemonic \"{}\"):", surge_genesis::DEV_MNEMONIC);

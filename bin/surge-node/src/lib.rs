@@ -9,3 +9,4 @@ pub mod launch;
 pub mod network;
 pub mod planner;
 pub mod proposer;
+pub mod proposer_config;

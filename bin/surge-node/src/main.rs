@@ -72,6 +72,15 @@ struct Cli {
     #[arg(long = "surge.compat-addr")]
     surge_compat_addr: Option<SocketAddr>,
 
+    /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
+    /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
+    #[arg(long = "proposer.key-file", value_name = "PATH")]
+    proposer_key_file: Option<std::path::PathBuf>,
+
+    /// Do not propose to L1 (the L2 then never finalizes).
+    #[arg(long = "proposer.disable")]
+    proposer_disable: bool,
+
     /// Who receives the L2 blocks' fees; required with `--chain` (dev mode: dev account 0).
     /// Env: L2_SUGGESTED_FEE_RECIPIENT.
     #[arg(long = "fee-recipient")]
@@ -130,6 +139,10 @@ impl Cli {
                 l2_bridge: self.l2_bridge,
                 l2_signal_service: self.l2_signal_service,
                 l2_anchor: self.l2_anchor,
+            },
+            proposer: surge_node::proposer_config::ProposerFlags {
+                key_file: self.proposer_key_file.clone(),
+                disable: self.proposer_disable,
             },
         }
     }

@@ -72,3 +72,68 @@ pub async fn proposer<S: L1StateSource>(
     });
     Ok((install, out))
 }
+
+/// Where the L1 is.
+pub enum L1Endpoint<'a> {
+    /// The embedded dev L1.
+    Embedded(&'a crate::launch::RunningChain),
+    /// An external L1 at this URL.
+    External(&'a str),
+}
+
+/// The proposer as `settings` describe it (dev mode fills in dev account 0 as the proposer and dev
+/// account 1 as the mock signer); `None` when it is disabled or, outside dev mode, has no key.
+pub async fn from_settings(
+    settings: &crate::config::Settings,
+    dev: bool,
+    l1: L1Endpoint<'_>,
+    protocol: ProtocolConfig,
+    ledger: Arc<Ledger>,
+    heads: HeadWatch,
+) -> eyre::Result<Option<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)>> {
+    use crate::config::ConfigError;
+    let p = &settings.proposer;
+    if !p.enabled {
+        tracing::warn!("proposer disabled: nothing goes to L1 and the L2 does not finalize");
+        return Ok(None);
+    }
+    let dev_keys = if dev { surge_genesis::dev_keys(2)? } else { vec![] };
+    let Some(key) = p.key.as_ref().map(|k| k.0.clone()).or_else(|| dev_keys.first().cloned()) else {
+        tracing::warn!(
+            "no proposer key (--proposer.key-file, SURGE_PROPOSER_KEY or CATALYST_NODE_ECDSA_PRIVATE_KEY): \
+             nothing goes to L1 and the L2 does not finalize"
+        );
+        return Ok(None);
+    };
+    let prover: Arc<dyn Prover> = if dev && p.mock_signer.is_none() && p.mock_verifier.is_none() {
+        crate::network::dev_mock_prover(protocol.l2_chain_id)?
+    } else {
+        let field = |f: &str, reason: &str| ConfigError { field: f.into(), reason: reason.into() };
+        let signer = p.mock_signer.as_ref().map(|k| k.0.clone()).ok_or_else(|| {
+            field(
+                "proposer.mock_signer_key_file",
+                "mock mode needs the mock verifier's signer key (or SURGE_MOCK_PROVER_KEY)",
+            )
+        })?;
+        let verifier = p
+            .mock_verifier
+            .ok_or_else(|| field("proposer.mock_verifier", "mock mode needs the mock verifier's address"))?;
+        let mock = surge_primitives::MockProver::new(signer, protocol.l2_chain_id, verifier);
+        Arc::new(surge_l1::MockEcdsaProver(mock))
+    };
+    let policy = FeePolicy { extra_gas_percentage: p.extra_gas_percentage, ..FeePolicy::default() };
+    let (l1_url, embedded) = match l1 {
+        L1Endpoint::Embedded(chain) => (format!("http://{}", chain.rpc_addr), Some(chain.store.clone())),
+        L1Endpoint::External(url) => (url.to_string(), None),
+    };
+    let setup = ProposerSetup { l1_url: l1_url.clone(), key, prover, policy, protocol, sim: settings.sync };
+    let made = match embedded {
+        Some(store) => proposer(setup, surge_l1::EmbeddedSource::new(store), ledger, heads).await?,
+        None => {
+            let client = L1Client::connect(&l1_url, L1_TIMEOUT).await?;
+            let source = surge_l1::RemoteSource::new(client, surge_l1::view::DEFAULT_MAX_CACHED_ENTRIES);
+            proposer(setup, source, ledger, heads).await?
+        }
+    };
+    Ok(Some(made))
+}

@@ -1,0 +1,188 @@
+//! The proposer's settings: `[proposer]` in the file, Catalyst's environment names where it has them
+//! (`EXTRA_GAS_PERCENTAGE`, `MOCK_MODE`, `CATALYST_NODE_ECDSA_PRIVATE_KEY`; `MAX_BLOCKS_PER_BATCH` is
+//! `proposals.max_blocks`), and flags. Keys come from a file or the environment and are never printed.
+
+use std::{fmt, path::PathBuf, str::FromStr};
+
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::Address;
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+fn err(field: impl Into<String>, reason: impl fmt::Display) -> ConfigError {
+    ConfigError { field: field.into(), reason: reason.to_string() }
+}
+
+/// `[proposer]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposerSection {
+    enabled: Option<bool>,
+    key_file: Option<PathBuf>,
+    extra_gas_percentage: Option<u64>,
+    mock_mode: Option<bool>,
+    mock_verifier: Option<Address>,
+    mock_signer_key_file: Option<PathBuf>,
+}
+
+/// Proposer flags (`None` = not given).
+#[derive(Debug, Default, Clone)]
+pub struct ProposerFlags {
+    /// `--proposer.key-file`.
+    pub key_file: Option<PathBuf>,
+    /// `--proposer.disable`.
+    pub disable: bool,
+}
+
+/// A private key that prints as its address only.
+#[derive(Clone)]
+pub struct SecretKey(pub PrivateKeySigner);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({})", self.0.address())
+    }
+}
+
+/// The proposer's settings, resolved.
+#[derive(Debug, Clone)]
+pub struct ProposerSettings {
+    /// Whether the node proposes (it needs a key; dev mode has one).
+    pub enabled: bool,
+    /// The proposer's L1 key, when given.
+    pub key: Option<SecretKey>,
+    /// Gas added to the pre-flight's, in percent.
+    pub extra_gas_percentage: u64,
+    /// Mock proofs (the only proof system until the Raiko client).
+    pub mock_mode: bool,
+    /// The mock verifier whose signer signs mock proofs.
+    pub mock_verifier: Option<Address>,
+    /// The mock verifier's signer key, when given.
+    pub mock_signer: Option<SecretKey>,
+}
+
+/// A key from `text` (hex, with or without 0x), naming `field` when it is not one.
+fn parse_key(field: &str, text: &str) -> Result<SecretKey, ConfigError> {
+    // The key itself never goes into the message.
+    PrivateKeySigner::from_str(text.trim()).map(SecretKey).map_err(|_| err(field, "not a 32-byte hex private key"))
+}
+
+fn key_from_file(field: &str, path: &PathBuf) -> Result<SecretKey, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err(field, format!("{}: {e}", path.display())))?;
+    parse_key(field, &text).map_err(|e| err(field, format!("{}: {}", path.display(), e.reason)))
+}
+
+fn parse_bool(field: &str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => Err(err(field, format!("{other:?}: true or false"))),
+    }
+}
+
+impl ProposerSection {
+    /// Flags > environment > file > defaults; an error names the setting.
+    pub fn resolve(
+        &self,
+        flags: &ProposerFlags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ProposerSettings, ConfigError> {
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let key = match (&flags.key_file, env("SURGE_PROPOSER_KEY"), env("CATALYST_NODE_ECDSA_PRIVATE_KEY")) {
+            (Some(path), _, _) => Some(key_from_file("--proposer.key-file", path)?),
+            (None, Some(k), _) => Some(parse_key("SURGE_PROPOSER_KEY", &k)?),
+            (None, None, Some(k)) => Some(parse_key("CATALYST_NODE_ECDSA_PRIVATE_KEY", &k)?),
+            (None, None, None) => self.key_file.as_ref().map(|p| key_from_file("proposer.key_file", p)).transpose()?,
+        };
+        let extra_gas_percentage = match env("EXTRA_GAS_PERCENTAGE") {
+            Some(v) => v.trim().parse().map_err(|e| err("EXTRA_GAS_PERCENTAGE", format!("{v:?}: {e}")))?,
+            None => self.extra_gas_percentage.unwrap_or(surge_l1::FeePolicy::default().extra_gas_percentage),
+        };
+        if extra_gas_percentage > 1_000 {
+            return Err(err("proposer.extra_gas_percentage", format!("{extra_gas_percentage}: at most 1000")));
+        }
+        let mock_mode = match env("MOCK_MODE") {
+            Some(v) => parse_bool("MOCK_MODE", &v)?,
+            None => self.mock_mode.unwrap_or(true),
+        };
+        if !mock_mode {
+            return Err(err("MOCK_MODE", "false needs a Raiko prover, which this node does not have yet"));
+        }
+        let mock_verifier = match env("MOCK_VERIFIER_ADDRESS") {
+            Some(v) => {
+                Some(Address::from_str(v.trim()).map_err(|e| err("MOCK_VERIFIER_ADDRESS", format!("{v:?}: {e}")))?)
+            }
+            None => self.mock_verifier,
+        };
+        let mock_signer = match env("SURGE_MOCK_PROVER_KEY") {
+            Some(k) => Some(parse_key("SURGE_MOCK_PROVER_KEY", &k)?),
+            None => self
+                .mock_signer_key_file
+                .as_ref()
+                .map(|p| key_from_file("proposer.mock_signer_key_file", p))
+                .transpose()?,
+        };
+        Ok(ProposerSettings {
+            enabled: !flags.disable && self.enabled.unwrap_or(true),
+            key,
+            extra_gas_percentage,
+            mock_mode,
+            mock_verifier,
+            mock_signer,
+        })
+    }
+}
+
+/// `MAX_BLOCKS_PER_BATCH` from the environment (Catalyst's name for `proposals.max_blocks`).
+pub fn max_blocks_per_batch(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<u64>, ConfigError> {
+    env("MAX_BLOCKS_PER_BATCH")
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().parse().map_err(|e| err("MAX_BLOCKS_PER_BATCH", format!("{v:?}: {e}"))))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+    #[test]
+    fn keys_come_from_flags_env_or_file_and_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, format!("{KEY}\n")).unwrap();
+        let section = ProposerSection::default();
+        let none = |_: &str| None;
+        let s = section.resolve(&ProposerFlags { key_file: Some(file.clone()), ..Default::default() }, &none).unwrap();
+        let key = s.key.unwrap();
+        assert!(!format!("{key:?}").contains(&KEY[2..]), "the key is not printed");
+        let env = |k: &str| (k == "CATALYST_NODE_ECDSA_PRIVATE_KEY").then(|| KEY.to_string());
+        assert_eq!(section.resolve(&ProposerFlags::default(), &env).unwrap().key.unwrap().0.address(), key.0.address());
+        let bad = |k: &str| (k == "SURGE_PROPOSER_KEY").then(|| "0x1234".to_string());
+        let e = section.resolve(&ProposerFlags::default(), &bad).unwrap_err();
+        assert_eq!(e.field, "SURGE_PROPOSER_KEY");
+        assert!(!e.reason.contains("1234"), "{e}");
+        let e = ProposerSection { key_file: Some(dir.path().join("missing")), ..Default::default() }
+            .resolve(&ProposerFlags::default(), &none)
+            .unwrap_err();
+        assert_eq!(e.field, "proposer.key_file");
+    }
+
+    #[test]
+    fn catalyst_names_set_gas_margin_and_mock_mode() {
+        let section = ProposerSection { extra_gas_percentage: Some(5), ..Default::default() };
+        let flags = ProposerFlags::default();
+        assert_eq!(section.resolve(&flags, &|_| None).unwrap().extra_gas_percentage, 5);
+        let env = |k: &str| (k == "EXTRA_GAS_PERCENTAGE").then(|| "30".to_string());
+        assert_eq!(section.resolve(&flags, &env).unwrap().extra_gas_percentage, 30);
+        let env = |k: &str| (k == "MOCK_MODE").then(|| "false".to_string());
+        assert_eq!(section.resolve(&flags, &env).unwrap_err().field, "MOCK_MODE");
+        let env = |k: &str| (k == "MOCK_MODE").then(|| "perhaps".to_string());
+        assert_eq!(section.resolve(&flags, &env).unwrap_err().field, "MOCK_MODE");
+        let env = |k: &str| (k == "MAX_BLOCKS_PER_BATCH").then(|| "8".to_string());
+        assert_eq!(max_blocks_per_batch(&env).unwrap(), Some(8));
+        assert!(!section.resolve(&ProposerFlags { disable: true, ..flags }, &|_| None).unwrap().enabled);
+    }
+}
