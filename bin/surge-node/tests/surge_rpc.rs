@@ -199,17 +199,30 @@ fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
 fn the_readme_walkthrough_runs_as_printed() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(dir.path());
-    let root = surge_test_utils::workspace_root();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let section = readme.split("\n## Your first synchronous L2→L1→L2 transaction\n").nth(1).unwrap();
-    let script = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
-    let script = script.replace("http://127.0.0.1:8547", &node.l2);
-    let out = Command::new("bash").args(["-euo", "pipefail", "-c", &script]).current_dir(&root).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let heading = "## Your first synchronous L2→L1→L2 transaction";
+    let stdout = common::run_readme_script(heading, &[("http://127.0.0.1:8547", node.l2.as_str())]);
     assert!(stdout.contains("status               1 (success)"), "{stdout}");
     let balance = stdout.lines().last().unwrap().split_whitespace().next().unwrap();
     assert!(balance.parse::<u128>().unwrap() > 1_000_000_000_000_000_000_000, "{stdout}");
+}
+
+/// The README's manual withdrawal, run as printed against the dev node: 1 ETH sent to L1 on L2, claimed on
+/// L1 with a proof at the finalized block once the proposer has it proved there.
+#[test]
+fn the_readme_withdrawal_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let me = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let balance = |rpc: &str| cast(&["balance", me, "--rpc-url", rpc]).parse::<u128>().unwrap();
+    let before = balance(&node.l1);
+    let out = common::run_readme_script(
+        "## Withdrawing ETH from L2 to L1 by hand",
+        &[("http://127.0.0.1:8545", node.l1.as_str()), ("http://127.0.0.1:8547", node.l2.as_str())],
+    );
+    assert!(out.contains("status               1 (success)"), "{out}");
+    let gained = balance(&node.l1) - before;
+    // 1 ETH less the claim's gas.
+    assert!(gained > 999 * 10u128.pow(15) && gained < 10u128.pow(18), "gained {gained} wei: {out}");
 }
 
 /// Two users simulate before either sends: the same answer. The first to send settles; the second's

@@ -141,3 +141,19 @@ pub fn run_readme_cast(heading: &str, l1: &str, l2: &str) -> Vec<String> {
     }
     outputs
 }
+
+/// Runs the first `sh` block under README heading `heading` as printed (bash, from the repository root),
+/// with each `(from, to)` of `replace` substituted; its standard output (panics with both outputs on failure).
+pub fn run_readme_script(heading: &str, replace: &[(&str, &str)]) -> String {
+    let root = surge_test_utils::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme.split(&format!("\n{heading}\n")).nth(1).unwrap_or_else(|| panic!("no {heading}"));
+    let mut script = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap().to_string();
+    for (from, to) in replace {
+        script = script.replace(from, to);
+    }
+    let out = Command::new("bash").args(["-euo", "pipefail", "-c", &script]).current_dir(&root).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
