@@ -13,8 +13,17 @@ use alloy_primitives::{B256, Bytes};
 use alloy_sol_types::SolCall;
 use common::{Kill, healthy, number, send};
 use serde_json::json;
-use surge_primitives::bindings::anchor::Anchor;
-use surge_test_utils::{anvil_bin, cast, free_port, json_rpc, rpc_result};
+use surge_primitives::bindings::{
+    anchor::Anchor,
+    bridge::Bridge,
+    examples::{constant_product_pool::ConstantProductPool, swap_vault_l1::SwapVaultL1},
+    inbox::RealTimeInbox,
+};
+use surge_test_utils::{anvil_bin, call_trace, cast, free_port, json_rpc, rpc_result, runs_in_order};
+
+fn hex_key(i: u32) -> String {
+    format!("0x{}", alloy_primitives::hex::encode(surge_test_utils::dev_key(i).to_bytes()))
+}
 
 #[test]
 fn deploy_then_run_an_l2_on_anvil() {
@@ -22,7 +31,8 @@ fn deploy_then_run_an_l2_on_anvil() {
     let port = free_port();
     let _anvil = Kill(
         Command::new(anvil_bin())
-            .args(["--port", &port.to_string(), "--chain-id", "31337", "--block-time", "1"])
+            // Finality two blocks behind the head (an epoch of one slot), not 64.
+            .args(["--port", &port.to_string(), "--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"])
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -80,6 +90,9 @@ fn deploy_then_run_an_l2_on_anvil() {
             .arg("--datadir")
             .arg(dir.path().join("data"))
             .args(["--http.port", &l2_port.to_string()])
+            // The deployer (dev account 0) owns the proposer Multicall; dev account 1 signs mock proofs.
+            .env("SURGE_PROPOSER_KEY", hex_key(0))
+            .env("SURGE_MOCK_PROVER_KEY", hex_key(1))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("node.log")).unwrap())
             .spawn()
@@ -132,4 +145,44 @@ fn deploy_then_run_an_l2_on_anvil() {
     let n = cp.blockNumber.to::<u64>();
     let anvil_block = rpc_result(&l1, "eth_getBlockByNumber", json!([format!("0x{n:x}"), false]));
     assert_eq!(anvil_block["hash"].as_str().unwrap().parse::<B256>().unwrap(), cp.blockHash, "anchored to anvil");
+
+    // The README's manual withdrawal, against anvil: the proposer proves the L2 blocks there.
+    let l1_bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap().to_string();
+    let out = common::run_readme_script(
+        "## Withdrawing ETH from L2 to L1 by hand",
+        &[
+            ("http://127.0.0.1:8545", l1.as_str()),
+            ("http://127.0.0.1:8547", l2.as_str()),
+            ("L1_CHAIN=3151908", "L1_CHAIN=31337"),
+            ("0x3151908000000000000000000000000000000001", l1_bridge.as_str()),
+        ],
+    );
+    assert!(out.contains("status               1 (success)"), "{out}");
+
+    // The README's swap, against anvil: its proposal settles there in the deferred shape.
+    let heading = "## Your first synchronous L2→L1→L2 transaction";
+    let out = common::run_readme_script(heading, &[("http://127.0.0.1:8547", l2.as_str()), (",3151908,", ",31337,")]);
+    assert!(out.contains("status               1 (success)"), "{out}");
+    let swapped = number(&rpc_result(&l2, "eth_blockNumber", json!([])));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while number(&rpc_result(&l2, "eth_getBlockByNumber", json!(["finalized", false]))["number"]) < swapped {
+        assert!(Instant::now() < deadline, "the L2 did not finalize past the swap");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let logs = cast(&["logs", "--from-block", "0", "--address", &inbox, "--rpc-url", &l1, "--json"]);
+    let logs: serde_json::Value = serde_json::from_str(&logs).unwrap();
+    let addr = |a: String| a.parse::<alloy_primitives::Address>().unwrap();
+    let steps = [
+        (addr(inbox.clone()), RealTimeInbox::tentativeProposeCall::SELECTOR),
+        (addr(bridge.to_string()), Bridge::processMessageCall::SELECTOR),
+        (addr(app("crossChainSwap", "l1Vault")), SwapVaultL1::onMessageInvocationCall::SELECTOR),
+        (addr(app("crossChainSwap", "l1Pool")), ConstantProductPool::swapETHForTokenCall::SELECTOR),
+        (addr(bridge.to_string()), Bridge::sendMessageCall::SELECTOR),
+        (addr(inbox.clone()), RealTimeInbox::finalizeProposeCall::SELECTOR),
+    ];
+    let settled = logs.as_array().unwrap().iter().any(|log| {
+        let trace = call_trace(&l1, log["transactionHash"].as_str().unwrap());
+        runs_in_order(&trace, &steps)
+    });
+    assert!(settled, "no proposal on anvil ran the swap's L1 leg between tentativePropose and finalizePropose");
 }

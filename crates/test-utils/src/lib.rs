@@ -151,6 +151,36 @@ pub fn cast(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The calls of transaction `tx`'s call trace on `rpc` (geth's `callTracer`), in execution order: each
+/// call's target and selector (calls without one left out).
+pub fn call_trace(rpc: &str, tx: &str) -> Vec<(alloy_primitives::Address, [u8; 4])> {
+    fn walk(frame: &Value, out: &mut Vec<(alloy_primitives::Address, [u8; 4])>) {
+        let to = frame["to"].as_str().and_then(|t| t.parse().ok());
+        let input: Option<alloy_primitives::Bytes> = frame["input"].as_str().and_then(|i| i.parse().ok());
+        if let (Some(to), Some(input)) = (to, input)
+            && let Some(selector) = input.get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok())
+        {
+            out.push((to, selector));
+        }
+        for child in frame["calls"].as_array().into_iter().flatten() {
+            walk(child, out);
+        }
+    }
+    let json = cast(&["rpc", "debug_traceTransaction", tx, r#"{"tracer":"callTracer"}"#, "--rpc-url", rpc]);
+    let mut out = vec![];
+    walk(&serde_json::from_str(&json).unwrap(), &mut out);
+    out
+}
+
+/// Whether `steps` occur in `trace` in this order (others may come between).
+pub fn runs_in_order(
+    trace: &[(alloy_primitives::Address, [u8; 4])],
+    steps: &[(alloy_primitives::Address, [u8; 4])],
+) -> bool {
+    let mut at = trace.iter();
+    steps.iter().all(|step| at.any(|c| c == step))
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -21,7 +21,7 @@ use surge_primitives::{
     manifest::{ANCHOR_GAS_LIMIT, PayloadScheme, SourceManifest},
     proposal_tx::TxShape,
 };
-use surge_test_utils::{cast, dev_key};
+use surge_test_utils::{call_trace, cast, dev_key, runs_in_order};
 use tokio::sync::{broadcast, watch};
 
 use crate::{
@@ -48,32 +48,6 @@ async fn proposed_with(events: &mut broadcast::Receiver<ProposerEvent>, number: 
 
 fn events(net: &Net) -> broadcast::Receiver<ProposerEvent> {
     net.proposer.as_ref().expect("the proposer runs").subscribe()
-}
-
-/// The calls of `tx`'s L1 call trace in execution order: target and selector.
-fn call_trace(net: &Net, tx: B256) -> Vec<(Address, [u8; 4])> {
-    let json = cast(&[
-        "rpc",
-        "debug_traceTransaction",
-        &tx.to_string(),
-        r#"{"tracer":"callTracer"}"#,
-        "--rpc-url",
-        &l1_rpc(net),
-    ]);
-    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
-    fn walk(frame: &serde_json::Value, out: &mut Vec<(Address, [u8; 4])>) {
-        let to: Address = frame["to"].as_str().unwrap().parse().unwrap();
-        let input: Bytes = frame["input"].as_str().unwrap().parse().unwrap();
-        if input.len() >= 4 {
-            out.push((to, input[..4].try_into().unwrap()));
-        }
-        for child in frame["calls"].as_array().into_iter().flatten() {
-            walk(child, out);
-        }
-    }
-    let mut out = vec![];
-    walk(&trace, &mut out);
-    out
 }
 
 /// The L2 block `tag` names (`safe`, `finalized`).
@@ -107,11 +81,8 @@ async fn a_swap_settles_on_l1_in_a_deferred_proposal_and_the_l2_finalizes_past_i
         (p.l1.bridge, Bridge::sendMessageCall::SELECTOR),
         (p.l1.inbox, RealTimeInbox::finalizeProposeCall::SELECTOR),
     ];
-    let trace = call_trace(&net, proposed.l1_tx);
-    let mut at = trace.iter();
-    for step in steps {
-        assert!(at.any(|c| *c == step), "{step:?} in order in the L1 call trace {trace:?}");
-    }
+    let trace = call_trace(&l1_rpc(&net), &proposed.l1_tx.to_string());
+    assert!(runs_in_order(&trace, &steps), "{steps:?} in order in the L1 call trace {trace:?}");
     let (_, last) = net.l2.store.header_by_number(block).unwrap().unwrap();
     assert_eq!(proposed.last_block_hash, last);
     assert_eq!(inbox_last_finalized(&net), last, "the inbox holds the proposal's last block");
