@@ -149,6 +149,11 @@ impl L1Client {
         self.view(inbox, RealTimeInbox::getConfigCall {}).await
     }
 
+    /// The receipt of `hash`, when it is included.
+    pub async fn receipt(&self, hash: alloy_primitives::B256) -> Result<Option<TransactionReceipt>, L1Error> {
+        self.run("eth_getTransactionReceipt", self.provider.get_transaction_receipt(hash)).await
+    }
+
     /// The proposer Multicall's owner (the only account that may propose through it).
     pub async fn multicall_owner(&self, multicall: Address) -> Result<Address, L1Error> {
         self.view(multicall, Multicall::ownerCall {}).await

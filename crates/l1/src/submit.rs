@@ -2,8 +2,6 @@
 //! the signed transaction (type 3 with blobs, type 2 without) with its gas from the pre-flight execution
 //! plus a margin and fee caps with margins, nonces kept by the sender, sending and waiting for inclusion.
 
-use std::time::Duration;
-
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar, TxEnvelope},
     eips::{
@@ -12,7 +10,6 @@ use alloy::{
         eip7594::{BlobTransactionSidecarEip7594, BlobTransactionSidecarVariant},
     },
     providers::Provider,
-    rpc::types::TransactionReceipt,
     signers::{SignerSync, local::PrivateKeySigner},
 };
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
@@ -43,14 +40,6 @@ pub enum SubmitError {
     /// The L1 refused it or could not be asked.
     #[error(transparent)]
     L1(#[from] L1Error),
-    /// It was not included in time.
-    #[error("transaction {hash} was not included within {waited:?}")]
-    NotIncluded {
-        /// The transaction.
-        hash: B256,
-        /// How long it was waited for.
-        waited: Duration,
-    },
 }
 
 /// The blobs in a sidecar: cell proofs (EIP-7594) when `cell_proofs`, else one proof per blob (EIP-4844).
@@ -267,23 +256,6 @@ impl L1Sender {
                 *next = None;
                 Err(e.into())
             }
-        }
-    }
-
-    /// Waits up to `timeout` for `hash`'s receipt, asking every `poll`.
-    pub async fn wait(&self, hash: B256, timeout: Duration, poll: Duration) -> Result<TransactionReceipt, SubmitError> {
-        let provider = self.client.provider();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(r) =
-                self.client.run("eth_getTransactionReceipt", provider.get_transaction_receipt(hash)).await?
-            {
-                return Ok(r);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SubmitError::NotIncluded { hash, waited: timeout });
-            }
-            tokio::time::sleep(poll).await;
         }
     }
 }

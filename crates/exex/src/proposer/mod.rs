@@ -4,18 +4,17 @@
 //! `finalized`, once that L1 block is final). Block production never waits for any of it.
 
 pub mod assemble;
+mod stages;
 
 use std::{
     collections::VecDeque,
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use alloy_primitives::B256;
-use surge_interfaces::{ChainControl, ChainTags, NodeComponents, TransactionPool};
-use surge_l1::{
-    HeadWatch, L1Head, L1Heads, L1Sender, L1StateSource, L1Views, PreflightFailure, Prover, SimConfig, preflight,
-};
+use surge_interfaces::{ChainTags, NodeComponents};
+use surge_l1::{HeadWatch, L1Heads, L1Sender, L1StateSource, L1Views, PreflightFailure, Prover, SimConfig};
 use surge_primitives::{bindings::inbox::RealTimeInbox, blob::BlobBytes, proposal_tx::TxShape};
 use tokio::sync::broadcast;
 use tracing::{Instrument, info, info_span, warn};
@@ -118,14 +117,7 @@ pub enum ProposerEvent {
     },
 }
 
-/// Why one attempt at a proposal ended without it on L1.
-#[derive(Debug, thiserror::Error)]
-enum AttemptError {
-    #[error("pre-flight: {0}")]
-    Preflight(PreflightFailure),
-    #[error("{0}")]
-    Other(String),
-}
+use stages::{Ahead, AttemptError};
 
 /// The proposer's parts.
 pub struct Proposer<N, S> {
@@ -156,7 +148,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         self.components.tags()
     }
 
-    /// Runs until the L1 heads channel closes: proposes every closed proposal in order.
+    /// Runs until the L1 heads channel closes: proposes every closed proposal in order. The first few closed
+    /// ones are assembled and proved in parallel (each builds on the last block of the one before it), so
+    /// one's blobs and proof are ready when the one before it is on L1.
     pub async fn run(self) {
         let mut last_finalized = match self.start().await {
             Ok(hash) => hash,
@@ -167,6 +161,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         };
         let mut final_after: VecDeque<(u64, u64)> = VecDeque::new();
         let mut heads = self.heads.0.clone();
+        let mut ahead: Vec<Ahead> = vec![];
         loop {
             self.ledger.close_expired(unix_now());
             self.finalize(&mut final_after, &heads.borrow());
@@ -179,8 +174,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 }
                 continue;
             };
+            self.prepare_ahead(&mut ahead, last_finalized);
             let span = info_span!("proposal", id = record.id, blocks = record.blocks.len());
-            match self.attempt(&record, last_finalized).instrument(span).await {
+            let outcome = match self.prepared(&record, last_finalized, &mut ahead).await {
+                Ok(prepared) => self.submit(prepared).instrument(span).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Ok(done) => {
                     last_finalized = done.last_block_hash;
                     if let Some(&last) = done.l2_blocks.last() {
@@ -192,33 +192,11 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     let _ = self.events.send(ProposerEvent::Proposed(done));
                 }
                 Err(e) => {
-                    let event = match e {
-                        AttemptError::Preflight(failure) => {
-                            warn!(proposal = record.id, step = ?failure.step, "proposer: pre-flight failed, not sending: {failure}");
-                            metrics::counter!("surge_proposal_preflight_failures_total").increment(1);
-                            let _ = self
-                                .events
-                                .send(ProposerEvent::PreflightFailed { id: record.id, failure: failure.clone() });
-                            let culprits = culprits(&record, &failure);
-                            if !culprits.is_empty() {
-                                match self.roll_back(&record, culprits, &failure).await {
-                                    // Rebuilt: the next proposal goes at once.
-                                    Ok(event) => {
-                                        let _ = self.events.send(event);
-                                        continue;
-                                    }
-                                    Err(reason) => warn!(proposal = record.id, "proposer: rolling back: {reason}"),
-                                }
-                            }
-                            ProposerEvent::Failed { id: record.id, reason: format!("pre-flight: {failure}") }
-                        }
-                        AttemptError::Other(reason) => {
-                            warn!(proposal = record.id, "proposer: {reason}");
-                            metrics::counter!("surge_proposal_failures_total").increment(1);
-                            ProposerEvent::Failed { id: record.id, reason }
-                        }
-                    };
-                    let _ = self.events.send(event);
+                    // What was prepared ahead built on this one.
+                    ahead.clear();
+                    if self.failed(&record, e).await {
+                        continue;
+                    }
                     // Try again on the next L1 head, or after a while.
                     tokio::select! {
                         changed = heads.changed() => if changed.is_err() { return },
@@ -227,6 +205,36 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 }
             }
         }
+    }
+
+    /// Reports a failed attempt; a failed pre-flight rolls the unproposed blocks back (then the next
+    /// proposal may go at once: returns true).
+    async fn failed(&self, record: &crate::proposal::ProposalRecord, e: AttemptError) -> bool {
+        let event = match e {
+            AttemptError::Preflight(failure) => {
+                warn!(proposal = record.id, step = ?failure.step, "proposer: pre-flight failed, not sending: {failure}");
+                metrics::counter!("surge_proposal_preflight_failures_total").increment(1);
+                let _ = self.events.send(ProposerEvent::PreflightFailed { id: record.id, failure: failure.clone() });
+                let culprits = stages::culprits(record, &failure);
+                if !culprits.is_empty() {
+                    match self.roll_back(record, culprits, &failure).await {
+                        Ok(event) => {
+                            let _ = self.events.send(event);
+                            return true;
+                        }
+                        Err(reason) => warn!(proposal = record.id, "proposer: rolling back: {reason}"),
+                    }
+                }
+                ProposerEvent::Failed { id: record.id, reason: format!("pre-flight: {failure}") }
+            }
+            AttemptError::Other(reason) => {
+                warn!(proposal = record.id, "proposer: {reason}");
+                metrics::counter!("surge_proposal_failures_total").increment(1);
+                ProposerEvent::Failed { id: record.id, reason }
+            }
+        };
+        let _ = self.events.send(event);
+        false
     }
 
     /// How long until the open proposal is old enough to close (a second when none is open).
@@ -271,145 +279,4 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             let _ = self.events.send(ProposerEvent::Finalized { number });
         }
     }
-
-    async fn attempt(
-        &self,
-        record: &crate::proposal::ProposalRecord,
-        last_finalized: B256,
-    ) -> Result<Proposed, AttemptError> {
-        let other = |s: String| AttemptError::Other(s);
-        let mut times = StageTimes::default();
-        let started = Instant::now();
-        let (chain, rec, protocol) = (self.components.provider().clone(), record.clone(), self.config.protocol);
-        let assembled = tokio::task::spawn_blocking(move || assemble(&rec, &chain, &protocol, last_finalized))
-            .await
-            .map_err(|e| other(format!("assembling: {e}")))?
-            .map_err(|e| other(e.to_string()))?;
-        times.assemble = started.elapsed();
-
-        let started = Instant::now();
-        let proof = self
-            .prover
-            .prove(&assembled.request)
-            .await
-            .map_err(|e| other(format!("proving with the {}: {e}", self.prover.name())))?;
-        times.prove = started.elapsed();
-        let (tx, shape) = assembled.transaction(&self.config.protocol, proof);
-
-        let started = Instant::now();
-        let head = self.heads.0.borrow().latest.ok_or_else(|| other("no L1 head yet".into()))?;
-        let gas_used = self.preflight(&tx, head).await?;
-        times.preflight = started.elapsed();
-
-        let started = Instant::now();
-        let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
-        let gas_limit = self.sender.gas_limit(gas_used);
-        let sent = self.sender.send(&tx, gas_limit, fees).await.map_err(|e| other(e.to_string()))?;
-        info!(tx = %sent.hash, nonce = sent.nonce, gas_limit, ?shape, blobs = assembled.request.blobs.len(), "proposal sent");
-        let receipt = self
-            .sender
-            .wait(sent.hash, self.config.inclusion_timeout, self.config.receipt_poll)
-            .await
-            .map_err(|e| other(e.to_string()))?;
-        times.include = started.elapsed();
-        let l1_block = receipt.block_number.unwrap_or_default();
-        if !receipt.status() {
-            // L1 refused what the pre-flight accepted (a reorg or a race): the next attempt starts over.
-            return Err(other(format!("transaction {} reverted on L1 in block {l1_block}", sent.hash)));
-        }
-        // The watcher simulates on L1 heads: the proposal leaves the in-flight bundles only once a head it
-        // sees holds it.
-        let mut heads = self.heads.0.clone();
-        let seen = tokio::time::timeout(
-            self.config.inclusion_timeout,
-            heads.wait_for(|h| h.latest.is_some_and(|l| l.number >= l1_block)),
-        )
-        .await;
-        if !matches!(seen, Ok(Ok(_))) {
-            warn!(l1_block, "proposer: the L1 head did not reach the proposal's block in time");
-        }
-        self.ledger.proposed(record.id);
-        let (_, last_hash) = assembled.last_block();
-        info!(tx = %sent.hash, l1_block, gas = receipt.gas_used, l2_txs = assembled.l2_txs, "proposal on L1");
-        Ok(Proposed {
-            id: record.id,
-            l2_blocks: assembled.request.l2_blocks.clone(),
-            last_block_hash: last_hash,
-            l2_txs: assembled.l2_txs,
-            l1_tx: sent.hash,
-            l1_block,
-            l1_gas_used: receipt.gas_used,
-            blob_hashes: tx.blob_hashes(),
-            blobs: Arc::new(assembled.request.blobs.clone()),
-            payload_bytes: assembled.payload_bytes,
-            shape,
-            times,
-        })
-    }
-
-    /// Unwinds the unproposed blocks from `record`'s first on (its plans are all in that block) and takes
-    /// `culprits` out of the pool: production rebuilds the blocks without them, and the watcher plans the
-    /// other transactions again.
-    async fn roll_back(
-        &self,
-        record: &crate::proposal::ProposalRecord,
-        culprits: Vec<B256>,
-        failure: &PreflightFailure,
-    ) -> Result<ProposerEvent, String> {
-        let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
-        let components = self.components.clone();
-        let reason = format!("its L1 call would fail: {}", failure.reason);
-        let dropped: Vec<(B256, String)> = culprits.iter().map(|tx| (*tx, reason.clone())).collect();
-        let unwound = tokio::task::spawn_blocking(move || {
-            let control = components.control();
-            control.pause_production();
-            let unwound = control.unwind_to(from.saturating_sub(1));
-            components.pool().remove_transactions(&culprits);
-            control.resume_production();
-            unwound
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        metrics::counter!("surge_proposal_rollbacks_total").increment(1);
-        warn!(
-            proposal = record.id,
-            from,
-            blocks = unwound.blocks.len(),
-            returned = unwound.reinjected.len(),
-            dropped = dropped.len(),
-            "proposer: unwound the unproposed blocks to rebuild them without the failing transactions"
-        );
-        Ok(ProposerEvent::RolledBack { id: record.id, from, dropped })
-    }
-
-    /// The gas `tx` uses on the view of `head`, or why it would revert.
-    async fn preflight(&self, tx: &surge_l1::L1Transaction, head: L1Head) -> Result<u64, AttemptError> {
-        let other = |s: String| AttemptError::Other(s);
-        let view = self.views.view(head.number, head.hash).await.map_err(|e| other(format!("L1 view: {e}")))?;
-        let (config, tx, from) = (self.config.sim, tx.clone(), self.sender.address());
-        let chain_id = self.sender.chain_id();
-        let gas_limit = view.header().gas_limit.min(1 << 24);
-        let outcome = tokio::task::spawn_blocking(move || preflight(&view, &config, chain_id, from, &tx, gas_limit))
-            .await
-            .map_err(|e| other(format!("pre-flight: {e}")))?
-            .map_err(|e| other(format!("pre-flight: {e}")))?;
-        outcome.map(|p| p.gas_used).map_err(AttemptError::Preflight)
-    }
-}
-
-/// The planned transactions a failed pre-flight blames: the one whose answer `finalizePropose` found
-/// missing, or whose L1 call failed; every plan of the proposal when the failure names none of them.
-fn culprits(record: &crate::proposal::ProposalRecord, failure: &PreflightFailure) -> Vec<B256> {
-    if let Some(slot) = failure.missing_signal
-        && let Some(plan) = record.plans.iter().find(|p| p.slots().any(|s| s == slot))
-    {
-        return vec![plan.tx_hash];
-    }
-    // Steps: the proposal (no user ops yet), then one L1 call per message in plan order.
-    let by_call: Vec<B256> = record.plans.iter().flat_map(|p| p.messages.iter().map(|_| p.tx_hash)).collect();
-    if let Some(tx) = failure.step.and_then(|s| s.checked_sub(1)).and_then(|i| by_call.get(i as usize)) {
-        return vec![*tx];
-    }
-    record.plans.iter().map(|p| p.tx_hash).collect()
 }

@@ -1,0 +1,279 @@
+//! The stages of one proposal: prepared (assembled from the ledger's record and the chain, then proved),
+//! pre-flighted and sent, then confirmed on L1; a failed pre-flight's culprits, and the roll-back that
+//! rebuilds the unproposed blocks without them.
+
+use std::{sync::Arc, time::Instant};
+
+use alloy_primitives::B256;
+use surge_interfaces::{ChainControl, NodeComponents, TransactionPool};
+use surge_l1::{L1Head, L1StateSource, L1Transaction, PreflightFailure, Prover, Sent, preflight};
+use surge_primitives::proposal_tx::TxShape;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::{Proposed, Proposer, ProposerEvent, ProposerProtocol, StageTimes, assemble, assemble::Assembled};
+use crate::proposal::ProposalRecord;
+
+/// Why one attempt at a proposal ended without it on L1.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AttemptError {
+    #[error("pre-flight: {0}")]
+    Preflight(PreflightFailure),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(reason: String) -> AttemptError {
+    AttemptError::Other(reason)
+}
+
+/// A proposal assembled and proved, ready for its pre-flight.
+pub(super) struct Prepared {
+    record: ProposalRecord,
+    assembled: Assembled,
+    tx: L1Transaction,
+    shape: TxShape,
+    times: StageTimes,
+}
+
+/// A closed proposal being prepared before its turn (it builds on the one before it).
+pub(super) struct Ahead {
+    /// The proposal as it was when its preparation started.
+    pub record: ProposalRecord,
+    /// The last finalized hash it builds on.
+    pub last_finalized: B256,
+    /// Its preparation (taken when its turn comes; aborted when it is dropped before).
+    task: Option<JoinHandle<Result<Prepared, AttemptError>>>,
+}
+
+impl Ahead {
+    /// The task, which then outlives this.
+    fn into_task(mut self) -> Option<JoinHandle<Result<Prepared, AttemptError>>> {
+        self.task.take()
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Closed proposals prepared at once, at most (each holds its blobs).
+const PREPARE_AHEAD: usize = 4;
+
+/// Assembles `record` (building on `last_finalized`) from the chain of `components` and proves it.
+async fn prepare<N: NodeComponents>(
+    components: N,
+    prover: Arc<dyn Prover>,
+    protocol: ProposerProtocol,
+    record: ProposalRecord,
+    last_finalized: B256,
+) -> Result<Prepared, AttemptError> {
+    let mut times = StageTimes::default();
+    let started = Instant::now();
+    let chain = components.provider().clone();
+    let rec = record.clone();
+    let assembled = tokio::task::spawn_blocking(move || assemble(&rec, &chain, &protocol, last_finalized))
+        .await
+        .map_err(|e| other(format!("assembling: {e}")))?
+        .map_err(|e| other(e.to_string()))?;
+    times.assemble = started.elapsed();
+    let started = Instant::now();
+    let proof = prover
+        .prove(&assembled.request)
+        .await
+        .map_err(|e| other(format!("proving with the {}: {e}", prover.name())))?;
+    times.prove = started.elapsed();
+    let (tx, shape) = assembled.transaction(&protocol, proof);
+    Ok(Prepared { record, assembled, tx, shape, times })
+}
+
+impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
+    /// Prepares `record` on a task of its own.
+    fn spawn_prepare(
+        &self,
+        record: ProposalRecord,
+        last_finalized: B256,
+    ) -> JoinHandle<Result<Prepared, AttemptError>> {
+        let (components, prover, protocol) = (self.components.clone(), self.prover.clone(), self.config.protocol);
+        tokio::spawn(prepare(components, prover, protocol, record, last_finalized))
+    }
+
+    /// Starts preparing the first closed proposals (those not being prepared already, on the chain of
+    /// last blocks from `last_finalized`), so that several are assembled and proved in parallel; forgets
+    /// preparations the ledger no longer matches.
+    pub(super) fn prepare_ahead(&self, ahead: &mut Vec<Ahead>, last_finalized: B256) {
+        let closed = self.ledger.closed_proposals();
+        let mut parent = last_finalized;
+        let mut kept = Vec::with_capacity(PREPARE_AHEAD);
+        for record in closed.into_iter().take(PREPARE_AHEAD) {
+            let next_parent = record.last_block_hash().unwrap_or_default();
+            let same = |a: &Ahead| a.record == record && a.last_finalized == parent;
+            match ahead.iter().position(same) {
+                Some(at) => kept.push(ahead.swap_remove(at)),
+                None => {
+                    let task = self.spawn_prepare(record.clone(), parent);
+                    kept.push(Ahead { record, last_finalized: parent, task: Some(task) });
+                }
+            }
+            parent = next_parent;
+        }
+        // Whatever is left is stale: dropping it aborts it.
+        *ahead = kept;
+    }
+
+    /// The first closed proposal, `record`, prepared (taken from `ahead`, or prepared now).
+    pub(super) async fn prepared(
+        &self,
+        record: &ProposalRecord,
+        last_finalized: B256,
+        ahead: &mut Vec<Ahead>,
+    ) -> Result<Prepared, AttemptError> {
+        let found = ahead.iter().position(|a| a.record == *record && a.last_finalized == last_finalized);
+        let task = match found.and_then(|at| ahead.remove(at).into_task()) {
+            Some(task) => task,
+            None => self.spawn_prepare(record.clone(), last_finalized),
+        };
+        task.await.unwrap_or_else(|e| Err(other(format!("preparing: {e}"))))
+    }
+
+    /// Pre-flights and sends `p`, and waits for its inclusion.
+    pub(super) async fn submit(&self, mut p: Prepared) -> Result<Proposed, AttemptError> {
+        let started = Instant::now();
+        let head = self.heads.0.borrow().latest.ok_or_else(|| other("no L1 head yet".into()))?;
+        let gas_used = self.preflight(&p.tx, head).await?;
+        p.times.preflight = started.elapsed();
+
+        let started = Instant::now();
+        let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
+        let gas_limit = self.sender.gas_limit(gas_used);
+        let sent = self.sender.send(&p.tx, gas_limit, fees).await.map_err(|e| other(e.to_string()))?;
+        let blobs = p.assembled.request.blobs.len();
+        info!(tx = %sent.hash, nonce = sent.nonce, gas_limit, shape = ?p.shape, blobs, "proposal sent");
+        self.confirm(p, sent, started).await
+    }
+
+    /// Waits for `sent` (of `p`) to be included, checking on every new L1 head (and every
+    /// `receipt_poll` in case heads come slowly); `p` then leaves the ledger.
+    async fn confirm(&self, mut p: Prepared, sent: Sent, started: Instant) -> Result<Proposed, AttemptError> {
+        let client = self.sender.client();
+        let mut heads = self.heads.0.clone();
+        let deadline = tokio::time::Instant::now() + self.config.inclusion_timeout;
+        let receipt = loop {
+            if let Some(r) = client.receipt(sent.hash).await.map_err(|e| other(e.to_string()))? {
+                break r;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let waited = self.config.inclusion_timeout;
+                return Err(other(format!("transaction {} was not included within {waited:?}", sent.hash)));
+            }
+            tokio::select! {
+                _ = heads.changed() => {}
+                _ = tokio::time::sleep(self.config.receipt_poll) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        };
+        p.times.include = started.elapsed();
+        let l1_block = receipt.block_number.unwrap_or_default();
+        if !receipt.status() {
+            // L1 refused what the pre-flight accepted (a reorg or a race): the next attempt starts over.
+            return Err(other(format!("transaction {} reverted on L1 in block {l1_block}", sent.hash)));
+        }
+        // The watcher simulates on L1 heads: the proposal leaves the in-flight bundles only once a head it
+        // sees holds it.
+        let seen = tokio::time::timeout(
+            self.config.inclusion_timeout,
+            heads.wait_for(|h| h.latest.is_some_and(|l| l.number >= l1_block)),
+        )
+        .await;
+        if !matches!(seen, Ok(Ok(_))) {
+            warn!(l1_block, "proposer: the L1 head did not reach the proposal's block in time");
+        }
+        self.ledger.proposed(p.record.id);
+        let a = &p.assembled;
+        info!(tx = %sent.hash, l1_block, gas = receipt.gas_used, l2_txs = a.l2_txs, "proposal on L1");
+        Ok(Proposed {
+            id: p.record.id,
+            l2_blocks: a.request.l2_blocks.clone(),
+            last_block_hash: a.last_block().1,
+            l2_txs: a.l2_txs,
+            l1_tx: sent.hash,
+            l1_block,
+            l1_gas_used: receipt.gas_used,
+            blob_hashes: p.tx.blob_hashes(),
+            blobs: Arc::new(a.request.blobs.clone()),
+            payload_bytes: a.payload_bytes,
+            shape: p.shape,
+            times: p.times,
+        })
+    }
+
+    /// Unwinds the unproposed blocks from `record`'s first on (its plans are all in that block) and takes
+    /// `culprits` out of the pool: production rebuilds the blocks without them, and the watcher plans the
+    /// other transactions again.
+    pub(super) async fn roll_back(
+        &self,
+        record: &crate::proposal::ProposalRecord,
+        culprits: Vec<B256>,
+        failure: &PreflightFailure,
+    ) -> Result<ProposerEvent, String> {
+        let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
+        let components = self.components.clone();
+        let reason = format!("its L1 call would fail: {}", failure.reason);
+        let dropped: Vec<(B256, String)> = culprits.iter().map(|tx| (*tx, reason.clone())).collect();
+        let unwound = tokio::task::spawn_blocking(move || {
+            let control = components.control();
+            control.pause_production();
+            let unwound = control.unwind_to(from.saturating_sub(1));
+            components.pool().remove_transactions(&culprits);
+            control.resume_production();
+            unwound
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        metrics::counter!("surge_proposal_rollbacks_total").increment(1);
+        warn!(
+            proposal = record.id,
+            from,
+            blocks = unwound.blocks.len(),
+            returned = unwound.reinjected.len(),
+            dropped = dropped.len(),
+            "proposer: unwound the unproposed blocks to rebuild them without the failing transactions"
+        );
+        Ok(ProposerEvent::RolledBack { id: record.id, from, dropped })
+    }
+
+    /// The gas `tx` uses on the view of `head`, or why it would revert.
+    async fn preflight(&self, tx: &surge_l1::L1Transaction, head: L1Head) -> Result<u64, AttemptError> {
+        let other = |s: String| AttemptError::Other(s);
+        let view = self.views.view(head.number, head.hash).await.map_err(|e| other(format!("L1 view: {e}")))?;
+        let (config, tx, from) = (self.config.sim, tx.clone(), self.sender.address());
+        let chain_id = self.sender.chain_id();
+        let gas_limit = view.header().gas_limit.min(1 << 24);
+        let outcome = tokio::task::spawn_blocking(move || preflight(&view, &config, chain_id, from, &tx, gas_limit))
+            .await
+            .map_err(|e| other(format!("pre-flight: {e}")))?
+            .map_err(|e| other(format!("pre-flight: {e}")))?;
+        outcome.map(|p| p.gas_used).map_err(AttemptError::Preflight)
+    }
+}
+
+/// The planned transactions a failed pre-flight blames: the one whose answer `finalizePropose` found
+/// missing, or whose L1 call failed; every plan of the proposal when the failure names none of them.
+pub(super) fn culprits(record: &crate::proposal::ProposalRecord, failure: &PreflightFailure) -> Vec<B256> {
+    if let Some(slot) = failure.missing_signal
+        && let Some(plan) = record.plans.iter().find(|p| p.slots().any(|s| s == slot))
+    {
+        return vec![plan.tx_hash];
+    }
+    // Steps: the proposal (no user ops yet), then one L1 call per message in plan order.
+    let by_call: Vec<B256> = record.plans.iter().flat_map(|p| p.messages.iter().map(|_| p.tx_hash)).collect();
+    if let Some(tx) = failure.step.and_then(|s| s.checked_sub(1)).and_then(|i| by_call.get(i as usize)) {
+        return vec![*tx];
+    }
+    record.plans.iter().map(|p| p.tx_hash).collect()
+}
