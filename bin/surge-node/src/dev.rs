@@ -165,8 +165,18 @@ async fn run_chains(
         (Some(l1), _) => crate::proposer::L1Endpoint::Embedded(l1),
         (None, url) => crate::proposer::L1Endpoint::External(url.as_deref().unwrap_or_default()),
     };
-    let proposer =
-        crate::proposer::from_settings(&settings, dev, endpoint, protocol, ledger.clone(), heads.clone()).await?;
+    // Until proposals are proved on L1, L2's safe and finalized block is genesis (or where the inbox is).
+    let tags = Arc::new(ChainTags::new(0));
+    let proposer = crate::proposer::from_settings(
+        &settings,
+        dev,
+        endpoint,
+        protocol,
+        ledger.clone(),
+        heads.clone(),
+        (&l2.store, &tags),
+    )
+    .await?;
     let proposer_account = proposer.is_some().then(|| settings.proposer.key.as_ref().map(|k| k.0.address()));
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
     let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
@@ -178,13 +188,12 @@ async fn run_chains(
     let fee_recipient =
         fee_recipient.or(settings.fee_recipient).unwrap_or_else(|| keys.first().map_or(Address::ZERO, |k| k.address()));
 
-    // Until proposals are proved on L1, L2's safe and finalized block is genesis.
     let l2 = l2
         .start(StartOptions {
             builder: Arc::new(l2_builder),
             mode: l2_mode,
             rpc: rpc(settings.http.port()),
-            tags: Arc::new(ChainTags::new(0)),
+            tags,
             fee_recipient,
             dev,
             // The txpool watcher, when the L1 leg's startup check passed, and the surge_* methods.

@@ -128,14 +128,16 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     )?);
     let surge_rpc =
         crate::planner::install_surge_rpc(crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service));
+    let tags = Arc::new(ChainTags::new(0));
     let (proposer, events) = if options.proposer {
         let mut setup = dev_proposer(format!("http://{}", l1.rpc_addr), protocol)?;
         if let Some(prover) = options.prover.clone() {
             setup.prover = prover;
         }
         let source = surge_l1::EmbeddedSource::new(l1.store.clone());
+        let l2_side = (&l2.store, tags.as_ref());
         let (install, events) =
-            crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer).await?;
+            crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer, l2_side).await?;
         (Some(install), Some(events))
     } else {
         (None, None)
@@ -145,7 +147,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             builder: builder.clone(),
             mode: options.l2_mode,
             rpc: loopback(),
-            tags: Arc::new(ChainTags::new(0)),
+            tags,
             fee_recipient: Address::repeat_byte(0xfe),
             dev: true,
             extensions: install.into_iter().chain([surge_rpc]).chain(proposer).collect(),

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use alloy::signers::local::PrivateKeySigner;
 use eyre::WrapErr;
 use surge_exex::{Ledger, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol};
+use surge_interfaces::ChainTags;
 use surge_l1::{FeePolicy, HeadWatch, L1Client, L1Sender, L1StateSource, L1Views, Prover, SimConfig};
 use surge_primitives::{ProtocolConfig, manifest::PayloadScheme};
 use tokio::sync::broadcast;
@@ -32,13 +33,22 @@ pub struct ProposerSetup {
 }
 
 /// The extension that starts the proposer on the L2, and the sender of its events (subscribe for them).
+/// Before it returns, the ledger and `tags` are brought to where the inbox is (`l2` is the L2's store), so
+/// a restarted node serves its `safe` and `finalized` blocks from the start.
 pub async fn proposer<S: L1StateSource>(
     setup: ProposerSetup,
     source: S,
     ledger: Arc<Ledger>,
     heads: HeadWatch,
+    l2: (&Arc<surge_host::Store>, &ChainTags),
 ) -> eyre::Result<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)> {
+    // The KZG trusted setup takes a while to load: not on the first proposal's path.
+    tokio::task::spawn_blocking(|| alloy::eips::eip4844::env_settings::EnvKzgSettings::Default.get());
     let client = L1Client::connect(&setup.l1_url, L1_TIMEOUT).await?;
+    let chain = surge_host::seams::HostProvider(l2.0.clone());
+    surge_exex::resume_from_inbox(&ledger, &chain, &client, setup.protocol.l1.inbox, l2.1)
+        .await
+        .map_err(|e| eyre::eyre!("reading the inbox: {e}"))?;
     let p = &setup.protocol;
     let inbox = client.inbox_config(p.l1.inbox).await.wrap_err("reading the inbox's configuration")?;
     let sender = L1Sender::new(client, setup.key, setup.policy).await?;
@@ -90,6 +100,7 @@ pub async fn from_settings(
     protocol: ProtocolConfig,
     ledger: Arc<Ledger>,
     heads: HeadWatch,
+    l2: (&Arc<surge_host::Store>, &ChainTags),
 ) -> eyre::Result<Option<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)>> {
     use crate::config::ConfigError;
     let p = &settings.proposer;
@@ -128,11 +139,11 @@ pub async fn from_settings(
     };
     let setup = ProposerSetup { l1_url: l1_url.clone(), key, prover, policy, protocol, sim: settings.sync };
     let made = match embedded {
-        Some(store) => proposer(setup, surge_l1::EmbeddedSource::new(store), ledger, heads).await?,
+        Some(store) => proposer(setup, surge_l1::EmbeddedSource::new(store), ledger, heads, l2).await?,
         None => {
             let client = L1Client::connect(&l1_url, L1_TIMEOUT).await?;
             let source = surge_l1::RemoteSource::new(client, surge_l1::view::DEFAULT_MAX_CACHED_ENTRIES);
-            proposer(setup, source, ledger, heads).await?
+            proposer(setup, source, ledger, heads, l2).await?
         }
     };
     Ok(Some(made))

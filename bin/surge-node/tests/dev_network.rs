@@ -256,8 +256,10 @@ fn dev_network_end_to_end() {
 }
 
 /// A transaction whose message the proposal relays to L1 (the README's) is planned and goes into the first
-/// block of a proposal; the node is SIGKILLed right after, and again after a restart: the planner's store still holds
-/// that proposal with the plan, the transaction is in its block once, and the chain went on.
+/// block of a proposal; the node is SIGKILLed right after (before or after its proposal reached L1), and
+/// again after a restart: the transaction is in its block once, the proposer carried on and L1 finalized
+/// it, a restart finds the `finalized` tag where the inbox is, and the planner's store holds only what is
+/// not on L1, every block in one proposal.
 #[test]
 fn a_planned_transaction_and_its_proposal_survive_sigkills() {
     let dir = tempfile::tempdir().unwrap();
@@ -272,23 +274,32 @@ fn a_planned_transaction_and_its_proposal_survive_sigkills() {
 
     let node = DevNode::start(dir.path());
     let l2 = node.l2.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while number(&rpc_result(&l2, "eth_blockNumber", json!([]))) < block + 2 {
-        assert!(std::time::Instant::now() < deadline, "the L2 did not go on after the restart");
+    let finalized = |l2: &str| number(&rpc_result(l2, "eth_getBlockByNumber", json!(["finalized", false]))["number"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while finalized(&l2) < block {
+        assert!(std::time::Instant::now() < deadline, "L1 did not finalize the block after the restart");
         std::thread::sleep(Duration::from_millis(200));
     }
     let again = rpc_result(&l2, "eth_getTransactionReceipt", json!([tx]));
     assert_eq!(number(&again["blockNumber"]), block, "in its block, once");
+    let before = finalized(&l2);
+    drop(node);
+
+    let node = DevNode::start(dir.path());
+    assert!(finalized(&node.l2) >= before, "the finalized tag restored from the inbox at start");
     drop(node);
 
     let store = surge_exex::PlannerStore::open(&dir.path().join("l2/planner.redb")).unwrap();
     let (proposals, plans) = store.load().unwrap();
-    let proposal = proposals.iter().find(|p| p.plans.iter().any(|p| p.tx_hash == tx)).expect("its proposal");
-    assert_eq!(proposal.blocks[0].number, block, "its block opened the proposal");
-    assert!(proposal.closed, "a proposal with L1 calls closes after its first block");
-    assert_eq!(plans.iter().find(|r| r.plan.tx_hash == tx).and_then(|r| r.proposal), Some(proposal.id));
+    assert!(proposals.iter().all(|p| p.plans.iter().all(|p| p.tx_hash != tx)), "its proposal is on L1");
+    assert!(plans.iter().all(|r| r.plan.tx_hash != tx), "its plan left with its proposal");
     let mut blocks: Vec<u64> = proposals.iter().flat_map(|p| p.blocks.iter().map(|b| b.number)).collect();
     blocks.sort();
-    assert_eq!(blocks, (1..=blocks.len() as u64).collect::<Vec<_>>(), "every block in one proposal, none twice");
-    assert!(blocks.len() as u64 >= block + 2, "the blocks after the restart are accounted for");
+    let first = blocks.first().copied().unwrap_or(before + 1);
+    assert!(first > before, "what the store keeps is after what L1 finalized");
+    assert_eq!(
+        blocks,
+        (first..first + blocks.len() as u64).collect::<Vec<_>>(),
+        "every block in one proposal, none twice"
+    );
 }

@@ -18,7 +18,9 @@ pub use ledger::{Ledger, Offered};
 pub use planner::BlockPlanner;
 pub use presim::{Candidate, L2Protocol, PendingL2};
 pub use proposal::{L1Calls, ProposalBlock, ProposalRecord, ProposalRules};
-pub use proposer::{Proposed, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol, StageTimes};
+pub use proposer::{
+    Proposed, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol, StageTimes, resume_from_inbox,
+};
 pub use store::{PlanRecord, PlannerStore, PlannerStoreError};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_state, watcher};
 pub use watcher::{PlannerHandle, WatcherCore};

@@ -138,9 +138,14 @@ impl L1Client {
 
     /// A view call of `C` on `to` at the latest block, decoded.
     pub async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, L1Error> {
-        let name = format!("{} on {to}", C::SIGNATURE);
+        self.view_at(to, call, BlockNumberOrTag::Latest).await
+    }
+
+    /// [`L1Client::view`] on the state of block `at`.
+    pub async fn view_at<C: SolCall>(&self, to: Address, call: C, at: BlockNumberOrTag) -> Result<C::Return, L1Error> {
+        let name = format!("{} on {to} at {at}", C::SIGNATURE);
         let request = TransactionRequest::default().to(to).input(call.abi_encode().into());
-        let out = self.run(&name, self.provider.call(request)).await?;
+        let out = self.run(&name, self.provider.call(request).block(at.into())).await?;
         C::abi_decode_returns(&out).map_err(|e| self.error(&name, e))
     }
 

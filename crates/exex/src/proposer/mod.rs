@@ -12,9 +12,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use alloy_primitives::B256;
-use surge_interfaces::{ChainTags, NodeComponents};
-use surge_l1::{HeadWatch, L1Heads, L1Sender, L1StateSource, L1Views, PreflightFailure, Prover, SimConfig};
+use alloy_primitives::{Address, B256};
+use surge_interfaces::{ChainTags, NodeComponents, StateProviderFactory};
+use surge_l1::{HeadWatch, L1Client, L1Heads, L1Sender, L1StateSource, L1Views, PreflightFailure, Prover, SimConfig};
 use surge_primitives::{bindings::inbox::RealTimeInbox, blob::BlobBytes, proposal_tx::TxShape};
 use tokio::sync::broadcast;
 use tracing::{Instrument, info, info_span, warn};
@@ -244,27 +244,10 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         Duration::from_secs(secs.clamp(1, max_age.max(1)))
     }
 
-    /// The inbox's last finalized L2 block hash; closed proposals it already holds leave the ledger (they
-    /// landed before a restart), and the tags move to the last of them.
+    /// Where the inbox is (see [`resume_from_inbox`]).
     async fn start(&self) -> Result<B256, String> {
-        let inbox = self.config.protocol.inbox;
-        let hash = self
-            .sender
-            .client()
-            .view(inbox, RealTimeInbox::lastFinalizedBlockHashCall {})
-            .await
-            .map_err(|e| e.to_string())?;
-        let closed = self.ledger.closed_proposals();
-        if let Some(at) = closed.iter().position(|p| p.last_block_hash() == Some(hash)) {
-            for p in &closed[..=at] {
-                info!(proposal = p.id, "proposer: already on L1");
-                self.ledger.proposed(p.id);
-            }
-            if let Some(b) = closed[at].blocks.last() {
-                self.tags().set_finalized(b.number);
-            }
-        }
-        Ok(hash)
+        let (client, inbox) = (self.sender.client(), self.config.protocol.inbox);
+        resume_from_inbox(&self.ledger, self.components.provider(), client, inbox, self.tags()).await
     }
 
     /// Moves `finalized` to the last L2 block whose proposal's L1 block is final.
@@ -279,4 +262,39 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             let _ = self.events.send(ProposerEvent::Finalized { number });
         }
     }
+}
+
+/// The inbox's last finalized L2 block hash. Closed proposals it already holds leave the ledger (they
+/// landed before a restart), and `tags` move to that block (`finalized` when the inbox held it at the L1's
+/// finalized block too). Run before the L2 serves RPC, a restarted node's tags are where L1 is at once.
+pub async fn resume_from_inbox<P: StateProviderFactory>(
+    ledger: &Ledger,
+    chain: &P,
+    client: &L1Client,
+    inbox: Address,
+    tags: &ChainTags,
+) -> Result<B256, String> {
+    let call = || RealTimeInbox::lastFinalizedBlockHashCall {};
+    let hash = client.view(inbox, call()).await.map_err(|e| e.to_string())?;
+    let closed = ledger.closed_proposals();
+    if let Some(at) = closed.iter().position(|p| p.last_block_hash() == Some(hash)) {
+        for p in &closed[..=at] {
+            info!(proposal = p.id, "proposer: already on L1");
+            ledger.proposed(p.id);
+        }
+    }
+    // The block before the first unproposed one is the inbox's, unless the chain moved otherwise.
+    let unproposed = ledger.closed_proposals().into_iter().chain(ledger.open_proposal());
+    let first = unproposed.filter_map(|p| p.blocks.first().map(|b| b.number)).next();
+    let candidate = first.map_or(ledger.height(), |n| n.saturating_sub(1));
+    let held = chain.header_by_number(candidate).ok().flatten();
+    if held.is_some_and(|(_, h)| h == hash) {
+        tags.set_safe(candidate);
+        let at_final = client.view_at(inbox, call(), alloy::eips::BlockNumberOrTag::Finalized).await;
+        if at_final.is_ok_and(|h| h == hash) {
+            tags.set_finalized(candidate);
+        }
+        info!(block = candidate, "proposer: the inbox holds L2 block {candidate}");
+    }
+    Ok(hash)
 }
