@@ -232,3 +232,39 @@ async fn an_unwind_takes_its_blocks_out_of_their_proposals_for_good() {
     assert_eq!(again.closed_proposals(), closed, "as recorded");
     assert!(again.open_proposal().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_proposal_closes_by_age_and_a_proposed_one_leaves_for_good() {
+    use alloy::consensus::Header;
+    use surge_interfaces::{InputsReport, SealedHeader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planner.redb");
+    let rules = ProposalRules { max_age: std::time::Duration::from_secs(12), ..ProposalRules::default() };
+    let open = || Ledger::open(PlannerStore::open(&path).unwrap(), rules, 32).unwrap();
+    let ledger = open();
+    let l1 = L1Head {
+        number: 5,
+        hash: alloy_primitives::B256::repeat_byte(5),
+        state_root: alloy_primitives::B256::repeat_byte(6),
+        timestamp: 60,
+        base_fee: None,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(ledger.close_expired(now + 100), None, "nothing open");
+    let staged = ledger.stage(1, Some(l1), vec![], vec![]);
+    let block = SealedHeader::seal(Header { number: 1, timestamp: now, ..Default::default() });
+    ledger.commit(&block, &InputsReport { checkpoint: staged.checkpoint, ..Default::default() });
+    let open_id = ledger.open_proposal().unwrap().id;
+    assert_eq!(ledger.close_expired(now + 11), None, "young enough");
+    assert_eq!(ledger.close_expired(now + 12), Some(open_id), "12 s old: closed without another block");
+    // The proposer waiting on the ledger is told.
+    tokio::time::timeout(std::time::Duration::from_secs(1), ledger.proposal_closed()).await.expect("told");
+    assert!(ledger.open_proposal().is_none());
+    drop(ledger);
+    let ledger = open();
+    assert_eq!(ledger.closed_proposals().iter().map(|p| p.id).collect::<Vec<_>>(), [open_id], "recorded closed");
+    ledger.proposed(open_id);
+    assert!(ledger.closed_proposals().is_empty());
+    drop(ledger);
+    assert!(open().closed_proposals().is_empty(), "gone from the store");
+}

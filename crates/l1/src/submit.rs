@@ -259,3 +259,60 @@ impl L1Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use alloy::eips::{Decodable2718, eip4844::env_settings::EnvKzgSettings};
+    use surge_primitives::blob::encode_blobs;
+
+    use super::*;
+
+    #[test]
+    fn both_sidecar_kinds_commit_to_the_same_blobs_and_check_out() {
+        let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let blobs = encode_blobs(&payload).unwrap();
+        assert_eq!(blobs.len(), 2);
+        let cells = blob_sidecar(&blobs, true).unwrap();
+        let proofs = blob_sidecar(&blobs, false).unwrap();
+        assert!(matches!(cells, BlobTransactionSidecarVariant::Eip7594(_)));
+        assert!(matches!(proofs, BlobTransactionSidecarVariant::Eip4844(_)));
+        let hashes: Vec<B256> = cells.versioned_hashes().collect();
+        assert_eq!(hashes, proofs.versioned_hashes().collect::<Vec<_>>(), "the same commitments");
+        cells.validate(&hashes, EnvKzgSettings::Default.get()).unwrap();
+        proofs.validate(&hashes, EnvKzgSettings::Default.get()).unwrap();
+        assert!(cells.validate(&[hashes[1], hashes[0]], EnvKzgSettings::Default.get()).is_err(), "order matters");
+    }
+
+    #[test]
+    fn a_signed_blob_transaction_carries_its_sidecar_and_the_hashes() {
+        let blobs = encode_blobs(b"a proposal's manifest").unwrap();
+        let tx = L1Transaction {
+            to: Address::repeat_byte(0x11),
+            input: Bytes::from_static(&[1, 2, 3]),
+            sidecar: Some(blob_sidecar(&blobs, true).unwrap()),
+        };
+        let key = PrivateKeySigner::random();
+        let sender = L1Sender {
+            client: tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(L1Client::connect("http://127.0.0.1:1", std::time::Duration::from_millis(10)))
+                .unwrap(),
+            key: key.clone(),
+            chain_id: 7,
+            policy: FeePolicy::default(),
+            next_nonce: Mutex::new(None),
+        };
+        let fees = Fees { max_fee_per_gas: 3, max_priority_fee_per_gas: 1, max_fee_per_blob_gas: 2 };
+        let (hash, raw) = sender.sign(&tx, 5, 100_000, fees).unwrap();
+        let decoded = TxEnvelope::decode_2718(&mut raw.as_ref()).unwrap();
+        assert_eq!(*decoded.tx_hash(), hash);
+        let TxEnvelope::Eip4844(signed) = &decoded else { panic!("a blob transaction") };
+        let TxEip4844Variant::TxEip4844WithSidecar(with) = signed.tx() else { panic!("with its sidecar") };
+        assert_eq!(with.tx.blob_versioned_hashes, tx.blob_hashes());
+        assert_eq!((with.tx.nonce, with.tx.gas_limit, with.tx.max_fee_per_blob_gas), (5, 100_000, 2));
+        assert_eq!(alloy::consensus::transaction::SignerRecoverable::recover_signer(&decoded).unwrap(), key.address());
+        assert_eq!(sender.gas_limit(100), 120, "20% over the pre-flight");
+    }
+}
