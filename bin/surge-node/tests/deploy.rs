@@ -185,4 +185,33 @@ fn deploy_then_run_an_l2_on_anvil() {
         runs_in_order(&trace, &steps)
     });
     assert!(settled, "no proposal on anvil ran the swap's L1 leg between tentativePropose and finalizePropose");
+
+    // Pre-flight on anvil: the proposer cannot pay for a while (its account emptied), the README's swap
+    // goes into an L2 block, then someone swaps on the L1 pool directly so that the swap's answer is not
+    // what L1 would send. Once the proposer can pay again, its pre-flight on anvil's head fails at
+    // finalizePropose: nothing of it is sent, the blocks from the swap's on are rebuilt without it, and the
+    // L2 finalizes past them.
+    let proposer = surge_test_utils::dev_key(0).address().to_string();
+    cast(&["rpc", "anvil_setBalance", &proposer, "0x0", "--rpc-url", &l1]);
+    let out = common::run_readme_script(heading, &[("http://127.0.0.1:8547", l2.as_str()), (",3151908,", ",31337,")]);
+    let swap_tx = out.lines().find(|l| l.starts_with("transactionHash")).unwrap().split_whitespace().nth(1).unwrap();
+    let swap_block = number(&rpc_result(&l2, "eth_getTransactionReceipt", json!([swap_tx]))["blockNumber"]);
+    let pool = app("crossChainSwap", "l1Pool");
+    let key5 = hex_key(5);
+    let to = surge_test_utils::dev_key(5).address().to_string();
+    let args = ["send", &pool, "swapETHForToken(uint256,address)", "0", &to, "--value", "3ether"];
+    cast(&[&args[..], &["--private-key", &key5, "--rpc-url", &l1]].concat());
+    let past = number(&rpc_result(&l2, "eth_blockNumber", json!([])));
+    cast(&["rpc", "anvil_setBalance", &proposer, "0x21e19e0c9bab2400000", "--rpc-url", &l1]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while number(&rpc_result(&l2, "eth_getBlockByNumber", json!(["finalized", false]))["number"]) < past {
+        assert!(Instant::now() < deadline, "the L2 did not finalize past the rebuilt blocks");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(rpc_result(&l2, "eth_getTransactionByHash", json!([swap_tx])).is_null(), "the swap is gone");
+    let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
+    let failed =
+        log.lines().find(|l| l.contains("pre-flight failed")).unwrap_or_else(|| panic!("no pre-flight failure"));
+    assert!(failed.contains("call 2 failed: RequiredSignalNotSent"), "{failed}");
+    assert!(log.contains(&format!("from={swap_block}")), "unwound from the swap's block {swap_block}");
 }
