@@ -10,12 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::{
-    consensus::{TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-};
+use alloy::{consensus::TxEnvelope, eips::Encodable2718};
 use alloy_evm::FromRecoveredTx;
-use alloy_primitives::{Address, TxKind, U256};
+use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolCall;
 use revm::context::TxEnv;
 use surge_exex::{Candidate, ProposalRules, Proposed, ProposerEvent};
@@ -23,26 +20,15 @@ use surge_host::producer::ProductionMode;
 use surge_interfaces::{ChainControl, TransactionOrigin, TransactionPool};
 use surge_node::network::{DevNetwork, NetworkOptions};
 use surge_primitives::{Message, bindings::examples::swap_vault_l2::SwapVaultL2};
-use surge_test_utils::{dev_key, sign_eip1559};
+use surge_test_utils::{dev_key, eip1559_call, sign_eip1559};
 use tokio::sync::broadcast;
 
 const SWAPS: u32 = 7;
-const GWEI: u128 = 1_000_000_000;
 /// Blob gas per blob (EIP-4844).
 const BLOB_GAS: u64 = 131_072;
 
 fn signed(net: &DevNetwork, who: u32, nonce: u64, to: Address, input: Vec<u8>, value: U256, gas: u64) -> TxEnvelope {
-    let tx = TxEip1559 {
-        chain_id: net.protocol.l2_chain_id,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 10 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        to: TxKind::Call(to),
-        value,
-        access_list: Default::default(),
-        input: input.into(),
-    };
+    let tx = eip1559_call(net.protocol.l2_chain_id, nonce, to, input.into(), value, gas);
     sign_eip1559(&dev_key(who), tx)
 }
 

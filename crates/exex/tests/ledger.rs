@@ -183,6 +183,12 @@ async fn a_plan_with_more_answers_than_an_anchor_carries_is_voided_not_waited_fo
     assert!(failed[0].1.contains("3 answers need more slots than an anchor carries (2)"), "{}", failed[0].1);
 }
 
+/// An L1 head the ledger can anchor to.
+fn l1_head() -> L1Head {
+    let (hash, state_root) = (alloy_primitives::B256::repeat_byte(5), alloy_primitives::B256::repeat_byte(6));
+    L1Head { number: 5, hash, state_root, timestamp: 60, base_fee: None }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unwind_takes_its_blocks_out_of_their_proposals_for_good() {
     use alloy::consensus::Header;
@@ -192,13 +198,7 @@ async fn an_unwind_takes_its_blocks_out_of_their_proposals_for_good() {
     let rules = ProposalRules { max_blocks: 2, ..ProposalRules::default() };
     let open = || Ledger::open(PlannerStore::open(&path).unwrap(), rules, 32).unwrap();
     let ledger = open();
-    let l1 = L1Head {
-        number: 5,
-        hash: alloy_primitives::B256::repeat_byte(5),
-        state_root: alloy_primitives::B256::repeat_byte(6),
-        timestamp: 60,
-        base_fee: None,
-    };
+    let l1 = l1_head();
     let mut blocks = vec![];
     for number in 1..=3 {
         let staged = ledger.stage(number, Some(l1), vec![], vec![]);
@@ -242,13 +242,7 @@ async fn an_idle_proposal_closes_by_age_and_a_proposed_one_leaves_for_good() {
     let rules = ProposalRules { max_age: std::time::Duration::from_secs(12), ..ProposalRules::default() };
     let open = || Ledger::open(PlannerStore::open(&path).unwrap(), rules, 32).unwrap();
     let ledger = open();
-    let l1 = L1Head {
-        number: 5,
-        hash: alloy_primitives::B256::repeat_byte(5),
-        state_root: alloy_primitives::B256::repeat_byte(6),
-        timestamp: 60,
-        base_fee: None,
-    };
+    let l1 = l1_head();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(ledger.close_expired(now + 100), None, "nothing open");
     let staged = ledger.stage(1, Some(l1), vec![], vec![]);

@@ -137,6 +137,30 @@ pub fn sign_eip1559(
     alloy::consensus::TxEnvelope::Eip1559(tx.into_signed(sig))
 }
 
+/// A call of `to` with `input` and `value`, at 10 gwei a gas at most with a 1 gwei tip: what the tests and
+/// benchmarks send.
+pub fn eip1559_call(
+    chain_id: u64,
+    nonce: u64,
+    to: alloy_primitives::Address,
+    input: alloy_primitives::Bytes,
+    value: alloy_primitives::U256,
+    gas_limit: u64,
+) -> alloy::consensus::TxEip1559 {
+    const GWEI: u128 = 1_000_000_000;
+    alloy::consensus::TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit,
+        max_fee_per_gas: 10 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to: alloy_primitives::TxKind::Call(to),
+        value,
+        access_list: Default::default(),
+        input,
+    }
+}
+
 /// The cast binary installed from npm (`@foundry-rs/cast-linux-amd64`).
 pub fn cast_bin() -> PathBuf {
     let p = workspace_root().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast");

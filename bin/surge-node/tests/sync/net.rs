@@ -23,7 +23,7 @@ use surge_l1::L1Heads;
 use surge_node::{launch::RunningChain, network::NetworkOptions};
 use surge_primitives::{Message, ProtocolConfig, bindings::examples::swap_vault_l2::SwapVaultL2};
 use surge_sync::{NoPlan, Plan};
-use surge_test_utils::{dev_key, sign_eip1559};
+use surge_test_utils::{dev_key, eip1559_call, sign_eip1559};
 use tokio::sync::watch;
 
 pub const GWEI: u128 = 1_000_000_000;
@@ -38,17 +38,7 @@ pub fn signed(
     value: U256,
     gas: u64,
 ) -> (Vec<u8>, Candidate) {
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 10 * GWEI,
-        max_priority_fee_per_gas: GWEI,
-        to: TxKind::Call(to),
-        value,
-        access_list: Default::default(),
-        input: data,
-    };
+    let tx = eip1559_call(chain_id, nonce, to, data, value, gas);
     let key = dev_key(who);
     let envelope = sign_eip1559(&key, tx);
     let candidate = Candidate {
