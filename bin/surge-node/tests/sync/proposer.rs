@@ -1,7 +1,9 @@
 //! The proposer on the in-process dev network: a swap's proposal settles on L1 in the deferred shape (the
 //! call trace runs tentativePropose → the L1 bridge → the vault's swap → the answer → finalizePropose), the
-//! inbox's last finalized hash and the L2's `finalized` tag reach the proposal's last block; plain traffic
-//! goes out in multi-block proposals whose blobs decode back to exactly those blocks.
+//! inbox's last finalized hash and the L2's `finalized` tag reach the proposal's last block; fifty blocks of
+//! mixed traffic go out in multi-block `propose` proposals (the swap's in the deferred shape) whose blobs
+//! decode back to exactly those blocks; a proposal whose L1 call would fail is never sent and its blocks are
+//! rebuilt without the culprit.
 
 use std::{sync::Arc, time::Duration};
 
@@ -94,14 +96,20 @@ async fn a_swap_settles_on_l1_in_a_deferred_proposal_and_the_l2_finalizes_past_i
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn plain_traffic_settles_in_multi_block_proposals_whose_blobs_decode_back_to_the_blocks() {
+async fn fifty_blocks_of_mixed_traffic_settle_in_multi_block_proposals_whose_blobs_decode_back_to_the_blocks() {
     let rules = ProposalRules { max_blocks: 5, ..crate::net::rules() };
     let net = start_proposing(rules).await;
     let mut events = events(&net);
-    // Transfers and contract calls from two senders, a block at a time until 20 blocks.
+    // Transfers and contract calls from two senders until 50 blocks, and a swap on the way.
     let mut nonces = [0u64; 2];
     let mut sent = vec![];
-    while net.l2.store.head().unwrap().header.number < 20 {
+    let mut swap = None;
+    while net.l2.store.head().unwrap().header.number < 50 {
+        if swap.is_none() && net.l2.store.head().unwrap().header.number >= 20 {
+            let (tx, _, _) = net.planned_swap(3).await;
+            sent.push(tx.hash);
+            swap = Some(tx.hash);
+        }
         for (i, who) in [5u32, 6].into_iter().enumerate() {
             let data = if i == 0 { Bytes::new() } else { Bytes::from(vec![0xab; 300]) };
             let (raw, tx) = net.l2_tx(who, nonces[i], Address::repeat_byte(0x42), data, U256::from(7), 60_000);
@@ -120,9 +128,11 @@ async fn plain_traffic_settles_in_multi_block_proposals_whose_blobs_decode_back_
         settled = p.l2_blocks.last().unwrap() + 1;
         proposals.push(p);
     }
-    assert!(proposals.iter().any(|p| p.l2_blocks.len() > 1), "multi-block proposals");
+    assert!(proposals.iter().filter(|p| p.l2_blocks.len() > 1).count() >= 5, "multi-block proposals");
+    let swap_block = mined(&net, swap.unwrap()).await;
     for p in &proposals {
-        assert_eq!(p.shape, TxShape::Propose, "plain traffic makes no L1 call");
+        let expected = if p.l2_blocks.contains(&swap_block) { TxShape::Deferred } else { TxShape::Propose };
+        assert_eq!(p.shape, expected, "only the swap's proposal makes an L1 call");
         // The blobs on L1 are these: their commitments give the versioned hashes the L1 transaction carries.
         let l1_tx = cast(&["tx", &p.l1_tx.to_string(), "--json", "--rpc-url", &l1_rpc(&net)]);
         let l1_tx: serde_json::Value = serde_json::from_str(&l1_tx).unwrap();
