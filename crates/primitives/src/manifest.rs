@@ -122,11 +122,17 @@ impl Decodable for BlockManifest {
 }
 
 impl SourceManifest {
-    /// `[ [block…] ]`, compressed and framed as `scheme` says.
-    pub fn encode_payload(&self, scheme: PayloadScheme) -> Vec<u8> {
+    /// The RLP `[ [block…] ]`.
+    pub fn rlp(&self) -> Vec<u8> {
         let mut rlp = vec![];
         Header { list: true, payload_length: self.blocks.length() }.encode(&mut rlp);
         self.blocks.encode(&mut rlp);
+        rlp
+    }
+
+    /// [`SourceManifest::rlp`], compressed and framed as `scheme` says.
+    pub fn encode_payload(&self, scheme: PayloadScheme) -> Vec<u8> {
+        let rlp = self.rlp();
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         // Writing to a Vec cannot fail.
         let compressed = zlib.write_all(&rlp).and_then(|()| zlib.finish()).unwrap_or_default();
@@ -289,5 +295,43 @@ mod tests {
         let mut garbled = payload;
         garbled[70] ^= 0xff;
         assert!(SourceManifest::decode_payload(&garbled, PayloadScheme::Plaintext).is_err());
+    }
+
+    /// Upstream's derivation vectors (taiko-mono `testdata/derivation_vectors/manifest_cases.json`, made by
+    /// Go's `compress/zlib`): each framed payload decodes to exactly the manifest RLP upstream expects, and
+    /// ours (flate2 compresses otherwise: zlib output is not canonical) decodes back to the same RLP.
+    #[test]
+    fn upstream_manifest_vectors_decode_to_their_rlp() {
+        let cases = [
+            (
+                "789cba77f74eca14060c2064c2da3c635ac30140000000ffff72ea06cc",
+                "dedddc649400000000000000000000000000000000000012340583989680c0",
+            ),
+            (
+                "789cfae1f0c3ee874dca14060c2064c2da3c635ac383fb0d8c4d411c5815343448333202020000fffff1700c2a",
+                "f840f83ef83c649400000000000000000000000000000000000012340583989680e0df800182520894000000000000000000000000000000000000123480801b0101",
+            ),
+            (
+                "789cfa91fa23f94eca14060c2064c2da3c635ac3811f2ea9b8655f2c677adaccd413d9c0c8d814c481555d43c30146464640000000ffff926b1455",
+                "f865f863dc649400000000000000000000000000000000000012340583989680c0f844659400000000000000000000000000000000000012340583989680e8a702e583028c598001018252089400000000000000000000000000000000000012348080c0010101",
+            ),
+            (
+                "789cfa31e5c7a41f1352a63060002113d6e619d31a7e14ef2864fa91d7ccd413d9d0623deb14432b5308f71386a6200eac7a181b0e342cb0cae0d238b548f27be26a97c0e4f4ed5f592f9c7d13e7db1e1f97e73c8bbdccebcc0279cbbdab5ea86edac47b2be64a8ac7b60e01775546879d2db22bcc2467e77cde550d080000ffff930433cd",
+                "f894f892f890649400000000000000000000000000000000000012340583989680f873b87102f86e83028c5980843b9aca008502540be4008252089400000000000000000000000000000000000012340180c080a03a680a28caa219f761ab44516367b7f505d0cdec5e4d875f5e6e439a07764acca01f39bdaae825b2b20dda5cd46448b6881047250140b9841da836199b6cf3ba7b",
+            ),
+        ];
+        for (zlib, rlp) in cases {
+            let zlib = alloy_primitives::hex::decode(zlib).unwrap();
+            let mut payload = U256::from(1).to_be_bytes::<32>().to_vec();
+            payload.extend(U256::from(zlib.len()).to_be_bytes::<32>());
+            payload.extend(&zlib);
+            let manifest = SourceManifest::decode_payload(&payload, PayloadScheme::Unmarked).unwrap();
+            assert_eq!(alloy_primitives::hex::encode(manifest.rlp()), rlp);
+            let block = &manifest.blocks[0];
+            assert_eq!((block.timestamp, block.anchor_block_number, block.gas_limit), (100, 5, 10_000_000));
+            assert_eq!(block.coinbase, Address::left_padding_from(&[0x12, 0x34]));
+            let ours = manifest.encode_payload(PayloadScheme::Unmarked);
+            assert_eq!(SourceManifest::decode_payload(&ours, PayloadScheme::Unmarked).unwrap(), manifest);
+        }
     }
 }
