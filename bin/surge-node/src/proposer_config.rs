@@ -54,8 +54,6 @@ pub struct ProposerSettings {
     pub key: Option<SecretKey>,
     /// Gas added to the pre-flight's, in percent.
     pub extra_gas_percentage: u64,
-    /// Mock proofs (the only proof system until the Raiko client).
-    pub mock_mode: bool,
     /// The mock verifier whose signer signs mock proofs.
     pub mock_verifier: Option<Address>,
     /// The mock verifier's signer key, when given.
@@ -127,7 +125,6 @@ impl ProposerSection {
             enabled: !flags.disable && self.enabled.unwrap_or(true),
             key,
             extra_gas_percentage,
-            mock_mode,
             mock_verifier,
             mock_signer,
         })

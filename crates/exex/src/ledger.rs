@@ -78,6 +78,9 @@ pub struct Ledger {
     waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// Told when a proposal closes (the proposer waits on it).
     closed: tokio::sync::Notify,
+    /// Held from a decision to its store write, so that writes reach the store in the order the state
+    /// changed (a commit's "open" never lands after a close's "closed"). Never taken under `state`.
+    writes: Mutex<()>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -86,7 +89,8 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-fn now() -> u64 {
+/// Unix seconds now.
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -110,11 +114,17 @@ impl Ledger {
             state: Mutex::new(state),
             waker: Mutex::new(None),
             closed: tokio::sync::Notify::new(),
+            writes: Mutex::new(()),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The write order (see `writes`): take it before `state`.
+    fn ordered(&self) -> MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Called after each commit (the watcher's thread wakes to pick up what landed).
@@ -155,7 +165,12 @@ impl Ledger {
     /// Closes the open proposal if it has a block and has been open too long (`now`, unix seconds), or its
     /// anchor fell too far behind the latest L1 head seen: an idle chain's last blocks get proposed too.
     pub fn close_expired(&self, now: u64) -> Option<u64> {
+        let _order = self.ordered();
         let mut st = self.state();
+        // A block being built on the open proposal joins it first; the next call closes it.
+        if st.staging.is_some() {
+            return None;
+        }
         let l1_head = st.seen_l1.back().map_or(0, |h| h.number);
         let open = st.open.as_ref()?;
         let why = open.expired(&self.rules, now, l1_head)?;
@@ -177,6 +192,7 @@ impl Ledger {
 
     /// Proposal `id` is on L1: it leaves the ledger with its plans (their L1 calls are in the L1 state now).
     pub fn proposed(&self, id: u64) {
+        let _order = self.ordered();
         let mut st = self.state();
         let Some(at) = st.closed.iter().position(|p| p.id == id) else { return };
         let p = st.closed.remove(at);
@@ -314,6 +330,7 @@ impl Ledger {
     /// `block`, built with `report`, is committed: it joins the open proposal (or opens one), its
     /// included plans are recorded with the proposal, and a full proposal closes.
     pub fn commit(&self, block: &SealedHeader, report: &InputsReport) {
+        let _order = self.ordered();
         let mut st = self.state();
         let number = block.header.number;
         let staging = st.staging.take().filter(|s| s.number == number);
@@ -404,6 +421,7 @@ impl Ledger {
     /// Forgets the staged plans (not in a proposal) whose transactions `pending` no longer has: dropped by
     /// the watcher, or mined without their slots. The store keeps them otherwise until a restart.
     pub fn forget_unless(&self, pending: impl Fn(&B256) -> bool) {
+        let _order = self.ordered();
         let mut st = self.state();
         let gone: Vec<B256> = st
             .records
@@ -427,6 +445,7 @@ impl Ledger {
     /// their plans are forgotten (their transactions return to the pool and are planned again).
     pub fn reverted(&self, blocks: &[CommittedBlock]) {
         let Some(lowest) = blocks.first().map(|b| b.number()) else { return };
+        let _order = self.ordered();
         let mut st = self.state();
         let mut batch = Batch::default();
         let mut all: Vec<ProposalRecord> = std::mem::take(&mut st.closed);
@@ -462,6 +481,7 @@ impl Ledger {
     /// that did not go in back to `pool` (the pool does not survive a restart; its plan is made again).
     pub fn reconcile<R: BlockReader, P: TransactionPool>(&self, chain: &R, pool: &P) -> Result<(), String> {
         let (head, _) = chain.latest_header().map_err(|e| format!("reading the head: {e}"))?;
+        let _order = self.ordered();
         let mut st = self.state();
         let fresh = st.open.is_none() && st.closed.is_empty() && st.records.is_empty();
         if fresh {

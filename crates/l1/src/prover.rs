@@ -27,7 +27,7 @@ pub struct ProofRequest {
     /// The proposal's last L2 block: number, hash and state root.
     pub checkpoint: surge_primitives::Checkpoint,
     /// The blobs the proposal's data travels in.
-    pub blobs: Vec<BlobBytes>,
+    pub blobs: std::sync::Arc<Vec<BlobBytes>>,
 }
 
 impl ProofRequest {

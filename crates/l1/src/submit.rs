@@ -162,9 +162,9 @@ impl L1Sender {
         self.policy
     }
 
-    /// The gas limit for a transaction whose pre-flight used `gas_used`.
-    pub fn gas_limit(&self, gas_used: u64) -> u64 {
-        gas_used.saturating_add(gas_used.saturating_mul(self.policy.extra_gas_percentage) / 100)
+    /// The gas limit for a transaction whose pre-flight needed `gas_needed` (spent before refunds).
+    pub fn gas_limit(&self, gas_needed: u64) -> u64 {
+        gas_needed.saturating_add(gas_needed.saturating_mul(self.policy.extra_gas_percentage) / 100)
     }
 
     /// Fee caps from the L1's latest block with the policy's margins.
@@ -180,7 +180,7 @@ impl L1Sender {
                 reason: "no latest block".into(),
             })?;
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
-        let blob_fee = self.client.run("eth_blobBaseFee", provider.get_blob_base_fee()).await.unwrap_or(1);
+        let blob_fee = self.client.run("eth_blobBaseFee", provider.get_blob_base_fee()).await?;
         let p = self.policy;
         Ok(Fees {
             max_fee_per_gas: base_fee * p.base_fee_margin_percent / 100 + p.priority_fee,

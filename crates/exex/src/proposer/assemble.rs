@@ -134,6 +134,14 @@ pub fn assemble<P: StateProofProvider + BlockReader>(
     let sidecar = blob_sidecar(&blobs, protocol.cell_proofs)?;
     let blob_hashes: Vec<B256> = sidecar.versioned_hashes().collect();
     let calls = record.l1_calls(chain, &protocol.l2).map_err(fail)?;
+    // The inbox hashes existing ++ required: that must be the order the anchor carried them in.
+    let existing = record.slots.iter().filter(|s| !calls.required.contains(s));
+    if !existing.chain(&calls.required).eq(record.slots.iter()) {
+        return Err(fail(format!(
+            "its slots {:?} are not its other slots followed by its L1 calls' answers {:?}",
+            record.slots, calls.required
+        )));
+    }
     let last = record.blocks.last().ok_or_else(|| fail("it has no block".into()))?;
     let (header, _) = chain
         .header_by_number(last.number)
@@ -158,7 +166,7 @@ pub fn assemble<P: StateProofProvider + BlockReader>(
         signal_slots: record.slots.clone(),
         last_finalized_block_hash: last_finalized,
         checkpoint: checkpoint.clone(),
-        blobs,
+        blobs: std::sync::Arc::new(blobs),
     };
     let calls = ProposalCalls {
         user_ops: vec![],

@@ -6,11 +6,7 @@
 pub mod assemble;
 mod stages;
 
-use std::{
-    collections::VecDeque,
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use alloy_primitives::{Address, B256};
 use surge_interfaces::{ChainTags, NodeComponents, StateProviderFactory};
@@ -139,10 +135,6 @@ pub struct Proposer<N, S> {
     pub events: broadcast::Sender<ProposerEvent>,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     fn tags(&self) -> &ChainTags {
         self.components.tags()
@@ -152,18 +144,22 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     /// ones are assembled and proved in parallel (each builds on the last block of the one before it), so
     /// one's blobs and proof are ready when the one before it is on L1.
     pub async fn run(self) {
-        let mut last_finalized = match self.start().await {
-            Ok(hash) => hash,
-            Err(e) => {
-                warn!("proposer: not starting: {e}");
+        let mut heads = self.heads.0.clone();
+        // The inbox is where everything starts: try until it answers.
+        let mut last_finalized = loop {
+            match self.start().await {
+                Ok(hash) => break hash,
+                Err(e) => warn!("proposer: reading the inbox: {e}; trying again"),
+            }
+            if self.wait_retry(&mut heads).await.is_err() {
                 return;
             }
         };
         let mut final_after: VecDeque<(u64, u64)> = VecDeque::new();
-        let mut heads = self.heads.0.clone();
         let mut ahead: Vec<Ahead> = vec![];
         loop {
-            self.ledger.close_expired(unix_now());
+            let ledger = self.ledger.clone();
+            let _ = tokio::task::spawn_blocking(move || ledger.close_expired(crate::ledger::now())).await;
             self.finalize(&mut final_after, &heads.borrow());
             let next = self.ledger.closed_proposals().into_iter().next();
             let Some(record) = next else {
@@ -194,29 +190,58 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 Err(e) => {
                     // What was prepared ahead built on this one.
                     ahead.clear();
-                    if self.failed(&record, e).await {
+                    if self.failed(&record, e, &mut last_finalized).await {
                         continue;
                     }
-                    // Try again on the next L1 head, or after a while.
-                    tokio::select! {
-                        changed = heads.changed() => if changed.is_err() { return },
-                        _ = tokio::time::sleep(self.config.retry_after) => {}
+                    if self.wait_retry(&mut heads).await.is_err() {
+                        return;
                     }
                 }
             }
         }
     }
 
-    /// Reports a failed attempt; a failed pre-flight rolls the unproposed blocks back (then the next
-    /// proposal may go at once: returns true).
-    async fn failed(&self, record: &crate::proposal::ProposalRecord, e: AttemptError) -> bool {
+    /// Waits for the next L1 head or `retry_after`, whichever comes first; an error when the heads are gone.
+    async fn wait_retry(&self, heads: &mut tokio::sync::watch::Receiver<L1Heads>) -> Result<(), ()> {
+        heads.borrow_and_update();
+        tokio::select! {
+            changed = heads.changed() => changed.map_err(|_| ()),
+            _ = tokio::time::sleep(self.config.retry_after) => Ok(()),
+        }
+    }
+
+    /// Reports a failed attempt and brings `last_finalized` to where the inbox is (a proposal may have
+    /// landed after all). A failed pre-flight with culprits, or with an anchor L1 no longer has, rolls the
+    /// unproposed blocks back to be rebuilt; then, or when the inbox moved, the next attempt may go at
+    /// once (returns true).
+    async fn failed(
+        &self,
+        record: &crate::proposal::ProposalRecord,
+        e: AttemptError,
+        last_finalized: &mut B256,
+    ) -> bool {
+        let moved = match self.start().await {
+            Ok(hash) if hash != *last_finalized => {
+                info!(proposal = record.id, "proposer: the inbox moved on; taking it from there");
+                *last_finalized = hash;
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                warn!("proposer: reading the inbox: {e}");
+                false
+            }
+        };
         let event = match e {
             AttemptError::Preflight(failure) => {
                 warn!(proposal = record.id, step = ?failure.step, "proposer: pre-flight failed, not sending: {failure}");
                 metrics::counter!("surge_proposal_preflight_failures_total").increment(1);
                 let _ = self.events.send(ProposerEvent::PreflightFailed { id: record.id, failure: failure.clone() });
+                if moved {
+                    return true;
+                }
                 let culprits = stages::culprits(record, &failure);
-                if !culprits.is_empty() {
+                if !culprits.is_empty() || failure.anchor_unavailable {
                     match self.roll_back(record, culprits, &failure).await {
                         Ok(event) => {
                             let _ = self.events.send(event);
@@ -234,20 +259,22 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             }
         };
         let _ = self.events.send(event);
-        false
+        moved
     }
 
     /// How long until the open proposal is old enough to close (a second when none is open).
     fn until_open_expires(&self) -> Duration {
         let max_age = self.ledger.rules().max_age.as_secs();
-        let secs = self.ledger.open_proposal().map_or(1, |p| (p.opened_at + max_age).saturating_sub(unix_now()));
+        let secs =
+            self.ledger.open_proposal().map_or(1, |p| (p.opened_at + max_age).saturating_sub(crate::ledger::now()));
         Duration::from_secs(secs.clamp(1, max_age.max(1)))
     }
 
     /// Where the inbox is (see [`resume_from_inbox`]).
     async fn start(&self) -> Result<B256, String> {
         let (client, inbox) = (self.sender.client(), self.config.protocol.inbox);
-        resume_from_inbox(&self.ledger, self.components.provider(), client, inbox, self.tags()).await
+        let chain = self.components.provider().clone();
+        resume_from_inbox(&self.ledger, chain, client, inbox, self.components.tags()).await
     }
 
     /// Moves `finalized` to the last L2 block whose proposal's L1 block is final.
@@ -264,37 +291,69 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     }
 }
 
+/// How far back from the first unproposed block the L1-finalized one is looked for after a restart.
+const FINALIZED_SEARCH: u64 = 4_096;
+
 /// The inbox's last finalized L2 block hash. Closed proposals it already holds leave the ledger (they
-/// landed before a restart), and `tags` move to that block (`finalized` when the inbox held it at the L1's
-/// finalized block too). Run before the L2 serves RPC, a restarted node's tags are where L1 is at once.
-pub async fn resume_from_inbox<P: StateProviderFactory>(
-    ledger: &Ledger,
-    chain: &P,
+/// landed before a restart, or while the proposer was not looking), `safe` moves to that block, and
+/// `finalized` to the one the inbox held at the L1's finalized block. Run before the L2 serves RPC, a
+/// restarted node's tags are where L1 is at once.
+pub async fn resume_from_inbox<P: StateProviderFactory + Clone + Send + Sync + 'static>(
+    ledger: &Arc<Ledger>,
+    chain: P,
     client: &L1Client,
     inbox: Address,
-    tags: &ChainTags,
+    tags: &Arc<ChainTags>,
 ) -> Result<B256, String> {
     let call = || RealTimeInbox::lastFinalizedBlockHashCall {};
     let hash = client.view(inbox, call()).await.map_err(|e| e.to_string())?;
-    let closed = ledger.closed_proposals();
-    if let Some(at) = closed.iter().position(|p| p.last_block_hash() == Some(hash)) {
-        for p in &closed[..=at] {
-            info!(proposal = p.id, "proposer: already on L1");
-            ledger.proposed(p.id);
+    let at_final = match client.view_at(inbox, call(), alloy::eips::BlockNumberOrTag::Finalized).await {
+        Ok(h) => Some(h),
+        Err(e) => {
+            warn!("proposer: the inbox at the L1's finalized block: {e}");
+            None
         }
-    }
-    // The block before the first unproposed one is the inbox's, unless the chain moved otherwise.
-    let unproposed = ledger.closed_proposals().into_iter().chain(ledger.open_proposal());
-    let first = unproposed.filter_map(|p| p.blocks.first().map(|b| b.number)).next();
-    let candidate = first.map_or(ledger.height(), |n| n.saturating_sub(1));
-    let held = chain.header_by_number(candidate).ok().flatten();
-    if held.is_some_and(|(_, h)| h == hash) {
-        tags.set_safe(candidate);
-        let at_final = client.view_at(inbox, call(), alloy::eips::BlockNumberOrTag::Finalized).await;
-        if at_final.is_ok_and(|h| h == hash) {
-            tags.set_finalized(candidate);
+    };
+    let (ledger, tags) = (ledger.clone(), tags.clone());
+    tokio::task::spawn_blocking(move || {
+        let closed = ledger.closed_proposals();
+        if let Some(at) = closed.iter().position(|p| p.last_block_hash() == Some(hash)) {
+            for p in &closed[..=at] {
+                info!(proposal = p.id, "proposer: already on L1");
+                ledger.proposed(p.id);
+            }
         }
-        info!(block = candidate, "proposer: the inbox holds L2 block {candidate}");
-    }
+        // The block before the first unproposed one is the inbox's, unless the chain moved otherwise.
+        let unproposed = ledger.closed_proposals().into_iter().chain(ledger.open_proposal());
+        let first = unproposed.filter_map(|p| p.blocks.first().map(|b| b.number)).next();
+        let candidate = first.map_or(ledger.height(), |n| n.saturating_sub(1));
+        let lowest = candidate.saturating_sub(FINALIZED_SEARCH);
+        let mut safe = None;
+        for number in (lowest..=candidate).rev() {
+            let held = match chain.header_by_number(number) {
+                Ok(Some((_, h))) => h,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(number, "proposer: reading block {number}: {e}");
+                    break;
+                }
+            };
+            if held == hash {
+                tags.set_safe(number);
+                safe = Some(number);
+            }
+            if Some(held) == at_final {
+                tags.set_finalized(number);
+                info!(safe = ?safe, finalized = number, "proposer: the inbox holds L2 blocks");
+                break;
+            }
+            if safe.is_none() || at_final.is_none() {
+                // The inbox's block is not where it should be, or L1 would not say what is final.
+                break;
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(hash)
 }

@@ -140,16 +140,25 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         task.await.unwrap_or_else(|e| Err(other(format!("preparing: {e}"))))
     }
 
-    /// Pre-flights and sends `p`, and waits for its inclusion.
+    /// Pre-flights `p` on the L1 head (again at the gas limit it will carry), sends it, and waits for its
+    /// inclusion.
     pub(super) async fn submit(&self, mut p: Prepared) -> Result<Proposed, AttemptError> {
         let started = Instant::now();
-        let head = self.heads.0.borrow().latest.ok_or_else(|| other("no L1 head yet".into()))?;
-        let gas_used = self.preflight(&p.tx, head).await?;
+        let latest = self.heads.0.borrow().latest;
+        let head = latest.ok_or_else(|| other("no L1 head yet".into()))?;
+        let cap = self.config.sim.limits.tx_gas_cap;
+        let needed = self.preflight(&p.tx, head, cap).await?;
+        // What it needs before refunds plus the margin; checked at that limit too (the 63/64 rule of nested
+        // calls), with the margin doubled once if it falls short.
+        let mut gas_limit = self.sender.gas_limit(needed).min(cap);
+        if self.preflight(&p.tx, head, gas_limit).await.is_err() {
+            gas_limit = needed.saturating_mul(2).min(cap);
+            self.preflight(&p.tx, head, gas_limit).await?;
+        }
         p.times.preflight = started.elapsed();
 
         let started = Instant::now();
         let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
-        let gas_limit = self.sender.gas_limit(gas_used);
         let sent = self.sender.send(&p.tx, gas_limit, fees).await.map_err(|e| other(e.to_string()))?;
         let blobs = p.assembled.request.blobs.len();
         info!(tx = %sent.hash, nonce = sent.nonce, gas_limit, shape = ?p.shape, blobs, "proposal sent");
@@ -162,9 +171,18 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         let client = self.sender.client();
         let mut heads = self.heads.0.clone();
         let deadline = tokio::time::Instant::now() + self.config.inclusion_timeout;
+        let mut unanswered = None;
         let receipt = loop {
-            if let Some(r) = client.receipt(sent.hash).await.map_err(|e| other(e.to_string()))? {
-                break r;
+            // The transaction is out: an L1 that does not answer for a while is no reason to send another.
+            match client.receipt(sent.hash).await {
+                Ok(Some(r)) => break r,
+                Ok(None) => {}
+                Err(e) => {
+                    if unanswered.is_none() {
+                        warn!(tx = %sent.hash, "proposer: asking for the receipt: {e}");
+                    }
+                    unanswered = Some(e);
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 let waited = self.config.inclusion_timeout;
@@ -177,7 +195,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             }
         };
         p.times.include = started.elapsed();
-        let l1_block = receipt.block_number.unwrap_or_default();
+        let l1_block =
+            receipt.block_number.ok_or_else(|| other(format!("the receipt of {} names no block", sent.hash)))?;
         if !receipt.status() {
             // L1 refused what the pre-flight accepted (a reorg or a race): the next attempt starts over.
             return Err(other(format!("transaction {} reverted on L1 in block {l1_block}", sent.hash)));
@@ -188,11 +207,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             self.config.inclusion_timeout,
             heads.wait_for(|h| h.latest.is_some_and(|l| l.number >= l1_block)),
         )
-        .await;
-        if !matches!(seen, Ok(Ok(_))) {
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !seen {
             warn!(l1_block, "proposer: the L1 head did not reach the proposal's block in time");
         }
-        self.ledger.proposed(p.record.id);
+        let (ledger, id) = (self.ledger.clone(), p.record.id);
+        tokio::task::spawn_blocking(move || ledger.proposed(id)).await.map_err(|e| other(e.to_string()))?;
         let a = &p.assembled;
         info!(tx = %sent.hash, l1_block, gas = receipt.gas_used, l2_txs = a.l2_txs, "proposal on L1");
         Ok(Proposed {
@@ -204,7 +225,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             l1_block,
             l1_gas_used: receipt.gas_used,
             blob_hashes: p.tx.blob_hashes(),
-            blobs: Arc::new(a.request.blobs.clone()),
+            blobs: a.request.blobs.clone(),
             payload_bytes: a.payload_bytes,
             shape: p.shape,
             times: p.times,
@@ -247,24 +268,24 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         Ok(ProposerEvent::RolledBack { id: record.id, from, dropped })
     }
 
-    /// The gas `tx` uses on the view of `head`, or why it would revert.
-    async fn preflight(&self, tx: &surge_l1::L1Transaction, head: L1Head) -> Result<u64, AttemptError> {
-        let other = |s: String| AttemptError::Other(s);
+    /// The gas `tx` needs on the view of `head` with at most `gas_limit`, or why it would revert.
+    async fn preflight(&self, tx: &L1Transaction, head: L1Head, gas_limit: u64) -> Result<u64, AttemptError> {
         let view = self.views.view(head.number, head.hash).await.map_err(|e| other(format!("L1 view: {e}")))?;
         let (config, tx, from) = (self.config.sim, tx.clone(), self.sender.address());
         let chain_id = self.sender.chain_id();
-        let gas_limit = view.header().gas_limit.min(1 << 24);
+        let gas_limit = gas_limit.min(view.header().gas_limit);
         let outcome = tokio::task::spawn_blocking(move || preflight(&view, &config, chain_id, from, &tx, gas_limit))
             .await
             .map_err(|e| other(format!("pre-flight: {e}")))?
             .map_err(|e| other(format!("pre-flight: {e}")))?;
-        outcome.map(|p| p.gas_used).map_err(AttemptError::Preflight)
+        outcome.map(|p| p.gas_needed).map_err(AttemptError::Preflight)
     }
 }
 
 /// The planned transactions a failed pre-flight blames: the one whose answer `finalizePropose` found
-/// missing, or whose L1 call failed; every plan of the proposal when the failure names none of them.
-pub(super) fn culprits(record: &crate::proposal::ProposalRecord, failure: &PreflightFailure) -> Vec<B256> {
+/// missing, or whose L1 call failed. A failure of the proposal step itself (its anchor, its proof, the
+/// finalized hash it builds on) blames none.
+pub(super) fn culprits(record: &ProposalRecord, failure: &PreflightFailure) -> Vec<B256> {
     if let Some(slot) = failure.missing_signal
         && let Some(plan) = record.plans.iter().find(|p| p.slots().any(|s| s == slot))
     {
@@ -272,8 +293,49 @@ pub(super) fn culprits(record: &crate::proposal::ProposalRecord, failure: &Prefl
     }
     // Steps: the proposal (no user ops yet), then one L1 call per message in plan order.
     let by_call: Vec<B256> = record.plans.iter().flat_map(|p| p.messages.iter().map(|_| p.tx_hash)).collect();
-    if let Some(tx) = failure.step.and_then(|s| s.checked_sub(1)).and_then(|i| by_call.get(i as usize)) {
-        return vec![*tx];
+    failure.step.and_then(|s| s.checked_sub(1)).and_then(|i| by_call.get(i as usize)).into_iter().copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::Address;
+    use surge_primitives::{Checkpoint, Message};
+    use surge_sync::{Answer, Plan, PlannedMessage};
+
+    use super::*;
+
+    fn plan(tx: u8, answers: &[u8]) -> Plan {
+        let message = |n: u8| PlannedMessage {
+            message: Message::default(),
+            hash: B256::repeat_byte(n),
+            answers: vec![Answer { message: Message::default(), hash: B256::ZERO, slot: B256::repeat_byte(n) }],
+            l1_gas: 0,
+        };
+        Plan {
+            tx_hash: B256::repeat_byte(tx),
+            sender: Address::ZERO,
+            nonce: 0,
+            l1_block: (0, B256::ZERO),
+            messages: answers.iter().map(|n| message(*n)).collect(),
+        }
     }
-    record.plans.iter().map(|p| p.tx_hash).collect()
+
+    fn failure(step: Option<u64>, missing_signal: Option<B256>) -> PreflightFailure {
+        let reason = String::new();
+        PreflightFailure { l1_block: 1, step, reason, missing_signal, anchor_unavailable: false }
+    }
+
+    #[test]
+    fn a_failed_pre_flight_blames_the_plan_of_the_failing_call_or_missing_answer_and_no_plan_for_the_proposal() {
+        let mut record = ProposalRecord::open(1, Checkpoint::default(), 0);
+        // Plan 0xa sends two messages (L1 calls 1 and 2), plan 0xb one (L1 call 3).
+        record.plans = vec![plan(0xa, &[1, 2]), plan(0xb, &[3])];
+        let blamed = |f| culprits(&record, &f);
+        assert_eq!(blamed(failure(Some(4), Some(B256::repeat_byte(3)))), [B256::repeat_byte(0xb)], "missing answer");
+        assert_eq!(blamed(failure(Some(2), None)), [B256::repeat_byte(0xa)], "its second L1 call");
+        assert_eq!(blamed(failure(Some(3), None)), [B256::repeat_byte(0xb)]);
+        assert!(blamed(failure(Some(0), None)).is_empty(), "the proposal step: anchor, proof or parent");
+        assert!(blamed(failure(None, None)).is_empty(), "a lone propose");
+        assert!(blamed(failure(Some(4), None)).is_empty(), "finalizePropose without a named slot");
+    }
 }

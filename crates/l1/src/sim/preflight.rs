@@ -15,8 +15,10 @@ use crate::{submit::L1Transaction, view::L1View};
 /// The gas a transaction used in its pre-flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preflight {
-    /// Gas used.
+    /// Gas used (what its receipt will say, refunds taken off).
     pub gas_used: u64,
+    /// Gas it needs to run: spent before refunds (or the calldata floor), the base of its gas limit.
+    pub gas_needed: u64,
     /// The L1 block whose state it ran on.
     pub l1_block: u64,
 }
@@ -33,6 +35,8 @@ pub struct PreflightFailure {
     pub reason: String,
     /// The return signal `finalizePropose` found missing, if that was the failure.
     pub missing_signal: Option<B256>,
+    /// The inbox found no hash for the proposal's anchor block (too old, or not on this L1).
+    pub anchor_unavailable: bool,
 }
 
 /// Runs `tx` (its calldata and blob hashes) from `from` on `view` as the next block would, with at most
@@ -62,12 +66,14 @@ pub fn preflight(
     };
     let l1_block = view.number();
     let executed = execute_env(&mut db, config.spec, chain_id, &block, env)?;
-    let gas_used = executed.result.tx_gas_used();
+    let gas = executed.result.gas();
+    let (gas_used, gas_needed) = (gas.tx_gas_used(), gas.total_gas_spent().max(gas.floor_gas()));
     Ok(match executed.result {
-        ExecutionResult::Success { .. } => Ok(Preflight { gas_used, l1_block }),
+        ExecutionResult::Success { .. } => Ok(Preflight { gas_used, gas_needed, l1_block }),
         ExecutionResult::Revert { output, .. } => Err(failure(l1_block, &output)),
         ExecutionResult::Halt { reason, .. } => {
-            Err(PreflightFailure { l1_block, step: None, reason: format!("halted: {reason:?}"), missing_signal: None })
+            let reason = format!("halted: {reason:?}");
+            Err(PreflightFailure { l1_block, step: None, reason, missing_signal: None, anchor_unavailable: false })
         }
     })
 }
@@ -79,5 +85,6 @@ fn failure(l1_block: u64, output: &[u8]) -> PreflightFailure {
         Err(_) => (None, output.to_vec()),
     };
     let missing_signal = RealTimeInbox::RequiredSignalNotSent::abi_decode(&inner).ok().map(|e| e.slot);
-    PreflightFailure { l1_block, step, reason, missing_signal }
+    let anchor_unavailable = RealTimeInbox::InvalidMaxAnchorBlock::abi_decode(&inner).is_ok();
+    PreflightFailure { l1_block, step, reason, missing_signal, anchor_unavailable }
 }
