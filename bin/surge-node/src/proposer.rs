@@ -42,8 +42,6 @@ pub async fn proposer<S: L1StateSource>(
     heads: HeadWatch,
     l2: (&Arc<surge_host::Store>, &Arc<ChainTags>),
 ) -> eyre::Result<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)> {
-    // The KZG trusted setup takes a while to load: not on the first proposal's path.
-    tokio::task::spawn_blocking(|| alloy::eips::eip4844::env_settings::EnvKzgSettings::Default.get());
     let client = L1Client::connect(&setup.l1_url, L1_TIMEOUT).await?;
     let chain = surge_host::seams::HostProvider(l2.0.clone());
     surge_exex::resume_from_inbox(&ledger, chain, &client, setup.protocol.l1.inbox, l2.1)

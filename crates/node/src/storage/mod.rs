@@ -3,6 +3,7 @@
 //! Every block is written in one write transaction (quick repair on), so a crash leaves either the whole
 //! block or none of it, and reopening after a crash is fast.
 
+mod code_cache;
 mod diff;
 mod proof;
 mod provider;
@@ -18,6 +19,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
+pub use code_cache::{CodeCache, DEFAULT_CODE_CACHE_ENTRIES};
 pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
 pub use provider::StateProvider;
 pub use revert::BlockRevert;
@@ -161,6 +163,8 @@ pub struct TxLocation {
 pub struct Store {
     db: Database,
     genesis_hash: B256,
+    /// Analyzed code shared by every state view.
+    codes: std::sync::Arc<CodeCache>,
 }
 
 impl Store {
@@ -197,7 +201,7 @@ impl Store {
             Some(_) => {}
             None => write_genesis(&db, &alloc_diff, genesis_header)?,
         }
-        Ok(Self { db, genesis_hash: expected })
+        Ok(Self { db, genesis_hash: expected, codes: std::sync::Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)) })
     }
 
     /// The genesis block hash.
@@ -256,7 +260,7 @@ impl Store {
 
     /// A view of the latest state (a revm database).
     pub fn latest_state(&self) -> Result<StateProvider, StoreError> {
-        StateProvider::new(self.db.begin_read()?)
+        StateProvider::new(self.db.begin_read()?, self.codes.clone())
     }
 
     /// A view of the state after canonical block `number` (the head, or an earlier block whose reverts
@@ -264,7 +268,7 @@ impl Store {
     pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
         let read = self.db.begin_read()?;
         let (head, reverts) = reverts_above(&read, number)?;
-        let provider = StateProvider::new(read)?;
+        let provider = StateProvider::new(read, self.codes.clone())?;
         Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
     }
 

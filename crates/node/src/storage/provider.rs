@@ -26,12 +26,13 @@ pub struct StateProvider {
     codes: ReadOnlyTable<[u8; 32], &'static [u8]>,
     canonical: ReadOnlyTable<u64, [u8; 32]>,
     headers: ReadOnlyTable<u64, &'static [u8]>,
+    code_cache: std::sync::Arc<super::CodeCache>,
     _txn: ReadTransaction,
 }
 
 impl StateProvider {
-    /// Opens the state tables of `txn`.
-    pub fn new(txn: ReadTransaction) -> Result<Self, StoreError> {
+    /// Opens the state tables of `txn`, reading analyzed code through `code_cache`.
+    pub fn new(txn: ReadTransaction, code_cache: std::sync::Arc<super::CodeCache>) -> Result<Self, StoreError> {
         Ok(Self {
             overlay: None,
             accounts: txn.open_table(PLAIN_ACCOUNTS)?,
@@ -39,6 +40,7 @@ impl StateProvider {
             codes: txn.open_table(BYTECODES)?,
             canonical: txn.open_table(CANONICAL)?,
             headers: txn.open_table(HEADERS)?,
+            code_cache,
             _txn: txn,
         })
     }
@@ -90,8 +92,15 @@ impl DatabaseRef for StateProvider {
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StoreError> {
+        if let Some(code) = self.code_cache.get(&code_hash) {
+            return Ok(code);
+        }
         match self.codes.get(code_hash.0)? {
-            Some(code) => Ok(Bytecode::new_raw(code.value().to_vec().into())),
+            Some(code) => {
+                let code = Bytecode::new_raw(code.value().to_vec().into());
+                self.code_cache.insert(code_hash, code.clone());
+                Ok(code)
+            }
             None => Ok(Bytecode::default()),
         }
     }
