@@ -1,7 +1,7 @@
 //! State as a revm database, over one read transaction (a consistent snapshot): the latest state, or a
 //! recent block's state — the latest plain state seen through the reverts of the blocks above it.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::OnceLock};
 
 use alloy_primitives::{Address, B256, U256};
 use redb::{ReadOnlyTable, ReadTransaction};
@@ -17,17 +17,48 @@ struct Overlay {
     storage: HashMap<(Address, B256), U256>,
 }
 
+/// A table of the snapshot, opened when first read (a view that reads accounts only — the pool's — opens
+/// one table, not five).
+struct Lazy<K: redb::Key + 'static, V: redb::Value + 'static> {
+    definition: redb::TableDefinition<'static, K, V>,
+    table: OnceLock<ReadOnlyTable<K, V>>,
+}
+
+impl<K: redb::Key + 'static, V: redb::Value + 'static> std::fmt::Debug for Lazy<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lazy")
+            .field("table", &self.definition.to_string())
+            .field("open", &self.table.get().is_some())
+            .finish()
+    }
+}
+
+impl<K: redb::Key + 'static, V: redb::Value + 'static> Lazy<K, V> {
+    fn new(definition: redb::TableDefinition<'static, K, V>) -> Self {
+        Self { definition, table: OnceLock::new() }
+    }
+
+    fn get(&self, txn: &ReadTransaction) -> Result<&ReadOnlyTable<K, V>, StoreError> {
+        if let Some(table) = self.table.get() {
+            return Ok(table);
+        }
+        let opened = txn.open_table(self.definition)?;
+        // Two readers may open it at once: either copy serves.
+        Ok(self.table.get_or_init(|| opened))
+    }
+}
+
 /// A snapshot of the state at the head, or at an earlier block.
 #[derive(Debug)]
 pub struct StateProvider {
     overlay: Option<Overlay>,
-    accounts: ReadOnlyTable<[u8; 20], StoredAccount>,
-    storage: ReadOnlyTable<([u8; 20], [u8; 32]), [u8; 32]>,
-    codes: ReadOnlyTable<[u8; 32], &'static [u8]>,
-    canonical: ReadOnlyTable<u64, [u8; 32]>,
-    headers: ReadOnlyTable<u64, &'static [u8]>,
+    accounts: Lazy<[u8; 20], StoredAccount>,
+    storage: Lazy<([u8; 20], [u8; 32]), [u8; 32]>,
+    codes: Lazy<[u8; 32], &'static [u8]>,
+    canonical: Lazy<u64, [u8; 32]>,
+    headers: Lazy<u64, &'static [u8]>,
     code_cache: std::sync::Arc<super::CodeCache>,
-    _txn: ReadTransaction,
+    txn: ReadTransaction,
 }
 
 impl StateProvider {
@@ -35,13 +66,13 @@ impl StateProvider {
     pub fn new(txn: ReadTransaction, code_cache: std::sync::Arc<super::CodeCache>) -> Result<Self, StoreError> {
         Ok(Self {
             overlay: None,
-            accounts: txn.open_table(PLAIN_ACCOUNTS)?,
-            storage: txn.open_table(PLAIN_STORAGE)?,
-            codes: txn.open_table(BYTECODES)?,
-            canonical: txn.open_table(CANONICAL)?,
-            headers: txn.open_table(HEADERS)?,
+            accounts: Lazy::new(PLAIN_ACCOUNTS),
+            storage: Lazy::new(PLAIN_STORAGE),
+            codes: Lazy::new(BYTECODES),
+            canonical: Lazy::new(CANONICAL),
+            headers: Lazy::new(HEADERS),
             code_cache,
-            _txn: txn,
+            txn,
         })
     }
 
@@ -63,7 +94,7 @@ impl StateProvider {
 
     /// The timestamp of canonical block `number` (the L2 base fee depends on the parent's block time).
     pub fn block_timestamp(&self, number: u64) -> Result<Option<u64>, StoreError> {
-        let Some(raw) = self.headers.get(number)?.map(|g| g.value().to_vec()) else { return Ok(None) };
+        let Some(raw) = self.headers.get(&self.txn)?.get(number)?.map(|g| g.value().to_vec()) else { return Ok(None) };
         let header = <alloy::consensus::Header as alloy_rlp::Decodable>::decode(&mut raw.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("header of block {number}: {e}")))?;
         Ok(Some(header.timestamp))
@@ -74,7 +105,7 @@ impl StateProvider {
         if let Some(account) = self.overlay.as_ref().and_then(|o| o.accounts.get(address)) {
             return Ok(*account);
         }
-        Ok(self.accounts.get(addr_key(address))?.map(|g| g.value()))
+        Ok(self.accounts.get(&self.txn)?.get(addr_key(address))?.map(|g| g.value()))
     }
 }
 
@@ -95,7 +126,7 @@ impl DatabaseRef for StateProvider {
         if let Some(code) = self.code_cache.get(&code_hash) {
             return Ok(code);
         }
-        match self.codes.get(code_hash.0)? {
+        match self.codes.get(&self.txn)?.get(code_hash.0)? {
             Some(code) => {
                 let code = Bytecode::new_raw(code.value().to_vec().into());
                 self.code_cache.insert(code_hash, code.clone());
@@ -113,6 +144,7 @@ impl DatabaseRef for StateProvider {
         }
         Ok(self
             .storage
+            .get(&self.txn)?
             .get((addr_key(&address), index.to_be_bytes::<32>()))?
             .map(|g| U256::from_be_bytes(g.value()))
             .unwrap_or_default())
@@ -122,6 +154,6 @@ impl DatabaseRef for StateProvider {
         if self.overlay.as_ref().is_some_and(|o| number > o.block) {
             return Ok(B256::ZERO); // not an ancestor of that block
         }
-        Ok(self.canonical.get(number)?.map(|g| B256::from(g.value())).unwrap_or_default())
+        Ok(self.canonical.get(&self.txn)?.get(number)?.map(|g| B256::from(g.value())).unwrap_or_default())
     }
 }
