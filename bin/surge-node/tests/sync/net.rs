@@ -11,20 +11,13 @@ use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
 use revm::context::TxEnv;
-use surge_builder::SurgeNodeBuilder;
-use surge_exex::{Candidate, Ledger, ProposalRules, Watcher};
-use surge_genesis::ExampleApps;
-use surge_host::{
-    producer::ProductionMode,
-    seams::{HostEvmConfig, PoolHandle},
-};
+use surge_exex::{Candidate, ProposalRules, Watcher};
+use surge_host::producer::ProductionMode;
 use surge_interfaces::{TransactionOrigin, TransactionPool};
-use surge_l1::L1Heads;
-use surge_node::{launch::RunningChain, network::NetworkOptions};
-use surge_primitives::{Message, ProtocolConfig, bindings::examples::swap_vault_l2::SwapVaultL2};
+use surge_node::network::{DevNetwork, NetworkOptions};
+use surge_primitives::{Message, bindings::examples::swap_vault_l2::SwapVaultL2};
 use surge_sync::{NoPlan, Plan};
 use surge_test_utils::{dev_key, eip1559_call, sign_eip1559};
-use tokio::sync::watch;
 
 pub const GWEI: u128 = 1_000_000_000;
 
@@ -50,20 +43,20 @@ pub fn signed(
     (envelope.encoded_2718(), candidate)
 }
 
+/// The dev network of `surge_node::network` (its fields through `Deref`), with its data directory and its
+/// txpool watcher, which these tests always have.
 pub struct Net {
     pub _dir: tempfile::TempDir,
-    pub l1: RunningChain,
-    pub l2: RunningChain,
     pub watcher: Watcher,
-    pub ledger: Arc<Ledger>,
-    /// The L2's builder (a test may build a block without committing it).
-    pub builder: Arc<SurgeNodeBuilder<HostEvmConfig, PoolHandle>>,
-    /// The L1 heads as the L2's planner and builder see them (a test may publish a broken one).
-    pub heads: Arc<watch::Sender<L1Heads>>,
-    pub protocol: ProtocolConfig,
-    pub apps: ExampleApps,
-    /// The proposer's events, when it runs.
-    pub proposer: Option<tokio::sync::broadcast::Sender<surge_exex::ProposerEvent>>,
+    network: DevNetwork,
+}
+
+impl std::ops::Deref for Net {
+    type Target = DevNetwork;
+
+    fn deref(&self) -> &DevNetwork {
+        &self.network
+    }
 }
 
 /// The proposal rules of the tests: anchors on the L1 head itself, a proposal open for a minute at most.
@@ -105,20 +98,9 @@ async fn start_network(rules: ProposalRules, proposer: bool, prover: Option<Arc<
         prover,
         ..Default::default()
     };
-    let n = surge_node::network::start(dir.path(), options).await.unwrap();
-    let watcher = n.watcher.expect("the fast-signal path checks out on the dev L1");
-    Net {
-        _dir: dir,
-        l1: n.l1,
-        l2: n.l2,
-        watcher,
-        ledger: n.ledger,
-        builder: n.builder,
-        heads: n.heads,
-        protocol: n.protocol,
-        apps: n.apps,
-        proposer: n.proposer,
-    }
+    let network = surge_node::network::start(dir.path(), options).await.unwrap();
+    let watcher = network.watcher.clone().expect("the fast-signal path checks out on the dev L1");
+    Net { _dir: dir, watcher, network }
 }
 
 /// Waits until `f` answers, polling the watcher's published state (it changes on its own thread).
