@@ -177,7 +177,7 @@ async fn run_chains(
         (&l2.store, &tags),
     )
     .await?;
-    let proposer_account = proposer.is_some().then(|| settings.proposer.key.as_ref().map(|k| k.0.address()));
+    let proposer_account = proposer.as_ref().map(|p| p.account);
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
     let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
@@ -201,7 +201,7 @@ async fn run_chains(
                 .into_iter()
                 .map(|(install, _)| install)
                 .chain([surge_rpc])
-                .chain(proposer.map(|(install, _)| install))
+                .chain(proposer.map(|p| p.install))
                 .collect(),
         })
         .await?;
@@ -224,10 +224,7 @@ async fn run_chains(
         say!("  surge_* alone (Catalyst's address)  http://{bound}");
     }
     match proposer_account {
-        Some(account) => {
-            let account = account.or_else(|| keys.first().map(|k| k.address())).unwrap_or_default();
-            say!("  proposer  {account}  (mock proofs)");
-        }
+        Some(account) => say!("  proposer  {account}  (mock proofs)"),
         None => say!("  proposer  off: nothing goes to L1, the L2 does not finalize"),
     }
     if dev {

@@ -136,9 +136,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         }
         let source = surge_l1::EmbeddedSource::new(l1.store.clone());
         let l2_side = (&l2.store, &tags);
-        let (install, events) =
-            crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer, l2_side).await?;
-        (Some(install), Some(events))
+        let ready = crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer, l2_side).await?;
+        (Some(ready.install), Some(ready.events))
     } else {
         (None, None)
     };

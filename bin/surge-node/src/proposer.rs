@@ -32,7 +32,17 @@ pub struct ProposerSetup {
     pub sim: SimConfig,
 }
 
-/// The extension that starts the proposer on the L2, and the sender of its events (subscribe for them).
+/// A proposer ready to be installed on the L2.
+pub struct ReadyProposer {
+    /// The extension that starts it.
+    pub install: ExtensionInstaller,
+    /// Where its events go (subscribe for them).
+    pub events: broadcast::Sender<ProposerEvent>,
+    /// Its L1 account.
+    pub account: alloy_primitives::Address,
+}
+
+/// The proposer, ready to be installed on the L2.
 /// Before it returns, the ledger and `tags` are brought to where the inbox is (`l2` is the L2's store), so
 /// a restarted node serves its `safe` and `finalized` blocks from the start.
 pub async fn proposer<S: L1StateSource>(
@@ -41,7 +51,7 @@ pub async fn proposer<S: L1StateSource>(
     ledger: Arc<Ledger>,
     heads: HeadWatch,
     l2: (&Arc<surge_host::Store>, &Arc<ChainTags>),
-) -> eyre::Result<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)> {
+) -> eyre::Result<ReadyProposer> {
     let client = L1Client::connect(&setup.l1_url, L1_TIMEOUT).await?;
     let chain = surge_host::seams::HostProvider(l2.0.clone());
     surge_exex::resume_from_inbox(&ledger, chain, &client, setup.protocol.l1.inbox, l2.1)
@@ -72,13 +82,14 @@ pub async fn proposer<S: L1StateSource>(
     let (events, _) = broadcast::channel(256);
     let out = events.clone();
     let views = Arc::new(L1Views::new(source, surge_l1::view::DEFAULT_VIEW_CAPACITY));
+    let account = sender.address();
     let (sender, prover) = (Arc::new(sender), setup.prover);
     let install: ExtensionInstaller = Box::new(move |ctx| {
         let proposer = Proposer { ledger, components: ctx.components, views, heads, sender, prover, config, events };
         tokio::spawn(proposer.run());
         Ok(())
     });
-    Ok((install, out))
+    Ok(ReadyProposer { install, events: out, account })
 }
 
 /// Where the L1 is.
@@ -99,7 +110,7 @@ pub async fn from_settings(
     ledger: Arc<Ledger>,
     heads: HeadWatch,
     l2: (&Arc<surge_host::Store>, &Arc<ChainTags>),
-) -> eyre::Result<Option<(ExtensionInstaller, broadcast::Sender<ProposerEvent>)>> {
+) -> eyre::Result<Option<ReadyProposer>> {
     use crate::config::ConfigError;
     let p = &settings.proposer;
     if !p.enabled {

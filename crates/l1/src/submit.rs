@@ -157,11 +157,6 @@ impl L1Sender {
         &self.client
     }
 
-    /// The margins.
-    pub fn policy(&self) -> FeePolicy {
-        self.policy
-    }
-
     /// The gas limit for a transaction whose pre-flight needed `gas_needed` (spent before refunds).
     pub fn gas_limit(&self, gas_needed: u64) -> u64 {
         gas_needed.saturating_add(gas_needed.saturating_mul(self.policy.extra_gas_percentage) / 100)
