@@ -35,7 +35,7 @@ use surge_primitives::{
     slots::bridge::{CTX_FROM_CHAIN_SLOT, CTX_MSG_HASH_SLOT},
 };
 use surge_sync::NoPlan;
-use surge_test_utils::{dev_key, rpc_result, sign_eip1559};
+use surge_test_utils::{dev_key, sign_eip1559};
 
 const ROUNDS: u32 = 100;
 const TRANSFERS: usize = 10_000;
@@ -166,14 +166,22 @@ fn presimulation(rt: &tokio::runtime::Runtime) {
         { "tracer": "callTracer", "stateOverrides": overrides },
     ]);
     let l1_next_id = json!([{ "to": net.protocol.l1.bridge, "data": Bytes::from(Bridge::nextMessageIdCall {}.abi_encode()) }, "latest"]);
+    // One client with kept-alive connections, as Catalyst's alloy providers have.
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let rpc = |url: &str, method: &str, params: Value| -> Value {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let answer: Value = agent.post(url).send_json(&body).unwrap().body_mut().read_json().unwrap();
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    };
     let catalyst = |l1_url: &str| {
-        let traced: Value = rpc_result(&l2_url, "debug_traceCall", json!([call, "latest", { "tracer": "callTracer" }]));
+        let traced = rpc(&l2_url, "debug_traceCall", json!([call, "latest", { "tracer": "callTracer" }]));
         assert!(traced["calls"].is_array(), "{traced}");
-        rpc_result(&l2_url, "eth_call", next_id.clone());
-        rpc_result(&l2_url, "eth_call", hash_call.clone());
-        let leg = rpc_result(l1_url, "debug_traceCall", l1_leg.clone());
+        rpc(&l2_url, "eth_call", next_id.clone());
+        rpc(&l2_url, "eth_call", hash_call.clone());
+        let leg = rpc(l1_url, "debug_traceCall", l1_leg.clone());
         assert!(leg.get("error").is_none(), "the L1 leg succeeds: {leg}");
-        rpc_result(l1_url, "eth_call", l1_next_id.clone());
+        rpc(l1_url, "eth_call", l1_next_id.clone());
     };
     catalyst(&l1_url);
     let over_http = time(ROUNDS, || catalyst(&l1_url));

@@ -20,10 +20,10 @@ use revm::{
     },
     database::{BundleState, State, WrapDatabaseRef, states::bundle_state::BundleRetention},
 };
-use revm_inspectors::tracing::TracingInspector;
 use surge_interfaces::InvalidKind;
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, slots::bridge};
+use surge_sync::CallTracer;
 use surge_sync::find_outbound_messages;
 use tracing::{debug, debug_span};
 
@@ -92,7 +92,7 @@ where
     DB::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
-    let tracer = || TracingInspector::new(surge_sync::tracer_config());
+    let tracer = CallTracer::default;
     let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), tracer());
     let mut out = PassOutput {
         txs: vec![],
@@ -173,7 +173,7 @@ where
     Ok(out)
 }
 
-type BlockEvm<'a, DB> = TaikoEvm<&'a mut State<WrapDatabaseRef<DB>>, TracingInspector>;
+type BlockEvm<'a, DB> = TaikoEvm<&'a mut State<WrapDatabaseRef<DB>>, CallTracer>;
 
 /// Executes `tx` if it fits in `room` gas, committing its changes and recording its receipt (and, when
 /// traced, the messages it sent).
@@ -183,7 +183,7 @@ fn execute_one<DB>(
     out: &mut PassOutput,
     tx: &Recovered<TxEnvelope>,
     room: u64,
-    tracer: &impl Fn() -> TracingInspector,
+    tracer: &impl Fn() -> CallTracer,
 ) -> Result<Outcome, BuildError>
 where
     DB: DatabaseRef + std::fmt::Debug,

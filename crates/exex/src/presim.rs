@@ -14,7 +14,7 @@ use revm::{
     database_interface::DBErrorMarker,
     primitives::hardfork::SpecId,
 };
-use revm_inspectors::tracing::{CallTraceArena, TracingInspector};
+use revm_inspectors::tracing::CallTraceArena;
 use surge_l1::{BundleSimulator, LegResult, Refusal, SimError, sim::describe_revert};
 use surge_primitives::{
     Message, ProtocolConfig,
@@ -24,7 +24,7 @@ use surge_primitives::{
         signal_service::received_signal_key,
     },
 };
-use surge_sync::{Answer, NoPlan, Plan, PlannedMessage, find_outbound_messages, tracer_config};
+use surge_sync::{Answer, CallTracer, NoPlan, Plan, PlannedMessage, find_outbound_messages};
 
 /// The L2 side of the protocol the watcher reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let previous = self.mark_received(slots)?;
-        let mut inspector = TracingInspector::new(tracer_config());
+        let mut inspector = CallTracer::default();
         let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         drop(vm);

@@ -5,5 +5,5 @@
 pub mod outbound;
 pub mod plan;
 
-pub use outbound::{OutboundMessage, find_outbound_messages, tracer_config};
+pub use outbound::{CallTracer, OutboundMessage, find_outbound_messages, tracer_config};
 pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};

@@ -6,15 +6,69 @@
 //! value when it succeeded, and otherwise derived the way the bridge would (so a reverted attempt can
 //! still be reported as what it would have sent).
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, Log, U256};
 use alloy_sol_types::SolCall;
-use revm_inspectors::tracing::{CallTraceArena, TracingInspectorConfig, types::CallKind};
+use revm::{
+    context::ContextTr,
+    inspector::{Inspector, JournalExt},
+    interpreter::{CallInputs, CallOutcome, CreateInputs, CreateOutcome, Interpreter},
+};
+use revm_inspectors::tracing::{CallTraceArena, TracingInspector, TracingInspectorConfig, types::CallKind};
 use surge_primitives::{Message, bindings::bridge::Bridge};
 
 /// The cheapest tracer that records what [`find_outbound_messages`] reads: call frames with their inputs
 /// and outputs, no opcode steps, snapshots or logs.
 pub fn tracer_config() -> TracingInspectorConfig {
     TracingInspectorConfig::none().set_record_inputs(true)
+}
+
+/// A [`TracingInspector`] with [`tracer_config`] that is not called for every opcode: it only sees frames
+/// start and end. Even with steps off, the tracing inspector's per-opcode hooks cost about a fifth of a
+/// traced execution; call frames are all [`find_outbound_messages`] needs.
+#[derive(Debug)]
+pub struct CallTracer(TracingInspector);
+
+impl Default for CallTracer {
+    fn default() -> Self {
+        Self(TracingInspector::new(tracer_config()))
+    }
+}
+
+impl CallTracer {
+    /// The recorded call frames.
+    pub fn into_traces(self) -> CallTraceArena {
+        self.0.into_traces()
+    }
+}
+
+impl<CTX: ContextTr<Journal: JournalExt>> Inspector<CTX> for CallTracer {
+    fn initialize_interp(&mut self, interp: &mut Interpreter, context: &mut CTX) {
+        self.0.initialize_interp(interp, context);
+    }
+
+    fn log(&mut self, context: &mut CTX, log: Log) {
+        self.0.log(context, log);
+    }
+
+    fn call(&mut self, context: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
+        self.0.call(context, inputs)
+    }
+
+    fn call_end(&mut self, context: &mut CTX, inputs: &CallInputs, outcome: &mut CallOutcome) {
+        self.0.call_end(context, inputs, outcome);
+    }
+
+    fn create(&mut self, context: &mut CTX, inputs: &mut CreateInputs) -> Option<CreateOutcome> {
+        self.0.create(context, inputs)
+    }
+
+    fn create_end(&mut self, context: &mut CTX, inputs: &CreateInputs, outcome: &mut CreateOutcome) {
+        self.0.create_end(context, inputs, outcome);
+    }
+
+    fn selfdestruct(&mut self, contract: Address, target: Address, value: U256) {
+        Inspector::<CTX>::selfdestruct(&mut self.0, contract, target, value);
+    }
 }
 
 /// One `sendMessage` call found in a trace.

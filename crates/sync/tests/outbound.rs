@@ -14,7 +14,6 @@ use revm::{
     primitives::hardfork::SpecId,
     state::{AccountInfo, Bytecode},
 };
-use revm_inspectors::tracing::TracingInspector;
 use surge_primitives::{
     L2Predeploys, Message,
     bindings::{bridge::Bridge, test_delegate_proxy::DelegateProxy, test_message_sender::MessageSender},
@@ -87,13 +86,13 @@ impl L2Chain {
             chain_id: Some(L2),
             ..Default::default()
         };
-        let mut inspector = TracingInspector::new(surge_sync::tracer_config());
+        let mut inspector = surge_sync::CallTracer::default();
         let mut evm = EthEvmFactory::default().create_evm_with_inspector(&mut self.db, Self::env(), &mut inspector);
         let out = evm.transact(tx).unwrap();
         drop(evm);
         let result = out.result;
         self.db.commit(out.state);
-        let found = find_outbound_messages(inspector.traces(), self.bridge, L2, next_id);
+        let found = find_outbound_messages(&inspector.into_traces(), self.bridge, L2, next_id);
         let events = result
             .logs()
             .iter()

@@ -23,7 +23,7 @@ use revm::{
     database::CacheDB,
     primitives::hardfork::SpecId,
 };
-use revm_inspectors::tracing::{CallTraceArena, TracingInspector};
+use revm_inspectors::tracing::CallTraceArena;
 use surge_primitives::{
     ProtocolConfig,
     bindings::{
@@ -37,6 +37,7 @@ use surge_primitives::{
         signal_service::SignalService,
     },
 };
+use surge_sync::CallTracer;
 
 use crate::view::{L1View, ViewError};
 
@@ -161,7 +162,7 @@ pub(crate) fn execute_env(
     tx: TxEnv,
 ) -> Result<Executed, SimError> {
     db.db.start_call();
-    let inspector = TracingInspector::new(surge_sync::tracer_config());
+    let inspector = CallTracer::default();
     let mut evm = Context::mainnet()
         .with_db(db)
         .modify_cfg_chained(|c| {
