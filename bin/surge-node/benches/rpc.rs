@@ -1,6 +1,7 @@
 //! surge-node's dev L1 next to anvil on the same genesis, in one run: `eth_call` and
-//! `eth_sendRawTransaction` throughput with p50/p99 latency from 8 client threads, and the time to produce a
-//! block of 500 transfers (`evm_mine` with 500 transactions waiting).
+//! `eth_sendRawTransaction` throughput with p50/p99 latency from 8 client threads (4,000 transfers from 100
+//! senders funded first), and the time to produce a block of 500 transfers (`evm_mine` with 500
+//! transactions waiting).
 //!
 //! Run: `cargo bench -p surge-node --bench rpc` (release build; prints a table, asserts only that both
 //! nodes answer and mine every transaction).
@@ -15,7 +16,7 @@ use std::{
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},
     eips::Encodable2718,
-    signers::SignerSync,
+    signers::{SignerSync, local::PrivateKeySigner},
 };
 use alloy_primitives::{Address, TxKind, U256};
 use serde_json::{Value, json};
@@ -25,6 +26,9 @@ const THREADS: usize = 8;
 const CALL_SECONDS: u64 = 5;
 const BLOCK_TXS: usize = 500;
 const SENDERS: u32 = 10;
+/// Fresh senders for the admission throughput (the pool keeps at most 64 transactions per sender).
+const SEND_SENDERS: usize = 100;
+const SEND_TXS: usize = 4_000;
 
 struct Measured {
     per_second: f64,
@@ -91,27 +95,79 @@ fn hammer(url: &str, bodies: Vec<String>, duration: Option<Duration>) -> Measure
     }
 }
 
+/// `eth_sendRawTransaction` of a signed transfer of `value` wei to `to`.
+fn send_body(key: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, value: U256) -> String {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value,
+        access_list: Default::default(),
+        input: Default::default(),
+    };
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let raw = alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718());
+    json!({ "jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction", "params": [format!("0x{raw}")] })
+        .to_string()
+}
+
+/// `BLOCK_TXS` transfers from the dev accounts, their nonces from `first_nonce`.
 fn transfers(chain_id: u64, first_nonce: u64) -> Vec<String> {
     (0..BLOCK_TXS)
         .map(|i| {
             let key = dev_key(i as u32 % SENDERS);
-            let tx = TxEip1559 {
-                chain_id,
-                nonce: first_nonce + (i as u64 / u64::from(SENDERS)),
-                gas_limit: 21_000,
-                max_fee_per_gas: 100_000_000_000,
-                max_priority_fee_per_gas: 1_000_000_000,
-                to: TxKind::Call(Address::with_last_byte((i % 250) as u8 + 1)),
-                value: U256::from(1),
-                access_list: Default::default(),
-                input: Default::default(),
-            };
-            let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-            let raw = alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718());
-            json!({ "jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [format!("0x{raw}")] })
-                .to_string()
+            let nonce = first_nonce + (i as u64 / u64::from(SENDERS));
+            send_body(&key, chain_id, nonce, Address::with_last_byte((i % 250) as u8 + 1), U256::from(1))
         })
         .collect()
+}
+
+fn senders() -> Vec<PrivateKeySigner> {
+    (0..SEND_SENDERS)
+        .map(|i| PrivateKeySigner::from_bytes(&alloy_primitives::keccak256(format!("rpc bench sender {i}"))).unwrap())
+        .collect()
+}
+
+/// One transfer funding each fresh sender, from the dev accounts (their nonces from 0).
+fn funding(chain_id: u64) -> Vec<String> {
+    let ether = U256::from(10).pow(U256::from(18));
+    senders()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let nonce = (i / SENDERS as usize) as u64;
+            send_body(&dev_key(i as u32 % SENDERS), chain_id, nonce, s.address(), ether)
+        })
+        .collect()
+}
+
+/// `SEND_TXS` transfers from the fresh senders, in nonce order (as wallets send them).
+fn throughput_transfers(chain_id: u64) -> Vec<String> {
+    let senders = senders();
+    (0..SEND_TXS)
+        .map(|i| {
+            let nonce = (i / SEND_SENDERS) as u64;
+            let to = Address::with_last_byte((i % 250) as u8 + 1);
+            send_body(&senders[i % SEND_SENDERS], chain_id, nonce, to, U256::from(1))
+        })
+        .collect()
+}
+
+/// Mines until `count` more transactions are in blocks.
+fn mine_all(url: &str, count: usize) {
+    let mut mined = 0;
+    for _ in 0..20 {
+        assert!(json_rpc(url, "evm_mine", json!([])).get("result").is_some());
+        mined += block_tx_count(url);
+        if mined >= count {
+            assert_eq!(mined, count, "{url} mined exactly what was sent");
+            return;
+        }
+    }
+    panic!("{url} mined {mined} of {count} transactions");
 }
 
 fn block_tx_count(url: &str) -> usize {
@@ -174,7 +230,14 @@ fn main() {
     let sends: Vec<Measured> = nodes
         .iter()
         .map(|(_, url)| {
-            let m = hammer(url, transfers(chain_id, 0), None);
+            let funding = funding(chain_id);
+            let funded = funding.len();
+            hammer(url, funding, None);
+            mine_all(url, funded);
+            let m = hammer(url, throughput_transfers(chain_id), None);
+            mine_all(url, SEND_TXS);
+            let first_nonce = (SEND_SENDERS / SENDERS as usize) as u64;
+            hammer(url, transfers(chain_id, first_nonce), None);
             let started = Instant::now();
             assert!(json_rpc(url, "evm_mine", json!([])).get("result").is_some());
             mine_times.push(started.elapsed());

@@ -3,8 +3,13 @@
 //! same transactions in the same run; then the state-root time per block as the state grows (10k → 1M
 //! accounts) and as one contract's storage grows (1k → 1M slots).
 //!
-//! Run: `cargo bench -p surge-host --bench host` (release build; prints tables, asserts nothing).
+//! Run: `cargo bench -p surge-host --bench host` (release build; prints tables, asserts nothing;
+//! `SURGE_BENCH_BLOCKS_ONLY=1` stops after the per-block table).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+// The allocator the node runs on, for both sides of the comparison.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -21,11 +26,7 @@ use revm::{
     database::{CacheDB, EmptyDB},
     state::{AccountInfo, Bytecode},
 };
-use surge_host::{
-    StateDiff,
-    execute::execute_block,
-    storage::{apply_diff, tables::StoredAccount, write_block},
-};
+use surge_host::{StateDiff, execute::execute_block, storage::tables::StoredAccount};
 use surge_primitives::bindings::{test_storage_logs::StorageLogs, test_token::TestToken};
 
 /// A plain revm database holding the same state as the chain (kept in step by replaying the same blocks).
@@ -98,13 +99,8 @@ fn timed_block(
     let t0 = Instant::now();
     let executed = execute_block(&chain.spec, chain.store.latest_state().unwrap(), &parent, &input, txs).unwrap();
     let t1 = Instant::now();
-    let mut txn = chain.store.begin_write().unwrap();
-    let sealed = write_block(&txn, executed).unwrap();
-    let t2 = Instant::now();
-    txn.set_quick_repair(true);
-    txn.commit().unwrap();
-    let t3 = Instant::now();
-    (t1 - t0, t2 - t1, t3 - t2, sealed.header)
+    let (sealed, times) = chain.store.commit_block_timed(executed).unwrap();
+    (t1 - t0, times.state_root, times.commit, sealed.header.header)
 }
 
 fn transfers(chain: &mut TestChain, n: usize, round: u64) -> Vec<Recovered<TxEnvelope>> {
@@ -188,9 +184,7 @@ fn block_sizes() {
 
 /// Writes `diff` straight into the state (a bulk load for the growth curves; no block is recorded).
 fn bulk(chain: &TestChain, diff: &StateDiff) {
-    let txn = chain.store.begin_write().unwrap();
-    apply_diff(&txn, diff).unwrap();
-    txn.commit().unwrap();
+    chain.store.load_state(diff).unwrap();
 }
 
 fn account_growth() {
@@ -270,6 +264,9 @@ fn storage_growth() {
 
 fn main() {
     block_sizes();
+    if std::env::var_os("SURGE_BENCH_BLOCKS_ONLY").is_some() {
+        return;
+    }
     account_growth();
     storage_growth();
 }

@@ -10,7 +10,9 @@ use surge_interfaces::{
     StorageChange,
 };
 
-use crate::storage::{ExecutedBlock, SealedHeader, Store, StoreError, tables::StoredAccount};
+use crate::storage::{
+    CommitTimes, CommittedParts, ExecutedBlock, SealedHeader, Store, StoreError, tables::StoredAccount,
+};
 
 pub use surge_interfaces::{Blocks, ChainNotifications};
 
@@ -69,25 +71,22 @@ impl Chain {
 
     /// Commits a block on top of the head and notifies `Committed`.
     pub fn commit(&mut self, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
-        let sealed = self.store.commit_block(block)?;
-        let number = sealed.header.number;
-        match self.read_back(number..=number) {
-            Some(new) => self.hub.notify(ChainNotification::Committed { new: Arc::new(new) }),
-            None => self.hub.catch_up_to(number),
-        }
-        Ok(sealed)
+        Ok(self.commit_timed(block)?.0)
     }
 
-    /// Blocks just written, for a notification; `None` (logged) when they cannot be read back — the block
-    /// is committed whatever happens here, and consumers then catch up from the store.
-    fn read_back(&self, range: RangeInclusive<u64>) -> Option<Vec<CommittedBlock>> {
-        match load_blocks(&self.store, range.clone()) {
-            Ok(blocks) => Some(blocks),
+    /// [`Self::commit`], with how long the store took (the notification carries the block as written, not
+    /// read back).
+    pub fn commit_timed(&mut self, block: ExecutedBlock) -> Result<(SealedHeader, CommitTimes), StoreError> {
+        let (committed, times) = self.store.commit_block_timed(block)?;
+        let sealed = committed.header.clone();
+        match committed_block(committed) {
+            Ok(new) => self.hub.notify(ChainNotification::Committed { new: Arc::new(vec![new]) }),
             Err(e) => {
-                tracing::warn!(?range, error = %e, "reading committed blocks back for notifications");
-                None
+                tracing::warn!(number = sealed.header.number, error = %e, "the block committed, its notification is read from the store");
+                self.hub.catch_up_to(sealed.header.number);
             }
         }
+        Ok((sealed, times))
     }
 
     /// Removes the blocks above `target` and notifies `Reverted`; returns the removed blocks.
@@ -108,21 +107,22 @@ impl Chain {
         new: impl IntoIterator<Item = impl FnOnce(&Store) -> Result<ExecutedBlock, StoreError>>,
     ) -> Result<(), StoreError> {
         let old = Arc::new(self.unwind(target)?);
-        let mut head = target;
+        let mut added = vec![];
         let mut failure = None;
         for build in new {
-            match build(&self.store).and_then(|b| self.store.commit_block(b)) {
-                Ok(sealed) => head = sealed.header.number,
+            match build(&self.store).and_then(|b| self.store.commit_block_timed(b)) {
+                Ok((committed, _)) => added.push(committed),
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        let added = if head > target { self.read_back(target + 1..=head) } else { Some(vec![]) };
-        match added {
-            Some(new) => self.hub.notify(ChainNotification::Reorged { old, new: Arc::new(new) }),
-            None => {
+        let head = added.last().map_or(target, |b| b.header.header.number);
+        match added.into_iter().map(committed_block).collect::<Result<Vec<_>, _>>() {
+            Ok(new) => self.hub.notify(ChainNotification::Reorged { old, new: Arc::new(new) }),
+            Err(e) => {
+                tracing::warn!(head, error = %e, "the new blocks committed, their notification is read from the store");
                 self.hub.notify(ChainNotification::Reverted { old });
                 self.hub.catch_up_to(head);
             }
@@ -149,28 +149,34 @@ pub fn load_blocks(store: &Store, range: RangeInclusive<u64>) -> Result<Vec<Comm
     let missing = |what: &str, n: u64| StoreError::Corrupt(format!("{what} of block {n} missing"));
     let mut blocks = Vec::new();
     for n in *range.start()..=(*range.end()).min(head) {
-        let before = snapshot.block_changes(n)?.ok_or_else(|| missing("changes", n))?;
-        let after = snapshot.block_changes_after(n)?.ok_or_else(|| missing("changes after", n))?;
-        if before.accounts.len() != after.accounts.len() || before.storage.len() != after.storage.len() {
-            return Err(StoreError::Corrupt(format!("changes of block {n}: before and after disagree")));
-        }
-        let accounts = before.accounts.into_iter().zip(after.accounts);
-        let storage = before.storage.into_iter().zip(after.storage);
-        let changes = StateChanges {
-            accounts: accounts
-                .map(|((address, b), (_, a))| AccountChange { address, before: values(b), after: values(a) })
-                .collect(),
-            storage: storage
-                .map(|((address, slot, before), (_, _, after))| StorageChange { address, slot, before, after })
-                .collect(),
-        };
-        blocks.push(CommittedBlock {
+        blocks.push(committed_block(CommittedParts {
             header: snapshot.header(n)?.ok_or_else(|| missing("header", n))?,
             body: snapshot.body(n)?.ok_or_else(|| missing("body", n))?,
             senders: snapshot.senders(n)?.ok_or_else(|| missing("senders", n))?,
             receipts: snapshot.receipts(n)?.ok_or_else(|| missing("receipts", n))?,
-            changes,
-        });
+            before: snapshot.block_changes(n)?.ok_or_else(|| missing("changes", n))?,
+            after: snapshot.block_changes_after(n)?.ok_or_else(|| missing("changes after", n))?,
+        })?);
     }
     Ok(blocks)
+}
+
+/// A committed block with its changes paired up (before and after list the same keys in the same order).
+fn committed_block(parts: CommittedParts) -> Result<CommittedBlock, StoreError> {
+    let CommittedParts { header, body, senders, receipts, before, after } = parts;
+    if before.accounts.len() != after.accounts.len() || before.storage.len() != after.storage.len() {
+        let n = header.header.number;
+        return Err(StoreError::Corrupt(format!("changes of block {n}: before and after disagree")));
+    }
+    let accounts = before.accounts.into_iter().zip(after.accounts);
+    let storage = before.storage.into_iter().zip(after.storage);
+    let changes = StateChanges {
+        accounts: accounts
+            .map(|((address, b), (_, a))| AccountChange { address, before: values(b), after: values(a) })
+            .collect(),
+        storage: storage
+            .map(|((address, slot, before), (_, _, after))| StorageChange { address, slot, before, after })
+            .collect(),
+    };
+    Ok(CommittedBlock { header, body, senders, receipts, changes })
 }

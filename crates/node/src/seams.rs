@@ -163,8 +163,7 @@ impl PoolHandle {
 
     /// Admits a transaction that passed the stateless checks (run those without the lock).
     pub fn add_valid(&self, valid: surge_txpool::ValidTx, origin: TransactionOrigin) -> Result<B256, PoolError> {
-        let state = self.store.latest_state().map_err(|e| PoolError::State(e.to_string()))?;
-        Ok(self.pool().add_valid(valid, origin, &state)?.0)
+        Ok(self.pool().add_valid(valid, origin, self.store.as_ref())?.0)
     }
 }
 

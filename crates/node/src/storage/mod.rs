@@ -8,10 +8,11 @@ mod diff;
 mod proof;
 mod provider;
 mod revert;
+mod state_cache;
 pub mod tables;
 mod trie_io;
 
-use std::path::Path;
+use std::{path::Path, sync::Arc, time::Instant};
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
 use alloy::eips::{Decodable2718, Encodable2718};
@@ -23,6 +24,7 @@ pub use code_cache::{CodeCache, DEFAULT_CODE_CACHE_ENTRIES};
 pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
 pub use provider::StateProvider;
 pub use revert::BlockRevert;
+pub use state_cache::{DEFAULT_CACHED_ACCOUNTS, DEFAULT_CACHED_SLOTS, StateCache, StateCacheLimits, StateCacheStats};
 pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
 use tables::*;
 
@@ -158,19 +160,52 @@ pub struct TxLocation {
     pub index: u32,
 }
 
+/// A block as the store committed it, kept in memory for whoever follows the chain (nothing is read back).
+#[derive(Debug, Clone)]
+pub struct CommittedParts {
+    /// The header with its state root, and its hash.
+    pub header: SealedHeader,
+    /// Transactions and withdrawals.
+    pub body: BlockBody<TxEnvelope>,
+    /// The sender of each transaction.
+    pub senders: Vec<Address>,
+    /// One receipt per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Every key the block touched with its value before, and (same order) after.
+    pub before: BlockRevert,
+    /// See `before`.
+    pub after: BlockRevert,
+}
+
+/// How long the parts of a block commit took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitTimes {
+    /// Writing the state and the block into the write transaction, the state root included.
+    pub state_root: std::time::Duration,
+    /// Making it durable (redb's commit).
+    pub commit: std::time::Duration,
+}
+
 /// The store.
 #[derive(Debug)]
 pub struct Store {
     db: Database,
     genesis_hash: B256,
     /// Analyzed code shared by every state view.
-    codes: std::sync::Arc<CodeCache>,
+    codes: Arc<CodeCache>,
+    /// Accounts and slots of the head's state, shared by every state view.
+    state: Arc<StateCache>,
 }
 
 impl Store {
     /// Opens the store in `dir` (creating it and writing the genesis of `chain` when new). A store made
     /// from another genesis is refused.
     pub fn open(dir: &Path, chain: &ChainSpec) -> Result<Self, StoreError> {
+        Self::open_with(dir, chain, StateCacheLimits::default())
+    }
+
+    /// [`Self::open`] with the state cache bounded by `limits`.
+    pub fn open_with(dir: &Path, chain: &ChainSpec, limits: StateCacheLimits) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let db = match Database::create(dir.join("chain.redb")) {
@@ -201,7 +236,12 @@ impl Store {
             Some(_) => {}
             None => write_genesis(&db, &alloc_diff, genesis_header)?,
         }
-        Ok(Self { db, genesis_hash: expected, codes: std::sync::Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)) })
+        Ok(Self {
+            db,
+            genesis_hash: expected,
+            codes: Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)),
+            state: Arc::new(StateCache::new(limits)),
+        })
     }
 
     /// The genesis block hash.
@@ -258,36 +298,81 @@ impl Store {
         }))
     }
 
+    /// A read transaction and the state-cache generation it sees.
+    fn begin_state_read(&self) -> Result<(Option<u64>, redb::ReadTransaction), StoreError> {
+        let (generation, read) = self.state.pin(|| self.db.begin_read());
+        Ok((generation, read?))
+    }
+
     /// A view of the latest state (a revm database).
     pub fn latest_state(&self) -> Result<StateProvider, StoreError> {
-        StateProvider::new(self.db.begin_read()?, self.codes.clone())
+        let (generation, read) = self.begin_state_read()?;
+        Ok(StateProvider::new(read, self.codes.clone())?.with_state_cache(self.state.clone(), generation))
     }
 
     /// A view of the state after canonical block `number` (the head, or an earlier block whose reverts
     /// are kept: the latest state seen through the reverts above it, no write involved).
     pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
-        let read = self.db.begin_read()?;
+        let (generation, read) = self.begin_state_read()?;
         let (head, reverts) = reverts_above(&read, number)?;
-        let provider = StateProvider::new(read, self.codes.clone())?;
+        let provider = StateProvider::new(read, self.codes.clone())?.with_state_cache(self.state.clone(), generation);
         Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
+    }
+
+    /// The head's account at `address`: from the state cache when it holds it, otherwise read (and kept)
+    /// in a read transaction of its own. Each call sees the head of its time, no snapshot across calls —
+    /// what the pool's admission checks want, without a read transaction per transaction.
+    pub fn latest_account(&self, address: &Address) -> Result<Option<StoredAccount>, StoreError> {
+        match self.state.head_account(address) {
+            Some(account) => Ok(account),
+            None => self.latest_state()?.account(address),
+        }
+    }
+
+    /// The state cache's hit and miss counts and size.
+    pub fn state_cache_stats(&self) -> StateCacheStats {
+        self.state.stats()
     }
 
     /// Stores an executed block on top of the head, in one write transaction.
     pub fn commit_block(&self, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
+        Ok(self.commit_block_timed(block)?.0.header)
+    }
+
+    /// [`Self::commit_block`], returning the block as committed and how long the parts took.
+    pub fn commit_block_timed(&self, block: ExecutedBlock) -> Result<(CommittedParts, CommitTimes), StoreError> {
+        let started = Instant::now();
         let mut txn = self.begin_write()?;
-        let sealed = write_block(&txn, block)?;
+        let cache = self.state.begin_write();
+        let committed = write_block_keeping(&txn, block)?;
+        let written = Instant::now();
         txn.set_quick_repair(true);
         txn.commit()?;
-        Ok(sealed)
+        cache.committed([&committed.after]);
+        let times = CommitTimes { state_root: written - started, commit: written.elapsed() };
+        Ok((committed, times))
     }
 
     /// Undoes every block above `target`, atomically.
     pub fn unwind_to(&self, target: u64) -> Result<(), StoreError> {
         let mut txn = self.begin_write()?;
-        unwind_in(&txn, target)?;
+        let cache = self.state.begin_write();
+        let restored = unwind_keeping(&txn, target)?;
         txn.set_quick_repair(true);
         txn.commit()?;
+        cache.committed(&restored);
         Ok(())
+    }
+
+    /// Writes `diff` straight into the state, recording no block (bulk loads in benchmarks and tools).
+    pub fn load_state(&self, diff: &StateDiff) -> Result<B256, StoreError> {
+        let mut txn = self.begin_write()?;
+        let cache = self.state.begin_write();
+        let applied = apply_diff(&txn, diff)?;
+        txn.set_quick_repair(true);
+        txn.commit()?;
+        cache.committed([&applied.after]);
+        Ok(applied.root)
     }
 
     /// Proves `address` and its `slots` at canonical block `number` (the head, or an earlier block whose
@@ -312,8 +397,9 @@ impl Store {
         Ok(proof)
     }
 
-    /// Starts a write transaction. Dropping it without commit discards everything (used to compute
-    /// roots and proofs of states that are not kept).
+    /// Starts a write transaction, to be dropped without commit: it computes roots and proofs of states
+    /// that are not kept. (Committed writes go through [`Self::commit_block`], [`Self::unwind_to`] and
+    /// [`Self::load_state`], which keep the state cache right.)
     pub fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
         Ok(self.db.begin_write()?)
     }
@@ -472,7 +558,12 @@ fn write_genesis(db: &Database, alloc: &StateDiff, header: Header) -> Result<(),
 }
 
 /// Writes `block` into `txn` on top of the head found there.
-pub fn write_block(txn: &WriteTransaction, mut block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
+pub fn write_block(txn: &WriteTransaction, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
+    Ok(write_block_keeping(txn, block)?.header)
+}
+
+/// [`write_block`], returning the block as written.
+fn write_block_keeping(txn: &WriteTransaction, mut block: ExecutedBlock) -> Result<CommittedParts, StoreError> {
     let (head_number, head_hash) = {
         let canonical = txn.open_table(CANONICAL)?;
         let last = canonical.last()?.ok_or_else(|| StoreError::Corrupt("no canonical blocks".into()))?;
@@ -498,7 +589,14 @@ pub fn write_block(txn: &WriteTransaction, mut block: ExecutedBlock) -> Result<S
     block.header.state_root = root;
     let sealed = SealedHeader::seal(block.header);
     write_chain_data(txn, &sealed, &block.body, &block.senders, &block.receipts, &applied)?;
-    Ok(sealed)
+    Ok(CommittedParts {
+        header: sealed,
+        body: block.body,
+        senders: block.senders,
+        receipts: block.receipts,
+        before: applied.revert,
+        after: applied.after,
+    })
 }
 
 fn write_chain_data(
@@ -531,6 +629,11 @@ fn write_chain_data(
 
 /// Undoes the blocks above `target` inside `txn`.
 pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> {
+    unwind_keeping(txn, target).map(drop)
+}
+
+/// [`unwind_in`], also returning, per undone block (highest first), the keys it restored with their values.
+fn unwind_keeping(txn: &WriteTransaction, target: u64) -> Result<Vec<BlockRevert>, StoreError> {
     let head = {
         let canonical = txn.open_table(CANONICAL)?;
         let last = canonical.last()?.ok_or_else(|| StoreError::Corrupt("no canonical blocks".into()))?;
@@ -540,6 +643,7 @@ pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> 
         return Err(StoreError::Unwind { target, reason: format!("the head is block {head}") });
     }
     let mut root = None;
+    let mut restored = Vec::with_capacity((head - target) as usize);
     for number in (target + 1..=head).rev() {
         let raw = txn
             .open_table(REVERTS)?
@@ -547,7 +651,9 @@ pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> 
             .map(|g| g.value().to_vec())
             .ok_or_else(|| StoreError::Unwind { target, reason: format!("revert of block {number} is missing") })?;
         let revert = BlockRevert::decode(&raw, number)?;
-        root = Some(apply_diff(txn, &StateDiff::from_revert(&revert))?.root);
+        let applied = apply_diff(txn, &StateDiff::from_revert(&revert))?;
+        root = Some(applied.root);
+        restored.push(applied.after);
         txn.open_table(CHANGES_AFTER)?.remove(number)?;
         let body = {
             let raw = txn.open_table(BODIES)?.remove(number)?.map(|g| g.value().to_vec()).unwrap_or_default();
@@ -576,7 +682,7 @@ pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> 
             return Err(StoreError::StateRootMismatch { number: target, expected, computed: root });
         }
     }
-    Ok(())
+    Ok(restored)
 }
 
 /// The head's number and the reverts of the blocks above `number`, lowest first.

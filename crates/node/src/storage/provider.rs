@@ -1,13 +1,16 @@
 //! State as a revm database, over one read transaction (a consistent snapshot): the latest state, or a
 //! recent block's state — the latest plain state seen through the reverts of the blocks above it.
 
-use std::{collections::HashMap, sync::OnceLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
 use alloy_primitives::{Address, B256, U256};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 
-use super::{StoreError, revert::BlockRevert, tables::*};
+use super::{CodeCache, StateCache, StoreError, revert::BlockRevert, tables::*};
 
 /// The pre-block values of everything changed above some block: what that block's state had.
 #[derive(Debug, Default)]
@@ -57,13 +60,15 @@ pub struct StateProvider {
     codes: Lazy<[u8; 32], &'static [u8]>,
     canonical: Lazy<u64, [u8; 32]>,
     headers: Lazy<u64, &'static [u8]>,
-    code_cache: std::sync::Arc<super::CodeCache>,
+    code_cache: Arc<CodeCache>,
+    /// The store's state cache and the generation `txn` sees (reads fill it while that is current).
+    state_cache: Option<(Arc<StateCache>, u64)>,
     txn: ReadTransaction,
 }
 
 impl StateProvider {
     /// Opens the state tables of `txn`, reading analyzed code through `code_cache`.
-    pub fn new(txn: ReadTransaction, code_cache: std::sync::Arc<super::CodeCache>) -> Result<Self, StoreError> {
+    pub fn new(txn: ReadTransaction, code_cache: Arc<CodeCache>) -> Result<Self, StoreError> {
         Ok(Self {
             overlay: None,
             accounts: Lazy::new(PLAIN_ACCOUNTS),
@@ -72,8 +77,16 @@ impl StateProvider {
             canonical: Lazy::new(CANONICAL),
             headers: Lazy::new(HEADERS),
             code_cache,
+            state_cache: None,
             txn,
         })
+    }
+
+    /// Reads through `cache`, which holds generation `generation` of the plain state when that is the
+    /// state `txn` sees (`None`: a write was under way when the transaction started; no cache).
+    pub(crate) fn with_state_cache(mut self, cache: Arc<StateCache>, generation: Option<u64>) -> Self {
+        self.state_cache = generation.map(|g| (cache, g));
+        self
     }
 
     /// The state as it was after block `block`, given the reverts of the blocks above it, lowest first.
@@ -105,7 +118,16 @@ impl StateProvider {
         if let Some(account) = self.overlay.as_ref().and_then(|o| o.accounts.get(address)) {
             return Ok(*account);
         }
-        Ok(self.accounts.get(&self.txn)?.get(addr_key(address))?.map(|g| g.value()))
+        if let Some((cache, generation)) = &self.state_cache
+            && let Some(account) = cache.account(*generation, address)
+        {
+            return Ok(account);
+        }
+        let account = self.accounts.get(&self.txn)?.get(addr_key(address))?.map(|g| g.value());
+        if let Some((cache, generation)) = &self.state_cache {
+            cache.fill_account(*generation, *address, account);
+        }
+        Ok(account)
     }
 }
 
@@ -142,12 +164,21 @@ impl DatabaseRef for StateProvider {
         {
             return Ok(*value);
         }
-        Ok(self
+        if let Some((cache, generation)) = &self.state_cache
+            && let Some(value) = cache.slot(*generation, address, index)
+        {
+            return Ok(value);
+        }
+        let value = self
             .storage
             .get(&self.txn)?
             .get((addr_key(&address), index.to_be_bytes::<32>()))?
             .map(|g| U256::from_be_bytes(g.value()))
-            .unwrap_or_default())
+            .unwrap_or_default();
+        if let Some((cache, generation)) = &self.state_cache {
+            cache.fill_slot(*generation, address, index, value);
+        }
+        Ok(value)
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
