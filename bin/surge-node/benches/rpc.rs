@@ -187,15 +187,17 @@ impl Drop for SurgeNode {
 fn main() {
     let chain_id = surge_genesis::DEV_L1_CHAIN_ID;
     let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("node.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let (l1_port, l2_port) = (free_port(), free_port());
     // Blocks only on evm_mine: an hour between blocks.
     let _node = SurgeNode(
         Command::new(env!("CARGO_BIN_EXE_surge-node"))
-            .args(["--dev", "--block-time", "3600", "--log", "warn", "--datadir"])
-            .arg(dir.path())
+            .args(["--dev", "--block-time", "3600", "--log", "info", "--datadir"])
+            .arg(dir.path().join("data"))
             .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     );
@@ -265,5 +267,19 @@ fn main() {
     for (i, (name, _)) in nodes.iter().enumerate() {
         let ratio = mine_times[i].as_secs_f64() / mine_times[0].as_secs_f64();
         println!("{:<12} {:>10.2} ms {:>8.2}", name, mine_times[i].as_secs_f64() * 1e3, ratio);
+    }
+    // The node's own split of that block (its log line).
+    let logged = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let ours = format!("txs={BLOCK_TXS} ");
+    if let Some(line) = logged.lines().rev().find(|l| l.contains("block committed") && l.contains(&ours)) {
+        let field = |name: &str| {
+            line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or("?").to_string()
+        };
+        println!(
+            "  surge-node's split: build {} ms, state root and writes {} ms, durable commit {} ms",
+            field("build_ms"),
+            field("root_ms"),
+            field("commit_ms")
+        );
     }
 }
