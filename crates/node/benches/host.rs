@@ -23,7 +23,7 @@ use alloy_sol_types::SolCall;
 use common::{TestChain, key};
 use revm::{
     context::TxEnv,
-    database::{CacheDB, EmptyDB},
+    database::{CacheDB, EmptyDB, State, states::bundle_state::BundleRetention},
     state::{AccountInfo, Bytecode},
 };
 use surge_host::{StateDiff, execute::execute_block, storage::tables::StoredAccount};
@@ -52,6 +52,35 @@ impl Baseline {
         Self { db }
     }
 
+    /// Executes `txs` as a block executor does, through revm's `State` with bundle tracking (what building
+    /// a block needs to know what changed), over the same in-memory database, keeping nothing; the time taken.
+    fn run_with_bundle(
+        &self,
+        chain: &TestChain,
+        header: &alloy::consensus::Header,
+        txs: &[Recovered<TxEnvelope>],
+    ) -> Duration {
+        let env = EvmEnv::for_eth_block(
+            header,
+            &chain.spec,
+            chain.spec.chain_id,
+            chain.spec.blob_params_at(header.timestamp),
+        );
+        let envs: Vec<TxEnv> = txs.iter().map(|t| TxEnv::from_recovered_tx(t.inner(), t.signer())).collect();
+        let start = Instant::now();
+        let mut state = State::builder().with_database_ref(&self.db).with_bundle_update().build();
+        let mut evm = EthEvmFactory::default().create_evm(&mut state, env);
+        for tx in envs {
+            evm.transact_commit(tx).unwrap();
+        }
+        drop(evm);
+        state.merge_transitions(BundleRetention::Reverts);
+        let bundle = state.take_bundle();
+        let elapsed = start.elapsed();
+        drop(bundle);
+        elapsed
+    }
+
     /// Executes `txs` in the environment of `header`; returns the time taken.
     fn run(&mut self, chain: &TestChain, header: &alloy::consensus::Header, txs: &[Recovered<TxEnvelope>]) -> Duration {
         let env = EvmEnv::for_eth_block(
@@ -76,6 +105,7 @@ struct Sample {
     root: Vec<Duration>,
     commit: Vec<Duration>,
     revm: Vec<Duration>,
+    bundle: Vec<Duration>,
     gas: u64,
 }
 
@@ -123,11 +153,21 @@ fn recipient(round: u64, i: usize) -> Address {
 
 fn block_sizes() {
     println!(
-        "== per-block cost (median of 5 blocks; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db)"
+        "== per-block cost (median of 5 blocks; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State)"
     );
     println!(
-        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12}",
-        "block", "exec ms", "root ms", "commit ms", "total ms", "ours Mgas/s", "revm ms", "revm Mgas/s", "exec ratio"
+        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12}",
+        "block",
+        "exec ms",
+        "root ms",
+        "commit ms",
+        "total ms",
+        "ours Mgas/s",
+        "revm ms",
+        "revm Mgas/s",
+        "exec ratio",
+        "revm+bundle",
+        "its ratio"
     );
     for (label, kind, n) in [
         ("10 transfers", 0, 10),
@@ -159,6 +199,7 @@ fn block_sizes() {
                     .collect()
             };
             let (exec, root, commit, header) = timed_block(&mut chain, txs.clone());
+            s.bundle.push(baseline.run_with_bundle(&chain, &header, &txs));
             s.revm.push(baseline.run(&chain, &header, &txs));
             s.exec.push(exec);
             s.root.push(root);
@@ -166,9 +207,10 @@ fn block_sizes() {
             s.gas = header.gas_used;
         }
         let (exec, root, commit, revm) = (median(&s.exec), median(&s.root), median(&s.commit), median(&s.revm));
+        let bundle = median(&s.bundle);
         let mgas = |d: Duration| s.gas as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x",
+            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x {:>11.2} {:>11.2}x",
             label,
             ms(exec),
             ms(root),
@@ -177,7 +219,9 @@ fn block_sizes() {
             mgas(exec),
             ms(revm),
             mgas(revm),
-            exec.as_secs_f64() / revm.as_secs_f64()
+            exec.as_secs_f64() / revm.as_secs_f64(),
+            ms(bundle),
+            bundle.as_secs_f64() / revm.as_secs_f64()
         );
     }
 }
