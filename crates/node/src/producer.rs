@@ -68,6 +68,8 @@ struct PoolSource {
     best: Box<dyn BestTransactions>,
     current: Option<Arc<PooledTx>>,
     deadline: Option<Instant>,
+    /// The pool's size when the block started.
+    pooled: usize,
 }
 
 impl TxSource for PoolSource {
@@ -94,6 +96,10 @@ impl TxSource for PoolSource {
         }
         true
     }
+
+    fn size_hint(&self) -> usize {
+        self.pooled
+    }
 }
 
 impl PayloadBuilder<Store> for EthereumPayloadBuilder {
@@ -103,8 +109,9 @@ impl PayloadBuilder<Store> for EthereumPayloadBuilder {
         parent: &SealedHeader,
         attributes: &NextBlockAttributes,
     ) -> Result<BuiltBlock, PayloadBuilderError> {
-        let mut source =
-            PoolSource { best: self.pool.best_transactions(), current: None, deadline: attributes.deadline };
+        let pooled = self.pool.pool().len();
+        let best = self.pool.best_transactions();
+        let mut source = PoolSource { best, current: None, deadline: attributes.deadline, pooled };
         Ok(build_block(&self.spec, store.latest_state()?, parent, attributes, &mut source)?)
     }
 }

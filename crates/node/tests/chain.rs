@@ -164,7 +164,7 @@ fn proofs_verify_for_present_and_absent_accounts_and_slots() {
         let root = chain.store.header(number).unwrap().unwrap().header.state_root;
         assert_eq!(chain.store.proof(number, app, &slots).unwrap().state_root, root);
     }
-    let write = chain.store.begin_write().unwrap();
+    let write = chain.store.hold_writer().unwrap();
     let (done, proved) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
         s.spawn(|| done.send(chain.store.proof(1, key(0).address(), &slots).map(|p| p.state_root)).unwrap());

@@ -24,7 +24,9 @@ pub fn tracer_config() -> TracingInspectorConfig {
 
 /// A [`TracingInspector`] with [`tracer_config`] that is not called for every opcode: it only sees frames
 /// start and end. Even with steps off, the tracing inspector's per-opcode hooks cost about a fifth of a
-/// traced execution; call frames are all [`find_outbound_messages`] needs.
+/// traced execution; call frames are all [`find_outbound_messages`] needs. The frames it records are the
+/// tracing inspector's own only because that config records no steps and sets no step budget (its
+/// per-opcode hooks then do nothing): keep it so.
 #[derive(Debug)]
 pub struct CallTracer(TracingInspector);
 

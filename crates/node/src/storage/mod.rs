@@ -28,7 +28,6 @@ pub use revert::BlockRevert;
 pub use state_cache::{DEFAULT_CACHED_ACCOUNTS, DEFAULT_CACHED_SLOTS, StateCache, StateCacheLimits, StateCacheStats};
 pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
 use tables::*;
-pub use write::{unwind_in, write_block};
 use write::{unwind_keeping, write_block_keeping, write_chain_data};
 
 use crate::chainspec::ChainSpec;
@@ -198,6 +197,22 @@ pub struct Store {
     codes: Arc<CodeCache>,
     /// Accounts and slots of the head's state, shared by every state view.
     state: Arc<StateCache>,
+    /// Held by each write from before it starts until the state cache has its result: redb lets the next
+    /// writer in as soon as a commit returns, and the cache must never see two writes overlap.
+    writer: std::sync::Mutex<()>,
+}
+
+/// The store's writer, held (committing nothing) until dropped; see [`Store::hold_writer`].
+pub struct HeldWriter<'a> {
+    // Declared first, dropped first: the write transaction ends before the next writer may start.
+    _txn: WriteTransaction,
+    _writer: std::sync::MutexGuard<'a, ()>,
+}
+
+impl std::fmt::Debug for HeldWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldWriter").finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -244,6 +259,7 @@ impl Store {
             genesis_hash: expected,
             codes: Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)),
             state: Arc::new(StateCache::new(limits)),
+            writer: std::sync::Mutex::new(()),
         })
     }
 
@@ -345,7 +361,8 @@ impl Store {
     /// [`Self::commit_block`], returning the block as committed and how long the parts took.
     pub fn commit_block_timed(&self, block: ExecutedBlock) -> Result<(CommittedParts, CommitTimes), StoreError> {
         let started = Instant::now();
-        let mut txn = self.begin_write()?;
+        let _writer = self.writer();
+        let mut txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let committed = write_block_keeping(&txn, block)?;
         let written = Instant::now();
@@ -358,7 +375,8 @@ impl Store {
 
     /// Undoes every block above `target`, atomically.
     pub fn unwind_to(&self, target: u64) -> Result<(), StoreError> {
-        let mut txn = self.begin_write()?;
+        let _writer = self.writer();
+        let mut txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let restored = unwind_keeping(&txn, target)?;
         txn.set_quick_repair(true);
@@ -369,7 +387,8 @@ impl Store {
 
     /// Writes `diff` straight into the state, recording no block (bulk loads in benchmarks and tools).
     pub fn load_state(&self, diff: &StateDiff) -> Result<B256, StoreError> {
-        let mut txn = self.begin_write()?;
+        let _writer = self.writer();
+        let mut txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let applied = apply_diff(&txn, diff)?;
         txn.set_quick_repair(true);
@@ -400,11 +419,15 @@ impl Store {
         Ok(proof)
     }
 
-    /// Starts a write transaction, to be dropped without commit: it computes roots and proofs of states
-    /// that are not kept. (Committed writes go through [`Self::commit_block`], [`Self::unwind_to`] and
-    /// [`Self::load_state`], which keep the state cache right.)
-    pub fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
-        Ok(self.db.begin_write()?)
+    fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds the store's writer as a block commit does, committing nothing, until the result is dropped
+    /// (shows that reads never wait for a writer).
+    pub fn hold_writer(&self) -> Result<HeldWriter<'_>, StoreError> {
+        let writer = self.writer();
+        Ok(HeldWriter { _txn: self.db.begin_write()?, _writer: writer })
     }
 
     /// A read transaction over the latest committed state.

@@ -12,12 +12,7 @@ use super::{
     tables::*,
 };
 
-/// Writes `block` into `txn` on top of the head found there.
-pub fn write_block(txn: &WriteTransaction, block: ExecutedBlock) -> Result<SealedHeader, StoreError> {
-    Ok(write_block_keeping(txn, block)?.header)
-}
-
-/// [`write_block`], returning the block as written.
+/// Writes `block` into `txn` on top of the head found there; the block as written.
 pub(super) fn write_block_keeping(
     txn: &WriteTransaction,
     mut block: ExecutedBlock,
@@ -85,12 +80,8 @@ pub(super) fn write_chain_data(
     Ok(())
 }
 
-/// Undoes the blocks above `target` inside `txn`.
-pub fn unwind_in(txn: &WriteTransaction, target: u64) -> Result<(), StoreError> {
-    unwind_keeping(txn, target).map(drop)
-}
-
-/// [`unwind_in`], also returning, per undone block (highest first), the keys it restored with their values.
+/// Undoes the blocks above `target` inside `txn`, returning, per undone block (highest first), the keys it
+/// restored with their values.
 pub(super) fn unwind_keeping(txn: &WriteTransaction, target: u64) -> Result<Vec<BlockRevert>, StoreError> {
     let head = {
         let canonical = txn.open_table(CANONICAL)?;
