@@ -250,9 +250,17 @@ fn printed_endpoints_work_as_printed_logs_are_plain_and_metrics_are_all_there() 
         "surge_builder_injected_slots_total",
         "surge_builder_rejected_return_slots_total",
         "surge_builder_consistency_seconds_total",
+        "surge_state_cache_misses_total{chain=\"l1\"}",
+        "surge_state_cache_entries{chain=\"l2\"}",
     ] {
         assert!(body.contains(series), "{series} in:\n{body}");
     }
+    // Blocks read what the blocks before them wrote from the state cache.
+    let hits = body
+        .lines()
+        .find_map(|l| l.strip_prefix("surge_state_cache_hits_total{chain=\"l2\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(hits.is_some_and(|h| h > 0.0), "state cache hits on L2: {hits:?}");
     drop(child);
 
     // A log written to a file: no colour codes, and every block line names its chain.

@@ -233,12 +233,16 @@ impl Producer {
         let state = chain.store().latest_state()?;
         let base_fee = self.spec.next_base_fee(&sealed.header, parent.header.timestamp);
         self.pool.pool().on_new_head(sealed.header.number, base_fee, &mined, &state)?;
+        let cache = chain.store().state_cache_stats();
         let seconds = started.elapsed().as_secs_f64();
         let chain = self.name.to_lowercase();
         metrics::counter!("surge_blocks_built_total", "chain" => chain.clone()).increment(1);
         metrics::gauge!("surge_block_build_seconds", "chain" => chain.clone()).set(seconds);
         metrics::gauge!("surge_block_build_seconds_total", "chain" => chain.clone()).increment(seconds);
-        metrics::gauge!("surge_block_height", "chain" => chain).set(sealed.header.number as f64);
+        metrics::gauge!("surge_block_height", "chain" => chain.clone()).set(sealed.header.number as f64);
+        metrics::counter!("surge_state_cache_hits_total", "chain" => chain.clone()).absolute(cache.hits);
+        metrics::counter!("surge_state_cache_misses_total", "chain" => chain.clone()).absolute(cache.misses);
+        metrics::gauge!("surge_state_cache_entries", "chain" => chain).set((cache.accounts + cache.slots) as f64);
         info!(
             chain = self.name,
             number = sealed.header.number,
