@@ -34,6 +34,17 @@ struct Baseline {
     db: CacheDB<EmptyDB>,
 }
 
+/// The block environment of `header` and the transactions as revm takes them.
+fn block_envs(
+    chain: &TestChain,
+    header: &alloy::consensus::Header,
+    txs: &[Recovered<TxEnvelope>],
+) -> (EvmEnv, Vec<TxEnv>) {
+    let env =
+        EvmEnv::for_eth_block(header, &chain.spec, chain.spec.chain_id, chain.spec.blob_params_at(header.timestamp));
+    (env, txs.iter().map(|t| TxEnv::from_recovered_tx(t.inner(), t.signer())).collect())
+}
+
 impl Baseline {
     fn new(chain: &TestChain) -> Self {
         let mut db = CacheDB::new(EmptyDB::default());
@@ -60,13 +71,7 @@ impl Baseline {
         header: &alloy::consensus::Header,
         txs: &[Recovered<TxEnvelope>],
     ) -> Duration {
-        let env = EvmEnv::for_eth_block(
-            header,
-            &chain.spec,
-            chain.spec.chain_id,
-            chain.spec.blob_params_at(header.timestamp),
-        );
-        let envs: Vec<TxEnv> = txs.iter().map(|t| TxEnv::from_recovered_tx(t.inner(), t.signer())).collect();
+        let (env, envs) = block_envs(chain, header, txs);
         let start = Instant::now();
         let mut state = State::builder().with_database_ref(&self.db).with_bundle_update().build();
         let mut evm = EthEvmFactory::default().create_evm(&mut state, env);
@@ -83,13 +88,7 @@ impl Baseline {
 
     /// Executes `txs` in the environment of `header`; returns the time taken.
     fn run(&mut self, chain: &TestChain, header: &alloy::consensus::Header, txs: &[Recovered<TxEnvelope>]) -> Duration {
-        let env = EvmEnv::for_eth_block(
-            header,
-            &chain.spec,
-            chain.spec.chain_id,
-            chain.spec.blob_params_at(header.timestamp),
-        );
-        let envs: Vec<TxEnv> = txs.iter().map(|t| TxEnv::from_recovered_tx(t.inner(), t.signer())).collect();
+        let (env, envs) = block_envs(chain, header, txs);
         let start = Instant::now();
         let mut evm = EthEvmFactory::default().create_evm(&mut self.db, env);
         for tx in envs {
