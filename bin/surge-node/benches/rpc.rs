@@ -13,14 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    signers::{SignerSync, local::PrivateKeySigner},
-};
+use alloy::{consensus::TxEip1559, eips::Encodable2718, signers::local::PrivateKeySigner};
 use alloy_primitives::{Address, TxKind, U256};
 use serde_json::{Value, json};
-use surge_test_utils::{Anvil, dev_key, free_port, json_rpc, workspace_root};
+use surge_test_utils::{Anvil, dev_key, free_port, json_rpc, sign_eip1559, workspace_root};
 
 const THREADS: usize = 8;
 const CALL_SECONDS: u64 = 5;
@@ -108,8 +104,7 @@ fn send_body(key: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, val
         access_list: Default::default(),
         input: Default::default(),
     };
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let raw = alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718());
+    let raw = alloy_primitives::hex::encode(sign_eip1559(key, tx).encoded_2718());
     json!({ "jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction", "params": [format!("0x{raw}")] })
         .to_string()
 }
