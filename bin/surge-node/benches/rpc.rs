@@ -25,6 +25,17 @@ const SENDERS: u32 = 10;
 /// Fresh senders for the admission throughput (the pool keeps at most 64 transactions per sender).
 const SEND_SENDERS: usize = 100;
 const SEND_TXS: usize = 4_000;
+/// Blocks of `BLOCK_TXS` mined per node (the median is reported); `SURGE_BENCH_BLOCKS` overrides.
+const BLOCK_ROUNDS: usize = 5;
+
+fn block_rounds() -> usize {
+    std::env::var("SURGE_BENCH_BLOCKS").ok().and_then(|v| v.parse().ok()).unwrap_or(BLOCK_ROUNDS)
+}
+
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
 
 struct Measured {
     per_second: f64,
@@ -233,12 +244,17 @@ fn main() {
             mine_all(url, funded);
             let m = hammer(url, throughput_transfers(chain_id), None);
             mine_all(url, SEND_TXS);
-            let first_nonce = (SEND_SENDERS / SENDERS as usize) as u64;
-            hammer(url, transfers(chain_id, first_nonce), None);
-            let started = Instant::now();
-            assert!(json_rpc(url, "evm_mine", json!([])).get("result").is_some());
-            mine_times.push(started.elapsed());
-            assert_eq!(block_tx_count(url), BLOCK_TXS, "{url} mined every transfer");
+            let mut first_nonce = (SEND_SENDERS / SENDERS as usize) as u64;
+            let mut times = vec![];
+            for _ in 0..block_rounds() {
+                hammer(url, transfers(chain_id, first_nonce), None);
+                first_nonce += (BLOCK_TXS / SENDERS as usize) as u64;
+                let started = Instant::now();
+                assert!(json_rpc(url, "evm_mine", json!([])).get("result").is_some());
+                times.push(started.elapsed());
+                assert_eq!(block_tx_count(url), BLOCK_TXS, "{url} mined every transfer");
+            }
+            mine_times.push(median(times));
             m
         })
         .collect();
@@ -258,20 +274,31 @@ fn main() {
         }
     }
     println!();
-    println!("== a block of {BLOCK_TXS} transfers: evm_mine round trip (build, commit, answer)");
+    println!(
+        "== a block of {BLOCK_TXS} transfers: evm_mine round trip (build, commit, answer), median of {} blocks",
+        block_rounds()
+    );
     for (i, (name, _)) in nodes.iter().enumerate() {
         let ratio = mine_times[i].as_secs_f64() / mine_times[0].as_secs_f64();
         println!("{:<12} {:>10.2} ms {:>8.2}", name, mine_times[i].as_secs_f64() * 1e3, ratio);
     }
-    // The node's own split of that block (its log line).
+    // The node's own split of those blocks (its log lines), median per phase.
     let logged = std::fs::read_to_string(&log_path).unwrap_or_default();
     let ours = format!("txs={BLOCK_TXS} ");
-    if let Some(line) = logged.lines().rev().find(|l| l.contains("block committed") && l.contains(&ours)) {
+    let lines: Vec<&str> = logged.lines().filter(|l| l.contains("block committed") && l.contains(&ours)).collect();
+    if !lines.is_empty() {
         let field = |name: &str| {
-            line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or("?").to_string()
+            let key = format!("{name}=");
+            median(
+                lines
+                    .iter()
+                    .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&key))?.parse::<f64>().ok())
+                    .collect(),
+            )
         };
         println!(
-            "  surge-node's split: build {} ms, state root and writes {} ms, durable commit {} ms",
+            "  surge-node's split (median of {} blocks): build {:.2} ms, state root and writes {:.2} ms, durable commit {:.2} ms",
+            lines.len(),
             field("build_ms"),
             field("root_ms"),
             field("commit_ms")

@@ -8,12 +8,10 @@ use std::{
 };
 
 use alloy::{
-    consensus::{
-        BlockBody, Header, ReceiptEnvelope, Sealed, Transaction, TxEnvelope, TxReceipt, proofs, transaction::Recovered,
-    },
+    consensus::{BlockBody, Header, ReceiptEnvelope, Sealed, Transaction, TxEnvelope, proofs, transaction::Recovered},
     eips::{Encodable2718, eip4895::Withdrawals},
 };
-use alloy_primitives::{Address, B256, Bloom};
+use alloy_primitives::{Address, B256};
 use revm::{DatabaseRef, database::BundleState};
 use surge_interfaces::{
     BlockInputs, ConfigureEvm, InconsistentSlot, InputsReport, NextBlockAttributes, ReturnSlot, SlotProblem,
@@ -539,13 +537,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
 fn seal(mut header: Header, out: PassOutput, inputs: InputsReport, stats: BuildStats) -> BuiltPayload {
     let (senders, txs): (Vec<Address>, Vec<TxEnvelope>) =
         out.txs.into_iter().map(|t: Recovered<TxEnvelope>| (t.signer(), t.into_inner())).unzip();
-    let mut bloom = Bloom::ZERO;
-    for r in &out.receipts {
-        bloom.accrue_bloom(&r.bloom());
-    }
-    header.transactions_root = proofs::calculate_transaction_root(&txs);
-    header.receipts_root = proofs::calculate_receipt_root(&out.receipts);
-    header.logs_bloom = bloom;
+    // The host fills in the transactions and receipts roots and the bloom when it commits the block.
     header.gas_used = out.gas_used;
     header.withdrawals_root = Some(proofs::calculate_withdrawals_root(&[]));
     BuiltPayload {

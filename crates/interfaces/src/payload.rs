@@ -16,7 +16,8 @@ pub type PayloadBuilderError = Box<dyn std::error::Error + Send + Sync>;
 /// A built block, ready for the host to compute its state root and commit it.
 #[derive(Debug, Clone)]
 pub struct BuiltBlock {
-    /// The header; the host fills in the state root from `bundle`.
+    /// The header; the host fills in the state root from `bundle`, and the transactions root, receipts root
+    /// and logs bloom from `body` and `receipts`, when it commits the block.
     pub header: Header,
     /// Transactions (and withdrawals).
     pub body: BlockBody<TxEnvelope>,

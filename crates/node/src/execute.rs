@@ -4,8 +4,7 @@ use std::borrow::Cow;
 
 use alloy::{
     consensus::{
-        BlockBody, EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, TxEnvelope, TxReceipt, proofs,
-        transaction::Recovered,
+        BlockBody, EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, TxEnvelope, proofs, transaction::Recovered,
     },
     eips::eip4895::Withdrawals,
 };
@@ -15,7 +14,7 @@ use alloy_evm::{
     eth::{EthBlockExecutionCtx, EthBlockExecutor, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_hardforks::EthereumHardforks;
-use alloy_primitives::{Address, B64, B256, Bloom};
+use alloy_primitives::{Address, B64, B256};
 use revm::database::{State, states::bundle_state::BundleRetention};
 
 use surge_interfaces::{BuiltBlock, InvalidKind, NextBlockAttributes};
@@ -259,13 +258,7 @@ where
     let receipts: Vec<ReceiptEnvelope> = result.receipts;
     let (senders, txs): (Vec<Address>, Vec<TxEnvelope>) =
         transactions.into_iter().map(|t| (t.signer(), t.into_inner())).unzip();
-    let mut bloom = Bloom::ZERO;
-    for r in &receipts {
-        bloom.accrue_bloom(&r.bloom());
-    }
-    header.transactions_root = proofs::calculate_transaction_root(&txs);
-    header.receipts_root = proofs::calculate_receipt_root(&receipts);
-    header.logs_bloom = bloom;
+    // The transactions and receipts roots and the bloom are filled in by the store, next to the state root.
     header.gas_used = result.gas_used;
     if header.blob_gas_used.is_some() {
         header.blob_gas_used = Some(result.blob_gas_used);

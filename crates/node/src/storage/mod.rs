@@ -11,6 +11,7 @@ mod revert;
 mod state_cache;
 pub mod tables;
 mod trie_io;
+mod tx_index;
 mod write;
 
 use std::{path::Path, sync::Arc, time::Instant};
@@ -28,6 +29,7 @@ pub use revert::BlockRevert;
 pub use state_cache::{DEFAULT_CACHED_ACCOUNTS, DEFAULT_CACHED_SLOTS, StateCache, StateCacheLimits, StateCacheStats};
 pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
 use tables::*;
+pub use tx_index::TX_INDEX_BATCH;
 use write::{unwind_keeping, write_block_keeping, write_chain_data};
 
 use crate::chainspec::ChainSpec;
@@ -109,6 +111,18 @@ pub enum StoreError {
         /// Computed.
         computed: B256,
     },
+    /// An imported block's transactions root, receipts root or logs bloom differs from its body's.
+    #[error("block {number}: {field} {computed} computed from the body, {expected} in header")]
+    BodyRootMismatch {
+        /// The block.
+        number: u64,
+        /// Which header field.
+        field: &'static str,
+        /// In the header.
+        expected: String,
+        /// Computed.
+        computed: String,
+    },
     /// Unwinding past what is stored.
     #[error("cannot unwind to block {target}: {reason}")]
     Unwind {
@@ -124,8 +138,9 @@ impl revm::database_interface::DBErrorMarker for StoreError {}
 /// A block ready to be stored: executed, with everything but (optionally) the state root known.
 #[derive(Debug, Clone)]
 pub struct ExecutedBlock {
-    /// The header. Its `state_root` is checked against the computed one when `verify_state_root` is set,
-    /// and replaced by it otherwise.
+    /// The header. Its state, transactions and receipts roots and its logs bloom are checked against the
+    /// ones computed from the state change, body and receipts when `verify_roots` is set, and replaced by
+    /// them otherwise.
     pub header: Header,
     /// Transactions and withdrawals.
     pub body: BlockBody<TxEnvelope>,
@@ -135,11 +150,11 @@ pub struct ExecutedBlock {
     pub receipts: Vec<ReceiptEnvelope>,
     /// The state change.
     pub diff: StateDiff,
-    /// Whether the header's state root must match (imports) or be filled in (locally built blocks).
-    pub verify_state_root: bool,
+    /// Whether the header's roots must match (imports) or are filled in (locally built blocks).
+    pub verify_roots: bool,
 }
 
-/// A block a payload builder made; the store computes its state root when it commits it.
+/// A block a payload builder made; the store computes its roots when it commits it.
 impl From<surge_interfaces::BuiltBlock> for ExecutedBlock {
     fn from(block: surge_interfaces::BuiltBlock) -> Self {
         ExecutedBlock {
@@ -148,7 +163,7 @@ impl From<surge_interfaces::BuiltBlock> for ExecutedBlock {
             body: block.body,
             senders: block.senders,
             receipts: block.receipts,
-            verify_state_root: false,
+            verify_roots: false,
         }
     }
 }
@@ -200,6 +215,8 @@ pub struct Store {
     /// Held by each write from before it starts until the state cache has its result: redb lets the next
     /// writer in as soon as a commit returns, and the cache must never see two writes overlap.
     writer: std::sync::Mutex<()>,
+    /// Transaction hashes of the latest blocks, not yet in `TX_LOOKUP`.
+    tx_index: tx_index::TxIndex,
 }
 
 /// The store's writer, held (committing nothing) until dropped; see [`Store::hold_writer`].
@@ -254,13 +271,21 @@ impl Store {
             Some(_) => {}
             None => write_genesis(&db, &alloc_diff, genesis_header)?,
         }
+        let tx_index = tx_index::TxIndex::open(&db)?;
         Ok(Self {
             db,
+            tx_index,
             genesis_hash: expected,
             codes: Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)),
             state: Arc::new(StateCache::new(limits)),
             writer: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Holds up to `entries` transaction hashes of the latest blocks in memory before writing them to the
+    /// hash index in one batch (default [`TX_INDEX_BATCH`]).
+    pub fn set_tx_index_batch(&mut self, entries: usize) {
+        self.tx_index.batch = entries;
     }
 
     /// The genesis block hash.
@@ -310,6 +335,9 @@ impl Store {
 
     /// Where transaction `hash` was included.
     pub fn transaction_location(&self, hash: B256) -> Result<Option<TxLocation>, StoreError> {
+        if let Some(at) = self.tx_index.get(&hash) {
+            return Ok(Some(at));
+        }
         let read = self.db.begin_read()?;
         Ok(read.open_table(TX_LOOKUP)?.get(hash.0)?.map(|g| {
             let (block, index) = g.value();
@@ -364,11 +392,14 @@ impl Store {
         let _writer = self.writer();
         let mut txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
+        let txs = tx_index::BlockTxs::of(block.header.number, &block.body.transactions);
         let committed = write_block_keeping(&txn, block)?;
+        let indexed = self.tx_index.stage(&txn, txs)?;
         let written = Instant::now();
         txn.set_quick_repair(true);
         txn.commit()?;
         cache.committed([&committed.after]);
+        self.tx_index.committed(indexed);
         let times = CommitTimes { state_root: written - started, commit: written.elapsed() };
         Ok((committed, times))
     }
@@ -379,9 +410,11 @@ impl Store {
         let mut txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let restored = unwind_keeping(&txn, target)?;
+        self.tx_index.stage_unwind(&txn, target)?;
         txn.set_quick_repair(true);
         txn.commit()?;
         cache.committed(&restored);
+        self.tx_index.unwound(target);
         Ok(())
     }
 

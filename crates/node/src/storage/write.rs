@@ -1,9 +1,9 @@
 //! Writing blocks into a write transaction and undoing them: the state change, the chain data and the
 //! per-block records (what undoes a block, what it left) that unwinds and notifications use.
 
-use alloy::consensus::{BlockBody, ReceiptEnvelope, TxEnvelope};
+use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope, TxReceipt, proofs};
 use alloy::eips::Encodable2718;
-use alloy_primitives::{Address, B256, Bytes};
+use alloy_primitives::{Address, B256, Bloom, Bytes};
 use alloy_rlp::Decodable;
 use redb::{ReadableTable, WriteTransaction};
 
@@ -30,16 +30,32 @@ pub(super) fn write_block_keeping(
             head: head_hash,
         });
     }
-    let applied = apply_diff(txn, &block.diff)?;
-    let root = applied.root;
-    if block.verify_state_root && root != block.header.state_root {
-        return Err(StoreError::StateRootMismatch {
-            number: block.header.number,
-            expected: block.header.state_root,
-            computed: root,
+    // The transactions and receipts tries are mostly keccak over every transaction and receipt (a third
+    // of building a block of transfers): on a second core they overlap the state root's reads and writes.
+    let (applied, roots) = if block.body.transactions.len() >= PARALLEL_BODY_ROOTS {
+        let mut roots = None;
+        let applied = rayon::in_place_scope(|scope| {
+            scope.spawn(|_| roots = Some(BodyRoots::of(&block.body, &block.receipts)));
+            apply_diff(txn, &block.diff)
         });
+        (applied, roots.unwrap_or_else(|| BodyRoots::of(&block.body, &block.receipts)))
+    } else {
+        (apply_diff(txn, &block.diff), BodyRoots::of(&block.body, &block.receipts))
+    };
+    let applied = applied?;
+    let number = block.header.number;
+    if block.verify_roots {
+        if applied.root != block.header.state_root {
+            return Err(StoreError::StateRootMismatch {
+                number,
+                expected: block.header.state_root,
+                computed: applied.root,
+            });
+        }
+        roots.check(number, &block.header)?;
     }
-    block.header.state_root = root;
+    block.header.state_root = applied.root;
+    roots.fill(&mut block.header);
     let sealed = SealedHeader::seal(block.header);
     write_chain_data(txn, &sealed, &block.body, &block.senders, &block.receipts, &applied)?;
     Ok(CommittedParts {
@@ -50,6 +66,59 @@ pub(super) fn write_block_keeping(
         before: applied.revert,
         after: applied.after,
     })
+}
+
+/// Blocks with at least this many transactions compute their body roots on a second thread (below, a
+/// thread costs more than it saves).
+const PARALLEL_BODY_ROOTS: usize = 64;
+
+/// What a header commits to of its body and receipts.
+struct BodyRoots {
+    transactions: B256,
+    receipts: B256,
+    bloom: Bloom,
+}
+
+impl BodyRoots {
+    fn of(body: &BlockBody<TxEnvelope>, receipts: &[ReceiptEnvelope]) -> Self {
+        let mut bloom = Bloom::ZERO;
+        for r in receipts {
+            bloom.accrue_bloom(&r.bloom());
+        }
+        Self {
+            transactions: proofs::calculate_transaction_root(&body.transactions),
+            receipts: proofs::calculate_receipt_root(receipts),
+            bloom,
+        }
+    }
+
+    /// An imported header must carry exactly these.
+    fn check(&self, number: u64, header: &Header) -> Result<(), StoreError> {
+        let mismatch = |field, expected: &dyn std::fmt::Display, computed: &dyn std::fmt::Display| {
+            Err(StoreError::BodyRootMismatch {
+                number,
+                field,
+                expected: expected.to_string(),
+                computed: computed.to_string(),
+            })
+        };
+        if header.transactions_root != self.transactions {
+            return mismatch("transactions root", &header.transactions_root, &self.transactions);
+        }
+        if header.receipts_root != self.receipts {
+            return mismatch("receipts root", &header.receipts_root, &self.receipts);
+        }
+        if header.logs_bloom != self.bloom {
+            return mismatch("logs bloom", &header.logs_bloom, &self.bloom);
+        }
+        Ok(())
+    }
+
+    fn fill(self, header: &mut Header) {
+        header.transactions_root = self.transactions;
+        header.receipts_root = self.receipts;
+        header.logs_bloom = self.bloom;
+    }
 }
 
 pub(super) fn write_chain_data(
@@ -69,12 +138,6 @@ pub(super) fn write_chain_data(
     txn.open_table(RECEIPTS)?.insert(n, alloy_rlp::encode(&encoded).as_slice())?;
     let sender_bytes: Vec<u8> = senders.iter().flat_map(|s| s.0.0).collect();
     txn.open_table(SENDERS)?.insert(n, sender_bytes.as_slice())?;
-    {
-        let mut lookup = txn.open_table(TX_LOOKUP)?;
-        for (i, tx) in body.transactions.iter().enumerate() {
-            lookup.insert(tx.trie_hash().0, (n, i as u32))?;
-        }
-    }
     txn.open_table(REVERTS)?.insert(n, applied.revert.encode().as_slice())?;
     txn.open_table(CHANGES_AFTER)?.insert(n, applied.after.encode().as_slice())?;
     Ok(())
