@@ -172,7 +172,7 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<Applied, S
             Some(_) if wiped || !changed_slots.is_empty() => {
                 let updates = compute_root(
                     &mut StorageNodes { table: &storage_trie, account: hashed },
-                    &mut StorageLeaves { table: &hashed_storage, account: hashed },
+                    &mut StorageLeaves::new(&hashed_storage, hashed),
                     &PrefixSet::from_keys(changed_slots),
                 )?;
                 write_storage_trie(&mut storage_trie, hashed, &updates)?;
@@ -200,7 +200,7 @@ pub fn apply_diff(txn: &WriteTransaction, diff: &StateDiff) -> Result<Applied, S
     let mut account_trie = txn.open_table(ACCOUNT_TRIE)?;
     let updates = compute_root(
         &mut AccountNodes(&account_trie),
-        &mut AccountLeaves(&hashed_accounts),
+        &mut AccountLeaves::new(&hashed_accounts),
         &PrefixSet::from_keys(changed_accounts),
     )?;
     for path in &updates.removed {

@@ -114,7 +114,7 @@ where
                     } else {
                         let changed = PrefixSet::from_keys(slots.keys().copied());
                         let mut nodes = StorageNodes { table: &self.storage_trie, account: hashed };
-                        let inner = StorageLeaves { table: &self.hashed_storage, account: hashed };
+                        let inner = StorageLeaves::new(&self.hashed_storage, hashed);
                         compute_root(&mut nodes, &mut Overlaid { inner, overlay: &slots }, &changed)?.root
                     };
                     let leaf = TrieAccount { nonce: a.nonce, balance: a.balance, storage_root, code_hash: a.code_hash };
@@ -147,7 +147,7 @@ where
         let hashed = keccak256(address);
         let (updates, nodes) = compute_root_with_proofs(
             &mut AccountNodes(&self.account_trie),
-            &mut Overlaid { inner: AccountLeaves(&self.hashed_accounts), overlay: &leaves.accounts },
+            &mut Overlaid { inner: AccountLeaves::new(&self.hashed_accounts), overlay: &leaves.accounts },
             &PrefixSet::from_keys(leaves.accounts.keys().copied()),
             &[hashed],
         )?;
@@ -167,10 +167,7 @@ where
         let slot_keys: Vec<B256> = slots.iter().map(keccak256).collect();
         let (_, storage_nodes) = compute_root_with_proofs(
             &mut StorageNodes { table: &self.storage_trie, account: hashed },
-            &mut Overlaid {
-                inner: StorageLeaves { table: &self.hashed_storage, account: hashed },
-                overlay: slot_overlay,
-            },
+            &mut Overlaid { inner: StorageLeaves::new(&self.hashed_storage, hashed), overlay: slot_overlay },
             &PrefixSet::from_keys(slot_overlay.keys().copied()),
             &slot_keys,
         )?;

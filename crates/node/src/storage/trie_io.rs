@@ -10,7 +10,18 @@ use super::StoreError;
 /// Account-trie branch nodes.
 pub struct AccountNodes<'a, T>(pub &'a T);
 /// Account-trie leaves.
-pub struct AccountLeaves<'a, T>(pub &'a T);
+pub struct AccountLeaves<'a, T> {
+    table: &'a T,
+    cursor: Cursor<'a, [u8; 32]>,
+}
+
+impl<'a, T> AccountLeaves<'a, T> {
+    /// The leaves in `table`.
+    pub fn new(table: &'a T) -> Self {
+        Self { table, cursor: None }
+    }
+}
+
 /// One account's storage-trie branch nodes.
 pub struct StorageNodes<'a, T> {
     /// The table.
@@ -20,10 +31,34 @@ pub struct StorageNodes<'a, T> {
 }
 /// One account's storage-trie leaves.
 pub struct StorageLeaves<'a, T> {
-    /// The table.
-    pub table: &'a T,
-    /// keccak(address).
-    pub account: B256,
+    table: &'a T,
+    account: B256,
+    cursor: Cursor<'a, ([u8; 32], [u8; 32])>,
+}
+
+impl<'a, T> StorageLeaves<'a, T> {
+    /// The leaves of the account with `keccak(address) == account` in `table`.
+    pub fn new(table: &'a T, account: B256) -> Self {
+        Self { table, account, cursor: None }
+    }
+}
+
+/// An open range over a leaf table and the key its next entry may have: a trie walk reads runs of
+/// consecutive leaves, and re-seeking the B-tree for each one cost half of reading them.
+type Cursor<'a, K> = Option<(redb::Range<'a, K, &'static [u8]>, B256)>;
+
+/// The key after `key`, or `None` after the largest.
+fn successor(key: &B256) -> Option<B256> {
+    let mut bytes = key.0;
+    for b in bytes.iter_mut().rev() {
+        if *b == 0xff {
+            *b = 0;
+        } else {
+            *b += 1;
+            return Some(B256::from(bytes));
+        }
+    }
+    None
 }
 
 fn node(path: &[u8], bytes: &[u8]) -> Result<(Nibbles, BranchNodeCompact), StoreError> {
@@ -45,17 +80,18 @@ impl<T: ReadableTable<&'static [u8], &'static [u8]>> NodeSource for AccountNodes
     }
 }
 
-impl<T: ReadableTable<[u8; 32], &'static [u8]>> LeafSource for AccountLeaves<'_, T> {
+impl<'a, T: ReadableTable<[u8; 32], &'static [u8]>> LeafSource for AccountLeaves<'a, T> {
     type Error = StoreError;
     fn seek_leaf(&mut self, from: &B256) -> Result<Option<(B256, Vec<u8>)>, StoreError> {
-        let mut range = self.0.range::<[u8; 32]>(from.0..)?;
-        match range.next() {
-            Some(entry) => {
-                let (k, v) = entry?;
-                Ok(Some((B256::from(k.value()), v.value().to_vec())))
-            }
-            None => Ok(None),
-        }
+        let mut range = match self.cursor.take() {
+            Some((range, next)) if next == *from => range,
+            _ => self.table.range::<[u8; 32]>(from.0..)?,
+        };
+        let Some(entry) = range.next() else { return Ok(None) };
+        let (k, v) = entry?;
+        let key = B256::from(k.value());
+        self.cursor = successor(&key).map(|next| (range, next));
+        Ok(Some((key, v.value().to_vec())))
     }
 }
 
@@ -78,20 +114,21 @@ impl<T: ReadableTable<([u8; 32], &'static [u8]), &'static [u8]>> NodeSource for 
     }
 }
 
-impl<T: ReadableTable<([u8; 32], [u8; 32]), &'static [u8]>> LeafSource for StorageLeaves<'_, T> {
+impl<'a, T: ReadableTable<([u8; 32], [u8; 32]), &'static [u8]>> LeafSource for StorageLeaves<'a, T> {
     type Error = StoreError;
     fn seek_leaf(&mut self, from: &B256) -> Result<Option<(B256, Vec<u8>)>, StoreError> {
-        let mut range = self.table.range::<([u8; 32], [u8; 32])>((self.account.0, from.0)..)?;
-        match range.next() {
-            Some(entry) => {
-                let (k, v) = entry?;
-                let (account, slot) = k.value();
-                if account != self.account.0 {
-                    return Ok(None);
-                }
-                Ok(Some((B256::from(slot), v.value().to_vec())))
-            }
-            None => Ok(None),
+        let mut range = match self.cursor.take() {
+            Some((range, next)) if next == *from => range,
+            _ => self.table.range::<([u8; 32], [u8; 32])>((self.account.0, from.0)..)?,
+        };
+        let Some(entry) = range.next() else { return Ok(None) };
+        let (k, v) = entry?;
+        let (account, slot) = k.value();
+        if account != self.account.0 {
+            return Ok(None);
         }
+        let key = B256::from(slot);
+        self.cursor = successor(&key).map(|next| (range, next));
+        Ok(Some((key, v.value().to_vec())))
     }
 }
