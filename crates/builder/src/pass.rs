@@ -168,7 +168,7 @@ where
         }
     }
     drop(evm);
-    db.merge_transitions(BundleRetention::Reverts);
+    db.merge_transitions(BundleRetention::PlainState);
     out.bundle = db.take_bundle();
     Ok(out)
 }

@@ -25,7 +25,7 @@ pub struct BuiltBlock {
     pub senders: Vec<Address>,
     /// One receipt per transaction.
     pub receipts: Vec<ReceiptEnvelope>,
-    /// The state changes, with reverts.
+    /// The state changes (without revm's reverts: the store records what undoes a block as it writes it).
     pub bundle: BundleState,
 }
 

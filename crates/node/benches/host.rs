@@ -79,7 +79,7 @@ impl Baseline {
             evm.transact_commit(tx).unwrap();
         }
         drop(evm);
-        state.merge_transitions(BundleRetention::Reverts);
+        state.merge_transitions(BundleRetention::PlainState);
         let bundle = state.take_bundle();
         let elapsed = start.elapsed();
         drop(bundle);

@@ -218,9 +218,10 @@ where
     let shanghai = header.withdrawals_root.is_some();
 
     let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
-    // A transaction touches about two accounts; growing these maps while executing cost a quarter of a
-    // block of transfers (rehashing and fresh pages).
-    let accounts = 2 * source.size_hint() + 16;
+    // A transaction touches about two accounts; growing these maps (and the transaction and receipt lists)
+    // while executing cost a quarter of a block of transfers (rehashing, copying and fresh pages).
+    let expected_txs = source.size_hint().min((header.gas_limit / 21_000) as usize);
+    let accounts = 2 * expected_txs + 16;
     db.cache.accounts.reserve(accounts);
     if let Some(transitions) = db.transition_state.as_mut() {
         transitions.transitions.reserve(accounts);
@@ -233,12 +234,12 @@ where
         ommers: &[],
         withdrawals: shanghai.then_some(Cow::Borrowed(input.withdrawals.as_slice())),
         extra_data: header.extra_data.clone(),
-        tx_count_hint: None,
+        tx_count_hint: Some(expected_txs),
         slot_number: None,
     };
     let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     executor.apply_pre_execution_changes().map_err(wrap)?;
-    let mut transactions = vec![];
+    let mut transactions = Vec::with_capacity(expected_txs);
     let mut gas_used = 0u64;
     while let Some(tx) = source.next_tx(header.gas_limit.saturating_sub(gas_used)) {
         match executor.execute_transaction(&tx) {
@@ -252,7 +253,7 @@ where
         }
     }
     let result = executor.apply_post_execution_changes().map_err(wrap)?;
-    db.merge_transitions(BundleRetention::Reverts);
+    db.merge_transitions(BundleRetention::PlainState);
     let bundle = db.take_bundle();
 
     let receipts: Vec<ReceiptEnvelope> = result.receipts;

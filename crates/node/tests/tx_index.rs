@@ -32,6 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
 const BATCH: usize = 5;
 
 fn check(chain: &TestChain, included: &HashMap<B256, TxLocation>, unwound: &[B256]) {
+    assert_eq!(chain.store.transaction_location(B256::repeat_byte(0xee)).unwrap(), None, "never sent");
     for (hash, at) in included {
         assert_eq!(chain.store.transaction_location(*hash).unwrap(), Some(*at), "{hash}");
     }

@@ -1,13 +1,13 @@
 //! The pool: transactions by sender and nonce, split into pending (executable now: nonces contiguous from
 //! the sender's nonce, affordable) and queued (the rest), with replacement, eviction and lifecycle events.
 
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use alloy::consensus::Transaction;
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{
+    Address, B256, U256,
+    map::{AddressMap, B256Map, B256Set},
+};
 use surge_interfaces::{Listener, ListenerSender, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, listener};
 
 use crate::{
@@ -64,9 +64,11 @@ impl SenderTxs {
 pub struct TxPool {
     config: PoolConfig,
     base_fee: u64,
-    senders: HashMap<Address, SenderTxs>,
-    by_hash: HashMap<B256, Arc<PooledTx>>,
-    pending: HashSet<B256>,
+    // Keys are hashes and addresses: a fixed-bytes hasher (foldhash, seeded per process) rather than SipHash,
+    // which was most of moving the pool to a new head.
+    senders: AddressMap<SenderTxs>,
+    by_hash: B256Map<Arc<PooledTx>>,
+    pending: B256Set,
     next_id: u64,
     event_listeners: Vec<ListenerSender<PoolEvent>>,
     tx_listeners: Vec<ListenerSender<Arc<PooledTx>>>,
@@ -79,9 +81,9 @@ impl TxPool {
         Self {
             config,
             base_fee,
-            senders: HashMap::new(),
-            by_hash: HashMap::new(),
-            pending: HashSet::new(),
+            senders: AddressMap::default(),
+            by_hash: B256Map::default(),
+            pending: B256Set::default(),
             next_id: 0,
             guards: vec![],
             event_listeners: vec![],
@@ -231,7 +233,7 @@ impl TxPool {
     /// Recomputes `sender`'s pending run and emits Pending/Queued for what moved (and for `new`).
     fn reclassify(&mut self, sender: Address, new: Option<B256>) {
         let Some(s) = self.senders.get(&sender) else { return };
-        let pending: HashSet<B256> = s.pending().iter().map(|t| t.hash).collect();
+        let pending: B256Set = s.pending().iter().map(|t| t.hash).collect();
         let all: Vec<B256> = s.txs.values().map(|t| t.hash).collect();
         for hash in all {
             let was = self.pending.contains(&hash);
@@ -257,7 +259,7 @@ impl TxPool {
         state: &impl AccountState,
     ) -> Result<(), PoolError> {
         self.base_fee = base_fee;
-        let mined: HashSet<&B256> = mined.iter().collect();
+        let mined: B256Set = mined.iter().copied().collect();
         let senders: Vec<Address> = self.senders.keys().copied().collect();
         for sender in senders {
             let (nonce, balance) = state.nonce_and_balance(&sender)?;

@@ -606,6 +606,8 @@ fn write_genesis(db: &Database, alloc: &StateDiff, header: Header) -> Result<(),
     }
     let sealed = SealedHeader::seal(header);
     write_chain_data(&txn, &sealed, &BlockBody::default(), &[], &[], &Default::default())?;
+    // Empty until the first batch of transaction hashes; lookups before then find the table.
+    txn.open_table(TX_LOOKUP)?;
     {
         let mut meta = txn.open_table(META)?;
         meta.insert(META_GENESIS, sealed.hash.as_slice())?;

@@ -1,12 +1,9 @@
 //! State as a revm database, over one read transaction (a consistent snapshot): the latest state, or a
 //! recent block's state — the latest plain state seen through the reverts of the blocks above it.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, OnceLock},
-};
+use std::sync::{Arc, OnceLock};
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, U256, map::HashMap};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 

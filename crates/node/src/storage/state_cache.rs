@@ -12,13 +12,15 @@
 //! it becomes the cold half (the old cold half is dropped), so the oldest-filled entries go first.
 
 use std::{
-    collections::HashMap,
     hash::Hash,
     sync::{
         RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicU64, Ordering},
     },
 };
+
+// foldhash: keys are addresses and slots, looked up on every state read.
+use alloy_primitives::map::HashMap;
 
 use alloy_primitives::{Address, U256};
 
@@ -54,7 +56,7 @@ struct Halves<K, V> {
 
 impl<K: Eq + Hash, V: Copy> Halves<K, V> {
     fn new(limit: usize) -> Self {
-        Self { hot: HashMap::new(), cold: HashMap::new(), half: limit / 2 }
+        Self { hot: HashMap::default(), cold: HashMap::default(), half: limit / 2 }
     }
 
     fn get(&self, key: &K) -> Option<V> {

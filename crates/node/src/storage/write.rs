@@ -30,34 +30,40 @@ pub(super) fn write_block_keeping(
             head: head_hash,
         });
     }
-    // The transactions and receipts tries are mostly keccak over every transaction and receipt (a third
-    // of building a block of transfers): on a second core they overlap the state root's reads and writes.
-    let (applied, roots) = if block.body.transactions.len() >= PARALLEL_BODY_ROOTS {
-        let mut roots = None;
-        let applied = rayon::in_place_scope(|scope| {
-            scope.spawn(|_| roots = Some(BodyRoots::of(&block.body, &block.receipts)));
-            apply_diff(txn, &block.diff)
-        });
-        (applied, roots.unwrap_or_else(|| BodyRoots::of(&block.body, &block.receipts)))
-    } else {
-        (apply_diff(txn, &block.diff), BodyRoots::of(&block.body, &block.receipts))
-    };
-    let applied = applied?;
     let number = block.header.number;
-    if block.verify_roots {
-        if applied.root != block.header.state_root {
+    // The transactions and receipts tries are mostly keccak over every transaction and receipt (a third
+    // of building a block of transfers): on a second core they overlap the state root and the writes that
+    // do not need the block's hash.
+    let store_body = |txn: &WriteTransaction, block: &ExecutedBlock| -> Result<Applied, StoreError> {
+        let applied = apply_diff(txn, &block.diff)?;
+        if block.verify_roots && applied.root != block.header.state_root {
             return Err(StoreError::StateRootMismatch {
                 number,
                 expected: block.header.state_root,
                 computed: applied.root,
             });
         }
+        write_block_data(txn, number, &block.body, &block.senders, &block.receipts, &applied)?;
+        Ok(applied)
+    };
+    let (applied, roots) = match sealer() {
+        Some(sealer) if block.body.transactions.len() >= PARALLEL_BODY_ROOTS => {
+            let mut roots = None;
+            let applied = sealer.in_place_scope(|scope| {
+                scope.spawn(|_| roots = Some(BodyRoots::of(&block.body, &block.receipts)));
+                store_body(txn, &block)
+            });
+            (applied?, roots.unwrap_or_else(|| BodyRoots::of(&block.body, &block.receipts)))
+        }
+        _ => (store_body(txn, &block)?, BodyRoots::of(&block.body, &block.receipts)),
+    };
+    if block.verify_roots {
         roots.check(number, &block.header)?;
     }
     block.header.state_root = applied.root;
     roots.fill(&mut block.header);
     let sealed = SealedHeader::seal(block.header);
-    write_chain_data(txn, &sealed, &block.body, &block.senders, &block.receipts, &applied)?;
+    write_header(txn, &sealed)?;
     Ok(CommittedParts {
         header: sealed,
         body: block.body,
@@ -71,6 +77,16 @@ pub(super) fn write_block_keeping(
 /// Blocks with at least this many transactions compute their body roots on a second thread (below, a
 /// thread costs more than it saves).
 const PARALLEL_BODY_ROOTS: usize = 64;
+
+/// The one thread that computes body roots. Its own pool of one: in rayon's global pool (a thread per
+/// core), the idle workers spin looking for work and, on two cores, took turns with the state root's
+/// thread (a block of 500 transfers waited a millisecond for its roots).
+fn sealer() -> Option<&'static rayon::ThreadPool> {
+    static SEALER: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync::LazyLock::new(|| {
+        rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "surge-seal".into()).build().ok()
+    });
+    SEALER.as_ref()
+}
 
 /// What a header commits to of its body and receipts.
 struct BodyRoots {
@@ -121,18 +137,24 @@ impl BodyRoots {
     }
 }
 
-pub(super) fn write_chain_data(
+/// Writes a block's header and its place in the canonical chain.
+fn write_header(txn: &WriteTransaction, sealed: &SealedHeader) -> Result<(), StoreError> {
+    let n = sealed.header.number;
+    txn.open_table(HEADERS)?.insert(n, alloy_rlp::encode(&sealed.header).as_slice())?;
+    txn.open_table(CANONICAL)?.insert(n, sealed.hash.0)?;
+    txn.open_table(HEADER_NUMBERS)?.insert(sealed.hash.0, n)?;
+    Ok(())
+}
+
+/// Writes what block `n` holds and changed, all keyed by its number.
+fn write_block_data(
     txn: &WriteTransaction,
-    sealed: &SealedHeader,
+    n: u64,
     body: &BlockBody<TxEnvelope>,
     senders: &[Address],
     receipts: &[ReceiptEnvelope],
     applied: &Applied,
 ) -> Result<(), StoreError> {
-    let n = sealed.header.number;
-    txn.open_table(HEADERS)?.insert(n, alloy_rlp::encode(&sealed.header).as_slice())?;
-    txn.open_table(CANONICAL)?.insert(n, sealed.hash.0)?;
-    txn.open_table(HEADER_NUMBERS)?.insert(sealed.hash.0, n)?;
     txn.open_table(BODIES)?.insert(n, alloy_rlp::encode(body).as_slice())?;
     let encoded: Vec<Bytes> = receipts.iter().map(|r| r.encoded_2718().into()).collect();
     txn.open_table(RECEIPTS)?.insert(n, alloy_rlp::encode(&encoded).as_slice())?;
@@ -141,6 +163,19 @@ pub(super) fn write_chain_data(
     txn.open_table(REVERTS)?.insert(n, applied.revert.encode().as_slice())?;
     txn.open_table(CHANGES_AFTER)?.insert(n, applied.after.encode().as_slice())?;
     Ok(())
+}
+
+/// Writes the chain data of a block whose state change `applied` is already in `txn`.
+pub(super) fn write_chain_data(
+    txn: &WriteTransaction,
+    sealed: &SealedHeader,
+    body: &BlockBody<TxEnvelope>,
+    senders: &[Address],
+    receipts: &[ReceiptEnvelope],
+    applied: &Applied,
+) -> Result<(), StoreError> {
+    write_header(txn, sealed)?;
+    write_block_data(txn, sealed.header.number, body, senders, receipts, applied)
 }
 
 /// Undoes the blocks above `target` inside `txn`, returning, per undone block (highest first), the keys it
