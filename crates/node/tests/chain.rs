@@ -115,9 +115,22 @@ fn unwind_restores_roots_and_replay_reproduces_them() {
                 t.clone().try_into_recovered().unwrap()
             })
             .collect();
-        let executed =
+        let mut executed =
             surge_host::execute::execute_block(&chain.spec, chain.store.latest_state().unwrap(), &parent, &input, txs)
                 .unwrap();
+        if n == 3 {
+            // As an import: the header's own roots must match what the body, receipts and state give.
+            executed.verify_roots = true;
+            executed.header.state_root = h.state_root;
+            executed.header.transactions_root = h.transactions_root;
+            executed.header.logs_bloom = h.logs_bloom;
+            let mut tampered = executed.clone();
+            tampered.header.receipts_root = B256::repeat_byte(1);
+            let err = chain.store.commit_block(tampered).unwrap_err();
+            assert!(matches!(err, surge_host::StoreError::BodyRootMismatch { field: "receipts root", .. }), "{err}");
+            assert_eq!(chain.store.head().unwrap().header.number, n as u64 - 1, "nothing of it committed");
+            executed.header.receipts_root = h.receipts_root;
+        }
         let sealed = chain.store.commit_block(executed).unwrap();
         assert_eq!(sealed, headers[n], "block {n} replayed differently");
     }

@@ -17,4 +17,4 @@ pub use alloy_trie::proof::ProofNodes;
 pub use alloy_trie::{BranchNodeCompact, EMPTY_ROOT_HASH, Nibbles};
 pub use codec::{CodecError, decode_branch_node, decode_path, encode_branch_node, encode_path};
 pub use prefix_set::PrefixSet;
-pub use root::{LeafSource, NodeSource, TrieUpdates, compute_root, compute_root_with_proofs, full_root};
+pub use root::{LeafSource, NodeSource, TrieUpdates, compute_root, compute_root_with_proofs, full_root, increment};

@@ -203,8 +203,8 @@ fn lower_bound(prefix: &Nibbles) -> B256 {
     B256::from(out)
 }
 
-/// `key + 1`, or `None` after the largest key.
-fn increment(key: B256) -> Option<B256> {
+/// `key + 1`: the next key a leaf source may hold after `key` (`None` after the largest).
+pub fn increment(key: B256) -> Option<B256> {
     let mut bytes = key.0;
     for b in bytes.iter_mut().rev() {
         if *b == 0xff {

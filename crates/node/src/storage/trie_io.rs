@@ -3,7 +3,9 @@
 
 use alloy_primitives::B256;
 use redb::ReadableTable;
-use surge_trie::{BranchNodeCompact, LeafSource, Nibbles, NodeSource, decode_branch_node, decode_path, encode_path};
+use surge_trie::{
+    BranchNodeCompact, LeafSource, Nibbles, NodeSource, decode_branch_node, decode_path, encode_path, increment,
+};
 
 use super::StoreError;
 
@@ -47,20 +49,6 @@ impl<'a, T> StorageLeaves<'a, T> {
 /// consecutive leaves, and re-seeking the B-tree for each one cost half of reading them.
 type Cursor<'a, K> = Option<(redb::Range<'a, K, &'static [u8]>, B256)>;
 
-/// The key after `key`, or `None` after the largest.
-fn successor(key: &B256) -> Option<B256> {
-    let mut bytes = key.0;
-    for b in bytes.iter_mut().rev() {
-        if *b == 0xff {
-            *b = 0;
-        } else {
-            *b += 1;
-            return Some(B256::from(bytes));
-        }
-    }
-    None
-}
-
 fn node(path: &[u8], bytes: &[u8]) -> Result<(Nibbles, BranchNodeCompact), StoreError> {
     Ok((decode_path(path)?, decode_branch_node(bytes)?))
 }
@@ -90,7 +78,7 @@ impl<'a, T: ReadableTable<[u8; 32], &'static [u8]>> LeafSource for AccountLeaves
         let Some(entry) = range.next() else { return Ok(None) };
         let (k, v) = entry?;
         let key = B256::from(k.value());
-        self.cursor = successor(&key).map(|next| (range, next));
+        self.cursor = increment(key).map(|next| (range, next));
         Ok(Some((key, v.value().to_vec())))
     }
 }
@@ -128,7 +116,7 @@ impl<'a, T: ReadableTable<([u8; 32], [u8; 32]), &'static [u8]>> LeafSource for S
             return Ok(None);
         }
         let key = B256::from(slot);
-        self.cursor = successor(&key).map(|next| (range, next));
+        self.cursor = increment(key).map(|next| (range, next));
         Ok(Some((key, v.value().to_vec())))
     }
 }
