@@ -78,9 +78,8 @@ pub(super) fn write_block_keeping(
 /// thread costs more than it saves).
 const PARALLEL_BODY_ROOTS: usize = 64;
 
-/// The one thread that computes body roots. Its own pool of one: in rayon's global pool (a thread per
-/// core), the idle workers spin looking for work and, on two cores, took turns with the state root's
-/// thread (a block of 500 transfers waited a millisecond for its roots).
+/// The one thread that computes body roots. Its own pool of one: rayon's global pool keeps a worker per
+/// core, and idle workers spin looking for work, competing on two cores with the thread they should help.
 fn sealer() -> Option<&'static rayon::ThreadPool> {
     static SEALER: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync::LazyLock::new(|| {
         rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "surge-seal".into()).build().ok()
