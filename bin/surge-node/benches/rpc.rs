@@ -14,9 +14,9 @@ use std::{
 };
 
 use alloy::{consensus::TxEip1559, eips::Encodable2718, signers::local::PrivateKeySigner};
-use alloy_primitives::{Address, TxKind, U256};
+use alloy_primitives::{Address, Bytes, U256};
 use serde_json::{Value, json};
-use surge_test_utils::{Anvil, dev_key, free_port, json_rpc, sign_eip1559, workspace_root};
+use surge_test_utils::{Anvil, dev_key, eip1559_call, free_port, json_rpc, sign_eip1559, workspace_root};
 
 const THREADS: usize = 8;
 const CALL_SECONDS: u64 = 5;
@@ -104,16 +104,10 @@ fn hammer(url: &str, bodies: Vec<String>, duration: Option<Duration>) -> Measure
 
 /// `eth_sendRawTransaction` of a signed transfer of `value` wei to `to`.
 fn send_body(key: &PrivateKeySigner, chain_id: u64, nonce: u64, to: Address, value: U256) -> String {
+    // A fee cap well above any base fee the benchmark's blocks reach.
     let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 21_000,
         max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(to),
-        value,
-        access_list: Default::default(),
-        input: Default::default(),
+        ..eip1559_call(chain_id, nonce, to, Bytes::new(), value, 21_000)
     };
     let raw = alloy_primitives::hex::encode(sign_eip1559(key, tx).encoded_2718());
     json!({ "jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction", "params": [format!("0x{raw}")] })

@@ -7,15 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::Encodable2718,
-    signers::SignerSync,
-};
-use alloy_primitives::{Address, TxKind, U256};
+use alloy::{consensus::TxEip1559, eips::Encodable2718};
+use alloy_primitives::{Address, Bytes, U256};
 use common::DevNode;
 use serde_json::{Value, json};
-use surge_test_utils::{Anvil, dev_key, json_rpc, workspace_root};
+use surge_test_utils::{Anvil, dev_key, eip1559_call, json_rpc, sign_eip1559, workspace_root};
 
 /// Fields whose values legitimately differ between the two nodes, and why.
 const EXPECTED_DIFFERENCES: &[(&str, &str)] = &[
@@ -43,20 +39,9 @@ const EXPECTED_ONLY_ONE_SIDE: &[(&str, &str)] = &[
 ];
 
 fn signed_transfer(chain_id: u64, nonce: u64, to: Address) -> String {
-    let key = dev_key(1);
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: 100_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(to),
-        value: U256::from(12345),
-        access_list: Default::default(),
-        input: Default::default(),
-    };
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    format!("0x{}", alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718()))
+    let call = eip1559_call(chain_id, nonce, to, Bytes::new(), U256::from(12345), 21_000);
+    let tx = TxEip1559 { max_fee_per_gas: 100_000_000_000, ..call };
+    format!("0x{}", alloy_primitives::hex::encode(sign_eip1559(&dev_key(1), tx).encoded_2718()))
 }
 
 /// Same JSON shape: same kind of value at every path; object keys must match except `ignored_keys`.
