@@ -12,7 +12,7 @@ use alloy::{
     eips::{Encodable2718, eip4895::Withdrawals},
 };
 use alloy_primitives::{Address, B256};
-use revm::{DatabaseRef, database::BundleState};
+use revm::DatabaseRef;
 use surge_interfaces::{
     BlockInputs, ConfigureEvm, InconsistentSlot, InputsReport, NextBlockAttributes, ReturnSlot, SlotProblem,
     StagedInputs, StateProviderFactory, SyncTx,
@@ -156,7 +156,7 @@ pub struct BuildStats {
 /// A built block, ready for the host to compute its state root and commit it.
 #[derive(Debug, Clone)]
 pub struct BuiltPayload {
-    /// The header; `state_root` is zero until the host computes it from `bundle`.
+    /// The header; `state_root` is zero until the host computes it from `changes`.
     pub header: Header,
     /// The transactions, the anchor first.
     pub body: BlockBody<TxEnvelope>,
@@ -165,7 +165,7 @@ pub struct BuiltPayload {
     /// Their receipts.
     pub receipts: Vec<ReceiptEnvelope>,
     /// The state changes, with reverts.
-    pub bundle: BundleState,
+    pub changes: surge_interfaces::BlockChanges,
     /// What the block did with the staged inputs; hand it to [`SurgePayloadBuilder::on_committed`].
     pub inputs: InputsReport,
     /// Suspect transactions (their return slot was removed) left out because they failed without it.
@@ -181,7 +181,7 @@ impl From<BuiltPayload> for surge_interfaces::BuiltBlock {
             body: payload.body,
             senders: payload.senders,
             receipts: payload.receipts,
-            bundle: payload.bundle,
+            changes: payload.changes,
         }
     }
 }
@@ -545,7 +545,7 @@ fn seal(mut header: Header, out: PassOutput, inputs: InputsReport, stats: BuildS
         body: BlockBody { transactions: txs, ommers: vec![], withdrawals: Some(Withdrawals::new(vec![])) },
         senders,
         receipts: out.receipts,
-        bundle: out.bundle,
+        changes: out.changes,
         inputs,
         excluded_txs: out.excluded,
         stats,

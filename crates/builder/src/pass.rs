@@ -18,9 +18,8 @@ use revm::{
         TxEnv,
         result::{EVMError, ExecutionResult},
     },
-    database::{BundleState, State, WrapDatabaseRef, states::bundle_state::BundleRetention},
 };
-use surge_interfaces::InvalidKind;
+use surge_interfaces::{BlockChanges, BlockState, InvalidKind};
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, slots::bridge};
 use surge_sync::CallTracer;
@@ -57,7 +56,7 @@ pub(crate) struct PassOutput {
     pub txs: Vec<Recovered<TxEnvelope>>,
     pub receipts: Vec<ReceiptEnvelope>,
     pub gas_used: u64,
-    pub bundle: BundleState,
+    pub changes: BlockChanges,
     pub sent: SentMessages,
     /// The pool transactions that went in (replayed by a rebuild).
     pub user_txs: Vec<Recovered<TxEnvelope>>,
@@ -91,14 +90,14 @@ where
     DB: DatabaseRef + std::fmt::Debug,
     DB::Error: std::error::Error + Send + Sync + 'static,
 {
-    let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
+    let mut db = BlockState::new(state, 64);
     let tracer = CallTracer::default;
     let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), tracer());
     let mut out = PassOutput {
         txs: vec![],
         receipts: vec![],
         gas_used: 0,
-        bundle: BundleState::default(),
+        changes: BlockChanges::default(),
         sent: Default::default(),
         user_txs: vec![],
         sync_results: HashMap::new(),
@@ -168,12 +167,11 @@ where
         }
     }
     drop(evm);
-    db.merge_transitions(BundleRetention::PlainState);
-    out.bundle = db.take_bundle();
+    out.changes = db.into_changes();
     Ok(out)
 }
 
-type BlockEvm<'a, DB> = TaikoEvm<&'a mut State<WrapDatabaseRef<DB>>, CallTracer>;
+type BlockEvm<'a, DB> = TaikoEvm<&'a mut BlockState<DB>, CallTracer>;
 
 /// Executes `tx` if it fits in `room` gas, committing its changes and recording its receipt (and, when
 /// traced, the messages it sent).

@@ -62,7 +62,7 @@ fn a_block_rebuilt_from_the_same_inputs_is_byte_identical_and_imports_elsewhere(
         };
         assert_eq!(encode(&first), encode(&again));
         assert_eq!(first.receipts, again.receipts);
-        assert_eq!(first.bundle, again.bundle);
+        assert_eq!(first.changes, again.changes);
         assert_eq!(first.body.transactions.len(), 5, "anchor + 4");
         assert!(first.receipts.iter().all(|r| r.status()), "{:?}", first.receipts);
 

@@ -44,3 +44,4 @@ pub use rpc::{CallShape, CallStateHook, MergeMode, RpcExtensions, StorageEntry};
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
 };
+pub use surge_block_state::{BlockChanges, BlockState, ChangedAccount};

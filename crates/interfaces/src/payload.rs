@@ -2,7 +2,7 @@
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
 use alloy_primitives::{Address, B256};
-use revm::database::BundleState;
+use surge_block_state::BlockChanges;
 
 use crate::{
     evm::NextBlockAttributes,
@@ -16,7 +16,7 @@ pub type PayloadBuilderError = Box<dyn std::error::Error + Send + Sync>;
 /// A built block, ready for the host to compute its state root and commit it.
 #[derive(Debug, Clone)]
 pub struct BuiltBlock {
-    /// The header; the host fills in the state root from `bundle`, and the transactions root, receipts root
+    /// The header; the host fills in the state root from `changes`, and the transactions root, receipts root
     /// and logs bloom from `body` and `receipts`, when it commits the block.
     pub header: Header,
     /// Transactions (and withdrawals).
@@ -25,8 +25,8 @@ pub struct BuiltBlock {
     pub senders: Vec<Address>,
     /// One receipt per transaction.
     pub receipts: Vec<ReceiptEnvelope>,
-    /// The state changes (without revm's reverts: the store records what undoes a block as it writes it).
-    pub bundle: BundleState,
+    /// What the block changed (the store records what undoes a block as it writes it).
+    pub changes: BlockChanges,
 }
 
 /// Builds the next block.

@@ -4,7 +4,7 @@
 //! accounts) and as one contract's storage grows (1k → 1M slots).
 //!
 //! Run: `cargo bench -p surge-host --bench host` (release build; prints tables, asserts nothing;
-//! `SURGE_BENCH_BLOCKS_ONLY=1` stops after the per-block table).
+//! `SURGE_BENCH_BLOCKS_ONLY=1` stops after the per-block table; `SURGE_BENCH_ROUNDS=N` runs N blocks per size).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 // The allocator the node runs on, for both sides of the comparison.
@@ -108,6 +108,11 @@ struct Sample {
     gas: u64,
 }
 
+/// Blocks per size (`SURGE_BENCH_ROUNDS`, default 5; more for profiling).
+fn rounds() -> u64 {
+    std::env::var("SURGE_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
+}
+
 fn median(v: &[Duration]) -> Duration {
     let mut v = v.to_vec();
     v.sort();
@@ -152,7 +157,7 @@ fn recipient(round: u64, i: usize) -> Address {
 
 fn block_sizes() {
     println!(
-        "== per-block cost (median of 5 blocks; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State)"
+        "== per-block cost (median of SURGE_BENCH_ROUNDS blocks, 5 by default; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State)"
     );
     println!(
         "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12}",
@@ -185,7 +190,7 @@ fn block_sizes() {
             baseline.run(&chain, &header, &[deploy]);
         }
         let mut s = Sample::default();
-        for round in 0..5u64 {
+        for round in 0..rounds() {
             let txs = if kind == 0 {
                 transfers(&mut chain, n, round)
             } else {

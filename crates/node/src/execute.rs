@@ -15,9 +15,8 @@ use alloy_evm::{
 };
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{Address, B64, B256};
-use revm::database::{State, states::bundle_state::BundleRetention};
 
-use surge_interfaces::{BuiltBlock, InvalidKind, NextBlockAttributes};
+use surge_interfaces::{BlockState, BuiltBlock, InvalidKind, NextBlockAttributes};
 
 use crate::{
     chainspec::ChainSpec,
@@ -217,15 +216,10 @@ where
     let wrap = |source| ExecuteError::Block { number, source };
     let shanghai = header.withdrawals_root.is_some();
 
-    let mut db = State::builder().with_database_ref(state).with_bundle_update().build();
-    // A transaction touches about two accounts; growing these maps (and the transaction and receipt lists)
-    // while executing cost a quarter of a block of transfers (rehashing, copying and fresh pages).
+    // A transaction touches about two accounts; growing the account map (and the transaction and receipt
+    // lists) while executing cost a quarter of a block of transfers (rehashing, copying and fresh pages).
     let expected_txs = source.size_hint().min((header.gas_limit / 21_000) as usize);
-    let accounts = 2 * expected_txs + 16;
-    db.cache.accounts.reserve(accounts);
-    if let Some(transitions) = db.transition_state.as_mut() {
-        transitions.transitions.reserve(accounts);
-    }
+    let mut db = BlockState::new(state, 2 * expected_txs + 16);
     let env = EvmEnv::for_eth_block(&header, chain, chain.chain_id, chain.blob_params_at(header.timestamp));
     let evm = factory.create_evm(&mut db, env);
     let ctx = EthBlockExecutionCtx {
@@ -253,8 +247,7 @@ where
         }
     }
     let result = executor.apply_post_execution_changes().map_err(wrap)?;
-    db.merge_transitions(BundleRetention::PlainState);
-    let bundle = db.take_bundle();
+    let changes = db.into_changes();
 
     let receipts: Vec<ReceiptEnvelope> = result.receipts;
     let (senders, txs): (Vec<Address>, Vec<TxEnvelope>) =
@@ -275,7 +268,7 @@ where
         ommers: vec![],
         withdrawals: shanghai.then(|| Withdrawals::new(input.withdrawals.clone())),
     };
-    Ok(BuiltBlock { header, body, senders, receipts, bundle })
+    Ok(BuiltBlock { header, body, senders, receipts, changes })
 }
 
 /// Whether a transaction that failed validation in a block can never execute or only not in this one.

@@ -1,5 +1,5 @@
 //! Applying a state change to the store: plain state, hashed state and both tries, in one write
-//! transaction. Used for new blocks (from revm's bundle) and for unwinding (from a block's revert).
+//! transaction. Used for new blocks (from their [`BlockChanges`]) and for unwinding (from a block's revert).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -7,7 +7,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use redb::{ReadableTable, Table, WriteTransaction};
-use revm::database::BundleState;
+use surge_interfaces::BlockChanges;
 use surge_trie::{PrefixSet, TrieUpdates, compute_root, encode_branch_node, encode_path};
 
 use super::{
@@ -31,36 +31,25 @@ pub struct StateDiff {
 }
 
 impl StateDiff {
-    /// What a block executed by revm changed.
-    pub fn from_bundle(bundle: &BundleState) -> Self {
+    /// What a block changed, in the store's terms.
+    pub fn from_changes(changes: &BlockChanges) -> Self {
         let mut diff = Self::default();
-        for (address, account) in &bundle.state {
-            if !account.was_destroyed()
-                && !account.is_info_changed()
-                && account.storage.values().all(|s| s.present_value == s.previous_or_original_value)
-            {
-                continue; // only read or touched without effect
-            }
+        for (address, account) in &changes.accounts {
             let info = account.info.as_ref().map(|i| StoredAccount {
                 nonce: i.nonce,
                 balance: i.balance,
                 code_hash: i.code_hash,
             });
             diff.accounts.insert(*address, info);
-            if account.was_destroyed() {
+            if account.wiped {
                 diff.wiped.insert(*address);
             }
-            let slots: BTreeMap<B256, U256> = account
-                .storage
-                .iter()
-                .filter(|(_, s)| account.was_destroyed() || s.present_value != s.previous_or_original_value)
-                .map(|(k, s)| (B256::from(k.to_be_bytes::<32>()), s.present_value))
-                .collect();
-            if !slots.is_empty() {
+            if !account.storage.is_empty() {
+                let slots = account.storage.iter().map(|(k, v)| (B256::from(k.to_be_bytes::<32>()), *v)).collect();
                 diff.storage.insert(*address, slots);
             }
         }
-        diff.contracts = bundle
+        diff.contracts = changes
             .contracts
             .iter()
             .map(|(hash, code)| (*hash, code.original_bytes()))

@@ -158,7 +158,7 @@ pub struct ExecutedBlock {
 impl From<surge_interfaces::BuiltBlock> for ExecutedBlock {
     fn from(block: surge_interfaces::BuiltBlock) -> Self {
         ExecutedBlock {
-            diff: StateDiff::from_bundle(&block.bundle),
+            diff: StateDiff::from_changes(&block.changes),
             header: block.header,
             body: block.body,
             senders: block.senders,
