@@ -22,11 +22,13 @@ use alloy_primitives::{Address, TxKind, U256, keccak256};
 use alloy_sol_types::SolCall;
 use common::{TestChain, key};
 use revm::{
+    DatabaseCommit,
     context::TxEnv,
     database::{CacheDB, EmptyDB, State, states::bundle_state::BundleRetention},
     state::{AccountInfo, Bytecode},
 };
 use surge_host::{StateDiff, execute::execute_block, storage::tables::StoredAccount};
+use surge_interfaces::BlockState;
 use surge_primitives::bindings::{test_storage_logs::StorageLogs, test_token::TestToken};
 
 /// A plain revm database holding the same state as the chain (kept in step by replaying the same blocks).
@@ -74,11 +76,7 @@ impl Baseline {
         let (env, envs) = block_envs(chain, header, txs);
         let start = Instant::now();
         let mut state = State::builder().with_database_ref(&self.db).with_bundle_update().build();
-        let mut evm = EthEvmFactory::default().create_evm(&mut state, env);
-        for tx in envs {
-            evm.transact_commit(tx).unwrap();
-        }
-        drop(evm);
+        transact_all(&mut state, env, envs);
         state.merge_transitions(BundleRetention::PlainState);
         let bundle = state.take_bundle();
         let elapsed = start.elapsed();
@@ -86,15 +84,38 @@ impl Baseline {
         elapsed
     }
 
+    /// The same through surge-block-state's `BlockState` (what our executors use), over the same in-memory
+    /// database: what tracking the block's changes costs without any store read.
+    fn run_with_block_state(
+        &self,
+        chain: &TestChain,
+        header: &alloy::consensus::Header,
+        txs: &[Recovered<TxEnvelope>],
+    ) -> Duration {
+        let (env, envs) = block_envs(chain, header, txs);
+        let start = Instant::now();
+        let mut state = BlockState::new(&self.db, 2 * txs.len() + 16);
+        transact_all(&mut state, env, envs);
+        let changes = state.into_changes();
+        let elapsed = start.elapsed();
+        drop(changes);
+        elapsed
+    }
+
     /// Executes `txs` in the environment of `header`; returns the time taken.
     fn run(&mut self, chain: &TestChain, header: &alloy::consensus::Header, txs: &[Recovered<TxEnvelope>]) -> Duration {
         let (env, envs) = block_envs(chain, header, txs);
         let start = Instant::now();
-        let mut evm = EthEvmFactory::default().create_evm(&mut self.db, env);
-        for tx in envs {
-            evm.transact_commit(tx).unwrap();
-        }
+        transact_all(&mut self.db, env, envs);
         start.elapsed()
+    }
+}
+
+/// Executes and commits each transaction on `db`.
+fn transact_all<DB: alloy_evm::Database + DatabaseCommit>(db: DB, env: EvmEnv, txs: Vec<TxEnv>) {
+    let mut evm = EthEvmFactory::default().create_evm(db, env);
+    for tx in txs {
+        evm.transact_commit(tx).unwrap();
     }
 }
 
@@ -105,6 +126,7 @@ struct Sample {
     commit: Vec<Duration>,
     revm: Vec<Duration>,
     bundle: Vec<Duration>,
+    tracked: Vec<Duration>,
     gas: u64,
 }
 
@@ -157,10 +179,10 @@ fn recipient(round: u64, i: usize) -> Address {
 
 fn block_sizes() {
     println!(
-        "== per-block cost (median of SURGE_BENCH_ROUNDS blocks, 5 by default; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State)"
+        "== per-block cost (median of SURGE_BENCH_ROUNDS blocks, 5 by default; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State, revm+block = through our BlockState)"
     );
     println!(
-        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12}",
+        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12} {:>11} {:>12}",
         "block",
         "exec ms",
         "root ms",
@@ -171,6 +193,8 @@ fn block_sizes() {
         "revm Mgas/s",
         "exec ratio",
         "revm+bundle",
+        "its ratio",
+        "revm+block",
         "its ratio"
     );
     for (label, kind, n) in [
@@ -204,6 +228,7 @@ fn block_sizes() {
             };
             let (exec, root, commit, header) = timed_block(&mut chain, txs.clone());
             s.bundle.push(baseline.run_with_bundle(&chain, &header, &txs));
+            s.tracked.push(baseline.run_with_block_state(&chain, &header, &txs));
             s.revm.push(baseline.run(&chain, &header, &txs));
             s.exec.push(exec);
             s.root.push(root);
@@ -211,10 +236,10 @@ fn block_sizes() {
             s.gas = header.gas_used;
         }
         let (exec, root, commit, revm) = (median(&s.exec), median(&s.root), median(&s.commit), median(&s.revm));
-        let bundle = median(&s.bundle);
+        let (bundle, tracked) = (median(&s.bundle), median(&s.tracked));
         let mgas = |d: Duration| s.gas as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x {:>11.2} {:>11.2}x",
+            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x {:>11.2} {:>11.2}x {:>11.2} {:>11.2}x",
             label,
             ms(exec),
             ms(root),
@@ -225,7 +250,9 @@ fn block_sizes() {
             mgas(revm),
             exec.as_secs_f64() / revm.as_secs_f64(),
             ms(bundle),
-            bundle.as_secs_f64() / revm.as_secs_f64()
+            bundle.as_secs_f64() / revm.as_secs_f64(),
+            ms(tracked),
+            tracked.as_secs_f64() / revm.as_secs_f64()
         );
     }
 }
