@@ -116,11 +116,6 @@ impl<DB> BlockState<DB> {
         }
     }
 
-    /// The parent state.
-    pub fn db(&self) -> &DB {
-        &self.db
-    }
-
     /// What the block changed: accounts whose values or storage differ from the parent state's, and the
     /// code it deployed.
     pub fn into_changes(self) -> BlockChanges {

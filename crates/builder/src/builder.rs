@@ -164,7 +164,7 @@ pub struct BuiltPayload {
     pub senders: Vec<Address>,
     /// Their receipts.
     pub receipts: Vec<ReceiptEnvelope>,
-    /// The state changes, with reverts.
+    /// What the block changed.
     pub changes: surge_interfaces::BlockChanges,
     /// What the block did with the staged inputs; hand it to [`SurgePayloadBuilder::on_committed`].
     pub inputs: InputsReport,

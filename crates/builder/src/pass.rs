@@ -90,6 +90,7 @@ where
     DB: DatabaseRef + std::fmt::Debug,
     DB::Error: std::error::Error + Send + Sync + 'static,
 {
+    // L2 blocks come every second and are mostly small: start small and let the map grow.
     let mut db = BlockState::new(state, 64);
     let tracer = CallTracer::default;
     let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), tracer());
