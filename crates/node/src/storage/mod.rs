@@ -3,6 +3,7 @@
 //! Every block is written in one write transaction (quick repair on), so a crash leaves either the whole
 //! block or none of it, and reopening after a crash is fast.
 
+mod block_log;
 mod code_cache;
 mod diff;
 mod proof;
@@ -22,6 +23,8 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
+pub use block_log::DEFAULT_DURABLE_EVERY;
+use block_log::{commit_durable, commit_logged, replay_block_log};
 pub use code_cache::{CodeCache, DEFAULT_CODE_CACHE_ENTRIES};
 pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
 pub use provider::StateProvider;
@@ -123,6 +126,15 @@ pub enum StoreError {
         /// Computed.
         computed: String,
     },
+    /// The block log could not be read or written.
+    #[error("block log {path}: {source}")]
+    Log {
+        /// The log file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Unwinding past what is stored.
     #[error("cannot unwind to block {target}: {reason}")]
     Unwind {
@@ -199,7 +211,8 @@ pub struct CommittedParts {
 pub struct CommitTimes {
     /// Writing the state and the block into the write transaction, the state root included.
     pub state_root: std::time::Duration,
-    /// Making it durable (redb's commit).
+    /// Committing it: logging the block and redb's commit, which waits for the disk only every
+    /// `durable_every` blocks (see [`Store::set_durable_every`]).
     pub commit: std::time::Duration,
 }
 
@@ -213,17 +226,26 @@ pub struct Store {
     /// Accounts and slots of the head's state, shared by every state view.
     state: Arc<StateCache>,
     /// Held by each write from before it starts until the state cache has its result: redb lets the next
-    /// writer in as soon as a commit returns, and the cache must never see two writes overlap.
-    writer: std::sync::Mutex<()>,
+    /// writer in as soon as a commit returns, and the cache must never see two writes overlap. It guards
+    /// the block log, which the writes keep in step with redb's durable commits.
+    writer: std::sync::Mutex<block_log::BlockLog>,
     /// Transaction hashes of the latest blocks, not yet in `TX_LOOKUP`.
     tx_index: tx_index::TxIndex,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "making the last blocks durable on close (the block log replays them)");
+        }
+    }
 }
 
 /// The store's writer, held (committing nothing) until dropped; see [`Store::hold_writer`].
 pub struct HeldWriter<'a> {
     // Declared first, dropped first: the write transaction ends before the next writer may start.
     _txn: WriteTransaction,
-    _writer: std::sync::MutexGuard<'a, ()>,
+    _writer: std::sync::MutexGuard<'a, block_log::BlockLog>,
 }
 
 impl std::fmt::Debug for HeldWriter<'_> {
@@ -271,6 +293,8 @@ impl Store {
             Some(_) => {}
             None => write_genesis(&db, &alloc_diff, genesis_header)?,
         }
+        // Before the hash index loads: it indexes the blocks above its mark from their bodies.
+        let log = replay_block_log(&db, dir)?;
         let tx_index = tx_index::TxIndex::open(&db)?;
         Ok(Self {
             db,
@@ -278,7 +302,7 @@ impl Store {
             genesis_hash: expected,
             codes: Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)),
             state: Arc::new(StateCache::new(limits)),
-            writer: std::sync::Mutex::new(()),
+            writer: std::sync::Mutex::new(log),
         })
     }
 
@@ -389,15 +413,22 @@ impl Store {
     /// [`Self::commit_block`], returning the block as committed and how long the parts took.
     pub fn commit_block_timed(&self, block: ExecutedBlock) -> Result<(CommittedParts, CommitTimes), StoreError> {
         let started = Instant::now();
-        let _writer = self.writer();
-        let mut txn = self.db.begin_write()?;
+        let mut log = self.writer();
+        let logged = (!log.due()).then(|| block_log::encode(&block));
+        let txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let txs = tx_index::BlockTxs::of(block.header.number, &block.body.transactions);
         let committed = write_block_keeping(&txn, block)?;
         let indexed = self.tx_index.stage(&txn, txs)?;
         let written = Instant::now();
-        txn.set_quick_repair(true);
-        txn.commit()?;
+        match logged {
+            // In the log before redb has it: a crash from here on finds it there.
+            Some(encoded) => {
+                log.append(committed.header.hash, &encoded)?;
+                commit_logged(txn)?;
+            }
+            None => commit_durable(txn, &mut log)?,
+        }
         cache.committed([&committed.after]);
         self.tx_index.committed(indexed);
         let times = CommitTimes { state_root: written - started, commit: written.elapsed() };
@@ -406,13 +437,12 @@ impl Store {
 
     /// Undoes every block above `target`, atomically.
     pub fn unwind_to(&self, target: u64) -> Result<(), StoreError> {
-        let _writer = self.writer();
-        let mut txn = self.db.begin_write()?;
+        let mut log = self.writer();
+        let txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let restored = unwind_keeping(&txn, target)?;
         self.tx_index.stage_unwind(&txn, target)?;
-        txn.set_quick_repair(true);
-        txn.commit()?;
+        commit_durable(txn, &mut log)?;
         cache.committed(&restored);
         self.tx_index.unwound(target);
         Ok(())
@@ -420,12 +450,11 @@ impl Store {
 
     /// Writes `diff` straight into the state, recording no block (bulk loads in benchmarks and tools).
     pub fn load_state(&self, diff: &StateDiff) -> Result<B256, StoreError> {
-        let _writer = self.writer();
-        let mut txn = self.db.begin_write()?;
+        let mut log = self.writer();
+        let txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let applied = apply_diff(&txn, diff)?;
-        txn.set_quick_repair(true);
-        txn.commit()?;
+        commit_durable(txn, &mut log)?;
         cache.committed([&applied.after]);
         Ok(applied.root)
     }
@@ -452,7 +481,24 @@ impl Store {
         Ok(proof)
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+    /// Makes every committed block durable (a store also does this every `durable_every` blocks, with
+    /// every other write, and when it is dropped).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let mut log = self.writer();
+        if !log.has_pending() {
+            return Ok(());
+        }
+        commit_durable(self.db.begin_write()?, &mut log)
+    }
+
+    /// Commits up to `blocks - 1` blocks in a row without waiting for the disk (logged, see the
+    /// module `block_log`), then a durable one; 1 makes every commit durable. Default
+    /// [`DEFAULT_DURABLE_EVERY`].
+    pub fn set_durable_every(&self, blocks: u64) {
+        self.writer().durable_every = blocks.max(1);
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, block_log::BlockLog> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
