@@ -40,6 +40,8 @@ pub struct FileConfig {
     fee_recipient: Option<Address>,
     #[serde(default)]
     http: HttpSection,
+    #[serde(default)]
+    db: DbSection,
     metrics: Option<SocketAddr>,
     surge_compat_addr: Option<SocketAddr>,
     #[serde(default)]
@@ -160,6 +162,13 @@ struct HttpSection {
     cors: Option<Vec<String>>,
     port: Option<u16>,
     max_request_size: Option<u32>,
+}
+
+/// `[db]`: how the chain stores write.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DbSection {
+    durable_every: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -330,6 +339,8 @@ pub struct FlagValues {
     pub metrics: Option<SocketAddr>,
     /// `--surge.compat-addr`.
     pub surge_compat_addr: Option<SocketAddr>,
+    /// `--db.durable-every`.
+    pub durable_every: Option<u64>,
     /// `--fee-recipient`.
     pub fee_recipient: Option<Address>,
     /// Protocol address flags.
@@ -365,6 +376,8 @@ pub struct Settings {
     pub surge_compat_addr: Option<SocketAddr>,
     /// Who receives the L2 blocks' fees (dev mode: dev account 0 unless set).
     pub fee_recipient: Option<Address>,
+    /// Blocks per durable commit of the chain stores (the others are logged; 1: every block).
+    pub durable_every: u64,
     /// Protocol addresses set explicitly.
     pub protocol: ProtocolOverrides,
     /// How the L1 leg of synchronous composability is simulated and bounded.
@@ -397,6 +410,20 @@ impl Settings {
         protocol.overlay(&ProtocolOverrides::from_env(env)?);
         protocol.overlay(&flags.protocol);
         let block_time = flags.block_time.or(env_parse("SURGE_BLOCK_TIME")?).or(file.block_time).unwrap_or(1);
+        let durable_every = [
+            ("--db.durable-every", flags.durable_every),
+            ("SURGE_DB_DURABLE_EVERY", env_parse("SURGE_DB_DURABLE_EVERY")?),
+            ("db.durable_every", file.db.durable_every),
+        ]
+        .into_iter()
+        .find_map(|(field, value)| value.map(|v| (field, v)));
+        let durable_every = match durable_every {
+            Some((field, 0)) => {
+                return Err(err(field, "must be at least 1 (1: every block is durable when committed)"));
+            }
+            Some((_, blocks)) => blocks,
+            None => surge_host::storage::DEFAULT_DURABLE_EVERY,
+        };
         Ok(Self {
             datadir: flags
                 .datadir
@@ -435,6 +462,7 @@ impl Settings {
                     None => file.fee_recipient,
                 },
             },
+            durable_every,
             protocol,
             sync: file.sync.resolve()?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
@@ -492,11 +520,28 @@ mod tests {
         assert_eq!(s.http.port(), 9000, "file beats default");
         assert_eq!(s.protocol.l1_bridge, Some(B.parse().unwrap()), "env beats file");
         assert_eq!(s.protocol.l2_anchor, Some(A.parse().unwrap()), "file kept where nothing overrides");
+        assert_eq!(s.durable_every, surge_host::storage::DEFAULT_DURABLE_EVERY, "default");
         flags.block_time = Some(0);
         flags.protocol.l1_bridge = Some(A.parse().unwrap());
         let s = Settings::resolve(&flags, &env_of(&[("SURGE_BLOCK_TIME", "3"), ("L1_BRIDGE_ADDRESS", B)])).unwrap();
         assert_eq!(s.block_time, Duration::ZERO, "flag beats env");
         assert_eq!(s.protocol.l1_bridge, Some(A.parse().unwrap()), "flag beats env");
+    }
+
+    #[test]
+    fn durable_every_layers_and_refuses_zero_naming_where_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[db]\ndurable_every = 8\n").unwrap();
+        let mut flags = FlagValues { config: Some(file.clone()), ..Default::default() };
+        assert_eq!(Settings::resolve(&flags, &|_| None).unwrap().durable_every, 8, "file");
+        let env = env_of(&[("SURGE_DB_DURABLE_EVERY", "4")]);
+        assert_eq!(Settings::resolve(&flags, &env).unwrap().durable_every, 4, "env beats file");
+        flags.durable_every = Some(1);
+        assert_eq!(Settings::resolve(&flags, &env).unwrap().durable_every, 1, "flag beats env");
+        std::fs::write(&file, "[db]\ndurable_every = 0\n").unwrap();
+        let e = Settings::resolve(&FlagValues { config: Some(file), ..Default::default() }, &|_| None).unwrap_err();
+        assert_eq!(e.field, "db.durable_every");
     }
 
     #[test]

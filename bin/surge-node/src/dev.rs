@@ -121,6 +121,7 @@ async fn run_chains(
         ..Default::default()
     };
     let l2 = OpenChain::open("L2", l2_spec, &settings.datadir.join("l2"))?;
+    l2.store.set_durable_every(settings.durable_every);
     let mode = match settings.block_time {
         d if d.is_zero() => ProductionMode::Instant { tick: Duration::from_millis(100) },
         d => ProductionMode::Interval(d),
@@ -143,6 +144,7 @@ async fn run_chains(
         }
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
+            l1.store.set_durable_every(settings.durable_every);
             let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
             let l1 = l1
                 .start(StartOptions {

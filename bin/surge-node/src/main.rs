@@ -83,6 +83,12 @@ struct Cli {
     #[arg(long = "surge.compat-addr")]
     surge_compat_addr: Option<SocketAddr>,
 
+    /// Make every Nth block commit durable (fsync); the blocks between are logged without waiting for the
+    /// disk and survive a crash of the process, not a power cut. 1 = every block [default: 64].
+    /// Env: SURGE_DB_DURABLE_EVERY.
+    #[arg(long = "db.durable-every", value_name = "BLOCKS")]
+    durable_every: Option<u64>,
+
     /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
     /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
     #[arg(long = "proposer.key-file", value_name = "PATH")]
@@ -140,6 +146,7 @@ impl Cli {
             log: self.log.clone(),
             metrics: self.metrics,
             surge_compat_addr: self.surge_compat_addr,
+            durable_every: self.durable_every,
             protocol: config::ProtocolOverrides {
                 l1_bridge: self.l1_bridge,
                 l1_resolver: None,

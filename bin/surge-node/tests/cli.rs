@@ -19,12 +19,14 @@ fn invalid_configuration_is_one_line_naming_the_field_and_exit_code_2() {
     let a = "0x00000000000000000000000000000000000000aa";
     let b = "0x00000000000000000000000000000000000000bb";
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 7] = [
         (&["--dev"], &[("L2_BRIDGE_ADDRESS", a), ("BRIDGE_L2_ADDRESS", b)], "BRIDGE_L2_ADDRESS"),
         (&["--dev"], &[("L1_BRIDGE_ADDRESS", "0xnope")], "L1_BRIDGE_ADDRESS"),
         (&["--dev"], &[("SURGE_BLOCK_TIME", "soon")], "SURGE_BLOCK_TIME"),
         (&["--dev", "--l2.bridge", a], &[], "l2_bridge"),
         (&["--dev", "--config", "/nonexistent/surge.toml"], &[], "--config"),
+        (&["--dev", "--db.durable-every", "0"], &[], "--db.durable-every"),
+        (&["--dev"], &[("SURGE_DB_DURABLE_EVERY", "0")], "SURGE_DB_DURABLE_EVERY"),
     ];
     for (args, env, field) in cases {
         let (code, stderr) = run(args, env);
@@ -52,4 +54,12 @@ fn the_config_template_parses() {
     let (code, stderr) = run(&["--dev", "--config", template.to_str().unwrap(), "--log", "=bad=filter="], &[]);
     assert_eq!(code, 2);
     assert!(stderr.contains("log"), "the template parsed and the log filter was checked next: {stderr}");
+}
+
+#[test]
+fn the_readme_durability_flag_is_accepted() {
+    // As in the README; the bad log filter stops the node right after the settings resolved.
+    let (code, stderr) = run(&["--dev", "--db.durable-every", "1", "--log", "=bad=filter="], &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("log") && !stderr.contains("durable"), "the flag was accepted: {stderr}");
 }
