@@ -3,6 +3,7 @@
 //! Every block is written in one write transaction (quick repair on), so a crash leaves either the whole
 //! block or none of it, and reopening after a crash is fast.
 
+mod account_filter;
 mod block_log;
 mod code_cache;
 mod diff;
@@ -21,8 +22,9 @@ use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
 use alloy::eips::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
+pub use account_filter::AccountFilter;
 pub use block_log::DEFAULT_DURABLE_EVERY;
 use block_log::{commit_durable, commit_logged, replay_block_log};
 pub use code_cache::{CodeCache, DEFAULT_CODE_CACHE_ENTRIES};
@@ -225,12 +227,25 @@ pub struct Store {
     codes: Arc<CodeCache>,
     /// Accounts and slots of the head's state, shared by every state view.
     state: Arc<StateCache>,
+    /// Which accounts may exist, shared by every state view.
+    accounts: Arc<AccountFilter>,
     /// Held by each write from before it starts until the state cache has its result: redb lets the next
     /// writer in as soon as a commit returns, and the cache must never see two writes overlap. It guards
     /// the block log, which the writes keep in step with redb's durable commits.
     writer: std::sync::Mutex<block_log::BlockLog>,
     /// Transaction hashes of the latest blocks, not yet in `TX_LOOKUP`.
     tx_index: tx_index::TxIndex,
+}
+
+/// The account filter of the accounts `db` holds.
+fn account_filter_of(db: &Database) -> Result<AccountFilter, StoreError> {
+    let read = db.begin_read()?;
+    let table = read.open_table(PLAIN_ACCOUNTS)?;
+    let filter = AccountFilter::with_capacity(table.len()?);
+    for entry in table.iter()? {
+        filter.insert(&Address::from(entry?.0.value()));
+    }
+    Ok(filter)
 }
 
 impl Drop for Store {
@@ -296,12 +311,14 @@ impl Store {
         // Before the hash index loads: it indexes the blocks above its mark from their bodies.
         let log = replay_block_log(&db, dir)?;
         let tx_index = tx_index::TxIndex::open(&db)?;
+        let accounts = Arc::new(account_filter_of(&db)?);
         Ok(Self {
             db,
             tx_index,
             genesis_hash: expected,
             codes: Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)),
             state: Arc::new(StateCache::new(limits)),
+            accounts,
             writer: std::sync::Mutex::new(log),
         })
     }
@@ -378,7 +395,9 @@ impl Store {
     /// A view of the latest state (a revm database).
     pub fn latest_state(&self) -> Result<StateProvider, StoreError> {
         let (generation, read) = self.begin_state_read()?;
-        Ok(StateProvider::new(read, self.codes.clone())?.with_state_cache(self.state.clone(), generation))
+        Ok(StateProvider::new(read, self.codes.clone())?
+            .with_state_cache(self.state.clone(), generation)
+            .with_account_filter(self.accounts.clone()))
     }
 
     /// A view of the state after canonical block `number` (the head, or an earlier block whose reverts
@@ -386,7 +405,9 @@ impl Store {
     pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
         let (generation, read) = self.begin_state_read()?;
         let (head, reverts) = reverts_above(&read, number)?;
-        let provider = StateProvider::new(read, self.codes.clone())?.with_state_cache(self.state.clone(), generation);
+        let provider = StateProvider::new(read, self.codes.clone())?
+            .with_state_cache(self.state.clone(), generation)
+            .with_account_filter(self.accounts.clone());
         Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
     }
 
@@ -420,6 +441,7 @@ impl Store {
         let txs = tx_index::BlockTxs::of(block.header.number, &block.body.transactions);
         let committed = write_block_keeping(&txn, block)?;
         let indexed = self.tx_index.stage(&txn, txs)?;
+        self.note_accounts([&committed.after]);
         let written = Instant::now();
         match logged {
             // In the log before redb has it: a crash from here on finds it there.
@@ -442,6 +464,7 @@ impl Store {
         let cache = self.state.begin_write();
         let restored = unwind_keeping(&txn, target)?;
         self.tx_index.stage_unwind(&txn, target)?;
+        self.note_accounts(&restored);
         commit_durable(txn, &mut log)?;
         cache.committed(&restored);
         self.tx_index.unwound(target);
@@ -454,6 +477,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let applied = apply_diff(&txn, diff)?;
+        self.note_accounts([&applied.after]);
         commit_durable(txn, &mut log)?;
         cache.committed([&applied.after]);
         Ok(applied.root)
@@ -479,6 +503,15 @@ impl Store {
             return Err(StoreError::StateRootMismatch { number, expected, computed: proof.state_root });
         }
         Ok(proof)
+    }
+
+    /// Records in the account filter the accounts a write leaves in place, before it commits.
+    fn note_accounts<'a>(&self, after: impl IntoIterator<Item = &'a BlockRevert>) {
+        for revert in after {
+            for (address, _) in revert.accounts.iter().filter(|(_, account)| account.is_some()) {
+                self.accounts.insert(address);
+            }
+        }
     }
 
     /// Makes every committed block durable (a store also does this every `durable_every` blocks, with

@@ -7,7 +7,7 @@ use alloy_primitives::{Address, B256, U256, map::HashMap};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 
-use super::{CodeCache, StateCache, StoreError, revert::BlockRevert, tables::*};
+use super::{AccountFilter, CodeCache, StateCache, StoreError, revert::BlockRevert, tables::*};
 
 /// The pre-block values of everything changed above some block: what that block's state had.
 #[derive(Debug, Default)]
@@ -60,6 +60,8 @@ pub struct StateProvider {
     code_cache: Arc<CodeCache>,
     /// The store's state cache and the generation `txn` sees (reads fill it while that is current).
     state_cache: Option<(Arc<StateCache>, u64)>,
+    /// Answers "absent" for accounts the store has never held, without a read.
+    account_filter: Option<Arc<AccountFilter>>,
     txn: ReadTransaction,
 }
 
@@ -75,6 +77,7 @@ impl StateProvider {
             headers: Lazy::new(HEADERS),
             code_cache,
             state_cache: None,
+            account_filter: None,
             txn,
         })
     }
@@ -83,6 +86,12 @@ impl StateProvider {
     /// state `txn` sees (`None`: a write was under way when the transaction started; no cache).
     pub(crate) fn with_state_cache(mut self, cache: Arc<StateCache>, generation: Option<u64>) -> Self {
         self.state_cache = generation.map(|g| (cache, g));
+        self
+    }
+
+    /// Skips the read of accounts `filter` says the store has never held.
+    pub(crate) fn with_account_filter(mut self, filter: Arc<AccountFilter>) -> Self {
+        self.account_filter = Some(filter);
         self
     }
 
@@ -114,6 +123,11 @@ impl StateProvider {
     pub fn account(&self, address: &Address) -> Result<Option<StoredAccount>, StoreError> {
         if let Some(account) = self.overlay.as_ref().and_then(|o| o.accounts.get(address)) {
             return Ok(*account);
+        }
+        // After the overlay (an older block's accounts that are gone now are in its reverts), before the
+        // cache: an account the store never held needs neither, nor a place in the cache.
+        if self.account_filter.as_ref().is_some_and(|f| !f.may_contain(address)) {
+            return Ok(None);
         }
         if let Some((cache, generation)) = &self.state_cache
             && let Some(account) = cache.account(*generation, address)
