@@ -13,8 +13,10 @@ use std::{
 };
 
 use alloy_primitives::{Address, TxKind, U256};
+use alloy_sol_types::SolCall;
 use common::{TestChain, key};
 use revm::DatabaseRef;
+use surge_primitives::bindings::test_storage_logs::StorageLogs;
 
 const CHILD_ENV: &str = "SURGE_CRASH_CHILD_DIR";
 
@@ -35,6 +37,18 @@ fn crash_child() {
             let to = Address::with_last_byte(i.wrapping_mul(31).wrapping_add(nonce as u8));
             txs.push(chain.tx(&from, TxKind::Call(to), U256::from(nonce + 1), vec![]));
         }
+        // Contracts and slots set and cleared, so that replaying the block log covers code and storage: a
+        // new contract every eighth block, otherwise a slot of the first one set or cleared.
+        let deployer = key(4);
+        let nonce = state.basic_ref(deployer.address()).unwrap().map(|a| a.nonce).unwrap_or(0);
+        chain.nonces.insert(deployer.address(), nonce);
+        let app = deployer.address().create(0);
+        txs.push(if nonce.is_multiple_of(8) {
+            chain.tx(&deployer, TxKind::Create, U256::ZERO, StorageLogs::BYTECODE.to_vec())
+        } else {
+            let call = StorageLogs::storeCall { key: U256::from(nonce % 3), value: U256::from(nonce % 2) };
+            chain.tx(&deployer, TxKind::Call(app), U256::ZERO, call.abi_encode())
+        });
         drop(state);
         let header = chain.block(txs);
         let mut out = stdout.lock();

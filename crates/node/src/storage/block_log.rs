@@ -19,13 +19,17 @@ use std::{
 };
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
-use alloy::eips::{Decodable2718, Encodable2718};
+use alloy::eips::Decodable2718;
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_rlp::Decodable;
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
-use super::{BlockRevert, ExecutedBlock, Snapshot, StateDiff, StoreError, tables::META, write::write_block_keeping};
+use super::{
+    BlockRevert, ExecutedBlock, Snapshot, StateDiff, StoreError,
+    tables::META,
+    write::{BlockBytes, write_block_keeping},
+};
 
 /// Meta key of the epoch of the last durable commit.
 const META_LOG_EPOCH: &str = "block_log_epoch";
@@ -142,34 +146,28 @@ fn frame_at(bytes: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     (crc32fast::hash(payload) == crc).then_some((payload, start + len))
 }
 
-/// A block as the log stores it: an RLP list of the header, the body, the senders, the receipts, the
-/// state diff's accounts and slots (in the revert record's encoding), wiped accounts, contracts as hash
-/// and code pairs, and whether the header's roots are checked.
-pub(super) fn encode(block: &ExecutedBlock) -> Vec<u8> {
-    let diff = &block.diff;
-    let changes = BlockRevert {
-        accounts: diff.accounts.iter().map(|(a, v)| (*a, *v)).collect(),
-        storage: diff.storage.iter().flat_map(|(a, slots)| slots.iter().map(move |(k, v)| (*a, *k, *v))).collect(),
-    };
-    let receipts: Vec<Bytes> = block.receipts.iter().map(|r| r.encoded_2718().into()).collect();
-    let contracts: Vec<Bytes> = diff
+/// A block as the log stores it, from the encodings it was written with: an RLP list of the sealed
+/// header, the body, the senders, the receipts, the values the block left for every key it touched, and
+/// its contracts as hash and code pairs.
+pub(super) fn encode(bytes: &BlockBytes) -> Vec<u8> {
+    let contracts: Vec<Bytes> = bytes
         .contracts
         .iter()
         .flat_map(|(hash, code)| [Bytes::copy_from_slice(hash.as_slice()), code.clone()])
         .collect();
-    let fields: Vec<Bytes> = vec![
-        alloy_rlp::encode(&block.header).into(),
-        alloy_rlp::encode(&block.body).into(),
-        block.senders.iter().flat_map(|s| s.0).collect::<Vec<u8>>().into(),
-        alloy_rlp::encode(&receipts).into(),
-        changes.encode().into(),
-        diff.wiped.iter().flat_map(|a| a.0).collect::<Vec<u8>>().into(),
-        alloy_rlp::encode(&contracts).into(),
-        vec![u8::from(block.verify_roots)].into(),
-    ];
-    alloy_rlp::encode(&fields)
+    let contracts = alloy_rlp::encode(&contracts);
+    let fields = [&bytes.header, &bytes.body, &bytes.senders, &bytes.receipts, &bytes.after, &contracts];
+    let payload: usize = fields.iter().map(|f| alloy_rlp::Encodable::length(f.as_slice())).sum();
+    let mut out = Vec::with_capacity(payload + 9);
+    alloy_rlp::Header { list: true, payload_length: payload }.encode(&mut out);
+    for field in fields {
+        alloy_rlp::Encodable::encode(field.as_slice(), &mut out);
+    }
+    out
 }
 
+/// A logged record as a block to write again: its state change is the values it left for every key it
+/// touched (what an unwind applies the other way), its header the sealed one, whose roots are checked.
 fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("block log record: {what}"));
     if payload.len() < 40 {
@@ -178,7 +176,7 @@ fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
     let epoch = u64::from_be_bytes(payload[..8].try_into().map_err(|_| corrupt("epoch"))?);
     let hash = B256::from_slice(&payload[8..40]);
     let fields = Vec::<Bytes>::decode(&mut &payload[40..]).map_err(|e| corrupt(&e.to_string()))?;
-    let [header, body, senders, receipts, changes, wiped, contracts, verify] = fields.as_slice() else {
+    let [header, body, senders, receipts, after, contracts] = fields.as_slice() else {
         return Err(corrupt("field count"));
     };
     let header = Header::decode(&mut header.as_ref()).map_err(|e| corrupt(&format!("header: {e}")))?;
@@ -188,13 +186,7 @@ fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
         .iter()
         .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(&format!("receipt: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let changes = BlockRevert::decode(changes, header.number)?;
-    let mut diff = StateDiff::default();
-    diff.accounts.extend(changes.accounts);
-    for (address, slot, value) in changes.storage {
-        diff.storage.entry(address).or_default().insert(slot, value);
-    }
-    diff.wiped = addresses(wiped).ok_or_else(|| corrupt("wiped accounts"))?.into_iter().collect();
+    let mut diff = StateDiff::from_revert(&BlockRevert::decode(after, header.number)?);
     let contracts = Vec::<Bytes>::decode(&mut contracts.as_ref()).map_err(|e| corrupt(&format!("contracts: {e}")))?;
     for pair in contracts.chunks(2) {
         let [hash, code] = pair else { return Err(corrupt("contract without code")) };
@@ -203,14 +195,8 @@ fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
         }
         diff.contracts.push((B256::from_slice(hash), code.clone()));
     }
-    let block = ExecutedBlock {
-        header,
-        body,
-        senders: addresses(senders).ok_or_else(|| corrupt("senders"))?,
-        receipts,
-        diff,
-        verify_roots: verify.first() == Some(&1),
-    };
+    let senders = addresses(senders).ok_or_else(|| corrupt("senders"))?;
+    let block = ExecutedBlock { header, body, senders, receipts, diff, verify_roots: true };
     Ok(LoggedBlock { epoch, hash, block })
 }
 
@@ -257,7 +243,7 @@ pub(super) fn replay_block_log(db: &Database, dir: &Path) -> Result<BlockLog, St
             continue; // made durable before the log was emptied
         }
         let txn = db.begin_write()?;
-        let committed = write_block_keeping(&txn, record.block)?;
+        let (committed, _) = write_block_keeping(&txn, record.block)?;
         if committed.header.hash != record.hash {
             return Err(StoreError::Corrupt(format!(
                 "block log: block {number} replays as {}, was committed as {}",

@@ -435,11 +435,11 @@ impl Store {
     pub fn commit_block_timed(&self, block: ExecutedBlock) -> Result<(CommittedParts, CommitTimes), StoreError> {
         let started = Instant::now();
         let mut log = self.writer();
-        let logged = (!log.due()).then(|| block_log::encode(&block));
         let txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let txs = tx_index::BlockTxs::of(block.header.number, &block.body.transactions);
-        let committed = write_block_keeping(&txn, block)?;
+        let (committed, bytes) = write_block_keeping(&txn, block)?;
+        let logged = (!log.due()).then(|| block_log::encode(&bytes));
         let indexed = self.tx_index.stage(&txn, txs)?;
         self.note_accounts([&committed.after]);
         let written = Instant::now();

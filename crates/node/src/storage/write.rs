@@ -12,11 +12,28 @@ use super::{
     tables::*,
 };
 
-/// Writes `block` into `txn` on top of the head found there; the block as written.
+/// The encodings a block was written with, which the block log reuses.
+#[derive(Debug, Default)]
+pub(super) struct BlockBytes {
+    /// The sealed header, RLP.
+    pub header: Vec<u8>,
+    /// The body, RLP.
+    pub body: Vec<u8>,
+    /// The senders, 20 bytes each.
+    pub senders: Vec<u8>,
+    /// The receipts, an RLP list of their EIP-2718 encodings.
+    pub receipts: Vec<u8>,
+    /// Every key the block touched with its value after (`BlockRevert` encoding).
+    pub after: Vec<u8>,
+    /// The code the block deployed.
+    pub contracts: Vec<(B256, Bytes)>,
+}
+
+/// Writes `block` into `txn` on top of the head found there; the block as written, and its encodings.
 pub(super) fn write_block_keeping(
     txn: &WriteTransaction,
     mut block: ExecutedBlock,
-) -> Result<CommittedParts, StoreError> {
+) -> Result<(CommittedParts, BlockBytes), StoreError> {
     let (head_number, head_hash) = {
         let canonical = txn.open_table(CANONICAL)?;
         let last = canonical.last()?.ok_or_else(|| StoreError::Corrupt("no canonical blocks".into()))?;
@@ -34,7 +51,7 @@ pub(super) fn write_block_keeping(
     // The transactions and receipts tries are mostly keccak over every transaction and receipt (a third
     // of building a block of transfers): on a second core they overlap the state root and the writes that
     // do not need the block's hash.
-    let store_body = |txn: &WriteTransaction, block: &ExecutedBlock| -> Result<Applied, StoreError> {
+    let store_body = |txn: &WriteTransaction, block: &ExecutedBlock| -> Result<(Applied, BlockBytes), StoreError> {
         let applied = apply_diff(txn, &block.diff)?;
         if block.verify_roots && applied.root != block.header.state_root {
             return Err(StoreError::StateRootMismatch {
@@ -43,10 +60,10 @@ pub(super) fn write_block_keeping(
                 computed: applied.root,
             });
         }
-        write_block_data(txn, number, &block.body, &block.senders, &block.receipts, &applied)?;
-        Ok(applied)
+        let bytes = write_block_data(txn, number, &block.body, &block.senders, &block.receipts, &applied)?;
+        Ok((applied, bytes))
     };
-    let (applied, roots) = match sealer() {
+    let ((applied, mut bytes), roots) = match sealer() {
         Some(sealer) if block.body.transactions.len() >= PARALLEL_BODY_ROOTS => {
             let mut roots = None;
             let applied = sealer.in_place_scope(|scope| {
@@ -63,15 +80,17 @@ pub(super) fn write_block_keeping(
     block.header.state_root = applied.root;
     roots.fill(&mut block.header);
     let sealed = SealedHeader::seal(block.header);
-    write_header(txn, &sealed)?;
-    Ok(CommittedParts {
+    bytes.header = write_header(txn, &sealed)?;
+    bytes.contracts = block.diff.contracts;
+    let parts = CommittedParts {
         header: sealed,
         body: block.body,
         senders: block.senders,
         receipts: block.receipts,
         before: applied.revert,
         after: applied.after,
-    })
+    };
+    Ok((parts, bytes))
 }
 
 /// Blocks with at least this many transactions compute their body roots on a second thread (below, a
@@ -137,12 +156,14 @@ impl BodyRoots {
 }
 
 /// Writes a block's header and its place in the canonical chain.
-fn write_header(txn: &WriteTransaction, sealed: &SealedHeader) -> Result<(), StoreError> {
+/// Writes the header; its RLP.
+fn write_header(txn: &WriteTransaction, sealed: &SealedHeader) -> Result<Vec<u8>, StoreError> {
     let n = sealed.header.number;
-    txn.open_table(HEADERS)?.insert(n, alloy_rlp::encode(&sealed.header).as_slice())?;
+    let encoded = alloy_rlp::encode(&sealed.header);
+    txn.open_table(HEADERS)?.insert(n, encoded.as_slice())?;
     txn.open_table(CANONICAL)?.insert(n, sealed.hash.0)?;
     txn.open_table(HEADER_NUMBERS)?.insert(sealed.hash.0, n)?;
-    Ok(())
+    Ok(encoded)
 }
 
 /// Writes what block `n` holds and changed, all keyed by its number.
@@ -153,15 +174,18 @@ fn write_block_data(
     senders: &[Address],
     receipts: &[ReceiptEnvelope],
     applied: &Applied,
-) -> Result<(), StoreError> {
-    txn.open_table(BODIES)?.insert(n, alloy_rlp::encode(body).as_slice())?;
+) -> Result<BlockBytes, StoreError> {
+    let body = alloy_rlp::encode(body);
+    txn.open_table(BODIES)?.insert(n, body.as_slice())?;
     let encoded: Vec<Bytes> = receipts.iter().map(|r| r.encoded_2718().into()).collect();
-    txn.open_table(RECEIPTS)?.insert(n, alloy_rlp::encode(&encoded).as_slice())?;
-    let sender_bytes: Vec<u8> = senders.iter().flat_map(|s| s.0.0).collect();
-    txn.open_table(SENDERS)?.insert(n, sender_bytes.as_slice())?;
+    let receipts = alloy_rlp::encode(&encoded);
+    txn.open_table(RECEIPTS)?.insert(n, receipts.as_slice())?;
+    let senders: Vec<u8> = senders.iter().flat_map(|s| s.0.0).collect();
+    txn.open_table(SENDERS)?.insert(n, senders.as_slice())?;
     txn.open_table(REVERTS)?.insert(n, applied.revert.encode().as_slice())?;
-    txn.open_table(CHANGES_AFTER)?.insert(n, applied.after.encode().as_slice())?;
-    Ok(())
+    let after = applied.after.encode();
+    txn.open_table(CHANGES_AFTER)?.insert(n, after.as_slice())?;
+    Ok(BlockBytes { header: vec![], body, senders, receipts, after, contracts: vec![] })
 }
 
 /// Writes the chain data of a block whose state change `applied` is already in `txn`.
@@ -174,7 +198,7 @@ pub(super) fn write_chain_data(
     applied: &Applied,
 ) -> Result<(), StoreError> {
     write_header(txn, sealed)?;
-    write_block_data(txn, sealed.header.number, body, senders, receipts, applied)
+    write_block_data(txn, sealed.header.number, body, senders, receipts, applied).map(drop)
 }
 
 /// Undoes the blocks above `target` inside `txn`, returning, per undone block (highest first), the keys it
