@@ -237,6 +237,9 @@ impl Producer {
         let seconds = started.elapsed().as_secs_f64();
         let chain = self.name.to_lowercase();
         metrics::counter!("surge_blocks_built_total", "chain" => chain.clone()).increment(1);
+        if times.durable {
+            metrics::counter!("surge_durable_commits_total", "chain" => chain.clone()).increment(1);
+        }
         metrics::gauge!("surge_block_build_seconds", "chain" => chain.clone()).set(seconds);
         metrics::gauge!("surge_block_build_seconds_total", "chain" => chain.clone()).increment(seconds);
         metrics::gauge!("surge_block_height", "chain" => chain.clone()).set(sealed.header.number as f64);
@@ -252,6 +255,7 @@ impl Producer {
             build_ms = built.as_secs_f64() * 1e3,
             root_ms = times.state_root.as_secs_f64() * 1e3,
             commit_ms = times.commit.as_secs_f64() * 1e3,
+            durable = times.durable,
             "block committed"
         );
         Ok(sealed)

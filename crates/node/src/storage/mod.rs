@@ -216,6 +216,8 @@ pub struct CommitTimes {
     /// Committing it: logging the block and redb's commit, which waits for the disk only every
     /// `durable_every` blocks (see [`Store::set_durable_every`]).
     pub commit: std::time::Duration,
+    /// Whether this commit was durable (it waited for the disk, for every block logged before it too).
+    pub durable: bool,
 }
 
 /// The store.
@@ -440,6 +442,7 @@ impl Store {
         let txs = tx_index::BlockTxs::of(block.header.number, &block.body.transactions);
         let (committed, bytes) = write_block_keeping(&txn, block)?;
         let logged = (!log.due()).then(|| block_log::encode(&bytes));
+        let durable = logged.is_none();
         let indexed = self.tx_index.stage(&txn, txs)?;
         self.note_accounts([&committed.after]);
         let written = Instant::now();
@@ -453,7 +456,7 @@ impl Store {
         }
         cache.committed([&committed.after]);
         self.tx_index.committed(indexed);
-        let times = CommitTimes { state_root: written - started, commit: written.elapsed() };
+        let times = CommitTimes { state_root: written - started, commit: written.elapsed(), durable };
         Ok((committed, times))
     }
 
