@@ -104,18 +104,24 @@ impl BlockLog {
 
     /// Appends block `encoded` (from [`encode`]), committed with `hash`, in the current epoch.
     pub fn append(&mut self, hash: B256, encoded: &[u8]) -> Result<(), StoreError> {
-        let mut record = Vec::with_capacity(FRAME + 40 + encoded.len());
-        record.extend_from_slice(&[0; FRAME]);
-        record.extend_from_slice(&self.epoch.to_be_bytes());
-        record.extend_from_slice(hash.as_slice());
-        record.extend_from_slice(encoded);
-        let len = (record.len() - FRAME) as u32;
-        let crc = crc32fast::hash(&record[FRAME..]);
-        record[..4].copy_from_slice(&len.to_le_bytes());
-        record[4..FRAME].copy_from_slice(&crc.to_le_bytes());
-        self.file.write_all(&record).map_err(|source| self.error(source))?;
+        let mut head = [0u8; FRAME + 40];
+        head[FRAME..FRAME + 8].copy_from_slice(&self.epoch.to_be_bytes());
+        head[FRAME + 8..].copy_from_slice(hash.as_slice());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head[FRAME..]);
+        crc.update(encoded);
+        let len = (40 + encoded.len()) as u32;
+        head[..4].copy_from_slice(&len.to_le_bytes());
+        head[4..FRAME].copy_from_slice(&crc.finalize().to_le_bytes());
+        // Two writes: a death between them leaves a record whose checksum fails, which `open` cuts off.
+        let written = self.file.write_all(&head).and_then(|()| self.file.write_all(encoded));
+        if let Err(source) = written {
+            // Cut what did get written, so that the next record does not follow a torn one.
+            let _ = self.file.set_len(self.bytes).and_then(|()| self.file.seek(SeekFrom::Start(self.bytes)));
+            return Err(self.error(source));
+        }
         self.pending += 1;
-        self.bytes += record.len() as u64;
+        self.bytes += (FRAME + 40 + encoded.len()) as u64;
         Ok(())
     }
 

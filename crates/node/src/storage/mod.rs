@@ -1,15 +1,19 @@
 //! The on-disk store (redb): chain data, plain and hashed state, trie nodes and per-block reverts.
 //!
-//! Every block is written in one write transaction (quick repair on), so a crash leaves either the whole
-//! block or none of it, and reopening after a crash is fast.
+//! Every block is written in one write transaction, so a crash leaves either the whole block or none of
+//! it. Most block commits do not wait for the disk: the block is in the block log first, and reopening
+//! after a crash writes again what redb lost (see `block_log`). Durable commits keep quick repair on, so
+//! reopening after a crash is fast.
 
 mod account_filter;
 mod block_log;
 mod code_cache;
 mod diff;
+mod genesis;
 mod proof;
 mod provider;
 mod revert;
+mod snapshot;
 mod state_cache;
 pub mod tables;
 mod trie_io;
@@ -19,8 +23,7 @@ mod write;
 use std::{path::Path, sync::Arc, time::Instant};
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
-use alloy::eips::Decodable2718;
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256};
 use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
@@ -29,13 +32,16 @@ pub use block_log::DEFAULT_DURABLE_EVERY;
 use block_log::{commit_durable, commit_logged, replay_block_log};
 pub use code_cache::{CodeCache, DEFAULT_CODE_CACHE_ENTRIES};
 pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
+pub use genesis::genesis_header;
+use genesis::{genesis_parts, write_genesis};
 pub use provider::StateProvider;
 pub use revert::BlockRevert;
+pub use snapshot::Snapshot;
 pub use state_cache::{DEFAULT_CACHED_ACCOUNTS, DEFAULT_CACHED_SLOTS, StateCache, StateCacheLimits, StateCacheStats};
 pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
 use tables::*;
 pub use tx_index::TX_INDEX_BATCH;
-use write::{unwind_keeping, write_block_keeping, write_chain_data};
+use write::{unwind_keeping, write_block_keeping};
 
 use crate::chainspec::ChainSpec;
 
@@ -549,155 +555,6 @@ impl Store {
     pub fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
         Ok(self.db.begin_read()?)
     }
-}
-
-/// One read transaction over the store: every read through it sees the same committed blocks.
-pub struct Snapshot(redb::ReadTransaction);
-
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").finish_non_exhaustive()
-    }
-}
-
-impl Snapshot {
-    /// The canonical head.
-    pub fn head(&self) -> Result<SealedHeader, StoreError> {
-        let read = &self.0;
-        let canonical = read.open_table(CANONICAL)?;
-        let (number, hash) = match canonical.last()? {
-            Some((n, h)) => (n.value(), B256::from(h.value())),
-            None => return Err(StoreError::Corrupt("no canonical blocks".into())),
-        };
-        let header = read_header(&read.open_table(HEADERS)?, number)?
-            .ok_or_else(|| StoreError::Corrupt(format!("header of head block {number} missing")))?;
-        Ok(SealedHeader { header, hash })
-    }
-
-    /// The canonical header at `number`.
-    pub fn header(&self, number: u64) -> Result<Option<SealedHeader>, StoreError> {
-        let read = &self.0;
-        let Some(hash) = read.open_table(CANONICAL)?.get(number)?.map(|h| B256::from(h.value())) else {
-            return Ok(None);
-        };
-        Ok(read_header(&read.open_table(HEADERS)?, number)?.map(|header| SealedHeader { header, hash }))
-    }
-
-    /// The number of the canonical block with `hash`.
-    pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
-        let read = &self.0;
-        Ok(read.open_table(HEADER_NUMBERS)?.get(hash.0)?.map(|n| n.value()))
-    }
-
-    /// The body of canonical block `number`.
-    pub fn body(&self, number: u64) -> Result<Option<BlockBody<TxEnvelope>>, StoreError> {
-        let read = &self.0;
-        let Some(raw) = read.open_table(BODIES)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        BlockBody::decode(&mut raw.as_slice())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))
-    }
-
-    /// The receipts of canonical block `number`.
-    pub fn receipts(&self, number: u64) -> Result<Option<Vec<ReceiptEnvelope>>, StoreError> {
-        let read = &self.0;
-        let Some(raw) = read.open_table(RECEIPTS)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        let corrupt = |e: String| StoreError::Corrupt(format!("receipts of block {number}: {e}"));
-        let list = Vec::<Bytes>::decode(&mut raw.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-        list.iter()
-            .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-    }
-
-    /// The senders of canonical block `number`'s transactions.
-    pub fn senders(&self, number: u64) -> Result<Option<Vec<Address>>, StoreError> {
-        let read = &self.0;
-        let Some(raw) = read.open_table(SENDERS)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        if raw.len() % 20 != 0 {
-            return Err(StoreError::Corrupt(format!("senders of block {number}")));
-        }
-        Ok(Some(raw.chunks(20).map(Address::from_slice).collect()))
-    }
-
-    /// What canonical block `number` changed: every touched account and slot with its pre-block value.
-    pub fn block_changes(&self, number: u64) -> Result<Option<BlockRevert>, StoreError> {
-        let read = &self.0;
-        let Some(raw) = read.open_table(REVERTS)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        BlockRevert::decode(&raw, number).map(Some)
-    }
-
-    /// The same keys as [`Self::block_changes`] with their values after block `number`.
-    pub fn block_changes_after(&self, number: u64) -> Result<Option<BlockRevert>, StoreError> {
-        let Some(raw) = self.0.open_table(CHANGES_AFTER)?.get(number)?.map(|b| b.value().to_vec()) else {
-            return Ok(None);
-        };
-        BlockRevert::decode(&raw, number).map(Some)
-    }
-}
-
-/// The sealed genesis header of `chain` (its state root computed from the allocation).
-pub fn genesis_header(chain: &ChainSpec) -> Result<SealedHeader, StoreError> {
-    Ok(SealedHeader::seal(genesis_parts(chain)?.1))
-}
-
-/// The genesis allocation as a state change, and the genesis header (state root filled in).
-fn genesis_parts(chain: &ChainSpec) -> Result<(StateDiff, Header), StoreError> {
-    let mut diff = StateDiff::default();
-    let mut leaves = std::collections::BTreeMap::new();
-    for (address, account) in &chain.genesis.alloc {
-        let code = account.code.clone().unwrap_or_default();
-        let code_hash = if code.is_empty() { alloy::consensus::constants::KECCAK_EMPTY } else { keccak256(&code) };
-        if !code.is_empty() {
-            diff.contracts.push((code_hash, code));
-        }
-        let stored = StoredAccount { nonce: account.nonce.unwrap_or(0), balance: account.balance, code_hash };
-        diff.accounts.insert(*address, Some(stored));
-        let storage: std::collections::BTreeMap<B256, U256> = account
-            .storage
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, U256::from_be_bytes(v.0)))
-            .filter(|(_, v)| !v.is_zero())
-            .collect();
-        let storage_root = alloy_trie::root::storage_root_unhashed(storage.iter().map(|(k, v)| (*k, *v)));
-        let leaf = alloy_trie::TrieAccount { nonce: stored.nonce, balance: stored.balance, storage_root, code_hash };
-        leaves.insert(keccak256(address), alloy_rlp::encode(leaf));
-        if !storage.is_empty() {
-            diff.storage.insert(*address, storage);
-        }
-    }
-    let state_root = surge_trie::full_root(leaves.iter().map(|(k, v)| (k, v.as_slice()))).root;
-    Ok((diff, chain.genesis_header(state_root)))
-}
-
-fn write_genesis(db: &Database, alloc: &StateDiff, header: Header) -> Result<(), StoreError> {
-    let mut txn = db.begin_write()?;
-    let root = apply_diff(&txn, alloc)?.root;
-    if root != header.state_root {
-        return Err(StoreError::StateRootMismatch { number: 0, expected: header.state_root, computed: root });
-    }
-    let sealed = SealedHeader::seal(header);
-    write_chain_data(&txn, &sealed, &BlockBody::default(), &[], &[], &Default::default())?;
-    // Empty until the first batch of transaction hashes; lookups before then find the table.
-    txn.open_table(TX_LOOKUP)?;
-    {
-        let mut meta = txn.open_table(META)?;
-        meta.insert(META_GENESIS, sealed.hash.as_slice())?;
-        meta.insert(META_VERSION, FORMAT_VERSION.to_be_bytes().as_slice())?;
-    }
-    txn.set_quick_repair(true);
-    txn.commit()?;
-    Ok(())
 }
 
 /// The head's number and the reverts of the blocks above `number`, lowest first.
