@@ -73,15 +73,12 @@ impl Baseline {
         header: &alloy::consensus::Header,
         txs: &[Recovered<TxEnvelope>],
     ) -> Duration {
-        let (env, envs) = block_envs(chain, header, txs);
-        let start = Instant::now();
-        let mut state = State::builder().with_database_ref(&self.db).with_bundle_update().build();
-        transact_all(&mut state, env, envs);
-        state.merge_transitions(BundleRetention::PlainState);
-        let bundle = state.take_bundle();
-        let elapsed = start.elapsed();
-        drop(bundle);
-        elapsed
+        self.timed(chain, header, txs, |db, env, envs| {
+            let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+            transact_all(&mut state, env, envs);
+            state.merge_transitions(BundleRetention::PlainState);
+            state.take_bundle()
+        })
     }
 
     /// The same through surge-block-state's `BlockState` (what our executors use), over the same in-memory
@@ -92,13 +89,27 @@ impl Baseline {
         header: &alloy::consensus::Header,
         txs: &[Recovered<TxEnvelope>],
     ) -> Duration {
+        self.timed(chain, header, txs, |db, env, envs| {
+            let mut state = BlockState::new(db, 2 * envs.len() + 16);
+            transact_all(&mut state, env, envs);
+            state.into_changes()
+        })
+    }
+
+    /// How long `run` takes on the in-memory database with `txs` in `header`'s environment (what it
+    /// returns is dropped after the clock stops).
+    fn timed<T>(
+        &self,
+        chain: &TestChain,
+        header: &alloy::consensus::Header,
+        txs: &[Recovered<TxEnvelope>],
+        run: impl FnOnce(&CacheDB<EmptyDB>, EvmEnv, Vec<TxEnv>) -> T,
+    ) -> Duration {
         let (env, envs) = block_envs(chain, header, txs);
         let start = Instant::now();
-        let mut state = BlockState::new(&self.db, 2 * txs.len() + 16);
-        transact_all(&mut state, env, envs);
-        let changes = state.into_changes();
+        let kept = run(&self.db, env, envs);
         let elapsed = start.elapsed();
-        drop(changes);
+        drop(kept);
         elapsed
     }
 
