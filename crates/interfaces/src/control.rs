@@ -22,6 +22,12 @@ pub enum ChainControlError {
         /// Why.
         reason: String,
     },
+    /// The committed blocks could not be made durable.
+    #[error("making the committed blocks durable: {reason}")]
+    Persist {
+        /// What failed.
+        reason: String,
+    },
     /// Reading or writing the store failed.
     #[error("unwinding to block {target}: {reason}")]
     Store {
@@ -55,4 +61,8 @@ pub trait ChainControl: Send + Sync {
     /// relay transactions) return to the pool, the block-input planner is told which blocks were reverted,
     /// and subscribers get a `Reverted` notification.
     fn unwind_to(&self, target: u64) -> Result<Unwound, ChainControlError>;
+    /// Makes every committed block durable (the node otherwise does so every few blocks: a crash of the
+    /// process loses none, a power cut may lose the latest). Call it before blocks leave the node, for
+    /// example before proposing them to L1. It waits for the disk: call it off async tasks.
+    fn persist(&self) -> Result<(), ChainControlError>;
 }

@@ -279,6 +279,11 @@ impl ChainControl for ChainHandle {
         self.paused.load(Ordering::SeqCst)
     }
 
+    fn persist(&self) -> Result<(), ChainControlError> {
+        let store = self.lock().shared_store();
+        store.flush().map_err(|e| ChainControlError::Persist { reason: e.to_string() })
+    }
+
     fn unwind_to(&self, target: u64) -> Result<Unwound, ChainControlError> {
         let store_err = |e: StoreError| ChainControlError::Store { target, reason: e.to_string() };
         let mut chain = self.lock();

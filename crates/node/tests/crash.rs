@@ -150,4 +150,12 @@ fn block_log_replays_only_its_epoch_and_cuts_a_torn_tail() {
     assert_eq!((head.header.number, head.hash), (2, kept.hash), "unwound blocks came back from a stale log");
     assert!(std::fs::read(&log).unwrap().is_empty(), "opening empties the log after replaying");
     assert_eq!(chain.full_state_root(), head.header.state_root);
+
+    // What a proposer calls before its blocks leave the node.
+    let mut chain = chain;
+    let tx = chain.tx(&key(1), TxKind::Call(Address::with_last_byte(9)), U256::from(1), vec![]);
+    chain.block(vec![tx]);
+    assert!(!std::fs::read(&log).unwrap().is_empty());
+    chain.store.flush().unwrap();
+    assert!(std::fs::read(&log).unwrap().is_empty(), "a flush makes the logged blocks durable");
 }

@@ -158,6 +158,12 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         p.times.preflight = started.elapsed();
 
         let started = Instant::now();
+        // The L2 blocks it carries must survive a power cut once L1 may have them.
+        let control = self.components.control().clone();
+        tokio::task::spawn_blocking(move || control.persist())
+            .await
+            .map_err(|e| other(format!("making the L2 blocks durable: {e}")))?
+            .map_err(|e| other(e.to_string()))?;
         let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
         let sent = self.sender.send(&p.tx, gas_limit, fees).await.map_err(|e| other(e.to_string()))?;
         let blobs = p.assembled.request.blobs.len();
