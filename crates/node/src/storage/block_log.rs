@@ -18,15 +18,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
-use alloy::eips::Decodable2718;
-use alloy_primitives::{Address, B256, Bytes};
+use alloy::consensus::Header;
+use alloy_primitives::{B256, Bytes};
 use alloy_rlp::Decodable;
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
 use super::{
     BlockRevert, ExecutedBlock, Snapshot, StateDiff, StoreError,
+    snapshot::{decode_body, decode_receipts, decode_senders},
     tables::META,
     write::{BlockBytes, write_block_keeping},
 };
@@ -186,13 +186,9 @@ fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
         return Err(corrupt("field count"));
     };
     let header = Header::decode(&mut header.as_ref()).map_err(|e| corrupt(&format!("header: {e}")))?;
-    let body = BlockBody::<TxEnvelope>::decode(&mut body.as_ref()).map_err(|e| corrupt(&format!("body: {e}")))?;
-    let receipts = Vec::<Bytes>::decode(&mut receipts.as_ref())
-        .map_err(|e| corrupt(&format!("receipts: {e}")))?
-        .iter()
-        .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(&format!("receipt: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut diff = StateDiff::from_revert(&BlockRevert::decode(after, header.number)?);
+    let number = header.number;
+    let (body, receipts) = (decode_body(body, number)?, decode_receipts(receipts, number)?);
+    let mut diff = StateDiff::from_revert(&BlockRevert::decode(after, number)?);
     let contracts = Vec::<Bytes>::decode(&mut contracts.as_ref()).map_err(|e| corrupt(&format!("contracts: {e}")))?;
     for pair in contracts.chunks(2) {
         let [hash, code] = pair else { return Err(corrupt("contract without code")) };
@@ -201,13 +197,9 @@ fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
         }
         diff.contracts.push((B256::from_slice(hash), code.clone()));
     }
-    let senders = addresses(senders).ok_or_else(|| corrupt("senders"))?;
+    let senders = decode_senders(senders, number)?;
     let block = ExecutedBlock { header, body, senders, receipts, diff, verify_roots: true };
     Ok(LoggedBlock { epoch, hash, block })
-}
-
-fn addresses(bytes: &[u8]) -> Option<Vec<Address>> {
-    bytes.len().is_multiple_of(20).then(|| bytes.chunks_exact(20).map(Address::from_slice).collect())
 }
 
 /// Commits `txn` durably, starting the next epoch: every block committed before is now on disk, and the
@@ -241,6 +233,9 @@ pub(super) fn replay_block_log(db: &Database, dir: &Path) -> Result<BlockLog, St
         let stored = meta.get(META_LOG_EPOCH)?.map(|v| v.value().try_into().map(u64::from_be_bytes));
         stored.transpose().map_err(|_| StoreError::Corrupt("block log epoch".into()))?.unwrap_or(0)
     };
+    if records.is_empty() {
+        return Ok(log);
+    }
     let mut replayed = 0;
     for record in records.into_iter().filter(|r| r.epoch == log.epoch) {
         let number = record.block.header.number;
@@ -262,6 +257,7 @@ pub(super) fn replay_block_log(db: &Database, dir: &Path) -> Result<BlockLog, St
     if replayed > 0 {
         tracing::info!(blocks = replayed, "replayed the blocks logged since the last durable commit");
     }
+    // Replayed or stale, the records are done with: a durable commit makes that so and empties the log.
     commit_durable(db.begin_write()?, &mut log)?;
     Ok(log)
 }

@@ -52,9 +52,7 @@ impl Snapshot {
         let Some(raw) = read.open_table(BODIES)?.get(number)?.map(|b| b.value().to_vec()) else {
             return Ok(None);
         };
-        BlockBody::decode(&mut raw.as_slice())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))
+        decode_body(&raw, number).map(Some)
     }
 
     /// The receipts of canonical block `number`.
@@ -63,12 +61,7 @@ impl Snapshot {
         let Some(raw) = read.open_table(RECEIPTS)?.get(number)?.map(|b| b.value().to_vec()) else {
             return Ok(None);
         };
-        let corrupt = |e: String| StoreError::Corrupt(format!("receipts of block {number}: {e}"));
-        let list = Vec::<Bytes>::decode(&mut raw.as_slice()).map_err(|e| corrupt(e.to_string()))?;
-        list.iter()
-            .map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        decode_receipts(&raw, number).map(Some)
     }
 
     /// The senders of canonical block `number`'s transactions.
@@ -77,10 +70,7 @@ impl Snapshot {
         let Some(raw) = read.open_table(SENDERS)?.get(number)?.map(|b| b.value().to_vec()) else {
             return Ok(None);
         };
-        if raw.len() % 20 != 0 {
-            return Err(StoreError::Corrupt(format!("senders of block {number}")));
-        }
-        Ok(Some(raw.chunks(20).map(Address::from_slice).collect()))
+        decode_senders(&raw, number).map(Some)
     }
 
     /// What canonical block `number` changed: every touched account and slot with its pre-block value.
@@ -99,4 +89,24 @@ impl Snapshot {
         };
         BlockRevert::decode(&raw, number).map(Some)
     }
+}
+
+/// A body as `BODIES` stores it (RLP).
+pub(super) fn decode_body(raw: &[u8], number: u64) -> Result<BlockBody<TxEnvelope>, StoreError> {
+    BlockBody::decode(&mut &raw[..]).map_err(|e| StoreError::Corrupt(format!("body of block {number}: {e}")))
+}
+
+/// Receipts as `RECEIPTS` stores them (an RLP list of their EIP-2718 encodings).
+pub(super) fn decode_receipts(raw: &[u8], number: u64) -> Result<Vec<ReceiptEnvelope>, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(format!("receipts of block {number}: {e}"));
+    let list = Vec::<Bytes>::decode(&mut &raw[..]).map_err(|e| corrupt(e.to_string()))?;
+    list.iter().map(|r| ReceiptEnvelope::decode_2718(&mut r.as_ref()).map_err(|e| corrupt(e.to_string()))).collect()
+}
+
+/// Senders as `SENDERS` stores them (20 bytes each).
+pub(super) fn decode_senders(raw: &[u8], number: u64) -> Result<Vec<Address>, StoreError> {
+    if !raw.len().is_multiple_of(20) {
+        return Err(StoreError::Corrupt(format!("senders of block {number}")));
+    }
+    Ok(raw.chunks(20).map(Address::from_slice).collect())
 }

@@ -155,8 +155,7 @@ impl BodyRoots {
     }
 }
 
-/// Writes a block's header and its place in the canonical chain.
-/// Writes the header; its RLP.
+/// Writes a block's header and its place in the canonical chain; the header's RLP.
 fn write_header(txn: &WriteTransaction, sealed: &SealedHeader) -> Result<Vec<u8>, StoreError> {
     let n = sealed.header.number;
     let encoded = alloy_rlp::encode(&sealed.header);
