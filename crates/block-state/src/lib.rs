@@ -28,13 +28,39 @@ struct Slot {
     present: U256,
 }
 
+/// What the state records of an account. Its code is kept by hash, apart: an account's entry stays small
+/// (a block of transfers holds two thousand of them, and their size was its page faults and cache misses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Values {
+    balance: U256,
+    nonce: u64,
+    code_hash: B256,
+}
+
+impl Values {
+    fn of(info: &AccountInfo) -> Self {
+        Self { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash }
+    }
+
+    /// As revm takes it: without code, which it asks for by hash when it runs the account.
+    fn info(self) -> AccountInfo {
+        AccountInfo {
+            balance: self.balance,
+            nonce: self.nonce,
+            code_hash: self.code_hash,
+            account_id: None,
+            code: None,
+        }
+    }
+}
+
 /// An account the block read or changed.
 #[derive(Debug, Clone)]
 struct TrackedAccount {
     /// In the parent state (`None`: it did not exist).
-    original: Option<AccountInfo>,
+    original: Option<Values>,
     /// Now (`None`: it does not exist).
-    current: Option<AccountInfo>,
+    current: Option<Values>,
     /// Slots read or written.
     storage: U256Map<Slot>,
     /// Slots not in `storage` are zero without a read: the account did not exist, was created or was
@@ -46,10 +72,11 @@ struct TrackedAccount {
 
 impl TrackedAccount {
     fn loaded(info: Option<AccountInfo>) -> Self {
+        let values = info.as_ref().map(Values::of);
         Self {
-            storage_known: info.is_none(),
-            original: info.clone(),
-            current: info,
+            storage_known: values.is_none(),
+            original: values,
+            current: values,
             storage: U256Map::default(),
             wiped: false,
         }
@@ -116,6 +143,20 @@ impl<DB> BlockState<DB> {
         }
     }
 
+    /// Reads the accounts at `addresses` ahead of execution, one after another: lookups that do not
+    /// depend on each other overlap their memory misses, where during execution each waits alone.
+    pub fn warm_accounts(&mut self, addresses: impl IntoIterator<Item = Address>) -> Result<(), DB::Error>
+    where
+        DB: DatabaseRef,
+    {
+        for address in addresses {
+            if let Entry::Vacant(e) = self.accounts.entry(address) {
+                e.insert(TrackedAccount::loaded(self.db.basic_ref(address)?));
+            }
+        }
+        Ok(())
+    }
+
     /// What the block changed: accounts whose values or storage differ from the parent state's, and the
     /// code it deployed.
     pub fn into_changes(self) -> BlockChanges {
@@ -140,11 +181,10 @@ impl<DB> BlockState<DB> {
                 .filter(|(_, s)| if account.wiped { !s.present.is_zero() } else { s.present != s.original })
                 .map(|(k, s)| (*k, s.present))
                 .collect();
-            let info_changed = !same_values(account.original.as_ref(), account.current.as_ref());
-            if !account.wiped && !info_changed && storage.is_empty() {
+            if !account.wiped && account.original == account.current && storage.is_empty() {
                 continue; // only read, or changed and changed back
             }
-            let info = account.current.map(|info| AccountInfo { code: None, ..info });
+            let info = account.current.map(Values::info);
             accounts.insert(address, ChangedAccount { info, wiped: account.wiped, storage });
         }
         BlockChanges { accounts, contracts }
@@ -188,22 +228,14 @@ impl<DB> BlockState<DB> {
             }
         }
         let info = account.info;
+        let values = Values::of(&info);
         let previous_code = tracked.current.as_ref().map_or(KECCAK_EMPTY, |i| i.code_hash);
         if info.code_hash != previous_code
-            && let Some(code) = info.code.as_ref().filter(|c| !c.is_empty())
+            && let Some(code) = info.code.filter(|c| !c.is_empty())
         {
-            self.new_code.insert(info.code_hash, code.clone());
+            self.new_code.insert(info.code_hash, code);
         }
-        tracked.current = Some(info);
-    }
-}
-
-/// Whether two account values agree on what the state records (nonce, balance, code hash).
-fn same_values(a: Option<&AccountInfo>, b: Option<&AccountInfo>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.nonce == b.nonce && a.balance == b.balance && a.code_hash == b.code_hash,
-        _ => false,
+        tracked.current = Some(values);
     }
 }
 
@@ -215,7 +247,7 @@ impl<DB: DatabaseRef> Database for BlockState<DB> {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(TrackedAccount::loaded(self.db.basic_ref(address)?)),
         };
-        Ok(account.current.clone())
+        Ok(account.current.map(Values::info))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {

@@ -4,7 +4,8 @@
 //! accounts) and as one contract's storage grows (1k → 1M slots).
 //!
 //! Run: `cargo bench -p surge-host --bench host` (release build; prints tables, asserts nothing;
-//! `SURGE_BENCH_BLOCKS_ONLY=1` stops after the per-block table; `SURGE_BENCH_ROUNDS=N` runs N blocks per size).
+//! `SURGE_BENCH_BLOCKS_ONLY=1` stops after the per-block table; `SURGE_BENCH_ROUNDS=N` runs N blocks per size; `SURGE_BENCH_ONLY=ERC20` runs the sizes whose label
+//! contains that text, for profiling one).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 // The allocator the node runs on, for both sides of the comparison.
@@ -17,7 +18,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use alloy::consensus::{TxEnvelope, transaction::Recovered};
-use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx};
+use alloy_evm::{
+    EthEvmFactory, Evm, EvmEnv, EvmFactory, FromRecoveredTx,
+    block::BlockExecutor,
+    eth::{EthBlockExecutionCtx, EthBlockExecutor, receipt_builder::AlloyReceiptBuilder},
+};
 use alloy_primitives::{Address, TxKind, U256, keccak256};
 use alloy_sol_types::SolCall;
 use common::{TestChain, key};
@@ -96,8 +101,48 @@ impl Baseline {
         })
     }
 
-    /// How long `run` takes on the in-memory database with `txs` in `header`'s environment (what it
-    /// returns is dropped after the clock stops).
+    /// The same inside alloy-evm's block executor (system calls, receipts with blooms, the executor's
+    /// bookkeeping), still over the in-memory database: what a block costs beyond its transactions.
+    fn run_with_executor(
+        &self,
+        chain: &TestChain,
+        header: &alloy::consensus::Header,
+        txs: &[Recovered<TxEnvelope>],
+    ) -> Duration {
+        let env = EvmEnv::for_eth_block(
+            header,
+            &chain.spec,
+            chain.spec.chain_id,
+            chain.spec.blob_params_at(header.timestamp),
+        );
+        cool_caches();
+        let start = Instant::now();
+        let mut state = BlockState::new(&self.db, 2 * txs.len() + 16);
+        let evm = EthEvmFactory::default().create_evm(&mut state, env);
+        let ctx = EthBlockExecutionCtx {
+            parent_hash: header.parent_hash,
+            parent_beacon_block_root: header.parent_beacon_block_root,
+            ommers: &[],
+            withdrawals: header.withdrawals_root.is_some().then(Default::default),
+            extra_data: header.extra_data.clone(),
+            tx_count_hint: Some(txs.len()),
+            slot_number: None,
+        };
+        let mut executor = EthBlockExecutor::new(evm, ctx, &chain.spec, AlloyReceiptBuilder::default());
+        executor.apply_pre_execution_changes().unwrap();
+        for tx in txs {
+            executor.execute_transaction(tx).unwrap();
+        }
+        let result = executor.apply_post_execution_changes().unwrap();
+        let changes = state.into_changes();
+        let elapsed = start.elapsed();
+        drop((result, changes));
+        elapsed
+    }
+
+    /// How long `run` takes on the in-memory database with `txs` in `header`'s environment, the
+    /// conversion of the signed transactions into revm's `TxEnv` included (what it returns is dropped
+    /// after the clock stops).
     fn timed<T>(
         &self,
         chain: &TestChain,
@@ -105,21 +150,34 @@ impl Baseline {
         txs: &[Recovered<TxEnvelope>],
         run: impl FnOnce(&CacheDB<EmptyDB>, EvmEnv, Vec<TxEnv>) -> T,
     ) -> Duration {
-        let (env, envs) = block_envs(chain, header, txs);
+        cool_caches();
         let start = Instant::now();
+        let (env, envs) = block_envs(chain, header, txs);
         let kept = run(&self.db, env, envs);
         let elapsed = start.elapsed();
         drop(kept);
         elapsed
     }
 
-    /// Executes `txs` in the environment of `header`; returns the time taken.
+    /// Executes `txs` in the environment of `header`, committing to the database; returns the time taken.
     fn run(&mut self, chain: &TestChain, header: &alloy::consensus::Header, txs: &[Recovered<TxEnvelope>]) -> Duration {
-        let (env, envs) = block_envs(chain, header, txs);
+        cool_caches();
         let start = Instant::now();
+        let (env, envs) = block_envs(chain, header, txs);
         transact_all(&mut self.db, env, envs);
         start.elapsed()
     }
+}
+
+/// Evicts the CPU caches (by writing more memory than they hold) so that every measured run starts
+/// alike, whatever ran before it: without this the baselines, which run one after another on the same
+/// transactions, found each other's data in cache and ours did not.
+fn cool_caches() {
+    let mut buffer = vec![1u8; 64 << 20];
+    for i in (0..buffer.len()).step_by(64) {
+        buffer[i] = buffer[i].wrapping_add(i as u8);
+    }
+    std::hint::black_box(&buffer);
 }
 
 /// Executes and commits each transaction on `db`.
@@ -138,6 +196,7 @@ struct Sample {
     revm: Vec<Duration>,
     bundle: Vec<Duration>,
     tracked: Vec<Duration>,
+    executor: Vec<Duration>,
     gas: u64,
 }
 
@@ -163,6 +222,7 @@ fn timed_block(
 ) -> (Duration, Duration, Duration, alloy::consensus::Header) {
     let parent = chain.store.head().unwrap();
     let input = common::next_input(&parent);
+    cool_caches();
     let t0 = Instant::now();
     let executed = execute_block(&chain.spec, chain.store.latest_state().unwrap(), &parent, &input, txs).unwrap();
     let t1 = Instant::now();
@@ -193,7 +253,7 @@ fn block_sizes() {
         "== per-block cost (median of SURGE_BENCH_ROUNDS blocks, 5 by default; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State, revm+block = through our BlockState; commit = logged, without waiting for the disk; flush = the durable commit of all the rounds' blocks)"
     );
     println!(
-        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12} {:>11} {:>12} {:>10}",
+        "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12} {:>11} {:>12} {:>10} {:>13} {:>12}",
         "block",
         "exec ms",
         "root ms",
@@ -207,7 +267,9 @@ fn block_sizes() {
         "its ratio",
         "revm+block",
         "its ratio",
-        "flush ms"
+        "flush ms",
+        "revm+executor",
+        "its ratio"
     );
     for (label, kind, n) in [
         ("10 transfers", 0, 10),
@@ -215,6 +277,9 @@ fn block_sizes() {
         ("1000 transfers", 0, 1000),
         ("100 ERC20 transfers", 1, 100),
     ] {
+        if std::env::var("SURGE_BENCH_ONLY").is_ok_and(|only| !label.contains(only.as_str())) {
+            continue;
+        }
         let mut chain = TestChain::new();
         let mut baseline = Baseline::new(&chain);
         let token = key(0).address().create(0);
@@ -241,6 +306,7 @@ fn block_sizes() {
             let (exec, root, commit, header) = timed_block(&mut chain, txs.clone());
             s.bundle.push(baseline.run_with_bundle(&chain, &header, &txs));
             s.tracked.push(baseline.run_with_block_state(&chain, &header, &txs));
+            s.executor.push(baseline.run_with_executor(&chain, &header, &txs));
             s.revm.push(baseline.run(&chain, &header, &txs));
             s.exec.push(exec);
             s.root.push(root);
@@ -253,10 +319,10 @@ fn block_sizes() {
         chain.store.flush().unwrap();
         let flush = flushed.elapsed();
         let (exec, root, commit, revm) = (median(&s.exec), median(&s.root), median(&s.commit), median(&s.revm));
-        let (bundle, tracked) = (median(&s.bundle), median(&s.tracked));
+        let (bundle, tracked, executor) = (median(&s.bundle), median(&s.tracked), median(&s.executor));
         let mgas = |d: Duration| s.gas as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x {:>11.2} {:>11.2}x {:>11.2} {:>11.2}x {:>10.2}",
+            "{:<22} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10.1} {:>9.2} {:>10.1} {:>11.2}x {:>11.2} {:>11.2}x {:>11.2} {:>11.2}x {:>10.2} {:>13.2} {:>11.2}x",
             label,
             ms(exec),
             ms(root),
@@ -270,7 +336,9 @@ fn block_sizes() {
             bundle.as_secs_f64() / revm.as_secs_f64(),
             ms(tracked),
             tracked.as_secs_f64() / revm.as_secs_f64(),
-            ms(flush)
+            ms(flush),
+            ms(executor),
+            executor.as_secs_f64() / revm.as_secs_f64()
         );
     }
 }

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use alloy::{
     consensus::{
-        BlockBody, EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, TxEnvelope, proofs, transaction::Recovered,
+        BlockBody, EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, Transaction, TxEnvelope, proofs,
+        transaction::Recovered,
     },
     eips::eip4895::Withdrawals,
 };
@@ -155,6 +156,10 @@ pub trait TxSource {
     fn next_tx(&mut self, gas_left: u64) -> Option<Recovered<TxEnvelope>>;
     /// `tx` could not execute, for reason `kind`. Returning `true` skips it; `false` fails the whole block.
     fn skip_invalid(&mut self, tx: &Recovered<TxEnvelope>, kind: InvalidKind) -> bool;
+    /// The transactions, when all are known up front (their accounts are then read ahead).
+    fn known(&self) -> Option<&[Recovered<TxEnvelope>]> {
+        None
+    }
     /// How many transactions are likely to come (sizes the block's state maps up front).
     fn size_hint(&self) -> usize {
         0
@@ -175,6 +180,10 @@ impl TxSource for AllOf {
 
     fn size_hint(&self) -> usize {
         self.0.len()
+    }
+
+    fn known(&self) -> Option<&[Recovered<TxEnvelope>]> {
+        Some(self.0.as_slice())
     }
 }
 
@@ -220,6 +229,12 @@ where
     // lists) while executing cost a quarter of a block of transfers (rehashing, copying and fresh pages).
     let expected_txs = source.size_hint().min((header.gas_limit / 21_000) as usize);
     let mut db = BlockState::new(state, 2 * expected_txs + 16);
+    if let Some(txs) = source.known() {
+        // Senders and recipients read in one pass before execution: a block of transfers spent a fifth of
+        // its time waiting on these reads one at a time, between transactions.
+        let accounts = txs.iter().flat_map(|t| std::iter::once(t.signer()).chain(t.inner().to()));
+        db.warm_accounts(accounts).map_err(|source| ExecuteError::State { number, source })?;
+    }
     let env = EvmEnv::for_eth_block(&header, chain, chain.chain_id, chain.blob_params_at(header.timestamp));
     let evm = factory.create_evm(&mut db, env);
     let ctx = EthBlockExecutionCtx {
@@ -233,13 +248,16 @@ where
     };
     let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     executor.apply_pre_execution_changes().map_err(wrap)?;
-    let mut transactions = Vec::with_capacity(expected_txs);
+    let mut txs = Vec::with_capacity(expected_txs);
+    let mut senders = Vec::with_capacity(expected_txs);
     let mut gas_used = 0u64;
     while let Some(tx) = source.next_tx(header.gas_limit.saturating_sub(gas_used)) {
         match executor.execute_transaction(&tx) {
             Ok(gas) => {
                 gas_used += gas.tx_gas_used();
-                transactions.push(tx);
+                let (tx, sender) = tx.into_parts();
+                txs.push(tx);
+                senders.push(sender);
             }
             // A transaction that fails validation leaves the state untouched, so skipping it is safe.
             Err(e) if e.as_validation().is_some() && source.skip_invalid(&tx, invalid_kind(&e)) => {}
@@ -250,8 +268,6 @@ where
     let changes = db.into_changes();
 
     let receipts: Vec<ReceiptEnvelope> = result.receipts;
-    let (senders, txs): (Vec<Address>, Vec<TxEnvelope>) =
-        transactions.into_iter().map(|t| (t.signer(), t.into_inner())).unzip();
     // The transactions and receipts roots and the bloom are filled in by the store, next to the state root.
     header.gas_used = result.gas_used;
     if header.blob_gas_used.is_some() {
@@ -291,7 +307,7 @@ fn grandparent_timestamp(state: &StateProvider, parent: &SealedHeader) -> Result
         return Ok(parent.header.timestamp);
     }
     let state_err = |source| ExecuteError::State { number: number + 1, source };
-    state.block_timestamp(number - 1).map_err(state_err)?.ok_or_else(|| {
+    state.block_timestamp(number - 1, &parent.header.parent_hash).map_err(state_err)?.ok_or_else(|| {
         state_err(crate::StoreError::Corrupt(format!("header of block {} (the grandparent) missing", number - 1)))
     })
 }

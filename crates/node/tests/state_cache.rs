@@ -1,6 +1,7 @@
-//! The cross-block state cache changes nothing a user can see: random blocks (transfers to old and new
-//! accounts, storage writes and clears, reverts, CREATE2 and self-destruct) with unwinds and reads in
-//! between run on a store with a small cache (so entries are evicted too) and on one with none; every
+//! The cross-block state cache and the state filter change nothing a user can see: random blocks
+//! (transfers to old and new accounts, storage writes and clears, reverts, CREATE2 and self-destruct) with
+//! unwinds, reopens and reads in between run on a store with a small cache (so entries are evicted too) and
+//! its filter, and on one with neither; every
 //! block hash (state and receipts roots included), every receipt and every read agree, and a view opened
 //! before a block keeps reading its own head's state after that block commits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -36,6 +37,8 @@ enum Op {
     Read,
     /// A view opened before the next block, read again after it.
     HoldAcross(Vec<TxOp>),
+    /// Close the cached store and open it again (its filter is rebuilt from what the database holds).
+    Reopen,
 }
 
 fn tx_op() -> impl Strategy<Value = TxOp> {
@@ -54,6 +57,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1..4u64).prop_map(Op::Unwind),
         1 => Just(Op::Read),
         1 => prop::collection::vec(tx_op(), 1..4).prop_map(Op::HoldAcross),
+        1 => Just(Op::Reopen),
     ]
 }
 
@@ -89,7 +93,11 @@ struct Pair {
     cached: Store,
     plain: Store,
     app: Address,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    /// Cache hits of the cached store before its last reopen.
+    earlier_hits: u64,
+    dirs: (tempfile::TempDir, tempfile::TempDir),
+    /// Where a stand-in store lives while the cached one is closed.
+    scratch: tempfile::TempDir,
 }
 
 impl Pair {
@@ -99,9 +107,11 @@ impl Pair {
         // Small enough that blocks evict entries.
         let small = StateCacheLimits { accounts: 8, slots: 8 };
         let cached = Store::open_with(dirs.0.path(), &spec, small).unwrap();
-        let plain = Store::open_with(dirs.1.path(), &spec, StateCacheLimits { accounts: 0, slots: 0 }).unwrap();
+        let mut plain = Store::open_with(dirs.1.path(), &spec, StateCacheLimits { accounts: 0, slots: 0 }).unwrap();
+        plain.set_state_filter(false);
         let app = key(0).address().create(0);
-        let mut pair = Self { spec, cached, plain, app, _dirs: dirs };
+        let scratch = tempfile::tempdir().unwrap();
+        let mut pair = Self { spec, cached, plain, app, earlier_hits: 0, dirs, scratch };
         let deploy = pair.sign(0, TxKind::Create, U256::ZERO, StorageLogs::BYTECODE.to_vec());
         pair.block(vec![deploy]);
         pair
@@ -191,6 +201,20 @@ impl Pair {
                 assert_eq!(self.cached.head().unwrap(), self.plain.head().unwrap());
             }
             Op::Read => self.read(),
+            Op::Reopen => {
+                self.earlier_hits += self.cached.state_cache_stats().hits;
+                let small = StateCacheLimits { accounts: 8, slots: 8 };
+                // Closed first (a stand-in takes its place): a database is opened by one store at a time.
+                let stand_in = Store::open_with(self.scratch.path(), &self.spec, small).unwrap();
+                drop(std::mem::replace(&mut self.cached, stand_in));
+                self.cached = Store::open_with(self.dirs.0.path(), &self.spec, small).unwrap();
+                let started = std::time::Instant::now();
+                while !self.cached.state_filter_ready() {
+                    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the filter's scan never ended");
+                    std::thread::yield_now();
+                }
+                assert_eq!(self.cached.head().unwrap(), self.plain.head().unwrap());
+            }
             Op::HoldAcross(ops) => {
                 let number = self.cached.head().unwrap().header.number;
                 let held = self.cached.latest_state().unwrap();
@@ -215,7 +239,7 @@ proptest! {
         }
         pair.read();
         let stats = pair.cached.state_cache_stats();
-        prop_assert!(stats.hits > 0, "the cache answered reads: {stats:?}");
+        prop_assert!(stats.hits + pair.earlier_hits > 0, "the cache answered reads: {stats:?}");
         prop_assert_eq!(pair.plain.state_cache_stats().hits, 0);
         prop_assert!(stats.accounts <= 8 && stats.slots <= 8, "{:?}", stats);
     }

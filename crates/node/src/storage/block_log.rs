@@ -25,7 +25,7 @@ use alloy_rlp::Decodable;
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
 use super::{
-    BlockRevert, ExecutedBlock, Snapshot, StateDiff, StoreError,
+    BlockRevert, ExecutedBlock, Snapshot, StateChange, StateDiff, StoreError,
     snapshot::{decode_body, decode_receipts, decode_senders},
     tables::META,
     write::{BlockBytes, write_block_keeping},
@@ -198,7 +198,7 @@ fn decode(payload: &[u8]) -> Result<LoggedBlock, StoreError> {
         diff.contracts.push((B256::from_slice(hash), code.clone()));
     }
     let senders = decode_senders(senders, number)?;
-    let block = ExecutedBlock { header, body, senders, receipts, diff, verify_roots: true };
+    let block = ExecutedBlock { header, body, senders, receipts, changes: StateChange::Diff(diff), verify_roots: true };
     Ok(LoggedBlock { epoch, hash, block })
 }
 

@@ -33,29 +33,38 @@ pub struct StateDiff {
 impl StateDiff {
     /// What a block changed, in the store's terms.
     pub fn from_changes(changes: &BlockChanges) -> Self {
-        let mut diff = Self::default();
-        for (address, account) in &changes.accounts {
-            let info = account.info.as_ref().map(|i| StoredAccount {
-                nonce: i.nonce,
-                balance: i.balance,
-                code_hash: i.code_hash,
-            });
-            diff.accounts.insert(*address, info);
-            if account.wiped {
-                diff.wiped.insert(*address);
-            }
-            if !account.storage.is_empty() {
-                let slots = account.storage.iter().map(|(k, v)| (B256::from(k.to_be_bytes::<32>()), *v)).collect();
-                diff.storage.insert(*address, slots);
-            }
+        // Sorted first: a map built from sorted entries is filled leaf by leaf, where inserting entries in
+        // hash order walks and splits the tree for each one.
+        let mut accounts: Vec<_> = changes.accounts.iter().collect();
+        accounts.sort_unstable_by_key(|(address, _)| **address);
+        Self {
+            accounts: accounts
+                .iter()
+                .map(|(address, account)| {
+                    let info = account.info.as_ref().map(|i| StoredAccount {
+                        nonce: i.nonce,
+                        balance: i.balance,
+                        code_hash: i.code_hash,
+                    });
+                    (**address, info)
+                })
+                .collect(),
+            wiped: accounts.iter().filter(|(_, a)| a.wiped).map(|(address, _)| **address).collect(),
+            storage: accounts
+                .iter()
+                .filter(|(_, a)| !a.storage.is_empty())
+                .map(|(address, account)| {
+                    let slots = account.storage.iter().map(|(k, v)| (B256::from(k.to_be_bytes::<32>()), *v)).collect();
+                    (**address, slots)
+                })
+                .collect(),
+            contracts: changes
+                .contracts
+                .iter()
+                .map(|(hash, code)| (*hash, code.original_bytes()))
+                .filter(|(_, c)| !c.is_empty())
+                .collect(),
         }
-        diff.contracts = changes
-            .contracts
-            .iter()
-            .map(|(hash, code)| (*hash, code.original_bytes()))
-            .filter(|(_, c)| !c.is_empty())
-            .collect();
-        diff
     }
 
     /// The change that undoes a block.

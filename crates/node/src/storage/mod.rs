@@ -5,16 +5,18 @@
 //! after a crash writes again what redb lost (see `block_log`). Durable commits keep quick repair on, so
 //! reopening after a crash is fast.
 
-mod account_filter;
 mod block_log;
 mod code_cache;
 mod diff;
+mod executed;
 mod genesis;
 mod proof;
 mod provider;
+mod recent;
 mod revert;
 mod snapshot;
 mod state_cache;
+mod state_filter;
 pub mod tables;
 mod trie_io;
 mod tx_index;
@@ -23,21 +25,23 @@ mod write;
 use std::{path::Path, sync::Arc, time::Instant};
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, U256};
 use alloy_rlp::Decodable;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
-pub use account_filter::AccountFilter;
 pub use block_log::DEFAULT_DURABLE_EVERY;
 use block_log::{commit_durable, commit_logged, replay_block_log};
 pub use code_cache::{CodeCache, DEFAULT_CODE_CACHE_ENTRIES};
 pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
+pub use executed::{ExecutedBlock, StateChange};
 pub use genesis::genesis_header;
 use genesis::{genesis_parts, write_genesis};
 pub use provider::StateProvider;
+pub use recent::RecentTimestamps;
 pub use revert::BlockRevert;
 pub use snapshot::Snapshot;
 pub use state_cache::{DEFAULT_CACHED_ACCOUNTS, DEFAULT_CACHED_SLOTS, StateCache, StateCacheLimits, StateCacheStats};
+pub use state_filter::StateFilter;
 pub use surge_interfaces::{AccountProof, SealedHeader, StorageProof};
 use tables::*;
 pub use tx_index::TX_INDEX_BATCH;
@@ -155,39 +159,6 @@ pub enum StoreError {
 
 impl revm::database_interface::DBErrorMarker for StoreError {}
 
-/// A block ready to be stored: executed, with everything but (optionally) the state root known.
-#[derive(Debug, Clone)]
-pub struct ExecutedBlock {
-    /// The header. Its state, transactions and receipts roots and its logs bloom are checked against the
-    /// ones computed from the state change, body and receipts when `verify_roots` is set, and replaced by
-    /// them otherwise.
-    pub header: Header,
-    /// Transactions and withdrawals.
-    pub body: BlockBody<TxEnvelope>,
-    /// The sender of each transaction.
-    pub senders: Vec<Address>,
-    /// One receipt per transaction.
-    pub receipts: Vec<ReceiptEnvelope>,
-    /// The state change.
-    pub diff: StateDiff,
-    /// Whether the header's roots must match (imports) or are filled in (locally built blocks).
-    pub verify_roots: bool,
-}
-
-/// A block a payload builder made; the store computes its roots when it commits it.
-impl From<surge_interfaces::BuiltBlock> for ExecutedBlock {
-    fn from(block: surge_interfaces::BuiltBlock) -> Self {
-        ExecutedBlock {
-            diff: StateDiff::from_changes(&block.changes),
-            header: block.header,
-            body: block.body,
-            senders: block.senders,
-            receipts: block.receipts,
-            verify_roots: false,
-        }
-    }
-}
-
 /// Where a transaction sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxLocation {
@@ -235,25 +206,20 @@ pub struct Store {
     codes: Arc<CodeCache>,
     /// Accounts and slots of the head's state, shared by every state view.
     state: Arc<StateCache>,
-    /// Which accounts may exist, shared by every state view.
-    accounts: Arc<AccountFilter>,
+    /// Timestamps of the latest blocks, shared by every state view.
+    recent: Arc<RecentTimestamps>,
+    /// Which accounts and slots may exist, shared by every state view.
+    filter: Arc<StateFilter>,
+    /// The thread filling `filter` at open (stopped and joined when the store is dropped).
+    _filling: state_filter::Filling,
+    /// Whether state views ask `filter` (see [`Self::set_state_filter`]).
+    filter_on: bool,
     /// Held by each write from before it starts until the state cache has its result: redb lets the next
     /// writer in as soon as a commit returns, and the cache must never see two writes overlap. It guards
     /// the block log, which the writes keep in step with redb's durable commits.
     writer: std::sync::Mutex<block_log::BlockLog>,
     /// Transaction hashes of the latest blocks, not yet in `TX_LOOKUP`.
     tx_index: tx_index::TxIndex,
-}
-
-/// The account filter of the accounts `db` holds.
-fn account_filter_of(db: &Database) -> Result<AccountFilter, StoreError> {
-    let read = db.begin_read()?;
-    let table = read.open_table(PLAIN_ACCOUNTS)?;
-    let filter = AccountFilter::with_capacity(table.len()?);
-    for entry in table.iter()? {
-        filter.insert(&Address::from(entry?.0.value()));
-    }
-    Ok(filter)
 }
 
 impl Drop for Store {
@@ -319,14 +285,18 @@ impl Store {
         // Before the hash index loads: it indexes the blocks above its mark from their bodies.
         let log = replay_block_log(&db, dir)?;
         let tx_index = tx_index::TxIndex::open(&db)?;
-        let accounts = Arc::new(account_filter_of(&db)?);
+        // Before the store is returned: no write can start before this snapshot.
+        let (filter, filling) = StateFilter::of(db.begin_read()?)?;
         Ok(Self {
             db,
             tx_index,
             genesis_hash: expected,
             codes: Arc::new(CodeCache::new(DEFAULT_CODE_CACHE_ENTRIES)),
             state: Arc::new(StateCache::new(limits)),
-            accounts,
+            recent: Arc::default(),
+            filter,
+            _filling: filling,
+            filter_on: true,
             writer: std::sync::Mutex::new(log),
         })
     }
@@ -403,9 +373,15 @@ impl Store {
     /// A view of the latest state (a revm database).
     pub fn latest_state(&self) -> Result<StateProvider, StoreError> {
         let (generation, read) = self.begin_state_read()?;
+        self.view(generation, read)
+    }
+
+    /// A state view over `read`, which sees cache generation `generation`.
+    fn view(&self, generation: Option<u64>, read: redb::ReadTransaction) -> Result<StateProvider, StoreError> {
         Ok(StateProvider::new(read, self.codes.clone())?
             .with_state_cache(self.state.clone(), generation)
-            .with_account_filter(self.accounts.clone()))
+            .with_state_filter(self.filter_on.then(|| self.filter.clone()))
+            .with_recent_timestamps(self.recent.clone()))
     }
 
     /// A view of the state after canonical block `number` (the head, or an earlier block whose reverts
@@ -413,9 +389,7 @@ impl Store {
     pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
         let (generation, read) = self.begin_state_read()?;
         let (head, reverts) = reverts_above(&read, number)?;
-        let provider = StateProvider::new(read, self.codes.clone())?
-            .with_state_cache(self.state.clone(), generation)
-            .with_account_filter(self.accounts.clone());
+        let provider = self.view(generation, read)?;
         Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
     }
 
@@ -450,7 +424,7 @@ impl Store {
         let logged = (!log.due()).then(|| block_log::encode(&bytes));
         let durable = logged.is_none();
         let indexed = self.tx_index.stage(&txn, txs)?;
-        self.note_accounts([&committed.after]);
+        self.note_keys([&committed.after]);
         let written = Instant::now();
         match logged {
             // In the log before redb has it: a crash from here on finds it there.
@@ -462,6 +436,7 @@ impl Store {
         }
         cache.committed([&committed.after]);
         self.tx_index.committed(indexed);
+        self.recent.note(committed.header.hash, committed.header.header.timestamp);
         let times = CommitTimes { state_root: written - started, commit: written.elapsed(), durable };
         Ok((committed, times))
     }
@@ -473,7 +448,7 @@ impl Store {
         let cache = self.state.begin_write();
         let restored = unwind_keeping(&txn, target)?;
         self.tx_index.stage_unwind(&txn, target)?;
-        self.note_accounts(&restored);
+        self.note_keys(&restored);
         commit_durable(txn, &mut log)?;
         cache.committed(&restored);
         self.tx_index.unwound(target);
@@ -486,7 +461,7 @@ impl Store {
         let txn = self.db.begin_write()?;
         let cache = self.state.begin_write();
         let applied = apply_diff(&txn, diff)?;
-        self.note_accounts([&applied.after]);
+        self.note_keys([&applied.after]);
         commit_durable(txn, &mut log)?;
         cache.committed([&applied.after]);
         Ok(applied.root)
@@ -514,11 +489,14 @@ impl Store {
         Ok(proof)
     }
 
-    /// Records in the account filter the accounts a write leaves in place, before it commits.
-    fn note_accounts<'a>(&self, after: impl IntoIterator<Item = &'a BlockRevert>) {
+    /// Records in the state filter the accounts and slots a write leaves in place, before it commits.
+    fn note_keys<'a>(&self, after: impl IntoIterator<Item = &'a BlockRevert>) {
         for revert in after {
             for (address, _) in revert.accounts.iter().filter(|(_, account)| account.is_some()) {
-                self.accounts.insert(address);
+                self.filter.insert_account(address);
+            }
+            for (address, slot, _) in revert.storage.iter().filter(|(_, _, value)| !value.is_zero()) {
+                self.filter.insert_slot(address, &U256::from_be_bytes(slot.0));
             }
         }
     }
@@ -531,6 +509,19 @@ impl Store {
             return Ok(());
         }
         commit_durable(self.db.begin_write()?, &mut log)
+    }
+
+    /// Reads every account and slot from the cache or the database, without asking the state filter
+    /// (`false`; the default is `true`). The filter is still kept up to date. For checking the filter
+    /// against reads without it.
+    pub fn set_state_filter(&mut self, on: bool) {
+        self.filter_on = on;
+    }
+
+    /// Whether the state filter has finished its scan of the state the store opened on (before, every
+    /// read it would answer goes to the database).
+    pub fn state_filter_ready(&self) -> bool {
+        self.filter.is_ready()
     }
 
     /// Commits up to `blocks - 1` blocks in a row without waiting for the disk (logged, see the

@@ -7,7 +7,7 @@ use alloy_primitives::{Address, B256, U256, map::HashMap};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 
-use super::{AccountFilter, CodeCache, StateCache, StoreError, revert::BlockRevert, tables::*};
+use super::{CodeCache, RecentTimestamps, StateCache, StateFilter, StoreError, revert::BlockRevert, tables::*};
 
 /// The pre-block values of everything changed above some block: what that block's state had.
 #[derive(Debug, Default)]
@@ -60,8 +60,10 @@ pub struct StateProvider {
     code_cache: Arc<CodeCache>,
     /// The store's state cache and the generation `txn` sees (reads fill it while that is current).
     state_cache: Option<(Arc<StateCache>, u64)>,
-    /// Answers "absent" for accounts the store has never held, without a read.
-    account_filter: Option<Arc<AccountFilter>>,
+    /// Answers "absent" for accounts and slots the store has never held, without a read.
+    state_filter: Option<Arc<StateFilter>>,
+    /// Timestamps of the latest blocks, read before the headers table.
+    recent: Option<Arc<RecentTimestamps>>,
     txn: ReadTransaction,
 }
 
@@ -77,7 +79,8 @@ impl StateProvider {
             headers: Lazy::new(HEADERS),
             code_cache,
             state_cache: None,
-            account_filter: None,
+            state_filter: None,
+            recent: None,
             txn,
         })
     }
@@ -89,9 +92,15 @@ impl StateProvider {
         self
     }
 
-    /// Skips the read of accounts `filter` says the store has never held.
-    pub(crate) fn with_account_filter(mut self, filter: Arc<AccountFilter>) -> Self {
-        self.account_filter = Some(filter);
+    /// Skips the read of accounts and slots `filter` says the store has never held.
+    pub(crate) fn with_state_filter(mut self, filter: Option<Arc<StateFilter>>) -> Self {
+        self.state_filter = filter;
+        self
+    }
+
+    /// Looks up the timestamps of the latest blocks in `recent` before the headers table.
+    pub(crate) fn with_recent_timestamps(mut self, recent: Arc<RecentTimestamps>) -> Self {
+        self.recent = Some(recent);
         self
     }
 
@@ -111,8 +120,12 @@ impl StateProvider {
         self
     }
 
-    /// The timestamp of canonical block `number` (the L2 base fee depends on the parent's block time).
-    pub fn block_timestamp(&self, number: u64) -> Result<Option<u64>, StoreError> {
+    /// The timestamp of canonical block `number`, whose hash is `hash` (the L2 base fee depends on the
+    /// parent's block time).
+    pub fn block_timestamp(&self, number: u64, hash: &B256) -> Result<Option<u64>, StoreError> {
+        if let Some(timestamp) = self.recent.as_ref().and_then(|r| r.get(hash)) {
+            return Ok(Some(timestamp));
+        }
         let Some(raw) = self.headers.get(&self.txn)?.get(number)?.map(|g| g.value().to_vec()) else { return Ok(None) };
         let header = <alloy::consensus::Header as alloy_rlp::Decodable>::decode(&mut raw.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("header of block {number}: {e}")))?;
@@ -126,7 +139,7 @@ impl StateProvider {
         }
         // After the overlay (an older block's accounts that are gone now are in its reverts), before the
         // cache: an account the store never held needs neither, nor a place in the cache.
-        if self.account_filter.as_ref().is_some_and(|f| !f.may_contain(address)) {
+        if self.state_filter.as_ref().is_some_and(|f| !f.may_hold_account(address)) {
             return Ok(None);
         }
         if let Some((cache, generation)) = &self.state_cache
@@ -174,6 +187,10 @@ impl DatabaseRef for StateProvider {
             self.overlay.as_ref().and_then(|o| o.storage.get(&(address, B256::from(index.to_be_bytes::<32>()))))
         {
             return Ok(*value);
+        }
+        // As for accounts: a slot the store never held needs no read, nor a place in the cache.
+        if self.state_filter.as_ref().is_some_and(|f| !f.may_hold_slot(&address, &index)) {
+            return Ok(U256::ZERO);
         }
         if let Some((cache, generation)) = &self.state_cache
             && let Some(value) = cache.slot(*generation, address, index)

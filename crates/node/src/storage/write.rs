@@ -8,8 +8,8 @@ use alloy_rlp::Decodable;
 use redb::{ReadableTable, WriteTransaction};
 
 use super::{
-    Applied, BlockRevert, CommittedParts, ExecutedBlock, SealedHeader, StateDiff, StoreError, apply_diff, read_header,
-    tables::*,
+    Applied, BlockRevert, CommittedParts, ExecutedBlock, SealedHeader, StateChange, StateDiff, StoreError, apply_diff,
+    read_header, tables::*,
 };
 
 /// The encodings a block was written with, which the block log reuses.
@@ -51,8 +51,9 @@ pub(super) fn write_block_keeping(
     // The transactions and receipts tries are mostly keccak over every transaction and receipt (a third
     // of building a block of transfers): on a second core they overlap the state root and the writes that
     // do not need the block's hash.
+    let diff = std::mem::replace(&mut block.changes, StateChange::Diff(StateDiff::default())).into_diff();
     let store_body = |txn: &WriteTransaction, block: &ExecutedBlock| -> Result<(Applied, BlockBytes), StoreError> {
-        let applied = apply_diff(txn, &block.diff)?;
+        let applied = apply_diff(txn, &diff)?;
         if block.verify_roots && applied.root != block.header.state_root {
             return Err(StoreError::StateRootMismatch {
                 number,
@@ -81,7 +82,7 @@ pub(super) fn write_block_keeping(
     roots.fill(&mut block.header);
     let sealed = SealedHeader::seal(block.header);
     bytes.header = write_header(txn, &sealed)?;
-    bytes.contracts = block.diff.contracts;
+    bytes.contracts = diff.contracts;
     let parts = CommittedParts {
         header: sealed,
         body: block.body,
