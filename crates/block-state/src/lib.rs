@@ -82,6 +82,20 @@ impl TrackedAccount {
         }
     }
 
+    /// How the block changed the account (`None`: only read, or changed and changed back).
+    fn changed(&self) -> Option<ChangedAccount> {
+        let storage: U256Map<U256> = self
+            .storage
+            .iter()
+            .filter(|(_, s)| if self.wiped { !s.present.is_zero() } else { s.present != s.original })
+            .map(|(k, s)| (*k, s.present))
+            .collect();
+        if !self.wiped && self.original == self.current && storage.is_empty() {
+            return None;
+        }
+        Some(ChangedAccount { info: self.current.map(Values::info), wiped: self.wiped, storage })
+    }
+
     /// The account and its storage are gone.
     fn destroy(&mut self) {
         self.current = None;
@@ -92,10 +106,13 @@ impl TrackedAccount {
 }
 
 /// What a block changed, with the values it left.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// It holds what the block tracked and works out each changed account when asked ([`Self::iter`]): its
+/// one consumer, the store, turns it into its own sorted form once, so an intermediate map of every
+/// changed account (a tenth of a block of transfers) is never built.
+#[derive(Debug, Clone, Default)]
 pub struct BlockChanges {
-    /// Accounts whose values or storage changed.
-    pub accounts: AddressMap<ChangedAccount>,
+    tracked: AddressMap<TrackedAccount>,
     /// Code the block deployed (contracts and EIP-7702 delegations), by hash.
     pub contracts: B256Map<Bytecode>,
 }
@@ -103,9 +120,27 @@ pub struct BlockChanges {
 impl BlockChanges {
     /// Whether the block changed nothing.
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.contracts.is_empty()
+        self.contracts.is_empty() && self.iter().next().is_none()
+    }
+
+    /// The accounts whose values or storage changed, with what the block left them (in no set order).
+    pub fn iter(&self) -> impl Iterator<Item = (Address, ChangedAccount)> + '_ {
+        self.tracked.iter().filter_map(|(address, account)| account.changed().map(|changed| (*address, changed)))
+    }
+
+    /// The same, by address.
+    pub fn accounts(&self) -> AddressMap<ChangedAccount> {
+        self.iter().collect()
     }
 }
+
+impl PartialEq for BlockChanges {
+    fn eq(&self, other: &Self) -> bool {
+        self.contracts == other.contracts && self.accounts() == other.accounts()
+    }
+}
+
+impl Eq for BlockChanges {}
 
 /// How one account changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +195,6 @@ impl<DB> BlockState<DB> {
     /// What the block changed: accounts whose values or storage differ from the parent state's, and the
     /// code it deployed.
     pub fn into_changes(self) -> BlockChanges {
-        let mut accounts = AddressMap::with_capacity_and_hasher(self.accounts.len(), Default::default());
         // Only code some account holds at the end of the block and did not hold before (as in revm's
         // bundle: the code of a contract that did not outlive the block is not kept).
         let mut contracts = self.new_code;
@@ -174,20 +208,7 @@ impl<DB> BlockState<DB> {
                 .collect();
             contracts.retain(|hash, _| deployed.contains(hash));
         }
-        for (address, account) in self.accounts {
-            let storage: U256Map<U256> = account
-                .storage
-                .iter()
-                .filter(|(_, s)| if account.wiped { !s.present.is_zero() } else { s.present != s.original })
-                .map(|(k, s)| (*k, s.present))
-                .collect();
-            if !account.wiped && account.original == account.current && storage.is_empty() {
-                continue; // only read, or changed and changed back
-            }
-            let info = account.current.map(Values::info);
-            accounts.insert(address, ChangedAccount { info, wiped: account.wiped, storage });
-        }
-        BlockChanges { accounts, contracts }
+        BlockChanges { tracked: self.accounts, contracts }
     }
 
     /// Applies one account's changes from a committed transaction.

@@ -5,7 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory};
-use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256, map::U256Map};
+use alloy_primitives::{
+    Address, Bytes, TxKind, U256, keccak256,
+    map::{AddressMap, B256Map, U256Map},
+};
 use proptest::prelude::*;
 use revm::{
     context::TxEnv,
@@ -13,7 +16,7 @@ use revm::{
     primitives::hardfork::SpecId,
     state::{AccountInfo, Bytecode},
 };
-use surge_block_state::{BlockChanges, BlockState, ChangedAccount};
+use surge_block_state::{BlockState, ChangedAccount};
 
 /// Runtime of the test contracts: empty calldata self-destructs to the caller; otherwise each 64-byte
 /// `(slot, value)` pair sets the slot to its current value XOR `value` (so reads matter, and slots can
@@ -156,10 +159,11 @@ fn env(spec: SpecId) -> EvmEnv {
     env
 }
 
-/// What revm's bundle says changed, in `BlockChanges` terms: accounts that neither existed before nor
-/// exist after are no change, and slots set to zero on a wiped account are no change either.
-fn bundle_changes(bundle: &BundleState) -> BlockChanges {
-    let mut changes = BlockChanges::default();
+/// What revm's bundle says changed, in `BlockChanges` terms (accounts, contracts): accounts that neither
+/// existed before nor exist after are no change, and slots set to zero on a wiped account are no change
+/// either.
+fn bundle_changes(bundle: &BundleState) -> (AddressMap<ChangedAccount>, B256Map<Bytecode>) {
+    let mut accounts = AddressMap::default();
     for (address, account) in &bundle.state {
         let wiped = account.was_destroyed() && account.original_info.is_some();
         let storage: U256Map<U256> =
@@ -176,10 +180,9 @@ fn bundle_changes(bundle: &BundleState) -> BlockChanges {
             continue;
         }
         let info = account.info.clone().map(|i| AccountInfo { code: None, ..i });
-        changes.accounts.insert(*address, ChangedAccount { info, wiped, storage });
+        accounts.insert(*address, ChangedAccount { info, wiped, storage });
     }
-    changes.contracts = bundle.contracts.iter().filter(|(_, c)| !c.is_empty()).map(|(h, c)| (*h, c.clone())).collect();
-    changes
+    (accounts, bundle.contracts.iter().filter(|(_, c)| !c.is_empty()).map(|(h, c)| (*h, c.clone())).collect())
 }
 
 proptest! {
@@ -211,7 +214,8 @@ proptest! {
             }
         }
         prop_assert_eq!(ours, theirs);
-        prop_assert_eq!(block.into_changes(), expected);
+        let changes = block.into_changes();
+        prop_assert_eq!((changes.accounts(), changes.contracts), expected);
     }
 }
 
@@ -234,13 +238,14 @@ fn changes_of_a_small_block() {
         }
     }
     let changes = block.into_changes();
-    assert_eq!(changes.accounts[&fresh].info.as_ref().map(|i| i.balance), Some(U256::from(2)));
-    assert_eq!(changes.accounts[&SENDERS[0]].info.as_ref().map(|i| i.nonce), Some(2));
+    let accounts = changes.accounts();
+    assert_eq!(accounts[&fresh].info.as_ref().map(|i| i.balance), Some(U256::from(2)));
+    assert_eq!(accounts[&SENDERS[0]].info.as_ref().map(|i| i.nonce), Some(2));
     let created = SENDERS[1].create(0);
-    assert_eq!(changes.accounts[&created].storage.get(&U256::from(1)), Some(&U256::from(3)));
-    let code_hash = changes.accounts[&created].info.as_ref().unwrap().code_hash;
+    assert_eq!(accounts[&created].storage.get(&U256::from(1)), Some(&U256::from(3)));
+    let code_hash = accounts[&created].info.as_ref().unwrap().code_hash;
     assert_eq!(code_hash, keccak256(RUNTIME));
     assert_eq!(changes.contracts[&code_hash].original_bytes().as_ref(), &RUNTIME[..]);
     // XOR with zero writes the value back: contract 0 was only read.
-    assert!(!changes.accounts.contains_key(&contract_at(0)));
+    assert!(!accounts.contains_key(&contract_at(0)));
 }

@@ -35,8 +35,8 @@ impl StateDiff {
     pub fn from_changes(changes: &BlockChanges) -> Self {
         // Sorted first: a map built from sorted entries is filled leaf by leaf, where inserting entries in
         // hash order walks and splits the tree for each one.
-        let mut accounts: Vec<_> = changes.accounts.iter().collect();
-        accounts.sort_unstable_by_key(|(address, _)| **address);
+        let mut accounts: Vec<_> = changes.iter().collect();
+        accounts.sort_unstable_by_key(|(address, _)| *address);
         Self {
             accounts: accounts
                 .iter()
@@ -46,16 +46,16 @@ impl StateDiff {
                         balance: i.balance,
                         code_hash: i.code_hash,
                     });
-                    (**address, info)
+                    (*address, info)
                 })
                 .collect(),
-            wiped: accounts.iter().filter(|(_, a)| a.wiped).map(|(address, _)| **address).collect(),
+            wiped: accounts.iter().filter(|(_, a)| a.wiped).map(|(address, _)| *address).collect(),
             storage: accounts
                 .iter()
                 .filter(|(_, a)| !a.storage.is_empty())
                 .map(|(address, account)| {
                     let slots = account.storage.iter().map(|(k, v)| (B256::from(k.to_be_bytes::<32>()), *v)).collect();
-                    (**address, slots)
+                    (*address, slots)
                 })
                 .collect(),
             contracts: changes
