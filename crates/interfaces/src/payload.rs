@@ -23,7 +23,8 @@ pub struct BuiltBlock {
     pub body: BlockBody<TxEnvelope>,
     /// The sender of each transaction.
     pub senders: Vec<Address>,
-    /// One receipt per transaction.
+    /// One receipt per transaction. A receipt with logs may come with a zero bloom: the host fills it in
+    /// when it commits the block, next to the receipts root (the committed block's receipts have theirs).
     pub receipts: Vec<ReceiptEnvelope>,
     /// What the block changed (the store records what undoes a block as it writes it).
     pub changes: BlockChanges,

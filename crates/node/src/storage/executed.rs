@@ -16,7 +16,7 @@ pub struct ExecutedBlock {
     pub body: BlockBody<TxEnvelope>,
     /// The sender of each transaction.
     pub senders: Vec<Address>,
-    /// One receipt per transaction.
+    /// One receipt per transaction (a zero bloom on a receipt with logs is filled in when it is stored).
     pub receipts: Vec<ReceiptEnvelope>,
     /// The state change.
     pub changes: StateChange,

@@ -48,33 +48,35 @@ pub(super) fn write_block_keeping(
         });
     }
     let number = block.header.number;
-    // The transactions and receipts tries are mostly keccak over every transaction and receipt (a third
-    // of building a block of transfers): on a second core they overlap the state root and the writes that
-    // do not need the block's hash.
     let diff = std::mem::replace(&mut block.changes, StateChange::Diff(StateDiff::default())).into_diff();
-    let store_body = |txn: &WriteTransaction, block: &ExecutedBlock| -> Result<(Applied, BlockBytes), StoreError> {
+    let (verify, claimed_root) = (block.verify_roots, block.header.state_root);
+    let apply = |txn: &WriteTransaction| -> Result<Applied, StoreError> {
         let applied = apply_diff(txn, &diff)?;
-        if block.verify_roots && applied.root != block.header.state_root {
-            return Err(StoreError::StateRootMismatch {
-                number,
-                expected: block.header.state_root,
-                computed: applied.root,
-            });
+        if verify && applied.root != claimed_root {
+            return Err(StoreError::StateRootMismatch { number, expected: claimed_root, computed: applied.root });
         }
-        let bytes = write_block_data(txn, number, &block.body, &block.senders, &block.receipts, &applied)?;
-        Ok((applied, bytes))
+        Ok(applied)
     };
-    let ((applied, mut bytes), roots) = match sealer() {
-        Some(sealer) if block.body.transactions.len() >= PARALLEL_BODY_ROOTS => {
+    // The receipts' blooms and the transactions and receipts tries are mostly keccak over every log,
+    // transaction and receipt (a third of building a block of transfers): on a second core they overlap
+    // the state root.
+    let (body, receipts) = (&block.body, &mut block.receipts);
+    let seal_body = |receipts: &mut Vec<ReceiptEnvelope>| {
+        fill_blooms(receipts);
+        BodyRoots::of(body, receipts)
+    };
+    let (applied, roots) = match sealer() {
+        Some(sealer) if body.transactions.len() >= PARALLEL_BODY_ROOTS => {
             let mut roots = None;
             let applied = sealer.in_place_scope(|scope| {
-                scope.spawn(|_| roots = Some(BodyRoots::of(&block.body, &block.receipts)));
-                store_body(txn, &block)
+                scope.spawn(|_| roots = Some(seal_body(receipts)));
+                apply(txn)
             });
-            (applied?, roots.unwrap_or_else(|| BodyRoots::of(&block.body, &block.receipts)))
+            (applied?, roots.unwrap_or_else(|| seal_body(receipts)))
         }
-        _ => (store_body(txn, &block)?, BodyRoots::of(&block.body, &block.receipts)),
+        _ => (apply(txn)?, seal_body(receipts)),
     };
+    let mut bytes = write_block_data(txn, number, &block.body, &block.senders, &block.receipts, &applied)?;
     if block.verify_roots {
         roots.check(number, &block.header)?;
     }
@@ -92,6 +94,16 @@ pub(super) fn write_block_keeping(
         after: applied.after,
     };
     Ok((parts, bytes))
+}
+
+/// Fills in the bloom of each receipt that has logs and none yet: execution leaves them to the store, which
+/// computes them with the receipts root, off the executor's path. Receipts that come with blooms keep them.
+fn fill_blooms(receipts: &mut [ReceiptEnvelope]) {
+    for receipt in receipts.iter_mut().filter_map(ReceiptEnvelope::as_receipt_with_bloom_mut) {
+        if receipt.logs_bloom == Bloom::ZERO && !receipt.receipt.logs.is_empty() {
+            receipt.logs_bloom = alloy_primitives::logs_bloom(receipt.receipt.logs.iter());
+        }
+    }
 }
 
 /// Blocks with at least this many transactions compute their body roots on a second thread (below, a
