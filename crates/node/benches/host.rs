@@ -1,7 +1,8 @@
 //! Host benchmark: per-block execution, state-root and commit time and Mgas/s for blocks of 10, 100 and
 //! 1000 transfers and 100 ERC20 transfers, next to plain revm on an in-memory database executing the
-//! same transactions in the same run; then the state-root time per block as the state grows (10k → 1M
-//! accounts) and as one contract's storage grows (1k → 1M slots).
+//! same transactions in the same run (and revm through revm's `State`, our `BlockState` and alloy-evm's
+//! block executor, to show where the difference lies); then the state-root time per block as the state
+//! grows (10k → 1M accounts) and as one contract's storage grows (1k → 1M slots).
 //!
 //! Run: `cargo bench -p surge-host --bench host` (release build; prints tables, asserts nothing;
 //! `SURGE_BENCH_BLOCKS_ONLY=1` stops after the per-block table; `SURGE_BENCH_ROUNDS=N` runs N blocks per size; `SURGE_BENCH_ONLY=ERC20` runs the sizes whose label
@@ -250,7 +251,7 @@ fn recipient(round: u64, i: usize) -> Address {
 
 fn block_sizes() {
     println!(
-        "== per-block cost (median of SURGE_BENCH_ROUNDS blocks, 5 by default; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State, revm+block = through our BlockState; commit = logged, without waiting for the disk; flush = the durable commit of all the rounds' blocks)"
+        "== per-block cost (median of SURGE_BENCH_ROUNDS blocks, 5 by default; ours = alloy-evm executor on the redb store, revm = plain revm on an in-memory db, revm+bundle = the same through revm's bundle-tracking State, revm+block = through our BlockState, revm+executor = alloy-evm's block executor over BlockState on the in-memory db; every run starts with cold CPU caches and the baselines' clocks include building TxEnvs; commit = logged, without waiting for the disk; flush = the durable commit of all the rounds' blocks)"
     );
     println!(
         "{:<22} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>12} {:>11} {:>12} {:>11} {:>12} {:>10} {:>13} {:>12}",
