@@ -200,6 +200,9 @@ pub struct CommitTimes {
 /// The store.
 #[derive(Debug)]
 pub struct Store {
+    /// The thread filling `filter` at open. Declared first, so dropped first: its scan is stopped and its
+    /// read transaction gone before the database closes.
+    _filling: state_filter::Filling,
     db: Database,
     genesis_hash: B256,
     /// Analyzed code shared by every state view.
@@ -210,8 +213,6 @@ pub struct Store {
     recent: Arc<RecentTimestamps>,
     /// Which accounts and slots may exist, shared by every state view.
     filter: Arc<StateFilter>,
-    /// The thread filling `filter` at open (stopped and joined when the store is dropped).
-    _filling: state_filter::Filling,
     /// Whether state views ask `filter` (see [`Self::set_state_filter`]).
     filter_on: bool,
     /// Held by each write from before it starts until the state cache has its result: redb lets the next
@@ -288,6 +289,7 @@ impl Store {
         // Before the store is returned: no write can start before this snapshot.
         let (filter, filling) = StateFilter::of(db.begin_read()?)?;
         Ok(Self {
+            _filling: filling,
             db,
             tx_index,
             genesis_hash: expected,
@@ -295,7 +297,6 @@ impl Store {
             state: Arc::new(StateCache::new(limits)),
             recent: Arc::default(),
             filter,
-            _filling: filling,
             filter_on: true,
             writer: std::sync::Mutex::new(log),
         })

@@ -44,7 +44,7 @@ const PROBES: u64 = 4;
 /// costs several memory reads. One 2 MiB page halved the probe's time. Where the mapping fails, a heap
 /// slice does the same work.
 enum Words {
-    Mapped { map: memmap2::MmapMut, len: usize },
+    Mapped { map: memmap2::MmapRaw, len: usize },
     Heap(Box<[AtomicU64]>),
 }
 
@@ -56,7 +56,7 @@ impl Words {
                 if let Err(e) = map.advise(memmap2::Advice::HugePage) {
                     tracing::debug!(error = %e, "huge pages for the state filter");
                 }
-                Self::Mapped { map, len }
+                Self::Mapped { map: memmap2::MmapRaw::from(map), len }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "mapping the state filter; it lives on the heap");
@@ -68,9 +68,13 @@ impl Words {
     fn get(&self) -> &[AtomicU64] {
         match self {
             // SAFETY: the mapping is `len` words long, page-aligned (so aligned for `AtomicU64`, which has
-            // the size and alignment of `u64`), zero-filled by the kernel (a valid value for any integer),
-            // owned by `self` (so it outlives the borrow), and never accessed but through this atomic view.
-            Self::Mapped { map, len } => unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<AtomicU64>(), *len) },
+            // the size and alignment of `u64`), zero-filled by the kernel (a valid value for any integer)
+            // and owned by `self` (so it outlives the borrow). The pointer is `MmapRaw`'s raw one, not
+            // taken from a byte slice, and the memory is only ever reached through this atomic view, so
+            // the concurrent `fetch_or`s alias nothing.
+            Self::Mapped { map, len } => unsafe {
+                std::slice::from_raw_parts(map.as_mut_ptr().cast::<AtomicU64>().cast_const(), *len)
+            },
             Self::Heap(words) => words,
         }
     }
