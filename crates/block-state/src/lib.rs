@@ -185,9 +185,8 @@ impl<DB> BlockState<DB> {
         DB: DatabaseRef,
     {
         for address in addresses {
-            if let Entry::Vacant(e) = self.accounts.entry(address) {
-                e.insert(TrackedAccount::loaded(self.db.basic_ref(address)?));
-            }
+            // What `basic` does for revm, the one place an account is first read and tracked.
+            Database::basic(self, address)?;
         }
         Ok(())
     }
