@@ -31,12 +31,103 @@ contract MessageSender {
         bridge.processMessage(back, "");
     }
 
+    /// @notice A round trip that first spends what the caller approved: takes `amount` of `token` from the
+    /// caller (reverts without the allowance), sends `out`, then consumes the L1 reply `back`.
+    function spendAndConsume(
+        ApprovedToken token,
+        uint256 amount,
+        IBridge.Message calldata out,
+        IBridge.Message calldata back
+    ) external payable {
+        token.transferFrom(msg.sender, address(this), amount);
+        bridge.sendMessage{value: out.value + out.fee}(out);
+        bridge.processMessage(back, "");
+    }
+
     /// @notice Sends `m` and reverts.
     function sendAndRevert(IBridge.Message calldata m) external payable {
         require(msg.sender == address(this), "internal");
         bridge.sendMessage{value: msg.value}(m);
         revert("undone");
     }
+}
+
+/// @notice A token with allowances, for a synchronous call that spends what its sender approved just
+/// before (checked arithmetic reverts a transfer beyond the allowance or the balance).
+contract ApprovedToken {
+    mapping(address => uint256) public balanceOf;
+    mapping(address => mapping(address => uint256)) public allowance;
+
+    constructor(uint256 supply) {
+        balanceOf[msg.sender] = supply;
+    }
+
+    function approve(address spender, uint256 amount) external returns (bool) {
+        allowance[msg.sender][spender] = amount;
+        return true;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+        allowance[from][msg.sender] -= amount;
+        balanceOf[from] -= amount;
+        balanceOf[to] += amount;
+        return true;
+    }
+}
+
+/// @notice An L1 app that answers every message with one back to its sender on the source chain (no value,
+/// no data): the L1 half of a test round trip.
+contract Echo {
+    IBridge public immutable bridge;
+
+    constructor(IBridge _bridge) {
+        bridge = _bridge;
+    }
+
+    function onMessageInvocation(bytes calldata) external payable {
+        IBridge.Context memory ctx = bridge.context();
+        IBridge.Message memory back = IBridge.Message({
+            id: 0,
+            fee: 0,
+            gasLimit: 0,
+            from: address(0),
+            srcChainId: 0,
+            srcOwner: address(this),
+            destChainId: ctx.srcChainId,
+            destOwner: ctx.from,
+            to: ctx.from,
+            value: 0,
+            data: ""
+        });
+        bridge.sendMessage(back);
+    }
+}
+
+/// @notice Reads what a block's environment and its anchor decide (the clock, the coinbase's and the
+/// treasury's balances, the anchor's last anchored block) and keeps a digest of them: a test's check that a
+/// transaction reads the same on the state it was planned on and in its block.
+contract EnvProbe {
+    bytes32 public seen;
+
+    function look(IAnchorView anchor) external {
+        seen = keccak256(
+            abi.encode(
+                block.timestamp,
+                block.number,
+                block.basefee,
+                block.coinbase.balance,
+                address(anchor).balance,
+                anchor.lastAnchorBlockId(),
+                anchor.ancestorsHash()
+            )
+        );
+    }
+}
+
+/// @notice The anchor's getters the probe reads.
+interface IAnchorView {
+    function lastAnchorBlockId() external view returns (uint64);
+    function ancestorsHash() external view returns (bytes32);
 }
 
 /// @notice A minimal delegating proxy: every call runs `implementation`'s code in this contract's context.

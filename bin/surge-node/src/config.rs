@@ -11,6 +11,7 @@ use std::{
 use alloy_primitives::Address;
 use revm::primitives::hardfork::SpecId;
 use serde::Deserialize;
+use surge_builder::HoldLimits;
 use surge_exex::ProposalRules;
 use surge_l1::{BundleLimits, SimConfig};
 use surge_primitives::ProtocolConfig;
@@ -109,6 +110,9 @@ struct SyncSection {
     min_message_fee: Option<u64>,
     max_state_reads: Option<u64>,
     call_timeout_ms: Option<u64>,
+    hold_max_age_secs: Option<u64>,
+    hold_max_txs: Option<u64>,
+    hold_per_sender: Option<u64>,
 }
 
 impl SyncSection {
@@ -153,6 +157,40 @@ impl SyncSection {
         }
         Ok(SimConfig { spec, slot_time, limits, max_state_reads, call_timeout })
     }
+
+    /// How long and how many unanswered transactions wait in the pool: `flags` over the file, defaults
+    /// where unset; a zero names its flag or key.
+    fn hold(&self, flags: &HoldFlags) -> Result<HoldLimits, ConfigError> {
+        let d = HoldLimits::default();
+        let pick = |flag: (&str, Option<u64>), key: (&str, Option<u64>), default: u64| match flag
+            .1
+            .map(|v| (flag.0, v))
+            .or(key.1.map(|v| (key.0, v)))
+        {
+            Some((field, 0)) => Err(err(field, "must be above 0")),
+            Some((_, v)) => Ok(v),
+            None => Ok(default),
+        };
+        let age = (("--sync.hold-max-age", flags.max_age), ("sync.hold_max_age_secs", self.hold_max_age_secs));
+        let txs = (("--sync.hold-max-txs", flags.max_txs), ("sync.hold_max_txs", self.hold_max_txs));
+        let sender = (("--sync.hold-per-sender", flags.per_sender), ("sync.hold_per_sender", self.hold_per_sender));
+        Ok(HoldLimits {
+            max_age: Duration::from_secs(pick(age.0, age.1, d.max_age.as_secs())?),
+            max_txs: usize::try_from(pick(txs.0, txs.1, d.max_txs as u64)?).unwrap_or(usize::MAX),
+            per_sender: usize::try_from(pick(sender.0, sender.1, d.per_sender as u64)?).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// The `--sync.hold-*` flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HoldFlags {
+    /// `--sync.hold-max-age` (seconds).
+    pub max_age: Option<u64>,
+    /// `--sync.hold-max-txs`.
+    pub max_txs: Option<u64>,
+    /// `--sync.hold-per-sender`.
+    pub per_sender: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,6 +381,8 @@ pub struct FlagValues {
     pub durable_every: Option<u64>,
     /// `--fee-recipient`.
     pub fee_recipient: Option<Address>,
+    /// `--sync.hold-*`.
+    pub hold: HoldFlags,
     /// Protocol address flags.
     pub protocol: ProtocolOverrides,
     /// Proposer flags.
@@ -382,6 +422,8 @@ pub struct Settings {
     pub protocol: ProtocolOverrides,
     /// How the L1 leg of synchronous composability is simulated and bounded.
     pub sync: SimConfig,
+    /// How long and how many transactions that consume an answer not received yet wait in the pool.
+    pub hold: HoldLimits,
     /// Where proposals end and how far behind the L1 head they anchor.
     pub proposals: ProposalRules,
     /// The proposer.
@@ -465,6 +507,7 @@ impl Settings {
             durable_every,
             protocol,
             sync: file.sync.resolve()?,
+            hold: file.sync.hold(&flags.hold)?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
             proposer: file.proposer.resolve(&flags.proposer, env)?,
         })
@@ -572,6 +615,11 @@ mod tests {
         assert_eq!(e.field, "sync.proposal_gas", "{e}");
         assert_eq!(resolve("[sync]\nl1_hardfork = \"london\"\n").unwrap_err().field, "sync.l1_hardfork");
         assert_eq!(resolve("[sync]\nl1_slot_time = 0\n").unwrap_err().field, "sync.l1_slot_time");
+        let hold = resolve("[sync]\nhold_max_age_secs = 30\nhold_per_sender = 4\n").unwrap().hold;
+        assert_eq!((hold.max_age.as_secs(), hold.max_txs, hold.per_sender), (30, 4096, 4));
+        assert_eq!(resolve("[sync]\nhold_max_txs = 0\n").unwrap_err().field, "sync.hold_max_txs");
+        let flags = FlagValues { hold: HoldFlags { max_age: Some(0), ..Default::default() }, ..Default::default() };
+        assert_eq!(Settings::resolve(&flags, &|_| None).unwrap_err().field, "--sync.hold-max-age");
         let p = resolve("[proposals]\nmax_blocks = 4\nanchor_distance = 0\n").unwrap().proposals;
         assert_eq!((p.max_blocks, p.anchor_distance, p.max_age.as_secs()), (4, 0, 12));
         assert_eq!(resolve("[proposals]\nmax_blocks = 0\n").unwrap_err().field, "proposals.max_blocks");

@@ -135,7 +135,8 @@ async fn run_chains(
     // The L1: embedded, or an external endpoint that must be the dev L1.
     let sharing_pctg = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
     let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
-    let config = BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg);
+    let config =
+        BuilderConfig { hold: settings.hold, ..BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg) };
     let ledger =
         crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals, config.max_signal_slots)?;
     let (l1, (heads, watcher)) = match &settings.l1_rpc_url {
@@ -158,7 +159,8 @@ async fn run_chains(
                     extensions: vec![],
                 })
                 .await?;
-            let follow = crate::l1::follow_embedded(&l1, &protocol, settings.sync, ledger.clone()).await?;
+            let follow =
+                crate::l1::follow_embedded(&l1, &protocol, (settings.sync, Default::default()), ledger.clone()).await?;
             (Some(l1), follow)
         }
     };
@@ -181,10 +183,10 @@ async fn run_chains(
     .await?;
     let proposer_account = proposer.as_ref().map(|p| p.account);
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
-    let planner = Arc::new(crate::planner::block_planner(&l2, ledger, watcher.as_ref().map(|(_, w)| w), heads));
+    let planner = Arc::new(crate::planner::block_planner(&l2, ledger.clone(), watcher.as_ref().map(|(_, w)| w), heads));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
     let surge = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
-    let surge_rpc = crate::planner::install_surge_rpc(surge.clone());
+    let surge_rpc = crate::planner::install_surge_rpc(surge.clone(), ledger);
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use surge_exex::{Ledger, Watcher};
+use surge_exex::{Ledger, Watcher, WatcherConfig};
 use surge_interfaces::SubscribeError;
 use surge_l1::{
     EmbeddedSource, HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, L1Leg, L1Protocol, L1StateSource, RemoteSource,
@@ -46,7 +46,7 @@ pub async fn follow_external(
     let leg = check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
     let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
     tokio::spawn(tracker.run());
-    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger));
+    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger, WatcherConfig::default()));
     Ok((watch, watcher))
 }
 
@@ -55,7 +55,7 @@ pub async fn follow_external(
 pub async fn follow_embedded(
     l1: &RunningChain,
     protocol: &ProtocolConfig,
-    sync: SimConfig,
+    (sync, watcher): (SimConfig, WatcherConfig),
     ledger: Arc<Ledger>,
 ) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     // Subscribe before reading the head: a block committed meanwhile is then announced, not missed.
@@ -76,7 +76,7 @@ pub async fn follow_embedded(
         }
     });
     let watch = HeadWatch(rx);
-    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger));
+    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger, watcher));
     Ok((watch, watcher))
 }
 
@@ -87,9 +87,10 @@ fn watcher_installer<S: L1StateSource>(
     heads: HeadWatch,
     protocol: &ProtocolConfig,
     ledger: Arc<Ledger>,
+    config: WatcherConfig,
 ) -> (ExtensionInstaller, Watcher) {
     let l2 = surge_exex::L2Protocol::from_config(protocol);
-    let (watcher, inputs) = surge_exex::watcher(surge_exex::WatcherConfig::default(), ledger);
+    let (watcher, inputs) = surge_exex::watcher(config, ledger);
     let install: ExtensionInstaller = Box::new(move |ctx| {
         surge_exex::install(ctx, inputs, Arc::new(leg), heads, l2);
         Ok(())

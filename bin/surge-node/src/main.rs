@@ -89,6 +89,20 @@ struct Cli {
     #[arg(long = "db.durable-every", value_name = "BLOCKS")]
     durable_every: Option<u64>,
 
+    /// How long a transaction that consumes an answer not received yet waits in the pool for its plan
+    /// before it is rejected [default: 60]. File: [sync] hold_max_age_secs.
+    #[arg(long = "sync.hold-max-age", value_name = "SECONDS")]
+    hold_max_age: Option<u64>,
+
+    /// How many such transactions wait at once; more are rejected [default: 4096]. File: [sync]
+    /// hold_max_txs.
+    #[arg(long = "sync.hold-max-txs", value_name = "TXS")]
+    hold_max_txs: Option<u64>,
+
+    /// How many of one sender wait at once [default: 16]. File: [sync] hold_per_sender.
+    #[arg(long = "sync.hold-per-sender", value_name = "TXS")]
+    hold_per_sender: Option<u64>,
+
     /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
     /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
     #[arg(long = "proposer.key-file", value_name = "PATH")]
@@ -147,6 +161,11 @@ impl Cli {
             metrics: self.metrics,
             surge_compat_addr: self.surge_compat_addr,
             durable_every: self.durable_every,
+            hold: config::HoldFlags {
+                max_age: self.hold_max_age,
+                max_txs: self.hold_max_txs,
+                per_sender: self.hold_per_sender,
+            },
             protocol: config::ProtocolOverrides {
                 l1_bridge: self.l1_bridge,
                 l1_resolver: None,

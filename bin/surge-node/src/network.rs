@@ -34,6 +34,8 @@ pub struct NetworkOptions {
     pub l2_mode: ProductionMode,
     /// Whether the txpool watcher plans the L2's transactions.
     pub watcher: bool,
+    /// The watcher's queues.
+    pub watcher_config: surge_exex::WatcherConfig,
     /// Whether the proposer sends closed proposals to the L1 (dev account 0 proposing, mock proofs by dev
     /// account 1).
     pub proposer: bool,
@@ -48,6 +50,7 @@ impl Default for NetworkOptions {
             l1_mode: ProductionMode::Instant { tick: Duration::from_millis(20) },
             l2_mode: ProductionMode::Interval(Duration::from_secs(1)),
             watcher: true,
+            watcher_config: Default::default(),
             proposer: false,
             prover: None,
         }
@@ -102,7 +105,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let config = BuilderConfig::new(l2.spec.chain_id, sharing);
     let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules, config.max_signal_slots)?;
     let (real_heads, watcher) =
-        crate::l1::follow_embedded(&l1, &protocol, SimConfig::default(), ledger.clone()).await?;
+        crate::l1::follow_embedded(&l1, &protocol, (SimConfig::default(), options.watcher_config), ledger.clone())
+            .await?;
     let real_heads_for_proposer = real_heads.clone();
     let (install, watcher) = match watcher.filter(|_| options.watcher) {
         Some((install, watcher)) => (Some(install), Some(watcher)),
@@ -126,8 +130,10 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         planner.clone(),
         planner,
     )?);
-    let surge_rpc =
-        crate::planner::install_surge_rpc(crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service));
+    let surge_rpc = crate::planner::install_surge_rpc(
+        crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service),
+        ledger.clone(),
+    );
     let tags = Arc::new(ChainTags::new(0));
     let (proposer, events) = if options.proposer {
         let mut setup = dev_proposer(format!("http://{}", l1.rpc_addr), protocol)?;

@@ -55,9 +55,12 @@ pub fn surge_rpc(watcher: Option<&Watcher>, l2_signal_service: Address) -> surge
     surge_rpc_ext::SurgeRpc::new(planner, surge_rpc_ext::SurgeRpcConfig::default(), l2_signal_service)
 }
 
-/// The extension serving `surge`'s methods on the L2 endpoint.
-pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc) -> crate::launch::ExtensionInstaller {
+/// The extension serving `surge`'s methods on the L2 endpoint, with transaction statuses from the chain,
+/// the pool and `ledger`'s rejections (which it records from the pool's removal events).
+pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc, ledger: Arc<Ledger>) -> crate::launch::ExtensionInstaller {
     Box::new(move |ctx| {
+        surge_exex::record_rejections(&ctx.components, ledger.clone());
+        surge.set_statuses(Arc::new(surge_exex::TxStatuses::new(ctx.components.clone(), ledger)));
         surge.install(&ctx.rpc);
         Ok(())
     })

@@ -22,6 +22,7 @@ const L1_POOL: &str = "0x3151908000000000000000000000000000002002";
 const L2_EXECUTOR: &str = "0x7633740000000000000000000000000000003001";
 const MESSAGE: &str = "(uint64,uint64,uint32,address,uint64,address,uint64,address,address,uint256,bytes)";
 const ZERO: &str = "0x0000000000000000000000000000000000000000";
+const ZERO_DEAD: &str = "0x000000000000000000000000000000000000dEaD";
 
 /// A message in cast's tuple syntax, from the JSON the node returns.
 fn tuple(m: &Value) -> String {
@@ -69,7 +70,17 @@ fn send(l2: &str, to: &str, signature: &str, args: &[&str], value: &str) -> Valu
 }
 
 /// [`send`] from `(address, key)`.
-fn send_as(l2: &str, (from, key): (&str, &str), to: &str, signature: &str, args: &[&str], value: &str) -> Value {
+fn send_as(l2: &str, from: (&str, &str), to: &str, signature: &str, args: &[&str], value: &str) -> Value {
+    send_with(l2, from, (to, signature, args, value), &[])
+}
+
+/// [`send_as`] with `extra` arguments to `cast send` (an explicit `--nonce`).
+fn send_with(
+    l2: &str,
+    (from, key): (&str, &str),
+    (to, signature, args, value): (&str, &str, &[&str], &str),
+    extra: &[&str],
+) -> Value {
     let mut estimate = vec!["estimate", "--from", from, to, signature];
     estimate.extend_from_slice(args);
     estimate.extend_from_slice(&["--value", value, "--rpc-url", l2]);
@@ -78,6 +89,7 @@ fn send_as(l2: &str, (from, key): (&str, &str), to: &str, signature: &str, args:
     let mut all = vec!["send", to, signature];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--value", value, "--gas-limit", &gas, "--private-key", key, "--rpc-url", l2, "--json"]);
+    all.extend_from_slice(extra);
     serde_json::from_str(&cast(&all)).unwrap()
 }
 
@@ -226,10 +238,11 @@ fn the_readme_withdrawal_runs_as_printed() {
 }
 
 /// Two users simulate before either sends: the same answer. The first to send settles; the second's
-/// transaction goes in without a slot (its answer was taken, counted on `/metrics`); it simulates again,
-/// gets the next id, and settles.
+/// transaction is never mined without its answer: the node rejects it, `surge_txStatus` names the reason
+/// (after a SIGKILL and a restart too), a wallet sees it gone as geth shows a dropped transaction; it
+/// simulates again, gets the next id, and settles at the same nonce.
 #[test]
-fn of_two_users_with_the_same_answer_the_second_simulates_again() {
+fn of_two_users_with_the_same_answer_the_second_is_rejected_and_simulates_again() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(dir.path());
     let l2 = node.l2.clone();
@@ -240,16 +253,16 @@ fn of_two_users_with_the_same_answer_the_second_simulates_again() {
     let ((a, key_a), (b, key_b)) = (user(4), user(5));
     let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
     let data = cast(&["calldata", &swap, "0", &placeholder()]);
-    let ask = |from: &str| {
+    let ask = |l2: &str, from: &str| {
         let request = json!({"from": from, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"});
-        simulate(&l2, &request, false).unwrap()
+        simulate(l2, &request, false).unwrap()
     };
-    let (answer_a, answer_b) = (ask(&a), ask(&b));
+    let (answer_a, answer_b) = (ask(&l2, &a), ask(&l2, &b));
     assert_eq!(answer_a["message"]["id"], answer_b["message"]["id"], "the same answer id for both");
 
     let settled = send_as(&l2, (&a, &key_a), L2_VAULT, &swap, &["0", &tuple(&answer_a["message"])], "1ether");
     assert_eq!(settled["status"], "0x1", "{settled}");
-    // B sends the answer A took (its own gas limit: no estimate succeeds for it).
+    // B sends the answer A took (its own gas limit: no estimate succeeds for it), without waiting.
     let taken = cast(&[
         "send",
         L2_VAULT,
@@ -264,19 +277,84 @@ fn of_two_users_with_the_same_answer_the_second_simulates_again() {
         &key_b,
         "--rpc-url",
         &l2,
-        "--json",
+        "--async",
     ]);
-    let taken: Value = serde_json::from_str(&taken).unwrap();
-    assert_eq!(taken["status"], "0x0", "without its slot it reverts: {taken}");
-    assert!(anchor_slots(&l2, number(&taken["blockNumber"])).is_empty(), "no slot for it");
+    let status = |l2: &str| json_rpc(l2, "surge_txStatus", json!({"txHash": taken}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let rejected = loop {
+        let answer = status(&l2);
+        if answer["result"]["status"] == "Rejected" {
+            break answer["result"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "not rejected: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let reason = rejected["reason"].as_str().unwrap();
+    assert!(reason.ends_with("answer already taken"), "{rejected}");
+    assert_eq!(rpc_result(&l2, "eth_getTransactionByHash", json!([taken])), Value::Null, "gone, as geth shows it");
     let metrics = ureq::get(&node.metrics).call().unwrap().body_mut().read_to_string().unwrap();
     assert!(
         metrics.lines().any(|l| l.starts_with("surge_plans_dropped_total{reason=\"answer already taken\"}")),
         "{metrics}"
     );
 
-    let again = ask(&b);
+    // Killed and started again on the same data: the reason is still there.
+    let mut node = node;
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    drop(node);
+    let node = DevNode::start(dir.path());
+    let l2 = node.l2.clone();
+    assert_eq!(status(&l2)["result"], rejected, "after a SIGKILL and a restart");
+
+    // B simulates again and sends at the same nonce: the next id, settled.
+    let again = ask(&l2, &b);
     assert_eq!(again["message"]["id"].as_u64(), answer_a["message"]["id"].as_u64().map(|id| id + 1), "the next id");
     let settled = send_as(&l2, (&b, &key_b), L2_VAULT, &swap, &["0", &tuple(&again["message"])], "1ether");
     assert_eq!(settled["status"], "0x1", "{settled}");
+    let nonce = rpc_result(&l2, "eth_getTransactionByHash", json!([settled["transactionHash"]]))["nonce"].clone();
+    assert_eq!(nonce, json!("0x0"), "the nonce the rejected one had");
+}
+
+/// A sender's transfer and, without waiting for it, a swap at the next nonce (its answer simulated after
+/// the pending transfer; cast takes the latest nonce, so the swap names its own): the swap settles with
+/// its answer.
+#[test]
+fn a_transfer_then_at_once_a_swap_at_the_next_nonce_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let l2 = node.l2.clone();
+    let hash = cast(&["send", "--async", "--private-key", KEY1, "--rpc-url", &l2, ZERO_DEAD, "--value", "1gwei"]);
+    let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
+    let data = cast(&["calldata", &swap, "0", &placeholder()]);
+    let request = json!({"from": USER, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"});
+    let answer = simulate(&l2, &request, false).unwrap();
+    let embedded = tuple(&answer["message"]);
+    let call = (L2_VAULT, swap.as_str(), &["0", embedded.as_str()][..], "1ether");
+    let receipt = send_with(&l2, (USER, KEY1), call, &["--nonce", "1"]);
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let slot: B256 = answer["signalSlot"].as_str().unwrap().parse().unwrap();
+    assert_eq!(anchor_slots(&l2, number(&receipt["blockNumber"])), vec![slot]);
+    let transfer = rpc_result(&l2, "eth_getTransactionReceipt", json!([hash]));
+    assert!(number(&transfer["blockNumber"]) <= number(&receipt["blockNumber"]));
+    let sent = rpc_result(&l2, "eth_getTransactionByHash", json!([receipt["transactionHash"]]));
+    assert_eq!(sent["nonce"], json!("0x1"), "right behind the transfer");
+}
+
+/// The README's revert-protection walkthrough, run as printed: a transfer's status once mined, and a swap
+/// with a made-up answer rejected with the reason, gone from the node as geth shows a dropped transaction.
+#[test]
+fn the_readme_status_walkthrough_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let heading = "## Revert protection: a sync transaction is mined with its answer or not at all";
+    let out = common::run_readme_script(heading, &[("http://127.0.0.1:8547", node.l2.as_str())]);
+    let lines: Vec<&str> = out.lines().collect();
+    let first: Value = serde_json::from_str(lines[0]).unwrap();
+    assert!(["ProvingBlock", "Executed"].contains(&first["status"].as_str().unwrap()), "{out}");
+    let rejected: Value = serde_json::from_str(lines[lines.len() - 2]).unwrap();
+    assert_eq!(rejected["status"], "Rejected", "{out}");
+    let reason = rejected["reason"].as_str().unwrap();
+    assert!(reason.starts_with("no answer for message") && reason.contains("(id 9)"), "{reason}");
+    assert_eq!(lines[lines.len() - 1], "null", "{out}");
 }

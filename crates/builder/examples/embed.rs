@@ -75,6 +75,9 @@ impl ConfigureEvm for MyEvm {
     fn simulation_factory(&self) -> TaikoEvmFactory {
         TaikoEvmFactory { rules: FeeRules::simulation(self.0) }
     }
+    fn block_factory(&self, anchor_nonce: Option<u64>) -> TaikoEvmFactory {
+        TaikoEvmFactory { rules: FeeRules { anchor_nonce, ..FeeRules::block(self.0, 50, 0) } }
+    }
 }
 
 fn main() -> eyre::Result<()> {

@@ -26,6 +26,7 @@ use crate::{
     consistency::{self, check},
     pass::{self, PassOutput, PassPlan},
     transactions::{ListTransactions, PayloadTransactions},
+    unanswered::{Held, HoldLimits, Verdict},
 };
 
 /// The chain-level settings of the builder.
@@ -41,6 +42,8 @@ pub struct BuilderConfig {
     /// Signal slots one anchor carries at most; the rest wait for the next block. Each fast signal costs
     /// the anchor about 23,100 gas over a base of about 137,000, so at most 37 fit in its 1,000,000.
     pub max_signal_slots: usize,
+    /// How long and how many transactions that consume an answer not received yet wait in the pool.
+    pub hold: HoldLimits,
 }
 
 /// The default of [`BuilderConfig::max_signal_slots`]: what fits in the anchor's gas with a margin.
@@ -49,7 +52,13 @@ pub const DEFAULT_MAX_SIGNAL_SLOTS: usize = 32;
 impl BuilderConfig {
     /// The settings of chain `chain_id`: 3 passes, [`DEFAULT_MAX_SIGNAL_SLOTS`] slots per anchor.
     pub fn new(chain_id: u64, basefee_sharing_pctg: u8) -> Self {
-        Self { chain_id, basefee_sharing_pctg, max_passes: 3, max_signal_slots: DEFAULT_MAX_SIGNAL_SLOTS }
+        Self {
+            chain_id,
+            basefee_sharing_pctg,
+            max_passes: 3,
+            max_signal_slots: DEFAULT_MAX_SIGNAL_SLOTS,
+            hold: HoldLimits::default(),
+        }
     }
 }
 
@@ -151,6 +160,8 @@ pub struct BuildStats {
     pub skipped: usize,
     /// Why the block was built with a fallback anchor (fewer slots, or the last accepted checkpoint).
     pub anchor_fallback: Option<String>,
+    /// Pool transactions left out because they consume an answer not received yet (held in the pool).
+    pub held: usize,
 }
 
 /// A built block, ready for the host to compute its state root and commit it.
@@ -255,6 +266,8 @@ pub struct SurgePayloadBuilder<E, I> {
     config: BuilderConfig,
     /// The checkpoint of the last anchor that executed: the fallback when a new one is refused.
     last_checkpoint: Arc<Mutex<Option<Checkpoint>>>,
+    /// Pool transactions held for the answers they consume.
+    held: Arc<Mutex<Held>>,
 }
 
 impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
@@ -267,7 +280,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         if config.max_signal_slots == 0 {
             return Err(BuildError::MaxSignalSlots);
         }
-        Ok(Self { evm_config, inputs, config, last_checkpoint: Arc::default() })
+        Ok(Self { evm_config, inputs, config, last_checkpoint: Arc::default(), held: Arc::default() })
     }
 
     /// The planner.
@@ -300,8 +313,10 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         let staged = self.inputs.stage(number);
         // The open proposal's anchor first; the attributes' (the node's checkpoint source) otherwise.
         let l1_checkpoint = staged.checkpoint.clone().or_else(|| attributes.l1_checkpoint.clone());
+        // The timestamp the planner made its plans for, when it fixed one.
+        let timestamp = staged.timestamp.filter(|t| *t > parent.timestamp).unwrap_or(attributes.timestamp);
         let child = ChildHeader {
-            timestamp: attributes.timestamp,
+            timestamp,
             beneficiary: attributes.fee_recipient,
             extra_data: encode_extra_data(self.config.basefee_sharing_pctg, 0).map_err(rules)?,
             grandparent_timestamp,
@@ -324,6 +339,13 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             self.settle_with_fallbacks(provider, &ctx, staged, l1_checkpoint.as_ref(), attributes.deadline, txs)?;
         let Settled { out, return_slots, mut rejected, sync_txs, failed_sync, stats } = settled;
         let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
+        // Mined ones leave; one not met again for twice the wait is gone from the pool (a held one met
+        // again after the wait is rejected).
+        let forget_after = self.config.hold.max_age * 2;
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|tx, since| !in_block.contains(tx) && since.elapsed() < forget_after);
         consistency::settle_deferred(&mut rejected, &in_block);
         let inputs = InputsReport {
             user_op_slots: selection.user_op_slots,
@@ -419,6 +441,11 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         let mut failed_sync: Vec<(B256, String)> = vec![];
         let mut replay: Option<ListTransactions> = None;
         let mut stats = BuildStats::default();
+        let hold = |tx: &Recovered<TxEnvelope>, message: &surge_primitives::Message| -> Verdict {
+            let refusal = self.inputs.refusal(tx.tx_hash());
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            held.decide(&self.config.hold, *tx.tx_hash(), tx.signer(), message, refusal)
+        };
         loop {
             stats.passes += 1;
             if stats.passes == self.config.max_passes {
@@ -463,6 +490,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
                 deadline: if replay.is_none() { deadline } else { None },
                 bridge: L2Predeploys::for_chain(chain_id).bridge,
                 chain_id,
+                unanswered: &hold,
             };
             let state = provider.state_by_block_number(ctx.header.number - 1).map_err(state_error)?;
             let started = Instant::now();
@@ -472,10 +500,17 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             };
             stats.execution += started.elapsed();
             stats.skipped += out.skipped;
+            stats.held += out.held.len();
 
             let started = Instant::now();
             let mut problems = check(&sel.return_slots, &out.sent);
-            let failed = consistency::first_failed_sync(&sel.sync_txs, &out.sync_results, &out.sync_later, &out.sent);
+            let failed = consistency::first_failed_sync(
+                &sel.sync_txs,
+                &out.sync_results,
+                &out.sync_later,
+                &out.sync_unanswered,
+                &out.sent,
+            );
             if let Some((at, why, true)) = &failed {
                 // No room for it here: it and the later plans wait for the next proposal, the rest stands.
                 debug!(number = ctx.header.number, tx = %sel.sync_txs[*at].tx.tx_hash(), %why, "a planned transaction waits");

@@ -56,12 +56,16 @@ pub(crate) fn first_failed_sync(
     sync_txs: &[SyncTx],
     results: &HashMap<B256, bool>,
     later: &std::collections::HashSet<B256>,
+    unanswered: &std::collections::HashSet<B256>,
     sent: &SentMessages,
 ) -> Option<(usize, String, bool)> {
     sync_txs.iter().enumerate().find_map(|(i, s)| {
         let hash = s.tx.tx_hash();
         let (why, retry) = match results.get(hash) {
             None if later.contains(hash) => ("no room left in the block".to_string(), true),
+            None if unanswered.contains(hash) => ("it consumes an answer the block did not receive".to_string(), false),
+            // Carried ahead of its sender's planned transaction: its outcome was the plan's too.
+            Some(false) if s.messages.is_empty() => return None,
             None => ("it could not execute in the block".to_string(), false),
             Some(false) => ("it reverted".to_string(), false),
             Some(true) => {

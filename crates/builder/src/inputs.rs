@@ -21,6 +21,8 @@ struct Queue {
     pending: StagedInputs,
     /// What each recent committed block consumed.
     consumed: BTreeMap<u64, StagedInputs>,
+    /// Transactions no answer will come for, with the reason.
+    refused: std::collections::HashMap<B256, String>,
 }
 
 /// An in-memory [`BlockInputs`].
@@ -67,11 +69,21 @@ impl InputQueue {
     pub fn pending(&self) -> StagedInputs {
         self.items().pending.clone()
     }
+
+    /// No answer will come for pool transaction `tx`: the builder rejects it with `reason` when it finds
+    /// it consuming one.
+    pub fn refuse(&self, tx: B256, reason: String) {
+        self.items().refused.insert(tx, reason);
+    }
 }
 
 impl BlockInputs for InputQueue {
     fn stage(&self, _number: u64) -> StagedInputs {
         self.pending()
+    }
+
+    fn refusal(&self, tx: &B256) -> Option<String> {
+        self.items().refused.get(tx).cloned()
     }
 
     fn commit(&self, block: &SealedHeader, report: &InputsReport) {

@@ -12,7 +12,9 @@
 //! A build goes:
 //! 1. the header from the parent and the L2 rules (EIP-4396 base fee, 7-byte extra data, fixed gas limit);
 //! 2. the anchor (`anchorV4WithSignalSlots`, user-op slots then return slots), which must succeed;
-//! 3. user transactions by best tip in `gas limit − 1,000,000 − relay gas`, until the deadline;
+//! 3. user transactions by best tip in `gas limit − 1,000,000 − relay gas`, until the deadline; one that
+//!    consumes an answer its block did not receive is left out, held in the pool for its plan or rejected
+//!    with the planner's reason ([`unanswered`]);
 //! 4. relay transactions;
 //! 5. the consistency check: each return slot's transaction, traced, must have sent exactly the planned
 //!    message; if not the block is rebuilt without that slot (and without the transaction if it now
@@ -25,6 +27,7 @@ pub mod inputs;
 pub mod node;
 mod pass;
 pub mod transactions;
+pub mod unanswered;
 
 pub use anchor::{AnchorInput, build_anchor};
 pub use builder::{BuildError, BuildStats, BuilderConfig, BuiltPayload, SurgePayloadBuilder};
@@ -35,3 +38,4 @@ pub use surge_interfaces::{
     ReturnSlot, SlotProblem, StagedInputs, SyncTx, UserOp,
 };
 pub use transactions::{ListTransactions, PayloadTransactions, PoolTransactions};
+pub use unanswered::HoldLimits;

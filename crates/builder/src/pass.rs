@@ -21,12 +21,17 @@ use revm::{
 };
 use surge_interfaces::{BlockChanges, BlockState, InvalidKind};
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
-use surge_primitives::{GOLDEN_TOUCH_ADDRESS, slots::bridge};
-use surge_sync::CallTracer;
+use surge_primitives::{GOLDEN_TOUCH_ADDRESS, Message, slots::bridge};
 use surge_sync::find_outbound_messages;
 use tracing::{debug, debug_span};
 
-use crate::{BuildError, builder::state_error, consistency::SentMessages, transactions::PayloadTransactions};
+use crate::{
+    BuildError,
+    builder::state_error,
+    consistency::SentMessages,
+    transactions::PayloadTransactions,
+    unanswered::{BlockInspector, Verdict},
+};
 
 /// What one pass runs.
 pub(crate) struct PassPlan<'a> {
@@ -48,6 +53,8 @@ pub(crate) struct PassPlan<'a> {
     pub deadline: Option<Instant>,
     pub bridge: Address,
     pub chain_id: u64,
+    /// What to do with a pool transaction that consumes an answer its block did not receive.
+    pub unanswered: &'a dyn Fn(&Recovered<TxEnvelope>, &Message) -> Verdict,
 }
 
 /// What one pass produced.
@@ -68,6 +75,10 @@ pub(crate) struct PassOutput {
     pub relay_rejected: Vec<B256>,
     /// Suspects that failed and were left out.
     pub excluded: Vec<B256>,
+    /// Planned transactions left out because they consume an answer the block did not receive.
+    pub sync_unanswered: HashSet<B256>,
+    /// Pool transactions left out for the same reason: held in the pool for their plans.
+    pub held: Vec<B256>,
     /// Candidates that could not execute.
     pub skipped: usize,
 }
@@ -78,6 +89,8 @@ enum Outcome {
     Invalid(InvalidKind),
     /// A suspect that failed; its changes were discarded.
     Excluded,
+    /// It consumes an answer (the message) the block did not receive; its changes were discarded.
+    Unanswered(Message),
 }
 
 /// Runs one pass on `state` (the parent's).
@@ -92,8 +105,10 @@ where
 {
     // L2 blocks come every second and are mostly small: start small and let the map grow.
     let mut db = BlockState::new(state, 64);
-    let tracer = CallTracer::default;
-    let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), tracer());
+    let inspector = BlockInspector::new(plan.bridge);
+    let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), inspector);
+    // The fast-signal watch looks at every transaction; it costs a transfer nothing (no calls to watch).
+    evm.set_inspector_enabled(true);
     let mut out = PassOutput {
         txs: vec![],
         receipts: vec![],
@@ -106,16 +121,20 @@ where
         relay_included: vec![],
         relay_rejected: vec![],
         excluded: vec![],
+        sync_unanswered: HashSet::new(),
+        held: vec![],
         skipped: 0,
     };
 
     let exec = |evm: &mut BlockEvm<'_, DB>, out: &mut PassOutput, tx: &Recovered<TxEnvelope>, room: u64| {
-        execute_one(evm, plan, out, tx, room, &tracer)
+        execute_one(evm, plan, out, tx, room)
     };
     match exec(&mut evm, &mut out, &plan.anchor, ANCHOR_GAS_LIMIT)? {
         Outcome::Included => {}
         Outcome::Invalid(why) => return Err(BuildError::Anchor(why.reason().to_string())),
-        Outcome::Excluded => return Err(BuildError::Anchor("the anchor was left out".into())),
+        Outcome::Excluded | Outcome::Unanswered(_) => {
+            return Err(BuildError::Anchor("the anchor was left out".into()));
+        }
     }
 
     let mut user_gas = 0u64;
@@ -134,6 +153,10 @@ where
                 }
             }
             Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
+            Outcome::Unanswered(message) => {
+                debug!(hash = %tx.tx_hash(), id = message.id, "a planned transaction's answer is not in the block");
+                out.sync_unanswered.insert(*tx.tx_hash());
+            }
         }
     }
     while plan.deadline.is_none_or(|d| Instant::now() < d) {
@@ -153,6 +176,17 @@ where
                 user_txs.mark_invalid(&tx, why);
             }
             Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
+            Outcome::Unanswered(message) => match (plan.unanswered)(&tx, &message) {
+                Verdict::Hold => {
+                    debug!(hash = %tx.tx_hash(), id = message.id, "held: it consumes an answer not received yet");
+                    out.held.push(*tx.tx_hash());
+                    user_txs.mark_invalid(&tx, InvalidKind::NotThisBlock("its answer is not received yet".into()));
+                }
+                Verdict::Reject(why) => {
+                    tracing::info!(hash = %tx.tx_hash(), sender = %tx.signer(), %why, "rejected a transaction");
+                    user_txs.mark_invalid(&tx, InvalidKind::Rejected(why));
+                }
+            },
         }
     }
 
@@ -164,7 +198,7 @@ where
                 debug!(hash = %tx.tx_hash(), why = why.reason(), "a relay transaction cannot execute");
                 out.relay_rejected.push(*tx.tx_hash());
             }
-            Outcome::Excluded => out.excluded.push(*tx.tx_hash()),
+            Outcome::Excluded | Outcome::Unanswered(_) => out.excluded.push(*tx.tx_hash()),
         }
     }
     drop(evm);
@@ -172,7 +206,7 @@ where
     Ok(out)
 }
 
-type BlockEvm<'a, DB> = TaikoEvm<&'a mut BlockState<DB>, CallTracer>;
+type BlockEvm<'a, DB> = TaikoEvm<&'a mut BlockState<DB>, BlockInspector>;
 
 /// Executes `tx` if it fits in `room` gas, committing its changes and recording its receipt (and, when
 /// traced, the messages it sent).
@@ -182,7 +216,6 @@ fn execute_one<DB>(
     out: &mut PassOutput,
     tx: &Recovered<TxEnvelope>,
     room: u64,
-    tracer: &impl Fn() -> CallTracer,
 ) -> Result<Outcome, BuildError>
 where
     DB: DatabaseRef + std::fmt::Debug,
@@ -207,14 +240,22 @@ where
     } else {
         0
     };
-    evm.set_inspector_enabled(traced);
+    evm.inspector_mut().start(traced);
     let result = match evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer())) {
         Ok(result) => result,
         Err(EVMError::Transaction(e)) => return Ok(Outcome::Invalid(InvalidKind::from_revm(&e))),
         Err(EVMError::Database(e)) => return Err(state_error(e)),
         Err(e) => return Err(BuildError::Evm { tx: hash, reason: e.to_string() }),
     };
-    let arena = traced.then(|| std::mem::replace(evm.inspector_mut(), tracer()).into_traces());
+    let arena = traced.then(|| evm.inspector_mut().take_traces());
+    let unanswered = evm.inspector_mut().unanswered().cloned().filter(|_| !out.txs.is_empty());
+    // A suspect (its slot was taken out) is left to the planner that staged it.
+    if plan.suspects.contains(&hash) && (unanswered.is_some() || !result.result.is_success()) {
+        return Ok(Outcome::Excluded);
+    }
+    if let Some(message) = unanswered {
+        return Ok(Outcome::Unanswered(message));
+    }
     if out.txs.is_empty() && !result.result.is_success() {
         // The anchor: say why, revert data included (no block is sealed without it).
         let why = match &result.result {
@@ -222,9 +263,6 @@ where
             other => format!("halted: {other:?}"),
         };
         return Ok(Outcome::Invalid(InvalidKind::Invalid(why)));
-    }
-    if plan.suspects.contains(&hash) && !result.result.is_success() {
-        return Ok(Outcome::Excluded);
     }
     out.gas_used += result.result.tx_gas_used();
     let receipt = AlloyReceiptBuilder::default().build_receipt(ReceiptBuilderCtx {

@@ -52,17 +52,23 @@ impl PayloadTransactions for PoolTransactions {
 }
 
 /// A fixed list in the given order (tests, replays, an external bundle source). Marking a transaction
-/// invalid skips its sender's later ones.
+/// invalid skips its sender's later ones; the marks are kept ([`ListTransactions::marked`]).
 #[derive(Debug, Clone, Default)]
 pub struct ListTransactions {
     txs: std::collections::VecDeque<Recovered<TxEnvelope>>,
     invalid: HashSet<Address>,
+    marked: Vec<(alloy_primitives::B256, InvalidKind)>,
 }
 
 impl ListTransactions {
     /// Hands out `txs` in order.
     pub fn new(txs: impl IntoIterator<Item = Recovered<TxEnvelope>>) -> Self {
-        Self { txs: txs.into_iter().collect(), invalid: HashSet::new() }
+        Self { txs: txs.into_iter().collect(), invalid: HashSet::new(), marked: vec![] }
+    }
+
+    /// The transactions marked invalid, with how, in order.
+    pub fn marked(&self) -> &[(alloy_primitives::B256, InvalidKind)] {
+        &self.marked
     }
 }
 
@@ -76,7 +82,8 @@ impl PayloadTransactions for ListTransactions {
         None
     }
 
-    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>, _kind: InvalidKind) {
+    fn mark_invalid(&mut self, tx: &Recovered<TxEnvelope>, kind: InvalidKind) {
         self.invalid.insert(tx.signer());
+        self.marked.push((*tx.tx_hash(), kind));
     }
 }

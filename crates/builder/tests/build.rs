@@ -92,10 +92,10 @@ fn injected_slots_are_received_and_process_message_needs_them() {
     let slot = m.signal_slot(l1_bridge());
     let tx = process_message(&mut l2, 4, &m);
 
-    // The same transaction in a block without the slot fails.
+    // The same transaction in a block without the slot is left out: it would revert.
     let without = l2.build(vec![tx.clone()]);
-    assert_eq!(without.body.transactions.len(), 2);
-    assert!(!without.receipts[1].status(), "processMessage without its signal reverts");
+    assert_eq!(without.body.transactions.len(), 1, "the anchor alone");
+    assert_eq!(without.stats.held, 1, "held for its answer");
 
     l2.queue.push_user_op(slot, None);
     let (with, _) = l2.build_and_commit(vec![tx]);
@@ -105,6 +105,46 @@ fn injected_slots_are_received_and_process_message_needs_them() {
     assert_eq!(status, U256::from(2), "the message is DONE");
     assert_eq!(with.inputs.user_op_slots, vec![slot]);
     assert!(l2.queue.pending().is_empty(), "committed inputs are consumed");
+}
+
+/// Revert protection: a transaction that consumes an answer its block did not receive is never mined. It
+/// is held (its sender's later transactions wait behind it), then rejected with the planner's reason,
+/// while another sender's transactions go on; the same transaction goes in once its answer is received.
+#[test]
+fn an_unanswered_transaction_is_held_then_rejected_with_the_planner_s_reason() {
+    let mut l2 = DevL2::new();
+    let user = dev_key(4).address();
+    let m = reply(user, l2.spec.chain_id, 42);
+    let waiting = process_message(&mut l2, 4, &m);
+    let behind = transfer(&mut l2, 4);
+    let other = transfer(&mut l2, 5);
+    let run = |l2: &DevL2, txs: Vec<Recovered<TxEnvelope>>| {
+        let mut list = surge_builder::ListTransactions::new(txs);
+        let payload = l2.builder.build(&l2.store, &l2.head(), &l2.attributes(), &mut list).unwrap();
+        (payload, list.marked().to_vec())
+    };
+    let txs = vec![waiting.clone(), behind.clone(), other.clone()];
+
+    let (held, marked) = run(&l2, txs.clone());
+    let hashes: Vec<_> = held.body.transactions.iter().map(|t| *t.tx_hash()).collect();
+    assert_eq!(hashes[1..], [*other.tx_hash()], "the other sender's transfer goes in, sender 4 waits");
+    assert_eq!(held.stats.held, 1);
+    assert!(matches!(&marked[..], [(h, surge_interfaces::InvalidKind::NotThisBlock(_))] if h == waiting.tx_hash()));
+
+    // The planner says no answer will come: rejected with its reason (the pool keeps the later nonce).
+    l2.queue.refuse(*waiting.tx_hash(), "answer already taken".into());
+    let (rejected, marked) = run(&l2, txs.clone());
+    assert_eq!(rejected.body.transactions.len(), 2);
+    let [(hash, surge_interfaces::InvalidKind::Rejected(why))] = &marked[..] else { panic!("{marked:?}") };
+    assert_eq!(hash, waiting.tx_hash());
+    assert!(why.contains(&format!("id {}", m.id)) && why.ends_with("answer already taken"), "{why}");
+
+    // With its answer received, the same transaction settles, and the one behind it follows.
+    l2.queue.push_user_op(m.signal_slot(l1_bridge()), None);
+    let (settled, marked) = run(&l2, txs);
+    assert!(marked.is_empty(), "{marked:?}");
+    assert_eq!(settled.body.transactions.len(), 4);
+    assert!(settled.receipts.iter().all(|r| r.status()));
 }
 
 #[test]

@@ -18,6 +18,14 @@ use surge_sync::{NoPlan, Plan};
 
 use crate::presim::{Candidate, PendingL2};
 
+/// The reason a transaction gets when its sender's earlier one, carried ahead of it, cannot run.
+fn earlier_failed(earlier: &Candidate, why: &str) -> NoPlan {
+    NoPlan::Reverts(format!(
+        "its sender's earlier transaction {} (nonce {}) cannot run: {why}",
+        earlier.hash, earlier.nonce
+    ))
+}
+
 /// How many "no plan" reasons are kept (the oldest go first).
 pub const KEPT_REASONS: usize = 10_000;
 
@@ -50,6 +58,8 @@ pub struct PlanBook<S> {
     recent: Vec<(B256, NoPlan)>,
     /// Transactions that lost their plan in a replay; they may get one again later.
     released: Vec<Candidate>,
+    /// Counts the changes of `pending`: what was computed on it is good while this stays.
+    version: u64,
 }
 
 impl<S> PlanBook<S>
@@ -70,7 +80,18 @@ where
             reason_order: VecDeque::new(),
             recent: vec![],
             released: vec![],
+            version: 0,
         }
+    }
+
+    /// Which pending state this is: it changes whenever a transaction is added to it or it is replaced.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// `tx` was found plain (it sends nothing to L1) ahead of a planning: remembered as such.
+    pub fn note_plain(&mut self, tx: B256) {
+        self.remember(tx, NoPlan::NoOutboundMessage);
     }
 
     /// The plans in bundle order.
@@ -133,34 +154,42 @@ where
         &self.pending
     }
 
-    /// What L1 would answer `candidate`'s messages at the end of the bundle, keeping nothing (phases (a)
-    /// and (b), run as a call: how an app learns the answer to embed). When the open bundle has no room, the answer is the
-    /// one the next proposal will give, after the transactions deferred to it.
-    pub fn answers<F>(&mut self, factory: &F, candidate: &Candidate) -> Result<Plan, NoPlan>
+    /// What L1 would answer `candidate`'s messages at the end of the bundle, after `prefix` (its sender's
+    /// earlier transactions, not planned), keeping nothing (phases (a) and (b), run as a call: how an app
+    /// learns the answer to embed). When the open bundle has no room, the answer is the one the next
+    /// proposal will give, after the transactions deferred to it.
+    pub fn answers<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: &Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        if !self.deferred.is_empty() {
-            return self.pending.answers_to_call(factory, &self.next, candidate).map(|(plan, _)| plan);
-        }
-        match self.pending.answers_to_call(factory, &self.bundle, candidate) {
-            Err(NoPlan::BundleGasBudget) => {
-                self.pending.answers_to_call(factory, &self.bundle.next_bundle(), candidate)
+        let mut layer = self.pending.layer();
+        for earlier in prefix {
+            // One that cannot run now is not ahead of the call either.
+            if layer.carry(factory, &earlier.tx).is_err() {
+                break;
             }
+        }
+        if !self.deferred.is_empty() {
+            return layer.answers_to_call(factory, &self.next, candidate).map(|(plan, _)| plan);
+        }
+        match layer.answers_to_call(factory, &self.bundle, candidate) {
+            Err(NoPlan::BundleGasBudget) => layer.answers_to_call(factory, &self.bundle.next_bundle(), candidate),
             other => other,
         }
         .map(|(plan, _)| plan)
     }
 
-    /// Pre-simulates `candidate` at the end of the bundle; a plan is appended, a refusal remembered (a
-    /// deferral too: `bundle gas budget`).
-    pub fn consider<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
+    /// Pre-simulates `candidate` at the end of the bundle after `prefix`, its sender's earlier
+    /// transactions that are not planned (from its next nonce on the pending state, in order); a plan is
+    /// appended with the prefix carried ahead of it (planned without messages: the builder places them
+    /// first), a refusal remembered (a deferral too: `bundle gas budget`).
+    pub fn consider<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let started = std::time::Instant::now();
         let hash = candidate.hash;
-        let result = self.try_append(factory, candidate);
+        let result = self.try_append(factory, prefix, candidate);
         metrics::histogram!("surge_presim_seconds").record(started.elapsed().as_secs_f64());
         match &result {
             Ok(plan) => tracing::info!(
@@ -169,6 +198,7 @@ where
                 answers = plan.slots().count(),
                 "txpool watcher: planned"
             ),
+            // A plain transaction: nothing to remember beyond its reason.
             Err(reason) => {
                 tracing::debug!(tx = %hash, %reason, "txpool watcher: no plan");
                 self.remember(hash, reason.clone());
@@ -179,11 +209,11 @@ where
 
     /// Tries again a transaction that lost its plan in a replay: a plan is appended; a failure keeps the
     /// reason it lost its plan with.
-    pub fn retry<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
+    pub fn retry<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let result = self.try_append(factory, candidate);
+        let result = self.try_append(factory, prefix, candidate);
         if let Ok(plan) = &result {
             tracing::info!(tx = %plan.tx_hash, "txpool watcher: planned again");
         }
@@ -199,37 +229,84 @@ where
             .collect()
     }
 
-    fn try_append<F>(&mut self, factory: &F, candidate: Candidate) -> Result<Plan, NoPlan>
+    fn try_append<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         // Once one transaction waits for the next proposal, every later one does: none may go ahead of it.
         if !self.deferred.is_empty() {
-            return Err(self.defer(factory, candidate));
+            return Err(self.defer(factory, prefix, candidate));
         }
         let taken = self.taken();
-        let (plan, bundle) = match self.pending.presimulate(factory, &self.bundle, &candidate, &taken) {
+        let (plan, bundle) = match self.presimulate_after(factory, &self.bundle, prefix, &candidate, &taken) {
             Err(NoPlan::BundleGasBudget) => {
                 self.next = self.bundle.next_bundle();
-                return Err(self.defer(factory, candidate));
+                return Err(self.defer(factory, prefix, candidate));
             }
             other => other?,
         };
+        self.carry_all(factory, prefix, false)?;
         self.apply(factory, &plan, &candidate)?;
         self.bundle = bundle;
         self.entries.push((plan.clone(), candidate));
         Ok(plan)
     }
 
+    /// Pre-simulates `candidate` on the pending state after `prefix` (run on a scratch layer, kept
+    /// nowhere), its legs at the end of `bundle`.
+    fn presimulate_after<F>(
+        &self,
+        factory: &F,
+        bundle: &BundleSimulator,
+        prefix: &[Candidate],
+        candidate: &Candidate,
+        taken: &[B256],
+    ) -> Result<(Plan, BundleSimulator), NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let mut layer = self.pending.layer();
+        for earlier in prefix {
+            layer.carry(factory, &earlier.tx).map_err(|e| earlier_failed(earlier, &e))?;
+        }
+        layer.presimulate(factory, bundle, candidate, taken)
+    }
+
+    /// Carries `prefix` into the book ahead of the plan that needs it: each runs on the pending state and
+    /// is planned without messages, in the open bundle's plans or (`deferred`) the next proposal's.
+    fn carry_all<F>(&mut self, factory: &F, prefix: &[Candidate], deferred: bool) -> Result<(), NoPlan>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        for earlier in prefix {
+            self.version += 1;
+            self.pending.carry(factory, &earlier.tx).map_err(|e| earlier_failed(earlier, &e))?;
+            let plan = Plan {
+                tx_hash: earlier.hash,
+                sender: earlier.sender,
+                nonce: earlier.nonce,
+                l1_block: self.base.l1_block(),
+                messages: vec![],
+            };
+            let list = if deferred { &mut self.deferred } else { &mut self.entries };
+            list.push((plan, earlier.clone()));
+        }
+        Ok(())
+    }
+
     /// No room in the open bundle: if `candidate` completes at the start of the next proposal (after the
-    /// transactions deferred before it), it waits for it there and the reason is `bundle gas budget`.
-    fn defer<F>(&mut self, factory: &F, candidate: Candidate) -> NoPlan
+    /// transactions deferred before it and `prefix`), it waits for it there and the reason is `bundle gas
+    /// budget`.
+    fn defer<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: Candidate) -> NoPlan
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let taken = self.taken();
-        match self.pending.presimulate(factory, &self.next, &candidate, &taken) {
+        match self.presimulate_after(factory, &self.next, prefix, &candidate, &taken) {
             Ok((plan, next)) => {
+                if let Err(why) = self.carry_all(factory, prefix, true) {
+                    return why;
+                }
                 if let Err(why) = self.apply(factory, &plan, &candidate) {
                     return why;
                 }
@@ -250,6 +327,7 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let slots: Vec<B256> = plan.slots().collect();
+        self.version += 1;
         match self.pending.apply(factory, &candidate.tx, &slots) {
             Ok(true) => Ok(()),
             Ok(false) => Err(NoPlan::Reverts("it fails when applied to the pending state".into())),
@@ -267,7 +345,7 @@ where
             return vec![];
         }
         let mut all = self.take_all();
-        all.retain(|c| c.hash != *tx);
+        all.retain(|(c, _)| c.hash != *tx);
         tracing::info!(%tx, %reason, "txpool watcher: plan dropped");
         self.remember(*tx, reason.clone());
         let mut dropped = vec![(*tx, reason)];
@@ -291,10 +369,12 @@ where
         self.replay(factory, base, pending, all, moved, false)
     }
 
-    /// Every planned and deferred transaction, in bundle order, taken out of the book.
-    fn take_all(&mut self) -> Vec<Candidate> {
+    /// Every planned and deferred transaction, in bundle order, taken out of the book, each with whether
+    /// it was carried ahead of a later plan of its sender (planned without messages).
+    fn take_all(&mut self) -> Vec<(Candidate, bool)> {
         let entries = std::mem::take(&mut self.entries);
-        entries.into_iter().chain(std::mem::take(&mut self.deferred)).map(|(_, c)| c).collect()
+        let all = entries.into_iter().chain(std::mem::take(&mut self.deferred));
+        all.map(|(p, c)| (c, p.messages.is_empty())).collect()
     }
 
     /// Records why `tx` (leaving the book with [`Self::land`]) has no plan any more.
@@ -323,7 +403,7 @@ where
             return;
         };
         let mut all = self.take_all();
-        all.retain(|c| !gone.contains(&c.hash));
+        all.retain(|(c, _)| !gone.contains(&c.hash));
         self.replay(factory, base, pending, all, Moved::L2, after_drop);
     }
 
@@ -334,7 +414,7 @@ where
         factory: &F,
         base: BundleSimulator,
         pending: PendingL2<S>,
-        candidates: Vec<Candidate>,
+        candidates: Vec<(Candidate, bool)>,
         moved: Moved,
         mut after_drop: bool,
     ) -> Vec<(B256, NoPlan)>
@@ -345,10 +425,20 @@ where
         self.next = base.next_bundle();
         self.base = base;
         self.pending = pending;
+        self.version += 1;
         let mut dropped = vec![];
-        for candidate in candidates {
+        for (candidate, carried) in candidates {
             let hash = candidate.hash;
-            match self.try_append(factory, candidate.clone()) {
+            if carried {
+                // A plain transaction ahead of its sender's plan: carried again, or (it no longer runs) out,
+                // and the plans behind it are judged as after a drop.
+                let deferred = !self.deferred.is_empty();
+                if self.carry_all(factory, std::slice::from_ref(&candidate), deferred).is_err() {
+                    after_drop = true;
+                }
+                continue;
+            }
+            match self.try_append(factory, &[], candidate.clone()) {
                 Ok(_) | Err(NoPlan::BundleGasBudget) => {}
                 Err(why) => {
                     let reason = match why {

@@ -26,8 +26,9 @@ use surge_sync::Plan;
 use tracing::{info, warn};
 
 use crate::{
+    next::NextBlock,
     proposal::{ProposalBlock, ProposalRecord, ProposalRules},
-    store::{Batch, PlanRecord, PlannerStore, PlannerStoreError},
+    store::{Batch, PlanRecord, PlannerStore, PlannerStoreError, Rejection},
 };
 
 /// L1 heads remembered for choosing anchors (blockhash reaches 256 back).
@@ -58,6 +59,8 @@ struct State {
     failed: Vec<(B256, String)>,
     /// L1 heads seen without a hash or state root.
     unusable_l1_heads: u64,
+    /// The block plans are made for (the head's child).
+    next: Option<NextBlock>,
 }
 
 /// A plan offered for staging, with its transaction.
@@ -228,12 +231,24 @@ impl Ledger {
         std::mem::take(&mut self.state().failed)
     }
 
+    /// Records transactions the block producer rejected, with their reasons (one durable write).
+    pub fn record_rejections(&self, rejected: Vec<(B256, String)>) -> Result<(), PlannerStoreError> {
+        let at = now();
+        let rejections = rejected.into_iter().map(|(tx, reason)| (tx, Rejection { reason, at })).collect();
+        self.store.write(Batch { rejections, ..Default::default() })
+    }
+
+    /// The recorded rejection of transaction `tx`.
+    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, PlannerStoreError> {
+        self.store.rejection(tx)
+    }
+
     /// What block `number` gets: the anchor of its proposal and, when it opens one, the `offered` plans in
     /// order while their slots fit; every offered plan not staged, and `held`, stay out of the pool's
     /// part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are recorded
     /// first: a plan the store cannot record is not staged.
     pub fn stage(&self, number: u64, l1: Option<L1Head>, offered: Vec<Offered>, mut held: Vec<B256>) -> StagedInputs {
-        let (opens, checkpoint, done) = self.proposal_for(l1, !offered.is_empty());
+        let (opens, checkpoint, done) = self.proposal_for(number, l1, !offered.is_empty());
         let mut offered = offered.into_iter();
         let (mut plans, mut records) = (vec![], vec![]);
         if opens {
@@ -271,7 +286,8 @@ impl Ledger {
             records.clear();
         }
         held.extend(offered.map(|o| o.plan.tx_hash));
-        let mut staged = StagedInputs { checkpoint, held, ..Default::default() };
+        let timestamp = self.state().next.as_ref().filter(|n| n.number == number).map(|n| n.timestamp);
+        let mut staged = StagedInputs { checkpoint, held, timestamp, ..Default::default() };
         for o in &plans {
             staged.return_slots.extend(return_slots(&o.plan));
             let messages = o.plan.messages.iter().map(|m| m.message.clone()).collect();
@@ -284,14 +300,51 @@ impl Ledger {
     }
 
     /// The anchor the next block would take without plans: the open proposal's, or the one a proposal
-    /// opening now would choose (`l1` the latest L1 head).
+    /// opening now takes (fixed with the next block, or chosen now, `l1` the latest L1 head).
     pub fn current_anchor(&self, l1: Option<L1Head>) -> Option<surge_primitives::Checkpoint> {
         let st = self.state();
         if let Some(p) = &st.open {
             return Some(p.anchor.clone());
         }
+        if let Some(checkpoint) = st.next.as_ref().and_then(|n| n.checkpoint.clone()) {
+            return Some(checkpoint);
+        }
         let newer = l1.filter(|h| st.seen_l1.back().is_none_or(|last| last.hash != h.hash));
         self.rules.choose_anchor(st.seen_l1.iter().chain(newer.as_ref())).map(|h| h.checkpoint())
+    }
+
+    /// The block after `parent` (its number and timestamp) as plans are made for it and as it is built
+    /// when it opens a proposal, which every block with plans does: its timestamp and its anchor's
+    /// checkpoint, fixed when `parent` was committed (or first asked about), and again once the clock has
+    /// run past it ([`NextBlock::stale`]). `l1` is the latest L1 head.
+    pub fn next_block(&self, parent: (u64, u64), l1: Option<L1Head>) -> NextBlock {
+        let mut st = self.state();
+        see_l1(&mut st, l1);
+        let now = now();
+        match &st.next {
+            Some(n) if n.number == parent.0 + 1 && n.parent_timestamp == parent.1 && !n.stale(now) => n.clone(),
+            _ => {
+                let next = NextBlock::fix(&self.rules, &st.seen_l1, parent, now);
+                st.next = Some(next.clone());
+                next
+            }
+        }
+    }
+
+    /// The block `number` will be when it is staged: the fixed one, fixed again first if the clock has
+    /// run past it (the watcher is woken to plan for the new one). `None` when none is fixed for it.
+    pub fn next_for(&self, number: u64) -> Option<NextBlock> {
+        let mut st = self.state();
+        let next = st.next.clone().filter(|n| n.number == number)?;
+        if !next.stale(now()) {
+            return Some(next);
+        }
+        let fresh = NextBlock::fix(&self.rules, &st.seen_l1, (number - 1, next.parent_timestamp), now());
+        info!(number, timestamp = fresh.timestamp, "planner: the next block's timestamp fell behind: fixed again");
+        st.next = Some(fresh.clone());
+        drop(st);
+        self.wake();
+        Some(fresh)
     }
 
     /// Whether the next block opens a proposal (none is open, it has plans to carry, or the open one
@@ -299,31 +352,20 @@ impl Ledger {
     /// and the plans that must not be staged again (voided, or in a block already).
     fn proposal_for(
         &self,
+        number: u64,
         l1: Option<L1Head>,
         with_plans: bool,
     ) -> (bool, Option<surge_primitives::Checkpoint>, std::collections::HashSet<B256>) {
         let mut st = self.state();
         let done = st.failed.iter().map(|(tx, _)| *tx).chain(st.landed.iter().copied()).collect();
-        if let Some(head) = l1
-            && st.seen_l1.back().is_none_or(|last| last.hash != head.hash)
-        {
-            if head.hash.is_zero() || head.state_root.is_zero() {
-                // Never an anchor (the signal service refuses it): the proposal takes an earlier head.
-                warn!(l1_block = head.number, "planner: an L1 head without hash or state root is no anchor");
-                metrics::counter!("surge_planner_unusable_l1_heads_total").increment(1);
-                st.unusable_l1_heads += 1;
-            }
-            st.seen_l1.push_back(head);
-            if st.seen_l1.len() > SEEN_L1_HEADS {
-                st.seen_l1.pop_front();
-            }
-        }
+        see_l1(&mut st, l1);
         let l1_number = st.seen_l1.back().map_or(0, |h| h.number);
+        let fixed = st.next.as_ref().filter(|n| n.number == number).and_then(|n| n.checkpoint.clone());
         match &st.open {
             Some(p) if !with_plans && p.expired(&self.rules, now(), l1_number).is_none() => {
                 (false, Some(p.anchor.clone()), done)
             }
-            _ => (true, self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint()), done),
+            _ => (true, fixed.or_else(|| self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint())), done),
         }
     }
 
@@ -335,6 +377,7 @@ impl Ledger {
         let number = block.header.number;
         let staging = st.staging.take().filter(|s| s.number == number);
         let batch = self.account(&mut st, block, report, staging);
+        st.next = Some(NextBlock::fix(&self.rules, &st.seen_l1, (number, block.header.timestamp), now()));
         drop(st);
         if let Err(e) = self.store.write(batch) {
             warn!(number, "planner: recording block {number}: {e}");
@@ -468,6 +511,7 @@ impl Ledger {
         }
         st.height = lowest.saturating_sub(1);
         st.staging = None;
+        st.next = None;
         st.landed.clear();
         st.failed.clear();
         drop(st);
@@ -542,6 +586,21 @@ impl Ledger {
     }
 }
 
+/// Remembers L1 head `l1` (if new) among those anchors are chosen from.
+fn see_l1(st: &mut State, l1: Option<L1Head>) {
+    let Some(head) = l1.filter(|h| st.seen_l1.back().is_none_or(|last| last.hash != h.hash)) else { return };
+    if head.hash.is_zero() || head.state_root.is_zero() {
+        // Never an anchor (the signal service refuses it): the proposal takes an earlier head.
+        warn!(l1_block = head.number, "planner: an L1 head without hash or state root is no anchor");
+        metrics::counter!("surge_planner_unusable_l1_heads_total").increment(1);
+        st.unusable_l1_heads += 1;
+    }
+    st.seen_l1.push_back(head);
+    if st.seen_l1.len() > SEEN_L1_HEADS {
+        st.seen_l1.pop_front();
+    }
+}
+
 /// `b`'s changes after `a`'s.
 fn merge(a: &mut Batch, b: Batch) {
     a.proposals.retain(|p| !b.proposals.iter().any(|q| q.id == p.id));
@@ -550,6 +609,7 @@ fn merge(a: &mut Batch, b: Batch) {
     a.plans.retain(|p| !b.plans.iter().any(|q| q.plan.tx_hash == p.plan.tx_hash));
     a.plans.extend(b.plans);
     a.delete_plans.extend(b.delete_plans);
+    a.rejections.extend(b.rejections);
 }
 
 /// A plan's return slots, in order, each with the message it answers.

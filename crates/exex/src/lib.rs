@@ -5,22 +5,26 @@
 
 pub mod book;
 pub mod ledger;
+pub mod next;
 pub mod planner;
 pub mod presim;
 pub mod proposal;
 pub mod proposer;
+pub mod status;
 pub mod store;
 pub mod task;
 pub mod watcher;
 
 pub use book::{Moved, PlanBook};
 pub use ledger::{Ledger, Offered};
+pub use next::NextBlock;
 pub use planner::BlockPlanner;
 pub use presim::{Candidate, L2Protocol, PendingL2};
 pub use proposal::{L1Calls, ProposalBlock, ProposalRecord, ProposalRules};
 pub use proposer::{
     Proposed, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol, StageTimes, resume_from_inbox,
 };
-pub use store::{PlanRecord, PlannerStore, PlannerStoreError};
-pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_state, watcher};
+pub use status::{TxStatuses, record_rejections};
+pub use store::{PlanRecord, PlannerStore, PlannerStoreError, Rejection};
+pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_for, pending_state, watcher};
 pub use watcher::{PlannerHandle, WatcherCore};

@@ -2,7 +2,7 @@
 //! open proposal's anchor; a block that opens a proposal also gets the watcher's plans, in plan order, as
 //! long as their transactions are in the pool (one that is not stops the rest: none may go ahead of it).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use alloy::consensus::transaction::Recovered;
 use alloy_primitives::B256;
@@ -12,14 +12,12 @@ use surge_interfaces::{
 };
 use surge_l1::HeadWatch;
 use surge_primitives::Checkpoint;
+use surge_sync::NoPlan;
 
 use crate::{
     ledger::{Ledger, Offered},
     watcher::PlannerHandle,
 };
-
-/// How long a block leaves out a transaction the watcher has not decided on (normally milliseconds).
-const UNDECIDED_HOLD: Duration = Duration::from_secs(2);
 
 /// The planner as block production sees it.
 #[derive(Debug)]
@@ -54,12 +52,12 @@ impl<Pool: TransactionPool> CheckpointSource for BlockPlanner<Pool> {
 
 impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
     fn stage(&self, number: u64) -> StagedInputs {
-        let (plans, deferred, planned_on) = self.plans.plans_and_deferred();
+        let (plans, deferred, planned_for) = self.plans.plans_and_deferred();
         let mut offered = vec![];
         let mut held = deferred;
-        // Plans made on another head than the parent are stale (the watcher has not taken in the last
-        // block yet): they wait for the next block.
-        let plans = if planned_on == number.checked_sub(1) {
+        // Plans made for another block than this one are stale (the watcher has not taken in the last block
+        // yet, or this one's timestamp was fixed again): they wait for the next block.
+        let plans = if planned_for.is_some() && planned_for == self.ledger.next_for(number) {
             plans
         } else {
             held.extend(plans.iter().map(|p| p.tx_hash));
@@ -75,8 +73,6 @@ impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
             }
         }
         held.extend(plans.map(|p| p.tx_hash));
-        // Not decided on yet: it may need its answer's slot, which only a later block can carry.
-        held.extend(self.plans.undecided(UNDECIDED_HOLD));
         let l1 = self.heads.0.borrow().latest;
         self.ledger.stage(number, l1, offered, held)
     }
@@ -89,5 +85,10 @@ impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
     fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
         self.ledger.reverted(blocks);
         vec![]
+    }
+
+    /// The watcher's reason, when it is final: a plan can never come.
+    fn refusal(&self, tx: &B256) -> Option<String> {
+        self.plans.no_plan_reason(tx).filter(NoPlan::is_final).map(|reason| reason.to_string())
     }
 }

@@ -5,7 +5,7 @@
 //! (c) trace it again with those slots marked received: it must succeed and send exactly the same messages.
 
 use alloy_evm::{Evm, EvmEnv, EvmFactory};
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, TxKind, U256};
 use alloy_sol_types::SolCall;
 use revm::{
     DatabaseCommit, DatabaseRef,
@@ -13,6 +13,7 @@ use revm::{
     database::CacheDB,
     database_interface::DBErrorMarker,
     primitives::hardfork::SpecId,
+    state::EvmState,
 };
 use revm_inspectors::tracing::CallTraceArena;
 use surge_l1::{BundleSimulator, LegResult, Refusal, SimError, sim::describe_revert};
@@ -54,6 +55,24 @@ impl L2Protocol {
     }
 }
 
+/// Folds `later`, one transaction's changes, into `changes`, those of the transactions before it: each
+/// account and slot takes its latest value.
+pub fn fold_changes(changes: &mut EvmState, later: EvmState) {
+    for (address, account) in later {
+        match changes.entry(address) {
+            std::collections::hash_map::Entry::Occupied(mut entry) => {
+                let earlier = entry.get_mut();
+                earlier.info = account.info;
+                earlier.status |= account.status;
+                earlier.storage.extend(account.storage);
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(account);
+            }
+        }
+    }
+}
+
 /// A transaction to pre-simulate.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -84,6 +103,118 @@ where
     /// The pending state on `state` (the head) in the next block's environment `env`.
     pub fn new(state: S, env: EvmEnv, l2: L2Protocol) -> Self {
         Self { db: CacheDB::new(state), env, l2 }
+    }
+
+    /// A scratch state on top of this one: what runs on it is kept there, and this one is left as it is.
+    pub fn layer(&self) -> PendingL2<&CacheDB<S>> {
+        PendingL2 { db: CacheDB::new(&self.db), env: self.env.clone(), l2: self.l2 }
+    }
+
+    /// A scratch state on top of this one with `changes` (what a sender's plain transactions change) in.
+    pub fn layer_with(&self, changes: &EvmState) -> PendingL2<&CacheDB<S>> {
+        let mut layer = self.layer();
+        layer.db.commit(changes.clone());
+        layer
+    }
+
+    /// Runs `tx` and keeps its effects whatever its outcome; what it changed (to fold into its sender's
+    /// plain changes).
+    pub fn execute<F>(&mut self, factory: &F, tx: &TxEnv) -> Result<EvmState, String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let mut vm = factory.create_evm(&mut self.db, self.env.clone());
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
+        drop(vm);
+        let out = out?;
+        self.db.commit(out.state.clone());
+        Ok(out.state)
+    }
+
+    /// Phase (a) alone: whether `tx` tries to send a message to L1 on this state, keeping nothing.
+    /// `Ok(Some(changes))` when it does not (a plain transaction; what it would change, for its sender's
+    /// next one to run after), `Ok(None)` when it does, an error when it cannot execute.
+    pub fn classify<F>(&mut self, factory: &F, tx: &TxEnv) -> Result<Option<EvmState>, String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        if self.plain_transfer(tx) {
+            let mut vm = factory.create_evm(&mut self.db, self.env.clone());
+            return vm.transact(tx.clone()).map(|out| Some(out.state)).map_err(|e| e.to_string());
+        }
+        let l2 = self.l2;
+        let next_id = self.next_message_id()?;
+        let mut inspector = CallTracer::default();
+        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
+        drop(vm);
+        let out = out?;
+        let sends = find_outbound_messages(&inspector.into_traces(), l2.bridge, l2.l2_chain_id, next_id)
+            .iter()
+            .any(|m| m.message.destChainId == l2.l1_chain_id);
+        Ok((!sends).then_some(out.state))
+    }
+
+    /// Runs a transaction ahead of a planned one of its sender and keeps its effects whatever its outcome:
+    /// a transaction that reverts still takes its nonce and pays its gas, as it will in the block. An
+    /// error when it cannot execute at all.
+    pub fn carry<F>(&mut self, factory: &F, tx: &TxEnv) -> Result<(), String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        self.run_inspected(factory, tx, &[], revm::inspector::NoOpInspector).map(|_| ())
+    }
+
+    /// Runs `tx` with `slots` marked received under `inspector` and keeps its effects whatever its
+    /// outcome, as its block will (what a plan's transaction does on the pending state, watched); an
+    /// error when it cannot execute at all.
+    pub fn run_inspected<F, I>(
+        &mut self,
+        factory: &F,
+        tx: &TxEnv,
+        slots: &[B256],
+        inspector: I,
+    ) -> Result<ExecutionResult<F::HaltReason>, String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+        I: for<'a> revm::Inspector<F::Context<&'a mut CacheDB<S>>>,
+    {
+        for slot in slots {
+            self.mark(*slot, U256::from(1))?;
+        }
+        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), inspector);
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
+        drop(vm);
+        let out = out?;
+        self.db.commit(out.state);
+        Ok(out.result)
+    }
+
+    /// Runs the block's anchor (`anchor`, with `factory`'s rules exempting it from fees), as the block does
+    /// before any other transaction; an error if it fails, as the block would.
+    pub fn open_block<F>(&mut self, factory: &F, anchor: &TxEnv) -> Result<(), String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let mut vm = factory.create_evm(&mut self.db, self.env.clone());
+        let out = vm.transact(anchor.clone()).map_err(|e| format!("the anchor cannot run: {e}"))?;
+        drop(vm);
+        match out.result {
+            ExecutionResult::Success { .. } => {
+                self.db.commit(out.state);
+                Ok(())
+            }
+            ExecutionResult::Revert { output, .. } => Err(format!("the anchor reverts: {}", describe_revert(&output))),
+            ExecutionResult::Halt { reason, .. } => Err(format!("the anchor halts: {reason:?}")),
+        }
+    }
+
+    /// Whether `tx` plainly sends nothing to L1: a call to an account without code (a transfer).
+    fn plain_transfer(&self, tx: &TxEnv) -> bool {
+        let TxKind::Call(to) = tx.kind else { return false };
+        self.db
+            .basic_ref(to)
+            .is_ok_and(|a| a.is_none_or(|a| a.code_hash == revm::primitives::KECCAK_EMPTY || a.code_hash.is_zero()))
     }
 
     /// `address`'s next nonce on the pending state.
@@ -212,6 +343,9 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let l2 = self.l2;
+        if self.plain_transfer(&candidate.tx) {
+            return Err(NoPlan::NoOutboundMessage);
+        }
         let next_id = self.next_message_id().map_err(NoPlan::Reverts)?;
         // (a) Every message the transaction tries to send, reverted attempts included.
         let (_, trace) = self.trace(factory, &candidate.tx, &[]).map_err(NoPlan::Reverts)?;

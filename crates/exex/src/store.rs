@@ -1,6 +1,7 @@
 //! The planner's own database (redb, in the node's datadir, as an ExEx keeps its own): the proposals, open
-//! and closed, and every plan from the moment it is staged until its proposal is done with. Each change
-//! is one write transaction, so a crash leaves either the state before it or after it.
+//! and closed, every plan from the moment it is staged until its proposal is done with, and the
+//! transactions the block producer rejected, with their reasons (what `surge_txStatus` answers). Each
+//! change is one write transaction, so a crash leaves either the state before it or after it.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,17 @@ use crate::proposal::ProposalRecord;
 const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals");
 /// Transaction hash → JSON plan record.
 const PLANS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("plans");
+/// Transaction hash → JSON rejection record.
+const REJECTIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("rejections");
+
+/// A transaction the block producer refused for good: why, and when (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The reason, as the pool's removal event gave it.
+    pub reason: String,
+    /// When it was recorded.
+    pub at: u64,
+}
 
 /// A plan as the store keeps it: the plan, its signed transaction (so a restart that finds it unmined
 /// can hand it back to the pool), the block it was staged for, and its proposal once included.
@@ -50,6 +62,8 @@ pub struct Batch {
     pub plans: Vec<PlanRecord>,
     /// Plans to delete.
     pub delete_plans: Vec<B256>,
+    /// Rejections to record (replacing those of the same transaction).
+    pub rejections: Vec<(B256, Rejection)>,
 }
 
 impl Batch {
@@ -59,6 +73,7 @@ impl Batch {
             && self.delete_proposals.is_empty()
             && self.plans.is_empty()
             && self.delete_plans.is_empty()
+            && self.rejections.is_empty()
     }
 }
 
@@ -128,7 +143,22 @@ impl PlannerStore {
             for tx_hash in &batch.delete_plans {
                 plans.remove(tx_hash.0).map_err(|e| self.error("deleting a plan", e))?;
             }
+            let mut rejections = tx.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
+            for (tx_hash, r) in &batch.rejections {
+                let json = serde_json::to_vec(r).map_err(|e| self.error("encoding a rejection", e))?;
+                rejections.insert(tx_hash.0, json.as_slice()).map_err(|e| self.error("writing a rejection", e))?;
+            }
         }
         tx.commit().map_err(|e| self.error("committing", e))
+    }
+
+    /// The rejection of transaction `tx`, if one is recorded.
+    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, PlannerStoreError> {
+        let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
+        let table = read.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
+        let Some(value) = table.get(tx.0).map_err(|e| self.error("reading a rejection", e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value()).map(Some).map_err(|e| self.error("decoding a rejection", e))
     }
 }

@@ -14,13 +14,16 @@ use std::{
     time::SystemTime,
 };
 
+use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{B256, TxKind};
 use revm::context::TxEnv;
+use surge_builder::{AnchorInput, build_anchor};
 use surge_interfaces::{
     ConfigureEvm, ExtensionContext, FinishedHeight, NextBlockAttributes, NodeComponents, PoolEvent, PooledTx,
     StateProviderFactory, TransactionPool,
 };
 use surge_l1::{HeadWatch, L1Leg, L1StateSource};
+use surge_primitives::GOLDEN_TOUCH_ADDRESS;
 use surge_sync::{NoPlan, Plan, Planner, SimulatedCall, Simulation};
 use tokio::sync::{
     mpsc::{self, error::TrySendError},
@@ -29,6 +32,7 @@ use tokio::sync::{
 use tracing::{info, warn};
 
 use crate::{
+    NextBlock,
     ledger::Ledger,
     presim::{Candidate, L2Protocol, PendingL2},
     watcher::{PlannerHandle, WatcherCore},
@@ -37,7 +41,9 @@ use crate::{
 /// The watcher's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatcherConfig {
-    /// Transactions waiting for the watcher's thread (beyond it they get no plan).
+    /// Transactions waiting for the watcher's thread. One that finds it full is taken in later, when the
+    /// thread has caught up and looks through the pool (blocks hold it back meanwhile if it needs its
+    /// answers); 0 sends every transaction that way (a test hook).
     pub queue: usize,
     /// Pool events and requests waiting for it (beyond it the watcher re-checks its plans against the pool).
     pub control_queue: usize,
@@ -63,6 +69,8 @@ struct Flags {
     l1_moved: AtomicBool,
     l2_moved: AtomicBool,
     resync: AtomicBool,
+    /// A transaction found the queue full: the thread looks through the pool once it has caught up.
+    overflowed: AtomicBool,
     /// Transactions of the L2 blocks committed since the thread last looked.
     mined: Mutex<Vec<B256>>,
 }
@@ -82,6 +90,8 @@ pub struct WatcherInputs {
     control: (mpsc::Sender<Control>, mpsc::Receiver<Control>),
     handle: Arc<PlannerHandle>,
     ledger: Arc<Ledger>,
+    /// Every transaction goes the overflow way (a queue of 0).
+    no_queue: bool,
 }
 
 impl std::fmt::Debug for Control {
@@ -101,7 +111,7 @@ pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>) -> (Watcher, WatcherI
     let control = mpsc::channel(config.control_queue.max(1));
     let handle = Arc::new(PlannerHandle::default());
     let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
-    (watcher, WatcherInputs { txs, control, handle, ledger })
+    (watcher, WatcherInputs { txs, control, handle, ledger, no_queue: config.queue == 0 })
 }
 
 impl Watcher {
@@ -156,29 +166,56 @@ impl Planner for Watcher {
     }
 }
 
-/// The pending L2 state on `provider`'s head, in the environment of the next block.
+/// The pending L2 state on `provider`'s head, in the environment of its child at the clock's time, without
+/// an anchor (a quick look; the watcher plans on [`pending_for`]).
 pub fn pending_state<P: StateProviderFactory, C: ConfigureEvm>(
     provider: &P,
     evm: &C,
     l2: L2Protocol,
 ) -> Result<PendingL2<P::State>, String> {
     let (head, _) = provider.latest_header().map_err(|e| e.to_string())?;
-    pending_state_at(provider, evm, l2, head.number)
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let next = NextBlock {
+        number: head.number + 1,
+        parent_timestamp: head.timestamp,
+        timestamp: now.max(head.timestamp + 1),
+        checkpoint: None,
+    };
+    pending_for(provider, evm, l2, &next)
 }
 
-/// The pending L2 state on canonical block `number` of `provider`, in the environment of its child.
-pub fn pending_state_at<P: StateProviderFactory, C: ConfigureEvm>(
+/// The pending L2 state for block `next`, the child of canonical block `next.number - 1` of `provider`:
+/// the parent's state in `next`'s environment (its timestamp, the parent's coinbase), after `next`'s
+/// anchor (when it has a checkpoint), as the block will run it.
+pub fn pending_for<P: StateProviderFactory, C: ConfigureEvm>(
     provider: &P,
     evm: &C,
     l2: L2Protocol,
-    number: u64,
+    next: &NextBlock,
 ) -> Result<PendingL2<P::State>, String> {
+    let number = next.number.saturating_sub(1);
     let (head, _) =
         provider.header_by_number(number).map_err(|e| e.to_string())?.ok_or(format!("no block {number}"))?;
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let attributes = NextBlockAttributes::at(now.max(head.timestamp + 1));
+    let attributes = NextBlockAttributes { fee_recipient: head.beneficiary, ..NextBlockAttributes::at(next.timestamp) };
     let env = evm.next_evm_env(provider, &head, &attributes).map_err(|e| e.to_string())?;
-    Ok(PendingL2::new(provider.state_by_block_number(number).map_err(|e| e.to_string())?, env, l2))
+    let base_fee = env.block_env.basefee;
+    let mut pending = PendingL2::new(provider.state_by_block_number(number).map_err(|e| e.to_string())?, env, l2);
+    if let Some(checkpoint) = &next.checkpoint {
+        let nonce = pending.nonce(GOLDEN_TOUCH_ADDRESS)?;
+        let anchor = build_anchor(&AnchorInput {
+            chain_id: l2.l2_chain_id,
+            nonce,
+            base_fee,
+            l1_checkpoint: checkpoint.clone(),
+            signal_slots: vec![],
+        })
+        .map_err(|e| format!("the anchor of block {}: {e}", next.number))?;
+        let anchor = TxEnv::from_recovered_tx(anchor.inner(), anchor.signer());
+        pending
+            .open_block(&evm.block_factory(Some(nonce)), &anchor)
+            .map_err(|e| format!("block {}: {e}", next.number))?;
+    }
+    Ok(pending)
 }
 
 /// Installs the watcher on the node of `ctx`, planning L1 legs with `leg` on the L1 heads of `l1`.
@@ -187,14 +224,14 @@ where
     N: NodeComponents,
     S: L1StateSource,
 {
-    let WatcherInputs { txs: (tx_queue, tx_inputs), control: (control, control_inputs), handle, ledger } = inputs;
+    let WatcherInputs { txs: (tx_queue, tx_inputs), control: (control, control_inputs), handle, ledger, no_queue } =
+        inputs;
     let components = ctx.components.clone();
     components.pool().add_replacement_guard(handle.clone());
     let mut pool_txs = components.pool().new_transactions_listener();
     let mut events = components.pool().all_transactions_event_listener();
     // Transactions in the pool before the watcher (handed back after a restart) are planned as new ones.
     for tx in components.pool().best_transactions() {
-        handle.arrived(tx.hash);
         if tx_queue.try_send(tx).is_err() {
             break;
         }
@@ -225,12 +262,12 @@ where
             tokio::select! {
                 tx = pool_txs.recv() => {
                     let Some(tx) = tx else { break };
-                    forward_handle.arrived(tx.hash);
-                    match tx_queue.try_send(tx) {
+                    let sent = if no_queue { Err(TrySendError::Full(tx)) } else { tx_queue.try_send(tx) };
+                    match sent {
                         Err(TrySendError::Full(tx)) => {
                             metrics::counter!("surge_watcher_overflow_total").increment(1);
-                            forward_handle.decided(&tx.hash);
                             forward_handle.refuse(tx.hash, NoPlan::QueueFull);
+                            raise(&forward_flags.overflowed);
                         }
                         Err(TrySendError::Closed(_)) => break,
                         Ok(()) => {}
@@ -271,7 +308,18 @@ where
     });
 
     let runtime = tokio::runtime::Handle::current();
-    let thread = Thread { components, leg, l2, l1, flags, handle, ledger, runtime, head: Default::default() };
+    let thread = Thread {
+        components,
+        leg,
+        l2,
+        l1,
+        flags,
+        handle,
+        ledger,
+        runtime,
+        head: Default::default(),
+        next: Default::default(),
+    };
     std::thread::Builder::new()
         .name("txpool-watcher".into())
         .spawn(move || thread.run(tx_inputs, control_inputs))
@@ -297,6 +345,8 @@ struct Thread<N, S> {
     runtime: tokio::runtime::Handle,
     /// The L2 head the plans are made on.
     head: std::cell::Cell<u64>,
+    /// The block the last pending state was for.
+    next: std::cell::RefCell<Option<NextBlock>>,
 }
 
 impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
@@ -313,9 +363,27 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
     /// The pending state on the L2 head the watcher has taken in (the chain may be a block ahead until the
     /// ledger has accounted for it).
     fn pending(&self) -> Option<PendingL2<<N::Provider as StateProviderFactory>::State>> {
-        pending_state_at(self.components.provider(), self.components.evm_config(), self.l2, self.head.get())
-            .map_err(|e| warn!("txpool watcher: pending state: {e}"))
-            .ok()
+        let provider = self.components.provider();
+        let number = self.head.get();
+        let pending = provider
+            .header_by_number(number)
+            .map_err(|e| e.to_string())
+            .and_then(|h| h.ok_or(format!("no block {number}")))
+            .and_then(|(head, _)| {
+                // The L1 heads anchors are chosen among are those block production saw.
+                let next = self.ledger.next_block((number, head.timestamp), None);
+                let pending = pending_for(provider, self.components.evm_config(), self.l2, &next)?;
+                *self.next.borrow_mut() = Some(next);
+                Ok(pending)
+            });
+        pending.map_err(|e| warn!("txpool watcher: pending state: {e}")).ok()
+    }
+
+    /// Publishes that the plans are made for the block the last pending state was for.
+    fn planned(&self) {
+        if let Some(next) = self.next.borrow().clone() {
+            self.handle.set_planned_for(next);
+        }
     }
 
     /// The chain's head, and whether the ledger has accounted for it (only then can the watcher take it
@@ -335,6 +403,13 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         let mut early: Vec<Arc<PooledTx>> = vec![];
         loop {
             self.apply_flags(&mut core, &mut early);
+            // Caught up: the transactions a full queue turned away are taken in from the pool.
+            if txs.is_empty()
+                && let Some(core) = core.as_mut()
+                && self.flags.overflowed.swap(false, Ordering::AcqRel)
+            {
+                self.rescan(core);
+            }
             enum Next {
                 Control(Control),
                 Tx(Arc<PooledTx>),
@@ -362,7 +437,10 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 Some(Next::Control(Control::Answers(_, reply))) if reply.is_closed() => {}
                 Some(Next::Control(Control::Answers(candidate, reply))) => {
                     let answer = match core.as_mut() {
-                        Some(core) => core.answers(&candidate),
+                        Some(core) => {
+                            self.catch_up(core, candidate.sender);
+                            core.answers(&candidate)
+                        }
                         None => Err(NoPlan::L1Unavailable("no L1 block to plan on yet".into())),
                     };
                     let _ = reply.send(answer);
@@ -370,24 +448,55 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 Some(Next::Tx(tx)) => {
                     // Gone already (an event got here first): nothing to plan.
                     if self.components.pool().get(&tx.hash).is_none() {
-                        self.handle.decided(&tx.hash);
+                        self.handle.decided();
                         continue;
                     }
                     match core.as_mut() {
+                        Some(core) if core.knows(&tx) => {}
                         Some(core) => core.on_transaction(&tx),
-                        // Undecided until there is an L1 block to plan on (blocks hold it back a while).
+                        // Undecided until there is an L1 block to plan on (a block holds it back if it
+                        // consumes an answer).
                         None if early.len() < 1024 => {
                             let why = NoPlan::L1Unavailable("no L1 block to plan on yet".into());
                             self.handle.refuse(tx.hash, why);
                             early.push(tx.clone());
                             continue;
                         }
-                        None => self.handle.refuse(tx.hash, NoPlan::QueueFull),
+                        None => {
+                            // Taken in from the pool once there is an L1 block to plan on.
+                            self.handle.refuse(tx.hash, NoPlan::QueueFull);
+                            self.flags.overflowed.store(true, Ordering::Release);
+                            continue;
+                        }
                     }
-                    self.handle.decided(&tx.hash);
+                    self.handle.decided();
                 }
             }
         }
+    }
+
+    /// Takes in `sender`'s pooled transactions the watcher has not seen yet (still on their way through its
+    /// queue, or turned away by it), so that what L1 answers the sender next comes after them.
+    fn catch_up(&self, core: &mut NodeWatcher<N>, sender: alloy_primitives::Address) {
+        for tx in self.components.pool().transactions_by_sender(sender) {
+            if core.missed(&tx) {
+                core.on_transaction(&tx);
+                self.handle.decided();
+            }
+        }
+    }
+
+    /// Takes in the pool's pending transactions the watcher missed (they found its queue full).
+    fn rescan(&self, core: &mut NodeWatcher<N>) {
+        let mut taken = 0;
+        for tx in self.components.pool().best_transactions() {
+            if core.missed(&tx) {
+                core.on_transaction(&tx);
+                self.handle.decided();
+                taken += 1;
+            }
+        }
+        info!(taken, "txpool watcher: took in the transactions its full queue turned away");
     }
 
     fn apply_flags(&self, core: &mut Option<NodeWatcher<N>>, early: &mut Vec<Arc<PooledTx>>) {
@@ -403,13 +512,15 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                         (Some(core), Some(state)) => core.on_l1_head(base, state),
                         (None, Some(state)) => {
                             info!(block = head.number, "txpool watcher: planning on L1 block");
-                            let factory = self.components.evm_config().simulation_factory();
+                            // Transactions run with the block's fee rules (the base fee shared as the block
+                            // shares it); the pending state ran the anchor.
+                            let factory = self.components.evm_config().block_factory(None);
                             let mut fresh = WatcherCore::new(factory, base, state, self.handle.clone());
                             for tx in early.drain(..) {
                                 fresh.on_transaction(&tx);
-                                self.handle.decided(&tx.hash);
+                                self.handle.decided();
                             }
-                            self.handle.set_planned_on(self.head.get());
+                            self.planned();
                             *core = Some(fresh);
                         }
                         _ => {}
@@ -428,7 +539,7 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             let failed = self.ledger.take_failed();
             let base = if landed.is_empty() { None } else { self.landing_base(core) };
             core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
-            self.handle.set_planned_on(head);
+            self.planned();
         }
         if self.flags.resync.swap(false, Ordering::AcqRel) {
             let pool = self.components.pool();

@@ -14,14 +14,16 @@ use revm::{
     context::{BlockEnv, TxEnv},
     database_interface::DBErrorMarker,
     primitives::hardfork::SpecId,
+    state::EvmState,
 };
 use surge_interfaces::{PoolEvent, PooledTx, ReplacementGuard};
 use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan};
 
 use crate::{
+    NextBlock,
     book::{KEPT_REASONS, Moved, PlanBook},
-    presim::{Candidate, PendingL2},
+    presim::{Candidate, PendingL2, fold_changes},
 };
 
 /// Transactions of one sender kept waiting for an earlier nonce (the pool's own window is 64).
@@ -31,8 +33,8 @@ const MAX_WAITING_PER_SENDER: usize = 64;
 #[derive(Debug, Default)]
 pub struct PlannerHandle {
     inner: RwLock<Published>,
-    /// Transactions the watcher has not decided on yet, with when they arrived.
-    undecided: std::sync::Mutex<HashMap<B256, std::time::Instant>>,
+    /// Transactions the watcher has taken off its queue (or in from the pool) and decided on.
+    decided: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -40,8 +42,8 @@ struct Published {
     plans: Vec<Plan>,
     /// Transactions planned for the proposal after the next (no room in the open bundle), in order.
     deferred: Vec<B256>,
-    /// The L2 head the plans were made on: they are for its child.
-    planned_on: Option<u64>,
+    /// The block the plans were made for (the head's child).
+    planned_for: Option<NextBlock>,
     reasons: HashMap<B256, NoPlan>,
     order: VecDeque<B256>,
 }
@@ -55,35 +57,27 @@ impl PlannerHandle {
         p.remember(tx, reason);
     }
 
-    /// `tx` reached the watcher's queue: until it is decided on, a block should not take it (it may need
-    /// its answer's slot).
-    pub fn arrived(&self, tx: B256) {
-        self.undecided.lock().unwrap_or_else(|e| e.into_inner()).insert(tx, std::time::Instant::now());
+    /// The watcher decided on a transaction (planned it, refused it, found it plain or put it to wait for
+    /// an earlier nonce).
+    pub fn decided(&self) {
+        self.decided.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The watcher decided on `tx` (planned, refused, or waiting for an earlier nonce).
-    pub fn decided(&self, tx: &B256) {
-        self.undecided.lock().unwrap_or_else(|e| e.into_inner()).remove(tx);
+    /// How many transactions the watcher has decided on so far.
+    pub fn decided_count(&self) -> u64 {
+        self.decided.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The transactions not decided on yet that arrived less than `within` ago (older ones are forgotten:
-    /// a stuck watcher must not hold transactions back forever).
-    pub fn undecided(&self, within: std::time::Duration) -> Vec<B256> {
-        let mut undecided = self.undecided.lock().unwrap_or_else(|e| e.into_inner());
-        undecided.retain(|_, at| at.elapsed() < within);
-        undecided.keys().copied().collect()
-    }
-
-    /// The plans in bundle order, the transactions deferred to a later proposal, and the L2 head the
-    /// plans were made on (they are for its child block only).
-    pub fn plans_and_deferred(&self) -> (Vec<Plan>, Vec<B256>, Option<u64>) {
+    /// The plans in bundle order, the transactions deferred to a later proposal, and the block the plans
+    /// were made for (they go into that block only).
+    pub fn plans_and_deferred(&self) -> (Vec<Plan>, Vec<B256>, Option<NextBlock>) {
         let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        (p.plans.clone(), p.deferred.clone(), p.planned_on)
+        (p.plans.clone(), p.deferred.clone(), p.planned_for.clone())
     }
 
-    /// The plans are made on L2 head `number`.
-    pub fn set_planned_on(&self, number: u64) {
-        self.inner.write().unwrap_or_else(|e| e.into_inner()).planned_on = Some(number);
+    /// The plans are made for block `next`.
+    pub fn set_planned_for(&self, next: NextBlock) {
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).planned_for = Some(next);
     }
 
     fn publish(&self, plans: Vec<Plan>, deferred: Vec<B256>, reasons: Vec<(B256, NoPlan)>) {
@@ -148,6 +142,16 @@ impl PlannerHandle {
     }
 }
 
+/// What a sender's plain transactions change: computed on the book's pending state `version`, for the
+/// `len` of them from nonce `first`.
+#[derive(Debug)]
+struct PlainChanges {
+    version: u64,
+    first: u64,
+    len: usize,
+    state: EvmState,
+}
+
 /// The watcher's state and its reactions, single-threaded.
 #[derive(Debug)]
 pub struct WatcherCore<S, F> {
@@ -155,6 +159,13 @@ pub struct WatcherCore<S, F> {
     book: PlanBook<S>,
     /// Transactions waiting for an earlier nonce of their sender, by sender and nonce.
     waiting: HashMap<Address, BTreeMap<u64, Candidate>>,
+    /// Per sender, its transactions from its next nonce on the pending state that need no plan, in nonce
+    /// order: a later transaction of the sender is planned after them, and they are carried into the
+    /// book ahead of it.
+    plain: HashMap<Address, Vec<Candidate>>,
+    /// What each sender's plain transactions change, so that its next one is looked at after them
+    /// without running them all again.
+    plain_changes: HashMap<Address, PlainChanges>,
     /// Waiting transactions that lost their plan in a replay: tried again without a new reason.
     released: HashSet<B256>,
     handle: Arc<PlannerHandle>,
@@ -168,7 +179,15 @@ where
 {
     /// A watcher planning into the bundle `base` on the pending state `pending`.
     pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PlannerHandle>) -> Self {
-        Self { factory, book: PlanBook::new(base, pending), waiting: HashMap::new(), released: HashSet::new(), handle }
+        Self {
+            factory,
+            book: PlanBook::new(base, pending),
+            waiting: HashMap::new(),
+            plain: HashMap::new(),
+            plain_changes: HashMap::new(),
+            released: HashSet::new(),
+            handle,
+        }
     }
 
     /// The plan book.
@@ -176,13 +195,38 @@ where
         &self.book
     }
 
-    /// What L1 would answer `candidate`'s messages at the end of the current bundle, keeping nothing.
+    /// What L1 would answer `candidate`'s messages at the end of the current bundle, after its sender's
+    /// pooled transactions that are not planned (in nonce order, while they follow on), keeping nothing.
     pub fn answers(&mut self, candidate: &Candidate) -> Result<Plan, NoPlan> {
-        self.book.answers(&self.factory, candidate)
+        let mut prefix = self.plain.get(&candidate.sender).cloned().unwrap_or_default();
+        if let (Ok(next), Some(queue)) =
+            (self.book.pending().nonce(candidate.sender), self.waiting.get(&candidate.sender))
+        {
+            let mut want = next + prefix.len() as u64;
+            while let Some(c) = queue.get(&want) {
+                prefix.push(c.clone());
+                want += 1;
+            }
+        }
+        self.book.answers(&self.factory, &prefix, candidate)
+    }
+
+    /// Whether the watcher holds `tx`: planned, waiting for its turn, or known to need no plan.
+    pub fn knows(&self, tx: &PooledTx) -> bool {
+        let hash = tx.hash;
+        self.waiting.get(&tx.sender).is_some_and(|q| q.get(&tx.nonce).is_some_and(|c| c.hash == hash))
+            || self.plain.get(&tx.sender).is_some_and(|p| p.iter().any(|c| c.hash == hash))
+            || self.book.holder(&hash).is_some()
+    }
+
+    /// Whether `tx` was missed: not held, and refused for no reason or only for a full queue.
+    pub fn missed(&self, tx: &PooledTx) -> bool {
+        !self.knows(tx) && self.handle.no_plan_reason(&tx.hash).is_none_or(|r| r == NoPlan::QueueFull)
     }
 
     /// A transaction was admitted. It is considered when its nonce is its sender's next one on the pending
-    /// state; a later one waits for the earlier; an older one (already on the chain) is ignored.
+    /// state, after the sender's earlier transactions that need no plan; a later one waits for the
+    /// earlier; an older one (already on the chain) is ignored.
     pub fn on_transaction(&mut self, tx: &PooledTx) {
         let candidate = Candidate {
             hash: tx.hash,
@@ -207,6 +251,7 @@ where
         };
         let tx = event.hash();
         self.forget_waiting(&tx);
+        self.unhook_plain(&tx);
         if self.book.holder(&tx).is_some()
             && let Some(pending) = pending()
         {
@@ -271,6 +316,11 @@ where
         for queue in self.waiting.values_mut() {
             queue.retain(|_, c| pool_has(&c.hash));
         }
+        let gone_plain: Vec<B256> =
+            self.plain.values().flatten().filter(|c| !pool_has(&c.hash)).map(|c| c.hash).collect();
+        for tx in gone_plain {
+            self.unhook_plain(&tx);
+        }
         let gone: Vec<B256> = self
             .book
             .entries()
@@ -297,6 +347,18 @@ where
         for sender in senders {
             self.run_ready(sender);
         }
+        // Plain transactions the chain or the book has taken since.
+        let pending = self.book.pending();
+        let changes = &mut self.plain_changes;
+        self.plain.retain(|sender, plain| {
+            let next = pending.nonce(*sender).unwrap_or_default();
+            let before = plain.len();
+            plain.retain(|c| c.nonce >= next);
+            if plain.len() != before {
+                changes.remove(sender);
+            }
+            !plain.is_empty()
+        });
         let waiting: HashSet<B256> = self.waiting.values().flat_map(|q| q.values().map(|c| c.hash)).collect();
         self.released.retain(|h| waiting.contains(h));
         self.publish();
@@ -310,29 +372,118 @@ where
         }
     }
 
-    /// Considers `sender`'s waiting transactions while the next one is its turn.
+    /// Considers `sender`'s waiting transactions while the next one is its turn: found plain (it sends
+    /// nothing to L1; looked at after the sender's plain ones, from what they change), or planned (or
+    /// deferred) with the plain ones before it carried along, and then the next.
     fn run_ready(&mut self, sender: Address) {
         loop {
             let Ok(next) = self.book.pending().nonce(sender) else { return };
             // A replacement of a planned transaction waits for the pool's `Replaced` event.
             let held = self.book.held_nonces(sender);
-            let Some(queue) = self.waiting.get_mut(&sender) else { return };
+            let plain = self.plain.entry(sender).or_default();
+            // Those the chain or the book took have left; a gap left by a missed event voids the rest.
+            let before = plain.len();
+            plain.retain(|c| c.nonce >= next);
+            if plain.iter().enumerate().any(|(i, c)| c.nonce != next + i as u64) {
+                plain.clear();
+            }
+            let want = next + plain.len() as u64;
+            if plain.len() != before {
+                self.plain_changes.remove(&sender);
+            }
+            let Some(queue) = self.waiting.get_mut(&sender) else { break };
             // Transactions the chain has passed by.
             queue.retain(|n, c| *n >= next || (held.contains(n) && self.book.holder(&c.hash).is_none()));
-            let Some(candidate) = queue.remove(&next) else { break };
-            // Planned, or deferred to the next proposal: either way on the pending state, so the sender's
-            // next transaction's turn comes; otherwise later ones wait for the chain.
+            let Some(candidate) = queue.remove(&want) else { break };
+            if !self.released.contains(&candidate.hash) && self.found_plain(&candidate) {
+                self.plain.entry(sender).or_default().push(candidate);
+                continue;
+            }
+            let prefix = self.plain.get(&sender).cloned().unwrap_or_default();
             let result = if self.released.remove(&candidate.hash) {
-                self.book.retry(&self.factory, candidate)
+                self.book.retry(&self.factory, &prefix, candidate.clone())
             } else {
-                self.book.consider(&self.factory, candidate)
+                self.book.consider(&self.factory, &prefix, candidate.clone())
             };
-            if !matches!(result, Ok(_) | Err(NoPlan::BundleGasBudget)) {
-                break;
+            self.plain_changes.remove(&sender);
+            match result {
+                // Planned, or deferred to the next proposal, with the plain ones carried ahead of it.
+                Ok(_) | Err(NoPlan::BundleGasBudget) => {
+                    self.plain.remove(&sender);
+                }
+                Err(NoPlan::NoOutboundMessage) => self.plain.entry(sender).or_default().push(candidate),
+                // Not planned: the later ones wait for the chain (or for this one to be replaced).
+                Err(_) => break,
             }
         }
         if self.waiting.get(&sender).is_some_and(BTreeMap::is_empty) {
             self.waiting.remove(&sender);
+        }
+        if self.plain.get(&sender).is_some_and(Vec::is_empty) {
+            self.plain.remove(&sender);
+            self.plain_changes.remove(&sender);
+        }
+    }
+
+    /// Whether `candidate`, looked at after its sender's plain transactions, sends nothing to L1: then it
+    /// is plain too (remembered so, its changes folded into theirs). One that sends something, or cannot
+    /// run, is left to the planning, which runs its sender's plain ones again exactly.
+    fn found_plain(&mut self, candidate: &Candidate) -> bool {
+        let started = std::time::Instant::now();
+        let sender = candidate.sender;
+        self.refresh_plain_changes(sender);
+        let Some(changes) = self.plain_changes.get_mut(&sender) else { return false };
+        let found = self.book.pending().layer_with(&changes.state).classify(&self.factory, &candidate.tx);
+        metrics::histogram!("surge_presim_seconds").record(started.elapsed().as_secs_f64());
+        let Ok(Some(state)) = found else { return false };
+        fold_changes(&mut changes.state, state);
+        if changes.len == 0 {
+            changes.first = candidate.nonce;
+        }
+        changes.len += 1;
+        self.book.note_plain(candidate.hash);
+        true
+    }
+
+    /// Makes `sender`'s plain changes those of its plain transactions on the current pending state,
+    /// running them again when the state or the list changed since.
+    fn refresh_plain_changes(&mut self, sender: Address) {
+        let version = self.book.version();
+        let plain = self.plain.get(&sender).map(Vec::as_slice).unwrap_or_default();
+        let first = plain.first().map_or(0, |c| c.nonce);
+        if self
+            .plain_changes
+            .get(&sender)
+            .is_some_and(|c| c.version == version && c.first == first && c.len == plain.len())
+        {
+            return;
+        }
+        let mut layer = self.book.pending().layer();
+        let mut state = EvmState::default();
+        let mut len = 0;
+        for c in plain {
+            match layer.execute(&self.factory, &c.tx) {
+                Ok(changes) => fold_changes(&mut state, changes),
+                Err(_) => break,
+            }
+            len += 1;
+        }
+        self.plain_changes.insert(sender, PlainChanges { version, first, len, state });
+    }
+
+    /// `tx` left the pool (replaced, discarded, rejected): if it was a plain one ahead of later
+    /// transactions of its sender, those wait again to be considered once the gap is filled.
+    fn unhook_plain(&mut self, tx: &B256) {
+        let Some((sender, at)) = self.plain.iter().find_map(|(s, p)| Some((*s, p.iter().position(|c| c.hash == *tx)?)))
+        else {
+            return;
+        };
+        self.plain_changes.remove(&sender);
+        let Some(plain) = self.plain.get_mut(&sender) else { return };
+        let later: Vec<Candidate> = plain.drain(at..).skip(1).collect();
+        let queue = self.waiting.entry(sender).or_default();
+        for c in later {
+            queue.insert(c.nonce, c);
         }
     }
 

@@ -18,8 +18,8 @@ where
     S::Error: revm::database_interface::DBErrorMarker + std::error::Error + Send + Sync + 'static,
 {
     let f = factory(d);
-    let asked = book.answers(&f, &d.swap(who, 0, &placeholder(d)))?;
-    book.consider(&f, d.swap(who, 0, &first_answer(&asked)))
+    let asked = book.answers(&f, &[], &d.swap(who, 0, &placeholder(d)))?;
+    book.consider(&f, &[], d.swap(who, 0, &first_answer(&asked)))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -62,7 +62,13 @@ impl Life {
         for tx in self.pool.best_transactions() {
             watcher.on_transaction(&tx);
         }
-        self.handle.set_planned_on(d.l2.head().unwrap().header.number);
+        self.handle.set_planned_for(self.next(d));
+    }
+
+    /// The block plans are made for: the head's child as the ledger fixed it.
+    fn next(&self, d: &Dev) -> surge_exex::NextBlock {
+        let head = d.l2.head().unwrap();
+        self.ledger.next_block((head.header.number, head.header.timestamp), None)
     }
 
     /// Builds the next block (staging its inputs) without committing it.
@@ -80,7 +86,7 @@ async fn plans_survive_crashes_between_staging_and_commit_and_after_the_chain_co
     let path = dir.path().join("planner.redb");
     let f = factory(&d);
     let answer: Message =
-        first_answer(&PlanBook::new(bundle, d.pending()).answers(&f, &d.swap(3, 0, &placeholder(&d))).unwrap());
+        first_answer(&PlanBook::new(bundle, d.pending()).answers(&f, &[], &d.swap(3, 0, &placeholder(&d))).unwrap());
     let raw = {
         use alloy::eips::Encodable2718;
         common::pooled(&d, 3, &d.swap(3, 0, &answer)).tx.encoded_2718()
@@ -91,10 +97,13 @@ async fn plans_survive_crashes_between_staging_and_commit_and_after_the_chain_co
     let swap = one.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
     one.plan_pool(&d).await;
     assert!(one.handle.plan(&swap).is_some());
-    // Plans made on another head than the parent are stale: held back, and the swap with them.
-    one.handle.set_planned_on(7);
+    // Plans made for another block than this one are stale: held back, and the swap with them.
+    let next = one.next(&d);
+    one.handle.set_planned_for(surge_exex::NextBlock { number: 8, ..next.clone() });
     assert_eq!(one.build(&d).body.transactions.len(), 1, "only the anchor");
-    one.handle.set_planned_on(0);
+    one.handle.set_planned_for(surge_exex::NextBlock { timestamp: next.timestamp + 1, ..next.clone() });
+    assert_eq!(one.build(&d).body.transactions.len(), 1, "made for another timestamp: held back too");
+    one.handle.set_planned_for(next);
     let built = one.build(&d);
     assert_eq!(*built.body.transactions[1].tx_hash(), swap, "staged right after the anchor");
     drop(one);

@@ -18,9 +18,9 @@ async fn a_later_nonce_waits_for_the_earlier_and_a_dropped_plan_takes_the_one_be
     let f = factory(&d);
     // The answers both of sender 3's swaps need, asked as an app would (the second after the first).
     let mut asking = PlanBook::new(bundle.clone(), d.pending());
-    let answer = first_answer(&asking.answers(&f, &d.swap(3, 0, &placeholder(&d))).unwrap());
-    asking.consider(&f, d.swap(3, 0, &answer)).unwrap();
-    let answer_1 = first_answer(&asking.answers(&f, &d.swap(3, 1, &placeholder(&d))).unwrap());
+    let answer = first_answer(&asking.answers(&f, &[], &d.swap(3, 0, &placeholder(&d))).unwrap());
+    asking.consider(&f, &[], d.swap(3, 0, &answer)).unwrap();
+    let answer_1 = first_answer(&asking.answers(&f, &[], &d.swap(3, 1, &placeholder(&d))).unwrap());
 
     let handle = Arc::new(PlannerHandle::default());
     let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
@@ -101,4 +101,35 @@ async fn the_pool_refuses_to_replace_a_plan_another_sender_stands_on() {
     let mut bumped = d.swap(5, 0, &first_answer(&plans[1]));
     bumped.tx.gas_price *= 2;
     pool.add(&pooled(&d, 5, &bumped).tx.encoded_2718(), &state).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_s_plain_transactions_are_carried_ahead_of_its_next_plan() {
+    use alloy_primitives::{Address, Bytes, U256};
+    let (d, bundle) = dev().await;
+    let handle = Arc::new(PlannerHandle::default());
+    let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
+    // Two transfers: plain, no plan, nothing in the book.
+    let transfers: Vec<_> = (0..2)
+        .map(|n| pooled(&d, 3, &d.candidate(3, n, Address::repeat_byte(1), Bytes::new(), U256::from(1))))
+        .collect();
+    for t in &transfers {
+        watcher.on_transaction(t);
+        assert_eq!(handle.no_plan_reason(&t.hash), Some(NoPlan::NoOutboundMessage));
+    }
+    assert!(handle.plans().is_empty(), "alone they need no plan");
+    // A swap at the next nonce, its answer asked after them: planned, with both carried ahead of it.
+    let answer = first_answer(&watcher.answers(&d.swap(3, 2, &placeholder(&d))).unwrap());
+    let swap = pooled(&d, 3, &d.swap(3, 2, &answer));
+    watcher.on_transaction(&swap);
+    let plans = handle.plans();
+    assert_eq!(plans.iter().map(|p| p.tx_hash).collect::<Vec<_>>(), [transfers[0].hash, transfers[1].hash, swap.hash]);
+    assert!(plans[..2].iter().all(|p| p.messages.is_empty()), "carried without messages");
+    assert_eq!(first_answer(&plans[2]), answer);
+    // The first transfer is replaced by the sender: the plans on it go, and the rest waits for the gap.
+    watcher.on_pool_event(&PoolEvent::Replaced { old: transfers[0].hash, new: alloy_primitives::B256::ZERO }, || {
+        Some(d.pending())
+    });
+    assert!(handle.plans().is_empty(), "{:?}", handle.plans());
+    assert_eq!(handle.no_plan_reason(&swap.hash), Some(NoPlan::EarlierPlanDropped));
 }

@@ -73,7 +73,12 @@ pub trait ConfigureEvm: Send + Sync {
     ) -> Result<EvmEnv, P::Error> {
         Ok(self.evm_env(&self.next_header(provider, parent, attributes)?))
     }
-    /// The EVM for simulations (eth_call, tracing, pre-simulation): no block-level fee rules, the base fee
-    /// credited to no one.
+    /// The EVM for simulations (eth_call, tracing): no block-level fee rules, the base fee credited to no
+    /// one.
     fn simulation_factory(&self) -> Self::Factory;
+    /// The EVM a block's transactions run in: the chain's block-level fee rules (on the L2 the base fee
+    /// shared between the coinbase and the treasury), the golden touch's transaction at `anchor_nonce`
+    /// treated as the anchor (`None`: none is). What pre-simulation runs a pending block's transactions
+    /// with, so that they see the balances the block will.
+    fn block_factory(&self, anchor_nonce: Option<u64>) -> Self::Factory;
 }

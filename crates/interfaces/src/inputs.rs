@@ -68,6 +68,9 @@ pub struct StagedInputs {
     pub sync_txs: Vec<SyncTx>,
     /// Transactions the block must not take from the pool (planned for a later proposal).
     pub held: Vec<B256>,
+    /// The block's timestamp as the planner fixed it when the parent was committed (the environment its
+    /// plans were made in); `None`, or one not after the parent's, leaves it to the attributes.
+    pub timestamp: Option<u64>,
 }
 
 impl StagedInputs {
@@ -114,6 +117,11 @@ pub trait BlockInputs: Send + Sync {
     /// `blocks` were unwound (lowest first): what they consumed is offered again. Returns the hashes of
     /// the planner's own transactions in them (relay transactions), which do not return to the pool.
     fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256>;
+    /// Why the planner will never give pool transaction `tx` the answers it consumes, if it knows (the
+    /// builder holds such a transaction out of blocks; with a reason it leaves the pool with it).
+    fn refusal(&self, _tx: &B256) -> Option<String> {
+        None
+    }
 }
 
 impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
@@ -127,6 +135,10 @@ impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
 
     fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
         (**self).reverted(blocks)
+    }
+
+    fn refusal(&self, tx: &B256) -> Option<String> {
+        (**self).refusal(tx)
     }
 }
 

@@ -97,7 +97,8 @@ pub enum PoolEvent {
     },
     /// Dropped (evicted, removed, or made stale by a new head).
     Discarded(B256),
-    /// Removed because a block builder found that it can never execute.
+    /// Removed because a block builder found that it can never execute, or refused it for good
+    /// ([`InvalidKind::Rejected`]).
     Invalid {
         /// The transaction.
         hash: B256,
@@ -123,8 +124,13 @@ pub enum InvalidKind {
     /// Not in this block (no room left, its fee cap below this block's base fee, a nonce gap left by an
     /// earlier transaction, a balance that may still arrive): it stays in the pool.
     NotThisBlock(String),
-    /// It can never execute as it is (stale nonce, intrinsic gas, chain id, type): it leaves the pool.
+    /// It can never execute as it is (stale nonce, intrinsic gas, chain id, type): it leaves the pool, and
+    /// its sender's later transactions with it.
     Invalid(String),
+    /// The block producer refuses it for good (a synchronous transaction whose answer no plan will give):
+    /// it leaves the pool with this reason, and its sender's later transactions stay, queued behind the
+    /// nonce it frees, for the sender to fill again.
+    Rejected(String),
 }
 
 impl InvalidKind {
@@ -146,13 +152,13 @@ impl InvalidKind {
 
     /// Whether the transaction must leave the pool.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Invalid(_))
+        matches!(self, Self::Invalid(_) | Self::Rejected(_))
     }
 
     /// The reason.
     pub fn reason(&self) -> &str {
         match self {
-            Self::NotThisBlock(r) | Self::Invalid(r) => r,
+            Self::NotThisBlock(r) | Self::Invalid(r) | Self::Rejected(r) => r,
         }
     }
 }
@@ -256,6 +262,11 @@ pub trait TransactionPool: Send + Sync {
     fn remove_transactions(&self, hashes: &[B256]) -> Vec<Arc<PooledTx>>;
     /// A pooled transaction.
     fn get(&self, hash: &B256) -> Option<Arc<PooledTx>>;
+    /// Every pooled transaction of `sender`, pending and queued, in nonce order.
+    fn transactions_by_sender(&self, sender: Address) -> Vec<Arc<PooledTx>>;
+    /// Why `hash` left the pool refused for good ([`InvalidKind::Rejected`]), if it did recently (the
+    /// pool keeps a bounded number of these; a durable record is its listeners' business).
+    fn rejection(&self, hash: &B256) -> Option<String>;
     /// Pending transactions in block-building order.
     fn best_transactions(&self) -> Box<dyn BestTransactions>;
     /// Every transaction admitted from now on, whatever its origin and sub-pool.

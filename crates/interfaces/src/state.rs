@@ -84,6 +84,8 @@ pub trait StateProviderFactory: Send + Sync {
 pub trait BlockReader: StateProviderFactory {
     /// The transactions of canonical block `number`, the anchor first; `None` above the head.
     fn block_transactions(&self, number: u64) -> Result<Option<Vec<alloy::consensus::TxEnvelope>>, Self::Error>;
+    /// The canonical block holding transaction `hash`, if one does (`eth_getTransactionByHash`'s lookup).
+    fn transaction_block(&self, hash: B256) -> Result<Option<u64>, Self::Error>;
 }
 
 /// Storage proofs (reth's `StateProofProvider`).

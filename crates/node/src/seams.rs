@@ -47,11 +47,19 @@ impl BlockReader for Store {
     fn block_transactions(&self, number: u64) -> Result<Option<Vec<TxEnvelope>>, StoreError> {
         Ok(self.body(number)?.map(|b| b.transactions))
     }
+
+    fn transaction_block(&self, hash: B256) -> Result<Option<u64>, StoreError> {
+        Ok(self.transaction_location(hash)?.map(|at| at.block))
+    }
 }
 
 impl BlockReader for HostProvider {
     fn block_transactions(&self, number: u64) -> Result<Option<Vec<TxEnvelope>>, StoreError> {
         self.0.block_transactions(number)
+    }
+
+    fn transaction_block(&self, hash: B256) -> Result<Option<u64>, StoreError> {
+        self.0.transaction_block(hash)
     }
 }
 
@@ -114,6 +122,12 @@ impl ConfigureEvm for HostEvmConfig {
 
     fn simulation_factory(&self) -> TaikoEvmFactory {
         TaikoEvmFactory { rules: FeeRules::simulation(self.0.chain_id) }
+    }
+
+    fn block_factory(&self, anchor_nonce: Option<u64>) -> TaikoEvmFactory {
+        let Some(l2) = &self.0.l2 else { return self.simulation_factory() };
+        let rules = FeeRules::block(self.0.chain_id, l2.basefee_sharing_pctg, anchor_nonce.unwrap_or_default());
+        TaikoEvmFactory { rules: FeeRules { anchor_nonce, ..rules } }
     }
 }
 
@@ -183,8 +197,14 @@ impl Iterator for HostBest {
 impl BestTransactions for HostBest {
     fn mark_invalid(&mut self, tx: &PooledTx, kind: InvalidKind) {
         self.inner.skip_sender(tx);
-        if kind.is_permanent() {
-            lock(&self.pool).remove_invalid(tx.hash, kind.reason());
+        match kind {
+            InvalidKind::Invalid(reason) => {
+                lock(&self.pool).remove_invalid(tx.hash, &reason);
+            }
+            InvalidKind::Rejected(reason) => {
+                lock(&self.pool).remove_rejected(tx.hash, &reason);
+            }
+            InvalidKind::NotThisBlock(_) => {}
         }
     }
 }
@@ -204,6 +224,14 @@ impl TransactionPool for PoolHandle {
 
     fn get(&self, hash: &B256) -> Option<Arc<PooledTx>> {
         self.pool().get(hash)
+    }
+
+    fn transactions_by_sender(&self, sender: Address) -> Vec<Arc<PooledTx>> {
+        self.pool().sender_transactions(&sender)
+    }
+
+    fn rejection(&self, hash: &B256) -> Option<String> {
+        self.pool().rejection(hash).map(str::to_string)
     }
 
     fn best_transactions(&self) -> Box<dyn BestTransactions> {

@@ -84,6 +84,18 @@ binding!(
     test_message_sender, MessageSender, "../../contracts/out/test/MessageSender.json"
 );
 binding!(
+    /// Test-only token with allowances (a synchronous call spending an approval).
+    test_approved_token, ApprovedToken, "../../contracts/out/test/ApprovedToken.json"
+);
+binding!(
+    /// Test-only contract reading the block's environment and the anchor's state.
+    test_env_probe, EnvProbe, "../../contracts/out/test/EnvProbe.json"
+);
+binding!(
+    /// Test-only L1 app answering every message back to its sender.
+    test_echo, Echo, "../../contracts/out/test/Echo.json"
+);
+binding!(
     /// Test-only delegating proxy.
     test_delegate_proxy, DelegateProxy, "../../contracts/out/test/DelegateProxy.json"
 );

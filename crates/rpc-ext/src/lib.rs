@@ -3,7 +3,8 @@
 //! call sends, so it can embed the answer before it signs. It asks the planner ([`Planner::simulate`]):
 //! the call is traced on the pending L2 state and its L1 legs run at the end of the open proposal's
 //! bundle — where the transaction goes if it is sent now. Each call is bounded in gas, time and
-//! concurrency. Parameters, result and error codes follow Catalyst's realtime sequencer.
+//! concurrency. `surge_txStatus` tells it what became of a transaction ([`TxStatusSource`]). Parameters,
+//! result and error codes follow Catalyst's realtime sequencer.
 
 mod types;
 
@@ -19,9 +20,9 @@ use jsonrpsee::{
 use std::{future::Future, pin::Pin};
 use surge_interfaces::{CallShape, CallStateHook, RpcExtensions, StorageEntry};
 use surge_primitives::slots::signal_service::received_signal_key;
-use surge_sync::{NoPlan, Planner, SimulatedCall};
+use surge_sync::{NoPlan, Planner, SimulatedCall, TxStatus, TxStatusSource};
 use tokio::sync::Semaphore;
-pub use types::{AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse};
+pub use types::{AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse, TxStatusRequest};
 
 /// The L2 trace failed, or the L1 leg did (Catalyst's -32000).
 pub const SIMULATION_FAILED: i32 = -32000;
@@ -31,6 +32,8 @@ pub const NO_OUTBOUND_MESSAGE: i32 = -32001;
 pub const NO_RETURN_MESSAGE: i32 = -32002;
 /// Too many simulations at once (geth's "limit exceeded").
 pub const LIMIT_EXCEEDED: i32 = -32005;
+/// `surge_txStatus` of a transaction or user op the node does not know (Catalyst's -32001).
+pub const NOT_FOUND: i32 = -32001;
 
 /// The `surge_*` methods, as a typed client (`SurgeApiClient`) for Rust dapps.
 #[rpc(client, namespace = "surge")]
@@ -38,6 +41,10 @@ pub trait SurgeApi {
     /// What L1 answers the messages `request` sends if it is sent now.
     #[method(name = "simulateReturnMessage")]
     async fn simulate_return_message(&self, request: SimulateRequest) -> RpcResult<SimulateResponse>;
+
+    /// What became of a transaction.
+    #[method(name = "txStatus")]
+    async fn tx_status(&self, request: TxStatusRequest) -> RpcResult<TxStatus>;
 }
 
 /// What one `surge_simulateReturnMessage` may cost.
@@ -70,6 +77,8 @@ struct Context {
     hooked: Semaphore,
     /// The L2 signal service, where the anchor marks answers received.
     signal_service: Address,
+    /// Where `surge_txStatus` reads, once the node has it.
+    statuses: std::sync::OnceLock<Arc<dyn TxStatusSource>>,
 }
 
 fn error(code: i32, message: &str, data: Option<String>) -> ErrorObjectOwned {
@@ -90,16 +99,41 @@ fn no_plan_error(reason: NoPlan) -> ErrorObjectOwned {
     }
 }
 
-/// The request, from `[{…}]` (Catalyst's form) or the object itself.
-fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
-    let invalid = |why: String| error(INVALID_PARAMS_CODE, &format!("invalid params: {why}"), None);
-    let value: serde_json::Value = params.parse().map_err(|e| invalid(e.message().to_string()))?;
+fn invalid_params(why: &str) -> ErrorObjectOwned {
+    error(INVALID_PARAMS_CODE, &format!("invalid params: {why}"), None)
+}
+
+/// The one object parameter, by name (the object itself) or as `[{…}]` (Catalyst's form); `shape` names
+/// its fields for the error.
+fn object_param<T: serde::de::DeserializeOwned>(params: &Params<'_>, shape: &str) -> Result<T, ErrorObjectOwned> {
+    let value: serde_json::Value = params.parse().map_err(|e| invalid_params(e.message()))?;
     let object = match value {
         serde_json::Value::Array(mut items) if items.len() == 1 => items.remove(0),
         object @ serde_json::Value::Object(_) => object,
-        _ => return Err(invalid("expected [{from, to, data, value?, gas?}]".into())),
+        _ => return Err(invalid_params(&format!("expected [{shape}]"))),
     };
-    serde_json::from_value(object).map_err(|e| invalid(e.to_string()))
+    serde_json::from_value(object).map_err(|e| invalid_params(&e.to_string()))
+}
+
+/// `surge_simulateReturnMessage`'s request.
+fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
+    object_param(params, "{from, to, data, value?, gas?}")
+}
+
+/// `surge_txStatus` of `params` on `statuses`.
+fn tx_status(statuses: Option<&Arc<dyn TxStatusSource>>, params: &Params<'_>) -> RpcResult<TxStatus> {
+    let request: TxStatusRequest = object_param(params, "{txHash} or {userOpId}")?;
+    let tx = match (request.tx_hash, request.user_op_id) {
+        (Some(tx), None) => tx,
+        (None, Some(id)) => return Err(error(NOT_FOUND, &format!("User op {id} not found"), None)),
+        _ => return Err(invalid_params("exactly one of txHash and userOpId")),
+    };
+    let statuses = statuses.ok_or_else(|| error(NOT_FOUND, "Transaction not found", None))?;
+    match statuses.tx_status(&tx) {
+        Ok(Some(status)) => Ok(status),
+        Ok(None) => Err(error(NOT_FOUND, "Transaction not found", None)),
+        Err(why) => Err(error(jsonrpsee::types::error::INTERNAL_ERROR_CODE, "reading the status failed", Some(why))),
+    }
 }
 
 impl Context {
@@ -187,7 +221,14 @@ impl SurgeRpc {
             running: Semaphore::new(permits),
             hooked: Semaphore::new(permits),
             signal_service,
+            statuses: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Answers `surge_txStatus` from `statuses` (until it is set, every transaction is not found). Set
+    /// once; a second source is ignored.
+    pub fn set_statuses(&self, statuses: Arc<dyn TxStatusSource>) {
+        let _ = self.0.statuses.set(statuses);
     }
 
     /// The `surge_*` methods.
@@ -204,6 +245,13 @@ impl SurgeRpc {
         if let Err(e) = registered {
             // A fixed, unique name on a fresh module: registering cannot fail.
             tracing::error!("registering surge_simulateReturnMessage: {e}");
+        }
+        let context = self.0.clone();
+        // A store read: on the blocking pool, not a runtime worker.
+        let registered = module
+            .register_blocking_method("surge_txStatus", move |params, _, _| tx_status(context.statuses.get(), &params));
+        if let Err(e) = registered {
+            tracing::error!("registering surge_txStatus: {e}");
         }
         module
     }
@@ -247,6 +295,33 @@ mod tests {
         for bad in ["[]", "[1, 2]", "\"x\"", r#"[{"from":"me","to":"0x7633740000000000000000000000000000002001"}]"#] {
             assert_eq!(parse(bad), Err(INVALID_PARAMS_CODE), "{bad}");
         }
+    }
+
+    struct Fixed(Option<TxStatus>);
+
+    impl TxStatusSource for Fixed {
+        fn tx_status(&self, _tx: &B256) -> Result<Option<TxStatus>, String> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn tx_status_takes_exactly_one_key_in_either_form() {
+        let rejected = TxStatus::Rejected { reason: "answer already taken".into() };
+        let source: Arc<dyn TxStatusSource> = Arc::new(Fixed(Some(rejected.clone())));
+        let hash = format!("0x{}", "ab".repeat(32));
+        let ask = |params: String| tx_status(Some(&source), &Params::new(Some(&params))).map_err(|e| e.code());
+        assert_eq!(ask(format!(r#"{{"txHash":"{hash}"}}"#)), Ok(rejected.clone()));
+        assert_eq!(ask(format!(r#"[{{"txHash":"{hash}"}}]"#)), Ok(rejected));
+        for bad in ["{}", r#"{"txHash":"0x12"}"#, r#"{"txHash":null,"userOpId":null}"#, r#"{"tx":"0x"}"#, "[]"] {
+            assert_eq!(ask(bad.into()), Err(INVALID_PARAMS_CODE), "{bad}");
+        }
+        assert_eq!(ask(format!(r#"{{"txHash":"{hash}","userOpId":1}}"#)), Err(INVALID_PARAMS_CODE));
+        assert_eq!(ask(r#"{"userOpId":3}"#.into()), Err(NOT_FOUND));
+        let unknown: Arc<dyn TxStatusSource> = Arc::new(Fixed(None));
+        let params = format!(r#"{{"txHash":"{hash}"}}"#);
+        let missing = tx_status(Some(&unknown), &Params::new(Some(&params))).unwrap_err();
+        assert_eq!((missing.code(), missing.message()), (NOT_FOUND, "Transaction not found"));
     }
 
     #[test]

@@ -26,6 +26,18 @@ pub struct SimulateRequest {
     pub gas: Option<U64>,
 }
 
+/// `surge_txStatus`'s parameter: exactly one of a transaction hash and a user-op id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TxStatusRequest {
+    /// The L2 transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<B256>,
+    /// The user op (`surge_sendUserOp`'s id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_op_id: Option<u64>,
+}
+
 /// A bridge message as the JSON answer carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

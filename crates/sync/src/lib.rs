@@ -4,6 +4,8 @@
 
 pub mod outbound;
 pub mod plan;
+pub mod status;
 
 pub use outbound::{CallTracer, OutboundMessage, find_outbound_messages, tracer_config};
 pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};
+pub use status::{TxStatus, TxStatusSource};

@@ -103,6 +103,26 @@ impl NoPlan {
     }
 }
 
+impl NoPlan {
+    /// Whether the transaction can never get a plan as it is: its answer was taken or changed, its L1 leg
+    /// or the transaction itself fails, or it sends nothing to be answered. Waiting out a full queue, a
+    /// full bundle or an L1 outage may still end in a plan.
+    pub fn is_final(&self) -> bool {
+        match self {
+            Self::NoOutboundMessage
+            | Self::L1LegFailed(_)
+            | Self::Reverts(_)
+            | Self::AnswerTaken
+            | Self::AnswerChanged
+            | Self::EarlierPlanDropped
+            | Self::MinedWithoutSlots => true,
+            Self::BundleGasBudget | Self::L1Unavailable(_) | Self::Replaced | Self::Discarded | Self::QueueFull => {
+                false
+            }
+        }
+    }
+}
+
 impl fmt::Display for NoPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -73,7 +73,13 @@ pub struct TxPool {
     event_listeners: Vec<ListenerSender<PoolEvent>>,
     tx_listeners: Vec<ListenerSender<Arc<PooledTx>>>,
     guards: Vec<Arc<dyn ReplacementGuard>>,
+    /// Recently rejected transactions with their reasons, the oldest first out.
+    rejected: B256Map<String>,
+    rejected_order: std::collections::VecDeque<B256>,
 }
+
+/// Rejected transactions whose reasons the pool keeps.
+const KEPT_REJECTIONS: usize = 16_384;
 
 impl TxPool {
     /// An empty pool at base fee `base_fee`.
@@ -88,6 +94,8 @@ impl TxPool {
             guards: vec![],
             event_listeners: vec![],
             tx_listeners: vec![],
+            rejected: B256Map::default(),
+            rejected_order: Default::default(),
         }
     }
 
@@ -296,6 +304,30 @@ impl TxPool {
         self.remove_lineage(&[hash], Some(reason))
     }
 
+    /// Removes a transaction a block producer refused for good, alone: it gets [`PoolEvent::Invalid`] with
+    /// `reason`, and its sender's later nonces stay, queued behind the gap (the sender fills it again or
+    /// cancels). Returns it if it was pooled.
+    pub fn remove_rejected(&mut self, hash: B256, reason: &str) -> Option<Arc<PooledTx>> {
+        let tx = self.by_hash.get(&hash).cloned()?;
+        self.remove_tx(&tx);
+        if self.rejected.insert(hash, reason.to_string()).is_none() {
+            self.rejected_order.push_back(hash);
+        }
+        while self.rejected_order.len() > KEPT_REJECTIONS {
+            if let Some(old) = self.rejected_order.pop_front() {
+                self.rejected.remove(&old);
+            }
+        }
+        self.emit(PoolEvent::Invalid { hash, reason: reason.to_string() });
+        self.reclassify(tx.sender, None);
+        Some(tx)
+    }
+
+    /// Why `hash` was rejected ([`Self::remove_rejected`]), if it was recently.
+    pub fn rejection(&self, hash: &B256) -> Option<&str> {
+        self.rejected.get(hash).map(String::as_str)
+    }
+
     fn remove_lineage(&mut self, hashes: &[B256], reason: Option<&str>) -> Vec<Arc<PooledTx>> {
         let mut removed = vec![];
         for hash in hashes {
@@ -326,6 +358,11 @@ impl TxPool {
     /// A pooled transaction.
     pub fn get(&self, hash: &B256) -> Option<Arc<PooledTx>> {
         self.by_hash.get(hash).cloned()
+    }
+
+    /// Every transaction of `sender`, in nonce order.
+    pub fn sender_transactions(&self, sender: &Address) -> Vec<Arc<PooledTx>> {
+        self.senders.get(sender).map(|s| s.txs.values().cloned().collect()).unwrap_or_default()
     }
 
     /// Every pending transaction.

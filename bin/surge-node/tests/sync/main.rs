@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net;
+mod ordered;
 mod proposals;
 mod proposer;
 mod watcher;

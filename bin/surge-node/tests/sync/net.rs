@@ -69,20 +69,30 @@ pub async fn start() -> Net {
 }
 
 pub async fn start_with(rules: ProposalRules) -> Net {
-    start_network(rules, false, None).await
+    start_network(rules, false, None, Default::default()).await
+}
+
+/// The network with the txpool watcher's queues set by `watcher`.
+pub async fn start_with_watcher(watcher: surge_exex::WatcherConfig) -> Net {
+    start_network(rules(), false, None, watcher).await
 }
 
 /// The network with its proposer sending closed proposals to the L1.
 pub async fn start_proposing(rules: ProposalRules) -> Net {
-    start_network(rules, true, None).await
+    start_network(rules, true, None, Default::default()).await
 }
 
 /// [`start_proposing`] with `prover` proving.
 pub async fn start_proposing_with(rules: ProposalRules, prover: Arc<dyn surge_l1::Prover>) -> Net {
-    start_network(rules, true, Some(prover)).await
+    start_network(rules, true, Some(prover), Default::default()).await
 }
 
-async fn start_network(rules: ProposalRules, proposer: bool, prover: Option<Arc<dyn surge_l1::Prover>>) -> Net {
+async fn start_network(
+    rules: ProposalRules,
+    proposer: bool,
+    prover: Option<Arc<dyn surge_l1::Prover>>,
+    watcher_config: surge_exex::WatcherConfig,
+) -> Net {
     // RUST_LOG=info shows the node's log with a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -96,6 +106,7 @@ async fn start_network(rules: ProposalRules, proposer: bool, prover: Option<Arc<
         l2_mode: ProductionMode::Interval(Duration::from_millis(200)),
         proposer,
         prover,
+        watcher_config,
         ..Default::default()
     };
     let network = surge_node::network::start(dir.path(), options).await.unwrap();

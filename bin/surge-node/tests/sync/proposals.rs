@@ -316,15 +316,26 @@ async fn a_plan_dropped_after_staging_leaves_no_orphan_slot() {
     net.l1.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
     assert_eq!(net.refused(swap.hash).await, NoPlan::AnswerChanged);
 
-    // The next block: no slot, the swap without its answer reverts; the chain goes on.
+    // The next blocks carry no slot, and the swap, which would revert without its answer, is not mined:
+    // it leaves the pool with the reason, readable over RPC; the chain goes on.
     net.l2.control.resume_production();
-    let block = mined(&net, swap.hash).await;
-    assert!(anchor(&net, block).1.is_empty(), "no orphan slot");
-    assert!(!succeeded(&net, swap.hash));
     let (raw, transfer) = net.l2_tx(4, 0, Address::repeat_byte(0x77), Bytes::new(), U256::from(1), 21_000);
     net.submit(&raw).unwrap();
-    assert!(mined(&net, transfer.hash).await > block);
+    let block = mined(&net, transfer.hash).await;
     assert!(succeeded(&net, transfer.hash));
+    let reason = loop {
+        let answer = crate::ordered::status(&net, swap.hash).await;
+        if answer["result"]["status"] == "Rejected" {
+            break answer["result"]["reason"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(reason.ends_with("answer changed on L1"), "{reason}");
+    assert_eq!(net.l2.store.transaction_location(swap.hash).unwrap(), None, "never mined");
+    assert!(net.l2.pool.get(&swap.hash).is_none(), "out of the pool");
+    for number in head.header.number + 1..=block {
+        assert!(anchor(&net, number).1.is_empty(), "no orphan slot in block {number}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
