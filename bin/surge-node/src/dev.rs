@@ -139,6 +139,9 @@ async fn run_chains(
         BuilderConfig { hold: settings.hold, ..BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg) };
     let ledger =
         crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals, config.max_signal_slots)?;
+    if let ProductionMode::Interval(every) = l2_mode {
+        ledger.set_block_time(every);
+    }
     let (l1, (heads, watcher)) = match &settings.l1_rpc_url {
         Some(url) => {
             (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync, ledger.clone()).await?)

@@ -104,6 +104,9 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let sharing = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
     let config = BuilderConfig::new(l2.spec.chain_id, sharing);
     let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules, config.max_signal_slots)?;
+    if let ProductionMode::Interval(every) = options.l2_mode {
+        ledger.set_block_time(every);
+    }
     let (real_heads, watcher) =
         crate::l1::follow_embedded(&l1, &protocol, (SimConfig::default(), options.watcher_config), ledger.clone())
             .await?;

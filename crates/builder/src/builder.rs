@@ -341,7 +341,7 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
         // Mined ones leave; one not met again for twice the wait is gone from the pool (a held one met
         // again after the wait is rejected).
-        let forget_after = self.config.hold.max_age * 2;
+        let forget_after = self.config.hold.max_age.saturating_mul(2);
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())

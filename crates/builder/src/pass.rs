@@ -107,7 +107,8 @@ where
     let mut db = BlockState::new(state, 64);
     let inspector = BlockInspector::new(plan.bridge);
     let mut evm = TaikoEvmFactory { rules: plan.rules }.create_evm_with_inspector(&mut db, plan.env.clone(), inspector);
-    // The fast-signal watch looks at every transaction; it costs a transfer nothing (no calls to watch).
+    // The fast-signal watch looks at every transaction: a transfer runs no code and pays nothing for it; a
+    // contract call runs revm's inspecting loop, whose per-opcode hooks here are empty.
     evm.set_inspector_enabled(true);
     let mut out = PassOutput {
         txs: vec![],

@@ -132,7 +132,7 @@ impl<CTX: ContextTr<Journal: JournalExt>> Inspector<CTX> for BlockInspector {
 pub struct HoldLimits {
     /// How long one waits for its plan.
     pub max_age: Duration,
-    /// How many wait at once (the oldest leaves first).
+    /// How many wait at once (more are rejected).
     pub max_txs: usize,
     /// How many of one sender wait at once.
     pub per_sender: usize,

@@ -207,15 +207,18 @@ where
         result
     }
 
-    /// Tries again a transaction that lost its plan in a replay: a plan is appended; a failure keeps the
-    /// reason it lost its plan with.
+    /// Tries again a transaction that lost its plan in a replay: a plan is appended; a failure is
+    /// remembered with its own reason (why it can no longer be planned: its answer taken, say).
     pub fn retry<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
+        let hash = candidate.hash;
         let result = self.try_append(factory, prefix, candidate);
-        if let Ok(plan) = &result {
-            tracing::info!(tx = %plan.tx_hash, "txpool watcher: planned again");
+        match &result {
+            Ok(plan) => tracing::info!(tx = %plan.tx_hash, "txpool watcher: planned again"),
+            Err(NoPlan::BundleGasBudget) => {}
+            Err(reason) => self.remember(hash, reason.clone()),
         }
         result
     }
@@ -435,6 +438,7 @@ where
                 let deferred = !self.deferred.is_empty();
                 if self.carry_all(factory, std::slice::from_ref(&candidate), deferred).is_err() {
                     after_drop = true;
+                    self.released.push(candidate);
                 }
                 continue;
             }

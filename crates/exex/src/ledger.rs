@@ -84,6 +84,8 @@ pub struct Ledger {
     /// Held from a decision to its store write, so that writes reach the store in the order the state
     /// changed (a commit's "open" never lands after a close's "closed"). Never taken under `state`.
     writes: Mutex<()>,
+    /// Seconds between blocks (how far ahead of a commit its child's timestamp is fixed).
+    block_time: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -118,7 +120,19 @@ impl Ledger {
             waker: Mutex::new(None),
             closed: tokio::sync::Notify::new(),
             writes: Mutex::new(()),
+            block_time: std::sync::atomic::AtomicU64::new(1),
         })
+    }
+
+    /// Blocks come every `block_time` (1 second unless set): each block's timestamp is fixed that far
+    /// ahead of its parent's commit, when it will be built.
+    pub fn set_block_time(&self, block_time: std::time::Duration) {
+        self.block_time.store(block_time.as_secs(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn fix_next(&self, st: &State, parent: (u64, u64)) -> NextBlock {
+        let lead = self.block_time.load(std::sync::atomic::Ordering::Relaxed);
+        NextBlock::fix(&self.rules, &st.seen_l1, parent, now(), lead)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -244,11 +258,28 @@ impl Ledger {
     }
 
     /// What block `number` gets: the anchor of its proposal and, when it opens one, the `offered` plans in
-    /// order while their slots fit; every offered plan not staged, and `held`, stay out of the pool's
-    /// part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are recorded
-    /// first: a plan the store cannot record is not staged.
-    pub fn stage(&self, number: u64, l1: Option<L1Head>, offered: Vec<Offered>, mut held: Vec<B256>) -> StagedInputs {
-        let (opens, checkpoint, done) = self.proposal_for(number, l1, !offered.is_empty());
+    /// order while their slots fit — if they were made for this block as it is fixed now (`planned_for`):
+    /// its timestamp and checkpoint go with them; every offered plan not staged, and `held`, stay out of
+    /// the pool's part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are
+    /// recorded first: a plan the store cannot record is not staged.
+    pub fn stage(
+        &self,
+        number: u64,
+        l1: Option<L1Head>,
+        offered: Vec<Offered>,
+        mut held: Vec<B256>,
+        planned_for: Option<&NextBlock>,
+    ) -> StagedInputs {
+        let next = self.next_for(number);
+        let offered = if next.is_some() && planned_for == next.as_ref() {
+            offered
+        } else {
+            // Made for another block (the watcher has not taken in the last one yet, or this one was fixed
+            // again): they wait for the next block.
+            held.extend(offered.into_iter().map(|o| o.plan.tx_hash));
+            vec![]
+        };
+        let (opens, checkpoint, done) = self.proposal_for(l1, !offered.is_empty(), next.as_ref());
         let mut offered = offered.into_iter();
         let (mut plans, mut records) = (vec![], vec![]);
         if opens {
@@ -286,7 +317,7 @@ impl Ledger {
             records.clear();
         }
         held.extend(offered.map(|o| o.plan.tx_hash));
-        let timestamp = self.state().next.as_ref().filter(|n| n.number == number).map(|n| n.timestamp);
+        let timestamp = next.map(|n| n.timestamp);
         let mut staged = StagedInputs { checkpoint, held, timestamp, ..Default::default() };
         for o in &plans {
             staged.return_slots.extend(return_slots(&o.plan));
@@ -320,11 +351,12 @@ impl Ledger {
     pub fn next_block(&self, parent: (u64, u64), l1: Option<L1Head>) -> NextBlock {
         let mut st = self.state();
         see_l1(&mut st, l1);
-        let now = now();
         match &st.next {
-            Some(n) if n.number == parent.0 + 1 && n.parent_timestamp == parent.1 && !n.stale(now) => n.clone(),
+            Some(n) if n.number == parent.0 + 1 && n.parent_timestamp == parent.1 && !n.stale(now()) => n.clone(),
+            // Fixed for a later block already (the asker is behind the chain): its plans will not be staged.
+            Some(n) if n.number > parent.0 + 1 => self.fix_next(&st, parent),
             _ => {
-                let next = NextBlock::fix(&self.rules, &st.seen_l1, parent, now);
+                let next = self.fix_next(&st, parent);
                 st.next = Some(next.clone());
                 next
             }
@@ -339,7 +371,7 @@ impl Ledger {
         if !next.stale(now()) {
             return Some(next);
         }
-        let fresh = NextBlock::fix(&self.rules, &st.seen_l1, (number - 1, next.parent_timestamp), now());
+        let fresh = self.fix_next(&st, (number - 1, next.parent_timestamp));
         info!(number, timestamp = fresh.timestamp, "planner: the next block's timestamp fell behind: fixed again");
         st.next = Some(fresh.clone());
         drop(st);
@@ -352,15 +384,15 @@ impl Ledger {
     /// and the plans that must not be staged again (voided, or in a block already).
     fn proposal_for(
         &self,
-        number: u64,
         l1: Option<L1Head>,
         with_plans: bool,
+        next: Option<&NextBlock>,
     ) -> (bool, Option<surge_primitives::Checkpoint>, std::collections::HashSet<B256>) {
         let mut st = self.state();
         let done = st.failed.iter().map(|(tx, _)| *tx).chain(st.landed.iter().copied()).collect();
         see_l1(&mut st, l1);
         let l1_number = st.seen_l1.back().map_or(0, |h| h.number);
-        let fixed = st.next.as_ref().filter(|n| n.number == number).and_then(|n| n.checkpoint.clone());
+        let fixed = next.and_then(|n| n.checkpoint.clone());
         match &st.open {
             Some(p) if !with_plans && p.expired(&self.rules, now(), l1_number).is_none() => {
                 (false, Some(p.anchor.clone()), done)
@@ -377,7 +409,7 @@ impl Ledger {
         let number = block.header.number;
         let staging = st.staging.take().filter(|s| s.number == number);
         let batch = self.account(&mut st, block, report, staging);
-        st.next = Some(NextBlock::fix(&self.rules, &st.seen_l1, (number, block.header.timestamp), now()));
+        st.next = Some(self.fix_next(&st, (number, block.header.timestamp)));
         drop(st);
         if let Err(e) = self.store.write(batch) {
             warn!(number, "planner: recording block {number}: {e}");

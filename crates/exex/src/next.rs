@@ -11,7 +11,8 @@ use surge_primitives::Checkpoint;
 use crate::proposal::ProposalRules;
 
 /// How far the clock may run past a fixed timestamp before the block is fixed again (production was
-/// paused, or fell behind): plans made for the old one are made again.
+/// paused, or fell behind): plans made for the old one are made again. Blocks are built about when their
+/// fixed timestamp comes ([`NextBlock::fix`] looks a block time ahead), so this only happens after a stall.
 pub const MAX_TIMESTAMP_LAG: u64 = 4;
 
 /// The head's child as plans are made for it.
@@ -29,13 +30,14 @@ pub struct NextBlock {
 }
 
 impl NextBlock {
-    /// The child of block `parent` (number, timestamp) at `now` (unix seconds): a second after its parent at
-    /// the earliest, anchored as `rules` choose among the L1 heads `seen` (oldest first).
-    pub fn fix(rules: &ProposalRules, seen: &VecDeque<L1Head>, parent: (u64, u64), now: u64) -> Self {
+    /// The child of block `parent` (number, timestamp), fixed at `now` (unix seconds) for a block built
+    /// `lead` seconds later (the block time): a second after its parent at the earliest, anchored as
+    /// `rules` choose among the L1 heads `seen` (oldest first).
+    pub fn fix(rules: &ProposalRules, seen: &VecDeque<L1Head>, parent: (u64, u64), now: u64, lead: u64) -> Self {
         Self {
             number: parent.0 + 1,
             parent_timestamp: parent.1,
-            timestamp: now.max(parent.1 + 1),
+            timestamp: (now + lead).max(parent.1 + 1),
             checkpoint: rules.choose_anchor(seen.iter()).map(|h| h.checkpoint()),
         }
     }

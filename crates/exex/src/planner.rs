@@ -55,14 +55,6 @@ impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
         let (plans, deferred, planned_for) = self.plans.plans_and_deferred();
         let mut offered = vec![];
         let mut held = deferred;
-        // Plans made for another block than this one are stale (the watcher has not taken in the last block
-        // yet, or this one's timestamp was fixed again): they wait for the next block.
-        let plans = if planned_for.is_some() && planned_for == self.ledger.next_for(number) {
-            plans
-        } else {
-            held.extend(plans.iter().map(|p| p.tx_hash));
-            vec![]
-        };
         let mut plans = plans.into_iter();
         for plan in plans.by_ref() {
             match self.pool.get(&plan.tx_hash) {
@@ -74,7 +66,7 @@ impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
         }
         held.extend(plans.map(|p| p.tx_hash));
         let l1 = self.heads.0.borrow().latest;
-        self.ledger.stage(number, l1, offered, held)
+        self.ledger.stage(number, l1, offered, held, planned_for.as_ref())
     }
 
     fn commit(&self, block: &SealedHeader, report: &InputsReport) {

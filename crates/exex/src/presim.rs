@@ -123,12 +123,7 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let mut vm = factory.create_evm(&mut self.db, self.env.clone());
-        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
-        drop(vm);
-        let out = out?;
-        self.db.commit(out.state.clone());
-        Ok(out.state)
+        self.run_kept(factory, tx, &[], revm::inspector::NoOpInspector).map(|out| out.state)
     }
 
     /// Phase (a) alone: whether `tx` tries to send a message to L1 on this state, keeping nothing.
@@ -162,7 +157,7 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        self.run_inspected(factory, tx, &[], revm::inspector::NoOpInspector).map(|_| ())
+        self.run_kept(factory, tx, &[], revm::inspector::NoOpInspector).map(|_| ())
     }
 
     /// Runs `tx` with `slots` marked received under `inspector` and keeps its effects whatever its
@@ -179,6 +174,21 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
         I: for<'a> revm::Inspector<F::Context<&'a mut CacheDB<S>>>,
     {
+        self.run_kept(factory, tx, slots, inspector).map(|out| out.result)
+    }
+
+    /// Marks `slots` received, runs `tx` under `inspector` and keeps its effects whatever its outcome.
+    fn run_kept<F, I>(
+        &mut self,
+        factory: &F,
+        tx: &TxEnv,
+        slots: &[B256],
+        inspector: I,
+    ) -> Result<revm::context::result::ResultAndState<F::HaltReason>, String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+        I: for<'a> revm::Inspector<F::Context<&'a mut CacheDB<S>>>,
+    {
         for slot in slots {
             self.mark(*slot, U256::from(1))?;
         }
@@ -186,8 +196,8 @@ where
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         drop(vm);
         let out = out?;
-        self.db.commit(out.state);
-        Ok(out.result)
+        self.db.commit(out.state.clone());
+        Ok(out)
     }
 
     /// Runs the block's anchor (`anchor`, with `factory`'s rules exempting it from fees), as the block does

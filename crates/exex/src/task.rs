@@ -410,6 +410,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             {
                 self.rescan(core);
             }
+            // What the last reaction published was made for the block its pending state was for.
+            self.planned();
             enum Next {
                 Control(Control),
                 Tx(Arc<PooledTx>),
@@ -428,6 +430,15 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 Some(Next::Control(Control::Wake)) => {}
                 Some(Next::Control(Control::Event(event))) => {
                     if let Some(core) = core.as_mut() {
+                        // A transaction a full queue turned away while it was queued: taken in once pending.
+                        if let PoolEvent::Pending(hash) = &event
+                            && self.handle.no_plan_reason(hash) == Some(NoPlan::QueueFull)
+                            && let Some(tx) = self.components.pool().get(hash)
+                            && core.missed(&tx)
+                        {
+                            core.on_transaction(&tx);
+                            self.handle.decided();
+                        }
                         core.on_pool_event(&event, || self.pending());
                     } else {
                         early.retain(|t| t.hash != event.hash());
@@ -452,7 +463,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                         continue;
                     }
                     match core.as_mut() {
-                        Some(core) if core.knows(&tx) => {}
+                        // Taken in already (from the pool, for a simulation of its sender's).
+                        Some(core) if core.knows(&tx) => continue,
                         Some(core) => core.on_transaction(&tx),
                         // Undecided until there is an L1 block to plan on (a block holds it back if it
                         // consumes an answer).

@@ -384,9 +384,16 @@ where
             // Those the chain or the book took have left; a gap left by a missed event voids the rest.
             let before = plain.len();
             plain.retain(|c| c.nonce >= next);
+            // Its next nonce went back (a plan of its was dropped) or a gap opened: they are looked at
+            // again, in order, when their turn comes.
             if plain.iter().enumerate().any(|(i, c)| c.nonce != next + i as u64) {
-                plain.clear();
+                let again = std::mem::take(plain);
+                let queue = self.waiting.entry(sender).or_default();
+                for c in again {
+                    queue.insert(c.nonce, c);
+                }
             }
+            let plain = self.plain.entry(sender).or_default();
             let want = next + plain.len() as u64;
             if plain.len() != before {
                 self.plain_changes.remove(&sender);

@@ -183,7 +183,8 @@ async fn a_plan_with_more_answers_than_an_anchor_carries_is_voided_not_waited_fo
         surge_exex::Offered { plan: plan(&big, vec![answer(1), answer(2), answer(3)]), tx: big.clone() },
         surge_exex::Offered { plan: plan(&small, vec![answer(4)]), tx: small.clone() },
     ];
-    let staged = ledger.stage(1, None, offered, vec![]);
+    let next = ledger.next_block((0, 0), None);
+    let staged = ledger.stage(1, None, offered, vec![], Some(&next));
     assert!(staged.sync_txs.is_empty(), "neither goes in: the later one never goes ahead");
     assert_eq!(staged.held, vec![*big.tx_hash(), *small.tx_hash()]);
     let failed = ledger.take_failed();
@@ -210,7 +211,7 @@ async fn an_unwind_takes_its_blocks_out_of_their_proposals_for_good() {
     let l1 = l1_head();
     let mut blocks = vec![];
     for number in 1..=3 {
-        let staged = ledger.stage(number, Some(l1), vec![], vec![]);
+        let staged = ledger.stage(number, Some(l1), vec![], vec![], None);
         let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let block = SealedHeader::seal(Header { number, timestamp, gas_used: 1_000, ..Default::default() });
         ledger.commit(&block, &InputsReport { checkpoint: staged.checkpoint, tx_bytes: 100, ..Default::default() });
@@ -254,7 +255,7 @@ async fn an_idle_proposal_closes_by_age_and_a_proposed_one_leaves_for_good() {
     let l1 = l1_head();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(ledger.close_expired(now + 100), None, "nothing open");
-    let staged = ledger.stage(1, Some(l1), vec![], vec![]);
+    let staged = ledger.stage(1, Some(l1), vec![], vec![], None);
     let block = SealedHeader::seal(Header { number: 1, timestamp: now, ..Default::default() });
     ledger.commit(&block, &InputsReport { checkpoint: staged.checkpoint, ..Default::default() });
     let open_id = ledger.open_proposal().unwrap().id;

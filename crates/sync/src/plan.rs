@@ -106,7 +106,8 @@ impl NoPlan {
 impl NoPlan {
     /// Whether the transaction can never get a plan as it is: its answer was taken or changed, its L1 leg
     /// or the transaction itself fails, or it sends nothing to be answered. Waiting out a full queue, a
-    /// full bundle or an L1 outage may still end in a plan.
+    /// full bundle or an L1 outage may still end in a plan, and so may a plan dropped behind an earlier
+    /// one (it is tried again in its turn, and then keeps the reason that try gives).
     pub fn is_final(&self) -> bool {
         match self {
             Self::NoOutboundMessage
@@ -114,11 +115,13 @@ impl NoPlan {
             | Self::Reverts(_)
             | Self::AnswerTaken
             | Self::AnswerChanged
-            | Self::EarlierPlanDropped
             | Self::MinedWithoutSlots => true,
-            Self::BundleGasBudget | Self::L1Unavailable(_) | Self::Replaced | Self::Discarded | Self::QueueFull => {
-                false
-            }
+            Self::EarlierPlanDropped
+            | Self::BundleGasBudget
+            | Self::L1Unavailable(_)
+            | Self::Replaced
+            | Self::Discarded
+            | Self::QueueFull => false,
         }
     }
 }

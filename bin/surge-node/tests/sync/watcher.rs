@@ -2,7 +2,8 @@
 //! (and L1 agrees), plan order, no plan with its reason for a transfer, for a transaction that fails with
 //! its answer and for an answer already taken, the pool refusing to replace a plan another sender stands on
 //! (and a replacement with nothing behind planned again), two outbound messages in one transaction, and
-//! L1's pool price moving: the plan dropped with `answer changed on L1` and the one behind re-simulated.
+//! L1's pool price moving: the plan dropped with `answer changed on L1`, and the one behind it, tried again,
+//! dropped for the same reason.
 
 use std::sync::Arc;
 
@@ -140,5 +141,6 @@ async fn the_watcher_plans_sync_transactions_as_they_arrive() {
     );
     net.l1.pool.add_transaction(TransactionOrigin::External, &raw).unwrap();
     assert_eq!(net.refused(a.hash).await, NoPlan::AnswerChanged);
-    assert_eq!(net.refused(b.hash).await, NoPlan::EarlierPlanDropped);
+    // The one behind it lost its plan with it and, tried again in its turn, finds its answer changed too.
+    assert_eq!(net.refused(b.hash).await, NoPlan::AnswerChanged);
 }
