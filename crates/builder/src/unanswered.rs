@@ -1,6 +1,6 @@
-//! Revert protection for synchronous transactions: a transaction that consumes an answer L1 has not given
-//! yet (it calls the L2 bridge's `processMessage(m, "")` for a message its block's anchor, or an earlier
-//! one, did not mark received) is never mined. The builder leaves it out and holds it in the pool while a
+//! Revert protection for synchronous transactions: a transaction that consumes an answer it does not get
+//! (its call to the L2 bridge's `processMessage(m, "")` fails because its block's anchor, or an earlier
+//! one, did not mark `m` received, or because another transaction processed `m` first) is never mined. The builder leaves it out and holds it in the pool while a
 //! plan may still come; once the planner says none will ([`surge_interfaces::BlockInputs::refusal`]), or
 //! it has waited too long, or too many wait, it leaves the pool with its reason.
 //!
@@ -31,7 +31,7 @@ pub(crate) struct BlockInspector {
     tracing: bool,
     /// Per open call frame: the message of a fast-path `processMessage` into the bridge.
     frames: Vec<Option<Message>>,
-    /// The first message the transaction tried to consume before it was received.
+    /// The first message the transaction tried to consume and did not get.
     unanswered: Option<Message>,
 }
 
@@ -53,7 +53,7 @@ impl BlockInspector {
         std::mem::take(&mut self.tracer).into_traces()
     }
 
-    /// The message the last transaction tried to consume before the L2 had received it, if any.
+    /// The message the last transaction tried to consume and did not get, if any.
     pub(crate) fn unanswered(&self) -> Option<&Message> {
         self.unanswered.as_ref()
     }
@@ -70,6 +70,13 @@ impl BlockInspector {
         let call = Bridge::processMessageCall::abi_decode(&data).ok()?;
         call.proof.is_empty().then_some(call.message)
     }
+}
+
+/// Whether a fast-path `processMessage` failed for want of its message: not received on this chain yet,
+/// or processed already (by the transaction that took the answer first).
+fn unanswered(revert: &[u8]) -> bool {
+    revert.starts_with(&Bridge::B_SIGNAL_NOT_RECEIVED::SELECTOR)
+        || revert.starts_with(&Bridge::B_STATUS_MISMATCH::SELECTOR)
 }
 
 impl<CTX: ContextTr<Journal: JournalExt>> Inspector<CTX> for BlockInspector {
@@ -98,7 +105,7 @@ impl<CTX: ContextTr<Journal: JournalExt>> Inspector<CTX> for BlockInspector {
         if let Some(Some(message)) = self.frames.pop()
             && self.unanswered.is_none()
             && !outcome.result.is_ok()
-            && outcome.result.output.starts_with(&Bridge::B_SIGNAL_NOT_RECEIVED::SELECTOR)
+            && unanswered(&outcome.result.output)
         {
             self.unanswered = Some(message);
         }

@@ -147,6 +147,24 @@ fn an_unanswered_transaction_is_held_then_rejected_with_the_planner_s_reason() {
     assert!(settled.receipts.iter().all(|r| r.status()));
 }
 
+/// Two transactions embedding the same answer: the first to run takes it, and the second, which would only
+/// revert (the message is processed already), is held out of the block, in this block and the next.
+#[test]
+fn a_second_transaction_consuming_a_taken_answer_is_held() {
+    let mut l2 = DevL2::new();
+    let user = dev_key(4).address();
+    let m = Message { gasLimit: 1_000_000, ..reply(user, l2.spec.chain_id, 9) };
+    let (first, second) = (process_message(&mut l2, 4, &m), process_message(&mut l2, 5, &m));
+    l2.queue.push_user_op(m.signal_slot(l1_bridge()), None);
+    let (block, _) = l2.build_and_commit(vec![first.clone(), second.clone()]);
+    let hashes: Vec<_> = block.body.transactions.iter().map(|t| *t.tx_hash()).collect();
+    assert_eq!(hashes[1..], [*first.tx_hash()], "the second is not mined to revert");
+    assert!(block.receipts[1].status());
+    assert_eq!(block.stats.held, 1);
+    let (later, _) = l2.build_and_commit(vec![second]);
+    assert_eq!((later.body.transactions.len(), later.stats.held), (1, 1), "held in a later block too");
+}
+
 #[test]
 fn a_round_trip_settles_in_one_block_with_its_return_slot() {
     let mut l2 = DevL2::new();

@@ -38,6 +38,9 @@ use crate::{
     watcher::{PlannerHandle, WatcherCore},
 };
 
+/// Transactions taken off the queue in one go (one publication of what they decided).
+const MAX_BURST: usize = 256;
+
 /// The watcher's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatcherConfig {
@@ -457,33 +460,52 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                     let _ = reply.send(answer);
                 }
                 Some(Next::Tx(tx)) => {
-                    // Gone already (an event got here first): nothing to plan.
-                    if self.components.pool().get(&tx.hash).is_none() {
-                        self.handle.decided();
-                        continue;
-                    }
-                    match core.as_mut() {
-                        // Taken in already (from the pool, for a simulation of its sender's).
-                        Some(core) if core.knows(&tx) => continue,
-                        Some(core) => core.on_transaction(&tx),
-                        // Undecided until there is an L1 block to plan on (a block holds it back if it
-                        // consumes an answer).
-                        None if early.len() < 1024 => {
-                            let why = NoPlan::L1Unavailable("no L1 block to plan on yet".into());
-                            self.handle.refuse(tx.hash, why);
-                            early.push(tx.clone());
-                            continue;
-                        }
-                        None => {
-                            // Taken in from the pool once there is an L1 block to plan on.
-                            self.handle.refuse(tx.hash, NoPlan::QueueFull);
-                            self.flags.overflowed.store(true, Ordering::Release);
-                            continue;
+                    // A burst is taken in at once (published once), while no control input waits.
+                    let mut burst = vec![tx];
+                    while burst.len() < MAX_BURST && control.is_empty() {
+                        match txs.try_recv() {
+                            Ok(tx) => burst.push(tx),
+                            Err(_) => break,
                         }
                     }
-                    self.handle.decided();
+                    self.take_in(&mut core, &mut early, burst);
                 }
             }
+        }
+    }
+
+    /// Takes in transactions off the queue: gone ones (an event got here first) and ones taken in
+    /// already (from the pool, for a simulation of their sender's) are skipped.
+    fn take_in(&self, core: &mut Option<NodeWatcher<N>>, early: &mut Vec<Arc<PooledTx>>, burst: Vec<Arc<PooledTx>>) {
+        let pool = self.components.pool();
+        let Some(core) = core.as_mut() else {
+            for tx in burst {
+                if early.len() < 1024 {
+                    // Undecided until there is an L1 block to plan on (a block holds it back if it
+                    // consumes an answer).
+                    self.handle.refuse(tx.hash, NoPlan::L1Unavailable("no L1 block to plan on yet".into()));
+                    early.push(tx);
+                } else {
+                    // Taken in from the pool once there is an L1 block to plan on.
+                    self.handle.refuse(tx.hash, NoPlan::QueueFull);
+                    self.flags.overflowed.store(true, Ordering::Release);
+                }
+            }
+            return;
+        };
+        let fresh: Vec<Arc<PooledTx>> = burst
+            .into_iter()
+            .filter(|tx| {
+                let gone = pool.get(&tx.hash).is_none();
+                if gone {
+                    self.handle.decided();
+                }
+                !gone && !core.knows(tx)
+            })
+            .collect();
+        core.on_transactions(fresh.iter().map(Arc::as_ref));
+        for _ in &fresh {
+            self.handle.decided();
         }
     }
 

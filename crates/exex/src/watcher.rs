@@ -228,14 +228,22 @@ where
     /// state, after the sender's earlier transactions that need no plan; a later one waits for the
     /// earlier; an older one (already on the chain) is ignored.
     pub fn on_transaction(&mut self, tx: &PooledTx) {
-        let candidate = Candidate {
-            hash: tx.hash,
-            sender: tx.sender,
-            nonce: tx.nonce,
-            tx: TxEnv::from_recovered_tx(&tx.tx, tx.sender),
-        };
-        self.wait(candidate);
-        self.run_ready(tx.sender);
+        self.on_transactions([tx]);
+    }
+
+    /// A burst of admitted transactions, each taken as [`Self::on_transaction`] takes one; what they
+    /// decided is published once.
+    pub fn on_transactions<'a>(&mut self, txs: impl IntoIterator<Item = &'a PooledTx>) {
+        for tx in txs {
+            let candidate = Candidate {
+                hash: tx.hash,
+                sender: tx.sender,
+                nonce: tx.nonce,
+                tx: TxEnv::from_recovered_tx(&tx.tx, tx.sender),
+            };
+            self.wait(candidate);
+            self.run_ready(tx.sender);
+        }
         self.publish();
     }
 

@@ -212,7 +212,27 @@ async fn ten_senders_with_five_swaps_each_all_settle_with_their_answers() {
             );
         }
         for (tx, answer, block, tries) in done {
-            assert!(settled_with(&net, tx, &answer, block), "sender {who}: {tx} settled with its answer");
+            assert!(
+                settled_with(&net, tx, &answer, block),
+                "sender {who}: {tx} settled with its answer (succeeded: {}, its block {block}'s anchor slots {:?}, \
+                 its answer's slot {}, received {}, status {}, tries {tries}, reasons {reasons:?}, answer {answer:?})",
+                succeeded(&net, tx),
+                anchor(&net, block).1,
+                answer.signal_slot(net.protocol.l1.bridge),
+                {
+                    use revm::DatabaseRef;
+                    let key = surge_primitives::slots::signal_service::received_signal_key(
+                        answer.signal_slot(net.protocol.l1.bridge),
+                    );
+                    net.l2
+                        .store
+                        .latest_state()
+                        .unwrap()
+                        .storage_ref(net.protocol.l2.signal_service, key.into())
+                        .unwrap()
+                },
+                crate::proposals::message_status(&net, answer.hash()),
+            );
             all_tries.push(tries);
         }
     }
