@@ -75,34 +75,6 @@ contract ApprovedToken {
     }
 }
 
-/// @notice An L1 app that answers every message with one back to its sender on the source chain (no value,
-/// no data): the L1 half of a test round trip.
-contract Echo {
-    IBridge public immutable bridge;
-
-    constructor(IBridge _bridge) {
-        bridge = _bridge;
-    }
-
-    function onMessageInvocation(bytes calldata) external payable {
-        IBridge.Context memory ctx = bridge.context();
-        IBridge.Message memory back = IBridge.Message({
-            id: 0,
-            fee: 0,
-            gasLimit: 0,
-            from: address(0),
-            srcChainId: 0,
-            srcOwner: address(this),
-            destChainId: ctx.srcChainId,
-            destOwner: ctx.from,
-            to: ctx.from,
-            value: 0,
-            data: ""
-        });
-        bridge.sendMessage(back);
-    }
-}
-
 /// @notice Reads what a block's environment and its anchor decide (the clock, the coinbase's and the
 /// treasury's balances, the anchor's last anchored block) and keeps a digest of them: a test's check that a
 /// transaction reads the same on the state it was planned on and in its block.

@@ -92,10 +92,6 @@ binding!(
     test_env_probe, EnvProbe, "../../contracts/out/test/EnvProbe.json"
 );
 binding!(
-    /// Test-only L1 app answering every message back to its sender.
-    test_echo, Echo, "../../contracts/out/test/Echo.json"
-);
-binding!(
     /// Test-only delegating proxy.
     test_delegate_proxy, DelegateProxy, "../../contracts/out/test/DelegateProxy.json"
 );

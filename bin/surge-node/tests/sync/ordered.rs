@@ -13,7 +13,9 @@ use surge_exex::{Candidate, WatcherConfig};
 use surge_interfaces::{TransactionOrigin, TransactionPool};
 use surge_primitives::{
     Message,
-    bindings::{test_approved_token::ApprovedToken, test_echo::Echo, test_message_sender::MessageSender},
+    bindings::{
+        test_approved_token::ApprovedToken, test_message_sender::MessageSender, test_receiver::TestMessageReceiver,
+    },
 };
 use surge_test_utils::{dev_key, json_rpc, sign_eip1559};
 
@@ -73,16 +75,8 @@ async fn back_to_back_transactions_of_one_sender_settle_with_their_answers() {
     assert!(mined(&net, transfer.hash).await <= block);
     assert_eq!(status(&net, swap.hash).await["result"], json!({"status": "ProvingBlock", "block_id": block}));
 
-    // An L1 app answering every message, and on L2 a token and an app spending allowances.
-    let l1_bridge = net.protocol.l1.bridge;
-    let echo = deploy(
-        &net,
-        true,
-        6,
-        0,
-        [Echo::BYTECODE.to_vec(), Echo::constructorCall { _bridge: l1_bridge }.abi_encode()].concat(),
-    )
-    .await;
+    // An L1 app answering a "reply" with a message back, and on L2 a token and an app spending allowances.
+    let responder = deploy(&net, true, 6, 0, TestMessageReceiver::BYTECODE.to_vec()).await;
     let supply = U256::from(1_000_000u64);
     let token_code =
         [ApprovedToken::BYTECODE.to_vec(), ApprovedToken::constructorCall { supply }.abi_encode()].concat();
@@ -105,8 +99,8 @@ async fn back_to_back_transactions_of_one_sender_settle_with_their_answers() {
         srcOwner: me,
         destChainId: net.protocol.l1_chain_id,
         destOwner: me,
-        to: echo,
-        data: Echo::onMessageInvocationCall::new((Bytes::new(),)).abi_encode().into(),
+        to: responder,
+        data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(b"reply") }.abi_encode().into(),
         ..Default::default()
     };
     let spend = |back: Message| {
@@ -123,7 +117,7 @@ async fn back_to_back_transactions_of_one_sender_settle_with_their_answers() {
     let (_, blind) = spend(placeholder);
     let asked = net.watcher.answers(blind).await.expect("the call spends the approval made just before");
     let answer = asked.messages[0].answers[0].message.clone();
-    assert_eq!((answer.srcOwner, answer.destOwner), (echo, app), "the echo's reply to the app");
+    assert_eq!((answer.srcOwner, answer.destOwner), (responder, app), "the L1 app's reply to the app");
     let (raw, spent) = spend(answer.clone());
     net.submit(&raw).unwrap();
     let block = mined(&net, spent.hash).await;
