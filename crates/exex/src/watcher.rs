@@ -351,22 +351,18 @@ where
             self.released.insert(candidate.hash);
             self.wait(candidate);
         }
+        // Plain transactions the chain or the book has taken since leave; the rest follow their senders'
+        // nonces (waiting again where those went back).
+        let senders: Vec<Address> = self.plain.keys().copied().collect();
+        for sender in senders {
+            if let Ok(next) = self.book.pending().nonce(sender) {
+                self.settle_plain(sender, next);
+            }
+        }
         let senders: Vec<Address> = self.waiting.keys().copied().collect();
         for sender in senders {
             self.run_ready(sender);
         }
-        // Plain transactions the chain or the book has taken since.
-        let pending = self.book.pending();
-        let changes = &mut self.plain_changes;
-        self.plain.retain(|sender, plain| {
-            let next = pending.nonce(*sender).unwrap_or_default();
-            let before = plain.len();
-            plain.retain(|c| c.nonce >= next);
-            if plain.len() != before {
-                changes.remove(sender);
-            }
-            !plain.is_empty()
-        });
         let waiting: HashSet<B256> = self.waiting.values().flat_map(|q| q.values().map(|c| c.hash)).collect();
         self.released.retain(|h| waiting.contains(h));
         self.publish();
@@ -388,24 +384,7 @@ where
             let Ok(next) = self.book.pending().nonce(sender) else { return };
             // A replacement of a planned transaction waits for the pool's `Replaced` event.
             let held = self.book.held_nonces(sender);
-            let plain = self.plain.entry(sender).or_default();
-            // Those the chain or the book took have left; a gap left by a missed event voids the rest.
-            let before = plain.len();
-            plain.retain(|c| c.nonce >= next);
-            // Its next nonce went back (a plan of its was dropped) or a gap opened: they are looked at
-            // again, in order, when their turn comes.
-            if plain.iter().enumerate().any(|(i, c)| c.nonce != next + i as u64) {
-                let again = std::mem::take(plain);
-                let queue = self.waiting.entry(sender).or_default();
-                for c in again {
-                    queue.insert(c.nonce, c);
-                }
-            }
-            let plain = self.plain.entry(sender).or_default();
-            let want = next + plain.len() as u64;
-            if plain.len() != before {
-                self.plain_changes.remove(&sender);
-            }
+            let want = self.settle_plain(sender, next);
             let Some(queue) = self.waiting.get_mut(&sender) else { break };
             // Transactions the chain has passed by.
             queue.retain(|n, c| *n >= next || (held.contains(n) && self.book.holder(&c.hash).is_none()));
@@ -438,6 +417,29 @@ where
             self.plain.remove(&sender);
             self.plain_changes.remove(&sender);
         }
+    }
+
+    /// Brings `sender`'s plain transactions in line with its next nonce `next` on the pending state: those
+    /// the chain or the book took leave; if its nonce went back (a plan of its was dropped) or a gap
+    /// opened, they wait again, to be looked at in order. The nonce to consider next.
+    fn settle_plain(&mut self, sender: Address, next: u64) -> u64 {
+        let Some(plain) = self.plain.get_mut(&sender) else { return next };
+        let before = plain.len();
+        plain.retain(|c| c.nonce >= next);
+        if plain.iter().enumerate().any(|(i, c)| c.nonce != next + i as u64) {
+            let queue = self.waiting.entry(sender).or_default();
+            for c in plain.drain(..) {
+                queue.insert(c.nonce, c);
+            }
+        }
+        let len = plain.len();
+        if len != before {
+            self.plain_changes.remove(&sender);
+        }
+        if len == 0 {
+            self.plain.remove(&sender);
+        }
+        next + len as u64
     }
 
     /// Whether `candidate`, looked at after its sender's plain transactions, sends nothing to L1: then it
