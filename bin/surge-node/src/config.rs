@@ -55,6 +55,8 @@ pub struct FileConfig {
     proposals: ProposalsSection,
     #[serde(default)]
     proposer: crate::proposer_config::ProposerSection,
+    #[serde(default)]
+    rpc: crate::rpc_config::RpcSection,
 }
 
 /// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
@@ -387,6 +389,8 @@ pub struct FlagValues {
     pub protocol: ProtocolOverrides,
     /// Proposer flags.
     pub proposer: crate::proposer_config::ProposerFlags,
+    /// RPC limits.
+    pub rpc: crate::rpc_config::RpcFlags,
 }
 
 /// Everything the node runs with, resolved.
@@ -400,10 +404,6 @@ pub struct Settings {
     pub http: SocketAddr,
     /// Dev mode's embedded L1 RPC port.
     pub l1_http_port: u16,
-    /// Largest request body.
-    pub max_request_size: u32,
-    /// Origins allowed to call from a browser.
-    pub cors: Vec<String>,
     /// External L1 endpoint.
     pub l1_rpc_url: Option<String>,
     /// Time between blocks (zero = instant).
@@ -428,6 +428,8 @@ pub struct Settings {
     pub proposals: ProposalRules,
     /// The proposer.
     pub proposer: crate::proposer_config::ProposerSettings,
+    /// The RPC server's limits.
+    pub rpc: crate::rpc_config::RpcSettings,
 }
 
 impl Settings {
@@ -466,7 +468,10 @@ impl Settings {
             Some((_, blocks)) => blocks,
             None => surge_host::storage::DEFAULT_DURABLE_EVERY,
         };
+        let max_request_size = file.http.max_request_size.unwrap_or(15 * 1024 * 1024);
+        let cors = flags.cors.clone().or(file.http.cors).unwrap_or_default();
         Ok(Self {
+            rpc: file.rpc.resolve(&flags.rpc, max_request_size, cors)?,
             datadir: flags
                 .datadir
                 .clone()
@@ -479,8 +484,6 @@ impl Settings {
                 flags.http_port.or(file.http.port).unwrap_or(8547),
             ),
             l1_http_port: flags.l1_http_port.or(file.l1.http_port).unwrap_or(8545),
-            max_request_size: file.http.max_request_size.unwrap_or(15 * 1024 * 1024),
-            cors: flags.cors.clone().or(file.http.cors).unwrap_or_default(),
             l1_rpc_url: flags.l1_rpc_url.clone().or(env("L1_RPC_URL")).or(file.l1.rpc_url),
             block_time: Duration::from_secs(block_time),
             log: flags.log.clone().or(env("RUST_LOG")).or(file.log).unwrap_or_else(|| "info".into()),

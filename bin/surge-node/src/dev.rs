@@ -13,7 +13,7 @@ use surge_host::{
 };
 use surge_interfaces::ChainTags;
 use surge_primitives::ProtocolConfig;
-use surge_rpc::RpcServerConfig;
+use surge_rpc::{ExecLimits, RpcServerConfig};
 
 use crate::{
     config::{ConfigError, Settings},
@@ -114,11 +114,14 @@ async fn run_chains(
         Some(_) => Some(crate::l1::install_metrics()?),
         None => None,
     };
-    let rpc = |port| RpcServerConfig {
+    // Dev mode serves every namespace unless told otherwise; the embedded L1 always does (a dev chain).
+    let l2_rpc = match dev && !settings.rpc.apis_given {
+        true => settings.rpc.server.clone().all_apis(),
+        false => settings.rpc.server.clone(),
+    };
+    let rpc = |port, server: &RpcServerConfig| RpcServerConfig {
         addr: SocketAddr::new(settings.http.ip(), port),
-        max_request_size: settings.max_request_size,
-        cors: settings.cors.clone(),
-        ..Default::default()
+        ..server.clone()
     };
     let l2 = OpenChain::open("L2", l2_spec, &settings.datadir.join("l2"))?;
     l2.store.set_durable_every(settings.durable_every);
@@ -154,7 +157,10 @@ async fn run_chains(
                 .start(StartOptions {
                     builder,
                     mode,
-                    rpc: rpc(settings.l1_http_port),
+                    rpc: rpc(settings.l1_http_port, &settings.rpc.server.clone().all_apis()),
+                    limits: settings.rpc.limits.clone(),
+                    // The proposer simulates its bundles here: at the node's own priority.
+                    exec: ExecLimits { background: false, ..settings.rpc.exec },
                     // Every block of the dev L1 is final at once.
                     tags: Arc::new(ChainTags::at_head()),
                     fee_recipient: Address::ZERO,
@@ -199,7 +205,9 @@ async fn run_chains(
         .start(StartOptions {
             builder: Arc::new(l2_builder),
             mode: l2_mode,
-            rpc: rpc(settings.http.port()),
+            rpc: rpc(settings.http.port(), &l2_rpc),
+            limits: settings.rpc.limits.clone(),
+            exec: settings.rpc.exec,
             tags,
             fee_recipient,
             dev,
@@ -214,7 +222,7 @@ async fn run_chains(
         .await?;
 
     let compat = match settings.surge_compat_addr {
-        Some(addr) => Some(crate::planner::serve_compat(addr, &surge).await?),
+        Some(addr) => Some(crate::planner::serve_compat(addr, &surge, &l2_rpc).await?),
         None => None,
     };
 

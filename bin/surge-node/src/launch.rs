@@ -15,7 +15,7 @@ use surge_host::{
     seams::{ChainHandle, HostComponents, HostEvmConfig, HostProvider, PoolHandle, pool_config},
 };
 use surge_interfaces::{ChainTags, ExtensionContext, NotificationHub, PayloadBuilder, RpcExtensions};
-use surge_rpc::{ChainEvents, RpcContext, RpcLimits, RpcModules, RpcServerConfig};
+use surge_rpc::{ChainEvents, ExecLimits, RpcContext, RpcExecutor, RpcLimits, RpcModules, RpcServerConfig};
 use surge_txpool::TxPool;
 
 /// Installs an extension when its chain starts (reth's `install_exex` and `extend_rpc_modules` in one): it
@@ -64,6 +64,10 @@ pub struct StartOptions {
     pub mode: ProductionMode,
     /// The RPC server.
     pub rpc: RpcServerConfig,
+    /// Per-request RPC limits.
+    pub limits: RpcLimits,
+    /// The RPC's execution threads, semaphores and deadline.
+    pub exec: ExecLimits,
     /// The `safe` and `finalized` heights.
     pub tags: Arc<ChainTags>,
     /// Who receives the block fees.
@@ -98,8 +102,9 @@ impl OpenChain {
             hub: self.hub.clone(),
             pool: self.pool.clone(),
             tags: options.tags.clone(),
-            limits: RpcLimits::default(),
+            limits: options.limits,
             call_hook: None,
+            exec: Arc::new(RpcExecutor::new(options.exec)?),
         };
         let events = ChainEvents::start(&ctx);
         let paused = Arc::new(AtomicBool::new(false));

@@ -139,6 +139,10 @@ struct Cli {
     #[arg(long = "l2.anchor")]
     l2_anchor: Option<Address>,
 
+    /// RPC limits.
+    #[command(flatten, next_help_heading = "RPC limits")]
+    rpc: surge_node::rpc_config::RpcFlags,
+
     /// A tool to run instead of the node.
     #[command(subcommand)]
     tool: Option<Tool>,
@@ -181,6 +185,7 @@ impl Cli {
                 key_file: self.proposer_key_file.clone(),
                 disable: self.proposer_disable,
             },
+            rpc: self.rpc.clone(),
         }
     }
 }

@@ -80,7 +80,7 @@ pub struct DevNetwork {
 }
 
 fn loopback() -> RpcServerConfig {
-    RpcServerConfig { addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() }
+    RpcServerConfig { addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() }.all_apis()
 }
 
 /// Starts the network with its data in `dir`.
@@ -94,6 +94,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             builder,
             mode: options.l1_mode,
             rpc: loopback(),
+            limits: Default::default(),
+            exec: surge_rpc::ExecLimits { background: false, ..Default::default() },
             tags: Arc::new(ChainTags::at_head()),
             fee_recipient: Address::ZERO,
             dev: true,
@@ -155,6 +157,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             builder: builder.clone(),
             mode: options.l2_mode,
             rpc: loopback(),
+            limits: Default::default(),
+            exec: Default::default(),
             tags,
             fee_recipient: Address::repeat_byte(0xfe),
             dev: true,

@@ -67,12 +67,17 @@ pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc, ledger: Arc<Ledger>) ->
 }
 
 /// Serves `surge`'s methods alone on `addr` too (`--surge.compat-addr`), for apps built against Catalyst,
-/// within the same limits.
+/// within the main server's limits (`server`: sizes, batches, connections, hosts, origins).
 pub async fn serve_compat(
     addr: std::net::SocketAddr,
     surge: &surge_rpc_ext::SurgeRpc,
+    server: &surge_rpc::RpcServerConfig,
 ) -> eyre::Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle)> {
-    surge_rpc_ext::serve(addr, surge.module()).await.map_err(|e| {
-        crate::config::ConfigError { field: "surge.compat_addr".into(), reason: format!("{addr}: {e}") }.into()
-    })
+    let fail = |reason: String| crate::config::ConfigError { field: "surge.compat_addr".into(), reason };
+    let mut modules = surge_rpc::RpcModules::empty();
+    modules.merge(surge.module()).map_err(|e| fail(e.to_string()))?;
+    // Its only namespace is `surge`, whatever the main endpoint's list.
+    let config = surge_rpc::RpcServerConfig { addr, ..server.clone() }.all_apis();
+    let (handle, bound) = modules.start(&config, "compat").await.map_err(|e| fail(format!("{addr}: {e}")))?;
+    Ok((bound, handle))
 }

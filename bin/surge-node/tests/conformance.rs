@@ -170,6 +170,25 @@ fn rejections_and_parameter_mistakes_answer_like_geth_over_http_and_ws() {
     refused(&node, &rt, "eth_getStorageAt", json!([from, long_key, "latest"]), -32602, "longer than 32 bytes");
     let unknown = format!("0x{}", "22".repeat(32));
     refused(&node, &rt, "debug_traceTransaction", json!([unknown]), -32000, "not found");
+
+    // Requests that would cost the node more than any dapp needs, refused as geth refuses them.
+    let percentiles: Vec<f64> = (0..=100).map(f64::from).collect(); // 101 of them
+    let history = |p: Value| json!(["0x4", "latest", p]);
+    refused(&node, &rt, "eth_feeHistory", history(json!(percentiles)), -32602, "over the query limit 100");
+    refused(&node, &rt, "eth_feeHistory", history(json!([25.0, 25.0])), -32602, "invalid reward percentile");
+    refused(&node, &rt, "eth_feeHistory", history(json!([50.0, 10.0])), -32602, "invalid reward percentile");
+    assert_eq!(
+        rpc_result(&node.l2, "eth_feeHistory", history(json!([10.0, 50.0])))["reward"][0].as_array().unwrap().len(),
+        2
+    );
+    let addresses: Vec<String> = (0..1001u32).map(|i| format!("0x{i:040x}")).collect();
+    for method in ["eth_getLogs", "eth_newFilter"] {
+        let filter = json!([{"address": addresses}]);
+        refused(&node, &rt, method, filter, -32602, "exceed max addresses or topics per search position");
+    }
+    let topics: Vec<String> = (0..1001u32).map(|i| format!("0x{i:064x}")).collect();
+    refused(&node, &rt, "eth_getLogs", json!([{"topics": [null, topics]}]), -32602, "exceed max addresses");
+    assert!(rpc_result(&node.l2, "eth_getLogs", json!([{"address": addresses[..1000]}])).is_array());
     assert!(rpc_result(&node.l2, "eth_getBlockReceipts", json!([far])).is_null(), "a future block has no receipts");
     assert!(ws_call(&rt, &node.l2_ws, "eth_getBlockReceipts", &json!([far])).unwrap().is_null());
     node.stop();

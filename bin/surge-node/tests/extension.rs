@@ -52,7 +52,9 @@ async fn start(dir: &std::path::Path, queue: Arc<InputQueue>, extensions: Vec<Ex
     l2.start(StartOptions {
         builder: Arc::new(builder),
         mode: ProductionMode::Instant { tick: Duration::from_millis(20) },
-        rpc: RpcServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() },
+        rpc: RpcServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() }.all_apis(),
+        limits: Default::default(),
+        exec: Default::default(),
         tags: Arc::new(ChainTags::new(0)),
         fee_recipient: Address::repeat_byte(0xfe),
         dev: false,

@@ -266,17 +266,6 @@ impl SurgeRpc {
     }
 }
 
-/// Serves the `surge_*` methods of `module` alone on `addr` (HTTP and WebSocket), where apps built against
-/// Catalyst's realtime sequencer look for them; the bound address and the server's handle.
-pub async fn serve(
-    addr: std::net::SocketAddr,
-    module: RpcModule<()>,
-) -> std::io::Result<(std::net::SocketAddr, jsonrpsee::server::ServerHandle)> {
-    let server = jsonrpsee::server::Server::builder().build(addr).await?;
-    let bound = server.local_addr()?;
-    Ok((bound, server.start(module)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

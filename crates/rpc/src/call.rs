@@ -21,6 +21,8 @@ use surge_interfaces::ConfigureEvm;
 use crate::{
     context::RpcContext,
     error::{RpcError, RpcResult},
+    exec::Deadline,
+    guard::ExecGuard,
 };
 
 /// The intrinsic gas of a plain transfer: the floor of a gas estimate.
@@ -59,12 +61,16 @@ impl RpcContext {
         Ok(CallSetup { db, env, request })
     }
 
-    /// Runs a prepared call with `gas`; the execution result or why it could not run.
-    pub fn run_call(&self, setup: &CallSetup, gas: u64) -> RpcResult<ExecutionResult> {
+    /// Runs a prepared call with `gas`, stopped at `deadline`; the execution result or why it could not
+    /// run.
+    pub fn run_call(&self, setup: &CallSetup, gas: u64, deadline: Deadline) -> RpcResult<ExecutionResult> {
         let tx = tx_env(&setup.request, gas, self.spec.chain_id, &setup.db)?;
+        let mut guard = ExecGuard::new(deadline, None);
         // Each run starts from the same overridden state (estimateGas runs many).
-        let mut evm = self.evm_config().simulation_factory().create_evm(setup.db.clone(), setup.env.clone());
-        match evm.transact(tx) {
+        let factory = self.evm_config().simulation_factory();
+        let result = factory.create_evm_with_inspector(setup.db.clone(), setup.env.clone(), &mut guard).transact(tx);
+        guard.check()?;
+        match result {
             Ok(r) => Ok(r.result),
             Err(revm::context::result::EVMError::Database(e)) => Err(RpcError::Store(e)),
             Err(revm::context::result::EVMError::Transaction(e)) => {
@@ -82,9 +88,9 @@ impl RpcContext {
     }
 
     /// `eth_call`: the output, or a revert with its data.
-    pub fn call(&self, setup: &CallSetup) -> RpcResult<Bytes> {
+    pub fn call(&self, setup: &CallSetup, deadline: Deadline) -> RpcResult<Bytes> {
         let gas = self.call_gas(setup);
-        match self.run_call(setup, gas)? {
+        match self.run_call(setup, gas, deadline)? {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(RpcError::revert(output)),
             ExecutionResult::Halt { reason, .. } => Err(RpcError::Execution(format!("execution halted: {reason:?}"))),
@@ -92,10 +98,10 @@ impl RpcContext {
     }
 
     /// `eth_estimateGas`: the least gas with which the call succeeds (binary search), or why it fails with
-    /// all the gas allowed.
-    pub fn estimate_gas(&self, setup: &CallSetup) -> RpcResult<u64> {
+    /// all the gas allowed; every run shares `deadline`.
+    pub fn estimate_gas(&self, setup: &CallSetup, deadline: Deadline) -> RpcResult<u64> {
         let cap = self.call_gas(setup);
-        let used = match self.run_call(setup, cap)? {
+        let used = match self.run_call(setup, cap, deadline)? {
             ExecutionResult::Success { gas, .. } => gas.tx_gas_used(),
             ExecutionResult::Revert { output, .. } => return Err(RpcError::revert(output)),
             ExecutionResult::Halt { reason, .. } => {
@@ -104,12 +110,12 @@ impl RpcContext {
         };
         // Gas used is a lower bound (refunds and the 63/64 rule make the need higher); search up from it.
         let (mut low, mut high) = (used.max(MIN_GAS) - 1, cap);
-        if matches!(self.run_call(setup, used.max(MIN_GAS))?, ExecutionResult::Success { .. }) {
+        if matches!(self.run_call(setup, used.max(MIN_GAS), deadline)?, ExecutionResult::Success { .. }) {
             return Ok(used.max(MIN_GAS));
         }
         while high - low > 1 {
             let mid = low + (high - low) / 2;
-            match self.run_call(setup, mid)? {
+            match self.run_call(setup, mid, deadline)? {
                 ExecutionResult::Success { .. } => high = mid,
                 _ => low = mid,
             }

@@ -10,7 +10,10 @@ use alloy_evm::EvmEnv;
 use surge_host::{ChainSpec, StateProvider, Store, seams::PoolHandle};
 use surge_interfaces::{ChainTags, ConfigureEvm, NotificationHub};
 
-use crate::error::{RpcError, RpcResult};
+use crate::{
+    error::{RpcError, RpcResult},
+    exec::RpcExecutor,
+};
 
 /// Limits that keep one request from taking the node down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,15 +22,33 @@ pub struct RpcLimits {
     pub max_log_range: u64,
     /// Logs one `eth_getLogs` may return.
     pub max_logs: usize,
+    /// Addresses, and alternatives per topic position, one log filter may list (geth's
+    /// `--rpc.logquerylimit`).
+    pub log_query_limit: usize,
+    /// Polling filters installed at once, over all clients.
+    pub max_filters: usize,
     /// Gas `eth_call` and `eth_estimateGas` run with at most.
     pub gas_cap: u64,
     /// Blocks `eth_feeHistory` may cover.
     pub max_fee_history: u64,
+    /// Bytes a struct-logger trace may record.
+    pub max_trace_bytes: u64,
+    /// How far below the head `eth_getProof` answers (besides every block from `finalized` up).
+    pub proof_window: u64,
 }
 
 impl Default for RpcLimits {
     fn default() -> Self {
-        Self { max_log_range: 10_000, max_logs: 20_000, gas_cap: 50_000_000, max_fee_history: 1024 }
+        Self {
+            max_log_range: 10_000,
+            max_logs: 20_000,
+            log_query_limit: 1_000,
+            max_filters: 10_000,
+            gas_cap: 50_000_000,
+            max_fee_history: 1024,
+            max_trace_bytes: 128 << 20,
+            proof_window: 8_192,
+        }
     }
 }
 
@@ -48,6 +69,8 @@ pub struct RpcContext {
     pub limits: RpcLimits,
     /// What an extension adds to a call that reverted (the answers' slots of a sync transaction).
     pub call_hook: Option<Arc<dyn surge_interfaces::CallStateHook>>,
+    /// Where calls and traces execute.
+    pub exec: Arc<RpcExecutor>,
 }
 
 impl std::fmt::Debug for RpcContext {
@@ -103,6 +126,22 @@ impl RpcContext {
         let number = self.resolve(id.unwrap_or_default())?;
         let header = self.store.header(number)?.ok_or_else(|| RpcError::UnknownBlock(number.to_string()))?;
         Ok((self.store.state_at(number)?, header.header))
+    }
+
+    /// Refuses, before any work, a proof at `number` outside the proof window: more than
+    /// [`RpcLimits::proof_window`] blocks below the head and below `finalized` (a proof at an old block
+    /// re-derives every state change since it). Every block an inbox checkpoint references back to the
+    /// one L1 finalized is served, however far that lags.
+    pub fn within_proof_window(&self, number: u64) -> RpcResult<()> {
+        let head = self.head_number()?;
+        if head.saturating_sub(number) <= self.limits.proof_window || number >= self.tags.finalized(head) {
+            return Ok(());
+        }
+        Err(RpcError::Execution(format!(
+            "distance to target block exceeds maximum proof window: block {number}, head {head}, window {} \
+             (--rpc.eth-proof-window)",
+            self.limits.proof_window
+        )))
     }
 
     /// The base fee of the block after `header` under the chain's rules.

@@ -5,6 +5,10 @@
 //! Transactions are re-executed on the parent's state with the block's own EVM (on an L2, its fee rules
 //! and anchor). L1 system calls before the first transaction (EIP-4788, EIP-2935) are not replayed, so a
 //! transaction that reads those contracts in the same block traces against the parent's values.
+//!
+//! Traces run on the RPC's execution threads behind their own semaphore, stopped at the deadline; what
+//! the struct logger records is counted against a byte budget (one per request) and a trace past it is
+//! refused before it is built.
 
 use std::sync::Arc;
 
@@ -29,6 +33,8 @@ use crate::{
     context::RpcContext,
     convert::StoredBlock,
     error::{RpcError, RpcResult},
+    exec::{Deadline, Work},
+    guard::{ExecGuard, TraceBudget},
     params::{BlockIdParam, BlockNumberParam},
 };
 
@@ -38,21 +44,25 @@ type Db = CacheDB<Arc<StateProvider>>;
 #[rpc(server, namespace = "debug")]
 pub trait DebugApi {
     /// Traces a mined transaction.
-    #[method(name = "traceTransaction", blocking)]
-    fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace>;
+    #[method(name = "traceTransaction")]
+    async fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace>;
     /// Traces every transaction of a block by number.
-    #[method(name = "traceBlockByNumber", blocking)]
-    fn trace_block_by_number(
+    #[method(name = "traceBlockByNumber")]
+    async fn trace_block_by_number(
         &self,
         number: BlockNumberParam,
         opts: Option<GethDebugTracingOptions>,
     ) -> RpcResult<Vec<TraceResult>>;
     /// Traces every transaction of a block by hash.
-    #[method(name = "traceBlockByHash", blocking)]
-    fn trace_block_by_hash(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>>;
+    #[method(name = "traceBlockByHash")]
+    async fn trace_block_by_hash(
+        &self,
+        hash: B256,
+        opts: Option<GethDebugTracingOptions>,
+    ) -> RpcResult<Vec<TraceResult>>;
     /// Traces a call on a block's state, with state and block overrides.
-    #[method(name = "traceCall", blocking)]
-    fn trace_call(
+    #[method(name = "traceCall")]
+    async fn trace_call(
         &self,
         request: TransactionRequest,
         block: Option<BlockIdParam>,
@@ -89,6 +99,7 @@ impl DebugApi {
         block: &StoredBlock,
         wanted: Option<usize>,
         opts: GethDebugTracingOptions,
+        deadline: Deadline,
     ) -> RpcResult<Vec<TraceResult>> {
         let number = block.header.header.number;
         let parent = self.ctx.store.state_at(number.saturating_sub(1))?;
@@ -97,11 +108,15 @@ impl DebugApi {
         let env = self.ctx.call_env(&block.header.header);
         let last = wanted.unwrap_or(block.body.transactions.len().saturating_sub(1));
         let mut out = vec![];
+        let mut guard = ExecGuard::new(deadline, TraceBudget::for_options(&opts, self.ctx.limits.max_trace_bytes));
         for (i, (tx, sender)) in block.body.transactions.iter().zip(&block.senders).enumerate().take(last + 1) {
             let tx_env = TxEnv::from_recovered_tx(tx, *sender);
             if wanted.is_some_and(|w| w != i) {
-                let mut evm = factory.create_evm(&mut db, env.clone());
-                evm.transact_commit(tx_env).map_err(|e| RpcError::Execution(format!("replaying tx {i}: {e}")))?;
+                let mut replay = ExecGuard::new(deadline, None);
+                let mut evm = factory.create_evm_with_inspector(&mut db, env.clone(), &mut replay);
+                let replayed = evm.transact_commit(tx_env);
+                replay.check()?;
+                replayed.map_err(|e| RpcError::Execution(format!("replaying tx {i}: {e}")))?;
                 continue;
             }
             let context = TransactionContext {
@@ -109,37 +124,94 @@ impl DebugApi {
                 tx_index: Some(i),
                 tx_hash: Some(*tx.tx_hash()),
             };
-            let trace = trace_one(&factory, &mut db, env.clone(), tx_env, opts.clone(), Some(context), true)?;
+            let run = Run { env: env.clone(), tx: tx_env, opts: opts.clone(), context: Some(context), commit: true };
+            let trace = trace_one(&factory, &mut db, run, &mut guard)?;
             out.push(TraceResult::Success { result: trace, tx_hash: Some(*tx.tx_hash()) });
         }
         Ok(out)
     }
 
-    fn trace_block(&self, id: BlockId, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>> {
+    fn trace_block(
+        &self,
+        id: BlockId,
+        opts: Option<GethDebugTracingOptions>,
+        deadline: Deadline,
+    ) -> RpcResult<Vec<TraceResult>> {
         let number = self.ctx.resolve(id)?;
         let block =
             StoredBlock::load(&self.ctx.store, number)?.ok_or_else(|| RpcError::UnknownBlock(number.to_string()))?;
-        self.trace_in_block(&block, None, opts.unwrap_or_default())
+        self.trace_in_block(&block, None, opts.unwrap_or_default(), deadline)
+    }
+
+    /// Runs `job` on a trace slot of the RPC's execution threads.
+    async fn traced<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Self, Deadline) -> RpcResult<T> + Send + 'static,
+    ) -> RpcResult<T> {
+        let api = self.clone();
+        self.ctx.exec.run(Work::Trace, move |deadline| job(&api, deadline)).await
+    }
+
+    fn trace_transaction_now(
+        &self,
+        hash: B256,
+        opts: Option<GethDebugTracingOptions>,
+        deadline: Deadline,
+    ) -> RpcResult<GethTrace> {
+        let loc = self
+            .ctx
+            .store
+            .transaction_location(hash)?
+            .ok_or_else(|| RpcError::Execution(format!("transaction {hash} not found")))?;
+        let block = StoredBlock::load(&self.ctx.store, loc.block)?
+            .ok_or_else(|| RpcError::UnknownBlock(loc.block.to_string()))?;
+        let mut traces = self.trace_in_block(&block, Some(loc.index as usize), opts.unwrap_or_default(), deadline)?;
+        match traces.pop() {
+            Some(TraceResult::Success { result, .. }) => Ok(result),
+            _ => Err(RpcError::Execution(format!("transaction {hash} could not be traced"))),
+        }
+    }
+
+    fn trace_call_now(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockIdParam>,
+        opts: GethDebugTracingCallOptions,
+        deadline: Deadline,
+    ) -> RpcResult<GethTrace> {
+        let (state, header) = self.ctx.state(block.map(BlockIdParam::get).transpose()?)?;
+        let block_overrides = opts.block_overrides.map(Box::new);
+        let setup = self.ctx.prepare_call(state, &header, request, opts.state_overrides, block_overrides)?;
+        let (mut db, env, tx) = self.ctx.call_parts(&setup)?;
+        let factory = self.ctx.evm_config().simulation_factory();
+        let budget = TraceBudget::for_options(&opts.tracing_options, self.ctx.limits.max_trace_bytes);
+        let run = Run { env, tx, opts: opts.tracing_options, context: None, commit: false };
+        trace_one(&factory, &mut db, run, &mut ExecGuard::new(deadline, budget))
     }
 }
 
-/// Runs `tx` with `opts`' tracer on `db`; commits its changes when `commit` (later transactions of a
-/// block build on it).
-fn trace_one(
-    factory: &TaikoEvmFactory,
-    db: &mut Db,
+/// One transaction to trace: its environment, the tracer's options, where it sits, and whether its
+/// changes stay (later transactions of a block build on them).
+struct Run {
     env: EvmEnv,
     tx: TxEnv,
     opts: GethDebugTracingOptions,
     context: Option<TransactionContext>,
     commit: bool,
-) -> RpcResult<GethTrace> {
+}
+
+/// Runs `run` with its tracer on `db` under `guard`; a run the guard stopped is an error, and its trace
+/// is never built.
+fn trace_one(factory: &TaikoEvmFactory, db: &mut Db, run: Run, guard: &mut ExecGuard) -> RpcResult<GethTrace> {
+    let Run { env, tx, opts, context, commit } = run;
     let mut inspector = DebugInspector::new(opts).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
     let block_env = env.block_env.clone();
     let result = {
-        let mut evm = factory.create_evm_with_inspector(&mut *db, env, &mut inspector);
-        evm.transact(tx.clone()).map_err(|e| RpcError::Execution(e.to_string()))?
+        let mut evm = factory.create_evm_with_inspector(&mut *db, env, (&mut *guard, &mut inspector));
+        evm.transact(tx.clone())
     };
+    guard.check()?;
+    let result = result.map_err(|e| RpcError::Execution(e.to_string()))?;
     let trace = inspector
         .get_result(context, &tx, &block_env, &result, db)
         .map_err(|e| RpcError::Execution(format!("building the trace: {e}")))?;
@@ -149,46 +221,36 @@ fn trace_one(
     Ok(trace)
 }
 
+#[jsonrpsee::core::async_trait]
 impl DebugApiServer for DebugApi {
-    fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace> {
-        let loc = self
-            .ctx
-            .store
-            .transaction_location(hash)?
-            .ok_or_else(|| RpcError::Execution(format!("transaction {hash} not found")))?;
-        let block = StoredBlock::load(&self.ctx.store, loc.block)?
-            .ok_or_else(|| RpcError::UnknownBlock(loc.block.to_string()))?;
-        let mut traces = self.trace_in_block(&block, Some(loc.index as usize), opts.unwrap_or_default())?;
-        match traces.pop() {
-            Some(TraceResult::Success { result, .. }) => Ok(result),
-            _ => Err(RpcError::Execution(format!("transaction {hash} could not be traced"))),
-        }
+    async fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace> {
+        self.traced(move |api, deadline| api.trace_transaction_now(hash, opts, deadline)).await
     }
 
-    fn trace_block_by_number(
+    async fn trace_block_by_number(
         &self,
         number: BlockNumberParam,
         opts: Option<GethDebugTracingOptions>,
     ) -> RpcResult<Vec<TraceResult>> {
-        self.trace_block(number.get()?.into(), opts)
+        let id: BlockId = number.get()?.into();
+        self.traced(move |api, deadline| api.trace_block(id, opts, deadline)).await
     }
 
-    fn trace_block_by_hash(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<Vec<TraceResult>> {
-        self.trace_block(hash.into(), opts)
+    async fn trace_block_by_hash(
+        &self,
+        hash: B256,
+        opts: Option<GethDebugTracingOptions>,
+    ) -> RpcResult<Vec<TraceResult>> {
+        self.traced(move |api, deadline| api.trace_block(hash.into(), opts, deadline)).await
     }
 
-    fn trace_call(
+    async fn trace_call(
         &self,
         request: TransactionRequest,
         block: Option<BlockIdParam>,
         opts: Option<GethDebugTracingCallOptions>,
     ) -> RpcResult<GethTrace> {
         let opts = opts.unwrap_or_default();
-        let (state, header) = self.ctx.state(block.map(BlockIdParam::get).transpose()?)?;
-        let block_overrides = opts.block_overrides.map(Box::new);
-        let setup = self.ctx.prepare_call(state, &header, request, opts.state_overrides, block_overrides)?;
-        let (mut db, env, tx) = self.ctx.call_parts(&setup)?;
-        let factory = self.ctx.evm_config().simulation_factory();
-        trace_one(&factory, &mut db, env, tx, opts.tracing_options, None, false)
+        self.traced(move |api, deadline| api.trace_call_now(request, block, opts, deadline)).await
     }
 }

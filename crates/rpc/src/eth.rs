@@ -16,6 +16,7 @@ use crate::{
     context::RpcContext,
     convert::{StoredBlock, pending_transaction},
     error::{RpcError, RpcResult},
+    exec::Work,
     params::{BlockIdParam, BlockNumberParam, FilterParam, StorageKeyParam},
 };
 
@@ -71,8 +72,8 @@ pub trait EthApi {
     #[method(name = "getTransactionCount", blocking)]
     fn transaction_count(&self, address: Address, block: Option<BlockIdParam>) -> RpcResult<U64>;
     /// Runs a call without creating a transaction.
-    #[method(name = "call", blocking)]
-    fn call(
+    #[method(name = "call")]
+    async fn call(
         &self,
         request: TransactionRequest,
         block: Option<BlockIdParam>,
@@ -80,8 +81,8 @@ pub trait EthApi {
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes>;
     /// The gas a transaction needs.
-    #[method(name = "estimateGas", blocking)]
-    fn estimate_gas(
+    #[method(name = "estimateGas")]
+    async fn estimate_gas(
         &self,
         request: TransactionRequest,
         block: Option<BlockIdParam>,
@@ -204,7 +205,8 @@ impl EthApi {
             gas: request.gas.unwrap_or(self.ctx.limits.gas_cap).min(self.ctx.limits.gas_cap),
         };
         // The hook simulates (bounded by the extension). Blocking on it is sound only because eth_call and
-        // eth_estimateGas are `blocking` methods, run off the async workers: an async caller would panic.
+        // eth_estimateGas run on the RPC's execution threads, off the async workers, with the runtime
+        // entered: an async caller would panic.
         let storage = tokio::runtime::Handle::try_current().ok()?.block_on(hook.storage_for(call));
         if storage.is_empty() {
             return None;
@@ -228,6 +230,7 @@ impl EthApi {
 /// `eth_call`'s and `eth_estimateGas`'s parameters.
 type CallParams = (TransactionRequest, Option<BlockIdParam>, Option<StateOverride>, Option<Box<BlockOverrides>>);
 
+#[jsonrpsee::core::async_trait]
 impl EthApiServer for EthApi {
     fn chain_id(&self) -> RpcResult<U64> {
         Ok(U64::from(self.ctx.spec.chain_id))
@@ -327,24 +330,32 @@ impl EthApiServer for EthApi {
         Ok(U64::from(nonce))
     }
 
-    fn call(
+    async fn call(
         &self,
         request: TransactionRequest,
         block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<Bytes> {
-        self.with_answers((request, block, state_overrides, block_overrides), RpcContext::call)
+        let api = self.clone();
+        let params = (request, block, state_overrides, block_overrides);
+        self.ctx
+            .exec
+            .run(Work::Call, move |deadline| api.with_answers(params, |ctx, setup| ctx.call(setup, deadline)))
+            .await
     }
 
-    fn estimate_gas(
+    async fn estimate_gas(
         &self,
         request: TransactionRequest,
         block: Option<BlockIdParam>,
         state_overrides: Option<StateOverride>,
         block_overrides: Option<Box<BlockOverrides>>,
     ) -> RpcResult<U64> {
-        self.with_answers((request, block, state_overrides, block_overrides), RpcContext::estimate_gas).map(U64::from)
+        let api = self.clone();
+        let params = (request, block, state_overrides, block_overrides);
+        let estimate = move |deadline| api.with_answers(params, |ctx, setup| ctx.estimate_gas(setup, deadline));
+        self.ctx.exec.run(Work::Call, estimate).await.map(U64::from)
     }
 
     fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
@@ -389,6 +400,7 @@ impl EthApiServer for EthApi {
         block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
         let number = self.ctx.resolve(block.map(BlockIdParam::get).transpose()?.unwrap_or_default())?;
+        self.ctx.within_proof_window(number)?;
         let slots: Vec<B256> = keys.iter().map(crate::params::storage_key).collect::<RpcResult<_>>()?;
         let p = self.ctx.store.proof(number, address, &slots)?;
         Ok(EIP1186AccountProofResponse {

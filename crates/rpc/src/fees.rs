@@ -16,10 +16,8 @@ pub fn fee_history(
     newest: BlockNumberOrTag,
     percentiles: Option<Vec<f64>>,
 ) -> RpcResult<FeeHistory> {
-    if let Some(p) = &percentiles
-        && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]))
-    {
-        return Err(RpcError::InvalidParams("reward percentiles must be ascending, between 0 and 100".into()));
+    if let Some(p) = &percentiles {
+        check_percentiles(p)?;
     }
     let newest = ctx.resolve(newest.into())?;
     let count = block_count.min(ctx.limits.max_fee_history).min(newest + 1);
@@ -59,6 +57,26 @@ pub fn fee_history(
     Ok(history)
 }
 
+/// Reward percentiles one request may ask for (geth's limit: each costs a pass over every block's tips).
+const MAX_PERCENTILES: usize = 100;
+
+/// At most [`MAX_PERCENTILES`], each in `[0, 100]`, strictly increasing; refused in geth's words.
+fn check_percentiles(p: &[f64]) -> RpcResult<()> {
+    let invalid = |detail: String| RpcError::InvalidParams(format!("invalid reward percentile: {detail}"));
+    if p.len() > MAX_PERCENTILES {
+        return Err(invalid(format!("over the query limit {MAX_PERCENTILES} ({} given)", p.len())));
+    }
+    for (i, x) in p.iter().enumerate() {
+        if !(0.0..=100.0).contains(x) {
+            return Err(invalid(format!("{x}")));
+        }
+        if i > 0 && *x <= p[i - 1] {
+            return Err(invalid(format!("#{}:{} >= #{i}:{x}", i - 1, p[i - 1])));
+        }
+    }
+    Ok(())
+}
+
 /// The tip paid by the transaction at each gas percentile (tips sorted ascending with their gas).
 fn percentile_tips(tips: &[(u128, u64)], gas_used: u64, percentiles: &[f64]) -> Vec<u128> {
     if tips.is_empty() {
@@ -78,4 +96,26 @@ fn percentile_tips(tips: &[(u128, u64)], gas_used: u64, percentiles: &[f64]) -> 
             tips.last().map_or(0, |t| t.0)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_at_most_a_hundred_strictly_increasing_and_within_range() {
+        let ascending: Vec<f64> = (0..100).map(f64::from).collect();
+        assert!(check_percentiles(&ascending).is_ok());
+        assert!(check_percentiles(&[]).is_ok());
+        let mut too_many = ascending.clone();
+        too_many.push(100.0);
+        let error = check_percentiles(&too_many).unwrap_err().to_string();
+        assert!(error.contains("over the query limit 100"), "{error}");
+        let error = check_percentiles(&[10.0, 10.0]).unwrap_err().to_string();
+        assert!(error.contains("invalid reward percentile: #0:10 >= #1:10"), "{error}");
+        assert!(check_percentiles(&[50.0, 25.0]).is_err());
+        assert!(check_percentiles(&[-1.0]).is_err());
+        assert!(check_percentiles(&[100.5]).is_err());
+        assert!(check_percentiles(&[f64::NAN]).is_err());
+    }
 }

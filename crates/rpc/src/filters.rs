@@ -1,25 +1,31 @@
 //! Polling filters (`eth_newFilter`, `eth_newBlockFilter`, `eth_newPendingTransactionFilter`,
-//! `eth_getFilterChanges`, `eth_getFilterLogs`, `eth_uninstallFilter`) for HTTP clients; idle filters
-//! expire after five minutes, as in geth.
+//! `eth_getFilterChanges`, `eth_getFilterLogs`, `eth_uninstallFilter`) for HTTP clients. Ids are random
+//! 128-bit numbers (no client can guess another's), at most [`RpcLimits::max_filters`] are installed, and
+//! idle ones expire after five minutes, as in geth, swept by a timer.
+//!
+//! [`RpcLimits::max_filters`]: crate::RpcLimits::max_filters
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
     time::{Duration, Instant},
 };
 
 use alloy::rpc::types::{Filter, FilterChanges, FilterId};
-use alloy_primitives::{B256, U256};
+use alloy_primitives::B256;
 use jsonrpsee::proc_macros::rpc;
 
 use crate::{
     context::RpcContext,
     error::{RpcError, RpcResult},
     events::ChainEvents,
-    logs::{get_logs, logs_in_range},
+    logs::{check_filter, get_logs, logs_in_range},
 };
 
 const FILTER_TTL: Duration = Duration::from_secs(300);
+
+/// How often expired filters are removed.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -35,6 +41,8 @@ struct Installed {
     cursor: u64,
     last_poll: Instant,
 }
+
+type Filters = Mutex<HashMap<u128, Installed>>;
 
 /// The filter methods of the `eth` namespace.
 #[rpc(server, namespace = "eth")]
@@ -64,58 +72,87 @@ pub trait EthFilterApi {
 pub struct EthFilter {
     ctx: RpcContext,
     events: ChainEvents,
-    filters: Arc<Mutex<HashMap<U256, Installed>>>,
-    next_id: Arc<Mutex<u64>>,
+    filters: Arc<Filters>,
 }
 
 impl EthFilter {
-    /// Filters over `ctx`, pending transactions from `events`.
+    /// Filters over `ctx`, pending transactions from `events`; expired filters are swept on the current
+    /// tokio runtime, if any, until the filters are dropped.
     pub fn new(ctx: RpcContext, events: ChainEvents) -> Self {
-        Self { ctx, events, filters: Arc::default(), next_id: Arc::new(Mutex::new(1)) }
-    }
-
-    fn install(&self, kind: Kind, cursor: u64) -> FilterId {
-        let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-        filters.retain(|_, f| f.last_poll.elapsed() < FILTER_TTL);
-        let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
-        let id = U256::from(*next);
-        *next += 1;
-        filters.insert(id, Installed { kind, cursor, last_poll: Instant::now() });
-        FilterId::Num(id.to())
-    }
-
-    fn key(id: &FilterId) -> RpcResult<U256> {
-        match id {
-            FilterId::Num(n) => Ok(U256::from(*n)),
-            FilterId::Str(s) => s.parse().map_err(|_| RpcError::InvalidParams(format!("filter id {s}"))),
+        let filters: Arc<Filters> = Arc::default();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep(Arc::downgrade(&filters)));
         }
+        Self { ctx, events, filters }
     }
 
-    fn not_found(id: &FilterId) -> RpcError {
-        RpcError::Execution(format!("filter not found: {id:?}"))
+    fn install(&self, kind: Kind, cursor: u64) -> RpcResult<FilterId> {
+        let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        if filters.len() >= self.ctx.limits.max_filters {
+            filters.retain(|_, f| f.last_poll.elapsed() < FILTER_TTL);
+            if filters.len() >= self.ctx.limits.max_filters {
+                return Err(RpcError::Limit(format!(
+                    "too many filters installed ({}); uninstall unused ones or subscribe over WebSocket",
+                    filters.len()
+                )));
+            }
+        }
+        let id = loop {
+            let id = crate::random_u128();
+            if !filters.contains_key(&id) {
+                break id;
+            }
+        };
+        filters.insert(id, Installed { kind, cursor, last_poll: Instant::now() });
+        Ok(FilterId::Str(format!("0x{id:032x}")))
+    }
+
+    fn key(id: &FilterId) -> RpcResult<u128> {
+        let parsed = match id {
+            FilterId::Num(n) => Some(u128::from(*n)),
+            FilterId::Str(s) => s.strip_prefix("0x").and_then(|h| u128::from_str_radix(h, 16).ok()),
+        };
+        parsed.ok_or_else(|| RpcError::InvalidParams(format!("filter id {id:?}")))
+    }
+
+    fn not_found() -> RpcError {
+        // geth's words (clients such as ethers match them to re-install the filter).
+        RpcError::Execution("filter not found".into())
+    }
+}
+
+/// Removes filters nobody polled for [`FILTER_TTL`], every [`SWEEP_EVERY`], while they exist.
+async fn sweep(filters: Weak<Filters>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(filters) = filters.upgrade() else { return };
+        filters.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, f| f.last_poll.elapsed() < FILTER_TTL);
     }
 }
 
 impl EthFilterApiServer for EthFilter {
     fn new_filter(&self, filter: crate::params::FilterParam) -> RpcResult<FilterId> {
         let filter = filter.get()?;
+        check_filter(&filter, self.ctx.limits.log_query_limit)?;
         let head = self.ctx.head_number()?;
-        Ok(self.install(Kind::Logs(Box::new(filter)), head))
+        self.install(Kind::Logs(Box::new(filter)), head)
     }
 
     fn new_block_filter(&self) -> RpcResult<FilterId> {
-        Ok(self.install(Kind::Blocks, self.ctx.head_number()?))
+        self.install(Kind::Blocks, self.ctx.head_number()?)
     }
 
     fn new_pending_transaction_filter(&self) -> RpcResult<FilterId> {
-        Ok(self.install(Kind::Pending, self.events.pending_seq()))
+        self.install(Kind::Pending, self.events.pending_seq())
     }
 
     fn filter_changes(&self, id: FilterId) -> RpcResult<FilterChanges> {
         let key = Self::key(&id)?;
         let (kind, cursor) = {
             let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-            let f = filters.get_mut(&key).ok_or_else(|| Self::not_found(&id))?;
+            let f = filters.get_mut(&key).ok_or_else(Self::not_found)?;
             f.last_poll = Instant::now();
             (f.kind.clone(), f.cursor)
         };
@@ -150,7 +187,7 @@ impl EthFilterApiServer for EthFilter {
         let key = Self::key(&id)?;
         let kind = {
             let filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-            filters.get(&key).map(|f| f.kind.clone()).ok_or_else(|| Self::not_found(&id))?
+            filters.get(&key).map(|f| f.kind.clone()).ok_or_else(Self::not_found)?
         };
         match kind {
             Kind::Logs(filter) => get_logs(&self.ctx, &filter),

@@ -8,8 +8,23 @@ use crate::{
     error::{RpcError, RpcResult},
 };
 
+/// Refuses a filter that lists more than `limit` addresses, or alternatives at one topic position
+/// (geth's `--rpc.logquerylimit`): matching costs a comparison with each, for every log of the range.
+pub fn check_filter(filter: &Filter, limit: usize) -> RpcResult<()> {
+    let widest_topic = filter.topics.iter().map(|t| t.len()).max().unwrap_or(0);
+    if filter.address.len() > limit || widest_topic > limit {
+        return Err(RpcError::InvalidParams(format!(
+            "exceed max addresses or topics per search position: {} addresses, {widest_topic} topics at one \
+             position, at most {limit} (--rpc.logquerylimit)",
+            filter.address.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The logs matching `filter`, with its range resolved against the head and capped.
 pub fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
+    check_filter(filter, ctx.limits.log_query_limit)?;
     let (from, to) = match filter.block_option {
         FilterBlockOption::AtBlockHash(hash) => {
             let n = ctx.store.block_number(hash)?.ok_or_else(|| RpcError::UnknownBlock(hash.to_string()))?;

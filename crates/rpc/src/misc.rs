@@ -41,7 +41,7 @@ pub trait TxpoolApi {
     #[method(name = "status")]
     fn status(&self) -> RpcResult<TxpoolStatus>;
     /// Pending and queued transactions by sender and nonce.
-    #[method(name = "content")]
+    #[method(name = "content", blocking)]
     fn content(&self) -> RpcResult<TxpoolContent>;
 }
 
@@ -89,7 +89,11 @@ impl TxpoolApiServer for MiscApi {
     }
 
     fn content(&self) -> RpcResult<TxpoolContent> {
-        let pool = self.ctx.pool.pool();
+        // Only the shared handles are taken under the pool's lock; converting them is done without it.
+        let (pending, queued) = {
+            let pool = self.ctx.pool.pool();
+            (pool.pending(), pool.queued())
+        };
         let group = |txs: Vec<std::sync::Arc<surge_txpool::PooledTx>>| {
             let mut out = BySender::new();
             for t in txs {
@@ -97,6 +101,6 @@ impl TxpoolApiServer for MiscApi {
             }
             out
         };
-        Ok(TxpoolContent { pending: group(pool.pending()), queued: group(pool.queued()) })
+        Ok(TxpoolContent { pending: group(pending), queued: group(queued) })
     }
 }

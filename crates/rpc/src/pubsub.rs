@@ -21,12 +21,14 @@ pub trait EthPubSubApi {
 #[derive(Debug, Clone)]
 pub struct EthPubSub {
     events: ChainEvents,
+    log_query_limit: usize,
 }
 
 impl EthPubSub {
-    /// Subscriptions fed by `events`.
-    pub fn new(events: ChainEvents) -> Self {
-        Self { events }
+    /// Subscriptions fed by `events`; a logs filter may list `log_query_limit` addresses or topics per
+    /// position at most.
+    pub fn new(events: ChainEvents, log_query_limit: usize) -> Self {
+        Self { events, log_query_limit }
     }
 }
 
@@ -44,7 +46,11 @@ impl EthPubSubApiServer for EthPubSub {
             pending.reject(ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>)).await;
             return Ok(());
         }
-        let filter = match filter.map(FilterParam::get).transpose() {
+        let checked = filter.map(FilterParam::get).transpose().and_then(|f| {
+            f.iter().try_for_each(|f| crate::logs::check_filter(f, self.log_query_limit))?;
+            Ok(f)
+        });
+        let filter = match checked {
             Ok(f) => f,
             Err(e) => {
                 pending.reject(ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>)).await;
