@@ -73,6 +73,9 @@ pub struct RpcFlags {
     /// Calls one batch may hold [default: 1000].
     #[arg(long = "rpc.batch-request-limit", value_name = "N")]
     pub max_batch: Option<u32>,
+    /// Largest request, in MB [default: 15].
+    #[arg(long = "rpc.max-request-size", value_name = "MB")]
+    pub max_request_mb: Option<u32>,
     /// Largest response, in MB [default: 160].
     #[arg(long = "rpc.max-response-size", value_name = "MB")]
     pub max_response_mb: Option<u32>,
@@ -100,6 +103,7 @@ pub struct RpcSection {
     ws_max_in_flight: Option<usize>,
     max_connections: Option<u32>,
     batch_request_limit: Option<u32>,
+    max_request_size: Option<u32>,
     max_response_size: Option<u32>,
 }
 
@@ -169,6 +173,12 @@ impl RpcSection {
             [("--rpc.max-response-size", flags.max_response_mb), ("rpc.max_response_size", self.max_response_size)],
             server_default.max_response_size >> 20,
         )?;
+        let request_mb =
+            [("--rpc.max-request-size", flags.max_request_mb), ("rpc.max_request_size", self.max_request_size)];
+        let max_request_size = match request_mb.iter().any(|(_, v)| v.is_some()) {
+            true => at_least_one(request_mb, 1)?.saturating_mul(1 << 20),
+            false => max_request_size,
+        };
         let server = RpcServerConfig {
             max_request_size,
             max_response_size: response_mb.saturating_mul(1 << 20),

@@ -64,7 +64,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[test]
 fn the_node_answers_everything_under_load_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::start(dir.path());
+    let node = DevNode::start_with(dir.path(), &["--rpc.eth-proof-window", "2"]);
     let l2 = node.l2.clone();
     let app = send(&l2, &["--create", &storage_logs_bytecode()])["contractAddress"].as_str().unwrap().to_string();
     send(&l2, &[&app, "store(uint256,uint256)", "7", "9"]);
@@ -190,6 +190,19 @@ fn the_node_answers_everything_under_load_and_bad_input() {
     let end_block = number(&rpc_result(&l2, "eth_blockNumber", json!([])));
     assert!(end_block > start_block, "blocks kept coming: {start_block} → {end_block}");
     send(&l2, &[&app, "store(uint256,uint256)", "8", "1"]);
+
+    // eth_getProof answers within its window and at every block from `finalized` up; below both, it
+    // refuses at once, without re-deriving the state changes since.
+    let head = number(&rpc_result(&l2, "eth_blockNumber", json!([])));
+    let finalized = number(&rpc_result(&l2, "eth_getBlockByNumber", json!(["finalized", false]))["number"]);
+    assert!(finalized > 2 && head > 3, "finalized {finalized}, head {head}");
+    let proof = |n: u64| json_rpc(&l2, "eth_getProof", json!([app, [], format!("{n:#x}")]));
+    for n in [finalized, head - 1, head] {
+        assert!(proof(n)["result"]["accountProof"].is_array(), "block {n}: {}", proof(n));
+    }
+    let refused = proof(1);
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("distance to target block exceeds maximum proof window"), "{refused}");
     node.stop();
 }
 
@@ -304,6 +317,15 @@ fn a_public_endpoint_serves_what_it_is_told_to_whom_it_is_told_within_its_limits
         rt.block_on(ws_b.request::<Value, _>("eth_blockNumber", jsonrpsee::rpc_params![])).is_ok(),
         "the connection lives"
     );
+
+    // The README's commands, as printed.
+    let heading = "## A public endpoint: what it serves and its limits";
+    let out = common::run_readme_script(heading, &[("http://127.0.0.1:8547", l2.as_str())]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "403", "{out}");
+    assert_eq!(serde_json::from_str::<Value>(lines[1]).unwrap()["error"]["code"], -32601, "{out}");
+    let percentiles: Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(percentiles["error"]["message"], "invalid params: invalid reward percentile: #0:25 >= #1:25", "{out}");
     node.stop();
 
     // A namespace no module serves is a startup error that names the flag.
