@@ -110,11 +110,11 @@ pub trait EthApi {
         reward_percentiles: Option<Vec<f64>>,
     ) -> RpcResult<FeeHistory>;
     /// Logs matching a filter (range capped).
-    #[method(name = "getLogs", blocking)]
-    fn logs(&self, filter: FilterParam) -> RpcResult<Vec<Log>>;
+    #[method(name = "getLogs")]
+    async fn logs(&self, filter: FilterParam) -> RpcResult<Vec<Log>>;
     /// An account proof with storage proofs (EIP-1186).
-    #[method(name = "getProof", blocking)]
-    fn proof(
+    #[method(name = "getProof")]
+    async fn proof(
         &self,
         address: Address,
         keys: Vec<serde_json::Value>,
@@ -389,11 +389,25 @@ impl EthApiServer for EthApi {
         crate::fees::fee_history(&self.ctx, block_count.to(), newest.get()?, reward_percentiles)
     }
 
-    fn logs(&self, filter: FilterParam) -> RpcResult<Vec<Log>> {
-        crate::logs::get_logs(&self.ctx, &filter.get()?)
+    async fn logs(&self, filter: FilterParam) -> RpcResult<Vec<Log>> {
+        let (filter, ctx) = (filter.get()?, self.ctx.clone());
+        self.ctx.exec.run(Work::Call, move |deadline| crate::logs::get_logs(&ctx, &filter, Some(deadline))).await
     }
 
-    fn proof(
+    async fn proof(
+        &self,
+        address: Address,
+        keys: Vec<serde_json::Value>,
+        block: Option<BlockIdParam>,
+    ) -> RpcResult<EIP1186AccountProofResponse> {
+        let api = self.clone();
+        self.ctx.exec.run(Work::Call, move |_| api.proof_now(address, keys, block)).await
+    }
+}
+
+impl EthApi {
+    /// `eth_getProof` on the calling thread.
+    fn proof_now(
         &self,
         address: Address,
         keys: Vec<serde_json::Value>,

@@ -173,7 +173,7 @@ impl EthFilterApiServer for EthFilter {
                 // Only the new blocks, and never past the filter's own upper bound.
                 let to = filter.get_to_block().map_or(head, |t| t.min(head));
                 let from = (cursor + 1).max(filter.get_from_block().unwrap_or(0));
-                let logs = if from > to { vec![] } else { logs_in_range(&self.ctx, &filter, from, to)? };
+                let logs = if from > to { vec![] } else { logs_in_range(&self.ctx, &filter, from, to, None)? };
                 (FilterChanges::Logs(logs), head)
             }
         };
@@ -190,7 +190,7 @@ impl EthFilterApiServer for EthFilter {
             filters.get(&key).map(|f| f.kind.clone()).ok_or_else(Self::not_found)?
         };
         match kind {
-            Kind::Logs(filter) => get_logs(&self.ctx, &filter),
+            Kind::Logs(filter) => get_logs(&self.ctx, &filter, None),
             _ => Err(RpcError::InvalidParams("not a log filter".into())),
         }
     }

@@ -6,6 +6,7 @@ use crate::{
     context::RpcContext,
     convert::StoredBlock,
     error::{RpcError, RpcResult},
+    exec::Deadline,
 };
 
 /// Refuses a filter that lists more than `limit` addresses, or alternatives at one topic position
@@ -22,8 +23,9 @@ pub fn check_filter(filter: &Filter, limit: usize) -> RpcResult<()> {
     Ok(())
 }
 
-/// The logs matching `filter`, with its range resolved against the head and capped.
-pub fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
+/// The logs matching `filter`, with its range resolved against the head and capped, stopped at
+/// `deadline` if one is given.
+pub fn get_logs(ctx: &RpcContext, filter: &Filter, deadline: Option<Deadline>) -> RpcResult<Vec<Log>> {
     check_filter(filter, ctx.limits.log_query_limit)?;
     let (from, to) = match filter.block_option {
         FilterBlockOption::AtBlockHash(hash) => {
@@ -45,11 +47,17 @@ pub fn get_logs(ctx: &RpcContext, filter: &Filter) -> RpcResult<Vec<Log>> {
             (resolve(from_block)?, resolve(to_block)?)
         }
     };
-    logs_in_range(ctx, filter, from, to)
+    logs_in_range(ctx, filter, from, to, deadline)
 }
 
-/// The logs matching `filter` in blocks `from..=to`.
-pub fn logs_in_range(ctx: &RpcContext, filter: &Filter, from: u64, to: u64) -> RpcResult<Vec<Log>> {
+/// The logs matching `filter` in blocks `from..=to`, stopped at `deadline` if one is given.
+pub fn logs_in_range(
+    ctx: &RpcContext,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+    deadline: Option<Deadline>,
+) -> RpcResult<Vec<Log>> {
     if from > to {
         return Err(RpcError::InvalidBlockRange);
     }
@@ -62,6 +70,9 @@ pub fn logs_in_range(ctx: &RpcContext, filter: &Filter, from: u64, to: u64) -> R
     }
     let mut out = vec![];
     for number in from..=to {
+        if let Some(deadline) = deadline.filter(|d| d.passed()) {
+            return Err(deadline.error());
+        }
         let Some(header) = ctx.store.header(number)? else { break };
         if !filter.matches_bloom(header.header.logs_bloom) {
             continue;
