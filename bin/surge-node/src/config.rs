@@ -55,6 +55,8 @@ pub struct FileConfig {
     proposals: ProposalsSection,
     #[serde(default)]
     proposer: crate::proposer_config::ProposerSection,
+    #[serde(default)]
+    txpool: crate::txpool_config::TxPoolSection,
 }
 
 /// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
@@ -383,6 +385,8 @@ pub struct FlagValues {
     pub fee_recipient: Option<Address>,
     /// `--sync.hold-*`.
     pub hold: HoldFlags,
+    /// `--txpool.*`.
+    pub txpool: crate::txpool_config::TxPoolFlags,
     /// Protocol address flags.
     pub protocol: ProtocolOverrides,
     /// Proposer flags.
@@ -424,6 +428,8 @@ pub struct Settings {
     pub sync: SimConfig,
     /// How long and how many transactions that consume an answer not received yet wait in the pool.
     pub hold: HoldLimits,
+    /// The L2 pool's per-sender limits, lifetime and byte caps.
+    pub txpool: crate::txpool_config::TxPoolLimits,
     /// Where proposals end and how far behind the L1 head they anchor.
     pub proposals: ProposalRules,
     /// The proposer.
@@ -508,6 +514,7 @@ impl Settings {
             protocol,
             sync: file.sync.resolve()?,
             hold: file.sync.hold(&flags.hold)?,
+            txpool: file.txpool.resolve(&flags.txpool)?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
             proposer: file.proposer.resolve(&flags.proposer, env)?,
         })

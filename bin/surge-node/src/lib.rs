@@ -10,3 +10,4 @@ pub mod network;
 pub mod planner;
 pub mod proposer;
 pub mod proposer_config;
+pub mod txpool_config;

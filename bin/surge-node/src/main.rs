@@ -103,6 +103,31 @@ struct Cli {
     #[arg(long = "sync.hold-per-sender", value_name = "TXS")]
     hold_per_sender: Option<u64>,
 
+    /// Most executable transactions per sender; its later in-order ones wait queued [default: 16].
+    /// File: [txpool] account_slots.
+    #[arg(long = "txpool.accountslots", value_name = "TXS")]
+    txpool_account_slots: Option<u64>,
+
+    /// Most queued (nonce-gapped, unaffordable or beyond the account slots) transactions per sender; more
+    /// are refused [default: 64]. File: [txpool] account_queue.
+    #[arg(long = "txpool.accountqueue", value_name = "TXS")]
+    txpool_account_queue: Option<u64>,
+
+    /// How long a queued transaction waits before it is evicted [default: 10800, three hours]. File:
+    /// [txpool] lifetime_secs.
+    #[arg(long = "txpool.lifetime", value_name = "SECONDS")]
+    txpool_lifetime: Option<u64>,
+
+    /// Most megabytes of pending transactions; the cheapest are evicted beyond [default: 20]. File:
+    /// [txpool] pending_max_size.
+    #[arg(long = "txpool.pending-max-size", value_name = "MB")]
+    txpool_pending_max_size: Option<u64>,
+
+    /// Most megabytes of queued transactions; the cheapest are evicted beyond [default: 20]. File:
+    /// [txpool] queued_max_size.
+    #[arg(long = "txpool.queued-max-size", value_name = "MB")]
+    txpool_queued_max_size: Option<u64>,
+
     /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
     /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
     #[arg(long = "proposer.key-file", value_name = "PATH")]
@@ -165,6 +190,13 @@ impl Cli {
                 max_age: self.hold_max_age,
                 max_txs: self.hold_max_txs,
                 per_sender: self.hold_per_sender,
+            },
+            txpool: surge_node::txpool_config::TxPoolFlags {
+                account_slots: self.txpool_account_slots,
+                account_queue: self.txpool_account_queue,
+                lifetime: self.txpool_lifetime,
+                pending_max_size: self.txpool_pending_max_size,
+                queued_max_size: self.txpool_queued_max_size,
             },
             protocol: config::ProtocolOverrides {
                 l1_bridge: self.l1_bridge,

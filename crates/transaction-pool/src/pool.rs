@@ -124,6 +124,12 @@ impl TxPool {
         &self.config
     }
 
+    /// The pool's rules, to change before it fills (the node sets its configured limits); a lowered limit
+    /// applies to what arrives next, not to what is pooled.
+    pub fn config_mut(&mut self) -> &mut PoolConfig {
+        &mut self.config
+    }
+
     /// Lifecycle events from now on; at most `capacity` wait undelivered (the rest are dropped and
     /// counted, never waited for).
     pub fn subscribe_events(&mut self, capacity: usize) -> Listener<PoolEvent> {
