@@ -226,10 +226,19 @@ enum Tool {
         /// The L1 endpoint.
         #[arg(long = "l1.rpc-url")]
         l1_rpc_url: String,
-        /// The deployer's private key (owner of the contracts and the proposer multicall)
-        /// [default: dev account 0].
-        #[arg(long, env = "DEPLOYER_PRIVATE_KEY")]
+        /// The deployer's private key (owner of the contracts and the proposer multicall), hex
+        /// [default: dev account 0]. Prefer --deployer-key-file or the environment: a key on the command line
+        /// is visible in the process list.
+        #[arg(long, env = "DEPLOYER_PRIVATE_KEY", hide_env_values = true)]
         private_key: Option<String>,
+        /// A file holding the deployer's private key (hex); wins over --private-key and DEPLOYER_PRIVATE_KEY.
+        #[arg(long, value_name = "PATH")]
+        deployer_key_file: Option<PathBuf>,
+        /// Allow the public dev accounts (the test mnemonic's) as deployer and mock-proof signer on an L1
+        /// that is not a dev chain (chain id 1337, 31337 or the dev L1's 3151908), where anyone could sign
+        /// with them.
+        #[arg(long)]
+        allow_dev_keys: bool,
         /// The L2 chain id.
         #[arg(long, default_value_t = surge_genesis::DEV_L2_CHAIN_ID)]
         l2_chain_id: u64,
@@ -242,8 +251,8 @@ enum Tool {
         /// Where to write the files.
         #[arg(long, default_value = ".")]
         out: PathBuf,
-        /// ETH to send to the L1 bridge, which pays out the value of messages from L2. The L2 genesis funds
-        /// the public dev accounts, so anyone can bridge that out: send only what you can lose.
+        /// ETH to send to the L1 bridge, which pays out the value of messages from L2. On a dev L1 the L2
+        /// genesis funds the public dev accounts, so anyone can bridge that out: send only what you can lose.
         #[arg(long, value_name = "ETH", default_value = "10", value_parser = parse_ether)]
         bridge_funding: U256,
         /// ETH of liquidity in each example-app pool (the swap pool pairs it with 2000 tokens per ETH).
@@ -298,6 +307,8 @@ fn main() -> ExitCode {
         Some(Tool::Deploy {
             l1_rpc_url,
             private_key,
+            deployer_key_file,
+            allow_dev_keys,
             l2_chain_id,
             prover_signer,
             basefee_sharing_pctg,
@@ -313,11 +324,23 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let key = match private_key.map(|k| k.parse::<alloy::signers::local::PrivateKeySigner>()) {
-                None => keys[0].clone(),
-                Some(Ok(k)) => k,
-                Some(Err(e)) => {
-                    eprintln!("surge-node deploy: invalid configuration: private-key: {e}");
+            let key = match (private_key, deployer_key_file) {
+                (_, Some(path)) => {
+                    surge_node::proposer_config::key_from_file("--deployer-key-file", &path).map(|k| k.0)
+                }
+                // The key itself never goes into the message.
+                (Some(text), None) => {
+                    text.trim().parse::<alloy::signers::local::PrivateKeySigner>().map_err(|_| config::ConfigError {
+                        field: "--private-key (DEPLOYER_PRIVATE_KEY)".into(),
+                        reason: "not a 32-byte hex private key".into(),
+                    })
+                }
+                (None, None) => Ok(keys[0].clone()),
+            };
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("surge-node deploy: invalid configuration: {e}");
                     return ExitCode::from(2);
                 }
             };
@@ -330,6 +353,7 @@ fn main() -> ExitCode {
                 out,
                 bridge_funding,
                 app_liquidity: (!no_example_apps).then_some(app_liquidity),
+                allow_dev_keys,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(r) => r,
@@ -340,6 +364,10 @@ fn main() -> ExitCode {
             };
             match runtime.block_on(deploy::run(&args)) {
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e) if e.downcast_ref::<config::ConfigError>().is_some() => {
+                    eprintln!("surge-node deploy: invalid configuration: {e:#}");
+                    ExitCode::from(2)
+                }
                 Err(e) => {
                     eprintln!("surge-node deploy: {e:#}");
                     ExitCode::FAILURE
