@@ -57,6 +57,8 @@ pub struct FileConfig {
     proposer: crate::proposer_config::ProposerSection,
     #[serde(default)]
     rpc: crate::rpc_config::RpcSection,
+    #[serde(default)]
+    txpool: crate::txpool_config::TxPoolSection,
 }
 
 /// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
@@ -385,6 +387,8 @@ pub struct FlagValues {
     pub fee_recipient: Option<Address>,
     /// `--sync.hold-*`.
     pub hold: HoldFlags,
+    /// `--txpool.*`.
+    pub txpool: crate::txpool_config::TxPoolFlags,
     /// Protocol address flags.
     pub protocol: ProtocolOverrides,
     /// Proposer flags.
@@ -424,6 +428,8 @@ pub struct Settings {
     pub sync: SimConfig,
     /// How long and how many transactions that consume an answer not received yet wait in the pool.
     pub hold: HoldLimits,
+    /// The L2 pool's per-sender limits, lifetime and byte caps.
+    pub txpool: crate::txpool_config::TxPoolLimits,
     /// Where proposals end and how far behind the L1 head they anchor.
     pub proposals: ProposalRules,
     /// The proposer.
@@ -511,6 +517,7 @@ impl Settings {
             protocol,
             sync: file.sync.resolve()?,
             hold: file.sync.hold(&flags.hold)?,
+            txpool: file.txpool.resolve(&flags.txpool)?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
             proposer: file.proposer.resolve(&flags.proposer, env)?,
         })

@@ -14,6 +14,8 @@ use surge_primitives::{L1Contracts, L2Predeploys, ProtocolConfig, bindings::inbo
 
 use surge_l1::L1Client;
 
+use crate::config::ConfigError;
+
 /// What to deploy where.
 #[derive(Debug, Clone)]
 pub struct DeployArgs {
@@ -33,6 +35,52 @@ pub struct DeployArgs {
     pub bridge_funding: U256,
     /// The example apps' liquidity (wei per pool), or `None` to deploy no apps.
     pub app_liquidity: Option<U256>,
+    /// Let the public dev keys deploy (or sign proofs) on an L1 that is not a dev chain.
+    pub allow_dev_keys: bool,
+}
+
+/// L1 chain ids taken for dev chains: hardhat's and anvil's defaults, and the embedded dev L1's.
+pub const DEV_L1_CHAIN_IDS: [u64; 3] = [1337, 31337, surge_genesis::DEV_L1_CHAIN_ID];
+
+/// How many accounts of the public test mnemonic are recognised (anvil and hardhat hand out 10 or 20).
+const KNOWN_DEV_ACCOUNTS: u32 = 20;
+
+/// Whether `chain_id` is a dev L1, where the public dev keys and funded dev accounts are expected.
+pub fn is_dev_l1(chain_id: u64) -> bool {
+    DEV_L1_CHAIN_IDS.contains(&chain_id)
+}
+
+/// Refuses the public dev accounts as deployer or mock-proof signer on an L1 that is not a dev chain:
+/// anyone holds their keys, so anyone could take the contracts over or sign proofs that drain the bridge.
+/// The error names the account's address and the flag that allows it, never a key.
+pub fn refuse_dev_keys(l1_chain_id: u64, deployer: Address, prover_signer: Address) -> Result<(), ConfigError> {
+    if is_dev_l1(l1_chain_id) {
+        return Ok(());
+    }
+    let dev: Vec<Address> = surge_genesis::dev_keys(KNOWN_DEV_ACCOUNTS)
+        .map_err(|e| ConfigError { field: "dev keys".into(), reason: e.to_string() })?
+        .iter()
+        .map(|k| k.address())
+        .collect();
+    let index = |a: Address| dev.iter().position(|d| *d == a);
+    let chain = format!("L1 chain {l1_chain_id} is not a dev chain ({DEV_L1_CHAIN_IDS:?})");
+    if let Some(i) = index(deployer) {
+        let reason = format!(
+            "the deployer {deployer} is dev account {i} of the public test mnemonic and {chain}; anyone could sign \
+             as the contracts' owner. Use your own key (--deployer-key-file or DEPLOYER_PRIVATE_KEY), or pass \
+             --allow-dev-keys on a throwaway chain"
+        );
+        return Err(ConfigError { field: "--allow-dev-keys".into(), reason });
+    }
+    if let Some(i) = index(prover_signer) {
+        let reason = format!(
+            "the mock-proof signer {prover_signer} is dev account {i} of the public test mnemonic and {chain}; \
+             anyone could sign proofs and drain the bridge. Pass --prover-signer with your signer's address, or \
+             --allow-dev-keys on a throwaway chain"
+        );
+        return Err(ConfigError { field: "--allow-dev-keys".into(), reason });
+    }
+    Ok(())
 }
 
 /// Deploys and writes the files; returns the protocol configuration.
@@ -41,6 +89,9 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     let l1 = L1Client::connect(&args.l1_rpc_url, std::time::Duration::from_secs(10)).await?;
     let l1_chain_id = l1.chain_id().await?;
     let owner = args.key.address();
+    if !args.allow_dev_keys {
+        refuse_dev_keys(l1_chain_id, owner, args.prover_signer)?;
+    }
     let first = l1.run("eth_getTransactionCount", l1.provider().get_transaction_count(owner).pending()).await?;
     // Contracts go to their CREATE addresses, known before anything is sent.
     let at = |i: u64| owner.create(first + i);
@@ -69,7 +120,12 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
         let at_app = |i: u64| at(protocol_creations + i);
         surge_genesis::ExampleApps::new(args.l2_chain_id, [at_app(0), at_app(1), at_app(2), at_app(3), at_app(4)])
     });
-    let funded: Vec<Address> = surge_genesis::dev_keys(10)?.iter().map(|k| k.address()).collect();
+    // Only a dev L1's L2 funds the public dev accounts: elsewhere anyone could bridge that ETH out.
+    let funded: Vec<Address> = if is_dev_l1(l1_chain_id) {
+        surge_genesis::dev_keys(10)?.iter().map(|k| k.address()).collect()
+    } else {
+        vec![]
+    };
     let (l2_genesis, l2_genesis_hash) = surge_genesis::l2_genesis(&protocol, owner, &funded, apps.as_ref())?;
 
     // The creation order is the order of the predicted CREATE addresses above; each transaction waits for

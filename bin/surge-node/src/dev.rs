@@ -125,6 +125,7 @@ async fn run_chains(
     };
     let l2 = OpenChain::open("L2", l2_spec, &settings.datadir.join("l2"))?;
     l2.store.set_durable_every(settings.durable_every);
+    settings.txpool.apply(l2.pool.pool().config_mut());
     let mode = match settings.block_time {
         d if d.is_zero() => ProductionMode::Instant { tick: Duration::from_millis(100) },
         d => ProductionMode::Interval(d),

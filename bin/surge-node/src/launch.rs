@@ -38,6 +38,33 @@ pub struct RunningChain {
     pub control: ChainHandle,
     producer: Option<ProducerHandle>,
     rpc: jsonrpsee::server::ServerHandle,
+    _sweeper: AbortOnDrop,
+}
+
+/// A task that ends with its owner (the pool sweeper holds the pool, and with it the store).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often the pool's expired queued transactions are swept out (geth's eviction interval).
+const POOL_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Evicts the pool's queued transactions older than its lifetime, every [`POOL_SWEEP_EVERY`].
+fn spawn_pool_sweeper(name: &'static str, pool: PoolHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(POOL_SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            let evicted = pool.pool().evict_expired(std::time::Instant::now());
+            if !evicted.is_empty() {
+                tracing::debug!(chain = name, count = evicted.len(), "evicted queued transactions past their lifetime");
+            }
+        }
+    })
 }
 
 /// A chain's store, pool and chain handle, before production starts.
@@ -156,6 +183,7 @@ impl OpenChain {
         metrics::counter!("surge_blocks_built_total", "chain" => chain.clone()).increment(0);
         let (handle, rpc_addr) = modules.start(&options.rpc, &chain).await?;
         let producer = producer.spawn(options.mode);
+        let sweeper = AbortOnDrop(spawn_pool_sweeper(self.name, self.pool.clone()));
         Ok(RunningChain {
             name: self.name,
             spec: self.spec,
@@ -165,6 +193,7 @@ impl OpenChain {
             control,
             producer: Some(producer),
             rpc: handle,
+            _sweeper: sweeper,
         })
     }
 }
@@ -188,6 +217,7 @@ impl RunningChain {
         if let Some(p) = self.producer.take() {
             p.stop();
         }
+        self._sweeper.0.abort();
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
         // Streams and listeners end, so the tasks reading them finish and release the store.

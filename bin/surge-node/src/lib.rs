@@ -11,3 +11,4 @@ pub mod planner;
 pub mod proposer;
 pub mod proposer_config;
 pub mod rpc_config;
+pub mod txpool_config;

@@ -103,6 +103,31 @@ struct Cli {
     #[arg(long = "sync.hold-per-sender", value_name = "TXS")]
     hold_per_sender: Option<u64>,
 
+    /// Most executable transactions per sender; its later in-order ones wait queued [default: 16].
+    /// File: [txpool] account_slots.
+    #[arg(long = "txpool.accountslots", value_name = "TXS")]
+    txpool_account_slots: Option<u64>,
+
+    /// Most queued (nonce-gapped, unaffordable or beyond the account slots) transactions per sender; more
+    /// are refused [default: 64]. File: [txpool] account_queue.
+    #[arg(long = "txpool.accountqueue", value_name = "TXS")]
+    txpool_account_queue: Option<u64>,
+
+    /// How long a queued transaction waits before it is evicted [default: 10800, three hours]. File:
+    /// [txpool] lifetime_secs.
+    #[arg(long = "txpool.lifetime", value_name = "SECONDS")]
+    txpool_lifetime: Option<u64>,
+
+    /// Most megabytes of pending transactions; the cheapest are evicted beyond [default: 20]. File:
+    /// [txpool] pending_max_size.
+    #[arg(long = "txpool.pending-max-size", value_name = "MB")]
+    txpool_pending_max_size: Option<u64>,
+
+    /// Most megabytes of queued transactions; the cheapest are evicted beyond [default: 20]. File:
+    /// [txpool] queued_max_size.
+    #[arg(long = "txpool.queued-max-size", value_name = "MB")]
+    txpool_queued_max_size: Option<u64>,
+
     /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
     /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
     #[arg(long = "proposer.key-file", value_name = "PATH")]
@@ -170,6 +195,13 @@ impl Cli {
                 max_txs: self.hold_max_txs,
                 per_sender: self.hold_per_sender,
             },
+            txpool: surge_node::txpool_config::TxPoolFlags {
+                account_slots: self.txpool_account_slots,
+                account_queue: self.txpool_account_queue,
+                lifetime: self.txpool_lifetime,
+                pending_max_size: self.txpool_pending_max_size,
+                queued_max_size: self.txpool_queued_max_size,
+            },
             protocol: config::ProtocolOverrides {
                 l1_bridge: self.l1_bridge,
                 l1_resolver: None,
@@ -199,10 +231,19 @@ enum Tool {
         /// The L1 endpoint.
         #[arg(long = "l1.rpc-url")]
         l1_rpc_url: String,
-        /// The deployer's private key (owner of the contracts and the proposer multicall)
-        /// [default: dev account 0].
-        #[arg(long, env = "DEPLOYER_PRIVATE_KEY")]
+        /// The deployer's private key (owner of the contracts and the proposer multicall), hex
+        /// [default: dev account 0]. Prefer --deployer-key-file or the environment: a key on the command line
+        /// is visible in the process list.
+        #[arg(long, env = "DEPLOYER_PRIVATE_KEY", hide_env_values = true)]
         private_key: Option<String>,
+        /// A file holding the deployer's private key (hex); wins over --private-key and DEPLOYER_PRIVATE_KEY.
+        #[arg(long, value_name = "PATH")]
+        deployer_key_file: Option<PathBuf>,
+        /// Allow the public dev accounts (the test mnemonic's) as deployer and mock-proof signer on an L1
+        /// that is not a dev chain (chain id 1337, 31337 or the dev L1's 3151908), where anyone could sign
+        /// with them.
+        #[arg(long)]
+        allow_dev_keys: bool,
         /// The L2 chain id.
         #[arg(long, default_value_t = surge_genesis::DEV_L2_CHAIN_ID)]
         l2_chain_id: u64,
@@ -215,8 +256,8 @@ enum Tool {
         /// Where to write the files.
         #[arg(long, default_value = ".")]
         out: PathBuf,
-        /// ETH to send to the L1 bridge, which pays out the value of messages from L2. The L2 genesis funds
-        /// the public dev accounts, so anyone can bridge that out: send only what you can lose.
+        /// ETH to send to the L1 bridge, which pays out the value of messages from L2. On a dev L1 the L2
+        /// genesis funds the public dev accounts, so anyone can bridge that out: send only what you can lose.
         #[arg(long, value_name = "ETH", default_value = "10", value_parser = parse_ether)]
         bridge_funding: U256,
         /// ETH of liquidity in each example-app pool (the swap pool pairs it with 2000 tokens per ETH).
@@ -271,6 +312,8 @@ fn main() -> ExitCode {
         Some(Tool::Deploy {
             l1_rpc_url,
             private_key,
+            deployer_key_file,
+            allow_dev_keys,
             l2_chain_id,
             prover_signer,
             basefee_sharing_pctg,
@@ -286,11 +329,23 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let key = match private_key.map(|k| k.parse::<alloy::signers::local::PrivateKeySigner>()) {
-                None => keys[0].clone(),
-                Some(Ok(k)) => k,
-                Some(Err(e)) => {
-                    eprintln!("surge-node deploy: invalid configuration: private-key: {e}");
+            let key = match (private_key, deployer_key_file) {
+                (_, Some(path)) => {
+                    surge_node::proposer_config::key_from_file("--deployer-key-file", &path).map(|k| k.0)
+                }
+                // The key itself never goes into the message.
+                (Some(text), None) => {
+                    text.trim().parse::<alloy::signers::local::PrivateKeySigner>().map_err(|_| config::ConfigError {
+                        field: "--private-key (DEPLOYER_PRIVATE_KEY)".into(),
+                        reason: "not a 32-byte hex private key".into(),
+                    })
+                }
+                (None, None) => Ok(keys[0].clone()),
+            };
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("surge-node deploy: invalid configuration: {e}");
                     return ExitCode::from(2);
                 }
             };
@@ -303,6 +358,7 @@ fn main() -> ExitCode {
                 out,
                 bridge_funding,
                 app_liquidity: (!no_example_apps).then_some(app_liquidity),
+                allow_dev_keys,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(r) => r,
@@ -313,6 +369,10 @@ fn main() -> ExitCode {
             };
             match runtime.block_on(deploy::run(&args)) {
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e) if e.downcast_ref::<config::ConfigError>().is_some() => {
+                    eprintln!("surge-node deploy: invalid configuration: {e:#}");
+                    ExitCode::from(2)
+                }
                 Err(e) => {
                     eprintln!("surge-node deploy: {e:#}");
                     ExitCode::FAILURE

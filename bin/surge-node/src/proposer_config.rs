@@ -66,7 +66,9 @@ fn parse_key(field: &str, text: &str) -> Result<SecretKey, ConfigError> {
     PrivateKeySigner::from_str(text.trim()).map(SecretKey).map_err(|_| err(field, "not a 32-byte hex private key"))
 }
 
-fn key_from_file(field: &str, path: &PathBuf) -> Result<SecretKey, ConfigError> {
+/// The hex key in the file at `path` (surrounding whitespace ignored); an error names `field` and the path,
+/// never the file's content.
+pub fn key_from_file(field: &str, path: &PathBuf) -> Result<SecretKey, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| err(field, format!("{}: {e}", path.display())))?;
     parse_key(field, &text).map_err(|e| err(field, format!("{}: {}", path.display(), e.reason)))
 }

@@ -138,8 +138,26 @@ fn rejections_and_parameter_mistakes_answer_like_geth_over_http_and_ws() {
     // A nonce ahead of the head is how wallets estimate a second pending transaction: accepted.
     let ahead = json!({"from": from, "to": from, "nonce": "0x9", "maxFeePerGas": "0x2540be400"});
     assert!(rpc_result(&node.l2, "eth_estimateGas", json!([ahead])).is_string());
-    let too_far = signed(&key, 1 + 65, 21_000, 10 * GWEI, GWEI, 1); // beyond the pool's 64-nonce window
-    refused(&node, &rt, "eth_sendRawTransaction", send(too_far), -32000, "nonce too high");
+    // 200 queued transactions from one sender (its nonce 0 missing): the pool keeps 64 (geth's
+    // --txpool.accountqueue) and refuses the rest; another sender still gets in and is mined.
+    let spammer = dev_key(6);
+    for nonce in 1..=64 {
+        rpc_result(&node.l2, "eth_sendRawTransaction", send(signed(&spammer, nonce, 21_000, 10 * GWEI, GWEI, 1)));
+    }
+    let over = signed(&spammer, 65, 21_000, 10 * GWEI, GWEI, 1);
+    refused(&node, &rt, "eth_sendRawTransaction", send(over), -32000, "account limit exceeded");
+    for nonce in 66..=200 {
+        let answer =
+            json_rpc(&node.l2, "eth_sendRawTransaction", send(signed(&spammer, nonce, 21_000, 10 * GWEI, GWEI, 1)));
+        assert_eq!(answer["error"]["code"], -32000, "nonce {nonce}: {answer}");
+    }
+    let other = signed(&dev_key(7), 0, 21_000, 10 * GWEI, GWEI, 1);
+    let other = rpc_result(&node.l2, "eth_sendRawTransaction", send(other));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rpc_result(&node.l2, "eth_getTransactionReceipt", json!([other])).is_null() {
+        assert!(Instant::now() < deadline, "the other sender's transaction was not mined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let cheap = json!({"from": from, "to": from, "maxFeePerGas": "0x1"});
     refused(&node, &rt, "eth_call", json!([cheap, "latest"]), -32000, "max fee per gas less than block base fee");
 

@@ -25,17 +25,11 @@ fn hex_key(i: u32) -> String {
     format!("0x{}", alloy_primitives::hex::encode(surge_test_utils::dev_key(i).to_bytes()))
 }
 
-#[test]
-fn deploy_then_run_an_l2_on_anvil() {
-    // A plain anvil: its own chain id, its default (test mnemonic) accounts, a block a second.
+/// An anvil with `args`, answering; its endpoint.
+fn anvil(args: &[&str]) -> (Kill, String) {
     let port = free_port();
-    let _anvil = Kill(
-        Command::new(anvil_bin())
-            // Finality two blocks behind the head (an epoch of one slot), not 64.
-            .args(["--port", &port.to_string(), "--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let anvil = Kill(
+        Command::new(anvil_bin()).args(["--port", &port.to_string()]).args(args).stdout(Stdio::null()).spawn().unwrap(),
     );
     let l1 = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -45,6 +39,14 @@ fn deploy_then_run_an_l2_on_anvil() {
         assert!(Instant::now() < deadline, "anvil did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (anvil, l1)
+}
+
+#[test]
+fn deploy_then_run_an_l2_on_anvil() {
+    // A plain anvil: its own chain id, its default (test mnemonic) accounts, a block a second; finality two
+    // blocks behind the head (an epoch of one slot), not 64.
+    let (_anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("deployed");
@@ -214,4 +216,84 @@ fn deploy_then_run_an_l2_on_anvil() {
         log.lines().find(|l| l.contains("pre-flight failed")).unwrap_or_else(|| panic!("no pre-flight failure"));
     assert!(failed.contains("call 2 failed: RequiredSignalNotSent"), "{failed}");
     assert!(log.contains(&format!("from={swap_block}")), "unwound from the swap's block {swap_block}");
+}
+
+#[test]
+fn deploy_keeps_the_public_dev_keys_off_a_real_chain_and_reads_keys_from_files() {
+    // An L1 that is not a dev chain (Goerli's chain id), mining on demand.
+    let (_anvil, l1) = anvil(&["--chain-id", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = |out: &str, args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .args(["deploy", "--l1.rpc-url", &l1, "--no-example-apps", "--bridge-funding", "0", "--out"])
+            .arg(dir.path().join(out))
+            .args(args)
+            .env_remove("DEPLOYER_PRIVATE_KEY")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.code(), text)
+    };
+    let dev = |i: u32| surge_test_utils::dev_key(i).address();
+    let no_key_in = |text: &str| {
+        for i in 0..2 {
+            assert!(!text.contains(&hex_key(i)[2..]), "a key was printed: {text}");
+        }
+    };
+
+    // The defaults (dev account 0 deploys, dev account 1 signs proofs) are refused before anything is sent.
+    let (code, text) = deploy("a", &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--allow-dev-keys") && text.contains(&dev(0).to_string()), "{text}");
+    no_key_in(&text);
+    assert_eq!(rpc_result(&l1, "eth_getTransactionCount", json!([dev(0), "latest"])), "0x0", "nothing sent");
+
+    // An own deployer key from a file, funded on the L1; the default proof signer is still refused.
+    let mine = alloy::signers::local::PrivateKeySigner::random();
+    cast(&["rpc", "anvil_setBalance", &mine.address().to_string(), "0x56bc75e2d63100000", "--rpc-url", &l1]);
+    let key_file = dir.path().join("deployer.key");
+    std::fs::write(&key_file, format!("  0x{}\n", alloy_primitives::hex::encode(mine.to_bytes()))).unwrap();
+    let key_file = key_file.to_str().unwrap();
+    let (code, text) = deploy("b", &["--deployer-key-file", key_file]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--prover-signer") && text.contains(&dev(1).to_string()), "{text}");
+
+    // With an own signer it deploys, owned by the file's key, and the L2 genesis funds no dev account.
+    let signer = alloy_primitives::Address::repeat_byte(0x5e).to_string();
+    let (code, text) = deploy("c", &["--deployer-key-file", key_file, "--prover-signer", &signer]);
+    assert_eq!(code, Some(0), "{text}");
+    let config = std::fs::read_to_string(dir.path().join("c/surge-node.toml")).unwrap();
+    assert!(config.contains(&format!("fee_recipient = \"{}\"", mine.address())), "{config}");
+    let genesis = std::fs::read_to_string(dir.path().join("c/l2-genesis.json")).unwrap().to_lowercase();
+    for i in 0..10 {
+        let account = format!("{:x}", dev(i));
+        assert!(!genesis.contains(&account[2..]), "dev account {i} funded on a real chain's L2");
+    }
+
+    // --allow-dev-keys lets the dev keys through, at the user's risk; the dev accounts still get nothing.
+    let (code, text) = deploy("d", &["--allow-dev-keys"]);
+    assert_eq!(code, Some(0), "{text}");
+    let genesis = std::fs::read_to_string(dir.path().join("d/l2-genesis.json")).unwrap().to_lowercase();
+    assert!(!genesis.contains(&format!("{:x}", dev(5))[2..]), "dev account 5 funded on a real chain's L2");
+
+    // Key files that cannot be used name the flag and the path, never their content.
+    let (code, text) = deploy("e", &["--deployer-key-file", "/nonexistent/deployer.key"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--deployer-key-file") && text.contains("/nonexistent/deployer.key"), "{text}");
+    let bad = dir.path().join("bad.key");
+    std::fs::write(&bad, "0xsecret-but-not-hex").unwrap();
+    let (code, text) = deploy("e", &["--deployer-key-file", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--deployer-key-file") && text.contains("bad.key"), "{text}");
+    assert!(!text.contains("secret-but-not-hex"), "{text}");
+
+    // --help with the key in the environment names the variable, not the key.
+    let help = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+        .args(["deploy", "--help"])
+        .env("DEPLOYER_PRIVATE_KEY", hex_key(0))
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("DEPLOYER_PRIVATE_KEY") && help.contains("--deployer-key-file"), "{help}");
+    no_key_in(&help);
 }

@@ -1,7 +1,7 @@
 //! The pool: transactions by sender and nonce, split into pending (executable now: nonces contiguous from
 //! the sender's nonce, affordable) and queued (the rest), with replacement, eviction and lifecycle events.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use alloy::consensus::Transaction;
 use alloy_primitives::{
@@ -37,38 +37,55 @@ impl<F: Fn(&Address) -> (u64, U256)> AccountState for F {
 }
 
 #[derive(Debug, Default)]
-struct SenderTxs {
-    nonce: u64,
-    balance: U256,
-    txs: BTreeMap<u64, Arc<PooledTx>>,
+pub(crate) struct SenderTxs {
+    pub(crate) nonce: u64,
+    pub(crate) balance: U256,
+    pub(crate) txs: BTreeMap<u64, Arc<PooledTx>>,
 }
 
 impl SenderTxs {
-    /// The hashes of the pending run: contiguous nonces from the account nonce, affordable in sum.
-    fn pending(&self) -> Vec<Arc<PooledTx>> {
-        let mut out = vec![];
-        let mut spent = U256::ZERO;
-        for (expected, (nonce, tx)) in (self.nonce..).zip(self.txs.range(self.nonce..)) {
-            spent = spent.saturating_add(tx.cost);
-            if *nonce != expected || spent > self.balance {
-                break;
-            }
-            out.push(tx.clone());
-        }
-        out
+    /// The pending run: contiguous nonces from the account nonce, affordable in sum, at most `slots` long
+    /// (the rest wait queued, as geth keeps a sender's transactions beyond its account slots).
+    pub(crate) fn pending(&self, slots: usize) -> Vec<Arc<PooledTx>> {
+        pending_run(self.nonce, self.balance, &self.txs, slots)
     }
+}
+
+/// The pending run of `txs` for an account at `nonce` holding `balance`, at most `slots` long.
+fn pending_run(nonce: u64, balance: U256, txs: &BTreeMap<u64, Arc<PooledTx>>, slots: usize) -> Vec<Arc<PooledTx>> {
+    let mut out = vec![];
+    let mut spent = U256::ZERO;
+    for (expected, (tx_nonce, tx)) in (nonce..).zip(txs.range(nonce..)).take(slots) {
+        spent = spent.saturating_add(tx.cost);
+        if *tx_nonce != expected || spent > balance {
+            break;
+        }
+        out.push(tx.clone());
+    }
+    out
+}
+
+/// What the pool keeps beside a transaction: its encoded size (with a blob sidecar) and when it arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxMeta {
+    pub(crate) size: usize,
+    pub(crate) arrived: Instant,
 }
 
 /// The transaction pool.
 #[derive(Debug)]
 pub struct TxPool {
-    config: PoolConfig,
+    pub(crate) config: PoolConfig,
     base_fee: u64,
     // Keys are hashes and addresses: a fixed-bytes hasher (foldhash, seeded per process) rather than SipHash,
     // which was most of moving the pool to a new head.
-    senders: AddressMap<SenderTxs>,
-    by_hash: B256Map<Arc<PooledTx>>,
-    pending: B256Set,
+    pub(crate) senders: AddressMap<SenderTxs>,
+    pub(crate) by_hash: B256Map<Arc<PooledTx>>,
+    pub(crate) meta: B256Map<TxMeta>,
+    pub(crate) pending: B256Set,
+    /// Encoded bytes of every pooled transaction, and of the pending ones (the byte caps).
+    pub(crate) total_bytes: usize,
+    pub(crate) pending_bytes: usize,
     next_id: u64,
     event_listeners: Vec<ListenerSender<PoolEvent>>,
     tx_listeners: Vec<ListenerSender<Arc<PooledTx>>>,
@@ -89,7 +106,10 @@ impl TxPool {
             base_fee,
             senders: AddressMap::default(),
             by_hash: B256Map::default(),
+            meta: B256Map::default(),
             pending: B256Set::default(),
+            total_bytes: 0,
+            pending_bytes: 0,
             next_id: 0,
             guards: vec![],
             event_listeners: vec![],
@@ -102,6 +122,12 @@ impl TxPool {
     /// The pool's rules.
     pub fn config(&self) -> &PoolConfig {
         &self.config
+    }
+
+    /// The pool's rules, to change before it fills (the node sets its configured limits); a lowered limit
+    /// applies to what arrives next, not to what is pooled.
+    pub fn config_mut(&mut self) -> &mut PoolConfig {
+        &mut self.config
     }
 
     /// Lifecycle events from now on; at most `capacity` wait undelivered (the rest are dropped and
@@ -131,7 +157,7 @@ impl TxPool {
         self.tx_listeners.clear();
     }
 
-    fn emit(&mut self, event: PoolEvent) {
+    pub(crate) fn emit(&mut self, event: PoolEvent) {
         self.event_listeners.retain(|l| l.send(event.clone()));
     }
 
@@ -157,15 +183,19 @@ impl TxPool {
         if nonce < state_nonce {
             return Err(PoolError::NonceTooLow { nonce, state_nonce });
         }
-        if nonce > state_nonce + self.config.max_nonce_gap {
-            return Err(PoolError::NonceGapTooLarge { nonce, state_nonce });
-        }
-        if valid.cost > balance {
-            return Err(PoolError::InsufficientFunds { balance, cost: valid.cost });
+        let sender = valid.sender;
+        let existing = self.senders.get(&sender).and_then(|s| s.txs.get(&nonce)).cloned();
+        // The sender's pooled transactions of lower nonces run first, so the balance must cover them and
+        // this one (a replacement's predecessor is not counted: its cost is what is replaced).
+        let pooled = self.senders.get(&sender).map_or(U256::ZERO, |s| {
+            s.txs.range(state_nonce..nonce).fold(U256::ZERO, |sum, (_, t)| sum.saturating_add(t.cost))
+        });
+        if pooled.saturating_add(valid.cost) > balance {
+            return Err(PoolError::InsufficientFunds { balance, cost: valid.cost, pooled });
         }
         let tx = Arc::new(PooledTx {
             hash: valid.hash,
-            sender: valid.sender,
+            sender,
             nonce,
             cost: valid.cost,
             tx: valid.tx,
@@ -173,7 +203,6 @@ impl TxPool {
             origin,
         });
         let bump = self.config.price_bump_percent;
-        let existing = self.senders.get(&valid.sender).and_then(|s| s.txs.get(&nonce)).cloned();
         if let Some(old) = &existing {
             let enough = |new: u128, old: u128| new.saturating_mul(100) >= old.saturating_mul(100 + bump);
             if !enough(tx.max_fee(), old.max_fee()) || !enough(tx.max_tip(), old.max_tip()) {
@@ -183,53 +212,63 @@ impl TxPool {
                 guard.may_replace(old).map_err(PoolError::ReplacementRefused)?;
             }
         } else {
-            let count = self.senders.get(&valid.sender).map_or(0, |s| s.txs.len());
-            if count >= self.config.max_per_sender {
-                return Err(PoolError::SenderLimit(valid.sender));
-            }
+            self.check_account_queue(sender, nonce, state_nonce, balance)?;
             if self.by_hash.len() >= self.config.max_transactions {
                 self.evict_for(&tx)?;
             }
         }
         self.next_id += 1;
-        let entry = self.senders.entry(valid.sender).or_default();
+        let entry = self.senders.entry(sender).or_default();
         entry.nonce = state_nonce;
         entry.balance = balance;
         if let Some(old) = entry.txs.insert(nonce, tx.clone()) {
-            self.by_hash.remove(&old.hash);
-            self.pending.remove(&old.hash);
+            self.forget(&old.hash);
             self.emit(PoolEvent::Replaced { old: old.hash, new: tx.hash });
         }
         self.by_hash.insert(tx.hash, tx.clone());
+        self.meta.insert(tx.hash, TxMeta { size: valid.size, arrived: Instant::now() });
+        self.total_bytes = self.total_bytes.saturating_add(valid.size);
+        self.reclassify(sender, Some(tx.hash));
+        self.enforce_size_caps(Some(tx.hash))?;
         self.tx_listeners.retain(|l| l.send(tx.clone()));
-        self.reclassify(valid.sender, Some(tx.hash));
         let sub = if self.pending.contains(&tx.hash) { SubPool::Pending } else { SubPool::Queued };
         Ok((tx.hash, sub))
     }
 
-    /// Makes room for `incoming` by dropping the cheapest tail transaction (a sender's highest nonce, so
-    /// no gap opens), or refuses it when it pays no more than that one.
-    fn evict_for(&mut self, incoming: &PooledTx) -> Result<(), PoolError> {
-        let worst = self
-            .senders
-            .values()
-            .filter_map(|s| s.txs.values().next_back())
-            .min_by_key(|t| (t.max_tip(), std::cmp::Reverse(t.id)))
-            .cloned();
-        match worst {
-            Some(w) if w.max_tip() < incoming.max_tip() => {
-                self.remove_tx(&w);
-                self.emit(PoolEvent::Discarded(w.hash));
-                self.reclassify(w.sender, None);
-                Ok(())
+    /// Refuses a new transaction of `sender` at `nonce` that would wait queued when the sender already has
+    /// `account_queue` queued (one that becomes pending is always taken: it only shortens the queue).
+    fn check_account_queue(
+        &self,
+        sender: Address,
+        nonce: u64,
+        state_nonce: u64,
+        balance: U256,
+    ) -> Result<(), PoolError> {
+        let Some(s) = self.senders.get(&sender) else { return Ok(()) };
+        let slots = self.config.account_slots;
+        let queued = s.txs.range(state_nonce..).count() - pending_run(state_nonce, balance, &s.txs, slots).len();
+        // Pending when every nonce before it is pooled and it fits the slots (affordable: checked already).
+        let offset = nonce - state_nonce;
+        let becomes_pending = s.txs.range(state_nonce..nonce).count() as u64 == offset && offset < slots as u64;
+        if !becomes_pending && queued >= self.config.account_queue {
+            return Err(PoolError::AccountQueueFull { sender, max: self.config.account_queue });
+        }
+        Ok(())
+    }
+
+    /// Drops a transaction's hash, size and sub-pool membership (not its sender's entry).
+    pub(crate) fn forget(&mut self, hash: &B256) {
+        self.by_hash.remove(hash);
+        if let Some(meta) = self.meta.remove(hash) {
+            self.total_bytes = self.total_bytes.saturating_sub(meta.size);
+            if self.pending.remove(hash) {
+                self.pending_bytes = self.pending_bytes.saturating_sub(meta.size);
             }
-            _ => Err(PoolError::PoolFull),
         }
     }
 
-    fn remove_tx(&mut self, tx: &PooledTx) {
-        self.by_hash.remove(&tx.hash);
-        self.pending.remove(&tx.hash);
+    pub(crate) fn remove_tx(&mut self, tx: &PooledTx) {
+        self.forget(&tx.hash);
         if let Some(s) = self.senders.get_mut(&tx.sender) {
             s.txs.remove(&tx.nonce);
             if s.txs.is_empty() {
@@ -239,18 +278,22 @@ impl TxPool {
     }
 
     /// Recomputes `sender`'s pending run and emits Pending/Queued for what moved (and for `new`).
-    fn reclassify(&mut self, sender: Address, new: Option<B256>) {
+    pub(crate) fn reclassify(&mut self, sender: Address, new: Option<B256>) {
         let Some(s) = self.senders.get(&sender) else { return };
-        let pending: B256Set = s.pending().iter().map(|t| t.hash).collect();
+        let pending: B256Set = s.pending(self.config.account_slots).iter().map(|t| t.hash).collect();
         let all: Vec<B256> = s.txs.values().map(|t| t.hash).collect();
         for hash in all {
             let was = self.pending.contains(&hash);
             let is = pending.contains(&hash);
+            let size = self.meta.get(&hash).map_or(0, |m| m.size);
             if is && !was {
                 self.pending.insert(hash);
+                self.pending_bytes = self.pending_bytes.saturating_add(size);
                 self.emit(PoolEvent::Pending(hash));
             } else if !is && (was || new == Some(hash)) {
-                self.pending.remove(&hash);
+                if self.pending.remove(&hash) {
+                    self.pending_bytes = self.pending_bytes.saturating_sub(size);
+                }
                 self.emit(PoolEvent::Queued(hash));
             }
         }
@@ -289,6 +332,8 @@ impl TxPool {
             }
             self.reclassify(sender, None);
         }
+        // Promotions can push the pending bytes over their cap.
+        let _ = self.enforce_size_caps(None);
         Ok(())
     }
 
@@ -352,7 +397,8 @@ impl TxPool {
     /// The pending transactions ordered for block building: by effective tip at the current base fee,
     /// each sender's in nonce order.
     pub fn best_transactions(&self) -> BestTransactions {
-        BestTransactions::new(self.senders.values().map(SenderTxs::pending).collect(), self.base_fee)
+        let slots = self.config.account_slots;
+        BestTransactions::new(self.senders.values().map(|s| s.pending(slots)).collect(), self.base_fee)
     }
 
     /// A pooled transaction.
@@ -367,7 +413,7 @@ impl TxPool {
 
     /// Every pending transaction.
     pub fn pending(&self) -> Vec<Arc<PooledTx>> {
-        self.senders.values().flat_map(SenderTxs::pending).collect()
+        self.senders.values().flat_map(|s| s.pending(self.config.account_slots)).collect()
     }
 
     /// Every queued transaction.

@@ -81,21 +81,16 @@ pub enum PoolError {
         /// The sender's nonce.
         state_nonce: u64,
     },
-    /// The nonce is too far ahead of the sender's nonce.
-    #[error("nonce too high: next nonce {state_nonce}, tx nonce {nonce} (too far ahead to queue)")]
-    NonceGapTooLarge {
-        /// The transaction's nonce.
-        nonce: u64,
-        /// The sender's nonce.
-        state_nonce: u64,
-    },
-    /// The sender cannot pay for the transaction.
-    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}")]
+    /// The sender cannot pay for the transaction together with its pooled transactions of lower nonces,
+    /// which all run before it (geth's overdraft check).
+    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, pooled before it {pooled}")]
     InsufficientFunds {
         /// The balance.
         balance: U256,
-        /// Gas × max fee + value.
+        /// This transaction's gas × max fee + value (+ blob gas × blob fee).
         cost: U256,
+        /// What the sender's pooled transactions with lower nonces cost together.
+        pooled: U256,
     },
     /// A transaction with the same sender and nonce is in the pool and this one does not bump its fees
     /// enough.
@@ -110,9 +105,14 @@ pub enum PoolError {
     /// The same transaction is already pooled.
     #[error("already known: {0}")]
     AlreadyKnown(B256),
-    /// The sender has too many transactions pooled.
-    #[error("sender {0} already has the maximum number of pooled transactions")]
-    SenderLimit(Address),
+    /// The sender already has as many queued (not yet executable) transactions as one account may.
+    #[error("account limit exceeded: sender {sender} already has {max} queued transactions (--txpool.accountqueue)")]
+    AccountQueueFull {
+        /// The sender.
+        sender: Address,
+        /// The limit.
+        max: usize,
+    },
     /// The pool is full and this transaction pays less than everything in it.
     #[error("txpool is full")]
     PoolFull,
@@ -142,6 +142,15 @@ pub enum PoolError {
 /// Upper bound of one blob with its commitment, cell/blob proofs and encoding overhead.
 const BLOB_ENVELOPE_BYTES: usize = 131_072 + 48 + 128 * 48 + 64;
 
+/// geth's `--txpool.accountslots` default.
+pub const DEFAULT_ACCOUNT_SLOTS: usize = 16;
+/// geth's `--txpool.accountqueue` default.
+pub const DEFAULT_ACCOUNT_QUEUE: usize = 64;
+/// geth's `--txpool.lifetime` default: three hours.
+pub const DEFAULT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3 * 60 * 60);
+/// reth's default for `--txpool.pending-max-size` and `--txpool.queued-max-size`: 20 MB each.
+pub const DEFAULT_SUBPOOL_MAX_BYTES: usize = 20 * 1024 * 1024;
+
 /// The rules of one chain's pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -169,10 +178,18 @@ pub struct PoolConfig {
     pub osaka: bool,
     /// Most transactions in the pool.
     pub max_transactions: usize,
-    /// Most transactions per sender.
-    pub max_per_sender: usize,
-    /// Most a nonce may run ahead of the sender's current nonce.
-    pub max_nonce_gap: u64,
+    /// Most executable (pending) transactions per sender (geth's `--txpool.accountslots`); the sender's
+    /// later in-order transactions wait queued until earlier ones are mined, as geth keeps them.
+    pub account_slots: usize,
+    /// Most queued transactions per sender (geth's `--txpool.accountqueue`): nonce-gapped, unaffordable,
+    /// or in order beyond `account_slots`. One more is refused.
+    pub account_queue: usize,
+    /// How long a queued transaction may wait before the sweep evicts it (geth's `--txpool.lifetime`).
+    pub lifetime: std::time::Duration,
+    /// Most encoded bytes of pending transactions (reth's `--txpool.pending-max-size`, there in MB).
+    pub pending_max_bytes: usize,
+    /// Most encoded bytes of queued transactions (reth's `--txpool.queued-max-size`, there in MB).
+    pub queued_max_bytes: usize,
     /// Most blobs one transaction may carry.
     pub max_blobs_per_tx: usize,
 }
@@ -193,8 +210,11 @@ impl PoolConfig {
             prague: true,
             osaka: true,
             max_transactions: 10_000,
-            max_per_sender: 64,
-            max_nonce_gap: 64,
+            account_slots: DEFAULT_ACCOUNT_SLOTS,
+            account_queue: DEFAULT_ACCOUNT_QUEUE,
+            lifetime: DEFAULT_LIFETIME,
+            pending_max_bytes: DEFAULT_SUBPOOL_MAX_BYTES,
+            queued_max_bytes: DEFAULT_SUBPOOL_MAX_BYTES,
             max_blobs_per_tx: 6,
         }
     }

@@ -2,73 +2,19 @@
 //! replacement, eviction, ordering, mark_invalid, new heads and unwinds; a property test of invariants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{collections::HashMap, sync::Mutex};
+mod common;
+
+use std::collections::HashMap;
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEip4844, TxEip4844Variant, TxEnvelope, TxLegacy},
+    consensus::{SignableTransaction, TxEip4844, TxEip4844Variant, TxEnvelope, TxLegacy},
     eips::Encodable2718,
-    signers::{SignerSync, local::PrivateKeySigner},
+    signers::SignerSync,
 };
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_primitives::{Address, B256, TxKind, U256};
+use common::{CHAIN, GWEI, State, config, key, raw, sign, tx1559};
 use proptest::prelude::*;
-use surge_txpool::{PoolConfig, PoolError, PoolEvent, SubPool, TxPool};
-
-const CHAIN: u64 = 763374;
-const GWEI: u128 = 1_000_000_000;
-
-fn key(i: u8) -> PrivateKeySigner {
-    PrivateKeySigner::from_bytes(&B256::repeat_byte(i + 1)).unwrap()
-}
-
-fn config() -> PoolConfig {
-    let mut c = PoolConfig::ethereum(CHAIN, 30_000_000);
-    c.allowed_types = vec![0, 1, 2];
-    c.denied_senders = vec![key(9).address()];
-    c
-}
-
-fn tx1559(from: u8, nonce: u64, max_fee: u128, tip: u128) -> TxEip1559 {
-    TxEip1559 {
-        chain_id: CHAIN,
-        nonce,
-        gas_limit: 21_000,
-        max_fee_per_gas: max_fee,
-        max_priority_fee_per_gas: tip,
-        to: TxKind::Call(Address::repeat_byte(0x42 + from)),
-        value: U256::from(1),
-        access_list: Default::default(),
-        input: Bytes::new(),
-    }
-}
-
-fn sign(from: u8, tx: TxEip1559) -> Vec<u8> {
-    let sig = key(from).sign_hash_sync(&tx.signature_hash()).unwrap();
-    TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718()
-}
-
-fn raw(from: u8, nonce: u64, max_fee: u128, tip: u128) -> Vec<u8> {
-    sign(from, tx1559(from, nonce, max_fee, tip))
-}
-
-/// Account state the tests control.
-#[derive(Default)]
-struct State(Mutex<HashMap<Address, (u64, U256)>>);
-
-impl State {
-    fn funded() -> Self {
-        let s = Self::default();
-        for i in 0..10 {
-            s.set(i, 0, U256::from(10u128.pow(20)));
-        }
-        s
-    }
-    fn set(&self, i: u8, nonce: u64, balance: U256) {
-        self.0.lock().unwrap().insert(key(i).address(), (nonce, balance));
-    }
-    fn view(&self) -> impl Fn(&Address) -> (u64, U256) + '_ {
-        move |a: &Address| self.0.lock().unwrap().get(a).copied().unwrap_or_default()
-    }
-}
+use surge_txpool::{PoolError, PoolEvent, SubPool, TxPool};
 
 #[test]
 fn every_bad_input_gets_its_own_error() {
@@ -83,7 +29,6 @@ fn every_bad_input_gets_its_own_error() {
     let mut t = tx1559(0, 0, 2 * GWEI, GWEI);
     t.chain_id = 1;
     assert_eq!(err(&mut pool, &sign(0, t)), PoolError::WrongChainId { expected: CHAIN, got: Some(1) });
-    assert_eq!(err(&mut pool, &raw(0, 65, 2 * GWEI, GWEI)), PoolError::NonceGapTooLarge { nonce: 65, state_nonce: 0 });
     assert_eq!(err(&mut pool, &raw(0, 0, 0, 0)), PoolError::FeeTooLow { max_fee: 0, floor: 1 });
     assert_eq!(err(&mut pool, &raw(0, 0, GWEI, 2 * GWEI)), PoolError::TipAboveFeeCap { tip: 2 * GWEI, max_fee: GWEI });
     let mut t = tx1559(0, 0, 2 * GWEI, GWEI);
@@ -234,13 +179,17 @@ fn full_pool_evicts_the_cheapest_tail_and_sender_limits_hold() {
     let state = State::funded();
     let mut cfg = config();
     cfg.max_transactions = 3;
-    cfg.max_per_sender = 2;
+    cfg.account_slots = 1;
+    cfg.account_queue = 1;
     let mut pool = TxPool::new(cfg, GWEI as u64);
     let mut events = pool.subscribe_events(1000);
     let view = state.view();
     pool.add(&raw(0, 0, 10 * GWEI, 3 * GWEI), &view).unwrap();
     let cheap = pool.add(&raw(0, 1, 10 * GWEI, GWEI), &view).unwrap().0;
-    assert_eq!(pool.add(&raw(0, 2, 10 * GWEI, 9 * GWEI), &view).unwrap_err(), PoolError::SenderLimit(key(0).address()));
+    assert_eq!(
+        pool.add(&raw(0, 2, 10 * GWEI, 9 * GWEI), &view).unwrap_err(),
+        PoolError::AccountQueueFull { sender: key(0).address(), max: 1 }
+    );
     pool.add(&raw(1, 0, 10 * GWEI, 2 * GWEI), &view).unwrap();
     let full = pool.add(&raw(2, 0, 10 * GWEI, GWEI), &view).unwrap_err();
     assert_eq!(full, PoolError::PoolFull);

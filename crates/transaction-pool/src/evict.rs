@@ -1,0 +1,117 @@
+//! Making room: the full pool's cheapest tail, the byte caps of the pending and queued sub-pools, and the
+//! lifetime sweep of queued transactions.
+
+use std::{cmp::Reverse, sync::Arc, time::Instant};
+
+use alloy_primitives::B256;
+use surge_interfaces::{PoolEvent, PooledTx};
+
+use crate::{PoolError, TxPool};
+
+/// Which sub-pool is over its byte cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Over {
+    Queued,
+    Pending,
+}
+
+impl TxPool {
+    /// Makes room for `incoming` by dropping the cheapest tail transaction (a sender's highest nonce, so
+    /// no gap opens), or refuses it when it pays no more than that one.
+    pub(crate) fn evict_for(&mut self, incoming: &PooledTx) -> Result<(), PoolError> {
+        let worst = self
+            .senders
+            .values()
+            .filter_map(|s| s.txs.values().next_back())
+            .min_by_key(|t| (t.max_tip(), Reverse(t.id)))
+            .cloned();
+        match worst {
+            Some(w) if w.max_tip() < incoming.max_tip() => {
+                self.discard(&[w]);
+                Ok(())
+            }
+            _ => Err(PoolError::PoolFull),
+        }
+    }
+
+    /// Removes `txs` as evicted ([`PoolEvent::Discarded`]) and re-sorts their senders.
+    fn discard(&mut self, txs: &[Arc<PooledTx>]) {
+        for tx in txs {
+            self.remove_tx(tx);
+            self.emit(PoolEvent::Discarded(tx.hash));
+        }
+        for tx in txs {
+            self.reclassify(tx.sender, None);
+        }
+    }
+
+    /// Bytes of queued transactions.
+    pub fn queued_bytes(&self) -> usize {
+        self.total_bytes.saturating_sub(self.pending_bytes)
+    }
+
+    /// Bytes of pending transactions.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    fn over_cap(&self) -> Option<Over> {
+        if self.queued_bytes() > self.config.queued_max_bytes {
+            Some(Over::Queued)
+        } else if self.pending_bytes > self.config.pending_max_bytes {
+            Some(Over::Pending)
+        } else {
+            None
+        }
+    }
+
+    /// While a sub-pool is over its byte cap, evicts its lowest-priced transaction that opens no gap:
+    /// queued, some sender's highest nonce; pending, the last of some sender's run, with the sender's
+    /// queued transactions after it (they cannot run without it). Ties go against the newest, as reth
+    /// drops the worst first. When `incoming` is evicted it is refused: "txpool is full".
+    pub(crate) fn enforce_size_caps(&mut self, incoming: Option<B256>) -> Result<(), PoolError> {
+        while let Some(over) = self.over_cap() {
+            let slots = self.config.account_slots;
+            let victim = self
+                .senders
+                .values()
+                .filter_map(|s| match over {
+                    // The pending run is a prefix, so a sender with anything queued has its last one queued.
+                    Over::Queued => s.txs.values().next_back().filter(|t| !self.pending.contains(&t.hash)).cloned(),
+                    Over::Pending => s.pending(slots).pop().filter(|t| self.pending.contains(&t.hash)),
+                })
+                .min_by_key(|t| (t.max_tip(), Reverse(t.id)));
+            let Some(victim) = victim else { break };
+            let doomed: Vec<Arc<PooledTx>> = match over {
+                Over::Queued => vec![victim],
+                Over::Pending => self
+                    .senders
+                    .get(&victim.sender)
+                    .map(|s| s.txs.range(victim.nonce..).map(|(_, t)| t.clone()).collect())
+                    .unwrap_or_default(),
+            };
+            let refused = incoming.is_some_and(|h| doomed.iter().any(|t| t.hash == h));
+            self.discard(&doomed);
+            if refused {
+                return Err(PoolError::PoolFull);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evicts every queued transaction that arrived more than the configured lifetime before `now`
+    /// (geth's `--txpool.lifetime`), each with [`PoolEvent::Discarded`]; returns their hashes. Pending
+    /// transactions stay, however old. The node calls this periodically with the current time.
+    pub fn evict_expired(&mut self, now: Instant) -> Vec<B256> {
+        let lifetime = self.config.lifetime;
+        let expired: Vec<Arc<PooledTx>> = self
+            .by_hash
+            .values()
+            .filter(|t| !self.pending.contains(&t.hash))
+            .filter(|t| self.meta.get(&t.hash).is_some_and(|m| now.saturating_duration_since(m.arrived) > lifetime))
+            .cloned()
+            .collect();
+        self.discard(&expired);
+        expired.iter().map(|t| t.hash).collect()
+    }
+}
