@@ -1,4 +1,5 @@
-//! The on-disk store (redb): chain data, plain and hashed state, trie nodes and per-block reverts.
+//! The on-disk store (redb): chain data, plain and hashed state, trie nodes, per-block reverts and the
+//! history index over them.
 //!
 //! Every block is written in one write transaction, so a crash leaves either the whole block or none of
 //! it. Most block commits do not wait for the disk: the block is in the block log first, and reopening
@@ -10,6 +11,7 @@ mod code_cache;
 mod diff;
 mod executed;
 mod genesis;
+mod history;
 mod proof;
 mod provider;
 mod recent;
@@ -36,6 +38,8 @@ pub use diff::{Applied, StateDiff, apply_diff, decode_trie_account};
 pub use executed::{ExecutedBlock, StateChange};
 pub use genesis::genesis_header;
 use genesis::{genesis_parts, write_genesis};
+pub use proof::ProofWindow;
+use proof::reverts_above;
 pub use provider::StateProvider;
 pub use recent::RecentTimestamps;
 pub use revert::BlockRevert;
@@ -95,8 +99,8 @@ pub enum StoreError {
     },
     /// The data directory was written by a surge-node that stores data differently.
     #[error(
-        "data directory {path} holds store format {found}, this surge-node reads format {FORMAT_VERSION}: \
-         remove it (dev data) or use the version that wrote it"
+        "data directory {path} holds store format {found}, this surge-node reads format {FORMAT_VERSION} (and \
+         upgrades format {FORMAT_WITHOUT_HISTORY}): remove it (dev data) or use the version that wrote it"
     )]
     Format {
         /// The directory.
@@ -146,6 +150,19 @@ pub enum StoreError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A proof of a block further below the head than the caller allows (see [`ProofWindow`]).
+    #[error(
+        "block {target} is {distance} blocks below head {head}, beyond the proof window of {window} blocks",
+        distance = .head.saturating_sub(*.target)
+    )]
+    BeyondProofWindow {
+        /// The requested block.
+        target: u64,
+        /// The head.
+        head: u64,
+        /// The window the caller allowed.
+        window: u64,
     },
     /// Unwinding past what is stored.
     #[error("cannot unwind to block {target}: {reason}")]
@@ -277,6 +294,8 @@ impl Store {
         };
         match found {
             Some((found, _)) if found != expected => return Err(StoreError::GenesisMismatch { expected, found }),
+            // Before the block log replays: the blocks it writes go into the index as every block does.
+            Some((_, Some(FORMAT_WITHOUT_HISTORY))) => history::build_from_reverts(&db)?,
             Some((_, version)) if version != Some(FORMAT_VERSION) => {
                 return Err(StoreError::Format { path: dir.display().to_string(), found: version.unwrap_or(0) });
             }
@@ -385,13 +404,16 @@ impl Store {
             .with_recent_timestamps(self.recent.clone()))
     }
 
-    /// A view of the state after canonical block `number` (the head, or an earlier block whose reverts
-    /// are kept: the latest state seen through the reverts above it, no write involved).
+    /// A view of the state after canonical block `number` (the head, or any earlier block: the latest
+    /// state seen through the history index, one lookup per key read, however old the block).
     pub fn state_at(&self, number: u64) -> Result<StateProvider, StoreError> {
         let (generation, read) = self.begin_state_read()?;
-        let (head, reverts) = reverts_above(&read, number)?;
+        let head = head_number(&read)?;
+        if number > head {
+            return Err(StoreError::Unwind { target: number, reason: format!("the head is block {head}") });
+        }
         let provider = self.view(generation, read)?;
-        Ok(if number == head { provider } else { provider.with_reverts(number, reverts) })
+        Ok(if number == head { provider } else { provider.at_block(number) })
     }
 
     /// The head's account at `address`: from the state cache when it holds it, otherwise read (and kept)
@@ -468,14 +490,29 @@ impl Store {
         Ok(applied.root)
     }
 
-    /// Proves `address` and its `slots` at canonical block `number` (the head, or an earlier block whose
-    /// reverts are kept), in one read transaction: never waits for a block being committed.
+    /// Proves `address` and its `slots` at canonical block `number` (the head, or any earlier block), in
+    /// one read transaction: never waits for a block being committed. The cost grows with the blocks above
+    /// `number`; see [`Self::proof_within`] for a bounded one.
     pub fn proof(&self, number: u64, address: Address, slots: &[B256]) -> Result<AccountProof, StoreError> {
+        self.proof_within(number, address, slots, ProofWindow::UNBOUNDED)
+    }
+
+    /// [`Self::proof`], refusing ([`StoreError::BeyondProofWindow`]) a block more than `window` blocks
+    /// below the head of the snapshot it reads, before reading any revert.
+    pub fn proof_within(
+        &self,
+        number: u64,
+        address: Address,
+        slots: &[B256],
+        window: ProofWindow,
+    ) -> Result<AccountProof, StoreError> {
         let read = self.db.begin_read()?;
+        let head = head_number(&read)?;
+        window.check(number, head)?;
         let expected = read_header(&read.open_table(HEADERS)?, number)?
             .ok_or_else(|| StoreError::Unwind { target: number, reason: "no such block".into() })?
             .state_root;
-        let (_, reverts) = reverts_above(&read, number)?;
+        let reverts = reverts_above(&read, number, head)?;
         let tables = proof::TrieTables {
             account_trie: read.open_table(ACCOUNT_TRIE)?,
             hashed_accounts: read.open_table(HASHED_ACCOUNTS)?,
@@ -549,25 +586,12 @@ impl Store {
     }
 }
 
-/// The head's number and the reverts of the blocks above `number`, lowest first.
-fn reverts_above(read: &redb::ReadTransaction, number: u64) -> Result<(u64, Vec<BlockRevert>), StoreError> {
-    let head = match read.open_table(CANONICAL)?.last()? {
-        Some((n, _)) => n.value(),
-        None => return Err(StoreError::Corrupt("no canonical blocks".into())),
-    };
-    if number > head {
-        return Err(StoreError::Unwind { target: number, reason: format!("the head is block {head}") });
+/// The number of the head `read` sees.
+fn head_number(read: &redb::ReadTransaction) -> Result<u64, StoreError> {
+    match read.open_table(CANONICAL)?.last()? {
+        Some((n, _)) => Ok(n.value()),
+        None => Err(StoreError::Corrupt("no canonical blocks".into())),
     }
-    let table = read.open_table(REVERTS)?;
-    let mut out = Vec::with_capacity((head - number) as usize);
-    for n in number + 1..=head {
-        let raw = table
-            .get(n)?
-            .map(|g| g.value().to_vec())
-            .ok_or_else(|| StoreError::Unwind { target: number, reason: format!("revert of block {n} is missing") })?;
-        out.push(BlockRevert::decode(&raw, n)?);
-    }
-    Ok((head, out))
 }
 
 fn read_header(table: &impl ReadableTable<u64, &'static [u8]>, number: u64) -> Result<Option<Header>, StoreError> {

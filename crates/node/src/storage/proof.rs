@@ -1,7 +1,9 @@
 //! `eth_getProof`: account and storage proofs from the stored tries, at the head or at an earlier block
 //! whose reverts are kept — read-only in both cases. An earlier block's proof overlays the values the
 //! reverts above it hold on the head's leaves and recomputes only the paths they touch (the head's branch
-//! nodes stand for everything else), so a proof never needs the store's write transaction.
+//! nodes stand for everything else), so a proof never needs the store's write transaction. That reads
+//! every revert above the block (every key changed since must be overlaid to rebuild its root), so callers
+//! bound the distance with a [`ProofWindow`].
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,6 +17,7 @@ use super::{
     StoreError,
     diff::decode_trie_account,
     revert::BlockRevert,
+    tables::REVERTS,
     tables::StoredAccount,
     trie_io::{AccountLeaves, AccountNodes, StorageLeaves, StorageNodes},
 };
@@ -206,4 +209,44 @@ fn path_nodes(nodes: &ProofNodes, target: &B256) -> Vec<Bytes> {
         .filter(|(path, node)| path.is_empty() || node.len() >= 32)
         .map(|(_, node)| node)
         .collect()
+}
+
+/// How many blocks below the head a proof may reach. Proving an earlier block rebuilds its state root from
+/// the reverts of every block since, so its cost grows with the distance: a caller serving requests (the
+/// RPC) bounds it, and a block outside is refused before any of that work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProofWindow(pub u64);
+
+impl ProofWindow {
+    /// No bound: any block the store holds.
+    pub const UNBOUNDED: Self = Self(u64::MAX);
+
+    /// Refuses `target` when it lies more than the window below `head`.
+    pub(super) fn check(self, target: u64, head: u64) -> Result<(), StoreError> {
+        if head.saturating_sub(target) > self.0 {
+            return Err(StoreError::BeyondProofWindow { target, head, window: self.0 });
+        }
+        Ok(())
+    }
+}
+
+/// The reverts of the blocks above `number` up to `head`, lowest first.
+pub(super) fn reverts_above(
+    read: &redb::ReadTransaction,
+    number: u64,
+    head: u64,
+) -> Result<Vec<BlockRevert>, StoreError> {
+    if number > head {
+        return Err(StoreError::Unwind { target: number, reason: format!("the head is block {head}") });
+    }
+    let table = read.open_table(REVERTS)?;
+    let mut out = Vec::with_capacity((head - number) as usize);
+    for n in number + 1..=head {
+        let raw = table
+            .get(n)?
+            .map(|g| g.value().to_vec())
+            .ok_or_else(|| StoreError::Unwind { target: number, reason: format!("revert of block {n} is missing") })?;
+        out.push(BlockRevert::decode(&raw, n)?);
+    }
+    Ok(out)
 }

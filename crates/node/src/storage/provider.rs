@@ -1,20 +1,20 @@
-//! State as a revm database, over one read transaction (a consistent snapshot): the latest state, or a
-//! recent block's state — the latest plain state seen through the reverts of the blocks above it.
+//! State as a revm database, over one read transaction (a consistent snapshot): the latest state, or an
+//! earlier block's state — the latest plain state seen through the history index (see `history`).
 
 use std::sync::{Arc, OnceLock};
 
-use alloy_primitives::{Address, B256, U256, map::HashMap};
+use alloy_primitives::{Address, B256, U256};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::{DatabaseRef, bytecode::Bytecode, state::AccountInfo};
 
-use super::{CodeCache, RecentTimestamps, StateCache, StateFilter, StoreError, revert::BlockRevert, tables::*};
+use super::{CodeCache, RecentTimestamps, StateCache, StateFilter, StoreError, history, tables::*};
 
-/// The pre-block values of everything changed above some block: what that block's state had.
-#[derive(Debug, Default)]
-struct Overlay {
+/// Where an earlier block's values are found: the history index of the snapshot.
+#[derive(Debug)]
+struct History {
     block: u64,
-    accounts: HashMap<Address, Option<StoredAccount>>,
-    storage: HashMap<(Address, B256), U256>,
+    accounts: Lazy<([u8; 20], u64), &'static [u8]>,
+    storage: Lazy<([u8; 20], [u8; 32], u64), [u8; 32]>,
 }
 
 /// A table of the snapshot, opened when first read (a view that reads accounts only — the pool's — opens
@@ -51,7 +51,8 @@ impl<K: redb::Key + 'static, V: redb::Value + 'static> Lazy<K, V> {
 /// A snapshot of the state at the head, or at an earlier block.
 #[derive(Debug)]
 pub struct StateProvider {
-    overlay: Option<Overlay>,
+    /// Set for an earlier block's state.
+    history: Option<History>,
     accounts: Lazy<[u8; 20], StoredAccount>,
     storage: Lazy<([u8; 20], [u8; 32]), [u8; 32]>,
     codes: Lazy<[u8; 32], &'static [u8]>,
@@ -71,7 +72,7 @@ impl StateProvider {
     /// Opens the state tables of `txn`, reading analyzed code through `code_cache`.
     pub fn new(txn: ReadTransaction, code_cache: Arc<CodeCache>) -> Result<Self, StoreError> {
         Ok(Self {
-            overlay: None,
+            history: None,
             accounts: Lazy::new(PLAIN_ACCOUNTS),
             storage: Lazy::new(PLAIN_STORAGE),
             codes: Lazy::new(BYTECODES),
@@ -104,19 +105,11 @@ impl StateProvider {
         self
     }
 
-    /// The state as it was after block `block`, given the reverts of the blocks above it, lowest first.
-    pub(crate) fn with_reverts(mut self, block: u64, reverts: Vec<BlockRevert>) -> Self {
-        let mut overlay = Overlay { block, ..Default::default() };
-        // The lowest block above `block` that touched a key holds its value at `block`.
-        for revert in reverts {
-            for (address, account) in revert.accounts {
-                overlay.accounts.entry(address).or_insert(account);
-            }
-            for (address, slot, value) in revert.storage {
-                overlay.storage.entry((address, slot)).or_insert(value);
-            }
-        }
-        self.overlay = Some(overlay);
+    /// The state as it was after block `block` (below the snapshot's head): each key is looked up in the
+    /// history index first.
+    pub(crate) fn at_block(mut self, block: u64) -> Self {
+        self.history =
+            Some(History { block, accounts: Lazy::new(ACCOUNT_HISTORY), storage: Lazy::new(STORAGE_HISTORY) });
         self
     }
 
@@ -134,11 +127,15 @@ impl StateProvider {
 
     /// The account at `address`.
     pub fn account(&self, address: &Address) -> Result<Option<StoredAccount>, StoreError> {
-        if let Some(account) = self.overlay.as_ref().and_then(|o| o.accounts.get(address)) {
-            return Ok(*account);
+        if let Some(history) = &self.history
+            && let Some(account) = history::account_after(history.accounts.get(&self.txn)?, address, history.block)?
+        {
+            return Ok(account);
         }
-        // After the overlay (an older block's accounts that are gone now are in its reverts), before the
-        // cache: an account the store never held needs neither, nor a place in the cache.
+        // Past the history index, the account is as the head of this snapshot has it: nothing changed it
+        // after the block read (an account since deleted has an entry above, answered there). The filter and
+        // the cache describe exactly that head, so they may answer. Before the cache: an account the store
+        // never held needs neither, nor a place in the cache.
         if self.state_filter.as_ref().is_some_and(|f| !f.may_hold_account(address)) {
             return Ok(None);
         }
@@ -183,12 +180,18 @@ impl DatabaseRef for StateProvider {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StoreError> {
-        if let Some(value) =
-            self.overlay.as_ref().and_then(|o| o.storage.get(&(address, B256::from(index.to_be_bytes::<32>()))))
+        if let Some(history) = &self.history
+            && let Some(value) = history::slot_after(
+                history.storage.get(&self.txn)?,
+                &address,
+                &B256::from(index.to_be_bytes::<32>()),
+                history.block,
+            )?
         {
-            return Ok(*value);
+            return Ok(value);
         }
-        // As for accounts: a slot the store never held needs no read, nor a place in the cache.
+        // As for accounts: past the index the slot is the head's, and a slot the store never held needs no
+        // read, nor a place in the cache.
         if self.state_filter.as_ref().is_some_and(|f| !f.may_hold_slot(&address, &index)) {
             return Ok(U256::ZERO);
         }
@@ -210,7 +213,7 @@ impl DatabaseRef for StateProvider {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
-        if self.overlay.as_ref().is_some_and(|o| number > o.block) {
+        if self.history.as_ref().is_some_and(|h| number > h.block) {
             return Ok(B256::ZERO); // not an ancestor of that block
         }
         Ok(self.canonical.get(&self.txn)?.get(number)?.map(|g| B256::from(g.value())).unwrap_or_default())

@@ -1,8 +1,9 @@
 //! The tables of the store and the byte encodings of their records.
 //!
 //! Plain state is what execution reads; hashed state and trie branch nodes are what the state root is
-//! computed from; reverts are what unwinding applies. Keys that are paths or hashes are stored
-//! big-endian (or one nibble per byte) so key order equals trie order.
+//! computed from; reverts are what unwinding applies; the history index answers reads of earlier blocks.
+//! Keys that are paths or hashes are stored big-endian (or one nibble per byte) so key order equals trie
+//! order.
 
 use alloy_primitives::{Address, B256, U256};
 use redb::{TableDefinition, TypeName, Value};
@@ -43,6 +44,13 @@ pub const REVERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("reverts")
 /// Block number → the values after the block of every key its revert lists (same encoding), so a
 /// notification's state changes are read, never recomputed.
 pub const CHANGES_AFTER: TableDefinition<u64, &[u8]> = TableDefinition::new("changes_after");
+/// (address, block) → the account before that block changed it: 72 bytes, or none (it did not exist).
+/// The history index: the value after block N is the one at the first entry above N (see the store's
+/// `history` module).
+pub const ACCOUNT_HISTORY: TableDefinition<([u8; 20], u64), &[u8]> = TableDefinition::new("account_history");
+/// (address, slot, block) → the slot before that block changed it (zero: unset). See [`ACCOUNT_HISTORY`].
+pub const STORAGE_HISTORY: TableDefinition<([u8; 20], [u8; 32], u64), [u8; 32]> =
+    TableDefinition::new("storage_history");
 /// Named values: genesis hash, head.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -50,8 +58,12 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const META_GENESIS: &str = "genesis_hash";
 /// Meta key of the store format version.
 pub const META_VERSION: &str = "format_version";
-/// The store format this code writes.
-pub const FORMAT_VERSION: u64 = 2;
+/// The store format this code writes: 3 added the history index. A format-2 store (the same tables
+/// without the index) is upgraded when opened; a binary that reads only format 2 refuses format 3, rather
+/// than writing blocks the index would miss.
+pub const FORMAT_VERSION: u64 = 3;
+/// The format before the history index, which opening upgrades.
+pub const FORMAT_WITHOUT_HISTORY: u64 = 2;
 
 /// An account as execution sees it: nonce, balance, code hash (72 bytes on disk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,5 +1,6 @@
 //! Writing blocks into a write transaction and undoing them: the state change, the chain data and the
-//! per-block records (what undoes a block, what it left) that unwinds and notifications use.
+//! per-block records (what undoes a block, what it left) that unwinds and notifications use, and the history
+//! index that reads of earlier blocks use.
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope, TxReceipt, proofs};
 use alloy::eips::Encodable2718;
@@ -9,7 +10,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::{
     Applied, BlockRevert, CommittedParts, ExecutedBlock, SealedHeader, StateChange, StateDiff, StoreError, apply_diff,
-    read_header, tables::*,
+    history::HistoryWriter, read_header, tables::*,
 };
 
 /// The encodings a block was written with, which the block log reuses.
@@ -195,6 +196,7 @@ fn write_block_data(
     let senders: Vec<u8> = senders.iter().flat_map(|s| s.0.0).collect();
     txn.open_table(SENDERS)?.insert(n, senders.as_slice())?;
     txn.open_table(REVERTS)?.insert(n, applied.revert.encode().as_slice())?;
+    HistoryWriter::open(txn)?.record(n, &applied.revert)?;
     let after = applied.after.encode();
     txn.open_table(CHANGES_AFTER)?.insert(n, after.as_slice())?;
     Ok(BlockBytes { header: vec![], body, senders, receipts, after, contracts: vec![] })
@@ -233,6 +235,7 @@ pub(super) fn unwind_keeping(txn: &WriteTransaction, target: u64) -> Result<Vec<
             .map(|g| g.value().to_vec())
             .ok_or_else(|| StoreError::Unwind { target, reason: format!("revert of block {number} is missing") })?;
         let revert = BlockRevert::decode(&raw, number)?;
+        HistoryWriter::open(txn)?.remove(number, &revert)?;
         let applied = apply_diff(txn, &StateDiff::from_revert(&revert))?;
         root = Some(applied.root);
         restored.push(applied.after);
