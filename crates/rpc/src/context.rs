@@ -128,20 +128,13 @@ impl RpcContext {
         Ok((self.store.state_at(number)?, header.header))
     }
 
-    /// Refuses, before any work, a proof at `number` outside the proof window: more than
-    /// [`RpcLimits::proof_window`] blocks below the head and below `finalized` (a proof at an old block
-    /// re-derives every state change since it). Every block an inbox checkpoint references back to the
-    /// one L1 finalized is served, however far that lags.
-    pub fn within_proof_window(&self, number: u64) -> RpcResult<()> {
+    /// How far below the head `eth_getProof` reaches: [`RpcLimits::proof_window`], or down to `finalized`
+    /// when that lags further (every block an inbox checkpoint references back to the one L1 finalized is
+    /// served, however far that is). A proof at an old block re-derives every state change since it.
+    pub fn proof_window(&self) -> RpcResult<surge_host::storage::ProofWindow> {
         let head = self.head_number()?;
-        if head.saturating_sub(number) <= self.limits.proof_window || number >= self.tags.finalized(head) {
-            return Ok(());
-        }
-        Err(RpcError::Execution(format!(
-            "distance to target block exceeds maximum proof window: block {number}, head {head}, window {} \
-             (--rpc.eth-proof-window)",
-            self.limits.proof_window
-        )))
+        let to_finalized = head.saturating_sub(self.tags.finalized(head));
+        Ok(surge_host::storage::ProofWindow(self.limits.proof_window.max(to_finalized)))
     }
 
     /// The base fee of the block after `header` under the chain's rules.

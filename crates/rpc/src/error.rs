@@ -58,6 +58,14 @@ impl RpcError {
 
 impl From<RpcError> for ErrorObjectOwned {
     fn from(e: RpcError) -> Self {
+        if let RpcError::Store(surge_host::StoreError::BeyondProofWindow { target, head, window }) = e {
+            // reth's words: clients match them to fall back to an archive node.
+            let message = format!(
+                "distance to target block exceeds maximum proof window: block {target}, head {head}, window \
+                 {window} (--rpc.eth-proof-window)"
+            );
+            return ErrorObjectOwned::owned(SERVER_ERROR, message, None::<()>);
+        }
         let message = e.to_string();
         match e {
             RpcError::InvalidParams(_) | RpcError::InvalidBlockRange => {

@@ -414,9 +414,8 @@ impl EthApi {
         block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
         let number = self.ctx.resolve(block.map(BlockIdParam::get).transpose()?.unwrap_or_default())?;
-        self.ctx.within_proof_window(number)?;
         let slots: Vec<B256> = keys.iter().map(crate::params::storage_key).collect::<RpcResult<_>>()?;
-        let p = self.ctx.store.proof(number, address, &slots)?;
+        let p = self.ctx.store.proof_within(number, address, &slots, self.ctx.proof_window()?)?;
         Ok(EIP1186AccountProofResponse {
             address,
             balance: p.balance,
