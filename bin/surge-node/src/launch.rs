@@ -38,7 +38,7 @@ pub struct RunningChain {
     pub control: ChainHandle,
     producer: Option<ProducerHandle>,
     rpc: jsonrpsee::server::ServerHandle,
-    _sweeper: AbortOnDrop,
+    sweeper: AbortOnDrop,
 }
 
 /// A task that ends with its owner (the pool sweeper holds the pool, and with it the store).
@@ -54,7 +54,7 @@ impl Drop for AbortOnDrop {
 const POOL_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Evicts the pool's queued transactions older than its lifetime, every [`POOL_SWEEP_EVERY`].
-fn spawn_pool_sweeper(name: &'static str, pool: PoolHandle) -> tokio::task::JoinHandle<()> {
+fn spawn_poolsweeper(name: &'static str, pool: PoolHandle) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(POOL_SWEEP_EVERY);
         loop {
@@ -183,7 +183,7 @@ impl OpenChain {
         metrics::counter!("surge_blocks_built_total", "chain" => chain.clone()).increment(0);
         let (handle, rpc_addr) = modules.start(&options.rpc, &chain).await?;
         let producer = producer.spawn(options.mode);
-        let sweeper = AbortOnDrop(spawn_pool_sweeper(self.name, self.pool.clone()));
+        let sweeper = AbortOnDrop(spawn_poolsweeper(self.name, self.pool.clone()));
         Ok(RunningChain {
             name: self.name,
             spec: self.spec,
@@ -193,7 +193,7 @@ impl OpenChain {
             control,
             producer: Some(producer),
             rpc: handle,
-            _sweeper: sweeper,
+            sweeper: sweeper,
         })
     }
 }
@@ -217,7 +217,7 @@ impl RunningChain {
         if let Some(p) = self.producer.take() {
             p.stop();
         }
-        self._sweeper.0.abort();
+        self.sweeper.0.abort();
         let _ = self.rpc.stop();
         self.rpc.stopped().await;
         // Streams and listeners end, so the tasks reading them finish and release the store.

@@ -76,6 +76,12 @@ pub async fn serve_compat(
     let fail = |reason: String| crate::config::ConfigError { field: "surge.compat_addr".into(), reason };
     let mut modules = surge_rpc::RpcModules::empty();
     modules.merge(surge.module()).map_err(|e| fail(e.to_string()))?;
+    // `GET /health` answers here too.
+    let mut health = jsonrpsee::RpcModule::new(());
+    health
+        .register_method("system_health", |_, _, _| serde_json::json!({ "status": "ok" }))
+        .map_err(|e| fail(e.to_string()))?;
+    modules.merge(health).map_err(|e| fail(e.to_string()))?;
     // Its only namespace is `surge`, whatever the main endpoint's list.
     let config = surge_rpc::RpcServerConfig { addr, ..server.clone() }.all_apis();
     let (handle, bound) = modules.start(&config, "compat").await.map_err(|e| fail(format!("{addr}: {e}")))?;

@@ -120,14 +120,21 @@ pub struct RpcSettings {
     pub exec: ExecLimits,
 }
 
-/// The value of the first of `(field, value)` given, or `default`; zero is refused, naming the field.
-fn at_least_one<T: Copy + PartialEq + From<u8>>(given: [(&str, Option<T>); 2], default: T) -> Result<T, ConfigError> {
+/// The value of the first of `(field, value)` given (flag, then file key), or `default`; zero is refused,
+/// naming the field.
+pub(crate) fn at_least_one<T: Copy + PartialEq + From<u8>>(
+    given: [(&str, Option<T>); 2],
+    default: T,
+) -> Result<T, ConfigError> {
     match given.into_iter().find_map(|(field, value)| value.map(|v| (field, v))) {
         Some((field, v)) if v == T::from(0) => Err(err(field, "must be at least 1")),
         Some((_, v)) => Ok(v),
         None => Ok(default),
     }
 }
+
+/// The longest a request may be allowed to execute.
+const MAX_DURATION: Duration = Duration::from_secs(3600);
 
 /// `5s`, `500ms`, `2m` or plain seconds.
 fn parse_duration(field: &str, text: &str) -> Result<Duration, ConfigError> {
@@ -138,11 +145,11 @@ fn parse_duration(field: &str, text: &str) -> Result<Duration, ConfigError> {
     let duration = match unit {
         "" | "s" => Duration::from_secs(n),
         "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n * 60),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
         _ => return Err(err(field, format!("{text:?}: unknown unit {unit:?} (ms, s or m)"))),
     };
-    if duration.is_zero() {
-        return Err(err(field, "must be longer than zero"));
+    if duration.is_zero() || duration > MAX_DURATION {
+        return Err(err(field, "must be longer than zero and at most an hour"));
     }
     Ok(duration)
 }

@@ -6,11 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
-
-fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
-    ConfigError { field: field.into(), reason: reason.to_string() }
-}
+use crate::{config::ConfigError, rpc_config::at_least_one};
 
 /// `[txpool]`: geth's per-sender limits and lifetime, reth's sub-pool byte caps (in MB, as reth's flags).
 #[derive(Debug, Default, Deserialize)]
@@ -67,15 +63,8 @@ impl TxPoolLimits {
 impl TxPoolSection {
     /// `flags` over the file, geth's and reth's defaults where unset; a zero names its flag or key.
     pub fn resolve(&self, flags: &TxPoolFlags) -> Result<TxPoolLimits, ConfigError> {
-        let pick = |flag: (&str, Option<u64>), key: (&str, Option<u64>), default: u64| match flag
-            .1
-            .map(|v| (flag.0, v))
-            .or(key.1.map(|v| (key.0, v)))
-        {
-            Some((field, 0)) => Err(err(field, "must be above 0")),
-            Some((_, v)) => Ok(v),
-            None => Ok(default),
-        };
+        let pick =
+            |flag: (&str, Option<u64>), key: (&str, Option<u64>), default: u64| at_least_one([flag, key], default);
         let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         let megabytes = |v: u64| count(v.saturating_mul(1024 * 1024));
         let default_mb = (surge_txpool::DEFAULT_SUBPOOL_MAX_BYTES / (1024 * 1024)) as u64;

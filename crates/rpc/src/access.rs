@@ -184,7 +184,8 @@ where
         let header = |name: http::header::HeaderName| {
             request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
         };
-        let upgrade = header(http::header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        // jsonrpsee's own test, so a request is tagged with the transport jsonrpsee serves it over.
+        let upgrade = jsonrpsee::server::ws::is_upgrade_request(&request);
         if upgrade {
             // Clients outside a browser send no Origin; a page always does.
             if let Some(origin) = header(http::header::ORIGIN).filter(|o| !self.origins.origin(o)) {
@@ -254,50 +255,79 @@ impl Drop for InFlight {
 
 impl<S> RpcServiceT for Gated<S>
 where
-    S: RpcServiceT<MethodResponse = MethodResponse> + Send + Sync + Clone + 'static,
+    S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse> + Send + Sync + Clone + 'static,
 {
     type MethodResponse = MethodResponse;
     type NotificationResponse = S::NotificationResponse;
-    type BatchResponse = S::BatchResponse;
+    type BatchResponse = MethodResponse;
 
     fn call<'a>(&self, mut request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
         if !self.apis(request.extensions()).allows(request.method_name()) {
             request.method = HIDDEN.into();
         }
-        let ws = request.extensions().get::<Transport>() == Some(&Transport::Ws);
-        let guard = ws.then(|| {
-            let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-            (InFlight(self.in_flight.clone()), before)
-        });
-        let (inner, max) = (self.inner.clone(), self.gate.max_in_flight);
+        let slot = self.take_slot(request.extensions());
+        let inner = self.inner.clone();
         async move {
-            if let Some((_, before)) = &guard
-                && *before >= max
-            {
-                let message = format!("too many calls in flight on this connection (at most {max})");
-                return MethodResponse::error(request.id, ErrorObjectOwned::owned(LIMIT_EXCEEDED, message, None::<()>));
+            match slot {
+                Err(refused) => MethodResponse::error(request.id, refused),
+                Ok(slot) => {
+                    let response = inner.call(request).await;
+                    drop(slot);
+                    response
+                }
             }
-            let response = inner.call(request).await;
-            drop(guard);
-            response
         }
     }
 
+    // jsonrpsee runs a batch's calls one after the other: the batch holds one slot.
     fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
         for entry in batch.iter_mut().flatten() {
-            let allowed = self.apis(entry.extensions()).allows(entry.method_name());
-            if !allowed {
+            if !self.apis(entry.extensions()).allows(entry.method_name()) {
                 match entry {
                     BatchEntry::Call(request) => request.method = HIDDEN.into(),
                     BatchEntry::Notification(n) => n.method = HIDDEN.into(),
                 }
             }
         }
-        self.inner.batch(batch)
+        let slot = self.take_slot(batch.extensions());
+        let inner = self.inner.clone();
+        async move {
+            match slot {
+                Err(refused) => MethodResponse::error(jsonrpsee::types::Id::Null, refused),
+                Ok(slot) => {
+                    let response = inner.batch(batch).await;
+                    drop(slot);
+                    response
+                }
+            }
+        }
     }
 
-    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+    fn notification<'a>(
+        &self,
+        mut n: Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        if !self.apis(n.extensions()).allows(n.method_name()) {
+            n.method = HIDDEN.into();
+        }
         self.inner.notification(n)
+    }
+}
+
+impl<S> Gated<S> {
+    /// One of the connection's in-flight slots for a WebSocket call (HTTP requests take none: one
+    /// connection sends them one at a time); an error once all are taken.
+    fn take_slot(&self, extensions: &http::Extensions) -> Result<Option<InFlight>, ErrorObjectOwned> {
+        if extensions.get::<Transport>() != Some(&Transport::Ws) {
+            return Ok(None);
+        }
+        let slot = InFlight(self.in_flight.clone());
+        let max = self.gate.max_in_flight;
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= max {
+            let message = format!("too many calls in flight on this connection (at most {max})");
+            return Err(ErrorObjectOwned::owned(LIMIT_EXCEEDED, message, None::<()>));
+        }
+        Ok(Some(slot))
     }
 }
 

@@ -52,6 +52,9 @@ impl Default for RpcLimits {
     }
 }
 
+/// How far below the head `eth_getProof` follows a lagging `finalized` at most (a day of 1 s blocks).
+pub const MAX_PROOF_LAG: u64 = 86_400;
+
 /// The node state behind the RPC.
 #[derive(Clone)]
 pub struct RpcContext {
@@ -133,7 +136,8 @@ impl RpcContext {
     /// served, however far that is). A proof at an old block re-derives every state change since it.
     pub fn proof_window(&self) -> RpcResult<surge_host::storage::ProofWindow> {
         let head = self.head_number()?;
-        let to_finalized = head.saturating_sub(self.tags.finalized(head));
+        // However far `finalized` lags (a stalled L1 or proposer), never more than this.
+        let to_finalized = head.saturating_sub(self.tags.finalized(head)).min(MAX_PROOF_LAG);
         Ok(surge_host::storage::ProofWindow(self.limits.proof_window.max(to_finalized)))
     }
 

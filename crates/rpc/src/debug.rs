@@ -24,7 +24,7 @@ use alloy_evm::{Evm, EvmEnv, EvmFactory, FromRecoveredTx};
 use alloy_primitives::B256;
 use jsonrpsee::proc_macros::rpc;
 use revm::{DatabaseRef, context::TxEnv, database::CacheDB};
-use revm_inspectors::tracing::{DebugInspector, TransactionContext};
+use revm_inspectors::tracing::{DebugInspector, TraceLimitBehavior, TraceLimits, TransactionContext};
 use surge_host::StateProvider;
 use surge_interfaces::ConfigureEvm;
 use surge_l2_rules::{FeeRules, TaikoEvmFactory};
@@ -125,7 +125,7 @@ impl DebugApi {
                 tx_hash: Some(*tx.tx_hash()),
             };
             let run = Run { env: env.clone(), tx: tx_env, opts: opts.clone(), context: Some(context), commit: true };
-            let trace = trace_one(&factory, &mut db, run, &mut guard)?;
+            let trace = trace_one(&factory, &mut db, run, &mut guard, self.ctx.limits.max_trace_bytes)?;
             out.push(TraceResult::Success { result: trace, tx_hash: Some(*tx.tx_hash()) });
         }
         Ok(out)
@@ -186,7 +186,7 @@ impl DebugApi {
         let factory = self.ctx.evm_config().simulation_factory();
         let budget = TraceBudget::for_options(&opts.tracing_options, self.ctx.limits.max_trace_bytes);
         let run = Run { env, tx, opts: opts.tracing_options, context: None, commit: false };
-        trace_one(&factory, &mut db, run, &mut ExecGuard::new(deadline, budget))
+        trace_one(&factory, &mut db, run, &mut ExecGuard::new(deadline, budget), self.ctx.limits.max_trace_bytes)
     }
 }
 
@@ -200,18 +200,28 @@ struct Run {
     commit: bool,
 }
 
-/// Runs `run` with its tracer on `db` under `guard`; a run the guard stopped is an error, and its trace
-/// is never built.
-fn trace_one(factory: &TaikoEvmFactory, db: &mut Db, run: Run, guard: &mut ExecGuard) -> RpcResult<GethTrace> {
+/// Runs `run` with its tracer on `db` under `guard`, the tracer recording at most `max_bytes` of call
+/// inputs, outputs and memory; a run stopped by either is an error, and its trace is never built.
+fn trace_one(
+    factory: &TaikoEvmFactory,
+    db: &mut Db,
+    run: Run,
+    guard: &mut ExecGuard,
+    max_bytes: u64,
+) -> RpcResult<GethTrace> {
     let Run { env, tx, opts, context, commit } = run;
-    let mut inspector = DebugInspector::new(opts).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    let inspector = DebugInspector::new(opts).map_err(|e| RpcError::InvalidParams(e.to_string()))?;
+    let mut inspector = bounded(inspector, max_bytes);
     let block_env = env.block_env.clone();
     let result = {
         let mut evm = factory.create_evm_with_inspector(&mut *db, env, (&mut *guard, &mut inspector));
         evm.transact(tx.clone())
     };
     guard.check()?;
-    let result = result.map_err(|e| RpcError::Execution(e.to_string()))?;
+    let result = result.map_err(|e| match e.to_string() {
+        text if text.contains(RECORDED_LIMIT) => crate::guard::budget_error(max_bytes),
+        text => RpcError::Execution(text),
+    })?;
     let trace = inspector
         .get_result(context, &tx, &block_env, &result, db)
         .map_err(|e| RpcError::Execution(format!("building the trace: {e}")))?;
@@ -219,6 +229,26 @@ fn trace_one(factory: &TaikoEvmFactory, db: &mut Db, run: Run, guard: &mut ExecG
         revm::DatabaseCommit::commit(db, result.state);
     }
     Ok(trace)
+}
+
+/// How revm-inspectors words a recording stopped at its limit.
+const RECORDED_LIMIT: &str = "trace recorded byte limit exceeded";
+
+/// `inspector` halting the run once its tracer has recorded `max_bytes` of call inputs, outputs and
+/// memory (a call tracer copies each frame's input: a loop of calls with megabytes of calldata would
+/// record gigabytes). The mux tracer's inner tracers are out of reach and bounded by the deadline only.
+fn bounded(inspector: DebugInspector, max_bytes: u64) -> DebugInspector {
+    let limits = TraceLimits::default()
+        .set_max_recorded_bytes(Some(usize::try_from(max_bytes).unwrap_or(usize::MAX)))
+        .set_behavior(TraceLimitBehavior::Halt);
+    match inspector {
+        DebugInspector::CallTracer(t, config) => DebugInspector::CallTracer(t.with_limits(limits), config),
+        DebugInspector::PreStateTracer(t, config) => DebugInspector::PreStateTracer(t.with_limits(limits), config),
+        DebugInspector::FlatCallTracer(t) => DebugInspector::FlatCallTracer(t.with_limits(limits)),
+        DebugInspector::Erc7562Tracer(t, config) => DebugInspector::Erc7562Tracer(t.with_limits(limits), config),
+        DebugInspector::Default(t, opts) => DebugInspector::Default(t.with_limits(limits), opts),
+        other => other,
+    }
 }
 
 #[jsonrpsee::core::async_trait]

@@ -20,6 +20,9 @@ use crate::{
     params::{BlockIdParam, BlockNumberParam, FilterParam, StorageKeyParam},
 };
 
+/// Storage keys one `eth_getProof` may ask for (each is a proof of its own).
+const MAX_PROOF_KEYS: usize = 1_024;
+
 /// One gwei: the suggested priority fee (what anvil and geth's dev mode suggest on an idle chain).
 const SUGGESTED_TIP: u128 = 1_000_000_000;
 
@@ -414,6 +417,12 @@ impl EthApi {
         block: Option<BlockIdParam>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
         let number = self.ctx.resolve(block.map(BlockIdParam::get).transpose()?.unwrap_or_default())?;
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(RpcError::InvalidParams(format!(
+                "{} storage keys, at most {MAX_PROOF_KEYS} in one eth_getProof",
+                keys.len()
+            )));
+        }
         let slots: Vec<B256> = keys.iter().map(crate::params::storage_key).collect::<RpcResult<_>>()?;
         let p = self.ctx.store.proof_within(number, address, &slots, self.ctx.proof_window()?)?;
         Ok(EIP1186AccountProofResponse {

@@ -25,6 +25,8 @@ pub struct ChainEvents {
     pub pending: broadcast::Sender<B256>,
     /// The latest pending hashes with their sequence numbers (for `eth_getFilterChanges`).
     pub pending_history: Arc<Mutex<VecDeque<(u64, B256)>>>,
+    /// What polling filters and log subscriptions hold together.
+    pub criteria: Arc<crate::logs::CriteriaBudget>,
 }
 
 impl ChainEvents {
@@ -32,7 +34,8 @@ impl ChainEvents {
     pub fn start(ctx: &RpcContext) -> Self {
         let (blocks, _) = broadcast::channel(256);
         let (pending, _) = broadcast::channel(4096);
-        let events = Self { blocks, pending, pending_history: Arc::default() };
+        let criteria = crate::logs::CriteriaBudget::new(crate::logs::MAX_CRITERIA);
+        let events = Self { blocks, pending, pending_history: Arc::default(), criteria };
 
         let hub = ctx.hub.clone();
         let sender = events.blocks.clone();

@@ -121,7 +121,8 @@ impl RpcExecutor {
                     lower_priority()
                 }
             })
-            .panic_handler(|_| tracing::error!("an RPC execution panicked; its request got an error"))
+            // Jobs catch their own panics; this keeps anything else from aborting the process.
+            .panic_handler(|_| tracing::error!("an RPC execution thread panicked outside a request"))
             .build()
             .map_err(|e| ExecStartError { threads, reason: e.to_string() })?;
         Ok(Self {
@@ -166,8 +167,11 @@ impl RpcExecutor {
             let _entered = runtime.as_ref().map(|r| r.enter());
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Deadline::after(timeout))));
             drop(permit);
-            let _ =
-                tx.send(result.unwrap_or_else(|_| Err(RpcError::Execution("the execution failed internally".into()))));
+            let result = result.unwrap_or_else(|_| {
+                tracing::error!("an RPC execution panicked; its request got an error");
+                Err(RpcError::Execution("the execution failed internally".into()))
+            });
+            let _ = tx.send(result);
         });
         rx.await.map_err(|_| RpcError::Execution("the execution thread stopped".into()))?
     }

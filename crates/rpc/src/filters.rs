@@ -19,6 +19,7 @@ use crate::{
     context::RpcContext,
     error::{RpcError, RpcResult},
     events::ChainEvents,
+    exec::{Deadline, Work},
     logs::{check_filter, get_logs, logs_in_range},
 };
 
@@ -37,6 +38,8 @@ enum Kind {
 #[derive(Debug)]
 struct Installed {
     kind: Kind,
+    /// A log filter's share of the criteria budget.
+    _criteria: Option<crate::logs::Criteria>,
     /// Last block reported (block and log filters) or last pending sequence number.
     cursor: u64,
     last_poll: Instant,
@@ -57,11 +60,11 @@ pub trait EthFilterApi {
     #[method(name = "newPendingTransactionFilter")]
     fn new_pending_transaction_filter(&self) -> RpcResult<FilterId>;
     /// What happened since the last poll.
-    #[method(name = "getFilterChanges", blocking)]
-    fn filter_changes(&self, id: FilterId) -> RpcResult<FilterChanges>;
+    #[method(name = "getFilterChanges")]
+    async fn filter_changes(&self, id: FilterId) -> RpcResult<FilterChanges>;
     /// Every log a log filter matches.
-    #[method(name = "getFilterLogs", blocking)]
-    fn filter_logs(&self, id: FilterId) -> RpcResult<Vec<alloy::rpc::types::Log>>;
+    #[method(name = "getFilterLogs")]
+    async fn filter_logs(&self, id: FilterId) -> RpcResult<Vec<alloy::rpc::types::Log>>;
     /// Removes a filter.
     #[method(name = "uninstallFilter")]
     fn uninstall_filter(&self, id: FilterId) -> RpcResult<bool>;
@@ -87,6 +90,10 @@ impl EthFilter {
     }
 
     fn install(&self, kind: Kind, cursor: u64) -> RpcResult<FilterId> {
+        let criteria = match &kind {
+            Kind::Logs(filter) => Some(self.events.criteria.take(filter)?),
+            _ => None,
+        };
         let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
         if filters.len() >= self.ctx.limits.max_filters {
             filters.retain(|_, f| f.last_poll.elapsed() < FILTER_TTL);
@@ -103,7 +110,7 @@ impl EthFilter {
                 break id;
             }
         };
-        filters.insert(id, Installed { kind, cursor, last_poll: Instant::now() });
+        filters.insert(id, Installed { kind, _criteria: criteria, cursor, last_poll: Instant::now() });
         Ok(FilterId::Str(format!("0x{id:032x}")))
     }
 
@@ -121,34 +128,8 @@ impl EthFilter {
     }
 }
 
-/// Removes filters nobody polled for [`FILTER_TTL`], every [`SWEEP_EVERY`], while they exist.
-async fn sweep(filters: Weak<Filters>) {
-    let mut every = tokio::time::interval(SWEEP_EVERY);
-    every.tick().await;
-    loop {
-        every.tick().await;
-        let Some(filters) = filters.upgrade() else { return };
-        filters.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, f| f.last_poll.elapsed() < FILTER_TTL);
-    }
-}
-
-impl EthFilterApiServer for EthFilter {
-    fn new_filter(&self, filter: crate::params::FilterParam) -> RpcResult<FilterId> {
-        let filter = filter.get()?;
-        check_filter(&filter, self.ctx.limits.log_query_limit)?;
-        let head = self.ctx.head_number()?;
-        self.install(Kind::Logs(Box::new(filter)), head)
-    }
-
-    fn new_block_filter(&self) -> RpcResult<FilterId> {
-        self.install(Kind::Blocks, self.ctx.head_number()?)
-    }
-
-    fn new_pending_transaction_filter(&self) -> RpcResult<FilterId> {
-        self.install(Kind::Pending, self.events.pending_seq())
-    }
-
-    fn filter_changes(&self, id: FilterId) -> RpcResult<FilterChanges> {
+impl EthFilter {
+    fn changes_now(&self, id: FilterId, deadline: Deadline) -> RpcResult<FilterChanges> {
         let key = Self::key(&id)?;
         let (kind, cursor) = {
             let mut filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
@@ -173,7 +154,8 @@ impl EthFilterApiServer for EthFilter {
                 // Only the new blocks, and never past the filter's own upper bound.
                 let to = filter.get_to_block().map_or(head, |t| t.min(head));
                 let from = (cursor + 1).max(filter.get_from_block().unwrap_or(0));
-                let logs = if from > to { vec![] } else { logs_in_range(&self.ctx, &filter, from, to, None)? };
+                let logs =
+                    if from > to { vec![] } else { logs_in_range(&self.ctx, &filter, from, to, Some(deadline))? };
                 (FilterChanges::Logs(logs), head)
             }
         };
@@ -183,16 +165,55 @@ impl EthFilterApiServer for EthFilter {
         Ok(changes)
     }
 
-    fn filter_logs(&self, id: FilterId) -> RpcResult<Vec<alloy::rpc::types::Log>> {
+    fn logs_now(&self, id: FilterId, deadline: Deadline) -> RpcResult<Vec<alloy::rpc::types::Log>> {
         let key = Self::key(&id)?;
         let kind = {
             let filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
             filters.get(&key).map(|f| f.kind.clone()).ok_or_else(Self::not_found)?
         };
         match kind {
-            Kind::Logs(filter) => get_logs(&self.ctx, &filter, None),
+            Kind::Logs(filter) => get_logs(&self.ctx, &filter, Some(deadline)),
             _ => Err(RpcError::InvalidParams("not a log filter".into())),
         }
+    }
+}
+
+/// Removes filters nobody polled for [`FILTER_TTL`], every [`SWEEP_EVERY`], while they exist.
+async fn sweep(filters: Weak<Filters>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(filters) = filters.upgrade() else { return };
+        filters.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, f| f.last_poll.elapsed() < FILTER_TTL);
+    }
+}
+
+#[jsonrpsee::core::async_trait]
+impl EthFilterApiServer for EthFilter {
+    fn new_filter(&self, filter: crate::params::FilterParam) -> RpcResult<FilterId> {
+        let filter = filter.get()?;
+        check_filter(&filter, self.ctx.limits.log_query_limit)?;
+        let head = self.ctx.head_number()?;
+        self.install(Kind::Logs(Box::new(filter)), head)
+    }
+
+    fn new_block_filter(&self) -> RpcResult<FilterId> {
+        self.install(Kind::Blocks, self.ctx.head_number()?)
+    }
+
+    fn new_pending_transaction_filter(&self) -> RpcResult<FilterId> {
+        self.install(Kind::Pending, self.events.pending_seq())
+    }
+
+    async fn filter_changes(&self, id: FilterId) -> RpcResult<FilterChanges> {
+        let filters = self.clone();
+        self.ctx.exec.run(Work::Call, move |deadline| filters.changes_now(id, deadline)).await
+    }
+
+    async fn filter_logs(&self, id: FilterId) -> RpcResult<Vec<alloy::rpc::types::Log>> {
+        let filters = self.clone();
+        self.ctx.exec.run(Work::Call, move |deadline| filters.logs_now(id, deadline)).await
     }
 
     fn uninstall_filter(&self, id: FilterId) -> RpcResult<bool> {

@@ -5,13 +5,17 @@
 //! every step: a loop over a deep stack fills memory at gigabytes per second, so its cost is counted as
 //! it grows and the trace is refused before it is built.
 
+use std::collections::HashSet;
+
 use alloy::rpc::types::trace::geth::{GethDebugTracingOptions, GethDefaultTracingOptions};
+use alloy_primitives::{Address, U256};
 use revm::{
+    bytecode::opcode::{SLOAD, SSTORE},
     inspector::Inspector,
     interpreter::{
         InstructionResult, Interpreter,
         interpreter::EthInterpreter,
-        interpreter_types::{MemoryTr, ReturnData},
+        interpreter_types::{InputsTr, Jumps, MemoryTr, ReturnData},
     },
 };
 
@@ -34,13 +38,17 @@ pub enum Stopped {
 }
 
 /// What the struct logger records per step, for counting its cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceBudget {
     max_bytes: u64,
     used: u64,
     stack: bool,
     memory: bool,
     return_data: bool,
+    storage: bool,
+    /// Slots read or written so far: at each SLOAD and SSTORE the struct logger copies the storage it has
+    /// seen, so those steps cost more as the slots grow.
+    slots: HashSet<(Address, U256)>,
 }
 
 impl TraceBudget {
@@ -57,7 +65,14 @@ impl TraceBudget {
             stack: config.is_stack_enabled(),
             memory: config.is_memory_enabled(),
             return_data: config.is_return_data_enabled(),
+            storage: config.is_storage_enabled(),
+            slots: HashSet::new(),
         })
+    }
+
+    /// The most bytes it allows.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     fn charge(&mut self, interp: &Interpreter<EthInterpreter>) -> bool {
@@ -70,6 +85,12 @@ impl TraceBudget {
         }
         if self.return_data {
             cost += interp.return_data.buffer().len() as u64;
+        }
+        if self.storage && matches!(interp.bytecode.opcode(), SLOAD | SSTORE) {
+            if let Some(slot) = interp.stack.data().last() {
+                self.slots.insert((interp.input.target_address(), *slot));
+            }
+            cost += 64 * self.slots.len() as u64;
         }
         self.used = self.used.saturating_add(cost);
         self.used > self.max_bytes
@@ -101,12 +122,17 @@ impl ExecGuard {
         match self.stopped {
             None => Ok(()),
             Some(Stopped::Deadline) => Err(self.deadline.error()),
-            Some(Stopped::Budget(max)) => Err(RpcError::Limit(format!(
-                "trace larger than {max} bytes (--rpc.max-trace-bytes): trace less (disableStack, no \
-                 enableMemory), or use callTracer"
-            ))),
+            Some(Stopped::Budget(max)) => Err(budget_error(max)),
         }
     }
+}
+
+/// The error of a trace that outgrew `max` bytes.
+pub fn budget_error(max: u64) -> RpcError {
+    RpcError::Limit(format!(
+        "trace larger than {max} bytes (--rpc.max-trace-bytes): trace less (disableStack, disableStorage, no \
+         enableMemory), or use callTracer"
+    ))
 }
 
 impl<CTX> Inspector<CTX, EthInterpreter> for ExecGuard {
@@ -180,14 +206,14 @@ mod tests {
 
         let opts = GethDebugTracingOptions::default();
         let budget = TraceBudget::for_options(&opts, 1 << 20);
-        let mut tracing = ExecGuard::new(Deadline::after(Duration::from_secs(60)), budget);
+        let mut tracing = ExecGuard::new(Deadline::after(Duration::from_secs(60)), budget.clone());
         assert!(!run(&mut tracing, deep_loop(1000), 10_000_000));
         assert_eq!(tracing.stopped(), Some(Stopped::Budget(1 << 20)));
         // A megabyte is spent about 250 words into the pushes: the loop never starts.
         assert!(tracing.check().unwrap_err().to_string().contains("--rpc.max-trace-bytes"));
 
         // Nothing to stop: a short constructor runs to its end, and the call tracer has no byte budget.
-        let mut fine = ExecGuard::new(Deadline::after(Duration::from_secs(60)), budget);
+        let mut fine = ExecGuard::new(Deadline::after(Duration::from_secs(60)), budget.clone());
         assert!(run(&mut fine, Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xf3]), 100_000));
         assert!(fine.check().is_ok());
         let call_tracer = GethDebugTracingOptions::call_tracer(Default::default());

@@ -1,5 +1,10 @@
 //! `eth_getLogs` over stored receipts, with the logs bloom skipping blocks that cannot match.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
 use alloy::rpc::types::{Filter, FilterBlockOption, Log};
 
 use crate::{
@@ -21,6 +26,51 @@ pub fn check_filter(filter: &Filter, limit: usize) -> RpcResult<()> {
         )));
     }
     Ok(())
+}
+
+/// Addresses and topics that installed filters and log subscriptions may hold together: each is compared
+/// with every new log, and one client could otherwise fill memory with filters at the per-filter limit.
+pub const MAX_CRITERIA: usize = 1_000_000;
+
+/// The addresses and topics held by every installed filter and log subscription.
+#[derive(Debug)]
+pub struct CriteriaBudget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+/// A filter's share of the [`CriteriaBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct Criteria {
+    budget: Arc<CriteriaBudget>,
+    taken: usize,
+}
+
+impl Drop for Criteria {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.taken, Ordering::AcqRel);
+    }
+}
+
+impl CriteriaBudget {
+    /// At most `max` addresses and topics in all.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self { used: AtomicUsize::new(0), max })
+    }
+
+    /// Takes `filter`'s addresses and topics (at least one) from the budget, or refuses it when full.
+    pub fn take(self: &Arc<Self>, filter: &Filter) -> RpcResult<Criteria> {
+        let taken = 1 + filter.address.len() + filter.topics.iter().map(|t| t.len()).sum::<usize>();
+        let criteria = Criteria { budget: self.clone(), taken };
+        if self.used.fetch_add(taken, Ordering::AcqRel) + taken > self.max {
+            return Err(RpcError::Limit(format!(
+                "too many filter addresses and topics installed ({} at most over all filters and log \
+                 subscriptions); uninstall unused filters",
+                self.max
+            )));
+        }
+        Ok(criteria)
+    }
 }
 
 /// The logs matching `filter`, with its range resolved against the head and capped, stopped at

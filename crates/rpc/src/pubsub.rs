@@ -57,6 +57,13 @@ impl EthPubSubApiServer for EthPubSub {
                 return Ok(());
             }
         };
+        let criteria = match filter.as_ref().map(|f| self.events.criteria.take(f)).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                pending.reject(ErrorObjectOwned::from(e)).await;
+                return Ok(());
+            }
+        };
         let sink = pending.accept().await?;
         let send = |value: serde_json::Value| {
             let sink = sink.clone();
@@ -77,6 +84,8 @@ impl EthPubSubApiServer for EthPubSub {
             }
         }
         let filter = filter.unwrap_or_default();
+        // Held, so given back, until the subscription ends.
+        let _criteria = criteria;
         let mut rx = self.events.blocks.subscribe();
         loop {
             let block = match rx.recv().await {
