@@ -193,7 +193,7 @@ impl OpenChain {
             control,
             producer: Some(producer),
             rpc: handle,
-            sweeper: sweeper,
+            sweeper,
         })
     }
 }
