@@ -152,6 +152,7 @@ async fn run_chains(
         }
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
+            crate::launch::as_dev_chain_pool(&l1.pool);
             l1.store.set_durable_every(settings.durable_every);
             let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
             let l1 = l1

@@ -227,6 +227,12 @@ impl RunningChain {
     }
 }
 
+/// A dev chain's pool keeps every executable transaction of a sender pending, as anvil does (the public
+/// L2's per-sender slots would hold a script's or the proposer's bursts back a block at a time).
+pub fn as_dev_chain_pool(pool: &PoolHandle) {
+    pool.pool().config_mut().account_slots = usize::MAX;
+}
+
 /// `evm_mine` (as anvil and hardhat have it): builds a block now, whatever the block time.
 fn dev_module(producer: Arc<Producer>) -> eyre::Result<jsonrpsee::RpcModule<Arc<Producer>>> {
     let mut module = jsonrpsee::RpcModule::new(producer);

@@ -88,6 +88,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
     let protocol: ProtocolConfig = serde_json::from_value(addresses["protocol"].clone())?;
     let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &dir.join("l1"))?;
+    crate::launch::as_dev_chain_pool(&l1.pool);
     let builder = Arc::new(EthereumPayloadBuilder { spec: l1.spec.clone(), pool: l1.pool.clone() });
     let l1 = l1
         .start(StartOptions {

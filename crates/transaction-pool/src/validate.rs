@@ -178,8 +178,9 @@ pub struct PoolConfig {
     pub osaka: bool,
     /// Most transactions in the pool.
     pub max_transactions: usize,
-    /// Most executable (pending) transactions per sender (geth's `--txpool.accountslots`); the sender's
-    /// later in-order transactions wait queued until earlier ones are mined, as geth keeps them.
+    /// Most executable (pending) transactions per sender (geth's `--txpool.accountslots` number, always
+    /// enforced: geth trims a sender to it only once its pool is full, reth caps a sender's slots outright);
+    /// the sender's later in-order transactions wait queued until earlier ones are mined. Dev chains lift it.
     pub account_slots: usize,
     /// Most queued transactions per sender (geth's `--txpool.accountqueue`): nonce-gapped, unaffordable,
     /// or in order beyond `account_slots`. One more is refused.
