@@ -395,6 +395,8 @@ pub struct FlagValues {
     pub proposer: crate::proposer_config::ProposerFlags,
     /// RPC limits.
     pub rpc: crate::rpc_config::RpcFlags,
+    /// `--keep-serving`.
+    pub keep_serving: bool,
 }
 
 /// Everything the node runs with, resolved.
@@ -436,6 +438,8 @@ pub struct Settings {
     pub proposer: crate::proposer_config::ProposerSettings,
     /// The RPC server's limits.
     pub rpc: crate::rpc_config::RpcSettings,
+    /// When a critical task fails, keep answering RPC (`/ready` says what failed) instead of stopping.
+    pub keep_serving: bool,
 }
 
 impl Settings {
@@ -478,6 +482,7 @@ impl Settings {
         let cors = flags.cors.clone().or(file.http.cors).unwrap_or_default();
         Ok(Self {
             rpc: file.rpc.resolve(&flags.rpc, max_request_size, cors)?,
+            keep_serving: flags.keep_serving,
             datadir: flags
                 .datadir
                 .clone()

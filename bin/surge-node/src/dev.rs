@@ -109,6 +109,7 @@ async fn run_chains(
     fee_recipient: Option<Address>,
 ) -> eyre::Result<()> {
     let dev = fee_recipient.is_none();
+    let supervisor = crate::supervisor::Supervisor::default();
     // One registry for every metric of the node, installed before anything records into it.
     let prometheus = match settings.metrics {
         Some(_) => Some(crate::l1::install_metrics()?),
@@ -147,9 +148,11 @@ async fn run_chains(
         ledger.set_block_time(every);
     }
     let (l1, (heads, watcher)) = match &settings.l1_rpc_url {
-        Some(url) => {
-            (None, crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync, ledger.clone()).await?)
-        }
+        Some(url) => (
+            None,
+            crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync, ledger.clone(), &supervisor)
+                .await?,
+        ),
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
             crate::launch::as_dev_chain_pool(&l1.pool);
@@ -168,10 +171,17 @@ async fn run_chains(
                     fee_recipient: Address::ZERO,
                     dev: true,
                     extensions: vec![],
+                    supervisor: supervisor.clone(),
                 })
                 .await?;
-            let follow =
-                crate::l1::follow_embedded(&l1, &protocol, (settings.sync, Default::default()), ledger.clone()).await?;
+            let follow = crate::l1::follow_embedded(
+                &l1,
+                &protocol,
+                (settings.sync, Default::default()),
+                ledger.clone(),
+                &supervisor,
+            )
+            .await?;
             (Some(l1), follow)
         }
     };
@@ -220,6 +230,7 @@ async fn run_chains(
                 .chain([surge_rpc])
                 .chain(proposer.map(|p| p.install))
                 .collect(),
+            supervisor: supervisor.clone(),
         })
         .await?;
 
@@ -275,8 +286,20 @@ async fn run_chains(
         tracing::info!(chain = c.name, rpc = %c.rpc_addr, "serving");
     }
 
-    shutdown_signal().await?;
-    say!("shutting down");
+    // A critical task's failure stops the node (exit code 2), unless it is to keep serving: then the
+    // failure shows in `/ready` and the logs.
+    let failed = tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            None
+        }
+        failure = supervisor.first_failure(), if !settings.keep_serving => Some(failure),
+    };
+    supervisor.stopping();
+    match &failed {
+        Some(failure) => say!("stopping: {failure}"),
+        None => say!("shutting down"),
+    }
     if let Some((_, server)) = compat {
         let _ = server.stop();
     }
@@ -290,7 +313,10 @@ async fn run_chains(
             Err(_) => tracing::warn!("a chain is still referenced at shutdown"),
         }
     }
-    Ok(())
+    match failed {
+        Some(failure) => Err(crate::supervisor::TaskFailed(failure).into()),
+        None => Ok(()),
+    }
 }
 
 /// Ctrl-C or SIGTERM.

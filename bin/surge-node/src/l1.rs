@@ -2,6 +2,7 @@
 //! tracker; the embedded dev L1 feeds the same watch channel from its chain notifications. Either way block
 //! production reads the anchor's checkpoint from the channel, never from the L1 itself.
 
+use crate::supervisor::Supervisor;
 use std::{sync::Arc, time::Duration};
 
 use surge_exex::{Ledger, Watcher, WatcherConfig};
@@ -32,6 +33,7 @@ pub async fn follow_external(
     l2_basefee_sharing_pctg: u8,
     sync: SimConfig,
     ledger: Arc<Ledger>,
+    tasks: &Supervisor,
 ) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     let client = L1Client::connect(url, L1_TIMEOUT)
         .await
@@ -45,7 +47,7 @@ pub async fn follow_external(
     tracing::info!(number = head.number, hash = %head.hash, endpoint = url, "L1 checked");
     let leg = check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
     let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
-    tokio::spawn(tracker.run());
+    tasks.spawn("l1 head tracker", tracker.run());
     let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger, WatcherConfig::default()));
     Ok((watch, watcher))
 }
@@ -57,6 +59,7 @@ pub async fn follow_embedded(
     protocol: &ProtocolConfig,
     (sync, watcher): (SimConfig, WatcherConfig),
     ledger: Arc<Ledger>,
+    tasks: &Supervisor,
 ) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     // Subscribe before reading the head: a block committed meanwhile is then announced, not missed.
     let mut notifications = l1.control.hub.subscribe_untracked().map_err(|e: SubscribeError| eyre::eyre!(e))?;
@@ -64,7 +67,7 @@ pub async fn follow_embedded(
     let first = L1Head::from_sealed(&head.header, head.hash);
     let leg = check_l1_leg(EmbeddedSource::new(l1.store.clone()), &first, protocol, sync).await;
     let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
-    tokio::spawn(async move {
+    tasks.spawn("l1 follower", async move {
         while let Some(n) = notifications.next().await {
             let Ok(n) = n else { continue };
             if let Some(last) = n.committed().and_then(|b| b.last()) {

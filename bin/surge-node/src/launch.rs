@@ -103,6 +103,8 @@ pub struct StartOptions {
     pub dev: bool,
     /// Extensions to install before the RPC server starts.
     pub extensions: Vec<ExtensionInstaller>,
+    /// Watches the extensions' critical tasks; `GET /ready` reports what failed.
+    pub supervisor: crate::supervisor::Supervisor,
 }
 
 impl OpenChain {
@@ -167,11 +169,13 @@ impl OpenChain {
                 notifications: self.hub.subscribe(None)?,
                 components: components.clone(),
                 rpc: extensions.clone(),
+                tasks: Arc::new(options.supervisor.clone()),
             };
             install(ctx).wrap_err_with(|| format!("installing an extension on {}", self.name))?;
         }
         ctx.call_hook = extensions.call_hook();
         let mut modules = RpcModules::standard(&ctx, &events)?;
+        modules.set_readiness(Arc::new(options.supervisor.clone()));
         if options.dev {
             modules.merge(dev_module(producer.clone())?)?;
         }

@@ -11,4 +11,5 @@ pub mod planner;
 pub mod proposer;
 pub mod proposer_config;
 pub mod rpc_config;
+pub mod supervisor;
 pub mod txpool_config;

@@ -164,6 +164,11 @@ struct Cli {
     #[arg(long = "l2.anchor")]
     l2_anchor: Option<Address>,
 
+    /// When the proposer, the txpool watcher or an L1 follower fails, keep answering RPC (`GET /ready` answers
+    /// 503 naming it) instead of stopping with exit code 2.
+    #[arg(long = "keep-serving")]
+    keep_serving: bool,
+
     /// RPC limits.
     #[command(flatten, next_help_heading = "RPC limits")]
     rpc: surge_node::rpc_config::RpcFlags,
@@ -218,6 +223,7 @@ impl Cli {
                 disable: self.proposer_disable,
             },
             rpc: self.rpc.clone(),
+            keep_serving: self.keep_serving,
         }
     }
 }
@@ -418,7 +424,8 @@ fn run_node(cli: &Cli) -> ExitCode {
     match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.downcast_ref::<config::ConfigError>().is_some() { 2 } else { 1 };
+            let stopped = e.downcast_ref::<surge_node::supervisor::TaskFailed>().is_some();
+            let code = if e.downcast_ref::<config::ConfigError>().is_some() || stopped { 2 } else { 1 };
             eprintln!("surge-node: {e:#}");
             ExitCode::from(code)
         }

@@ -85,6 +85,8 @@ fn loopback() -> RpcServerConfig {
 
 /// Starts the network with its data in `dir`.
 pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwork> {
+    // In process, a failed task shows in `/ready` and the test's own assertions.
+    let supervisor = crate::supervisor::Supervisor::default();
     let addresses: serde_json::Value = serde_json::from_str(ADDRESSES)?;
     let protocol: ProtocolConfig = serde_json::from_value(addresses["protocol"].clone())?;
     let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &dir.join("l1"))?;
@@ -101,6 +103,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             fee_recipient: Address::ZERO,
             dev: true,
             extensions: vec![],
+            supervisor: supervisor.clone(),
         })
         .await?;
     let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &dir.join("l2"))?;
@@ -110,9 +113,14 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     if let ProductionMode::Interval(every) = options.l2_mode {
         ledger.set_block_time(every);
     }
-    let (real_heads, watcher) =
-        crate::l1::follow_embedded(&l1, &protocol, (SimConfig::default(), options.watcher_config), ledger.clone())
-            .await?;
+    let (real_heads, watcher) = crate::l1::follow_embedded(
+        &l1,
+        &protocol,
+        (SimConfig::default(), options.watcher_config),
+        ledger.clone(),
+        &supervisor,
+    )
+    .await?;
     let real_heads_for_proposer = real_heads.clone();
     let (install, watcher) = match watcher.filter(|_| options.watcher) {
         Some((install, watcher)) => (Some(install), Some(watcher)),
@@ -164,6 +172,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             fee_recipient: Address::repeat_byte(0xfe),
             dev: true,
             extensions: install.into_iter().chain([surge_rpc]).chain(proposer).collect(),
+            supervisor: supervisor.clone(),
         })
         .await?;
     Ok(DevNetwork { l1, l2, watcher, ledger, builder, heads, protocol, apps: dev_apps()?, proposer: events })

@@ -59,7 +59,7 @@ pub fn surge_rpc(watcher: Option<&Watcher>, l2_signal_service: Address) -> surge
 /// the pool and `ledger`'s rejections (which it records from the pool's removal events).
 pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc, ledger: Arc<Ledger>) -> crate::launch::ExtensionInstaller {
     Box::new(move |ctx| {
-        surge_exex::record_rejections(&ctx.components, ledger.clone());
+        surge_exex::record_rejections(&ctx.components, ctx.tasks.as_ref(), ledger.clone());
         surge.set_statuses(Arc::new(surge_exex::TxStatuses::new(ctx.components.clone(), ledger)));
         surge.install(&ctx.rpc);
         Ok(())

@@ -86,7 +86,7 @@ pub async fn proposer<S: L1StateSource>(
     let (sender, prover) = (Arc::new(sender), setup.prover);
     let install: ExtensionInstaller = Box::new(move |ctx| {
         let proposer = Proposer { ledger, components: ctx.components, views, heads, sender, prover, config, events };
-        tokio::spawn(proposer.run());
+        ctx.tasks.spawn_critical("proposer", Box::pin(proposer.run()));
         Ok(())
     });
     Ok(ReadyProposer { install, events: out, account })

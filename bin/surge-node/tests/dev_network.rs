@@ -310,3 +310,62 @@ fn a_planned_transaction_and_its_proposal_survive_sigkills() {
         "every block in one proposal, none twice"
     );
 }
+
+/// `GET /ready` on `url`: its status and body.
+fn ready(url: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent.get(&format!("{url}/ready")).call().unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+#[test]
+fn a_failed_critical_task_stops_the_node_or_with_keep_serving_shows_in_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let failpoint = [("SURGE_FAILPOINT", "proposer:panic")];
+
+    // Kept serving: RPC answers, /health says the process is alive, /ready names the proposer.
+    let node = DevNode::start_env(dir.path(), &["--keep-serving"], &failpoint);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (status, body) = loop {
+        let (status, body) = ready(&node.l2);
+        if status != 200 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    let reason = body["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("proposer panicked") && reason.contains("failpoint proposer"), "{body}");
+    assert!(rpc_result(&node.l2, "eth_blockNumber", json!([])).is_string(), "RPC keeps answering");
+    assert!(common::healthy(&node.l2));
+    assert_eq!(ready(&node.l1).0, 503, "the L1's endpoint says the same node is not ready");
+    let out =
+        common::run_readme_script("## Liveness, readiness and failed tasks", &[("http://127.0.0.1:8547", &node.l2)]);
+    assert!(out.contains(r#""ready":false"#) && out.contains("proposer panicked"), "{out}");
+    node.stop();
+
+    // Without it the node stops with exit code 2, its stores closed: a restart replays nothing.
+    let (l1_port, l2_port) = (surge_test_utils::free_port(), surge_test_utils::free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_surge-node"))
+        .args(["--dev", "--block-time", "0", "--datadir"])
+        .arg(dir.path())
+        .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
+        .envs(failpoint)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("critical task failed: proposer panicked"), "{stderr}");
+    let node = DevNode::start(dir.path());
+    assert_eq!(ready(&node.l2), (200, json!({ "ready": true, "reasons": [] })));
+    node.stop();
+    let logs: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(!logs.contains("replayed the blocks logged"), "the stores were closed cleanly:\n{logs}");
+}

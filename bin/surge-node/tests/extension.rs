@@ -59,6 +59,7 @@ async fn start(dir: &std::path::Path, queue: Arc<InputQueue>, extensions: Vec<Ex
         fee_recipient: Address::repeat_byte(0xfe),
         dev: false,
         extensions,
+        supervisor: Default::default(),
     })
     .await
     .unwrap()

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
-use surge_interfaces::{BlockReader, NodeComponents, PoolEvent, StateProviderFactory, TransactionPool};
+use surge_interfaces::{BlockReader, NodeComponents, PoolEvent, StateProviderFactory, TaskExecutor, TransactionPool};
 use surge_sync::{TxStatus, TxStatusSource};
 use tracing::warn;
 
@@ -53,30 +53,33 @@ impl<N: NodeComponents> TxStatusSource for TxStatuses<N> {
 }
 
 /// Records in `ledger` every transaction the block producer of `components` rejects (the pool's
-/// [`PoolEvent::Invalid`]), with its reason, on a task of its own; the writes run off the runtime's
-/// workers, each taking every rejection waiting.
-pub fn record_rejections<N: NodeComponents>(components: &N, ledger: Arc<Ledger>) {
+/// [`PoolEvent::Invalid`]), with its reason, on a critical task of `tasks`; the writes run off the
+/// runtime's workers, each taking every rejection waiting.
+pub fn record_rejections<N: NodeComponents>(components: &N, tasks: &dyn TaskExecutor, ledger: Arc<Ledger>) {
     let mut events = components.pool().all_transactions_event_listener();
     metrics::describe_counter!("surge_txs_rejected_total", "Transactions the block producer refused for good");
-    tokio::spawn(async move {
-        let rejection = |event: PoolEvent| match event {
-            PoolEvent::Invalid { hash, reason } => Some((hash, reason)),
-            _ => None,
-        };
-        while let Some(event) = events.recv().await {
-            let mut batch: Vec<(B256, String)> = rejection(event).into_iter().collect();
-            batch.extend(events.try_iter().filter_map(rejection));
-            if batch.is_empty() {
-                continue;
+    tasks.spawn_critical(
+        "rejection recorder",
+        Box::pin(async move {
+            let rejection = |event: PoolEvent| match event {
+                PoolEvent::Invalid { hash, reason } => Some((hash, reason)),
+                _ => None,
+            };
+            while let Some(event) = events.recv().await {
+                let mut batch: Vec<(B256, String)> = rejection(event).into_iter().collect();
+                batch.extend(events.try_iter().filter_map(rejection));
+                if batch.is_empty() {
+                    continue;
+                }
+                metrics::counter!("surge_txs_rejected_total").increment(batch.len() as u64);
+                let ledger = ledger.clone();
+                let written = tokio::task::spawn_blocking(move || ledger.record_rejections(batch)).await;
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!("recording rejected transactions: {e}"),
+                    Err(e) => warn!("recording rejected transactions: the writer failed: {e}"),
+                }
             }
-            metrics::counter!("surge_txs_rejected_total").increment(batch.len() as u64);
-            let ledger = ledger.clone();
-            let written = tokio::task::spawn_blocking(move || ledger.record_rejections(batch)).await;
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!("recording rejected transactions: {e}"),
-                Err(e) => warn!("recording rejected transactions: the writer failed: {e}"),
-            }
-        }
-    });
+        }),
+    );
 }

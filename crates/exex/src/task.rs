@@ -239,7 +239,7 @@ where
             break;
         }
     }
-    let mut notifications = ctx.notifications;
+    let (mut notifications, tasks) = (ctx.notifications, ctx.tasks);
     let mut heads = l1.0.clone();
     let flags = Arc::new(Flags::default());
     flags.l1_moved.store(true, Ordering::Release);
@@ -254,61 +254,64 @@ where
     metrics::describe_gauge!("surge_watcher_queue_depth", "Transactions waiting for the txpool watcher");
     metrics::describe_counter!("surge_watcher_overflow_total", "Transactions the watcher's full queue turned away");
 
-    tokio::spawn(async move {
-        let raise = |flag: &AtomicBool| {
-            flag.store(true, Ordering::Release);
-            // A full queue means the thread is busy: it reads the flags when it is done.
-            let _ = control.try_send(Control::Wake);
-        };
-        raise(&forward_flags.l1_moved);
-        loop {
-            tokio::select! {
-                tx = pool_txs.recv() => {
-                    let Some(tx) = tx else { break };
-                    let sent = if no_queue { Err(TrySendError::Full(tx)) } else { tx_queue.try_send(tx) };
-                    match sent {
-                        Err(TrySendError::Full(tx)) => {
-                            metrics::counter!("surge_watcher_overflow_total").increment(1);
-                            forward_handle.refuse(tx.hash, NoPlan::QueueFull);
-                            raise(&forward_flags.overflowed);
-                        }
-                        Err(TrySendError::Closed(_)) => break,
-                        Ok(()) => {}
-                    }
-                    metrics::gauge!("surge_watcher_queue_depth")
-                        .set((tx_queue.max_capacity() - tx_queue.capacity()) as f64);
-                }
-                event = events.recv() => {
-                    let Some(event) = event else { break };
-                    match control.try_send(Control::Event(event)) {
-                        Err(TrySendError::Full(_)) => raise(&forward_flags.resync),
-                        Err(TrySendError::Closed(_)) => break,
-                        Ok(()) => {}
-                    }
-                }
-                changed = heads.changed() => {
-                    if changed.is_err() { break }
-                    raise(&forward_flags.l1_moved);
-                }
-                n = notifications.next() => match n {
-                    Some(Ok(n)) => {
-                        if let Some(blocks) = n.committed() {
-                            let mut mined = forward_flags.mined.lock().unwrap_or_else(|p| p.into_inner());
-                            for block in blocks.iter() {
-                                mined.extend(block.body.transactions.iter().map(|t| *t.tx_hash()));
+    tasks.spawn_critical(
+        "watcher",
+        Box::pin(async move {
+            let raise = |flag: &AtomicBool| {
+                flag.store(true, Ordering::Release);
+                // A full queue means the thread is busy: it reads the flags when it is done.
+                let _ = control.try_send(Control::Wake);
+            };
+            raise(&forward_flags.l1_moved);
+            loop {
+                tokio::select! {
+                    tx = pool_txs.recv() => {
+                        let Some(tx) = tx else { break };
+                        let sent = if no_queue { Err(TrySendError::Full(tx)) } else { tx_queue.try_send(tx) };
+                        match sent {
+                            Err(TrySendError::Full(tx)) => {
+                                metrics::counter!("surge_watcher_overflow_total").increment(1);
+                                forward_handle.refuse(tx.hash, NoPlan::QueueFull);
+                                raise(&forward_flags.overflowed);
                             }
+                            Err(TrySendError::Closed(_)) => break,
+                            Ok(()) => {}
                         }
-                        if let Some(tip) = n.committed().and_then(|b| b.last()) {
-                            notifications.finished(FinishedHeight { number: tip.number(), hash: tip.header.hash });
-                        }
-                        raise(&forward_flags.l2_moved);
+                        metrics::gauge!("surge_watcher_queue_depth")
+                            .set((tx_queue.max_capacity() - tx_queue.capacity()) as f64);
                     }
-                    Some(Err(e)) => warn!("txpool watcher: chain notifications: {e}"),
-                    None => break,
-                },
+                    event = events.recv() => {
+                        let Some(event) = event else { break };
+                        match control.try_send(Control::Event(event)) {
+                            Err(TrySendError::Full(_)) => raise(&forward_flags.resync),
+                            Err(TrySendError::Closed(_)) => break,
+                            Ok(()) => {}
+                        }
+                    }
+                    changed = heads.changed() => {
+                        if changed.is_err() { break }
+                        raise(&forward_flags.l1_moved);
+                    }
+                    n = notifications.next() => match n {
+                        Some(Ok(n)) => {
+                            if let Some(blocks) = n.committed() {
+                                let mut mined = forward_flags.mined.lock().unwrap_or_else(|p| p.into_inner());
+                                for block in blocks.iter() {
+                                    mined.extend(block.body.transactions.iter().map(|t| *t.tx_hash()));
+                                }
+                            }
+                            if let Some(tip) = n.committed().and_then(|b| b.last()) {
+                                notifications.finished(FinishedHeight { number: tip.number(), hash: tip.header.hash });
+                            }
+                            raise(&forward_flags.l2_moved);
+                        }
+                        Some(Err(e)) => warn!("txpool watcher: chain notifications: {e}"),
+                        None => break,
+                    },
+                }
             }
-        }
-    });
+        }),
+    );
 
     let runtime = tokio::runtime::Handle::current();
     let thread = Thread {

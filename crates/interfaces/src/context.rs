@@ -50,4 +50,17 @@ pub struct ExtensionContext<N> {
     pub components: N,
     /// Where it registers RPC modules (before the server starts).
     pub rpc: Arc<RpcExtensions>,
+    /// Where it runs its long-lived tasks, watched by the node.
+    pub tasks: Arc<dyn TaskExecutor>,
+}
+
+/// A task's future, boxed.
+pub type TaskFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
+/// Runs long-lived tasks where the node watches them (reth's `TaskExecutor::spawn_critical`): a critical
+/// task that panics, or ends while the node runs, is reported by name, and the node stops or, told to keep
+/// serving, answers that it is not ready.
+pub trait TaskExecutor: Send + Sync + std::fmt::Debug {
+    /// Spawns `task` under `name` (`proposer`, `watcher`, …).
+    fn spawn_critical(&self, name: &'static str, task: TaskFuture);
 }

@@ -24,7 +24,7 @@ pub mod pool;
 pub mod rpc;
 pub mod state;
 
-pub use context::{ExtensionContext, NodeComponents};
+pub use context::{ExtensionContext, NodeComponents, TaskExecutor, TaskFuture};
 pub use control::{ChainControl, ChainControlError, Unwound};
 pub use evm::{ConfigureEvm, NextBlockAttributes};
 pub use inputs::{

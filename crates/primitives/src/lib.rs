@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod blob;
 pub mod checkpoint;
 pub mod config;
+pub mod failpoint;
 pub mod golden_touch;
 pub mod manifest;
 pub mod message;

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod misc;
 pub mod params;
 pub mod pubsub;
+pub mod ready;
 
 use std::{collections::BTreeSet, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -35,6 +36,7 @@ pub use context::{RpcContext, RpcLimits};
 pub use error::{RpcError, RpcResult};
 pub use events::ChainEvents;
 pub use exec::{ExecLimits, RpcExecutor};
+pub use ready::Readiness;
 use surge_interfaces::{MergeMode, RpcExtensions};
 
 /// Where and how the server listens.
@@ -101,6 +103,8 @@ impl RpcServerConfig {
 #[derive(Debug)]
 pub struct RpcModules {
     module: RpcModule<()>,
+    /// What `GET /ready` reports (always ready without it).
+    readiness: Option<Arc<dyn Readiness>>,
 }
 
 /// A module could not be merged (a method name is taken).
@@ -125,7 +129,7 @@ impl RpcModules {
         use filters::EthFilterApiServer;
         use misc::{NetApiServer, TxpoolApiServer};
         use pubsub::EthPubSubApiServer;
-        let mut modules = Self { module: RpcModule::new(()) };
+        let mut modules = Self { module: RpcModule::new(()), readiness: None };
         modules.merge(eth::EthApi::new(ctx.clone()).into_rpc())?;
         modules.merge(filters::EthFilter::new(ctx.clone(), events.clone()).into_rpc())?;
         modules.merge(pubsub::EthPubSub::new(events.clone(), ctx.limits.log_query_limit).into_rpc())?;
@@ -144,7 +148,12 @@ impl RpcModules {
 
     /// No methods yet (a server of an extension's methods alone).
     pub fn empty() -> Self {
-        Self { module: RpcModule::new(()) }
+        Self { module: RpcModule::new(()), readiness: None }
+    }
+
+    /// Answers `GET /ready` from `readiness`.
+    pub fn set_readiness(&mut self, readiness: Arc<dyn Readiness>) {
+        self.readiness = Some(readiness);
     }
 
     /// Adds an extension's methods (for example the `surge_*` namespace).
@@ -212,6 +221,7 @@ impl RpcModules {
                     .option_layer(cors)
                     .layer(crate::metrics::LatencyLayer::for_chain(chain))
                     .layer(access::AccessLayer::new(&config.vhosts, &config.ws_origins))
+                    .layer(ready::ReadyLayer(self.readiness.clone()))
                     .layer(health),
             )
             .set_rpc_middleware(jsonrpsee::core::middleware::RpcServiceBuilder::new().layer(gate))

@@ -27,6 +27,11 @@ impl DevNode {
 
     /// Starts with extra arguments; with `--l1.rpc-url`, only the L2 is served.
     pub fn start_with(datadir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(datadir, extra, &[])
+    }
+
+    /// [`Self::start_with`] with environment variables set.
+    pub fn start_env(datadir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let (l1_port, l2_port, metrics_port) = (free_port(), free_port(), free_port());
         let log = std::fs::File::create(datadir.join(format!("node-{l2_port}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_surge-node"))
@@ -35,6 +40,7 @@ impl DevNode {
             .args(["--http.port", &l2_port.to_string(), "--l1.http.port", &l1_port.to_string()])
             .args(["--metrics", &format!("127.0.0.1:{metrics_port}"), "--http.corsdomain", "http://localhost:3000"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -144,6 +144,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     /// ones are assembled and proved in parallel (each builds on the last block of the one before it), so
     /// one's blobs and proof are ready when the one before it is on L1.
     pub async fn run(self) {
+        surge_primitives::failpoint::failpoint("proposer");
         let mut heads = self.heads.0.clone();
         // The inbox is where everything starts: try until it answers.
         let mut last_finalized = loop {
