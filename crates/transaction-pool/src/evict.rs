@@ -99,17 +99,25 @@ impl TxPool {
         Ok(())
     }
 
-    /// Evicts every queued transaction that arrived more than the configured lifetime before `now`
-    /// (geth's `--txpool.lifetime`), each with [`PoolEvent::Discarded`]; returns their hashes. Pending
-    /// transactions stay, however old. The node calls this periodically with the current time.
+    /// Evicts the queued transactions of every sender none of whose transactions arrived within the
+    /// configured lifetime before `now` (geth's `--txpool.lifetime`, which times out an idle account's
+    /// queue as a whole: expiring one nonce alone would strand the later ones behind its gap), each with
+    /// [`PoolEvent::Discarded`]; returns their hashes. Pending transactions stay, however old. The node
+    /// calls this periodically with the current time.
     pub fn evict_expired(&mut self, now: Instant) -> Vec<B256> {
         let lifetime = self.config.lifetime;
+        let arrived = |t: &Arc<PooledTx>| self.meta.get(&t.hash).map(|m| m.arrived);
         let expired: Vec<Arc<PooledTx>> = self
-            .by_hash
+            .senders
             .values()
-            .filter(|t| !self.pending.contains(&t.hash))
-            .filter(|t| self.meta.get(&t.hash).is_some_and(|m| now.saturating_duration_since(m.arrived) > lifetime))
-            .cloned()
+            .filter(|s| {
+                s.txs
+                    .values()
+                    .filter_map(arrived)
+                    .max()
+                    .is_some_and(|last| now.saturating_duration_since(last) > lifetime)
+            })
+            .flat_map(|s| s.txs.values().filter(|t| !self.pending.contains(&t.hash)).cloned())
             .collect();
         self.discard(&expired);
         expired.iter().map(|t| t.hash).collect()

@@ -185,7 +185,8 @@ pub struct PoolConfig {
     /// Most queued transactions per sender (geth's `--txpool.accountqueue`): nonce-gapped, unaffordable,
     /// or in order beyond `account_slots`. One more is refused.
     pub account_queue: usize,
-    /// How long a queued transaction may wait before the sweep evicts it (geth's `--txpool.lifetime`).
+    /// How long a sender may send nothing before the sweep evicts its queued transactions (geth's
+    /// `--txpool.lifetime`).
     pub lifetime: std::time::Duration,
     /// Most encoded bytes of pending transactions (reth's `--txpool.pending-max-size`, there in MB).
     pub pending_max_bytes: usize,

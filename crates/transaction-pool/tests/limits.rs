@@ -119,6 +119,27 @@ fn queued_transactions_expire_after_the_lifetime_and_pending_ones_stay() {
 }
 
 #[test]
+fn a_sender_still_sending_keeps_its_queue_and_an_idle_one_loses_it_whole() {
+    let state = State::funded();
+    let mut pool = TxPool::new(config(), GWEI as u64);
+    let view = state.view();
+    let lifetime = config().lifetime;
+    let first = Instant::now();
+    let (two, _) = pool.add(&raw(3, 2, 2 * GWEI, GWEI), &view).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let last = Instant::now();
+    let (three, _) = pool.add(&raw(3, 3, 2 * GWEI, GWEI), &view).unwrap();
+    // Nonce 2 is a lifetime old, but its sender sent nonce 3 since: neither goes (nonce 3 alone would
+    // wait behind a gap forever).
+    assert!(pool.evict_expired(first + lifetime + Duration::from_millis(10)).is_empty());
+    let mut evicted = pool.evict_expired(last + lifetime + Duration::from_millis(1));
+    evicted.sort();
+    let mut both = vec![two, three];
+    both.sort();
+    assert_eq!(evicted, both, "once the sender is idle for a lifetime, its whole queue goes");
+}
+
+#[test]
 fn byte_caps_evict_the_cheapest_and_refuse_a_cheaper_newcomer() {
     let state = State::funded();
     let queued: Vec<Vec<u8>> = (2..5).map(|tip| raw(tip as u8, 1, 10 * GWEI, tip * GWEI)).collect();
