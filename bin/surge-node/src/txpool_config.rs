@@ -41,7 +41,7 @@ pub struct TxPoolLimits {
     pub account_slots: usize,
     /// Queued transactions per sender.
     pub account_queue: usize,
-    /// How long a queued transaction waits before it is evicted.
+    /// How long a sender may send nothing before its queued transactions are evicted.
     pub lifetime: Duration,
     /// Bytes of pending transactions.
     pub pending_max_bytes: usize,
