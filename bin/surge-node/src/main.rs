@@ -113,8 +113,8 @@ struct Cli {
     #[arg(long = "txpool.accountqueue", value_name = "TXS")]
     txpool_account_queue: Option<u64>,
 
-    /// How long a sender may send nothing before its queued transactions are evicted [default: 10800, three hours]. File:
-    /// [txpool] lifetime_secs.
+    /// How long a sender may send nothing before its queued transactions are evicted [default: 10800, three
+    /// hours]. File: [txpool] lifetime_secs.
     #[arg(long = "txpool.lifetime", value_name = "SECONDS")]
     txpool_lifetime: Option<u64>,
 
