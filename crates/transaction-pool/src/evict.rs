@@ -71,17 +71,7 @@ impl TxPool {
     /// drops the worst first. When `incoming` is evicted it is refused: "txpool is full".
     pub(crate) fn enforce_size_caps(&mut self, incoming: Option<B256>) -> Result<(), PoolError> {
         while let Some(over) = self.over_cap() {
-            let slots = self.config.account_slots;
-            let victim = self
-                .senders
-                .values()
-                .filter_map(|s| match over {
-                    // The pending run is a prefix, so a sender with anything queued has its last one queued.
-                    Over::Queued => s.txs.values().next_back().filter(|t| !self.pending.contains(&t.hash)).cloned(),
-                    Over::Pending => s.pending(slots).pop().filter(|t| self.pending.contains(&t.hash)),
-                })
-                .min_by_key(|t| (t.max_tip(), Reverse(t.id)));
-            let Some(victim) = victim else { break };
+            let Some(victim) = self.candidates(over).min_by_key(|t| (t.max_tip(), Reverse(t.id))) else { break };
             let doomed: Vec<Arc<PooledTx>> = match over {
                 Over::Queued => vec![victim],
                 Over::Pending => self
@@ -97,6 +87,41 @@ impl TxPool {
             }
         }
         Ok(())
+    }
+
+    /// What the byte cap of `over` may evict, one per sender: the last of its queued transactions, or the
+    /// last of its pending run (evicting it opens no gap).
+    fn candidates(&self, over: Over) -> impl Iterator<Item = Arc<PooledTx>> + '_ {
+        let slots = self.config.account_slots;
+        self.senders.values().filter_map(move |s| match over {
+            // The pending run is a prefix, so a sender with anything queued has its last one queued.
+            Over::Queued => s.txs.values().next_back().filter(|t| !self.pending.contains(&t.hash)).cloned(),
+            Over::Pending => s.pending(slots).pop().filter(|t| self.pending.contains(&t.hash)),
+        })
+    }
+
+    /// Whether replacing `old` with a transaction of `size` bytes tipping `tip` would take its sub-pool
+    /// over its byte cap and be the first evicted: then the replacement is refused before anything
+    /// changes, and `old` stays (replacing first would cost the sender both).
+    pub(crate) fn replacement_overflows(&self, old: &PooledTx, size: usize, tip: u128) -> bool {
+        let grows = size.saturating_sub(self.meta.get(&old.hash).map_or(0, |m| m.size));
+        let (over, bytes, cap) = match self.pending.contains(&old.hash) {
+            true => (Over::Pending, self.pending_bytes, self.config.pending_max_bytes),
+            false => (Over::Queued, self.queued_bytes(), self.config.queued_max_bytes),
+        };
+        if grows == 0 || bytes.saturating_add(grows) <= cap {
+            return false;
+        }
+        let (mut is_candidate, mut cheapest_other) = (false, None::<u128>);
+        for c in self.candidates(over) {
+            if c.hash == old.hash {
+                is_candidate = true;
+            } else {
+                cheapest_other = Some(cheapest_other.map_or(c.max_tip(), |m| m.min(c.max_tip())));
+            }
+        }
+        // Ties go against the newest: the replacement.
+        is_candidate && cheapest_other.is_none_or(|m| tip <= m)
     }
 
     /// Evicts the queued transactions of every sender none of whose transactions arrived within the

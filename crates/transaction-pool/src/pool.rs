@@ -211,6 +211,9 @@ impl TxPool {
             for guard in &self.guards {
                 guard.may_replace(old).map_err(PoolError::ReplacementRefused)?;
             }
+            if self.replacement_overflows(old, valid.size, tx.max_tip()) {
+                return Err(PoolError::PoolFull);
+            }
         } else {
             self.check_account_queue(sender, nonce, state_nonce, balance)?;
             if self.by_hash.len() >= self.config.max_transactions {

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::U256;
-use common::{GWEI, State, config, key, raw};
+use common::{GWEI, State, config, key, raw, sign, tx1559};
 use surge_txpool::{PoolError, PoolEvent, SubPool, TxPool};
 
 #[test]
@@ -137,6 +137,28 @@ fn a_sender_still_sending_keeps_its_queue_and_an_idle_one_loses_it_whole() {
     let mut both = vec![two, three];
     both.sort();
     assert_eq!(evicted, both, "once the sender is idle for a lifetime, its whole queue goes");
+}
+
+#[test]
+fn a_replacement_that_would_be_the_first_evicted_is_refused_and_the_original_stays() {
+    let state = State::funded();
+    let small = raw(0, 0, 10 * GWEI, 2 * GWEI);
+    let other = raw(1, 0, 10 * GWEI, 5 * GWEI);
+    let mut cfg = config();
+    cfg.pending_max_bytes = small.len() + other.len() + 10;
+    let mut pool = TxPool::new(cfg, GWEI as u64);
+    let view = state.view();
+    let (original, _) = pool.add(&small, &view).unwrap();
+    let (kept, _) = pool.add(&other, &view).unwrap();
+    // The same replacement with 200 bytes of calldata: over the cap, and the cheapest there.
+    let mut bigger = tx1559(0, 0, 12 * GWEI, 3 * GWEI);
+    bigger.input = vec![1u8; 200].into();
+    bigger.gas_limit = 40_000;
+    assert_eq!(pool.add(&sign(0, bigger), &view).unwrap_err(), PoolError::PoolFull);
+    assert!(pool.get(&original).is_some() && pool.get(&kept).is_some(), "nothing left the pool");
+    // One of the same size replaces it as always.
+    let (replaced, _) = pool.add(&raw(0, 0, 12 * GWEI, 3 * GWEI), &view).unwrap();
+    assert!(pool.get(&original).is_none() && pool.get(&replaced).is_some());
 }
 
 #[test]
