@@ -70,11 +70,6 @@ impl TraceBudget {
         })
     }
 
-    /// The most bytes it allows.
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
     fn charge(&mut self, interp: &Interpreter<EthInterpreter>) -> bool {
         let mut cost = STEP_OVERHEAD;
         if self.stack {
