@@ -6,6 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use alloy_primitives::Address;
 use surge_builder::{BlockInputs, BuilderConfig, SurgeNodeBuilder};
+use surge_exex::NextBlocks;
 use surge_host::{
     ChainSpec,
     producer::{EthereumPayloadBuilder, ProductionMode},
@@ -142,16 +143,23 @@ async fn run_chains(
     let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
     let config =
         BuilderConfig { hold: settings.hold, ..BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg) };
-    let ledger =
-        crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals, config.max_signal_slots)?;
+    let ledger = crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals)?;
+    let next = Arc::new(NextBlocks::new(settings.proposals));
     if let ProductionMode::Interval(every) = l2_mode {
-        ledger.set_block_time(every);
+        next.set_block_time(every);
     }
     let (l1, (heads, watcher)) = match &settings.l1_rpc_url {
         Some(url) => (
             None,
-            crate::l1::follow_external(url, &protocol, sharing_pctg, settings.sync, ledger.clone(), &supervisor)
-                .await?,
+            crate::l1::follow_external(
+                url,
+                &protocol,
+                sharing_pctg,
+                settings.sync,
+                (ledger.clone(), next.clone()),
+                &supervisor,
+            )
+            .await?,
         ),
         None => {
             let l1 = OpenChain::open("L1", spec(L1_GENESIS, "L1")?, &settings.datadir.join("l1"))?;
@@ -178,7 +186,7 @@ async fn run_chains(
                 &l1,
                 &protocol,
                 (settings.sync, Default::default()),
-                ledger.clone(),
+                (ledger.clone(), next.clone()),
                 &supervisor,
             )
             .await?;
@@ -204,10 +212,12 @@ async fn run_chains(
     .await?;
     let proposer_account = proposer.as_ref().map(|p| p.account);
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
-    let planner = Arc::new(crate::planner::block_planner(&l2, ledger.clone(), watcher.as_ref().map(|(_, w)| w), heads));
+    let watching = watcher.as_ref().map(|(_, w)| w);
+    let planner =
+        Arc::new(crate::planner::block_planner(&l2, (ledger.clone(), next), watching, heads, config.max_signal_slots));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
     let surge = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
-    let surge_rpc = crate::planner::install_surge_rpc(surge.clone(), ledger);
+    let surge_rpc = crate::planner::install_surge_rpc(surge.clone(), ledger.clone());
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
@@ -224,9 +234,9 @@ async fn run_chains(
             fee_recipient,
             dev,
             // The txpool watcher, when the L1 leg's startup check passed, and the surge_* methods.
-            extensions: watcher
+            extensions: [crate::planner::ledger_extension(ledger)]
                 .into_iter()
-                .map(|(install, _)| install)
+                .chain(watcher.map(|(install, _)| install))
                 .chain([surge_rpc])
                 .chain(proposer.map(|p| p.install))
                 .collect(),

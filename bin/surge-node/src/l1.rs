@@ -5,7 +5,7 @@
 use crate::supervisor::Supervisor;
 use std::{sync::Arc, time::Duration};
 
-use surge_exex::{Ledger, Watcher, WatcherConfig};
+use surge_exex::{Ledger, NextBlocks, Watcher, WatcherConfig};
 use surge_interfaces::SubscribeError;
 use surge_l1::{
     EmbeddedSource, HeadTracker, HeadWatch, L1Client, L1Head, L1Heads, L1Leg, L1Protocol, L1StateSource, RemoteSource,
@@ -32,7 +32,7 @@ pub async fn follow_external(
     protocol: &ProtocolConfig,
     l2_basefee_sharing_pctg: u8,
     sync: SimConfig,
-    ledger: Arc<Ledger>,
+    ledger: (Arc<Ledger>, Arc<NextBlocks>),
     tasks: &Supervisor,
 ) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     let client = L1Client::connect(url, L1_TIMEOUT)
@@ -58,7 +58,7 @@ pub async fn follow_embedded(
     l1: &RunningChain,
     protocol: &ProtocolConfig,
     (sync, watcher): (SimConfig, WatcherConfig),
-    ledger: Arc<Ledger>,
+    ledger: (Arc<Ledger>, Arc<NextBlocks>),
     tasks: &Supervisor,
 ) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
     // Subscribe before reading the head: a block committed meanwhile is then announced, not missed.
@@ -89,11 +89,11 @@ fn watcher_installer<S: L1StateSource>(
     leg: L1Leg<S>,
     heads: HeadWatch,
     protocol: &ProtocolConfig,
-    ledger: Arc<Ledger>,
+    (ledger, next): (Arc<Ledger>, Arc<NextBlocks>),
     config: WatcherConfig,
 ) -> (ExtensionInstaller, Watcher) {
     let l2 = surge_exex::L2Protocol::from_config(protocol);
-    let (watcher, inputs) = surge_exex::watcher(config, ledger);
+    let (watcher, inputs) = surge_exex::watcher(config, ledger, next);
     let install: ExtensionInstaller = Box::new(move |ctx| {
         surge_exex::install(ctx, inputs, Arc::new(leg), heads, l2);
         Ok(())

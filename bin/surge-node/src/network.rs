@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use alloy_primitives::Address;
 use surge_builder::{BuilderConfig, SurgeNodeBuilder};
-use surge_exex::{Ledger, ProposalRules, Watcher};
+use surge_exex::{Ledger, NextBlocks, ProposalRules, Watcher};
 use surge_genesis::ExampleApps;
 use surge_host::{
     producer::{EthereumPayloadBuilder, ProductionMode},
@@ -67,6 +67,8 @@ pub struct DevNetwork {
     pub watcher: Option<Watcher>,
     /// The planner's ledger of proposals.
     pub ledger: Arc<Ledger>,
+    /// The next block as fixed, and the L1 heads anchors are chosen among.
+    pub next: Arc<NextBlocks>,
     /// The L2's builder (a test may build a block without committing it).
     pub builder: Arc<SurgeNodeBuilder<HostEvmConfig, PoolHandle>>,
     /// The L1 heads as the L2's planner sees them (a test may publish one of its own).
@@ -109,15 +111,16 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &dir.join("l2"))?;
     let sharing = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
     let config = BuilderConfig::new(l2.spec.chain_id, sharing);
-    let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules, config.max_signal_slots)?;
+    let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules)?;
+    let next = Arc::new(NextBlocks::new(options.rules));
     if let ProductionMode::Interval(every) = options.l2_mode {
-        ledger.set_block_time(every);
+        next.set_block_time(every);
     }
     let (real_heads, watcher) = crate::l1::follow_embedded(
         &l1,
         &protocol,
         (SimConfig::default(), options.watcher_config),
-        ledger.clone(),
+        (ledger.clone(), next.clone()),
         &supervisor,
     )
     .await?;
@@ -136,7 +139,13 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         }
     });
     let l2_heads = HeadWatch(heads.subscribe());
-    let planner = Arc::new(crate::planner::block_planner(&l2, ledger.clone(), watcher.as_ref(), l2_heads));
+    let planner = Arc::new(crate::planner::block_planner(
+        &l2,
+        (ledger.clone(), next.clone()),
+        watcher.as_ref(),
+        l2_heads,
+        config.max_signal_slots,
+    ));
     let builder = Arc::new(SurgeNodeBuilder::new(
         HostEvmConfig(l2.spec.clone()),
         config,
@@ -171,11 +180,16 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             tags,
             fee_recipient: Address::repeat_byte(0xfe),
             dev: true,
-            extensions: install.into_iter().chain([surge_rpc]).chain(proposer).collect(),
+            extensions: [crate::planner::ledger_extension(ledger.clone())]
+                .into_iter()
+                .chain(install)
+                .chain([surge_rpc])
+                .chain(proposer)
+                .collect(),
             supervisor: supervisor.clone(),
         })
         .await?;
-    Ok(DevNetwork { l1, l2, watcher, ledger, builder, heads, protocol, apps: dev_apps()?, proposer: events })
+    Ok(DevNetwork { l1, l2, watcher, ledger, next, builder, heads, protocol, apps: dev_apps()?, proposer: events })
 }
 
 /// The dev network's proposer: dev account 0 (the proposer Multicall's owner) sending to the L1 at `l1_url`,

@@ -1,22 +1,24 @@
-//! Wiring the planner: its ledger in the L2's data directory, reconciled with the L2 chain before
-//! production starts, and the builder's inputs staged from it.
+//! Wiring the planner: its ledger in the L2's data directory, caught up with the L2 chain before production
+//! starts and then following it as an ExEx, and the builder's inputs read from the watcher's plans.
 
 use std::{path::Path, sync::Arc};
 
 use alloy_primitives::Address;
 
-use surge_exex::{BlockPlanner, Ledger, PlannerHandle, PlannerStore, ProposalRules, Watcher};
+use surge_exex::{BlockPlanner, Ledger, LedgerStore, NextBlocks, PlannerHandle, ProposalRules, Watcher};
+use surge_host::seams::HostProvider;
 use surge_l1::HeadWatch;
 
 use crate::launch::OpenChain;
 
-/// The ledger of `l2`'s proposals in `dir` (`planner.redb`), with at most `max_slots` signal slots per
-/// anchor, reconciled with the chain: blocks committed after its last record are accounted for, and staged
-/// transactions that did not go in are handed back to the pool.
-pub fn open_ledger(l2: &OpenChain, dir: &Path, rules: ProposalRules, max_slots: usize) -> eyre::Result<Arc<Ledger>> {
-    let store = PlannerStore::open(&dir.join("planner.redb"))?;
-    let ledger = Ledger::open(store, rules, max_slots)?;
-    ledger.reconcile(l2.store.as_ref(), &l2.pool).map_err(|e| eyre::eyre!("reconciling the planner: {e}"))?;
+/// The ledger of `l2`'s proposals in `dir` (`planner.redb`), caught up with the chain: blocks committed
+/// after the last one it accounted for are read as the ExEx would have read them, and planned transactions
+/// that did not go in are handed back to the pool.
+pub fn open_ledger(l2: &OpenChain, dir: &Path, rules: ProposalRules) -> eyre::Result<Arc<Ledger>> {
+    let store = LedgerStore::open(&dir.join("planner.redb"))?;
+    let ledger = Ledger::open(store, rules)?;
+    ledger.catch_up(l2.store.as_ref()).map_err(|e| eyre::eyre!("catching the ledger up with the chain: {e}"))?;
+    ledger.hand_back(&l2.pool);
     if let Some(p) = ledger.open_proposal() {
         tracing::info!(
             proposal = p.id,
@@ -33,16 +35,26 @@ pub fn open_ledger(l2: &OpenChain, dir: &Path, rules: ProposalRules, max_slots: 
     Ok(Arc::new(ledger))
 }
 
-/// The L2 builder's inputs: the watcher's plans (none without a watcher) staged into `ledger`'s proposals,
-/// anchored among the L1 heads of `heads`.
+/// The extension that runs `ledger` as an ExEx on the L2.
+pub fn ledger_extension(ledger: Arc<Ledger>) -> crate::launch::ExtensionInstaller {
+    Box::new(move |ctx| {
+        surge_exex::install_ledger(ctx, ledger);
+        Ok(())
+    })
+}
+
+/// The L2 builder's inputs: the watcher's plans (none without a watcher) offered to the blocks `next`
+/// fixes, in `ledger`'s proposals, anchored among the L1 heads of `heads`, with at most `max_slots` signal
+/// slots per anchor.
 pub fn block_planner(
     l2: &OpenChain,
-    ledger: Arc<Ledger>,
+    (ledger, next): (Arc<Ledger>, Arc<NextBlocks>),
     watcher: Option<&Watcher>,
     heads: HeadWatch,
-) -> BlockPlanner<surge_host::seams::PoolHandle> {
+    max_slots: usize,
+) -> BlockPlanner<surge_host::seams::PoolHandle, surge_host::seams::HostProvider> {
     let plans = watcher.map_or_else(|| Arc::new(PlannerHandle::default()), Watcher::planner);
-    BlockPlanner::new(l2.pool.clone(), plans, ledger, heads)
+    BlockPlanner::new(l2.pool.clone(), HostProvider(l2.store.clone()), plans, ledger, next, heads, max_slots)
 }
 
 /// The `surge_*` namespace on the txpool watcher, or, without one, answering why synchronous composability

@@ -296,10 +296,10 @@ fn a_planned_transaction_and_its_proposal_survive_sigkills() {
     assert!(finalized(&node.l2) >= before, "the finalized tag restored from the inbox at start");
     drop(node);
 
-    let store = surge_exex::PlannerStore::open(&dir.path().join("l2/planner.redb")).unwrap();
-    let (proposals, plans) = store.load().unwrap();
+    let store = surge_exex::LedgerStore::open(&dir.path().join("l2/planner.redb")).unwrap();
+    let surge_exex::store::Loaded { proposals, plans, .. } = store.load().unwrap();
     assert!(proposals.iter().all(|p| p.plans.iter().all(|p| p.tx_hash != tx)), "its proposal is on L1");
-    assert!(plans.iter().all(|r| r.plan.tx_hash != tx), "its plan left with its proposal");
+    assert!(plans.iter().all(|(_, r)| r.plan.tx_hash != tx), "its plan left with its proposal");
     let mut blocks: Vec<u64> = proposals.iter().flat_map(|p| p.blocks.iter().map(|b| b.number)).collect();
     blocks.sort();
     let first = blocks.first().copied().unwrap_or(before + 1);
@@ -317,6 +317,58 @@ fn ready(url: &str) -> (u16, Value) {
     let mut response = agent.get(&format!("{url}/ready")).call().unwrap();
     let status = response.status().as_u16();
     (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+/// The ledger reads each block after the chain committed it: a SIGKILL between a planned block's commit and
+/// the ledger's write (a failpoint) loses nothing. After the restart the ledger reads the block again, with
+/// its plan, and the block's proposal makes the plan's L1 call: the message is processed on L1 (it would
+/// stay new had the plan been lost), and L1 finalizes the block.
+#[test]
+fn a_sigkill_between_a_blocks_commit_and_the_ledgers_write_loses_no_plan() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let failpoint = [("SURGE_FAILPOINT", "ledger.planned_block:sigkill")];
+    let mut node = DevNode::start_env(dir.path(), &[], &failpoint);
+    // The README's planned transaction (a message an L1 call relays), sent without waiting for a receipt.
+    let (me, key) = (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    );
+    let message = format!("(0,0,1000000,{me},0,{me},3151908,{me},{me},0,0x)");
+    let sig = "sendMessage((uint64,uint64,uint32,address,uint64,address,uint64,address,address,uint256,bytes))";
+    let l2_bridge = "0x7633740000000000000000000000000000000001";
+    let tx = cast(&["send", l2_bridge, sig, &message, "--private-key", key, "--rpc-url", &node.l2, "--async"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the failpoint did not stop the node");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.signal(), Some(9), "killed at the failpoint: {status:?}");
+    drop(node);
+
+    let node = DevNode::start(dir.path());
+    let receipt: Value = serde_json::from_str(&cast(&["receipt", &tx, "--json", "--rpc-url", &node.l2])).unwrap();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let block = number(&receipt["blockNumber"]);
+    let sent = receipt["logs"].as_array().unwrap().iter().find(|l| l["address"].as_str() == Some(l2_bridge));
+    let msg_hash = sent.unwrap()["topics"][1].as_str().unwrap().to_string();
+    let finalized = || number(&rpc_result(&node.l2, "eth_getBlockByNumber", json!(["finalized", false]))["number"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while finalized() < block {
+        assert!(std::time::Instant::now() < deadline, "L1 did not finalize block {block} after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let l1_bridge = "0x3151908000000000000000000000000000000001";
+    let status = cast(&["call", l1_bridge, "messageStatus(bytes32)(uint8)", &msg_hash, "--rpc-url", &node.l1]);
+    assert_eq!(status, "2", "the proposal made the plan's L1 call: the message is done on L1");
+    let port = node.l2.rsplit(':').next().unwrap();
+    let log = std::fs::read_to_string(dir.path().join(format!("node-{port}.log"))).unwrap();
+    let line = log.lines().find(|l| l.contains("accounting for a block committed before the restart"));
+    assert!(line.is_some_and(|l| l.contains(&format!("number={block}")) && l.contains("plans=1")), "{log}");
+    node.stop();
 }
 
 #[test]

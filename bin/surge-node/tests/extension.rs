@@ -101,6 +101,34 @@ fn status_until(url: &str, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// Waits until `done` holds (the queue follows the chain on a task of its own).
+fn until(done: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The extension that has `queue` follow the chain, as an embedder's planner does.
+fn follower(queue: Arc<InputQueue>) -> ExtensionInstaller {
+    Box::new(move |ctx| {
+        use surge_interfaces::{NodeComponents, TransactionPool};
+        let (mut notifications, pool) = (ctx.notifications, ctx.components.pool().clone());
+        ctx.tasks.spawn_critical(
+            "input queue",
+            Box::pin(async move {
+                while let Some(n) = notifications.next().await {
+                    if let Ok(n) = n {
+                        queue.on_notification(&n, |h| pool.get(h).is_some());
+                    }
+                }
+            }),
+        );
+        Ok(())
+    })
+}
+
 fn has_event(status: &Value, key: &str, hash: B256) -> bool {
     status["events"].as_array().unwrap().iter().any(|e| e[key] == serde_json::json!(hash))
 }
@@ -142,7 +170,7 @@ async fn an_extension_on_the_seams_only_follows_controls_and_serves_the_chain() 
         *keep.lock().unwrap() = Some(surge_test_extension::install(ctx).map_err(|e| eyre::eyre!(e))?);
         Ok(())
     });
-    let chain = start(dir.path(), queue.clone(), vec![installer]).await;
+    let chain = start(dir.path(), queue.clone(), vec![installer, follower(queue.clone())]).await;
     let (http, ws) = (format!("http://{}", chain.rpc_addr), format!("ws://{}", chain.rpc_addr));
     let q = queue.clone();
     let unwound = tokio::task::spawn_blocking(move || {
@@ -181,14 +209,15 @@ async fn an_extension_on_the_seams_only_follows_controls_and_serves_the_chain() 
         let mined = s["events"].as_array().unwrap().iter().find(|e| e["mined"] == serde_json::json!(b2_hash)).unwrap();
         // Owed since it arrived during the pause: mined on resume, at the latest with the new transaction.
         assert!(mined["block"].as_u64().is_some_and(|b| b <= block), "{s}");
-        assert!(q.pending().is_empty(), "the slot went into a committed block");
+        until(|| q.pending().is_empty(), "the slot went into a committed block");
 
         // Unwind to block 1 through chain control, over WebSocket, with production paused.
         assert_eq!(rpc(&ws, "testext_pause", &[]), Value::Bool(true));
         let unwound = rpc(&ws, "testext_unwind", &["1"]);
         status_until(&http, |s| s["reverted"].as_array().unwrap().contains(&serde_json::json!(block)));
+        until(|| !q.pending().user_ops.is_empty(), "the queue read the unwind");
         let pending = q.pending();
-        assert_eq!(pending.user_ops.len(), 1, "the planner was told: its slot is offered again");
+        assert_eq!(pending.user_ops.len(), 1, "the planner read the unwind: its slot is offered again");
         assert_eq!(pending.user_ops[0].slot, slot);
         // B' is back in the pool: the extension saw it admitted a second time (reinjected).
         let s = status_until(&http, |s| {

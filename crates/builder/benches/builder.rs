@@ -226,7 +226,7 @@ fn main() {
             with.push(t);
             check.push(payload.stats.consistency);
             // Not committed: clear the queue for the next run.
-            builder.on_committed(&surge_interfaces::SealedHeader::seal(payload.header.clone()), &payload);
+            queue.committed(payload.header.number, &payload.inputs);
         }
         let (p, w_, k) = (median(plain), median(with), median(check));
         println!(

@@ -106,9 +106,9 @@ fn main() -> eyre::Result<()> {
     let state = MyState { genesis: Sealed::new_unchecked(header, genesis_hash), db };
 
     // The planner hands over an L1→L2 user op; the builder injects its slot into the anchor.
-    let inputs = InputQueue::new();
+    let inputs = std::sync::Arc::new(InputQueue::new());
     inputs.push_user_op(B256::repeat_byte(0x42), None);
-    let builder = SurgePayloadBuilder::new(MyEvm(chain_id), inputs, BuilderConfig::new(chain_id, 50))?;
+    let builder = SurgePayloadBuilder::new(MyEvm(chain_id), inputs.clone(), BuilderConfig::new(chain_id, 50))?;
 
     let key = surge_test_utils::dev_key(3);
     let tx = TxEip1559 {
@@ -134,7 +134,7 @@ fn main() -> eyre::Result<()> {
     };
     let payload = builder.build(&state, &state.genesis, &attributes, &mut ListTransactions::new([user_tx]))?;
     // Once your node has committed it (with the state root it computed):
-    builder.on_committed(&surge_interfaces::SealedHeader::seal(payload.header.clone()), &payload);
+    inputs.committed(payload.header.number, &payload.inputs);
 
     println!("block {} with {} transactions:", payload.header.number, payload.body.transactions.len());
     for (tx, receipt) in payload.body.transactions.iter().zip(&payload.receipts) {

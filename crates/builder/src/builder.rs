@@ -14,8 +14,8 @@ use alloy::{
 use alloy_primitives::{Address, B256};
 use revm::DatabaseRef;
 use surge_interfaces::{
-    BlockInputs, ConfigureEvm, InconsistentSlot, InputsReport, NextBlockAttributes, ReturnSlot, SlotProblem,
-    StagedInputs, StateProviderFactory, SyncTx,
+    BlockInputs, ConfigureEvm, InconsistentSlot, InputsReport, NextBlockAttributes, ReturnSlot, SealedHeader,
+    SlotProblem, StagedInputs, StateProviderFactory, SyncTx,
 };
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, ChildHeader, FeeRules, L2BlockError, child_header, encode_extra_data};
 use surge_primitives::{Checkpoint, GOLDEN_TOUCH_ADDRESS, L2Predeploys, golden_touch::GoldenTouchError};
@@ -177,7 +177,7 @@ pub struct BuiltPayload {
     pub receipts: Vec<ReceiptEnvelope>,
     /// What the block changed.
     pub changes: surge_interfaces::BlockChanges,
-    /// What the block did with the staged inputs; hand it to [`SurgePayloadBuilder::on_committed`].
+    /// What the block did with the staged inputs.
     pub inputs: InputsReport,
     /// Suspect transactions (their return slot was removed) left out because they failed without it.
     pub excluded_txs: Vec<B256>,
@@ -288,8 +288,8 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         &self.inputs
     }
 
-    /// Builds the child of `parent` (a canonical block of `provider`). The staged inputs are not consumed:
-    /// call [`Self::on_committed`] once the block is committed.
+    /// Builds the child of `parent` (a canonical block of `provider`). Reading the inputs consumes nothing:
+    /// the planner learns what went in from the committed block.
     pub fn build<P: StateProviderFactory>(
         &self,
         provider: &P,
@@ -310,7 +310,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             n => provider.header_by_number(n - 1).map_err(state_error)?.ok_or_else(not_canonical)?.0.timestamp,
         };
         let rules = |source| BuildError::Rules { number, source };
-        let staged = self.inputs.stage(number);
+        let staged = self
+            .inputs
+            .stage(&SealedHeader { header: parent.inner().clone(), hash: parent.hash() }, attributes.timestamp);
         // The open proposal's anchor first; the attributes' (the node's checkpoint source) otherwise.
         let l1_checkpoint = staged.checkpoint.clone().or_else(|| attributes.l1_checkpoint.clone());
         // The timestamp the planner made its plans for, when it fixed one.
@@ -338,6 +340,9 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
         let (selection, checkpoint, settled) =
             self.settle_with_fallbacks(provider, &ctx, staged, l1_checkpoint.as_ref(), attributes.deadline, txs)?;
         let Settled { out, return_slots, mut rejected, sync_txs, failed_sync, stats } = settled;
+        for (tx, why) in &failed_sync {
+            self.inputs.plan_failed(tx, why);
+        }
         let in_block: HashSet<B256> = out.txs.iter().map(|t| *t.tx_hash()).collect();
         // Mined ones leave; one not met again for twice the wait is gone from the pool (a held one met
         // again after the wait is rejected).
@@ -560,11 +565,6 @@ impl<E: ConfigureEvm, I: BlockInputs> SurgePayloadBuilder<E, I> {
             rejected.extend(problems);
             replay = Some(ListTransactions::new(out.user_txs));
         }
-    }
-
-    /// The block built as `payload` is committed as `block`: its inputs are consumed.
-    pub fn on_committed(&self, block: &surge_interfaces::SealedHeader, payload: &BuiltPayload) {
-        self.inputs.commit(block, &payload.inputs);
     }
 }
 

@@ -1,6 +1,6 @@
-//! [`InputQueue`]: an in-memory [`BlockInputs`] planner — items are queued by whoever plans them, leave
-//! only when a committed block reports them included or rejected, and come back when that block is
-//! unwound.
+//! [`InputQueue`]: an in-memory [`BlockInputs`] planner for embedders — items are queued by whoever plans
+//! them, leave only when the embedder reports a committed block's [`InputsReport`]
+//! ([`InputQueue::committed`]), and come back when that block is unwound ([`InputQueue::reverted`]).
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -78,16 +78,19 @@ impl InputQueue {
 }
 
 impl BlockInputs for InputQueue {
-    fn stage(&self, _number: u64) -> StagedInputs {
+    fn stage(&self, _parent: &SealedHeader, _timestamp: u64) -> StagedInputs {
         self.pending()
     }
 
     fn refusal(&self, tx: &B256) -> Option<String> {
         self.items().refused.get(tx).cloned()
     }
+}
 
-    fn commit(&self, block: &SealedHeader, report: &InputsReport) {
-        let number = block.header.number;
+impl InputQueue {
+    /// Block `number`, built with `report`, is committed: what it included leaves the queue, and what it
+    /// rejected for good will not be offered again.
+    pub fn committed(&self, number: u64, report: &InputsReport) {
         // A slot whose transaction simply did not make it into this block waits for a later one.
         let retired = report.rejected_return_slots.iter().filter(|r| !r.problem.retry_later()).map(|r| &r.slot);
         let included: HashSet<B256> = report.user_op_slots.iter().chain(&report.return_slots).copied().collect();
@@ -116,7 +119,63 @@ impl BlockInputs for InputQueue {
         }
     }
 
-    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
+    /// Block `number` with transactions `txs` is committed (an embedder following the chain rather than
+    /// its builder's reports): the slots its anchor carries and the planned transactions in it leave the
+    /// queue, and so do the return slots that can never be used — their transaction went in without them,
+    /// or is neither in the block nor in the pool (`pool_has` says).
+    pub fn block_committed(&self, number: u64, txs: &[TxEnvelope], pool_has: impl Fn(&B256) -> bool) {
+        use alloy::consensus::Transaction;
+        use alloy_sol_types::SolCall;
+        use surge_interfaces::{InconsistentSlot, SlotProblem};
+        let slots = txs
+            .first()
+            .and_then(|a| {
+                surge_primitives::bindings::anchor::Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok()
+            })
+            .map(|call| call.signalSlots)
+            .unwrap_or_default();
+        let in_block: HashSet<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
+        let pending = self.pending();
+        let rejected_return_slots = pending
+            .return_slots
+            .iter()
+            .filter(|r| !slots.contains(&r.slot))
+            .filter_map(|r| {
+                let tx = r.depends_on.tx_hash;
+                let problem = if in_block.contains(&tx) {
+                    SlotProblem::MinedWithoutSlot
+                } else if !pool_has(&tx) {
+                    SlotProblem::TxGone
+                } else {
+                    return None;
+                };
+                Some(InconsistentSlot { slot: r.slot, tx_hash: tx, problem })
+            })
+            .collect();
+        let report = InputsReport {
+            user_op_slots: pending.user_ops.iter().map(|op| op.slot).filter(|s| slots.contains(s)).collect(),
+            return_slots: pending.return_slots.iter().map(|r| r.slot).filter(|s| slots.contains(s)).collect(),
+            rejected_return_slots,
+            sync_txs: pending.sync_txs.iter().map(|s| *s.tx.tx_hash()).filter(|h| in_block.contains(h)).collect(),
+            ..Default::default()
+        };
+        self.committed(number, &report);
+    }
+
+    /// Follows the chain (an embedder hands it each notification of its node): removed blocks give back
+    /// what they consumed, committed ones consume what they carry ([`Self::block_committed`]).
+    pub fn on_notification(&self, n: &surge_interfaces::ChainNotification, pool_has: impl Fn(&B256) -> bool) {
+        if let Some(old) = n.reverted() {
+            self.reverted(old);
+        }
+        for block in n.committed().map(|b| b.iter()).into_iter().flatten() {
+            self.block_committed(block.number(), &block.body.transactions, &pool_has);
+        }
+    }
+
+    /// `blocks` were unwound (lowest first): what they consumed is offered again. Returns the hashes of the
+    /// relay transactions in them, which do not return to the pool.
+    pub fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
         let mut q = self.items();
         let mut back = StagedInputs::default();
         for block in blocks {

@@ -1,16 +1,14 @@
-//! The surge builder behind the node's [`PayloadBuilder`] seam: it fills L2 blocks from the pool, stages
-//! the planner's slots and relay transactions, consumes them only once the block is committed, and hands
-//! the planner back what an unwind removed.
+//! The surge builder behind the node's [`PayloadBuilder`] seam: it fills L2 blocks from the pool with the
+//! planner's slots and relay transactions. It keeps nothing about the blocks it built: the planner reads
+//! what went in from the committed block.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use alloy::consensus::Sealed;
-use alloy_primitives::B256;
 use surge_interfaces::{
-    BlockInputs, BuiltBlock, CheckpointSource, CommittedBlock, ConfigureEvm, InputsReport, NextBlockAttributes,
-    PayloadBuilder, PayloadBuilderError, SealedHeader, SlotProblem, StateProviderFactory, TransactionPool,
+    BlockInputs, BuiltBlock, CheckpointSource, ConfigureEvm, NextBlockAttributes, PayloadBuilder, PayloadBuilderError,
+    SealedHeader, SlotProblem, StateProviderFactory, TransactionPool,
 };
-use tracing::info;
 
 use crate::{BuildError, BuilderConfig, BuiltPayload, PoolTransactions, SurgePayloadBuilder};
 
@@ -47,8 +45,6 @@ pub struct SurgeNodeBuilder<E, Pool> {
     builder: SurgePayloadBuilder<E, Arc<dyn BlockInputs>>,
     pool: Pool,
     checkpoints: Arc<dyn CheckpointSource>,
-    /// The report of the last block built, until the node says it is committed.
-    staged: Mutex<Option<(u64, B256, InputsReport)>>,
 }
 
 impl<E, Pool> std::fmt::Debug for SurgeNodeBuilder<E, Pool> {
@@ -67,10 +63,10 @@ impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
         checkpoints: Arc<dyn CheckpointSource>,
     ) -> Result<Self, BuildError> {
         let builder = SurgePayloadBuilder::new(evm_config, inputs, config)?;
-        Ok(Self { builder, pool, checkpoints, staged: Mutex::new(None) })
+        Ok(Self { builder, pool, checkpoints })
     }
 
-    /// Builds the child of `parent` without committing it (its inputs stay staged).
+    /// Builds the child of `parent` without committing it.
     pub fn build_payload<P: StateProviderFactory>(
         &self,
         provider: &P,
@@ -121,37 +117,6 @@ where
         parent: &SealedHeader,
         attributes: &NextBlockAttributes,
     ) -> Result<BuiltBlock, PayloadBuilderError> {
-        let payload = self.build_payload(provider, parent, attributes)?;
-        let staged = (payload.header.number, payload.header.parent_hash, payload.inputs.clone());
-        *self.staged.lock().unwrap_or_else(|p| p.into_inner()) = Some(staged);
-        Ok(payload.into())
-    }
-
-    fn committed(&self, block: &SealedHeader) {
-        let staged = self.staged.lock().unwrap_or_else(|p| p.into_inner()).take();
-        // Only the block this builder made consumes its inputs (same number and parent; the hash differs
-        // because the state root was zero when staged).
-        if let Some((number, parent_hash, report)) = staged
-            && number == block.header.number
-            && parent_hash == block.header.parent_hash
-        {
-            let any = !(report.user_op_slots.is_empty()
-                && report.return_slots.is_empty()
-                && report.rejected_return_slots.is_empty());
-            if any {
-                info!(
-                    number,
-                    user_op_slots = report.user_op_slots.len(),
-                    return_slots = report.return_slots.len(),
-                    rejected = report.rejected_return_slots.len(),
-                    "consumed the block's inputs"
-                );
-            }
-            self.builder.inputs().commit(block, &report);
-        }
-    }
-
-    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
-        self.builder.inputs().reverted(blocks)
+        Ok(self.build_payload(provider, parent, attributes)?.into())
     }
 }

@@ -74,6 +74,14 @@ fn setup() -> Setup {
     Setup { _dir: dir, spec, producer, pool, chain, queue, l1 }
 }
 
+/// Produces a block; the queue follows the chain, as an embedder's would.
+fn produce(s: &Setup) -> Result<surge_host::SealedHeader, ProduceError> {
+    let sealed = s.producer.produce_one()?;
+    let body = s.chain.lock().unwrap().store().body(sealed.header.number).unwrap().unwrap();
+    s.queue.block_committed(sealed.header.number, &body.transactions, |h| s.pool.pool().get(h).is_some());
+    Ok(sealed)
+}
+
 fn submit(s: &Setup, from: u32, nonce: u64) {
     let tx = TxEip1559 {
         chain_id: s.spec.chain_id,
@@ -103,14 +111,14 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
 
     // L1 down: the build fails, nothing is committed and nothing consumed.
     *s.l1.up.lock().unwrap() = false;
-    let err = s.producer.produce_one().unwrap_err();
+    let err = produce(&s).unwrap_err();
     assert!(matches!(err, ProduceError::Build { number: 1, .. }), "{err}");
     assert!(err.to_string().contains("L1 unreachable"), "{err}");
     assert_eq!(s.chain.lock().unwrap().store().head().unwrap().header.number, 0);
     assert_eq!(s.queue.pending().user_ops[0].slot, slot);
 
     *s.l1.up.lock().unwrap() = true;
-    let first = s.producer.produce_one().unwrap();
+    let first = produce(&s).unwrap();
     let chain = s.chain.lock().unwrap();
     let body = chain.store().body(1).unwrap().unwrap();
     let senders = chain.store().senders(1).unwrap().unwrap();
@@ -128,14 +136,14 @@ fn the_producer_builds_l2_blocks_with_the_surge_builder() {
     let expected = surge_l2_rules::expected_base_fee(s.spec.chain_id, &first.header, s.spec.genesis.timestamp);
     assert_eq!(s.pool.pool().base_fee(), expected);
     submit(&s, 4, 1);
-    let second = s.producer.produce_one().unwrap();
+    let second = produce(&s).unwrap();
     assert_eq!(second.header.parent_hash, first.hash);
     assert_eq!(second.header.base_fee_per_gas, Some(expected));
     assert_eq!(s.chain.lock().unwrap().store().body(2).unwrap().unwrap().transactions.len(), 2);
 
     // L1 down once the chain has anchored: production goes on with the last checkpoint an anchor took.
     *s.l1.up.lock().unwrap() = false;
-    let third = s.producer.produce_one().expect("no stall while L1 is unreachable");
+    let third = produce(&s).expect("no stall while L1 is unreachable");
     assert_eq!(third.header.number, 3);
 }
 
@@ -150,9 +158,9 @@ fn a_slot_whose_transaction_left_the_pool_is_dropped() {
         depends_on: OutboundDependency { tx_hash: keccak256("never pooled"), message: Default::default() },
     };
     s.queue.push_return_slot(gone.clone());
-    s.producer.produce_one().unwrap();
+    produce(&s).unwrap();
     assert!(s.queue.pending().return_slots.is_empty(), "dropped for good");
-    let second = s.producer.produce_one().unwrap();
+    let second = produce(&s).unwrap();
     assert_eq!(second.header.number, 2, "and the next block builds normally");
 }
 
@@ -163,8 +171,8 @@ fn a_slot_whose_transaction_left_the_pool_is_dropped() {
 fn next_evm_env_has_the_base_fee_of_the_block_built_next() {
     use surge_interfaces::{ConfigureEvm, NextBlockAttributes};
     let s = setup();
-    s.producer.produce_one().unwrap();
-    s.producer.produce_one().unwrap();
+    produce(&s).unwrap();
+    produce(&s).unwrap();
     let chain = s.chain.lock().unwrap();
     let store = chain.store();
     let head = store.head().unwrap();

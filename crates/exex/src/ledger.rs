@@ -1,45 +1,42 @@
-//! The ledger of proposals: which block opens a proposal (and on which L1 anchor), what each block staged
-//! and what it took, which proposals are closed and waiting for the proposer. Block production calls it
-//! through [`crate::BlockPlanner`]; the txpool watcher reads the closed proposals' L1 calls (they run on L1
-//! ahead of the open bundle) and the plans that landed. Everything it decides is in its store before it is
-//! acted on: plans before they are staged, proposals and inclusions when their block is committed.
+//! The ledger of proposals: which block opened each proposal (and on which L1 anchor), which plans went in,
+//! which proposals are closed and waiting for the proposer. It is an ExEx ([`crate::install_ledger`]): it
+//! reads each committed block ([`crate::read_block`]) after the chain committed it, on its own task, and
+//! never holds block production up. What a block carried is decided by the block itself; the plans the
+//! watcher offers are recorded here, durably, before any block can take them, so that a block is always
+//! accounted for with its plans, even after a crash between its commit and the ledger's write.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
     time::SystemTime,
 };
 
-use alloy::{
-    consensus::{Transaction, TxEnvelope},
-    eips::Encodable2718,
-};
-use alloy_primitives::B256;
-use alloy_sol_types::SolCall;
-use surge_interfaces::{
-    BlockReader, CommittedBlock, InputsReport, OutboundDependency, ReturnSlot, SealedHeader, StagedInputs, SyncTx,
-    TransactionOrigin, TransactionPool,
-};
-use surge_l1::{InFlightBundle, L1Head};
-use surge_primitives::bindings::anchor::Anchor;
+use alloy::consensus::TxEnvelope;
+use alloy_primitives::{B256, Bytes};
+use surge_interfaces::{BlockReader, ChainNotification, SealedHeader, TransactionOrigin, TransactionPool};
+use surge_l1::InFlightBundle;
 use surge_sync::Plan;
 use tracing::{info, warn};
 
 use crate::{
-    next::NextBlock,
-    proposal::{ProposalBlock, ProposalRecord, ProposalRules},
-    store::{Batch, PlanRecord, PlannerStore, PlannerStoreError, Rejection},
+    block::{BlockFacts, read_block},
+    proposal::{ProposalRecord, ProposalRules, advance},
+    store::{Batch, LedgerStore, LedgerStoreError, PlanRecord, Rejection},
 };
 
-/// L1 heads remembered for choosing anchors (blockhash reaches 256 back).
-const SEEN_L1_HEADS: usize = 256;
+/// Blocks the builder reads itself, past the last one the ledger accounted for, to see the open proposal;
+/// a ledger further behind leaves the builder to open a proposal of its own.
+const MAX_READ_AHEAD: u64 = 64;
 
-/// What a block was staged with, until it is committed.
-#[derive(Debug)]
-struct Staging {
-    number: u64,
-    /// Whether the block opens a proposal.
-    opens: bool,
+/// What the ledger learnt since the watcher last looked.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct News {
+    /// The last block accounted for, if it moved (down, after an unwind).
+    pub tip: Option<u64>,
+    /// The transactions of the blocks accounted for.
+    pub mined: Vec<B256>,
+    /// The planned transactions that went in with their plans.
+    pub landed: Vec<B256>,
 }
 
 #[derive(Debug, Default)]
@@ -47,45 +44,60 @@ struct State {
     open: Option<ProposalRecord>,
     closed: Vec<ProposalRecord>,
     next_id: u64,
-    seen_l1: VecDeque<L1Head>,
-    staging: Option<Staging>,
-    /// The last block accounted for.
-    height: u64,
-    /// Plans staged or included, by transaction.
+    /// The last block accounted for; `None` until a fresh ledger has seen the chain.
+    tip: Option<(u64, B256)>,
+    /// Plans, by key.
     records: HashMap<B256, PlanRecord>,
-    /// Planned transactions that went in with their plans since the watcher last looked.
-    landed: Vec<B256>,
-    /// Plans a block voided, with the reason, since the watcher last looked.
-    failed: Vec<(B256, String)>,
-    /// L1 heads seen without a hash or state root.
-    unusable_l1_heads: u64,
-    /// The block plans are made for (the head's child).
-    next: Option<NextBlock>,
+    /// The keys of each transaction's plans.
+    by_tx: HashMap<B256, Vec<B256>>,
+    news: News,
 }
 
-/// A plan offered for staging, with its transaction.
-#[derive(Debug, Clone)]
-pub struct Offered {
-    /// The plan.
-    pub plan: Plan,
-    /// Its transaction.
-    pub tx: alloy::consensus::transaction::Recovered<TxEnvelope>,
+impl State {
+    fn insert(&mut self, key: B256, record: PlanRecord) {
+        let keys = self.by_tx.entry(record.plan.tx_hash).or_default();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+        self.records.insert(key, record);
+    }
+
+    fn remove(&mut self, key: &B256) {
+        let Some(record) = self.records.remove(key) else { return };
+        if let Some(keys) = self.by_tx.get_mut(&record.plan.tx_hash) {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                self.by_tx.remove(&record.plan.tx_hash);
+            }
+        }
+    }
+
+    /// The plans of `tx` made for block `number`.
+    fn plans_of(&self, tx: &B256, number: u64) -> Vec<(B256, &Plan)> {
+        let keys = self.by_tx.get(tx).map(Vec::as_slice).unwrap_or_default();
+        keys.iter()
+            .filter_map(|k| self.records.get(k).map(|r| (*k, r)))
+            .filter(|(_, r)| r.made_for == number)
+            .map(|(k, r)| (k, &r.plan))
+            .collect()
+    }
+
+    fn read(&self, header: &SealedHeader, txs: &[TxEnvelope]) -> Result<BlockFacts, String> {
+        read_block(header, txs, |tx, number| self.plans_of(tx, number))
+    }
 }
 
 /// The ledger of proposals.
 pub struct Ledger {
     rules: ProposalRules,
-    max_slots: usize,
-    store: PlannerStore,
+    store: LedgerStore,
     state: Mutex<State>,
     waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// Told when a proposal closes (the proposer waits on it).
     closed: tokio::sync::Notify,
     /// Held from a decision to its store write, so that writes reach the store in the order the state
-    /// changed (a commit's "open" never lands after a close's "closed"). Never taken under `state`.
+    /// changed (a block's "open" never lands after a close's "closed"). Never taken under `state`.
     writes: Mutex<()>,
-    /// Seconds between blocks (how far ahead of a commit its child's timestamp is fixed).
-    block_time: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -100,39 +112,33 @@ pub(crate) fn now() -> u64 {
 }
 
 impl Ledger {
-    /// The ledger kept in `store`, closing proposals by `rules`, with at most `max_slots` signal slots per
-    /// anchor (the builder's limit).
-    pub fn open(store: PlannerStore, rules: ProposalRules, max_slots: usize) -> Result<Self, PlannerStoreError> {
-        let (proposals, plans) = store.load()?;
-        let mut state = State::default();
-        for p in proposals {
+    /// The ledger kept in `store`, closing proposals by `rules`.
+    pub fn open(store: LedgerStore, rules: ProposalRules) -> Result<Self, LedgerStoreError> {
+        let loaded = store.load()?;
+        let mut state = State { tip: loaded.tip, ..Default::default() };
+        for p in loaded.proposals {
             state.next_id = state.next_id.max(p.id + 1);
-            state.height = state.height.max(p.blocks.last().map_or(0, |b| b.number));
+            // A store written before the tip was recorded: its last proposal's last block.
+            if loaded.tip.is_none()
+                && let Some(last) = p.blocks.last()
+                && state.tip.is_none_or(|(n, _)| n < last.number)
+            {
+                state.tip = Some((last.number, last.hash));
+            }
             if p.closed { state.closed.push(p) } else { state.open = Some(p) }
         }
         state.next_id = state.next_id.max(1);
-        state.records = plans.into_iter().map(|r| (r.plan.tx_hash, r)).collect();
+        for (key, record) in loaded.plans {
+            state.insert(key, record);
+        }
         Ok(Self {
             rules,
-            max_slots,
             store,
             state: Mutex::new(state),
             waker: Mutex::new(None),
             closed: tokio::sync::Notify::new(),
             writes: Mutex::new(()),
-            block_time: std::sync::atomic::AtomicU64::new(1),
         })
-    }
-
-    /// Blocks come every `block_time` (1 second unless set): each block's timestamp is fixed that far
-    /// ahead of its parent's commit, when it will be built.
-    pub fn set_block_time(&self, block_time: std::time::Duration) {
-        self.block_time.store(block_time.as_secs(), std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn fix_next(&self, st: &State, parent: (u64, u64)) -> NextBlock {
-        let lead = self.block_time.load(std::sync::atomic::Ordering::Relaxed);
-        NextBlock::fix(&self.rules, &st.seen_l1, parent, now(), lead)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -144,9 +150,24 @@ impl Ledger {
         self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Called after each commit (the watcher's thread wakes to pick up what landed).
+    /// Called after each block accounted for (the watcher's thread wakes to read the news).
     pub fn set_waker(&self, wake: Arc<dyn Fn() + Send + Sync>) {
         *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
+    }
+
+    fn wake(&self) {
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
+
+    fn write(&self, batch: Batch, what: std::fmt::Arguments<'_>) {
+        if !batch.is_empty()
+            && let Err(e) = self.store.write(batch)
+        {
+            warn!("ledger: recording {what}: {e}");
+        }
     }
 
     /// The rules.
@@ -154,14 +175,14 @@ impl Ledger {
         self.rules
     }
 
-    /// L1 heads seen without a hash or state root (never anchors).
-    pub fn unusable_l1_heads(&self) -> u64 {
-        self.state().unusable_l1_heads
+    /// The last block accounted for (0 before the ledger has seen the chain).
+    pub fn height(&self) -> u64 {
+        self.tip().map_or(0, |(n, _)| n)
     }
 
-    /// The last block accounted for.
-    pub fn height(&self) -> u64 {
-        self.state().height
+    /// The last block accounted for, with its hash.
+    pub fn tip(&self) -> Option<(u64, B256)> {
+        self.state().tip
     }
 
     /// The open proposal.
@@ -179,16 +200,17 @@ impl Ledger {
         self.closed.notified().await;
     }
 
+    /// What the ledger learnt since the last call.
+    pub fn take_news(&self) -> News {
+        std::mem::take(&mut self.state().news)
+    }
+
     /// Closes the open proposal if it has a block and has been open too long (`now`, unix seconds), or its
-    /// anchor fell too far behind the latest L1 head seen: an idle chain's last blocks get proposed too.
-    pub fn close_expired(&self, now: u64) -> Option<u64> {
+    /// anchor fell too far behind L1 head `l1_head`: an idle chain's last blocks get proposed too. A block
+    /// committed meanwhile with the same anchor opens a proposal of its own.
+    pub fn close_expired(&self, now: u64, l1_head: u64) -> Option<u64> {
         let _order = self.ordered();
         let mut st = self.state();
-        // A block being built on the open proposal joins it first; the next call closes it.
-        if st.staging.is_some() {
-            return None;
-        }
-        let l1_head = st.seen_l1.back().map_or(0, |h| h.number);
         let open = st.open.as_ref()?;
         let why = open.expired(&self.rules, now, l1_head)?;
         if open.blocks.is_empty() {
@@ -200,11 +222,10 @@ impl Ledger {
         st.closed.push(p.clone());
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         drop(st);
-        if let Err(e) = self.store.write(Batch { proposals: vec![p.clone()], ..Default::default() }) {
-            warn!(proposal = p.id, "planner: recording a closed proposal: {e}");
-        }
+        let id = p.id;
+        self.write(Batch { proposals: vec![p], ..Default::default() }, format_args!("closed proposal {id}"));
         self.closed.notify_one();
-        Some(p.id)
+        Some(id)
     }
 
     /// Proposal `id` is on L1: it leaves the ledger with its plans (their L1 calls are in the L1 state now).
@@ -212,17 +233,16 @@ impl Ledger {
         let _order = self.ordered();
         let mut st = self.state();
         let Some(at) = st.closed.iter().position(|p| p.id == id) else { return };
-        let p = st.closed.remove(at);
+        st.closed.remove(at);
         let mut batch = Batch { delete_proposals: vec![id], ..Default::default() };
-        for plan in &p.plans {
-            st.records.remove(&plan.tx_hash);
-            batch.delete_plans.push(plan.tx_hash);
+        let keys: Vec<B256> = st.records.iter().filter(|(_, r)| r.proposal == Some(id)).map(|(k, _)| *k).collect();
+        for key in keys {
+            st.remove(&key);
+            batch.delete_plans.push(key);
         }
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         drop(st);
-        if let Err(e) = self.store.write(batch) {
-            warn!(proposal = id, "planner: forgetting a proposal on L1: {e}");
-        }
+        self.write(batch, format_args!("proposal {id} on L1"));
     }
 
     /// The closed proposals' L1 calls, in order: they run on L1 before the open bundle.
@@ -232,294 +252,135 @@ impl Ledger {
 
     /// Whether `tx` went into a block with its plan.
     pub fn included(&self, tx: &B256) -> bool {
-        self.state().records.get(tx).is_some_and(|r| r.proposal.is_some())
-    }
-
-    /// The planned transactions that went in with their plans since the last call.
-    pub fn take_landed(&self) -> Vec<B256> {
-        std::mem::take(&mut self.state().landed)
-    }
-
-    /// The plans blocks voided since the last call, with the reasons.
-    pub fn take_failed(&self) -> Vec<(B256, String)> {
-        std::mem::take(&mut self.state().failed)
+        let st = self.state();
+        st.by_tx
+            .get(tx)
+            .is_some_and(|keys| keys.iter().any(|k| st.records.get(k).is_some_and(|r| r.proposal.is_some())))
     }
 
     /// Records transactions the block producer rejected, with their reasons (one durable write).
-    pub fn record_rejections(&self, rejected: Vec<(B256, String)>) -> Result<(), PlannerStoreError> {
+    pub fn record_rejections(&self, rejected: Vec<(B256, String)>) -> Result<(), LedgerStoreError> {
         let at = now();
         let rejections = rejected.into_iter().map(|(tx, reason)| (tx, Rejection { reason, at })).collect();
         self.store.write(Batch { rejections, ..Default::default() })
     }
 
     /// The recorded rejection of transaction `tx`.
-    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, PlannerStoreError> {
+    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, LedgerStoreError> {
         self.store.rejection(tx)
     }
 
-    /// What block `number` gets: the anchor of its proposal and, when it opens one, the `offered` plans in
-    /// order while their slots fit — if they were made for this block as it is fixed now (`planned_for`):
-    /// its timestamp and checkpoint go with them; every offered plan not staged, and `held`, stay out of
-    /// the pool's part. `l1` is the latest L1 head (remembered for choosing anchors). Staged plans are
-    /// recorded first: a plan the store cannot record is not staged.
-    pub fn stage(
-        &self,
-        number: u64,
-        l1: Option<L1Head>,
-        offered: Vec<Offered>,
-        mut held: Vec<B256>,
-        planned_for: Option<&NextBlock>,
-    ) -> StagedInputs {
-        let next = self.next_for(number);
-        let offered = if next.is_some() && planned_for == next.as_ref() {
-            offered
-        } else {
-            // Made for another block (the watcher has not taken in the last one yet, or this one was fixed
-            // again): they wait for the next block.
-            held.extend(offered.into_iter().map(|o| o.plan.tx_hash));
-            vec![]
+    /// Records `plans` (each with its signed transaction) as made for block `made_for`, durably, before
+    /// any block may take them; plans recorded already are skipped. Only a recorded plan is offered to a
+    /// block ([`Self::is_recorded`]).
+    pub fn record_plans(&self, made_for: u64, plans: Vec<(Plan, Bytes)>) -> Result<(), LedgerStoreError> {
+        let fresh: Vec<(B256, PlanRecord)> = {
+            let st = self.state();
+            plans
+                .into_iter()
+                .map(|(plan, raw)| PlanRecord { plan, raw, made_for, proposal: None })
+                .map(|r| (r.key(), r))
+                .filter(|(k, _)| !st.records.contains_key(k))
+                .collect()
         };
-        let (opens, checkpoint, done) = self.proposal_for(l1, !offered.is_empty(), next.as_ref());
-        let mut offered = offered.into_iter();
-        let (mut plans, mut records) = (vec![], vec![]);
-        if opens {
-            let mut slots = 0;
-            for o in offered.by_ref() {
-                let n = o.plan.slots().count();
-                // A plan a block voided or took already (the watcher has not heard yet) stops the rest.
-                if done.contains(&o.plan.tx_hash) {
-                    held.push(o.plan.tx_hash);
-                    break;
-                }
-                if slots + n > self.max_slots {
-                    held.push(o.plan.tx_hash);
-                    if plans.is_empty() {
-                        // It could never go in: void it, or it would hold up every later plan forever.
-                        let why =
-                            format!("its {n} answers need more slots than an anchor carries ({})", self.max_slots);
-                        warn!(tx = %o.plan.tx_hash, "planner: {why}");
-                        self.state().failed.push((o.plan.tx_hash, why));
-                        self.wake();
-                    }
-                    break;
-                }
-                slots += n;
-                let raw = o.tx.inner().encoded_2718().into();
-                records.push(PlanRecord { plan: o.plan.clone(), raw, staged_for: number, proposal: None });
-                plans.push(o);
-            }
+        if fresh.is_empty() {
+            return Ok(());
         }
-        if !records.is_empty()
-            && let Err(e) = self.store.write(Batch { plans: records.clone(), ..Default::default() })
+        self.store.write(Batch { plans: fresh.clone(), ..Default::default() })?;
+        let mut st = self.state();
+        for (key, record) in fresh {
+            st.insert(key, record);
+        }
+        Ok(())
+    }
+
+    /// Whether `plan` is recorded as made for block `made_for`.
+    pub fn is_recorded(&self, plan: &Plan, made_for: u64) -> bool {
+        let key = PlanRecord { plan: plan.clone(), raw: Bytes::new(), made_for, proposal: None }.key();
+        self.state().records.contains_key(&key)
+    }
+
+    /// Reads block `header` with `txs` against the recorded plans.
+    pub fn read(&self, header: &SealedHeader, txs: &[TxEnvelope]) -> Result<BlockFacts, String> {
+        self.state().read(header, txs)
+    }
+
+    /// Accounts for what the chain did: removed blocks leave their proposals, committed ones join them.
+    pub fn apply(&self, n: &ChainNotification) -> Result<(), String> {
+        if let Some(old) = n.reverted()
+            && let Some(first) = old.first()
         {
-            warn!(number, "planner: not staging plans it cannot record: {e}");
-            held.extend(plans.drain(..).map(|o| o.plan.tx_hash));
-            records.clear();
+            self.unwind(first.number(), first.header.header.parent_hash);
         }
-        held.extend(offered.map(|o| o.plan.tx_hash));
-        let timestamp = next.map(|n| n.timestamp);
-        let mut staged = StagedInputs { checkpoint, held, timestamp, ..Default::default() };
-        for o in &plans {
-            staged.return_slots.extend(return_slots(&o.plan));
-            let messages = o.plan.messages.iter().map(|m| m.message.clone()).collect();
-            staged.sync_txs.push(SyncTx { tx: o.tx.clone(), messages });
+        for block in n.committed().map(|b| b.iter()).into_iter().flatten() {
+            let txs = &block.body.transactions;
+            let facts = self.read(&block.header, txs).map_err(|e| format!("reading block {}: {e}", block.number()))?;
+            self.account(&facts);
         }
-        let mut st = self.state();
-        st.records.extend(records.into_iter().map(|r| (r.plan.tx_hash, r)));
-        st.staging = Some(Staging { number, opens });
-        staged
+        Ok(())
     }
 
-    /// The anchor the next block would take without plans: the open proposal's, or the one a proposal
-    /// opening now takes (fixed with the next block, or chosen now, `l1` the latest L1 head).
-    pub fn current_anchor(&self, l1: Option<L1Head>) -> Option<surge_primitives::Checkpoint> {
-        let st = self.state();
-        if let Some(p) = &st.open {
-            return Some(p.anchor.clone());
-        }
-        if let Some(checkpoint) = st.next.as_ref().and_then(|n| n.checkpoint.clone()) {
-            return Some(checkpoint);
-        }
-        let newer = l1.filter(|h| st.seen_l1.back().is_none_or(|last| last.hash != h.hash));
-        self.rules.choose_anchor(st.seen_l1.iter().chain(newer.as_ref())).map(|h| h.checkpoint())
-    }
-
-    /// The block after `parent` (its number and timestamp) as plans are made for it and as it is built
-    /// when it opens a proposal, which every block with plans does: its timestamp and its anchor's
-    /// checkpoint, fixed when `parent` was committed (or first asked about), and again once the clock has
-    /// run past it ([`NextBlock::stale`]). `l1` is the latest L1 head.
-    pub fn next_block(&self, parent: (u64, u64), l1: Option<L1Head>) -> NextBlock {
-        let mut st = self.state();
-        see_l1(&mut st, l1);
-        match &st.next {
-            Some(n) if n.number == parent.0 + 1 && n.parent_timestamp == parent.1 && !n.stale(now()) => n.clone(),
-            // Fixed for a later block already (the asker is behind the chain): its plans will not be staged.
-            Some(n) if n.number > parent.0 + 1 => self.fix_next(&st, parent),
-            _ => {
-                let next = self.fix_next(&st, parent);
-                st.next = Some(next.clone());
-                next
-            }
-        }
-    }
-
-    /// The block `number` will be when it is staged: the fixed one, fixed again first if the clock has
-    /// run past it (the watcher is woken to plan for the new one). `None` when none is fixed for it.
-    pub fn next_for(&self, number: u64) -> Option<NextBlock> {
-        let mut st = self.state();
-        let next = st.next.clone().filter(|n| n.number == number)?;
-        if !next.stale(now()) {
-            return Some(next);
-        }
-        let fresh = self.fix_next(&st, (number - 1, next.parent_timestamp));
-        info!(number, timestamp = fresh.timestamp, "planner: the next block's timestamp fell behind: fixed again");
-        st.next = Some(fresh.clone());
-        drop(st);
-        self.wake();
-        Some(fresh)
-    }
-
-    /// Whether the next block opens a proposal (none is open, it has plans to carry, or the open one
-    /// expired), its anchor (the open proposal's, or one chosen among the L1 heads seen, `l1` the latest),
-    /// and the plans that must not be staged again (voided, or in a block already).
-    fn proposal_for(
-        &self,
-        l1: Option<L1Head>,
-        with_plans: bool,
-        next: Option<&NextBlock>,
-    ) -> (bool, Option<surge_primitives::Checkpoint>, std::collections::HashSet<B256>) {
-        let mut st = self.state();
-        let done = st.failed.iter().map(|(tx, _)| *tx).chain(st.landed.iter().copied()).collect();
-        see_l1(&mut st, l1);
-        let l1_number = st.seen_l1.back().map_or(0, |h| h.number);
-        let fixed = next.and_then(|n| n.checkpoint.clone());
-        match &st.open {
-            Some(p) if !with_plans && p.expired(&self.rules, now(), l1_number).is_none() => {
-                (false, Some(p.anchor.clone()), done)
-            }
-            _ => (true, fixed.or_else(|| self.rules.choose_anchor(st.seen_l1.iter()).map(|h| h.checkpoint())), done),
-        }
-    }
-
-    /// `block`, built with `report`, is committed: it joins the open proposal (or opens one), its
-    /// included plans are recorded with the proposal, and a full proposal closes.
-    pub fn commit(&self, block: &SealedHeader, report: &InputsReport) {
+    /// Accounts for committed block `facts` (one already accounted for is skipped): it joins the open
+    /// proposal or opens one, its plans are recorded with their proposal, and a full proposal closes.
+    pub fn account(&self, facts: &BlockFacts) {
         let _order = self.ordered();
         let mut st = self.state();
-        let number = block.header.number;
-        let staging = st.staging.take().filter(|s| s.number == number);
-        let batch = self.account(&mut st, block, report, staging);
-        st.next = Some(self.fix_next(&st, (number, block.header.timestamp)));
-        drop(st);
-        if let Err(e) = self.store.write(batch) {
-            warn!(number, "planner: recording block {number}: {e}");
-        }
-        self.wake();
-    }
-
-    fn wake(&self) {
-        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(wake) = waker {
-            wake();
-        }
-    }
-
-    /// Accounts for a committed block; returns the store's changes.
-    fn account(&self, st: &mut State, block: &SealedHeader, report: &InputsReport, staging: Option<Staging>) -> Batch {
-        let number = block.header.number;
-        st.height = number;
-        let mut batch = Batch::default();
-        let checkpoint = report.checkpoint.clone().unwrap_or_default();
-        let opens = staging.as_ref().is_some_and(|s| s.opens)
-            || st.open.as_ref().is_none_or(|p| p.anchor != checkpoint)
-            || !(report.user_op_slots.is_empty() && report.return_slots.is_empty());
-        let mut p = match st.open.take() {
-            Some(p) if !opens => p,
-            previous => {
-                if let Some(mut previous) = previous {
-                    previous.closed = true;
-                    info!(proposal = previous.id, blocks = previous.blocks.len(), "proposal closed: a new one opens");
-                    batch.proposals.push(previous.clone());
-                    st.closed.push(previous);
-                }
-                let mut p = ProposalRecord::open(st.next_id, checkpoint, block.header.timestamp);
-                st.next_id += 1;
-                p.slots = report.user_op_slots.iter().chain(&report.return_slots).copied().collect();
-                p
-            }
-        };
-        p.blocks.push(ProposalBlock { number, hash: block.hash });
-        p.gas_used += block.header.gas_used;
-        p.bytes += report.tx_bytes;
-        for tx in &report.sync_txs {
-            let Some(r) = st.records.get_mut(tx) else {
-                warn!(%tx, number, "planner: a planned transaction went in without a record of its plan");
-                continue;
-            };
-            r.proposal = Some(p.id);
-            p.plans.push(r.plan.clone());
-            batch.plans.push(r.clone());
-            st.landed.push(*tx);
-        }
-        for (tx, why) in &report.failed_sync_txs {
-            st.records.remove(tx);
-            batch.delete_plans.push(*tx);
-            st.failed.push((*tx, why.clone()));
-        }
-        if !report.sync_txs.is_empty() {
-            info!(
-                proposal = p.id,
-                block = number,
-                plans = p.plans.len(),
-                slots = p.slots.len(),
-                "planned transactions included"
-            );
-        }
-        if let Some(why) = p.full(&self.rules) {
-            p.closed = true;
-            info!(proposal = p.id, blocks = p.blocks.len(), reason = why, "proposal closed");
-        }
-        batch.proposals.push(p.clone());
-        if p.closed {
-            st.closed.push(p);
-        } else {
-            st.open = Some(p);
-        }
-        metrics::counter!("surge_planned_txs_included_total").increment(report.sync_txs.len() as u64);
-        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
-        if batch.proposals.iter().any(|p| p.closed) {
-            self.closed.notify_one();
-        }
-        batch
-    }
-
-    /// Forgets the staged plans (not in a proposal) whose transactions `pending` no longer has: dropped by
-    /// the watcher, or mined without their slots. The store keeps them otherwise until a restart.
-    pub fn forget_unless(&self, pending: impl Fn(&B256) -> bool) {
-        let _order = self.ordered();
-        let mut st = self.state();
-        let gone: Vec<B256> = st
-            .records
-            .values()
-            .filter(|r| r.proposal.is_none() && !pending(&r.plan.tx_hash))
-            .map(|r| r.plan.tx_hash)
-            .collect();
-        if gone.is_empty() {
+        let number = facts.number();
+        if st.tip.is_some_and(|(tip, _)| number <= tip) {
             return;
         }
-        for tx in &gone {
-            st.records.remove(tx);
+        let mut batch = Batch::default();
+        let mut next_id = st.next_id;
+        let advanced = advance(&self.rules, st.open.take(), &mut next_id, facts);
+        st.next_id = next_id;
+        let id = advanced.open.as_ref().or(advanced.closed.last()).map_or(0, |p| p.id);
+        for p in advanced.closed {
+            let reason = if p.blocks.last().is_some_and(|b| b.number == number) { "full" } else { "a new one opens" };
+            info!(proposal = p.id, blocks = p.blocks.len(), reason, "proposal closed");
+            batch.proposals.push(p.clone());
+            st.closed.push(p);
         }
+        if let Some(p) = advanced.open {
+            batch.proposals.push(p.clone());
+            st.open = Some(p);
+        }
+        let landed: Vec<B256> = facts.planned.iter().map(|(_, p)| p.tx_hash).collect();
+        for (key, _) in &facts.planned {
+            if let Some(r) = st.records.get_mut(key) {
+                r.proposal = Some(id);
+                batch.plans.push((*key, r.clone()));
+            }
+        }
+        if !landed.is_empty() {
+            info!(proposal = id, block = number, plans = landed.len(), "planned transactions included");
+        }
+        batch.delete_plans = spent_plans(&st, facts);
+        for key in &batch.delete_plans {
+            st.remove(key);
+        }
+        st.tip = Some((number, facts.header.hash));
+        batch.tip = st.tip;
+        st.news.tip = Some(number);
+        st.news.mined.extend(&facts.mined);
+        st.news.landed.extend(&landed);
+        metrics::counter!("surge_planned_txs_included_total").increment(landed.len() as u64);
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        let closed = batch.proposals.iter().any(|p| p.closed);
         drop(st);
-        if let Err(e) = self.store.write(Batch { delete_plans: gone, ..Default::default() }) {
-            warn!("planner: forgetting staged plans: {e}");
+        if !landed.is_empty() {
+            surge_primitives::failpoint::failpoint("ledger.planned_block");
         }
+        self.write(batch, format_args!("block {number}"));
+        if closed {
+            self.closed.notify_one();
+        }
+        self.wake();
     }
 
-    /// `blocks` were unwound (lowest first): they leave their proposals (an emptied proposal is gone), and
-    /// their plans are forgotten (their transactions return to the pool and are planned again).
-    pub fn reverted(&self, blocks: &[CommittedBlock]) {
-        let Some(lowest) = blocks.first().map(|b| b.number()) else { return };
+    /// Blocks from `lowest` on were unwound (`parent` is the hash of the block below): they leave their
+    /// proposals (an emptied proposal is gone with its plans: their transactions return to the pool and
+    /// are planned again).
+    fn unwind(&self, lowest: u64, parent: B256) {
         let _order = self.ordered();
         let mut st = self.state();
         let mut batch = Batch::default();
@@ -529,9 +390,11 @@ impl Ledger {
             let before = p.blocks.len();
             p.blocks.retain(|b| b.number < lowest);
             if p.blocks.is_empty() {
-                for plan in &p.plans {
-                    st.records.remove(&plan.tx_hash);
-                    batch.delete_plans.push(plan.tx_hash);
+                let keys: Vec<B256> =
+                    st.records.iter().filter(|(_, r)| r.proposal == Some(p.id)).map(|(k, _)| *k).collect();
+                for key in keys {
+                    st.remove(&key);
+                    batch.delete_plans.push(key);
                 }
                 batch.delete_proposals.push(p.id);
                 continue;
@@ -541,118 +404,142 @@ impl Ledger {
             }
             if p.closed { st.closed.push(p) } else { st.open = Some(p) }
         }
-        st.height = lowest.saturating_sub(1);
-        st.staging = None;
-        st.next = None;
-        st.landed.clear();
-        st.failed.clear();
+        st.tip = Some((lowest.saturating_sub(1), parent));
+        batch.tip = st.tip;
+        st.news = News { tip: Some(lowest.saturating_sub(1)), ..Default::default() };
         drop(st);
-        if let Err(e) = self.store.write(batch) {
-            warn!(lowest, "planner: recording an unwind: {e}");
-        }
+        self.write(batch, format_args!("an unwind to block {}", lowest.saturating_sub(1)));
+        self.wake();
     }
 
-    /// After a restart: accounts for the blocks the chain committed after the ledger's last record (a
-    /// staged plan whose block is in the chain with its slots is included), then hands every staged plan
-    /// that did not go in back to `pool` (the pool does not survive a restart; its plan is made again).
-    pub fn reconcile<R: BlockReader, P: TransactionPool>(&self, chain: &R, pool: &P) -> Result<(), String> {
-        let (head, _) = chain.latest_header().map_err(|e| format!("reading the head: {e}"))?;
-        let _order = self.ordered();
-        let mut st = self.state();
-        let fresh = st.open.is_none() && st.closed.is_empty() && st.records.is_empty();
-        if fresh {
-            st.height = head.number;
-            return Ok(());
+    /// The open proposal the child of `parent` would join, as the builder sees it: the ledger's, advanced
+    /// through the blocks up to `parent` it has not accounted for yet (read from `chain`). `None` when
+    /// none is open, or the ledger is on another branch or too far behind to tell.
+    pub fn open_at<R: BlockReader>(&self, parent: &SealedHeader, chain: &R) -> Option<ProposalRecord> {
+        let (tip, mut open, mut next_id) = {
+            let st = self.state();
+            (st.tip?, st.open.clone(), st.next_id)
+        };
+        let number = parent.header.number;
+        if tip.0 > number || number - tip.0 > MAX_READ_AHEAD {
+            return None;
         }
-        let mut batch = Batch::default();
-        for number in st.height + 1..=head.number {
+        if tip.0 == number {
+            return open.filter(|_| tip.1 == parent.hash);
+        }
+        for n in tip.0 + 1..=number {
+            let header = chain.header_by_number(n).ok()??;
+            let txs = chain.block_transactions(n).ok()??;
+            let sealed = SealedHeader { header: header.0, hash: header.1 };
+            if n == tip.0 + 1 && sealed.header.parent_hash != tip.1 {
+                return None;
+            }
+            let facts = self.read(&sealed, &txs).ok()?;
+            open = advance(&self.rules, open, &mut next_id, &facts).open;
+        }
+        open
+    }
+
+    /// After a restart, before production starts: accounts for the blocks `chain` committed after the
+    /// ledger's tip, exactly as the ExEx would have (a fresh ledger starts at the head).
+    pub fn catch_up<R: BlockReader>(&self, chain: &R) -> Result<(), String> {
+        let (head, head_hash) = chain.latest_header().map_err(|e| format!("reading the head: {e}"))?;
+        let Some((tip, _)) = self.tip() else {
+            let _order = self.ordered();
+            let tip = (head.number, head_hash);
+            self.state().tip = Some(tip);
+            return self.store.write(Batch { tip: Some(tip), ..Default::default() }).map_err(|e| e.to_string());
+        };
+        if head.number < tip {
+            // The chain lost blocks while the ledger was down: they leave their proposals.
+            self.unwind(head.number + 1, head_hash);
+        }
+        for number in tip + 1..=head.number {
+            let read = |e: &dyn std::fmt::Display| format!("reading block {number}: {e}");
             let (Some((header, hash)), Some(txs)) = (
-                chain.header_by_number(number).map_err(|e| format!("reading block {number}: {e}"))?,
-                chain.block_transactions(number).map_err(|e| format!("reading block {number}: {e}"))?,
+                chain.header_by_number(number).map_err(|e| read(&e))?,
+                chain.block_transactions(number).map_err(|e| read(&e))?,
             ) else {
                 return Err(format!("block {number} is below the head {} but not in the chain", head.number));
             };
-            let Some(call) = txs.first().and_then(|a| Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok())
-            else {
-                return Err(format!("block {number} does not open with an anchor"));
-            };
-            let in_block: Vec<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
-            // Staged for this block, in it, and its slots in the anchor: it went in with its plan.
-            let mut plans: Vec<(usize, B256)> = st
-                .records
-                .values()
-                .filter(|r| r.proposal.is_none() && r.staged_for == number)
-                .filter(|r| r.plan.slots().all(|s| call.signalSlots.contains(&s)))
-                .filter_map(|r| Some((in_block.iter().position(|h| *h == r.plan.tx_hash)?, r.plan.tx_hash)))
-                .collect();
-            plans.sort_by_key(|(at, _)| *at);
-            let report = InputsReport {
-                return_slots: call.signalSlots.clone(),
-                sync_txs: plans.iter().map(|(_, tx)| *tx).collect(),
-                checkpoint: Some(call.l1Checkpoint.into()),
-                tx_bytes: txs.iter().map(|t| t.encode_2718_len() as u64).sum(),
-                ..Default::default()
-            };
-            let staging = Staging { number, opens: !call.signalSlots.is_empty() || !plans.is_empty() };
-            info!(number, plans = plans.len(), "planner: accounting for a block committed before the restart");
-            let b = self.account(&mut st, &SealedHeader { header, hash }, &report, Some(staging));
-            merge(&mut batch, b);
+            let facts = self.read(&SealedHeader { header, hash }, &txs)?;
+            info!(number, plans = facts.planned.len(), "ledger: accounting for a block committed before the restart");
+            self.account(&facts);
         }
-        st.landed.clear();
-        let waiting: Vec<PlanRecord> = st.records.values().filter(|r| r.proposal.is_none()).cloned().collect();
-        for r in waiting {
-            match pool.add_transaction(TransactionOrigin::Local, &r.raw) {
-                Ok(_) => info!(tx = %r.plan.tx_hash, "planner: a staged transaction is back in the pool"),
-                Err(e) if pool.get(&r.plan.tx_hash).is_some() => {
-                    let _ = e;
-                }
-                Err(e) => {
-                    info!(tx = %r.plan.tx_hash, "planner: a staged transaction is gone: {e}");
-                    st.records.remove(&r.plan.tx_hash);
-                    batch.delete_plans.push(r.plan.tx_hash);
-                }
+        self.state().news = News::default();
+        Ok(())
+    }
+
+    /// After a restart: hands every planned transaction that is not in a block back to `pool` (the pool
+    /// does not survive a restart; its plan is made again).
+    pub fn hand_back<P: TransactionPool>(&self, pool: &P) {
+        let waiting: Vec<(B256, Bytes)> = {
+            let st = self.state();
+            st.by_tx
+                .iter()
+                .filter(|(_, keys)| keys.iter().all(|k| st.records.get(k).is_some_and(|r| r.proposal.is_none())))
+                .filter_map(|(tx, keys)| {
+                    let newest = keys.iter().filter_map(|k| st.records.get(k)).max_by_key(|r| r.made_for)?;
+                    Some((*tx, newest.raw.clone()))
+                })
+                .collect()
+        };
+        for (tx, raw) in waiting {
+            match pool.add_transaction(TransactionOrigin::Local, &raw) {
+                Ok(_) => info!(%tx, "ledger: a planned transaction is back in the pool"),
+                Err(e) if pool.get(&tx).is_some() => drop(e),
+                Err(e) => info!(%tx, "ledger: a planned transaction is gone: {e}"),
             }
         }
+    }
+
+    /// Forgets the plans (not in a proposal) of transactions `pending` no longer has, once the blocks they
+    /// were made for are accounted for (until then a block may still carry one).
+    pub fn forget_unless(&self, pending: impl Fn(&B256) -> bool) {
+        let _order = self.ordered();
+        let mut st = self.state();
+        let tip = st.tip.map_or(0, |(n, _)| n);
+        let gone: Vec<B256> = st
+            .records
+            .iter()
+            .filter(|(_, r)| r.proposal.is_none() && r.made_for <= tip && !pending(&r.plan.tx_hash))
+            .map(|(k, _)| *k)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for key in &gone {
+            st.remove(key);
+        }
         drop(st);
-        self.store.write(batch).map_err(|e| e.to_string())
+        self.write(Batch { delete_plans: gone, ..Default::default() }, format_args!("forgotten plans"));
     }
 }
 
-/// Remembers L1 head `l1` (if new) among those anchors are chosen from.
-fn see_l1(st: &mut State, l1: Option<L1Head>) {
-    let Some(head) = l1.filter(|h| st.seen_l1.back().is_none_or(|last| last.hash != h.hash)) else { return };
-    if head.hash.is_zero() || head.state_root.is_zero() {
-        // Never an anchor (the signal service refuses it): the proposal takes an earlier head.
-        warn!(l1_block = head.number, "planner: an L1 head without hash or state root is no anchor");
-        metrics::counter!("surge_planner_unusable_l1_heads_total").increment(1);
-        st.unusable_l1_heads += 1;
+/// The plans block `facts` spent: every plan made for it or an earlier block that did not go in, except
+/// each unmined transaction's newest (kept to hand the transaction back to the pool after a restart).
+fn spent_plans(st: &State, facts: &BlockFacts) -> Vec<B256> {
+    let number = facts.number();
+    let mut spent = vec![];
+    for (tx, keys) in &st.by_tx {
+        let mined = facts.mined.contains(tx);
+        let mut old: Vec<(&B256, &PlanRecord)> = keys
+            .iter()
+            .filter_map(|k| st.records.get(k).map(|r| (k, r)))
+            .filter(|(_, r)| r.proposal.is_none() && r.made_for <= number)
+            .collect();
+        if !mined {
+            let newest = keys
+                .iter()
+                .filter_map(|k| st.records.get(k))
+                .filter(|r| r.proposal.is_none())
+                .map(|r| r.made_for)
+                .max();
+            if let Some(newest) = newest {
+                old.retain(|(_, r)| r.made_for < newest);
+            }
+        }
+        spent.extend(old.into_iter().map(|(k, _)| *k));
     }
-    st.seen_l1.push_back(head);
-    if st.seen_l1.len() > SEEN_L1_HEADS {
-        st.seen_l1.pop_front();
-    }
-}
-
-/// `b`'s changes after `a`'s.
-fn merge(a: &mut Batch, b: Batch) {
-    a.proposals.retain(|p| !b.proposals.iter().any(|q| q.id == p.id));
-    a.proposals.extend(b.proposals);
-    a.delete_proposals.extend(b.delete_proposals);
-    a.plans.retain(|p| !b.plans.iter().any(|q| q.plan.tx_hash == p.plan.tx_hash));
-    a.plans.extend(b.plans);
-    a.delete_plans.extend(b.delete_plans);
-    a.rejections.extend(b.rejections);
-}
-
-/// A plan's return slots, in order, each with the message it answers.
-fn return_slots(plan: &Plan) -> Vec<ReturnSlot> {
-    plan.messages
-        .iter()
-        .flat_map(|m| {
-            m.answers.iter().map(|a| ReturnSlot {
-                slot: a.slot,
-                depends_on: OutboundDependency { tx_hash: plan.tx_hash, message: m.message.clone() },
-            })
-        })
-        .collect()
+    spent
 }

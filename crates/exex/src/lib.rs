@@ -3,8 +3,10 @@
 //! [`PlanBook`]; the plans go into blocks through the [`BlockPlanner`], and the [`Ledger`] keeps the
 //! proposals they form in its own store.
 
+pub mod block;
 pub mod book;
 pub mod ledger;
+pub mod ledger_exex;
 pub mod next;
 pub mod planner;
 pub mod presim;
@@ -15,16 +17,18 @@ pub mod store;
 pub mod task;
 pub mod watcher;
 
+pub use block::{BlockFacts, read_block};
 pub use book::{Moved, PlanBook};
-pub use ledger::{Ledger, Offered};
-pub use next::NextBlock;
+pub use ledger::{Ledger, News};
+pub use ledger_exex::install_ledger;
+pub use next::{NextBlock, NextBlocks};
 pub use planner::BlockPlanner;
 pub use presim::{Candidate, L2Protocol, PendingL2};
-pub use proposal::{L1Calls, ProposalBlock, ProposalRecord, ProposalRules};
+pub use proposal::{Advanced, L1Calls, ProposalBlock, ProposalRecord, ProposalRules, advance};
 pub use proposer::{
     Proposed, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol, StageTimes, resume_from_inbox,
 };
 pub use status::{TxStatuses, record_rejections};
-pub use store::{PlanRecord, PlannerStore, PlannerStoreError, Rejection};
-pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_for, pending_state, watcher};
+pub use store::{LedgerStore, LedgerStoreError, PlanRecord, Rejection};
+pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_for, pending_state, publish_for, watcher};
 pub use watcher::{PlannerHandle, WatcherCore};

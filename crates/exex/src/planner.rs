@@ -1,86 +1,158 @@
-//! [`BlockPlanner`]: the planner behind the builder's [`BlockInputs`] seam. Each block is staged with the
-//! open proposal's anchor; a block that opens a proposal also gets the watcher's plans, in plan order, as
-//! long as their transactions are in the pool (one that is not stops the rest: none may go ahead of it).
+//! [`BlockPlanner`]: the watcher's plans as the builder reads them ([`BlockInputs`]). What the child of a
+//! parent carries is decided from the parent alone — the open proposal it would join (the ledger's, read
+//! forward through the blocks the ledger has not accounted for yet), the block fixed for it, and the
+//! plans made for that block. Nothing is written and nothing waits for the ledger; the ledger reaches the
+//! same decision from the committed block.
 
 use std::sync::Arc;
 
 use alloy::consensus::transaction::Recovered;
 use alloy_primitives::B256;
 use surge_interfaces::{
-    BlockInputs, CheckpointSource, CommittedBlock, InputsReport, SealedHeader, StagedInputs, TransactionPool,
-    pool::without_sidecar,
+    BlockInputs, BlockReader, CheckpointSource, OutboundDependency, ReturnSlot, SealedHeader, StagedInputs, SyncTx,
+    TransactionPool, pool::without_sidecar,
 };
 use surge_l1::HeadWatch;
 use surge_primitives::Checkpoint;
-use surge_sync::NoPlan;
+use surge_sync::{NoPlan, Plan};
+use tracing::warn;
 
-use crate::{
-    ledger::{Ledger, Offered},
-    watcher::PlannerHandle,
-};
+use crate::{ledger::Ledger, next::NextBlocks, watcher::PlannerHandle};
 
 /// The planner as block production sees it.
 #[derive(Debug)]
-pub struct BlockPlanner<Pool> {
+pub struct BlockPlanner<Pool, Chain> {
     pool: Pool,
+    chain: Chain,
     plans: Arc<PlannerHandle>,
     ledger: Arc<Ledger>,
+    next: Arc<NextBlocks>,
     heads: HeadWatch,
+    /// Signal slots one anchor carries at most (the builder's limit).
+    max_slots: usize,
 }
 
-impl<Pool: TransactionPool> BlockPlanner<Pool> {
-    /// Stages the plans `plans` publishes (their transactions from `pool`) into the proposals of `ledger`,
-    /// choosing anchors among the L1 heads of `heads`.
-    pub fn new(pool: Pool, plans: Arc<PlannerHandle>, ledger: Arc<Ledger>, heads: HeadWatch) -> Self {
-        Self { pool, plans, ledger, heads }
+impl<Pool: TransactionPool, Chain: BlockReader> BlockPlanner<Pool, Chain> {
+    /// Offers the plans `plans` publishes (their transactions from `pool`) to the blocks of `chain`, in the
+    /// proposals of `ledger`, anchored as `next` chooses among the L1 heads of `heads`, with at most
+    /// `max_slots` signal slots per anchor.
+    pub fn new(
+        pool: Pool,
+        chain: Chain,
+        plans: Arc<PlannerHandle>,
+        ledger: Arc<Ledger>,
+        next: Arc<NextBlocks>,
+        heads: HeadWatch,
+        max_slots: usize,
+    ) -> Self {
+        Self { pool, chain, plans, ledger, next, heads, max_slots }
     }
 
     /// The ledger.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
     }
+
+    /// The published plans that may go into block `number`, in order, with their transactions: made for
+    /// it, recorded, not voided, their transactions in the pool. The first that is not stops the rest
+    /// (none may go ahead of it); every other planned transaction is held out of the pool's part.
+    fn offered(&self, number: u64, fresh: bool) -> (Vec<(Plan, Recovered<alloy::consensus::TxEnvelope>)>, Vec<B256>) {
+        let (plans, mut held, _) = self.plans.plans_and_deferred();
+        let mut offered = vec![];
+        let mut plans = plans.into_iter();
+        if fresh {
+            for plan in plans.by_ref() {
+                let tx = self.pool.get(&plan.tx_hash);
+                let Some(tx) = tx.filter(|_| !self.plans.is_voided(&plan.tx_hash)) else {
+                    held.push(plan.tx_hash);
+                    break;
+                };
+                if !self.ledger.is_recorded(&plan, number) {
+                    held.push(plan.tx_hash);
+                    break;
+                }
+                offered.push((plan, Recovered::new_unchecked(without_sidecar(&tx.tx), tx.sender)));
+            }
+        }
+        held.extend(plans.map(|p| p.tx_hash));
+        (offered, held)
+    }
 }
 
 /// Block production's checkpoint source: the open proposal's anchor (the staged inputs carry the same),
 /// never the live L1 head.
-impl<Pool: TransactionPool> CheckpointSource for BlockPlanner<Pool> {
+impl<Pool: TransactionPool, Chain: BlockReader> CheckpointSource for BlockPlanner<Pool, Chain> {
     fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
-        let l1 = self.heads.0.borrow().latest;
-        self.ledger.current_anchor(l1).ok_or_else(|| "no L1 head to anchor to yet".into())
+        self.next.see(self.heads.0.borrow().latest);
+        let open = self.ledger.open_proposal().map(|p| p.anchor);
+        open.or_else(|| self.next.anchor()).ok_or_else(|| "no L1 head to anchor to yet".into())
     }
 }
 
-impl<Pool: TransactionPool> BlockInputs for BlockPlanner<Pool> {
-    fn stage(&self, number: u64) -> StagedInputs {
-        let (plans, deferred, planned_for) = self.plans.plans_and_deferred();
-        let mut offered = vec![];
-        let mut held = deferred;
-        let mut plans = plans.into_iter();
-        for plan in plans.by_ref() {
-            match self.pool.get(&plan.tx_hash) {
-                Some(tx) => {
-                    offered.push(Offered { tx: Recovered::new_unchecked(without_sidecar(&tx.tx), tx.sender), plan })
+impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for BlockPlanner<Pool, Chain> {
+    fn stage(&self, parent: &SealedHeader, timestamp: u64) -> StagedInputs {
+        let number = parent.header.number + 1;
+        self.next.see(self.heads.0.borrow().latest);
+        let next = self.next.next_for(number);
+        let (_, _, planned_for) = self.plans.plans_and_deferred();
+        // Plans made for another block (the watcher has not taken in the parent yet, or this one was fixed
+        // again) wait for the next block.
+        let fresh = next.is_some() && planned_for == next;
+        let (offered, mut held) = self.offered(number, fresh);
+        let timestamp =
+            next.as_ref().map(|n| n.timestamp).filter(|t| *t > parent.header.timestamp).unwrap_or(timestamp);
+        let open = self.ledger.open_at(parent, &self.chain);
+        let rules = self.ledger.rules();
+        let joins = offered.is_empty()
+            && open.as_ref().is_some_and(|p| p.expired(&rules, timestamp, self.next.latest_l1()).is_none());
+        let checkpoint = match open {
+            Some(p) if joins => Some(p.anchor),
+            _ => next.as_ref().and_then(|n| n.checkpoint.clone()).or_else(|| self.next.anchor()),
+        };
+        let mut staged = StagedInputs { checkpoint, timestamp: next.map(|n| n.timestamp), ..Default::default() };
+        let mut slots = 0;
+        let mut offered = offered.into_iter();
+        for (plan, tx) in offered.by_ref() {
+            let n = plan.slots().count();
+            if slots + n > self.max_slots {
+                held.push(plan.tx_hash);
+                if staged.sync_txs.is_empty() {
+                    // It could never go in: void it, or it would hold up every later plan forever.
+                    let why = format!("its {n} answers need more slots than an anchor carries ({})", self.max_slots);
+                    warn!(tx = %plan.tx_hash, "planner: {why}");
+                    self.plans.void(plan.tx_hash, why);
                 }
-                None => break,
+                break;
             }
+            slots += n;
+            staged.return_slots.extend(return_slots(&plan));
+            let messages = plan.messages.iter().map(|m| m.message.clone()).collect();
+            staged.sync_txs.push(SyncTx { tx, messages });
         }
-        held.extend(plans.map(|p| p.tx_hash));
-        let l1 = self.heads.0.borrow().latest;
-        self.ledger.stage(number, l1, offered, held, planned_for.as_ref())
-    }
-
-    fn commit(&self, block: &SealedHeader, report: &InputsReport) {
-        self.ledger.commit(block, report);
-        self.ledger.forget_unless(|tx| self.pool.get(tx).is_some());
-    }
-
-    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
-        self.ledger.reverted(blocks);
-        vec![]
+        held.extend(offered.map(|(plan, _)| plan.tx_hash));
+        staged.held = held;
+        staged
     }
 
     /// The watcher's reason, when it is final: a plan can never come.
     fn refusal(&self, tx: &B256) -> Option<String> {
         self.plans.no_plan_reason(tx).filter(NoPlan::is_final).map(|reason| reason.to_string())
     }
+
+    fn plan_failed(&self, tx: &B256, reason: &str) {
+        self.plans.void(*tx, reason.to_string());
+    }
+}
+
+/// A plan's return slots, in order, each with the message it answers.
+fn return_slots(plan: &Plan) -> Vec<ReturnSlot> {
+    plan.messages
+        .iter()
+        .flat_map(|m| {
+            m.answers.iter().map(|a| ReturnSlot {
+                slot: a.slot,
+                depends_on: OutboundDependency { tx_hash: plan.tx_hash, message: m.message.clone() },
+            })
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
-use crate::presim::L2Protocol;
+use crate::{block::BlockFacts, presim::L2Protocol};
 use surge_interfaces::StateProofProvider;
 use surge_l1::{InFlightBundle, L1Head, ProvenBlock, hop_proof, process_message};
 use surge_primitives::{Checkpoint, signal_slot};
@@ -144,6 +144,23 @@ impl ProposalRecord {
         }
     }
 
+    /// Why committed block `block` did not join it (it opened a proposal of its own), if it did not: it
+    /// carries slots or plans, took another anchor, came after the proposal filled, or came too late. The
+    /// builder decides by the same rules before building, with [`Self::expired`] at the block's timestamp.
+    pub fn refuses(&self, rules: &ProposalRules, block: &BlockFacts) -> Option<&'static str> {
+        if block.carries() {
+            Some("the block carries signal slots or plans")
+        } else if self.anchor != block.checkpoint {
+            Some("the block takes another anchor")
+        } else if let Some(why) = self.full(rules) {
+            Some(why)
+        } else if block.header.header.timestamp.saturating_sub(self.opened_at) >= rules.max_age.as_secs() {
+            Some("age")
+        } else {
+            None
+        }
+    }
+
     /// Why a block built at `now` (unix seconds) on L1 head `l1_head` cannot join it, if it cannot.
     pub fn expired(&self, rules: &ProposalRules, now: u64, l1_head: u64) -> Option<&'static str> {
         if now.saturating_sub(self.opened_at) >= rules.max_age.as_secs() {
@@ -163,6 +180,47 @@ impl ProposalRecord {
             messages: self.plans.iter().flat_map(|p| p.messages.iter().map(|m| m.message.clone())).collect(),
         })
     }
+}
+
+/// The proposals after a block: those it closed, in order, and the open one.
+#[derive(Debug, Clone, Default)]
+pub struct Advanced {
+    /// Closed by the block: the open one it did not join, and its own if it filled it.
+    pub closed: Vec<ProposalRecord>,
+    /// The open proposal after it.
+    pub open: Option<ProposalRecord>,
+}
+
+/// Accounts for committed block `block` after `open` (the open proposal before it): the block joins it, or
+/// closes it and opens proposal `next_id` (which is then advanced) with its anchor, slots and plans; a
+/// proposal the block fills closes. The ledger and the builder's look at the open proposal both advance
+/// through this one function.
+pub fn advance(rules: &ProposalRules, open: Option<ProposalRecord>, next_id: &mut u64, block: &BlockFacts) -> Advanced {
+    let mut out = Advanced::default();
+    let mut p = match open {
+        Some(p) if p.refuses(rules, block).is_none() => p,
+        previous => {
+            if let Some(mut previous) = previous {
+                previous.closed = true;
+                out.closed.push(previous);
+            }
+            let mut p = ProposalRecord::open(*next_id, block.checkpoint.clone(), block.header.header.timestamp);
+            *next_id += 1;
+            p.slots = block.slots.clone();
+            p
+        }
+    };
+    p.blocks.push(ProposalBlock { number: block.number(), hash: block.header.hash });
+    p.gas_used += block.header.header.gas_used;
+    p.bytes += block.tx_bytes;
+    p.plans.extend(block.planned.iter().map(|(_, plan)| plan.clone()));
+    if p.full(rules).is_some() {
+        p.closed = true;
+        out.closed.push(p);
+    } else {
+        out.open = Some(p);
+    }
+    out
 }
 
 /// A proposal's L1 calls, in the order they run, and the answers' slots they must send (its required

@@ -1,7 +1,8 @@
-//! The planner's own database (redb, in the node's datadir, as an ExEx keeps its own): the proposals, open
-//! and closed, every plan from the moment it is staged until its proposal is done with, and the
-//! transactions the block producer rejected, with their reasons (what `surge_txStatus` answers). Each
-//! change is one write transaction, so a crash leaves either the state before it or after it.
+//! The ledger's own database (redb, in the node's datadir, as an ExEx keeps its own): the proposals, open
+//! and closed, every plan from the moment the watcher offers it to a block until its proposal is done
+//! with, the last block accounted for, and the transactions the block producer rejected, with their
+//! reasons (what `surge_txStatus` answers). Each change is one write transaction, so a crash leaves either
+//! the state before it or after it.
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,11 @@ use crate::proposal::ProposalRecord;
 
 /// Proposal id → JSON record.
 const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals");
-/// Transaction hash → JSON plan record.
+/// Plan key ([`PlanRecord::key`]; the transaction hash in stores written before plans had versions) → JSON
+/// plan record.
 const PLANS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("plans");
+/// `"tip"` → the last block accounted for: number (8 bytes, big-endian) and hash.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Transaction hash → JSON rejection record.
 const REJECTIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("rejections");
 
@@ -29,23 +33,36 @@ pub struct Rejection {
 }
 
 /// A plan as the store keeps it: the plan, its signed transaction (so a restart that finds it unmined
-/// can hand it back to the pool), the block it was staged for, and its proposal once included.
+/// can hand it back to the pool), the block it was made for, and its proposal once included. A
+/// transaction may have several (made for successive blocks, or again for one as L1 moved): the block
+/// says which went in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRecord {
     /// The plan.
     pub plan: Plan,
     /// The transaction, EIP-2718 encoded.
     pub raw: Bytes,
-    /// The block it was last staged for.
-    pub staged_for: u64,
+    /// The block it was made for (the only one it may go into).
+    #[serde(alias = "staged_for")]
+    pub made_for: u64,
     /// The proposal whose first block holds it, once committed.
     pub proposal: Option<u64>,
 }
 
+impl PlanRecord {
+    /// Its key: one per plan made for one block.
+    pub fn key(&self) -> B256 {
+        let mut preimage = self.plan.tx_hash.to_vec();
+        preimage.extend(self.made_for.to_be_bytes());
+        preimage.extend(serde_json::to_vec(&self.plan).unwrap_or_default());
+        alloy_primitives::keccak256(preimage)
+    }
+}
+
 /// Reading or writing the planner's store failed.
 #[derive(Debug, thiserror::Error)]
-#[error("the planner's store at {path}: {what}: {reason}")]
-pub struct PlannerStoreError {
+#[error("the ledger's store at {path}: {what}: {reason}")]
+pub struct LedgerStoreError {
     path: PathBuf,
     what: &'static str,
     reason: String,
@@ -58,10 +75,12 @@ pub struct Batch {
     pub proposals: Vec<ProposalRecord>,
     /// Proposals to delete.
     pub delete_proposals: Vec<u64>,
-    /// Plans to write (replacing those of the same transaction).
-    pub plans: Vec<PlanRecord>,
-    /// Plans to delete.
+    /// Plans to write, by key (replacing those with the same key).
+    pub plans: Vec<(B256, PlanRecord)>,
+    /// Plans to delete, by key.
     pub delete_plans: Vec<B256>,
+    /// The last block accounted for, if it moved.
+    pub tip: Option<(u64, B256)>,
     /// Rejections to record (replacing those of the same transaction).
     pub rejections: Vec<(B256, Rejection)>,
 }
@@ -74,20 +93,32 @@ impl Batch {
             && self.plans.is_empty()
             && self.delete_plans.is_empty()
             && self.rejections.is_empty()
+            && self.tip.is_none()
     }
 }
 
-/// The planner's store.
+/// What the store holds, as loaded.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every proposal, by id.
+    pub proposals: Vec<ProposalRecord>,
+    /// Every plan, with its key.
+    pub plans: Vec<(B256, PlanRecord)>,
+    /// The last block accounted for.
+    pub tip: Option<(u64, B256)>,
+}
+
+/// The ledger's store.
 #[derive(Debug)]
-pub struct PlannerStore {
+pub struct LedgerStore {
     db: Database,
     path: PathBuf,
 }
 
-impl PlannerStore {
+impl LedgerStore {
     /// Opens (or creates) the store at `path`.
-    pub fn open(path: &Path) -> Result<Self, PlannerStoreError> {
-        let fail = |what, e: &dyn std::fmt::Display| PlannerStoreError {
+    pub fn open(path: &Path) -> Result<Self, LedgerStoreError> {
+        let fail = |what, e: &dyn std::fmt::Display| LedgerStoreError {
             path: path.to_path_buf(),
             what,
             reason: e.to_string(),
@@ -101,12 +132,12 @@ impl PlannerStore {
         Ok(store)
     }
 
-    fn error(&self, what: &'static str, e: impl std::fmt::Display) -> PlannerStoreError {
-        PlannerStoreError { path: self.path.clone(), what, reason: e.to_string() }
+    fn error(&self, what: &'static str, e: impl std::fmt::Display) -> LedgerStoreError {
+        LedgerStoreError { path: self.path.clone(), what, reason: e.to_string() }
     }
 
-    /// Every proposal (by id) and every plan recorded.
-    pub fn load(&self) -> Result<(Vec<ProposalRecord>, Vec<PlanRecord>), PlannerStoreError> {
+    /// Everything recorded.
+    pub fn load(&self) -> Result<Loaded, LedgerStoreError> {
         let tx = self.db.begin_read().map_err(|e| self.error("reading", e))?;
         let proposals_table = tx.open_table(PROPOSALS).map_err(|e| self.error("opening proposals", e))?;
         let mut proposals = vec![];
@@ -117,14 +148,26 @@ impl PlannerStore {
         let plans_table = tx.open_table(PLANS).map_err(|e| self.error("opening plans", e))?;
         let mut plans = vec![];
         for entry in plans_table.iter().map_err(|e| self.error("reading plans", e))? {
-            let (_, value) = entry.map_err(|e| self.error("reading a plan", e))?;
-            plans.push(serde_json::from_slice(value.value()).map_err(|e| self.error("decoding a plan", e))?);
+            let (key, value) = entry.map_err(|e| self.error("reading a plan", e))?;
+            let record = serde_json::from_slice(value.value()).map_err(|e| self.error("decoding a plan", e))?;
+            plans.push((B256::from(key.value()), record));
         }
-        Ok((proposals, plans))
+        let meta = tx.open_table(META).map_err(|e| self.error("opening meta", e))?;
+        let tip = match meta.get("tip").map_err(|e| self.error("reading the tip", e))? {
+            Some(v) if v.value().len() == 40 => {
+                let v = v.value();
+                let mut number = [0u8; 8];
+                number.copy_from_slice(&v[..8]);
+                Some((u64::from_be_bytes(number), B256::from_slice(&v[8..])))
+            }
+            Some(_) => return Err(self.error("decoding the tip", "not 40 bytes")),
+            None => None,
+        };
+        Ok(Loaded { proposals, plans, tip })
     }
 
     /// Applies `batch` in one transaction.
-    pub fn write(&self, batch: Batch) -> Result<(), PlannerStoreError> {
+    pub fn write(&self, batch: Batch) -> Result<(), LedgerStoreError> {
         let tx = self.db.begin_write().map_err(|e| self.error("starting a write", e))?;
         {
             let mut proposals = tx.open_table(PROPOSALS).map_err(|e| self.error("opening proposals", e))?;
@@ -136,12 +179,17 @@ impl PlannerStore {
                 proposals.remove(id).map_err(|e| self.error("deleting a proposal", e))?;
             }
             let mut plans = tx.open_table(PLANS).map_err(|e| self.error("opening plans", e))?;
-            for p in &batch.plans {
+            for (key, p) in &batch.plans {
                 let json = serde_json::to_vec(p).map_err(|e| self.error("encoding a plan", e))?;
-                plans.insert(p.plan.tx_hash.0, json.as_slice()).map_err(|e| self.error("writing a plan", e))?;
+                plans.insert(key.0, json.as_slice()).map_err(|e| self.error("writing a plan", e))?;
             }
-            for tx_hash in &batch.delete_plans {
-                plans.remove(tx_hash.0).map_err(|e| self.error("deleting a plan", e))?;
+            for key in &batch.delete_plans {
+                plans.remove(key.0).map_err(|e| self.error("deleting a plan", e))?;
+            }
+            let mut meta = tx.open_table(META).map_err(|e| self.error("opening meta", e))?;
+            if let Some((number, hash)) = batch.tip {
+                let value = [number.to_be_bytes().as_slice(), hash.as_slice()].concat();
+                meta.insert("tip", value.as_slice()).map_err(|e| self.error("writing the tip", e))?;
             }
             let mut rejections = tx.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
             for (tx_hash, r) in &batch.rejections {
@@ -153,7 +201,7 @@ impl PlannerStore {
     }
 
     /// The rejection of transaction `tx`, if one is recorded.
-    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, PlannerStoreError> {
+    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, LedgerStoreError> {
         let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
         let table = read.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
         let Some(value) = table.get(tx.0).map_err(|e| self.error("reading a rejection", e))? else {

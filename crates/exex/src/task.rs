@@ -1,6 +1,6 @@
 //! The watcher on a node: installed as an extension, it listens to every admitted L2 transaction and every
-//! pool event through the pool seam, to the L2 chain's notifications and to the L1 head, and feeds them to
-//! the [`WatcherCore`] on a thread of its own. Nothing here ever waits on the watcher: transactions go into
+//! pool event through the pool seam, to the ledger (which tells it of each L2 block once it has accounted
+//! for it) and to the L1 head, and feeds them to the [`WatcherCore`] on a thread of its own. Nothing here ever waits on the watcher: transactions go into
 //! a bounded queue (one that finds it full gets no plan, `queue full`, counted); pool events into another
 //! (when it is full the watcher re-checks every plan against the pool instead); head moves only raise flags
 //! the thread reads the latest heads from.
@@ -8,7 +8,7 @@
 use std::{
     collections::HashSet,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::SystemTime,
@@ -19,8 +19,8 @@ use alloy_primitives::{B256, TxKind};
 use revm::context::TxEnv;
 use surge_builder::{AnchorInput, build_anchor};
 use surge_interfaces::{
-    ConfigureEvm, ExtensionContext, FinishedHeight, NextBlockAttributes, NodeComponents, PoolEvent, PooledTx,
-    StateProviderFactory, TransactionPool,
+    ConfigureEvm, ExtensionContext, NextBlockAttributes, NodeComponents, PoolEvent, PooledTx, StateProviderFactory,
+    TransactionPool,
 };
 use surge_l1::{HeadWatch, L1Leg, L1StateSource};
 use surge_primitives::GOLDEN_TOUCH_ADDRESS;
@@ -34,6 +34,7 @@ use tracing::{info, warn};
 use crate::{
     NextBlock,
     ledger::Ledger,
+    next::NextBlocks,
     presim::{Candidate, L2Protocol, PendingL2},
     watcher::{PlannerHandle, WatcherCore},
 };
@@ -74,8 +75,6 @@ struct Flags {
     resync: AtomicBool,
     /// A transaction found the queue full: the thread looks through the pool once it has caught up.
     overflowed: AtomicBool,
-    /// Transactions of the L2 blocks committed since the thread last looked.
-    mined: Mutex<Vec<B256>>,
 }
 
 /// The watcher as the rest of the node talks to it: its plans and reasons ([`PlannerHandle`]) and the
@@ -93,6 +92,7 @@ pub struct WatcherInputs {
     control: (mpsc::Sender<Control>, mpsc::Receiver<Control>),
     handle: Arc<PlannerHandle>,
     ledger: Arc<Ledger>,
+    next: Arc<NextBlocks>,
     /// Every transaction goes the overflow way (a queue of 0).
     no_queue: bool,
 }
@@ -108,13 +108,13 @@ impl std::fmt::Debug for Control {
 }
 
 /// A watcher and its inputs, before it is installed: it plans into the open bundle after the closed
-/// proposals of `ledger`.
-pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>) -> (Watcher, WatcherInputs) {
+/// proposals of `ledger`, for the blocks `next` fixes.
+pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>, next: Arc<NextBlocks>) -> (Watcher, WatcherInputs) {
     let txs = mpsc::channel(config.queue.max(1));
     let control = mpsc::channel(config.control_queue.max(1));
     let handle = Arc::new(PlannerHandle::default());
     let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
-    (watcher, WatcherInputs { txs, control, handle, ledger, no_queue: config.queue == 0 })
+    (watcher, WatcherInputs { txs, control, handle, ledger, next, no_queue: config.queue == 0 })
 }
 
 impl Watcher {
@@ -227,8 +227,14 @@ where
     N: NodeComponents,
     S: L1StateSource,
 {
-    let WatcherInputs { txs: (tx_queue, tx_inputs), control: (control, control_inputs), handle, ledger, no_queue } =
-        inputs;
+    let WatcherInputs {
+        txs: (tx_queue, tx_inputs),
+        control: (control, control_inputs),
+        handle,
+        ledger,
+        next,
+        no_queue,
+    } = inputs;
     let components = ctx.components.clone();
     components.pool().add_replacement_guard(handle.clone());
     let mut pool_txs = components.pool().new_transactions_listener();
@@ -239,18 +245,22 @@ where
             break;
         }
     }
-    let (mut notifications, tasks) = (ctx.notifications, ctx.tasks);
+    // The ledger tells of each block once it has accounted for it (which plans landed is its news).
+    drop(ctx.notifications);
+    let tasks = ctx.tasks;
     let mut heads = l1.0.clone();
     let flags = Arc::new(Flags::default());
     flags.l1_moved.store(true, Ordering::Release);
     let (forward_flags, forward_handle) = (flags.clone(), handle.clone());
-    // Each committed block's plans are in the ledger only after the chain's notification went out: the
-    // thread handles an L2 move once the ledger has caught up, and the ledger wakes it when it has.
+    // The ledger wakes the thread after each block it accounted for; the next block being fixed again
+    // (production stalled) wakes it too: the plans are made again for the new one.
     let (wake_flags, wake) = (flags.clone(), control.clone());
-    ledger.set_waker(Arc::new(move || {
+    let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         wake_flags.l2_moved.store(true, Ordering::Release);
         let _ = wake.try_send(Control::Wake);
-    }));
+    });
+    ledger.set_waker(waker.clone());
+    next.set_waker(waker);
     metrics::describe_gauge!("surge_watcher_queue_depth", "Transactions waiting for the txpool watcher");
     metrics::describe_counter!("surge_watcher_overflow_total", "Transactions the watcher's full queue turned away");
 
@@ -292,22 +302,6 @@ where
                         if changed.is_err() { break }
                         raise(&forward_flags.l1_moved);
                     }
-                    n = notifications.next() => match n {
-                        Some(Ok(n)) => {
-                            if let Some(blocks) = n.committed() {
-                                let mut mined = forward_flags.mined.lock().unwrap_or_else(|p| p.into_inner());
-                                for block in blocks.iter() {
-                                    mined.extend(block.body.transactions.iter().map(|t| *t.tx_hash()));
-                                }
-                            }
-                            if let Some(tip) = n.committed().and_then(|b| b.last()) {
-                                notifications.finished(FinishedHeight { number: tip.number(), hash: tip.header.hash });
-                            }
-                            raise(&forward_flags.l2_moved);
-                        }
-                        Some(Err(e)) => warn!("txpool watcher: chain notifications: {e}"),
-                        None => break,
-                    },
                 }
             }
         }),
@@ -322,9 +316,10 @@ where
         flags,
         handle,
         ledger,
+        next,
         runtime,
         head: Default::default(),
-        next: Default::default(),
+        pending_for: Default::default(),
     };
     std::thread::Builder::new()
         .name("txpool-watcher".into())
@@ -348,11 +343,12 @@ struct Thread<N, S> {
     flags: Arc<Flags>,
     handle: Arc<PlannerHandle>,
     ledger: Arc<Ledger>,
+    next: Arc<NextBlocks>,
     runtime: tokio::runtime::Handle,
-    /// The L2 head the plans are made on.
+    /// The L2 head the plans are made on (the last block the ledger accounted for).
     head: std::cell::Cell<u64>,
     /// The block the last pending state was for.
-    next: std::cell::RefCell<Option<NextBlock>>,
+    pending_for: std::cell::RefCell<Option<NextBlock>>,
 }
 
 impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
@@ -377,33 +373,26 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             .and_then(|h| h.ok_or(format!("no block {number}")))
             .and_then(|(head, _)| {
                 // The L1 heads anchors are chosen among are those block production saw.
-                let next = self.ledger.next_block((number, head.timestamp), None);
+                let next = self.next.next_block((number, head.timestamp), None);
                 let pending = pending_for(provider, self.components.evm_config(), self.l2, &next)?;
-                *self.next.borrow_mut() = Some(next);
+                *self.pending_for.borrow_mut() = Some(next);
                 Ok(pending)
             });
         pending.map_err(|e| warn!("txpool watcher: pending state: {e}")).ok()
     }
 
-    /// Publishes that the plans are made for the block the last pending state was for.
+    /// Publishes that the plans are made for the block the last pending state was for, once the ledger
+    /// has recorded them (a block may take only recorded plans).
     fn planned(&self) {
-        if let Some(next) = self.next.borrow().clone() {
-            self.handle.set_planned_for(next);
+        if let Some(next) = self.pending_for.borrow().clone() {
+            publish_for(&self.handle, &self.ledger, self.components.pool(), next);
         }
-    }
-
-    /// The chain's head, and whether the ledger has accounted for it (only then can the watcher take it
-    /// in: which of its transactions went in with their plans is the ledger's news).
-    fn chain_head(&self) -> Option<(u64, bool)> {
-        let (head, _) = self.components.provider().latest_header().ok()?;
-        Some((head.number, self.ledger.height() >= head.number))
     }
 
     /// Builds the core on the first L1 head it can simulate on, then reacts: control inputs first (pool
     /// events before the transactions they may be about), flags before both.
     fn run(self, mut txs: mpsc::Receiver<Arc<PooledTx>>, mut control: mpsc::Receiver<Control>) {
-        let (head, _) = self.chain_head().unwrap_or_default();
-        self.head.set(head.min(self.ledger.height()));
+        self.head.set(self.ledger.height());
         let mut core: Option<NodeWatcher<N>> = None;
         // Transactions that arrived before there was an L1 block to plan on.
         let mut early: Vec<Arc<PooledTx>> = vec![];
@@ -566,14 +555,13 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             }
         }
         let Some(core) = core.as_mut() else { return };
-        // A block the ledger has not accounted for yet waits for the ledger's wake.
-        if self.flags.l2_moved.swap(false, Ordering::AcqRel)
-            && let Some((head, true)) = self.chain_head()
-        {
-            self.head.set(head);
-            let mined = std::mem::take(&mut *self.flags.mined.lock().unwrap_or_else(|p| p.into_inner()));
-            let landed: HashSet<B256> = self.ledger.take_landed().into_iter().collect();
-            let failed = self.ledger.take_failed();
+        if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
+            let news = self.ledger.take_news();
+            if let Some(tip) = news.tip {
+                self.head.set(tip);
+            }
+            let (mined, landed) = (news.mined, news.landed.into_iter().collect::<HashSet<B256>>());
+            let failed = self.handle.take_voided();
             let base = if landed.is_empty() { None } else { self.landing_base(core) };
             core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
             self.planned();
@@ -583,4 +571,24 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             core.resync(|h| pool.get(h).is_some(), || self.pending());
         }
     }
+}
+
+/// Records the plans `handle` publishes (with their transactions from `pool`) in `ledger` as made for
+/// block `next`, then publishes that they are made for it: a block takes only plans recorded for it, so
+/// that the ledger finds them when it reads the block, even after a crash.
+pub fn publish_for<P: TransactionPool>(handle: &PlannerHandle, ledger: &Ledger, pool: &P, next: NextBlock) {
+    use alloy::eips::Encodable2718;
+    let (plans, _, _) = handle.plans_and_deferred();
+    let plans = plans
+        .into_iter()
+        .filter_map(|plan| {
+            let raw = pool.get(&plan.tx_hash)?.tx.encoded_2718().into();
+            Some((plan, raw))
+        })
+        .collect();
+    if let Err(e) = ledger.record_plans(next.number, plans) {
+        // Unrecorded plans are not offered: their transactions wait for a write that works.
+        warn!(block = next.number, "txpool watcher: recording plans: {e}");
+    }
+    handle.set_planned_for(next);
 }

@@ -35,6 +35,8 @@ pub struct PlannerHandle {
     inner: RwLock<Published>,
     /// Transactions the watcher has taken off its queue (or in from the pool) and decided on.
     decided: std::sync::atomic::AtomicU64,
+    /// Plans a build found void, with the reason, until the watcher takes them.
+    voided: std::sync::Mutex<Vec<(B256, String)>>,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +57,25 @@ impl PlannerHandle {
         metrics::counter!("surge_plans_dropped_total", "reason" => reason.label()).increment(1);
         let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
         p.remember(tx, reason);
+    }
+
+    /// The plan of `tx` could not go in as planned (`reason`): it is not offered again, and the watcher
+    /// drops it when it next looks.
+    pub fn void(&self, tx: B256, reason: String) {
+        let mut voided = self.voided.lock().unwrap_or_else(|e| e.into_inner());
+        if !voided.iter().any(|(t, _)| *t == tx) {
+            voided.push((tx, reason));
+        }
+    }
+
+    /// Whether the plan of `tx` was found void and the watcher has not dropped it yet.
+    pub fn is_voided(&self, tx: &B256) -> bool {
+        self.voided.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(t, _)| t == tx)
+    }
+
+    /// The plans found void since the last call, with the reasons.
+    pub fn take_voided(&self) -> Vec<(B256, String)> {
+        std::mem::take(&mut *self.voided.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The watcher decided on a transaction (planned it, refused it, found it plain or put it to wait for

@@ -25,7 +25,7 @@ use revm::{
 };
 use surge_builder::{BuilderConfig, SurgeNodeBuilder};
 use surge_exex::{
-    BlockPlanner, L2Protocol, Ledger, PlannerHandle, PlannerStore, ProposalRules, WatcherCore, pending_for,
+    BlockPlanner, L2Protocol, Ledger, LedgerStore, NextBlocks, PlannerHandle, ProposalRules, WatcherCore, pending_for,
 };
 use surge_host::{ExecutedBlock, seams::PoolHandle};
 use surge_interfaces::{
@@ -93,6 +93,7 @@ fn kind() -> impl Strategy<Value = Kind> {
 struct Chain {
     d: Dev,
     ledger: Arc<Ledger>,
+    next: Arc<NextBlocks>,
     handle: Arc<PlannerHandle>,
     pool: PoolHandle,
     builder: SurgeNodeBuilder<surge_host::seams::HostEvmConfig, PoolHandle>,
@@ -110,20 +111,32 @@ async fn chain() -> Chain {
     let base_fee = spec.next_base_fee_after(&d.l2, &head.header).unwrap();
     let config = surge_host::seams::pool_config(&spec, head.header.gas_limit);
     let pool = PoolHandle::new(surge_txpool::TxPool::new(config, base_fee), d.l2.clone());
-    let store = PlannerStore::open(&dir.path().join("planner.redb")).unwrap();
-    let ledger = Arc::new(Ledger::open(store, ProposalRules { anchor_distance: 0, ..Default::default() }, 32).unwrap());
+    let store = LedgerStore::open(&dir.path().join("planner.redb")).unwrap();
+    let rules = ProposalRules { anchor_distance: 0, ..Default::default() };
+    let ledger = Arc::new(Ledger::open(store, rules).unwrap());
+    ledger.catch_up(d.l2.as_ref()).unwrap();
+    let next = Arc::new(NextBlocks::new(rules));
     let l1 = d.l1.head().unwrap();
     let l1 = L1Head::from_sealed(&l1.header, l1.hash);
     let heads = HeadWatch(watch::channel(L1Heads { latest: Some(l1), finalized: None }).1);
     let handle = Arc::new(PlannerHandle::default());
-    let planner = Arc::new(BlockPlanner::new(pool.clone(), handle.clone(), ledger.clone(), heads.clone()));
+    let chain = surge_host::seams::HostProvider(d.l2.clone());
+    let planner = Arc::new(BlockPlanner::new(
+        pool.clone(),
+        chain,
+        handle.clone(),
+        ledger.clone(),
+        next.clone(),
+        heads.clone(),
+        32,
+    ));
     let config = BuilderConfig::new(spec.chain_id, spec.l2.as_ref().unwrap().basefee_sharing_pctg);
     let builder = SurgeNodeBuilder::new(d.evm.clone(), config, pool.clone(), planner, Arc::new(heads)).unwrap();
     // Block 1 deploys the probe (its coinbase is the producer's from then on).
     let code = [EnvProbe::BYTECODE.to_vec(), vec![]].concat();
     let deploy = d_deploy(&d, 9, code);
     pool.add_transaction(TransactionOrigin::External, &deploy).unwrap();
-    let chain = Chain { d, ledger, handle, pool, builder, l1, _dir: dir };
+    let chain = Chain { d, ledger, next, handle, pool, builder, l1, _dir: dir };
     let block = chain.build();
     assert_eq!(block.body.transactions.len(), 2, "the probe deployed");
     chain.commit(block);
@@ -157,8 +170,9 @@ impl Chain {
     }
 
     fn commit(&self, block: BuiltBlock) {
-        let sealed = self.d.l2.commit_block(ExecutedBlock::from(block)).unwrap();
-        PayloadBuilder::<surge_host::Store>::committed(&self.builder, &sealed);
+        self.d.l2.commit_block(ExecutedBlock::from(block)).unwrap();
+        // The ledger reads the block as its ExEx would.
+        self.ledger.catch_up(self.d.l2.as_ref()).unwrap();
     }
 }
 
@@ -193,7 +207,7 @@ fn check(ops: Vec<(u32, Kind)>) {
         let c = chain().await;
         let d = &c.d;
         let head = d.l2.head().unwrap();
-        let next = c.ledger.next_block((head.header.number, head.header.timestamp), Some(c.l1));
+        let next = c.next.next_block((head.header.number, head.header.timestamp), Some(c.l1));
         assert!(next.checkpoint.is_some(), "the pending state runs the block's anchor");
         let l2 = L2Protocol::from_config(&d.protocol);
         let factory = d.evm.block_factory(None);
@@ -235,7 +249,7 @@ fn check(ops: Vec<(u32, Kind)>) {
         for swap in &swaps {
             assert!(c.handle.plan(swap).is_some(), "swap {swap} planned: {:?}", c.handle.no_plan_reason(swap));
         }
-        c.handle.set_planned_for(next.clone());
+        surge_exex::publish_for(&c.handle, &c.ledger, &c.pool, next.clone());
 
         // The plans on the pending state, in book order, recorded.
         let mut pending = pending_for(d.l2.as_ref(), &d.evm, l2, &next).unwrap();

@@ -1,10 +1,10 @@
-//! What a block needs besides pool transactions — signal slots to inject and relay transactions — and the
-//! stage-then-commit hand-over with whoever plans them.
+//! What a block needs besides pool transactions — signal slots to inject and relay transactions — as the
+//! builder reads them from whoever plans them.
 //!
-//! The planner (the txpool watcher) keeps its items until a block that carries them is committed: the
-//! builder only *stages* them ([`BlockInputs::stage`]); after the host commits the block, it reports what
-//! went in ([`BlockInputs::commit`]). A build that fails or a block that is never committed consumes
-//! nothing, so the next build is offered the same items again.
+//! The seam is read-only: the builder asks what the child of a parent should carry
+//! ([`BlockInputs::stage`]) and never reports back what went in. The planner learns that from the block
+//! itself once it is committed (its anchor's slots, the planned transactions in it), so a build that fails
+//! or a block that is never committed changes nothing, and nothing is kept twice.
 
 use std::{fmt, sync::Arc};
 
@@ -12,7 +12,7 @@ use alloy::consensus::{TxEnvelope, transaction::Recovered};
 use alloy_primitives::B256;
 use surge_primitives::{Checkpoint, Message};
 
-use crate::{notifications::CommittedBlock, state::SealedHeader};
+use crate::state::SealedHeader;
 
 /// The outbound message a return slot exists for: the L1 simulation of `message`, sent by transaction
 /// `tx_hash`, produced the return slot.
@@ -68,8 +68,8 @@ pub struct StagedInputs {
     pub sync_txs: Vec<SyncTx>,
     /// Transactions the block must not take from the pool (planned for a later proposal).
     pub held: Vec<B256>,
-    /// The block's timestamp as the planner fixed it when the parent was committed (the environment its
-    /// plans were made in); `None`, or one not after the parent's, leaves it to the attributes.
+    /// The block's timestamp as the planner fixed it for the parent's child (the environment its plans
+    /// were made in); `None`, or one not after the parent's, leaves it to the attributes.
     pub timestamp: Option<u64>,
 }
 
@@ -80,7 +80,8 @@ impl StagedInputs {
     }
 }
 
-/// What a built block did with the staged items.
+/// What a built block did with the staged items (the builder's account of one build, for its caller and
+/// metrics; the planner reads the committed block instead).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputsReport {
     /// User-op slots in the anchor (user ops that did not fit wait for the next block).
@@ -107,38 +108,32 @@ pub struct InputsReport {
     pub tx_bytes: u64,
 }
 
-/// The planner's side of the hand-over.
+/// The planner as the builder reads it.
 pub trait BlockInputs: Send + Sync {
-    /// The items for block `number`. Nothing is consumed by staging.
-    fn stage(&self, number: u64) -> StagedInputs;
-    /// `block`, built with `report`, is committed: what it included is consumed, and what it rejected
-    /// will not be offered again.
-    fn commit(&self, block: &SealedHeader, report: &InputsReport);
-    /// `blocks` were unwound (lowest first): what they consumed is offered again. Returns the hashes of
-    /// the planner's own transactions in them (relay transactions), which do not return to the pool.
-    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256>;
+    /// The items for the child of `parent`, to be built at `timestamp` unless the planner fixed another
+    /// ([`StagedInputs::timestamp`]). Reading them changes nothing.
+    fn stage(&self, parent: &SealedHeader, timestamp: u64) -> StagedInputs;
     /// Why the planner will never give pool transaction `tx` the answers it consumes, if it knows (the
     /// builder holds such a transaction out of blocks; with a reason it leaves the pool with it).
     fn refusal(&self, _tx: &B256) -> Option<String> {
         None
     }
+    /// Planned transaction `tx` could not go in as planned (`reason`): its plan is void. The planner stops
+    /// offering it; nothing else changes.
+    fn plan_failed(&self, _tx: &B256, _reason: &str) {}
 }
 
 impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
-    fn stage(&self, number: u64) -> StagedInputs {
-        (**self).stage(number)
-    }
-
-    fn commit(&self, block: &SealedHeader, report: &InputsReport) {
-        (**self).commit(block, report)
-    }
-
-    fn reverted(&self, blocks: &[CommittedBlock]) -> Vec<B256> {
-        (**self).reverted(blocks)
+    fn stage(&self, parent: &SealedHeader, timestamp: u64) -> StagedInputs {
+        (**self).stage(parent, timestamp)
     }
 
     fn refusal(&self, tx: &B256) -> Option<String> {
         (**self).refusal(tx)
+    }
+
+    fn plan_failed(&self, tx: &B256, reason: &str) {
+        (**self).plan_failed(tx, reason)
     }
 }
 
@@ -161,14 +156,8 @@ impl CheckpointSource for Checkpoint {
 pub struct NoInputs;
 
 impl BlockInputs for NoInputs {
-    fn stage(&self, _number: u64) -> StagedInputs {
+    fn stage(&self, _parent: &SealedHeader, _timestamp: u64) -> StagedInputs {
         StagedInputs::default()
-    }
-
-    fn commit(&self, _block: &SealedHeader, _report: &InputsReport) {}
-
-    fn reverted(&self, _blocks: &[CommittedBlock]) -> Vec<B256> {
-        vec![]
     }
 }
 

@@ -40,12 +40,9 @@ pub trait PayloadBuilder<P: StateProviderFactory>: Send + Sync {
         attributes: &NextBlockAttributes,
     ) -> Result<BuiltBlock, PayloadBuilderError>;
 
-    /// The block last built is committed as `block` (builders that stage inputs consume them now).
-    fn committed(&self, _block: &SealedHeader) {}
-
-    /// `blocks` were unwound (lowest first). Returns the hashes of the builder's own transactions in them
-    /// (for example relay transactions of L1→L2 user ops), which must not return to the pool.
-    fn reverted(&self, _blocks: &[CommittedBlock]) -> Vec<B256> {
+    /// The builder's own transactions in `blocks` (for example relay transactions of L1→L2 user ops),
+    /// which must not return to the pool when the blocks are unwound. Reading them changes nothing.
+    fn own_transactions(&self, _blocks: &[CommittedBlock]) -> Vec<B256> {
         vec![]
     }
 }

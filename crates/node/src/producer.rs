@@ -229,7 +229,6 @@ impl Producer {
         let mined: Vec<B256> = block.body.transactions.iter().map(|t| *t.hash()).collect();
         let built = started.elapsed();
         let (sealed, times) = chain.commit_timed(block.into())?;
-        self.builder.committed(&sealed);
         let state = chain.store().latest_state()?;
         let base_fee = self.spec.next_base_fee(&sealed.header, parent.header.timestamp);
         self.pool.pool().on_new_head(sealed.header.number, base_fee, &mined, &state)?;

@@ -324,7 +324,7 @@ impl ChainControl for ChainHandle {
             e => store_err(e),
         })?;
         // From here on the chain is unwound: whatever fails is reported, nothing is left half done.
-        let owned = self.builder.reverted(&old);
+        let owned = self.builder.own_transactions(&old);
         let mut unwound = Unwound { blocks: old.iter().map(|b| b.number()).collect(), ..Default::default() };
         // Anchors and the planner's relay transactions are rebuilt, not re-sent. The stateless checks
         // (signature recovery) run before the pool's lock is taken.

@@ -387,7 +387,7 @@ async fn an_l1_head_without_a_state_root_is_never_an_anchor() {
     let after = net.l2.store.head().unwrap().header.number + 2;
     net.l2_at(after).await;
     assert_eq!(anchor(&net, after).0, good, "built with the last checkpoint an anchor took");
-    assert_eq!(net.ledger.unusable_l1_heads(), 1, "and counted");
+    assert_eq!(net.next.unusable_l1_heads(), 1, "and counted");
 }
 
 fn sign(tx: alloy::consensus::TxEip1559, who: u32) -> Vec<u8> {

@@ -88,7 +88,7 @@ impl DevL2 {
     /// Commits a built block and consumes its inputs.
     pub fn commit(&self, payload: BuiltPayload) -> SealedHeader {
         let sealed = self.store.commit_block(ExecutedBlock::from(BuiltBlock::from(payload.clone()))).unwrap();
-        self.builder.on_committed(&sealed, &payload);
+        self.queue.committed(sealed.header.number, &payload.inputs);
         sealed
     }
 

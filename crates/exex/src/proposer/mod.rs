@@ -159,8 +159,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         let mut final_after: VecDeque<(u64, u64)> = VecDeque::new();
         let mut ahead: Vec<Ahead> = vec![];
         loop {
-            let ledger = self.ledger.clone();
-            let _ = tokio::task::spawn_blocking(move || ledger.close_expired(crate::ledger::now())).await;
+            let (ledger, l1_head) = (self.ledger.clone(), heads.borrow().latest.map_or(0, |h| h.number));
+            let _ = tokio::task::spawn_blocking(move || ledger.close_expired(crate::ledger::now(), l1_head)).await;
             self.finalize(&mut final_after, &heads.borrow());
             let next = self.ledger.closed_proposals().into_iter().next();
             let Some(record) = next else {
