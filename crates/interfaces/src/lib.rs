@@ -44,4 +44,4 @@ pub use rpc::{CallShape, CallStateHook, MergeMode, RpcExtensions, StorageEntry};
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
 };
-pub use surge_block_state::{BlockChanges, BlockState, ChangedAccount};
+pub use surge_primitives::block_state::BlockChanges;
