@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`StateProviderFactory`], [`StateProofProvider`], [`ChainTags`] | `StateProviderFactory`, `StateProofProvider`, `CanonChainTracker` |
 //! | [`ConfigureEvm`], [`NextBlockAttributes`] | `ConfigureEvm::next_evm_env`, `NextBlockEnvAttributes` |
-//! | [`TransactionPool`], [`BestTransactions`], [`PoolEvent`] | `TransactionPool`, `new_transactions_listener`, `all_transactions_event_listener`, `BestTransactions::mark_invalid` |
+//! | [`TransactionPool`], [`BestTransactions`], [`PoolEvent`], [`Listener`] | `TransactionPool`, `new_transactions_listener`, `all_transactions_event_listener`, `BestTransactions::mark_invalid` |
 //! | [`CanonStateSubscriptions`], [`ChainNotifications`], [`FinishedHeight`] | `ExExNotifications`, `ExExEvent::FinishedHeight` |
 //! | [`ChainControl`] | the engine's forkchoice / Taiko driver's `reorgStaleBlock` |
 //! | [`BlockInputs`], [`CheckpointSource`] | payload attributes |
@@ -37,8 +37,7 @@ pub use notifications::{
 };
 pub use payload::{BuiltBlock, PayloadBuilder, PayloadBuilderError};
 pub use pool::{
-    BestTransactions, InvalidKind, Listener, ListenerSender, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin,
-    TransactionPool, listener,
+    BestTransactions, InvalidKind, Listener, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, TransactionPool,
 };
 pub use rpc::{CallShape, CallStateHook, MergeMode, RpcExtensions, StorageEntry};
 pub use state::{
