@@ -11,7 +11,7 @@
 //! | [`ChainControl`] | the engine's forkchoice / Taiko driver's `reorgStaleBlock` |
 //! | [`BlockInputs`], [`CheckpointSource`] | payload attributes |
 //! | [`PayloadBuilder`] | `PayloadBuilder::try_build` |
-//! | [`RpcExtensions`] | `extend_rpc_modules` (`merge_configured`, `replace_configured`) |
+//! | [`RpcRegistry`], [`CallStateHook`] | `extend_rpc_modules` (`merge_configured`, `replace_configured`) |
 //! | [`NodeComponents`], [`ExtensionContext`] | `FullNodeComponents`, `ExExContext` |
 
 pub mod context;
@@ -39,7 +39,7 @@ pub use payload::{BuiltBlock, PayloadBuilder, PayloadBuilderError};
 pub use pool::{
     BestTransactions, InvalidKind, Listener, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, TransactionPool,
 };
-pub use rpc::{CallShape, CallStateHook, MergeMode, RpcExtensions, StorageEntry};
+pub use rpc::{CallShape, CallStateHook, MergeMode, RpcRegistry, StorageEntry};
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
 };
