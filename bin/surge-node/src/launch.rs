@@ -9,12 +9,12 @@ use std::{
 
 use eyre::WrapErr;
 use surge_host::{
-    ChainSpec, Store,
+    ChainSpec, NotificationHub, Store,
     notifications::{Chain, DEFAULT_NOTIFICATION_CAPACITY},
     producer::{Producer, ProducerHandle, ProductionMode},
     seams::{ChainHandle, HostComponents, HostEvmConfig, HostProvider, PoolHandle, pool_config},
 };
-use surge_interfaces::{ChainTags, ExtensionContext, NotificationHub, PayloadBuilder};
+use surge_interfaces::{ChainTags, ExtensionContext, PayloadBuilder};
 use surge_rpc::{
     ChainEvents, ExecLimits, RpcContext, RpcExecutor, RpcExtensions, RpcLimits, RpcModules, RpcServerConfig,
 };
