@@ -9,13 +9,15 @@ use std::{
 
 use eyre::WrapErr;
 use surge_host::{
-    ChainSpec, Store,
+    ChainSpec, NotificationHub, Store,
     notifications::{Chain, DEFAULT_NOTIFICATION_CAPACITY},
     producer::{Producer, ProducerHandle, ProductionMode},
     seams::{ChainHandle, HostComponents, HostEvmConfig, HostProvider, PoolHandle, pool_config},
 };
-use surge_interfaces::{ChainTags, ExtensionContext, NotificationHub, PayloadBuilder, RpcExtensions};
-use surge_rpc::{ChainEvents, ExecLimits, RpcContext, RpcExecutor, RpcLimits, RpcModules, RpcServerConfig};
+use surge_interfaces::{ChainTags, ExtensionContext, PayloadBuilder};
+use surge_rpc::{
+    ChainEvents, ExecLimits, RpcContext, RpcExecutor, RpcExtensions, RpcLimits, RpcModules, RpcServerConfig,
+};
 use surge_txpool::TxPool;
 
 /// Installs an extension when its chain starts (reth's `install_exex` and `extend_rpc_modules` in one): it

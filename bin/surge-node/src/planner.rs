@@ -73,7 +73,7 @@ pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc, ledger: Arc<Ledger>) ->
     Box::new(move |ctx| {
         surge_exex::record_rejections(&ctx.components, ctx.tasks.as_ref(), ledger.clone());
         surge.set_statuses(Arc::new(surge_exex::TxStatuses::new(ctx.components.clone(), ledger)));
-        surge.install(&ctx.rpc);
+        surge.install(ctx.rpc.as_ref());
         Ok(())
     })
 }

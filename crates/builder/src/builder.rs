@@ -176,7 +176,7 @@ pub struct BuiltPayload {
     /// Their receipts.
     pub receipts: Vec<ReceiptEnvelope>,
     /// What the block changed.
-    pub changes: surge_interfaces::BlockChanges,
+    pub changes: surge_primitives::block_state::BlockChanges,
     /// What the block did with the staged inputs.
     pub inputs: InputsReport,
     /// Suspect transactions (their return slot was removed) left out because they failed without it.

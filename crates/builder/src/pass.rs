@@ -19,8 +19,9 @@ use revm::{
         result::{EVMError, ExecutionResult},
     },
 };
-use surge_interfaces::{BlockChanges, BlockState, InvalidKind};
+use surge_interfaces::InvalidKind;
 use surge_l2_rules::{ANCHOR_GAS_LIMIT, FeeRules, TaikoEvm, TaikoEvmFactory};
+use surge_primitives::block_state::{BlockChanges, BlockState};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, Message, slots::bridge};
 use surge_sync::find_outbound_messages;
 use tracing::{debug, debug_span};

@@ -8,7 +8,7 @@ use crate::{
     evm::ConfigureEvm,
     notifications::{CanonStateSubscriptions, ChainNotifications},
     pool::TransactionPool,
-    rpc::RpcExtensions,
+    rpc::RpcRegistry,
     state::{BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory},
 };
 
@@ -49,7 +49,7 @@ pub struct ExtensionContext<N> {
     /// The node's components.
     pub components: N,
     /// Where it registers RPC modules (before the server starts).
-    pub rpc: Arc<RpcExtensions>,
+    pub rpc: Arc<dyn RpcRegistry>,
     /// Where it runs its long-lived tasks, watched by the node.
     pub tasks: Arc<dyn TaskExecutor>,
 }

@@ -2,7 +2,7 @@
 
 use alloy::consensus::{BlockBody, Header, ReceiptEnvelope, TxEnvelope};
 use alloy_primitives::{Address, B256};
-use surge_block_state::BlockChanges;
+use surge_primitives::block_state::BlockChanges;
 
 use crate::{
     evm::NextBlockAttributes,

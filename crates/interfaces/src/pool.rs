@@ -171,35 +171,12 @@ pub struct Listener<T> {
     dropped: Arc<AtomicU64>,
 }
 
-/// The sending end of a [`Listener`].
-#[derive(Debug, Clone)]
-pub struct ListenerSender<T> {
-    tx: mpsc::Sender<T>,
-    dropped: Arc<AtomicU64>,
-}
-
-/// A bounded listener pair holding at most `capacity` undelivered items.
-pub fn listener<T>(capacity: usize) -> (ListenerSender<T>, Listener<T>) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    let dropped = Arc::new(AtomicU64::new(0));
-    (ListenerSender { tx, dropped: dropped.clone() }, Listener { rx, dropped })
-}
-
-impl<T> ListenerSender<T> {
-    /// Delivers `item` if there is room; `false` once the listener is gone (forget this sender).
-    pub fn send(&self, item: T) -> bool {
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-}
-
 impl<T> Listener<T> {
+    /// The listener reading `rx`, whose sender counts in `dropped` the items it found no room for.
+    pub fn new(rx: mpsc::Receiver<T>, dropped: Arc<AtomicU64>) -> Self {
+        Self { rx, dropped }
+    }
+
     /// The next item; `None` once the pool is gone.
     pub async fn recv(&mut self) -> Option<T> {
         self.rx.recv().await

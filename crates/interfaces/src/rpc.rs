@@ -1,11 +1,7 @@
-//! The RPC extension hook (reth's `extend_rpc_modules`): modules an extension hands to the node are served
-//! on the node's own HTTP/WebSocket endpoint next to `eth_*`.
+//! The RPC extension hook (reth's `extend_rpc_modules`): modules an extension hands to the node's
+//! [`RpcRegistry`] are served on the node's own HTTP/WebSocket endpoint next to `eth_*`.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::{Arc, Mutex},
-};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 
@@ -47,51 +43,13 @@ pub trait CallStateHook: Send + Sync {
     fn storage_for(&self, call: CallShape) -> Pin<Box<dyn Future<Output = Vec<StorageEntry>> + Send + '_>>;
 }
 
-/// The modules extensions registered, merged by the RPC server before it starts.
-#[derive(Default)]
-pub struct RpcExtensions {
-    modules: Mutex<Vec<(Methods, MergeMode)>>,
-    call_hook: Mutex<Option<Arc<dyn CallStateHook>>>,
-}
-
-impl std::fmt::Debug for RpcExtensions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcExtensions").finish_non_exhaustive()
-    }
-}
-
-impl RpcExtensions {
-    /// No modules yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+/// Where extensions register RPC modules and the call hook, before the node's server starts (reth's
+/// `extend_rpc_modules`); the server that serves them holds the registry.
+pub trait RpcRegistry: Send + Sync + std::fmt::Debug {
     /// Serves `methods` next to the node's (an existing name is an error at start-up).
-    pub fn merge(&self, methods: impl Into<Methods>) {
-        self.push(methods.into(), MergeMode::Add);
-    }
-
+    fn merge(&self, methods: Methods);
     /// Serves `methods`, replacing the node's methods of the same names.
-    pub fn replace(&self, methods: impl Into<Methods>) {
-        self.push(methods.into(), MergeMode::Replace);
-    }
-
-    fn push(&self, methods: Methods, mode: MergeMode) {
-        self.modules.lock().unwrap_or_else(|p| p.into_inner()).push((methods, mode));
-    }
-
+    fn replace(&self, methods: Methods);
     /// Has `eth_call` and `eth_estimateGas` ask `hook` when a call reverts (the last one set is asked).
-    pub fn set_call_hook(&self, hook: Arc<dyn CallStateHook>) {
-        *self.call_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
-    }
-
-    /// The hook calls ask, if an extension set one.
-    pub fn call_hook(&self) -> Option<Arc<dyn CallStateHook>> {
-        self.call_hook.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Takes every registered module, in registration order.
-    pub fn take(&self) -> Vec<(Methods, MergeMode)> {
-        std::mem::take(&mut *self.modules.lock().unwrap_or_else(|p| p.into_inner()))
-    }
+    fn set_call_hook(&self, hook: Arc<dyn CallStateHook>);
 }

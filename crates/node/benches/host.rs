@@ -34,8 +34,8 @@ use revm::{
     state::{AccountInfo, Bytecode},
 };
 use surge_host::{StateDiff, execute::execute_block, storage::tables::StoredAccount};
-use surge_interfaces::BlockState;
 use surge_primitives::bindings::{test_storage_logs::StorageLogs, test_token::TestToken};
+use surge_primitives::block_state::BlockState;
 
 /// A plain revm database holding the same state as the chain (kept in step by replaying the same blocks).
 struct Baseline {
@@ -87,7 +87,7 @@ impl Baseline {
         })
     }
 
-    /// The same through surge-block-state's `BlockState` (what our executors use), over the same in-memory
+    /// The same through surge-primitives' `BlockState` (what our executors use), over the same in-memory
     /// database: what tracking the block's changes costs without any store read.
     fn run_with_block_state(
         &self,

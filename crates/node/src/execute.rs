@@ -20,7 +20,8 @@ use alloy_evm::{
 use alloy_hardforks::EthereumHardforks;
 use alloy_primitives::{Address, B64, B256, Bloom};
 
-use surge_interfaces::{BlockState, BuiltBlock, InvalidKind, NextBlockAttributes};
+use surge_interfaces::{BuiltBlock, InvalidKind, NextBlockAttributes};
+use surge_primitives::block_state::BlockState;
 
 use crate::{
     chainspec::ChainSpec,

@@ -9,4 +9,5 @@ pub mod seams;
 pub mod storage;
 
 pub use chainspec::{ChainSpec, ChainSpecError, L2Params, post_merge_config};
+pub use notifications::NotificationHub;
 pub use storage::{ExecutedBlock, SealedHeader, StateDiff, StateProvider, Store, StoreError};

@@ -2,13 +2,14 @@
 //! out through a [`NotificationHub`] (bounded per consumer, catch-up from the store for consumers that fall
 //! behind or resume from a finished height).
 
+mod hub;
+
+pub use hub::{BlockSource, NotificationHub};
+
 use std::{ops::RangeInclusive, sync::Arc};
 
 use alloy_primitives::B256;
-use surge_interfaces::{
-    AccountChange, AccountValues, BlockSource, ChainNotification, CommittedBlock, NotificationHub, StateChanges,
-    StorageChange,
-};
+use surge_interfaces::{AccountChange, AccountValues, ChainNotification, CommittedBlock, StateChanges, StorageChange};
 
 use crate::storage::{
     CommitTimes, CommittedParts, ExecutedBlock, SealedHeader, Store, StoreError, tables::StoredAccount,

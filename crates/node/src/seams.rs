@@ -13,14 +13,18 @@ use alloy_evm::EvmEnv;
 use alloy_primitives::{Address, B256};
 use surge_interfaces::{
     AccountProof, BestTransactions, BlockReader, ChainControl, ChainControlError, ChainNotifications, ConfigureEvm,
-    FinishedHeight, InvalidKind, Listener, NextBlockAttributes, NotificationHub, PayloadBuilder, PoolEvent, PooledTx,
+    FinishedHeight, InvalidKind, Listener, NextBlockAttributes, PayloadBuilder, PoolEvent, PooledTx,
     StateProofProvider, StateProviderFactory, SubscribeError, TransactionOrigin, TransactionPool, Unwound,
 };
 use surge_l2_rules::{FeeRules, TaikoEvmFactory};
 use surge_txpool::{PoolError, TxPool};
 use tracing::{info, warn};
 
-use crate::{ChainSpec, SealedHeader, StateProvider, Store, StoreError, execute::next_header, notifications::Chain};
+use crate::{
+    ChainSpec, SealedHeader, StateProvider, Store, StoreError,
+    execute::next_header,
+    notifications::{Chain, NotificationHub},
+};
 
 /// Items a pool listener may have waiting before the pool drops (and counts) the rest.
 pub const DEFAULT_LISTENER_CAPACITY: usize = 10_000;

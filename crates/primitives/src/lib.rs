@@ -1,11 +1,13 @@
 //! Surge protocol primitives: ABI bindings, protocol formulas, storage-slot encodings, predeploy
-//! addresses, chain/protocol configuration and the golden-touch signer.
+//! addresses, chain/protocol configuration, the golden-touch signer, and the block state revm executes a
+//! block against with the changes it leaves ([`block_state`]).
 //!
 //! Everything here must match the on-chain contracts bit for bit (see `shared/PROTOCOL.md`); the
 //! integration tests check that by executing the compiled contracts in revm.
 
 pub mod bindings;
 pub mod blob;
+pub mod block_state;
 pub mod checkpoint;
 pub mod config;
 pub mod failpoint;

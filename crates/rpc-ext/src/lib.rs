@@ -18,7 +18,7 @@ use jsonrpsee::{
     types::{ErrorObjectOwned, Params, error::INVALID_PARAMS_CODE},
 };
 use std::{future::Future, pin::Pin};
-use surge_interfaces::{CallShape, CallStateHook, RpcExtensions, StorageEntry};
+use surge_interfaces::{CallShape, CallStateHook, RpcRegistry, StorageEntry};
 use surge_primitives::slots::signal_service::received_signal_key;
 use surge_sync::{NoPlan, Planner, SimulatedCall, TxStatus, TxStatusSource};
 use tokio::sync::Semaphore;
@@ -258,11 +258,11 @@ impl SurgeRpc {
 
     /// Serves the methods on the node's endpoint through its RPC extension hook, and (with a planner) has
     /// `eth_call` and `eth_estimateGas` of a sync transaction run with its answers' slots marked received.
-    pub fn install(&self, rpc: &RpcExtensions) {
+    pub fn install(&self, rpc: &dyn RpcRegistry) {
         if self.0.planner.is_ok() {
             rpc.set_call_hook(self.0.clone());
         }
-        rpc.merge(self.module());
+        rpc.merge(self.module().into());
     }
 }
 

@@ -7,8 +7,9 @@ use alloy::{
     eips::{BlockId, BlockNumberOrTag},
 };
 use alloy_evm::EvmEnv;
+use surge_host::NotificationHub;
 use surge_host::{ChainSpec, StateProvider, Store, seams::PoolHandle};
-use surge_interfaces::{ChainTags, ConfigureEvm, NotificationHub};
+use surge_interfaces::{ChainTags, ConfigureEvm};
 
 use crate::{
     error::{RpcError, RpcResult},

@@ -12,6 +12,7 @@ pub mod error;
 pub mod eth;
 pub mod events;
 pub mod exec;
+pub mod extensions;
 pub mod fees;
 pub mod filters;
 pub mod guard;
@@ -36,8 +37,9 @@ pub use context::{RpcContext, RpcLimits};
 pub use error::{RpcError, RpcResult};
 pub use events::ChainEvents;
 pub use exec::{ExecLimits, RpcExecutor};
+pub use extensions::RpcExtensions;
 pub use ready::Readiness;
-use surge_interfaces::{MergeMode, RpcExtensions};
+use surge_interfaces::MergeMode;
 
 /// Where and how the server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

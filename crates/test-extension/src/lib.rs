@@ -122,9 +122,9 @@ pub fn install<N: NodeComponents>(ctx: ExtensionContext<N>) -> Result<Arc<Mutex<
         Ok::<_, jsonrpsee::core::RegisterMethodError>(())
     })();
     registered.map_err(|e| e.to_string())?;
-    ctx.rpc.merge(module);
+    ctx.rpc.merge(module.into());
     let mut replacement = RpcModule::new(());
     replacement.register_method("web3_clientVersion", |_, _, _| "surge-test-extension").map_err(|e| e.to_string())?;
-    ctx.rpc.replace(replacement);
+    ctx.rpc.replace(replacement.into());
     Ok(seen)
 }

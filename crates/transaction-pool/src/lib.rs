@@ -6,10 +6,12 @@
 
 mod best;
 mod evict;
+mod listener;
 mod pool;
 mod validate;
 
 pub use best::BestTransactions;
+pub use listener::{ListenerSender, listener};
 pub use pool::{AccountState, SubPool, TxPool};
 pub use surge_interfaces::pool::without_sidecar;
 pub use surge_interfaces::{PoolEvent, PooledTx, TransactionOrigin};

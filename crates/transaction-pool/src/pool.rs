@@ -8,10 +8,11 @@ use alloy_primitives::{
     Address, B256, U256,
     map::{AddressMap, B256Map, B256Set},
 };
-use surge_interfaces::{Listener, ListenerSender, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, listener};
+use surge_interfaces::{Listener, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin};
 
 use crate::{
     best::BestTransactions,
+    listener::{ListenerSender, listener},
     validate::{PoolConfig, PoolError, ValidTx, validate_stateless},
 };
 

@@ -7,7 +7,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::Decodable;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use redb::{ReadableTable, Table, WriteTransaction};
-use surge_interfaces::BlockChanges;
+use surge_primitives::block_state::BlockChanges;
 use surge_trie::{PrefixSet, TrieUpdates, compute_root, encode_branch_node, encode_path};
 
 use super::{

@@ -29,7 +29,7 @@ pub struct ExecutedBlock {
 #[derive(Debug, Clone)]
 pub enum StateChange {
     /// As execution left it.
-    Executed(surge_interfaces::BlockChanges),
+    Executed(surge_primitives::block_state::BlockChanges),
     /// Already in the store's terms (a block replayed from the block log).
     Diff(StateDiff),
 }

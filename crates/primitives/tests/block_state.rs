@@ -16,7 +16,7 @@ use revm::{
     primitives::hardfork::SpecId,
     state::{AccountInfo, Bytecode},
 };
-use surge_block_state::{BlockState, ChangedAccount};
+use surge_primitives::block_state::{BlockState, ChangedAccount};
 
 /// Runtime of the test contracts: empty calldata self-destructs to the caller; otherwise each 64-byte
 /// `(slot, value)` pair sets the slot to its current value XOR `value` (so reads matter, and slots can
