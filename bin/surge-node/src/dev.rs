@@ -143,7 +143,7 @@ async fn run_chains(
     let l2_params = l2.spec.l2.as_ref().ok_or_else(|| eyre::eyre!("the L2 genesis has no config.surge.l2"))?;
     let config =
         BuilderConfig { hold: settings.hold, ..BuilderConfig::new(l2.spec.chain_id, l2_params.basefee_sharing_pctg) };
-    let ledger = crate::planner::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals)?;
+    let ledger = crate::composability::open_ledger(&l2, &settings.datadir.join("l2"), settings.proposals)?;
     let next = Arc::new(NextBlocks::new(settings.proposals));
     if let ProductionMode::Interval(every) = l2_mode {
         next.set_block_time(every);
@@ -213,11 +213,16 @@ async fn run_chains(
     let proposer_account = proposer.as_ref().map(|p| p.account);
     // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
     let watching = watcher.as_ref().map(|(_, w)| w);
-    let planner =
-        Arc::new(crate::planner::block_planner(&l2, (ledger.clone(), next), watching, heads, config.max_signal_slots));
+    let planner = Arc::new(crate::composability::planned_inputs(
+        &l2,
+        (ledger.clone(), next),
+        watching,
+        heads,
+        config.max_signal_slots,
+    ));
     let inputs: Arc<dyn BlockInputs> = planner.clone();
-    let surge = crate::planner::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
-    let surge_rpc = crate::planner::install_surge_rpc(surge.clone(), ledger.clone());
+    let surge = crate::composability::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
+    let surge_rpc = crate::composability::install_surge_rpc(surge.clone(), ledger.clone());
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
@@ -234,7 +239,7 @@ async fn run_chains(
             fee_recipient,
             dev,
             // The txpool watcher, when the L1 leg's startup check passed, and the surge_* methods.
-            extensions: [crate::planner::ledger_extension(ledger)]
+            extensions: [crate::composability::ledger_extension(ledger)]
                 .into_iter()
                 .chain(watcher.map(|(install, _)| install))
                 .chain([surge_rpc])
@@ -245,7 +250,7 @@ async fn run_chains(
         .await?;
 
     let compat = match settings.surge_compat_addr {
-        Some(addr) => Some(crate::planner::serve_compat(addr, &surge, &l2_rpc).await?),
+        Some(addr) => Some(crate::composability::serve_compat(addr, &surge, &l2_rpc).await?),
         None => None,
     };
 

@@ -111,7 +111,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let l2 = OpenChain::open("L2", spec(L2_GENESIS, "L2")?, &dir.join("l2"))?;
     let sharing = l2.spec.l2.as_ref().map_or(0, |p| p.basefee_sharing_pctg);
     let config = BuilderConfig::new(l2.spec.chain_id, sharing);
-    let ledger = crate::planner::open_ledger(&l2, &dir.join("l2"), options.rules)?;
+    let ledger = crate::composability::open_ledger(&l2, &dir.join("l2"), options.rules)?;
     let next = Arc::new(NextBlocks::new(options.rules));
     if let ProductionMode::Interval(every) = options.l2_mode {
         next.set_block_time(every);
@@ -139,7 +139,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         }
     });
     let l2_heads = HeadWatch(heads.subscribe());
-    let planner = Arc::new(crate::planner::block_planner(
+    let planner = Arc::new(crate::composability::planned_inputs(
         &l2,
         (ledger.clone(), next.clone()),
         watcher.as_ref(),
@@ -153,8 +153,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         planner.clone(),
         planner,
     )?);
-    let surge_rpc = crate::planner::install_surge_rpc(
-        crate::planner::surge_rpc(watcher.as_ref(), protocol.l2.signal_service),
+    let surge_rpc = crate::composability::install_surge_rpc(
+        crate::composability::surge_rpc(watcher.as_ref(), protocol.l2.signal_service),
         ledger.clone(),
     );
     let tags = Arc::new(ChainTags::new(0));
@@ -180,7 +180,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
             tags,
             fee_recipient: Address::repeat_byte(0xfe),
             dev: true,
-            extensions: [crate::planner::ledger_extension(ledger.clone())]
+            extensions: [crate::composability::ledger_extension(ledger.clone())]
                 .into_iter()
                 .chain(install)
                 .chain([surge_rpc])

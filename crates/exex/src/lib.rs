@@ -1,14 +1,14 @@
 //! The node's synchronous-composability extension: pre-simulation of L2 transactions that call L1 into
 //! plans ([`presim`]), with the L1 legs simulated by `surge-l1` on the L1 view, kept in bundle order by the
-//! [`PlanBook`]; the plans go into blocks through the [`BlockPlanner`], and the [`Ledger`] keeps the
+//! [`PlanBook`]; the plans go into blocks through the [`PlannedInputs`], and the [`Ledger`] keeps the
 //! proposals they form in its own store.
 
 pub mod block;
 pub mod book;
+pub mod inputs;
 pub mod ledger;
 pub mod ledger_exex;
 pub mod next;
-pub mod planner;
 pub mod presim;
 pub mod proposal;
 pub mod proposer;
@@ -19,10 +19,10 @@ pub mod watcher;
 
 pub use block::{BlockFacts, read_block};
 pub use book::{Moved, PlanBook};
+pub use inputs::PlannedInputs;
 pub use ledger::{Ledger, News};
 pub use ledger_exex::install_ledger;
 pub use next::{NextBlock, NextBlocks};
-pub use planner::BlockPlanner;
 pub use presim::{Candidate, L2Protocol, PendingL2};
 pub use proposal::{Advanced, L1Calls, ProposalBlock, ProposalRecord, ProposalRules, advance};
 pub use proposer::{
@@ -31,4 +31,4 @@ pub use proposer::{
 pub use status::{TxStatuses, record_rejections};
 pub use store::{LedgerStore, LedgerStoreError, PlanRecord, Rejection};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_for, pending_state, publish_for, watcher};
-pub use watcher::{PlannerHandle, WatcherCore};
+pub use watcher::{PublishedPlans, WatcherCore};

@@ -36,7 +36,7 @@ use crate::{
     ledger::Ledger,
     next::NextBlocks,
     presim::{Candidate, L2Protocol, PendingL2},
-    watcher::{PlannerHandle, WatcherCore},
+    watcher::{PublishedPlans, WatcherCore},
 };
 
 /// Transactions taken off the queue in one go (one publication of what they decided).
@@ -77,11 +77,11 @@ struct Flags {
     overflowed: AtomicBool,
 }
 
-/// The watcher as the rest of the node talks to it: its plans and reasons ([`PlannerHandle`]) and the
+/// The watcher as the rest of the node talks to it: its plans and reasons ([`PublishedPlans`]) and the
 /// answers L1 would give a transaction now.
 #[derive(Debug, Clone)]
 pub struct Watcher {
-    handle: Arc<PlannerHandle>,
+    handle: Arc<PublishedPlans>,
     control: mpsc::Sender<Control>,
 }
 
@@ -90,7 +90,7 @@ pub struct Watcher {
 pub struct WatcherInputs {
     txs: (mpsc::Sender<Arc<PooledTx>>, mpsc::Receiver<Arc<PooledTx>>),
     control: (mpsc::Sender<Control>, mpsc::Receiver<Control>),
-    handle: Arc<PlannerHandle>,
+    handle: Arc<PublishedPlans>,
     ledger: Arc<Ledger>,
     next: Arc<NextBlocks>,
     /// Every transaction goes the overflow way (a queue of 0).
@@ -112,14 +112,14 @@ impl std::fmt::Debug for Control {
 pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>, next: Arc<NextBlocks>) -> (Watcher, WatcherInputs) {
     let txs = mpsc::channel(config.queue.max(1));
     let control = mpsc::channel(config.control_queue.max(1));
-    let handle = Arc::new(PlannerHandle::default());
+    let handle = Arc::new(PublishedPlans::default());
     let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
     (watcher, WatcherInputs { txs, control, handle, ledger, next, no_queue: config.queue == 0 })
 }
 
 impl Watcher {
     /// Plans and reasons.
-    pub fn planner(&self) -> Arc<PlannerHandle> {
+    pub fn planner(&self) -> Arc<PublishedPlans> {
         self.handle.clone()
     }
 
@@ -341,7 +341,7 @@ struct Thread<N, S> {
     l2: L2Protocol,
     l1: HeadWatch,
     flags: Arc<Flags>,
-    handle: Arc<PlannerHandle>,
+    handle: Arc<PublishedPlans>,
     ledger: Arc<Ledger>,
     next: Arc<NextBlocks>,
     runtime: tokio::runtime::Handle,
@@ -576,7 +576,7 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
 /// Records the plans `handle` publishes (with their transactions from `pool`) in `ledger` as made for
 /// block `next`, then publishes that they are made for it: a block takes only plans recorded for it, so
 /// that the ledger finds them when it reads the block, even after a crash.
-pub fn publish_for<P: TransactionPool>(handle: &PlannerHandle, ledger: &Ledger, pool: &P, next: NextBlock) {
+pub fn publish_for<P: TransactionPool>(handle: &PublishedPlans, ledger: &Ledger, pool: &P, next: NextBlock) {
     use alloy::eips::Encodable2718;
     let (plans, _, _) = handle.plans_and_deferred();
     let plans = plans

@@ -1,6 +1,6 @@
 //! The txpool watcher's core: what happens to the plans when a transaction arrives, a pool event comes,
 //! the L2 head moves or the L1 head moves. It runs on one thread of its own (the plan book holds the
-//! state the simulations run on); [`PlannerHandle`] is the side other extensions read.
+//! state the simulations run on); [`PublishedPlans`] is the side other extensions read.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
@@ -31,7 +31,7 @@ const MAX_WAITING_PER_SENDER: usize = 64;
 
 /// The planner's plans and reasons as other extensions read them.
 #[derive(Debug, Default)]
-pub struct PlannerHandle {
+pub struct PublishedPlans {
     inner: RwLock<Published>,
     /// Transactions the watcher has taken off its queue (or in from the pool) and decided on.
     decided: std::sync::atomic::AtomicU64,
@@ -50,7 +50,7 @@ struct Published {
     order: VecDeque<B256>,
 }
 
-impl PlannerHandle {
+impl PublishedPlans {
     /// Records that `tx` gets no plan, for a reason found outside the plan book (the queue was full, no
     /// L1 block to plan on).
     pub fn refuse(&self, tx: B256, reason: NoPlan) {
@@ -131,7 +131,7 @@ impl Published {
 
 /// The pool asks before replacing a transaction: a planned one with a later plan of another sender behind
 /// it stays (replacing it would shift the answers that sender signed).
-impl ReplacementGuard for PlannerHandle {
+impl ReplacementGuard for PublishedPlans {
     fn may_replace(&self, old: &PooledTx) -> Result<(), String> {
         let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let Some(at) = p.plans.iter().position(|plan| plan.tx_hash == old.hash) else { return Ok(()) };
@@ -145,7 +145,7 @@ impl ReplacementGuard for PlannerHandle {
     }
 }
 
-impl PlannerHandle {
+impl PublishedPlans {
     /// The plan of transaction `tx`, if it has one.
     pub fn plan(&self, tx: &B256) -> Option<Plan> {
         let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
@@ -189,7 +189,7 @@ pub struct WatcherCore<S, F> {
     plain_changes: HashMap<Address, PlainChanges>,
     /// Waiting transactions that lost their plan in a replay: tried again without a new reason.
     released: HashSet<B256>,
-    handle: Arc<PlannerHandle>,
+    handle: Arc<PublishedPlans>,
 }
 
 impl<S, F> WatcherCore<S, F>
@@ -199,7 +199,7 @@ where
     F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
 {
     /// A watcher planning into the bundle `base` on the pending state `pending`.
-    pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PlannerHandle>) -> Self {
+    pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PublishedPlans>) -> Self {
         Self {
             factory,
             book: PlanBook::new(base, pending),

@@ -15,7 +15,7 @@ use alloy_sol_types::SolCall;
 use common::{Dev, dev, factory, first_answer, placeholder};
 use surge_builder::{BuilderConfig, SurgeNodeBuilder};
 use surge_exex::{
-    BlockFacts, BlockPlanner, Ledger, LedgerStore, NextBlocks, PlanBook, PlannerHandle, ProposalRules, WatcherCore,
+    BlockFacts, Ledger, LedgerStore, NextBlocks, PlanBook, PlannedInputs, ProposalRules, PublishedPlans, WatcherCore,
 };
 use surge_host::{
     ExecutedBlock,
@@ -38,7 +38,7 @@ fn pool(d: &Dev) -> PoolHandle {
 struct Life {
     ledger: Arc<Ledger>,
     next: Arc<NextBlocks>,
-    handle: Arc<PlannerHandle>,
+    handle: Arc<PublishedPlans>,
     builder: SurgeNodeBuilder<surge_host::seams::HostEvmConfig, PoolHandle>,
     pool: PoolHandle,
 }
@@ -56,10 +56,10 @@ fn life_with(d: &Dev, path: &Path, rules: ProposalRules, max_slots: usize) -> Li
     let l1 = d.l1.head().unwrap();
     let head = L1Head::from_sealed(&l1.header, l1.hash);
     let heads = HeadWatch(watch::channel(L1Heads { latest: Some(head), finalized: None }).1);
-    let handle = Arc::new(PlannerHandle::default());
+    let handle = Arc::new(PublishedPlans::default());
     let next = Arc::new(NextBlocks::new(rules));
     let chain = HostProvider(d.l2.clone());
-    let planner = Arc::new(BlockPlanner::new(
+    let planner = Arc::new(PlannedInputs::new(
         pool.clone(),
         chain,
         handle.clone(),

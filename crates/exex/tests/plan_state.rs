@@ -25,7 +25,7 @@ use revm::{
 };
 use surge_builder::{BuilderConfig, SurgeNodeBuilder};
 use surge_exex::{
-    BlockPlanner, L2Protocol, Ledger, LedgerStore, NextBlocks, PlannerHandle, ProposalRules, WatcherCore, pending_for,
+    L2Protocol, Ledger, LedgerStore, NextBlocks, PlannedInputs, ProposalRules, PublishedPlans, WatcherCore, pending_for,
 };
 use surge_host::{ExecutedBlock, seams::PoolHandle};
 use surge_interfaces::{
@@ -94,7 +94,7 @@ struct Chain {
     d: Dev,
     ledger: Arc<Ledger>,
     next: Arc<NextBlocks>,
-    handle: Arc<PlannerHandle>,
+    handle: Arc<PublishedPlans>,
     pool: PoolHandle,
     builder: SurgeNodeBuilder<surge_host::seams::HostEvmConfig, PoolHandle>,
     l1: L1Head,
@@ -119,9 +119,9 @@ async fn chain() -> Chain {
     let l1 = d.l1.head().unwrap();
     let l1 = L1Head::from_sealed(&l1.header, l1.hash);
     let heads = HeadWatch(watch::channel(L1Heads { latest: Some(l1), finalized: None }).1);
-    let handle = Arc::new(PlannerHandle::default());
+    let handle = Arc::new(PublishedPlans::default());
     let chain = surge_host::seams::HostProvider(d.l2.clone());
-    let planner = Arc::new(BlockPlanner::new(
+    let planner = Arc::new(PlannedInputs::new(
         pool.clone(),
         chain,
         handle.clone(),

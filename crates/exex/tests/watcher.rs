@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{dev, factory, first_answer, placeholder, pooled};
-use surge_exex::{PlanBook, PlannerHandle, WatcherCore};
+use surge_exex::{PlanBook, PublishedPlans, WatcherCore};
 use surge_interfaces::PoolEvent;
 use surge_sync::NoPlan;
 
@@ -22,7 +22,7 @@ async fn a_later_nonce_waits_for_the_earlier_and_a_dropped_plan_takes_the_one_be
     asking.consider(&f, &[], d.swap(3, 0, &answer)).unwrap();
     let answer_1 = first_answer(&asking.answers(&f, &[], &d.swap(3, 1, &placeholder(&d))).unwrap());
 
-    let handle = Arc::new(PlannerHandle::default());
+    let handle = Arc::new(PublishedPlans::default());
     let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
     // Nonce 1 arrives first: it waits, nothing is decided for it.
     let second = pooled(&d, 3, &d.swap(3, 1, &answer_1));
@@ -70,7 +70,7 @@ async fn a_later_nonce_waits_for_the_earlier_and_a_dropped_plan_takes_the_one_be
 async fn the_pool_refuses_to_replace_a_plan_another_sender_stands_on() {
     use alloy::eips::Encodable2718;
     let (d, bundle) = dev().await;
-    let handle = Arc::new(PlannerHandle::default());
+    let handle = Arc::new(PublishedPlans::default());
     let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
     let mut pool = surge_txpool::TxPool::new(surge_host::seams::pool_config(&d.l2_spec(), 30_000_000), 0);
     pool.add_replacement_guard(handle.clone());
@@ -107,7 +107,7 @@ async fn the_pool_refuses_to_replace_a_plan_another_sender_stands_on() {
 async fn a_sender_s_plain_transactions_are_carried_ahead_of_its_next_plan() {
     use alloy_primitives::{Address, Bytes, U256};
     let (d, bundle) = dev().await;
-    let handle = Arc::new(PlannerHandle::default());
+    let handle = Arc::new(PublishedPlans::default());
     let mut watcher = WatcherCore::new(factory(&d), bundle, d.pending(), handle.clone());
     // Two transfers: plain, no plan, nothing in the book.
     let transfers: Vec<_> = (0..2)

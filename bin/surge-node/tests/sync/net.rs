@@ -127,7 +127,7 @@ pub async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 impl Net {
-    pub fn planner(&self) -> Arc<surge_exex::PlannerHandle> {
+    pub fn planner(&self) -> Arc<surge_exex::PublishedPlans> {
         self.watcher.planner()
     }
 

@@ -5,135 +5,22 @@
 
 pub mod assemble;
 mod stages;
+mod types;
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use alloy_primitives::{Address, B256};
 use surge_interfaces::{ChainTags, NodeComponents, StateProviderFactory};
-use surge_l1::{HeadWatch, L1Client, L1Heads, L1Sender, L1StateSource, L1Views, PreflightFailure, Prover, SimConfig};
-use surge_primitives::{bindings::inbox::RealTimeInbox, blob::BlobBytes, proposal_tx::TxShape};
-use tokio::sync::broadcast;
+use surge_l1::{L1Client, L1Heads, L1StateSource};
+use surge_primitives::bindings::inbox::RealTimeInbox;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use assemble::{AssembleError, Assembled, ProposerProtocol, assemble, manifest};
+pub use types::{Proposed, Proposer, ProposerConfig, ProposerEvent, StageTimes};
 
 use crate::ledger::Ledger;
 
-/// How the proposer runs.
-#[derive(Debug, Clone, Copy)]
-pub struct ProposerConfig {
-    /// The protocol.
-    pub protocol: ProposerProtocol,
-    /// The L1's rules, for the pre-flight.
-    pub sim: SimConfig,
-    /// How long a sent transaction may take to be included before it counts as lost.
-    pub inclusion_timeout: Duration,
-    /// How often the L1 is asked for a sent transaction's receipt.
-    pub receipt_poll: Duration,
-    /// How long to wait before trying a proposal again after a failure that may pass (an unavailable
-    /// prover or L1).
-    pub retry_after: Duration,
-}
-
-/// How long each stage of one proposal took.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StageTimes {
-    /// Reading the blocks, encoding the blobs, proving the L1 calls' messages.
-    pub assemble: Duration,
-    /// The proof.
-    pub prove: Duration,
-    /// The pre-flight on the L1 view.
-    pub preflight: Duration,
-    /// Sending until the receipt.
-    pub include: Duration,
-}
-
-/// A proposal on L1.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proposed {
-    /// Its id in the ledger.
-    pub id: u64,
-    /// Its L2 blocks.
-    pub l2_blocks: Vec<u64>,
-    /// Its last L2 block's hash (the inbox's last finalized hash now).
-    pub last_block_hash: B256,
-    /// L2 transactions it carries (anchors not counted).
-    pub l2_txs: usize,
-    /// The L1 transaction.
-    pub l1_tx: B256,
-    /// The L1 block including it.
-    pub l1_block: u64,
-    /// L1 gas it used.
-    pub l1_gas_used: u64,
-    /// Its blobs' versioned hashes.
-    pub blob_hashes: Vec<B256>,
-    /// The blobs (the derivation manifest of its blocks).
-    pub blobs: Arc<Vec<BlobBytes>>,
-    /// The manifest's bytes in them.
-    pub payload_bytes: usize,
-    /// Its shape.
-    pub shape: TxShape,
-    /// Stage times.
-    pub times: StageTimes,
-}
-
-/// What the proposer did, for whoever listens (tests, benchmarks, the status tracker).
-#[derive(Debug, Clone)]
-pub enum ProposerEvent {
-    /// A proposal is on L1.
-    Proposed(Proposed),
-    /// A proposal's transaction would revert: it was not sent.
-    PreflightFailed {
-        /// The proposal.
-        id: u64,
-        /// Where and why.
-        failure: PreflightFailure,
-    },
-    /// A proposal could not be made, proved or sent this time.
-    Failed {
-        /// The proposal.
-        id: u64,
-        /// Why.
-        reason: String,
-    },
-    /// The unproposed blocks from `from` on were unwound to rebuild them without `dropped` (their
-    /// transactions went back to the pool, the culprits out of it).
-    RolledBack {
-        /// The proposal whose pre-flight failed.
-        id: u64,
-        /// The first block unwound.
-        from: u64,
-        /// The transactions dropped, with the reason.
-        dropped: Vec<(B256, String)>,
-    },
-    /// L2 blocks up to `number` are final on L1.
-    Finalized {
-        /// The last final L2 block.
-        number: u64,
-    },
-}
-
 use stages::{Ahead, AttemptError};
-
-/// The proposer's parts.
-pub struct Proposer<N, S> {
-    /// The proposals.
-    pub ledger: Arc<Ledger>,
-    /// The L2 node: blocks and proofs, the pool, chain control (to roll back), the tags.
-    pub components: N,
-    /// Views of L1 blocks for the pre-flight.
-    pub views: Arc<L1Views<S>>,
-    /// The L1 heads.
-    pub heads: HeadWatch,
-    /// The proposer's account on L1.
-    pub sender: Arc<L1Sender>,
-    /// The proof system.
-    pub prover: Arc<dyn Prover>,
-    /// How it runs.
-    pub config: ProposerConfig,
-    /// Where its events go.
-    pub events: broadcast::Sender<ProposerEvent>,
-}
 
 impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     fn tags(&self) -> &ChainTags {

@@ -11,7 +11,10 @@ use surge_primitives::proposal_tx::TxShape;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::{Proposed, Proposer, ProposerEvent, ProposerProtocol, StageTimes, assemble, assemble::Assembled};
+use super::{
+    assemble::{Assembled, ProposerProtocol, assemble},
+    types::{Proposed, Proposer, ProposerEvent, StageTimes},
+};
 use crate::proposal::ProposalRecord;
 
 /// Why one attempt at a proposal ended without it on L1.

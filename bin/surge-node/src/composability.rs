@@ -1,11 +1,11 @@
-//! Wiring the planner: its ledger in the L2's data directory, caught up with the L2 chain before production
+//! Wiring synchronous composability: the ledger in the L2's data directory, caught up with the L2 chain before production
 //! starts and then following it as an ExEx, and the builder's inputs read from the watcher's plans.
 
 use std::{path::Path, sync::Arc};
 
 use alloy_primitives::Address;
 
-use surge_exex::{BlockPlanner, Ledger, LedgerStore, NextBlocks, PlannerHandle, ProposalRules, Watcher};
+use surge_exex::{Ledger, LedgerStore, NextBlocks, PlannedInputs, ProposalRules, PublishedPlans, Watcher};
 use surge_host::seams::HostProvider;
 use surge_l1::HeadWatch;
 
@@ -25,12 +25,12 @@ pub fn open_ledger(l2: &OpenChain, dir: &Path, rules: ProposalRules) -> eyre::Re
             anchor = %p.anchor.blockNumber,
             blocks = p.blocks.len(),
             plans = p.plans.len(),
-            "planner: open proposal"
+            "ledger: open proposal"
         );
     }
     let closed = ledger.closed_proposals();
     if !closed.is_empty() {
-        tracing::info!(proposals = closed.len(), "planner: closed proposals waiting for the proposer");
+        tracing::info!(proposals = closed.len(), "ledger: closed proposals waiting for the proposer");
     }
     Ok(Arc::new(ledger))
 }
@@ -46,15 +46,15 @@ pub fn ledger_extension(ledger: Arc<Ledger>) -> crate::launch::ExtensionInstalle
 /// The L2 builder's inputs: the watcher's plans (none without a watcher) offered to the blocks `next`
 /// fixes, in `ledger`'s proposals, anchored among the L1 heads of `heads`, with at most `max_slots` signal
 /// slots per anchor.
-pub fn block_planner(
+pub fn planned_inputs(
     l2: &OpenChain,
     (ledger, next): (Arc<Ledger>, Arc<NextBlocks>),
     watcher: Option<&Watcher>,
     heads: HeadWatch,
     max_slots: usize,
-) -> BlockPlanner<surge_host::seams::PoolHandle, surge_host::seams::HostProvider> {
-    let plans = watcher.map_or_else(|| Arc::new(PlannerHandle::default()), Watcher::planner);
-    BlockPlanner::new(l2.pool.clone(), HostProvider(l2.store.clone()), plans, ledger, next, heads, max_slots)
+) -> PlannedInputs<surge_host::seams::PoolHandle, surge_host::seams::HostProvider> {
+    let plans = watcher.map_or_else(|| Arc::new(PublishedPlans::default()), Watcher::planner);
+    PlannedInputs::new(l2.pool.clone(), HostProvider(l2.store.clone()), plans, ledger, next, heads, max_slots)
 }
 
 /// The `surge_*` namespace on the txpool watcher, or, without one, answering why synchronous composability

@@ -1,4 +1,4 @@
-//! [`BlockPlanner`]: the watcher's plans as the builder reads them ([`BlockInputs`]). What the child of a
+//! [`PlannedInputs`]: the watcher's plans as the builder reads them ([`BlockInputs`]). What the child of a
 //! parent carries is decided from the parent alone — the open proposal it would join (the ledger's, read
 //! forward through the blocks the ledger has not accounted for yet), the block fixed for it, and the
 //! plans made for that block. Nothing is written and nothing waits for the ledger; the ledger reaches the
@@ -17,14 +17,14 @@ use surge_primitives::Checkpoint;
 use surge_sync::{NoPlan, Plan};
 use tracing::warn;
 
-use crate::{ledger::Ledger, next::NextBlocks, watcher::PlannerHandle};
+use crate::{ledger::Ledger, next::NextBlocks, watcher::PublishedPlans};
 
-/// The planner as block production sees it.
+/// The watcher's plans as block production reads them.
 #[derive(Debug)]
-pub struct BlockPlanner<Pool, Chain> {
+pub struct PlannedInputs<Pool, Chain> {
     pool: Pool,
     chain: Chain,
-    plans: Arc<PlannerHandle>,
+    plans: Arc<PublishedPlans>,
     ledger: Arc<Ledger>,
     next: Arc<NextBlocks>,
     heads: HeadWatch,
@@ -32,14 +32,14 @@ pub struct BlockPlanner<Pool, Chain> {
     max_slots: usize,
 }
 
-impl<Pool: TransactionPool, Chain: BlockReader> BlockPlanner<Pool, Chain> {
+impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
     /// Offers the plans `plans` publishes (their transactions from `pool`) to the blocks of `chain`, in the
     /// proposals of `ledger`, anchored as `next` chooses among the L1 heads of `heads`, with at most
     /// `max_slots` signal slots per anchor.
     pub fn new(
         pool: Pool,
         chain: Chain,
-        plans: Arc<PlannerHandle>,
+        plans: Arc<PublishedPlans>,
         ledger: Arc<Ledger>,
         next: Arc<NextBlocks>,
         heads: HeadWatch,
@@ -81,7 +81,7 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockPlanner<Pool, Chain> {
 
 /// Block production's checkpoint source: the open proposal's anchor (the staged inputs carry the same),
 /// never the live L1 head.
-impl<Pool: TransactionPool, Chain: BlockReader> CheckpointSource for BlockPlanner<Pool, Chain> {
+impl<Pool: TransactionPool, Chain: BlockReader> CheckpointSource for PlannedInputs<Pool, Chain> {
     fn checkpoint(&self) -> Result<Checkpoint, Box<dyn std::error::Error + Send + Sync>> {
         self.next.see(self.heads.0.borrow().latest);
         let open = self.ledger.open_proposal().map(|p| p.anchor);
@@ -89,7 +89,7 @@ impl<Pool: TransactionPool, Chain: BlockReader> CheckpointSource for BlockPlanne
     }
 }
 
-impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for BlockPlanner<Pool, Chain> {
+impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Pool, Chain> {
     fn stage(&self, parent: &SealedHeader, timestamp: u64) -> StagedInputs {
         let number = parent.header.number + 1;
         self.next.see(self.heads.0.borrow().latest);
@@ -119,7 +119,7 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for BlockPlanner<Poo
                 if staged.sync_txs.is_empty() {
                     // It could never go in: void it, or it would hold up every later plan forever.
                     let why = format!("its {n} answers need more slots than an anchor carries ({})", self.max_slots);
-                    warn!(tx = %plan.tx_hash, "planner: {why}");
+                    warn!(tx = %plan.tx_hash, "block inputs: {why}");
                     self.plans.void(plan.tx_hash, why);
                 }
                 break;
