@@ -89,7 +89,7 @@ async fn swap_latency() {
     let dir = tempfile::tempdir().unwrap();
     let net = start(dir.path(), ProposalRules { anchor_distance: 0, ..Default::default() }).await;
     let watcher = net.watcher.clone().expect("the watcher runs");
-    let planner = watcher.planner();
+    let planner = watcher.published();
     let mut events = net.proposer.as_ref().unwrap().subscribe();
     let names = [
         "submission → plan",

@@ -276,7 +276,7 @@ fn admission(rt: &tokio::runtime::Runtime, watcher: bool) -> (Duration, Option<(
     let net = network(rt, dir.path(), watcher);
     let raws = transfers(&net);
     net.l2.control.pause_production();
-    let decided_before = net.watcher.as_ref().map_or(0, |w| w.planner().decided_count());
+    let decided_before = net.watcher.as_ref().map_or(0, |w| w.published().decided_count());
     let started = Instant::now();
     let mut hashes = Vec::with_capacity(raws.len());
     for raw in &raws {
@@ -284,7 +284,7 @@ fn admission(rt: &tokio::runtime::Runtime, watcher: bool) -> (Duration, Option<(
     }
     let admitted = started.elapsed();
     let Some(w) = net.watcher.as_ref() else { return (admitted / hashes.len() as u32, None) };
-    let planner = w.planner();
+    let planner = w.published();
     let deadline = Instant::now() + Duration::from_secs(300);
     while planner.decided_count() < decided_before + hashes.len() as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(200));

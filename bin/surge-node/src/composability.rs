@@ -53,7 +53,7 @@ pub fn planned_inputs(
     heads: HeadWatch,
     max_slots: usize,
 ) -> PlannedInputs<surge_host::seams::PoolHandle, surge_host::seams::HostProvider> {
-    let plans = watcher.map_or_else(|| Arc::new(PublishedPlans::default()), Watcher::planner);
+    let plans = watcher.map_or_else(|| Arc::new(PublishedPlans::default()), Watcher::published);
     PlannedInputs::new(l2.pool.clone(), HostProvider(l2.store.clone()), plans, ledger, next, heads, max_slots)
 }
 

@@ -211,19 +211,19 @@ async fn run_chains(
     )
     .await?;
     let proposer_account = proposer.as_ref().map(|p| p.account);
-    // The planner stages each block's inputs and anchor: its open proposal's, never the live L1 head.
+    // The block inputs: the watcher's plans, and the anchor of the open proposal, never the live L1 head.
     let watching = watcher.as_ref().map(|(_, w)| w);
-    let planner = Arc::new(crate::composability::planned_inputs(
+    let planned = Arc::new(crate::composability::planned_inputs(
         &l2,
         (ledger.clone(), next),
         watching,
         heads,
         config.max_signal_slots,
     ));
-    let inputs: Arc<dyn BlockInputs> = planner.clone();
+    let inputs: Arc<dyn BlockInputs> = planned.clone();
     let surge = crate::composability::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
     let surge_rpc = crate::composability::install_surge_rpc(surge.clone(), ledger.clone());
-    let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planner)?;
+    let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planned)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =
         fee_recipient.or(settings.fee_recipient).unwrap_or_else(|| keys.first().map_or(Address::ZERO, |k| k.address()));

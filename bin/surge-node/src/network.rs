@@ -1,5 +1,5 @@
 //! An in-process dev network, as tests and benchmarks run it: the embedded L1 and the L2 from the committed
-//! dev genesis, the planner staging each L2 block, the txpool watcher (optional) and the `surge_*` methods,
+//! dev genesis, the block inputs read from the plans, the txpool watcher (optional) and the `surge_*` methods,
 //! both chains serving RPC on loopback ports of their own. `surge-node --dev` wires the same pieces.
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -65,13 +65,13 @@ pub struct DevNetwork {
     pub l2: RunningChain,
     /// The txpool watcher, when it runs.
     pub watcher: Option<Watcher>,
-    /// The planner's ledger of proposals.
+    /// The ledger of proposals.
     pub ledger: Arc<Ledger>,
     /// The next block as fixed, and the L1 heads anchors are chosen among.
     pub next: Arc<NextBlocks>,
     /// The L2's builder (a test may build a block without committing it).
     pub builder: Arc<SurgeNodeBuilder<HostEvmConfig, PoolHandle>>,
-    /// The L1 heads as the L2's planner sees them (a test may publish one of its own).
+    /// The L1 heads as the L2's block inputs and watcher see them (a test may publish one of its own).
     pub heads: Arc<watch::Sender<L1Heads>>,
     /// The protocol's addresses.
     pub protocol: ProtocolConfig,
@@ -139,7 +139,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         }
     });
     let l2_heads = HeadWatch(heads.subscribe());
-    let planner = Arc::new(crate::composability::planned_inputs(
+    let planned = Arc::new(crate::composability::planned_inputs(
         &l2,
         (ledger.clone(), next.clone()),
         watcher.as_ref(),
@@ -150,8 +150,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         HostEvmConfig(l2.spec.clone()),
         config,
         l2.pool.clone(),
-        planner.clone(),
-        planner,
+        planned.clone(),
+        planned,
     )?);
     let surge_rpc = crate::composability::install_surge_rpc(
         crate::composability::surge_rpc(watcher.as_ref(), protocol.l2.signal_service),

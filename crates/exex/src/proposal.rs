@@ -1,4 +1,4 @@
-//! Proposals as the planner sees them: the L2 blocks collected for one L1 proposal, the L1 block they all
+//! Proposals as the ledger keeps them: the L2 blocks collected for one L1 proposal, the L1 block they all
 //! anchor to, the signal slots their first block carries and the plans whose L1 calls the proposal makes.
 //! The rules here decide where a proposal ends; [`crate::ledger`] applies them and keeps the records.
 

@@ -59,7 +59,7 @@ impl PlanRecord {
     }
 }
 
-/// Reading or writing the planner's store failed.
+/// Reading or writing the ledger's store failed.
 #[derive(Debug, thiserror::Error)]
 #[error("the ledger's store at {path}: {what}: {reason}")]
 pub struct LedgerStoreError {

@@ -119,7 +119,7 @@ pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>, next: Arc<NextBlocks>
 
 impl Watcher {
     /// Plans and reasons.
-    pub fn planner(&self) -> Arc<PublishedPlans> {
+    pub fn published(&self) -> Arc<PublishedPlans> {
         self.handle.clone()
     }
 

@@ -29,7 +29,7 @@ use crate::{
 /// Transactions of one sender kept waiting for an earlier nonce (the pool's own window is 64).
 const MAX_WAITING_PER_SENDER: usize = 64;
 
-/// The planner's plans and reasons as other extensions read them.
+/// The watcher's plans and reasons as it publishes them for other extensions (the block inputs, RPC).
 #[derive(Debug, Default)]
 pub struct PublishedPlans {
     inner: RwLock<Published>,

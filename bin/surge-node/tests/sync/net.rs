@@ -127,8 +127,8 @@ pub async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 impl Net {
-    pub fn planner(&self) -> Arc<surge_exex::PublishedPlans> {
-        self.watcher.planner()
+    pub fn published(&self) -> Arc<surge_exex::PublishedPlans> {
+        self.watcher.published()
     }
 
     /// A 1-ether swap from `who` embedding `answer` (a placeholder when `None`), with `gas`.
@@ -184,7 +184,7 @@ impl Net {
     }
 
     pub async fn planned(&self, tx: B256) -> Plan {
-        let planner = self.planner();
+        let planner = self.published();
         let what = || format!("a plan for {tx} (reason so far: {:?})", planner.no_plan_reason(&tx));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -197,7 +197,7 @@ impl Net {
     }
 
     pub async fn refused(&self, tx: B256) -> NoPlan {
-        let planner = self.planner();
+        let planner = self.published();
         until("a reason", || planner.no_plan_reason(&tx)).await
     }
 }

@@ -167,8 +167,8 @@ async fn a_swap_and_a_flash_loan_go_in_with_their_slots_in_the_first_block_of_a_
     assert_eq!(proposal.plans.iter().map(|p| p.tx_hash).collect::<Vec<_>>(), [swap.hash, loan.hash]);
     assert_eq!(proposal.anchor.blockNumber.to::<u64>(), anchor(&net, block).0);
     // The watcher let them go as included, not as mined without their slots.
-    until("the plans landed", || net.planner().plans().is_empty().then_some(())).await;
-    assert_eq!(net.planner().no_plan_reason(&swap.hash), None);
+    until("the plans landed", || net.published().plans().is_empty().then_some(())).await;
+    assert_eq!(net.published().no_plan_reason(&swap.hash), None);
 
     // The proposal's L1 calls: each message proven at its last block. Run on L1 after the L2 checkpoint the
     // inbox saves, they send exactly the answers its anchor carried.
