@@ -1,5 +1,6 @@
-//! Wiring synchronous composability: the ledger in the L2's data directory, caught up with the L2 chain before production
-//! starts and then following it as an ExEx, and the builder's inputs read from the watcher's plans.
+//! Wiring synchronous composability: the ledger in the L2's data directory, caught up with the L2 chain
+//! before production starts and then following it as an ExEx, and the builder's inputs read from the
+//! watcher's plans.
 
 use std::{path::Path, sync::Arc};
 

@@ -1,9 +1,9 @@
 //! The watcher on a node: installed as an extension, it listens to every admitted L2 transaction and every
 //! pool event through the pool seam, to the ledger (which tells it of each L2 block once it has accounted
-//! for it) and to the L1 head, and feeds them to the [`WatcherCore`] on a thread of its own. Nothing here ever waits on the watcher: transactions go into
-//! a bounded queue (one that finds it full gets no plan, `queue full`, counted); pool events into another
-//! (when it is full the watcher re-checks every plan against the pool instead); head moves only raise flags
-//! the thread reads the latest heads from.
+//! for it) and to the L1 head, and feeds them to the [`WatcherCore`] on a thread of its own. Nothing here
+//! ever waits on the watcher: transactions go into a bounded queue (one that finds it full gets no plan,
+//! `queue full`, counted); pool events into another (when it is full the watcher re-checks every plan
+//! against the pool instead); head moves only raise flags the thread reads the latest heads from.
 
 use std::{
     collections::HashSet,
