@@ -4,13 +4,16 @@
 //! through [`read_block`] alone.
 
 use alloy::{
-    consensus::{Transaction, TxEnvelope},
+    consensus::{ReceiptEnvelope, Transaction, TxEnvelope},
     eips::Encodable2718,
 };
 use alloy_primitives::B256;
-use alloy_sol_types::SolCall;
+use alloy_sol_types::{SolCall, SolEvent};
 use surge_interfaces::SealedHeader;
-use surge_primitives::{Checkpoint, bindings::anchor::Anchor};
+use surge_primitives::{
+    Checkpoint, L2Predeploys,
+    bindings::{anchor::Anchor, bridge::Bridge},
+};
 use surge_sync::Plan;
 
 /// What a committed block carried, as the ledger needs it.
@@ -43,12 +46,15 @@ impl BlockFacts {
     }
 }
 
-/// Reads block `header` with transactions `txs`. `plan_of(tx, number)` gives the plans recorded for
-/// transaction `tx` made for block `number` (each with its key); a transaction went in with one when
-/// every slot of that plan is in the anchor.
+/// Reads block `header` with transactions `txs` and, when known, their `receipts`. `plan_of(tx, number)`
+/// gives the plans recorded for transaction `tx` made for block `number` (each with its key); a
+/// transaction went in with one when every slot of that plan is in the anchor and, with receipts, the L2
+/// bridge recorded exactly the plan's messages for it (two versions of a plan with no answers differ in
+/// their messages alone).
 pub fn read_block<'a, I>(
     header: &SealedHeader,
     txs: &[TxEnvelope],
+    receipts: Option<&[ReceiptEnvelope]>,
     plan_of: impl Fn(&B256, u64) -> I,
 ) -> Result<BlockFacts, String>
 where
@@ -60,13 +66,29 @@ where
         .and_then(|a| Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok())
         .ok_or_else(|| format!("block {number} does not open with an anchor"))?;
     let mined: Vec<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
+    let bridge = txs.first().and_then(|a| a.chain_id()).map(|id| L2Predeploys::for_chain(id).bridge);
+    // The hashes of the messages the L2 bridge recorded for transaction `i`.
+    let sent = |i: usize| -> Option<Vec<B256>> {
+        let receipt = receipts?.get(i)?;
+        let logs = receipt.logs().iter().filter(|l| Some(l.address) == bridge);
+        Some(
+            logs.filter(|l| l.topics().first() == Some(&Bridge::MessageSent::SIGNATURE_HASH))
+                .filter_map(|l| l.topics().get(1).copied())
+                .collect(),
+        )
+    };
     let planned = mined
         .iter()
+        .enumerate()
         .skip(1)
-        .filter_map(|tx| {
+        .filter_map(|(i, tx)| {
+            let sent = sent(i);
             plan_of(tx, number)
                 .into_iter()
-                .find(|(_, plan)| plan.slots().all(|s| call.signalSlots.contains(&s)))
+                .filter(|(_, plan)| plan.slots().all(|s| call.signalSlots.contains(&s)))
+                .find(|(_, plan)| {
+                    sent.as_ref().is_none_or(|sent| plan.messages.iter().map(|m| m.hash).eq(sent.iter().copied()))
+                })
                 .map(|(key, plan)| (key, plan.clone()))
         })
         .collect();

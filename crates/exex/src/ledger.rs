@@ -11,7 +11,7 @@ use std::{
     time::SystemTime,
 };
 
-use alloy::consensus::TxEnvelope;
+use alloy::consensus::{ReceiptEnvelope, TxEnvelope};
 use alloy_primitives::{B256, Bytes};
 use surge_interfaces::{BlockReader, ChainNotification, SealedHeader, TransactionOrigin, TransactionPool};
 use surge_l1::InFlightBundle;
@@ -82,8 +82,13 @@ impl State {
             .collect()
     }
 
-    fn read(&self, header: &SealedHeader, txs: &[TxEnvelope]) -> Result<BlockFacts, String> {
-        read_block(header, txs, |tx, number| self.plans_of(tx, number))
+    fn read(
+        &self,
+        header: &SealedHeader,
+        txs: &[TxEnvelope],
+        receipts: Option<&[ReceiptEnvelope]>,
+    ) -> Result<BlockFacts, String> {
+        read_block(header, txs, receipts, |tx, number| self.plans_of(tx, number))
     }
 }
 
@@ -294,15 +299,20 @@ impl Ledger {
         Ok(())
     }
 
-    /// Whether `plan` is recorded as made for block `made_for`.
+    /// Whether `plan` is recorded as made for block `made_for`, and not in a proposal yet.
     pub fn is_recorded(&self, plan: &Plan, made_for: u64) -> bool {
         let key = PlanRecord { plan: plan.clone(), raw: Bytes::new(), made_for, proposal: None }.key();
-        self.state().records.contains_key(&key)
+        self.state().records.get(&key).is_some_and(|r| r.proposal.is_none())
     }
 
-    /// Reads block `header` with `txs` against the recorded plans.
-    pub fn read(&self, header: &SealedHeader, txs: &[TxEnvelope]) -> Result<BlockFacts, String> {
-        self.state().read(header, txs)
+    /// Reads block `header` with `txs` (and their `receipts`, when known) against the recorded plans.
+    pub fn read(
+        &self,
+        header: &SealedHeader,
+        txs: &[TxEnvelope],
+        receipts: Option<&[ReceiptEnvelope]>,
+    ) -> Result<BlockFacts, String> {
+        self.state().read(header, txs, receipts)
     }
 
     /// Accounts for what the chain did: removed blocks leave their proposals, committed ones join them.
@@ -313,8 +323,10 @@ impl Ledger {
             self.unwind(first.number(), first.header.header.parent_hash);
         }
         for block in n.committed().map(|b| b.iter()).into_iter().flatten() {
-            let txs = &block.body.transactions;
-            let facts = self.read(&block.header, txs).map_err(|e| format!("reading block {}: {e}", block.number()))?;
+            let (txs, receipts) = (&block.body.transactions, Some(block.receipts.as_slice()));
+            let facts = self
+                .read(&block.header, txs, receipts)
+                .map_err(|e| format!("reading block {}: {e}", block.number()))?;
             self.account(&facts);
         }
         Ok(())
@@ -361,8 +373,11 @@ impl Ledger {
         st.tip = Some((number, facts.header.hash));
         batch.tip = st.tip;
         st.news.tip = Some(number);
-        st.news.mined.extend(&facts.mined);
-        st.news.landed.extend(&landed);
+        // Kept for the watcher only: without one (composability off) nobody would ever take them.
+        if self.waker.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            st.news.mined.extend(&facts.mined);
+            st.news.landed.extend(&landed);
+        }
         metrics::counter!("surge_planned_txs_included_total").increment(landed.len() as u64);
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         let closed = batch.proposals.iter().any(|p| p.closed);
@@ -434,7 +449,8 @@ impl Ledger {
             if n == tip.0 + 1 && sealed.header.parent_hash != tip.1 {
                 return None;
             }
-            let facts = self.read(&sealed, &txs).ok()?;
+            // Proposal boundaries only: which version of a plan went in does not move them.
+            let facts = self.read(&sealed, &txs, None).ok()?;
             open = advance(&self.rules, open, &mut next_id, &facts).open;
         }
         open
@@ -456,13 +472,14 @@ impl Ledger {
         }
         for number in tip + 1..=head.number {
             let read = |e: &dyn std::fmt::Display| format!("reading block {number}: {e}");
-            let (Some((header, hash)), Some(txs)) = (
+            let (Some((header, hash)), Some(txs), Some(receipts)) = (
                 chain.header_by_number(number).map_err(|e| read(&e))?,
                 chain.block_transactions(number).map_err(|e| read(&e))?,
+                chain.block_receipts(number).map_err(|e| read(&e))?,
             ) else {
                 return Err(format!("block {number} is below the head {} but not in the chain", head.number));
             };
-            let facts = self.read(&SealedHeader { header, hash }, &txs)?;
+            let facts = self.read(&SealedHeader { header, hash }, &txs, Some(&receipts))?;
             info!(number, plans = facts.planned.len(), "ledger: accounting for a block committed before the restart");
             self.account(&facts);
         }

@@ -145,6 +145,11 @@ impl NextBlocks {
         }
     }
 
+    /// Forgets the block fixed (the chain was unwound below it): the next one asked about is fixed anew.
+    pub fn reset(&self) {
+        self.state().fixed = None;
+    }
+
     /// The block `number` will be when it is built: the fixed one, fixed again first if the clock has run
     /// past it (the watcher is woken to plan for the new one). `None` when none is fixed for it.
     pub fn next_for(&self, number: u64) -> Option<NextBlock> {

@@ -558,6 +558,10 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
             let news = self.ledger.take_news();
             if let Some(tip) = news.tip {
+                if tip < self.head.get() {
+                    // Unwound: the block fixed for the old head's child is no block's any more.
+                    self.next.reset();
+                }
                 self.head.set(tip);
             }
             let (mined, landed) = (news.mined, news.landed.into_iter().collect::<HashSet<B256>>());

@@ -320,3 +320,58 @@ async fn an_idle_proposal_closes_by_age_and_a_proposed_one_leaves_for_good() {
     drop(ledger);
     assert!(open().closed_proposals().is_empty(), "gone from the store");
 }
+
+/// Two versions of a plan with no answers, made for one block, differ in their messages alone (an earlier
+/// plan was dropped, the ids shifted): the block's receipts say which went in.
+#[test]
+fn the_receipts_say_which_version_of_a_plan_without_answers_went_in() {
+    use alloy::consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom};
+    use alloy_primitives::{B256, Bytes, Log, LogData};
+    use alloy_sol_types::SolEvent;
+    use surge_primitives::bindings::bridge::Bridge;
+    let chain_id = 763374;
+    let anchor = surge_builder::build_anchor(&surge_builder::AnchorInput {
+        chain_id,
+        nonce: 0,
+        base_fee: 1,
+        l1_checkpoint: Default::default(),
+        signal_slots: vec![],
+    })
+    .unwrap();
+    let user = {
+        use alloy::{consensus::SignableTransaction, signers::SignerSync};
+        let tx = alloy::consensus::TxEip1559 { chain_id, gas_limit: 100_000, ..Default::default() };
+        let key = surge_test_utils::dev_key(3);
+        alloy::consensus::TxEnvelope::Eip1559(tx.clone().into_signed(key.sign_hash_sync(&tx.signature_hash()).unwrap()))
+    };
+    let plan = |hash: B256| surge_sync::Plan {
+        tx_hash: *user.tx_hash(),
+        sender: Default::default(),
+        nonce: 0,
+        l1_block: (0, B256::ZERO),
+        messages: vec![surge_sync::PlannedMessage { message: Message::default(), hash, answers: vec![], l1_gas: 0 }],
+    };
+    let (first, second) = (plan(B256::repeat_byte(1)), plan(B256::repeat_byte(2)));
+    let receipt = |logs: Vec<Log>| {
+        let inner = Receipt { status: Eip658Value::Eip658(true), cumulative_gas_used: 0, logs };
+        ReceiptEnvelope::Eip1559(ReceiptWithBloom { receipt: inner, logs_bloom: Default::default() })
+    };
+    let bridge = surge_primitives::L2Predeploys::for_chain(chain_id).bridge;
+    let sent = |from| Log {
+        address: from,
+        data: LogData::new_unchecked(vec![Bridge::MessageSent::SIGNATURE_HASH, B256::repeat_byte(2)], Bytes::new()),
+    };
+    let header = surge_interfaces::SealedHeader::seal(alloy::consensus::Header { number: 7, ..Default::default() });
+    let txs = [anchor.into_inner(), user.clone()];
+    let versions = [(B256::repeat_byte(0xa), &first), (B256::repeat_byte(0xb), &second)];
+    let read = |receipts: Option<&[ReceiptEnvelope]>| {
+        surge_exex::read_block(&header, &txs, receipts, |_, _| versions.to_vec()).unwrap().planned
+    };
+    let receipts = [receipt(vec![]), receipt(vec![sent(bridge)])];
+    assert_eq!(read(Some(&receipts)), vec![(B256::repeat_byte(0xb), second.clone())], "the one the bridge recorded");
+    // A look without receipts (the builder's, for proposal boundaries) takes the first that fits.
+    assert_eq!(read(None).len(), 1);
+    // The same log from another contract is not the bridge's: no version went in.
+    let forged = [receipt(vec![]), receipt(vec![sent(alloy_primitives::Address::repeat_byte(9))])];
+    assert!(read(Some(&forged)).is_empty());
+}

@@ -86,6 +86,8 @@ pub trait BlockReader: StateProviderFactory {
     fn block_transactions(&self, number: u64) -> Result<Option<Vec<alloy::consensus::TxEnvelope>>, Self::Error>;
     /// The canonical block holding transaction `hash`, if one does (`eth_getTransactionByHash`'s lookup).
     fn transaction_block(&self, hash: B256) -> Result<Option<u64>, Self::Error>;
+    /// The receipts of canonical block `number`, one per transaction; `None` above the head.
+    fn block_receipts(&self, number: u64) -> Result<Option<Vec<alloy::consensus::ReceiptEnvelope>>, Self::Error>;
 }
 
 /// Storage proofs (reth's `StateProofProvider`).

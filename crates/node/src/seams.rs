@@ -55,11 +55,19 @@ impl BlockReader for Store {
     fn transaction_block(&self, hash: B256) -> Result<Option<u64>, StoreError> {
         Ok(self.transaction_location(hash)?.map(|at| at.block))
     }
+
+    fn block_receipts(&self, number: u64) -> Result<Option<Vec<alloy::consensus::ReceiptEnvelope>>, StoreError> {
+        self.receipts(number)
+    }
 }
 
 impl BlockReader for HostProvider {
     fn block_transactions(&self, number: u64) -> Result<Option<Vec<TxEnvelope>>, StoreError> {
         self.0.block_transactions(number)
+    }
+
+    fn block_receipts(&self, number: u64) -> Result<Option<Vec<alloy::consensus::ReceiptEnvelope>>, StoreError> {
+        self.0.block_receipts(number)
     }
 
     fn transaction_block(&self, hash: B256) -> Result<Option<u64>, StoreError> {
