@@ -466,10 +466,23 @@ impl Ledger {
             self.state().tip = Some(tip);
             return self.store.write(Batch { tip: Some(tip), ..Default::default() }).map_err(|e| e.to_string());
         };
-        if head.number < tip {
-            // The chain lost blocks while the ledger was down: they leave their proposals.
-            self.unwind(head.number + 1, head_hash);
+        // The chain may have lost blocks, or been unwound and rebuilt, while the ledger was down: the blocks
+        // above the last one both still agree on leave their proposals.
+        let read = |n: u64| chain.header_by_number(n).map_err(|e| format!("reading block {n}: {e}"));
+        let mut agreed = tip.min(head.number);
+        while agreed > 0 {
+            let ours = self.block_hash(agreed);
+            let theirs = read(agreed)?.map(|(_, hash)| hash);
+            if ours.is_none() || ours == theirs {
+                break;
+            }
+            agreed -= 1;
         }
+        if agreed < tip {
+            let parent = read(agreed)?.map_or(head_hash, |(_, hash)| hash);
+            self.unwind(agreed + 1, parent);
+        }
+        let tip = agreed;
         for number in tip + 1..=head.number {
             let read = |e: &dyn std::fmt::Display| format!("reading block {number}: {e}");
             let (Some((header, hash)), Some(txs), Some(receipts)) = (
@@ -485,6 +498,18 @@ impl Ledger {
         }
         self.state().news = News::default();
         Ok(())
+    }
+
+    /// The hash the ledger holds for block `number`: its tip's, or that of a block in one of its proposals.
+    fn block_hash(&self, number: u64) -> Option<B256> {
+        let st = self.state();
+        if let Some((n, hash)) = st.tip
+            && n == number
+        {
+            return Some(hash);
+        }
+        let proposals = st.closed.iter().chain(st.open.as_ref());
+        proposals.flat_map(|p| &p.blocks).find(|b| b.number == number).map(|b| b.hash)
     }
 
     /// After a restart: hands every planned transaction that is not in a block back to `pool` (the pool

@@ -375,3 +375,29 @@ fn the_receipts_say_which_version_of_a_plan_without_answers_went_in() {
     let forged = [receipt(vec![]), receipt(vec![sent(alloy_primitives::Address::repeat_byte(9))])];
     assert!(read(Some(&forged)).is_empty());
 }
+
+/// The chain unwound and rebuilt its head while the ledger was down: after the restart the ledger reads
+/// the new block, not the one it had accounted for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_unwound_and_rebuilt_while_the_ledger_was_down_is_read_again() {
+    let (d, _) = dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planner.redb");
+    let one = life(&d, &path);
+    let first = d.l2.commit_block(ExecutedBlock::from(one.build(&d))).unwrap();
+    one.ledger.catch_up(d.l2.as_ref()).unwrap();
+    assert_eq!(one.ledger.tip(), Some((1, first.hash)));
+    // Down: the chain unwinds block 1 and builds another in its place.
+    d.l2.unwind_to(0).unwrap();
+    let genesis = d.l2.head().unwrap();
+    let attributes = NextBlockAttributes::at(genesis.header.timestamp + 5);
+    let again = one.builder.build(d.l2.as_ref(), &genesis, &attributes).unwrap();
+    let second = d.l2.commit_block(ExecutedBlock::from(again)).unwrap();
+    assert_ne!(first.hash, second.hash);
+    drop(one);
+
+    let two = life(&d, &path);
+    assert_eq!(two.ledger.tip(), Some((1, second.hash)), "the rebuilt block is read");
+    let open = two.ledger.open_proposal().unwrap();
+    assert_eq!(open.blocks.iter().map(|b| (b.number, b.hash)).collect::<Vec<_>>(), [(1, second.hash)]);
+}
