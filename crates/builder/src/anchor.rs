@@ -10,6 +10,13 @@ use surge_primitives::{
     golden_touch::{GoldenTouchError, sign_anchor},
 };
 
+/// What an anchor transaction carries (`anchorV4WithSignalSlots`: checkpoint and signal slots); `None`
+/// when `tx` is no anchor call.
+pub fn read_anchor(tx: &TxEnvelope) -> Option<Anchor::anchorV4WithSignalSlotsCall> {
+    use alloy::consensus::Transaction;
+    Anchor::anchorV4WithSignalSlotsCall::abi_decode(tx.input()).ok()
+}
+
 /// Everything an anchor depends on; the same input always gives the same bytes (fixed-k signature).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnchorInput {

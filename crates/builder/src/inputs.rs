@@ -124,16 +124,8 @@ impl InputQueue {
     /// queue, and so do the return slots that can never be used — their transaction went in without them,
     /// or is neither in the block nor in the pool (`pool_has` says).
     pub fn block_committed(&self, number: u64, txs: &[TxEnvelope], pool_has: impl Fn(&B256) -> bool) {
-        use alloy::consensus::Transaction;
-        use alloy_sol_types::SolCall;
         use surge_interfaces::{InconsistentSlot, SlotProblem};
-        let slots = txs
-            .first()
-            .and_then(|a| {
-                surge_primitives::bindings::anchor::Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok()
-            })
-            .map(|call| call.signalSlots)
-            .unwrap_or_default();
+        let slots = txs.first().and_then(crate::anchor::read_anchor).map(|call| call.signalSlots).unwrap_or_default();
         let in_block: HashSet<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
         let pending = self.pending();
         let rejected_return_slots = pending

@@ -29,7 +29,7 @@ mod pass;
 pub mod transactions;
 pub mod unanswered;
 
-pub use anchor::{AnchorInput, build_anchor};
+pub use anchor::{AnchorInput, build_anchor, read_anchor};
 pub use builder::{BuildError, BuildStats, BuilderConfig, BuiltPayload, SurgePayloadBuilder};
 pub use inputs::InputQueue;
 pub use node::{SurgeNodeBuilder, describe_metrics};

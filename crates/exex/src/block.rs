@@ -8,12 +8,10 @@ use alloy::{
     eips::Encodable2718,
 };
 use alloy_primitives::B256;
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::SolEvent;
+use surge_builder::read_anchor;
 use surge_interfaces::SealedHeader;
-use surge_primitives::{
-    Checkpoint, L2Predeploys,
-    bindings::{anchor::Anchor, bridge::Bridge},
-};
+use surge_primitives::{Checkpoint, L2Predeploys, bindings::bridge::Bridge};
 use surge_sync::Plan;
 
 /// What a committed block carried, as the ledger needs it.
@@ -61,10 +59,8 @@ where
     I: IntoIterator<Item = (B256, &'a Plan)>,
 {
     let number = header.header.number;
-    let call = txs
-        .first()
-        .and_then(|a| Anchor::anchorV4WithSignalSlotsCall::abi_decode(a.input()).ok())
-        .ok_or_else(|| format!("block {number} does not open with an anchor"))?;
+    let call =
+        txs.first().and_then(read_anchor).ok_or_else(|| format!("block {number} does not open with an anchor"))?;
     let mined: Vec<B256> = txs.iter().map(|t| *t.tx_hash()).collect();
     let bridge = txs.first().and_then(|a| a.chain_id()).map(|id| L2Predeploys::for_chain(id).bridge);
     // The hashes of the messages the L2 bridge recorded for transaction `i`.

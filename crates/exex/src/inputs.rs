@@ -56,8 +56,12 @@ impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
     /// The published plans that may go into block `number`, in order, with their transactions: made for
     /// it, recorded, not voided, their transactions in the pool. The first that is not stops the rest
     /// (none may go ahead of it); every other planned transaction is held out of the pool's part.
-    fn offered(&self, number: u64, fresh: bool) -> (Vec<(Plan, Recovered<alloy::consensus::TxEnvelope>)>, Vec<B256>) {
-        let (plans, mut held, _) = self.plans.plans_and_deferred();
+    fn offered(
+        &self,
+        number: u64,
+        (plans, mut held): (Vec<Plan>, Vec<B256>),
+        fresh: bool,
+    ) -> (Vec<(Plan, Recovered<alloy::consensus::TxEnvelope>)>, Vec<B256>) {
         let mut offered = vec![];
         let mut plans = plans.into_iter();
         if fresh {
@@ -94,11 +98,11 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
         let number = parent.header.number + 1;
         self.next.see(self.heads.0.borrow().latest);
         let next = self.next.next_for(number);
-        let (_, _, planned_for) = self.plans.plans_and_deferred();
+        let (plans, deferred, planned_for) = self.plans.plans_and_deferred();
         // Plans made for another block (the watcher has not taken in the parent yet, or this one was fixed
         // again) wait for the next block.
         let fresh = next.is_some() && planned_for == next;
-        let (offered, mut held) = self.offered(number, fresh);
+        let (offered, mut held) = self.offered(number, (plans, deferred), fresh);
         let timestamp =
             next.as_ref().map(|n| n.timestamp).filter(|t| *t > parent.header.timestamp).unwrap_or(timestamp);
         let open = self.ledger.open_at(parent, &self.chain);

@@ -443,17 +443,31 @@ impl Ledger {
             return open.filter(|_| tip.1 == parent.hash);
         }
         for n in tip.0 + 1..=number {
-            let header = chain.header_by_number(n).ok()??;
-            let txs = chain.block_transactions(n).ok()??;
-            let sealed = SealedHeader { header: header.0, hash: header.1 };
-            if n == tip.0 + 1 && sealed.header.parent_hash != tip.1 {
+            // Proposal boundaries only: which version of a plan went in does not move them (no receipts).
+            let facts = self.read_from(chain, n, false).ok()??;
+            if n == tip.0 + 1 && facts.header.header.parent_hash != tip.1 {
                 return None;
             }
-            // Proposal boundaries only: which version of a plan went in does not move them.
-            let facts = self.read(&sealed, &txs, None).ok()?;
             open = advance(&self.rules, open, &mut next_id, &facts).open;
         }
         open
+    }
+
+    /// Reads canonical block `number` of `chain` (with its receipts when `receipts`); `None` above the
+    /// head.
+    fn read_from<R: BlockReader>(&self, chain: &R, number: u64, receipts: bool) -> Result<Option<BlockFacts>, String> {
+        let read = |e: &dyn std::fmt::Display| format!("reading block {number}: {e}");
+        let (Some((header, hash)), Some(txs)) = (
+            chain.header_by_number(number).map_err(|e| read(&e))?,
+            chain.block_transactions(number).map_err(|e| read(&e))?,
+        ) else {
+            return Ok(None);
+        };
+        let receipts = match receipts {
+            true => Some(chain.block_receipts(number).map_err(|e| read(&e))?.ok_or_else(|| read(&"no receipts"))?),
+            false => None,
+        };
+        self.read(&SealedHeader { header, hash }, &txs, receipts.as_deref()).map(Some)
     }
 
     /// After a restart, before production starts: accounts for the blocks `chain` committed after the
@@ -484,15 +498,9 @@ impl Ledger {
         }
         let tip = agreed;
         for number in tip + 1..=head.number {
-            let read = |e: &dyn std::fmt::Display| format!("reading block {number}: {e}");
-            let (Some((header, hash)), Some(txs), Some(receipts)) = (
-                chain.header_by_number(number).map_err(|e| read(&e))?,
-                chain.block_transactions(number).map_err(|e| read(&e))?,
-                chain.block_receipts(number).map_err(|e| read(&e))?,
-            ) else {
+            let Some(facts) = self.read_from(chain, number, true)? else {
                 return Err(format!("block {number} is below the head {} but not in the chain", head.number));
             };
-            let facts = self.read(&SealedHeader { header, hash }, &txs, Some(&receipts))?;
             info!(number, plans = facts.planned.len(), "ledger: accounting for a block committed before the restart");
             self.account(&facts);
         }
