@@ -183,12 +183,18 @@ impl Net {
         self.l2.pool.add_transaction(TransactionOrigin::External, raw).map_err(|e| e.to_string())
     }
 
+    /// Waits until `tx` has a plan a block may take; returns it.
     pub async fn planned(&self, tx: B256) -> Plan {
         let planner = self.published();
         let what = || format!("a plan for {tx} (reason so far: {:?})", planner.no_plan_reason(&tx));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(plan) = planner.plan(&tx) {
+            // Planned, and offered to blocks: recorded by the ledger for the block the plans are made for
+            // (the watcher publishes a plan before its durable record lets a block take it).
+            let (_, _, made_for) = planner.plans_and_deferred();
+            if let Some(plan) = planner.plan(&tx)
+                && made_for.is_some_and(|next| self.ledger.is_recorded(&plan, next.number))
+            {
                 return plan;
             }
             assert!(Instant::now() < deadline, "timed out waiting for {}", what());
