@@ -21,8 +21,9 @@ contract TestMessageReceiver {
     }
 
     /// @notice Behaviour by data: empty records; "revert" fails; "flaky" fails while `failing` is set;
-    /// "burn" spins until out of gas;
-    /// "reply" sends a message back to the sender chain.
+    /// "burn" spins until out of gas; "reply" sends a message back to the sender chain; "flaky-reply"
+    /// fails while `failing` is set and replies otherwise; "free-reply" replies only to a transaction that
+    /// pays no gas price (a callback that tells a simulation from the real thing) and fails otherwise.
     function onMessageInvocation(bytes calldata data) external payable {
         seenGas = gasleft();
         IBridge.Context memory ctx = IBridge(msg.sender).context();
@@ -31,27 +32,38 @@ contract TestMessageReceiver {
         seenSrcChainId = ctx.srcChainId;
         seenValue = msg.value;
         calls++;
-        if (keccak256(data) == keccak256("revert")) revert("asked to revert");
-        if (keccak256(data) == keccak256("flaky") && failing) revert("failing for now");
-        if (keccak256(data) == keccak256("burn")) {
+        bytes32 mode = keccak256(data);
+        if (mode == keccak256("revert")) revert("asked to revert");
+        if (mode == keccak256("flaky") && failing) revert("failing for now");
+        if (mode == keccak256("burn")) {
             while (true) {}
         }
-        if (keccak256(data) == keccak256("reply")) {
-            IBridge.Message memory back = IBridge.Message({
-                id: 0,
-                fee: 0,
-                gasLimit: 0,
-                from: address(0),
-                srcChainId: 0,
-                srcOwner: address(this),
-                destChainId: ctx.srcChainId,
-                destOwner: ctx.from,
-                to: ctx.from,
-                value: 0,
-                data: ""
-            });
-            (replyHash,) = IBridge(msg.sender).sendMessage(back);
+        if (mode == keccak256("flaky-reply")) {
+            if (failing) revert("failing for now");
+            _reply(ctx);
         }
+        if (mode == keccak256("free-reply")) {
+            if (tx.gasprice != 0) revert("answers only for free");
+            _reply(ctx);
+        }
+        if (mode == keccak256("reply")) _reply(ctx);
+    }
+
+    function _reply(IBridge.Context memory ctx) private {
+        IBridge.Message memory back = IBridge.Message({
+            id: 0,
+            fee: 0,
+            gasLimit: 0,
+            from: address(0),
+            srcChainId: 0,
+            srcOwner: address(this),
+            destChainId: ctx.srcChainId,
+            destOwner: ctx.from,
+            to: ctx.from,
+            value: 0,
+            data: ""
+        });
+        (replyHash,) = IBridge(msg.sender).sendMessage(back);
     }
 }
 

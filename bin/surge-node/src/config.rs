@@ -159,7 +159,7 @@ impl SyncSection {
             let field = if max_state_reads == 0 { "sync.max_state_reads" } else { "sync.call_timeout_ms" };
             return Err(err(field, "must be above 0"));
         }
-        Ok(SimConfig { spec, slot_time, limits, max_state_reads, call_timeout })
+        Ok(SimConfig { spec, slot_time, limits, max_state_reads, call_timeout, priority_fee: d.priority_fee })
     }
 
     /// How long and how many unanswered transactions wait in the pool: `flags` over the file, defaults

@@ -205,12 +205,16 @@ async fn run_chains(
         dev,
         endpoint,
         protocol,
-        ledger.clone(),
+        (ledger.clone(), watcher.as_ref().map_or_else(Default::default, |(_, w)| w.published().cooldowns())),
         heads.clone(),
         (&l2.store, &tags),
     )
     .await?;
     let proposer_account = proposer.as_ref().map(|p| p.account);
+    if let Some((_, w)) = &watcher {
+        let published = w.published();
+        supervisor.advise(Box::new(move || published.proposer_balance_low()));
+    }
     // The block inputs: the watcher's plans, and the anchor of the open proposal, never the live L1 head.
     let watching = watcher.as_ref().map(|(_, w)| w);
     let planned = Arc::new(crate::composability::planned_inputs(

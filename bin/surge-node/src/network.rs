@@ -163,6 +163,11 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         if let Some(prover) = options.prover.clone() {
             setup.prover = prover;
         }
+        if let Some(watcher) = &watcher {
+            setup.cooldowns = watcher.published().cooldowns();
+            let published = watcher.published();
+            supervisor.advise(Box::new(move || published.proposer_balance_low()));
+        }
         let source = surge_l1::EmbeddedSource::new(l1.store.clone());
         let l2_side = (&l2.store, &tags);
         let ready = crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer, l2_side).await?;
@@ -204,6 +209,7 @@ pub fn dev_proposer(l1_url: String, protocol: ProtocolConfig) -> eyre::Result<cr
         policy: surge_l1::FeePolicy::default(),
         protocol,
         sim: SimConfig::default(),
+        cooldowns: Default::default(),
     })
 }
 

@@ -30,6 +30,8 @@ pub struct ProposerSetup {
     pub protocol: ProtocolConfig,
     /// The L1's rules (pre-flight; Osaka means cell proofs).
     pub sim: SimConfig,
+    /// Where culprits of reverted proposals cool down (the txpool watcher's, when it runs).
+    pub cooldowns: Arc<surge_exex::CoolDowns>,
 }
 
 /// A proposer ready to be installed on the L2.
@@ -66,6 +68,7 @@ pub async fn proposer<S: L1StateSource>(
         l2: surge_exex::L2Protocol::from_config(p),
         inbox: p.l1.inbox,
         multicall: p.l1.multicall,
+        l1_bridge: p.l1.bridge,
         basefee_sharing_pctg: p.basefee_sharing_pctg,
         scheme: PayloadScheme::Unmarked,
         cell_proofs: setup.sim.spec >= revm::primitives::hardfork::SpecId::OSAKA,
@@ -83,9 +86,10 @@ pub async fn proposer<S: L1StateSource>(
     let out = events.clone();
     let views = Arc::new(L1Views::new(source, surge_l1::view::DEFAULT_VIEW_CAPACITY));
     let account = sender.address();
-    let (sender, prover) = (Arc::new(sender), setup.prover);
+    let (sender, prover, cooldowns) = (Arc::new(sender), setup.prover, setup.cooldowns);
     let install: ExtensionInstaller = Box::new(move |ctx| {
-        let proposer = Proposer { ledger, components: ctx.components, views, heads, sender, prover, config, events };
+        let components = ctx.components;
+        let proposer = Proposer { ledger, components, views, heads, sender, prover, config, events, cooldowns };
         ctx.tasks.spawn_critical("proposer", Box::pin(proposer.run()));
         Ok(())
     });
@@ -107,7 +111,7 @@ pub async fn from_settings(
     dev: bool,
     l1: L1Endpoint<'_>,
     protocol: ProtocolConfig,
-    ledger: Arc<Ledger>,
+    (ledger, cooldowns): (Arc<Ledger>, Arc<surge_exex::CoolDowns>),
     heads: HeadWatch,
     l2: (&Arc<surge_host::Store>, &Arc<ChainTags>),
 ) -> eyre::Result<Option<ReadyProposer>> {
@@ -146,7 +150,7 @@ pub async fn from_settings(
         L1Endpoint::Embedded(chain) => (format!("http://{}", chain.rpc_addr), Some(chain.store.clone())),
         L1Endpoint::External(url) => (url.to_string(), None),
     };
-    let setup = ProposerSetup { l1_url: l1_url.clone(), key, prover, policy, protocol, sim: settings.sync };
+    let setup = ProposerSetup { l1_url: l1_url.clone(), key, prover, policy, protocol, sim: settings.sync, cooldowns };
     let made = match embedded {
         Some(store) => proposer(setup, surge_l1::EmbeddedSource::new(store), ledger, heads, l2).await?,
         None => {

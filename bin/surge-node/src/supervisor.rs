@@ -21,10 +21,14 @@ pub struct Supervisor {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Something an operator should know that does not make the node unready (a proposer running out of funds).
+pub type Advisory = Box<dyn Fn() -> Option<String> + Send + Sync>;
+
 struct Inner {
     /// What failed, in order.
     failures: Mutex<Vec<String>>,
+    /// Sources of advisories.
+    advisories: Mutex<Vec<Advisory>>,
     /// How many have failed (woken on each).
     count: watch::Sender<usize>,
     /// Shutdown has begun: tasks ending now are expected.
@@ -33,13 +37,28 @@ struct Inner {
 
 impl Default for Supervisor {
     fn default() -> Self {
-        let inner =
-            Inner { failures: Mutex::default(), count: watch::Sender::new(0), stopping: AtomicBool::new(false) };
+        let inner = Inner {
+            failures: Mutex::default(),
+            advisories: Mutex::default(),
+            count: watch::Sender::new(0),
+            stopping: AtomicBool::new(false),
+        };
         Self { inner: Arc::new(inner) }
     }
 }
 
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor").field("failures", &self.failures).finish_non_exhaustive()
+    }
+}
+
 impl Supervisor {
+    /// Adds a source of advisories: what it says goes among `/ready`'s reasons without making it 503.
+    pub fn advise(&self, source: Advisory) {
+        self.inner.advisories.lock().unwrap_or_else(|p| p.into_inner()).push(source);
+    }
+
     /// Spawns `task` under `name` and watches it.
     pub fn spawn(&self, name: &'static str, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
@@ -99,6 +118,10 @@ impl TaskExecutor for Supervisor {
 impl surge_rpc::Readiness for Supervisor {
     fn not_ready(&self) -> Vec<String> {
         self.failures()
+    }
+
+    fn advisories(&self) -> Vec<String> {
+        self.inner.advisories.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(|a| a()).collect()
     }
 }
 

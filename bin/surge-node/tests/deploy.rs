@@ -198,6 +198,18 @@ fn deploy_then_run_an_l2_on_anvil() {
     let out = common::run_readme_script(heading, &[("http://127.0.0.1:8547", l2.as_str()), (",3151908,", ",31337,")]);
     let swap_tx = out.lines().find(|l| l.starts_with("transactionHash")).unwrap().split_whitespace().nth(1).unwrap();
     let swap_block = number(&rpc_result(&l2, "eth_getTransactionReceipt", json!([swap_tx]))["blockNumber"]);
+    // Planned all the same (nobody's message is at fault); `/ready` says why nothing goes to L1, and stays 200.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = common::ready(&l2);
+        let reasons = body["reasons"].as_array().unwrap();
+        if reasons.iter().any(|r| r.as_str().unwrap().starts_with("proposer balance low: 0 wei")) {
+            assert_eq!((status, body["ready"].as_bool()), (200, Some(true)), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/ready does not name the proposer's balance: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let pool = app("crossChainSwap", "l1Pool");
     let key5 = hex_key(5);
     let to = surge_test_utils::dev_key(5).address().to_string();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use alloy::consensus::TrieAccount;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::SolCall;
-use common::{DevNode, number, run_readme_cast, send, storage_logs_bytecode};
+use common::{DevNode, number, ready, run_readme_cast, send, storage_logs_bytecode};
 use serde_json::{Value, json};
 use surge_primitives::{GOLDEN_TOUCH_ADDRESS, bindings::anchor::Anchor};
 use surge_test_utils::{cast, json_rpc, post_raw, rpc_result};
@@ -309,14 +309,6 @@ fn a_planned_transaction_and_its_proposal_survive_sigkills() {
         (first..first + blocks.len() as u64).collect::<Vec<_>>(),
         "every block in one proposal, none twice"
     );
-}
-
-/// `GET /ready` on `url`: its status and body.
-fn ready(url: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent.get(&format!("{url}/ready")).call().unwrap();
-    let status = response.status().as_u16();
-    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
 }
 
 /// The ledger reads each block after the chain committed it: a SIGKILL between a planned block's commit and

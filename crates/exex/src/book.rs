@@ -3,7 +3,10 @@
 //! the plans are replayed in order on a fresh base; one whose answer changed is dropped with the reason.
 //! A transaction the bundle has no room for waits for the next proposal, and every later one after it.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
 
 use alloy_evm::EvmFactory;
 use alloy_primitives::{Address, B256};
@@ -16,7 +19,10 @@ use revm::{
 use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan};
 
-use crate::presim::{Candidate, PendingL2};
+use crate::{
+    cooldown::CoolDowns,
+    presim::{Candidate, PendingL2},
+};
 
 /// The reason a transaction gets when its sender's earlier one, carried ahead of it, cannot run.
 fn earlier_failed(earlier: &Candidate, why: &str) -> NoPlan {
@@ -60,6 +66,8 @@ pub struct PlanBook<S> {
     released: Vec<Candidate>,
     /// Counts the changes of `pending`: what was computed on it is good while this stays.
     version: u64,
+    /// Senders and L1 contracts not planned for a while.
+    cooldowns: Arc<CoolDowns>,
 }
 
 impl<S> PlanBook<S>
@@ -81,7 +89,14 @@ where
             recent: vec![],
             released: vec![],
             version: 0,
+            cooldowns: Arc::default(),
         }
+    }
+
+    /// Refuses plans to the senders and L1 contracts `cooldowns` holds back.
+    pub fn with_cooldowns(mut self, cooldowns: Arc<CoolDowns>) -> Self {
+        self.cooldowns = cooldowns;
+        self
     }
 
     /// Which pending state this is: it changes whenever a transaction is added to it or it is replaced.
@@ -236,6 +251,10 @@ where
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
+        let now = crate::ledger::now();
+        if let Some(reason) = self.cooldowns.refusal(candidate.sender, [], now) {
+            return Err(NoPlan::CooledDown(reason));
+        }
         // Once one transaction waits for the next proposal, every later one does: none may go ahead of it.
         if !self.deferred.is_empty() {
             return Err(self.defer(factory, prefix, candidate));
@@ -248,6 +267,10 @@ where
             }
             other => other?,
         };
+        let targets = plan.messages.iter().map(|m| m.message.to);
+        if let Some(reason) = self.cooldowns.refusal(candidate.sender, targets, now) {
+            return Err(NoPlan::CooledDown(reason));
+        }
         self.carry_all(factory, prefix, false)?;
         self.apply(factory, &plan, &candidate)?;
         self.bundle = bundle;

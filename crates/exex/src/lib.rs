@@ -5,6 +5,7 @@
 
 pub mod block;
 pub mod book;
+pub mod cooldown;
 pub mod inputs;
 pub mod ledger;
 pub mod ledger_exex;
@@ -19,6 +20,7 @@ pub mod watcher;
 
 pub use block::{BlockFacts, read_block};
 pub use book::{Moved, PlanBook};
+pub use cooldown::{Blamed, CoolDownConfig, CoolDowns};
 pub use inputs::PlannedInputs;
 pub use ledger::{Ledger, News};
 pub use ledger_exex::install_ledger;

@@ -33,6 +33,7 @@ use tracing::{info, warn};
 
 use crate::{
     NextBlock,
+    cooldown::{CoolDownConfig, CoolDowns},
     ledger::Ledger,
     next::NextBlocks,
     presim::{Candidate, L2Protocol, PendingL2},
@@ -51,11 +52,13 @@ pub struct WatcherConfig {
     pub queue: usize,
     /// Pool events and requests waiting for it (beyond it the watcher re-checks its plans against the pool).
     pub control_queue: usize,
+    /// How long culprits of reverted proposals are not planned.
+    pub cooldown: CoolDownConfig,
 }
 
 impl Default for WatcherConfig {
     fn default() -> Self {
-        Self { queue: 1024, control_queue: 4096 }
+        Self { queue: 1024, control_queue: 4096, cooldown: CoolDownConfig::default() }
     }
 }
 
@@ -112,7 +115,7 @@ impl std::fmt::Debug for Control {
 pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>, next: Arc<NextBlocks>) -> (Watcher, WatcherInputs) {
     let txs = mpsc::channel(config.queue.max(1));
     let control = mpsc::channel(config.control_queue.max(1));
-    let handle = Arc::new(PublishedPlans::default());
+    let handle = Arc::new(PublishedPlans::new(Arc::new(CoolDowns::new(config.cooldown))));
     let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
     (watcher, WatcherInputs { txs, control, handle, ledger, next, no_queue: config.queue == 0 })
 }
@@ -532,7 +535,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 && core.as_ref().is_none_or(|c| c.l1_block() != (head.number, head.hash))
             {
                 let in_flight = self.ledger.in_flight();
-                match self.runtime.block_on(self.leg.simulator((head.number, head.hash), &in_flight)) {
+                let base = self.runtime.block_on(self.leg.simulator((head.number, head.hash), &in_flight));
+                match base.inspect(|base| self.handle.report_funds(base)) {
                     Err(e) => warn!(block = head.number, "txpool watcher: no L1 bundle to plan on: {e}"),
                     Ok(base) => match (core.as_mut(), self.pending()) {
                         (Some(core), Some(state)) => core.on_l1_head(base, state),

@@ -23,6 +23,7 @@ use surge_sync::{NoPlan, Plan};
 use crate::{
     NextBlock,
     book::{KEPT_REASONS, Moved, PlanBook},
+    cooldown::CoolDowns,
     presim::{Candidate, PendingL2, fold_changes},
 };
 
@@ -37,6 +38,10 @@ pub struct PublishedPlans {
     decided: std::sync::atomic::AtomicU64,
     /// Plans a build found void, with the reason, until the watcher takes them.
     voided: std::sync::Mutex<Vec<(B256, String)>>,
+    /// Senders and L1 contracts not planned for a while (the proposer blames, the plan book refuses).
+    cooldowns: Arc<CoolDowns>,
+    /// Why the proposer cannot pay for what is planned, when it cannot.
+    funds: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +56,11 @@ struct Published {
 }
 
 impl PublishedPlans {
+    /// Nothing published yet; `cooldowns` hold senders and L1 contracts back.
+    pub fn new(cooldowns: Arc<CoolDowns>) -> Self {
+        Self { cooldowns, ..Self::default() }
+    }
+
     /// Records that `tx` gets no plan, for a reason found outside the plan book (the queue was full, no
     /// L1 block to plan on).
     pub fn refuse(&self, tx: B256, reason: NoPlan) {
@@ -157,6 +167,32 @@ impl PublishedPlans {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).reasons.get(tx).cloned()
     }
 
+    /// Publishes whether the proposer can pay for the bundles planned on `base` (a metric, a warning when it
+    /// first cannot, an advisory on `/ready`).
+    pub fn report_funds(&self, base: &BundleSimulator) {
+        let low = base.balance_low().map(|(balance, needed)| {
+            format!("proposer balance low: {balance} wei, the in-flight and the next bundle need {needed} wei")
+        });
+        metrics::gauge!("surge_proposer_balance_low").set(if low.is_some() { 1.0 } else { 0.0 });
+        let mut funds = self.funds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(low) = &low
+            && funds.is_none()
+        {
+            tracing::warn!("txpool watcher: {low}: the proposer sends nothing until it is funded");
+        }
+        *funds = low;
+    }
+
+    /// Why the proposer cannot pay for the planned bundles, if it cannot ("proposer balance low: …").
+    pub fn proposer_balance_low(&self) -> Option<String> {
+        self.funds.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The senders and L1 contracts the watcher does not plan for a while.
+    pub fn cooldowns(&self) -> Arc<CoolDowns> {
+        self.cooldowns.clone()
+    }
+
     /// Every plan of the open proposal, in bundle order.
     pub fn plans(&self) -> Vec<Plan> {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).plans.clone()
@@ -202,7 +238,7 @@ where
     pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PublishedPlans>) -> Self {
         Self {
             factory,
-            book: PlanBook::new(base, pending),
+            book: PlanBook::new(base, pending).with_cooldowns(handle.cooldowns()),
             waiting: HashMap::new(),
             plain: HashMap::new(),
             plain_changes: HashMap::new(),

@@ -237,6 +237,10 @@ pub trait TransactionPool: Send + Sync {
     /// Removes transactions and their senders' later nonces (which can no longer execute); returns what
     /// was removed. Each gets a [`PoolEvent::Discarded`].
     fn remove_transactions(&self, hashes: &[B256]) -> Vec<Arc<PooledTx>>;
+    /// Removes transactions refused for good, each alone with its reason (as [`InvalidKind::Rejected`]
+    /// does: a [`PoolEvent::Invalid`], and [`TransactionPool::rejection`] gives the reason); returns what
+    /// was removed.
+    fn reject_transactions(&self, rejected: &[(B256, String)]) -> Vec<Arc<PooledTx>>;
     /// A pooled transaction.
     fn get(&self, hash: &B256) -> Option<Arc<PooledTx>>;
     /// Every pooled transaction of `sender`, pending and queued, in nonce order.

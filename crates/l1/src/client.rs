@@ -49,6 +49,17 @@ pub enum L1Error {
     },
 }
 
+/// An included transaction as a replay runs it.
+#[derive(Debug, Clone)]
+pub struct Included {
+    /// Its block's header.
+    pub header: alloy::consensus::Header,
+    /// The transactions ahead of it in the block, in order.
+    pub ahead: Vec<revm::context::TxEnv>,
+    /// The transaction itself.
+    pub ours: revm::context::TxEnv,
+}
+
 /// A client of one L1 endpoint.
 #[derive(Debug, Clone)]
 pub struct L1Client {
@@ -157,6 +168,31 @@ impl L1Client {
     /// The receipt of `hash`, when it is included.
     pub async fn receipt(&self, hash: alloy_primitives::B256) -> Result<Option<TransactionReceipt>, L1Error> {
         self.run("eth_getTransactionReceipt", self.provider.get_transaction_receipt(hash)).await
+    }
+
+    /// What a replay of included transaction `hash` needs: its block's header, the transactions ahead of it
+    /// in that block and itself, each as revm runs it. `None` while it is not included.
+    pub async fn included(&self, hash: alloy_primitives::B256) -> Result<Option<Included>, L1Error> {
+        let fail = |reason: String| L1Error::Call {
+            call: "eth_getBlockByNumber".into(),
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        let Some(receipt) = self.receipt(hash).await? else { return Ok(None) };
+        let Some(number) = receipt.block_number else { return Ok(None) };
+        let block = self
+            .run("eth_getBlockByNumber", self.provider.get_block_by_number(number.into()).full())
+            .await?
+            .ok_or_else(|| fail(format!("block {number} is gone")))?;
+        let mut ahead = vec![];
+        for tx in block.transactions.txns() {
+            let env = crate::sim::replay_env(tx.inner.inner(), tx.inner.signer());
+            if *tx.inner.tx_hash() == hash {
+                return Ok(Some(Included { header: block.header.inner.clone(), ahead, ours: env }));
+            }
+            ahead.push(env);
+        }
+        Err(fail(format!("block {number} does not hold transaction {hash}")))
     }
 
     /// The proposer Multicall's owner (the only account that may propose through it).

@@ -16,12 +16,13 @@ pub mod view;
 
 pub use calls::{ProofError, ProvenBlock, hop_proof, process_message};
 pub use checks::{CheckError, StartupChecks, startup_checks};
-pub use client::{L1Client, L1Error};
+pub use client::{Included, L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
 pub use prover::{MockEcdsaProver, ProofFuture, ProofRequest, Prover, ProverError};
 pub use sim::{
-    BundleLimits, BundleSimulator, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult, Preflight,
-    PreflightFailure, Refusal, SimConfig, SimError, preflight,
+    BundleLayout, BundleLimits, BundleSimulator, ExactTx, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult,
+    LegTrace, Preflight, PreflightFailure, Refusal, SentMessage, SimConfig, SimError, StepTrace, preflight, replay_env,
+    replay_included,
 };
 pub use submit::{FeePolicy, Fees, L1Sender, L1Transaction, Sent, SubmitError, blob_sidecar};
 pub use view::{EmbeddedSource, L1StateSource, L1View, L1Views, RemoteSource, ViewError};

@@ -27,6 +27,9 @@ use crate::{
     seams::PoolHandle,
 };
 
+/// How often a producer waiting out its block time checks whether it was stopped.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
 /// A production failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
@@ -273,7 +276,11 @@ impl Producer {
                 let due = owed
                     | match mode {
                         ProductionMode::Interval(every) => {
-                            std::thread::sleep(every);
+                            // In steps, so that a stop never waits out a long block time.
+                            let until = Instant::now() + every;
+                            while !flag.load(Ordering::SeqCst) && Instant::now() < until {
+                                std::thread::sleep(until.saturating_duration_since(Instant::now()).min(STOP_CHECK));
+                            }
                             true
                         }
                         ProductionMode::Instant { tick } => {

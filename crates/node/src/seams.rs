@@ -234,6 +234,11 @@ impl TransactionPool for PoolHandle {
         self.pool().remove_with_descendants(hashes)
     }
 
+    fn reject_transactions(&self, rejected: &[(B256, String)]) -> Vec<Arc<PooledTx>> {
+        let mut pool = self.pool();
+        rejected.iter().filter_map(|(hash, reason)| pool.remove_rejected(*hash, reason)).collect()
+    }
+
     fn get(&self, hash: &B256) -> Option<Arc<PooledTx>> {
         self.pool().get(hash)
     }

@@ -1,6 +1,7 @@
 //! `GET /ready`: whether the node does all it should (`/health` only says the process answers). `200
 //! {"ready":true}`, or `503 {"ready":false,"reasons":[…]}` naming what failed, for a load balancer or an
-//! orchestrator's readiness probe.
+//! orchestrator's readiness probe. Advisories (a proposer low on funds) join the reasons of a ready node
+//! without making it 503.
 
 use std::{
     future::Future,
@@ -15,6 +16,11 @@ use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 pub trait Readiness: Send + Sync + std::fmt::Debug {
     /// The reasons, empty when ready.
     fn not_ready(&self) -> Vec<String>;
+
+    /// What an operator should know that does not make the node unready.
+    fn advisories(&self) -> Vec<String> {
+        vec![]
+    }
 }
 
 /// The HTTP middleware answering `GET /ready` from a [`Readiness`] (always ready without one).
@@ -54,9 +60,12 @@ where
             return Box::pin(self.inner.call(request));
         }
         let reasons = self.readiness.as_ref().map(|r| r.not_ready()).unwrap_or_default();
-        let body = serde_json::json!({ "ready": reasons.is_empty(), "reasons": reasons }).to_string();
+        let ready = reasons.is_empty();
+        let advisories = self.readiness.as_ref().map(|r| r.advisories()).unwrap_or_default();
+        let all: Vec<String> = reasons.into_iter().chain(advisories).collect();
+        let body = serde_json::json!({ "ready": ready, "reasons": all }).to_string();
         let mut response = HttpResponse::new(HttpBody::from(body));
-        if !reasons.is_empty() {
+        if !ready {
             *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
         }
         response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));

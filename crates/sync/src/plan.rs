@@ -81,6 +81,8 @@ pub enum NoPlan {
     MinedWithoutSlots,
     /// The watcher's queue was full when it arrived.
     QueueFull,
+    /// Its sender, or an L1 contract its legs call, cools down after making proposals revert on L1.
+    CooledDown(String),
 }
 
 impl NoPlan {
@@ -99,6 +101,7 @@ impl NoPlan {
             Self::Discarded => "discarded",
             Self::MinedWithoutSlots => "mined without its slots",
             Self::QueueFull => "queue full",
+            Self::CooledDown(_) => "cooling down",
         }
     }
 }
@@ -115,7 +118,8 @@ impl NoPlan {
             | Self::Reverts(_)
             | Self::AnswerTaken
             | Self::AnswerChanged
-            | Self::MinedWithoutSlots => true,
+            | Self::MinedWithoutSlots
+            | Self::CooledDown(_) => true,
             Self::EarlierPlanDropped
             | Self::BundleGasBudget
             | Self::L1Unavailable(_)
@@ -129,7 +133,9 @@ impl NoPlan {
 impl fmt::Display for NoPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::L1LegFailed(r) | Self::Reverts(r) | Self::L1Unavailable(r) => write!(f, "{}: {r}", self.label()),
+            Self::L1LegFailed(r) | Self::Reverts(r) | Self::L1Unavailable(r) | Self::CooledDown(r) => {
+                write!(f, "{}: {r}", self.label())
+            }
             _ => f.write_str(self.label()),
         }
     }

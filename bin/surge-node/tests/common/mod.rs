@@ -107,6 +107,14 @@ pub fn healthy(url: &str) -> bool {
     agent.get(&format!("{url}/health")).call().is_ok_and(|r| r.status() == 200)
 }
 
+/// `GET /ready` on `url`: its status and body.
+pub fn ready(url: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent.get(&format!("{url}/ready")).call().unwrap();
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
+}
+
 pub fn number(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }

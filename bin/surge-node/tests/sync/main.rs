@@ -6,4 +6,5 @@ mod net;
 mod ordered;
 mod proposals;
 mod proposer;
+mod reverts;
 mod watcher;

@@ -69,22 +69,28 @@ pub async fn start() -> Net {
 }
 
 pub async fn start_with(rules: ProposalRules) -> Net {
-    start_network(rules, false, None, Default::default()).await
+    start_network(rules, false, None, Default::default(), None).await
 }
 
 /// The network with the txpool watcher's queues set by `watcher`.
 pub async fn start_with_watcher(watcher: surge_exex::WatcherConfig) -> Net {
-    start_network(rules(), false, None, watcher).await
+    start_network(rules(), false, None, watcher, None).await
 }
 
 /// The network with its proposer sending closed proposals to the L1.
 pub async fn start_proposing(rules: ProposalRules) -> Net {
-    start_network(rules, true, None, Default::default()).await
+    start_network(rules, true, None, Default::default(), None).await
 }
 
 /// [`start_proposing`] with `prover` proving.
 pub async fn start_proposing_with(rules: ProposalRules, prover: Arc<dyn surge_l1::Prover>) -> Net {
-    start_network(rules, true, Some(prover), Default::default()).await
+    start_network(rules, true, Some(prover), Default::default(), None).await
+}
+
+/// [`start_proposing_with`] on an L1 that makes blocks only when asked (`evm_mine`): the test mines.
+pub async fn start_on_manual_l1(prover: Arc<dyn surge_l1::Prover>) -> Net {
+    let never = ProductionMode::Interval(Duration::from_secs(24 * 3600));
+    start_network(rules(), true, Some(prover), Default::default(), Some(never)).await
 }
 
 async fn start_network(
@@ -92,6 +98,7 @@ async fn start_network(
     proposer: bool,
     prover: Option<Arc<dyn surge_l1::Prover>>,
     watcher_config: surge_exex::WatcherConfig,
+    l1_mode: Option<ProductionMode>,
 ) -> Net {
     // RUST_LOG=info shows the node's log with a failing test's output.
     let _ = tracing_subscriber::fmt()
@@ -104,6 +111,7 @@ async fn start_network(
         // A block every 200 ms, as the node's interval mode does every second: a transaction the watcher
         // has not decided on yet waits for a later block.
         l2_mode: ProductionMode::Interval(Duration::from_millis(200)),
+        l1_mode: l1_mode.unwrap_or(NetworkOptions::default().l1_mode),
         proposer,
         prover,
         watcher_config,

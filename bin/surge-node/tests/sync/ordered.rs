@@ -26,7 +26,7 @@ use crate::{
 
 /// Deploys `code` from dev account `who` (nonce `nonce`) on the L1 (`l1`) or the L2; its address once
 /// mined.
-async fn deploy(net: &Net, l1: bool, who: u32, nonce: u64, code: Vec<u8>) -> Address {
+pub(crate) async fn deploy(net: &Net, l1: bool, who: u32, nonce: u64, code: Vec<u8>) -> Address {
     let chain_id = if l1 { net.protocol.l1_chain_id } else { net.protocol.l2_chain_id };
     let tx = TxEip1559 {
         chain_id,

@@ -53,7 +53,7 @@ fn events(net: &Net) -> broadcast::Receiver<ProposerEvent> {
 }
 
 /// The L2 block `tag` names (`safe`, `finalized`).
-fn l2_tag(net: &Net, tag: &str) -> u64 {
+pub(crate) fn l2_tag(net: &Net, tag: &str) -> u64 {
     cast(&["block", tag, "--field", "number", "--rpc-url", &l2_rpc(net)]).parse().unwrap()
 }
 
@@ -245,7 +245,8 @@ async fn a_proposal_whose_l1_call_would_fail_is_not_sent_and_its_blocks_are_rebu
                 }
                 ProposerEvent::Proposed(p) => assert!(!p.l2_blocks.contains(&block), "the swap's proposal was sent"),
                 ProposerEvent::Failed { id, reason } => panic!("proposal {id} failed otherwise: {reason}"),
-                ProposerEvent::Finalized { .. } => {}
+                ProposerEvent::Reverted { tx, .. } => panic!("the proposal was sent and reverted on L1 in {tx}"),
+                ProposerEvent::Finalized { .. } | ProposerEvent::Sent { .. } => {}
             }
         }
     };

@@ -24,6 +24,8 @@ pub struct ProposerProtocol {
     pub inbox: Address,
     /// The proposer's Multicall on L1.
     pub multicall: Address,
+    /// The L1 bridge (whose messages the legs send).
+    pub l1_bridge: Address,
     /// The L2's base-fee sharing percentage (part of the proposal).
     pub basefee_sharing_pctg: u8,
     /// How the manifest is framed.
@@ -32,6 +34,13 @@ pub struct ProposerProtocol {
     pub cell_proofs: bool,
     /// Whether the inbox takes `propose` from the proposer's account itself (else through the Multicall).
     pub direct_propose: bool,
+}
+
+impl ProposerProtocol {
+    /// Where the steps of a proposal transaction are read.
+    pub fn layout(&self) -> surge_l1::BundleLayout {
+        surge_l1::BundleLayout { l1_chain_id: self.l2.l1_chain_id, bridge: self.l1_bridge, multicall: self.multicall }
+    }
 }
 
 /// Why a proposal could not be assembled.

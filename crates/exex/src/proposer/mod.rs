@@ -4,6 +4,7 @@
 //! `finalized`, once that L1 block is final). Block production never waits for any of it.
 
 pub mod assemble;
+pub mod blame;
 mod stages;
 mod types;
 
@@ -99,9 +100,11 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     }
 
     /// Reports a failed attempt and brings `last_finalized` to where the inbox is (a proposal may have
-    /// landed after all). A failed pre-flight with culprits, or with an anchor L1 no longer has, rolls the
-    /// unproposed blocks back to be rebuilt; then, or when the inbox moved, the next attempt may go at
-    /// once (returns true).
+    /// landed after all). A transaction that failed (in its pre-flight, or on L1) is judged from what its
+    /// steps did: a culprit is dropped and cooled down, an unknown one drops the proposal's plans, a
+    /// failure outside the legs drops nobody; each rolls the unproposed blocks back to be rebuilt (a
+    /// proposal without plans whose pre-flight failed outside the legs is retried as it is, unless its
+    /// anchor is gone). Then, or when the inbox moved, the next attempt may go at once (returns true).
     async fn failed(
         &self,
         record: &crate::proposal::ProposalRecord,
@@ -120,34 +123,73 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 false
             }
         };
-        let event = match e {
+        let (failure, on_l1) = match e {
             AttemptError::Preflight(failure) => {
+                let failure = *failure;
                 warn!(proposal = record.id, step = ?failure.step, "proposer: pre-flight failed, not sending: {failure}");
                 metrics::counter!("surge_proposal_preflight_failures_total").increment(1);
                 let _ = self.events.send(ProposerEvent::PreflightFailed { id: record.id, failure: failure.clone() });
-                if moved {
-                    return true;
-                }
-                let culprits = stages::culprits(record, &failure);
-                if !culprits.is_empty() || failure.anchor_unavailable {
-                    match self.roll_back(record, culprits, &failure).await {
-                        Ok(event) => {
-                            let _ = self.events.send(event);
-                            return true;
-                        }
-                        Err(reason) => warn!(proposal = record.id, "proposer: rolling back: {reason}"),
-                    }
-                }
-                ProposerEvent::Failed { id: record.id, reason: format!("pre-flight: {failure}") }
+                (Some(failure), false)
+            }
+            AttemptError::Reverted { tx, l1_block, failure } => {
+                let failure = failure.map(|f| *f);
+                warn!(proposal = record.id, %tx, l1_block, replayed = ?failure, "proposer: the proposal reverted on L1");
+                let _ =
+                    self.events.send(ProposerEvent::Reverted { id: record.id, tx, l1_block, failure: failure.clone() });
+                (failure, true)
             }
             AttemptError::Other(reason) => {
                 warn!(proposal = record.id, "proposer: {reason}");
                 metrics::counter!("surge_proposal_failures_total").increment(1);
-                ProposerEvent::Failed { id: record.id, reason }
+                let _ = self.events.send(ProposerEvent::Failed { id: record.id, reason });
+                return moved;
             }
         };
-        let _ = self.events.send(event);
-        moved
+        if moved {
+            return true;
+        }
+        let verdict = match &failure {
+            Some(failure) => blame::judge(record, failure),
+            None => blame::Verdict::NotTheLegs { reason: "L1 reverted it; its replay did not".into() },
+        };
+        let dropped = match verdict {
+            blame::Verdict::Culprit { tx, sender, target, reason } => {
+                let blamed = self.cooldowns.blame(sender, target, crate::ledger::now());
+                warn!(proposal = record.id, %tx, %sender, %target, ?blamed, "proposer: culprit found: {reason}");
+                vec![(tx, format!("L1 reverted: {reason}"))]
+            }
+            blame::Verdict::Unknown { reason } => {
+                // Nobody to blame: the range is rebuilt without its sync plans, and an operator looks.
+                metrics::counter!("surge_proposal_culprit_unknown_total").increment(1);
+                warn!(proposal = record.id, "proposer: ALERT: L1 reverted the bundle, culprit unknown: {reason}");
+                let why = "L1 reverted, culprit unknown".to_string();
+                record.plans.iter().map(|p| (p.tx_hash, why.clone())).collect()
+            }
+            blame::Verdict::NotTheLegs { reason } => {
+                let stale_anchor = failure.as_ref().is_some_and(|f| f.anchor_unavailable);
+                if record.plans.is_empty() && !stale_anchor && !on_l1 {
+                    let _ = self
+                        .events
+                        .send(ProposerEvent::Failed { id: record.id, reason: format!("pre-flight: {reason}") });
+                    return false;
+                }
+                info!(proposal = record.id, "proposer: not the legs' failure, re-planning: {reason}");
+                vec![]
+            }
+        };
+        match self.roll_back(record, dropped).await {
+            Ok(event) => {
+                let _ = self.events.send(event);
+                true
+            }
+            Err(reason) => {
+                warn!(proposal = record.id, "proposer: rolling back: {reason}");
+                let _ = self
+                    .events
+                    .send(ProposerEvent::Failed { id: record.id, reason: format!("rolling back: {reason}") });
+                false
+            }
+        }
     }
 
     /// How long until the open proposal is old enough to close (a second when none is open).

@@ -1,12 +1,14 @@
 //! The stages of one proposal: prepared (assembled from the ledger's record and the chain, then proved),
-//! pre-flighted and sent, then confirmed on L1; a failed pre-flight's culprits, and the roll-back that
-//! rebuilds the unproposed blocks without them.
+//! pre-flighted and sent, then confirmed on L1 (a revert replayed on the state it ran on); the roll-back
+//! that rebuilds the unproposed blocks without the transactions it drops.
 
 use std::{sync::Arc, time::Instant};
 
 use alloy_primitives::B256;
 use surge_interfaces::{ChainControl, NodeComponents, TransactionPool};
-use surge_l1::{L1Head, L1StateSource, L1Transaction, PreflightFailure, Prover, Sent, preflight};
+use surge_l1::{
+    ExactTx, L1Head, L1StateSource, L1Transaction, PreflightFailure, Prover, Sent, SimError, preflight, replay_included,
+};
 use surge_primitives::proposal_tx::TxShape;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -21,7 +23,11 @@ use crate::proposal::ProposalRecord;
 #[derive(Debug, thiserror::Error)]
 pub(super) enum AttemptError {
     #[error("pre-flight: {0}")]
-    Preflight(PreflightFailure),
+    Preflight(Box<PreflightFailure>),
+    /// L1 included the transaction and it reverted; `failure` is its replay on the state it ran on, when the
+    /// replay could be made and failed too.
+    #[error("transaction {tx} reverted on L1 in block {l1_block}")]
+    Reverted { tx: B256, l1_block: u64, failure: Option<Box<PreflightFailure>> },
     #[error("{0}")]
     Other(String),
 }
@@ -143,20 +149,22 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         task.await.unwrap_or_else(|e| Err(other(format!("preparing: {e}"))))
     }
 
-    /// Pre-flights `p` on the L1 head (again at the gas limit it will carry), sends it, and waits for its
-    /// inclusion.
+    /// Pre-flights `p` on the L1 head as it will be signed (its fee caps, and again at the gas limit it will
+    /// carry), sends it, and waits for its inclusion.
     pub(super) async fn submit(&self, mut p: Prepared) -> Result<Proposed, AttemptError> {
         let started = Instant::now();
         let latest = self.heads.0.borrow().latest;
         let head = latest.ok_or_else(|| other("no L1 head yet".into()))?;
+        let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
         let cap = self.config.sim.limits.tx_gas_cap;
-        let needed = self.preflight(&p.tx, head, cap).await?;
+        let exact = |gas_limit| ExactTx { from: self.sender.address(), tx: p.tx.clone(), gas_limit, fees };
+        let needed = self.preflight(exact(cap), head).await?;
         // What it needs before refunds plus the margin; checked at that limit too (the 63/64 rule of nested
         // calls), with the margin doubled once if it falls short.
         let mut gas_limit = self.sender.gas_limit(needed).min(cap);
-        if self.preflight(&p.tx, head, gas_limit).await.is_err() {
+        if self.preflight(exact(gas_limit), head).await.is_err() {
             gas_limit = needed.saturating_mul(2).min(cap);
-            self.preflight(&p.tx, head, gas_limit).await?;
+            self.preflight(exact(gas_limit), head).await?;
         }
         p.times.preflight = started.elapsed();
 
@@ -167,10 +175,10 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             .await
             .map_err(|e| other(format!("making the L2 blocks durable: {e}")))?
             .map_err(|e| other(e.to_string()))?;
-        let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
         let sent = self.sender.send(&p.tx, gas_limit, fees).await.map_err(|e| other(e.to_string()))?;
         let blobs = p.assembled.request.blobs.len();
         info!(tx = %sent.hash, nonce = sent.nonce, gas_limit, shape = ?p.shape, blobs, "proposal sent");
+        let _ = self.events.send(ProposerEvent::Sent { id: p.record.id, tx: sent.hash });
         self.confirm(p, sent, started).await
     }
 
@@ -207,8 +215,11 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         let l1_block =
             receipt.block_number.ok_or_else(|| other(format!("the receipt of {} names no block", sent.hash)))?;
         if !receipt.status() {
-            // L1 refused what the pre-flight accepted (a reorg or a race): the next attempt starts over.
-            return Err(other(format!("transaction {} reverted on L1 in block {l1_block}", sent.hash)));
+            // L1 refused what the pre-flight accepted (a race with other L1 transactions, a callback that
+            // reads its environment): the replay says which leg, if any, did not do as planned.
+            metrics::counter!("surge_proposal_l1_reverts_total").increment(1);
+            let failure = self.replay(sent.hash).await.map(Box::new);
+            return Err(AttemptError::Reverted { tx: sent.hash, l1_block, failure });
         }
         // The watcher simulates on L1 heads: the proposal leaves the in-flight bundles only once a head it
         // sees holds it.
@@ -242,23 +253,21 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     }
 
     /// Unwinds the unproposed blocks from `record`'s first on (its plans are all in that block) and takes
-    /// `culprits` out of the pool: production rebuilds the blocks without them, and the watcher plans the
-    /// other transactions again.
+    /// the `dropped` transactions out of the pool with their reasons: production rebuilds the blocks
+    /// without them, and the watcher plans the other transactions again.
     pub(super) async fn roll_back(
         &self,
         record: &crate::proposal::ProposalRecord,
-        culprits: Vec<B256>,
-        failure: &PreflightFailure,
+        dropped: Vec<(B256, String)>,
     ) -> Result<ProposerEvent, String> {
         let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
         let components = self.components.clone();
-        let reason = format!("its L1 call would fail: {}", failure.reason);
-        let dropped: Vec<(B256, String)> = culprits.iter().map(|tx| (*tx, reason.clone())).collect();
+        let rejected = dropped.clone();
         let unwound = tokio::task::spawn_blocking(move || {
             let control = components.control();
             control.pause_production();
             let unwound = control.unwind_to(from.saturating_sub(1));
-            components.pool().remove_transactions(&culprits);
+            components.pool().reject_transactions(&rejected);
             control.resume_production();
             unwound
         })
@@ -272,79 +281,68 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             blocks = unwound.blocks.len(),
             returned = unwound.reinjected.len(),
             dropped = dropped.len(),
-            "proposer: unwound the unproposed blocks to rebuild them without the failing transactions"
+            "proposer: unwound the unproposed blocks to rebuild them"
         );
         Ok(ProposerEvent::RolledBack { id: record.id, from, dropped })
     }
 
-    /// The gas `tx` needs on the view of `head` with at most `gas_limit`, or why it would revert.
-    async fn preflight(&self, tx: &L1Transaction, head: L1Head, gas_limit: u64) -> Result<u64, AttemptError> {
-        let view = self.views.view(head.number, head.hash).await.map_err(|e| other(format!("L1 view: {e}")))?;
-        let (config, tx, from) = (self.config.sim, tx.clone(), self.sender.address());
-        let chain_id = self.sender.chain_id();
-        let gas_limit = gas_limit.min(view.header().gas_limit);
-        let outcome = tokio::task::spawn_blocking(move || preflight(&view, &config, chain_id, from, &tx, gas_limit))
-            .await
-            .map_err(|e| other(format!("pre-flight: {e}")))?
-            .map_err(|e| other(format!("pre-flight: {e}")))?;
-        outcome.map(|p| p.gas_needed).map_err(AttemptError::Preflight)
-    }
-}
-
-/// The planned transactions a failed pre-flight blames: the one whose answer `finalizePropose` found
-/// missing, or whose L1 call failed. A failure of the proposal step itself (its anchor, its proof, the
-/// finalized hash it builds on) blames none.
-pub(super) fn culprits(record: &ProposalRecord, failure: &PreflightFailure) -> Vec<B256> {
-    if let Some(slot) = failure.missing_signal
-        && let Some(plan) = record.plans.iter().find(|p| p.slots().any(|s| s == slot))
-    {
-        return vec![plan.tx_hash];
-    }
-    // Steps: the proposal (no user ops yet), then one L1 call per message in plan order.
-    let by_call: Vec<B256> = record.plans.iter().flat_map(|p| p.messages.iter().map(|_| p.tx_hash)).collect();
-    failure.step.and_then(|s| s.checked_sub(1)).and_then(|i| by_call.get(i as usize)).into_iter().copied().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use alloy_primitives::Address;
-    use surge_primitives::{Checkpoint, Message};
-    use surge_sync::{Answer, Plan, PlannedMessage};
-
-    use super::*;
-
-    fn plan(tx: u8, answers: &[u8]) -> Plan {
-        let message = |n: u8| PlannedMessage {
-            message: Message::default(),
-            hash: B256::repeat_byte(n),
-            answers: vec![Answer { message: Message::default(), hash: B256::ZERO, slot: B256::repeat_byte(n) }],
-            l1_gas: 0,
+    /// The replay of included transaction `tx` on the L1 state it ran on: its failure, or `None` when the
+    /// replay could not be made or did not fail.
+    async fn replay(&self, tx: B256) -> Option<PreflightFailure> {
+        let client = self.sender.client();
+        let included = match client.included(tx).await {
+            Ok(Some(included)) => included,
+            Ok(None) => return None,
+            Err(e) => {
+                warn!(%tx, "proposer: reading the reverted transaction's block: {e}");
+                return None;
+            }
         };
-        Plan {
-            tx_hash: B256::repeat_byte(tx),
-            sender: Address::ZERO,
-            nonce: 0,
-            l1_block: (0, B256::ZERO),
-            messages: answers.iter().map(|n| message(*n)).collect(),
+        let (number, parent) = (included.header.number.saturating_sub(1), included.header.parent_hash);
+        let view = match self.views.view(number, parent).await {
+            Ok(view) => view,
+            Err(e) => {
+                warn!(%tx, "proposer: the L1 view before the reverted transaction: {e}");
+                return None;
+            }
+        };
+        let (config, layout) = (self.config.sim, self.config.protocol.layout());
+        let replayed = tokio::task::spawn_blocking(move || {
+            replay_included(&view, &config, &layout, &included.header, included.ahead, included.ours)
+        })
+        .await;
+        match replayed {
+            Ok(Ok(Err(failure))) => Some(failure),
+            Ok(Ok(Ok(_))) => {
+                warn!(%tx, "proposer: the reverted transaction succeeds in its replay");
+                None
+            }
+            Ok(Err(e)) => {
+                warn!(%tx, "proposer: replaying the reverted transaction: {e}");
+                None
+            }
+            Err(e) => {
+                warn!(%tx, "proposer: replaying the reverted transaction: {e}");
+                None
+            }
         }
     }
 
-    fn failure(step: Option<u64>, missing_signal: Option<B256>) -> PreflightFailure {
-        let reason = String::new();
-        PreflightFailure { l1_block: 1, step, reason, missing_signal, anchor_unavailable: false }
-    }
-
-    #[test]
-    fn a_failed_pre_flight_blames_the_plan_of_the_failing_call_or_missing_answer_and_no_plan_for_the_proposal() {
-        let mut record = ProposalRecord::open(1, Checkpoint::default(), 0);
-        // Plan 0xa sends two messages (L1 calls 1 and 2), plan 0xb one (L1 call 3).
-        record.plans = vec![plan(0xa, &[1, 2]), plan(0xb, &[3])];
-        let blamed = |f| culprits(&record, &f);
-        assert_eq!(blamed(failure(Some(4), Some(B256::repeat_byte(3)))), [B256::repeat_byte(0xb)], "missing answer");
-        assert_eq!(blamed(failure(Some(2), None)), [B256::repeat_byte(0xa)], "its second L1 call");
-        assert_eq!(blamed(failure(Some(3), None)), [B256::repeat_byte(0xb)]);
-        assert!(blamed(failure(Some(0), None)).is_empty(), "the proposal step: anchor, proof or parent");
-        assert!(blamed(failure(None, None)).is_empty(), "a lone propose");
-        assert!(blamed(failure(Some(4), None)).is_empty(), "finalizePropose without a named slot");
+    /// The gas `tx` needs on the view of `head`, or why it would revert.
+    async fn preflight(&self, mut tx: ExactTx, head: L1Head) -> Result<u64, AttemptError> {
+        let view = self.views.view(head.number, head.hash).await.map_err(|e| other(format!("L1 view: {e}")))?;
+        let (config, layout) = (self.config.sim, self.config.protocol.layout());
+        tx.gas_limit = tx.gas_limit.min(view.header().gas_limit);
+        let outcome = tokio::task::spawn_blocking(move || preflight(&view, &config, &layout, &tx))
+            .await
+            .map_err(|e| other(format!("pre-flight: {e}")))?;
+        match outcome {
+            Ok(outcome) => outcome.map(|p| p.gas_needed).map_err(|f| AttemptError::Preflight(Box::new(f))),
+            Err(e @ SimError::ProposerBalanceLow { .. }) => {
+                metrics::counter!("surge_proposer_balance_low_total").increment(1);
+                Err(other(e.to_string()))
+            }
+            Err(e) => Err(other(format!("pre-flight: {e}"))),
+        }
     }
 }

@@ -8,7 +8,7 @@ use surge_l1::{HeadWatch, L1Sender, L1Views, PreflightFailure, Prover, SimConfig
 use surge_primitives::{blob::BlobBytes, proposal_tx::TxShape};
 use tokio::sync::broadcast;
 
-use crate::{ledger::Ledger, proposer::assemble::ProposerProtocol};
+use crate::{cooldown::CoolDowns, ledger::Ledger, proposer::assemble::ProposerProtocol};
 
 /// How the proposer runs.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +73,24 @@ pub struct Proposed {
 pub enum ProposerEvent {
     /// A proposal is on L1.
     Proposed(Proposed),
+    /// A proposal's transaction was sent (it waits for inclusion).
+    Sent {
+        /// The proposal.
+        id: u64,
+        /// The L1 transaction.
+        tx: B256,
+    },
+    /// A proposal's transaction reverted on L1.
+    Reverted {
+        /// The proposal.
+        id: u64,
+        /// The L1 transaction.
+        tx: B256,
+        /// The L1 block that included it.
+        l1_block: u64,
+        /// Its replay on the state it ran on, when the replay failed too.
+        failure: Option<PreflightFailure>,
+    },
     /// A proposal's transaction would revert: it was not sent.
     PreflightFailed {
         /// The proposal.
@@ -88,9 +106,9 @@ pub enum ProposerEvent {
         reason: String,
     },
     /// The unproposed blocks from `from` on were unwound to rebuild them without `dropped` (their
-    /// transactions went back to the pool, the culprits out of it).
+    /// transactions went back to the pool, the dropped ones out of it with their reasons).
     RolledBack {
-        /// The proposal whose pre-flight failed.
+        /// The proposal whose transaction failed.
         id: u64,
         /// The first block unwound.
         from: u64,
@@ -122,4 +140,6 @@ pub struct Proposer<N, S> {
     pub config: ProposerConfig,
     /// Where its events go.
     pub events: broadcast::Sender<ProposerEvent>,
+    /// Where culprits are cooled down (the txpool watcher's).
+    pub cooldowns: Arc<CoolDowns>,
 }

@@ -4,6 +4,9 @@
 //! override standing in for the proof, so the bridge itself runs it in relayer mode with exactly the gas it
 //! forwards.
 //!
+//! Calls run at L1's price (the next base fee plus the proposer's tip: what `tx.gasprice` reads) and from
+//! the owner's balance, less what the in-flight bundles cost.
+//!
 //! Each call is one transaction on top of the previous ones' committed state, so appending a message
 //! costs one message. The calls of a real bundle share one transaction; the differences are the per-call
 //! intrinsic gas (subtracted in the bundle's gas count) and warm storage between calls (the simulation
@@ -31,8 +34,8 @@ use surge_primitives::{
 use tracing::debug_span;
 
 use super::{
-    CallOutcome, Executed, InFlightBundle, L1Protocol, LegOutcome, LegResult, Refusal, SentMessage, SimConfig, SimDb,
-    SimError, describe_revert, execute, on_view, view_call,
+    CallOutcome, Executed, InFlightBundle, L1Protocol, LegOutcome, LegResult, Pricing, Refusal, SentMessage, SimCall,
+    SimConfig, SimDb, SimError, describe_revert, execute, on_view, view_call,
 };
 use crate::view::L1View;
 
@@ -49,6 +52,10 @@ pub struct BundleSimulator {
     db: SimDb,
     block: BlockEnv,
     owner: alloy_primitives::Address,
+    /// What the bundle's calls pay per gas.
+    pricing: Pricing,
+    /// The owner's balance and what the in-flight bundles and a full open one would cost, when it is short.
+    balance_low: Option<(U256, U256)>,
     /// The open bundle's gas so far: one intrinsic 21,000, the proposal, its calls and proof allowances.
     gas: u64,
     /// Whether the open bundle has a message (user ops must come before).
@@ -72,7 +79,10 @@ impl BundleSimulator {
         let finalized = view_call(&mut db, spec, chain, &block, protocol.inbox, &finalized_call)?
             .map_err(|reason| SimError::Protocol { what: "the inbox's last finalized block hash", reason })?;
         let gas = TX_BASE_GAS + config.limits.proposal_gas;
-        let mut sim = Self { protocol, config, db, block, owner, gas, has_messages: false };
+        let pricing = Pricing::in_block(&block, config.priority_fee);
+        let balance = sim_balance(&db, owner)?;
+        let mut sim = Self { protocol, config, db, block, owner, pricing, balance_low: None, gas, has_messages: false };
+        let mut in_flight_gas = 0u64;
 
         // In-flight bundles run as L1 will run them, outside the open bundle's gas: a failing user op or a
         // reverting `processMessage` would revert that bundle; a failing callback only marks its message.
@@ -80,17 +90,26 @@ impl BundleSimulator {
         for (i, bundle) in in_flight.iter().enumerate().skip(landed) {
             let fail =
                 |reason: String| SimError::InFlight { bundle: i, last_block_hash: bundle.last_block_hash, reason };
+            in_flight_gas += TX_BASE_GAS + config.limits.proposal_gas;
             for call in &bundle.user_ops {
-                if let Some(e) = sim.run_user_op(call, false)?.error {
+                let op = sim.run_user_op(call, false)?;
+                if let Some(e) = op.error {
                     return Err(fail(format!("user op to {} fails: {e}", call.target)));
                 }
+                in_flight_gas += op.gas_used;
             }
             for m in &bundle.messages {
                 let leg = sim.run_message(m, Keep::UnlessReverted, false)?;
                 if let LegResult::Reverted(reason) = leg.result {
                     return Err(fail(format!("processMessage of {} reverts: {reason}", leg.hash)));
                 }
+                in_flight_gas += leg.gas_used + config.limits.proof_gas_per_message;
             }
+        }
+        // What the in-flight bundles cost, and a full open one, at this price.
+        let needed = U256::from(in_flight_gas.saturating_add(config.limits.tx_gas_cap)) * U256::from(pricing.gas_price);
+        if balance < needed {
+            sim.balance_low = Some((balance, needed));
         }
         Ok(sim)
     }
@@ -99,6 +118,18 @@ impl BundleSimulator {
     /// count and no message yet.
     pub fn next_bundle(&self) -> Self {
         Self { gas: TX_BASE_GAS + self.config.limits.proposal_gas, has_messages: false, ..self.clone() }
+    }
+
+    /// The owner's balance on the view and what the in-flight bundles and a full open one would cost at
+    /// the bundle's price, when the balance falls short: the proposer cannot send what is planned until it
+    /// is funded (nobody's message is at fault).
+    pub fn balance_low(&self) -> Option<(U256, U256)> {
+        self.balance_low
+    }
+
+    /// What the bundle's calls pay per gas (the next base fee plus the proposer's tip).
+    pub fn gas_price(&self) -> u128 {
+        self.pricing.gas_price
     }
 
     /// Sets a storage slot of the simulated L1 (what the proposal's own steps write before its calls run,
@@ -243,7 +274,16 @@ impl BundleSimulator {
         };
         let gas_used = executed.result.tx_gas_used().saturating_sub(TX_BASE_GAS);
         let result = match &executed.result {
-            ExecutionResult::Success { .. } => self.leg_result(&executed.trace, message),
+            ExecutionResult::Success { .. } => {
+                let nodes = executed.trace.nodes();
+                let at = nodes
+                    .iter()
+                    .position(|n| n.trace.address == self.protocol.bridge && n.trace.caller == self.protocol.multicall);
+                at.map_or_else(
+                    || LegResult::Reverted("the Multicall did not call the bridge".into()),
+                    |at| leg_result(nodes, at, message),
+                )
+            }
             ExecutionResult::Revert { output, .. } => LegResult::Reverted(describe_revert(output)),
             ExecutionResult::Halt { reason, .. } => LegResult::Reverted(format!("halted: {reason:?}")),
         };
@@ -281,30 +321,13 @@ impl BundleSimulator {
     /// Sends `calls` through the Multicall from its owner, with the transaction cap as its gas.
     fn run_calls(&mut self, calls: Vec<Multicall::Call>) -> Result<Executed, SimError> {
         let data = Multicall::multicallCall { calls }.abi_encode().into();
-        let (spec, chain_id, gas) = (self.config.spec, self.protocol.l1_chain_id, self.config.limits.tx_gas_cap);
-        execute(&mut self.db, spec, chain_id, &self.block, (self.owner, self.protocol.multicall, data, gas))
+        let (spec, chain_id, gas_limit) = (self.config.spec, self.protocol.l1_chain_id, self.config.limits.tx_gas_cap);
+        let call = SimCall { from: self.owner, to: self.protocol.multicall, data, gas_limit, pricing: self.pricing };
+        execute(&mut self.db, spec, chain_id, &self.block, call)
     }
 
     fn set_override(&mut self, key: U256, value: U256) -> Result<(), SimError> {
         Ok(self.db.insert_account_storage(self.protocol.signal_service, key, value)?)
-    }
-
-    /// The status the bridge returned for `message`, with the callback's failure when it is not DONE.
-    fn leg_result(&self, trace: &CallTraceArena, message: &Message) -> LegResult {
-        let nodes = trace.nodes();
-        let processed =
-            nodes.iter().find(|n| n.trace.address == self.protocol.bridge && n.trace.caller == self.protocol.multicall);
-        let status = processed.and_then(|n| Bridge::processMessageCall::abi_decode_returns(&n.trace.output).ok());
-        if status == Some(DONE) {
-            return LegResult::Done;
-        }
-        let callback = processed.and_then(|p| {
-            p.children.iter().copied().find(|&i| nodes[i].trace.address == message.to && !nodes[i].trace.success)
-        });
-        LegResult::Retriable(match callback {
-            Some(i) => failure_reason(nodes, i),
-            None => "the bridge did not invoke the callback (data is not onMessageInvocation)".into(),
-        })
     }
 
     /// The L1 bridge messages that took effect in `trace`.
@@ -320,6 +343,27 @@ impl BundleSimulator {
             })
             .collect()
     }
+}
+
+/// How the `processMessage` call at `nodes[at]` (which succeeded) ended for `message`: DONE, or the
+/// callback's failure.
+pub(super) fn leg_result(nodes: &[CallTraceNode], at: usize, message: &Message) -> LegResult {
+    let processed = &nodes[at];
+    let status = Bridge::processMessageCall::abi_decode_returns(&processed.trace.output).ok();
+    if status == Some(DONE) {
+        return LegResult::Done;
+    }
+    let callback =
+        processed.children.iter().copied().find(|&i| nodes[i].trace.address == message.to && !nodes[i].trace.success);
+    LegResult::Retriable(match callback {
+        Some(i) => failure_reason(nodes, i),
+        None => "the bridge did not invoke the callback (data is not onMessageInvocation)".into(),
+    })
+}
+
+/// `owner`'s balance on `db`.
+fn sim_balance(db: &SimDb, owner: alloy_primitives::Address) -> Result<U256, SimError> {
+    Ok(db.basic_ref(owner)?.map(|a| a.balance).unwrap_or_default())
 }
 
 /// Which legs become part of the bundle.

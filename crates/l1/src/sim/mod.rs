@@ -6,6 +6,7 @@ mod bundle;
 mod layout;
 mod outcome;
 mod preflight;
+mod replay;
 
 use alloy::{
     consensus::Header,
@@ -17,7 +18,7 @@ use revm::{
     Context, InspectEvm, MainBuilder, MainContext,
     context::{
         BlockEnv, TxEnv,
-        result::{EVMError, ExecutionResult, ResultAndState},
+        result::{EVMError, ExecutionResult, InvalidTransaction, ResultAndState},
     },
     context_interface::block::BlobExcessGasAndPrice,
     database::CacheDB,
@@ -47,7 +48,8 @@ pub use layout::{L1Leg, LayoutError, check_fast_signal_path, resolve_l2_bridge};
 pub use outcome::{
     BundleLimits, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig, SimError,
 };
-pub use preflight::{Preflight, PreflightFailure, preflight};
+pub use preflight::{BundleLayout, ExactTx, Preflight, PreflightFailure, preflight, replay_included};
+pub use replay::{LegTrace, StepTrace, block_env, read_steps, replay_env};
 
 /// The state a simulation runs on: the view (read within a budget) with the simulation's own writes on top.
 pub type SimDb = CacheDB<Budget>;
@@ -74,6 +76,11 @@ pub struct L1Protocol {
 }
 
 impl L1Protocol {
+    /// Where a proposal transaction's steps are read.
+    pub fn layout(&self) -> BundleLayout {
+        BundleLayout { l1_chain_id: self.l1_chain_id, bridge: self.bridge, multicall: self.multicall }
+    }
+
     /// The L1 side of `p`, taking the L2 bridge from the configuration (see [`resolve_l2_bridge`] for the
     /// address L1 itself uses).
     pub fn from_config(p: &ProtocolConfig) -> Self {
@@ -128,38 +135,75 @@ pub(crate) struct Executed {
     pub trace: CallTraceArena,
 }
 
-/// Runs `data` from `from` to `to` on `db` in `block`, tracing calls; nothing is committed. Nonces, fees and
-/// balances are not checked: the proposer's nonce on the view is behind its unconfirmed transactions, and
-/// what the proposer pays changes no id or state the leg reads.
+/// What a simulated call pays per gas: free for reads, L1's price for the proposer's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Pricing {
+    /// The effective gas price (`GASPRICE`): base fee plus tip.
+    pub gas_price: u128,
+    /// The priority fee within it.
+    pub tip: u128,
+}
+
+impl Pricing {
+    /// A read: no fee, so no balance needed.
+    pub const FREE: Self = Self { gas_price: 0, tip: 0 };
+
+    /// The price in `block` with `tip` on top of its base fee.
+    pub fn in_block(block: &BlockEnv, tip: u128) -> Self {
+        Self { gas_price: u128::from(block.basefee) + tip, tip }
+    }
+}
+
+/// One call to simulate.
+#[derive(Debug, Clone)]
+pub(crate) struct SimCall {
+    /// The caller.
+    pub from: Address,
+    /// The callee.
+    pub to: Address,
+    /// The calldata.
+    pub data: Bytes,
+    /// The gas limit.
+    pub gas_limit: u64,
+    /// What it pays.
+    pub pricing: Pricing,
+}
+
+/// Runs `call` on `db` in `block`, tracing calls; nothing is committed. Nonces and balances are not checked
+/// (the proposer's nonce on the view is behind its unconfirmed transactions; whether it can pay is
+/// [`BundleSimulator::balance_low`]'s report, not a reason to answer otherwise), but the call runs at its
+/// price: `GASPRICE` reads what L1 will show.
 pub(crate) fn execute(
     db: &mut SimDb,
     spec: SpecId,
     chain_id: u64,
     block: &BlockEnv,
-    tx: (Address, Address, Bytes, u64),
+    call: SimCall,
 ) -> Result<Executed, SimError> {
-    let (from, to, data, gas_limit) = tx;
     let tx = TxEnv {
         tx_type: 2,
-        caller: from,
-        gas_limit,
-        gas_price: 0,
-        gas_priority_fee: Some(0),
-        kind: TxKind::Call(to),
-        data,
+        caller: call.from,
+        gas_limit: call.gas_limit,
+        gas_price: call.pricing.gas_price,
+        gas_priority_fee: Some(call.pricing.tip),
+        kind: TxKind::Call(call.to),
+        data: call.data,
         chain_id: Some(chain_id),
         ..Default::default()
     };
-    execute_env(db, spec, chain_id, block, tx)
+    execute_env(db, spec, chain_id, block, tx, false)
 }
 
-/// Runs `tx` on `db` in `block` as [`execute`] does.
+/// Runs `tx` on `db` in `block` as [`execute`] does. The base fee is not enforced (reads run at price 0);
+/// with `check_balance`, a caller that cannot pay `gas_limit` at its price is
+/// [`SimError::ProposerBalanceLow`].
 pub(crate) fn execute_env(
     db: &mut SimDb,
     spec: SpecId,
     chain_id: u64,
     block: &BlockEnv,
     tx: TxEnv,
+    check_balance: bool,
 ) -> Result<Executed, SimError> {
     db.db.start_call();
     let inspector = CallTracer::default();
@@ -170,13 +214,16 @@ pub(crate) fn execute_env(
             c.set_spec_and_mainnet_gas_params(spec);
             c.disable_nonce_check = true;
             c.disable_base_fee = true;
-            c.disable_balance_check = true;
+            c.disable_balance_check = !check_balance;
         })
         .with_block(block.clone())
         .build_mainnet_with_inspector(inspector);
     let out: Result<ResultAndState, EVMError<ViewError>> = evm.inspect_tx(tx);
     let ResultAndState { result, state } = out.map_err(|e| match e {
         EVMError::Database(e) => SimError::View(e),
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+            SimError::ProposerBalanceLow { balance: *balance, needed: *fee }
+        }
         other => SimError::Invalid(other.to_string()),
     })?;
     let trace = evm.inspector.into_traces();
@@ -192,7 +239,14 @@ pub(crate) fn view_call<C: SolCall>(
     to: Address,
     call: &C,
 ) -> Result<Result<C::Return, String>, SimError> {
-    let executed = execute(db, spec, chain_id, block, (Address::ZERO, to, call.abi_encode().into(), 10_000_000))?;
+    let read = SimCall {
+        from: Address::ZERO,
+        to,
+        data: call.abi_encode().into(),
+        gas_limit: 10_000_000,
+        pricing: Pricing::FREE,
+    };
+    let executed = execute(db, spec, chain_id, block, read)?;
     Ok(match executed.result {
         ExecutionResult::Success { output, .. } => {
             C::abi_decode_returns(output.data()).map_err(|e| format!("undecodable answer: {e}"))

@@ -53,6 +53,9 @@ pub struct SimConfig {
     pub max_state_reads: u64,
     /// How long one call may take, reads included.
     pub call_timeout: Duration,
+    /// The priority fee the proposer's transactions pay (wei per gas): legs run at the next block's base fee
+    /// plus this, the gas price L1 will show them.
+    pub priority_fee: u128,
 }
 
 impl Default for SimConfig {
@@ -63,6 +66,7 @@ impl Default for SimConfig {
             limits: BundleLimits::default(),
             max_state_reads: 5_000,
             call_timeout: Duration::from_secs(2),
+            priority_fee: 1_000_000_000,
         }
     }
 }
@@ -161,6 +165,14 @@ pub enum SimError {
     /// L1 would not even run the call (the configuration asks for more gas than the L1's cap, say).
     #[error("the simulated L1 transaction is invalid: {0}")]
     Invalid(String),
+    /// The proposer cannot pay for its bundle: nobody's message is at fault.
+    #[error("proposer balance low: {balance} wei, the bundle needs {needed} wei")]
+    ProposerBalanceLow {
+        /// What the proposer holds after the in-flight bundles.
+        balance: alloy_primitives::U256,
+        /// What the next call needs at most.
+        needed: alloy_primitives::U256,
+    },
     /// A bundle that is already on its way fails in simulation (its proposal will fail on L1).
     #[error("in-flight bundle {bundle} (last L2 block {last_block_hash}): {reason}")]
     InFlight {

@@ -1,0 +1,445 @@
+//! Bundles that would revert, or do, on L1: a callback that answers only a simulation at gas price 0 gets no
+//! plan; a callback an L1 transaction turns off just ahead of the bundle makes it revert, and the replay
+//! names its sender, who is dropped and cooled down while the rest settles; an L1 bridge message ahead of
+//! the bundle blames nobody. The L1 here makes blocks only when the test's miner asks, so that an L1
+//! transaction can go ahead of a proposal that is already sent.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use alloy::{consensus::TxEip1559, eips::Encodable2718};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_sol_types::{SolCall, SolConstructor};
+use serde_json::json;
+use surge_exex::ProposerEvent;
+use surge_interfaces::{TransactionOrigin, TransactionPool};
+use surge_l1::{LegResult, ProofFuture, ProofRequest, Prover};
+use surge_primitives::{
+    Message,
+    bindings::{bridge::Bridge, test_message_sender::MessageSender, test_receiver::TestMessageReceiver},
+};
+use surge_sync::NoPlan;
+use surge_test_utils::{dev_key, json_rpc, sign_eip1559};
+use tokio::sync::watch;
+
+use crate::{
+    net::{GWEI, Net, start_on_manual_l1, start_proposing, until},
+    ordered::{deploy, status},
+    proposals::{anchor, l1_rpc, mined, succeeded},
+};
+
+/// Mines an L1 block every 50 ms until paused (the L1's clock).
+struct Miner {
+    url: String,
+    paused: Arc<AtomicBool>,
+    mining: Arc<Mutex<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Miner {
+    fn start(url: String) -> Self {
+        let (paused, mining, stop) = (Arc::default(), Arc::default(), Arc::default());
+        let miner = Self { url, paused, mining, stop };
+        let (url, paused, mining, stop) =
+            (miner.url.clone(), miner.paused.clone(), miner.mining.clone(), miner.stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                {
+                    let _mining = mining.lock().unwrap();
+                    if !paused.load(Ordering::SeqCst) {
+                        json_rpc(&url, "evm_mine", json!([]));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        miner
+    }
+
+    /// Stops mining; returns once no block is being made.
+    fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        drop(self.mining.lock().unwrap());
+    }
+
+    fn mine_one(&self) {
+        let _mining = self.mining.lock().unwrap();
+        json_rpc(&self.url, "evm_mine", json!([]));
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Miner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The mock prover, holding back the proofs of proposals with return signals until the test opens it.
+#[derive(Debug)]
+struct SyncGate {
+    inner: Arc<dyn Prover>,
+    open: watch::Receiver<bool>,
+}
+
+impl Prover for SyncGate {
+    fn name(&self) -> String {
+        "gated mock prover".into()
+    }
+
+    fn flags(&self) -> Vec<surge_primitives::ProofFlag> {
+        self.inner.flags()
+    }
+
+    fn prove<'a>(&'a self, request: &'a ProofRequest) -> ProofFuture<'a> {
+        Box::pin(async move {
+            if !request.signal_slots.is_empty() {
+                let _ = self.open.clone().wait_for(|open| *open).await;
+            }
+            self.inner.prove(request).await
+        })
+    }
+}
+
+/// Every proposer event, collected as they come.
+fn collect(net: &Net) -> Arc<Mutex<Vec<ProposerEvent>>> {
+    let mut events = net.proposer.as_ref().expect("the proposer runs").subscribe();
+    let seen: Arc<Mutex<Vec<ProposerEvent>>> = Arc::default();
+    let into = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            into.lock().unwrap().push(e);
+        }
+    });
+    seen
+}
+
+/// The events' kinds and proposals, in order (a proposal's blobs are too long to print).
+fn summary(events: &[ProposerEvent]) -> String {
+    let line = |e: &ProposerEvent| match e {
+        ProposerEvent::Proposed(p) => format!("proposed {} {:?}", p.id, p.l2_blocks),
+        ProposerEvent::Sent { id, .. } => format!("sent {id}"),
+        ProposerEvent::Reverted { id, failure, .. } => format!("reverted {id}: {failure:?}"),
+        ProposerEvent::PreflightFailed { id, failure } => format!("pre-flight {id}: {failure}"),
+        ProposerEvent::Failed { id, reason } => format!("failed {id}: {reason}"),
+        ProposerEvent::RolledBack { id, from, dropped } => format!("rolled back {id} from {from}: {dropped:?}"),
+        ProposerEvent::Finalized { number } => format!("finalized {number}"),
+    };
+    events.iter().map(line).collect::<Vec<_>>().join("; ")
+}
+
+/// The first collected event `pick` takes.
+async fn event<T>(seen: &Mutex<Vec<ProposerEvent>>, what: &str, pick: impl Fn(&ProposerEvent) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = seen.lock().unwrap().iter().find_map(&pick) {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {what} within a minute: {}",
+            summary(&seen.lock().unwrap())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An L1 responder (`TestMessageReceiver`) and an L2 app that sends it a message and consumes its reply in
+/// one transaction (`MessageSender.sendAndConsume`).
+struct RoundTrips {
+    responder: Address,
+    app: Address,
+}
+
+/// A signed round trip and what the watcher answers for it.
+struct RoundTrip {
+    raw: Vec<u8>,
+    hash: B256,
+    answer: Result<Message, NoPlan>,
+}
+
+impl RoundTrips {
+    async fn deploy(net: &Net) -> Self {
+        let responder = deploy(net, true, 6, 0, TestMessageReceiver::BYTECODE.to_vec()).await;
+        let code = [
+            MessageSender::BYTECODE.to_vec(),
+            MessageSender::constructorCall { _bridge: net.protocol.l2.bridge }.abi_encode(),
+        ]
+        .concat();
+        let app = deploy(net, false, 6, 0, code).await;
+        Self { responder, app }
+    }
+
+    /// `who`'s round trip at `nonce` asking the responder for `mode` (`salt` makes otherwise equal ones
+    /// differ), embedding the answer the watcher gives now (a placeholder when it gives none).
+    async fn round_trip(&self, net: &Net, who: u32, nonce: u64, mode: &'static [u8], salt: u32) -> RoundTrip {
+        let me = dev_key(who).address();
+        let out = Message {
+            gasLimit: 1_000_000 + salt,
+            srcOwner: me,
+            destChainId: net.protocol.l1_chain_id,
+            destOwner: me,
+            to: self.responder,
+            data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(mode) }.abi_encode().into(),
+            ..Default::default()
+        };
+        let tx = |back: Message| {
+            let call = MessageSender::sendAndConsumeCall { out: out.clone().into(), back: back.into() };
+            net.l2_tx(who, nonce, self.app, call.abi_encode().into(), U256::ZERO, 3_000_000)
+        };
+        let placeholder = Message {
+            srcChainId: net.protocol.l1_chain_id,
+            destChainId: net.protocol.l2_chain_id,
+            ..Default::default()
+        };
+        let blind = tx(placeholder);
+        let answer = net.watcher.answers(blind.1.clone()).await.map(|plan| plan.messages[0].answers[0].message.clone());
+        let (raw, signed) = match &answer {
+            Ok(answer) => tx(answer.clone()),
+            Err(_) => blind,
+        };
+        RoundTrip { raw, hash: signed.hash, answer }
+    }
+}
+
+/// Sends `data` to `to` on L1 from dev account `who` with a priority fee of 100 gwei (ahead of the
+/// proposer's 1 gwei in the next block); its hash.
+fn l1_call_ahead(net: &Net, who: u32, to: Address, data: Vec<u8>) -> B256 {
+    let from = dev_key(who).address().to_string();
+    let nonce: u64 = surge_test_utils::cast(&["nonce", &from, "--rpc-url", &l1_rpc(net)]).parse().unwrap();
+    let tx = TxEip1559 {
+        chain_id: net.protocol.l1_chain_id,
+        nonce,
+        gas_limit: 300_000,
+        max_fee_per_gas: 200 * GWEI,
+        max_priority_fee_per_gas: 100 * GWEI,
+        to: TxKind::Call(to),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: data.into(),
+    };
+    let signed = sign_eip1559(&dev_key(who), tx);
+    net.l1.pool.add_transaction(TransactionOrigin::External, &signed.encoded_2718()).unwrap();
+    *signed.tx_hash()
+}
+
+/// The L2 `finalized` block number.
+fn finalized(net: &Net) -> u64 {
+    crate::proposer::l2_tag(net, "finalized")
+}
+
+/// Plain transfers from dev account `who` after the sync transaction, each in its own block; their hashes.
+async fn transfers(net: &Net, who: u32, count: u64) -> Vec<B256> {
+    let mut sent = vec![];
+    for nonce in 0..count {
+        let (raw, tx) = net.l2_tx(who, nonce, Address::repeat_byte(0x42), Bytes::new(), U256::from(1), 21_000);
+        net.submit(&raw).unwrap();
+        mined(net, tx.hash).await;
+        sent.push(tx.hash);
+    }
+    sent
+}
+
+/// Holds the proposal of `block` until it is the proposer's next, then lets it go with the miner paused;
+/// once it is sent, `ahead` puts an L1 transaction in front of it and one block includes both. The
+/// proposal's id and L1 transaction.
+async fn race(
+    net: &Net,
+    miner: &Miner,
+    open: &watch::Sender<bool>,
+    seen: &Mutex<Vec<ProposerEvent>>,
+    block: u64,
+    ahead: impl FnOnce() -> B256,
+) -> (u64, B256) {
+    let id = until("the sync block's proposal next in line", || {
+        net.ledger
+            .closed_proposals()
+            .first()
+            .filter(|p| p.blocks.first().is_some_and(|b| b.number == block))
+            .map(|p| p.id)
+    })
+    .await;
+    miner.pause();
+    open.send(true).unwrap();
+    let tx = event(seen, "proposal sent", |e| match e {
+        ProposerEvent::Sent { id: i, tx } if *i == id => Some(*tx),
+        _ => None,
+    })
+    .await;
+    let first = ahead();
+    assert!(net.l1.pool.get(&tx).is_some() && net.l1.pool.get(&first).is_some(), "both wait for the block");
+    miner.mine_one();
+    miner.resume();
+    (id, tx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callback_that_answers_only_at_gas_price_zero_gets_no_plan_and_an_honest_round_trip_settles() {
+    let net = start_proposing(crate::net::rules()).await;
+    let seen = collect(&net);
+    let apps = RoundTrips::deploy(&net).await;
+
+    // The legs run at L1's price: the callback sees a gas price and refuses, so nothing is planned.
+    let attack = apps.round_trip(&net, 7, 0, b"free-reply", 0).await;
+    let refused = attack.answer.expect_err("no answer at L1's gas price");
+    assert!(matches!(&refused, NoPlan::L1LegFailed(r) if r.contains("answers only for free")), "{refused}");
+    net.submit(&attack.raw).unwrap();
+    let reason = net.refused(attack.hash).await;
+    assert!(reason.to_string().contains("answers only for free"), "{reason}");
+
+    let honest = apps.round_trip(&net, 8, 0, b"reply", 0).await;
+    let answer = honest.answer.expect("the honest callback answers");
+    net.submit(&honest.raw).unwrap();
+    let block = mined(&net, honest.hash).await;
+    assert!(succeeded(&net, honest.hash));
+    assert!(anchor(&net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
+    until("the finalized tag past the honest round trip", || (finalized(&net) >= block).then_some(())).await;
+
+    let events = seen.lock().unwrap().clone();
+    assert!(!events.iter().any(|e| matches!(e, ProposerEvent::Reverted { .. })), "no L1 revert: {}", summary(&events));
+    // Without an answer the attacker's transaction cannot consume one: mined, it failed.
+    let mined = net.l2.store.transaction_location(attack.hash).unwrap().is_some();
+    assert!(!mined || !succeeded(&net, attack.hash), "the attack never settles");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_l1_reverts_is_replayed_its_culprit_dropped_and_cooled_down_and_the_rest_settles() {
+    let (open, gate) = watch::channel(false);
+    let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
+    let net = start_on_manual_l1(Arc::new(SyncGate { inner, open: gate })).await;
+    let miner = Miner::start(l1_rpc(&net));
+    let seen = collect(&net);
+    let apps = RoundTrips::deploy(&net).await;
+
+    // The attacker's callback replies while the round trip is planned and built.
+    let attack = apps.round_trip(&net, 7, 0, b"flaky-reply", 0).await;
+    attack.answer.as_ref().expect("planned while the callback replies");
+    net.submit(&attack.raw).unwrap();
+    let block = mined(&net, attack.hash).await;
+    let later = transfers(&net, 5, 3).await;
+
+    // Once its proposal is sent, the attacker turns the callback off on L1, paying to go first.
+    let off = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
+    let (_, reverted) = race(&net, &miner, &open, &seen, block, || l1_call_ahead(&net, 7, apps.responder, off)).await;
+
+    let failure = event(&seen, "the revert", |e| match e {
+        ProposerEvent::Reverted { tx, failure, .. } if *tx == reverted => Some(failure.clone()),
+        _ => None,
+    })
+    .await
+    .expect("the replay fails as L1 did");
+    let legs: Vec<_> = failure.steps.iter().filter_map(|s| s.leg.as_ref()).collect();
+    assert!(
+        matches!(&legs[..], [leg] if matches!(&leg.result, LegResult::Retriable(r) if r.contains("failing for now"))),
+        "{legs:?}"
+    );
+    let (from, dropped) = event(&seen, "the roll-back", |e| match e {
+        ProposerEvent::RolledBack { from, dropped, .. } => Some((*from, dropped.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(from, block, "unwound from the culprit's block");
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].0, attack.hash);
+    let reason = &dropped[0].1;
+    assert!(reason.starts_with("L1 reverted: its L1 call failed") && reason.contains("failing for now"), "{reason}");
+    let st = status(&net, attack.hash).await;
+    assert_eq!(st["result"]["status"], "Rejected", "{st}");
+    assert!(st["result"]["reason"].as_str().unwrap().contains("failing for now"), "{st}");
+
+    // The rest is rebuilt and settles.
+    for tx in &later {
+        mined(&net, *tx).await;
+    }
+    let past = net.l2.store.head().unwrap().header.number;
+    until("the finalized tag past the rebuilt blocks", || (finalized(&net) >= past).then_some(())).await;
+    assert!(net.l2.store.transaction_location(attack.hash).unwrap().is_none(), "the culprit is not in the chain");
+
+    // The attacker turns the callback back on and tries five more times: cooling down, it gets no plan.
+    let on = TestMessageReceiver::setFailingCall { _failing: false }.abi_encode();
+    let on = l1_call_ahead(&net, 7, apps.responder, on);
+    until("the callback on again", || net.l1.store.transaction_location(on).unwrap()).await;
+    for salt in 1..=5 {
+        let again = apps.round_trip(&net, 7, 0, b"flaky-reply", salt).await;
+        again.answer.as_ref().expect("the callback answers again");
+        net.submit(&again.raw).unwrap();
+        let reason = net.refused(again.hash).await;
+        assert!(matches!(&reason, NoPlan::CooledDown(r) if r.contains("cools down")), "{reason}");
+        // The next block turns it away, freeing its nonce for the next try.
+        until("the refused transaction out of the pool", || net.l2.pool.get(&again.hash).is_none().then_some(())).await;
+        let st = status(&net, again.hash).await;
+        assert!(st["result"]["reason"].as_str().unwrap_or_default().contains("cools down"), "{st}");
+    }
+
+    // An honest round trip sent afterwards settles.
+    let honest = apps.round_trip(&net, 8, 0, b"reply", 0).await;
+    honest.answer.as_ref().expect("the honest callback answers");
+    net.submit(&honest.raw).unwrap();
+    let block = mined(&net, honest.hash).await;
+    assert!(succeeded(&net, honest.hash));
+    until("the finalized tag past the honest round trip", || (finalized(&net) >= block).then_some(())).await;
+
+    let events = seen.lock().unwrap().clone();
+    let count = |f: fn(&ProposerEvent) -> bool| events.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, ProposerEvent::Reverted { .. })), 1, "one revert on L1: {}", summary(&events));
+    assert_eq!(count(|e| matches!(e, ProposerEvent::RolledBack { .. })), 1, "one roll-back: {}", summary(&events));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l1_bridge_message_ahead_of_the_bundle_blames_nobody_and_the_range_is_proposed_again() {
+    let (open, gate) = watch::channel(false);
+    let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
+    let net = start_on_manual_l1(Arc::new(SyncGate { inner, open: gate })).await;
+    let miner = Miner::start(l1_rpc(&net));
+    let seen = collect(&net);
+    let apps = RoundTrips::deploy(&net).await;
+
+    let trip = apps.round_trip(&net, 8, 0, b"reply", 0).await;
+    trip.answer.as_ref().expect("planned");
+    net.submit(&trip.raw).unwrap();
+    let block = mined(&net, trip.hash).await;
+    let later = transfers(&net, 5, 2).await;
+
+    // Someone sends an L1 bridge message to L2 just ahead of the bundle: every answer's id moves.
+    let me = dev_key(9).address();
+    let message =
+        Message { srcOwner: me, destChainId: net.protocol.l2_chain_id, destOwner: me, to: me, ..Default::default() };
+    let send = Bridge::sendMessageCall { message }.abi_encode();
+    let mut ahead = B256::ZERO;
+    race(&net, &miner, &open, &seen, block, || {
+        ahead = l1_call_ahead(&net, 9, net.protocol.l1.bridge, send);
+        ahead
+    })
+    .await;
+    let receipt = surge_test_utils::cast(&["receipt", &ahead.to_string(), "status", "--rpc-url", &l1_rpc(&net)]);
+    assert!(receipt == "true" || receipt.starts_with('1'), "the L1 message went out: {receipt}");
+
+    let dropped = event(&seen, "the roll-back", |e| match e {
+        ProposerEvent::RolledBack { dropped, .. } => Some(dropped.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(dropped, [(trip.hash, "L1 reverted, culprit unknown".to_string())]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(net.published().cooldowns().active(now), (0, 0), "nobody cools down");
+    for tx in &later {
+        mined(&net, *tx).await;
+    }
+    let past = net.l2.store.head().unwrap().header.number;
+    until("the finalized tag past the re-proposed range", || (finalized(&net) >= past).then_some(())).await;
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(
+        events.iter().filter(|e| matches!(e, ProposerEvent::Reverted { .. })).count(),
+        1,
+        "{}",
+        summary(&events)
+    );
+}
