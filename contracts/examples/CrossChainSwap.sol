@@ -154,12 +154,28 @@ contract SwapVaultL2 is RoundTripL2 {
         payable
         returns (uint256 out)
     {
-        if (msg.value == 0) revert SV_NO_VALUE();
+        return _swap(minOut, 0, returnMessage);
+    }
+
+    /// @notice `swapETHForTokenViaL1` offering `l1Fee` wei (out of `msg.value`) to the proposer, who pays
+    /// the request's L1 gas: a node that wants its L1 cost covered names the fee in
+    /// `surge_simulateReturnMessage`'s `minFee`. The rest of `msg.value` is swapped.
+    function swapETHForTokenViaL1WithFee(uint256 minOut, uint64 l1Fee, IBridge.Message calldata returnMessage)
+        external
+        payable
+        returns (uint256 out)
+    {
+        return _swap(minOut, l1Fee, returnMessage);
+    }
+
+    function _swap(uint256 minOut, uint64 l1Fee, IBridge.Message calldata returnMessage) private returns (uint256 out) {
+        if (msg.value <= l1Fee) revert SV_NO_VALUE();
+        uint256 amount = msg.value - l1Fee;
         uint256 before = token.balanceOf(msg.sender);
-        bytes32 requestHash = _roundTrip(msg.sender, msg.value, abi.encode(msg.sender, minOut), returnMessage);
+        bytes32 requestHash = _roundTrip(msg.sender, amount, l1Fee, abi.encode(msg.sender, minOut), returnMessage);
         out = token.balanceOf(msg.sender) - before;
         if (out < minOut) revert SV_SLIPPAGE(out, minOut);
-        emit SwapCompleted(requestHash, msg.sender, msg.value, out);
+        emit SwapCompleted(requestHash, msg.sender, amount, out);
     }
 
     function _onAnswer(bytes32, bytes memory result) internal override {

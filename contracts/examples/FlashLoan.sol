@@ -161,9 +161,26 @@ contract FlashLoanExecutorL2 is RoundTripL2 {
         payable
         returns (bytes32 requestHash)
     {
+        return _loan(amount, 0, returnMessage);
+    }
+
+    /// @notice `flashLoanViaL1` offering `l1Fee` wei to the proposer, who pays the request's L1 gas:
+    /// `msg.value` is the loan's fee plus `l1Fee`.
+    function flashLoanViaL1WithFee(uint256 amount, uint64 l1Fee, IBridge.Message calldata returnMessage)
+        external
+        payable
+        returns (bytes32 requestHash)
+    {
+        return _loan(amount, l1Fee, returnMessage);
+    }
+
+    function _loan(uint256 amount, uint64 l1Fee, IBridge.Message calldata returnMessage)
+        private
+        returns (bytes32 requestHash)
+    {
         uint256 fee = FlashLoanFee.compute(amount);
-        if (msg.value != fee) revert FL_FEE_MISMATCH(msg.value, fee);
-        requestHash = _roundTrip(msg.sender, msg.value, abi.encode(msg.sender, amount), returnMessage);
+        if (msg.value != fee + l1Fee) revert FL_FEE_MISMATCH(msg.value, fee + l1Fee);
+        requestHash = _roundTrip(msg.sender, fee, l1Fee, abi.encode(msg.sender, amount), returnMessage);
     }
 
     function _onAnswer(bytes32 requestHash, bytes memory result) internal override {

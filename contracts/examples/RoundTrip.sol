@@ -48,16 +48,20 @@ abstract contract RoundTripL2 is IMessageInvocable {
     }
 
     /// @dev Sends `payload` (and `value` wei) to the L1 peer on behalf of `user` (who owns the request on
-    /// L1: refunds, failing and recalling it), then processes `answer`, which must be the peer's reply.
-    function _roundTrip(address user, uint256 value, bytes memory payload, IBridge.Message calldata answer)
-        internal
-        returns (bytes32 requestHash)
-    {
+    /// L1: refunds, failing and recalling it), offering `fee` wei to whoever relays it on L1 (the proposer,
+    /// who pays the leg's L1 gas), then processes `answer`, which must be the peer's reply.
+    function _roundTrip(
+        address user,
+        uint256 value,
+        uint64 fee,
+        bytes memory payload,
+        IBridge.Message calldata answer
+    ) internal returns (bytes32 requestHash) {
         if (_pending != bytes32(0)) revert RT_BUSY();
         bytes memory data = abi.encodeCall(IMessageInvocable.onMessageInvocation, (payload));
         IBridge.Message memory request = IBridge.Message({
             id: 0,
-            fee: 0,
+            fee: fee,
             gasLimit: bridge.getMessageMinGasLimit(data.length) + L1_CALLBACK_GAS,
             from: address(0),
             srcChainId: 0,
@@ -68,7 +72,7 @@ abstract contract RoundTripL2 is IMessageInvocable {
             value: value,
             data: data
         });
-        (requestHash,) = bridge.sendMessage{value: value}(request);
+        (requestHash,) = bridge.sendMessage{value: value + fee}(request);
         _pending = requestHash;
         // This contract is the answer's destination owner, so it is processed here and nowhere else.
         IBridge.Status status = bridge.processMessage(answer, "");

@@ -112,6 +112,12 @@ struct SyncSection {
     proof_gas_per_message: Option<u64>,
     max_message_gas_limit: Option<u64>,
     min_message_fee: Option<u64>,
+    /// Whether a message's fee must cover its leg's L1 cost (default: yes, but not in dev mode).
+    message_fee_covers_l1: Option<bool>,
+    /// The first cool-down of a culprit's sender, in seconds.
+    culprit_cooldown_secs: Option<u64>,
+    /// Distinct culprit senders through one L1 contract before it cools down.
+    cooldown_target_senders: Option<u64>,
     max_state_reads: Option<u64>,
     call_timeout_ms: Option<u64>,
     hold_max_age_secs: Option<u64>,
@@ -121,7 +127,7 @@ struct SyncSection {
 
 impl SyncSection {
     /// The simulation settings, defaults where unset; each error names its key.
-    fn resolve(&self) -> Result<SimConfig, ConfigError> {
+    fn resolve(&self, dev: bool) -> Result<SimConfig, ConfigError> {
         let d = SimConfig::default();
         let spec = match self.l1_hardfork.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None => d.spec,
@@ -141,6 +147,7 @@ impl SyncSection {
             proof_gas_per_message: self.proof_gas_per_message.unwrap_or(dl.proof_gas_per_message),
             max_message_gas_limit: self.max_message_gas_limit.unwrap_or(dl.max_message_gas_limit),
             min_message_fee: self.min_message_fee.unwrap_or(dl.min_message_fee),
+            fee_covers_l1: self.message_fee_covers_l1.unwrap_or(!dev),
         };
         let fixed = 21_000 + limits.proposal_gas + limits.proof_gas_per_message;
         if fixed >= limits.tx_gas_cap {
@@ -186,6 +193,27 @@ impl SyncSection {
     }
 }
 
+impl SyncSection {
+    /// How culprits cool down: `flag` (`--sync.culprit-cooldown`) over the file, defaults where unset.
+    fn cooldown(&self, flag: Option<u64>) -> Result<surge_exex::CoolDownConfig, ConfigError> {
+        let d = surge_exex::CoolDownConfig::default();
+        let base = match flag
+            .map(|v| ("--sync.culprit-cooldown", v))
+            .or(self.culprit_cooldown_secs.map(|v| ("sync.culprit_cooldown_secs", v)))
+        {
+            Some((field, 0)) => return Err(err(field, "must be at least 1 second")),
+            Some((_, secs)) => Duration::from_secs(secs),
+            None => d.base,
+        };
+        let target_senders = match self.cooldown_target_senders {
+            Some(0) => return Err(err("sync.cooldown_target_senders", "must be at least 1")),
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => d.target_senders,
+        };
+        Ok(surge_exex::CoolDownConfig { base, max: d.max.max(base), target_senders })
+    }
+}
+
 /// The `--sync.hold-*` flags.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HoldFlags {
@@ -195,6 +223,8 @@ pub struct HoldFlags {
     pub max_txs: Option<u64>,
     /// `--sync.hold-per-sender`.
     pub per_sender: Option<u64>,
+    /// `--sync.culprit-cooldown` (seconds).
+    pub culprit_cooldown: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -357,6 +387,8 @@ impl ProtocolOverrides {
 /// Flag values (`None` = not given on the command line).
 #[derive(Debug, Default, Clone)]
 pub struct FlagValues {
+    /// `--dev`.
+    pub dev: bool,
     /// `--config`.
     pub config: Option<PathBuf>,
     /// `--datadir`.
@@ -430,6 +462,8 @@ pub struct Settings {
     pub sync: SimConfig,
     /// How long and how many transactions that consume an answer not received yet wait in the pool.
     pub hold: HoldLimits,
+    /// How culprits of reverted proposals cool down.
+    pub cooldown: surge_exex::CoolDownConfig,
     /// The L2 pool's per-sender limits, lifetime and byte caps.
     pub txpool: crate::txpool_config::TxPoolLimits,
     /// Where proposals end and how far behind the L1 head they anchor.
@@ -443,6 +477,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The txpool watcher's settings.
+    pub fn watcher(&self) -> surge_exex::WatcherConfig {
+        surge_exex::WatcherConfig { cooldown: self.cooldown, ..Default::default() }
+    }
+
     /// Resolves flags > environment > file > defaults.
     pub fn resolve(flags: &FlagValues, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let file = match &flags.config {
@@ -520,8 +559,9 @@ impl Settings {
             },
             durable_every,
             protocol,
-            sync: file.sync.resolve()?,
+            sync: file.sync.resolve(flags.dev)?,
             hold: file.sync.hold(&flags.hold)?,
+            cooldown: file.sync.cooldown(flags.hold.culprit_cooldown)?,
             txpool: file.txpool.resolve(&flags.txpool)?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
             proposer: file.proposer.resolve(&flags.proposer, env)?,
@@ -641,5 +681,23 @@ mod tests {
         assert_eq!(resolve("[proposals]\nanchor_distance = 300\n").unwrap_err().field, "proposals.anchor_distance");
         assert_eq!(resolve("[proposals]\nmax_age = 0\n").unwrap_err().field, "proposals.max_age");
         assert_eq!(resolve("[proposals]\nmax_anchor_lag = 256\n").unwrap_err().field, "proposals.max_anchor_lag");
+
+        // Fees cover the legs' L1 cost outside dev mode unless the file says otherwise.
+        assert!(resolve("").unwrap().sync.limits.fee_covers_l1);
+        assert!(!resolve("[sync]\nmessage_fee_covers_l1 = false\n").unwrap().sync.limits.fee_covers_l1);
+        let dev = FlagValues { dev: true, ..Default::default() };
+        assert!(!Settings::resolve(&dev, &|_| None).unwrap().sync.limits.fee_covers_l1, "not in dev mode");
+        // Cool-downs: the flag over the file, zero refused with the field named.
+        let cool = resolve("[sync]\nculprit_cooldown_secs = 60\ncooldown_target_senders = 5\n").unwrap().cooldown;
+        assert_eq!((cool.base.as_secs(), cool.target_senders), (60, 5));
+        assert_eq!(resolve("").unwrap().cooldown.base.as_secs(), 3600, "an hour by default");
+        let flag = |secs| FlagValues {
+            config: Some(file.clone()),
+            hold: HoldFlags { culprit_cooldown: Some(secs), ..Default::default() },
+            ..Default::default()
+        };
+        assert_eq!(Settings::resolve(&flag(7), &|_| None).unwrap().cooldown.base.as_secs(), 7);
+        assert_eq!(Settings::resolve(&flag(0), &|_| None).unwrap_err().field, "--sync.culprit-cooldown");
+        assert_eq!(resolve("[sync]\ncooldown_target_senders = 0\n").unwrap_err().field, "sync.cooldown_target_senders");
     }
 }

@@ -155,7 +155,7 @@ async fn run_chains(
                 url,
                 &protocol,
                 sharing_pctg,
-                settings.sync,
+                (settings.sync, settings.watcher()),
                 (ledger.clone(), next.clone()),
                 &supervisor,
             )
@@ -185,7 +185,7 @@ async fn run_chains(
             let follow = crate::l1::follow_embedded(
                 &l1,
                 &protocol,
-                (settings.sync, Default::default()),
+                (settings.sync, settings.watcher()),
                 (ledger.clone(), next.clone()),
                 &supervisor,
             )

@@ -31,7 +31,7 @@ pub async fn follow_external(
     url: &str,
     protocol: &ProtocolConfig,
     l2_basefee_sharing_pctg: u8,
-    sync: SimConfig,
+    (sync, watching): (SimConfig, WatcherConfig),
     ledger: (Arc<Ledger>, Arc<NextBlocks>),
     tasks: &Supervisor,
 ) -> eyre::Result<(HeadWatch, Option<(ExtensionInstaller, Watcher)>)> {
@@ -48,7 +48,7 @@ pub async fn follow_external(
     let leg = check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
     let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
     tasks.spawn("l1 head tracker", tracker.run());
-    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger, WatcherConfig::default()));
+    let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger, watching));
     Ok((watch, watcher))
 }
 

@@ -102,6 +102,10 @@ struct Cli {
     /// How many of one sender wait at once [default: 16]. File: [sync] hold_per_sender.
     #[arg(long = "sync.hold-per-sender", value_name = "TXS")]
     hold_per_sender: Option<u64>,
+    /// How long the sender of a transaction that made a proposal revert on L1 is not planned, doubling with
+    /// each repeat [default: 3600]. File: [sync] culprit_cooldown_secs.
+    #[arg(long = "sync.culprit-cooldown", value_name = "SECONDS")]
+    culprit_cooldown: Option<u64>,
 
     /// Most executable transactions per sender; its later in-order ones wait queued [default: 16].
     /// File: [txpool] account_slots.
@@ -181,6 +185,7 @@ struct Cli {
 impl Cli {
     fn flags(&self) -> config::FlagValues {
         config::FlagValues {
+            dev: self.dev,
             config: self.config.clone(),
             datadir: self.datadir.clone(),
             chain: self.chain.clone(),
@@ -199,6 +204,7 @@ impl Cli {
                 max_age: self.hold_max_age,
                 max_txs: self.hold_max_txs,
                 per_sender: self.hold_per_sender,
+                culprit_cooldown: self.culprit_cooldown,
             },
             txpool: surge_node::txpool_config::TxPoolFlags {
                 account_slots: self.txpool_account_slots,

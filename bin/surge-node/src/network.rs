@@ -41,6 +41,8 @@ pub struct NetworkOptions {
     pub proposer: bool,
     /// The proposer's prover instead of the mock one (a test may hold proofs back).
     pub prover: Option<Arc<dyn surge_l1::Prover>>,
+    /// How the L1 leg is simulated and bounded.
+    pub sim: SimConfig,
 }
 
 impl Default for NetworkOptions {
@@ -53,6 +55,7 @@ impl Default for NetworkOptions {
             watcher_config: Default::default(),
             proposer: false,
             prover: None,
+            sim: SimConfig::default(),
         }
     }
 }
@@ -119,7 +122,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let (real_heads, watcher) = crate::l1::follow_embedded(
         &l1,
         &protocol,
-        (SimConfig::default(), options.watcher_config),
+        (options.sim, options.watcher_config),
         (ledger.clone(), next.clone()),
         &supervisor,
     )
@@ -160,6 +163,7 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     let tags = Arc::new(ChainTags::new(0));
     let (proposer, events) = if options.proposer {
         let mut setup = dev_proposer(format!("http://{}", l1.rpc_addr), protocol)?;
+        setup.sim = options.sim;
         if let Some(prover) = options.prover.clone() {
             setup.prover = prover;
         }

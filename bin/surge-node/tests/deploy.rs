@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_primitives::{B256, Bytes};
+use alloy_primitives::{B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use common::{Kill, healthy, number, send};
 use serde_json::json;
@@ -40,6 +40,45 @@ fn anvil(args: &[&str]) -> (Kill, String) {
         std::thread::sleep(Duration::from_millis(100));
     }
     (anvil, l1)
+}
+
+/// On a real chain a message must pay its leg's L1 cost: the old swap, whose message offers no fee, is
+/// answered with the fee it needs and, sent anyway, is refused with the reason.
+fn fee_below_l1_cost_gets_no_plan(l2: &str, vault: &str) {
+    use alloy::eips::Encodable2718;
+    use surge_primitives::{Message, bindings::examples::swap_vault_l2::SwapVaultL2};
+    let key = surge_test_utils::dev_key(3);
+    let vault: alloy_primitives::Address = vault.parse().unwrap();
+    let chain_id = number(&rpc_result(l2, "eth_chainId", json!([])));
+    let l1_chain_id = 31337;
+    let swap = |back: Message| SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: back.into() };
+    let placeholder = Message { srcChainId: l1_chain_id, destChainId: chain_id, ..Default::default() };
+    let data = Bytes::from(swap(placeholder).abi_encode());
+    let request = json!([{ "from": key.address(), "to": vault, "data": data, "value": "0xde0b6b3a7640000" }]);
+    let answer = rpc_result(l2, "surge_simulateReturnMessage", request);
+    assert!(answer["minFee"].as_u64().is_some_and(|fee| fee > 0), "a fee for L1's cost: {answer}");
+    let back: surge_rpc_ext::MessageJson = serde_json::from_value(answer["message"].clone()).unwrap();
+    let tx = surge_test_utils::eip1559_call(
+        chain_id,
+        0,
+        vault,
+        swap(back.into()).abi_encode().into(),
+        U256::from(10u64).pow(U256::from(18)),
+        3_000_000,
+    );
+    let signed = surge_test_utils::sign_eip1559(&key, tx);
+    let raw = format!("0x{}", alloy_primitives::hex::encode(signed.encoded_2718()));
+    let hash = rpc_result(l2, "eth_sendRawTransaction", json!([raw]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = rpc_result(l2, "surge_txStatus", json!({ "txHash": hash }));
+        if status["status"] == "Rejected" {
+            assert!(status["reason"].as_str().unwrap().contains("fee below L1 cost"), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not refused: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -171,6 +210,7 @@ fn deploy_then_run_an_l2_on_anvil() {
         assert!(Instant::now() < deadline, "the L2 did not finalize past the swap");
         std::thread::sleep(Duration::from_millis(500));
     }
+    fee_below_l1_cost_gets_no_plan(&l2, &app("crossChainSwap", "l2Vault"));
     let logs = cast(&["logs", "--from-block", "0", "--address", &inbox, "--rpc-url", &l1, "--json"]);
     let logs: serde_json::Value = serde_json::from_str(&logs).unwrap();
     let addr = |a: String| a.parse::<alloy_primitives::Address>().unwrap();

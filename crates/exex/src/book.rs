@@ -271,6 +271,10 @@ where
         if let Some(reason) = self.cooldowns.refusal(candidate.sender, targets, now) {
             return Err(NoPlan::CooledDown(reason));
         }
+        // The proposer pays each leg on L1: a message must pay at least that.
+        if let Some(m) = plan.messages.iter().find(|m| m.message.fee < m.min_fee) {
+            return Err(NoPlan::FeeBelowL1Cost { message: m.hash, fee: m.message.fee, min: m.min_fee });
+        }
         self.carry_all(factory, prefix, false)?;
         self.apply(factory, &plan, &candidate)?;
         self.bundle = bundle;

@@ -392,6 +392,7 @@ where
                 hash: message.hash(),
                 answers,
                 l1_gas: leg.gas_used,
+                min_fee: extended.min_fee(leg.gas_used),
             });
         }
         let plan = Plan {

@@ -349,7 +349,13 @@ fn the_receipts_say_which_version_of_a_plan_without_answers_went_in() {
         sender: Default::default(),
         nonce: 0,
         l1_block: (0, B256::ZERO),
-        messages: vec![surge_sync::PlannedMessage { message: Message::default(), hash, answers: vec![], l1_gas: 0 }],
+        messages: vec![surge_sync::PlannedMessage {
+            message: Message::default(),
+            hash,
+            answers: vec![],
+            l1_gas: 0,
+            min_fee: 0,
+        }],
     };
     let (first, second) = (plan(B256::repeat_byte(1)), plan(B256::repeat_byte(2)));
     let receipt = |logs: Vec<Log>| {

@@ -134,6 +134,8 @@ pub struct OutboundJson {
     pub hash: B256,
     /// What its L1 leg sends back, in order.
     pub answers: Vec<AnswerJson>,
+    /// The smallest `fee` it must offer to be planned, in wei (its leg's L1 cost where fees must cover it).
+    pub min_fee: u64,
 }
 
 /// `surge_simulateReturnMessage`'s result: Catalyst's `message` and `signalSlot` (the first answer), and
@@ -147,12 +149,14 @@ pub struct SimulateResponse {
     pub signal_slot: B256,
     /// Every outbound message, in the order the call sends them, with its answers.
     pub messages: Vec<OutboundJson>,
+    /// The smallest `fee` the message answered first must offer, in wei.
+    pub min_fee: u64,
 }
 
 impl SimulateResponse {
     /// The response for `plan`, or `None` when none of its messages gets an answer.
     pub fn from_plan(plan: &Plan) -> Option<Self> {
-        let first = plan.messages.iter().flat_map(|m| m.answers.iter()).next()?;
+        let (first, min_fee) = plan.messages.iter().find_map(|m| m.answers.first().map(|a| (a, m.min_fee)))?;
         let messages = plan
             .messages
             .iter()
@@ -164,8 +168,9 @@ impl SimulateResponse {
                     .iter()
                     .map(|a| AnswerJson { message: (&a.message).into(), hash: a.hash, signal_slot: a.slot })
                     .collect(),
+                min_fee: m.min_fee,
             })
             .collect();
-        Some(Self { message: (&first.message).into(), signal_slot: first.slot, messages })
+        Some(Self { message: (&first.message).into(), signal_slot: first.slot, messages, min_fee })
     }
 }

@@ -29,6 +29,9 @@ pub struct PlannedMessage {
     pub answers: Vec<Answer>,
     /// The gas its leg adds to the L1 bundle.
     pub l1_gas: u64,
+    /// The smallest fee it must offer (the node's minimum, or its leg's L1 cost), in wei.
+    #[serde(default)]
+    pub min_fee: u64,
 }
 
 /// A transaction's plan: its outbound messages and their answers, simulated on one L1 block.
@@ -83,6 +86,15 @@ pub enum NoPlan {
     QueueFull,
     /// Its sender, or an L1 contract its legs call, cools down after making proposals revert on L1.
     CooledDown(String),
+    /// A message offers less than its leg costs the proposer on L1.
+    FeeBelowL1Cost {
+        /// The message.
+        message: B256,
+        /// What it offers, in wei.
+        fee: u64,
+        /// What it must offer, in wei.
+        min: u64,
+    },
 }
 
 impl NoPlan {
@@ -102,6 +114,7 @@ impl NoPlan {
             Self::MinedWithoutSlots => "mined without its slots",
             Self::QueueFull => "queue full",
             Self::CooledDown(_) => "cooling down",
+            Self::FeeBelowL1Cost { .. } => "fee below L1 cost",
         }
     }
 }
@@ -119,7 +132,8 @@ impl NoPlan {
             | Self::AnswerTaken
             | Self::AnswerChanged
             | Self::MinedWithoutSlots
-            | Self::CooledDown(_) => true,
+            | Self::CooledDown(_)
+            | Self::FeeBelowL1Cost { .. } => true,
             Self::EarlierPlanDropped
             | Self::BundleGasBudget
             | Self::L1Unavailable(_)
@@ -135,6 +149,9 @@ impl fmt::Display for NoPlan {
         match self {
             Self::L1LegFailed(r) | Self::Reverts(r) | Self::L1Unavailable(r) | Self::CooledDown(r) => {
                 write!(f, "{}: {r}", self.label())
+            }
+            Self::FeeBelowL1Cost { message, fee, min } => {
+                write!(f, "{}: message {message} offers {fee} wei, it must offer at least {min} wei", self.label())
             }
             _ => f.write_str(self.label()),
         }

@@ -72,6 +72,11 @@ pub async fn start_with(rules: ProposalRules) -> Net {
     start_network(rules, false, None, Default::default(), None).await
 }
 
+/// The network with the L1 leg simulated as `sim` says.
+pub async fn start_with_sim(sim: surge_l1::SimConfig) -> Net {
+    start_network_with(rules(), false, None, Default::default(), None, sim).await
+}
+
 /// The network with the txpool watcher's queues set by `watcher`.
 pub async fn start_with_watcher(watcher: surge_exex::WatcherConfig) -> Net {
     start_network(rules(), false, None, watcher, None).await
@@ -100,6 +105,17 @@ async fn start_network(
     watcher_config: surge_exex::WatcherConfig,
     l1_mode: Option<ProductionMode>,
 ) -> Net {
+    start_network_with(rules, proposer, prover, watcher_config, l1_mode, Default::default()).await
+}
+
+async fn start_network_with(
+    rules: ProposalRules,
+    proposer: bool,
+    prover: Option<Arc<dyn surge_l1::Prover>>,
+    watcher_config: surge_exex::WatcherConfig,
+    l1_mode: Option<ProductionMode>,
+    sim: surge_l1::SimConfig,
+) -> Net {
     // RUST_LOG=info shows the node's log with a failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -112,6 +128,7 @@ async fn start_network(
         // has not decided on yet waits for a later block.
         l2_mode: ProductionMode::Interval(Duration::from_millis(200)),
         l1_mode: l1_mode.unwrap_or(NetworkOptions::default().l1_mode),
+        sim,
         proposer,
         prover,
         watcher_config,

@@ -178,11 +178,12 @@ impl RoundTrips {
         Self { responder, app }
     }
 
-    /// `who`'s round trip at `nonce` asking the responder for `mode` (`salt` makes otherwise equal ones
-    /// differ), embedding the answer the watcher gives now (a placeholder when it gives none).
-    async fn round_trip(&self, net: &Net, who: u32, nonce: u64, mode: &'static [u8], salt: u32) -> RoundTrip {
+    /// The calldata of `who`'s round trip asking the responder for `mode` with `fee` (`salt` makes otherwise
+    /// equal ones differ), embedding `back` (a placeholder when `None`).
+    fn call_data(&self, net: &Net, who: u32, (mode, salt, fee): Ask, back: Option<Message>) -> Bytes {
         let me = dev_key(who).address();
         let out = Message {
+            fee,
             gasLimit: 1_000_000 + salt,
             srcOwner: me,
             destChainId: net.protocol.l1_chain_id,
@@ -191,24 +192,39 @@ impl RoundTrips {
             data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(mode) }.abi_encode().into(),
             ..Default::default()
         };
-        let tx = |back: Message| {
-            let call = MessageSender::sendAndConsumeCall { out: out.clone().into(), back: back.into() };
-            net.l2_tx(who, nonce, self.app, call.abi_encode().into(), U256::ZERO, 3_000_000)
-        };
         let placeholder = Message {
             srcChainId: net.protocol.l1_chain_id,
             destChainId: net.protocol.l2_chain_id,
             ..Default::default()
         };
-        let blind = tx(placeholder);
+        let back = back.unwrap_or(placeholder);
+        MessageSender::sendAndConsumeCall { out: out.into(), back: back.into() }.abi_encode().into()
+    }
+
+    /// `who`'s round trip at `nonce` asking the responder for `mode` (`salt` makes otherwise equal ones
+    /// differ), embedding the answer the watcher gives now (a placeholder when it gives none).
+    async fn round_trip(&self, net: &Net, who: u32, nonce: u64, mode: &'static [u8], salt: u32) -> RoundTrip {
+        self.paying(net, who, nonce, (mode, salt, 0)).await
+    }
+
+    /// [`Self::round_trip`] with a message offering a fee (the transaction sends it along).
+    async fn paying(&self, net: &Net, who: u32, nonce: u64, ask: Ask) -> RoundTrip {
+        let tx = |back: Option<Message>| {
+            let data = self.call_data(net, who, ask, back);
+            net.l2_tx(who, nonce, self.app, data, U256::from(ask.2), 3_000_000)
+        };
+        let blind = tx(None);
         let answer = net.watcher.answers(blind.1.clone()).await.map(|plan| plan.messages[0].answers[0].message.clone());
         let (raw, signed) = match &answer {
-            Ok(answer) => tx(answer.clone()),
+            Ok(answer) => tx(Some(answer.clone())),
             Err(_) => blind,
         };
         RoundTrip { raw, hash: signed.hash, answer }
     }
 }
+
+/// What a round trip asks the responder: the mode, a salt, and the fee its message offers.
+type Ask = (&'static [u8], u32, u64);
 
 /// Sends `data` to `to` on L1 from dev account `who` with a priority fee of 100 gwei (ahead of the
 /// proposer's 1 gwei in the next block); its hash.
@@ -442,4 +458,42 @@ async fn an_l1_bridge_message_ahead_of_the_bundle_blames_nobody_and_the_range_is
         "{}",
         summary(&events)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_below_its_l1_cost_gets_no_plan_and_one_that_pays_it_settles() {
+    let mut sim = surge_l1::SimConfig::default();
+    sim.limits.fee_covers_l1 = true;
+    let net = crate::net::start_with_sim(sim).await;
+    let apps = RoundTrips::deploy(&net).await;
+
+    // surge_simulateReturnMessage answers with the fee the message must offer: its leg's L1 cost.
+    let me = dev_key(8).address();
+    let data = apps.call_data(&net, 8, (b"reply", 0, 0), None);
+    let request = json!([{ "from": me, "to": apps.app, "data": data }]);
+    let url = crate::proposals::l2_rpc(&net);
+    let answer =
+        tokio::task::spawn_blocking(move || json_rpc(&url, "surge_simulateReturnMessage", request)).await.unwrap();
+    let min_fee = answer["result"]["minFee"].as_u64().unwrap_or_else(|| panic!("a minimum fee: {answer}"));
+    assert_eq!(answer["result"]["messages"][0]["minFee"].as_u64(), Some(min_fee));
+    // At least the proof allowance at L1's gas price (1 gwei of tip at the least).
+    assert!(min_fee >= sim.limits.proof_gas_per_message * 1_000_000_000, "{min_fee}");
+
+    // Offering nothing: no plan, and the reason says why.
+    let cheap = apps.round_trip(&net, 8, 0, b"reply", 0).await;
+    cheap.answer.as_ref().expect("the answer is given, with the fee it needs");
+    net.submit(&cheap.raw).unwrap();
+    let reason = net.refused(cheap.hash).await;
+    assert!(matches!(reason, NoPlan::FeeBelowL1Cost { fee: 0, min, .. } if min > 0), "{reason}");
+    until("the refused transaction out of the pool", || net.l2.pool.get(&cheap.hash).is_none().then_some(())).await;
+    let st = status(&net, cheap.hash).await;
+    assert!(st["result"]["reason"].as_str().unwrap_or_default().contains("fee below L1 cost"), "{st}");
+
+    // Paying it (with room for L1's price to move): planned, and it settles with its answer.
+    let paid = apps.paying(&net, 8, 0, (b"reply", 0, 2 * min_fee)).await;
+    let answer = paid.answer.expect("answered");
+    net.submit(&paid.raw).unwrap();
+    let block = mined(&net, paid.hash).await;
+    assert!(succeeded(&net, paid.hash));
+    assert!(anchor(&net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
 }

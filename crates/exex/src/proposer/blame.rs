@@ -104,7 +104,7 @@ mod tests {
             })
             .into_iter()
             .collect();
-        PlannedMessage { hash: message.hash(), message, answers, l1_gas: 0 }
+        PlannedMessage { hash: message.hash(), message, answers, l1_gas: 0, min_fee: 0 }
     }
 
     fn plan(tx: u8, messages: Vec<PlannedMessage>) -> Plan {

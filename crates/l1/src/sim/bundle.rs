@@ -127,6 +127,19 @@ impl BundleSimulator {
         self.balance_low
     }
 
+    /// The smallest fee a message whose leg uses `leg_gas` must offer: the configured minimum, or its L1
+    /// cost (the leg and its proof allowance at the bundle's gas price) when fees must cover it.
+    pub fn min_fee(&self, leg_gas: u64) -> u64 {
+        let limits = self.config.limits;
+        let cost = if limits.fee_covers_l1 {
+            let gas = u128::from(leg_gas.saturating_add(limits.proof_gas_per_message));
+            u64::try_from(gas.saturating_mul(self.pricing.gas_price)).unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        cost.max(limits.min_message_fee)
+    }
+
     /// What the bundle's calls pay per gas (the next base fee plus the proposer's tip).
     pub fn gas_price(&self) -> u128 {
         self.pricing.gas_price

@@ -26,6 +26,9 @@ pub struct BundleLimits {
     pub max_message_gas_limit: u64,
     /// The smallest `fee` a message must offer (the proposer pays the L1 gas of every leg).
     pub min_message_fee: u64,
+    /// Whether a message's `fee` must also cover its leg's L1 cost: the gas it adds to the bundle (its call
+    /// and its proof allowance) at the bundle's gas price.
+    pub fee_covers_l1: bool,
 }
 
 impl Default for BundleLimits {
@@ -36,6 +39,7 @@ impl Default for BundleLimits {
             proof_gas_per_message: 1_200_000,
             max_message_gas_limit: 4_000_000,
             min_message_fee: 0,
+            fee_covers_l1: false,
         }
     }
 }
