@@ -404,6 +404,9 @@ fn a_failed_critical_task_stops_the_node_or_with_keep_serving_shows_in_ready() {
     assert!(stderr.contains("critical task failed: proposer panicked"), "{stderr}");
     let node = DevNode::start(dir.path());
     assert_eq!(ready(&node.l2), (200, json!({ "ready": true, "reasons": [] })));
+    // The README's check for a proposer out of funds, on a funded one.
+    let out = common::run_readme_script("## When a proposal reverts on L1", &[("http://127.0.0.1:8547", &node.l2)]);
+    assert_eq!(out.trim(), r#"{"ready":true,"reasons":[]}"#);
     node.stop();
     let logs: String = std::fs::read_dir(dir.path())
         .unwrap()

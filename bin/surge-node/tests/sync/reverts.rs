@@ -264,37 +264,62 @@ async fn transfers(net: &Net, who: u32, count: u64) -> Vec<B256> {
     sent
 }
 
-/// Holds the proposal of `block` until it is the proposer's next, then lets it go with the miner paused;
-/// once it is sent, `ahead` puts an L1 transaction in front of it and one block includes both. The
-/// proposal's id and L1 transaction.
-async fn race(
-    net: &Net,
-    miner: &Miner,
-    open: &watch::Sender<bool>,
-    seen: &Mutex<Vec<ProposerEvent>>,
-    block: u64,
-    ahead: impl FnOnce() -> B256,
-) -> (u64, B256) {
-    let id = until("the sync block's proposal next in line", || {
-        net.ledger
-            .closed_proposals()
-            .first()
-            .filter(|p| p.blocks.first().is_some_and(|b| b.number == block))
-            .map(|p| p.id)
-    })
-    .await;
-    miner.pause();
-    open.send(true).unwrap();
-    let tx = event(seen, "proposal sent", |e| match e {
-        ProposerEvent::Sent { id: i, tx } if *i == id => Some(*tx),
-        _ => None,
-    })
-    .await;
-    let first = ahead();
-    assert!(net.l1.pool.get(&tx).is_some() && net.l1.pool.get(&first).is_some(), "both wait for the block");
-    miner.mine_one();
-    miner.resume();
-    (id, tx)
+/// The dev network on an L1 mined by hand, the proofs of sync proposals held until a race lets them go, the
+/// proposer's events collected, and the round-trip apps deployed.
+struct Racing {
+    net: Net,
+    miner: Miner,
+    open: watch::Sender<bool>,
+    seen: Arc<Mutex<Vec<ProposerEvent>>>,
+    apps: RoundTrips,
+}
+
+impl Racing {
+    async fn start() -> Self {
+        let (open, gate) = watch::channel(false);
+        let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
+        let net = start_on_manual_l1(Arc::new(SyncGate { inner, open: gate })).await;
+        let miner = Miner::start(l1_rpc(&net));
+        let seen = collect(&net);
+        let apps = RoundTrips::deploy(&net).await;
+        Self { net, miner, open, seen, apps }
+    }
+
+    /// `who`'s round trip asking for `mode`, planned and mined; it and its block.
+    async fn mined_round_trip(&self, who: u32, mode: &'static [u8]) -> (RoundTrip, u64) {
+        let trip = self.apps.round_trip(&self.net, who, 0, mode, 0).await;
+        trip.answer.as_ref().expect("planned");
+        self.net.submit(&trip.raw).unwrap();
+        let block = mined(&self.net, trip.hash).await;
+        (trip, block)
+    }
+
+    /// Holds the proposal of `block` until it is the proposer's next, then lets it go with the miner paused;
+    /// once it is sent, `ahead` puts an L1 transaction in front of it and one block includes both. The
+    /// proposal's L1 transaction.
+    async fn race(&self, block: u64, ahead: impl FnOnce() -> B256) -> B256 {
+        let net = &self.net;
+        let id = until("the sync block's proposal next in line", || {
+            net.ledger
+                .closed_proposals()
+                .first()
+                .filter(|p| p.blocks.first().is_some_and(|b| b.number == block))
+                .map(|p| p.id)
+        })
+        .await;
+        self.miner.pause();
+        self.open.send(true).unwrap();
+        let tx = event(&self.seen, "proposal sent", |e| match e {
+            ProposerEvent::Sent { id: i, tx } if *i == id => Some(*tx),
+            _ => None,
+        })
+        .await;
+        let first = ahead();
+        assert!(net.l1.pool.get(&tx).is_some() && net.l1.pool.get(&first).is_some(), "both wait for the block");
+        self.miner.mine_one();
+        self.miner.resume();
+        tx
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -328,25 +353,18 @@ async fn a_callback_that_answers_only_at_gas_price_zero_gets_no_plan_and_an_hone
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bundle_l1_reverts_is_replayed_its_culprit_dropped_and_cooled_down_and_the_rest_settles() {
-    let (open, gate) = watch::channel(false);
-    let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
-    let net = start_on_manual_l1(Arc::new(SyncGate { inner, open: gate })).await;
-    let miner = Miner::start(l1_rpc(&net));
-    let seen = collect(&net);
-    let apps = RoundTrips::deploy(&net).await;
+    let racing = Racing::start().await;
+    let (net, seen, apps) = (&racing.net, &racing.seen, &racing.apps);
 
     // The attacker's callback replies while the round trip is planned and built.
-    let attack = apps.round_trip(&net, 7, 0, b"flaky-reply", 0).await;
-    attack.answer.as_ref().expect("planned while the callback replies");
-    net.submit(&attack.raw).unwrap();
-    let block = mined(&net, attack.hash).await;
-    let later = transfers(&net, 5, 3).await;
+    let (attack, block) = racing.mined_round_trip(7, b"flaky-reply").await;
+    let later = transfers(net, 5, 3).await;
 
     // Once its proposal is sent, the attacker turns the callback off on L1, paying to go first.
     let off = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
-    let (_, reverted) = race(&net, &miner, &open, &seen, block, || l1_call_ahead(&net, 7, apps.responder, off)).await;
+    let reverted = racing.race(block, || l1_call_ahead(net, 7, apps.responder, off)).await;
 
-    let failure = event(&seen, "the revert", |e| match e {
+    let failure = event(seen, "the revert", |e| match e {
         ProposerEvent::Reverted { tx, failure, .. } if *tx == reverted => Some(failure.clone()),
         _ => None,
     })
@@ -357,7 +375,7 @@ async fn a_bundle_l1_reverts_is_replayed_its_culprit_dropped_and_cooled_down_and
         matches!(&legs[..], [leg] if matches!(&leg.result, LegResult::Retriable(r) if r.contains("failing for now"))),
         "{legs:?}"
     );
-    let (from, dropped) = event(&seen, "the roll-back", |e| match e {
+    let (from, dropped) = event(seen, "the roll-back", |e| match e {
         ProposerEvent::RolledBack { from, dropped, .. } => Some((*from, dropped.clone())),
         _ => None,
     })
@@ -367,41 +385,41 @@ async fn a_bundle_l1_reverts_is_replayed_its_culprit_dropped_and_cooled_down_and
     assert_eq!(dropped[0].0, attack.hash);
     let reason = &dropped[0].1;
     assert!(reason.starts_with("L1 reverted: its L1 call failed") && reason.contains("failing for now"), "{reason}");
-    let st = status(&net, attack.hash).await;
+    let st = status(net, attack.hash).await;
     assert_eq!(st["result"]["status"], "Rejected", "{st}");
     assert!(st["result"]["reason"].as_str().unwrap().contains("failing for now"), "{st}");
 
     // The rest is rebuilt and settles.
     for tx in &later {
-        mined(&net, *tx).await;
+        mined(net, *tx).await;
     }
     let past = net.l2.store.head().unwrap().header.number;
-    until("the finalized tag past the rebuilt blocks", || (finalized(&net) >= past).then_some(())).await;
+    until("the finalized tag past the rebuilt blocks", || (finalized(net) >= past).then_some(())).await;
     assert!(net.l2.store.transaction_location(attack.hash).unwrap().is_none(), "the culprit is not in the chain");
 
     // The attacker turns the callback back on and tries five more times: cooling down, it gets no plan.
     let on = TestMessageReceiver::setFailingCall { _failing: false }.abi_encode();
-    let on = l1_call_ahead(&net, 7, apps.responder, on);
+    let on = l1_call_ahead(net, 7, apps.responder, on);
     until("the callback on again", || net.l1.store.transaction_location(on).unwrap()).await;
     for salt in 1..=5 {
-        let again = apps.round_trip(&net, 7, 0, b"flaky-reply", salt).await;
+        let again = apps.round_trip(net, 7, 0, b"flaky-reply", salt).await;
         again.answer.as_ref().expect("the callback answers again");
         net.submit(&again.raw).unwrap();
         let reason = net.refused(again.hash).await;
         assert!(matches!(&reason, NoPlan::CooledDown(r) if r.contains("cools down")), "{reason}");
         // The next block turns it away, freeing its nonce for the next try.
         until("the refused transaction out of the pool", || net.l2.pool.get(&again.hash).is_none().then_some(())).await;
-        let st = status(&net, again.hash).await;
+        let st = status(net, again.hash).await;
         assert!(st["result"]["reason"].as_str().unwrap_or_default().contains("cools down"), "{st}");
     }
 
     // An honest round trip sent afterwards settles.
-    let honest = apps.round_trip(&net, 8, 0, b"reply", 0).await;
+    let honest = apps.round_trip(net, 8, 0, b"reply", 0).await;
     honest.answer.as_ref().expect("the honest callback answers");
     net.submit(&honest.raw).unwrap();
-    let block = mined(&net, honest.hash).await;
-    assert!(succeeded(&net, honest.hash));
-    until("the finalized tag past the honest round trip", || (finalized(&net) >= block).then_some(())).await;
+    let block = mined(net, honest.hash).await;
+    assert!(succeeded(net, honest.hash));
+    until("the finalized tag past the honest round trip", || (finalized(net) >= block).then_some(())).await;
 
     let events = seen.lock().unwrap().clone();
     let count = |f: fn(&ProposerEvent) -> bool| events.iter().filter(|e| f(e)).count();
@@ -411,18 +429,10 @@ async fn a_bundle_l1_reverts_is_replayed_its_culprit_dropped_and_cooled_down_and
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_l1_bridge_message_ahead_of_the_bundle_blames_nobody_and_the_range_is_proposed_again() {
-    let (open, gate) = watch::channel(false);
-    let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
-    let net = start_on_manual_l1(Arc::new(SyncGate { inner, open: gate })).await;
-    let miner = Miner::start(l1_rpc(&net));
-    let seen = collect(&net);
-    let apps = RoundTrips::deploy(&net).await;
-
-    let trip = apps.round_trip(&net, 8, 0, b"reply", 0).await;
-    trip.answer.as_ref().expect("planned");
-    net.submit(&trip.raw).unwrap();
-    let block = mined(&net, trip.hash).await;
-    let later = transfers(&net, 5, 2).await;
+    let racing = Racing::start().await;
+    let (net, seen) = (&racing.net, &racing.seen);
+    let (trip, block) = racing.mined_round_trip(8, b"reply").await;
+    let later = transfers(net, 5, 2).await;
 
     // Someone sends an L1 bridge message to L2 just ahead of the bundle: every answer's id moves.
     let me = dev_key(9).address();
@@ -430,15 +440,16 @@ async fn an_l1_bridge_message_ahead_of_the_bundle_blames_nobody_and_the_range_is
         Message { srcOwner: me, destChainId: net.protocol.l2_chain_id, destOwner: me, to: me, ..Default::default() };
     let send = Bridge::sendMessageCall { message }.abi_encode();
     let mut ahead = B256::ZERO;
-    race(&net, &miner, &open, &seen, block, || {
-        ahead = l1_call_ahead(&net, 9, net.protocol.l1.bridge, send);
-        ahead
-    })
-    .await;
-    let receipt = surge_test_utils::cast(&["receipt", &ahead.to_string(), "status", "--rpc-url", &l1_rpc(&net)]);
+    racing
+        .race(block, || {
+            ahead = l1_call_ahead(net, 9, net.protocol.l1.bridge, send);
+            ahead
+        })
+        .await;
+    let receipt = surge_test_utils::cast(&["receipt", &ahead.to_string(), "status", "--rpc-url", &l1_rpc(net)]);
     assert!(receipt == "true" || receipt.starts_with('1'), "the L1 message went out: {receipt}");
 
-    let dropped = event(&seen, "the roll-back", |e| match e {
+    let dropped = event(seen, "the roll-back", |e| match e {
         ProposerEvent::RolledBack { dropped, .. } => Some(dropped.clone()),
         _ => None,
     })
@@ -447,10 +458,10 @@ async fn an_l1_bridge_message_ahead_of_the_bundle_blames_nobody_and_the_range_is
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(net.published().cooldowns().active(now), (0, 0), "nobody cools down");
     for tx in &later {
-        mined(&net, *tx).await;
+        mined(net, *tx).await;
     }
     let past = net.l2.store.head().unwrap().header.number;
-    until("the finalized tag past the re-proposed range", || (finalized(&net) >= past).then_some(())).await;
+    until("the finalized tag past the re-proposed range", || (finalized(net) >= past).then_some(())).await;
     let events = seen.lock().unwrap().clone();
     assert_eq!(
         events.iter().filter(|e| matches!(e, ProposerEvent::Reverted { .. })).count(),
