@@ -29,7 +29,7 @@ impl Default for CoolDownConfig {
 }
 
 /// One cooled account: how often it was blamed and until when it waits (unix seconds).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Cooling {
     strikes: u32,
     until: u64,
@@ -46,13 +46,17 @@ impl Cooling {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Inner {
     senders: HashMap<Address, Cooling>,
     targets: HashMap<Address, Cooling>,
     /// Culprit senders seen through each target since it last cooled down.
     target_culprits: HashMap<Address, HashSet<Address>>,
 }
+
+/// The cool-downs as they are kept on disk (a restart must not forgive a culprit).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CoolDownSnapshot(Inner);
 
 /// What a blame did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +122,16 @@ impl CoolDowns {
         })
     }
 
+    /// Everything to keep across a restart.
+    pub fn snapshot(&self) -> CoolDownSnapshot {
+        CoolDownSnapshot(self.inner().clone())
+    }
+
+    /// Takes over `snapshot` (kept before a restart).
+    pub fn restore(&self, snapshot: CoolDownSnapshot) {
+        *self.inner() = snapshot.0;
+    }
+
     /// The senders and targets cooling down at `now`.
     pub fn active(&self, now: u64) -> (usize, usize) {
         let inner = self.inner();
@@ -155,6 +169,19 @@ mod tests {
         assert!(refused.contains(&app.to_string()), "{refused}");
         assert_eq!(cool.active(now), (3, 1));
         assert_eq!(cool.active(now + 10_000), (0, 0));
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_strikes_and_the_culprits_seen() {
+        let cool =
+            CoolDowns::new(CoolDownConfig { base: Duration::from_secs(100), target_senders: 2, ..Default::default() });
+        cool.blame(Address::repeat_byte(1), Address::ZERO, 0);
+        let json = serde_json::to_string(&cool.snapshot()).unwrap();
+        let again =
+            CoolDowns::new(CoolDownConfig { base: Duration::from_secs(100), target_senders: 2, ..Default::default() });
+        again.restore(serde_json::from_str(&json).unwrap());
+        assert_eq!(again.blame(Address::repeat_byte(1), Address::ZERO, 0).sender_until, 200, "the second strike");
+        assert_eq!(again.blame(Address::repeat_byte(2), Address::ZERO, 0).target_until, Some(100), "two senders");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::{
     block::{BlockFacts, read_block},
+    cooldown::{CoolDownConfig, CoolDownSnapshot, CoolDowns},
     proposal::{ProposalRecord, ProposalRules, advance},
     store::{Batch, LedgerStore, LedgerStoreError, PlanRecord, Rejection},
 };
@@ -268,6 +269,21 @@ impl Ledger {
         let at = now();
         let rejections = rejected.into_iter().map(|(tx, reason)| (tx, Rejection { reason, at })).collect();
         self.store.write(Batch { rejections, ..Default::default() })
+    }
+
+    /// Records the cool-downs, durably (a restart must not forgive a culprit).
+    pub fn record_cooldowns(&self, cooldowns: CoolDownSnapshot) -> Result<(), LedgerStoreError> {
+        self.store.write(Batch { cooldowns: Some(cooldowns), ..Default::default() })
+    }
+
+    /// Cool-downs growing by `config`, as last recorded (a restart forgives no culprit).
+    pub fn cooldowns(&self, config: CoolDownConfig) -> CoolDowns {
+        let cooldowns = CoolDowns::new(config);
+        match self.store.load() {
+            Ok(loaded) => loaded.cooldowns.into_iter().for_each(|c| cooldowns.restore(c)),
+            Err(e) => warn!("reading the recorded cool-downs: {e}"),
+        }
+        cooldowns
     }
 
     /// The recorded rejection of transaction `tx`.

@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use surge_sync::Plan;
 
-use crate::proposal::ProposalRecord;
+use crate::{cooldown::CoolDownSnapshot, proposal::ProposalRecord};
 
 /// Proposal id → JSON record.
 const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals");
@@ -83,6 +83,8 @@ pub struct Batch {
     pub tip: Option<(u64, B256)>,
     /// Rejections to record (replacing those of the same transaction).
     pub rejections: Vec<(B256, Rejection)>,
+    /// The cool-downs, if they changed.
+    pub cooldowns: Option<CoolDownSnapshot>,
 }
 
 impl Batch {
@@ -94,6 +96,7 @@ impl Batch {
             && self.delete_plans.is_empty()
             && self.rejections.is_empty()
             && self.tip.is_none()
+            && self.cooldowns.is_none()
     }
 }
 
@@ -106,6 +109,8 @@ pub struct Loaded {
     pub plans: Vec<(B256, PlanRecord)>,
     /// The last block accounted for.
     pub tip: Option<(u64, B256)>,
+    /// The cool-downs last recorded.
+    pub cooldowns: Option<CoolDownSnapshot>,
 }
 
 /// The ledger's store.
@@ -163,7 +168,11 @@ impl LedgerStore {
             Some(_) => return Err(self.error("decoding the tip", "not 40 bytes")),
             None => None,
         };
-        Ok(Loaded { proposals, plans, tip })
+        let cooldowns = match meta.get("cooldowns").map_err(|e| self.error("reading the cool-downs", e))? {
+            Some(v) => Some(serde_json::from_slice(v.value()).map_err(|e| self.error("decoding the cool-downs", e))?),
+            None => None,
+        };
+        Ok(Loaded { proposals, plans, tip, cooldowns })
     }
 
     /// Applies `batch` in one transaction.
@@ -190,6 +199,10 @@ impl LedgerStore {
             if let Some((number, hash)) = batch.tip {
                 let value = [number.to_be_bytes().as_slice(), hash.as_slice()].concat();
                 meta.insert("tip", value.as_slice()).map_err(|e| self.error("writing the tip", e))?;
+            }
+            if let Some(c) = &batch.cooldowns {
+                let json = serde_json::to_vec(c).map_err(|e| self.error("encoding the cool-downs", e))?;
+                meta.insert("cooldowns", json.as_slice()).map_err(|e| self.error("writing the cool-downs", e))?;
             }
             let mut rejections = tx.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
             for (tx_hash, r) in &batch.rejections {

@@ -33,7 +33,7 @@ use tracing::{info, warn};
 
 use crate::{
     NextBlock,
-    cooldown::{CoolDownConfig, CoolDowns},
+    cooldown::CoolDownConfig,
     ledger::Ledger,
     next::NextBlocks,
     presim::{Candidate, L2Protocol, PendingL2},
@@ -115,7 +115,7 @@ impl std::fmt::Debug for Control {
 pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>, next: Arc<NextBlocks>) -> (Watcher, WatcherInputs) {
     let txs = mpsc::channel(config.queue.max(1));
     let control = mpsc::channel(config.control_queue.max(1));
-    let handle = Arc::new(PublishedPlans::new(Arc::new(CoolDowns::new(config.cooldown))));
+    let handle = Arc::new(PublishedPlans::new(Arc::new(ledger.cooldowns(config.cooldown))));
     let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
     (watcher, WatcherInputs { txs, control, handle, ledger, next, no_queue: config.queue == 0 })
 }

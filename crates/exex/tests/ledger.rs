@@ -407,3 +407,23 @@ async fn a_head_unwound_and_rebuilt_while_the_ledger_was_down_is_read_again() {
     let open = two.ledger.open_proposal().unwrap();
     assert_eq!(open.blocks.iter().map(|b| (b.number, b.hash)).collect::<Vec<_>>(), [(1, second.hash)]);
 }
+
+#[test]
+fn a_restart_forgives_no_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let open = || Ledger::open(LedgerStore::open(&path).unwrap(), ProposalRules::default()).unwrap();
+    let config = surge_exex::CoolDownConfig::default();
+    let (culprit, app) = (alloy_primitives::Address::repeat_byte(7), alloy_primitives::Address::repeat_byte(9));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    {
+        let ledger = open();
+        let cooldowns = ledger.cooldowns(config);
+        assert_eq!(cooldowns.refusal(culprit, [app], now), None, "a fresh ledger holds nobody back");
+        cooldowns.blame(culprit, app, now);
+        ledger.record_cooldowns(cooldowns.snapshot()).unwrap();
+    }
+    let restored = open().cooldowns(config);
+    assert!(restored.refusal(culprit, [app], now).is_some_and(|r| r.contains("cools down")));
+    assert_eq!(restored.blame(culprit, app, now).sender_until, now + 2 * 3600, "its second strike doubles");
+}

@@ -104,7 +104,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     /// steps did: a culprit is dropped and cooled down, an unknown one drops the proposal's plans, a
     /// failure outside the legs drops nobody; each rolls the unproposed blocks back to be rebuilt (a
     /// proposal without plans whose pre-flight failed outside the legs is retried as it is, unless its
-    /// anchor is gone). Then, or when the inbox moved, the next attempt may go at once (returns true).
+    /// anchor is gone). After a culprit's or an unknown one's roll-back, or when the inbox moved, the next
+    /// attempt may go at once (returns true).
     async fn failed(
         &self,
         record: &crate::proposal::ProposalRecord,
@@ -152,18 +153,26 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             Some(failure) => blame::judge(record, failure),
             None => blame::Verdict::NotTheLegs { reason: "L1 reverted it; its replay did not".into() },
         };
-        let dropped = match verdict {
+        // Who was dropped, and whether the next attempt may go at once (a failure outside the legs waits for
+        // the next L1 head, so that one that persists does not roll back in a loop).
+        let (dropped, at_once) = match verdict {
             blame::Verdict::Culprit { tx, sender, target, reason } => {
                 let blamed = self.cooldowns.blame(sender, target, crate::ledger::now());
                 warn!(proposal = record.id, %tx, %sender, %target, ?blamed, "proposer: culprit found: {reason}");
-                vec![(tx, format!("L1 reverted: {reason}"))]
+                let (ledger, kept) = (self.ledger.clone(), self.cooldowns.snapshot());
+                match tokio::task::spawn_blocking(move || ledger.record_cooldowns(kept)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!("proposer: recording the cool-downs: {e}"),
+                    Err(e) => warn!("proposer: recording the cool-downs: {e}"),
+                }
+                (vec![(tx, format!("L1 reverted: {reason}"))], true)
             }
             blame::Verdict::Unknown { reason } => {
                 // Nobody to blame: the range is rebuilt without its sync plans, and an operator looks.
                 metrics::counter!("surge_proposal_culprit_unknown_total").increment(1);
                 warn!(proposal = record.id, "proposer: ALERT: L1 reverted the bundle, culprit unknown: {reason}");
                 let why = "L1 reverted, culprit unknown".to_string();
-                record.plans.iter().map(|p| (p.tx_hash, why.clone())).collect()
+                (record.plans.iter().map(|p| (p.tx_hash, why.clone())).collect(), true)
             }
             blame::Verdict::NotTheLegs { reason } => {
                 let stale_anchor = failure.as_ref().is_some_and(|f| f.anchor_unavailable);
@@ -174,13 +183,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     return false;
                 }
                 info!(proposal = record.id, "proposer: not the legs' failure, re-planning: {reason}");
-                vec![]
+                (vec![], false)
             }
         };
         match self.roll_back(record, dropped).await {
             Ok(event) => {
                 let _ = self.events.send(event);
-                true
+                at_once
             }
             Err(reason) => {
                 warn!(proposal = record.id, "proposer: rolling back: {reason}");
