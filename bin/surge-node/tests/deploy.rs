@@ -10,14 +10,19 @@ use std::{
 };
 
 use alloy_primitives::{B256, Bytes, U256};
-use alloy_sol_types::SolCall;
+use alloy_sol_types::{SolCall, SolConstructor};
 use common::{Kill, healthy, number, send};
 use serde_json::json;
-use surge_primitives::bindings::{
-    anchor::Anchor,
-    bridge::Bridge,
-    examples::{constant_product_pool::ConstantProductPool, swap_vault_l1::SwapVaultL1},
-    inbox::RealTimeInbox,
+use surge_primitives::{
+    Message,
+    bindings::{
+        anchor::Anchor,
+        bridge::Bridge,
+        examples::{constant_product_pool::ConstantProductPool, swap_vault_l1::SwapVaultL1},
+        inbox::RealTimeInbox,
+        test_message_sender::MessageSender,
+        test_receiver::TestMessageReceiver,
+    },
 };
 use surge_test_utils::{anvil_bin, call_trace, cast, free_port, json_rpc, rpc_result, runs_in_order};
 
@@ -46,7 +51,7 @@ fn anvil(args: &[&str]) -> (Kill, String) {
 /// answered with the fee it needs and, sent anyway, is refused with the reason.
 fn fee_below_l1_cost_gets_no_plan(l2: &str, vault: &str) {
     use alloy::eips::Encodable2718;
-    use surge_primitives::{Message, bindings::examples::swap_vault_l2::SwapVaultL2};
+    use surge_primitives::bindings::examples::swap_vault_l2::SwapVaultL2;
     let key = surge_test_utils::dev_key(3);
     let vault: alloy_primitives::Address = vault.parse().unwrap();
     let chain_id = number(&rpc_result(l2, "eth_chainId", json!([])));
@@ -79,6 +84,40 @@ fn fee_below_l1_cost_gets_no_plan(l2: &str, vault: &str) {
         assert!(Instant::now() < deadline, "not refused: {status}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `surge-node --chain` on what `deploy` wrote to `out`, its data and log (`node.log`) in `dir`, answering;
+/// the process and its endpoint.
+fn run_l2(out: &std::path::Path, dir: &std::path::Path) -> (Kill, String) {
+    let l2_port = free_port();
+    let node = Kill(
+        Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .arg("--chain")
+            .arg(out.join("l2-genesis.json"))
+            .arg("--config")
+            .arg(out.join("surge-node.toml"))
+            .arg("--datadir")
+            .arg(dir.join("data"))
+            .args(["--http.port", &l2_port.to_string()])
+            // The deployer (dev account 0) owns the proposer Multicall; dev account 1 signs mock proofs.
+            .env("SURGE_PROPOSER_KEY", hex_key(0))
+            .env("SURGE_MOCK_PROVER_KEY", hex_key(1))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("node.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let l2 = format!("http://127.0.0.1:{l2_port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !healthy(&l2) {
+        assert!(
+            Instant::now() < deadline,
+            "the L2 did not start: {}",
+            std::fs::read_to_string(dir.join("node.log")).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (node, l2)
 }
 
 #[test]
@@ -121,34 +160,7 @@ fn deploy_then_run_an_l2_on_anvil() {
     assert_eq!(cast(&["balance", &app("flashLoan", "l1LendingPool"), "--rpc-url", &l1]), "2000000000000000000");
 
     // The L2 on it.
-    let l2_port = free_port();
-    let _node = Kill(
-        Command::new(env!("CARGO_BIN_EXE_surge-node"))
-            .arg("--chain")
-            .arg(out.join("l2-genesis.json"))
-            .arg("--config")
-            .arg(out.join("surge-node.toml"))
-            .arg("--datadir")
-            .arg(dir.path().join("data"))
-            .args(["--http.port", &l2_port.to_string()])
-            // The deployer (dev account 0) owns the proposer Multicall; dev account 1 signs mock proofs.
-            .env("SURGE_PROPOSER_KEY", hex_key(0))
-            .env("SURGE_MOCK_PROVER_KEY", hex_key(1))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("node.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let l2 = format!("http://127.0.0.1:{l2_port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !healthy(&l2) {
-        assert!(
-            Instant::now() < deadline,
-            "the L2 did not start: {}",
-            std::fs::read_to_string(dir.path().join("node.log")).unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_node, l2) = run_l2(&out, dir.path());
     // The node checked the L1 leg's fast-signal path on anvil through the remote view.
     let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
     assert!(log.contains("the L1 fast-signal path checks out"), "{log}");
@@ -348,4 +360,253 @@ fn deploy_keeps_the_public_dev_keys_off_a_real_chain_and_reads_keys_from_files()
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("DEPLOYER_PRIVATE_KEY") && help.contains("--deployer-key-file"), "{help}");
     no_key_in(&help);
+}
+
+/// Signs and sends a transaction from dev account `who` at `rpc` (its next nonce, `tip` wei of priority fee);
+/// its hash.
+fn send_signed(rpc: &str, who: u32, to: alloy_primitives::TxKind, data: Vec<u8>, value: U256, tip: u128) -> String {
+    use alloy::eips::Encodable2718;
+    let key = surge_test_utils::dev_key(who);
+    let nonce = number(&rpc_result(rpc, "eth_getTransactionCount", json!([key.address(), "pending"])));
+    let tx = alloy::consensus::TxEip1559 {
+        chain_id: number(&rpc_result(rpc, "eth_chainId", json!([]))),
+        nonce,
+        gas_limit: 3_000_000,
+        max_fee_per_gas: 2 * tip + 100_000_000_000,
+        max_priority_fee_per_gas: tip,
+        to,
+        value,
+        access_list: Default::default(),
+        input: data.into(),
+    };
+    let raw = surge_test_utils::sign_eip1559(&key, tx).encoded_2718();
+    rpc_result(rpc, "eth_sendRawTransaction", json!([format!("0x{}", alloy_primitives::hex::encode(raw))]))
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Waits for the receipt of `tx` at `rpc`.
+fn receipt(rpc: &str, tx: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = rpc_result(rpc, "eth_getTransactionReceipt", json!([tx]));
+        if !r.is_null() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no receipt for {tx}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The proposer's pending transactions on anvil (`txpool_content`): hash and input of each.
+fn proposer_pending(l1: &str) -> Vec<(String, String)> {
+    let content = rpc_result(l1, "txpool_content", json!([]));
+    let from = format!("{:?}", surge_test_utils::dev_key(0).address());
+    let by_sender = content["pending"].as_object().cloned().unwrap_or_default();
+    by_sender
+        .iter()
+        .filter(|(sender, _)| sender.eq_ignore_ascii_case(&from))
+        .flat_map(|(_, txs)| txs.as_object().cloned().unwrap_or_default().into_values())
+        .map(|tx| (tx["hash"].as_str().unwrap().to_string(), tx["input"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// An L2 on anvil (`deploy`, then `--chain`) with an L1 responder (`TestMessageReceiver`) and an L2 app
+/// that consumes its answer in the same transaction (`MessageSender.sendAndConsume`).
+struct Responding {
+    _anvil: Kill,
+    l1: String,
+    dir: tempfile::TempDir,
+    _node: Kill,
+    l2: String,
+    l1_bridge: alloy_primitives::Address,
+    responder: alloy_primitives::Address,
+    app: alloy_primitives::Address,
+}
+
+impl Responding {
+    fn start() -> Self {
+        let (anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("deployed");
+        let deployed = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+            .args(["deploy", "--l1.rpc-url", &l1, "--bridge-funding", "5", "--no-example-apps", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+        let addresses: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("addresses.json")).unwrap()).unwrap();
+        let l2_bridge = addresses["protocol"]["l2"]["bridge"].as_str().unwrap().parse().unwrap();
+        let l1_bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap().parse().unwrap();
+        let (node, l2) = run_l2(&out, dir.path());
+        let created = |rpc: &str, code: Vec<u8>| -> alloy_primitives::Address {
+            let tx = send_signed(rpc, 6, alloy_primitives::TxKind::Create, code, U256::ZERO, 1_000_000_000);
+            receipt(rpc, &tx)["contractAddress"].as_str().unwrap().parse().unwrap()
+        };
+        let responder = created(&l1, TestMessageReceiver::BYTECODE.to_vec());
+        let app = created(
+            &l2,
+            [MessageSender::BYTECODE.to_vec(), MessageSender::constructorCall { _bridge: l2_bridge }.abi_encode()]
+                .concat(),
+        );
+        Self { _anvil: anvil, l1, dir, _node: node, l2, l1_bridge, responder, app }
+    }
+
+    /// The calldata of `who`'s round trip asking the responder for `mode`, offering `fee`, embedding `back`.
+    fn data(&self, who: u32, mode: &'static [u8], fee: u64, back: Message) -> Vec<u8> {
+        let me = surge_test_utils::dev_key(who).address();
+        let out = Message {
+            fee,
+            gasLimit: 1_000_000,
+            srcOwner: me,
+            destChainId: 31337,
+            destOwner: me,
+            to: self.responder,
+            data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(mode) }.abi_encode().into(),
+            ..Default::default()
+        };
+        MessageSender::sendAndConsumeCall { out: out.into(), back: back.into() }.abi_encode()
+    }
+
+    /// What `surge_simulateReturnMessage` answers for `who`'s round trip offering `fee`.
+    fn simulate(&self, who: u32, mode: &'static [u8], fee: u64) -> serde_json::Value {
+        let l2_chain = number(&rpc_result(&self.l2, "eth_chainId", json!([])));
+        let placeholder = Message { srcChainId: 31337, destChainId: l2_chain, ..Default::default() };
+        let data = Bytes::from(self.data(who, mode, fee, placeholder));
+        let from = surge_test_utils::dev_key(who).address();
+        let request = json!([{ "from": from, "to": self.app, "data": data, "value": format!("0x{fee:x}") }]);
+        json_rpc(&self.l2, "surge_simulateReturnMessage", request)
+    }
+
+    /// Sends `who`'s round trip with the answer L1 gives and twice the fee it asks; its hash.
+    fn send(&self, who: u32, mode: &'static [u8]) -> String {
+        let fee = 2 * self.simulate(who, mode, 0)["result"]["minFee"].as_u64().unwrap();
+        let answer = self.simulate(who, mode, fee);
+        let back: surge_rpc_ext::MessageJson = serde_json::from_value(answer["result"]["message"].clone()).unwrap();
+        let data = self.data(who, mode, fee, back.into());
+        send_signed(&self.l2, who, alloy_primitives::TxKind::Call(self.app), data, U256::from(fee), 1_000_000_000)
+    }
+
+    /// With anvil mining only when told, sends `who`'s round trip, lets the proposals before its own land one
+    /// by one, then once its own is pending puts `ahead` (sent by `ahead_from` with a higher tip) in front of
+    /// it in the next block; the round trip, its L2 block and the bundle's L1 transaction.
+    fn race(
+        &self,
+        who: u32,
+        mode: &'static [u8],
+        ahead_from: u32,
+        ahead: (alloy_primitives::Address, Vec<u8>),
+    ) -> (String, u64, String) {
+        rpc_result(&self.l1, "evm_setIntervalMining", json!([0]));
+        let trip = self.send(who, mode);
+        let block = number(&receipt(&self.l2, &trip)["blockNumber"]);
+        let deferred = alloy_primitives::hex::encode(RealTimeInbox::tentativeProposeCall::SELECTOR);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let bundle = loop {
+            let pending = proposer_pending(&self.l1);
+            if let Some((hash, _)) = pending.iter().find(|(_, input)| input.contains(&deferred)) {
+                break hash.clone();
+            }
+            if !pending.is_empty() {
+                rpc_result(&self.l1, "evm_mine", json!([]));
+            }
+            assert!(Instant::now() < deadline, "the round trip's proposal was not sent");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        send_signed(
+            &self.l1,
+            ahead_from,
+            alloy_primitives::TxKind::Call(ahead.0),
+            ahead.1,
+            U256::ZERO,
+            100_000_000_000,
+        );
+        rpc_result(&self.l1, "evm_mine", json!([]));
+        rpc_result(&self.l1, "evm_setIntervalMining", json!([1]));
+        assert_eq!(receipt(&self.l1, &bundle)["status"], "0x0", "anvil reverted the bundle");
+        (trip, block, bundle)
+    }
+
+    /// Waits until `tx` is rejected; its reason.
+    fn rejected(&self, tx: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = rpc_result(&self.l2, "surge_txStatus", json!({ "txHash": tx }));
+            if status["status"] == "Rejected" {
+                return status["reason"].as_str().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "{tx} was not rejected: {status}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until the L2 finalizes its current head.
+    fn finalized_past_now(&self) {
+        let past = number(&rpc_result(&self.l2, "eth_blockNumber", json!([])));
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while number(&rpc_result(&self.l2, "eth_getBlockByNumber", json!(["finalized", false]))["number"]) < past {
+            assert!(Instant::now() < deadline, "the L2 did not finalize past block {past}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap()
+    }
+
+    /// How many of the proposer's transactions anvil reverted.
+    fn proposer_reverts(&self) -> usize {
+        let head = number(&rpc_result(&self.l1, "eth_blockNumber", json!([])));
+        let proposer = surge_test_utils::dev_key(0).address();
+        let mut reverts = 0;
+        for n in 0..=head {
+            let block = rpc_result(&self.l1, "eth_getBlockByNumber", json!([format!("0x{n:x}"), true]));
+            for tx in block["transactions"].as_array().unwrap() {
+                let from: alloy_primitives::Address = tx["from"].as_str().unwrap().parse().unwrap();
+                if from == proposer && receipt(&self.l1, tx["hash"].as_str().unwrap())["status"] == "0x0" {
+                    reverts += 1;
+                }
+            }
+        }
+        reverts
+    }
+}
+
+#[test]
+fn on_anvil_a_callback_that_tells_simulation_apart_a_bundle_anvil_refuses_and_a_message_ahead_are_survived() {
+    let net = Responding::start();
+
+    // A callback that answers only at gas price 0 gets no answer at L1's price: nothing to plan.
+    let free = net.simulate(7, b"free-reply", 0);
+    assert_eq!(free["error"]["code"], -32000, "{free}");
+    assert!(free["error"]["data"].as_str().unwrap_or_default().contains("answers only for free"), "{free}");
+
+    // An L1 bridge message lands just ahead of an honest round trip's bundle: nobody is to blame, the range
+    // is rebuilt without the plan and proposed again.
+    let me = surge_test_utils::dev_key(9).address();
+    let l2_chain = number(&rpc_result(&net.l2, "eth_chainId", json!([])));
+    let message = Message { srcOwner: me, destChainId: l2_chain, destOwner: me, to: me, ..Default::default() };
+    let send = Bridge::sendMessageCall { message }.abi_encode();
+    let (honest, _, _) = net.race(8, b"reply", 9, (net.l1_bridge, send));
+    assert_eq!(net.rejected(&honest), "L1 reverted, culprit unknown");
+    net.finalized_past_now();
+
+    // The attacker's callback answers while its round trip is planned; once its bundle is sent, it turns
+    // the callback off on L1. The replay names it: it leaves with the L1 reason and cools down.
+    let off = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
+    let (attack, attack_block, _) = net.race(7, b"flaky-reply", 7, (net.responder, off));
+    let reason = net.rejected(&attack);
+    assert!(reason.contains("L1 reverted") && reason.contains("failing for now"), "{reason}");
+    let log = net.log();
+    assert!(log.contains("culprit found"), "{log}");
+    assert!(log.contains(&format!("from={attack_block}")), "unwound from the attacker's block {attack_block}");
+    net.finalized_past_now();
+
+    // The honest sender was not cooled down: its next round trip settles.
+    let again = net.send(8, b"reply");
+    assert_eq!(receipt(&net.l2, &again)["status"], "0x1");
+    net.finalized_past_now();
+    assert_eq!(net.proposer_reverts(), 2, "the proposer paid for one reverted bundle per race");
 }
