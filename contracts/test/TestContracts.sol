@@ -23,7 +23,8 @@ contract TestMessageReceiver {
     /// @notice Behaviour by data: empty records; "revert" fails; "flaky" fails while `failing` is set;
     /// "burn" spins until out of gas; "reply" sends a message back to the sender chain; "flaky-reply"
     /// fails while `failing` is set and replies otherwise; "free-reply" replies only to a transaction that
-    /// pays no gas price (a callback that tells a simulation from the real thing) and fails otherwise.
+    /// pays no gas price (a callback that tells a simulation from the real thing) and fails otherwise;
+    /// "heavy-reply" reads 600 storage slots no earlier call read (a leg heavy on cold L1 state), then replies.
     function onMessageInvocation(bytes calldata data) external payable {
         seenGas = gasleft();
         IBridge.Context memory ctx = IBridge(msg.sender).context();
@@ -44,6 +45,17 @@ contract TestMessageReceiver {
         }
         if (mode == keccak256("free-reply")) {
             if (tx.gasprice != 0) revert("answers only for free");
+            _reply(ctx);
+        }
+        if (mode == keccak256("heavy-reply")) {
+            uint256 acc;
+            uint256 base = 1000 + calls * 1000;
+            for (uint256 i = 0; i < 600; i++) {
+                assembly {
+                    acc := add(acc, sload(add(base, i)))
+                }
+            }
+            seenValue += acc;
             _reply(ctx);
         }
         if (mode == keccak256("reply")) _reply(ctx);

@@ -77,6 +77,11 @@ pub async fn start_with_sim(sim: surge_l1::SimConfig) -> Net {
     start_network_with(rules(), false, None, Default::default(), None, sim).await
 }
 
+/// [`start_with_sim`] with the proposer sending closed proposals to the L1.
+pub async fn start_proposing_with_sim(sim: surge_l1::SimConfig) -> Net {
+    start_network_with(rules(), true, None, Default::default(), None, sim).await
+}
+
 /// The network with the txpool watcher's queues set by `watcher`.
 pub async fn start_with_watcher(watcher: surge_exex::WatcherConfig) -> Net {
     start_network(rules(), false, None, watcher, None).await

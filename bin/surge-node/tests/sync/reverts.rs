@@ -17,7 +17,7 @@ use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::{SolCall, SolConstructor};
 use serde_json::json;
 use surge_exex::ProposerEvent;
-use surge_interfaces::{TransactionOrigin, TransactionPool};
+use surge_interfaces::{ChainControl, TransactionOrigin, TransactionPool};
 use surge_l1::{LegResult, ProofFuture, ProofRequest, Prover};
 use surge_primitives::{
     Message,
@@ -507,4 +507,36 @@ async fn a_message_below_its_l1_cost_gets_no_plan_and_one_that_pays_it_settles()
     let block = mined(&net, paid.hash).await;
     assert!(succeeded(&net, paid.hash));
     assert!(anchor(&net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_legs_heavy_on_cold_l1_state_settle_without_a_pre_flight_failure() {
+    // Each leg reads 600 slots no other read, under a budget of 1,000 per simulated call: every leg fits
+    // its own budget, the three together do not fit one.
+    let sim = surge_l1::SimConfig { max_state_reads: 1_000, ..Default::default() };
+    let net = crate::net::start_proposing_with_sim(sim).await;
+    let seen = collect(&net);
+    let apps = RoundTrips::deploy(&net).await;
+    // Each asks after the plans before it (its answer's id follows theirs), all for one block.
+    net.l2.control.pause_production();
+    let mut trips = vec![];
+    for who in [7, 8, 9] {
+        // Room for 600 cold reads in the callback's gas (the salt raises the message's gas limit, of which the
+        // bridge keeps 800,000).
+        let trip = apps.round_trip(&net, who, 0, b"heavy-reply", 1_500_000).await;
+        trip.answer.as_ref().expect("a leg within its budget is planned");
+        net.submit(&trip.raw).unwrap();
+        net.planned(trip.hash).await;
+        trips.push(trip);
+    }
+    net.l2.control.resume_production();
+    let mut last = 0;
+    for trip in &trips {
+        last = last.max(mined(&net, trip.hash).await);
+        assert!(succeeded(&net, trip.hash));
+    }
+    until("the finalized tag past the three round trips", || (finalized(&net) >= last).then_some(())).await;
+    let events = seen.lock().unwrap().clone();
+    let failed = |e: &ProposerEvent| matches!(e, ProposerEvent::PreflightFailed { .. } | ProposerEvent::Failed { .. });
+    assert!(!events.iter().any(failed), "no pre-flight failure: {}", summary(&events));
 }

@@ -46,6 +46,13 @@ impl Budget {
         &self.view
     }
 
+    /// Gives each call the budget of `calls` calls: one transaction that runs as many calls as the bundle's
+    /// simulation ran one by one (the proposal transaction's Multicall steps) reads what they read together.
+    pub(crate) fn widen(&mut self, calls: u64) {
+        self.max_reads = self.max_reads.saturating_mul(calls.max(1));
+        self.timeout = self.timeout.saturating_mul(u32::try_from(calls.max(1)).unwrap_or(u32::MAX));
+    }
+
     /// Starts a call's budget.
     pub(crate) fn start_call(&self) {
         self.reads.store(0, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use alloy::consensus::Header;
 use alloy_primitives::{Address, B256, TxKind};
-use alloy_sol_types::SolError;
+use alloy_sol_types::{SolCall, SolError};
 use revm::context::{BlockEnv, TxEnv, result::ExecutionResult};
 use surge_primitives::bindings::{inbox::RealTimeInbox, multicall::Multicall};
 
@@ -129,6 +129,14 @@ fn run_exact(
     l1_block: u64,
 ) -> Result<Result<Preflight, PreflightFailure>, SimError> {
     let next_id = next_message_id(db, layout.bridge)?;
+    // Planning gave each step its own budget; the whole transaction gets theirs together.
+    let steps = match env.kind {
+        TxKind::Call(to) if to == layout.multicall => {
+            Multicall::multicallCall::abi_decode(&env.data).map_or(1, |c| c.calls.len() as u64)
+        }
+        _ => 1,
+    };
+    db.db.widen(steps);
     let executed = execute_env(db, config.spec, layout.l1_chain_id, block, env, true)?;
     let gas = executed.result.gas();
     let (gas_used, gas_needed) = (gas.tx_gas_used(), gas.total_gas_spent().max(gas.floor_gas()));
