@@ -279,8 +279,8 @@ impl Ledger {
     /// Cool-downs growing by `config`, as last recorded (a restart forgives no culprit).
     pub fn cooldowns(&self, config: CoolDownConfig) -> CoolDowns {
         let cooldowns = CoolDowns::new(config);
-        match self.store.load() {
-            Ok(loaded) => loaded.cooldowns.into_iter().for_each(|c| cooldowns.restore(c)),
+        match self.store.cooldowns() {
+            Ok(recorded) => recorded.into_iter().for_each(|c| cooldowns.restore(c)),
             Err(e) => warn!("reading the recorded cool-downs: {e}"),
         }
         cooldowns

@@ -109,8 +109,6 @@ pub struct Loaded {
     pub plans: Vec<(B256, PlanRecord)>,
     /// The last block accounted for.
     pub tip: Option<(u64, B256)>,
-    /// The cool-downs last recorded.
-    pub cooldowns: Option<CoolDownSnapshot>,
 }
 
 /// The ledger's store.
@@ -168,11 +166,7 @@ impl LedgerStore {
             Some(_) => return Err(self.error("decoding the tip", "not 40 bytes")),
             None => None,
         };
-        let cooldowns = match meta.get("cooldowns").map_err(|e| self.error("reading the cool-downs", e))? {
-            Some(v) => Some(serde_json::from_slice(v.value()).map_err(|e| self.error("decoding the cool-downs", e))?),
-            None => None,
-        };
-        Ok(Loaded { proposals, plans, tip, cooldowns })
+        Ok(Loaded { proposals, plans, tip })
     }
 
     /// Applies `batch` in one transaction.
@@ -211,6 +205,16 @@ impl LedgerStore {
             }
         }
         tx.commit().map_err(|e| self.error("committing", e))
+    }
+
+    /// The cool-downs last recorded, if any.
+    pub fn cooldowns(&self) -> Result<Option<CoolDownSnapshot>, LedgerStoreError> {
+        let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
+        let meta = read.open_table(META).map_err(|e| self.error("opening meta", e))?;
+        let Some(value) = meta.get("cooldowns").map_err(|e| self.error("reading the cool-downs", e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value()).map(Some).map_err(|e| self.error("decoding the cool-downs", e))
     }
 
     /// The rejection of transaction `tx`, if one is recorded.

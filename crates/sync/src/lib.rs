@@ -6,6 +6,6 @@ pub mod outbound;
 pub mod plan;
 pub mod status;
 
-pub use outbound::{CallTracer, OutboundMessage, find_outbound_messages, tracer_config};
+pub use outbound::{CallTracer, OutboundMessage, find_outbound_messages, find_outbound_messages_within, tracer_config};
 pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};
 pub use status::{TxStatus, TxStatusSource};

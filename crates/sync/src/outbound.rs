@@ -96,21 +96,51 @@ pub fn find_outbound_messages(
     chain_id: u64,
     next_message_id: u64,
 ) -> Vec<OutboundMessage> {
+    outbound_within(arena, None, bridge, chain_id, next_message_id)
+}
+
+/// [`find_outbound_messages`] within the frame `root` of `arena` and the frames it started, as that frame
+/// ran on its own: a send is reverted only when a frame from it up to `root` failed, whatever failed
+/// around `root` (one step of a transaction that reverted as a whole, read step by step).
+pub fn find_outbound_messages_within(
+    arena: &CallTraceArena,
+    root: usize,
+    bridge: Address,
+    chain_id: u64,
+    next_message_id: u64,
+) -> Vec<OutboundMessage> {
+    outbound_within(arena, Some(root), bridge, chain_id, next_message_id)
+}
+
+fn outbound_within(
+    arena: &CallTraceArena,
+    root: Option<usize>,
+    bridge: Address,
+    chain_id: u64,
+    next_message_id: u64,
+) -> Vec<OutboundMessage> {
     let nodes = arena.nodes();
     let mut next_id = next_message_id;
     let mut found = vec![];
     // Nodes are stored in the order their calls started, which is execution order.
-    for node in nodes {
+    for (i, node) in nodes.iter().enumerate() {
         let trace = &node.trace;
         if trace.address != bridge || trace.kind.is_delegate() || trace.kind == CallKind::StaticCall {
             continue;
         }
         let Ok(call) = Bridge::sendMessageCall::abi_decode(&trace.data) else { continue };
-        let mut reverted = !trace.success;
-        let mut parent = node.parent;
-        while let Some(p) = parent {
-            reverted |= !nodes[p].trace.success;
-            parent = nodes[p].parent;
+        // Walk up to the root (or the transaction itself): any failed frame on the way reverted the send.
+        let (mut reverted, mut at, mut within) = (false, Some(i), root.is_none());
+        while let Some(a) = at {
+            reverted |= !nodes[a].trace.success;
+            if Some(a) == root {
+                within = true;
+                break;
+            }
+            at = nodes[a].parent;
+        }
+        if !within {
+            continue;
         }
         let message = match Bridge::sendMessageCall::abi_decode_returns(&trace.output) {
             Ok(ret) if !reverted => ret.sent,

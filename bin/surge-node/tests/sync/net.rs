@@ -144,6 +144,44 @@ async fn start_network_with(
     Net { _dir: dir, watcher, network }
 }
 
+/// The dev network's mock prover, holding back the proofs `held` picks until the test opens the gate.
+#[derive(Debug)]
+pub struct HeldProver {
+    inner: Arc<dyn surge_l1::Prover>,
+    open: tokio::sync::watch::Receiver<bool>,
+    held: fn(&surge_l1::ProofRequest) -> bool,
+}
+
+impl HeldProver {
+    /// A prover holding back the proofs `held` picks, and the gate that lets them go.
+    pub fn holding(
+        held: fn(&surge_l1::ProofRequest) -> bool,
+    ) -> (tokio::sync::watch::Sender<bool>, Arc<dyn surge_l1::Prover>) {
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
+        (open, Arc::new(Self { inner, open: gate, held }))
+    }
+}
+
+impl surge_l1::Prover for HeldProver {
+    fn name(&self) -> String {
+        "held mock prover".into()
+    }
+
+    fn flags(&self) -> Vec<surge_primitives::ProofFlag> {
+        self.inner.flags()
+    }
+
+    fn prove<'a>(&'a self, request: &'a surge_l1::ProofRequest) -> surge_l1::ProofFuture<'a> {
+        Box::pin(async move {
+            if (self.held)(request) {
+                let _ = self.open.clone().wait_for(|open| *open).await;
+            }
+            self.inner.prove(request).await
+        })
+    }
+}
+
 /// Waits until `f` answers, polling the watcher's published state (it changes on its own thread).
 pub async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);

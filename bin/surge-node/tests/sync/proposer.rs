@@ -5,14 +5,13 @@
 //! decode back to exactly those blocks; a proposal whose L1 call would fail is never sent and its blocks are
 //! rebuilt without the culprit.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use alloy::eips::eip4844::kzg_to_versioned_hash;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolCall;
 use surge_exex::{ProposalRules, Proposed, ProposerEvent};
 use surge_interfaces::StateProviderFactory;
-use surge_l1::{ProofFuture, ProofRequest, Prover};
 use surge_primitives::{
     bindings::{
         bridge::Bridge,
@@ -24,10 +23,10 @@ use surge_primitives::{
     proposal_tx::TxShape,
 };
 use surge_test_utils::{call_trace, cast, dev_key, runs_in_order};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::{
-    net::{Net, start_proposing, start_proposing_with, until},
+    net::{HeldProver, Net, start_proposing, start_proposing_with, until},
     proposals::{anchor, call, l1_rpc, l2_rpc, mined, succeeded},
 };
 
@@ -173,35 +172,11 @@ async fn fifty_blocks_of_mixed_traffic_settle_in_multi_block_proposals_whose_blo
     assert!(at.is_some(), "the inbox holds block {last} or a later one of this chain, not {inbox}");
 }
 
-/// The mock prover, holding every proof back until the test lets them go (a prover takes its time).
-#[derive(Debug)]
-struct HeldProver {
-    inner: Arc<dyn Prover>,
-    open: watch::Receiver<bool>,
-}
-
-impl Prover for HeldProver {
-    fn name(&self) -> String {
-        "held mock prover".into()
-    }
-
-    fn flags(&self) -> Vec<surge_primitives::ProofFlag> {
-        self.inner.flags()
-    }
-
-    fn prove<'a>(&'a self, request: &'a ProofRequest) -> ProofFuture<'a> {
-        Box::pin(async move {
-            let _ = self.open.clone().wait_for(|open| *open).await;
-            self.inner.prove(request).await
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proposal_whose_l1_call_would_fail_is_not_sent_and_its_blocks_are_rebuilt_without_the_culprit() {
-    let (open, held) = watch::channel(false);
-    let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
-    let net = start_proposing_with(crate::net::rules(), Arc::new(HeldProver { inner, open: held })).await;
+    // Every proof waits until the test lets them go (a prover takes its time).
+    let (open, prover) = HeldProver::holding(|_| true);
+    let net = start_proposing_with(crate::net::rules(), prover).await;
     let mut events = events(&net);
     net.l2_at(1).await;
     let (swap, _answer, plan) = net.planned_swap(3).await;

@@ -18,7 +18,7 @@ use alloy_sol_types::{SolCall, SolConstructor};
 use serde_json::json;
 use surge_exex::ProposerEvent;
 use surge_interfaces::{ChainControl, TransactionOrigin, TransactionPool};
-use surge_l1::{LegResult, ProofFuture, ProofRequest, Prover};
+use surge_l1::LegResult;
 use surge_primitives::{
     Message,
     bindings::{bridge::Bridge, test_message_sender::MessageSender, test_receiver::TestMessageReceiver},
@@ -28,7 +28,7 @@ use surge_test_utils::{dev_key, json_rpc, sign_eip1559};
 use tokio::sync::watch;
 
 use crate::{
-    net::{GWEI, Net, start_on_manual_l1, start_proposing, until},
+    net::{GWEI, HeldProver, Net, start_on_manual_l1, start_proposing, until},
     ordered::{deploy, status},
     proposals::{anchor, l1_rpc, mined, succeeded},
 };
@@ -80,32 +80,6 @@ impl Miner {
 impl Drop for Miner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-/// The mock prover, holding back the proofs of proposals with return signals until the test opens it.
-#[derive(Debug)]
-struct SyncGate {
-    inner: Arc<dyn Prover>,
-    open: watch::Receiver<bool>,
-}
-
-impl Prover for SyncGate {
-    fn name(&self) -> String {
-        "gated mock prover".into()
-    }
-
-    fn flags(&self) -> Vec<surge_primitives::ProofFlag> {
-        self.inner.flags()
-    }
-
-    fn prove<'a>(&'a self, request: &'a ProofRequest) -> ProofFuture<'a> {
-        Box::pin(async move {
-            if !request.signal_slots.is_empty() {
-                let _ = self.open.clone().wait_for(|open| *open).await;
-            }
-            self.inner.prove(request).await
-        })
     }
 }
 
@@ -276,9 +250,9 @@ struct Racing {
 
 impl Racing {
     async fn start() -> Self {
-        let (open, gate) = watch::channel(false);
-        let inner = surge_node::network::dev_mock_prover(surge_genesis::DEV_L2_CHAIN_ID).unwrap();
-        let net = start_on_manual_l1(Arc::new(SyncGate { inner, open: gate })).await;
+        // The proofs of proposals with return signals wait for the race.
+        let (open, prover) = HeldProver::holding(|request| !request.signal_slots.is_empty());
+        let net = start_on_manual_l1(prover).await;
         let miner = Miner::start(l1_rpc(&net));
         let seen = collect(&net);
         let apps = RoundTrips::deploy(&net).await;

@@ -160,10 +160,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 let blamed = self.cooldowns.blame(sender, target, crate::ledger::now());
                 warn!(proposal = record.id, %tx, %sender, %target, ?blamed, "proposer: culprit found: {reason}");
                 let (ledger, kept) = (self.ledger.clone(), self.cooldowns.snapshot());
-                match tokio::task::spawn_blocking(move || ledger.record_cooldowns(kept)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => warn!("proposer: recording the cool-downs: {e}"),
-                    Err(e) => warn!("proposer: recording the cool-downs: {e}"),
+                let written = tokio::task::spawn_blocking(move || ledger.record_cooldowns(kept)).await;
+                if let Err(e) = written.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+                    warn!("proposer: recording the cool-downs: {e}");
                 }
                 (vec![(tx, format!("L1 reverted: {reason}"))], true)
             }

@@ -310,15 +310,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         let replayed = tokio::task::spawn_blocking(move || {
             replay_included(&view, &config, &layout, &included.header, included.ahead, included.ours)
         })
-        .await;
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
         match replayed {
-            Ok(Ok(Err(failure))) => Some(failure),
-            Ok(Ok(Ok(_))) => {
+            Ok(Err(failure)) => Some(failure),
+            Ok(Ok(_)) => {
                 warn!(%tx, "proposer: the reverted transaction succeeds in its replay");
-                None
-            }
-            Ok(Err(e)) => {
-                warn!(%tx, "proposer: replaying the reverted transaction: {e}");
                 None
             }
             Err(e) => {

@@ -4,8 +4,8 @@
 //! override standing in for the proof, so the bridge itself runs it in relayer mode with exactly the gas it
 //! forwards.
 //!
-//! Calls run at L1's price (the next base fee plus the proposer's tip: what `tx.gasprice` reads) and from
-//! the owner's balance, less what the in-flight bundles cost.
+//! Calls run at L1's price (the next base fee plus the proposer's tip: what `tx.gasprice` reads); whether
+//! the owner can pay for them, after the in-flight bundles, is reported ([`BundleSimulator::balance_low`]).
 //!
 //! Each call is one transaction on top of the previous ones' committed state, so appending a message
 //! costs one message. The calls of a real bundle share one transaction; the differences are the per-call
@@ -35,7 +35,7 @@ use tracing::debug_span;
 
 use super::{
     CallOutcome, Executed, InFlightBundle, L1Protocol, LegOutcome, LegResult, Pricing, Refusal, SentMessage, SimCall,
-    SimConfig, SimDb, SimError, describe_revert, execute, on_view, view_call,
+    SimConfig, SimDb, SimError, describe_revert, execute, kept_sends, on_view, view_call,
 };
 use crate::view::L1View;
 
@@ -138,11 +138,6 @@ impl BundleSimulator {
             0
         };
         cost.max(limits.min_message_fee)
-    }
-
-    /// What the bundle's calls pay per gas (the next base fee plus the proposer's tip).
-    pub fn gas_price(&self) -> u128 {
-        self.pricing.gas_price
     }
 
     /// Sets a storage slot of the simulated L1 (what the proposal's own steps write before its calls run,
@@ -346,15 +341,7 @@ impl BundleSimulator {
     /// The L1 bridge messages that took effect in `trace`.
     fn sent_messages(&self, trace: &CallTraceArena, next_id: u64) -> Vec<SentMessage> {
         let p = &self.protocol;
-        surge_sync::find_outbound_messages(trace, p.bridge, p.l1_chain_id, next_id)
-            .into_iter()
-            .filter(|m| !m.reverted)
-            .map(|m| SentMessage {
-                slot: signal_slot(p.l1_chain_id, p.bridge, m.hash),
-                hash: m.hash,
-                message: m.message,
-            })
-            .collect()
+        kept_sends(surge_sync::find_outbound_messages(trace, p.bridge, p.l1_chain_id, next_id), p.l1_chain_id, p.bridge)
     }
 }
 

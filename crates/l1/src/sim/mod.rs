@@ -107,13 +107,7 @@ pub(crate) fn on_view(view: &std::sync::Arc<L1View>, config: &SimConfig) -> (Sim
 /// The environment of the block after `parent` on an L1 running `spec` with `slot_time` seconds per block:
 /// number + 1, the next base fee and blob fee, the same gas limit and fee recipient.
 pub fn next_block_env(parent: &Header, spec: SpecId, slot_time: u64) -> BlockEnv {
-    let blob_params = if spec >= SpecId::OSAKA {
-        BlobParams::osaka()
-    } else if spec >= SpecId::PRAGUE {
-        BlobParams::prague()
-    } else {
-        BlobParams::cancun()
-    };
+    let blob_params = blob_params(spec);
     let excess = parent.next_block_excess_blob_gas(blob_params).unwrap_or_default();
     BlockEnv {
         number: U256::from(parent.number + 1),
@@ -126,6 +120,35 @@ pub fn next_block_env(parent: &Header, spec: SpecId, slot_time: u64) -> BlockEnv
         blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(excess, blob_params.update_fraction as u64)),
         ..Default::default()
     }
+}
+
+/// The blob fee rules of an L1 running `spec`.
+pub(crate) fn blob_params(spec: SpecId) -> BlobParams {
+    if spec >= SpecId::OSAKA {
+        BlobParams::osaka()
+    } else if spec >= SpecId::PRAGUE {
+        BlobParams::prague()
+    } else {
+        BlobParams::cancun()
+    }
+}
+
+/// The L1 bridge messages of `found` (a trace's `sendMessage` calls) that took effect, with their signal
+/// slots on L1 (`l1_chain_id`'s `bridge`).
+pub(crate) fn kept_sends(
+    found: Vec<surge_sync::OutboundMessage>,
+    l1_chain_id: u64,
+    bridge: Address,
+) -> Vec<SentMessage> {
+    found
+        .into_iter()
+        .filter(|m| !m.reverted)
+        .map(|m| SentMessage {
+            slot: surge_primitives::signal_slot(l1_chain_id, bridge, m.hash),
+            hash: m.hash,
+            message: m.message,
+        })
+        .collect()
 }
 
 /// One transaction's result, its state changes (not committed) and its call trace.

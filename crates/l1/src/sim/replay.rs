@@ -11,16 +11,16 @@ use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolCall;
 use revm::{DatabaseCommit, DatabaseRef, context::BlockEnv, context::TxEnv, primitives::hardfork::SpecId};
-use revm_inspectors::tracing::{CallTraceArena, types::CallTraceNode};
+use revm_inspectors::tracing::CallTraceArena;
 use surge_primitives::{
     bindings::bridge::Bridge,
-    signal_slot,
     slots::bridge::{NEXT_MESSAGE_ID_SLOT, decode_next_message_id},
 };
+use surge_sync::find_outbound_messages_within;
 
 use super::{
-    Budget, BundleLayout, LegResult, SentMessage, SimConfig, SimDb, SimError, bundle::leg_result, describe_revert,
-    execute_env,
+    Budget, BundleLayout, LegResult, SentMessage, SimConfig, SimDb, SimError, blob_params, bundle::leg_result,
+    describe_revert, execute_env, kept_sends,
 };
 use crate::view::L1View;
 
@@ -59,7 +59,9 @@ pub fn read_steps(trace: &CallTraceArena, protocol: &BundleLayout, next_id: u64)
         .map(|&step| {
             let node = &nodes[step].trace;
             let before = next_id;
-            let sent = sent_within(nodes, step, protocol, &mut next_id);
+            let found = find_outbound_messages_within(trace, step, protocol.bridge, protocol.l1_chain_id, next_id);
+            let sent = kept_sends(found, protocol.l1_chain_id, protocol.bridge);
+            next_id = sent.last().map_or(next_id, |s| s.message.id + 1);
             let leg = (node.address == protocol.bridge)
                 .then(|| Bridge::processMessageCall::abi_decode(&node.data).ok())
                 .flatten()
@@ -78,48 +80,6 @@ pub fn read_steps(trace: &CallTraceArena, protocol: &BundleLayout, next_id: u64)
         .collect()
 }
 
-/// The bridge messages sent within step `step` that its own execution kept (no frame between the send and
-/// the step failed), ids assigned from `next_id` on.
-fn sent_within(nodes: &[CallTraceNode], step: usize, protocol: &BundleLayout, next_id: &mut u64) -> Vec<SentMessage> {
-    let kept = |mut i: usize| loop {
-        if !nodes[i].trace.success {
-            return false;
-        }
-        if i == step {
-            return true;
-        }
-        match nodes[i].parent {
-            Some(p) => i = p,
-            None => return false,
-        }
-    };
-    let within = |mut i: usize| loop {
-        if i == step {
-            return true;
-        }
-        match nodes[i].parent {
-            Some(p) => i = p,
-            None => return false,
-        }
-    };
-    let mut sent = vec![];
-    for (i, node) in nodes.iter().enumerate() {
-        let t = &node.trace;
-        if t.address != protocol.bridge || !within(i) || !kept(i) {
-            continue;
-        }
-        let Ok(call) = Bridge::sendMessageCall::abi_decode(&t.data) else { continue };
-        let message = match Bridge::sendMessageCall::abi_decode_returns(&t.output) {
-            Ok(ret) => ret.sent,
-            Err(_) => call.message.with_bridge_assigned(*next_id, t.caller, protocol.l1_chain_id),
-        };
-        *next_id = message.id + 1;
-        let hash = message.hash();
-        sent.push(SentMessage { slot: signal_slot(protocol.l1_chain_id, protocol.bridge, hash), hash, message });
-    }
-    sent
-}
-
 /// The L1 bridge's `nextMessageId` on `db`.
 pub(crate) fn next_message_id(db: &SimDb, bridge: Address) -> Result<u64, SimError> {
     Ok(decode_next_message_id(db.storage_ref(bridge, NEXT_MESSAGE_ID_SLOT)?))
@@ -127,14 +87,7 @@ pub(crate) fn next_message_id(db: &SimDb, bridge: Address) -> Result<u64, SimErr
 
 /// The environment of `header`'s block itself (a replay of one of its transactions).
 pub fn block_env(header: &Header, spec: SpecId) -> BlockEnv {
-    let fraction = if spec >= SpecId::OSAKA {
-        alloy::eips::eip7840::BlobParams::osaka()
-    } else if spec >= SpecId::PRAGUE {
-        alloy::eips::eip7840::BlobParams::prague()
-    } else {
-        alloy::eips::eip7840::BlobParams::cancun()
-    }
-    .update_fraction as u64;
+    let fraction = blob_params(spec).update_fraction as u64;
     BlockEnv {
         number: alloy_primitives::U256::from(header.number),
         beneficiary: header.beneficiary,
