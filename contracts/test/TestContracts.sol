@@ -24,7 +24,7 @@ contract TestMessageReceiver {
     /// "burn" spins until out of gas; "reply" sends a message back to the sender chain; "flaky-reply"
     /// fails while `failing` is set and replies otherwise; "free-reply" replies only to a transaction that
     /// pays no gas price (a callback that tells a simulation from the real thing) and fails otherwise;
-    /// "heavy-reply" reads 600 storage slots no earlier call read (a leg heavy on cold L1 state), then replies.
+    /// "heavy-reply" reads 2,000 storage slots no earlier call read (a leg heavy on cold L1 state), then replies.
     function onMessageInvocation(bytes calldata data) external payable {
         seenGas = gasleft();
         IBridge.Context memory ctx = IBridge(msg.sender).context();
@@ -49,8 +49,8 @@ contract TestMessageReceiver {
         }
         if (mode == keccak256("heavy-reply")) {
             uint256 acc;
-            uint256 base = 1000 + calls * 1000;
-            for (uint256 i = 0; i < 600; i++) {
+            uint256 base = 10000 + calls * 10000;
+            for (uint256 i = 0; i < 2000; i++) {
                 assembly {
                     acc := add(acc, sload(add(base, i)))
                 }

@@ -7,6 +7,11 @@
 //!   txpool watcher on, until it has classified every one, vs admitting them with it off (goal: at most 5%
 //!   more time per transaction), with how many it found plain and how many overflowed its queue.
 //!
+//! - twenty senders' swaps, each answered, sent and planned in turn until all are mined, with 50 clients
+//!   looping heavy `eth_call`s (swaps without their answers, which ask the RPC simulation workers) and 50
+//!   looping `surge_simulateReturnMessage` on the node's endpoint vs on an idle node (the watcher's planning
+//!   does not wait for RPC simulations: goal about 1×, bounded by the cores the load takes).
+//!
 //! Run: `cargo bench -p surge-node --bench sync` (release build; prints a table).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -298,6 +303,106 @@ fn admission(rt: &tokio::runtime::Runtime, watcher: bool) -> (Duration, Option<(
     (classified / hashes.len() as u32, Some((plain, other, overflowed, admitted)))
 }
 
+/// Swaps from `SWAPPERS` fresh senders, one after another (each answered in process, sent, and planned
+/// before the next asks), until all are mined; with `load`, 50 clients loop heavy `eth_call`s and 50 loop
+/// `surge_simulateReturnMessage` meanwhile. The time from the first answer to the last swap mined, and how
+/// many RPC requests the load had answered (and refused as busy) by then.
+fn swaps_under_load(rt: &tokio::runtime::Runtime, load: bool) -> (Duration, usize, usize) {
+    const SWAPPERS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let net = network(rt, dir.path(), true);
+    let watcher = net.watcher.clone().unwrap();
+    let chain = net.protocol.l2_chain_id;
+    let senders: Vec<PrivateKeySigner> = (0..SWAPPERS)
+        .map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("bench swapper {i}"))).unwrap())
+        .collect();
+    let ether = U256::from(10).pow(U256::from(18));
+    let mut last = None;
+    for (n, s) in senders.iter().enumerate() {
+        let fund = sign(&dev_key(2), chain, n as u64, TxKind::Call(s.address()), vec![], ether * U256::from(3), 21_000);
+        net.l2.pool.add_transaction(TransactionOrigin::Local, &fund.encoded_2718()).unwrap();
+        last = Some(*fund.tx_hash());
+    }
+    let mined = |h| net.l2.store.transaction_location(h).unwrap().is_some();
+    while !mined(last.unwrap()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let placeholder =
+        Message { srcChainId: net.protocol.l1_chain_id, destChainId: net.protocol.l2_chain_id, ..Default::default() };
+    let vault = net.apps.cross_chain_swap.l2_vault;
+    let swap_of = |s: &PrivateKeySigner, answer: Message| {
+        let call = SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: answer.into() };
+        sign(s, chain, 0, TxKind::Call(vault), call.abi_encode(), ether, 3_000_000)
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counts = Arc::new([std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)]);
+    let mut clients = vec![];
+    if load {
+        let url = format!("http://{}", net.l2.rpc_addr);
+        let blind = json!({
+            "from": dev_key(4).address(), "to": vault, "value": "0xde0b6b3a7640000", "gas": "0x2dc6c0",
+            "data": Bytes::from(SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: placeholder.clone().into() }.abi_encode()),
+        });
+        for i in 0..100 {
+            let (url, stop, counts) = (url.clone(), stop.clone(), counts.clone());
+            let (method, params) = if i % 2 == 0 {
+                ("eth_call", json!([blind, "latest"]))
+            } else {
+                ("surge_simulateReturnMessage", json!([blind]))
+            };
+            clients.push(std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+                    let Ok(mut answer) = agent.post(&url).send_json(&body) else { continue };
+                    let answer: Value = answer.body_mut().read_json().unwrap_or_default();
+                    let busy = answer["error"]["code"] == json!(-32005);
+                    counts[usize::from(busy)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        // The load is on before the clock starts.
+        while counts[0].load(std::sync::atomic::Ordering::Relaxed)
+            + counts[1].load(std::sync::atomic::Ordering::Relaxed)
+            < 100
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let published = watcher.published();
+    let started = Instant::now();
+    let mut swaps = vec![];
+    for s in &senders {
+        let blind = swap_of(s, placeholder.clone());
+        let candidate = Candidate {
+            hash: *blind.tx_hash(),
+            sender: s.address(),
+            nonce: 0,
+            tx: TxEnv::from_recovered_tx(&blind, s.address()),
+        };
+        let plan = rt.block_on(watcher.answers(candidate)).expect("answered");
+        let tx = swap_of(s, plan.messages[0].answers[0].message.clone());
+        net.l2.pool.add_transaction(TransactionOrigin::External, &tx.encoded_2718()).unwrap();
+        let hash = *tx.tx_hash();
+        while published.plan(&hash).is_none() && !mined(hash) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        swaps.push(hash);
+    }
+    while !swaps.iter().all(|h| mined(*h)) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        let _ = c.join();
+    }
+    let answered = counts[0].load(std::sync::atomic::Ordering::Relaxed);
+    let busy = counts[1].load(std::sync::atomic::Ordering::Relaxed);
+    drop(net);
+    (took, answered, busy)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("{:<34} {:>30} {:>14}   {:>40} {:>14}   {:>7}", "", "ours", "", "the other way", "", "ratio");
@@ -305,6 +410,15 @@ fn main() {
     if std::env::var_os("SURGE_BENCH_PRESIM_ONLY").is_some() {
         return;
     }
+    let (idle, _, _) = swaps_under_load(&rt, false);
+    let (loaded, answered, busy) = swaps_under_load(&rt, true);
+    row(
+        "20 senders' swaps, answered to mined",
+        ("under 50 eth_call + 50 simulate clients", loaded.as_secs_f64()),
+        ("idle node", idle.as_secs_f64()),
+        "s",
+    );
+    println!("  the load meanwhile: {answered} requests answered, {busy} refused as busy (-32005)");
     let (off, _) = admission(&rt, false);
     let (on, counts) = admission(&rt, true);
     row(

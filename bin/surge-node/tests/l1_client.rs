@@ -18,7 +18,7 @@ use std::{
 
 use alloy_primitives::Bytes;
 use alloy_sol_types::SolCall;
-use common::{DevNode, number};
+use common::{DevNode, metric, number};
 use serde_json::{Value, json};
 use surge_primitives::bindings::anchor::Anchor;
 use surge_test_utils::{Anvil, rpc_result, workspace_root};
@@ -62,11 +62,6 @@ fn anchored_l1_block(l2: &str) -> u64 {
     let block = rpc_result(l2, "eth_getBlockByNumber", json!(["latest", true]));
     let input: Bytes = block["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
     Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap().l1Checkpoint.blockNumber.to::<u64>()
-}
-
-fn metric(url: &str, name: &str) -> f64 {
-    let body = ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap();
-    body.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(' ').next_back()?.parse().ok()).unwrap_or(0.0)
 }
 
 #[test]

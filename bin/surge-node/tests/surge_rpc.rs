@@ -10,7 +10,7 @@ use std::process::Command;
 
 use alloy_primitives::{B256, Bytes};
 use alloy_sol_types::SolCall;
-use common::{DevNode, KEY1, healthy, number};
+use common::{DevNode, KEY1, healthy, metric, number};
 use serde_json::{Value, json};
 use surge_primitives::bindings::anchor::Anchor;
 use surge_test_utils::{cast, cast_bin, json_rpc, rpc_result};
@@ -203,6 +203,62 @@ fn bad_input_gets_the_documented_errors_and_the_node_keeps_serving() {
     assert!(ok >= 1);
     assert!(healthy(&l2));
     assert!(rpc_result(&l2, "eth_blockNumber", json!([])).is_string(), "the node keeps serving");
+}
+
+/// `surge_simulateReturnMessage` calls at once on a node whose RPC simulation workers are all parked (a
+/// failpoint): the first `count` each wait for a worker; their answers arrive on the returned channel.
+fn parked_requests(node: &DevNode, count: usize, data: &str) -> std::sync::mpsc::Receiver<Value> {
+    let (answers, received) = std::sync::mpsc::channel();
+    for _ in 0..count {
+        let (l2, answers) = (node.l2.clone(), answers.clone());
+        let request = json!([{"from": USER, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"}]);
+        std::thread::spawn(move || answers.send(json_rpc(&l2, "surge_simulateReturnMessage", request)));
+    }
+    received
+}
+
+/// Waits until the node reports `count` simulations queued for its workers.
+fn queued(node: &DevNode, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while metric(&node.metrics, "surge_rpc_simulations_queued") != count as f64 {
+        assert!(std::time::Instant::now() < deadline, "{count} simulations never queued");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The next `count` answers of `received`, each within the test's patience.
+fn answers(received: &std::sync::mpsc::Receiver<Value>, count: usize) -> Vec<Value> {
+    let patience = std::time::Duration::from_secs(30);
+    (0..count).map(|_| received.recv_timeout(patience).expect("an answer within 30 s")).collect()
+}
+
+#[test]
+fn with_the_workers_parked_the_cap_the_timeout_and_the_queue_bound_each_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start_env(dir.path(), &[], &[("SURGE_FAILPOINT", "rpc.simulation:park")]);
+    let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
+    let data = cast(&["calldata", &swap, "0", &placeholder()]);
+
+    // The concurrency cap: sixteen wait for a worker, the seventeenth is refused at once.
+    let waiting = parked_requests(&node, 16, &data);
+    queued(&node, 16);
+    let refused = answers(&parked_requests(&node, 1, &data), 1).remove(0);
+    assert_eq!(refused["error"]["code"], json!(-32005), "{refused}");
+    assert_eq!(refused["error"]["message"], json!("too many simulations at once (at most 16)"), "{refused}");
+
+    // The timeout: each waiting one gets its error, and leaves the queue.
+    for answer in answers(&waiting, 16) {
+        assert_eq!(answer["error"]["code"], json!(-32000), "{answer}");
+        assert_eq!(answer["error"]["message"], json!("simulation timed out after 5000 ms"), "{answer}");
+    }
+    queued(&node, 0);
+
+    // The queue's bytes: ten simulations of 1.5 MiB of calldata fit its 16 MiB, the eleventh does not.
+    let big = format!("0x{}", "ab".repeat(3 << 19));
+    let received = answers(&parked_requests(&node, 11, &big), 11);
+    let full = received.iter().filter(|a| a["error"]["message"] == json!("simulation queue full: try again later"));
+    assert_eq!(full.count(), 1, "{:?}", received.iter().map(|a| &a["error"]["message"]).collect::<Vec<_>>());
+    assert!(rpc_result(&node.l2, "eth_blockNumber", json!([])).is_string(), "the node keeps serving");
 }
 
 /// The README's walkthrough, run as printed (bash, from the repository root, the L2 URL pointed at this

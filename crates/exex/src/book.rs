@@ -21,7 +21,7 @@ use surge_sync::{NoPlan, Plan};
 
 use crate::{
     cooldown::CoolDowns,
-    presim::{Candidate, PendingL2},
+    presim::{Candidate, PendingL2, PendingSnapshot},
 };
 
 /// The reason a transaction gets when its sender's earlier one, carried ahead of it, cannot run.
@@ -30,6 +30,50 @@ fn earlier_failed(earlier: &Candidate, why: &str) -> NoPlan {
         "its sender's earlier transaction {} (nonce {}) cannot run: {why}",
         earlier.hash, earlier.nonce
     ))
+}
+
+/// What the watcher publishes for simulations elsewhere: the bundle a new transaction's legs would go at
+/// the end of, and the pending L2 state it would run on.
+#[derive(Debug, Clone)]
+pub struct AnswerBase {
+    /// The pending L2 state: the head with every planned and deferred transaction.
+    pub pending: PendingSnapshot,
+    /// The open bundle with every plan's legs, or the next proposal's when transactions wait for it.
+    pub bundle: BundleSimulator,
+    /// Whether transactions wait for the next proposal (then `bundle` is its bundle, and a new one goes
+    /// after them).
+    pub deferred: bool,
+}
+
+/// What L1 would answer `candidate`'s messages at the end of `bundle`, on `pending` after `prefix` (its
+/// sender's earlier transactions, not planned), keeping nothing (phases (a) and (b), run as a call: how an
+/// app learns the answer to embed). With transactions `deferred` to the next proposal, `bundle` is that
+/// proposal's; otherwise an open bundle with no room answers as the next proposal will.
+pub fn answer_on<S, F>(
+    pending: &PendingL2<S>,
+    factory: &F,
+    bundle: &BundleSimulator,
+    deferred: bool,
+    prefix: &[Candidate],
+    candidate: &Candidate,
+) -> Result<Plan, NoPlan>
+where
+    S: DatabaseRef + std::fmt::Debug,
+    S::Error: DBErrorMarker + std::error::Error + Send + Sync + 'static,
+    F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+{
+    let mut layer = pending.layer();
+    for earlier in prefix {
+        // One that cannot run now is not ahead of the call either.
+        if layer.carry(factory, &earlier.tx).is_err() {
+            break;
+        }
+    }
+    match layer.answers_to_call(factory, bundle, candidate) {
+        Err(NoPlan::BundleGasBudget) if !deferred => layer.answers_to_call(factory, &bundle.next_bundle(), candidate),
+        other => other,
+    }
+    .map(|(plan, _)| plan)
 }
 
 /// How many "no plan" reasons are kept (the oldest go first).
@@ -170,28 +214,26 @@ where
     }
 
     /// What L1 would answer `candidate`'s messages at the end of the bundle, after `prefix` (its sender's
-    /// earlier transactions, not planned), keeping nothing (phases (a) and (b), run as a call: how an app
-    /// learns the answer to embed). When the open bundle has no room, the answer is the one the next
-    /// proposal will give, after the transactions deferred to it.
-    pub fn answers<F>(&mut self, factory: &F, prefix: &[Candidate], candidate: &Candidate) -> Result<Plan, NoPlan>
+    /// earlier transactions, not planned), keeping nothing ([`answer_on`] on this book).
+    pub fn answers<F>(&self, factory: &F, prefix: &[Candidate], candidate: &Candidate) -> Result<Plan, NoPlan>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
-        let mut layer = self.pending.layer();
-        for earlier in prefix {
-            // One that cannot run now is not ahead of the call either.
-            if layer.carry(factory, &earlier.tx).is_err() {
-                break;
-            }
-        }
-        if !self.deferred.is_empty() {
-            return layer.answers_to_call(factory, &self.next, candidate).map(|(plan, _)| plan);
-        }
-        match layer.answers_to_call(factory, &self.bundle, candidate) {
-            Err(NoPlan::BundleGasBudget) => layer.answers_to_call(factory, &self.bundle.next_bundle(), candidate),
-            other => other,
-        }
-        .map(|(plan, _)| plan)
+        let (bundle, deferred) = self.open_end();
+        answer_on(&self.pending, factory, bundle, deferred, prefix, candidate)
+    }
+
+    /// Where a new transaction's legs go: the open bundle, or the next proposal's once transactions wait
+    /// for it (and whether they do).
+    fn open_end(&self) -> (&BundleSimulator, bool) {
+        if self.deferred.is_empty() { (&self.bundle, false) } else { (&self.next, true) }
+    }
+
+    /// What simulations on other threads answer on: the pending state and where a new transaction's legs
+    /// go, as plain data.
+    pub fn answer_base(&self) -> AnswerBase {
+        let (bundle, deferred) = self.open_end();
+        AnswerBase { pending: self.pending.snapshot(), bundle: bundle.clone(), deferred }
     }
 
     /// Pre-simulates `candidate` at the end of the bundle after `prefix`, its sender's earlier

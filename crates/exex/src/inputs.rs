@@ -17,7 +17,7 @@ use surge_primitives::Checkpoint;
 use surge_sync::{NoPlan, Plan};
 use tracing::warn;
 
-use crate::{ledger::Ledger, next::NextBlocks, watcher::PublishedPlans};
+use crate::{ledger::Ledger, next::NextBlocks, published::PublishedPlans};
 
 /// The watcher's plans as block production reads them.
 #[derive(Debug)]

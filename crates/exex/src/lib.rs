@@ -13,24 +13,28 @@ pub mod next;
 pub mod presim;
 pub mod proposal;
 pub mod proposer;
+pub mod published;
+pub mod rpcsim;
 pub mod status;
 pub mod store;
 pub mod task;
 pub mod watcher;
 
 pub use block::{BlockFacts, read_block};
-pub use book::{Moved, PlanBook};
+pub use book::{AnswerBase, Moved, PlanBook, answer_on};
 pub use cooldown::{Blamed, CoolDownConfig, CoolDowns};
 pub use inputs::PlannedInputs;
 pub use ledger::{Ledger, News};
 pub use ledger_exex::install_ledger;
 pub use next::{NextBlock, NextBlocks};
-pub use presim::{Candidate, L2Protocol, PendingL2};
+pub use presim::{Candidate, L2Protocol, PendingL2, PendingSnapshot};
 pub use proposal::{Advanced, L1Calls, ProposalBlock, ProposalRecord, ProposalRules, advance};
 pub use proposer::{
     Proposed, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol, StageTimes, resume_from_inbox,
 };
+pub use published::PublishedPlans;
+pub use rpcsim::{RpcSimConfig, RpcSimulations};
 pub use status::{TxStatuses, record_rejections};
 pub use store::{LedgerStore, LedgerStoreError, PlanRecord, Rejection};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_for, pending_state, publish_for, watcher};
-pub use watcher::{PublishedPlans, WatcherCore};
+pub use watcher::WatcherCore;

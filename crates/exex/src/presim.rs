@@ -25,7 +25,9 @@ use surge_primitives::{
         signal_service::received_signal_key,
     },
 };
-use surge_sync::{Answer, CallTracer, NoPlan, Plan, PlannedMessage, find_outbound_messages};
+use surge_sync::{
+    Answer, CallTracer, MAX_SIMULATION_TRACE_BYTES, NoPlan, Plan, PlannedMessage, find_outbound_messages,
+};
 
 /// The L2 side of the protocol the watcher reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,36 @@ pub struct Candidate {
     pub tx: TxEnv,
 }
 
+/// A pending state without its head: the planned transactions' effects and what they read, in the next
+/// block's environment. Plain data, shared between threads; [`PendingSnapshot::on`] puts it back on a
+/// fresh read of the head.
+#[derive(Debug, Clone)]
+pub struct PendingSnapshot {
+    cache: revm::database::Cache,
+    env: EvmEnv,
+    l2: L2Protocol,
+}
+
+impl PendingSnapshot {
+    /// The block whose state it lies on (the next block's parent).
+    pub fn parent(&self) -> u64 {
+        self.env.block_env.number.saturating_to::<u64>().saturating_sub(1)
+    }
+
+    /// The pending state again, on `state` (the state after [`Self::parent`]).
+    pub fn on<S>(&self, state: S) -> PendingL2<S> {
+        PendingL2 { db: CacheDB { cache: self.cache.clone(), db: state }, env: self.env.clone(), l2: self.l2 }
+    }
+}
+
+impl Candidate {
+    /// A pooled transaction as the watcher simulates it.
+    pub fn from_pooled(tx: &surge_interfaces::PooledTx) -> Self {
+        use alloy_evm::FromRecoveredTx;
+        Self { hash: tx.hash, sender: tx.sender, nonce: tx.nonce, tx: TxEnv::from_recovered_tx(&tx.tx, tx.sender) }
+    }
+}
+
 /// The pending L2 state: the head, then the planned transactions in plan order with their answers marked
 /// received (as the next block's anchor will mark them).
 #[derive(Debug)]
@@ -103,6 +135,19 @@ where
     /// The pending state on `state` (the head) in the next block's environment `env`.
     pub fn new(state: S, env: EvmEnv, l2: L2Protocol) -> Self {
         Self { db: CacheDB::new(state), env, l2 }
+    }
+
+    /// What this state holds over its head, to lay on another read of the head (on another thread).
+    pub fn snapshot(&self) -> PendingSnapshot {
+        let cache = &self.db.cache;
+        let cache = revm::database::Cache {
+            accounts: cache.accounts.clone(),
+            contracts: cache.contracts.clone(),
+            // Logs change no state.
+            logs: vec![],
+            block_hashes: cache.block_hashes.clone(),
+        };
+        PendingSnapshot { cache, env: self.env.clone(), l2: self.l2 }
     }
 
     /// A scratch state on top of this one: what runs on it is kept there, and this one is left as it is.
@@ -139,11 +184,14 @@ where
         }
         let l2 = self.l2;
         let next_id = self.next_message_id()?;
-        let mut inspector = CallTracer::default();
+        let mut inspector = CallTracer::bounded(MAX_SIMULATION_TRACE_BYTES);
         let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         drop(vm);
         let out = out?;
+        if let Some(stopped) = inspector.stopped() {
+            return Err(stopped.to_string());
+        }
         let sends = find_outbound_messages(&inspector.into_traces(), l2.bridge, l2.l2_chain_id, next_id)
             .iter()
             .any(|m| m.message.destChainId == l2.l1_chain_id);
@@ -271,11 +319,14 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let previous = self.mark_received(slots)?;
-        let mut inspector = CallTracer::default();
+        let mut inspector = CallTracer::bounded(MAX_SIMULATION_TRACE_BYTES);
         let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         drop(vm);
         self.restore(previous)?;
+        if let Some(stopped) = inspector.stopped() {
+            return Err(stopped.to_string());
+        }
         Ok((out?.result, inspector.into_traces()))
     }
 
@@ -375,6 +426,7 @@ where
             let leg = extended.message(message).map_err(|e| match e {
                 SimError::Refused(Refusal::BundleFull { .. }) => NoPlan::BundleGasBudget,
                 SimError::Refused(r) => NoPlan::L1LegFailed(r.to_string()),
+                SimError::Stopped(why) => NoPlan::L1LegFailed(why.to_string()),
                 other => NoPlan::L1Unavailable(other.to_string()),
             })?;
             match leg.result {

@@ -3,7 +3,9 @@
 //! for it) and to the L1 head, and feeds them to the [`WatcherCore`] on a thread of its own. Nothing here
 //! ever waits on the watcher: transactions go into a bounded queue (one that finds it full gets no plan,
 //! `queue full`, counted); pool events into another (when it is full the watcher re-checks every plan
-//! against the pool instead); head moves only raise flags the thread reads the latest heads from.
+//! against the pool instead); head moves only raise flags the thread reads the latest heads from. What L1
+//! would answer a call (the RPC's question) is worked out by workers of its own ([`RpcSimulations`]) on
+//! what the thread publishes.
 
 use std::{
     collections::HashSet,
@@ -25,10 +27,7 @@ use surge_interfaces::{
 use surge_l1::{HeadWatch, L1Leg, L1StateSource};
 use surge_primitives::GOLDEN_TOUCH_ADDRESS;
 use surge_sync::{NoPlan, Plan, Planner, SimulatedCall, Simulation};
-use tokio::sync::{
-    mpsc::{self, error::TrySendError},
-    oneshot,
-};
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::{info, warn};
 
 use crate::{
@@ -37,7 +36,9 @@ use crate::{
     ledger::Ledger,
     next::NextBlocks,
     presim::{Candidate, L2Protocol, PendingL2},
-    watcher::{PublishedPlans, WatcherCore},
+    published::PublishedPlans,
+    rpcsim::{RpcSimConfig, RpcSimulations, answer_runner},
+    watcher::WatcherCore,
 };
 
 /// Transactions taken off the queue in one go (one publication of what they decided).
@@ -54,18 +55,19 @@ pub struct WatcherConfig {
     pub control_queue: usize,
     /// How long culprits of reverted proposals are not planned.
     pub cooldown: CoolDownConfig,
+    /// The workers answering RPC simulations.
+    pub rpc: RpcSimConfig,
 }
 
 impl Default for WatcherConfig {
     fn default() -> Self {
-        Self { queue: 1024, control_queue: 4096, cooldown: CoolDownConfig::default() }
+        Self { queue: 1024, control_queue: 4096, cooldown: CoolDownConfig::default(), rpc: RpcSimConfig::default() }
     }
 }
 
 /// What the watcher's thread is told.
 enum Control {
     Event(PoolEvent),
-    Answers(Box<Candidate>, oneshot::Sender<Result<Plan, NoPlan>>),
     /// A flag was raised.
     Wake,
 }
@@ -85,7 +87,7 @@ struct Flags {
 #[derive(Debug, Clone)]
 pub struct Watcher {
     handle: Arc<PublishedPlans>,
-    control: mpsc::Sender<Control>,
+    sims: Arc<RpcSimulations>,
 }
 
 /// The watcher's ends of its queues, handed to [`install`].
@@ -94,6 +96,7 @@ pub struct WatcherInputs {
     txs: (mpsc::Sender<Arc<PooledTx>>, mpsc::Receiver<Arc<PooledTx>>),
     control: (mpsc::Sender<Control>, mpsc::Receiver<Control>),
     handle: Arc<PublishedPlans>,
+    sims: Arc<RpcSimulations>,
     ledger: Arc<Ledger>,
     next: Arc<NextBlocks>,
     /// Every transaction goes the overflow way (a queue of 0).
@@ -104,7 +107,6 @@ impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Event(_) => "Event",
-            Self::Answers(..) => "Answers",
             Self::Wake => "Wake",
         })
     }
@@ -116,8 +118,9 @@ pub fn watcher(config: WatcherConfig, ledger: Arc<Ledger>, next: Arc<NextBlocks>
     let txs = mpsc::channel(config.queue.max(1));
     let control = mpsc::channel(config.control_queue.max(1));
     let handle = Arc::new(PublishedPlans::new(Arc::new(ledger.cooldowns(config.cooldown))));
-    let watcher = Watcher { handle: handle.clone(), control: control.0.clone() };
-    (watcher, WatcherInputs { txs, control, handle, ledger, next, no_queue: config.queue == 0 })
+    let sims = RpcSimulations::new(config.rpc, handle.clone());
+    let watcher = Watcher { handle: handle.clone(), sims: sims.clone() };
+    (watcher, WatcherInputs { txs, control, handle, sims, ledger, next, no_queue: config.queue == 0 })
 }
 
 impl Watcher {
@@ -126,17 +129,17 @@ impl Watcher {
         self.handle.clone()
     }
 
-    /// What L1 would answer `candidate`'s messages at the end of the open bundle now, keeping nothing
-    /// (phases (a) and (b); what `surge_simulateReturnMessage` returns).
-    /// A full queue answers `queue full` at once rather than waiting behind pool events.
+    /// The workers answering RPC simulations.
+    pub fn rpc_simulations(&self) -> Arc<RpcSimulations> {
+        self.sims.clone()
+    }
+
+    /// What L1 would answer `candidate`'s messages at the end of the open bundle now, after its sender's
+    /// pooled transactions that are not planned, keeping nothing (phases (a) and (b)), worked out on the
+    /// caller's behalf at once: for the node's own callers. RPC callers go through [`Planner::simulate`],
+    /// queued for the RPC workers.
     pub async fn answers(&self, candidate: Candidate) -> Result<Plan, NoPlan> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || NoPlan::L1Unavailable("the txpool watcher is not running".into());
-        self.control.try_send(Control::Answers(Box::new(candidate), reply)).map_err(|e| match e {
-            TrySendError::Full(_) => NoPlan::QueueFull,
-            TrySendError::Closed(_) => gone(),
-        })?;
-        answer.await.map_err(|_| gone())?
+        self.sims.run_here(candidate).await
     }
 }
 
@@ -168,7 +171,7 @@ impl Planner for Watcher {
             ..Default::default()
         };
         let candidate = Candidate { hash: B256::ZERO, sender: call.from, nonce: 0, tx };
-        Box::pin(self.answers(candidate))
+        Box::pin(self.sims.submit(candidate))
     }
 }
 
@@ -234,11 +237,13 @@ where
         txs: (tx_queue, tx_inputs),
         control: (control, control_inputs),
         handle,
+        sims,
         ledger,
         next,
         no_queue,
     } = inputs;
     let components = ctx.components.clone();
+    sims.start(answer_runner(components.clone()));
     components.pool().add_replacement_guard(handle.clone());
     let mut pool_txs = components.pool().new_transactions_listener();
     let mut events = components.pool().all_transactions_event_listener();
@@ -355,8 +360,8 @@ struct Thread<N, S> {
 }
 
 impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
-    /// The open bundle's new start once plans landed: the L1 block the plans are on, after every closed
-    /// proposal's L1 calls.
+    /// The open bundle's new start once plans landed or proposals were rolled back: the L1 block the plans
+    /// are on, after the L1 calls of every closed proposal still in flight.
     fn landing_base(&self, core: &NodeWatcher<N>) -> Option<surge_l1::BundleSimulator> {
         let block = core.l1_block();
         self.runtime
@@ -442,18 +447,6 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                         early.retain(|t| t.hash != event.hash());
                     }
                 }
-                // Its caller gave up (timed out): no work for nobody.
-                Some(Next::Control(Control::Answers(_, reply))) if reply.is_closed() => {}
-                Some(Next::Control(Control::Answers(candidate, reply))) => {
-                    let answer = match core.as_mut() {
-                        Some(core) => {
-                            self.catch_up(core, candidate.sender);
-                            core.answers(&candidate)
-                        }
-                        None => Err(NoPlan::L1Unavailable("no L1 block to plan on yet".into())),
-                    };
-                    let _ = reply.send(answer);
-                }
                 Some(Next::Tx(tx)) => {
                     // A burst is taken in at once (published once), while no control input waits.
                     let mut burst = vec![tx];
@@ -504,18 +497,8 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         }
     }
 
-    /// Takes in `sender`'s pooled transactions the watcher has not seen yet (still on their way through its
-    /// queue, or turned away by it), so that what L1 answers the sender next comes after them.
-    fn catch_up(&self, core: &mut NodeWatcher<N>, sender: alloy_primitives::Address) {
-        for tx in self.components.pool().transactions_by_sender(sender) {
-            if core.missed(&tx) {
-                core.on_transaction(&tx);
-                self.handle.decided();
-            }
-        }
-    }
-
-    /// Takes in the pool's pending transactions the watcher missed (they found its queue full).
+    /// Takes in the pool's pending transactions the watcher missed (they found its queue full, or came back
+    /// from unwound blocks).
     fn rescan(&self, core: &mut NodeWatcher<N>) {
         let mut taken = 0;
         for tx in self.components.pool().best_transactions() {
@@ -525,7 +508,7 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
                 taken += 1;
             }
         }
-        info!(taken, "txpool watcher: took in the transactions its full queue turned away");
+        info!(taken, "txpool watcher: took in the pool's transactions it had missed");
     }
 
     fn apply_flags(&self, core: &mut Option<NodeWatcher<N>>, early: &mut Vec<Arc<PooledTx>>) {
@@ -561,17 +544,27 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         let Some(core) = core.as_mut() else { return };
         if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
             let news = self.ledger.take_news();
+            let mut unwound = false;
             if let Some(tip) = news.tip {
                 if tip < self.head.get() {
                     // Unwound: the block fixed for the old head's child is no block's any more.
                     self.next.reset();
+                    unwound = true;
                 }
                 self.head.set(tip);
             }
             let (mined, landed) = (news.mined, news.landed.into_iter().collect::<HashSet<B256>>());
             let failed = self.handle.take_voided();
-            let base = if landed.is_empty() { None } else { self.landing_base(core) };
+            // Landed plans moved into a closed proposal; a roll-back took proposals out of flight (their legs
+            // must leave the base before anything is planned again, or re-planned transactions find their
+            // own messages already processed): either way the open bundle starts anew.
+            let base = if landed.is_empty() && !unwound { None } else { self.landing_base(core) };
             core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
+            if unwound {
+                // The unwound blocks' transactions came back to the pool, maybe before the watcher took in the
+                // unwind (their nonces then looked spent): taken in again on the new head.
+                self.rescan(core);
+            }
             self.planned();
         }
         if self.flags.resync.swap(false, Ordering::AcqRel) {

@@ -3,11 +3,11 @@
 //! state the simulations run on); [`PublishedPlans`] is the side other extensions read.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
-    sync::{Arc, RwLock},
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
 };
 
-use alloy_evm::{EvmFactory, FromRecoveredTx};
+use alloy_evm::EvmFactory;
 use alloy_primitives::{Address, B256};
 use revm::{
     DatabaseRef,
@@ -16,188 +16,18 @@ use revm::{
     primitives::hardfork::SpecId,
     state::EvmState,
 };
-use surge_interfaces::{PoolEvent, PooledTx, ReplacementGuard};
+use surge_interfaces::{PoolEvent, PooledTx};
 use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan};
 
+pub use crate::published::PublishedPlans;
 use crate::{
-    NextBlock,
-    book::{KEPT_REASONS, Moved, PlanBook},
-    cooldown::CoolDowns,
+    book::{Moved, PlanBook},
     presim::{Candidate, PendingL2, fold_changes},
 };
 
 /// Transactions of one sender kept waiting for an earlier nonce (the pool's own window is 64).
 const MAX_WAITING_PER_SENDER: usize = 64;
-
-/// The watcher's plans and reasons as it publishes them for other extensions (the block inputs, RPC).
-#[derive(Debug, Default)]
-pub struct PublishedPlans {
-    inner: RwLock<Published>,
-    /// Transactions the watcher has taken off its queue (or in from the pool) and decided on.
-    decided: std::sync::atomic::AtomicU64,
-    /// Plans a build found void, with the reason, until the watcher takes them.
-    voided: std::sync::Mutex<Vec<(B256, String)>>,
-    /// Senders and L1 contracts not planned for a while (the proposer blames, the plan book refuses).
-    cooldowns: Arc<CoolDowns>,
-    /// Why the proposer cannot pay for what is planned, when it cannot.
-    funds: std::sync::Mutex<Option<String>>,
-}
-
-#[derive(Debug, Default)]
-struct Published {
-    plans: Vec<Plan>,
-    /// Transactions planned for the proposal after the next (no room in the open bundle), in order.
-    deferred: Vec<B256>,
-    /// The block the plans were made for (the head's child).
-    planned_for: Option<NextBlock>,
-    reasons: HashMap<B256, NoPlan>,
-    order: VecDeque<B256>,
-}
-
-impl PublishedPlans {
-    /// Nothing published yet; `cooldowns` hold senders and L1 contracts back.
-    pub fn new(cooldowns: Arc<CoolDowns>) -> Self {
-        Self { cooldowns, ..Self::default() }
-    }
-
-    /// Records that `tx` gets no plan, for a reason found outside the plan book (the queue was full, no
-    /// L1 block to plan on).
-    pub fn refuse(&self, tx: B256, reason: NoPlan) {
-        metrics::counter!("surge_plans_dropped_total", "reason" => reason.label()).increment(1);
-        let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        p.remember(tx, reason);
-    }
-
-    /// The plan of `tx` could not go in as planned (`reason`): it is not offered again, and the watcher
-    /// drops it when it next looks.
-    pub fn void(&self, tx: B256, reason: String) {
-        let mut voided = self.voided.lock().unwrap_or_else(|e| e.into_inner());
-        if !voided.iter().any(|(t, _)| *t == tx) {
-            voided.push((tx, reason));
-        }
-    }
-
-    /// Whether the plan of `tx` was found void and the watcher has not dropped it yet.
-    pub fn is_voided(&self, tx: &B256) -> bool {
-        self.voided.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(t, _)| t == tx)
-    }
-
-    /// The plans found void since the last call, with the reasons.
-    pub fn take_voided(&self) -> Vec<(B256, String)> {
-        std::mem::take(&mut *self.voided.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// The watcher decided on a transaction (planned it, refused it, found it plain or put it to wait for
-    /// an earlier nonce).
-    pub fn decided(&self) {
-        self.decided.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// How many transactions the watcher has decided on so far.
-    pub fn decided_count(&self) -> u64 {
-        self.decided.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The plans in bundle order, the transactions deferred to a later proposal, and the block the plans
-    /// were made for (they go into that block only).
-    pub fn plans_and_deferred(&self) -> (Vec<Plan>, Vec<B256>, Option<NextBlock>) {
-        let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        (p.plans.clone(), p.deferred.clone(), p.planned_for.clone())
-    }
-
-    /// The plans are made for block `next`.
-    pub fn set_planned_for(&self, next: NextBlock) {
-        self.inner.write().unwrap_or_else(|e| e.into_inner()).planned_for = Some(next);
-    }
-
-    fn publish(&self, plans: Vec<Plan>, deferred: Vec<B256>, reasons: Vec<(B256, NoPlan)>) {
-        let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        p.plans = plans;
-        p.deferred = deferred;
-        for (tx, reason) in reasons {
-            p.remember(tx, reason);
-        }
-        // Planned again after a drop: the reason no longer holds.
-        let planned: Vec<B256> = p.plans.iter().map(|plan| plan.tx_hash).collect();
-        for tx in planned {
-            p.reasons.remove(&tx);
-        }
-    }
-}
-
-impl Published {
-    fn remember(&mut self, tx: B256, reason: NoPlan) {
-        if self.reasons.insert(tx, reason).is_none() {
-            self.order.push_back(tx);
-        }
-        while self.order.len() > KEPT_REASONS {
-            if let Some(old) = self.order.pop_front() {
-                self.reasons.remove(&old);
-            }
-        }
-    }
-}
-
-/// The pool asks before replacing a transaction: a planned one with a later plan of another sender behind
-/// it stays (replacing it would shift the answers that sender signed).
-impl ReplacementGuard for PublishedPlans {
-    fn may_replace(&self, old: &PooledTx) -> Result<(), String> {
-        let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let Some(at) = p.plans.iter().position(|plan| plan.tx_hash == old.hash) else { return Ok(()) };
-        match p.plans[at + 1..].iter().find(|later| later.sender != old.sender) {
-            Some(later) => Err(format!(
-                "transaction {} is planned and the plan of {} (sender {}) depends on it",
-                old.hash, later.tx_hash, later.sender
-            )),
-            None => Ok(()),
-        }
-    }
-}
-
-impl PublishedPlans {
-    /// The plan of transaction `tx`, if it has one.
-    pub fn plan(&self, tx: &B256) -> Option<Plan> {
-        let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        p.plans.iter().find(|plan| plan.tx_hash == *tx).cloned()
-    }
-
-    /// Why transaction `tx` has no plan (or lost it), if the watcher considered it.
-    pub fn no_plan_reason(&self, tx: &B256) -> Option<NoPlan> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).reasons.get(tx).cloned()
-    }
-
-    /// Publishes whether the proposer can pay for the bundles planned on `base` (a metric, a warning when it
-    /// first cannot, an advisory on `/ready`).
-    pub fn report_funds(&self, base: &BundleSimulator) {
-        let low = base.balance_low().map(|(balance, needed)| {
-            format!("proposer balance low: {balance} wei, the in-flight and the next bundle need {needed} wei")
-        });
-        metrics::gauge!("surge_proposer_balance_low").set(if low.is_some() { 1.0 } else { 0.0 });
-        let mut funds = self.funds.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(low) = &low
-            && funds.is_none()
-        {
-            tracing::warn!("txpool watcher: {low}: the proposer sends nothing until it is funded");
-        }
-        *funds = low;
-    }
-
-    /// Why the proposer cannot pay for the planned bundles, if it cannot ("proposer balance low: …").
-    pub fn proposer_balance_low(&self) -> Option<String> {
-        self.funds.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// The senders and L1 contracts the watcher does not plan for a while.
-    pub fn cooldowns(&self) -> Arc<CoolDowns> {
-        self.cooldowns.clone()
-    }
-
-    /// Every plan of the open proposal, in bundle order.
-    pub fn plans(&self) -> Vec<Plan> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).plans.clone()
-    }
-}
 
 /// What a sender's plain transactions change: computed on the book's pending state `version`, for the
 /// `len` of them from nonce `first`.
@@ -226,6 +56,8 @@ pub struct WatcherCore<S, F> {
     /// Waiting transactions that lost their plan in a replay: tried again without a new reason.
     released: HashSet<B256>,
     handle: Arc<PublishedPlans>,
+    /// The book's version its answer base was last published at.
+    published_version: u64,
 }
 
 impl<S, F> WatcherCore<S, F>
@@ -236,13 +68,17 @@ where
 {
     /// A watcher planning into the bundle `base` on the pending state `pending`.
     pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PublishedPlans>) -> Self {
+        let book = PlanBook::new(base, pending).with_cooldowns(handle.cooldowns());
+        // RPC simulations may start at once (on version 0).
+        handle.publish_base(book.answer_base());
         Self {
             factory,
-            book: PlanBook::new(base, pending).with_cooldowns(handle.cooldowns()),
+            book,
             waiting: HashMap::new(),
             plain: HashMap::new(),
             plain_changes: HashMap::new(),
             released: HashSet::new(),
+            published_version: 0,
             handle,
         }
     }
@@ -292,13 +128,7 @@ where
     /// decided is published once.
     pub fn on_transactions<'a>(&mut self, txs: impl IntoIterator<Item = &'a PooledTx>) {
         for tx in txs {
-            let candidate = Candidate {
-                hash: tx.hash,
-                sender: tx.sender,
-                nonce: tx.nonce,
-                tx: TxEnv::from_recovered_tx(&tx.tx, tx.sender),
-            };
-            self.wait(candidate);
+            self.wait(Candidate::from_pooled(tx));
             self.run_ready(tx.sender);
         }
         self.publish();
@@ -573,5 +403,9 @@ where
         let reasons = self.book.take_recent_reasons();
         let deferred = self.book.deferred().map(|p| p.tx_hash).collect();
         self.handle.publish(self.book.plans().cloned().collect(), deferred, reasons);
+        if self.published_version != self.book.version() {
+            self.published_version = self.book.version();
+            self.handle.publish_base(self.book.answer_base());
+        }
     }
 }

@@ -67,7 +67,7 @@ async fn a_later_nonce_waits_for_the_earlier_and_a_dropped_plan_takes_the_one_be
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_pool_refuses_to_replace_a_plan_another_sender_stands_on() {
+async fn the_pool_keeps_planned_transactions_until_a_block_leaves_them_out() {
     use alloy::eips::Encodable2718;
     let (d, bundle) = dev().await;
     let handle = Arc::new(PublishedPlans::default());
@@ -87,20 +87,22 @@ async fn the_pool_refuses_to_replace_a_plan_another_sender_stands_on() {
         assert!(handle.plan(&tx.hash).is_some(), "sender {who} planned");
     }
     let plans = handle.plans();
+    let bumped = |who: u32, plan: &surge_sync::Plan| {
+        let mut bumped = d.swap(who, 0, &first_answer(plan));
+        bumped.tx.gas_price *= 2;
+        pooled(&d, who, &bumped).tx.encoded_2718()
+    };
 
-    // Sender 3 bumps its fee: refused, naming the plan behind.
-    let mut bumped = d.swap(3, 0, &first_answer(&plans[0]));
-    bumped.tx.gas_price *= 2;
-    let e = pool.add(&pooled(&d, 3, &bumped).tx.encoded_2718(), &state).unwrap_err();
-    assert!(
-        matches!(&e, surge_txpool::PoolError::ReplacementRefused(r) if r.contains(&plans[1].tx_hash.to_string())),
-        "{e}"
-    );
+    // Sender 3 bumps its fee: refused, saying a plan stands on it.
+    let e = pool.add(&bumped(3, &plans[0]), &state).unwrap_err();
     assert!(e.to_string().starts_with("replacement refused"), "{e}");
-    // Sender 5's plan has nothing behind it: its replacement is an ordinary one.
-    let mut bumped = d.swap(5, 0, &first_answer(&plans[1]));
-    bumped.tx.gas_price *= 2;
-    pool.add(&pooled(&d, 5, &bumped).tx.encoded_2718(), &state).unwrap();
+    assert!(e.to_string().contains("(1 later plan stands on it)"), "{e}");
+    // Sender 5's plan has nothing behind it, but it is planned for the next block: refused too.
+    let e = pool.add(&bumped(5, &plans[1]), &state).unwrap_err();
+    assert!(e.to_string().contains("(0 later plans stand on it)"), "{e}");
+    // A block left it out (its plan voided): free at once, an ordinary replacement.
+    handle.void(plans[1].tx_hash, "left out of its block".into());
+    pool.add(&bumped(5, &plans[1]), &state).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -42,7 +42,7 @@ pub use payload::{BuiltBlock, PayloadBuilder, PayloadBuilderError};
 pub use pool::{
     BestTransactions, InvalidKind, Listener, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, TransactionPool,
 };
-pub use rpc::{CallShape, CallStateHook, MergeMode, RpcRegistry, StorageEntry};
+pub use rpc::{CallHookFuture, CallShape, CallStateHook, HookBusy, MergeMode, RpcRegistry, StorageEntry};
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
 };

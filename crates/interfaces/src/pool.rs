@@ -220,11 +220,19 @@ pub trait BestTransactions: Iterator<Item = Arc<PooledTx>> + Send {
     fn mark_invalid(&mut self, tx: &PooledTx, kind: InvalidKind);
 }
 
-/// Consulted before the pool replaces a transaction by another of the same sender and nonce: an extension
-/// that built on the old one (a plan other senders' plans stand on) refuses with a reason the sender sees.
+/// Consulted before the pool replaces a transaction by another of the same sender and nonce, or evicts one
+/// to make room: an extension that built on it (a plan, and the plans after it) refuses replacing it with a
+/// reason the sender sees, and keeps it from being evicted (room is made elsewhere, or the newcomer is
+/// refused).
 pub trait ReplacementGuard: Send + Sync + std::fmt::Debug {
     /// `Err(reason)` refuses replacing `old`.
     fn may_replace(&self, old: &PooledTx) -> Result<(), String>;
+
+    /// Whether the pool may evict `tx` to make room.
+    fn may_evict(&self, tx: &PooledTx) -> bool {
+        let _ = tx;
+        true
+    }
 }
 
 /// The pool.

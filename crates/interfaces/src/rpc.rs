@@ -37,11 +37,19 @@ pub type StorageEntry = (Address, B256, B256);
 
 /// What an extension adds to the state of a call that reverted on the node's state alone, before the node
 /// runs it once more (a sync transaction needs its answers' slots marked received, as its block's anchor
-/// will mark them). Empty: nothing to add, the revert stands.
+/// will mark them). Empty: nothing to add, the revert stands. [`HookBusy`]: the hook cannot tell now, and
+/// the call is refused with a limit error rather than answered with a revert that may not stand.
 pub trait CallStateHook: Send + Sync {
     /// The storage `call` needs set.
-    fn storage_for(&self, call: CallShape) -> Pin<Box<dyn Future<Output = Vec<StorageEntry>> + Send + '_>>;
+    fn storage_for(&self, call: CallShape) -> CallHookFuture<'_>;
 }
+
+/// What [`CallStateHook::storage_for`] returns.
+pub type CallHookFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<StorageEntry>, HookBusy>> + Send + 'a>>;
+
+/// The call hook is at its limit (too many simulations at once, its queue full): the message says which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookBusy(pub String);
 
 /// Where extensions register RPC modules and the call hook, before the node's server starts (reth's
 /// `extend_rpc_modules`); the server that serves them holds the registry.

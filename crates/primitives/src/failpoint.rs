@@ -1,5 +1,5 @@
 //! Failpoints: named places where a test makes the node fail on purpose, to show what a crash there
-//! leaves behind. `SURGE_FAILPOINT=<name>:<panic|sigkill>` arms one (read once, at its first check); no
+//! leaves behind. `SURGE_FAILPOINT=<name>:<panic|sigkill|park>` arms one (read once, at its first check); no
 //! variable, no cost beyond one comparison.
 
 use std::sync::OnceLock;
@@ -11,6 +11,8 @@ pub enum FailAction {
     Panic,
     /// Kills the process at once, as a power cut or the OOM killer would (nothing is flushed).
     SigKill,
+    /// Blocks the thread for good, as a worker stuck on a slow L1 would (what others do meanwhile).
+    Park,
 }
 
 /// The armed failpoint, from `SURGE_FAILPOINT`; a malformed value arms nothing (and says so).
@@ -21,19 +23,20 @@ fn armed() -> Option<&'static (String, FailAction)> {
             let value = std::env::var("SURGE_FAILPOINT").ok()?;
             let parsed = parse(&value);
             if parsed.is_none() {
-                eprintln!("SURGE_FAILPOINT={value:?}: expected <name>:<panic|sigkill>; no failpoint armed");
+                eprintln!("SURGE_FAILPOINT={value:?}: expected <name>:<panic|sigkill|park>; no failpoint armed");
             }
             parsed
         })
         .as_ref()
 }
 
-/// `name:panic` or `name:sigkill`.
+/// `name:panic`, `name:sigkill` or `name:park`.
 pub fn parse(value: &str) -> Option<(String, FailAction)> {
     let (name, action) = value.trim().rsplit_once(':')?;
     let action = match action {
         "panic" => FailAction::Panic,
         "sigkill" => FailAction::SigKill,
+        "park" => FailAction::Park,
         _ => return None,
     };
     (!name.is_empty()).then(|| (name.to_string(), action))
@@ -56,6 +59,12 @@ pub fn failpoint(name: &str) {
             // SIGKILL cannot be caught; this is never reached.
             std::process::abort();
         }
+        FailAction::Park => {
+            eprintln!("failpoint {name} reached (SURGE_FAILPOINT): parking the thread");
+            loop {
+                std::thread::park();
+            }
+        }
     }
 }
 
@@ -67,6 +76,7 @@ mod tests {
     fn values_name_a_place_and_an_action() {
         assert_eq!(parse("proposer:panic"), Some(("proposer".into(), FailAction::Panic)));
         assert_eq!(parse("ledger.commit:sigkill"), Some(("ledger.commit".into(), FailAction::SigKill)));
+        assert_eq!(parse("rpc.simulation:park"), Some(("rpc.simulation".into(), FailAction::Park)));
         assert_eq!(parse("proposer"), None);
         assert_eq!(parse(":panic"), None);
         assert_eq!(parse("proposer:explode"), None);

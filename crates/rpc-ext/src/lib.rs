@@ -17,8 +17,7 @@ use jsonrpsee::{
     proc_macros::rpc,
     types::{ErrorObjectOwned, Params, error::INVALID_PARAMS_CODE},
 };
-use std::{future::Future, pin::Pin};
-use surge_interfaces::{CallShape, CallStateHook, RpcRegistry, StorageEntry};
+use surge_interfaces::{CallHookFuture, CallShape, CallStateHook, HookBusy, RpcRegistry};
 use surge_primitives::slots::signal_service::received_signal_key;
 use surge_sync::{NoPlan, Planner, SimulatedCall, TxStatus, TxStatusSource};
 use tokio::sync::Semaphore;
@@ -94,7 +93,7 @@ fn no_plan_error(reason: NoPlan) -> ErrorObjectOwned {
         NoPlan::L1LegFailed(why) => error(SIMULATION_FAILED, "L1 callback simulation failed", Some(why)),
         NoPlan::L1Unavailable(why) => error(SIMULATION_FAILED, "L1 unavailable", Some(why)),
         NoPlan::BundleGasBudget => error(SIMULATION_FAILED, "L1 bundle full: its legs need more gas than it has", None),
-        NoPlan::QueueFull => error(LIMIT_EXCEEDED, "too many simulations waiting for the planner", None),
+        NoPlan::QueueFull => error(LIMIT_EXCEEDED, "simulation queue full: try again later", None),
         other => error(SIMULATION_FAILED, "L1 callback simulation failed", Some(other.to_string())),
     }
 }
@@ -182,19 +181,21 @@ impl Context {
 /// `eth_call` and `eth_estimateGas` of a sync transaction: when it reverts on the node's state alone, its
 /// answers' slots are marked received (as its block's anchor will) and it runs once more.
 impl CallStateHook for Context {
-    fn storage_for(&self, call: CallShape) -> Pin<Box<dyn Future<Output = Vec<StorageEntry>> + Send + '_>> {
+    fn storage_for(&self, call: CallShape) -> CallHookFuture<'_> {
         Box::pin(async move {
             let call =
                 SimulatedCall { from: call.from, to: call.to, data: call.data, value: call.value, gas: call.gas };
             let plan = match self.plan(call, &self.hooked, "eth_call").await {
                 Ok(plan) => plan,
+                // Too busy to tell: the caller learns so rather than a revert that may not stand.
+                Err(e) if e.code() == LIMIT_EXCEEDED => return Err(HookBusy(e.message().to_string())),
                 Err(e) => {
                     tracing::debug!(code = e.code(), "a reverted call gets no answers: {}", e.message());
-                    return vec![];
+                    return Ok(vec![]);
                 }
             };
             let received = B256::with_last_byte(1);
-            plan.slots().map(|slot| (self.signal_service, received_signal_key(slot), received)).collect()
+            Ok(plan.slots().map(|slot| (self.signal_service, received_signal_key(slot), received)).collect())
         })
     }
 }

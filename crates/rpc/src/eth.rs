@@ -172,7 +172,7 @@ impl EthApi {
         );
         match first {
             Err(reverted @ RpcError::Revert { .. }) => {
-                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted) {
+                match self.with_hook(&request, block.as_ref(), state_overrides, &reverted)? {
                     Some(overrides) => run(&self.ctx, &self.setup(request, block, Some(overrides), block_overrides)?),
                     None => Err(reverted),
                 }
@@ -183,22 +183,22 @@ impl EthApi {
 
     /// The overrides to run a reverted call again with: `state_overrides` plus what the extensions' call
     /// hook adds (the answers' slots of a sync transaction), on the latest or pending state only; `None`
-    /// when the hook adds nothing and the revert stands.
+    /// when the hook adds nothing and the revert stands; a limit error when the hook is too busy to tell.
     fn with_hook(
         &self,
         request: &TransactionRequest,
         block: Option<&BlockIdParam>,
         state_overrides: Option<StateOverride>,
         reverted: &RpcError,
-    ) -> Option<StateOverride> {
-        let hook = self.ctx.call_hook.as_ref()?;
-        let at_head = match block.cloned().map(BlockIdParam::get).transpose().ok()? {
-            None | Some(BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending)) => true,
-            Some(_) => false,
-        };
-        let to = request.to.and_then(|to| to.to().copied())?;
+    ) -> RpcResult<Option<StateOverride>> {
+        let Some(hook) = self.ctx.call_hook.as_ref() else { return Ok(None) };
+        let at_head = matches!(
+            block.cloned().map(BlockIdParam::get).transpose(),
+            Ok(None | Some(BlockId::Number(BlockNumberOrTag::Latest | BlockNumberOrTag::Pending)))
+        );
+        let Some(to) = request.to.and_then(|to| to.to().copied()) else { return Ok(None) };
         if !at_head {
-            return None;
+            return Ok(None);
         }
         let call = surge_interfaces::CallShape {
             from: request.from.unwrap_or_default(),
@@ -210,9 +210,10 @@ impl EthApi {
         // The hook simulates (bounded by the extension). Blocking on it is sound only because eth_call and
         // eth_estimateGas run on the RPC's execution threads, off the async workers, with the runtime
         // entered: an async caller would panic.
-        let storage = tokio::runtime::Handle::try_current().ok()?.block_on(hook.storage_for(call));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return Ok(None) };
+        let storage = runtime.block_on(hook.storage_for(call)).map_err(|busy| RpcError::Limit(busy.0))?;
         if storage.is_empty() {
-            return None;
+            return Ok(None);
         }
         tracing::debug!(%to, slots = storage.len(), why = %reverted, "running a reverted call again with what it needs");
         let mut overrides = state_overrides.unwrap_or_default();
@@ -220,7 +221,7 @@ impl EthApi {
             let account = overrides.entry(address).or_default();
             account.state_diff.get_or_insert_with(Default::default).insert(slot, value);
         }
-        Some(overrides)
+        Ok(Some(overrides))
     }
 
     fn receipts_of(&self, block: &StoredBlock) -> RpcResult<Vec<TransactionReceipt>> {

@@ -2,10 +2,14 @@
 //! ([`outbound`]) and the plans the node makes for transactions that call L1 ([`plan`], with the
 //! [`Planner`] trait other extensions see the planner through).
 
+pub mod abort;
 pub mod outbound;
 pub mod plan;
 pub mod status;
 
-pub use outbound::{CallTracer, OutboundMessage, find_outbound_messages, find_outbound_messages_within, tracer_config};
+pub use outbound::{
+    ABORT_CHECK_STEPS, CallTracer, MAX_SIMULATION_TRACE_BYTES, OutboundMessage, Stopped, find_outbound_messages,
+    find_outbound_messages_within, tracer_config,
+};
 pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};
 pub use status::{TxStatus, TxStatusSource};

@@ -27,49 +27,130 @@ pub fn tracer_config() -> TracingInspectorConfig {
 /// traced execution; call frames are all [`find_outbound_messages`] needs. The frames it records are the
 /// tracing inspector's own only because that config records no steps and sets no step budget (its
 /// per-opcode hooks then do nothing): keep it so.
+///
+/// A simulation's tracer ([`CallTracer::bounded`]) also stops the call — every frame then runs out of gas
+/// at its next opcode — once its recorded inputs and outputs pass a size, or once the simulation's
+/// [`abort`](crate::abort) is raised (checked every [`ABORT_CHECK_STEPS`] opcodes). A block's tracer
+/// ([`CallTracer::default`]) never changes what the call does.
 #[derive(Debug)]
-pub struct CallTracer(TracingInspector);
+pub struct CallTracer {
+    inner: TracingInspector,
+    /// The bytes the trace may hold; `usize::MAX` for a block's tracer.
+    max_bytes: usize,
+    bytes: usize,
+    /// Opcodes until the abort is checked again.
+    countdown: u32,
+    stopped: Option<Stopped>,
+}
+
+/// The bytes a simulation's call trace may hold (its frames' inputs and outputs): a call that passes the
+/// same megabyte of memory to thousands of calls would otherwise hold gigabytes.
+pub const MAX_SIMULATION_TRACE_BYTES: usize = 64 << 20;
+
+/// Opcodes run between two checks of a simulation's abort.
+pub const ABORT_CHECK_STEPS: u32 = 4096;
+
+/// What a frame costs in a trace besides its input and output (the node, its indices, the addresses).
+const FRAME_BYTES: usize = 256;
+
+/// Why a simulation's tracer stopped the call it traced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The simulation was cancelled (its caller timed out or went away).
+    Aborted,
+    /// Its trace grew past this many bytes.
+    TraceTooLarge(usize),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Aborted => f.write_str("the simulation was cancelled"),
+            Self::TraceTooLarge(max) => write!(f, "its call trace is larger than {max} bytes"),
+        }
+    }
+}
 
 impl Default for CallTracer {
     fn default() -> Self {
-        Self(TracingInspector::new(tracer_config()))
+        Self::bounded(usize::MAX)
     }
 }
 
 impl CallTracer {
+    /// A simulation's tracer: the call stops once its trace holds more than `max_bytes`, or when the
+    /// thread's abort is raised.
+    pub fn bounded(max_bytes: usize) -> Self {
+        Self {
+            inner: TracingInspector::new(tracer_config()),
+            max_bytes,
+            bytes: 0,
+            countdown: ABORT_CHECK_STEPS,
+            stopped: None,
+        }
+    }
+
+    /// Why the call was stopped, if it was: its outcome is then no answer.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped
+    }
+
     /// The recorded call frames.
     pub fn into_traces(self) -> CallTraceArena {
-        self.0.into_traces()
+        self.inner.into_traces()
+    }
+
+    fn charge(&mut self, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes).saturating_add(FRAME_BYTES);
+        if self.bytes > self.max_bytes && self.stopped.is_none() {
+            self.stopped = Some(Stopped::TraceTooLarge(self.max_bytes));
+        }
     }
 }
 
 impl<CTX: ContextTr<Journal: JournalExt>> Inspector<CTX> for CallTracer {
     fn initialize_interp(&mut self, interp: &mut Interpreter, context: &mut CTX) {
-        self.0.initialize_interp(interp, context);
+        self.inner.initialize_interp(interp, context);
+    }
+
+    fn step(&mut self, interp: &mut Interpreter, _context: &mut CTX) {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.countdown = ABORT_CHECK_STEPS;
+            if self.stopped.is_none() && crate::abort::requested() {
+                self.stopped = Some(Stopped::Aborted);
+            }
+        }
+        if self.stopped.is_some() {
+            interp.halt_oog();
+        }
     }
 
     fn log(&mut self, context: &mut CTX, log: Log) {
-        self.0.log(context, log);
+        self.inner.log(context, log);
     }
 
     fn call(&mut self, context: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
-        self.0.call(context, inputs)
+        self.charge(inputs.input.len());
+        self.inner.call(context, inputs)
     }
 
     fn call_end(&mut self, context: &mut CTX, inputs: &CallInputs, outcome: &mut CallOutcome) {
-        self.0.call_end(context, inputs, outcome);
+        self.charge(outcome.output().len());
+        self.inner.call_end(context, inputs, outcome);
     }
 
     fn create(&mut self, context: &mut CTX, inputs: &mut CreateInputs) -> Option<CreateOutcome> {
-        self.0.create(context, inputs)
+        self.charge(inputs.init_code().len());
+        self.inner.create(context, inputs)
     }
 
     fn create_end(&mut self, context: &mut CTX, inputs: &CreateInputs, outcome: &mut CreateOutcome) {
-        self.0.create_end(context, inputs, outcome);
+        self.inner.create_end(context, inputs, outcome);
     }
 
     fn selfdestruct(&mut self, contract: Address, target: Address, value: U256) {
-        Inspector::<CTX>::selfdestruct(&mut self.0, contract, target, value);
+        Inspector::<CTX>::selfdestruct(&mut self.inner, contract, target, value);
     }
 }
 

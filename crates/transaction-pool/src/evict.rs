@@ -17,12 +17,13 @@ enum Over {
 
 impl TxPool {
     /// Makes room for `incoming` by dropping the cheapest tail transaction (a sender's highest nonce, so
-    /// no gap opens), or refuses it when it pays no more than that one.
+    /// no gap opens) that no guard keeps, or refuses it when it pays no more than that one.
     pub(crate) fn evict_for(&mut self, incoming: &PooledTx) -> Result<(), PoolError> {
         let worst = self
             .senders
             .values()
             .filter_map(|s| s.txs.values().next_back())
+            .filter(|t| !self.guarded(t))
             .min_by_key(|t| (t.max_tip(), Reverse(t.id)))
             .cloned();
         match worst {
@@ -68,10 +69,17 @@ impl TxPool {
     /// While a sub-pool is over its byte cap, evicts its lowest-priced transaction that opens no gap:
     /// queued, some sender's highest nonce; pending, the last of some sender's run, with the sender's
     /// queued transactions after it (they cannot run without it). Ties go against the newest, as reth
-    /// drops the worst first. When `incoming` is evicted it is refused: "txpool is full".
+    /// drops the worst first. When `incoming` is evicted it is refused: "txpool is full". Transactions a
+    /// guard keeps are not candidates; when only they are left, `incoming` is the one refused.
     pub(crate) fn enforce_size_caps(&mut self, incoming: Option<B256>) -> Result<(), PoolError> {
         while let Some(over) = self.over_cap() {
-            let Some(victim) = self.candidates(over).min_by_key(|t| (t.max_tip(), Reverse(t.id))) else { break };
+            let victim =
+                self.candidates(over).filter(|t| !self.guarded(t)).min_by_key(|t| (t.max_tip(), Reverse(t.id)));
+            let Some(victim) = victim else {
+                let Some(incoming) = incoming.and_then(|h| self.by_hash.get(&h).cloned()) else { break };
+                self.discard(&[incoming]);
+                return Err(PoolError::PoolFull);
+            };
             let doomed: Vec<Arc<PooledTx>> = match over {
                 Over::Queued => vec![victim],
                 Over::Pending => self

@@ -147,9 +147,14 @@ impl TxPool {
         rx
     }
 
-    /// Adds a guard every replacement must pass.
+    /// Adds a guard every replacement and eviction must pass.
     pub fn add_replacement_guard(&mut self, guard: Arc<dyn ReplacementGuard>) {
         self.guards.push(guard);
+    }
+
+    /// Whether a guard keeps `tx` from being evicted.
+    pub(crate) fn guarded(&self, tx: &PooledTx) -> bool {
+        self.guards.iter().any(|g| !g.may_evict(tx))
     }
 
     /// Ends every listener (the node is shutting down).

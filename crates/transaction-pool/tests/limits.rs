@@ -193,3 +193,59 @@ fn byte_caps_evict_the_cheapest_and_refuse_a_cheaper_newcomer() {
     assert_eq!(pool.add(&raw(0, 0, 10 * GWEI, GWEI), &view).unwrap_err(), PoolError::PoolFull);
     assert_eq!(pool.queued().len(), 3);
 }
+
+/// A guard keeping the transactions it names (as the txpool watcher keeps planned ones).
+#[derive(Debug)]
+struct Keeps(std::collections::HashSet<alloy_primitives::B256>);
+
+impl surge_interfaces::ReplacementGuard for Keeps {
+    fn may_replace(&self, old: &surge_interfaces::PooledTx) -> Result<(), String> {
+        if self.0.contains(&old.hash) { Err(format!("{} is kept", old.hash)) } else { Ok(()) }
+    }
+
+    fn may_evict(&self, tx: &surge_interfaces::PooledTx) -> bool {
+        !self.0.contains(&tx.hash)
+    }
+}
+
+#[test]
+fn a_full_pool_evicts_around_guarded_transactions_and_refuses_when_only_they_are_left() {
+    let state = State::funded();
+    let view = state.view();
+    let mut cfg = config();
+    cfg.max_transactions = 3;
+    let mut pool = TxPool::new(cfg, GWEI as u64);
+    // Three cheap ones; the guard keeps the two cheapest.
+    let cheap: Vec<_> =
+        (0..3).map(|i| pool.add(&raw(i, 0, 2 * GWEI, GWEI + u128::from(i)), &view).unwrap().0).collect();
+    pool.add_replacement_guard(std::sync::Arc::new(Keeps(cheap[..2].iter().copied().collect())));
+    // A better-paying newcomer evicts the cheapest the guard does not keep.
+    let (richer, _) = pool.add(&raw(3, 0, 10 * GWEI, 5 * GWEI), &view).unwrap();
+    assert!(pool.get(&cheap[0]).is_some() && pool.get(&cheap[1]).is_some(), "the kept ones stay");
+    assert!(pool.get(&cheap[2]).is_none(), "the unkept one made room");
+    // Replacing a kept one is refused with the guard's reason, whatever it pays.
+    let err = pool.add(&raw(0, 0, 20 * GWEI, 10 * GWEI), &view).unwrap_err();
+    assert!(err.to_string().contains("is kept"), "{err}");
+    // Only kept ones and a better payer are left: a newcomer paying less than that one is refused...
+    assert_eq!(pool.add(&raw(4, 0, 3 * GWEI, 2 * GWEI), &view).unwrap_err(), PoolError::PoolFull);
+    // ...and one paying more evicts it, never the kept ones.
+    pool.add(&raw(5, 0, 30 * GWEI, 20 * GWEI), &view).unwrap();
+    assert!(pool.get(&richer).is_none());
+    assert!(pool.get(&cheap[0]).is_some() && pool.get(&cheap[1]).is_some());
+}
+
+#[test]
+fn a_byte_cap_never_evicts_a_guarded_transaction_and_refuses_the_newcomer_instead() {
+    let state = State::funded();
+    let view = state.view();
+    let size = raw(0, 0, 2 * GWEI, GWEI).len();
+    let mut cfg = config();
+    cfg.pending_max_bytes = 2 * size + size / 2;
+    let mut pool = TxPool::new(cfg.clone(), GWEI as u64);
+    let kept: Vec<_> = (0..2).map(|i| pool.add(&raw(i, 0, 2 * GWEI, GWEI), &view).unwrap().0).collect();
+    pool.add_replacement_guard(std::sync::Arc::new(Keeps(kept.iter().copied().collect())));
+    // Better paying, but the pending bytes are spent on kept transactions: the newcomer is the one out.
+    assert_eq!(pool.add(&raw(2, 0, 50 * GWEI, 40 * GWEI), &view).unwrap_err(), PoolError::PoolFull);
+    assert!(kept.iter().all(|h| pool.get(h).is_some()));
+    assert!(pool.pending_bytes() <= cfg.pending_max_bytes);
+}

@@ -171,3 +171,9 @@ pub fn run_readme_script(heading: &str, replace: &[(&str, &str)]) -> String {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
+
+/// The value of metric `name` (its first series) on the Prometheus endpoint `url`; 0 when absent.
+pub fn metric(url: &str, name: &str) -> f64 {
+    let body = ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap();
+    body.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(' ').next_back()?.parse().ok()).unwrap_or(0.0)
+}

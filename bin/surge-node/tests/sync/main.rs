@@ -2,6 +2,7 @@
 //! blocks through the open proposal. One test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod load;
 mod net;
 mod ordered;
 mod proposals;

@@ -87,6 +87,11 @@ pub async fn start_with_watcher(watcher: surge_exex::WatcherConfig) -> Net {
     start_network(rules(), false, None, watcher, None).await
 }
 
+/// [`start_with_watcher`] with the proposer sending closed proposals to the L1.
+pub async fn start_proposing_with_watcher(watcher: surge_exex::WatcherConfig) -> Net {
+    start_network(rules(), true, None, watcher, None).await
+}
+
 /// The network with its proposer sending closed proposals to the L1.
 pub async fn start_proposing(rules: ProposalRules) -> Net {
     start_network(rules, true, None, Default::default(), None).await

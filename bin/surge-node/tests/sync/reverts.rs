@@ -197,6 +197,25 @@ impl RoundTrips {
     }
 }
 
+impl RoundTrips {
+    /// `who`'s two messages to the responder asking for `mode`, which it takes without answering; signed.
+    fn one_way(&self, net: &Net, who: u32, nonce: u64, mode: &'static [u8]) -> (Vec<u8>, B256) {
+        let me = dev_key(who).address();
+        let message = |salt: u32| Message {
+            gasLimit: 1_000_000 + salt,
+            srcOwner: me,
+            destChainId: net.protocol.l1_chain_id,
+            destOwner: me,
+            to: self.responder,
+            data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(mode) }.abi_encode().into(),
+            ..Default::default()
+        };
+        let data = MessageSender::sendTwoCall { a: message(0).into(), b: message(1).into() }.abi_encode();
+        let (raw, tx) = net.l2_tx(who, nonce, self.app, data.into(), U256::ZERO, 3_000_000);
+        (raw, tx.hash)
+    }
+}
+
 /// What a round trip asks the responder: the mode, a salt, and the fee its message offers.
 type Ask = (&'static [u8], u32, u64);
 
@@ -485,9 +504,11 @@ async fn a_message_below_its_l1_cost_gets_no_plan_and_one_that_pays_it_settles()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_legs_heavy_on_cold_l1_state_settle_without_a_pre_flight_failure() {
-    // Each leg reads 600 slots no other read, under a budget of 1,000 per simulated call: every leg fits
-    // its own budget, the three together do not fit one.
-    let sim = surge_l1::SimConfig { max_state_reads: 1_000, ..Default::default() };
+    // Each leg reads 2,000 slots no other read, under a budget of 3,000 per simulated call: every leg fits its
+    // own budget, two together do not fit one. Legs may ask for up to 6,000,000 gas, so that two fill a
+    // bundle and the third waits for the next proposal.
+    let limits = surge_l1::BundleLimits { max_message_gas_limit: 6_000_000, ..Default::default() };
+    let sim = surge_l1::SimConfig { limits, max_state_reads: 3_000, ..Default::default() };
     let net = crate::net::start_proposing_with_sim(sim).await;
     let seen = collect(&net);
     let apps = RoundTrips::deploy(&net).await;
@@ -495,12 +516,14 @@ async fn three_legs_heavy_on_cold_l1_state_settle_without_a_pre_flight_failure()
     net.l2.control.pause_production();
     let mut trips = vec![];
     for who in [7, 8, 9] {
-        // Room for 600 cold reads in the callback's gas (the salt raises the message's gas limit, of which the
-        // bridge keeps 800,000).
-        let trip = apps.round_trip(&net, who, 0, b"heavy-reply", 1_500_000).await;
+        // Room for 2,000 cold reads in the callback's gas (the salt raises the message's gas limit).
+        let trip = apps.round_trip(&net, who, 0, b"heavy-reply", 4_500_000).await;
         trip.answer.as_ref().expect("a leg within its budget is planned");
         net.submit(&trip.raw).unwrap();
-        net.planned(trip.hash).await;
+        // Planned into the open bundle, or deferred to the next proposal's.
+        let published = net.published();
+        let taken = || published.plan(&trip.hash).is_some() || published.deferred().contains(&trip.hash);
+        until("planned or deferred", || taken().then_some(())).await;
         trips.push(trip);
     }
     net.l2.control.resume_production();
@@ -513,4 +536,83 @@ async fn three_legs_heavy_on_cold_l1_state_settle_without_a_pre_flight_failure()
     let events = seen.lock().unwrap().clone();
     let failed = |e: &ProposerEvent| matches!(e, ProposerEvent::PreflightFailed { .. } | ProposerEvent::Failed { .. });
     assert!(!events.iter().any(failed), "no pre-flight failure: {}", summary(&events));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l1_change_voids_a_plan_whose_legs_answer_nothing_and_the_plans_behind_it_settle() {
+    let net = start_proposing(crate::net::rules()).await;
+    let apps = RoundTrips::deploy(&net).await;
+    net.l2.control.pause_production();
+    // First in the bundle: messages the responder takes without answering, until it is told to fail.
+    let (raw, first) = apps.one_way(&net, 7, 0, b"flaky");
+    net.submit(&raw).unwrap();
+    let plan = net.planned(first).await;
+    assert!(plan.messages.iter().all(|m| m.answers.is_empty()), "its legs answer nothing");
+    // Two round trips behind it.
+    let mut behind = vec![];
+    for who in [8, 9] {
+        let trip = apps.round_trip(&net, who, 0, b"reply", 0).await;
+        net.submit(&trip.raw).unwrap();
+        net.planned(trip.hash).await;
+        behind.push(trip);
+    }
+    // L1 changes under the first plan: its legs now revert.
+    let failing = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
+    l1_call_ahead(&net, 6, apps.responder, failing);
+    let reason = net.refused(first).await;
+    assert!(matches!(&reason, NoPlan::L1LegFailed(why) if why.contains("failing for now")), "{reason}");
+    // The plans behind it answered the same (its legs sent no answer, so no id shifted): kept as they were.
+    for trip in &behind {
+        assert!(net.published().plan(&trip.hash).is_some(), "{} kept its plan", trip.hash);
+    }
+    net.l2.control.resume_production();
+    let mut last = 0;
+    for trip in &behind {
+        let block = mined(&net, trip.hash).await;
+        assert!(succeeded(&net, trip.hash));
+        let answer = trip.answer.as_ref().unwrap();
+        assert!(anchor(&net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
+        last = last.max(block);
+    }
+    until("the finalized tag past the round trips", || (finalized(&net) >= last).then_some(())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_roll_back_the_waiting_round_trip_is_planned_again_on_a_rebuilt_base_and_settles() {
+    let racing = Racing::start().await;
+    let (net, seen, apps) = (&racing.net, &racing.seen, &racing.apps);
+    // An honest round trip, then the attacker's, in one block.
+    net.l2.control.pause_production();
+    let mut trips = vec![];
+    for (who, mode) in [(8, &b"reply"[..]), (7, &b"flaky-reply"[..])] {
+        let trip = apps.round_trip(net, who, 0, mode, 0).await;
+        trip.answer.as_ref().expect("planned");
+        net.submit(&trip.raw).unwrap();
+        net.planned(trip.hash).await;
+        trips.push(trip);
+    }
+    net.l2.control.resume_production();
+    let (honest, attack) = (&trips[0], &trips[1]);
+    let block = mined(net, honest.hash).await;
+    assert_eq!(mined(net, attack.hash).await, block);
+
+    // The attacker turns its callback off ahead of the bundle: the bundle reverts and is rolled back.
+    let off = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
+    racing.race(block, || l1_call_ahead(net, 7, apps.responder, off)).await;
+    let dropped = event(seen, "the roll-back", |e| match e {
+        ProposerEvent::RolledBack { dropped, .. } => Some(dropped.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(dropped.iter().map(|(tx, _)| *tx).collect::<Vec<_>>(), [attack.hash]);
+
+    // The honest one waits in the pool again and is planned on a base without the unwound bundle's legs:
+    // its message is not already processed there, its answer is the same, and it settles.
+    let plan = net.planned(honest.hash).await;
+    let answer = honest.answer.as_ref().unwrap();
+    assert_eq!(plan.messages[0].answers[0].message, *answer, "the same answer");
+    let again = mined(net, honest.hash).await;
+    assert!(succeeded(net, honest.hash));
+    assert!(anchor(net, again).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
+    until("the finalized tag past the honest round trip", || (finalized(net) >= again).then_some(())).await;
 }

@@ -104,13 +104,12 @@ async fn the_watcher_plans_sync_transactions_as_they_arrive() {
         [Address::repeat_byte(0xa1), Address::repeat_byte(0xb2)]
     );
 
-    // Sender 3's plan has others behind it: the pool refuses its replacement, naming the plan it holds up.
+    // Sender 3's plan has others behind it: the pool refuses its replacement, saying how many stand on it.
     let (raw, _) = net.swap(3, 0, Some(&answer_a), 2);
     let refused = net.submit(&raw).unwrap_err();
-    assert!(refused.starts_with("replacement refused") && refused.contains(&b.hash.to_string()), "{refused}");
-    // The last plan (the two messages) is replaced: nothing stands on it, and the replacement is planned.
+    assert!(refused.starts_with("replacement refused") && refused.contains("(2 later plans stand on it)"), "{refused}");
+    // The last plan (the two messages) has nothing behind it, but is planned for the next block: refused too.
     let call = MessageSender::sendTwoCall { a: to_l1(0xa1).into(), b: to_l1(0xb2).into() };
-    let old = two.hash;
     let tx = TxEip1559 {
         chain_id: net.protocol.l2_chain_id,
         nonce: 0,
@@ -123,9 +122,9 @@ async fn the_watcher_plans_sync_transactions_as_they_arrive() {
         input: call.abi_encode().into(),
     };
     let replacement = sign_eip1559(&dev_key(8), tx);
-    net.submit(&replacement.encoded_2718()).unwrap();
-    assert_eq!(net.refused(old).await, NoPlan::Replaced);
-    net.planned(*replacement.tx_hash()).await;
+    let refused = net.submit(&replacement.encoded_2718()).unwrap_err();
+    assert!(refused.contains("(0 later plans stand on it); it can be replaced once its block is built"), "{refused}");
+    assert!(net.published().plan(&two.hash).is_some(), "the planned one stays");
 
     // L1's pool price moves (a swap on L1 itself): the first plan's answer changed, the one behind it
     // was re-simulated and dropped too.

@@ -1,6 +1,7 @@
 //! The view as one simulated call may read it: a bounded number of accounts and slots, within a time
 //! limit. A hostile callback that touches thousands of cold accounts (each a request to a remote L1) ends
-//! with an error instead of holding a simulation thread.
+//! with an error instead of holding a simulation thread; so does a simulation whose caller gave up
+//! ([`surge_sync::abort`]).
 
 use std::{
     sync::{
@@ -64,6 +65,9 @@ impl Budget {
         let reads = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
         if reads > self.max_reads {
             return Err(over(format!("more than {} accounts and slots read", self.max_reads)));
+        }
+        if surge_sync::abort::requested() {
+            return Err(over("the simulation was cancelled".into()));
         }
         let deadline = *self.deadline.lock().unwrap_or_else(|p| p.into_inner());
         if deadline.is_some_and(|d| Instant::now() > d) {

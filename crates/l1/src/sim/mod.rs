@@ -229,7 +229,7 @@ pub(crate) fn execute_env(
     check_balance: bool,
 ) -> Result<Executed, SimError> {
     db.db.start_call();
-    let inspector = CallTracer::default();
+    let inspector = CallTracer::bounded(surge_sync::MAX_SIMULATION_TRACE_BYTES);
     let mut evm = Context::mainnet()
         .with_db(db)
         .modify_cfg_chained(|c| {
@@ -249,6 +249,9 @@ pub(crate) fn execute_env(
         }
         other => SimError::Invalid(other.to_string()),
     })?;
+    if let Some(stopped) = evm.inspector.stopped() {
+        return Err(SimError::Stopped(stopped));
+    }
     let trace = evm.inspector.into_traces();
     Ok(Executed { result, state, trace })
 }

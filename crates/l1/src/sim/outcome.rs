@@ -169,6 +169,9 @@ pub enum SimError {
     /// L1 would not even run the call (the configuration asks for more gas than the L1's cap, say).
     #[error("the simulated L1 transaction is invalid: {0}")]
     Invalid(String),
+    /// The call was stopped before its end: cancelled, or its trace too large.
+    #[error("the simulation stopped: {0}")]
+    Stopped(surge_sync::Stopped),
     /// The proposer cannot pay for its bundle: nobody's message is at fault.
     #[error("proposer balance low: {balance} wei, the bundle needs {needed} wei")]
     ProposerBalanceLow {
