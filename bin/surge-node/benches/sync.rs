@@ -10,7 +10,10 @@
 //! - twenty senders' swaps, each answered, sent and planned in turn until all are mined, with 50 clients
 //!   looping heavy `eth_call`s (swaps without their answers, which ask the RPC simulation workers) and 50
 //!   looping `surge_simulateReturnMessage` on the node's endpoint vs on an idle node (the watcher's planning
-//!   does not wait for RPC simulations: goal about 1×, bounded by the cores the load takes).
+//!   does not wait for RPC simulations: goal about 1×, bounded by the cores the load takes);
+//! - the watcher's work per L2 block and per L1 head with 0, 10 and 100 live plans: incremental (an L2 block
+//!   that took none of them runs each once and keeps the legs; an L1 head that changes no answer runs only
+//!   the legs) vs replaying every plan on L2 and L1 (what each move cost before).
 //!
 //! Run: `cargo bench -p surge-node --bench sync` (release build; prints a table).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -30,7 +33,7 @@ use alloy_primitives::{Address, Bytes, TxKind, U256, keccak256};
 use alloy_sol_types::{SolCall, SolConstructor};
 use revm::context::TxEnv;
 use serde_json::{Value, json};
-use surge_exex::{Candidate, L2Protocol, pending_state};
+use surge_exex::{Candidate, L2Protocol, Moved, PlanBook, pending_state};
 use surge_host::{producer::ProductionMode, seams::HostEvmConfig};
 use surge_interfaces::{ChainControl, ConfigureEvm, TransactionOrigin, TransactionPool};
 use surge_l1::{BundleSimulator, EmbeddedSource, L1Protocol, L1StateSource, SimConfig};
@@ -303,6 +306,24 @@ fn admission(rt: &tokio::runtime::Runtime, watcher: bool) -> (Duration, Option<(
     (classified / hashes.len() as u32, Some((plain, other, overflowed, admitted)))
 }
 
+/// `n` fresh accounts (keys from `label`), each sent 3 ether by dev account 2; once the last is mined.
+fn funded(net: &DevNetwork, label: &str, n: usize) -> Vec<PrivateKeySigner> {
+    let senders: Vec<PrivateKeySigner> =
+        (0..n).map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("{label} {i}"))).unwrap()).collect();
+    let three = U256::from(3) * U256::from(10).pow(U256::from(18));
+    let mut last = None;
+    for (nonce, s) in senders.iter().enumerate() {
+        let to = TxKind::Call(s.address());
+        let fund = sign(&dev_key(2), net.protocol.l2_chain_id, nonce as u64, to, vec![], three, 21_000);
+        net.l2.pool.add_transaction(TransactionOrigin::Local, &fund.encoded_2718()).unwrap();
+        last = Some(*fund.tx_hash());
+    }
+    while last.is_some_and(|h| net.l2.store.transaction_location(h).unwrap().is_none()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    senders
+}
+
 /// Swaps from `SWAPPERS` fresh senders, one after another (each answered in process, sent, and planned
 /// before the next asks), until all are mined; with `load`, 50 clients loop heavy `eth_call`s and 50 loop
 /// `surge_simulateReturnMessage` meanwhile. The time from the first answer to the last swap mined, and how
@@ -313,20 +334,9 @@ fn swaps_under_load(rt: &tokio::runtime::Runtime, load: bool) -> (Duration, usiz
     let net = network(rt, dir.path(), true);
     let watcher = net.watcher.clone().unwrap();
     let chain = net.protocol.l2_chain_id;
-    let senders: Vec<PrivateKeySigner> = (0..SWAPPERS)
-        .map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("bench swapper {i}"))).unwrap())
-        .collect();
+    let senders = funded(&net, "bench swapper", SWAPPERS);
     let ether = U256::from(10).pow(U256::from(18));
-    let mut last = None;
-    for (n, s) in senders.iter().enumerate() {
-        let fund = sign(&dev_key(2), chain, n as u64, TxKind::Call(s.address()), vec![], ether * U256::from(3), 21_000);
-        net.l2.pool.add_transaction(TransactionOrigin::Local, &fund.encoded_2718()).unwrap();
-        last = Some(*fund.tx_hash());
-    }
     let mined = |h| net.l2.store.transaction_location(h).unwrap().is_some();
-    while !mined(last.unwrap()) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let placeholder =
         Message { srcChainId: net.protocol.l1_chain_id, destChainId: net.protocol.l2_chain_id, ..Default::default() };
     let vault = net.apps.cross_chain_swap.l2_vault;
@@ -403,12 +413,72 @@ fn swaps_under_load(rt: &tokio::runtime::Runtime, load: bool) -> (Duration, usiz
     (took, answered, busy)
 }
 
+/// Replaying `n` live swaps (planned, or deferred to the next proposal), from `n` funded senders, when a
+/// head moves: all of them on L2 and L1 (what every move cost before replays were incremental), an L2 block
+/// that took none of them (each runs once, its legs stay), and an L1 head that changes no answer (only the
+/// legs run). Each the mean of `ROUNDS / 10` moves; the live plans, and the three times.
+fn replay_costs(rt: &tokio::runtime::Runtime, counts: &[usize]) -> Vec<(usize, Duration, Duration, Duration)> {
+    let dir = tempfile::tempdir().unwrap();
+    let net = network(rt, dir.path(), false);
+    let chain = net.protocol.l2_chain_id;
+    let senders = funded(&net, "bench planner", counts.iter().copied().max().unwrap_or(0));
+    let ether = U256::from(10).pow(U256::from(18));
+    net.l2.control.pause_production();
+    let evm = HostEvmConfig(net.l2.spec.clone());
+    let factory = evm.block_factory(None);
+    let l2 = L2Protocol::from_config(&net.protocol);
+    let head = net.l1.store.head().unwrap();
+    let view = rt.block_on(EmbeddedSource::new(net.l1.store.clone()).open(head.header.number, head.hash)).unwrap();
+    let base = BundleSimulator::new(Arc::new(view), L1Protocol::from_config(&net.protocol), SimConfig::default(), &[])
+        .unwrap();
+    let pending = || pending_state(net.l2.store.as_ref(), &evm, l2).unwrap();
+    let placeholder =
+        Message { srcChainId: net.protocol.l1_chain_id, destChainId: net.protocol.l2_chain_id, ..Default::default() };
+    let vault = net.apps.cross_chain_swap.l2_vault;
+    let swap_of = |s: &PrivateKeySigner, answer: Message| {
+        let call = SwapVaultL2::swapETHForTokenViaL1Call { minOut: U256::ZERO, returnMessage: answer.into() };
+        let tx = sign(s, chain, 0, TxKind::Call(vault), call.abi_encode(), ether, 3_000_000);
+        Candidate { hash: *tx.tx_hash(), sender: s.address(), nonce: 0, tx: TxEnv::from_recovered_tx(&tx, s.address()) }
+    };
+    let rounds = ROUNDS / 10;
+    let mut rows = vec![];
+    for &n in counts {
+        let mut book = PlanBook::new(base.clone(), pending());
+        for s in &senders[..n] {
+            let plan = book.answers(&factory, &[], &swap_of(s, placeholder.clone())).expect("answered");
+            let _ = book.consider(&factory, &[], swap_of(s, plan.messages[0].answers[0].message.clone()));
+        }
+        let live = book.plans().count() + book.deferred().count();
+        let full = time(rounds, || drop(book.rebase(&factory, base.clone(), pending(), Moved::L2)));
+        let per_block = time(rounds, || assert!(book.on_l2_move(&factory, || Some(pending()))));
+        let per_head = time(rounds, || drop(book.on_l1_move(&factory, base.clone(), pending())));
+        assert_eq!(book.plans().count() + book.deferred().count(), live, "the moves drop no plan");
+        rows.push((live, full, per_block, per_head));
+    }
+    rows
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("{:<34} {:>30} {:>14}   {:>40} {:>14}   {:>7}", "", "ours", "", "the other way", "", "ratio");
     presimulation(&rt);
     if std::env::var_os("SURGE_BENCH_PRESIM_ONLY").is_some() {
         return;
+    }
+    for (live, full, per_block, per_head) in replay_costs(&rt, &[0, 10, 100]) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        row(
+            &format!("watcher per L2 block, {live:>3} plans"),
+            ("each plan run once, legs kept", ms(per_block)),
+            ("every plan replayed (L2 and legs)", ms(full)),
+            "ms",
+        );
+        row(
+            &format!("watcher per L1 head, {live:>3} plans"),
+            ("legs only, no answer changed", ms(per_head)),
+            ("every plan replayed (L2 and legs)", ms(full)),
+            "ms",
+        );
     }
     let (idle, _, _) = swaps_under_load(&rt, false);
     let (loaded, answered, busy) = swaps_under_load(&rt, true);

@@ -6,10 +6,12 @@
 pub mod block;
 pub mod book;
 pub mod cooldown;
+pub mod doomed;
 pub mod inputs;
 pub mod ledger;
 pub mod ledger_exex;
 pub mod next;
+pub mod pending;
 pub mod presim;
 pub mod proposal;
 pub mod proposer;
@@ -27,6 +29,7 @@ pub use inputs::PlannedInputs;
 pub use ledger::{Ledger, News};
 pub use ledger_exex::install_ledger;
 pub use next::{NextBlock, NextBlocks};
+pub use pending::{pending_for, pending_state};
 pub use presim::{Candidate, L2Protocol, PendingL2, PendingSnapshot};
 pub use proposal::{Advanced, L1Calls, ProposalBlock, ProposalRecord, ProposalRules, advance};
 pub use proposer::{
@@ -36,5 +39,5 @@ pub use published::PublishedPlans;
 pub use rpcsim::{RpcSimConfig, RpcSimulations};
 pub use status::{TxStatuses, record_rejections};
 pub use store::{LedgerStore, LedgerStoreError, PlanRecord, Rejection};
-pub use task::{Watcher, WatcherConfig, WatcherInputs, install, pending_for, pending_state, publish_for, watcher};
+pub use task::{Watcher, WatcherConfig, WatcherInputs, install, publish_for, watcher};
 pub use watcher::WatcherCore;

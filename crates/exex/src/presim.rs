@@ -275,6 +275,13 @@ where
             .is_ok_and(|a| a.is_none_or(|a| a.code_hash == revm::primitives::KECCAK_EMPTY || a.code_hash.is_zero()))
     }
 
+    /// Whether `other` is a pending state for the same block (its environment: number, time, fees,
+    /// coinbase and rules), as the plans on this one were made for.
+    pub fn same_block<T>(&self, other: &PendingL2<T>) -> bool {
+        let (a, b) = (&self.env, &other.env);
+        a.block_env == b.block_env && a.cfg_env.spec == b.cfg_env.spec && a.cfg_env.chain_id == b.cfg_env.chain_id
+    }
+
     /// `address`'s next nonce on the pending state.
     pub fn nonce(&self, address: Address) -> Result<u64, String> {
         Ok(self.db.basic_ref(address).map_err(|e| e.to_string())?.map_or(0, |a| a.nonce))
@@ -301,6 +308,43 @@ where
                 Ok(true)
             }
             // A failure leaves the pending state as it was.
+            other => {
+                self.restore(previous)?;
+                other.map(|_| false)
+            }
+        }
+    }
+
+    /// Runs a planned transaction again with its `slots` marked received and keeps its effects when it
+    /// succeeds and sends exactly the messages to L1 its plan holds (`expected`, their hashes); `Ok(false)`
+    /// and nothing kept otherwise (its plan no longer holds).
+    pub fn apply_as_planned<F>(
+        &mut self,
+        factory: &F,
+        tx: &TxEnv,
+        slots: &[B256],
+        expected: &[B256],
+    ) -> Result<bool, String>
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let next_id = self.next_message_id()?;
+        let previous = self.mark_received(slots)?;
+        let mut inspector = CallTracer::bounded(MAX_SIMULATION_TRACE_BYTES);
+        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
+        let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
+        drop(vm);
+        let l2 = self.l2;
+        let holds = out.as_ref().is_ok_and(|out| out.result.is_success()) && inspector.stopped().is_none() && {
+            let sent = find_outbound_messages(&inspector.into_traces(), l2.bridge, l2.l2_chain_id, next_id);
+            let sent = sent.into_iter().filter(|m| !m.reverted && m.message.destChainId == l2.l1_chain_id);
+            sent.map(|m| m.hash).eq(expected.iter().copied())
+        };
+        match out {
+            Ok(out) if holds => {
+                self.db.commit(out.state);
+                Ok(true)
+            }
             other => {
                 self.restore(previous)?;
                 other.map(|_| false)

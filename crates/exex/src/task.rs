@@ -13,19 +13,14 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::SystemTime,
 };
 
-use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{B256, TxKind};
 use revm::context::TxEnv;
-use surge_builder::{AnchorInput, build_anchor};
 use surge_interfaces::{
-    ConfigureEvm, ExtensionContext, NextBlockAttributes, NodeComponents, PoolEvent, PooledTx, StateProviderFactory,
-    TransactionPool,
+    ConfigureEvm, ExtensionContext, NodeComponents, PoolEvent, PooledTx, StateProviderFactory, TransactionPool,
 };
 use surge_l1::{HeadWatch, L1Leg, L1StateSource};
-use surge_primitives::GOLDEN_TOUCH_ADDRESS;
 use surge_sync::{NoPlan, Plan, Planner, SimulatedCall, Simulation};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::{info, warn};
@@ -35,6 +30,7 @@ use crate::{
     cooldown::CoolDownConfig,
     ledger::Ledger,
     next::NextBlocks,
+    pending::pending_for,
     presim::{Candidate, L2Protocol, PendingL2},
     published::PublishedPlans,
     rpcsim::{RpcSimConfig, RpcSimulations, answer_runner},
@@ -173,58 +169,6 @@ impl Planner for Watcher {
         let candidate = Candidate { hash: B256::ZERO, sender: call.from, nonce: 0, tx };
         Box::pin(self.sims.submit(candidate))
     }
-}
-
-/// The pending L2 state on `provider`'s head, in the environment of its child at the clock's time, without
-/// an anchor (a quick look; the watcher plans on [`pending_for`]).
-pub fn pending_state<P: StateProviderFactory, C: ConfigureEvm>(
-    provider: &P,
-    evm: &C,
-    l2: L2Protocol,
-) -> Result<PendingL2<P::State>, String> {
-    let (head, _) = provider.latest_header().map_err(|e| e.to_string())?;
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let next = NextBlock {
-        number: head.number + 1,
-        parent_timestamp: head.timestamp,
-        timestamp: now.max(head.timestamp + 1),
-        checkpoint: None,
-    };
-    pending_for(provider, evm, l2, &next)
-}
-
-/// The pending L2 state for block `next`, the child of canonical block `next.number - 1` of `provider`:
-/// the parent's state in `next`'s environment (its timestamp, the parent's coinbase), after `next`'s
-/// anchor (when it has a checkpoint), as the block will run it.
-pub fn pending_for<P: StateProviderFactory, C: ConfigureEvm>(
-    provider: &P,
-    evm: &C,
-    l2: L2Protocol,
-    next: &NextBlock,
-) -> Result<PendingL2<P::State>, String> {
-    let number = next.number.saturating_sub(1);
-    let (head, _) =
-        provider.header_by_number(number).map_err(|e| e.to_string())?.ok_or(format!("no block {number}"))?;
-    let attributes = NextBlockAttributes { fee_recipient: head.beneficiary, ..NextBlockAttributes::at(next.timestamp) };
-    let env = evm.next_evm_env(provider, &head, &attributes).map_err(|e| e.to_string())?;
-    let base_fee = env.block_env.basefee;
-    let mut pending = PendingL2::new(provider.state_by_block_number(number).map_err(|e| e.to_string())?, env, l2);
-    if let Some(checkpoint) = &next.checkpoint {
-        let nonce = pending.nonce(GOLDEN_TOUCH_ADDRESS)?;
-        let anchor = build_anchor(&AnchorInput {
-            chain_id: l2.l2_chain_id,
-            nonce,
-            base_fee,
-            l1_checkpoint: checkpoint.clone(),
-            signal_slots: vec![],
-        })
-        .map_err(|e| format!("the anchor of block {}: {e}", next.number))?;
-        let anchor = TxEnv::from_recovered_tx(anchor.inner(), anchor.signer());
-        pending
-            .open_block(&evm.block_factory(Some(nonce)), &anchor)
-            .map_err(|e| format!("block {}: {e}", next.number))?;
-    }
-    Ok(pending)
 }
 
 /// Installs the watcher on the node of `ctx`, planning L1 legs with `leg` on the L1 heads of `l1`.
@@ -368,6 +312,20 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             .block_on(self.leg.simulator(block, &self.ledger.in_flight()))
             .map_err(|e| warn!(block = block.0, "txpool watcher: no L1 bundle after the landed plans: {e}"))
             .ok()
+    }
+
+    /// Reports what the in-flight bundles under the new L1 head's `base` cost the proposer, and flags the
+    /// first closed proposal whose legs no longer give its planned answers: the proposer drops it before
+    /// sending it.
+    fn check_in_flight(&self, base: &surge_l1::BundleSimulator) {
+        self.handle.report_funds(base);
+        let closed = self.ledger.closed_proposals();
+        if let Some((id, failure)) =
+            crate::proposer::blame::first_doomed(&closed, base.in_flight_runs(), base.l1_block().0)
+        {
+            warn!(proposal = id, "txpool watcher: a closed proposal would fail on L1: {}", failure.reason);
+            self.ledger.doomed().flag(id, failure);
+        }
     }
 
     /// The pending state on the L2 head the watcher has taken in (the chain may be a block ahead until the
@@ -519,7 +477,7 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             {
                 let in_flight = self.ledger.in_flight();
                 let base = self.runtime.block_on(self.leg.simulator((head.number, head.hash), &in_flight));
-                match base.inspect(|base| self.handle.report_funds(base)) {
+                match base.inspect(|base| self.check_in_flight(base)) {
                     Err(e) => warn!(block = head.number, "txpool watcher: no L1 bundle to plan on: {e}"),
                     Ok(base) => match (core.as_mut(), self.pending()) {
                         (Some(core), Some(state)) => core.on_l1_head(base, state),

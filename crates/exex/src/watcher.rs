@@ -22,7 +22,7 @@ use surge_sync::{NoPlan, Plan};
 
 pub use crate::published::PublishedPlans;
 use crate::{
-    book::{Moved, PlanBook},
+    book::PlanBook,
     presim::{Candidate, PendingL2, fold_changes},
 };
 
@@ -56,8 +56,8 @@ pub struct WatcherCore<S, F> {
     /// Waiting transactions that lost their plan in a replay: tried again without a new reason.
     released: HashSet<B256>,
     handle: Arc<PublishedPlans>,
-    /// The book's version its answer base was last published at.
-    published_version: u64,
+    /// The book's revision its answer base was last published at.
+    published_version: (u64, u64),
 }
 
 impl<S, F> WatcherCore<S, F>
@@ -78,7 +78,7 @@ where
             plain: HashMap::new(),
             plain_changes: HashMap::new(),
             released: HashSet::new(),
-            published_version: 0,
+            published_version: (0, 0),
             handle,
         }
     }
@@ -187,16 +187,22 @@ where
                 self.book.forget(*tx, NoPlan::Reverts(format!("in its block: {why}")));
             }
         }
+        // Nothing of the book's in the block and the same L1 base: each plan runs once on the new state.
+        if gone.is_empty() && base.is_none() && self.book.on_l2_move(&self.factory, &pending) {
+            self.after_replay();
+            return;
+        }
         let base = base.unwrap_or_else(|| self.book.base().clone());
         let after_drop = gone.iter().any(|tx| !landed.contains(tx));
         self.book.land(&self.factory, &gone, base, pending(), after_drop);
         self.after_replay();
     }
 
-    /// L1 moved: every plan is re-checked on the new bundle `base` (dropped with `answer changed on L1`
-    /// when its answer changed).
+    /// L1 moved: every plan is re-checked on the new bundle `base` — its legs alone when all answer as before
+    /// (nothing runs again on L2), otherwise a full replay, which drops a plan whose answer changed with
+    /// `answer changed on L1`.
     pub fn on_l1_head(&mut self, base: BundleSimulator, pending: PendingL2<S>) {
-        self.book.rebase(&self.factory, base, pending, Moved::L1);
+        self.book.on_l1_move(&self.factory, base, pending);
         self.after_replay();
     }
 
@@ -403,8 +409,8 @@ where
         let reasons = self.book.take_recent_reasons();
         let deferred = self.book.deferred().map(|p| p.tx_hash).collect();
         self.handle.publish(self.book.plans().cloned().collect(), deferred, reasons);
-        if self.published_version != self.book.version() {
-            self.published_version = self.book.version();
+        if self.published_version != self.book.revision() {
+            self.published_version = self.book.revision();
             self.handle.publish_base(self.book.answer_base());
         }
     }

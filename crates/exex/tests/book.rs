@@ -1,5 +1,5 @@
 //! The plan book on the dev network's genesis state: plans keep bundle order; L1 moving drops the plan
-//! whose answer changed and re-simulates the ones behind it; dropping the last plan leaves the others;
+//! whose answer changed and re-simulates the ones behind it, and runs only the legs when no answer changed; an L2 block that leaves the plans true runs each once; dropping the last plan leaves the others;
 //! a bundle that is full refuses the rest with `bundle gas budget`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -46,6 +46,56 @@ async fn l1_moving_drops_the_changed_plan_and_re_simulates_the_one_behind() {
     assert_eq!(book.plans().count(), 0);
     assert_eq!(book.reason(&a.tx_hash), Some(&NoPlan::AnswerChanged));
     assert_eq!(book.reason(&b.tx_hash), Some(&NoPlan::EarlierPlanDropped));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l1_move_that_changes_no_answer_runs_only_the_legs_and_one_that_does_replays_all() {
+    let (d, bundle) = dev().await;
+    let f = factory(&d);
+    let mut book = PlanBook::new(bundle, d.pending());
+    let a = plan_swap(&d, &mut book, 3).unwrap();
+    let b = plan_swap(&d, &mut book, 5).unwrap();
+    let (version, revision, replays) = (book.version(), book.revision(), book.full_replays());
+
+    // A new base whose legs answer as before: the plans stand, nothing runs again on L2.
+    let same = d.bundle(SimConfig::default(), &[]).await;
+    assert_eq!(book.on_l1_move(&f, same, d.pending()), vec![]);
+    assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
+    assert_eq!((book.version(), book.full_replays()), (version, replays), "the pending state stands");
+    assert_ne!(book.revision(), revision, "what other threads answer on moved with the bundle");
+
+    // An in-flight swap ahead moves the price: the first leg answers otherwise, and every plan is replayed.
+    let mover = common::swap_request(&d, 42);
+    let in_flight = InFlightBundle { last_block_hash: B256::repeat_byte(9), user_ops: vec![], messages: vec![mover] };
+    let moved = d.bundle(SimConfig::default(), &[in_flight]).await;
+    let dropped = book.on_l1_move(&f, moved, d.pending());
+    assert_eq!(dropped, vec![(a.tx_hash, NoPlan::AnswerChanged), (b.tx_hash, NoPlan::EarlierPlanDropped)]);
+    assert_eq!(book.full_replays(), replays + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_l2_move_that_leaves_the_plans_true_runs_each_once_and_keeps_their_legs() {
+    use alloy_primitives::{Address, Bytes, U256};
+    let (d, bundle) = dev().await;
+    let f = factory(&d);
+    let mut book = PlanBook::new(bundle, d.pending());
+    let a = plan_swap(&d, &mut book, 3).unwrap();
+    let b = plan_swap(&d, &mut book, 5).unwrap();
+    let (version, replays) = (book.version(), book.full_replays());
+
+    // A block that took none of them and changed nothing they read: each runs once, the plans stand.
+    assert!(book.on_l2_move(&f, || Some(d.pending())));
+    assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
+    assert_eq!(book.version(), version + 1, "the new pending state");
+    assert_eq!(book.full_replays(), replays);
+
+    // A block in which sender 3 spent its nonce on a transfer: its plan no longer holds, nothing changes,
+    // and the caller replays every plan.
+    let mut moved = d.pending();
+    moved.carry(&f, &d.candidate(3, 0, Address::repeat_byte(1), Bytes::new(), U256::from(1)).tx).unwrap();
+    assert!(!book.on_l2_move(&f, || Some(moved)));
+    assert_eq!(book.version(), version + 1);
+    assert_eq!(book.plans().count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,9 +20,9 @@ pub use client::{Included, L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
 pub use prover::{MockEcdsaProver, ProofFuture, ProofRequest, Prover, ProverError};
 pub use sim::{
-    BundleLayout, BundleLimits, BundleSimulator, ExactTx, InFlightBundle, L1Leg, L1Protocol, LegOutcome, LegResult,
-    LegTrace, Preflight, PreflightFailure, Refusal, SentMessage, SimConfig, SimError, StepTrace, preflight, replay_env,
-    replay_included,
+    BundleLayout, BundleLimits, BundleSimulator, ExactTx, InFlightBundle, InFlightRun, L1Leg, L1Protocol, LegOutcome,
+    LegResult, LegTrace, Preflight, PreflightFailure, Refusal, SentMessage, SimConfig, SimError, StepTrace, preflight,
+    replay_env, replay_included,
 };
 pub use submit::{FeePolicy, Fees, L1Sender, L1Transaction, Sent, SubmitError, blob_sidecar};
 pub use view::{EmbeddedSource, L1StateSource, L1View, L1Views, RemoteSource, ViewError};

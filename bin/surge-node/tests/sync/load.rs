@@ -41,6 +41,19 @@ async fn taken(net: &Net, tx: B256) {
     until("the swap planned", || seen().then_some(())).await;
 }
 
+/// Waits until each of `swaps` is mined, succeeded with its answer's slot in its block's anchor, and the
+/// `finalized` tag is past them all.
+async fn settle(net: &Net, swaps: &[(B256, surge_primitives::Message)]) {
+    let mut last = 0;
+    for (tx, answer) in swaps {
+        let block = mined(net, *tx).await;
+        assert!(succeeded(net, *tx), "{tx}");
+        assert!(anchor(net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)), "{tx} with its answer");
+        last = last.max(block);
+    }
+    until("the swaps finalized", || (crate::proposer::l2_tag(net, "finalized") >= last).then_some(())).await;
+}
+
 /// A JSON-RPC request to the L2 off the runtime's workers (the node serves it on this runtime).
 fn request(net: &Net, method: &'static str, params: Value) -> std::thread::JoinHandle<Value> {
     let url = l2_rpc(net);
@@ -83,14 +96,7 @@ async fn with_every_rpc_worker_held_twenty_senders_swaps_settle_and_one_more_hea
         taken(&net, swap.hash).await;
         swaps.push((swap.hash, answer));
     }
-    let mut last = 0;
-    for (tx, answer) in &swaps {
-        let block = mined(&net, *tx).await;
-        assert!(succeeded(&net, *tx), "{tx}");
-        assert!(anchor(&net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)), "{tx} with its answer");
-        last = last.max(block);
-    }
-    until("the twenty swaps finalized", || (crate::proposer::l2_tag(&net, "finalized") >= last).then_some(())).await;
+    settle(&net, &swaps).await;
 
     // The held simulations timed out for their callers and left the queue; the workers go on.
     for answer in waiting {
@@ -129,12 +135,5 @@ async fn a_planned_swap_with_three_plans_behind_it_cannot_be_replaced_and_all_fo
     assert!(message.contains("3 later plans stand on it"), "{message}");
 
     net.l2.control.resume_production();
-    let mut last = 0;
-    for (tx, answer) in &swaps {
-        let block = mined(&net, *tx).await;
-        assert!(succeeded(&net, *tx), "{tx}");
-        assert!(anchor(&net, block).1.contains(&answer.signal_slot(net.protocol.l1.bridge)), "{tx} with its answer");
-        last = last.max(block);
-    }
-    until("the four swaps finalized", || (crate::proposer::l2_tag(&net, "finalized") >= last).then_some(())).await;
+    settle(&net, &swaps).await;
 }

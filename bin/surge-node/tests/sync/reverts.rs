@@ -152,11 +152,11 @@ impl RoundTrips {
         Self { responder, app }
     }
 
-    /// The calldata of `who`'s round trip asking the responder for `mode` with `fee` (`salt` makes otherwise
-    /// equal ones differ), embedding `back` (a placeholder when `None`).
-    fn call_data(&self, net: &Net, who: u32, (mode, salt, fee): Ask, back: Option<Message>) -> Bytes {
+    /// `who`'s message asking the responder for `mode` with `fee` (`salt` raises its gas limit, so that
+    /// otherwise equal ones differ).
+    fn asking(&self, net: &Net, who: u32, (mode, salt, fee): Ask) -> Message {
         let me = dev_key(who).address();
-        let out = Message {
+        Message {
             fee,
             gasLimit: 1_000_000 + salt,
             srcOwner: me,
@@ -165,7 +165,13 @@ impl RoundTrips {
             to: self.responder,
             data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(mode) }.abi_encode().into(),
             ..Default::default()
-        };
+        }
+    }
+
+    /// The calldata of `who`'s round trip asking the responder for `mode` with `fee` (`salt` makes otherwise
+    /// equal ones differ), embedding `back` (a placeholder when `None`).
+    fn call_data(&self, net: &Net, who: u32, ask: Ask, back: Option<Message>) -> Bytes {
+        let out = self.asking(net, who, ask);
         let placeholder = Message {
             srcChainId: net.protocol.l1_chain_id,
             destChainId: net.protocol.l2_chain_id,
@@ -200,17 +206,8 @@ impl RoundTrips {
 impl RoundTrips {
     /// `who`'s two messages to the responder asking for `mode`, which it takes without answering; signed.
     fn one_way(&self, net: &Net, who: u32, nonce: u64, mode: &'static [u8]) -> (Vec<u8>, B256) {
-        let me = dev_key(who).address();
-        let message = |salt: u32| Message {
-            gasLimit: 1_000_000 + salt,
-            srcOwner: me,
-            destChainId: net.protocol.l1_chain_id,
-            destOwner: me,
-            to: self.responder,
-            data: TestMessageReceiver::onMessageInvocationCall { data: Bytes::from_static(mode) }.abi_encode().into(),
-            ..Default::default()
-        };
-        let data = MessageSender::sendTwoCall { a: message(0).into(), b: message(1).into() }.abi_encode();
+        let (a, b) = (self.asking(net, who, (mode, 0, 0)), self.asking(net, who, (mode, 1, 0)));
+        let data = MessageSender::sendTwoCall { a: a.into(), b: b.into() }.abi_encode();
         let (raw, tx) = net.l2_tx(who, nonce, self.app, data.into(), U256::ZERO, 3_000_000);
         (raw, tx.hash)
     }
@@ -615,4 +612,49 @@ async fn after_a_roll_back_the_waiting_round_trip_is_planned_again_on_a_rebuilt_
     assert!(succeeded(net, honest.hash));
     assert!(anchor(net, again).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
     until("the finalized tag past the honest round trip", || (finalized(net) >= again).then_some(())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_proposal_whose_callback_turns_off_while_it_is_proved_is_dropped_before_it_is_sent() {
+    // The proof of the attacker's proposal never comes: only the check at each L1 head can end it.
+    let racing = Racing::start().await;
+    let (net, seen, apps) = (&racing.net, &racing.seen, &racing.apps);
+    let (attack, block) = racing.mined_round_trip(7, b"flaky-reply").await;
+    let later = transfers(net, 5, 2).await;
+    let id = until("the attacker's proposal closed", || {
+        net.ledger.closed_proposals().into_iter().find(|p| p.blocks.first().is_some_and(|b| b.number == block))
+    })
+    .await
+    .id;
+
+    // While it is being proved, the attacker turns its callback off on L1.
+    let off = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
+    l1_call_ahead(net, 7, apps.responder, off);
+    let failure = event(seen, "the pre-flight failure", |e| match e {
+        ProposerEvent::PreflightFailed { id: i, failure } if *i == id => Some(failure.clone()),
+        _ => None,
+    })
+    .await;
+    let legs: Vec<_> = failure.steps.iter().filter_map(|s| s.leg.as_ref()).collect();
+    assert!(
+        matches!(&legs[..], [leg] if matches!(&leg.result, LegResult::Retriable(r) if r.contains("failing for now"))),
+        "{legs:?}"
+    );
+    let dropped = event(seen, "the roll-back", |e| match e {
+        ProposerEvent::RolledBack { id: i, dropped, .. } if *i == id => Some(dropped.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(dropped.iter().map(|(tx, _)| *tx).collect::<Vec<_>>(), [attack.hash]);
+    assert!(dropped[0].1.contains("failing for now"), "{}", dropped[0].1);
+
+    // The rest is rebuilt and settles; the doomed proposal never went to L1.
+    for tx in &later {
+        mined(net, *tx).await;
+    }
+    let past = net.l2.store.head().unwrap().header.number;
+    until("the finalized tag past the rebuilt blocks", || (finalized(net) >= past).then_some(())).await;
+    let events = seen.lock().unwrap().clone();
+    assert!(!events.iter().any(|e| matches!(e, ProposerEvent::Sent { id: i, .. } if *i == id)), "{}", summary(&events));
+    assert!(!events.iter().any(|e| matches!(e, ProposerEvent::Reverted { .. })), "{}", summary(&events));
 }

@@ -5,7 +5,7 @@
 //! parent hash, fees, balance).
 
 use alloy_primitives::{Address, B256};
-use surge_l1::{LegResult, LegTrace, PreflightFailure};
+use surge_l1::{InFlightRun, LegResult, LegTrace, PreflightFailure};
 use surge_sync::{Plan, PlannedMessage};
 
 use crate::proposal::ProposalRecord;
@@ -59,6 +59,40 @@ pub fn judge(record: &ProposalRecord, failure: &PreflightFailure) -> Verdict {
         return culprit(plan, message, difference);
     }
     Verdict::NotTheLegs { reason: failure.reason.clone() }
+}
+
+/// The first of `closed` whose legs, as they ran ahead of the open bundle on L1 block `l1_block` (`runs`,
+/// by the hash of each proposal's last block), no longer do what its plans say: its id, and what its legs
+/// did as its pre-flight failure would show it. Proposals after it are not judged (its roll-back takes them
+/// too).
+pub fn first_doomed(closed: &[ProposalRecord], runs: &[InFlightRun], l1_block: u64) -> Option<(u64, PreflightFailure)> {
+    runs.iter().find_map(|run| {
+        let record = closed.iter().find(|r| r.last_block_hash() == Some(run.last_block_hash))?;
+        let mut failure = PreflightFailure {
+            l1_block,
+            step: None,
+            reason: String::new(),
+            missing_signal: None,
+            anchor_unavailable: false,
+            steps: run.steps.clone(),
+        };
+        let why = match judge(record, &failure) {
+            Verdict::NotTheLegs { .. } => return None,
+            Verdict::Culprit { tx, reason, .. } => format!("the leg of {tx}: {reason}"),
+            Verdict::Unknown { reason } => reason,
+        };
+        // The first planned answer no leg sends: the signal the proposal's own pre-flight would miss.
+        let sent: Vec<B256> =
+            run.steps.iter().filter_map(|s| s.leg.as_ref()).flat_map(|l| l.sent.iter().map(|m| m.hash)).collect();
+        failure.missing_signal = record
+            .plans
+            .iter()
+            .flat_map(|p| p.messages.iter().flat_map(|m| m.answers.iter()))
+            .find(|a| !sent.contains(&a.hash))
+            .map(|a| a.slot);
+        failure.reason = format!("its legs no longer give the planned answers: {why}");
+        Some((record.id, failure))
+    })
 }
 
 fn culprit(plan: &Plan, message: &PlannedMessage, reason: String) -> Verdict {

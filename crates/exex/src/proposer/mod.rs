@@ -59,9 +59,17 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 }
                 continue;
             };
+            let doomed = self.ledger.doomed();
+            doomed.retain(|id| id >= record.id);
             self.prepare_ahead(&mut ahead, last_finalized);
             let span = info_span!("proposal", id = record.id, blocks = record.blocks.len());
-            let outcome = match self.prepared(&record, last_finalized, &mut ahead).await {
+            // The watcher may find it doomed (at any L1 head) while it is being proved: then it is never sent.
+            let prepared = tokio::select! {
+                biased;
+                failure = doomed.wait_for(record.id) => Err(AttemptError::Preflight(Box::new(failure))),
+                prepared = self.prepared(&record, last_finalized, &mut ahead) => prepared,
+            };
+            let outcome = match prepared {
                 Ok(prepared) => self.submit(prepared).instrument(span).await,
                 Err(e) => Err(e),
             };

@@ -34,9 +34,19 @@ use surge_primitives::{
 use tracing::debug_span;
 
 use super::{
-    CallOutcome, Executed, InFlightBundle, L1Protocol, LegOutcome, LegResult, Pricing, Refusal, SentMessage, SimCall,
-    SimConfig, SimDb, SimError, describe_revert, execute, kept_sends, on_view, view_call,
+    CallOutcome, Executed, InFlightBundle, L1Protocol, LegOutcome, LegResult, LegTrace, Pricing, Refusal, SentMessage,
+    SimCall, SimConfig, SimDb, SimError, StepTrace, describe_revert, execute, kept_sends, on_view, view_call,
 };
+
+/// What the legs of one in-flight bundle did when it ran ahead of the open bundle, each as a step of its
+/// proposal transaction would show it (what the proposer judges a failure by).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightRun {
+    /// The hash of the bundle's last L2 block (its proposal).
+    pub last_block_hash: alloy_primitives::B256,
+    /// Its legs, in order.
+    pub steps: Vec<StepTrace>,
+}
 use crate::view::L1View;
 
 /// The intrinsic gas of a transaction, paid once by the bundle and once by each simulated call.
@@ -58,6 +68,8 @@ pub struct BundleSimulator {
     balance_low: Option<(U256, U256)>,
     /// The open bundle's gas so far: one intrinsic 21,000, the proposal, its calls and proof allowances.
     gas: u64,
+    /// What the legs of the in-flight bundles did, ahead of this one (shared by the copies).
+    in_flight: Arc<[InFlightRun]>,
     /// Whether the open bundle has a message (user ops must come before).
     has_messages: bool,
 }
@@ -81,37 +93,59 @@ impl BundleSimulator {
         let gas = TX_BASE_GAS + config.limits.proposal_gas;
         let pricing = Pricing::in_block(&block, config.priority_fee);
         let balance = sim_balance(&db, owner)?;
-        let mut sim = Self { protocol, config, db, block, owner, pricing, balance_low: None, gas, has_messages: false };
+        let mut sim = Self {
+            protocol,
+            config,
+            db,
+            block,
+            owner,
+            pricing,
+            balance_low: None,
+            gas,
+            has_messages: false,
+            in_flight: Arc::new([]),
+        };
         let mut in_flight_gas = 0u64;
 
-        // In-flight bundles run as L1 will run them, outside the open bundle's gas: a failing user op or a
-        // reverting `processMessage` would revert that bundle; a failing callback only marks its message.
+        // In-flight bundles run as L1 will run them, outside the open bundle's gas: a failing user op would
+        // revert that bundle (an error); what each leg did is kept for the proposer to judge (a reverting
+        // `processMessage` would revert that bundle, a failing callback would leave an answer unsent).
         let landed = in_flight.iter().position(|b| b.last_block_hash == finalized).map_or(0, |i| i + 1);
+        let mut runs = Vec::with_capacity(in_flight.len().saturating_sub(landed));
         for (i, bundle) in in_flight.iter().enumerate().skip(landed) {
-            let fail =
-                |reason: String| SimError::InFlight { bundle: i, last_block_hash: bundle.last_block_hash, reason };
             in_flight_gas += TX_BASE_GAS + config.limits.proposal_gas;
             for call in &bundle.user_ops {
                 let op = sim.run_user_op(call, false)?;
                 if let Some(e) = op.error {
-                    return Err(fail(format!("user op to {} fails: {e}", call.target)));
+                    let reason = format!("user op to {} fails: {e}", call.target);
+                    return Err(SimError::InFlight { bundle: i, last_block_hash: bundle.last_block_hash, reason });
                 }
                 in_flight_gas += op.gas_used;
             }
+            let mut steps = Vec::with_capacity(bundle.messages.len());
             for m in &bundle.messages {
+                let next_id = sim.next_message_id()?;
                 let leg = sim.run_message(m, Keep::UnlessReverted, false)?;
-                if let LegResult::Reverted(reason) = leg.result {
-                    return Err(fail(format!("processMessage of {} reverts: {reason}", leg.hash)));
-                }
                 in_flight_gas += leg.gas_used + config.limits.proof_gas_per_message;
+                let succeeded = !matches!(leg.result, LegResult::Reverted(_));
+                let leg = LegTrace { message: leg.hash, next_id, result: leg.result, sent: leg.sent };
+                steps.push(StepTrace { target: protocol.bridge, succeeded, leg: Some(leg) });
             }
+            runs.push(InFlightRun { last_block_hash: bundle.last_block_hash, steps });
         }
+        sim.in_flight = runs.into();
         // What the in-flight bundles cost, and a full open one, at this price.
         let needed = U256::from(in_flight_gas.saturating_add(config.limits.tx_gas_cap)) * U256::from(pricing.gas_price);
         if balance < needed {
             sim.balance_low = Some((balance, needed));
         }
         Ok(sim)
+    }
+
+    /// What the legs of the in-flight bundles did when they ran ahead of this bundle, in order (those L1
+    /// already holds are not run).
+    pub fn in_flight_runs(&self) -> &[InFlightRun] {
+        &self.in_flight
     }
 
     /// The bundle after this one: this one's state (as if it were on its way to L1), with an empty gas

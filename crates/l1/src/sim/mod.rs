@@ -43,7 +43,7 @@ use surge_sync::CallTracer;
 use crate::view::{L1View, ViewError};
 
 pub use budget::Budget;
-pub use bundle::BundleSimulator;
+pub use bundle::{BundleSimulator, InFlightRun};
 pub use layout::{L1Leg, LayoutError, check_fast_signal_path, resolve_l2_bridge};
 pub use outcome::{
     BundleLimits, CallOutcome, InFlightBundle, LegOutcome, LegResult, Refusal, SentMessage, SimConfig, SimError,

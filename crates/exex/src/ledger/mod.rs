@@ -5,6 +5,8 @@
 //! watcher offers are recorded here, durably, before any block can take them, so that a block is always
 //! accounted for with its plans, even after a crash between its commit and the ledger's write.
 
+mod records;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
@@ -20,9 +22,8 @@ use tracing::{info, warn};
 
 use crate::{
     block::{BlockFacts, read_block},
-    cooldown::{CoolDownConfig, CoolDownSnapshot, CoolDowns},
     proposal::{ProposalRecord, ProposalRules, advance},
-    store::{Batch, LedgerStore, LedgerStoreError, PlanRecord, Rejection},
+    store::{Batch, LedgerStore, LedgerStoreError, PlanRecord},
 };
 
 /// Blocks the builder reads itself, past the last one the ledger accounted for, to see the open proposal;
@@ -101,6 +102,8 @@ pub struct Ledger {
     waker: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// Told when a proposal closes (the proposer waits on it).
     closed: tokio::sync::Notify,
+    /// Closed proposals the watcher found doomed before they were sent.
+    doomed: crate::doomed::Doomed,
     /// Held from a decision to its store write, so that writes reach the store in the order the state
     /// changed (a block's "open" never lands after a close's "closed"). Never taken under `state`.
     writes: Mutex<()>,
@@ -143,6 +146,7 @@ impl Ledger {
             state: Mutex::new(state),
             waker: Mutex::new(None),
             closed: tokio::sync::Notify::new(),
+            doomed: Default::default(),
             writes: Mutex::new(()),
         })
     }
@@ -206,6 +210,11 @@ impl Ledger {
         self.closed.notified().await;
     }
 
+    /// Closed proposals found doomed before they were sent (the watcher flags, the proposer takes).
+    pub fn doomed(&self) -> &crate::doomed::Doomed {
+        &self.doomed
+    }
+
     /// What the ledger learnt since the last call.
     pub fn take_news(&self) -> News {
         std::mem::take(&mut self.state().news)
@@ -262,33 +271,6 @@ impl Ledger {
         st.by_tx
             .get(tx)
             .is_some_and(|keys| keys.iter().any(|k| st.records.get(k).is_some_and(|r| r.proposal.is_some())))
-    }
-
-    /// Records transactions the block producer rejected, with their reasons (one durable write).
-    pub fn record_rejections(&self, rejected: Vec<(B256, String)>) -> Result<(), LedgerStoreError> {
-        let at = now();
-        let rejections = rejected.into_iter().map(|(tx, reason)| (tx, Rejection { reason, at })).collect();
-        self.store.write(Batch { rejections, ..Default::default() })
-    }
-
-    /// Records the cool-downs, durably (a restart must not forgive a culprit).
-    pub fn record_cooldowns(&self, cooldowns: CoolDownSnapshot) -> Result<(), LedgerStoreError> {
-        self.store.write(Batch { cooldowns: Some(cooldowns), ..Default::default() })
-    }
-
-    /// Cool-downs growing by `config`, as last recorded (a restart forgives no culprit).
-    pub fn cooldowns(&self, config: CoolDownConfig) -> CoolDowns {
-        let cooldowns = CoolDowns::new(config);
-        match self.store.cooldowns() {
-            Ok(recorded) => recorded.into_iter().for_each(|c| cooldowns.restore(c)),
-            Err(e) => warn!("reading the recorded cool-downs: {e}"),
-        }
-        cooldowns
-    }
-
-    /// The recorded rejection of transaction `tx`.
-    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, LedgerStoreError> {
-        self.store.rejection(tx)
     }
 
     /// Records `plans` (each with its signed transaction) as made for block `made_for`, durably, before

@@ -19,6 +19,8 @@ use revm::{
 use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan};
 
+mod incremental;
+
 use crate::{
     cooldown::CoolDowns,
     presim::{Candidate, PendingL2, PendingSnapshot},
@@ -110,6 +112,10 @@ pub struct PlanBook<S> {
     released: Vec<Candidate>,
     /// Counts the changes of `pending`: what was computed on it is good while this stays.
     version: u64,
+    /// Counts the changes of the bundles that leave `pending` as it is (an L1 move taken incrementally).
+    revision: u64,
+    /// Full replays so far (every plan run again on L2 and L1).
+    replays: u64,
     /// Senders and L1 contracts not planned for a while.
     cooldowns: Arc<CoolDowns>,
 }
@@ -133,6 +139,8 @@ where
             recent: vec![],
             released: vec![],
             version: 0,
+            revision: 0,
+            replays: 0,
             cooldowns: Arc::default(),
         }
     }
@@ -146,6 +154,16 @@ where
     /// Which pending state this is: it changes whenever a transaction is added to it or it is replaced.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Which state this is, pending and bundles: it changes whenever either does.
+    pub fn revision(&self) -> (u64, u64) {
+        (self.version, self.revision)
+    }
+
+    /// How many times every plan was run again on L2 and L1 (a move an incremental replay could not take).
+    pub fn full_replays(&self) -> u64 {
+        self.replays
     }
 
     /// `tx` was found plain (it sends nothing to L1) ahead of a planning: remembered as such.
@@ -498,6 +516,7 @@ where
         self.base = base;
         self.pending = pending;
         self.version += 1;
+        self.replays += 1;
         let mut dropped = vec![];
         for (candidate, carried) in candidates {
             let hash = candidate.hash;

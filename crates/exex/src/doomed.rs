@@ -1,0 +1,50 @@
+//! Closed proposals found doomed before they are sent: at every L1 head the watcher runs the in-flight
+//! bundles ahead of the open one, and a closed proposal whose legs no longer give the answers its plans
+//! hold (a callback turned off, an L1 message ahead of it) is flagged here with what its legs did. The
+//! proposer takes the flag as that proposal's pre-flight failure — judged, its culprit dropped, its blocks
+//! rolled back — before spending a proof or an L1 transaction on it.
+
+use std::sync::Mutex;
+
+use surge_l1::PreflightFailure;
+
+/// The flags, by proposal id (the latest per proposal), and the proposer's wake-up.
+#[derive(Debug, Default)]
+pub struct Doomed {
+    flagged: Mutex<Vec<(u64, PreflightFailure)>>,
+    raised: tokio::sync::Notify,
+}
+
+impl Doomed {
+    /// Flags proposal `id` with what its legs did.
+    pub fn flag(&self, id: u64, failure: PreflightFailure) {
+        let mut flagged = self.flagged.lock().unwrap_or_else(|e| e.into_inner());
+        flagged.retain(|(other, _)| *other != id);
+        flagged.push((id, failure));
+        drop(flagged);
+        self.raised.notify_waiters();
+    }
+
+    /// Takes the flag of proposal `id`, if it has one.
+    pub fn take(&self, id: u64) -> Option<PreflightFailure> {
+        let mut flagged = self.flagged.lock().unwrap_or_else(|e| e.into_inner());
+        let at = flagged.iter().position(|(other, _)| *other == id)?;
+        Some(flagged.swap_remove(at).1)
+    }
+
+    /// Forgets the flags of proposals other than `kept` (rolled back, or on L1 already).
+    pub fn retain(&self, kept: impl Fn(u64) -> bool) {
+        self.flagged.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| kept(*id));
+    }
+
+    /// Waits until proposal `id` is flagged; its flag.
+    pub async fn wait_for(&self, id: u64) -> PreflightFailure {
+        loop {
+            let raised = self.raised.notified();
+            if let Some(failure) = self.take(id) {
+                return failure;
+            }
+            raised.await;
+        }
+    }
+}
