@@ -311,15 +311,18 @@ fn funded(net: &DevNetwork, label: &str, n: usize) -> Vec<PrivateKeySigner> {
     let senders: Vec<PrivateKeySigner> =
         (0..n).map(|i| PrivateKeySigner::from_bytes(&keccak256(format!("{label} {i}"))).unwrap()).collect();
     let three = U256::from(3) * U256::from(10).pow(U256::from(18));
-    let mut last = None;
-    for (nonce, s) in senders.iter().enumerate() {
-        let to = TxKind::Call(s.address());
-        let fund = sign(&dev_key(2), net.protocol.l2_chain_id, nonce as u64, to, vec![], three, 21_000);
-        net.l2.pool.add_transaction(TransactionOrigin::Local, &fund.encoded_2718()).unwrap();
-        last = Some(*fund.tx_hash());
-    }
-    while last.is_some_and(|h| net.l2.store.transaction_location(h).unwrap().is_none()) {
-        std::thread::sleep(Duration::from_millis(20));
+    // Sixteen at a time: the pool holds that many executable transactions of one sender.
+    for (batch, chunk) in senders.chunks(16).enumerate() {
+        let mut last = None;
+        for (i, s) in chunk.iter().enumerate() {
+            let (to, nonce) = (TxKind::Call(s.address()), (batch * 16 + i) as u64);
+            let fund = sign(&dev_key(2), net.protocol.l2_chain_id, nonce, to, vec![], three, 21_000);
+            net.l2.pool.add_transaction(TransactionOrigin::Local, &fund.encoded_2718()).unwrap();
+            last = Some(*fund.tx_hash());
+        }
+        while last.is_some_and(|h| net.l2.store.transaction_location(h).unwrap().is_none()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     senders
 }
@@ -429,8 +432,12 @@ fn replay_costs(rt: &tokio::runtime::Runtime, counts: &[usize]) -> Vec<(usize, D
     let l2 = L2Protocol::from_config(&net.protocol);
     let head = net.l1.store.head().unwrap();
     let view = rt.block_on(EmbeddedSource::new(net.l1.store.clone()).open(head.header.number, head.hash)).unwrap();
-    let base = BundleSimulator::new(Arc::new(view), L1Protocol::from_config(&net.protocol), SimConfig::default(), &[])
-        .unwrap();
+    // Bundles as large as the dev L1's blocks (60M gas; Prague has no per-transaction cap) and no proof
+    // allowance, so that about 45 swaps fit the open proposal and as many the next: the most live plans
+    // swaps can make.
+    let limits = surge_l1::BundleLimits { tx_gas_cap: 60_000_000, proof_gas_per_message: 0, ..Default::default() };
+    let config = SimConfig { limits, spec: revm::primitives::hardfork::SpecId::PRAGUE, ..Default::default() };
+    let base = BundleSimulator::new(Arc::new(view), L1Protocol::from_config(&net.protocol), config, &[]).unwrap();
     let pending = || pending_state(net.l2.store.as_ref(), &evm, l2).unwrap();
     let placeholder =
         Message { srcChainId: net.protocol.l1_chain_id, destChainId: net.protocol.l2_chain_id, ..Default::default() };
@@ -445,7 +452,8 @@ fn replay_costs(rt: &tokio::runtime::Runtime, counts: &[usize]) -> Vec<(usize, D
     for &n in counts {
         let mut book = PlanBook::new(base.clone(), pending());
         for s in &senders[..n] {
-            let plan = book.answers(&factory, &[], &swap_of(s, placeholder.clone())).expect("answered");
+            // Past the next proposal's bundle there is no room: those get no plan.
+            let Ok(plan) = book.answers(&factory, &[], &swap_of(s, placeholder.clone())) else { break };
             let _ = book.consider(&factory, &[], swap_of(s, plan.messages[0].answers[0].message.clone()));
         }
         let live = book.plans().count() + book.deferred().count();

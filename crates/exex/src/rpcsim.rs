@@ -15,12 +15,11 @@ use std::{
     time::Instant,
 };
 
+use alloy_primitives::Address;
+use surge_interfaces::{ConfigureEvm, NodeComponents, StateProviderFactory, TransactionPool};
 use surge_sync::{NoPlan, Plan, abort::Abort};
 use tokio::sync::oneshot;
 use tracing::warn;
-
-use alloy_primitives::Address;
-use surge_interfaces::{ConfigureEvm, NodeComponents, StateProviderFactory, TransactionPool};
 
 use crate::{
     book::{AnswerBase, answer_on},
@@ -60,14 +59,6 @@ struct Job {
     queued: Instant,
 }
 
-impl Queue {
-    /// Publishes the queue's length and bytes.
-    fn measure(&self) {
-        metrics::gauge!("surge_rpc_simulations_queued").set(self.jobs.len() as f64);
-        metrics::gauge!("surge_rpc_simulation_queue_bytes").set(self.bytes as f64);
-    }
-}
-
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
@@ -75,6 +66,14 @@ struct Queue {
     next_id: u64,
     /// The workers take no job (a test's hold).
     held: bool,
+}
+
+impl Queue {
+    /// Publishes the queue's length and bytes.
+    fn measure(&self) {
+        metrics::gauge!("surge_rpc_simulations_queued").set(self.jobs.len() as f64);
+        metrics::gauge!("surge_rpc_simulation_queue_bytes").set(self.bytes as f64);
+    }
 }
 
 /// The RPC simulation workers and their queue.

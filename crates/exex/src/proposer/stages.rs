@@ -62,6 +62,15 @@ impl Ahead {
     }
 }
 
+/// A preparation that stops when its waiter does.
+struct AbortOnDrop(JoinHandle<Result<Prepared, AttemptError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Drop for Ahead {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
@@ -146,7 +155,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             Some(task) => task,
             None => self.spawn_prepare(record.clone(), last_finalized),
         };
-        task.await.unwrap_or_else(|e| Err(other(format!("preparing: {e}"))))
+        // When the wait is given up (the proposal was found doomed), so is the proving.
+        let mut task = AbortOnDrop(task);
+        (&mut task.0).await.unwrap_or_else(|e| Err(other(format!("preparing: {e}"))))
     }
 
     /// Pre-flights `p` on the L1 head as it will be signed (its fee caps, and again at the gas limit it will
