@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use surge_l1::PreflightFailure;
 
-/// The flags, by proposal id (the latest per proposal), and the proposer's wake-up.
+/// The flags, by proposal id (those the latest L1 head raised), and the proposer's wake-up.
 #[derive(Debug, Default)]
 pub struct Doomed {
     flagged: Mutex<Vec<(u64, PreflightFailure)>>,
@@ -16,13 +16,14 @@ pub struct Doomed {
 }
 
 impl Doomed {
-    /// Flags proposal `id` with what its legs did.
-    pub fn flag(&self, id: u64, failure: PreflightFailure) {
-        let mut flagged = self.flagged.lock().unwrap_or_else(|e| e.into_inner());
-        flagged.retain(|(other, _)| *other != id);
-        flagged.push((id, failure));
-        drop(flagged);
-        self.raised.notify_waiters();
+    /// What the latest L1 head found: proposal `id` doomed, with what its legs did, or none. Flags an earlier
+    /// head raised and this one did not are lowered (an L1 that moved back).
+    pub fn set(&self, found: Option<(u64, PreflightFailure)>) {
+        let raised = found.is_some();
+        *self.flagged.lock().unwrap_or_else(|e| e.into_inner()) = found.into_iter().collect();
+        if raised {
+            self.raised.notify_waiters();
+        }
     }
 
     /// Takes the flag of proposal `id`, if it has one.

@@ -240,7 +240,14 @@ impl RpcSimulations {
             metrics::histogram!("surge_rpc_simulation_wait_seconds").record(job.queued.elapsed().as_secs_f64());
             let _span = tracing::debug_span!("rpc_simulation", to = ?job.candidate.tx.kind).entered();
             let answer = match self.base() {
-                Some(base) => surge_sync::abort::scoped(&job.abort, || runner(&base, &job.candidate)),
+                Some(base) => {
+                    let run = || surge_sync::abort::scoped(&job.abort, || runner(&base, &job.candidate));
+                    // A simulation that panics loses its answer, not the worker.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+                        warn!("RPC simulations: a simulation panicked; its request got an error");
+                        Err(NoPlan::L1Unavailable("the simulation failed internally".into()))
+                    })
+                }
                 None => Err(Self::no_base()),
             };
             let outcome = if job.abort.is_raised() { "aborted" } else { "answered" };

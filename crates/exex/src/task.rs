@@ -320,12 +320,12 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
     fn check_in_flight(&self, base: &surge_l1::BundleSimulator) {
         self.handle.report_funds(base);
         let closed = self.ledger.closed_proposals();
-        if let Some((id, failure)) =
-            crate::proposer::blame::first_doomed(&closed, base.in_flight_runs(), base.l1_block().0)
-        {
+        let doomed = crate::proposer::blame::first_doomed(&closed, base.in_flight_runs(), base.l1_block().0);
+        if let Some((id, failure)) = &doomed {
             warn!(proposal = id, "txpool watcher: a closed proposal would fail on L1: {}", failure.reason);
-            self.ledger.doomed().flag(id, failure);
         }
+        // What this head found replaces what an earlier one did: a proposal that passes again is not dropped.
+        self.ledger.doomed().set(doomed);
     }
 
     /// The pending state on the L2 head the watcher has taken in (the chain may be a block ahead until the
@@ -502,13 +502,12 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         let Some(core) = core.as_mut() else { return };
         if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
             let news = self.ledger.take_news();
-            let mut unwound = false;
+            let unwound = news.unwound || news.tip.is_some_and(|tip| tip < self.head.get());
+            if unwound {
+                // The block fixed for the old head's child is no block's any more.
+                self.next.reset();
+            }
             if let Some(tip) = news.tip {
-                if tip < self.head.get() {
-                    // Unwound: the block fixed for the old head's child is no block's any more.
-                    self.next.reset();
-                    unwound = true;
-                }
                 self.head.set(tip);
             }
             let (mined, landed) = (news.mined, news.landed.into_iter().collect::<HashSet<B256>>());

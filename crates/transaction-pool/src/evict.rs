@@ -76,7 +76,11 @@ impl TxPool {
             let victim =
                 self.candidates(over).filter(|t| !self.guarded(t)).min_by_key(|t| (t.max_tip(), Reverse(t.id)));
             let Some(victim) = victim else {
-                let Some(incoming) = incoming.and_then(|h| self.by_hash.get(&h).cloned()) else { break };
+                // Only the newcomer may go, and only from the sub-pool that is over its cap.
+                let in_over = |h: &B256| self.pending.contains(h) == (over == Over::Pending);
+                let Some(incoming) = incoming.filter(in_over).and_then(|h| self.by_hash.get(&h).cloned()) else {
+                    break;
+                };
                 self.discard(&[incoming]);
                 return Err(PoolError::PoolFull);
             };

@@ -248,4 +248,10 @@ fn a_byte_cap_never_evicts_a_guarded_transaction_and_refuses_the_newcomer_instea
     assert_eq!(pool.add(&raw(2, 0, 50 * GWEI, 40 * GWEI), &view).unwrap_err(), PoolError::PoolFull);
     assert!(kept.iter().all(|h| pool.get(h).is_some()));
     assert!(pool.pending_bytes() <= cfg.pending_max_bytes);
+    // Kept transactions alone over the pending cap (it shrank): a newcomer that waits queued is not refused
+    // for the pending sub-pool's bytes.
+    pool.config_mut().pending_max_bytes = size;
+    let (_, sub) = pool.add(&raw(3, 1, 2 * GWEI, GWEI), &view).unwrap();
+    assert_eq!(sub, SubPool::Queued);
+    assert!(kept.iter().all(|h| pool.get(h).is_some()));
 }

@@ -66,6 +66,10 @@ where
 {
     let mut layer = pending.layer();
     for earlier in prefix {
+        // A caller that gave up stops here too (the prefix runs without a tracer to check it).
+        if surge_sync::abort::requested() {
+            return Err(NoPlan::Reverts("the simulation was cancelled".into()));
+        }
         // One that cannot run now is not ahead of the call either.
         if layer.carry(factory, &earlier.tx).is_err() {
             break;

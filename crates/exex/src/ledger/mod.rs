@@ -35,6 +35,8 @@ const MAX_READ_AHEAD: u64 = 64;
 pub struct News {
     /// The last block accounted for, if it moved (down, after an unwind).
     pub tip: Option<u64>,
+    /// Blocks were unwound since the last look (the tip may have climbed back past where it was since).
+    pub unwound: bool,
     /// The transactions of the blocks accounted for.
     pub mined: Vec<B256>,
     /// The planned transactions that went in with their plans.
@@ -419,7 +421,7 @@ impl Ledger {
         }
         st.tip = Some((lowest.saturating_sub(1), parent));
         batch.tip = st.tip;
-        st.news = News { tip: Some(lowest.saturating_sub(1)), ..Default::default() };
+        st.news = News { tip: Some(lowest.saturating_sub(1)), unwound: true, ..Default::default() };
         drop(st);
         self.write(batch, format_args!("an unwind to block {}", lowest.saturating_sub(1)));
         self.wake();

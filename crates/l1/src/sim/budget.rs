@@ -26,20 +26,34 @@ pub struct Budget {
     view: Arc<L1View>,
     max_reads: u64,
     timeout: Duration,
+    /// The bytes a call's trace may hold.
+    trace_bytes: usize,
     reads: AtomicU64,
     deadline: Mutex<Option<Instant>>,
 }
 
 impl Clone for Budget {
     fn clone(&self) -> Self {
-        Self::new(self.view.clone(), self.max_reads, self.timeout)
+        Self { trace_bytes: self.trace_bytes, ..Self::new(self.view.clone(), self.max_reads, self.timeout) }
     }
 }
 
 impl Budget {
     /// `view`, with at most `max_reads` reads and `timeout` per call.
     pub fn new(view: Arc<L1View>, max_reads: u64, timeout: Duration) -> Self {
-        Self { view, max_reads, timeout, reads: AtomicU64::new(0), deadline: Mutex::new(None) }
+        let trace_bytes = surge_sync::MAX_SIMULATION_TRACE_BYTES;
+        Self { view, max_reads, timeout, trace_bytes, reads: AtomicU64::new(0), deadline: Mutex::new(None) }
+    }
+
+    /// Calls whose traces are not bounded: other users' transactions, run to rebuild the state ours ran on.
+    pub(crate) fn unbounded_traces(mut self) -> Self {
+        self.trace_bytes = usize::MAX;
+        self
+    }
+
+    /// The bytes a call's trace may hold.
+    pub(crate) fn trace_bytes(&self) -> usize {
+        self.trace_bytes
     }
 
     /// The view.
@@ -48,10 +62,12 @@ impl Budget {
     }
 
     /// Gives each call the budget of `calls` calls: one transaction that runs as many calls as the bundle's
-    /// simulation ran one by one (the proposal transaction's Multicall steps) reads what they read together.
+    /// simulation ran one by one (the proposal transaction's Multicall steps) reads and traces what they did
+    /// together.
     pub(crate) fn widen(&mut self, calls: u64) {
         self.max_reads = self.max_reads.saturating_mul(calls.max(1));
         self.timeout = self.timeout.saturating_mul(u32::try_from(calls.max(1)).unwrap_or(u32::MAX));
+        self.trace_bytes = self.trace_bytes.saturating_mul(usize::try_from(calls.max(1)).unwrap_or(usize::MAX));
     }
 
     /// Starts a call's budget.

@@ -125,7 +125,15 @@ impl BundleSimulator {
             let mut steps = Vec::with_capacity(bundle.messages.len());
             for m in &bundle.messages {
                 let next_id = sim.next_message_id()?;
-                let leg = sim.run_message(m, Keep::UnlessReverted, false)?;
+                let leg = match sim.run_message(m, Keep::UnlessReverted, false) {
+                    Ok(leg) => leg,
+                    // A leg the simulation could not follow to its end cannot be vouched for: judged as failing.
+                    Err(SimError::Stopped(why)) => {
+                        let result = LegResult::Retriable(why.to_string());
+                        LegOutcome { hash: m.hash(), result, sent: vec![], gas_used: 0, applied: false }
+                    }
+                    Err(e) => return Err(e),
+                };
                 in_flight_gas += leg.gas_used + config.limits.proof_gas_per_message;
                 let succeeded = !matches!(leg.result, LegResult::Reverted(_));
                 let leg = LegTrace { message: leg.hash, next_id, result: leg.result, sent: leg.sent };

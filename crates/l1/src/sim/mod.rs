@@ -229,7 +229,7 @@ pub(crate) fn execute_env(
     check_balance: bool,
 ) -> Result<Executed, SimError> {
     db.db.start_call();
-    let inspector = CallTracer::bounded(surge_sync::MAX_SIMULATION_TRACE_BYTES);
+    let inspector = CallTracer::bounded(db.db.trace_bytes());
     let mut evm = Context::mainnet()
         .with_db(db)
         .modify_cfg_chained(|c| {

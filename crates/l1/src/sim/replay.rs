@@ -117,8 +117,9 @@ pub(crate) fn state_before(
     block: &BlockEnv,
     ahead: Vec<TxEnv>,
 ) -> Result<SimDb, SimError> {
-    // Each transaction ahead reads within a call's budget, as ours does.
-    let mut db = SimDb::new(Budget::new(parent.clone(), config.max_state_reads, config.call_timeout));
+    // Each transaction ahead reads within a call's budget, as ours does; their traces are nobody's concern.
+    let budget = Budget::new(parent.clone(), config.max_state_reads, config.call_timeout).unbounded_traces();
+    let mut db = SimDb::new(budget);
     for tx in ahead {
         match execute_env(&mut db, config.spec, chain_id, block, tx, false) {
             Ok(executed) => db.commit(executed.state),

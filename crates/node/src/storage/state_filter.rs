@@ -255,8 +255,10 @@ mod tests {
         assert!(passed < 100, "{passed} of 100,000 absent accounts passed the filter");
         let passed = (10_000..110_000).filter(|i| filter.may_hold_slot(&owner, &U256::from(*i))).count();
         assert!(passed < 100, "{passed} of 100,000 unset slots passed the filter");
-        // A slot key is not an account key, nor the same slot of another account.
-        assert!(!(10_000..20_000).any(|i| filter.may_hold_slot(&address(1), &U256::from(i))));
+        // A slot key is not an account key, nor the same slot of another account: another account's slots
+        // pass only as often as any absent key (the hasher is seeded at random, so a rare one may).
+        let passed = (0..10_000).filter(|i| filter.may_hold_slot(&address(1), &U256::from(*i))).count();
+        assert!(passed < 10, "{passed} of another account's 10,000 slots passed the filter");
     }
 
     #[test]
