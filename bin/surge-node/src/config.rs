@@ -479,7 +479,7 @@ pub struct Settings {
 impl Settings {
     /// The txpool watcher's settings.
     pub fn watcher(&self) -> surge_exex::WatcherConfig {
-        surge_exex::WatcherConfig { cooldown: self.cooldown, ..Default::default() }
+        surge_exex::WatcherConfig { cooldown: self.cooldown, rpc: self.rpc.simulations, ..Default::default() }
     }
 
     /// Resolves flags > environment > file > defaults.

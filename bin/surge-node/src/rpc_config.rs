@@ -79,6 +79,16 @@ pub struct RpcFlags {
     /// Largest response, in MB [default: 160].
     #[arg(long = "rpc.max-response-size", value_name = "MB")]
     pub max_response_mb: Option<u32>,
+    /// Threads answering surge_simulateReturnMessage and reverting eth_calls' answers, below the txpool
+    /// watcher's priority [default: 2].
+    #[arg(long = "rpc.simulation-workers", value_name = "N")]
+    pub simulation_workers: Option<usize>,
+    /// Those simulations waiting for a thread at most; more are refused with -32005 [default: 64].
+    #[arg(long = "rpc.simulation-queue", value_name = "N")]
+    pub simulation_queue: Option<usize>,
+    /// Bytes of calldata those waiting simulations hold at most [default: 16777216].
+    #[arg(long = "rpc.simulation-queue-bytes", value_name = "BYTES")]
+    pub simulation_queue_bytes: Option<usize>,
 }
 
 /// `[rpc]` in the file: the flags' names in snake case.
@@ -105,6 +115,9 @@ pub struct RpcSection {
     batch_request_limit: Option<u32>,
     max_request_size: Option<u32>,
     max_response_size: Option<u32>,
+    simulation_workers: Option<usize>,
+    simulation_queue: Option<usize>,
+    simulation_queue_bytes: Option<usize>,
 }
 
 /// The RPC settings, resolved.
@@ -118,6 +131,8 @@ pub struct RpcSettings {
     pub limits: RpcLimits,
     /// Execution threads, semaphores and the deadline.
     pub exec: ExecLimits,
+    /// The workers answering RPC simulations, and their queue.
+    pub simulations: surge_exex::RpcSimConfig,
 }
 
 /// The value of the first of `(field, value)` given (flag, then file key), or `default`; zero is refused,
@@ -265,8 +280,29 @@ impl RpcSection {
             timeout: evm_timeout,
             background: true,
         };
+        let sim_default = surge_exex::RpcSimConfig::default();
+        let simulations = surge_exex::RpcSimConfig {
+            workers: at_least_one(
+                [
+                    ("--rpc.simulation-workers", flags.simulation_workers),
+                    ("rpc.simulation_workers", self.simulation_workers),
+                ],
+                sim_default.workers,
+            )?,
+            queue: at_least_one(
+                [("--rpc.simulation-queue", flags.simulation_queue), ("rpc.simulation_queue", self.simulation_queue)],
+                sim_default.queue,
+            )?,
+            queue_bytes: at_least_one(
+                [
+                    ("--rpc.simulation-queue-bytes", flags.simulation_queue_bytes),
+                    ("rpc.simulation_queue_bytes", self.simulation_queue_bytes),
+                ],
+                sim_default.queue_bytes,
+            )?,
+        };
         let apis_given = [&flags.http_api, &flags.ws_api, &self.http_api, &self.ws_api].iter().any(|a| a.is_some());
-        Ok(RpcSettings { server, apis_given, limits, exec })
+        Ok(RpcSettings { server, apis_given, limits, exec, simulations })
     }
 }
 
@@ -292,6 +328,13 @@ mod tests {
         let defaults = RpcSection::default().resolve(&RpcFlags::default(), 1, vec![]).unwrap();
         assert!(!defaults.apis_given && !defaults.server.http_api.allows("txpool_content"));
         assert_eq!(defaults.server.vhosts, ["localhost"]);
+
+        let file: RpcSection = toml::from_str("simulation_workers = 3\nsimulation_queue_bytes = 1048576\n").unwrap();
+        let flags = RpcFlags { simulation_queue: Some(8), simulation_workers: Some(1), ..Default::default() };
+        let sims = file.resolve(&flags, 1, vec![]).unwrap().simulations;
+        assert_eq!((sims.workers, sims.queue, sims.queue_bytes), (1, 8, 1 << 20), "flags, then the file");
+        let none = RpcFlags { simulation_workers: Some(0), ..Default::default() };
+        assert_eq!(RpcSection::default().resolve(&none, 1, vec![]).unwrap_err().field, "--rpc.simulation-workers");
 
         let zero = RpcFlags { max_traces: Some(0), ..Default::default() };
         let e = RpcSection::default().resolve(&zero, 1, vec![]).unwrap_err();

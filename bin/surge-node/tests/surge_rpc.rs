@@ -235,7 +235,8 @@ fn answers(received: &std::sync::mpsc::Receiver<Value>, count: usize) -> Vec<Val
 #[test]
 fn with_the_workers_parked_the_cap_the_timeout_and_the_queue_bound_each_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let node = DevNode::start_env(dir.path(), &[], &[("SURGE_FAILPOINT", "rpc.simulation:park")]);
+    let queue = ["--rpc.simulation-queue-bytes", "8388608"];
+    let node = DevNode::start_env(dir.path(), &queue, &[("SURGE_FAILPOINT", "rpc.simulation:park")]);
     let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
     let data = cast(&["calldata", &swap, "0", &placeholder()]);
 
@@ -253,9 +254,10 @@ fn with_the_workers_parked_the_cap_the_timeout_and_the_queue_bound_each_answer()
     }
     queued(&node, 0);
 
-    // The queue's bytes: ten simulations of 1.5 MiB of calldata fit its 16 MiB, the eleventh does not.
+    // The queue's bytes (8 MiB, as the flag says): five simulations of 1.5 MiB of calldata fit, the sixth does
+    // not.
     let big = format!("0x{}", "ab".repeat(3 << 19));
-    let received = answers(&parked_requests(&node, 11, &big), 11);
+    let received = answers(&parked_requests(&node, 6, &big), 6);
     let full = received.iter().filter(|a| a["error"]["message"] == json!("simulation queue full: try again later"));
     assert_eq!(full.count(), 1, "{:?}", received.iter().map(|a| &a["error"]["message"]).collect::<Vec<_>>());
     assert!(rpc_result(&node.l2, "eth_blockNumber", json!([])).is_string(), "the node keeps serving");
