@@ -12,8 +12,9 @@
 //!   looping `surge_simulateReturnMessage` on the node's endpoint vs on an idle node (the watcher's planning
 //!   does not wait for RPC simulations: goal about 1×, bounded by the cores the load takes);
 //! - the watcher's work per L2 block and per L1 head with 0, 10 and 100 live plans: incremental (an L2 block
-//!   that took none of them runs each once and keeps the legs; an L1 head that changes no answer runs only
-//!   the legs) vs replaying every plan on L2 and L1 (what each move cost before).
+//!   that took none of them and changed nothing they read runs none of them again and keeps the legs; an L1
+//!   head that changes no answer runs only the legs) vs replaying every plan on L2 and L1 (what each move
+//!   cost before).
 //!
 //! Run: `cargo bench -p surge-node --bench sync` (release build; prints a table).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -418,8 +419,8 @@ fn swaps_under_load(rt: &tokio::runtime::Runtime, load: bool) -> (Duration, usiz
 
 /// Replaying `n` live swaps (planned, or deferred to the next proposal), from `n` funded senders, when a
 /// head moves: all of them on L2 and L1 (what every move cost before replays were incremental), an L2 block
-/// that took none of them (each runs once, its legs stay), and an L1 head that changes no answer (only the
-/// legs run). Each the mean of `ROUNDS / 10` moves; the live plans, and the three times.
+/// that took none of them and changed nothing they read (none runs: their recorded runs are committed
+/// again, their legs stay), and an L1 head that changes no answer (only the legs run). Each the mean of `ROUNDS / 10` moves; the live plans, and the three times.
 fn replay_costs(rt: &tokio::runtime::Runtime, counts: &[usize]) -> Vec<(usize, Duration, Duration, Duration)> {
     let dir = tempfile::tempdir().unwrap();
     let net = network(rt, dir.path(), false);
@@ -477,7 +478,7 @@ fn main() {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         row(
             &format!("watcher per L2 block, {live:>3} plans"),
-            ("each plan run once, legs kept", ms(per_block)),
+            ("nothing they read changed: none runs", ms(per_block)),
             ("every plan replayed (L2 and legs)", ms(full)),
             "ms",
         );

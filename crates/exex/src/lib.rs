@@ -16,6 +16,7 @@ pub mod presim;
 pub mod proposal;
 pub mod proposer;
 pub mod published;
+pub mod reuse;
 pub mod rpcsim;
 pub mod status;
 pub mod store;

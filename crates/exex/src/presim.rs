@@ -29,6 +29,8 @@ use surge_sync::{
     Answer, CallTracer, MAX_SIMULATION_TRACE_BYTES, NoPlan, Plan, PlannedMessage, find_outbound_messages,
 };
 
+use crate::reuse::{EnvWatch, Recording, Replayable};
+
 /// The L2 side of the protocol the watcher reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct L2Protocol {
@@ -316,38 +318,58 @@ where
     }
 
     /// Runs a planned transaction again with its `slots` marked received and keeps its effects when it
-    /// succeeds and sends exactly the messages to L1 its plan holds (`expected`, their hashes); `Ok(false)`
-    /// and nothing kept otherwise (its plan no longer holds).
+    /// succeeds and sends exactly the messages to L1 its plan holds (`expected`, their hashes); `false` and
+    /// nothing kept otherwise (its plan no longer holds). When it held, what the run read and left, to be
+    /// committed again on a state that reads the same ([`Self::reapply`]).
     pub fn apply_as_planned<F>(
         &mut self,
         factory: &F,
         tx: &TxEnv,
         slots: &[B256],
         expected: &[B256],
-    ) -> Result<bool, String>
+    ) -> Result<(bool, Option<Replayable>), String>
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let next_id = self.next_message_id()?;
         let previous = self.mark_received(slots)?;
-        let mut inspector = CallTracer::bounded(MAX_SIMULATION_TRACE_BYTES);
-        let mut vm = factory.create_evm_with_inspector(&mut self.db, self.env.clone(), &mut inspector);
+        let (mut tracer, mut watch) = (CallTracer::bounded(MAX_SIMULATION_TRACE_BYTES), EnvWatch::default());
+        let recording = Recording::new(&mut self.db);
+        let mut vm = factory.create_evm_with_inspector(recording, self.env.clone(), (&mut tracer, &mut watch));
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
-        drop(vm);
+        let (recording, _) = vm.finish();
         let l2 = self.l2;
-        let holds = out.as_ref().is_ok_and(|out| out.result.is_success()) && inspector.stopped().is_none() && {
-            let sent = find_outbound_messages(&inspector.into_traces(), l2.bridge, l2.l2_chain_id, next_id);
+        let holds = out.as_ref().is_ok_and(|out| out.result.is_success()) && tracer.stopped().is_none() && {
+            let sent = find_outbound_messages(&tracer.into_traces(), l2.bridge, l2.l2_chain_id, next_id);
             let sent = sent.into_iter().filter(|m| !m.reverted && m.message.destChainId == l2.l1_chain_id);
             sent.map(|m| m.hash).eq(expected.iter().copied())
         };
         match out {
             Ok(out) if holds => {
+                let replayable = Replayable::of(recording, watch, &self.env.block_env, &out.state);
                 self.db.commit(out.state);
-                Ok(true)
+                Ok((true, replayable))
             }
             other => {
+                drop(recording);
                 self.restore(previous)?;
-                other.map(|_| false)
+                other.map(|_| (false, None))
+            }
+        }
+    }
+
+    /// Commits `run` again with `slots` marked received, without running it, when everything it read is the
+    /// same here and the block's fees are; `false` and nothing kept otherwise.
+    pub fn reapply(&mut self, run: &Replayable, slots: &[B256]) -> Result<bool, String> {
+        let previous = self.mark_received(slots)?;
+        match run.again(&self.db, &self.env.block_env) {
+            Some(state) => {
+                self.db.commit(state);
+                Ok(true)
+            }
+            None => {
+                self.restore(previous)?;
+                Ok(false)
             }
         }
     }

@@ -1,5 +1,5 @@
 //! The plan book on the dev network's genesis state: plans keep bundle order; L1 moving drops the plan
-//! whose answer changed and re-simulates the ones behind it, and runs only the legs when no answer changed; an L2 block that leaves the plans true runs each once; dropping the last plan leaves the others;
+//! whose answer changed and re-simulates the ones behind it, and runs only the legs when no answer changed; an L2 block that leaves the plans true runs each at most once (not at all when nothing it read changed); dropping the last plan leaves the others;
 //! a bundle that is full refuses the rest with `bundle gas budget`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -74,7 +74,7 @@ async fn an_l1_move_that_changes_no_answer_runs_only_the_legs_and_one_that_does_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_l2_move_that_leaves_the_plans_true_runs_each_once_and_keeps_their_legs() {
+async fn an_l2_move_that_leaves_the_plans_true_reruns_only_what_changed_and_keeps_their_legs() {
     use alloy_primitives::{Address, Bytes, U256};
     let (d, bundle) = dev().await;
     let f = factory(&d);
@@ -83,11 +83,16 @@ async fn an_l2_move_that_leaves_the_plans_true_runs_each_once_and_keeps_their_le
     let b = plan_swap(&d, &mut book, 5).unwrap();
     let (version, replays) = (book.version(), book.full_replays());
 
-    // A block that took none of them and changed nothing they read: each runs once, the plans stand.
+    // A block that took none of them: each runs once (what it reads is recorded), the plans stand.
     assert!(book.on_l2_move(&f, || Some(d.pending())));
     assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
     assert_eq!(book.version(), version + 1, "the new pending state");
-    assert_eq!(book.full_replays(), replays);
+    assert_eq!((book.full_replays(), book.reused_runs()), (replays, 0));
+    // Another that changed nothing they read: neither runs, what they left is committed again.
+    assert!(book.on_l2_move(&f, || Some(d.pending())));
+    assert_eq!(book.reused_runs(), 2);
+    assert_eq!(book.plans().cloned().collect::<Vec<_>>(), vec![a.clone(), b.clone()]);
+    let version = version + 1;
 
     // A block in which sender 3 spent its nonce on a transfer: its plan no longer holds, nothing changes,
     // and the caller replays every plan.
@@ -96,6 +101,7 @@ async fn an_l2_move_that_leaves_the_plans_true_runs_each_once_and_keeps_their_le
     assert!(!book.on_l2_move(&f, || Some(moved)));
     assert_eq!(book.version(), version + 1);
     assert_eq!(book.plans().count(), 2);
+    assert_eq!(book.reused_runs(), 2, "a read that changed is not reused");
 }
 
 #[tokio::test(flavor = "multi_thread")]

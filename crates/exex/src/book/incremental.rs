@@ -53,34 +53,52 @@ where
 
     /// The L2 head moved and none of the planned or deferred transactions went into the block, and the open
     /// bundle's base stays: each plan runs once on the new `pending` state (from `pending`) with its answers
-    /// in place. When every one still succeeds sending exactly its planned messages, the plans stand as they
-    /// are — their legs, which would run on the same L1 state with the same messages, are not run again —
-    /// and this returns true. Otherwise nothing changed and the caller replays every plan.
+    /// in place — or not at all, when everything its last run read is the same and the block's fees are:
+    /// what that run left is committed again. When every one still succeeds sending exactly its planned
+    /// messages, the plans stand as they are — their legs, which would run on the same L1 state with the
+    /// same messages, are not run again — and this returns true. Otherwise the caller replays every plan.
     pub fn on_l2_move<F>(&mut self, factory: &F, pending: impl FnOnce() -> Option<PendingL2<S>>) -> bool
     where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let now = crate::ledger::now();
         let Some(mut pending) = pending() else { return false };
+        let mut before = std::mem::take(&mut self.runs);
+        let mut reused = 0;
         for (plan, candidate) in self.entries.iter().chain(&self.deferred) {
             let targets = plan.messages.iter().map(|m| m.message.to);
             if self.cooldowns.refusal(plan.sender, targets, now).is_some() {
                 return false;
             }
-            let stands = if plan.messages.is_empty() {
+            if plan.messages.is_empty() {
                 // Carried ahead of its sender's plan: it only has to run.
-                pending.carry(factory, &candidate.tx).is_ok()
-            } else {
-                let slots: Vec<B256> = plan.slots().collect();
-                let expected: Vec<B256> = plan.messages.iter().map(|m| m.hash).collect();
-                pending.apply_as_planned(factory, &candidate.tx, &slots, &expected).unwrap_or(false)
-            };
-            if !stands {
-                return false;
+                if pending.carry(factory, &candidate.tx).is_err() {
+                    return false;
+                }
+                continue;
+            }
+            let slots: Vec<B256> = plan.slots().collect();
+            // What it read is all the same: what it left is committed again, without running it.
+            if let Some(run) = before.remove(&plan.tx_hash)
+                && pending.reapply(&run, &slots).unwrap_or(false)
+            {
+                reused += 1;
+                self.runs.insert(plan.tx_hash, run);
+                continue;
+            }
+            let expected: Vec<B256> = plan.messages.iter().map(|m| m.hash).collect();
+            match pending.apply_as_planned(factory, &candidate.tx, &slots, &expected) {
+                Ok((true, run)) => {
+                    if let Some(run) = run {
+                        self.runs.insert(plan.tx_hash, run);
+                    }
+                }
+                _ => return false,
             }
         }
         self.pending = pending;
         self.version += 1;
+        self.reused += reused;
         true
     }
 

@@ -24,6 +24,7 @@ mod incremental;
 use crate::{
     cooldown::CoolDowns,
     presim::{Candidate, PendingL2, PendingSnapshot},
+    reuse::Replayable,
 };
 
 /// The reason a transaction gets when its sender's earlier one, carried ahead of it, cannot run.
@@ -120,6 +121,10 @@ pub struct PlanBook<S> {
     revision: u64,
     /// Full replays so far (every plan run again on L2 and L1).
     replays: u64,
+    /// Each plan's last run on the pending state, when it can be committed again without running.
+    runs: HashMap<B256, Replayable>,
+    /// Runs committed again without running, so far.
+    reused: u64,
     /// Senders and L1 contracts not planned for a while.
     cooldowns: Arc<CoolDowns>,
 }
@@ -145,6 +150,8 @@ where
             version: 0,
             revision: 0,
             replays: 0,
+            runs: HashMap::new(),
+            reused: 0,
             cooldowns: Arc::default(),
         }
     }
@@ -168,6 +175,12 @@ where
     /// How many times every plan was run again on L2 and L1 (a move an incremental replay could not take).
     pub fn full_replays(&self) -> u64 {
         self.replays
+    }
+
+    /// How many planned transactions' runs were committed again without running (an L2 block that changed
+    /// nothing they read).
+    pub fn reused_runs(&self) -> u64 {
+        self.reused
     }
 
     /// `tx` was found plain (it sends nothing to L1) ahead of a planning: remembered as such.
@@ -521,6 +534,7 @@ where
         self.pending = pending;
         self.version += 1;
         self.replays += 1;
+        self.runs.clear();
         let mut dropped = vec![];
         for (candidate, carried) in candidates {
             let hash = candidate.hash;
