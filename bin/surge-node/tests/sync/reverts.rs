@@ -604,10 +604,9 @@ async fn after_a_roll_back_the_waiting_round_trip_is_planned_again_on_a_rebuilt_
     assert_eq!(dropped.iter().map(|(tx, _)| *tx).collect::<Vec<_>>(), [attack.hash]);
 
     // The honest one waits in the pool again and is planned on a base without the unwound bundle's legs:
-    // its message is not already processed there, its answer is the same, and it settles.
-    let plan = net.planned(honest.hash).await;
+    // its message is not already processed there, its answer is the same (its slot in the new block's
+    // anchor), and it settles. (Its plan may land between two looks at the plans: the block is what counts.)
     let answer = honest.answer.as_ref().unwrap();
-    assert_eq!(plan.messages[0].answers[0].message, *answer, "the same answer");
     let again = mined(net, honest.hash).await;
     assert!(succeeded(net, honest.hash));
     assert!(anchor(net, again).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
