@@ -8,19 +8,19 @@ use std::sync::Mutex;
 
 use surge_l1::PreflightFailure;
 
-/// The flags, by proposal id (those the latest L1 head raised), and the proposer's wake-up.
+/// The flag the latest L1 head raised, if any, and the proposer's wake-up.
 #[derive(Debug, Default)]
 pub struct Doomed {
-    flagged: Mutex<Vec<(u64, PreflightFailure)>>,
+    flagged: Mutex<Option<(u64, PreflightFailure)>>,
     raised: tokio::sync::Notify,
 }
 
 impl Doomed {
-    /// What the latest L1 head found: proposal `id` doomed, with what its legs did, or none. Flags an earlier
-    /// head raised and this one did not are lowered (an L1 that moved back).
+    /// What the latest L1 head found: proposal `id` doomed, with what its legs did, or none. A flag an
+    /// earlier head raised and this one did not is lowered (an L1 that moved back).
     pub fn set(&self, found: Option<(u64, PreflightFailure)>) {
         let raised = found.is_some();
-        *self.flagged.lock().unwrap_or_else(|e| e.into_inner()) = found.into_iter().collect();
+        *self.flagged.lock().unwrap_or_else(|e| e.into_inner()) = found;
         if raised {
             self.raised.notify_waiters();
         }
@@ -29,13 +29,10 @@ impl Doomed {
     /// Takes the flag of proposal `id`, if it has one.
     pub fn take(&self, id: u64) -> Option<PreflightFailure> {
         let mut flagged = self.flagged.lock().unwrap_or_else(|e| e.into_inner());
-        let at = flagged.iter().position(|(other, _)| *other == id)?;
-        Some(flagged.swap_remove(at).1)
-    }
-
-    /// Forgets the flags of proposals other than `kept` (rolled back, or on L1 already).
-    pub fn retain(&self, kept: impl Fn(u64) -> bool) {
-        self.flagged.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| kept(*id));
+        if flagged.as_ref().is_some_and(|(flagged, _)| *flagged == id) {
+            return flagged.take().map(|(_, failure)| failure);
+        }
+        None
     }
 
     /// Waits until proposal `id` is flagged; its flag.

@@ -77,6 +77,16 @@ pub fn fold_changes(changes: &mut EvmState, later: EvmState) {
     }
 }
 
+/// The hashes of the messages to L1 `trace` sent for good (not in a reverted frame), in order, on the L2 of
+/// `l2`; its bridge's `nextMessageId` was `next_id` before it.
+fn sent_to_l1(l2: L2Protocol, trace: &CallTraceArena, next_id: u64) -> Vec<B256> {
+    find_outbound_messages(trace, l2.bridge, l2.l2_chain_id, next_id)
+        .into_iter()
+        .filter(|m| !m.reverted && m.message.destChainId == l2.l1_chain_id)
+        .map(|m| m.hash)
+        .collect()
+}
+
 /// A transaction to pre-simulate.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -338,12 +348,9 @@ where
         let mut vm = factory.create_evm_with_inspector(recording, self.env.clone(), (&mut tracer, &mut watch));
         let out = vm.transact(tx.clone()).map_err(|e| e.to_string());
         let (recording, _) = vm.finish();
-        let l2 = self.l2;
-        let holds = out.as_ref().is_ok_and(|out| out.result.is_success()) && tracer.stopped().is_none() && {
-            let sent = find_outbound_messages(&tracer.into_traces(), l2.bridge, l2.l2_chain_id, next_id);
-            let sent = sent.into_iter().filter(|m| !m.reverted && m.message.destChainId == l2.l1_chain_id);
-            sent.map(|m| m.hash).eq(expected.iter().copied())
-        };
+        let holds = out.as_ref().is_ok_and(|out| out.result.is_success())
+            && tracer.stopped().is_none()
+            && sent_to_l1(self.l2, &tracer.into_traces(), next_id) == expected;
         match out {
             Ok(out) if holds => {
                 let replayable = Replayable::of(recording, watch, &self.env.block_env, &out.state);
@@ -442,16 +449,10 @@ where
         let (plan, extended) = self.answers(factory, bundle, candidate)?;
 
         // (c) With the answers in place, it must succeed and send exactly those messages.
-        let l2 = self.l2;
         let slots: Vec<B256> = plan.slots().collect();
         let (result, trace) = self.trace(factory, &candidate.tx, &slots).map_err(NoPlan::Reverts)?;
-        let sent: Vec<B256> = find_outbound_messages(&trace, l2.bridge, l2.l2_chain_id, next_id)
-            .into_iter()
-            .filter(|m| !m.reverted && m.message.destChainId == l2.l1_chain_id)
-            .map(|m| m.hash)
-            .collect();
         let expected: Vec<B256> = plan.messages.iter().map(|m| m.hash).collect();
-        if result.is_success() && sent == expected {
+        if result.is_success() && sent_to_l1(self.l2, &trace, next_id) == expected {
             return Ok((plan, extended));
         }
         Err(self.why_not(&trace, &plan, result, taken))

@@ -60,7 +60,6 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 continue;
             };
             let doomed = self.ledger.doomed();
-            doomed.retain(|id| id >= record.id);
             self.prepare_ahead(&mut ahead, last_finalized);
             let span = info_span!("proposal", id = record.id, blocks = record.blocks.len());
             // The watcher may find it doomed (at any L1 head) while it is being proved: then it is never sent.
