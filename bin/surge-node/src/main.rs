@@ -132,15 +132,6 @@ struct Cli {
     #[arg(long = "txpool.queued-max-size", value_name = "MB")]
     txpool_queued_max_size: Option<u64>,
 
-    /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
-    /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
-    #[arg(long = "proposer.key-file", value_name = "PATH")]
-    proposer_key_file: Option<std::path::PathBuf>,
-
-    /// Do not propose to L1 (the L2 then never finalizes).
-    #[arg(long = "proposer.disable")]
-    proposer_disable: bool,
-
     /// Who receives the L2 blocks' fees; required with `--chain` (dev mode: dev account 0).
     /// Env: L2_SUGGESTED_FEE_RECIPIENT.
     #[arg(long = "fee-recipient")]
@@ -172,6 +163,10 @@ struct Cli {
     /// 503 naming it) instead of stopping with exit code 2.
     #[arg(long = "keep-serving")]
     keep_serving: bool,
+
+    /// The proposer.
+    #[command(flatten, next_help_heading = "Proposer")]
+    proposer: surge_node::proposer_config::ProposerFlags,
 
     /// RPC limits.
     #[command(flatten, next_help_heading = "RPC limits")]
@@ -224,10 +219,7 @@ impl Cli {
                 l2_signal_service: self.l2_signal_service,
                 l2_anchor: self.l2_anchor,
             },
-            proposer: surge_node::proposer_config::ProposerFlags {
-                key_file: self.proposer_key_file.clone(),
-                disable: self.proposer_disable,
-            },
+            proposer: self.proposer.clone(),
             rpc: self.rpc.clone(),
             keep_serving: self.keep_serving,
         }

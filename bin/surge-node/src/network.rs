@@ -213,6 +213,8 @@ pub fn dev_proposer(l1_url: String, protocol: ProtocolConfig) -> eyre::Result<cr
         policy: surge_l1::FeePolicy::default(),
         protocol,
         sim: SimConfig::default(),
+        replace_after: 3,
+        confirmations: 1,
         cooldowns: Default::default(),
     })
 }

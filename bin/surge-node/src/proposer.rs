@@ -30,6 +30,10 @@ pub struct ProposerSetup {
     pub protocol: ProtocolConfig,
     /// The L1's rules (pre-flight; Osaka means cell proofs).
     pub sim: SimConfig,
+    /// L1 blocks before a waiting transaction is replaced with raised fees.
+    pub replace_after: u64,
+    /// L1 blocks on top of a proposal's transaction before it counts as landed.
+    pub confirmations: u64,
     /// Where culprits of reverted proposals cool down (the txpool watcher's, when it runs).
     pub cooldowns: Arc<surge_exex::CoolDowns>,
 }
@@ -78,7 +82,8 @@ pub async fn proposer<S: L1StateSource>(
     let config = ProposerConfig {
         protocol,
         sim: setup.sim,
-        inclusion_timeout: Duration::from_secs(120),
+        replace_after: setup.replace_after,
+        confirmations: setup.confirmations,
         receipt_poll: Duration::from_millis(50),
         retry_after: Duration::from_secs(2),
     };
@@ -145,12 +150,27 @@ pub async fn from_settings(
         let mock = surge_primitives::MockProver::new(signer, protocol.l2_chain_id, verifier);
         Arc::new(surge_l1::MockEcdsaProver(mock))
     };
-    let policy = FeePolicy { extra_gas_percentage: p.extra_gas_percentage, ..FeePolicy::default() };
+    let policy = FeePolicy {
+        extra_gas_percentage: p.extra_gas_percentage,
+        max_fee_per_gas_cap: p.fee_caps.0,
+        max_fee_per_blob_gas_cap: p.fee_caps.1,
+        ..FeePolicy::default()
+    };
     let (l1_url, embedded) = match l1 {
         L1Endpoint::Embedded(chain) => (format!("http://{}", chain.rpc_addr), Some(chain.store.clone())),
         L1Endpoint::External(url) => (url.to_string(), None),
     };
-    let setup = ProposerSetup { l1_url: l1_url.clone(), key, prover, policy, protocol, sim: settings.sync, cooldowns };
+    let setup = ProposerSetup {
+        l1_url: l1_url.clone(),
+        key,
+        prover,
+        policy,
+        protocol,
+        sim: settings.sync,
+        replace_after: p.replace_after,
+        confirmations: p.confirmations,
+        cooldowns,
+    };
     let made = match embedded {
         Some(store) => proposer(setup, surge_l1::EmbeddedSource::new(store), ledger, heads, l2).await?,
         None => {

@@ -24,15 +24,38 @@ pub struct ProposerSection {
     mock_mode: Option<bool>,
     mock_verifier: Option<Address>,
     mock_signer_key_file: Option<PathBuf>,
+    replace_after_blocks: Option<u64>,
+    confirmations: Option<u64>,
+    max_fee_per_gas_gwei: Option<u64>,
+    max_fee_per_blob_gas_gwei: Option<u64>,
 }
 
 /// Proposer flags (`None` = not given).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct ProposerFlags {
-    /// `--proposer.key-file`.
+    /// The proposer's L1 private key, in a file (hex). Env: SURGE_PROPOSER_KEY or
+    /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
+    #[arg(long = "proposer.key-file", value_name = "PATH")]
     pub key_file: Option<PathBuf>,
-    /// `--proposer.disable`.
+    /// Do not propose to L1 (the L2 then never finalizes).
+    #[arg(long = "proposer.disable")]
     pub disable: bool,
+    /// L1 blocks a proposal's transaction may wait in the L1's pool before it is replaced at its nonce with
+    /// raised fees [default: 3]. File: [proposer] replace_after_blocks.
+    #[arg(long = "proposer.replace-after", value_name = "BLOCKS")]
+    pub replace_after: Option<u64>,
+    /// L1 blocks, its own included, on top of a proposal's transaction before it counts as landed (the
+    /// `safe` tag and the statuses move then) [default: 1]. File: [proposer] confirmations.
+    #[arg(long = "proposer.confirmations", value_name = "BLOCKS")]
+    pub confirmations: Option<u64>,
+    /// The highest maxFeePerGas the proposer pays, in gwei [default: 500]. File: [proposer]
+    /// max_fee_per_gas_gwei.
+    #[arg(long = "proposer.max-fee-per-gas", value_name = "GWEI")]
+    pub max_fee_per_gas: Option<u64>,
+    /// The highest maxFeePerBlobGas the proposer pays, in gwei [default: 500]. File: [proposer]
+    /// max_fee_per_blob_gas_gwei.
+    #[arg(long = "proposer.max-fee-per-blob-gas", value_name = "GWEI")]
+    pub max_fee_per_blob_gas: Option<u64>,
 }
 
 /// A private key that prints as its address only.
@@ -58,6 +81,21 @@ pub struct ProposerSettings {
     pub mock_verifier: Option<Address>,
     /// The mock verifier's signer key, when given.
     pub mock_signer: Option<SecretKey>,
+    /// L1 blocks before a waiting transaction is replaced with raised fees.
+    pub replace_after: u64,
+    /// L1 blocks on top of a proposal's transaction (its own included) before it counts as landed.
+    pub confirmations: u64,
+    /// Fee caps, in wei: `maxFeePerGas`, `maxFeePerBlobGas`.
+    pub fee_caps: (u128, u128),
+}
+
+/// The flag's value, else the file's, else `default`; at least one (naming the one given that is not).
+fn positive(given: [(&str, Option<u64>); 2], default: u64) -> Result<u64, ConfigError> {
+    match given.into_iter().find_map(|(name, v)| v.map(|v| (name, v))) {
+        Some((name, 0)) => Err(err(name, "0: at least 1")),
+        Some((_, v)) => Ok(v),
+        None => Ok(default),
+    }
 }
 
 /// A key from `text` (hex, with or without 0x), naming `field` when it is not one.
@@ -123,12 +161,42 @@ impl ProposerSection {
                 .map(|p| key_from_file("proposer.mock_signer_key_file", p))
                 .transpose()?,
         };
+        let replace_after = positive(
+            [
+                ("--proposer.replace-after", flags.replace_after),
+                ("proposer.replace_after_blocks", self.replace_after_blocks),
+            ],
+            3,
+        )?;
+        let confirmations = positive(
+            [("--proposer.confirmations", flags.confirmations), ("proposer.confirmations", self.confirmations)],
+            1,
+        )?;
+        let gwei = |v: u64| u128::from(v) * surge_l1::GWEI;
+        let defaults = surge_l1::FeePolicy::default();
+        let max_fee_per_gas = positive(
+            [
+                ("--proposer.max-fee-per-gas", flags.max_fee_per_gas),
+                ("proposer.max_fee_per_gas_gwei", self.max_fee_per_gas_gwei),
+            ],
+            u64::try_from(defaults.max_fee_per_gas_cap / surge_l1::GWEI).unwrap_or(u64::MAX),
+        )?;
+        let max_fee_per_blob_gas = positive(
+            [
+                ("--proposer.max-fee-per-blob-gas", flags.max_fee_per_blob_gas),
+                ("proposer.max_fee_per_blob_gas_gwei", self.max_fee_per_blob_gas_gwei),
+            ],
+            u64::try_from(defaults.max_fee_per_blob_gas_cap / surge_l1::GWEI).unwrap_or(u64::MAX),
+        )?;
         Ok(ProposerSettings {
             enabled: !flags.disable && self.enabled.unwrap_or(true),
             key,
             extra_gas_percentage,
             mock_verifier,
             mock_signer,
+            replace_after,
+            confirmations,
+            fee_caps: (gwei(max_fee_per_gas), gwei(max_fee_per_blob_gas)),
         })
     }
 }
@@ -183,5 +251,19 @@ mod tests {
         let env = |k: &str| (k == "MAX_BLOCKS_PER_BATCH").then(|| "8".to_string());
         assert_eq!(max_blocks_per_batch(&env).unwrap(), Some(8));
         assert!(!section.resolve(&ProposerFlags { disable: true, ..flags }, &|_| None).unwrap().enabled);
+    }
+
+    #[test]
+    fn replacement_and_fee_caps_come_from_flags_or_the_file() {
+        let section: ProposerSection =
+            toml::from_str("replace_after_blocks = 5\nconfirmations = 2\nmax_fee_per_blob_gas_gwei = 7\n").unwrap();
+        let s = section.resolve(&ProposerFlags::default(), &|_| None).unwrap();
+        assert_eq!((s.replace_after, s.confirmations), (5, 2));
+        assert_eq!(s.fee_caps, (500 * surge_l1::GWEI, 7 * surge_l1::GWEI));
+        let flags = ProposerFlags { replace_after: Some(2), max_fee_per_gas: Some(90), ..Default::default() };
+        let s = section.resolve(&flags, &|_| None).unwrap();
+        assert_eq!((s.replace_after, s.fee_caps.0), (2, 90 * surge_l1::GWEI));
+        let flags = ProposerFlags { confirmations: Some(0), ..Default::default() };
+        assert_eq!(section.resolve(&flags, &|_| None).unwrap_err().field, "--proposer.confirmations");
     }
 }

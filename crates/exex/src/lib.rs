@@ -39,6 +39,6 @@ pub use proposer::{
 pub use published::PublishedPlans;
 pub use rpcsim::{RpcSimConfig, RpcSimulations};
 pub use status::{TxStatuses, record_rejections};
-pub use store::{LedgerStore, LedgerStoreError, PlanRecord, Rejection};
+pub use store::{L1TxRecord, L1Version, LedgerStore, LedgerStoreError, PlanRecord, Rejection};
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, publish_for, watcher};
 pub use watcher::WatcherCore;

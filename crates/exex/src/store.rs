@@ -22,6 +22,59 @@ const PLANS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("plans");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Transaction hash → JSON rejection record.
 const REJECTIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("rejections");
+/// The proposer's L1 nonce → JSON [`L1TxRecord`].
+const L1_TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("l1_txs");
+/// The proposer's L1 nonce → the network encoding (with its blobs) of the last transaction signed for it.
+const L1_RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("l1_raw");
+
+/// One transaction signed for one nonce of the proposer's L1 account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L1Version {
+    /// Its hash.
+    pub hash: B256,
+    /// Its fee caps.
+    pub fees: surge_l1::Fees,
+    /// Whether it gives the nonce up (a zero-value self-transfer) instead of carrying the proposal.
+    pub cancels: bool,
+}
+
+/// The proposer's transactions for one L1 nonce, recorded before the first is sent: after a crash, the one
+/// that L1 included (or the one waiting in its pool) is found among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L1TxRecord {
+    /// The nonce.
+    pub nonce: u64,
+    /// The proposal they carry.
+    pub proposal: u64,
+    /// Every transaction signed for the nonce, oldest first; the last is the one the L1 should have.
+    pub versions: Vec<L1Version>,
+    /// The proposal's gas limit.
+    pub gas_limit: u64,
+    /// Whether the proposal carries blobs (a replacement must too).
+    pub blobs: bool,
+}
+
+impl L1TxRecord {
+    /// The hashes of all its transactions, oldest first.
+    pub fn hashes(&self) -> Vec<B256> {
+        self.versions.iter().map(|v| v.hash).collect()
+    }
+
+    /// The last transaction signed.
+    pub fn last(&self) -> Option<&L1Version> {
+        self.versions.last()
+    }
+
+    /// Whether the nonce is being given up.
+    pub fn cancelled(&self) -> bool {
+        self.versions.iter().any(|v| v.cancels)
+    }
+
+    /// Whether `hash` is one that gives the nonce up.
+    pub fn is_cancellation(&self, hash: &B256) -> bool {
+        self.versions.iter().any(|v| v.cancels && v.hash == *hash)
+    }
+}
 
 /// A transaction the block producer refused for good: why, and when (unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +138,10 @@ pub struct Batch {
     pub rejections: Vec<(B256, Rejection)>,
     /// The cool-downs, if they changed.
     pub cooldowns: Option<CoolDownSnapshot>,
+    /// L1 transaction records to write, with the encoding of their last transaction when it changed.
+    pub l1_txs: Vec<(L1TxRecord, Option<Bytes>)>,
+    /// L1 transaction records to delete, by nonce.
+    pub delete_l1_txs: Vec<u64>,
 }
 
 impl Batch {
@@ -97,6 +154,8 @@ impl Batch {
             && self.rejections.is_empty()
             && self.tip.is_none()
             && self.cooldowns.is_none()
+            && self.l1_txs.is_empty()
+            && self.delete_l1_txs.is_empty()
     }
 }
 
@@ -109,6 +168,8 @@ pub struct Loaded {
     pub plans: Vec<(B256, PlanRecord)>,
     /// The last block accounted for.
     pub tip: Option<(u64, B256)>,
+    /// The L1 transaction records, by nonce.
+    pub l1_txs: Vec<L1TxRecord>,
 }
 
 /// The ledger's store.
@@ -166,7 +227,14 @@ impl LedgerStore {
             Some(_) => return Err(self.error("decoding the tip", "not 40 bytes")),
             None => None,
         };
-        Ok(Loaded { proposals, plans, tip })
+        let l1_table = tx.open_table(L1_TXS).map_err(|e| self.error("opening l1_txs", e))?;
+        let mut l1_txs = vec![];
+        for entry in l1_table.iter().map_err(|e| self.error("reading L1 transactions", e))? {
+            let (_, value) = entry.map_err(|e| self.error("reading an L1 transaction", e))?;
+            l1_txs
+                .push(serde_json::from_slice(value.value()).map_err(|e| self.error("decoding an L1 transaction", e))?);
+        }
+        Ok(Loaded { proposals, plans, tip, l1_txs })
     }
 
     /// Applies `batch` in one transaction.
@@ -198,6 +266,21 @@ impl LedgerStore {
                 let json = serde_json::to_vec(c).map_err(|e| self.error("encoding the cool-downs", e))?;
                 meta.insert("cooldowns", json.as_slice()).map_err(|e| self.error("writing the cool-downs", e))?;
             }
+            let mut l1_txs = tx.open_table(L1_TXS).map_err(|e| self.error("opening l1_txs", e))?;
+            let mut l1_raw = tx.open_table(L1_RAW).map_err(|e| self.error("opening l1_raw", e))?;
+            for (record, raw) in &batch.l1_txs {
+                let json = serde_json::to_vec(record).map_err(|e| self.error("encoding an L1 transaction", e))?;
+                l1_txs.insert(record.nonce, json.as_slice()).map_err(|e| self.error("writing an L1 transaction", e))?;
+                if let Some(raw) = raw {
+                    l1_raw
+                        .insert(record.nonce, raw.as_ref())
+                        .map_err(|e| self.error("writing an L1 transaction", e))?;
+                }
+            }
+            for nonce in &batch.delete_l1_txs {
+                l1_txs.remove(nonce).map_err(|e| self.error("deleting an L1 transaction", e))?;
+                l1_raw.remove(nonce).map_err(|e| self.error("deleting an L1 transaction", e))?;
+            }
             let mut rejections = tx.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
             for (tx_hash, r) in &batch.rejections {
                 let json = serde_json::to_vec(r).map_err(|e| self.error("encoding a rejection", e))?;
@@ -215,6 +298,14 @@ impl LedgerStore {
             return Ok(None);
         };
         serde_json::from_slice(value.value()).map(Some).map_err(|e| self.error("decoding the cool-downs", e))
+    }
+
+    /// The encoding of the last transaction recorded for L1 nonce `nonce`, if any.
+    pub fn l1_raw(&self, nonce: u64) -> Result<Option<Bytes>, LedgerStoreError> {
+        let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
+        let table = read.open_table(L1_RAW).map_err(|e| self.error("opening l1_raw", e))?;
+        let value = table.get(nonce).map_err(|e| self.error("reading an L1 transaction", e))?;
+        Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
     }
 
     /// The rejection of transaction `tx`, if one is recorded.

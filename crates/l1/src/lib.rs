@@ -9,6 +9,7 @@ pub mod calls;
 pub mod checks;
 pub mod client;
 pub mod head;
+pub mod nonce;
 pub mod prover;
 pub mod sim;
 pub mod submit;
@@ -18,11 +19,14 @@ pub use calls::{ProofError, ProvenBlock, hop_proof, process_message};
 pub use checks::{CheckError, StartupChecks, startup_checks};
 pub use client::{Included, L1Client, L1Error};
 pub use head::{HeadTracker, HeadWatch, L1Head, L1Heads, TrackerStats};
+pub use nonce::{NonceState, included_among, nonce_state};
 pub use prover::{MockEcdsaProver, ProofFuture, ProofRequest, Prover, ProverError};
 pub use sim::{
     BundleLayout, BundleLimits, BundleSimulator, ExactTx, InFlightBundle, InFlightRun, L1Leg, L1Protocol, LegOutcome,
     LegResult, LegTrace, Preflight, PreflightFailure, Refusal, SentMessage, SimConfig, SimError, StepTrace, preflight,
     replay_env, replay_included,
 };
-pub use submit::{FeePolicy, Fees, L1Sender, L1Transaction, Sent, SubmitError, blob_sidecar};
+pub use submit::{
+    FeePolicy, Fees, GWEI, L1Sender, L1Transaction, Signed, SubmitError, blob_sidecar, replacement_bump_percent,
+};
 pub use view::{EmbeddedSource, L1StateSource, L1View, L1Views, RemoteSource, ViewError};

@@ -2,6 +2,7 @@
 //! the signed transaction (type 3 with blobs, type 2 without) with its gas from the pre-flight execution
 //! plus a margin and fee caps with margins, nonces kept by the sender, sending and waiting for inclusion.
 
+use crate::{L1Client, L1Error};
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar, TxEnvelope},
     eips::{
@@ -14,9 +15,6 @@ use alloy::{
 };
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use surge_primitives::blob::BlobBytes;
-use tokio::sync::Mutex;
-
-use crate::{L1Client, L1Error};
 
 /// A transaction that could not be made or sent.
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +36,23 @@ pub enum SubmitError {
         reason: String,
     },
     /// The L1 refused it or could not be asked.
-    #[error(transparent)]
-    L1(#[from] L1Error),
+    #[error("sending transaction {hash} (nonce {nonce}): {source}")]
+    Send {
+        /// Its hash.
+        hash: B256,
+        /// Its nonce.
+        nonce: u64,
+        /// What the L1 said.
+        source: L1Error,
+    },
 }
 
 /// The blobs in a sidecar: cell proofs (EIP-7594) when `cell_proofs`, else one proof per blob (EIP-4844).
 pub fn blob_sidecar(blobs: &[BlobBytes], cell_proofs: bool) -> Result<BlobTransactionSidecarVariant, SubmitError> {
-    let blobs: Vec<Blob> = blobs.iter().map(|b| Blob::from(**b)).collect();
+    sidecar_of(blobs.iter().map(|b| Blob::from(**b)).collect(), cell_proofs)
+}
+
+fn sidecar_of(blobs: Vec<Blob>, cell_proofs: bool) -> Result<BlobTransactionSidecarVariant, SubmitError> {
     let n = blobs.len();
     let kzg = |e: alloy::eips::eip4844::c_kzg::Error| SubmitError::Kzg { blobs: n, reason: e.to_string() };
     Ok(if cell_proofs {
@@ -78,7 +86,7 @@ impl L1Transaction {
     }
 }
 
-/// Margins on what the pre-flight measured and the L1 charges now.
+/// Margins on what the pre-flight measured and the L1 charges now, and the caps no fee goes past.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeePolicy {
     /// Gas added to the pre-flight's gas, in percent (Catalyst's `EXTRA_GAS_PERCENTAGE`).
@@ -89,7 +97,14 @@ pub struct FeePolicy {
     pub blob_fee_margin_percent: u128,
     /// The priority fee, in wei.
     pub priority_fee: u128,
+    /// The highest `maxFeePerGas` (and priority fee) the proposer signs, in wei.
+    pub max_fee_per_gas_cap: u128,
+    /// The highest `maxFeePerBlobGas` the proposer signs, in wei.
+    pub max_fee_per_blob_gas_cap: u128,
 }
+
+/// One gwei.
+pub const GWEI: u128 = 1_000_000_000;
 
 impl Default for FeePolicy {
     fn default() -> Self {
@@ -97,13 +112,34 @@ impl Default for FeePolicy {
             extra_gas_percentage: 20,
             base_fee_margin_percent: 200,
             blob_fee_margin_percent: 200,
-            priority_fee: 1_000_000_000,
+            priority_fee: GWEI,
+            max_fee_per_gas_cap: 500 * GWEI,
+            max_fee_per_blob_gas_cap: 500 * GWEI,
         }
     }
 }
 
+impl FeePolicy {
+    /// `fees` with no fee above its cap (the priority fee never above the fee cap).
+    pub fn capped(&self, fees: Fees) -> Fees {
+        let max_fee_per_gas = fees.max_fee_per_gas.min(self.max_fee_per_gas_cap);
+        Fees {
+            max_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(max_fee_per_gas),
+            max_fee_per_blob_gas: fees.max_fee_per_blob_gas.min(self.max_fee_per_blob_gas_cap),
+        }
+    }
+}
+
+/// The smallest raise, in percent of every fee, that L1 pools take to replace a pending transaction at
+/// its nonce: geth's transaction pool asks 10, its blob pool 100 (a blob transaction is replaced by
+/// another blob transaction only: geth keeps an account's nonces in one of its pools).
+pub fn replacement_bump_percent(blobs: bool) -> u128 {
+    if blobs { 100 } else { 10 }
+}
+
 /// The fee caps of one transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Fees {
     /// `maxFeePerGas`.
     pub max_fee_per_gas: u128,
@@ -113,33 +149,67 @@ pub struct Fees {
     pub max_fee_per_blob_gas: u128,
 }
 
-/// A transaction that was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sent {
+impl Fees {
+    /// Every fee raised by `percent`, rounded up, and by one wei at least.
+    pub fn bumped(self, percent: u128) -> Fees {
+        let up = |fee: u128| fee.saturating_add((fee.saturating_mul(percent)).div_ceil(100).max(1));
+        Fees {
+            max_fee_per_gas: up(self.max_fee_per_gas),
+            max_priority_fee_per_gas: up(self.max_priority_fee_per_gas),
+            max_fee_per_blob_gas: up(self.max_fee_per_blob_gas),
+        }
+    }
+
+    /// The larger of each fee.
+    pub fn at_least(self, other: Fees) -> Fees {
+        Fees {
+            max_fee_per_gas: self.max_fee_per_gas.max(other.max_fee_per_gas),
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas.max(other.max_priority_fee_per_gas),
+            max_fee_per_blob_gas: self.max_fee_per_blob_gas.max(other.max_fee_per_blob_gas),
+        }
+    }
+
+    /// Whether every fee is at least `other`'s (a replacement needs this over the bumped fees).
+    pub fn covers(&self, other: &Fees) -> bool {
+        self.max_fee_per_gas >= other.max_fee_per_gas
+            && self.max_priority_fee_per_gas >= other.max_priority_fee_per_gas
+            && self.max_fee_per_blob_gas >= other.max_fee_per_blob_gas
+    }
+}
+
+/// A transaction signed for one nonce, as it goes to the L1 and into the ledger's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
     /// Its hash.
     pub hash: B256,
+    /// Its network encoding (with the blob sidecar).
+    pub raw: Bytes,
     /// Its nonce.
     pub nonce: u64,
     /// Its gas limit.
     pub gas_limit: u64,
+    /// Its fee caps.
+    pub fees: Fees,
+    /// Whether it carries blobs.
+    pub blobs: bool,
 }
 
-/// Signs and sends one account's L1 transactions, keeping its nonces: the next one is the larger of the
-/// one after its last sent and the L1's pending count (another sender of the same key, or a restart).
+/// Signs and sends one account's L1 transactions. It keeps no nonce of its own: the proposer records each
+/// signed transaction with its nonce before sending it, and takes the next nonce from the L1's pending
+/// count only when no recorded transaction is unsettled.
 #[derive(Debug)]
 pub struct L1Sender {
     client: L1Client,
     key: PrivateKeySigner,
     chain_id: u64,
     policy: FeePolicy,
-    next_nonce: Mutex<Option<u64>>,
 }
 
 impl L1Sender {
     /// A sender of `key`'s transactions on `client`'s L1.
     pub async fn new(client: L1Client, key: PrivateKeySigner, policy: FeePolicy) -> Result<Self, L1Error> {
         let chain_id = client.chain_id().await?;
-        Ok(Self { client, key, chain_id, policy, next_nonce: Mutex::new(None) })
+        Ok(Self { client, key, chain_id, policy })
     }
 
     /// The sending account.
@@ -157,12 +227,17 @@ impl L1Sender {
         &self.client
     }
 
+    /// The margins and caps.
+    pub fn policy(&self) -> &FeePolicy {
+        &self.policy
+    }
+
     /// The gas limit for a transaction whose pre-flight needed `gas_needed` (spent before refunds).
     pub fn gas_limit(&self, gas_needed: u64) -> u64 {
         gas_needed.saturating_add(gas_needed.saturating_mul(self.policy.extra_gas_percentage) / 100)
     }
 
-    /// Fee caps from the L1's latest block with the policy's margins.
+    /// Fee caps from the L1's latest block with the policy's margins, within its caps.
     pub async fn fees(&self) -> Result<Fees, L1Error> {
         let provider = self.client.provider();
         let block = self
@@ -177,21 +252,27 @@ impl L1Sender {
         let base_fee = u128::from(block.header.base_fee_per_gas.unwrap_or_default());
         let blob_fee = self.client.run("eth_blobBaseFee", provider.get_blob_base_fee()).await?;
         let p = self.policy;
-        Ok(Fees {
-            max_fee_per_gas: base_fee * p.base_fee_margin_percent / 100 + p.priority_fee,
+        Ok(p.capped(Fees {
+            max_fee_per_gas: (base_fee * p.base_fee_margin_percent / 100).saturating_add(p.priority_fee),
             max_priority_fee_per_gas: p.priority_fee,
             max_fee_per_blob_gas: (blob_fee * p.blob_fee_margin_percent / 100).max(1),
-        })
+        }))
     }
 
-    /// `tx` signed with `nonce`, `gas_limit` and `fees`: its hash and network encoding (with the sidecar).
-    pub fn sign(
-        &self,
-        tx: &L1Transaction,
-        nonce: u64,
-        gas_limit: u64,
-        fees: Fees,
-    ) -> Result<(B256, Bytes), SubmitError> {
+    /// The account's next nonce counting its transactions in the L1's pool.
+    pub async fn pending_nonce(&self) -> Result<u64, L1Error> {
+        let count = self.client.provider().get_transaction_count(self.address()).pending();
+        self.client.run("eth_getTransactionCount", count).await
+    }
+
+    /// The account's next nonce in the L1's latest block.
+    pub async fn latest_nonce(&self) -> Result<u64, L1Error> {
+        let count = self.client.provider().get_transaction_count(self.address()).latest();
+        self.client.run("eth_getTransactionCount", count).await
+    }
+
+    /// `tx` signed with `nonce`, `gas_limit` and `fees`.
+    pub fn sign(&self, tx: &L1Transaction, nonce: u64, gas_limit: u64, fees: Fees) -> Result<Signed, SubmitError> {
         let sign_err = |e: alloy::signers::Error| SubmitError::Sign { nonce, reason: e.to_string() };
         let envelope = match &tx.sidecar {
             Some(sidecar) => {
@@ -228,30 +309,26 @@ impl L1Sender {
                 TxEnvelope::Eip1559(inner.into_signed(sig))
             }
         };
-        Ok((*envelope.tx_hash(), envelope.encoded_2718().into()))
+        let raw = envelope.encoded_2718().into();
+        Ok(Signed { hash: *envelope.tx_hash(), raw, nonce, gas_limit, fees, blobs: tx.sidecar.is_some() })
     }
 
-    /// Signs `tx` with the account's next nonce and sends it. A send the L1 refuses gives the nonce back
-    /// (it is read again from the L1 next time).
-    pub async fn send(&self, tx: &L1Transaction, gas_limit: u64, fees: Fees) -> Result<Sent, SubmitError> {
-        let mut next = self.next_nonce.lock().await;
+    /// Hands `signed` to the L1. A pool that has it already counts as having taken it.
+    pub async fn send(&self, signed: &Signed) -> Result<(), SubmitError> {
         let provider = self.client.provider();
-        let pending = self
-            .client
-            .run("eth_getTransactionCount", provider.get_transaction_count(self.address()).pending())
-            .await?;
-        let nonce = next.map_or(pending, |n| n.max(pending));
-        let (hash, raw) = self.sign(tx, nonce, gas_limit, fees)?;
-        match self.client.run("eth_sendRawTransaction", provider.send_raw_transaction(&raw)).await {
-            Ok(_) => {
-                *next = Some(nonce + 1);
-                Ok(Sent { hash, nonce, gas_limit })
-            }
-            Err(e) => {
-                *next = None;
-                Err(e.into())
-            }
+        match self.client.run("eth_sendRawTransaction", provider.send_raw_transaction(&signed.raw)).await {
+            Ok(_) => Ok(()),
+            Err(L1Error::Call { reason, .. }) if reason.to_ascii_lowercase().contains("already known") => Ok(()),
+            Err(e) => Err(SubmitError::Send { hash: signed.hash, nonce: signed.nonce, source: e }),
         }
+    }
+
+    /// The transaction that gives a nonce up: a zero-value transfer to the sender itself. When the
+    /// transaction it replaces carries blobs (`blobs`: with cell proofs or not) it carries one empty blob, as
+    /// geth's blob pool takes no other replacement for a blob transaction.
+    pub fn cancellation(&self, blobs: Option<bool>) -> Result<L1Transaction, SubmitError> {
+        let sidecar = blobs.map(|cell_proofs| sidecar_of(vec![Blob::default()], cell_proofs)).transpose()?;
+        Ok(L1Transaction { to: self.address(), input: Bytes::new(), sidecar })
     }
 }
 
@@ -297,17 +374,42 @@ mod tests {
             key: key.clone(),
             chain_id: 7,
             policy: FeePolicy::default(),
-            next_nonce: Mutex::new(None),
         };
         let fees = Fees { max_fee_per_gas: 3, max_priority_fee_per_gas: 1, max_fee_per_blob_gas: 2 };
-        let (hash, raw) = sender.sign(&tx, 5, 100_000, fees).unwrap();
-        let decoded = TxEnvelope::decode_2718(&mut raw.as_ref()).unwrap();
-        assert_eq!(*decoded.tx_hash(), hash);
+        let signed = sender.sign(&tx, 5, 100_000, fees).unwrap();
+        assert!(signed.blobs);
+        let decoded = TxEnvelope::decode_2718(&mut signed.raw.as_ref()).unwrap();
+        assert_eq!(*decoded.tx_hash(), signed.hash);
         let TxEnvelope::Eip4844(signed) = &decoded else { panic!("a blob transaction") };
         let TxEip4844Variant::TxEip4844WithSidecar(with) = signed.tx() else { panic!("with its sidecar") };
         assert_eq!(with.tx.blob_versioned_hashes, tx.blob_hashes());
         assert_eq!((with.tx.nonce, with.tx.gas_limit, with.tx.max_fee_per_blob_gas), (5, 100_000, 2));
         assert_eq!(alloy::consensus::transaction::SignerRecoverable::recover_signer(&decoded).unwrap(), key.address());
         assert_eq!(sender.gas_limit(100), 120, "20% over the pre-flight");
+
+        // A cancellation of a blob transaction is a blob transaction to the sender, worth nothing.
+        let cancel = sender.cancellation(Some(true)).unwrap();
+        assert_eq!((cancel.to, cancel.input.len(), cancel.blob_hashes().len()), (key.address(), 0, 1));
+        assert!(sender.cancellation(None).unwrap().sidecar.is_none());
+    }
+
+    #[test]
+    fn replacements_raise_every_fee_by_the_pools_minimum_within_the_caps() {
+        let fees = Fees { max_fee_per_gas: 30 * GWEI, max_priority_fee_per_gas: GWEI, max_fee_per_blob_gas: 1 };
+        let type2 = fees.bumped(replacement_bump_percent(false));
+        assert_eq!((type2.max_fee_per_gas, type2.max_priority_fee_per_gas), (33 * GWEI, GWEI + GWEI / 10));
+        assert_eq!(type2.max_fee_per_blob_gas, 2, "one wei at least");
+        let blob = fees.bumped(replacement_bump_percent(true));
+        assert_eq!(
+            (blob.max_fee_per_gas, blob.max_priority_fee_per_gas, blob.max_fee_per_blob_gas),
+            (60 * GWEI, 2 * GWEI, 2)
+        );
+        assert!(blob.covers(&type2) && !type2.covers(&blob));
+        let market = Fees { max_fee_per_gas: 80 * GWEI, ..fees };
+        assert_eq!(type2.at_least(market).max_fee_per_gas, 80 * GWEI, "never below what the L1 asks now");
+        let policy = FeePolicy { max_fee_per_gas_cap: 50 * GWEI, max_fee_per_blob_gas_cap: 1, ..Default::default() };
+        let capped = policy.capped(blob.at_least(market));
+        assert_eq!((capped.max_fee_per_gas, capped.max_fee_per_blob_gas), (50 * GWEI, 1));
+        assert!(!capped.covers(&blob), "a cap below the bump: no replacement");
     }
 }

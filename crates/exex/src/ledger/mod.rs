@@ -8,7 +8,7 @@
 mod records;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},
     time::SystemTime,
 };
@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::{
     block::{BlockFacts, read_block},
     proposal::{ProposalRecord, ProposalRules, advance},
-    store::{Batch, LedgerStore, LedgerStoreError, PlanRecord},
+    store::{Batch, L1TxRecord, LedgerStore, LedgerStoreError, PlanRecord},
 };
 
 /// Blocks the builder reads itself, past the last one the ledger accounted for, to see the open proposal;
@@ -55,6 +55,8 @@ struct State {
     /// The keys of each transaction's plans.
     by_tx: HashMap<B256, Vec<B256>>,
     news: News,
+    /// The proposer's L1 transactions not settled yet, by nonce.
+    l1_txs: BTreeMap<u64, L1TxRecord>,
 }
 
 impl State {
@@ -126,7 +128,8 @@ impl Ledger {
     /// The ledger kept in `store`, closing proposals by `rules`.
     pub fn open(store: LedgerStore, rules: ProposalRules) -> Result<Self, LedgerStoreError> {
         let loaded = store.load()?;
-        let mut state = State { tip: loaded.tip, ..Default::default() };
+        let l1_txs = loaded.l1_txs.into_iter().map(|r| (r.nonce, r)).collect();
+        let mut state = State { tip: loaded.tip, l1_txs, ..Default::default() };
         for p in loaded.proposals {
             state.next_id = state.next_id.max(p.id + 1);
             // A store written before the tip was recorded: its last proposal's last block.
@@ -245,13 +248,18 @@ impl Ledger {
         Some(id)
     }
 
-    /// Proposal `id` is on L1: it leaves the ledger with its plans (their L1 calls are in the L1 state now).
+    /// Proposal `id` is on L1: it leaves the ledger with its plans (their L1 calls are in the L1 state now)
+    /// and the record of its L1 transaction, in one write.
     pub fn proposed(&self, id: u64) {
         let _order = self.ordered();
         let mut st = self.state();
         let Some(at) = st.closed.iter().position(|p| p.id == id) else { return };
         st.closed.remove(at);
         let mut batch = Batch { delete_proposals: vec![id], ..Default::default() };
+        batch.delete_l1_txs = st.l1_txs.values().filter(|r| r.proposal == id).map(|r| r.nonce).collect();
+        for nonce in &batch.delete_l1_txs {
+            st.l1_txs.remove(nonce);
+        }
         let keys: Vec<B256> = st.records.iter().filter(|(_, r)| r.proposal == Some(id)).map(|(k, _)| *k).collect();
         for key in keys {
             st.remove(&key);

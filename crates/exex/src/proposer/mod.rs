@@ -1,10 +1,12 @@
 //! The committed-chain handler that proposes: it takes the ledger's closed proposals in order, makes each
 //! into its L1 transaction ([`assemble`]), has it proved, runs the exact transaction on the L1 view of the
-//! head (pre-flight) and only then sends it, waits for its inclusion, and moves the L2's `safe` tag (and
-//! `finalized`, once that L1 block is final). Block production never waits for any of it.
+//! head (pre-flight) and only then records and sends it, follows its nonce until it is included deep enough
+//! (replacing it when stuck, giving it up when doomed), and moves the L2's `safe` tag (and `finalized`, once
+//! that L1 block is final). Block production never waits for any of it.
 
 pub mod assemble;
 pub mod blame;
+mod outbox;
 mod stages;
 mod types;
 
@@ -47,6 +49,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         let mut final_after: VecDeque<(u64, u64)> = VecDeque::new();
         let mut ahead: Vec<Ahead> = vec![];
         loop {
+            // A recorded nonce no waiting proposal takes is settled before any other is used.
+            self.settle_orphans().await;
             let (ledger, l1_head) = (self.ledger.clone(), heads.borrow().latest.map_or(0, |h| h.number));
             let _ = tokio::task::spawn_blocking(move || ledger.close_expired(crate::ledger::now(), l1_head)).await;
             self.finalize(&mut final_after, &heads.borrow());

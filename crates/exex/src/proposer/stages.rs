@@ -7,15 +7,15 @@ use std::{sync::Arc, time::Instant};
 use alloy_primitives::B256;
 use surge_interfaces::{ChainControl, NodeComponents, TransactionPool};
 use surge_l1::{
-    ExactTx, L1Head, L1StateSource, L1Transaction, PreflightFailure, Prover, Sent, SimError, preflight, replay_included,
+    ExactTx, L1Head, L1StateSource, L1Transaction, PreflightFailure, Prover, SimError, preflight, replay_included,
 };
 use surge_primitives::proposal_tx::TxShape;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::{
     assemble::{Assembled, ProposerProtocol, assemble},
-    types::{Proposed, Proposer, ProposerEvent, StageTimes},
+    types::{Proposer, ProposerEvent, StageTimes},
 };
 use crate::proposal::ProposalRecord;
 
@@ -32,17 +32,17 @@ pub(super) enum AttemptError {
     Other(String),
 }
 
-fn other(reason: String) -> AttemptError {
+pub(super) fn other(reason: String) -> AttemptError {
     AttemptError::Other(reason)
 }
 
 /// A proposal assembled and proved, ready for its pre-flight.
 pub(super) struct Prepared {
-    record: ProposalRecord,
-    assembled: Assembled,
-    tx: L1Transaction,
-    shape: TxShape,
-    times: StageTimes,
+    pub(super) record: ProposalRecord,
+    pub(super) assembled: Assembled,
+    pub(super) tx: L1Transaction,
+    pub(super) shape: TxShape,
+    pub(super) times: StageTimes,
 }
 
 /// A closed proposal being prepared before its turn (it builds on the one before it).
@@ -99,12 +99,14 @@ async fn prepare<N: NodeComponents>(
         .map_err(|e| other(format!("assembling: {e}")))?
         .map_err(|e| other(e.to_string()))?;
     times.assemble = started.elapsed();
+    surge_primitives::failpoint::failpoint("proposer.assembled");
     let started = Instant::now();
     let proof = prover
         .prove(&assembled.request)
         .await
         .map_err(|e| other(format!("proving with the {}: {e}", prover.name())))?;
     times.prove = started.elapsed();
+    surge_primitives::failpoint::failpoint("proposer.proved");
     let (tx, shape) = assembled.transaction(&protocol, proof);
     Ok(Prepared { record, assembled, tx, shape, times })
 }
@@ -160,109 +162,6 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         (&mut task.0).await.unwrap_or_else(|e| Err(other(format!("preparing: {e}"))))
     }
 
-    /// Pre-flights `p` on the L1 head as it will be signed (its fee caps, and again at the gas limit it will
-    /// carry), sends it, and waits for its inclusion.
-    pub(super) async fn submit(&self, mut p: Prepared) -> Result<Proposed, AttemptError> {
-        let started = Instant::now();
-        let latest = self.heads.0.borrow().latest;
-        let head = latest.ok_or_else(|| other("no L1 head yet".into()))?;
-        let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
-        let cap = self.config.sim.limits.tx_gas_cap;
-        let exact = |gas_limit| ExactTx { from: self.sender.address(), tx: p.tx.clone(), gas_limit, fees };
-        let needed = self.preflight(exact(cap), head).await?;
-        // What it needs before refunds plus the margin; checked at that limit too (the 63/64 rule of nested
-        // calls), with the margin doubled once if it falls short.
-        let mut gas_limit = self.sender.gas_limit(needed).min(cap);
-        if self.preflight(exact(gas_limit), head).await.is_err() {
-            gas_limit = needed.saturating_mul(2).min(cap);
-            self.preflight(exact(gas_limit), head).await?;
-        }
-        p.times.preflight = started.elapsed();
-
-        let started = Instant::now();
-        // The L2 blocks it carries must survive a power cut once L1 may have them.
-        let control = self.components.control().clone();
-        tokio::task::spawn_blocking(move || control.persist())
-            .await
-            .map_err(|e| other(format!("making the L2 blocks durable: {e}")))?
-            .map_err(|e| other(e.to_string()))?;
-        let sent = self.sender.send(&p.tx, gas_limit, fees).await.map_err(|e| other(e.to_string()))?;
-        let blobs = p.assembled.request.blobs.len();
-        info!(tx = %sent.hash, nonce = sent.nonce, gas_limit, shape = ?p.shape, blobs, "proposal sent");
-        let _ = self.events.send(ProposerEvent::Sent { id: p.record.id, tx: sent.hash });
-        self.confirm(p, sent, started).await
-    }
-
-    /// Waits for `sent` (of `p`) to be included, checking on every new L1 head (and every
-    /// `receipt_poll` in case heads come slowly); `p` then leaves the ledger.
-    async fn confirm(&self, mut p: Prepared, sent: Sent, started: Instant) -> Result<Proposed, AttemptError> {
-        let client = self.sender.client();
-        let mut heads = self.heads.0.clone();
-        let deadline = tokio::time::Instant::now() + self.config.inclusion_timeout;
-        let mut unanswered = None;
-        let receipt = loop {
-            // The transaction is out: an L1 that does not answer for a while is no reason to send another.
-            match client.receipt(sent.hash).await {
-                Ok(Some(r)) => break r,
-                Ok(None) => {}
-                Err(e) => {
-                    if unanswered.is_none() {
-                        warn!(tx = %sent.hash, "proposer: asking for the receipt: {e}");
-                    }
-                    unanswered = Some(e);
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let waited = self.config.inclusion_timeout;
-                return Err(other(format!("transaction {} was not included within {waited:?}", sent.hash)));
-            }
-            tokio::select! {
-                _ = heads.changed() => {}
-                _ = tokio::time::sleep(self.config.receipt_poll) => {}
-                _ = tokio::time::sleep_until(deadline) => {}
-            }
-        };
-        p.times.include = started.elapsed();
-        let l1_block =
-            receipt.block_number.ok_or_else(|| other(format!("the receipt of {} names no block", sent.hash)))?;
-        if !receipt.status() {
-            // L1 refused what the pre-flight accepted (a race with other L1 transactions, a callback that
-            // reads its environment): the replay says which leg, if any, did not do as planned.
-            metrics::counter!("surge_proposal_l1_reverts_total").increment(1);
-            let failure = self.replay(sent.hash).await.map(Box::new);
-            return Err(AttemptError::Reverted { tx: sent.hash, l1_block, failure });
-        }
-        // The watcher simulates on L1 heads: the proposal leaves the in-flight bundles only once a head it
-        // sees holds it.
-        let seen = tokio::time::timeout(
-            self.config.inclusion_timeout,
-            heads.wait_for(|h| h.latest.is_some_and(|l| l.number >= l1_block)),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        if !seen {
-            warn!(l1_block, "proposer: the L1 head did not reach the proposal's block in time");
-        }
-        let (ledger, id) = (self.ledger.clone(), p.record.id);
-        tokio::task::spawn_blocking(move || ledger.proposed(id)).await.map_err(|e| other(e.to_string()))?;
-        let a = &p.assembled;
-        info!(tx = %sent.hash, l1_block, gas = receipt.gas_used, l2_txs = a.l2_txs, "proposal on L1");
-        Ok(Proposed {
-            id: p.record.id,
-            l2_blocks: a.request.l2_blocks.clone(),
-            last_block_hash: a.last_block().1,
-            l2_txs: a.l2_txs,
-            l1_tx: sent.hash,
-            l1_block,
-            l1_gas_used: receipt.gas_used,
-            blob_hashes: p.tx.blob_hashes(),
-            blobs: a.request.blobs.clone(),
-            payload_bytes: a.payload_bytes,
-            shape: p.shape,
-            times: p.times,
-        })
-    }
-
     /// Unwinds the unproposed blocks from `record`'s first on (its plans are all in that block) and takes
     /// the `dropped` transactions out of the pool with their reasons: production rebuilds the blocks
     /// without them, and the watcher plans the other transactions again.
@@ -299,7 +198,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
 
     /// The replay of included transaction `tx` on the L1 state it ran on: its failure, or `None` when the
     /// replay could not be made or did not fail.
-    async fn replay(&self, tx: B256) -> Option<PreflightFailure> {
+    pub(super) async fn replay(&self, tx: B256) -> Option<PreflightFailure> {
         let client = self.sender.client();
         let included = match client.included(tx).await {
             Ok(Some(included)) => included,
@@ -338,7 +237,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     }
 
     /// The gas `tx` needs on the view of `head`, or why it would revert.
-    async fn preflight(&self, mut tx: ExactTx, head: L1Head) -> Result<u64, AttemptError> {
+    pub(super) async fn preflight(&self, mut tx: ExactTx, head: L1Head) -> Result<u64, AttemptError> {
         let view = self.views.view(head.number, head.hash).await.map_err(|e| other(format!("L1 view: {e}")))?;
         let (config, layout) = (self.config.sim, self.config.protocol.layout());
         tx.gas_limit = tx.gas_limit.min(view.header().gas_limit);

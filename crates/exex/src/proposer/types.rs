@@ -17,8 +17,11 @@ pub struct ProposerConfig {
     pub protocol: ProposerProtocol,
     /// The L1's rules, for the pre-flight.
     pub sim: SimConfig,
-    /// How long a sent transaction may take to be included before it counts as lost.
-    pub inclusion_timeout: Duration,
+    /// L1 blocks a sent transaction may wait in the pool before it is replaced with raised fees.
+    pub replace_after: u64,
+    /// L1 blocks, its own included, on top of a proposal's transaction before it counts as landed (the
+    /// `safe` tag and the statuses move then).
+    pub confirmations: u64,
     /// How often the L1 is asked for a sent transaction's receipt.
     pub receipt_poll: Duration,
     /// How long to wait before trying a proposal again after a failure that may pass (an unavailable
@@ -79,6 +82,20 @@ pub enum ProposerEvent {
         id: u64,
         /// The L1 transaction.
         tx: B256,
+    },
+    /// A proposal's L1 nonce got a new transaction: `tx` replaces `replaced` (the same when the pool had
+    /// dropped it and it went again as it was).
+    Replaced {
+        /// The proposal.
+        id: u64,
+        /// The L1 nonce.
+        nonce: u64,
+        /// The transaction it replaces.
+        replaced: B256,
+        /// The new one.
+        tx: B256,
+        /// Why: `stuck` (raised fees), `dropped` (sent again) or `cancel` (a self-transfer gives it up).
+        why: &'static str,
     },
     /// A proposal's transaction reverted on L1.
     Reverted {

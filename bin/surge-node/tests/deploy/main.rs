@@ -2,7 +2,9 @@
 //! blocks anchor to anvil's blocks and transactions go through.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
 mod common;
+mod once;
 
 use std::{
     process::{Command, Stdio},
@@ -89,6 +91,20 @@ fn fee_below_l1_cost_gets_no_plan(l2: &str, vault: &str) {
 /// `surge-node --chain` on what `deploy` wrote to `out`, its data and log (`node.log`) in `dir`, answering;
 /// the process and its endpoint.
 fn run_l2(out: &std::path::Path, dir: &std::path::Path) -> (Kill, String) {
+    let (node, l2) = spawn_l2(out, dir, &[], &[], "node.log");
+    wait_healthy(&l2, &dir.join("node.log"));
+    (node, l2)
+}
+
+/// `surge-node --chain` on what `deploy` wrote to `out` with `args` and `env` added, its data in `dir` and
+/// its log in `dir`/`log`, not waited for; the process and its endpoint.
+fn spawn_l2(
+    out: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: &str,
+) -> (Kill, String) {
     let l2_port = free_port();
     let node = Kill(
         Command::new(env!("CARGO_BIN_EXE_surge-node"))
@@ -99,25 +115,26 @@ fn run_l2(out: &std::path::Path, dir: &std::path::Path) -> (Kill, String) {
             .arg("--datadir")
             .arg(dir.join("data"))
             .args(["--http.port", &l2_port.to_string()])
+            .args(args)
             // The deployer (dev account 0) owns the proposer Multicall; dev account 1 signs mock proofs.
             .env("SURGE_PROPOSER_KEY", hex_key(0))
             .env("SURGE_MOCK_PROVER_KEY", hex_key(1))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("node.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join(log)).unwrap())
             .spawn()
             .unwrap(),
     );
-    let l2 = format!("http://127.0.0.1:{l2_port}");
+    (node, format!("http://127.0.0.1:{l2_port}"))
+}
+
+/// Waits until the L2 at `l2` answers (its log, at `log`, in the failure).
+fn wait_healthy(l2: &str, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !healthy(&l2) {
-        assert!(
-            Instant::now() < deadline,
-            "the L2 did not start: {}",
-            std::fs::read_to_string(dir.join("node.log")).unwrap()
-        );
+    while !healthy(l2) {
+        assert!(Instant::now() < deadline, "the L2 did not start: {}", std::fs::read_to_string(log).unwrap());
         std::thread::sleep(Duration::from_millis(100));
     }
-    (node, l2)
 }
 
 #[test]
@@ -529,6 +546,10 @@ impl Responding {
         rpc_result(&self.l1, "evm_setIntervalMining", json!([1]));
         assert_eq!(receipt(&self.l1, &bundle)["status"], "0x0", "anvil reverted the bundle");
         (trip, block, bundle)
+    }
+
+    fn rpc_l1(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        rpc_result(&self.l1, method, params)
     }
 
     /// Waits until `tx` is rejected; its reason.
