@@ -141,6 +141,8 @@ pub fn run_readme_cast(heading: &str, l1: &str, l2: &str) -> Vec<String> {
     let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
     let mut outputs = vec![];
     for line in block.lines().filter(|l| l.starts_with("npx cast ")) {
+        // A trailing comment is for the reader (bash would ignore it too).
+        let line = line.split(" # ").next().unwrap_or_default();
         let line = line.replace("http://127.0.0.1:8545", l1).replace("http://127.0.0.1:8547", l2);
         // Words, with double-quoted ones kept whole (the README quotes signatures).
         let args: Vec<String> = line["npx cast ".len()..]

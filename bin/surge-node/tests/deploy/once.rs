@@ -190,7 +190,23 @@ fn a_sigkill_at_every_step_of_sending_a_proposal_loses_no_proposal_and_sends_non
         assert!(l1.log(&log).contains(&format!("failpoint proposer.{step} reached")), "{}", l1.log(&log));
     }
     let (_node, l2) = l1.run(&[], "node.log");
+    // Meanwhile: one sender with three transactions in flight, a second sender, and an L1 that stops
+    // answering for a while.
+    let to = (Call(surge_test_utils::dev_key(9).address()), vec![]);
+    let sent: Vec<String> =
+        [3, 3, 3, 4].into_iter().map(|who| send_priced(&l2, who, to.clone(), 21_000, (10 * GWEI, GWEI))).collect();
+    let anvil = l1._anvil.0.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &anvil]).status().unwrap().success());
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(Command::new("kill").args(["-CONT", &anvil]).status().unwrap().success());
+    for tx in &sent {
+        assert_eq!(receipt(&l2, tx)["status"], "0x1");
+    }
     l1.holds_every_block_once(&l2);
+    for tx in &sent {
+        let status = rpc_result(&l2, "surge_txStatus", json!({ "txHash": tx }));
+        assert_eq!(status["status"], "Executed", "{tx}: {status}");
+    }
     // Each restart took up where the one before it stopped: the recorded transaction that was never sent
     // went at its nonce; the one sent was found on L1 (or in its pool); the included one was on L1.
     let after = |step: &str| l1.log(&format!("node-{step}.log"));
@@ -198,6 +214,10 @@ fn a_sigkill_at_every_step_of_sending_a_proposal_loses_no_proposal_and_sends_non
     let found = ["already on L1", "its transaction is out already"];
     assert!(found.iter().any(|f| after("included").contains(f)), "{}", after("included"));
     assert!(after("landed").contains("already on L1"), "{}", after("landed"));
+    // The README's check, as printed: at most one proposer transaction waits.
+    let nonces = super::common::run_readme_cast("## The proposer's L1 transactions: each nonce once", &l1.l1, &l2);
+    let nonces: Vec<u64> = nonces.iter().map(|n| n.trim().parse().unwrap()).collect();
+    assert!(nonces.len() == 2 && nonces[1] <= nonces[0] + 1 && nonces[0] > 0, "{nonces:?}");
     let all: String = STEPS.iter().map(|s| after(s)).chain([l1.log("node.log")]).collect();
     assert!(!all.contains("was taken by a transaction") && !all.contains("giving its nonce up"), "{all}");
 }
