@@ -427,3 +427,44 @@ fn a_restart_forgives_no_culprit() {
     assert!(restored.refusal(culprit, [app], now).is_some_and(|r| r.contains("cools down")));
     assert_eq!(restored.blame(culprit, app, now).sender_until, now + 2 * 3600, "its second strike doubles");
 }
+
+#[test]
+fn a_recorded_l1_transaction_outlives_a_restart_and_leaves_with_its_proposal() {
+    use alloy_primitives::{B256, Bytes};
+    use surge_exex::{L1TxRecord, L1Version};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let open = || Ledger::open(LedgerStore::open(&path).unwrap(), ProposalRules::default()).unwrap();
+    let ledger = open();
+    ledger.account(&facts(1, now()));
+    let id = ledger.close_expired(now() + 100, 1).expect("closed by age");
+    let fees = surge_l1::Fees { max_fee_per_gas: 3, max_priority_fee_per_gas: 1, max_fee_per_blob_gas: 2 };
+    let first = L1Version { hash: B256::repeat_byte(1), fees, cancels: false };
+    let mut record = L1TxRecord { nonce: 7, proposal: id, versions: vec![first], gas_limit: 90_000, blobs: true };
+    let raw = Bytes::from(vec![0x03; 200_000]);
+    ledger.record_l1_tx(record.clone(), raw.clone()).unwrap();
+    drop(ledger);
+
+    // A restart finds it, with the transaction as it was sent (blobs and all).
+    let ledger = open();
+    assert_eq!(ledger.l1_txs(), [record.clone()]);
+    assert_eq!(ledger.l1_tx_of(id), Some(record.clone()));
+    assert_eq!(ledger.l1_raw(7).unwrap(), Some(raw));
+    // A replacement at the same nonce: both hashes are kept, the newest encoding replaces the old.
+    let fees = fees.bumped(100);
+    record.versions.push(L1Version { hash: B256::repeat_byte(2), fees, cancels: false });
+    ledger.record_l1_tx(record.clone(), Bytes::from_static(&[0x03, 1])).unwrap();
+    assert_eq!(ledger.l1_tx_of(id).unwrap().hashes(), [B256::repeat_byte(1), B256::repeat_byte(2)]);
+    // On L1: it leaves with its proposal, in the same write.
+    ledger.proposed(id);
+    assert!(ledger.l1_txs().is_empty());
+    drop(ledger);
+    let ledger = open();
+    assert!(ledger.l1_txs().is_empty() && ledger.closed_proposals().is_empty());
+    assert_eq!(ledger.l1_raw(7).unwrap(), None, "its encoding is gone too");
+    // A nonce settled otherwise is forgotten alone.
+    ledger.record_l1_tx(L1TxRecord { nonce: 8, ..record }, Bytes::new()).unwrap();
+    ledger.forget_l1_tx(8).unwrap();
+    drop(ledger);
+    assert!(open().l1_txs().is_empty());
+}

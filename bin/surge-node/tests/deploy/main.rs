@@ -384,14 +384,27 @@ fn deploy_keeps_the_public_dev_keys_off_a_real_chain_and_reads_keys_from_files()
 /// Signs and sends a transaction from dev account `who` at `rpc` (its next nonce, `tip` wei of priority fee);
 /// its hash.
 fn send_signed(rpc: &str, who: u32, to: alloy_primitives::TxKind, data: Vec<u8>, value: U256, tip: u128) -> String {
+    send_priced(rpc, who, (to, data), value, 3_000_000, (2 * tip + 100_000_000_000, tip))
+}
+
+/// Signs and sends a call or creation (`to`, with its calldata) with `value` from dev account `who` at
+/// `rpc`, with `gas` and fees (cap, tip); its hash.
+fn send_priced(
+    rpc: &str,
+    who: u32,
+    (to, data): (alloy_primitives::TxKind, Vec<u8>),
+    value: U256,
+    gas: u64,
+    (cap, tip): (u128, u128),
+) -> String {
     use alloy::eips::Encodable2718;
     let key = surge_test_utils::dev_key(who);
     let nonce = number(&rpc_result(rpc, "eth_getTransactionCount", json!([key.address(), "pending"])));
     let tx = alloy::consensus::TxEip1559 {
         chain_id: number(&rpc_result(rpc, "eth_chainId", json!([]))),
         nonce,
-        gas_limit: 3_000_000,
-        max_fee_per_gas: 2 * tip + 100_000_000_000,
+        gas_limit: gas,
+        max_fee_per_gas: cap,
         max_priority_fee_per_gas: tip,
         to,
         value,
@@ -418,17 +431,36 @@ fn receipt(rpc: &str, tx: &str) -> serde_json::Value {
     }
 }
 
-/// The proposer's pending transactions on anvil (`txpool_content`): hash and input of each.
-fn proposer_pending(l1: &str) -> Vec<(String, String)> {
+/// The transactions of `from` waiting in anvil's pool (`txpool_content`).
+fn pending_of(l1: &str, from: alloy_primitives::Address) -> Vec<serde_json::Value> {
     let content = rpc_result(l1, "txpool_content", json!([]));
-    let from = format!("{:?}", surge_test_utils::dev_key(0).address());
     let by_sender = content["pending"].as_object().cloned().unwrap_or_default();
     by_sender
         .iter()
-        .filter(|(sender, _)| sender.eq_ignore_ascii_case(&from))
+        .filter(|(sender, _)| sender.parse::<alloy_primitives::Address>() == Ok(from))
         .flat_map(|(_, txs)| txs.as_object().cloned().unwrap_or_default().into_values())
-        .map(|tx| (tx["hash"].as_str().unwrap().to_string(), tx["input"].as_str().unwrap().to_string()))
         .collect()
+}
+
+/// The proposer's pending transactions on anvil: hash and input of each.
+fn proposer_pending(l1: &str) -> Vec<(String, String)> {
+    let pending = pending_of(l1, surge_test_utils::dev_key(0).address()).into_iter();
+    pending.map(|tx| (tx["hash"].as_str().unwrap().to_string(), tx["input"].as_str().unwrap().to_string())).collect()
+}
+
+/// `surge-node deploy` to the anvil at `l1` without the example apps, `funding` ETH to the bridge, into
+/// `deployed/` of a fresh directory; the directory and `addresses.json`.
+fn deploy_to(l1: &str, funding: &str) -> (tempfile::TempDir, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deployed");
+    let deployed = Command::new(env!("CARGO_BIN_EXE_surge-node"))
+        .args(["deploy", "--l1.rpc-url", l1, "--bridge-funding", funding, "--no-example-apps", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    let addresses = serde_json::from_str(&std::fs::read_to_string(out.join("addresses.json")).unwrap()).unwrap();
+    (dir, addresses)
 }
 
 /// An L2 on anvil (`deploy`, then `--chain`) with an L1 responder (`TestMessageReceiver`) and an L2 app
@@ -447,16 +479,8 @@ struct Responding {
 impl Responding {
     fn start() -> Self {
         let (anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, addresses) = deploy_to(&l1, "5");
         let out = dir.path().join("deployed");
-        let deployed = Command::new(env!("CARGO_BIN_EXE_surge-node"))
-            .args(["deploy", "--l1.rpc-url", &l1, "--bridge-funding", "5", "--no-example-apps", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
-        let addresses: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("addresses.json")).unwrap()).unwrap();
         let l2_bridge = addresses["protocol"]["l2"]["bridge"].as_str().unwrap().parse().unwrap();
         let l1_bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap().parse().unwrap();
         let (node, l2) = run_l2(&out, dir.path());

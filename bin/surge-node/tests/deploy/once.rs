@@ -10,7 +10,7 @@ use std::{
 
 use alloy_primitives::{
     Address, B256,
-    TxKind::{self, Call, Create},
+    TxKind::{Call, Create},
     U256,
 };
 use alloy_sol_types::{SolCall, SolEvent};
@@ -19,7 +19,7 @@ use surge_l1::GWEI;
 use surge_primitives::bindings::inbox::RealTimeInbox;
 use surge_test_utils::rpc_result;
 
-use super::{Responding, anvil, common::number, receipt, spawn_l2, wait_healthy};
+use super::{Responding, anvil, common::number, deploy_to, pending_of, receipt, send_priced, spawn_l2, wait_healthy};
 
 /// The steps of sending a proposal, in order, each with a failpoint.
 const STEPS: [&str; 7] = ["assembled", "proved", "signed", "recorded", "sent", "included", "landed"];
@@ -37,16 +37,7 @@ struct Deployed {
 impl Deployed {
     fn new() -> Self {
         let (anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("deployed");
-        let deployed = Command::new(env!("CARGO_BIN_EXE_surge-node"))
-            .args(["deploy", "--l1.rpc-url", &l1, "--bridge-funding", "1", "--no-example-apps", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
-        let addresses: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("addresses.json")).unwrap()).unwrap();
+        let (dir, addresses) = deploy_to(&l1, "1");
         let address = |key: &str| addresses["protocol"]["l1"][key].as_str().unwrap().parse().unwrap();
         Self { _anvil: anvil, inbox: address("inbox"), multicall: address("multicall"), l1, dir }
     }
@@ -193,8 +184,10 @@ fn a_sigkill_at_every_step_of_sending_a_proposal_loses_no_proposal_and_sends_non
     // Meanwhile: one sender with three transactions in flight, a second sender, and an L1 that stops
     // answering for a while.
     let to = (Call(surge_test_utils::dev_key(9).address()), vec![]);
-    let sent: Vec<String> =
-        [3, 3, 3, 4].into_iter().map(|who| send_priced(&l2, who, to.clone(), 21_000, (10 * GWEI, GWEI))).collect();
+    let sent: Vec<String> = [3, 3, 3, 4]
+        .into_iter()
+        .map(|who| send_priced(&l2, who, to.clone(), U256::ZERO, 21_000, (10 * GWEI, GWEI)))
+        .collect();
     let anvil = l1._anvil.0.id().to_string();
     assert!(Command::new("kill").args(["-STOP", &anvil]).status().unwrap().success());
     std::thread::sleep(Duration::from_secs(4));
@@ -268,7 +261,7 @@ fn a_dropped_proposal_goes_again_at_its_nonce_and_a_stuck_one_is_replaced_there(
         if !waiting {
             // An endless loop: it uses its whole gas limit.
             let burner = (Create, vec![0x5b, 0x60, 0x00, 0x56]);
-            send_priced(&l1.l1, 5, burner, block_gas - gas + 1, (cap + 1, tip + 1));
+            send_priced(&l1.l1, 5, burner, U256::ZERO, block_gas - gas + 1, (cap + 1, tip + 1));
         }
         l1.rpc("evm_mine", json!([]));
         mined += 1;
@@ -327,10 +320,10 @@ fn a_pending_proposal_that_would_now_revert_gives_its_nonce_up_to_a_self_transfe
     // Its callback turns off, and a transaction that burns its whole gas limit (an endless loop) leaves the
     // block no room for the bundle.
     let off = TestMessageReceiver::setFailingCall { _failing: true }.abi_encode();
-    let turned_off = send_priced(&net.l1, 7, (Call(net.responder), off), 100_000, (20 * GWEI, 10 * GWEI));
+    let turned_off = send_priced(&net.l1, 7, (Call(net.responder), off), U256::ZERO, 100_000, (20 * GWEI, 10 * GWEI));
     let block_gas = number(&net.rpc_l1("eth_getBlockByNumber", json!(["latest", false]))["gasLimit"]);
     let burn = block_gas - number(&bundle["gas"]) + 1;
-    send_priced(&net.l1, 8, (Create, vec![0x5b, 0x60, 0x00, 0x56]), burn, (10 * GWEI, 5 * GWEI));
+    send_priced(&net.l1, 8, (Create, vec![0x5b, 0x60, 0x00, 0x56]), U256::ZERO, burn, (10 * GWEI, 5 * GWEI));
     net.rpc_l1("evm_mine", json!([]));
     assert_eq!(receipt(&net.l1, &turned_off)["status"], "0x1", "the callback is off");
     let hash = bundle["hash"].as_str().unwrap();
@@ -363,38 +356,4 @@ fn a_pending_proposal_that_would_now_revert_gives_its_nonce_up_to_a_self_transfe
     net.finalized_past_now();
     assert_eq!(net.proposer_reverts(), 0, "no bundle reverted");
     assert!(rpc_result(&net.l1, "eth_getTransactionReceipt", json!([hash])).is_null(), "the bundle never landed");
-}
-
-/// The transactions of `from` waiting in anvil's pool.
-fn pending_of(l1: &str, from: Address) -> Vec<Value> {
-    let content = rpc_result(l1, "txpool_content", json!([]));
-    let by_sender = content["pending"].as_object().cloned().unwrap_or_default();
-    by_sender
-        .iter()
-        .filter(|(sender, _)| sender.parse::<Address>() == Ok(from))
-        .flat_map(|(_, txs)| txs.as_object().cloned().unwrap_or_default().into_values())
-        .collect()
-}
-
-/// Sends a zero-value call or creation (`to`, with its calldata) from dev account `who` with `gas` and fees (cap, tip).
-fn send_priced(rpc: &str, who: u32, (to, data): (TxKind, Vec<u8>), gas: u64, (cap, tip): (u128, u128)) -> String {
-    use alloy::eips::Encodable2718;
-    let key = surge_test_utils::dev_key(who);
-    let nonce = number(&rpc_result(rpc, "eth_getTransactionCount", json!([key.address(), "pending"])));
-    let tx = alloy::consensus::TxEip1559 {
-        chain_id: number(&rpc_result(rpc, "eth_chainId", json!([]))),
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: cap,
-        max_priority_fee_per_gas: tip,
-        to,
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: data.into(),
-    };
-    let raw = surge_test_utils::sign_eip1559(&key, tx).encoded_2718();
-    rpc_result(rpc, "eth_sendRawTransaction", json!([format!("0x{}", alloy_primitives::hex::encode(raw))]))
-        .as_str()
-        .unwrap()
-        .to_string()
 }

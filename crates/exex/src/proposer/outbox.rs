@@ -142,26 +142,16 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         }
         let head = self.heads.0.borrow().latest.ok_or_else(|| other("no L1 head yet".into()))?;
         let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
-        let cap = self.config.sim.limits.tx_gas_cap;
-        let exact = |gas_limit| ExactTx { from: self.sender.address(), tx: p.tx.clone(), gas_limit, fees };
-        let measured = self.preflight(exact(cap), head).await;
-        let needed = match measured {
-            Err(e @ AttemptError::Preflight(_)) => {
+        let gas_limit = match self.gas_limit(&p, fees, head).await {
+            Ok(gas_limit) => gas_limit,
+            Err(e) => {
                 // Its recorded transaction is nowhere: the nonce is free for what comes instead.
-                if let Some(r) = &recorded {
+                if let (AttemptError::Preflight(_), Some(r)) = (&e, &recorded) {
                     self.forget(r.nonce).await;
                 }
                 return Err(e);
             }
-            other => other?,
         };
-        // What it needs before refunds plus the margin; checked at that limit too (the 63/64 rule of nested
-        // calls), with the margin doubled once if it falls short.
-        let mut gas_limit = self.sender.gas_limit(needed).min(cap);
-        if self.preflight(exact(gas_limit), head).await.is_err() {
-            gas_limit = needed.saturating_mul(2).min(cap);
-            self.preflight(exact(gas_limit), head).await?;
-        }
         p.times.preflight = started.elapsed();
 
         let started = Instant::now();
@@ -194,6 +184,21 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         info!(tx = %signed.hash, nonce, gas_limit, shape = ?p.shape, blobs, "proposal sent");
         let _ = self.events.send(ProposerEvent::Sent { id: p.record.id, tx: signed.hash });
         self.follow_proposal(p, record, None, started).await
+    }
+
+    /// The gas limit of `p` at `fees`: what its pre-flight on `head` needs before refunds plus the margin,
+    /// checked at that limit too (the 63/64 rule of nested calls), with the margin doubled once if it falls
+    /// short; or why it would revert.
+    async fn gas_limit(&self, p: &Prepared, fees: surge_l1::Fees, head: surge_l1::L1Head) -> Result<u64, AttemptError> {
+        let cap = self.config.sim.limits.tx_gas_cap;
+        let exact = |gas_limit| ExactTx { from: self.sender.address(), tx: p.tx.clone(), gas_limit, fees };
+        let needed = self.preflight(exact(cap), head).await?;
+        let gas_limit = self.sender.gas_limit(needed).min(cap);
+        if self.preflight(exact(gas_limit), head).await.is_ok() {
+            return Ok(gas_limit);
+        }
+        let gas_limit = needed.saturating_mul(2).min(cap);
+        self.preflight(exact(gas_limit), head).await.map(|_| gas_limit)
     }
 
     /// Follows proposal `p`'s nonce until it settles: the proposal on L1 `confirmations` deep (it then
@@ -349,21 +354,21 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     } else {
                         Outcome::Later
                     };
-                    capped = matches!(outcome, Outcome::Capped) && {
-                        if !capped {
-                            warn!(nonce = r.nonce, "proposer: stuck at the fee caps; waiting");
-                            metrics::counter!("surge_proposer_fee_capped_total").increment(1);
-                        }
-                        true
-                    };
                     match outcome {
-                        Outcome::Sent => since = head,
+                        Outcome::Sent => (since, capped) = (head, false),
+                        Outcome::Capped => {
+                            if !capped {
+                                warn!(nonce = r.nonce, "proposer: stuck at the fee caps; waiting");
+                                metrics::counter!("surge_proposer_fee_capped_total").increment(1);
+                            }
+                            capped = true;
+                        }
                         Outcome::Doomed(failure) => {
                             *cancelled = Some(*failure);
                             self.cancel(p.map(|p| p.record.id), &mut r).await;
                             since = head;
                         }
-                        Outcome::Capped | Outcome::Later => {}
+                        Outcome::Later => {}
                     }
                 }
             }
