@@ -239,6 +239,11 @@ fn a_dropped_proposal_goes_again_at_its_nonce_and_a_stuck_one_is_replaced_there(
     let landed = l1.proposals_on_l1().into_iter().find(|tx| number(&tx["nonce"]) == nonce).unwrap();
     assert_ne!(landed["hash"].as_str().unwrap(), first);
     assert!(fee(&landed, "maxFeePerGas") > cap * 2, "a cap over the spiked base fee: {landed}");
+    eprintln!(
+        "dropped at nonce {nonce}: cap {cap} wei, spiked base fee {}, sent again with cap {}",
+        cap * 2,
+        fee(&landed, "maxFeePerGas")
+    );
 
     // Stuck: every block goes to a competitor paying a wei more and burning all the gas the proposal would
     // leave itself; after two of them the proposal is replaced at its nonce with raised fees and wins. No
@@ -273,6 +278,10 @@ fn a_dropped_proposal_goes_again_at_its_nonce_and_a_stuck_one_is_replaced_there(
     let minimum = if landed["type"] == "0x3" { 2 * tip } else { tip * 11 / 10 };
     assert!(fee(&landed, "maxPriorityFeePerGas") >= minimum, "raised by the pools' minimum: {landed}");
     assert!(mined >= 3, "replaced after two blocks, not before: {mined}");
+    eprintln!(
+        "stuck at nonce {nonce}: tip {tip} wei, replaced with tip {} after {mined} blocks",
+        fee(&landed, "maxPriorityFeePerGas")
+    );
     // Two confirmations: its blocks are `safe` only once another L1 block is on top of it.
     let proposed = l1.rpc("eth_getTransactionReceipt", json!([landed["hash"]]))["logs"].as_array().unwrap().clone();
     let topic = format!("{:?}", RealTimeInbox::ProposedAndProved::SIGNATURE_HASH);
