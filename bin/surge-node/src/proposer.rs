@@ -32,7 +32,7 @@ pub struct ProposerSetup {
     pub sim: SimConfig,
     /// L1 blocks before a waiting transaction is replaced with raised fees.
     pub replace_after: u64,
-    /// L1 blocks on top of a proposal's transaction before it counts as landed.
+    /// L1 blocks on top of a proposal's transaction before its blocks are `safe`.
     pub confirmations: u64,
     /// Where culprits of reverted proposals cool down (the txpool watcher's, when it runs).
     pub cooldowns: Arc<surge_exex::CoolDowns>,
@@ -168,7 +168,11 @@ pub async fn from_settings(
         protocol,
         sim: settings.sync,
         replace_after: p.replace_after,
-        confirmations: p.confirmations,
+        // The embedded dev L1 never reorgs (and mines only when it has transactions).
+        confirmations: p.confirmations.unwrap_or(match embedded {
+            Some(_) => 1,
+            None => crate::proposer_config::DEFAULT_CONFIRMATIONS,
+        }),
         cooldowns,
     };
     let made = match embedded {

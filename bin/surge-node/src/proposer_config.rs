@@ -44,8 +44,9 @@ pub struct ProposerFlags {
     /// raised fees [default: 3]. File: [proposer] replace_after_blocks.
     #[arg(long = "proposer.replace-after", value_name = "BLOCKS")]
     pub replace_after: Option<u64>,
-    /// L1 blocks, its own included, on top of a proposal's transaction before it counts as landed (the
-    /// `safe` tag and the statuses move then) [default: 1]. File: [proposer] confirmations.
+    /// L1 blocks, its own included, on top of a proposal's transaction before its blocks are `safe` (and
+    /// their statuses `Executed`) [default: 3, above the L1 reorgs it follows; 1 on the embedded dev L1,
+    /// which never reorgs]. File: [proposer] confirmations.
     #[arg(long = "proposer.confirmations", value_name = "BLOCKS")]
     pub confirmations: Option<u64>,
     /// The highest maxFeePerGas the proposer pays, in gwei [default: 500]. File: [proposer]
@@ -83,11 +84,16 @@ pub struct ProposerSettings {
     pub mock_signer: Option<SecretKey>,
     /// L1 blocks before a waiting transaction is replaced with raised fees.
     pub replace_after: u64,
-    /// L1 blocks on top of a proposal's transaction (its own included) before it counts as landed.
-    pub confirmations: u64,
+    /// L1 blocks on top of a proposal's transaction (its own included) before its blocks are `safe`, when
+    /// set (the default depends on the L1).
+    pub confirmations: Option<u64>,
     /// Fee caps, in wei: `maxFeePerGas`, `maxFeePerBlobGas`.
     pub fee_caps: (u128, u128),
 }
+
+/// L1 blocks on top of a proposal's transaction before its blocks are `safe`, on an L1 that may reorg: above
+/// the reorg depths the proposer is tested against (2).
+pub const DEFAULT_CONFIRMATIONS: u64 = 3;
 
 /// The flag's value, else the file's, else `default`; at least one (naming the one given that is not).
 fn positive(given: [(&str, Option<u64>); 2], default: u64) -> Result<u64, ConfigError> {
@@ -168,10 +174,13 @@ impl ProposerSection {
             ],
             3,
         )?;
-        let confirmations = positive(
-            [("--proposer.confirmations", flags.confirmations), ("proposer.confirmations", self.confirmations)],
-            1,
-        )?;
+        let confirmations = match (flags.confirmations, self.confirmations) {
+            (None, None) => None,
+            given => Some(positive(
+                [("--proposer.confirmations", given.0), ("proposer.confirmations", given.1)],
+                DEFAULT_CONFIRMATIONS,
+            )?),
+        };
         let gwei = |v: u64| u128::from(v) * surge_l1::GWEI;
         let defaults = surge_l1::FeePolicy::default();
         let max_fee_per_gas = positive(
@@ -258,7 +267,11 @@ mod tests {
         let section: ProposerSection =
             toml::from_str("replace_after_blocks = 5\nconfirmations = 2\nmax_fee_per_blob_gas_gwei = 7\n").unwrap();
         let s = section.resolve(&ProposerFlags::default(), &|_| None).unwrap();
-        assert_eq!((s.replace_after, s.confirmations), (5, 2));
+        assert_eq!((s.replace_after, s.confirmations), (5, Some(2)));
+        assert_eq!(
+            ProposerSection::default().resolve(&ProposerFlags::default(), &|_| None).unwrap().confirmations,
+            None
+        );
         assert_eq!(s.fee_caps, (500 * surge_l1::GWEI, 7 * surge_l1::GWEI));
         let flags = ProposerFlags { replace_after: Some(2), max_fee_per_gas: Some(90), ..Default::default() };
         let s = section.resolve(&flags, &|_| None).unwrap();

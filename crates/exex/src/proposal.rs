@@ -106,6 +106,20 @@ pub struct ProposalRecord {
     pub plans: Vec<Plan>,
     /// Whether it takes no more blocks.
     pub closed: bool,
+    /// Where L1 holds it, once its transaction is in a block deep enough (until that block is final).
+    #[serde(default)]
+    pub landed: Option<L1Inclusion>,
+}
+
+/// Where L1 holds a proposal: its transaction and the block that includes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L1Inclusion {
+    /// The L1 transaction.
+    pub tx: B256,
+    /// The L1 block's number.
+    pub block: u64,
+    /// The L1 block's hash.
+    pub hash: B256,
 }
 
 impl ProposalRecord {
@@ -121,6 +135,7 @@ impl ProposalRecord {
             slots: vec![],
             plans: vec![],
             closed: false,
+            landed: None,
         }
     }
 

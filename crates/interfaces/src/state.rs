@@ -125,10 +125,10 @@ impl ChainTags {
         }
     }
 
-    /// Sets the `finalized` height (a finalized block is safe too).
+    /// Raises the `finalized` height (a finalized block is safe too); it never moves back.
     pub fn set_finalized(&self, number: u64) {
         if !self.follow_head {
-            self.finalized.store(number, Ordering::Release);
+            self.finalized.fetch_max(number, Ordering::AcqRel);
             self.safe.fetch_max(number, Ordering::AcqRel);
         }
     }

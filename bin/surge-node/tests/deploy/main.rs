@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod once;
+mod reorg;
 
 use std::{
     process::{Command, Stdio},
@@ -478,12 +479,18 @@ struct Responding {
 
 impl Responding {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Self::start`] with the node's `args`.
+    fn start_with(args: &[&str]) -> Self {
         let (anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
         let (dir, addresses) = deploy_to(&l1, "5");
         let out = dir.path().join("deployed");
         let l2_bridge = addresses["protocol"]["l2"]["bridge"].as_str().unwrap().parse().unwrap();
         let l1_bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap().parse().unwrap();
-        let (node, l2) = run_l2(&out, dir.path());
+        let (node, l2) = spawn_l2(&out, dir.path(), args, &[], "node.log");
+        wait_healthy(&l2, &dir.path().join("node.log"));
         let created = |rpc: &str, code: Vec<u8>| -> alloy_primitives::Address {
             let tx = send_signed(rpc, 6, alloy_primitives::TxKind::Create, code, U256::ZERO, 1_000_000_000);
             receipt(rpc, &tx)["contractAddress"].as_str().unwrap().parse().unwrap()

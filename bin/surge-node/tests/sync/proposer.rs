@@ -221,6 +221,7 @@ async fn a_proposal_whose_l1_call_would_fail_is_not_sent_and_its_blocks_are_rebu
                 ProposerEvent::Proposed(p) => assert!(!p.l2_blocks.contains(&block), "the swap's proposal was sent"),
                 ProposerEvent::Failed { id, reason } => panic!("proposal {id} failed otherwise: {reason}"),
                 ProposerEvent::Reverted { tx, .. } => panic!("the proposal was sent and reverted on L1 in {tx}"),
+                ProposerEvent::Reorged { ids, .. } => panic!("no L1 reorg here: {ids:?}"),
                 ProposerEvent::Finalized { .. } | ProposerEvent::Sent { .. } | ProposerEvent::Replaced { .. } => {}
             }
         }

@@ -102,6 +102,7 @@ fn summary(events: &[ProposerEvent]) -> String {
         ProposerEvent::Proposed(p) => format!("proposed {} {:?}", p.id, p.l2_blocks),
         ProposerEvent::Sent { id, .. } => format!("sent {id}"),
         ProposerEvent::Replaced { id, nonce, why, .. } => format!("replaced {id} at nonce {nonce}: {why}"),
+        ProposerEvent::Reorged { ids, safe } => format!("reorged {ids:?}, safe {safe}"),
         ProposerEvent::Reverted { id, failure, .. } => format!("reverted {id}: {failure:?}"),
         ProposerEvent::PreflightFailed { id, failure } => format!("pre-flight {id}: {failure}"),
         ProposerEvent::Failed { id, reason } => format!("failed {id}: {reason}"),

@@ -5,6 +5,7 @@
 //! watcher offers are recorded here, durably, before any block can take them, so that a block is always
 //! accounted for with its plans, even after a crash between its commit and the ledger's write.
 
+mod landed;
 mod records;
 
 use std::{
@@ -57,6 +58,8 @@ struct State {
     news: News,
     /// The proposer's L1 transactions not settled yet, by nonce.
     l1_txs: BTreeMap<u64, L1TxRecord>,
+    /// Proposals on L1 whose L1 block is not final yet, in order.
+    landed: Vec<ProposalRecord>,
 }
 
 impl State {
@@ -75,6 +78,21 @@ impl State {
             if keys.is_empty() {
                 self.by_tx.remove(&record.plan.tx_hash);
             }
+        }
+    }
+
+    /// Deletes proposal `id` with its plans and the records of its L1 transactions, into `batch`.
+    fn forget_proposal(&mut self, id: u64, batch: &mut Batch) {
+        batch.delete_proposals.push(id);
+        let nonces: Vec<u64> = self.l1_txs.values().filter(|r| r.proposal == id).map(|r| r.nonce).collect();
+        for nonce in nonces {
+            self.l1_txs.remove(&nonce);
+            batch.delete_l1_txs.push(nonce);
+        }
+        let keys: Vec<B256> = self.records.iter().filter(|(_, r)| r.proposal == Some(id)).map(|(k, _)| *k).collect();
+        for key in keys {
+            self.remove(&key);
+            batch.delete_plans.push(key);
         }
     }
 
@@ -139,8 +157,13 @@ impl Ledger {
             {
                 state.tip = Some((last.number, last.hash));
             }
-            if p.closed { state.closed.push(p) } else { state.open = Some(p) }
+            match (p.landed, p.closed) {
+                (Some(_), _) => state.landed.push(p),
+                (None, true) => state.closed.push(p),
+                (None, false) => state.open = Some(p),
+            }
         }
+        state.landed.sort_by_key(|p| p.id);
         state.next_id = state.next_id.max(1);
         for (key, record) in loaded.plans {
             state.insert(key, record);
@@ -248,23 +271,21 @@ impl Ledger {
         Some(id)
     }
 
-    /// Proposal `id` is on L1: it leaves the ledger with its plans (their L1 calls are in the L1 state now)
-    /// and the record of its L1 transaction, in one write.
+    /// Proposal `id` is on L1 for good (the inbox holds it where L1 is final, or held it before a restart):
+    /// it leaves the ledger with its plans (their L1 calls are in the L1 state now) and the record of its
+    /// L1 transaction, in one write.
     pub fn proposed(&self, id: u64) {
         let _order = self.ordered();
         let mut st = self.state();
-        let Some(at) = st.closed.iter().position(|p| p.id == id) else { return };
-        st.closed.remove(at);
-        let mut batch = Batch { delete_proposals: vec![id], ..Default::default() };
-        batch.delete_l1_txs = st.l1_txs.values().filter(|r| r.proposal == id).map(|r| r.nonce).collect();
-        for nonce in &batch.delete_l1_txs {
-            st.l1_txs.remove(nonce);
+        if let Some(at) = st.closed.iter().position(|p| p.id == id) {
+            st.closed.remove(at);
+        } else if let Some(at) = st.landed.iter().position(|p| p.id == id) {
+            st.landed.remove(at);
+        } else {
+            return;
         }
-        let keys: Vec<B256> = st.records.iter().filter(|(_, r)| r.proposal == Some(id)).map(|(k, _)| *k).collect();
-        for key in keys {
-            st.remove(&key);
-            batch.delete_plans.push(key);
-        }
+        let mut batch = Batch::default();
+        st.forget_proposal(id, &mut batch);
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         drop(st);
         self.write(batch, format_args!("proposal {id} on L1"));

@@ -135,6 +135,18 @@ pub fn assemble<P: StateProofProvider + BlockReader>(
     last_finalized: B256,
 ) -> Result<Assembled, AssembleError> {
     let fail = |reason: String| AssembleError::Chain { proposal: record.id, reason };
+    // It must build on the inbox's last block: nothing is proved that the inbox would refuse.
+    let first = record.blocks.first().ok_or_else(|| fail("it has no block".into()))?;
+    let (first_header, _) = chain
+        .header_by_number(first.number)
+        .map_err(|e| fail(format!("reading block {}: {e}", first.number)))?
+        .ok_or_else(|| fail(format!("block {} is not in the chain", first.number)))?;
+    if first_header.parent_hash != last_finalized {
+        return Err(fail(format!(
+            "its first block {} builds on {}, the inbox's last block is {last_finalized}",
+            first.number, first_header.parent_hash
+        )));
+    }
     let manifest = manifest(record, chain)?;
     let l2_txs = manifest.blocks.iter().map(|b| b.transactions.len()).sum();
     let payload = manifest.encode_payload(protocol.scheme);

@@ -6,11 +6,12 @@
 
 pub mod assemble;
 pub mod blame;
+mod landed;
 mod outbox;
 mod stages;
 mod types;
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use alloy_primitives::{Address, B256};
 use surge_interfaces::{ChainTags, NodeComponents, StateProviderFactory};
@@ -46,14 +47,23 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 return;
             }
         };
-        let mut final_after: VecDeque<(u64, u64)> = VecDeque::new();
         let mut ahead: Vec<Ahead> = vec![];
         loop {
             // A recorded nonce no waiting proposal takes is settled before any other is used.
             self.settle_orphans().await;
             let (ledger, l1_head) = (self.ledger.clone(), heads.borrow().latest.map_or(0, |h| h.number));
             let _ = tokio::task::spawn_blocking(move || ledger.close_expired(crate::ledger::now(), l1_head)).await;
-            self.finalize(&mut final_after, &heads.borrow());
+            // A reorg that took landed proposals off L1 puts them first in the queue again. Checked before
+            // finality: a block number final on L1 says nothing of a block of that number L1 dropped.
+            let final_l1 = heads.borrow().finalized.map(|h| h.number);
+            if self.recheck_landed().await > 0 {
+                ahead.clear();
+                if let Ok(hash) = self.start().await {
+                    last_finalized = hash;
+                }
+            }
+            self.advance_safe();
+            self.finalize(final_l1).await;
             let next = self.ledger.closed_proposals().into_iter().next();
             let Some(record) = next else {
                 tokio::select! {
@@ -79,10 +89,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             match outcome {
                 Ok(done) => {
                     last_finalized = done.last_block_hash;
-                    if let Some(&last) = done.l2_blocks.last() {
-                        self.tags().set_safe(last);
-                        final_after.push_back((done.l1_block, last));
-                    }
+                    self.advance_safe();
                     metrics::counter!("surge_proposals_sent_total").increment(1);
                     metrics::histogram!("surge_proposal_l1_gas").record(done.l1_gas_used as f64);
                     let _ = self.events.send(ProposerEvent::Proposed(done));
@@ -226,14 +233,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         resume_from_inbox(&self.ledger, chain, client, inbox, self.components.tags()).await
     }
 
-    /// Moves `finalized` to the last L2 block whose proposal's L1 block is final.
-    fn finalize(&self, final_after: &mut VecDeque<(u64, u64)>, heads: &L1Heads) {
-        let Some(final_l1) = heads.finalized.map(|h| h.number) else { return };
-        let mut last = None;
-        while final_after.front().is_some_and(|(l1, _)| *l1 <= final_l1) {
-            last = final_after.pop_front().map(|(_, l2)| l2);
-        }
-        if let Some(number) = last {
+    /// Moves `finalized` to the last L2 block whose proposal's L1 block is final (`final_l1`): those
+    /// proposals leave the ledger for good. `finalized` never moves back.
+    async fn finalize(&self, final_l1: Option<u64>) {
+        let Some(final_l1) = final_l1 else { return };
+        let ledger = self.ledger.clone();
+        let Ok(Some(number)) = tokio::task::spawn_blocking(move || ledger.final_on_l1(final_l1)).await else { return };
+        if number > self.tags().finalized(u64::MAX) {
             self.tags().set_finalized(number);
             let _ = self.events.send(ProposerEvent::Finalized { number });
         }

@@ -1,6 +1,6 @@
 //! The proposer's L1 transactions, each nonce used exactly once. A proposal's transaction is signed, then
 //! recorded in the ledger's store (with its blobs), then sent; from then on its nonce is followed on every
-//! L1 head until one of the transactions signed for it is in a block deep enough: replaced with raised fees
+//! L1 head until one of the transactions signed for it is in a block: replaced with raised fees
 //! when it waits too long, sent again when the L1's pool drops it, given up with a zero-value self-transfer
 //! when it would revert. After a restart the record says where to pick up: nothing is sent twice and no
 //! nonce is skipped.
@@ -19,7 +19,13 @@ use super::{
     stages::{AttemptError, Prepared, other},
     types::{Proposed, Proposer, ProposerEvent},
 };
-use crate::store::{L1TxRecord, L1Version};
+use crate::{
+    proposal::L1Inclusion,
+    store::{L1TxRecord, L1Version},
+};
+
+/// How long the L1 head may take to reach a block holding a proposal.
+const HEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The gas of a zero-value self-transfer.
 const CANCEL_GAS: u64 = 21_000;
@@ -56,7 +62,7 @@ enum Outcome {
 
 /// How a followed nonce ended.
 enum Settled {
-    /// A proposal's transaction is in a block, `confirmations` deep.
+    /// A proposal's transaction is in a block.
     Included { hash: B256, receipt: Box<alloy::rpc::types::TransactionReceipt> },
     /// The self-transfer took the nonce.
     Cancelled,
@@ -64,6 +70,8 @@ enum Settled {
     Taken,
     /// Nothing holds it and nothing is to be sent (a cancellation the L1's pool dropped).
     Gone,
+    /// An L1 reorg took landed proposals before it off L1: they go first.
+    Superseded,
 }
 
 impl L1TxRecord {
@@ -163,7 +171,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             .map_err(|e| other(e.to_string()))?;
         let nonce = match &recorded {
             Some(r) => r.nonce,
-            None => self.sender.pending_nonce().await.map_err(|e| other(e.to_string()))?,
+            None => self.next_nonce().await?,
         };
         let signed = self.sender.sign(&p.tx, nonce, gas_limit, fees).map_err(|e| other(e.to_string()))?;
         failpoint("proposer.signed");
@@ -201,8 +209,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         self.preflight(exact(gas_limit), head).await.map(|_| gas_limit)
     }
 
-    /// Follows proposal `p`'s nonce until it settles: the proposal on L1 `confirmations` deep (it then
-    /// leaves the ledger), reverted, or given up (`cancelled` holds why, when it already is).
+    /// Follows proposal `p`'s nonce until it settles: the proposal on L1 (it then waits in the ledger for
+    /// L1 finality, and its blocks turn `safe` once `confirmations` deep), reverted, or given up (`cancelled`
+    /// holds why, when it already is).
     async fn follow_proposal(
         &self,
         mut p: Prepared,
@@ -223,6 +232,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 self.forget(nonce).await;
                 return Err(other(format!("L1 nonce {nonce} was taken by a transaction the proposer did not sign")));
             }
+            // Its transaction stays recorded: once the ones before it are on L1 again, it may land as it is.
+            Settled::Superseded => return Err(other("an L1 reorg took earlier proposals off L1".into())),
         };
         p.times.include = started.elapsed();
         let l1_block = receipt.block_number.unwrap_or_default();
@@ -234,9 +245,17 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             let failure = self.replay(hash).await.map(Box::new);
             return Err(AttemptError::Reverted { tx: hash, l1_block, failure });
         }
+        // The watcher simulates on L1 heads: the proposal leaves the in-flight bundles only once a head it
+        // sees holds it.
+        let mut heads = self.heads.0.clone();
+        let reached = heads.wait_for(|h| h.latest.is_some_and(|l| l.number >= l1_block));
+        if !tokio::time::timeout(HEAD_WAIT, reached).await.is_ok_and(|r| r.is_ok()) {
+            warn!(l1_block, "proposer: the L1 head did not reach the proposal's block in time");
+        }
         failpoint("proposer.included");
         let (ledger, id) = (self.ledger.clone(), p.record.id);
-        tokio::task::spawn_blocking(move || ledger.proposed(id)).await.map_err(|e| other(e.to_string()))?;
+        let at = L1Inclusion { tx: hash, block: l1_block, hash: receipt.block_hash.unwrap_or_default() };
+        tokio::task::spawn_blocking(move || ledger.landed(id, at)).await.map_err(|e| other(e.to_string()))?;
         failpoint("proposer.landed");
         let a = &p.assembled;
         info!(tx = %hash, l1_block, gas = receipt.gas_used, l2_txs = a.l2_txs, "proposal on L1");
@@ -261,17 +280,28 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     /// self-transfer, so the next proposal's nonce follows without a gap.
     pub(super) async fn settle_orphans(&self) {
         let waiting: Vec<u64> = self.ledger.closed_proposals().iter().map(|p| p.id).collect();
-        for r in self.ledger.l1_txs() {
-            if waiting.contains(&r.proposal) && !r.cancelled() {
+        let landed: Vec<u64> = self.ledger.landed_proposals().iter().map(|p| p.id).collect();
+        for mut r in self.ledger.l1_txs() {
+            if landed.contains(&r.proposal) || (waiting.contains(&r.proposal) && !r.cancelled()) {
                 continue;
             }
-            info!(nonce = r.nonce, proposal = r.proposal, "proposer: settling a recorded L1 nonce");
             let nonce = r.nonce;
+            if self.next_nonce().await.is_ok_and(|free| free < nonce) {
+                // Behind a nonce nobody holds (an L1 reorg dropped it): it cannot land before the next
+                // proposal does, so it is given up now and settled after that one.
+                if let Ok(NonceState::Pending { .. }) = self.nonce_state(&r).await
+                    && !r.last().is_some_and(|v| v.cancels)
+                {
+                    self.cancel(None, &mut r).await;
+                }
+                continue;
+            }
+            info!(nonce, proposal = r.proposal, "proposer: settling a recorded L1 nonce");
             let mut why = None;
             match self.follow(None, r, &mut why).await {
                 Settled::Included { hash, .. } => info!(nonce, %hash, "proposer: the recorded nonce is on L1"),
                 Settled::Cancelled => info!(nonce, "proposer: the recorded nonce was given up"),
-                Settled::Taken | Settled::Gone => {}
+                Settled::Taken | Settled::Gone | Settled::Superseded => {}
             }
             self.forget(nonce).await;
         }
@@ -293,6 +323,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         let mut looked_at = None;
         let mut unanswered = false;
         let mut capped = false;
+        let mut open_since = None;
         loop {
             let head = self.head_number();
             // The whole picture once per head; between heads only whether it is in a block.
@@ -317,25 +348,27 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     None
                 }
             };
-            let mut included = false;
+            if whole && p.is_some() {
+                if self.recheck_landed().await > 0 {
+                    return Settled::Superseded;
+                }
+                self.advance_safe();
+            }
             match state {
                 None => {}
-                Some(NonceState::Included { hash, receipt }) => {
-                    if r.is_cancellation(&hash) {
-                        return Settled::Cancelled;
-                    }
-                    let block = receipt.block_number.unwrap_or_default();
-                    if !receipt.status() || head + 1 >= block + self.config.confirmations {
-                        return Settled::Included { hash, receipt };
-                    }
-                    included = true;
-                }
+                Some(NonceState::Included { hash, .. }) if r.is_cancellation(&hash) => return Settled::Cancelled,
+                Some(NonceState::Included { hash, receipt }) => return Settled::Included { hash, receipt },
                 Some(NonceState::Taken) => return Settled::Taken,
                 Some(NonceState::Open) if p.is_none() || r.cancelled() => return Settled::Gone,
+                // Nowhere at one head: an L1 endpoint between its pool and its block may say so of a
+                // transaction it is including. Dropped only when still nowhere at a later head.
+                Some(NonceState::Open) if open_since.is_none_or(|at| at >= head) => {
+                    open_since.get_or_insert(head);
+                }
                 Some(NonceState::Open) => {
                     // The pool dropped it (or it never reached it): again, at its nonce.
                     match self.again(p, &mut r, Again::Dropped).await {
-                        Outcome::Sent => since = head,
+                        Outcome::Sent => (since, open_since) = (head, None),
                         Outcome::Capped | Outcome::Later => {}
                         Outcome::Doomed(failure) => {
                             *cancelled = Some(*failure);
@@ -344,6 +377,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     }
                 }
                 Some(NonceState::Pending { .. }) => {
+                    open_since = None;
                     let giving_up = p.is_none() || cancelled.is_some();
                     let outcome = if giving_up && !r.last().is_some_and(|v| v.cancels) {
                         self.cancel(p.map(|p| p.record.id), &mut r).await;
@@ -372,7 +406,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     }
                 }
             }
-            let flagged = p.filter(|_| cancelled.is_none() && !included).map(|p| p.record.id);
+            let flagged = p.filter(|_| cancelled.is_none()).map(|p| p.record.id);
             tokio::select! {
                 biased;
                 failure = doomed.wait_for(flagged.unwrap_or_default()), if flagged.is_some() => {

@@ -19,8 +19,8 @@ pub struct ProposerConfig {
     pub sim: SimConfig,
     /// L1 blocks a sent transaction may wait in the pool before it is replaced with raised fees.
     pub replace_after: u64,
-    /// L1 blocks, its own included, on top of a proposal's transaction before it counts as landed (the
-    /// `safe` tag and the statuses move then).
+    /// L1 blocks, its own included, on top of a proposal's transaction before its blocks are `safe` (and
+    /// their statuses `Executed`); the next proposal goes as soon as it is included.
     pub confirmations: u64,
     /// How often the L1 is asked for a sent transaction's receipt.
     pub receipt_poll: Duration,
@@ -131,6 +131,13 @@ pub enum ProposerEvent {
         from: u64,
         /// The transactions dropped, with the reason.
         dropped: Vec<(B256, String)>,
+    },
+    /// An L1 reorg took proposals `ids` off L1: they are proposed again, and `safe` moved back to `safe`.
+    Reorged {
+        /// The proposals, in order.
+        ids: Vec<u64>,
+        /// The `safe` block now.
+        safe: u64,
     },
     /// L2 blocks up to `number` are final on L1.
     Finalized {

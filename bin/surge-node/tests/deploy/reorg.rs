@@ -1,0 +1,106 @@
+//! L1 reorgs on anvil: a proposal L1 held and then dropped (`anvil_reorg`) is proposed again and lands,
+//! `safe` moving back and forward with it, and every L1 call its L2 transactions made is done on L1.
+
+use std::time::{Duration, Instant};
+
+use alloy_primitives::B256;
+use alloy_sol_types::{SolCall, SolEvent};
+use serde_json::{Value, json};
+use surge_primitives::bindings::{bridge::Bridge, inbox::RealTimeInbox};
+use surge_test_utils::rpc_result;
+
+use super::{Responding, common::number, receipt};
+
+/// The L2's block number at `tag`.
+fn tag(l2: &str, tag: &str) -> u64 {
+    number(&rpc_result(l2, "eth_getBlockByNumber", json!([tag, false]))["number"])
+}
+
+/// Waits until `done` holds (checked every 100 ms), or fails saying `what`.
+fn wait(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The first L1 block at or after `from` holding a proposer transaction that proposes L2 block `block`:
+/// its number and the transaction's hash.
+fn proposing(net: &Responding, from: u64, block: u64) -> Option<(u64, String)> {
+    let head = number(&net.rpc_l1("eth_blockNumber", json!([])));
+    let topic = format!("{:?}", RealTimeInbox::ProposedAndProved::SIGNATURE_HASH);
+    for n in from..=head {
+        let logs = net.rpc_l1(
+            "eth_getLogs",
+            json!([{ "fromBlock": format!("0x{n:x}"), "toBlock": format!("0x{n:x}"), "topics": [topic] }]),
+        );
+        for log in logs.as_array().unwrap() {
+            let data: alloy_primitives::Bytes = log["data"].as_str().unwrap().parse().unwrap();
+            let event =
+                RealTimeInbox::ProposedAndProved::decode_raw_log([topic.parse::<B256>().unwrap(), B256::ZERO], &data);
+            if event.unwrap().checkpoint.blockNumber.to::<u64>() >= block {
+                return Some((n, log["transactionHash"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn a_proposal_an_l1_reorg_drops_is_proposed_again_and_its_l1_calls_are_done() {
+    let net = Responding::start_with(&["--proposer.confirmations", "1"]);
+    let l2 = net.l2.clone();
+    // A round trip lands on L1 (anvil mining only when told), and `safe` reaches its block.
+    net.rpc_l1("evm_setIntervalMining", json!([0]));
+    let trip = net.send(8, b"reply");
+    let trip_receipt = receipt(&l2, &trip);
+    let block = number(&trip_receipt["blockNumber"]);
+    let from = number(&net.rpc_l1("eth_blockNumber", json!([])));
+    wait("the round trip's proposal did not land", || {
+        if tag(&l2, "safe") >= block {
+            return true;
+        }
+        net.rpc_l1("evm_mine", json!([]));
+        std::thread::sleep(Duration::from_millis(300));
+        false
+    });
+    let (held_in, bundle) = proposing(&net, from, block).expect("an L1 block proposes the round trip's block");
+    let head = number(&net.rpc_l1("eth_blockNumber", json!([])));
+    assert!(head - held_in < 2, "a reorg of depth 2 at most takes it: head {head}, held in {held_in}");
+
+    // L1 reorgs its block away (anvil drops the transaction) and moves on.
+    net.rpc_l1("anvil_reorg", json!([head - held_in + 1, []]));
+    assert!(rpc_result(&net.l1, "eth_getTransactionReceipt", json!([bundle])).is_null(), "reorged away");
+    net.rpc_l1("evm_mine", json!([]));
+    let log = || net.log().lines().filter(|l| l.contains("propos")).collect::<Vec<_>>().join("\n");
+    wait(&format!("safe did not move back from {}: {}", tag(&l2, "safe"), log()), || tag(&l2, "safe") < block);
+
+    // It is proposed again and lands; safe moves forward past it.
+    net.rpc_l1("evm_setIntervalMining", json!([1]));
+    wait("safe did not move forward again", || tag(&l2, "safe") >= block);
+    net.finalized_past_now();
+    let again = proposing(&net, held_in, block).expect("proposed again");
+    assert_ne!(again.1, bundle, "a new transaction");
+    // Every message the round trip sent to L1 was processed there.
+    let sent = Bridge::MessageSent::SIGNATURE_HASH;
+    let logs: Vec<Value> = trip_receipt["logs"].as_array().unwrap().clone();
+    let messages: Vec<B256> = logs
+        .iter()
+        .filter(|log| log["topics"][0].as_str().and_then(|t| t.parse::<B256>().ok()) == Some(sent))
+        .map(|log| log["topics"][1].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(!messages.is_empty());
+    for hash in messages {
+        let call = Bridge::messageStatusCall { msgHash: hash }.abi_encode();
+        let to = net.l1_bridge;
+        let status = rpc_result(
+            &net.l1,
+            "eth_call",
+            json!([{ "to": to, "data": alloy_primitives::Bytes::from(call) }, "latest"]),
+        );
+        assert_eq!(number(&status), 2, "message {hash} is DONE on L1");
+    }
+    assert_eq!(net.proposer_reverts(), 0, "the proposer paid for no revert");
+    assert!(net.log().contains("an L1 reorg took proposals off L1"), "{}", net.log());
+}

@@ -1,0 +1,80 @@
+//! Proposals on L1 whose L1 block is not final yet. They wait here, with their plans and the records of
+//! their L1 transactions, until L1 finalizes that block; an L1 reorg that takes one off sends it, and every
+//! later one, back to the front of the queue, to be proposed again at the nonces recorded for them.
+
+use super::Ledger;
+use crate::{
+    proposal::{L1Inclusion, ProposalRecord},
+    store::Batch,
+};
+
+impl Ledger {
+    /// Proposal `id` (closed, or on L1 already and now included elsewhere) is on L1 `at`.
+    pub fn landed(&self, id: u64, at: L1Inclusion) {
+        let _order = self.ordered();
+        let mut st = self.state();
+        let record = if let Some(i) = st.closed.iter().position(|p| p.id == id) {
+            let mut p = st.closed.remove(i);
+            p.landed = Some(at);
+            st.landed.push(p.clone());
+            st.landed.sort_by_key(|p| p.id);
+            p
+        } else if let Some(p) = st.landed.iter_mut().find(|p| p.id == id) {
+            p.landed = Some(at);
+            p.clone()
+        } else {
+            return;
+        };
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
+        drop(st);
+        self.write(Batch { proposals: vec![record], ..Default::default() }, format_args!("proposal {id} on L1"));
+    }
+
+    /// The proposals on L1 whose L1 block is not final yet, in order.
+    pub fn landed_proposals(&self) -> Vec<ProposalRecord> {
+        self.state().landed.clone()
+    }
+
+    /// L1 no longer holds the landed proposals from `id` on (an L1 reorg): they go back to the front of the
+    /// queue, in order, with their plans and transaction records. Their ids.
+    pub fn reorged(&self, id: u64) -> Vec<u64> {
+        let _order = self.ordered();
+        let mut st = self.state();
+        let Some(at) = st.landed.iter().position(|p| p.id == id) else { return vec![] };
+        let mut back: Vec<ProposalRecord> = st.landed.split_off(at);
+        for p in &mut back {
+            p.landed = None;
+        }
+        let ids = back.iter().map(|p| p.id).collect();
+        let batch = Batch { proposals: back.clone(), ..Default::default() };
+        back.append(&mut st.closed);
+        st.closed = back;
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
+        drop(st);
+        self.write(batch, format_args!("proposals from {id} off L1"));
+        self.closed.notify_one();
+        ids
+    }
+
+    /// L1 finalized its blocks up to `number`: the landed proposals in them leave the ledger for good. The
+    /// last L2 block they carry, if any left.
+    pub fn final_on_l1(&self, number: u64) -> Option<u64> {
+        let _order = self.ordered();
+        let mut st = self.state();
+        let count = st.landed.iter().take_while(|p| p.landed.is_some_and(|at| at.block <= number)).count();
+        if count == 0 {
+            return None;
+        }
+        let finals: Vec<ProposalRecord> = st.landed.drain(..count).collect();
+        let mut batch = Batch::default();
+        for p in &finals {
+            st.forget_proposal(p.id, &mut batch);
+        }
+        metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
+        drop(st);
+        self.write(batch, format_args!("proposals final on L1 up to block {number}"));
+        finals.iter().rev().find_map(|p| p.blocks.last().map(|b| b.number))
+    }
+}

@@ -1,0 +1,82 @@
+//! Proposals on L1 until L1 finalizes them: their blocks turn `safe` once `confirmations` deep; on every L1
+//! head the newest one's transaction is looked up, and one that L1 no longer holds (a reorg dropped its
+//! block) goes back to the queue with every later one, `safe` moves back to what L1 still holds, and they
+//! are proposed again at their recorded nonces.
+
+use std::collections::BTreeSet;
+
+use surge_interfaces::NodeComponents;
+use surge_l1::L1StateSource;
+use tracing::warn;
+
+use super::{
+    stages::{AttemptError, other},
+    types::{Proposer, ProposerEvent},
+};
+use crate::proposal::L1Inclusion;
+
+impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
+    /// Checks that L1 still holds the landed proposals: the newest still included (anywhere) vouches for
+    /// the ones before it, whose blocks it builds on. Those after it go back to the queue; how many.
+    pub(super) async fn recheck_landed(&self) -> usize {
+        let landed = self.ledger.landed_proposals();
+        let client = self.sender.client();
+        let mut held = landed.len();
+        for p in landed.iter().rev() {
+            let Some(at) = p.landed else { break };
+            match client.receipt(at.tx).await {
+                Ok(Some(r)) if r.status() && r.block_hash.is_some() => {
+                    let hash = r.block_hash.unwrap_or_default();
+                    if hash != at.hash {
+                        // The reorg took its block, and its transaction went into another one.
+                        let moved = L1Inclusion { tx: at.tx, block: r.block_number.unwrap_or_default(), hash };
+                        self.ledger.landed(p.id, moved);
+                    }
+                    break;
+                }
+                Ok(_) => held -= 1,
+                Err(e) => {
+                    warn!(proposal = p.id, "proposer: whether L1 still holds the proposal: {e}");
+                    return 0;
+                }
+            }
+        }
+        let Some(first) = landed.get(held) else { return 0 };
+        let ids = self.ledger.reorged(first.id);
+        let safe = match held.checked_sub(1).and_then(|i| landed.get(i)) {
+            Some(kept) => kept.blocks.last().map_or(0, |b| b.number),
+            None => first.blocks.first().map_or(0, |b| b.number.saturating_sub(1)),
+        };
+        self.components.tags().set_safe(safe.max(self.components.tags().finalized(u64::MAX)));
+        warn!(?ids, safe, "proposer: an L1 reorg took proposals off L1; proposing them again");
+        metrics::counter!("surge_l1_reorgs_seen_total").increment(1);
+        metrics::counter!("surge_proposals_reorged_total").increment(ids.len() as u64);
+        let _ = self.events.send(ProposerEvent::Reorged { ids: ids.clone(), safe });
+        ids.len()
+    }
+
+    /// Moves `safe` to the last block of the newest landed proposal `confirmations` deep on L1.
+    pub(super) fn advance_safe(&self) {
+        let head = self.heads.0.borrow().latest.map_or(0, |h| h.number);
+        let deep = self.ledger.landed_proposals().into_iter().rev().find(|p| {
+            p.landed.is_some_and(|at| head.saturating_add(1) >= at.block.saturating_add(self.config.confirmations))
+        });
+        let tags = self.components.tags();
+        if let Some(last) = deep.and_then(|p| p.blocks.last().map(|b| b.number))
+            && last > tags.safe(u64::MAX)
+        {
+            tags.set_safe(last);
+        }
+    }
+
+    /// The nonce for a transaction no record holds yet: the lowest from the account's next on L1 that no
+    /// recorded transaction holds (one an L1 reorg dropped is taken again before any later one).
+    pub(super) async fn next_nonce(&self) -> Result<u64, AttemptError> {
+        let mut nonce = self.sender.latest_nonce().await.map_err(|e| other(e.to_string()))?;
+        let held: BTreeSet<u64> = self.ledger.l1_txs().iter().map(|r| r.nonce).collect();
+        while held.contains(&nonce) {
+            nonce += 1;
+        }
+        Ok(nonce)
+    }
+}
