@@ -1,14 +1,37 @@
-//! Proposals on L1 whose L1 block is not final yet. They wait here, with their plans and the records of
+//! Proposals on L1: those whose L1 block is not final yet wait here, with their plans and the records of
 //! their L1 transactions, until L1 finalizes that block; an L1 reorg that takes one off sends it, and every
-//! later one, back to the front of the queue, to be proposed again at the nonces recorded for them.
+//! later one, back to the front of the queue, to be proposed again at the nonces recorded for them. One
+//! the inbox holds for good leaves at once.
 
-use super::Ledger;
+use alloy_primitives::B256;
+
+use super::{Ledger, State};
 use crate::{
     proposal::{L1Inclusion, ProposalRecord},
     store::Batch,
 };
 
 impl Ledger {
+    /// Proposal `id` is on L1 for good (the inbox holds it where L1 is final, or held it before a restart):
+    /// it leaves the ledger with its plans (their L1 calls are in the L1 state now) and the record of its
+    /// L1 transaction, in one write.
+    pub fn proposed(&self, id: u64) {
+        let _order = self.ordered();
+        let mut st = self.state();
+        if let Some(at) = st.closed.iter().position(|p| p.id == id) {
+            st.closed.remove(at);
+        } else if let Some(at) = st.landed.iter().position(|p| p.id == id) {
+            st.landed.remove(at);
+        } else {
+            return;
+        }
+        let mut batch = Batch::default();
+        st.forget_proposal(id, &mut batch);
+        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
+        drop(st);
+        self.write(batch, format_args!("proposal {id} on L1"));
+    }
+
     /// Proposal `id` (closed, or on L1 already and now included elsewhere) is on L1 `at`.
     pub fn landed(&self, id: u64, at: L1Inclusion) {
         let _order = self.ordered();
@@ -76,5 +99,22 @@ impl Ledger {
         drop(st);
         self.write(batch, format_args!("proposals final on L1 up to block {number}"));
         finals.iter().rev().find_map(|p| p.blocks.last().map(|b| b.number))
+    }
+}
+
+impl State {
+    /// Deletes proposal `id` with its plans and the records of its L1 transactions, into `batch`.
+    fn forget_proposal(&mut self, id: u64, batch: &mut Batch) {
+        batch.delete_proposals.push(id);
+        let nonces: Vec<u64> = self.l1_txs.values().filter(|r| r.proposal == id).map(|r| r.nonce).collect();
+        for nonce in nonces {
+            self.l1_txs.remove(&nonce);
+            batch.delete_l1_txs.push(nonce);
+        }
+        let keys: Vec<B256> = self.records.iter().filter(|(_, r)| r.proposal == Some(id)).map(|(k, _)| *k).collect();
+        for key in keys {
+            self.remove(&key);
+            batch.delete_plans.push(key);
+        }
     }
 }

@@ -81,21 +81,6 @@ impl State {
         }
     }
 
-    /// Deletes proposal `id` with its plans and the records of its L1 transactions, into `batch`.
-    fn forget_proposal(&mut self, id: u64, batch: &mut Batch) {
-        batch.delete_proposals.push(id);
-        let nonces: Vec<u64> = self.l1_txs.values().filter(|r| r.proposal == id).map(|r| r.nonce).collect();
-        for nonce in nonces {
-            self.l1_txs.remove(&nonce);
-            batch.delete_l1_txs.push(nonce);
-        }
-        let keys: Vec<B256> = self.records.iter().filter(|(_, r)| r.proposal == Some(id)).map(|(k, _)| *k).collect();
-        for key in keys {
-            self.remove(&key);
-            batch.delete_plans.push(key);
-        }
-    }
-
     /// The plans of `tx` made for block `number`.
     fn plans_of(&self, tx: &B256, number: u64) -> Vec<(B256, &Plan)> {
         let keys = self.by_tx.get(tx).map(Vec::as_slice).unwrap_or_default();
@@ -269,26 +254,6 @@ impl Ledger {
         self.write(Batch { proposals: vec![p], ..Default::default() }, format_args!("closed proposal {id}"));
         self.closed.notify_one();
         Some(id)
-    }
-
-    /// Proposal `id` is on L1 for good (the inbox holds it where L1 is final, or held it before a restart):
-    /// it leaves the ledger with its plans (their L1 calls are in the L1 state now) and the record of its
-    /// L1 transaction, in one write.
-    pub fn proposed(&self, id: u64) {
-        let _order = self.ordered();
-        let mut st = self.state();
-        if let Some(at) = st.closed.iter().position(|p| p.id == id) {
-            st.closed.remove(at);
-        } else if let Some(at) = st.landed.iter().position(|p| p.id == id) {
-            st.landed.remove(at);
-        } else {
-            return;
-        }
-        let mut batch = Batch::default();
-        st.forget_proposal(id, &mut batch);
-        metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
-        drop(st);
-        self.write(batch, format_args!("proposal {id} on L1"));
     }
 
     /// The closed proposals' L1 calls, in order: they run on L1 before the open bundle.
