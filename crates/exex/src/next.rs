@@ -173,6 +173,14 @@ impl NextBlocks {
 /// Remembers L1 head `l1` (if new) among those anchors are chosen from.
 fn see(st: &mut State, l1: Option<L1Head>) {
     let Some(head) = l1.filter(|h| st.seen_l1.back().is_none_or(|last| last.hash != h.hash)) else { return };
+    // An L1 reorg: heads seen at its height or above are gone, and so is its parent's height when the head
+    // seen there is not its parent. They are no anchors any more.
+    let replaced = st.seen_l1.iter().any(|h| h.number + 1 == head.number && h.hash != head.parent_hash);
+    let floor = if replaced { head.number.saturating_sub(1) } else { head.number };
+    if st.seen_l1.back().is_some_and(|last| last.number >= floor) {
+        warn!(l1_block = head.number, "L1 reorg: the heads seen from block {floor} on are no anchors");
+        st.seen_l1.retain(|h| h.number < floor);
+    }
     if head.hash.is_zero() || head.state_root.is_zero() {
         // Never an anchor (the signal service refuses it): the proposal takes an earlier head.
         warn!(l1_block = head.number, "an L1 head without hash or state root is no anchor");
@@ -182,5 +190,55 @@ fn see(st: &mut State, l1: Option<L1Head>) {
     st.seen_l1.push_back(head);
     if st.seen_l1.len() > SEEN_L1_HEADS {
         st.seen_l1.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::B256;
+
+    use super::*;
+
+    fn hash(number: u64, branch: u8) -> B256 {
+        let mut bytes = [0u8; 32];
+        bytes[0] = branch;
+        bytes[24..].copy_from_slice(&(number + 1).to_be_bytes());
+        B256::from(bytes)
+    }
+
+    /// Block `number` of `branch`, whose parent is on `parent_branch`.
+    fn head(number: u64, branch: u8, parent_branch: u8) -> L1Head {
+        L1Head {
+            number,
+            hash: hash(number, branch),
+            parent_hash: hash(number - 1, parent_branch),
+            state_root: B256::repeat_byte(1),
+            timestamp: number * 12,
+            base_fee: None,
+        }
+    }
+
+    #[test]
+    fn heads_an_l1_reorg_replaced_are_no_anchors() {
+        let next = NextBlocks::new(ProposalRules { anchor_distance: 0, ..Default::default() });
+        for n in 1..=5 {
+            next.see(Some(head(n, 0, 0)));
+        }
+        assert_eq!(next.anchor().map(|c| c.blockHash), Some(hash(5, 0)));
+        // Block 5 of another branch, which forked after block 3: blocks 4 and 5 seen before are gone.
+        next.see(Some(head(5, 1, 1)));
+        assert_eq!(next.anchor().map(|c| c.blockHash), Some(hash(5, 1)));
+        let rules = ProposalRules { anchor_distance: 1, ..Default::default() };
+        assert_eq!(
+            rules.choose_anchor(next.state().seen_l1.iter()).map(|h| h.hash),
+            Some(hash(3, 0)),
+            "not 4 of the old branch"
+        );
+        // A shorter branch: its head replaces everything seen at its height and above.
+        next.see(Some(head(4, 2, 0)));
+        assert!(next.state().seen_l1.iter().all(|h| h.number < 4 || h.hash == hash(4, 2)));
+        // The next block on it is no reorg.
+        next.see(Some(head(5, 2, 2)));
+        assert_eq!(next.state().seen_l1.iter().map(|h| h.number).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     }
 }

@@ -289,6 +289,7 @@ mod tests {
         L1Head {
             number,
             hash: B256::with_last_byte(number as u8 + 1),
+            parent_hash: B256::with_last_byte(number as u8),
             state_root: B256::with_last_byte(1),
             timestamp: number * 12,
             base_fee: None,

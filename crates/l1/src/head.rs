@@ -27,6 +27,8 @@ pub struct L1Head {
     pub number: u64,
     /// Hash.
     pub hash: B256,
+    /// Its parent's hash.
+    pub parent_hash: B256,
     /// State root.
     pub state_root: B256,
     /// Timestamp.
@@ -41,6 +43,7 @@ impl L1Head {
         Self {
             number: h.number,
             hash: h.hash,
+            parent_hash: h.parent_hash,
             state_root: h.state_root,
             timestamp: h.timestamp,
             base_fee: h.base_fee_per_gas,
@@ -52,6 +55,7 @@ impl L1Head {
         Self {
             number: header.number,
             hash,
+            parent_hash: header.parent_hash,
             state_root: header.state_root,
             timestamp: header.timestamp,
             base_fee: header.base_fee_per_gas,
@@ -91,6 +95,8 @@ impl CheckpointSource for HeadWatch {
 pub struct TrackerStats {
     /// Failed attempts to read the L1 (each followed by a retry).
     pub errors: AtomicU64,
+    /// L1 reorgs seen (a head published before is no longer the L1's).
+    pub reorgs: AtomicU64,
 }
 
 /// Follows an L1 endpoint and publishes its heads.
@@ -100,7 +106,12 @@ pub struct HeadTracker {
     heads: watch::Sender<L1Heads>,
     poll: Duration,
     stats: Arc<TrackerStats>,
+    /// The heads published lately, oldest first: a new head that disagrees with one of them is a reorg.
+    recent: std::sync::Mutex<std::collections::VecDeque<(u64, B256)>>,
 }
+
+/// Heads kept to measure reorgs against (deeper ones count as this deep).
+const RECENT_HEADS: usize = 128;
 
 /// The longest pause between retries while the L1 is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -109,7 +120,8 @@ impl HeadTracker {
     /// A tracker of `client` polling every `poll` (HTTP), starting from `initial`.
     pub fn new(client: L1Client, poll: Duration, initial: L1Heads) -> (Self, HeadWatch) {
         let (heads, rx) = watch::channel(initial);
-        (Self { client, heads, poll, stats: Arc::default() }, HeadWatch(rx))
+        let tracker = Self { client, heads, poll, stats: Arc::default(), recent: Default::default() };
+        (tracker, HeadWatch(rx))
     }
 
     /// The tracker's counters.
@@ -120,6 +132,7 @@ impl HeadTracker {
     /// Runs until every [`HeadWatch`] is dropped.
     pub async fn run(mut self) {
         metrics::counter!("surge_l1_head_errors_total").increment(0);
+        metrics::counter!("surge_l1_reorgs_total").increment(0);
         let first = self.poll.min(Duration::from_secs(1));
         let mut backoff = first;
         while !self.heads.is_closed() {
@@ -128,6 +141,10 @@ impl HeadTracker {
             } else {
                 self.poll_once().await
             };
+            if let Some(latest) = self.heads.borrow().latest {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                metrics::gauge!("surge_l1_head_age_seconds").set(now.as_secs().saturating_sub(latest.timestamp) as f64);
+            }
             match step {
                 Ok(()) => {
                     backoff = first;
@@ -179,9 +196,51 @@ impl HeadTracker {
     async fn poll_once(&self) -> Result<(), L1Error> {
         let latest = self.client.head(BlockNumberOrTag::Latest).await?;
         let Some(latest) = latest else { return Ok(()) };
+        self.note_reorg(latest).await;
         let finalized = self.finalized().await;
         self.publish(latest, finalized);
         Ok(())
+    }
+
+    /// Counts a reorg when `latest` replaces heads published before: the depth is how many of them the
+    /// L1 no longer has (looked up from the newest down, at most [`RECENT_HEADS`]).
+    async fn note_reorg(&self, latest: L1Head) {
+        let recent: Vec<(u64, B256)> = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.back().is_some_and(|&(n, h)| n == latest.number && h == latest.hash) {
+                return;
+            }
+            let known = recent.iter().rev().copied().collect();
+            recent.retain(|&(n, _)| n < latest.number);
+            recent.push_back((latest.number, latest.hash));
+            while recent.len() > RECENT_HEADS {
+                recent.pop_front();
+            }
+            known
+        };
+        let mut gone = 0u64;
+        for (number, hash) in recent {
+            let now = if number == latest.number {
+                Some(latest.hash)
+            } else if number > latest.number {
+                None
+            } else {
+                match self.client.head(BlockNumberOrTag::Number(number)).await {
+                    Ok(head) => head.map(|h| h.hash),
+                    Err(_) => return,
+                }
+            };
+            if now == Some(hash) {
+                break;
+            }
+            gone += 1;
+        }
+        if gone > 0 {
+            warn!(depth = gone, new_head = latest.number, "L1 reorg: heads seen before are gone");
+            metrics::counter!("surge_l1_reorgs_total").increment(1);
+            metrics::histogram!("surge_l1_reorg_depth").record(gone as f64);
+            self.stats.reorgs.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     async fn follow_subscription(&self, backoff: &mut Duration, first: Duration) -> Result<(), L1Error> {
@@ -200,7 +259,9 @@ impl HeadTracker {
                 Err(_) => return Err(self.subscription_ended(format!("no new head for {quiet:?}"))),
             };
             let finalized = self.finalized().await;
-            self.publish(L1Head::from_header(&header), finalized);
+            let latest = L1Head::from_header(&header);
+            self.note_reorg(latest).await;
+            self.publish(latest, finalized);
             if self.heads.is_closed() {
                 return Ok(());
             }

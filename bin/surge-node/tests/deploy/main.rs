@@ -479,14 +479,16 @@ struct Responding {
 
 impl Responding {
     fn start() -> Self {
-        Self::start_with(&[])
+        Self::start_with(&[], "")
     }
 
-    /// [`Self::start`] with the node's `args`.
-    fn start_with(args: &[&str]) -> Self {
+    /// [`Self::start`] with the node's `args`, and `config` added to the configuration `deploy` wrote.
+    fn start_with(args: &[&str], config: &str) -> Self {
         let (anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
         let (dir, addresses) = deploy_to(&l1, "5");
         let out = dir.path().join("deployed");
+        let written = std::fs::read_to_string(out.join("surge-node.toml")).unwrap();
+        std::fs::write(out.join("surge-node.toml"), written + config).unwrap();
         let l2_bridge = addresses["protocol"]["l2"]["bridge"].as_str().unwrap().parse().unwrap();
         let l1_bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap().parse().unwrap();
         let (node, l2) = spawn_l2(&out, dir.path(), args, &[], "node.log");

@@ -49,7 +49,7 @@ fn proposing(net: &Responding, from: u64, block: u64) -> Option<(u64, String)> {
 
 #[test]
 fn a_proposal_an_l1_reorg_drops_is_proposed_again_and_its_l1_calls_are_done() {
-    let net = Responding::start_with(&["--proposer.confirmations", "1"]);
+    let net = Responding::start_with(&["--proposer.confirmations", "1"], "");
     let l2 = net.l2.clone();
     // A round trip lands on L1 (anvil mining only when told), and `safe` reaches its block.
     net.rpc_l1("evm_setIntervalMining", json!([0]));
@@ -57,15 +57,18 @@ fn a_proposal_an_l1_reorg_drops_is_proposed_again_and_its_l1_calls_are_done() {
     let trip_receipt = receipt(&l2, &trip);
     let block = number(&trip_receipt["blockNumber"]);
     let from = number(&net.rpc_l1("eth_blockNumber", json!([])));
+    // Blocks are mined only while the proposer has a transaction waiting, and no more once the round trip's
+    // proposal is in one: the reorg below takes just that block.
+    let mut found = None;
     wait("the round trip's proposal did not land", || {
-        if tag(&l2, "safe") >= block {
-            return true;
+        found = proposing(&net, from, block);
+        if found.is_none() && !super::proposer_pending(&net.l1).is_empty() {
+            net.rpc_l1("evm_mine", json!([]));
         }
-        net.rpc_l1("evm_mine", json!([]));
-        std::thread::sleep(Duration::from_millis(300));
-        false
+        found.is_some()
     });
-    let (held_in, bundle) = proposing(&net, from, block).expect("an L1 block proposes the round trip's block");
+    let (held_in, bundle) = found.unwrap();
+    wait("safe did not reach the round trip's block", || tag(&l2, "safe") >= block);
     let head = number(&net.rpc_l1("eth_blockNumber", json!([])));
     assert!(head - held_in < 2, "a reorg of depth 2 at most takes it: head {head}, held in {held_in}");
 
@@ -102,5 +105,49 @@ fn a_proposal_an_l1_reorg_drops_is_proposed_again_and_its_l1_calls_are_done() {
         assert_eq!(number(&status), 2, "message {hash} is DONE on L1");
     }
     assert_eq!(net.proposer_reverts(), 0, "the proposer paid for no revert");
-    assert!(net.log().contains("an L1 reorg took proposals off L1"), "{}", net.log());
+    let log = net.log();
+    assert!(log.contains("an L1 reorg took proposals off L1"), "{log}");
+    assert!(log.contains("L1 reorg: heads seen before are gone"), "the head tracker counted it: {log}");
+}
+
+/// The L1 block L2 block `number` anchors to: its number and hash.
+fn anchor_of(l2: &str, number: u64) -> (u64, B256) {
+    use surge_primitives::bindings::anchor::Anchor;
+    let block = rpc_result(l2, "eth_getBlockByNumber", json!([format!("0x{number:x}"), true]));
+    let input: alloy_primitives::Bytes = block["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
+    let checkpoint = Anchor::anchorV4WithSignalSlotsCall::abi_decode(&input).unwrap().l1Checkpoint;
+    (checkpoint.blockNumber.to::<u64>(), checkpoint.blockHash)
+}
+
+#[test]
+fn a_queued_proposal_whose_anchor_an_l1_reorg_takes_is_rebuilt_on_a_fresh_anchor_and_lands() {
+    // Every L2 block anchors to the L1 head itself, so a reorg of depth 1 takes an anchor.
+    let net = Responding::start_with(&["--proposer.confirmations", "1"], "\n[proposals]\nanchor_distance = 0\n");
+    let l2 = net.l2.clone();
+    net.rpc_l1("evm_setIntervalMining", json!([0]));
+    net.rpc_l1("evm_mine", json!([]));
+    // A transfer on L2 goes into a block anchored to the L1 head; nothing of it reaches L1 yet.
+    let to = (alloy_primitives::TxKind::Call(surge_test_utils::dev_key(9).address()), vec![]);
+    let tx = super::send_priced(&l2, 3, to, alloy_primitives::U256::from(1), 21_000, (10_000_000_000, 1_000_000_000));
+    let block = number(&receipt(&l2, &tx)["blockNumber"]);
+    let (anchor, anchor_hash) = anchor_of(&l2, block);
+    let head = number(&net.rpc_l1("eth_blockNumber", json!([])));
+    assert!(head - anchor < 2, "a reorg of depth 2 at most takes the anchor: head {head}, anchor {anchor}");
+
+    net.rpc_l1("anvil_reorg", json!([head - anchor + 1, []]));
+    let now = net.rpc_l1("eth_getBlockByNumber", json!([format!("0x{anchor:x}"), false]));
+    assert_ne!(now["hash"].as_str().unwrap().parse::<B256>().unwrap(), anchor_hash, "the anchor is gone");
+    net.rpc_l1("evm_setIntervalMining", json!([1]));
+
+    // Its blocks are rebuilt on an anchor L1 has, the transfer goes in again, and it all lands.
+    net.finalized_past_now();
+    let again = receipt(&l2, &tx);
+    assert_eq!(again["status"], "0x1");
+    let (anchor, hash) = anchor_of(&l2, number(&again["blockNumber"]));
+    let canonical = net.rpc_l1("eth_getBlockByNumber", json!([format!("0x{anchor:x}"), false]));
+    assert_eq!(canonical["hash"].as_str().unwrap().parse::<B256>().unwrap(), hash, "anchored to L1's block {anchor}");
+    assert_eq!(rpc_result(&l2, "surge_txStatus", json!({ "txHash": tx }))["status"], "Executed");
+    assert_eq!(net.proposer_reverts(), 0, "the proposer paid for no revert");
+    let log = net.log();
+    assert!(log.contains("is no longer the L1's"), "{log}");
 }

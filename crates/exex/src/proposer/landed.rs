@@ -1,12 +1,14 @@
 //! Proposals on L1 until L1 finalizes them: their blocks turn `safe` once `confirmations` deep; on every L1
 //! head the newest one's transaction is looked up, and one that L1 no longer holds (a reorg dropped its
 //! block) goes back to the queue with every later one, `safe` moves back to what L1 still holds, and they
-//! are proposed again at their recorded nonces.
+//! are proposed again at their recorded nonces. A proposal whose anchor block a reorg took is rebuilt on a
+//! fresh anchor before it is proved.
 
 use std::collections::BTreeSet;
 
+use alloy::eips::BlockNumberOrTag;
 use surge_interfaces::NodeComponents;
-use surge_l1::L1StateSource;
+use surge_l1::{L1StateSource, PreflightFailure};
 use tracing::warn;
 
 use super::{
@@ -53,6 +55,26 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         metrics::counter!("surge_proposals_reorged_total").increment(ids.len() as u64);
         let _ = self.events.send(ProposerEvent::Reorged { ids: ids.clone(), safe });
         ids.len()
+    }
+
+    /// Why `record` cannot go to L1 as it is because an L1 reorg took its anchor block: a pre-flight failure
+    /// with the anchor unavailable (its blocks are then rebuilt on a fresh anchor). `None` when the anchor is
+    /// the L1's, or the L1 does not answer.
+    pub(super) async fn anchor_gone(&self, record: &crate::proposal::ProposalRecord) -> Option<PreflightFailure> {
+        let number = record.anchor.blockNumber.to::<u64>();
+        let canonical = self.sender.client().head(BlockNumberOrTag::Number(number)).await.ok()?;
+        if canonical.is_some_and(|h| h.hash == record.anchor.blockHash) {
+            return None;
+        }
+        metrics::counter!("surge_proposal_anchors_reorged_total").increment(1);
+        Some(PreflightFailure {
+            l1_block: self.heads.0.borrow().latest.map_or(0, |h| h.number),
+            step: None,
+            reason: format!("its anchor, L1 block {number} ({}), is no longer the L1's", record.anchor.blockHash),
+            missing_signal: None,
+            anchor_unavailable: true,
+            steps: vec![],
+        })
     }
 
     /// Moves `safe` to the last block of the newest landed proposal `confirmations` deep on L1.

@@ -73,6 +73,16 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 }
                 continue;
             };
+            // Its anchor block gone in an L1 reorg: its blocks are rebuilt on a fresh anchor, unproved.
+            if let Some(failure) = self.anchor_gone(&record).await {
+                ahead.clear();
+                let at_once =
+                    self.failed(&record, AttemptError::Preflight(Box::new(failure)), &mut last_finalized).await;
+                if !at_once && self.wait_retry(&mut heads).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             let doomed = self.ledger.doomed();
             self.prepare_ahead(&mut ahead, last_finalized);
             let span = info_span!("proposal", id = record.id, blocks = record.blocks.len());

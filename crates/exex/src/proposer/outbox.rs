@@ -348,11 +348,17 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     None
                 }
             };
-            if whole && p.is_some() {
+            if let Some(p) = p.filter(|_| whole) {
                 if self.recheck_landed().await > 0 {
                     return Settled::Superseded;
                 }
                 self.advance_safe();
+                if cancelled.is_none()
+                    && let Some(failure) = self.anchor_gone(&p.record).await
+                {
+                    warn!(nonce = r.nonce, "proposer: {}; giving its nonce up", failure.reason);
+                    *cancelled = Some(failure);
+                }
             }
             match state {
                 None => {}
