@@ -46,7 +46,8 @@ pub async fn follow_external(
     }
     tracing::info!(number = head.number, hash = %head.hash, endpoint = url, "L1 checked");
     let leg = check_l1_leg(RemoteSource::new(client.clone(), DEFAULT_MAX_CACHED_ENTRIES), &head, protocol, sync).await;
-    let (tracker, watch) = HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None });
+    let (tracker, watch) =
+        HeadTracker::new(client, L1_POLL, L1Heads { latest: Some(head), finalized: None, failing_since: None });
     tasks.spawn("l1 head tracker", tracker.run());
     let watcher = leg.map(|leg| watcher_installer(leg, watch.clone(), protocol, ledger, watching));
     Ok((watch, watcher))
@@ -66,13 +67,13 @@ pub async fn follow_embedded(
     let head = l1.store.head()?;
     let first = L1Head::from_sealed(&head.header, head.hash);
     let leg = check_l1_leg(EmbeddedSource::new(l1.store.clone()), &first, protocol, sync).await;
-    let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first) });
+    let (tx, rx) = watch::channel(L1Heads { latest: Some(first), finalized: Some(first), failing_since: None });
     tasks.spawn("l1 follower", async move {
         while let Some(n) = notifications.next().await {
             let Ok(n) = n else { continue };
             if let Some(last) = n.committed().and_then(|b| b.last()) {
                 let head = L1Head::from_sealed(&last.header.header, last.header.hash);
-                if tx.send(L1Heads { latest: Some(head), finalized: Some(head) }).is_err() {
+                if tx.send(L1Heads { latest: Some(head), finalized: Some(head), failing_since: None }).is_err() {
                     break; // the L2 is gone
                 }
             }

@@ -138,9 +138,14 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
         staged
     }
 
-    /// The watcher's reason, when it is final: a plan can never come.
+    /// The watcher's reason, when it is final: a plan can never come. While the L1 is away none comes
+    /// either: a transaction waiting for one leaves with that reason rather than wait in vain.
     fn refusal(&self, tx: &B256) -> Option<String> {
-        self.plans.no_plan_reason(tx).filter(NoPlan::is_final).map(|reason| reason.to_string())
+        let away = |reason: &NoPlan| matches!(reason, NoPlan::L1Unavailable(_)) && self.plans.l1_down().is_some();
+        self.plans
+            .no_plan_reason(tx)
+            .filter(|reason| reason.is_final() || away(reason))
+            .map(|reason| reason.to_string())
     }
 
     fn plan_failed(&self, tx: &B256, reason: &str) {

@@ -31,6 +31,8 @@ pub struct PublishedPlans {
     funds: std::sync::Mutex<Option<String>>,
     /// What RPC simulations answer on, as the plans last left it.
     base: RwLock<Option<Arc<AnswerBase>>>,
+    /// Why the L1 is away, while it is.
+    l1_down: RwLock<Option<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +102,16 @@ impl PublishedPlans {
     /// Publishes what RPC simulations answer on (the plans changed).
     pub fn publish_base(&self, base: AnswerBase) {
         *self.base.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(base));
+    }
+
+    /// Says whether the L1 is away (why), as the watcher last saw it: no plan is made meanwhile.
+    pub fn set_l1_down(&self, why: Option<String>) {
+        *self.l1_down.write().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    /// Why the L1 is away, when it is.
+    pub fn l1_down(&self) -> Option<String> {
+        self.l1_down.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// What RPC simulations answer on now, if the watcher has published it.

@@ -183,6 +183,9 @@ impl RpcSimulations {
         if self.runner.get().is_none() {
             return Err(Self::not_running());
         }
+        if let Some(why) = self.plans.l1_down() {
+            return Err(NoPlan::L1Unavailable(why));
+        }
         let (reply, answer) = oneshot::channel();
         let abort = Abort::default();
         let bytes = candidate.tx.data.len() + JOB_BYTES;

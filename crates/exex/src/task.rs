@@ -439,6 +439,13 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             }
             return;
         };
+        if let Some(why) = self.handle.l1_down() {
+            for tx in burst {
+                self.handle.refuse(tx.hash, NoPlan::L1Unavailable(why.clone()));
+                self.handle.decided();
+            }
+            return;
+        }
         let fresh: Vec<Arc<PooledTx>> = burst
             .into_iter()
             .filter(|tx| {
@@ -471,6 +478,16 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
 
     fn apply_flags(&self, core: &mut Option<NodeWatcher<N>>, early: &mut Vec<Arc<PooledTx>>) {
         if self.flags.l1_moved.swap(false, Ordering::AcqRel) {
+            // While the L1 does not answer nothing is planned: a plan made on what L1 was then may not stand.
+            let failing_since = self.l1.0.borrow().failing_since;
+            let down = failing_since.map(|since| {
+                let away = crate::ledger::now().saturating_sub(since);
+                format!("the L1 endpoint has not answered for {away} s")
+            });
+            if down.is_some() != self.handle.l1_down().is_some() {
+                warn!(down = ?down, "txpool watcher: the L1 is {}", if down.is_some() { "away" } else { "back" });
+            }
+            self.handle.set_l1_down(down);
             let latest = self.l1.0.borrow().latest;
             if let Some(head) = latest
                 && core.as_ref().is_none_or(|c| c.l1_block() != (head.number, head.hash))

@@ -55,7 +55,7 @@ fn life_with(d: &Dev, path: &Path, rules: ProposalRules, max_slots: usize) -> Li
     let ledger = Arc::new(ledger);
     let l1 = d.l1.head().unwrap();
     let head = L1Head::from_sealed(&l1.header, l1.hash);
-    let heads = HeadWatch(watch::channel(L1Heads { latest: Some(head), finalized: None }).1);
+    let heads = HeadWatch(watch::channel(L1Heads { latest: Some(head), finalized: None, failing_since: None }).1);
     let handle = Arc::new(PublishedPlans::default());
     let next = Arc::new(NextBlocks::new(rules));
     let chain = HostProvider(d.l2.clone());

@@ -118,7 +118,7 @@ async fn chain() -> Chain {
     let next = Arc::new(NextBlocks::new(rules));
     let l1 = d.l1.head().unwrap();
     let l1 = L1Head::from_sealed(&l1.header, l1.hash);
-    let heads = HeadWatch(watch::channel(L1Heads { latest: Some(l1), finalized: None }).1);
+    let heads = HeadWatch(watch::channel(L1Heads { latest: Some(l1), finalized: None, failing_since: None }).1);
     let handle = Arc::new(PublishedPlans::default());
     let chain = surge_host::seams::HostProvider(d.l2.clone());
     let planner = Arc::new(PlannedInputs::new(

@@ -75,6 +75,8 @@ pub struct L1Heads {
     pub latest: Option<L1Head>,
     /// The finalized block (none when the endpoint has no `finalized` tag).
     pub finalized: Option<L1Head>,
+    /// Since when (unix seconds) the L1 endpoint has not answered; `None` while it answers.
+    pub failing_since: Option<u64>,
 }
 
 /// The receiving end: the anchor's checkpoint without any L1 I/O.
@@ -153,6 +155,12 @@ impl HeadTracker {
                     }
                 }
                 Err(e) => {
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                    self.heads.send_if_modified(|heads| {
+                        let first = heads.failing_since.is_none();
+                        heads.failing_since.get_or_insert(now.as_secs());
+                        first
+                    });
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("surge_l1_head_errors_total").increment(1);
                     let known = self.heads.borrow().latest.map(|h| h.number);
@@ -177,7 +185,7 @@ impl HeadTracker {
             if heads.latest.is_some_and(|l| l.number > latest.number) {
                 return false; // a header from a subscription's backlog, older than what is known
             }
-            let new = L1Heads { latest: Some(latest), finalized: finalized.or(heads.finalized) };
+            let new = L1Heads { latest: Some(latest), finalized: finalized.or(heads.finalized), failing_since: None };
             let changed = *heads != new;
             *heads = new;
             changed

@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod once;
+mod outage;
+mod proxy;
 mod reorg;
 
 use std::{
@@ -468,6 +470,8 @@ fn deploy_to(l1: &str, funding: &str) -> (tempfile::TempDir, serde_json::Value) 
 /// that consumes its answer in the same transaction (`MessageSender.sendAndConsume`).
 struct Responding {
     _anvil: Kill,
+    /// The node's way to anvil, when it goes through a proxy.
+    proxy: Option<proxy::Proxy>,
     l1: String,
     dir: tempfile::TempDir,
     _node: Kill,
@@ -479,11 +483,12 @@ struct Responding {
 
 impl Responding {
     fn start() -> Self {
-        Self::start_with(&[], "")
+        Self::start_with(&[], "", false)
     }
 
-    /// [`Self::start`] with the node's `args`, and `config` added to the configuration `deploy` wrote.
-    fn start_with(args: &[&str], config: &str) -> Self {
+    /// [`Self::start`] with the node's `args`, `config` added to the configuration `deploy` wrote, and the
+    /// node's L1 through a [`proxy::Proxy`] when `proxied`.
+    fn start_with(args: &[&str], config: &str, proxied: bool) -> Self {
         let (anvil, l1) = anvil(&["--chain-id", "31337", "--block-time", "1", "--slots-in-an-epoch", "1"]);
         let (dir, addresses) = deploy_to(&l1, "5");
         let out = dir.path().join("deployed");
@@ -491,7 +496,12 @@ impl Responding {
         std::fs::write(out.join("surge-node.toml"), written + config).unwrap();
         let l2_bridge = addresses["protocol"]["l2"]["bridge"].as_str().unwrap().parse().unwrap();
         let l1_bridge = addresses["protocol"]["l1"]["bridge"].as_str().unwrap().parse().unwrap();
-        let (node, l2) = spawn_l2(&out, dir.path(), args, &[], "node.log");
+        let proxy = proxied.then(|| proxy::Proxy::to(l1.trim_start_matches("http://")));
+        let mut args = args.to_vec();
+        if let Some(p) = &proxy {
+            args.extend(["--l1.rpc-url", p.url.as_str()]);
+        }
+        let (node, l2) = spawn_l2(&out, dir.path(), &args, &[], "node.log");
         wait_healthy(&l2, &dir.path().join("node.log"));
         let created = |rpc: &str, code: Vec<u8>| -> alloy_primitives::Address {
             let tx = send_signed(rpc, 6, alloy_primitives::TxKind::Create, code, U256::ZERO, 1_000_000_000);
@@ -503,7 +513,7 @@ impl Responding {
             [MessageSender::BYTECODE.to_vec(), MessageSender::constructorCall { _bridge: l2_bridge }.abi_encode()]
                 .concat(),
         );
-        Self { _anvil: anvil, l1, dir, _node: node, l2, l1_bridge, responder, app }
+        Self { _anvil: anvil, proxy, l1, dir, _node: node, l2, l1_bridge, responder, app }
     }
 
     /// The calldata of `who`'s round trip asking the responder for `mode`, offering `fee`, embedding `back`.

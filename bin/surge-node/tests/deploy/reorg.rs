@@ -49,7 +49,7 @@ fn proposing(net: &Responding, from: u64, block: u64) -> Option<(u64, String)> {
 
 #[test]
 fn a_proposal_an_l1_reorg_drops_is_proposed_again_and_its_l1_calls_are_done() {
-    let net = Responding::start_with(&["--proposer.confirmations", "1"], "");
+    let net = Responding::start_with(&["--proposer.confirmations", "1"], "", false);
     let l2 = net.l2.clone();
     // A round trip lands on L1 (anvil mining only when told), and `safe` reaches its block.
     net.rpc_l1("evm_setIntervalMining", json!([0]));
@@ -122,7 +122,7 @@ fn anchor_of(l2: &str, number: u64) -> (u64, B256) {
 #[test]
 fn a_queued_proposal_whose_anchor_an_l1_reorg_takes_is_rebuilt_on_a_fresh_anchor_and_lands() {
     // Every L2 block anchors to the L1 head itself, so a reorg of depth 1 takes an anchor.
-    let net = Responding::start_with(&["--proposer.confirmations", "1"], "\n[proposals]\nanchor_distance = 0\n");
+    let net = Responding::start_with(&["--proposer.confirmations", "1"], "\n[proposals]\nanchor_distance = 0\n", false);
     let l2 = net.l2.clone();
     net.rpc_l1("evm_setIntervalMining", json!([0]));
     net.rpc_l1("evm_mine", json!([]));

@@ -383,7 +383,7 @@ async fn an_l1_head_without_a_state_root_is_never_an_anchor() {
     let (good, _) = anchor(&net, net.l2.store.head().unwrap().header.number);
     let latest = net.heads.borrow().latest.unwrap();
     let broken = L1Head { number: latest.number + 1, hash: B256::repeat_byte(7), state_root: B256::ZERO, ..latest };
-    net.heads.send_replace(L1Heads { latest: Some(broken), finalized: None });
+    net.heads.send_replace(L1Heads { latest: Some(broken), finalized: None, failing_since: None });
     let after = net.l2.store.head().unwrap().header.number + 2;
     net.l2_at(after).await;
     assert_eq!(anchor(&net, after).0, good, "built with the last checkpoint an anchor took");

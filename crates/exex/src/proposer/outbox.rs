@@ -99,6 +99,17 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         self.heads.0.borrow().latest.map_or(0, |h| h.number)
     }
 
+    /// The L1 head to pre-flight on: none while the L1 has not answered since the last head came (what the
+    /// L1 runs on may be far past it, where a proposal that passes here reverts).
+    fn fresh_head(&self) -> Result<surge_l1::L1Head, AttemptError> {
+        let heads = *self.heads.0.borrow();
+        match (heads.latest, heads.failing_since) {
+            (_, Some(_)) => Err(other("the L1 does not answer: no head to pre-flight on".into())),
+            (None, None) => Err(other("no L1 head yet".into())),
+            (Some(head), None) => Ok(head),
+        }
+    }
+
     async fn nonce_state(&self, r: &L1TxRecord) -> Result<NonceState, String> {
         nonce_state(self.sender.client(), self.sender.address(), r.nonce, &r.hashes()).await.map_err(|e| e.to_string())
     }
@@ -148,7 +159,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 }
             }
         }
-        let head = self.heads.0.borrow().latest.ok_or_else(|| other("no L1 head yet".into()))?;
+        let head = self.fresh_head()?;
         let fees = self.sender.fees().await.map_err(|e| other(e.to_string()))?;
         let gas_limit = match self.gas_limit(&p, fees, head).await {
             Ok(gas_limit) => gas_limit,
@@ -447,7 +458,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         }
         let (tx, gas_limit) = match (p, last.cancels) {
             (Some(p), false) => {
-                let Some(head) = self.heads.0.borrow().latest else { return Outcome::Later };
+                let Ok(head) = self.fresh_head() else { return Outcome::Later };
                 let exact = ExactTx { from: self.sender.address(), tx: p.tx.clone(), gas_limit: r.gas_limit, fees };
                 match self.preflight(exact, head).await {
                     Ok(_) => {}
