@@ -421,6 +421,15 @@ fn send_priced(
         .to_string()
 }
 
+/// Waits until `done` holds (checked every 100 ms, for 90 s at most), or fails saying `what`.
+fn wait(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits for the receipt of `tx` at `rpc`.
 fn receipt(rpc: &str, tx: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -2,23 +2,12 @@
 //! producing, sync transactions and simulations say the L1 is unavailable, and once the proxy opens again
 //! the queued blocks are rebuilt on a fresh anchor and everything finalizes.
 
-use std::time::{Duration, Instant};
-
 use alloy_primitives::U256;
 use serde_json::json;
 use surge_primitives::Message;
 use surge_test_utils::rpc_result;
 
-use super::{Responding, common::number, receipt, send_signed};
-
-/// Waits until `done` holds (checked every 100 ms), or fails saying `what`.
-fn wait(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use super::{Responding, common::number, receipt, send_signed, wait};
 
 #[test]
 fn with_the_l1_away_the_l2_goes_on_without_plans_and_catches_up_on_a_fresh_anchor_when_it_returns() {

@@ -1,28 +1,17 @@
 //! L1 reorgs on anvil: a proposal L1 held and then dropped (`anvil_reorg`) is proposed again and lands,
 //! `safe` moving back and forward with it, and every L1 call its L2 transactions made is done on L1.
 
-use std::time::{Duration, Instant};
-
 use alloy_primitives::B256;
 use alloy_sol_types::{SolCall, SolEvent};
 use serde_json::{Value, json};
 use surge_primitives::bindings::{bridge::Bridge, inbox::RealTimeInbox};
 use surge_test_utils::rpc_result;
 
-use super::{Responding, common::number, receipt};
+use super::{Responding, common::number, receipt, wait};
 
 /// The L2's block number at `tag`.
 fn tag(l2: &str, tag: &str) -> u64 {
     number(&rpc_result(l2, "eth_getBlockByNumber", json!([tag, false]))["number"])
-}
-
-/// Waits until `done` holds (checked every 100 ms), or fails saying `what`.
-fn wait(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The first L1 block at or after `from` holding a proposer transaction that proposes L2 block `block`:
