@@ -376,7 +376,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 Some(NonceState::Included { hash, .. }) if r.is_cancellation(&hash) => return Settled::Cancelled,
                 Some(NonceState::Included { hash, receipt }) => return Settled::Included { hash, receipt },
                 Some(NonceState::Taken) => return Settled::Taken,
-                Some(NonceState::Open) if p.is_none() || r.cancelled() => return Settled::Gone,
+                // Nothing of it anywhere and nothing to send: given up, or no proposal to send.
+                Some(NonceState::Open) if p.is_none() || r.cancelled() || cancelled.is_some() => return Settled::Gone,
                 // Nowhere at one head: an L1 endpoint between its pool and its block may say so of a
                 // transaction it is including. Dropped only when still nowhere at a later head.
                 Some(NonceState::Open) if open_since.is_none_or(|at| at >= head) => {
