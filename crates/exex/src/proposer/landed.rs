@@ -32,7 +32,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     if hash != at.hash {
                         // The reorg took its block, and its transaction went into another one.
                         let moved = L1Inclusion { tx: at.tx, block: r.block_number.unwrap_or_default(), hash };
-                        self.ledger.landed(p.id, moved);
+                        let (ledger, id) = (self.ledger.clone(), p.id);
+                        let _ = tokio::task::spawn_blocking(move || ledger.landed(id, moved)).await;
                     }
                     break;
                 }
@@ -44,14 +45,14 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             }
         }
         let Some(first) = landed.get(held) else { return 0 };
-        let ids = self.ledger.reorged(first.id);
-        let safe = match held.checked_sub(1).and_then(|i| landed.get(i)) {
-            Some(kept) => kept.blocks.last().map_or(0, |b| b.number),
-            None => first.blocks.first().map_or(0, |b| b.number.saturating_sub(1)),
-        };
-        self.components.tags().set_safe(safe.max(self.components.tags().finalized(u64::MAX)));
+        let (ledger, id) = (self.ledger.clone(), first.id);
+        let ids = tokio::task::spawn_blocking(move || ledger.reorged(id)).await.unwrap_or_default();
+        // `safe` only moves back here: below the first proposal L1 no longer holds, never below `finalized`.
+        let tags = self.components.tags();
+        let below = first.blocks.first().map_or(0, |b| b.number.saturating_sub(1));
+        let safe = tags.safe(u64::MAX).min(below).max(tags.finalized(u64::MAX));
+        tags.set_safe(safe);
         warn!(?ids, safe, "proposer: an L1 reorg took proposals off L1; proposing them again");
-        metrics::counter!("surge_l1_reorgs_seen_total").increment(1);
         metrics::counter!("surge_proposals_reorged_total").increment(ids.len() as u64);
         let _ = self.events.send(ProposerEvent::Reorged { ids: ids.clone(), safe });
         ids.len()
