@@ -8,7 +8,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::Address;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::{config::ConfigError, rpc_config::at_least_one};
 
 fn err(field: impl Into<String>, reason: impl fmt::Display) -> ConfigError {
     ConfigError { field: field.into(), reason: reason.to_string() }
@@ -95,15 +95,6 @@ pub struct ProposerSettings {
 /// the reorg depths the proposer is tested against (2).
 pub const DEFAULT_CONFIRMATIONS: u64 = 3;
 
-/// The flag's value, else the file's, else `default`; at least one (naming the one given that is not).
-fn positive(given: [(&str, Option<u64>); 2], default: u64) -> Result<u64, ConfigError> {
-    match given.into_iter().find_map(|(name, v)| v.map(|v| (name, v))) {
-        Some((name, 0)) => Err(err(name, "0: at least 1")),
-        Some((_, v)) => Ok(v),
-        None => Ok(default),
-    }
-}
-
 /// A key from `text` (hex, with or without 0x), naming `field` when it is not one.
 fn parse_key(field: &str, text: &str) -> Result<SecretKey, ConfigError> {
     // The key itself never goes into the message.
@@ -167,7 +158,7 @@ impl ProposerSection {
                 .map(|p| key_from_file("proposer.mock_signer_key_file", p))
                 .transpose()?,
         };
-        let replace_after = positive(
+        let replace_after = at_least_one(
             [
                 ("--proposer.replace-after", flags.replace_after),
                 ("proposer.replace_after_blocks", self.replace_after_blocks),
@@ -176,21 +167,21 @@ impl ProposerSection {
         )?;
         let confirmations = match (flags.confirmations, self.confirmations) {
             (None, None) => None,
-            given => Some(positive(
+            given => Some(at_least_one(
                 [("--proposer.confirmations", given.0), ("proposer.confirmations", given.1)],
                 DEFAULT_CONFIRMATIONS,
             )?),
         };
         let gwei = |v: u64| u128::from(v) * surge_l1::GWEI;
         let defaults = surge_l1::FeePolicy::default();
-        let max_fee_per_gas = positive(
+        let max_fee_per_gas = at_least_one(
             [
                 ("--proposer.max-fee-per-gas", flags.max_fee_per_gas),
                 ("proposer.max_fee_per_gas_gwei", self.max_fee_per_gas_gwei),
             ],
             u64::try_from(defaults.max_fee_per_gas_cap / surge_l1::GWEI).unwrap_or(u64::MAX),
         )?;
-        let max_fee_per_blob_gas = positive(
+        let max_fee_per_blob_gas = at_least_one(
             [
                 ("--proposer.max-fee-per-blob-gas", flags.max_fee_per_blob_gas),
                 ("proposer.max_fee_per_blob_gas_gwei", self.max_fee_per_blob_gas_gwei),

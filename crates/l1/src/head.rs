@@ -215,10 +215,14 @@ impl HeadTracker {
     async fn note_reorg(&self, latest: L1Head) {
         let recent: Vec<(u64, B256)> = {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if recent.back().is_some_and(|&(n, h)| n == latest.number && h == latest.hash) {
-                return;
-            }
-            let known = recent.iter().rev().copied().collect();
+            // The same head again, or its child: nothing to look up.
+            let extends = |&(n, h): &(u64, B256)| {
+                (n == latest.number && h == latest.hash) || (n + 1 == latest.number && h == latest.parent_hash)
+            };
+            let known = match recent.back() {
+                Some(last) if extends(last) => vec![],
+                _ => recent.iter().rev().copied().collect(),
+            };
             recent.retain(|&(n, _)| n < latest.number);
             recent.push_back((latest.number, latest.hash));
             while recent.len() > RECENT_HEADS {

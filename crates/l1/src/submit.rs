@@ -1,8 +1,8 @@
 //! The proposer's L1 transactions: the blobs in a sidecar (cell proofs from Osaka on, blob proofs before),
 //! the signed transaction (type 3 with blobs, type 2 without) with its gas from the pre-flight execution
-//! plus a margin and fee caps with margins, nonces kept by the sender, sending and waiting for inclusion.
+//! plus a margin and fee caps with margins (raised by the pools' replacement minimum, within caps), sending,
+//! and the self-transfer that gives a nonce up. The nonces are the proposer's to choose.
 
-use crate::{L1Client, L1Error};
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEip4844, TxEip4844Variant, TxEip4844WithSidecar, TxEnvelope},
     eips::{
@@ -15,6 +15,8 @@ use alloy::{
 };
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use surge_primitives::blob::BlobBytes;
+
+use crate::{L1Client, L1Error};
 
 /// A transaction that could not be made or sent.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +141,7 @@ pub fn replacement_bump_percent(blobs: bool) -> u128 {
 }
 
 /// The fee caps of one transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fees {
     /// `maxFeePerGas`.
     pub max_fee_per_gas: u128,

@@ -80,7 +80,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
 
     /// Moves `safe` to the last block of the newest landed proposal `confirmations` deep on L1.
     pub(super) fn advance_safe(&self) {
-        let head = self.heads.0.borrow().latest.map_or(0, |h| h.number);
+        let head = self.head_number();
         let deep = self.ledger.landed_proposals().into_iter().rev().find(|p| {
             p.landed.is_some_and(|at| head.saturating_add(1) >= at.block.saturating_add(self.config.confirmations))
         });

@@ -37,6 +37,8 @@ enum Again {
     Stuck,
     /// The L1's pool no longer has it: the same transaction, at the fees the L1 asks now if they are higher.
     Dropped,
+    /// It is given up: a zero-value self-transfer replaces it, its fees raised as for [`Again::Stuck`].
+    Cancel,
 }
 
 impl Again {
@@ -44,6 +46,7 @@ impl Again {
         match self {
             Again::Stuck => "stuck",
             Again::Dropped => "dropped",
+            Again::Cancel => "cancel",
         }
     }
 }
@@ -95,7 +98,7 @@ impl L1TxRecord {
 }
 
 impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
-    fn head_number(&self) -> u64 {
+    pub(super) fn head_number(&self) -> u64 {
         self.heads.0.borrow().latest.map_or(0, |h| h.number)
     }
 
@@ -303,7 +306,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 if let Ok(NonceState::Pending { .. }) = self.nonce_state(&r).await
                     && !r.last().is_some_and(|v| v.cancels)
                 {
-                    self.cancel(None, &mut r).await;
+                    self.again(None, &mut r, Again::Cancel).await;
                 }
                 continue;
             }
@@ -340,9 +343,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             // The whole picture once per head; between heads only whether it is in a block.
             let whole = looked_at != Some(head);
             let state = if whole {
-                nonce_state(self.sender.client(), self.sender.address(), r.nonce, &r.hashes()).await.map(Some)
+                self.nonce_state(&r).await.map(Some)
             } else {
-                included_among(self.sender.client(), &r.hashes()).await
+                included_among(self.sender.client(), &r.hashes()).await.map_err(|e| e.to_string())
             };
             let state = match state {
                 Ok(state) => {
@@ -398,7 +401,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     open_since = None;
                     let giving_up = p.is_none() || cancelled.is_some();
                     let outcome = if giving_up && !r.last().is_some_and(|v| v.cancels) {
-                        self.cancel(p.map(|p| p.record.id), &mut r).await;
+                        self.again(p, &mut r, Again::Cancel).await;
                         since = head;
                         Outcome::Later
                     } else if whole && head >= since + self.config.replace_after {
@@ -417,7 +420,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                         }
                         Outcome::Doomed(failure) => {
                             *cancelled = Some(*failure);
-                            self.cancel(p.map(|p| p.record.id), &mut r).await;
+                            self.again(p, &mut r, Again::Cancel).await;
                             since = head;
                         }
                         Outcome::Later => {}
@@ -439,11 +442,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     }
 
     /// Sends the nonce's transaction again, for `why`: the proposal (pre-flighted on the head at the new
-    /// fees) or the self-transfer giving it up.
+    /// fees) or the self-transfer giving it up (once it is given up, or when there is no proposal).
     async fn again(&self, p: Option<&Prepared>, r: &mut L1TxRecord, why: Again) -> Outcome {
         let Some(last) = r.last().cloned() else { return Outcome::Later };
         let market = match self.sender.fees().await {
             Ok(fees) => fees,
+            // Giving up does not wait for the L1 to say its fees: the raise over the last one will do.
+            Err(_) if why == Again::Cancel => last.fees,
             Err(e) => {
                 warn!(nonce = r.nonce, "proposer: the L1's fees: {e}");
                 return Outcome::Later;
@@ -451,13 +456,14 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         };
         let minimum = last.fees.bumped(replacement_bump_percent(r.blobs));
         let fees = match why {
-            Again::Stuck => self.sender.policy().capped(minimum.at_least(market)),
+            Again::Stuck | Again::Cancel => self.sender.policy().capped(minimum.at_least(market)),
             Again::Dropped => last.fees.at_least(market),
         };
         if why == Again::Stuck && !fees.covers(&minimum) {
             return Outcome::Capped;
         }
-        let (tx, gas_limit) = match (p, last.cancels) {
+        let cancels = last.cancels || why == Again::Cancel;
+        let (tx, gas_limit) = match (p, cancels) {
             (Some(p), false) => {
                 let Ok(head) = self.fresh_head() else { return Outcome::Later };
                 let exact = ExactTx { from: self.sender.address(), tx: p.tx.clone(), gas_limit: r.gas_limit, fees };
@@ -480,23 +486,10 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             },
         };
         let proposal = p.map(|p| p.record.id);
-        if self.send_version(proposal, r, &tx, gas_limit, fees, last.cancels, why.label()).await {
+        if self.send_version(proposal, r, &tx, gas_limit, fees, cancels, why.label()).await {
             Outcome::Sent
         } else {
             Outcome::Later
-        }
-    }
-
-    /// Gives the nonce of `r` up: a zero-value self-transfer replaces its pending transaction.
-    async fn cancel(&self, proposal: Option<u64>, r: &mut L1TxRecord) {
-        let Some(last) = r.last().cloned() else { return };
-        let market = self.sender.fees().await.unwrap_or(last.fees);
-        let fees = self.sender.policy().capped(last.fees.bumped(replacement_bump_percent(r.blobs)).at_least(market));
-        match self.sender.cancellation(r.blobs.then_some(self.config.protocol.cell_proofs)) {
-            Ok(tx) => {
-                self.send_version(proposal, r, &tx, CANCEL_GAS, fees, true, "cancel").await;
-            }
-            Err(e) => warn!(nonce = r.nonce, "proposer: the self-transfer: {e}"),
         }
     }
 
