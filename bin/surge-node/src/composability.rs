@@ -68,15 +68,35 @@ pub fn surge_rpc(watcher: Option<&Watcher>, l2_signal_service: Address) -> surge
     surge_rpc_ext::SurgeRpc::new(planner, surge_rpc_ext::SurgeRpcConfig::default(), l2_signal_service)
 }
 
-/// The extension serving `surge`'s methods on the L2 endpoint, with transaction statuses from the chain,
-/// the pool and `ledger`'s rejections (which it records from the pool's removal events).
-pub fn install_surge_rpc(surge: surge_rpc_ext::SurgeRpc, ledger: Arc<Ledger>) -> crate::launch::ExtensionInstaller {
+/// The extension serving `surge`'s methods on the L2 endpoint, with transaction statuses from `ledger`, the
+/// chain and the pool (the ledger records what the pool's removal events say, and forgets final statuses
+/// after `retention`).
+pub fn install_surge_rpc(
+    surge: surge_rpc_ext::SurgeRpc,
+    ledger: Arc<Ledger>,
+    retention: std::time::Duration,
+) -> crate::launch::ExtensionInstaller {
     Box::new(move |ctx| {
-        surge_exex::record_rejections(&ctx.components, ctx.tasks.as_ref(), ledger.clone());
+        surge_exex::record_pool_exits(&ctx.components, ctx.tasks.as_ref(), ledger.clone());
+        surge_exex::prune_statuses(ledger.clone(), retention, ctx.tasks.as_ref());
         surge.set_statuses(Arc::new(surge_exex::TxStatuses::new(ctx.components.clone(), ledger)));
         surge.install(ctx.rpc.as_ref());
         Ok(())
     })
+}
+
+/// `surge_syncStatus` on `surge` from `status`, whose reasons also make `supervisor`'s `/ready` 503 (a low
+/// proposer balance joins as an advisory).
+pub fn serve_sync_status(
+    surge: &surge_rpc_ext::SurgeRpc,
+    status: surge_exex::NodeSyncStatus,
+    supervisor: &crate::supervisor::Supervisor,
+) {
+    let status = Arc::new(status);
+    surge.set_sync_status(status.clone());
+    let checked = status.clone();
+    supervisor.require(Box::new(move || checked.not_ready()));
+    supervisor.advise(Box::new(move || status.advisories()));
 }
 
 /// Serves `surge`'s methods alone on `addr` too (`--surge.compat-addr`), for apps built against Catalyst,

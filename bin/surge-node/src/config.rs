@@ -59,6 +59,8 @@ pub struct FileConfig {
     rpc: crate::rpc_config::RpcSection,
     #[serde(default)]
     txpool: crate::txpool_config::TxPoolSection,
+    #[serde(default)]
+    status: crate::status_config::StatusSection,
 }
 
 /// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
@@ -427,6 +429,8 @@ pub struct FlagValues {
     pub proposer: crate::proposer_config::ProposerFlags,
     /// RPC limits.
     pub rpc: crate::rpc_config::RpcFlags,
+    /// `--status.*`, `--ready.*`.
+    pub status: crate::status_config::StatusFlags,
     /// `--keep-serving`.
     pub keep_serving: bool,
 }
@@ -474,6 +478,8 @@ pub struct Settings {
     pub rpc: crate::rpc_config::RpcSettings,
     /// When a critical task fails, keep answering RPC (`/ready` says what failed) instead of stopping.
     pub keep_serving: bool,
+    /// How long final statuses are kept; how old an L1 head a ready node follows.
+    pub status: crate::status_config::StatusSettings,
 }
 
 impl Settings {
@@ -565,6 +571,7 @@ impl Settings {
             txpool: file.txpool.resolve(&flags.txpool)?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
             proposer: file.proposer.resolve(&flags.proposer, env)?,
+            status: file.status.resolve(&flags.status)?,
         })
     }
 }

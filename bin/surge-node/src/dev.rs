@@ -211,10 +211,16 @@ async fn run_chains(
     )
     .await?;
     let proposer_account = proposer.as_ref().map(|p| p.account);
-    if let Some((_, w)) = &watcher {
-        let published = w.published();
-        supervisor.advise(Box::new(move || published.proposer_balance_low()));
-    }
+    let sync_status = surge_exex::NodeSyncStatus {
+        ledger: ledger.clone(),
+        heads: heads.clone(),
+        tags: tags.clone(),
+        cooldowns: watcher.as_ref().map_or_else(Default::default, |(_, w)| w.published().cooldowns()),
+        proposer: proposer.as_ref().map(|p| p.health.clone()),
+        plans: watcher.as_ref().map(|(_, w)| w.published()),
+        // The embedded L1 makes blocks only when it has transactions: its head's age says nothing.
+        max_head_age: settings.status.max_l1_head_age.filter(|_| l1.is_none()),
+    };
     // The block inputs: the watcher's plans, and the anchor of the open proposal, never the live L1 head.
     let watching = watcher.as_ref().map(|(_, w)| w);
     let planned = Arc::new(crate::composability::planned_inputs(
@@ -226,7 +232,8 @@ async fn run_chains(
     ));
     let inputs: Arc<dyn BlockInputs> = planned.clone();
     let surge = crate::composability::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
-    let surge_rpc = crate::composability::install_surge_rpc(surge.clone(), ledger.clone());
+    crate::composability::serve_sync_status(&surge, sync_status, &supervisor);
+    let surge_rpc = crate::composability::install_surge_rpc(surge.clone(), ledger.clone(), settings.status.retention);
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planned)?;
     let keys = surge_genesis::dev_keys(10)?;
     let fee_recipient =

@@ -136,6 +136,7 @@ impl OpenChain {
             limits: options.limits,
             call_hook: None,
             exec: Arc::new(RpcExecutor::new(options.exec)?),
+            subscriptions: Default::default(),
         };
         let events = ChainEvents::start(&ctx);
         let paused = Arc::new(AtomicBool::new(false));
@@ -176,6 +177,7 @@ impl OpenChain {
             install(ctx).wrap_err_with(|| format!("installing an extension on {}", self.name))?;
         }
         ctx.call_hook = extensions.call_hook();
+        ctx.subscriptions = extensions.subscriptions()?;
         let mut modules = RpcModules::standard(&ctx, &events)?;
         modules.set_readiness(Arc::new(options.supervisor.clone()));
         if options.dev {

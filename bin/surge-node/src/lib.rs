@@ -11,5 +11,6 @@ pub mod network;
 pub mod proposer;
 pub mod proposer_config;
 pub mod rpc_config;
+pub mod status_config;
 pub mod supervisor;
 pub mod txpool_config;

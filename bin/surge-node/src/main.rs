@@ -172,6 +172,10 @@ struct Cli {
     #[command(flatten, next_help_heading = "RPC limits")]
     rpc: surge_node::rpc_config::RpcFlags,
 
+    /// Statuses and readiness.
+    #[command(flatten, next_help_heading = "Statuses and readiness")]
+    status: surge_node::status_config::StatusFlags,
+
     /// A tool to run instead of the node.
     #[command(subcommand)]
     tool: Option<Tool>,
@@ -221,6 +225,7 @@ impl Cli {
             },
             proposer: self.proposer.clone(),
             rpc: self.rpc.clone(),
+            status: self.status.clone(),
             keep_serving: self.keep_serving,
         }
     }

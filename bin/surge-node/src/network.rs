@@ -156,10 +156,9 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         planned.clone(),
         planned,
     )?);
-    let surge_rpc = crate::composability::install_surge_rpc(
-        crate::composability::surge_rpc(watcher.as_ref(), protocol.l2.signal_service),
-        ledger.clone(),
-    );
+    let surge = crate::composability::surge_rpc(watcher.as_ref(), protocol.l2.signal_service);
+    let surge_rpc =
+        crate::composability::install_surge_rpc(surge.clone(), ledger.clone(), crate::status_config::DEFAULT_RETENTION);
     let tags = Arc::new(ChainTags::new(0));
     let (proposer, events) = if options.proposer {
         let mut setup = dev_proposer(format!("http://{}", l1.rpc_addr), protocol)?;
@@ -169,16 +168,26 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         }
         if let Some(watcher) = &watcher {
             setup.cooldowns = watcher.published().cooldowns();
-            let published = watcher.published();
-            supervisor.advise(Box::new(move || published.proposer_balance_low()));
         }
         let source = surge_l1::EmbeddedSource::new(l1.store.clone());
         let l2_side = (&l2.store, &tags);
-        let ready = crate::proposer::proposer(setup, source, ledger.clone(), real_heads_for_proposer, l2_side).await?;
-        (Some(ready.install), Some(ready.events))
+        let heads = real_heads_for_proposer.clone();
+        let ready = crate::proposer::proposer(setup, source, ledger.clone(), heads, l2_side).await?;
+        (Some(ready.install), Some((ready.events, ready.health)))
     } else {
         (None, None)
     };
+    let sync_status = surge_exex::NodeSyncStatus {
+        ledger: ledger.clone(),
+        heads: real_heads_for_proposer,
+        tags: tags.clone(),
+        cooldowns: watcher.as_ref().map_or_else(Default::default, |w| w.published().cooldowns()),
+        proposer: events.as_ref().map(|(_, health)| health.clone()),
+        plans: watcher.as_ref().map(|w| w.published()),
+        max_head_age: None,
+    };
+    crate::composability::serve_sync_status(&surge, sync_status, &supervisor);
+    let events = events.map(|(events, _)| events);
     let l2 = l2
         .start(StartOptions {
             builder: builder.clone(),

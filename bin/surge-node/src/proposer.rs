@@ -46,6 +46,8 @@ pub struct ReadyProposer {
     pub events: broadcast::Sender<ProposerEvent>,
     /// Its L1 account.
     pub account: alloy_primitives::Address,
+    /// Its balance, pending nonce and failures.
+    pub health: Arc<surge_exex::ProposerHealth>,
 }
 
 /// The proposer, ready to be installed on the L2.
@@ -92,13 +94,15 @@ pub async fn proposer<S: L1StateSource>(
     let views = Arc::new(L1Views::new(source, surge_l1::view::DEFAULT_VIEW_CAPACITY));
     let account = sender.address();
     let (sender, prover, cooldowns) = (Arc::new(sender), setup.prover, setup.cooldowns);
+    let (health, tracking) = surge_exex::ProposerHealth::track(sender.clone(), events.subscribe(), heads.clone());
     let install: ExtensionInstaller = Box::new(move |ctx| {
         let components = ctx.components;
         let proposer = Proposer { ledger, components, views, heads, sender, prover, config, events, cooldowns };
         ctx.tasks.spawn_critical("proposer", Box::pin(proposer.run()));
+        ctx.tasks.spawn_critical("proposer health", Box::pin(tracking));
         Ok(())
     });
-    Ok(ReadyProposer { install, events: out, account })
+    Ok(ReadyProposer { install, events: out, account, health })
 }
 
 /// Where the L1 is.

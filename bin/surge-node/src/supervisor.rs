@@ -21,14 +21,17 @@ pub struct Supervisor {
     inner: Arc<Inner>,
 }
 
-/// Something an operator should know that does not make the node unready (a proposer running out of funds).
-pub type Advisory = Box<dyn Fn() -> Option<String> + Send + Sync>;
+/// What a check finds: reasons, none when all is well.
+pub type Check = Box<dyn Fn() -> Vec<String> + Send + Sync>;
 
 struct Inner {
     /// What failed, in order.
     failures: Mutex<Vec<String>>,
-    /// Sources of advisories.
-    advisories: Mutex<Vec<Advisory>>,
+    /// Checks whose reasons make the node unready.
+    checks: Mutex<Vec<Check>>,
+    /// Checks whose reasons an operator should know without the node being unready (a proposer running
+    /// out of funds).
+    advisories: Mutex<Vec<Check>>,
     /// How many have failed (woken on each).
     count: watch::Sender<usize>,
     /// Shutdown has begun: tasks ending now are expected.
@@ -39,6 +42,7 @@ impl Default for Supervisor {
     fn default() -> Self {
         let inner = Inner {
             failures: Mutex::default(),
+            checks: Mutex::default(),
             advisories: Mutex::default(),
             count: watch::Sender::new(0),
             stopping: AtomicBool::new(false),
@@ -55,8 +59,13 @@ impl std::fmt::Debug for Inner {
 
 impl Supervisor {
     /// Adds a source of advisories: what it says goes among `/ready`'s reasons without making it 503.
-    pub fn advise(&self, source: Advisory) {
+    pub fn advise(&self, source: Check) {
         self.inner.advisories.lock().unwrap_or_else(|p| p.into_inner()).push(source);
+    }
+
+    /// Adds a check: what it says makes `/ready` answer 503 (a stale L1 head, a failing proposer).
+    pub fn require(&self, check: Check) {
+        self.inner.checks.lock().unwrap_or_else(|p| p.into_inner()).push(check);
     }
 
     /// Spawns `task` under `name` and watches it.
@@ -117,11 +126,13 @@ impl TaskExecutor for Supervisor {
 
 impl surge_rpc::Readiness for Supervisor {
     fn not_ready(&self) -> Vec<String> {
-        self.failures()
+        let mut reasons = self.failures();
+        reasons.extend(self.inner.checks.lock().unwrap_or_else(|p| p.into_inner()).iter().flat_map(|c| c()));
+        reasons
     }
 
     fn advisories(&self) -> Vec<String> {
-        self.inner.advisories.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(|a| a()).collect()
+        self.inner.advisories.lock().unwrap_or_else(|p| p.into_inner()).iter().flat_map(|a| a()).collect()
     }
 }
 
@@ -144,5 +155,16 @@ mod tests {
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert_eq!(s.failures().len(), 2, "an end during shutdown is expected");
+    }
+
+    #[test]
+    fn a_check_makes_it_unready_an_advisory_does_not() {
+        use surge_rpc::Readiness;
+        let s = Supervisor::default();
+        s.advise(Box::new(|| vec!["proposer balance low".into()]));
+        assert!(s.not_ready().is_empty());
+        assert_eq!(s.advisories(), ["proposer balance low"]);
+        s.require(Box::new(|| vec!["L1 head stale".into()]));
+        assert_eq!(s.not_ready(), ["L1 head stale"]);
     }
 }

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "surge_rpc/statuses.rs"]
+mod statuses;
 
 use std::process::Command;
 
@@ -409,10 +411,31 @@ fn the_readme_status_walkthrough_runs_as_printed() {
     let out = common::run_readme_script(heading, &[("http://127.0.0.1:8547", node.l2.as_str())]);
     let lines: Vec<&str> = out.lines().collect();
     let first: Value = serde_json::from_str(lines[0]).unwrap();
-    assert!(["ProvingBlock", "Executed"].contains(&first["status"].as_str().unwrap()), "{out}");
+    assert!(["ProvingBlock", "Processing", "Executed"].contains(&first["status"].as_str().unwrap()), "{out}");
     let rejected: Value = serde_json::from_str(lines[lines.len() - 2]).unwrap();
     assert_eq!(rejected["status"], "Rejected", "{out}");
     let reason = rejected["reason"].as_str().unwrap();
     assert!(reason.starts_with("no answer for message") && reason.contains("(id 9)"), "{reason}");
     assert_eq!(lines[lines.len() - 1], "null", "{out}");
+}
+
+/// The README's status subscription, run as printed: a transfer's states pushed in order to `Executed`, its
+/// status with the UI's fields, and the sync status.
+#[test]
+fn the_readme_status_subscription_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(dir.path());
+    let heading = "## Following a transaction to the end: statuses, pushed updates, sync status";
+    let replace = [("http://127.0.0.1:8547", node.l2.as_str()), ("ws://127.0.0.1:8547", node.l2_ws.as_str())];
+    let out = common::run_readme_script(heading, &replace);
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (sync, status, pushed) = (&lines[lines.len() - 1], &lines[lines.len() - 2], &lines[..lines.len() - 2]);
+    let states: Vec<&str> = pushed.iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(states.last(), Some(&"Executed"), "{out}");
+    let rank = |s: &&str| ["Pending", "ProvingBlock", "Processing", "Executed"].iter().position(|n| n == s).unwrap();
+    assert!(states.windows(2).all(|w| rank(&w[0]) < rank(&w[1])), "each state once, in order: {out}");
+    assert_eq!(status["status"], "Executed", "{out}");
+    assert!(status["l2_block_number"].is_u64() && status["l2_block_hash"].is_string(), "{out}");
+    assert!(sync["l1"]["headNumber"].is_u64() && sync["proposer"]["address"].is_string(), "{out}");
+    node.stop();
 }

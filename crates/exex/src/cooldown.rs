@@ -133,6 +133,25 @@ impl CoolDowns {
     }
 
     /// The senders and targets cooling down at `now`.
+    pub fn list(&self, now: u64) -> Vec<surge_sync::CoolDownStatus> {
+        let inner = self.inner();
+        let of = |kind: &str, m: &HashMap<Address, Cooling>| -> Vec<surge_sync::CoolDownStatus> {
+            let active = m.iter().filter(|(_, c)| c.until > now);
+            let status = |(a, c): (&Address, &Cooling)| surge_sync::CoolDownStatus {
+                kind: kind.into(),
+                address: *a,
+                until: c.until,
+                strikes: c.strikes,
+            };
+            active.map(status).collect()
+        };
+        let mut all = of("sender", &inner.senders);
+        all.extend(of("target", &inner.targets));
+        all.sort_by_key(|c| (c.until, c.address));
+        all
+    }
+
+    /// How many senders and targets cool down at `now`.
     pub fn active(&self, now: u64) -> (usize, usize) {
         let inner = self.inner();
         let count = |m: &HashMap<Address, Cooling>| m.values().filter(|c| c.until > now).count();

@@ -19,7 +19,9 @@ pub mod published;
 pub mod reuse;
 pub mod rpcsim;
 pub mod status;
+pub mod status_record;
 pub mod store;
+pub mod sync_status;
 pub mod task;
 pub mod watcher;
 
@@ -33,12 +35,15 @@ pub use next::{NextBlock, NextBlocks};
 pub use pending::{pending_for, pending_state};
 pub use presim::{Candidate, L2Protocol, PendingL2, PendingSnapshot};
 pub use proposal::{Advanced, L1Calls, ProposalBlock, ProposalRecord, ProposalRules, advance};
+pub use proposer::health::ProposerHealth;
 pub use proposer::{
     Proposed, Proposer, ProposerConfig, ProposerEvent, ProposerProtocol, StageTimes, resume_from_inbox,
 };
 pub use published::PublishedPlans;
 pub use rpcsim::{RpcSimConfig, RpcSimulations};
-pub use status::{TxStatuses, record_rejections};
+pub use status::{TxStatuses, prune_statuses, record_pool_exits};
+pub use status_record::{BlockOnL1, PoolExit, StatusRecord, now_ms};
 pub use store::{L1TxRecord, L1Version, LedgerStore, LedgerStoreError, PlanRecord, Rejection};
+pub use sync_status::NodeSyncStatus;
 pub use task::{Watcher, WatcherConfig, WatcherInputs, install, publish_for, watcher};
 pub use watcher::WatcherCore;

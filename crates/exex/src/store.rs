@@ -1,8 +1,8 @@
 //! The ledger's own database (redb, in the node's datadir, as an ExEx keeps its own): the proposals, open
 //! and closed, every plan from the moment the watcher offers it to a block until its proposal is done
-//! with, the last block accounted for, and the transactions the block producer rejected, with their
-//! reasons (what `surge_txStatus` answers). Each change is one write transaction, so a crash leaves either
-//! the state before it or after it.
+//! with, the last block accounted for, and the statuses of sync transactions and of the transactions the
+//! block producer rejected (what `surge_txStatus` answers). Each change is one write transaction, so a
+//! crash leaves either the state before it or after it.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use surge_sync::Plan;
 
-use crate::{cooldown::CoolDownSnapshot, proposal::ProposalRecord};
+use crate::{cooldown::CoolDownSnapshot, proposal::ProposalRecord, status_record::StatusRecord};
 
 /// Proposal id → JSON record.
 const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals");
@@ -20,8 +20,16 @@ const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals")
 const PLANS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("plans");
 /// `"tip"` → the last block accounted for: number (8 bytes, big-endian) and hash.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// Transaction hash → JSON rejection record.
+/// Transaction hash → JSON rejection record (stores written before statuses; moved to `statuses_final`).
 const REJECTIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("rejections");
+/// Transaction hash → JSON [`StatusRecord`] of a status that is not final (loaded at start).
+const STATUSES_ACTIVE: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("statuses_active");
+/// Transaction hash → JSON [`StatusRecord`] of a final status (read on demand, kept for the retention).
+const STATUSES_FINAL: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("statuses_final");
+/// (unix milliseconds a status became final, transaction hash): the order final statuses expire in.
+const STATUS_EXPIRY: TableDefinition<(u64, [u8; 32]), ()> = TableDefinition::new("status_expiry");
+/// Final statuses deleted per write when expired ones are pruned.
+const PRUNE_BATCH: usize = 4_096;
 /// The proposer's L1 nonce → JSON [`L1TxRecord`].
 const L1_TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("l1_txs");
 /// The proposer's L1 nonce → the network encoding (with its blobs) of the last transaction signed for it.
@@ -76,7 +84,8 @@ impl L1TxRecord {
     }
 }
 
-/// A transaction the block producer refused for good: why, and when (unix seconds).
+/// A transaction the block producer refused for good, as stores written before statuses kept it: why, and
+/// when (unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The reason, as the pool's removal event gave it.
@@ -134,14 +143,14 @@ pub struct Batch {
     pub delete_plans: Vec<B256>,
     /// The last block accounted for, if it moved.
     pub tip: Option<(u64, B256)>,
-    /// Rejections to record (replacing those of the same transaction).
-    pub rejections: Vec<(B256, Rejection)>,
     /// The cool-downs, if they changed.
     pub cooldowns: Option<CoolDownSnapshot>,
     /// L1 transaction records to write, with the encoding of their last transaction when it changed.
     pub l1_txs: Vec<(L1TxRecord, Option<Bytes>)>,
     /// L1 transaction records to delete, by nonce.
     pub delete_l1_txs: Vec<u64>,
+    /// Statuses to write (each to the table of final ones or the other, leaving the other).
+    pub statuses: Vec<StatusRecord>,
 }
 
 impl Batch {
@@ -151,11 +160,11 @@ impl Batch {
             && self.delete_proposals.is_empty()
             && self.plans.is_empty()
             && self.delete_plans.is_empty()
-            && self.rejections.is_empty()
             && self.tip.is_none()
             && self.cooldowns.is_none()
             && self.l1_txs.is_empty()
             && self.delete_l1_txs.is_empty()
+            && self.statuses.is_empty()
     }
 }
 
@@ -170,6 +179,8 @@ pub struct Loaded {
     pub tip: Option<(u64, B256)>,
     /// The L1 transaction records, by nonce.
     pub l1_txs: Vec<L1TxRecord>,
+    /// The statuses that are not final.
+    pub statuses: Vec<StatusRecord>,
 }
 
 /// The ledger's store.
@@ -193,6 +204,7 @@ impl LedgerStore {
         let db = Database::create(path).map_err(|e| fail("opening", &e))?;
         let store = Self { db, path: path.to_path_buf() };
         store.write(Batch::default())?;
+        store.move_rejections()?;
         Ok(store)
     }
 
@@ -234,7 +246,13 @@ impl LedgerStore {
             l1_txs
                 .push(serde_json::from_slice(value.value()).map_err(|e| self.error("decoding an L1 transaction", e))?);
         }
-        Ok(Loaded { proposals, plans, tip, l1_txs })
+        let active = tx.open_table(STATUSES_ACTIVE).map_err(|e| self.error("opening statuses", e))?;
+        let mut statuses = vec![];
+        for entry in active.iter().map_err(|e| self.error("reading statuses", e))? {
+            let (_, value) = entry.map_err(|e| self.error("reading a status", e))?;
+            statuses.push(serde_json::from_slice(value.value()).map_err(|e| self.error("decoding a status", e))?);
+        }
+        Ok(Loaded { proposals, plans, tip, l1_txs, statuses })
     }
 
     /// Applies `batch` in one transaction.
@@ -281,12 +299,96 @@ impl LedgerStore {
                 l1_txs.remove(nonce).map_err(|e| self.error("deleting an L1 transaction", e))?;
                 l1_raw.remove(nonce).map_err(|e| self.error("deleting an L1 transaction", e))?;
             }
-            let mut rejections = tx.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
-            for (tx_hash, r) in &batch.rejections {
-                let json = serde_json::to_vec(r).map_err(|e| self.error("encoding a rejection", e))?;
-                rejections.insert(tx_hash.0, json.as_slice()).map_err(|e| self.error("writing a rejection", e))?;
+            let mut active = tx.open_table(STATUSES_ACTIVE).map_err(|e| self.error("opening statuses", e))?;
+            let mut finals = tx.open_table(STATUSES_FINAL).map_err(|e| self.error("opening statuses", e))?;
+            let mut expiry = tx.open_table(STATUS_EXPIRY).map_err(|e| self.error("opening status_expiry", e))?;
+            for record in &batch.statuses {
+                let json = serde_json::to_vec(record).map_err(|e| self.error("encoding a status", e))?;
+                let written = match record.final_at() {
+                    Some(at) => {
+                        active.remove(record.tx.0).map_err(|e| self.error("moving a status", e))?;
+                        expiry.insert((at, record.tx.0), ()).map_err(|e| self.error("writing a status", e))?;
+                        finals.insert(record.tx.0, json.as_slice())
+                    }
+                    None => {
+                        finals.remove(record.tx.0).map_err(|e| self.error("moving a status", e))?;
+                        active.insert(record.tx.0, json.as_slice())
+                    }
+                };
+                written.map_err(|e| self.error("writing a status", e))?;
             }
         }
+        tx.commit().map_err(|e| self.error("committing", e))
+    }
+
+    /// The final status of transaction `tx`, if one is kept.
+    pub fn final_status(&self, tx: &B256) -> Result<Option<StatusRecord>, LedgerStoreError> {
+        let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
+        let table = read.open_table(STATUSES_FINAL).map_err(|e| self.error("opening statuses", e))?;
+        let Some(value) = table.get(tx.0).map_err(|e| self.error("reading a status", e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value()).map(Some).map_err(|e| self.error("decoding a status", e))
+    }
+
+    /// Deletes final statuses that became final at `cutoff` (unix milliseconds) or before, a bounded batch
+    /// per write; how many.
+    pub fn prune_statuses(&self, cutoff: u64) -> Result<usize, LedgerStoreError> {
+        let mut pruned = 0;
+        loop {
+            let tx = self.db.begin_write().map_err(|e| self.error("starting a write", e))?;
+            let count = {
+                let mut expiry = tx.open_table(STATUS_EXPIRY).map_err(|e| self.error("opening status_expiry", e))?;
+                let mut finals = tx.open_table(STATUSES_FINAL).map_err(|e| self.error("opening statuses", e))?;
+                let due: Vec<(u64, [u8; 32])> = expiry
+                    .range(..=(cutoff, [0xff; 32]))
+                    .map_err(|e| self.error("reading status_expiry", e))?
+                    .take(PRUNE_BATCH)
+                    .map(|entry| entry.map(|(k, _)| k.value()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| self.error("reading status_expiry", e))?;
+                for (at, hash) in &due {
+                    expiry.remove((*at, *hash)).map_err(|e| self.error("pruning a status", e))?;
+                    // Final again later, or not final any more: its own entry decides.
+                    let expired = match finals.get(*hash).map_err(|e| self.error("reading a status", e))? {
+                        Some(v) => serde_json::from_slice::<StatusRecord>(v.value())
+                            .map_or(true, |r| r.final_at().is_some_and(|f| f <= cutoff)),
+                        None => false,
+                    };
+                    if expired {
+                        finals.remove(*hash).map_err(|e| self.error("pruning a status", e))?;
+                        pruned += 1;
+                    }
+                }
+                due.len()
+            };
+            tx.commit().map_err(|e| self.error("committing", e))?;
+            if count < PRUNE_BATCH {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    /// Moves the rejections of a store written before statuses into final statuses.
+    fn move_rejections(&self) -> Result<(), LedgerStoreError> {
+        let old: Vec<(B256, Rejection)> = {
+            let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
+            let Ok(table) = read.open_table(REJECTIONS) else { return Ok(()) };
+            let mut old = vec![];
+            for entry in table.iter().map_err(|e| self.error("reading rejections", e))? {
+                let (key, value) = entry.map_err(|e| self.error("reading a rejection", e))?;
+                let r = serde_json::from_slice(value.value()).map_err(|e| self.error("decoding a rejection", e))?;
+                old.push((B256::from(key.value()), r));
+            }
+            old
+        };
+        if old.is_empty() {
+            return Ok(());
+        }
+        let statuses = old.iter().map(|(tx, r)| StatusRecord::rejected(*tx, r.reason.clone(), r.at * 1000)).collect();
+        self.write(Batch { statuses, ..Default::default() })?;
+        let tx = self.db.begin_write().map_err(|e| self.error("starting a write", e))?;
+        tx.delete_table(REJECTIONS).map_err(|e| self.error("deleting rejections", e))?;
         tx.commit().map_err(|e| self.error("committing", e))
     }
 
@@ -306,15 +408,5 @@ impl LedgerStore {
         let table = read.open_table(L1_RAW).map_err(|e| self.error("opening l1_raw", e))?;
         let value = table.get(nonce).map_err(|e| self.error("reading an L1 transaction", e))?;
         Ok(value.map(|v| Bytes::copy_from_slice(v.value())))
-    }
-
-    /// The rejection of transaction `tx`, if one is recorded.
-    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, LedgerStoreError> {
-        let read = self.db.begin_read().map_err(|e| self.error("reading", e))?;
-        let table = read.open_table(REJECTIONS).map_err(|e| self.error("opening rejections", e))?;
-        let Some(value) = table.get(tx.0).map_err(|e| self.error("reading a rejection", e))? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(value.value()).map(Some).map_err(|e| self.error("decoding a rejection", e))
     }
 }

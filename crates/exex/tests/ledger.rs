@@ -468,3 +468,105 @@ fn a_recorded_l1_transaction_outlives_a_restart_and_leaves_with_its_proposal() {
     drop(ledger);
     assert!(open().l1_txs().is_empty());
 }
+
+/// A sync transaction's status through every path the ledger sees: planned, mined, sent to L1, landed,
+/// unwound and mined again, reorged off L1, `safe`; a second user's refused transaction; all as recorded
+/// after a restart; final ones gone once their retention ends.
+#[test]
+fn a_sync_transaction_s_status_follows_its_block_and_proposal_and_outlives_a_restart() {
+    use alloy_primitives::{Address, B256, Bytes};
+    use surge_exex::{L1TxRecord, L1Version, PoolExit, proposal::L1Inclusion};
+    use surge_sync::{Plan, TxStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let open = || Ledger::open(LedgerStore::open(&path).unwrap(), ProposalRules::default()).unwrap();
+    let ledger = open();
+    let tx = B256::repeat_byte(0x51);
+    let plan =
+        Plan { tx_hash: tx, sender: Address::repeat_byte(1), nonce: 0, l1_block: (5, B256::ZERO), messages: vec![] };
+    let state = |l: &Ledger| l.tx_status(&tx).unwrap().map(|r| r.view.status);
+    let mined_in = |n: u64| {
+        let mut f = facts(n, now());
+        let key = surge_exex::PlanRecord { plan: plan.clone(), raw: Bytes::new(), made_for: n, proposal: None }.key();
+        (f.mined, f.planned) = (vec![tx], vec![(key, plan.clone())]);
+        f
+    };
+    let changes = ledger.changes();
+
+    ledger.record_plans(1, vec![(plan.clone(), Bytes::new())]).unwrap();
+    assert_eq!(state(&ledger), Some(TxStatus::Pending));
+    assert!(changes.has_changed().unwrap(), "a subscription is woken");
+    ledger.account(&mined_in(1));
+    assert_eq!(state(&ledger), Some(TxStatus::ProvingBlock { block_id: 1 }));
+    // A block with plans closes its proposal at once.
+    let id = ledger.closed_proposals()[0].id;
+    let fees = surge_l1::Fees { max_fee_per_gas: 3, max_priority_fee_per_gas: 1, max_fee_per_blob_gas: 2 };
+    let version = |b: u8, cancels| L1Version { hash: B256::repeat_byte(b), fees, cancels };
+    let mut record =
+        L1TxRecord { nonce: 0, proposal: id, versions: vec![version(1, false)], gas_limit: 1, blobs: false };
+    ledger.record_l1_tx(record.clone(), Bytes::new()).unwrap();
+    assert_eq!(state(&ledger), Some(TxStatus::Processing { tx_hash: B256::repeat_byte(1) }));
+    // A cancellation does not carry it: the status keeps naming the transaction that does.
+    record.versions.push(version(2, true));
+    ledger.record_l1_tx(record, Bytes::new()).unwrap();
+    assert_eq!(state(&ledger), Some(TxStatus::Processing { tx_hash: B256::repeat_byte(1) }));
+    let at = L1Inclusion { tx: B256::repeat_byte(1), block: 9, hash: B256::repeat_byte(9) };
+    ledger.landed(id, at);
+    let kept = ledger.tx_status(&tx).unwrap().unwrap().view.details;
+    assert_eq!((kept.l2_block_number, kept.proposal_id, kept.l1_block_number), (Some(1), Some(id), Some(9)));
+
+    // An L1 reorg takes it off L1: back to `ProvingBlock`, the roll-back recorded.
+    assert_eq!(ledger.reorged(id), [id]);
+    assert_eq!(state(&ledger), Some(TxStatus::ProvingBlock { block_id: 1 }));
+    let history = ledger.tx_status(&tx).unwrap().unwrap().view.details.history;
+    let back = history.last().unwrap().rolled_back.clone().unwrap();
+    assert!(back.contains(&format!("L1 reorg took proposal {id}")), "{back}");
+
+    // Its block unwound (the proposer says why): `Pending` again, then mined again.
+    ledger.note_rollback("proposal 1 rolled back from L2 block 1: L1 reverted its bundle".into());
+    let old = surge_interfaces::CommittedBlock {
+        header: mined_in(1).header,
+        body: Default::default(),
+        senders: vec![],
+        receipts: vec![],
+        changes: Default::default(),
+    };
+    ledger.apply(&surge_interfaces::ChainNotification::Reverted { old: Arc::new(vec![old]) }).unwrap();
+    assert_eq!(state(&ledger), Some(TxStatus::Pending));
+    let record = ledger.tx_status(&tx).unwrap().unwrap();
+    assert_eq!(record.view.details.l2_block_number, None, "no block holds it");
+    assert!(record.view.details.history.last().unwrap().rolled_back.as_ref().unwrap().contains("L1 reverted"));
+    ledger.record_plans(1, vec![(plan.clone(), Bytes::new())]).unwrap();
+    ledger.account(&mined_in(1));
+    assert_eq!(state(&ledger), Some(TxStatus::ProvingBlock { block_id: 1 }));
+
+    // A second user's transaction leaves the pool refused; a third, unknown one that leaves is not kept.
+    let other = B256::repeat_byte(0x52);
+    let refused = PoolExit::Invalid { tx: other, reason: "no answer for message 3".into() };
+    let gone = PoolExit::Left { tx: B256::repeat_byte(0x53), reason: "replaced".into() };
+    ledger.record_pool_exits(vec![refused, gone]).unwrap();
+    // A pool's removal event does not override the chain: this one is mined.
+    ledger.record_pool_exits(vec![PoolExit::Left { tx, reason: "dropped".into() }]).unwrap();
+    assert_eq!(state(&ledger), Some(TxStatus::ProvingBlock { block_id: 1 }));
+    drop(ledger);
+
+    // After a restart: both as they were; `safe` reaching block 1 makes it `Executed`.
+    let ledger = open();
+    assert_eq!(state(&ledger), Some(TxStatus::ProvingBlock { block_id: 1 }));
+    let rejected = ledger.tx_status(&other).unwrap().unwrap().view.status;
+    assert_eq!(rejected, TxStatus::Rejected { reason: "no answer for message 3".into() });
+    assert!(ledger.tx_status(&B256::repeat_byte(0x53)).unwrap().is_none());
+    ledger.safe_moved(1);
+    assert_eq!(state(&ledger), Some(TxStatus::Executed));
+    let names: Vec<&str> =
+        ledger.tx_status(&tx).unwrap().unwrap().view.details.history.iter().map(|t| t.status.name()).collect();
+    let walked = ["Pending", "ProvingBlock", "Processing", "ProvingBlock", "Pending", "ProvingBlock", "Executed"];
+    assert_eq!(names, walked);
+    drop(ledger);
+    let ledger = open();
+    assert_eq!(state(&ledger), Some(TxStatus::Executed), "final ones are kept too");
+    // Retention: statuses final before the cutoff go, the others stay.
+    assert_eq!(ledger.prune_statuses(surge_exex::now_ms().saturating_sub(60_000)).unwrap(), 0);
+    assert_eq!(ledger.prune_statuses(surge_exex::now_ms()).unwrap(), 2);
+    assert!(ledger.tx_status(&tx).unwrap().is_none() && ledger.tx_status(&other).unwrap().is_none());
+}

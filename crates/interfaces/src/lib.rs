@@ -42,7 +42,9 @@ pub use payload::{BuiltBlock, PayloadBuilder, PayloadBuilderError};
 pub use pool::{
     BestTransactions, InvalidKind, Listener, PoolEvent, PooledTx, ReplacementGuard, TransactionOrigin, TransactionPool,
 };
-pub use rpc::{CallHookFuture, CallShape, CallStateHook, HookBusy, MergeMode, RpcRegistry, StorageEntry};
+pub use rpc::{
+    CallHookFuture, CallShape, CallStateHook, HookBusy, MergeMode, RpcRegistry, StorageEntry, SubscriptionKind,
+};
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,
 };

@@ -51,6 +51,19 @@ pub type CallHookFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<StorageEntr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookBusy(pub String);
 
+/// A subscription kind an extension serves under the node's `eth_subscribe` (`["<kind>", params]`), so that
+/// the WebSocket transports of viem, alloy and ethers subscribe to it unchanged.
+pub trait SubscriptionKind: Send + Sync {
+    /// Starts one subscription with `params` (what follows the kind). Its items come through the receiver;
+    /// it ends when the sender is dropped, and the receiver is dropped when the client unsubscribes or goes
+    /// away (a task feeding it stops on `Sender::closed`). `Err` refuses the params, saying why (the client
+    /// gets invalid params).
+    fn subscribe(
+        &self,
+        params: Option<serde_json::Value>,
+    ) -> Result<tokio::sync::mpsc::Receiver<serde_json::Value>, String>;
+}
+
 /// Where extensions register RPC modules and the call hook, before the node's server starts (reth's
 /// `extend_rpc_modules`); the server that serves them holds the registry.
 pub trait RpcRegistry: Send + Sync + std::fmt::Debug {
@@ -60,4 +73,7 @@ pub trait RpcRegistry: Send + Sync + std::fmt::Debug {
     fn replace(&self, methods: Methods);
     /// Has `eth_call` and `eth_estimateGas` ask `hook` when a call reverts (the last one set is asked).
     fn set_call_hook(&self, hook: Arc<dyn CallStateHook>);
+    /// Serves subscription kind `kind` under `eth_subscribe` (a kind the node serves itself, or one added
+    /// before, is an error at start-up).
+    fn add_subscription(&self, kind: &'static str, source: Arc<dyn SubscriptionKind>);
 }

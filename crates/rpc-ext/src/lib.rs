@@ -3,9 +3,12 @@
 //! call sends, so it can embed the answer before it signs. It asks the planner ([`Planner::simulate`]):
 //! the call is traced on the pending L2 state and its L1 legs run at the end of the open proposal's
 //! bundle — where the transaction goes if it is sent now. Each call is bounded in gas, time and
-//! concurrency. `surge_txStatus` tells it what became of a transaction ([`TxStatusSource`]). Parameters,
-//! result and error codes follow Catalyst's realtime sequencer.
+//! concurrency. `surge_txStatus` tells it what became of a transaction ([`TxStatusSource`]), and
+//! `eth_subscribe ["surgeTxStatus", hash]` pushes each state it enters ([`feed`]); `surge_syncStatus` says
+//! where the node is against L1 ([`SyncStatusSource`]). Parameters, result and error codes follow Catalyst's
+//! realtime sequencer.
 
+pub mod feed;
 mod types;
 
 use std::{sync::Arc, time::Duration};
@@ -19,7 +22,7 @@ use jsonrpsee::{
 };
 use surge_interfaces::{CallHookFuture, CallShape, CallStateHook, HookBusy, RpcRegistry};
 use surge_primitives::slots::signal_service::received_signal_key;
-use surge_sync::{NoPlan, Planner, SimulatedCall, TxStatus, TxStatusSource};
+use surge_sync::{NoPlan, Planner, SimulatedCall, SyncStatus, SyncStatusSource, TxStatusSource, TxStatusView};
 use tokio::sync::Semaphore;
 pub use types::{AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse, TxStatusRequest};
 
@@ -43,7 +46,11 @@ pub trait SurgeApi {
 
     /// What became of a transaction.
     #[method(name = "txStatus")]
-    async fn tx_status(&self, request: TxStatusRequest) -> RpcResult<TxStatus>;
+    async fn tx_status(&self, request: TxStatusRequest) -> RpcResult<TxStatusView>;
+
+    /// Where the node is against L1.
+    #[method(name = "syncStatus")]
+    async fn sync_status(&self) -> RpcResult<SyncStatus>;
 }
 
 /// What one `surge_simulateReturnMessage` may cost.
@@ -76,8 +83,10 @@ struct Context {
     hooked: Semaphore,
     /// The L2 signal service, where the anchor marks answers received.
     signal_service: Address,
-    /// Where `surge_txStatus` reads, once the node has it.
-    statuses: std::sync::OnceLock<Arc<dyn TxStatusSource>>,
+    /// Where `surge_txStatus` and the status subscriptions read, once the node has it.
+    statuses: Arc<std::sync::OnceLock<Arc<dyn TxStatusSource>>>,
+    /// Where `surge_syncStatus` reads, once the node has it.
+    sync: std::sync::OnceLock<Arc<dyn SyncStatusSource>>,
 }
 
 fn error(code: i32, message: &str, data: Option<String>) -> ErrorObjectOwned {
@@ -120,7 +129,7 @@ fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
 }
 
 /// `surge_txStatus` of `params` on `statuses`.
-fn tx_status(statuses: Option<&Arc<dyn TxStatusSource>>, params: &Params<'_>) -> RpcResult<TxStatus> {
+fn tx_status(statuses: Option<&Arc<dyn TxStatusSource>>, params: &Params<'_>) -> RpcResult<TxStatusView> {
     let request: TxStatusRequest = object_param(params, "{txHash} or {userOpId}")?;
     let tx = match (request.tx_hash, request.user_op_id) {
         (Some(tx), None) => tx,
@@ -133,6 +142,22 @@ fn tx_status(statuses: Option<&Arc<dyn TxStatusSource>>, params: &Params<'_>) ->
         Ok(None) => Err(error(NOT_FOUND, "Transaction not found", None)),
         Err(why) => Err(error(jsonrpsee::types::error::INTERNAL_ERROR_CODE, "reading the status failed", Some(why))),
     }
+}
+
+/// `surge_syncStatus` of `params` (none) on `source`.
+fn sync_status(source: Option<&Arc<dyn SyncStatusSource>>, params: &Params<'_>) -> RpcResult<SyncStatus> {
+    let none = match params.as_str().map(str::trim) {
+        None | Some("[]") | Some("{}") => true,
+        Some(_) => false,
+    };
+    if !none {
+        return Err(invalid_params("surge_syncStatus takes no parameters"));
+    }
+    let source =
+        source.ok_or_else(|| error(SIMULATION_FAILED, "the sync status is not served on this endpoint", None))?;
+    source
+        .sync_status()
+        .map_err(|why| error(jsonrpsee::types::error::INTERNAL_ERROR_CODE, "reading the sync status failed", Some(why)))
 }
 
 impl Context {
@@ -222,14 +247,20 @@ impl SurgeRpc {
             running: Semaphore::new(permits),
             hooked: Semaphore::new(permits),
             signal_service,
-            statuses: std::sync::OnceLock::new(),
+            statuses: Arc::default(),
+            sync: std::sync::OnceLock::new(),
         }))
     }
 
-    /// Answers `surge_txStatus` from `statuses` (until it is set, every transaction is not found). Set
-    /// once; a second source is ignored.
+    /// Answers `surge_txStatus` and the status subscriptions from `statuses` (until it is set, every
+    /// transaction is not found). Set once; a second source is ignored.
     pub fn set_statuses(&self, statuses: Arc<dyn TxStatusSource>) {
         let _ = self.0.statuses.set(statuses);
+    }
+
+    /// Answers `surge_syncStatus` from `source`. Set once; a second source is ignored.
+    pub fn set_sync_status(&self, source: Arc<dyn SyncStatusSource>) {
+        let _ = self.0.sync.set(source);
     }
 
     /// The `surge_*` methods.
@@ -254,6 +285,12 @@ impl SurgeRpc {
         if let Err(e) = registered {
             tracing::error!("registering surge_txStatus: {e}");
         }
+        let context = self.0.clone();
+        let registered = module
+            .register_blocking_method("surge_syncStatus", move |params, _, _| sync_status(context.sync.get(), &params));
+        if let Err(e) = registered {
+            tracing::error!("registering surge_syncStatus: {e}");
+        }
         module
     }
 
@@ -264,6 +301,7 @@ impl SurgeRpc {
             rpc.set_call_hook(self.0.clone());
         }
         rpc.merge(self.module().into());
+        rpc.add_subscription(feed::TX_STATUS_KIND, Arc::new(feed::StatusFeed(self.0.statuses.clone())));
     }
 }
 
@@ -287,17 +325,21 @@ mod tests {
         }
     }
 
-    struct Fixed(Option<TxStatus>);
+    struct Fixed(Option<TxStatusView>);
 
     impl TxStatusSource for Fixed {
-        fn tx_status(&self, _tx: &B256) -> Result<Option<TxStatus>, String> {
+        fn tx_status(&self, _tx: &B256) -> Result<Option<TxStatusView>, String> {
             Ok(self.0.clone())
+        }
+
+        fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+            tokio::sync::watch::channel(0).1
         }
     }
 
     #[test]
     fn tx_status_takes_exactly_one_key_in_either_form() {
-        let rejected = TxStatus::Rejected { reason: "answer already taken".into() };
+        let rejected: TxStatusView = surge_sync::TxStatus::Rejected { reason: "answer already taken".into() }.into();
         let source: Arc<dyn TxStatusSource> = Arc::new(Fixed(Some(rejected.clone())));
         let hash = format!("0x{}", "ab".repeat(32));
         let ask = |params: String| tx_status(Some(&source), &Params::new(Some(&params))).map_err(|e| e.code());

@@ -75,6 +75,8 @@ pub struct RpcContext {
     pub call_hook: Option<Arc<dyn surge_interfaces::CallStateHook>>,
     /// Where calls and traces execute.
     pub exec: Arc<RpcExecutor>,
+    /// The subscription kinds extensions serve under `eth_subscribe`.
+    pub subscriptions: crate::extensions::SubscriptionKinds,
 }
 
 impl std::fmt::Debug for RpcContext {

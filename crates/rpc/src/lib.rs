@@ -112,7 +112,7 @@ pub struct RpcModules {
 /// A module could not be merged (a method name is taken).
 #[derive(Debug, thiserror::Error)]
 #[error("merging RPC methods: {0}")]
-pub struct MergeError(String);
+pub struct MergeError(pub(crate) String);
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +134,8 @@ impl RpcModules {
         let mut modules = Self { module: RpcModule::new(()), readiness: None };
         modules.merge(eth::EthApi::new(ctx.clone()).into_rpc())?;
         modules.merge(filters::EthFilter::new(ctx.clone(), events.clone()).into_rpc())?;
-        modules.merge(pubsub::EthPubSub::new(events.clone(), ctx.limits.log_query_limit).into_rpc())?;
+        let pubsub = pubsub::EthPubSub::new(events.clone(), ctx.limits.log_query_limit, ctx.subscriptions.clone());
+        modules.merge(pubsub.into_rpc())?;
         modules.merge(NetApiServer::into_rpc(misc::MiscApi::new(ctx.clone())))?;
         modules.merge(TxpoolApiServer::into_rpc(misc::MiscApi::new(ctx.clone())))?;
         modules.merge(debug::DebugApiServer::into_rpc(debug::DebugApi::new(ctx.clone())))?;

@@ -1,4 +1,5 @@
-//! `eth_subscribe` over WebSocket: `newHeads`, `logs` (with a filter) and `newPendingTransactions`.
+//! `eth_subscribe` over WebSocket: `newHeads`, `logs` (with a filter) and `newPendingTransactions`, and the
+//! kinds extensions add ([`surge_interfaces::SubscriptionKind`]).
 
 use alloy::rpc::types::Header as RpcHeader;
 use alloy_primitives::U256;
@@ -7,28 +8,58 @@ use jsonrpsee::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::{convert::StoredBlock, error::INVALID_PARAMS, events::ChainEvents, params::FilterParam};
+use crate::{
+    convert::StoredBlock,
+    error::INVALID_PARAMS,
+    events::ChainEvents,
+    extensions::{BUILT_IN_KINDS, SubscriptionKinds},
+    params::FilterParam,
+};
 
 /// The subscription methods.
 #[rpc(server, namespace = "eth")]
 pub trait EthPubSubApi {
-    /// Subscribes to `newHeads`, `logs` (optionally filtered) or `newPendingTransactions`.
+    /// Subscribes to `newHeads`, `logs` (optionally filtered), `newPendingTransactions`, or a kind an
+    /// extension serves (with its params).
     #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = serde_json::Value)]
-    async fn subscribe(&self, kind: String, filter: Option<FilterParam>) -> SubscriptionResult;
+    async fn subscribe(&self, kind: String, params: Option<serde_json::Value>) -> SubscriptionResult;
 }
 
-/// Subscriptions fed by [`ChainEvents`].
-#[derive(Debug, Clone)]
+/// Subscriptions fed by [`ChainEvents`] and the extensions' kinds.
+#[derive(Clone)]
 pub struct EthPubSub {
     events: ChainEvents,
     log_query_limit: usize,
+    kinds: SubscriptionKinds,
+}
+
+impl std::fmt::Debug for EthPubSub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EthPubSub").field("kinds", &self.kinds.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
 }
 
 impl EthPubSub {
-    /// Subscriptions fed by `events`; a logs filter may list `log_query_limit` addresses or topics per
-    /// position at most.
-    pub fn new(events: ChainEvents, log_query_limit: usize) -> Self {
-        Self { events, log_query_limit }
+    /// Subscriptions fed by `events` and `kinds`; a logs filter may list `log_query_limit` addresses or
+    /// topics per position at most.
+    pub fn new(events: ChainEvents, log_query_limit: usize, kinds: SubscriptionKinds) -> Self {
+        Self { events, log_query_limit, kinds }
+    }
+
+    /// Forwards what an extension's subscription `items` yields to `pending`'s client.
+    async fn forward(
+        pending: PendingSubscriptionSink,
+        mut items: tokio::sync::mpsc::Receiver<serde_json::Value>,
+    ) -> SubscriptionResult {
+        let sink = pending.accept().await?;
+        loop {
+            let item = tokio::select! {
+                item = items.recv() => item,
+                _ = sink.closed() => return Ok(()),
+            };
+            let Some(item) = item else { return Ok(()) };
+            sink.send(SubscriptionMessage::from(serde_json::value::to_raw_value(&item)?)).await?;
+        }
     }
 }
 
@@ -38,14 +69,30 @@ impl EthPubSubApiServer for EthPubSub {
         &self,
         pending: PendingSubscriptionSink,
         kind: String,
-        filter: Option<FilterParam>,
+        params: Option<serde_json::Value>,
     ) -> SubscriptionResult {
-        let known = ["newHeads", "logs", "newPendingTransactions"];
-        if !known.contains(&kind.as_str()) {
-            let message = format!("unknown subscription {kind:?}; one of {known:?}");
-            pending.reject(ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>)).await;
+        let invalid = |message: String| ErrorObjectOwned::owned(INVALID_PARAMS, message, None::<()>);
+        if let Some(source) = self.kinds.get(kind.as_str()) {
+            return match source.subscribe(params) {
+                Ok(items) => Self::forward(pending, items).await,
+                Err(why) => {
+                    pending.reject(invalid(format!("invalid params: {why}"))).await;
+                    Ok(())
+                }
+            };
+        }
+        if !BUILT_IN_KINDS.contains(&kind.as_str()) {
+            let known: Vec<&str> = BUILT_IN_KINDS.iter().copied().chain(self.kinds.keys().copied()).collect();
+            pending.reject(invalid(format!("unknown subscription {kind:?}; one of {known:?}"))).await;
             return Ok(());
         }
+        let filter = match params.map(serde_json::from_value::<FilterParam>).transpose() {
+            Ok(filter) => filter,
+            Err(e) => {
+                pending.reject(invalid(format!("invalid params: {e}"))).await;
+                return Ok(());
+            }
+        };
         let checked = filter.map(FilterParam::get).transpose().and_then(|f| {
             f.iter().try_for_each(|f| crate::logs::check_filter(f, self.log_query_limit))?;
             Ok(f)

@@ -3,13 +3,15 @@
 //! [`Planner`] trait other extensions see the planner through).
 
 pub mod abort;
+pub mod node_status;
 pub mod outbound;
 pub mod plan;
 pub mod status;
 
+pub use node_status::{CoolDownStatus, L1Status, OpenProposalStatus, ProposerStatus, SyncStatus, SyncStatusSource};
 pub use outbound::{
     ABORT_CHECK_STEPS, CallTracer, MAX_SIMULATION_TRACE_BYTES, OutboundMessage, Stopped, find_outbound_messages,
     find_outbound_messages_within, tracer_config,
 };
 pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};
-pub use status::{TxStatus, TxStatusSource};
+pub use status::{StatusDetails, Transition, TxStatus, TxStatusSource, TxStatusView};

@@ -7,12 +7,17 @@ use serde_json::json;
 use surge_primitives::Message;
 use surge_test_utils::rpc_result;
 
-use super::{Responding, common::number, receipt, send_signed, wait};
+use super::{
+    Responding,
+    common::{self, number},
+    receipt, send_signed, wait,
+};
 
 #[test]
 fn with_the_l1_away_the_l2_goes_on_without_plans_and_catches_up_on_a_fresh_anchor_when_it_returns() {
-    let net = Responding::start_with(&["--proposer.confirmations", "1"], "", true);
+    let net = Responding::start_with(&["--proposer.confirmations", "1", "--ready.max-l1-head-age", "5"], "", true);
     let l2 = net.l2.clone();
+    assert_eq!(common::ready(&l2).0, 200, "ready while the L1 answers: {:?}", common::ready(&l2));
     let head = || number(&rpc_result(&l2, "eth_blockNumber", json!([])));
     // A round trip settles while the L1 answers.
     let before = net.send(8, b"reply");
@@ -24,6 +29,20 @@ fn with_the_l1_away_the_l2_goes_on_without_plans_and_catches_up_on_a_fresh_ancho
     let back: surge_rpc_ext::MessageJson = serde_json::from_value(answer["result"]["message"].clone()).unwrap();
 
     net.proxy.as_ref().unwrap().close();
+    // `/ready` answers 503 naming the stale L1 head, within the bound and 10 s.
+    let closed = std::time::Instant::now();
+    let stale = loop {
+        let (status, body) = common::ready(&l2);
+        let reasons = body["reasons"].to_string();
+        if status == 503 && reasons.contains("L1 head stale") {
+            break reasons;
+        }
+        assert!(closed.elapsed() < std::time::Duration::from_secs(15), "/ready did not turn 503: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(stale.contains("bound 5 s"), "{stale}");
+    let sync = rpc_result(&l2, "surge_syncStatus", json!([]));
+    assert!(sync["l1"]["unansweredSince"].is_u64() && sync["l1"]["headAgeSeconds"].as_u64() > Some(5), "{sync}");
     // Simulations say the L1 is unavailable, and the L2 keeps producing.
     wait("simulations did not say the L1 is unavailable", || {
         net.simulate(8, b"reply", 0)["error"]["message"].as_str() == Some("L1 unavailable")
@@ -39,6 +58,7 @@ fn with_the_l1_away_the_l2_goes_on_without_plans_and_catches_up_on_a_fresh_ancho
     net.rpc_l1("anvil_mine", json!(["0x12c"]));
 
     net.proxy.as_ref().unwrap().open();
+    wait("/ready did not recover", || common::ready(&l2).0 == 200);
     net.finalized_past_now();
     let log = net.log();
     assert!(log.contains("the L1 is back"), "{log}");

@@ -613,6 +613,20 @@ async fn after_a_roll_back_the_waiting_round_trip_is_planned_again_on_a_rebuilt_
     assert!(succeeded(net, honest.hash));
     assert!(anchor(net, again).1.contains(&answer.signal_slot(net.protocol.l1.bridge)));
     until("the finalized tag past the honest round trip", || (finalized(net) >= again).then_some(())).await;
+
+    // Its status went back to `Pending` with the roll-back recorded, and ended `Executed`; the culprit's
+    // ended `Rejected`.
+    let st = status(net, honest.hash).await["result"].clone();
+    assert_eq!(st["status"], "Executed", "{st}");
+    assert_eq!(st["l2_block_number"].as_u64(), Some(again), "{st}");
+    let history = st["history"].as_array().unwrap();
+    let names: Vec<&str> = history.iter().map(|t| t["status"].as_str().unwrap()).collect();
+    let rolled = names.iter().rposition(|n| *n == "Pending").unwrap();
+    assert!(rolled > 0 && names[..rolled].contains(&"ProvingBlock"), "mined, then back to Pending: {st}");
+    assert_eq!(names[rolled + 1..], ["ProvingBlock", "Processing", "Executed"], "{st}");
+    let why = history[rolled]["rolled_back"].as_str().unwrap();
+    assert!(why.contains(&format!("from L2 block {block}")) && why.contains(&attack.hash.to_string()), "{why}");
+    assert_eq!(status(net, attack.hash).await["result"]["status"], "Rejected");
 }
 
 #[tokio::test(flavor = "multi_thread")]

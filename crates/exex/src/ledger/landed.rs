@@ -26,6 +26,8 @@ impl Ledger {
             return;
         }
         let mut batch = Batch::default();
+        st.executed(id, &mut batch);
+        st.count_statuses();
         st.forget_proposal(id, &mut batch);
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         drop(st);
@@ -48,10 +50,13 @@ impl Ledger {
         } else {
             return;
         };
+        let mut batch = Batch { proposals: vec![record], ..Default::default() };
+        st.processing(id, at.tx, Some(at.block), &mut batch);
+        st.count_statuses();
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
         drop(st);
-        self.write(Batch { proposals: vec![record], ..Default::default() }, format_args!("proposal {id} on L1"));
+        self.write(batch, format_args!("proposal {id} on L1"));
     }
 
     /// The proposals on L1 whose L1 block is not final yet, in order.
@@ -70,7 +75,11 @@ impl Ledger {
             p.landed = None;
         }
         let ids = back.iter().map(|p| p.id).collect();
-        let batch = Batch { proposals: back.clone(), ..Default::default() };
+        let mut batch = Batch { proposals: back.clone(), ..Default::default() };
+        if let Err(e) = super::statuses::back_to_proving(self, &mut st, &back, &mut batch) {
+            tracing::warn!("ledger: moving the statuses of proposals from {id} back: {e}");
+        }
+        st.count_statuses();
         back.append(&mut st.closed);
         st.closed = back;
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
@@ -93,8 +102,10 @@ impl Ledger {
         let finals: Vec<ProposalRecord> = st.landed.drain(..count).collect();
         let mut batch = Batch::default();
         for p in &finals {
+            st.executed(p.id, &mut batch);
             st.forget_proposal(p.id, &mut batch);
         }
+        st.count_statuses();
         metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
         drop(st);
         self.write(batch, format_args!("proposals final on L1 up to block {number}"));

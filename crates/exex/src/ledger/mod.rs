@@ -7,6 +7,7 @@
 
 mod landed;
 mod records;
+mod statuses;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -18,12 +19,13 @@ use alloy::consensus::{ReceiptEnvelope, TxEnvelope};
 use alloy_primitives::{B256, Bytes};
 use surge_interfaces::{BlockReader, ChainNotification, SealedHeader, TransactionOrigin, TransactionPool};
 use surge_l1::InFlightBundle;
-use surge_sync::Plan;
+use surge_sync::{Plan, TxStatus};
 use tracing::{info, warn};
 
 use crate::{
     block::{BlockFacts, read_block},
     proposal::{ProposalRecord, ProposalRules, advance},
+    status_record::StatusRecord,
     store::{Batch, L1TxRecord, LedgerStore, LedgerStoreError, PlanRecord},
 };
 
@@ -60,6 +62,10 @@ struct State {
     l1_txs: BTreeMap<u64, L1TxRecord>,
     /// Proposals on L1 whose L1 block is not final yet, in order.
     landed: Vec<ProposalRecord>,
+    /// The statuses that are not final, by transaction.
+    statuses: HashMap<B256, StatusRecord>,
+    /// Why the next unwind happens, when the ledger was told.
+    rollback: Option<String>,
 }
 
 impl State {
@@ -114,6 +120,8 @@ pub struct Ledger {
     /// Held from a decision to its store write, so that writes reach the store in the order the state
     /// changed (a block's "open" never lands after a close's "closed"). Never taken under `state`.
     writes: Mutex<()>,
+    /// Bumped after each change a status may follow.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -132,7 +140,8 @@ impl Ledger {
     pub fn open(store: LedgerStore, rules: ProposalRules) -> Result<Self, LedgerStoreError> {
         let loaded = store.load()?;
         let l1_txs = loaded.l1_txs.into_iter().map(|r| (r.nonce, r)).collect();
-        let mut state = State { tip: loaded.tip, l1_txs, ..Default::default() };
+        let statuses = loaded.statuses.into_iter().map(|r| (r.tx, r)).collect();
+        let mut state = State { tip: loaded.tip, l1_txs, statuses, ..Default::default() };
         for p in loaded.proposals {
             state.next_id = state.next_id.max(p.id + 1);
             // A store written before the tip was recorded: its last proposal's last block.
@@ -161,6 +170,7 @@ impl Ledger {
             closed: tokio::sync::Notify::new(),
             doomed: Default::default(),
             writes: Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -191,6 +201,7 @@ impl Ledger {
         {
             warn!("ledger: recording {what}: {e}");
         }
+        self.changed();
     }
 
     /// The rules.
@@ -272,24 +283,37 @@ impl Ledger {
     /// Records `plans` (each with its signed transaction) as made for block `made_for`, durably, before
     /// any block may take them; plans recorded already are skipped. Only a recorded plan is offered to a
     /// block ([`Self::is_recorded`]).
+    /// A transaction's first plan starts its status (`Pending`).
     pub fn record_plans(&self, made_for: u64, plans: Vec<(Plan, Bytes)>) -> Result<(), LedgerStoreError> {
-        let fresh: Vec<(B256, PlanRecord)> = {
+        let _order = self.ordered();
+        let (fresh, statuses): (Vec<(B256, PlanRecord)>, Vec<StatusRecord>) = {
             let st = self.state();
-            plans
+            let fresh: Vec<(B256, PlanRecord)> = plans
                 .into_iter()
                 .map(|(plan, raw)| PlanRecord { plan, raw, made_for, proposal: None })
                 .map(|r| (r.key(), r))
                 .filter(|(k, _)| !st.records.contains_key(k))
-                .collect()
+                .collect();
+            let at = crate::status_record::now_ms();
+            let mut starting: Vec<B256> = fresh.iter().map(|(_, r)| r.plan.tx_hash).collect();
+            starting.dedup();
+            starting.retain(|tx| !st.statuses.contains_key(tx));
+            (fresh, starting.into_iter().map(|tx| StatusRecord::new(tx, TxStatus::Pending, at)).collect())
         };
         if fresh.is_empty() {
             return Ok(());
         }
-        self.store.write(Batch { plans: fresh.clone(), ..Default::default() })?;
+        self.store.write(Batch { plans: fresh.clone(), statuses: statuses.clone(), ..Default::default() })?;
         let mut st = self.state();
         for (key, record) in fresh {
             st.insert(key, record);
         }
+        for record in statuses {
+            st.statuses.insert(record.tx, record);
+        }
+        st.count_statuses();
+        drop(st);
+        self.changed();
         Ok(())
     }
 
@@ -360,6 +384,19 @@ impl Ledger {
         if !landed.is_empty() {
             info!(proposal = id, block = number, plans = landed.len(), "planned transactions included");
         }
+        let hash = facts.header.hash;
+        for tx in &facts.mined {
+            let planned = landed.contains(tx);
+            if planned || st.statuses.contains_key(tx) {
+                let mined = TxStatus::ProvingBlock { block_id: number };
+                st.enter(*tx, (mined, None), planned, &mut batch, |r| {
+                    let details = r.details();
+                    (details.l2_block_number, details.l2_block_hash) = (Some(number), Some(hash));
+                    details.proposal_id = Some(id);
+                });
+            }
+        }
+        st.count_statuses();
         batch.delete_plans = spent_plans(&st, facts);
         for key in &batch.delete_plans {
             st.remove(key);
@@ -413,6 +450,21 @@ impl Ledger {
             }
             if p.closed { st.closed.push(p) } else { st.open = Some(p) }
         }
+        let why = st.rollback.take().unwrap_or_else(|| format!("L2 blocks from {lowest} on were unwound"));
+        let unwound: Vec<B256> = st
+            .statuses
+            .values()
+            .filter(|r| r.view.details.l2_block_number.is_some_and(|n| n >= lowest))
+            .map(|r| r.tx)
+            .collect();
+        for tx in unwound {
+            st.enter(tx, (TxStatus::Pending, Some(why.clone())), false, &mut batch, |r| {
+                let details = r.details();
+                let history = std::mem::take(&mut details.history);
+                *details = surge_sync::StatusDetails { history, ..Default::default() };
+            });
+        }
+        st.count_statuses();
         st.tip = Some((lowest.saturating_sub(1), parent));
         batch.tip = st.tip;
         st.news = News { tip: Some(lowest.saturating_sub(1)), unwound: true, ..Default::default() };

@@ -1,23 +1,16 @@
-//! What the ledger's store keeps besides proposals: the block producer's rejections, the culprits'
-//! cool-downs and the proposer's L1 transactions, each written durably as it happens.
+//! What the ledger's store keeps besides proposals and statuses: the culprits' cool-downs and the
+//! proposer's L1 transactions, each written durably as it happens.
 
-use alloy_primitives::{B256, Bytes};
+use alloy_primitives::Bytes;
 use tracing::warn;
 
-use super::{Ledger, now};
+use super::Ledger;
 use crate::{
     cooldown::{CoolDownConfig, CoolDownSnapshot, CoolDowns},
-    store::{Batch, L1TxRecord, LedgerStoreError, Rejection},
+    store::{Batch, L1TxRecord, LedgerStoreError},
 };
 
 impl Ledger {
-    /// Records transactions the block producer rejected, with their reasons (one durable write).
-    pub fn record_rejections(&self, rejected: Vec<(B256, String)>) -> Result<(), LedgerStoreError> {
-        let at = now();
-        let rejections = rejected.into_iter().map(|(tx, reason)| (tx, Rejection { reason, at })).collect();
-        self.store.write(Batch { rejections, ..Default::default() })
-    }
-
     /// Records the cool-downs, durably (a restart must not forgive a culprit).
     pub fn record_cooldowns(&self, cooldowns: CoolDownSnapshot) -> Result<(), LedgerStoreError> {
         self.store.write(Batch { cooldowns: Some(cooldowns), ..Default::default() })
@@ -44,10 +37,20 @@ impl Ledger {
     }
 
     /// Records `record`, with `raw`, the encoding of its last transaction, durably: a transaction is sent
-    /// only once this returned.
+    /// only once this returned. Its proposal's transactions are `Processing` in its last version that
+    /// carries the proposal.
     pub fn record_l1_tx(&self, record: L1TxRecord, raw: Bytes) -> Result<(), LedgerStoreError> {
-        self.store.write(Batch { l1_txs: vec![(record.clone(), Some(raw))], ..Default::default() })?;
+        let _order = self.ordered();
+        let mut batch = Batch { l1_txs: vec![(record.clone(), Some(raw))], ..Default::default() };
+        let mut st = self.state();
+        if let Some(hash) = super::statuses::carrying(&record) {
+            st.processing(record.proposal, hash, None, &mut batch);
+            st.count_statuses();
+        }
+        drop(st);
+        self.store.write(batch)?;
         self.state().l1_txs.insert(record.nonce, record);
+        self.changed();
         Ok(())
     }
 
@@ -61,10 +64,5 @@ impl Ledger {
     /// The encoding of the last transaction recorded for L1 nonce `nonce`.
     pub fn l1_raw(&self, nonce: u64) -> Result<Option<Bytes>, LedgerStoreError> {
         self.store.l1_raw(nonce)
-    }
-
-    /// The recorded rejection of transaction `tx`.
-    pub fn rejection(&self, tx: &B256) -> Result<Option<Rejection>, LedgerStoreError> {
-        self.store.rejection(tx)
     }
 }

@@ -78,8 +78,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         })
     }
 
-    /// Moves `safe` to the last block of the newest landed proposal `confirmations` deep on L1.
-    pub(super) fn advance_safe(&self) {
+    /// Moves `safe` to the last block of the newest landed proposal `confirmations` deep on L1 (its
+    /// transactions' statuses to `Executed`).
+    pub(super) async fn advance_safe(&self) {
         let head = self.head_number();
         let deep = self.ledger.landed_proposals().into_iter().rev().find(|p| {
             p.landed.is_some_and(|at| head.saturating_add(1) >= at.block.saturating_add(self.config.confirmations))
@@ -89,6 +90,8 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             && last > tags.safe(u64::MAX)
         {
             tags.set_safe(last);
+            let ledger = self.ledger.clone();
+            let _ = tokio::task::spawn_blocking(move || ledger.safe_moved(last)).await;
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod assemble;
 pub mod blame;
+pub mod health;
 mod landed;
 mod outbox;
 mod stages;
@@ -62,7 +63,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     last_finalized = hash;
                 }
             }
-            self.advance_safe();
+            self.advance_safe().await;
             self.finalize(final_l1).await;
             let next = self.ledger.closed_proposals().into_iter().next();
             let Some(record) = next else {
@@ -99,7 +100,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             match outcome {
                 Ok(done) => {
                     last_finalized = done.last_block_hash;
-                    self.advance_safe();
+                    self.advance_safe().await;
                     metrics::counter!("surge_proposals_sent_total").increment(1);
                     metrics::histogram!("surge_proposal_l1_gas").record(done.l1_gas_used as f64);
                     let _ = self.events.send(ProposerEvent::Proposed(done));
@@ -183,7 +184,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         };
         // Who was dropped, and whether the next attempt may go at once (a failure outside the legs waits for
         // the next L1 head, so that one that persists does not roll back in a loop).
-        let (dropped, at_once) = match verdict {
+        let (dropped, at_once, why) = match verdict {
             blame::Verdict::Culprit { tx, sender, target, reason } => {
                 let blamed = self.cooldowns.blame(sender, target, crate::ledger::now());
                 warn!(proposal = record.id, %tx, %sender, %target, ?blamed, "proposer: culprit found: {reason}");
@@ -192,14 +193,15 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 if let Err(e) = written.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
                     warn!("proposer: recording the cool-downs: {e}");
                 }
-                (vec![(tx, format!("L1 reverted: {reason}"))], true)
+                let why = format!("L1 reverted its bundle; transaction {tx} is to blame: {reason}");
+                (vec![(tx, format!("L1 reverted: {reason}"))], true, why)
             }
             blame::Verdict::Unknown { reason } => {
                 // Nobody to blame: the range is rebuilt without its sync plans, and an operator looks.
                 metrics::counter!("surge_proposal_culprit_unknown_total").increment(1);
                 warn!(proposal = record.id, "proposer: ALERT: L1 reverted the bundle, culprit unknown: {reason}");
                 let why = "L1 reverted, culprit unknown".to_string();
-                (record.plans.iter().map(|p| (p.tx_hash, why.clone())).collect(), true)
+                (record.plans.iter().map(|p| (p.tx_hash, why.clone())).collect(), true, why)
             }
             blame::Verdict::NotTheLegs { reason } => {
                 let stale_anchor = failure.as_ref().is_some_and(|f| f.anchor_unavailable);
@@ -210,10 +212,10 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     return false;
                 }
                 info!(proposal = record.id, "proposer: not the legs' failure, re-planning: {reason}");
-                (vec![], false)
+                (vec![], false, format!("its blocks are rebuilt: {reason}"))
             }
         };
-        match self.roll_back(record, dropped).await {
+        match self.roll_back(record, dropped, why).await {
             Ok(event) => {
                 let _ = self.events.send(event);
                 at_once
@@ -305,6 +307,7 @@ pub async fn resume_from_inbox<P: StateProviderFactory + Clone + Send + Sync + '
             };
             if held == hash {
                 tags.set_safe(number);
+                ledger.safe_moved(number);
                 safe = Some(number);
             }
             if Some(held) == at_final {

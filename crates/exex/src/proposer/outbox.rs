@@ -366,7 +366,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 if self.recheck_landed().await > 0 {
                     return Settled::Superseded;
                 }
-                self.advance_safe();
+                self.advance_safe().await;
                 if cancelled.is_none()
                     && let Some(failure) = self.anchor_gone(&p.record).await
                 {

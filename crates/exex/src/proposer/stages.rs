@@ -169,8 +169,10 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         &self,
         record: &crate::proposal::ProposalRecord,
         dropped: Vec<(B256, String)>,
+        why: String,
     ) -> Result<ProposerEvent, String> {
         let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
+        self.ledger.note_rollback(format!("proposal {} rolled back from L2 block {from}: {why}", record.id));
         let components = self.components.clone();
         let rejected = dropped.clone();
         let unwound = tokio::task::spawn_blocking(move || {

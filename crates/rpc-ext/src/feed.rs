@@ -1,0 +1,158 @@
+//! `eth_subscribe ["surgeTxStatus", hash]`: each state a transaction enters, pushed in order, ending with a
+//! final one (`Executed` or `Rejected`). A new subscription first pushes the states already passed (the
+//! kept history), then live ones; a transaction the node does not know yet is waited for (a dapp may
+//! subscribe before it sends). Items have the shape of a history entry: the state in Catalyst's shape, `at`
+//! (unix milliseconds) and, after a roll-back, `rolled_back`.
+
+use std::sync::Arc;
+
+use alloy_primitives::B256;
+use surge_interfaces::SubscriptionKind;
+use surge_sync::{Transition, TxStatus, TxStatusSource, TxStatusView};
+use tokio::sync::mpsc;
+
+/// Items a subscription may have waiting for a slow client before it waits too.
+const FEED_BUFFER: usize = 16;
+
+/// The subscription kind (its name under `eth_subscribe`).
+pub const TX_STATUS_KIND: &str = "surgeTxStatus";
+
+/// The `surgeTxStatus` subscriptions, on the statuses the namespace serves once it has them.
+pub(crate) struct StatusFeed(pub(crate) Arc<std::sync::OnceLock<Arc<dyn TxStatusSource>>>);
+
+/// The transaction a subscription's params name: the hash, or `{"txHash": …}`.
+fn tx_of(params: Option<serde_json::Value>) -> Result<B256, String> {
+    let value = match params {
+        Some(serde_json::Value::Object(mut o)) => o.remove("txHash").unwrap_or_default(),
+        Some(v) => v,
+        None => return Err("expected a transaction hash after \"surgeTxStatus\"".into()),
+    };
+    serde_json::from_value(value).map_err(|e| format!("expected a transaction hash: {e}"))
+}
+
+impl SubscriptionKind for StatusFeed {
+    fn subscribe(&self, params: Option<serde_json::Value>) -> Result<mpsc::Receiver<serde_json::Value>, String> {
+        let tx = tx_of(params)?;
+        let statuses = self.0.get().cloned().ok_or("transaction statuses are not served yet")?;
+        let (sink, items) = mpsc::channel(FEED_BUFFER);
+        tokio::spawn(follow(statuses, tx, sink));
+        Ok(items)
+    }
+}
+
+/// Pushes `tx`'s transitions into `sink` until a final one, or until the client goes.
+async fn follow(statuses: Arc<dyn TxStatusSource>, tx: B256, sink: mpsc::Sender<serde_json::Value>) {
+    let mut changes = statuses.changes();
+    let mut pushed = Pushed::default();
+    loop {
+        changes.borrow_and_update();
+        let source = statuses.clone();
+        // Reads the chain's or the ledger's store: off the runtime's workers.
+        let read = tokio::task::spawn_blocking(move || source.tx_status(&tx)).await;
+        match read {
+            Ok(Ok(Some(view))) => {
+                for transition in pushed.news(view) {
+                    let Ok(item) = serde_json::to_value(&transition) else { return };
+                    if sink.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                if pushed.finished() {
+                    return;
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::debug!(%tx, "a status subscription could not read the status: {e}"),
+            Err(_) => return,
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = sink.closed() => return,
+        }
+    }
+}
+
+/// What a subscription pushed so far.
+#[derive(Debug, Default)]
+struct Pushed {
+    /// History entries pushed.
+    history: usize,
+    /// The last state pushed.
+    last: Option<TxStatus>,
+}
+
+impl Pushed {
+    /// The transitions of `view` not pushed yet.
+    fn news(&mut self, view: TxStatusView) -> Vec<Transition> {
+        let history = view.details.history;
+        let fresh: Vec<Transition> = if history.is_empty() {
+            // Answered from the chain and the pool alone: a state differing from the last one pushed.
+            let changed = self.last.as_ref() != Some(&view.status);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let at = now as u64;
+            changed.then_some(Transition { status: view.status, at, rolled_back: None }).into_iter().collect()
+        } else {
+            let mut from = self.history.min(history.len());
+            if self.history == 0
+                && let Some(last) = &self.last
+            {
+                // Kept since the last push from the chain: what that push said is not said again.
+                from = history.iter().rposition(|t| &t.status == last).map_or(0, |i| i + 1);
+            }
+            self.history = history.len();
+            history[from..].to_vec()
+        };
+        if let Some(t) = fresh.last() {
+            self.last = Some(t.status.clone());
+        }
+        fresh
+    }
+
+    /// Whether a final state was pushed.
+    fn finished(&self) -> bool {
+        self.last.as_ref().is_some_and(TxStatus::is_final)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use surge_sync::StatusDetails;
+
+    use super::*;
+
+    fn view(status: TxStatus, history: &[TxStatus]) -> TxStatusView {
+        let history =
+            history.iter().enumerate().map(|(i, s)| Transition { status: s.clone(), at: i as u64, rolled_back: None });
+        TxStatusView { status, details: StatusDetails { history: history.collect(), ..Default::default() } }
+    }
+
+    #[test]
+    fn each_transition_is_pushed_once_in_order_and_the_final_one_ends_it() {
+        let mut pushed = Pushed::default();
+        let mined = TxStatus::ProvingBlock { block_id: 4 };
+        let names = |ts: Vec<Transition>| ts.into_iter().map(|t| t.status.name()).collect::<Vec<_>>();
+        // From the pool first, then kept: `Pending` is not pushed twice.
+        assert_eq!(names(pushed.news(view(TxStatus::Pending, &[]))), ["Pending"]);
+        assert_eq!(names(pushed.news(view(TxStatus::Pending, &[]))), Vec::<&str>::new());
+        let kept = [TxStatus::Pending, mined.clone()];
+        assert_eq!(names(pushed.news(view(mined.clone(), &kept))), ["ProvingBlock"]);
+        let more = [TxStatus::Pending, mined.clone(), TxStatus::Pending, mined.clone(), TxStatus::Executed];
+        assert!(!pushed.finished());
+        assert_eq!(names(pushed.news(view(TxStatus::Executed, &more))), ["Pending", "ProvingBlock", "Executed"]);
+        assert!(pushed.finished());
+        // A late subscriber gets the whole history at once.
+        let mut late = Pushed::default();
+        assert_eq!(late.news(view(TxStatus::Executed, &more)).len(), 5);
+        assert!(late.finished());
+    }
+
+    #[test]
+    fn params_name_the_transaction_either_way() {
+        let hash = format!("0x{}", "ab".repeat(32));
+        assert_eq!(tx_of(Some(serde_json::json!(hash))).unwrap(), B256::repeat_byte(0xab));
+        assert_eq!(tx_of(Some(serde_json::json!({ "txHash": hash }))).unwrap(), B256::repeat_byte(0xab));
+        for bad in [None, Some(serde_json::json!(1)), Some(serde_json::json!({})), Some(serde_json::json!("0x12"))] {
+            assert!(tx_of(bad).is_err());
+        }
+    }
+}
