@@ -75,7 +75,7 @@ impl<N: NodeComponents> TxStatusSource for TxStatuses<N> {
 fn exit_of(event: PoolEvent) -> Option<PoolExit> {
     match event {
         PoolEvent::Invalid { hash, reason } => Some(PoolExit::Invalid { tx: hash, reason }),
-        PoolEvent::Replaced { old, new } => {
+        PoolEvent::Replaced { old, new } if old != new => {
             Some(PoolExit::Left { tx: old, reason: format!("replaced by transaction {new} (same sender and nonce)") })
         }
         PoolEvent::Discarded(hash) => {

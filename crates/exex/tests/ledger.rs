@@ -570,3 +570,25 @@ fn a_sync_transaction_s_status_follows_its_block_and_proposal_and_outlives_a_res
     assert_eq!(ledger.prune_statuses(surge_exex::now_ms()).unwrap(), 2);
     assert!(ledger.tx_status(&tx).unwrap().is_none() && ledger.tx_status(&other).unwrap().is_none());
 }
+
+/// After a restart, a waiting sync transaction that cannot go back into the pool ends `Rejected`, saying
+/// why, instead of staying `Pending` for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_sync_transaction_a_restart_cannot_hand_back_ends_rejected() {
+    use alloy_primitives::{Address, B256, Bytes};
+    let (d, _) = dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let open = || Ledger::open(LedgerStore::open(&path).unwrap(), ProposalRules::default()).unwrap();
+    let tx = B256::repeat_byte(0x61);
+    let plan =
+        surge_sync::Plan { tx_hash: tx, sender: Address::ZERO, nonce: 0, l1_block: (5, B256::ZERO), messages: vec![] };
+    // Its recorded bytes are not a transaction the pool takes.
+    open().record_plans(1, vec![(plan, Bytes::from_static(&[0x02, 0xc0]))]).unwrap();
+    let ledger = open();
+    assert_eq!(ledger.tx_status(&tx).unwrap().unwrap().view.status, surge_sync::TxStatus::Pending);
+    ledger.hand_back(&pool(&d));
+    let status = ledger.tx_status(&tx).unwrap().unwrap().view.status;
+    let surge_sync::TxStatus::Rejected { reason } = status else { panic!("{status:?}") };
+    assert!(reason.contains("could not go back into the pool after a restart"), "{reason}");
+}

@@ -44,6 +44,7 @@ pub use pool::{
 };
 pub use rpc::{
     CallHookFuture, CallShape, CallStateHook, HookBusy, MergeMode, RpcRegistry, StorageEntry, SubscriptionKind,
+    SubscriptionRefused,
 };
 pub use state::{
     AccountProof, BlockReader, ChainTags, SealedHeader, StateProofProvider, StateProviderFactory, StorageProof,

@@ -56,12 +56,21 @@ pub struct HookBusy(pub String);
 pub trait SubscriptionKind: Send + Sync {
     /// Starts one subscription with `params` (what follows the kind). Its items come through the receiver;
     /// it ends when the sender is dropped, and the receiver is dropped when the client unsubscribes or goes
-    /// away (a task feeding it stops on `Sender::closed`). `Err` refuses the params, saying why (the client
-    /// gets invalid params).
+    /// away (a task feeding it stops on `Sender::closed`). `Err` refuses it with the error the client gets.
     fn subscribe(
         &self,
         params: Option<serde_json::Value>,
-    ) -> Result<tokio::sync::mpsc::Receiver<serde_json::Value>, String>;
+    ) -> Result<tokio::sync::mpsc::Receiver<serde_json::Value>, SubscriptionRefused>;
+}
+
+/// Why a subscription was refused, as the client is told: a JSON-RPC error code and message (invalid
+/// params, a limit reached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRefused {
+    /// The JSON-RPC error code.
+    pub code: i32,
+    /// What was wrong.
+    pub message: String,
 }
 
 /// Where extensions register RPC modules and the call hook, before the node's server starts (reth's

@@ -7,18 +7,32 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
-use surge_interfaces::SubscriptionKind;
+use jsonrpsee::types::error::INVALID_PARAMS_CODE;
+use surge_interfaces::{SubscriptionKind, SubscriptionRefused};
 use surge_sync::{Transition, TxStatus, TxStatusSource, TxStatusView};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// Items a subscription may have waiting for a slow client before it waits too.
 const FEED_BUFFER: usize = 16;
+/// Status subscriptions open at once, on every connection together: each reads a status on every change,
+/// so their number is bounded like the simulations'.
+pub const MAX_STATUS_SUBSCRIPTIONS: usize = 4_096;
 
 /// The subscription kind (its name under `eth_subscribe`).
 pub const TX_STATUS_KIND: &str = "surgeTxStatus";
 
-/// The `surgeTxStatus` subscriptions, on the statuses the namespace serves once it has them.
-pub(crate) struct StatusFeed(pub(crate) Arc<std::sync::OnceLock<Arc<dyn TxStatusSource>>>);
+/// The `surgeTxStatus` subscriptions, on the statuses the namespace serves once it has them, at most
+/// [`MAX_STATUS_SUBSCRIPTIONS`] at once.
+pub(crate) struct StatusFeed {
+    pub(crate) statuses: Arc<std::sync::OnceLock<Arc<dyn TxStatusSource>>>,
+    pub(crate) open: Arc<Semaphore>,
+}
+
+impl StatusFeed {
+    pub(crate) fn new(statuses: Arc<std::sync::OnceLock<Arc<dyn TxStatusSource>>>) -> Self {
+        Self { statuses, open: Arc::new(Semaphore::new(MAX_STATUS_SUBSCRIPTIONS)) }
+    }
+}
 
 /// The transaction a subscription's params name: the hash, or `{"txHash": …}`.
 fn tx_of(params: Option<serde_json::Value>) -> Result<B256, String> {
@@ -31,17 +45,32 @@ fn tx_of(params: Option<serde_json::Value>) -> Result<B256, String> {
 }
 
 impl SubscriptionKind for StatusFeed {
-    fn subscribe(&self, params: Option<serde_json::Value>) -> Result<mpsc::Receiver<serde_json::Value>, String> {
-        let tx = tx_of(params)?;
-        let statuses = self.0.get().cloned().ok_or("transaction statuses are not served yet")?;
+    fn subscribe(
+        &self,
+        params: Option<serde_json::Value>,
+    ) -> Result<mpsc::Receiver<serde_json::Value>, SubscriptionRefused> {
+        let refused = |code, message: String| SubscriptionRefused { code, message };
+        let invalid = |why: String| refused(INVALID_PARAMS_CODE, format!("invalid params: {why}"));
+        let tx = tx_of(params).map_err(invalid)?;
+        let statuses = self.statuses.get().cloned().ok_or_else(|| invalid("statuses are not served yet".into()))?;
+        let permit = self.open.clone().try_acquire_owned().map_err(|_| {
+            let message = format!("too many status subscriptions at once (at most {MAX_STATUS_SUBSCRIPTIONS})");
+            refused(crate::LIMIT_EXCEEDED, message)
+        })?;
         let (sink, items) = mpsc::channel(FEED_BUFFER);
-        tokio::spawn(follow(statuses, tx, sink));
+        tokio::spawn(follow(statuses, tx, sink, permit));
         Ok(items)
     }
 }
 
-/// Pushes `tx`'s transitions into `sink` until a final one, or until the client goes.
-async fn follow(statuses: Arc<dyn TxStatusSource>, tx: B256, sink: mpsc::Sender<serde_json::Value>) {
+/// Pushes `tx`'s transitions into `sink` until a final one, or until the client goes; holds `_permit` until
+/// then.
+async fn follow(
+    statuses: Arc<dyn TxStatusSource>,
+    tx: B256,
+    sink: mpsc::Sender<serde_json::Value>,
+    _permit: OwnedSemaphorePermit,
+) {
     let mut changes = statuses.changes();
     let mut pushed = Pushed::default();
     loop {
@@ -144,6 +173,40 @@ mod tests {
         let mut late = Pushed::default();
         assert_eq!(late.news(view(TxStatus::Executed, &more)).len(), 5);
         assert!(late.finished());
+    }
+
+    struct Unknown(tokio::sync::watch::Sender<u64>);
+
+    impl TxStatusSource for Unknown {
+        fn tx_status(&self, _tx: &B256) -> Result<Option<TxStatusView>, String> {
+            Ok(None)
+        }
+
+        fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+            self.0.subscribe()
+        }
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_a_subscription_is_refused_and_a_closed_one_frees_its_place() {
+        let statuses = Arc::new(std::sync::OnceLock::new());
+        let unknown: Arc<dyn TxStatusSource> = Arc::new(Unknown(tokio::sync::watch::Sender::new(0)));
+        let _ = statuses.set(unknown);
+        let feed = StatusFeed::new(statuses);
+        let hash = serde_json::json!(format!("0x{}", "ab".repeat(32)));
+        let mut open: Vec<_> =
+            (0..MAX_STATUS_SUBSCRIPTIONS).map(|_| feed.subscribe(Some(hash.clone())).unwrap()).collect();
+        let refused = feed.subscribe(Some(hash.clone())).unwrap_err();
+        assert_eq!(refused.code, crate::LIMIT_EXCEEDED, "{}", refused.message);
+        // A client gone: its task ends and its place is free again.
+        drop(open.pop());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while feed.subscribe(Some(hash.clone())).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the closed subscription's place was not freed");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let bad = feed.subscribe(Some(serde_json::json!("0x12"))).unwrap_err();
+        assert_eq!(bad.code, INVALID_PARAMS_CODE, "{}", bad.message);
     }
 
     #[test]

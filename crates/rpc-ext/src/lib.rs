@@ -301,7 +301,7 @@ impl SurgeRpc {
             rpc.set_call_hook(self.0.clone());
         }
         rpc.merge(self.module().into());
-        rpc.add_subscription(feed::TX_STATUS_KIND, Arc::new(feed::StatusFeed(self.0.statuses.clone())));
+        rpc.add_subscription(feed::TX_STATUS_KIND, Arc::new(feed::StatusFeed::new(self.0.statuses.clone())));
     }
 }
 

@@ -75,8 +75,8 @@ impl EthPubSubApiServer for EthPubSub {
         if let Some(source) = self.kinds.get(kind.as_str()) {
             return match source.subscribe(params) {
                 Ok(items) => Self::forward(pending, items).await,
-                Err(why) => {
-                    pending.reject(invalid(format!("invalid params: {why}"))).await;
+                Err(refused) => {
+                    pending.reject(ErrorObjectOwned::owned(refused.code, refused.message, None::<()>)).await;
                     Ok(())
                 }
             };

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use crate::{
     block::{BlockFacts, read_block},
     proposal::{ProposalRecord, ProposalRules, advance},
-    status_record::StatusRecord,
+    status_record::{PoolExit, StatusRecord},
     store::{Batch, L1TxRecord, LedgerStore, LedgerStoreError, PlanRecord},
 };
 
@@ -282,8 +282,7 @@ impl Ledger {
 
     /// Records `plans` (each with its signed transaction) as made for block `made_for`, durably, before
     /// any block may take them; plans recorded already are skipped. Only a recorded plan is offered to a
-    /// block ([`Self::is_recorded`]).
-    /// A transaction's first plan starts its status (`Pending`).
+    /// block ([`Self::is_recorded`]). A transaction's first plan starts its status (`Pending`).
     pub fn record_plans(&self, made_for: u64, plans: Vec<(Plan, Bytes)>) -> Result<(), LedgerStoreError> {
         let _order = self.ordered();
         let (fresh, statuses): (Vec<(B256, PlanRecord)>, Vec<StatusRecord>) = {
@@ -296,6 +295,7 @@ impl Ledger {
                 .collect();
             let at = crate::status_record::now_ms();
             let mut starting: Vec<B256> = fresh.iter().map(|(_, r)| r.plan.tx_hash).collect();
+            starting.sort_unstable();
             starting.dedup();
             starting.retain(|tx| !st.statuses.contains_key(tx));
             (fresh, starting.into_iter().map(|tx| StatusRecord::new(tx, TxStatus::Pending, at)).collect())
@@ -580,12 +580,31 @@ impl Ledger {
                 })
                 .collect()
         };
+        let mut gone = vec![];
         for (tx, raw) in waiting {
             match pool.add_transaction(TransactionOrigin::Local, &raw) {
                 Ok(_) => info!(%tx, "ledger: a planned transaction is back in the pool"),
                 Err(e) if pool.get(&tx).is_some() => drop(e),
-                Err(e) => info!(%tx, "ledger: a planned transaction is gone: {e}"),
+                Err(e) => {
+                    info!(%tx, "ledger: a planned transaction is gone: {e}");
+                    let reason = format!("it could not go back into the pool after a restart: {e}");
+                    gone.push(PoolExit::Left { tx, reason });
+                }
             }
+        }
+        // Waiting without a plan to hand back (its block was unwound before the restart): the pool that held
+        // it is gone, and its status ends here rather than wait for ever.
+        let lost: Vec<B256> = {
+            let st = self.state();
+            let pending = st.statuses.values().filter(|r| *r.status() == TxStatus::Pending);
+            pending.map(|r| r.tx).filter(|tx| pool.get(tx).is_none()).collect()
+        };
+        let reason = "dropped: the node restarted while it waited in the pool; send it again";
+        gone.extend(lost.into_iter().map(|tx| PoolExit::Left { tx, reason: reason.into() }));
+        if !gone.is_empty()
+            && let Err(e) = self.record_pool_exits(gone)
+        {
+            warn!("ledger: recording the transactions a restart dropped: {e}");
         }
     }
 
