@@ -61,6 +61,8 @@ pub struct FileConfig {
     txpool: crate::txpool_config::TxPoolSection,
     #[serde(default)]
     status: crate::status_config::StatusSection,
+    #[serde(default)]
+    raiko: crate::raiko_config::RaikoSection,
 }
 
 /// `[proposals]`: where the open proposal ends and how far behind the L1 head it anchors.
@@ -431,6 +433,8 @@ pub struct FlagValues {
     pub rpc: crate::rpc_config::RpcFlags,
     /// `--status.*`, `--ready.*`.
     pub status: crate::status_config::StatusFlags,
+    /// `--raiko.*`.
+    pub raiko: crate::raiko_config::RaikoFlags,
     /// `--keep-serving`.
     pub keep_serving: bool,
 }
@@ -480,6 +484,8 @@ pub struct Settings {
     pub keep_serving: bool,
     /// How long final statuses are kept; how old an L1 head a ready node follows.
     pub status: crate::status_config::StatusSettings,
+    /// Raiko, when proposals are proven there (else the mock prover).
+    pub raiko: Option<surge_l1::raiko::RaikoConfig>,
 }
 
 impl Settings {
@@ -523,6 +529,7 @@ impl Settings {
             Some((_, blocks)) => blocks,
             None => surge_host::storage::DEFAULT_DURABLE_EVERY,
         };
+        let proposer = file.proposer.resolve(&flags.proposer, env)?;
         let max_request_size = file.http.max_request_size.unwrap_or(15 * 1024 * 1024);
         let cors = flags.cors.clone().or(file.http.cors).unwrap_or_default();
         Ok(Self {
@@ -570,8 +577,9 @@ impl Settings {
             cooldown: file.sync.cooldown(flags.hold.culprit_cooldown)?,
             txpool: file.txpool.resolve(&flags.txpool)?,
             proposals: file.proposals.resolve(crate::proposer_config::max_blocks_per_batch(env)?)?,
-            proposer: file.proposer.resolve(&flags.proposer, env)?,
             status: file.status.resolve(&flags.status)?,
+            raiko: file.raiko.resolve(&flags.raiko, env, proposer.mock_mode)?,
+            proposer,
         })
     }
 }

@@ -278,7 +278,10 @@ async fn run_chains(
         say!("  surge_* alone (Catalyst's address)  http://{bound}");
     }
     match proposer_account {
-        Some(account) => say!("  proposer  {account}  (mock proofs)"),
+        Some(account) => match &settings.raiko {
+            Some(raiko) => say!("  proposer  {account}  (proofs from Raiko, {}, at {})", raiko.proof_type, raiko.url),
+            None => say!("  proposer  {account}  (mock proofs)"),
+        },
         None => say!("  proposer  off: nothing goes to L1, the L2 does not finalize"),
     }
     if dev {

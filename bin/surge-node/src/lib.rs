@@ -10,6 +10,7 @@ pub mod launch;
 pub mod network;
 pub mod proposer;
 pub mod proposer_config;
+pub mod raiko_config;
 pub mod rpc_config;
 pub mod status_config;
 pub mod supervisor;

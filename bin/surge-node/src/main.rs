@@ -176,6 +176,10 @@ struct Cli {
     #[command(flatten, next_help_heading = "Statuses and readiness")]
     status: surge_node::status_config::StatusFlags,
 
+    /// Raiko (real proofs).
+    #[command(flatten, next_help_heading = "Raiko (real proofs)")]
+    raiko: surge_node::raiko_config::RaikoFlags,
+
     /// A tool to run instead of the node.
     #[command(subcommand)]
     tool: Option<Tool>,
@@ -226,6 +230,7 @@ impl Cli {
             proposer: self.proposer.clone(),
             rpc: self.rpc.clone(),
             status: self.status.clone(),
+            raiko: self.raiko.clone(),
             keep_serving: self.keep_serving,
         }
     }

@@ -138,7 +138,10 @@ pub async fn from_settings(
         );
         return Ok(None);
     };
-    let prover: Arc<dyn Prover> = if dev && p.mock_signer.is_none() && p.mock_verifier.is_none() {
+    let prover: Arc<dyn Prover> = if let Some(raiko) = &settings.raiko {
+        tracing::info!(url = raiko.url, proof_type = %raiko.proof_type, mock_mode = raiko.mock_mode, "proofs from Raiko");
+        Arc::new(surge_l1::raiko::RaikoProver::new(raiko.clone())?)
+    } else if dev && p.mock_signer.is_none() && p.mock_verifier.is_none() {
         crate::network::dev_mock_prover(protocol.l2_chain_id)?
     } else {
         let field = |f: &str, reason: &str| ConfigError { field: f.into(), reason: reason.into() };

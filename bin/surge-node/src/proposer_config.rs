@@ -89,6 +89,8 @@ pub struct ProposerSettings {
     pub confirmations: Option<u64>,
     /// Fee caps, in wei: `maxFeePerGas`, `maxFeePerBlobGas`.
     pub fee_caps: (u128, u128),
+    /// Proofs go to the inbox under the mock verifier's flag (`MOCK_MODE`, default true); false needs Raiko.
+    pub mock_mode: bool,
 }
 
 /// L1 blocks on top of a proposal's transaction before its blocks are `safe`, on an L1 that may reorg: above
@@ -141,9 +143,6 @@ impl ProposerSection {
             Some(v) => parse_bool("MOCK_MODE", &v)?,
             None => self.mock_mode.unwrap_or(true),
         };
-        if !mock_mode {
-            return Err(err("MOCK_MODE", "false needs a Raiko prover, which this node does not have yet"));
-        }
         let mock_verifier = match env("MOCK_VERIFIER_ADDRESS") {
             Some(v) => {
                 Some(Address::from_str(v.trim()).map_err(|e| err("MOCK_VERIFIER_ADDRESS", format!("{v:?}: {e}")))?)
@@ -197,6 +196,7 @@ impl ProposerSection {
             replace_after,
             confirmations,
             fee_caps: (gwei(max_fee_per_gas), gwei(max_fee_per_blob_gas)),
+            mock_mode,
         })
     }
 }
@@ -244,8 +244,9 @@ mod tests {
         assert_eq!(section.resolve(&flags, &|_| None).unwrap().extra_gas_percentage, 5);
         let env = |k: &str| (k == "EXTRA_GAS_PERCENTAGE").then(|| "30".to_string());
         assert_eq!(section.resolve(&flags, &env).unwrap().extra_gas_percentage, 30);
+        assert!(section.resolve(&flags, &|_| None).unwrap().mock_mode, "mock mode unless told");
         let env = |k: &str| (k == "MOCK_MODE").then(|| "false".to_string());
-        assert_eq!(section.resolve(&flags, &env).unwrap_err().field, "MOCK_MODE");
+        assert!(!section.resolve(&flags, &env).unwrap().mock_mode, "Raiko's settings then need a URL");
         let env = |k: &str| (k == "MOCK_MODE").then(|| "perhaps".to_string());
         assert_eq!(section.resolve(&flags, &env).unwrap_err().field, "MOCK_MODE");
         let env = |k: &str| (k == "MAX_BLOCKS_PER_BATCH").then(|| "8".to_string());

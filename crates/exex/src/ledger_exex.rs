@@ -44,6 +44,7 @@ async fn follow<N: NodeComponents>(mut notifications: ChainNotifications, compon
         let done = tokio::task::spawn_blocking(move || {
             let applied = l.apply(&n);
             l.forget_unless(|tx| pool.get(tx).is_some());
+            l.settle_unpooled(|tx| pool.get(tx).is_some());
             applied
         })
         .await;

@@ -90,6 +90,7 @@ fn exit_of(event: PoolEvent) -> Option<PoolExit> {
 /// runtime's workers, each taking every event waiting.
 pub fn record_pool_exits<N: NodeComponents>(components: &N, tasks: &dyn TaskExecutor, ledger: Arc<Ledger>) {
     let mut events = components.pool().all_transactions_event_listener();
+    let provider = components.provider().clone();
     metrics::describe_counter!("surge_txs_rejected_total", "Transactions the block producer refused for good");
     tasks.spawn_critical(
         "status recorder",
@@ -102,8 +103,13 @@ pub fn record_pool_exits<N: NodeComponents>(components: &N, tasks: &dyn TaskExec
                 }
                 let rejected = batch.iter().filter(|e| matches!(e, PoolExit::Invalid { .. })).count();
                 metrics::counter!("surge_txs_rejected_total").increment(rejected as u64);
-                let ledger = ledger.clone();
-                let written = tokio::task::spawn_blocking(move || ledger.record_pool_exits(batch)).await;
+                let (ledger, provider) = (ledger.clone(), provider.clone());
+                let written = tokio::task::spawn_blocking(move || {
+                    // The block being built now may still carry one that left: its exit counts after it.
+                    let head = provider.latest_header().map_or(0, |(h, _)| h.number);
+                    ledger.record_pool_exits(batch, head)
+                })
+                .await;
                 match written {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => warn!("recording transactions that left the pool: {e}"),

@@ -99,6 +99,15 @@ pub enum PoolExit {
     },
 }
 
+impl PoolExit {
+    /// The transaction.
+    pub fn tx(&self) -> B256 {
+        match self {
+            Self::Invalid { tx, .. } | Self::Left { tx, .. } => *tx,
+        }
+    }
+}
+
 /// Where a block's proposal is on L1, as the ledger knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockOnL1 {
@@ -108,4 +117,13 @@ pub struct BlockOnL1 {
     pub l1_tx: Option<B256>,
     /// The L1 block holding it, once it landed.
     pub l1_block: Option<u64>,
+}
+
+/// A transaction's exit from the pool, remembered by the ledger until it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// How it left.
+    pub reason: String,
+    /// It counts once the ledger accounted for this block (0: at once).
+    pub after: u64,
 }

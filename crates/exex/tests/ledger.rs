@@ -523,7 +523,7 @@ fn a_sync_transaction_s_status_follows_its_block_and_proposal_and_outlives_a_res
     assert!(back.contains(&format!("L1 reorg took proposal {id}")), "{back}");
 
     // Its block unwound (the proposer says why): `Pending` again, then mined again.
-    ledger.note_rollback("proposal 1 rolled back from L2 block 1: L1 reverted its bundle".into());
+    ledger.note_rollback(1, "proposal 1 rolled back from L2 block 1: L1 reverted its bundle".into());
     let old = surge_interfaces::CommittedBlock {
         header: mined_in(1).header,
         body: Default::default(),
@@ -544,10 +544,26 @@ fn a_sync_transaction_s_status_follows_its_block_and_proposal_and_outlives_a_res
     let other = B256::repeat_byte(0x52);
     let refused = PoolExit::Invalid { tx: other, reason: "no answer for message 3".into() };
     let gone = PoolExit::Left { tx: B256::repeat_byte(0x53), reason: "replaced".into() };
-    ledger.record_pool_exits(vec![refused, gone]).unwrap();
+    ledger.record_pool_exits(vec![refused, gone], 1).unwrap();
     // A pool's removal event does not override the chain: this one is mined.
-    ledger.record_pool_exits(vec![PoolExit::Left { tx, reason: "dropped".into() }]).unwrap();
+    ledger.record_pool_exits(vec![PoolExit::Left { tx, reason: "dropped".into() }], 1).unwrap();
+    ledger.settle_unpooled(|_| false);
     assert_eq!(state(&ledger), Some(TxStatus::ProvingBlock { block_id: 1 }));
+
+    // A third user's planned transaction is replaced in the pool while block 2 is built: `Rejected` only once
+    // block 2 is accounted for without it.
+    let third = B256::repeat_byte(0x54);
+    let replaced = Plan { tx_hash: third, ..plan.clone() };
+    ledger.record_plans(2, vec![(replaced, Bytes::new())]).unwrap();
+    let left = PoolExit::Left { tx: third, reason: "replaced by transaction 0x55".into() };
+    ledger.record_pool_exits(vec![left], 1).unwrap();
+    ledger.settle_unpooled(|_| false);
+    let third_state = |l: &Ledger| l.tx_status(&third).unwrap().map(|r| r.view.status);
+    assert_eq!(third_state(&ledger), Some(TxStatus::Pending), "block 2 may still carry it");
+    ledger.account(&facts(2, now()));
+    ledger.settle_unpooled(|_| false);
+    let reason = "replaced by transaction 0x55".to_string();
+    assert_eq!(third_state(&ledger), Some(TxStatus::Rejected { reason }));
     drop(ledger);
 
     // After a restart: both as they were; `safe` reaching block 1 makes it `Executed`.
@@ -567,7 +583,7 @@ fn a_sync_transaction_s_status_follows_its_block_and_proposal_and_outlives_a_res
     assert_eq!(state(&ledger), Some(TxStatus::Executed), "final ones are kept too");
     // Retention: statuses final before the cutoff go, the others stay.
     assert_eq!(ledger.prune_statuses(surge_exex::now_ms().saturating_sub(60_000)).unwrap(), 0);
-    assert_eq!(ledger.prune_statuses(surge_exex::now_ms()).unwrap(), 2);
+    assert_eq!(ledger.prune_statuses(surge_exex::now_ms()).unwrap(), 3);
     assert!(ledger.tx_status(&tx).unwrap().is_none() && ledger.tx_status(&other).unwrap().is_none());
 }
 

@@ -11,6 +11,7 @@ pub mod client;
 pub mod head;
 pub mod nonce;
 pub mod prover;
+pub mod raiko;
 pub mod sim;
 pub mod submit;
 pub mod view;

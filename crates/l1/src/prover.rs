@@ -1,6 +1,6 @@
 //! Provers of proposals: what a proof commits to ([`ProofRequest`]) and the [`Prover`] seam a proof system
-//! stands behind. [`MockEcdsaProver`] signs the commitment for the mock verifier (MOCK_ECDSA); a Raiko
-//! client implements the same trait.
+//! stands behind. [`MockEcdsaProver`] signs the commitment for the mock verifier (MOCK_ECDSA); the Raiko
+//! client ([`crate::raiko::RaikoProver`]) asks Raiko for real proofs.
 
 use std::{future::Future, pin::Pin};
 
@@ -18,6 +18,8 @@ use surge_primitives::{
 pub struct ProofRequest {
     /// The L2 blocks the proposal carries, in order.
     pub l2_blocks: Vec<u64>,
+    /// Their hashes.
+    pub l2_block_hashes: Vec<B256>,
     /// The proposal as the inbox will hash it.
     pub proposal: Proposal,
     /// The proposal's signal slots in the order the inbox hashes them.

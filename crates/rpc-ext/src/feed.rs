@@ -104,8 +104,8 @@ async fn follow(
 /// What a subscription pushed so far.
 #[derive(Debug, Default)]
 struct Pushed {
-    /// History entries pushed.
-    history: usize,
+    /// The last history entry pushed (the history may have dropped old entries since: found by value).
+    entry: Option<Transition>,
     /// The last state pushed.
     last: Option<TxStatus>,
 }
@@ -121,15 +121,21 @@ impl Pushed {
             let at = now as u64;
             changed.then_some(Transition { status: view.status, at, rolled_back: None }).into_iter().collect()
         } else {
-            let mut from = self.history.min(history.len());
-            if self.history == 0
-                && let Some(last) = &self.last
-            {
+            let from = match (&self.entry, &self.last) {
+                (Some(entry), _) => match history.iter().rposition(|t| t == entry) {
+                    Some(i) => i + 1,
+                    // Dropped from a long history: what came after it.
+                    None => history.iter().position(|t| t.at > entry.at).unwrap_or(history.len()),
+                },
                 // Kept since the last push from the chain: what that push said is not said again.
-                from = history.iter().rposition(|t| &t.status == last).map_or(0, |i| i + 1);
+                (None, Some(last)) => history.iter().rposition(|t| &t.status == last).map_or(0, |i| i + 1),
+                (None, None) => 0,
+            };
+            let fresh = history[from.min(history.len())..].to_vec();
+            if let Some(t) = fresh.last().or(history.last()) {
+                self.entry = Some(t.clone());
             }
-            self.history = history.len();
-            history[from..].to_vec()
+            fresh
         };
         if let Some(t) = fresh.last() {
             self.last = Some(t.status.clone());
@@ -173,6 +179,12 @@ mod tests {
         let mut late = Pushed::default();
         assert_eq!(late.news(view(TxStatus::Executed, &more)).len(), 5);
         assert!(late.finished());
+        // A history that dropped its oldest entries still gives what came after the last one pushed.
+        let mut long = Pushed::default();
+        assert_eq!(long.news(view(mined.clone(), &more[..2])).len(), 2);
+        let mut shifted = view(TxStatus::Executed, &more);
+        shifted.details.history.remove(1);
+        assert_eq!(names(long.news(shifted)), ["Pending", "ProvingBlock", "Executed"]);
     }
 
     struct Unknown(tokio::sync::watch::Sender<u64>);

@@ -12,6 +12,7 @@ use std::{
 use serde_json::{Value, json};
 
 mod proxy;
+pub mod raiko;
 
 pub use proxy::CountingProxy;
 

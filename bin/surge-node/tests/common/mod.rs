@@ -179,3 +179,64 @@ pub fn metric(url: &str, name: &str) -> f64 {
     let body = ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap();
     body.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(' ').next_back()?.parse().ok()).unwrap_or(0.0)
 }
+
+/// Where a proving Raiko double finds the L1 and the mock verifier's signer, once they are known.
+pub type Proving = std::sync::Arc<std::sync::Mutex<Option<(String, surge_primitives::MockProver)>>>;
+
+fn hash(v: &Value) -> alloy_primitives::B256 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// The mock proof (the mock verifier's signature over the commitment) of the proposal `full`, a full
+/// Raiko request body, asks for; the anchor's hash comes from the L1 at `l1`.
+pub fn mock_proof(l1: &str, prover: &surge_primitives::MockProver, full: &Value) -> String {
+    use surge_primitives::{Checkpoint, bindings::inbox::RealTimeInbox::Commitment, proposal_tx::expected_proposal};
+    let anchor = full["max_anchor_block_number"].as_u64().unwrap();
+    let block =
+        surge_test_utils::rpc_result(l1, "eth_getBlockByNumber", serde_json::json!([format!("0x{anchor:x}"), false]));
+    let blob_hashes: Vec<_> =
+        full["sources"][0]["blobSlice"]["blobHashes"].as_array().unwrap().iter().map(hash).collect();
+    let slots: Vec<_> = full["signal_slots"].as_array().unwrap().iter().map(hash).collect();
+    let pctg = full["basefee_sharing_pctg"].as_u64().unwrap() as u8;
+    let proposal = expected_proposal(anchor, hash(&block["hash"]), pctg, &blob_hashes, &slots);
+    let c = &full["checkpoint"];
+    let commitment = Commitment {
+        proposalHash: surge_primitives::hash_proposal(&proposal),
+        lastFinalizedBlockHash: hash(&full["last_finalized_block_hash"]),
+        checkpoint: Checkpoint {
+            blockNumber: alloy_primitives::aliases::U48::from(c["block_number"].as_u64().unwrap()),
+            blockHash: hash(&c["block_hash"]),
+            stateRoot: hash(&c["state_root"]),
+        },
+    };
+    alloy_primitives::hex::encode_prefixed(prover.sign(surge_primitives::hash_commitment(&commitment)).unwrap())
+}
+
+/// A Raiko double that registers full requests and proves on the poll, with mock proofs (what the mock
+/// verifier accepts, as MOCK_MODE routes Raiko's proofs to it); while `refuse` is set, it answers one poll
+/// `ZKAnyNotDrawn`.
+pub fn proving_raiko(
+    proving: Proving,
+    refuse: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> surge_test_utils::raiko::RaikoDouble {
+    use surge_test_utils::raiko::{RaikoDouble, error, proof, waiting};
+    let full: std::sync::Mutex<std::collections::HashMap<String, Value>> = Default::default();
+    RaikoDouble::answering(move |_, body| {
+        let key = body["l2_block_numbers"].to_string();
+        if !body["sources"].as_array().is_some_and(Vec::is_empty) {
+            full.lock().unwrap().insert(key, body.clone());
+            return waiting("registered");
+        }
+        if refuse.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return waiting("zk_any_not_drawn");
+        }
+        let Some(request) = full.lock().unwrap().get(&key).cloned() else {
+            return error("proof not found: expired or never submitted");
+        };
+        match proving.lock().unwrap().as_ref() {
+            Some((l1, prover)) => proof(&mock_proof(l1, prover, &request)),
+            // The test has not told it where the L1 is yet.
+            None => waiting("work_in_progress"),
+        }
+    })
+}

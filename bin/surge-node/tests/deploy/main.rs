@@ -7,6 +7,7 @@ mod common;
 mod once;
 mod outage;
 mod proxy;
+mod raiko;
 mod reorg;
 
 use std::{
@@ -553,7 +554,12 @@ impl Responding {
 
     /// Sends `who`'s round trip with the answer L1 gives and twice the fee it asks; its hash.
     fn send(&self, who: u32, mode: &'static [u8]) -> String {
-        let fee = 2 * self.simulate(who, mode, 0)["result"]["minFee"].as_u64().unwrap();
+        let first = self.simulate(who, mode, 0);
+        let fee = 2 * first["result"]["minFee"].as_u64().unwrap_or_else(|| {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            panic!("simulating: {first}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        });
         let answer = self.simulate(who, mode, fee);
         let back: surge_rpc_ext::MessageJson = serde_json::from_value(answer["result"]["message"].clone()).unwrap();
         let data = self.data(who, mode, fee, back.into());

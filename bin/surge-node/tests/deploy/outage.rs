@@ -59,11 +59,12 @@ fn with_the_l1_away_the_l2_goes_on_without_plans_and_catches_up_on_a_fresh_ancho
 
     net.proxy.as_ref().unwrap().open();
     wait("/ready did not recover", || common::ready(&l2).0 == 200);
+    // The blocks queued meanwhile anchor too far back for L1 now: rebuilt on a fresh anchor, never sent.
+    wait("the queued blocks were not rebuilt", || net.log().contains("unwound the unproposed blocks to rebuild them"));
+    wait("the L2 did not build past where it was", || head() >= cut_at + 3);
     net.finalized_past_now();
     let log = net.log();
     assert!(log.contains("the L1 is back"), "{log}");
-    // The blocks queued meanwhile anchor too far back for L1 now: rebuilt on a fresh anchor, never sent.
-    assert!(log.contains("unwound the unproposed blocks to rebuild them"), "{log}");
     // Round trips are planned again and settle; the proposer paid for no revert.
     let after = net.send(8, b"reply");
     assert_eq!(receipt(&l2, &after)["status"], "0x1");

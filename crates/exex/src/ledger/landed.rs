@@ -68,6 +68,24 @@ impl Ledger {
     /// queue, in order, with their plans and transaction records. Their ids.
     pub fn reorged(&self, id: u64) -> Vec<u64> {
         let _order = self.ordered();
+        // Their transactions already `Executed` (a reorg deeper than the confirmations), read from the store
+        // before the state is taken.
+        let executed: Vec<(u64, B256)> = {
+            let st = self.state();
+            let Some(at) = st.landed.iter().position(|p| p.id == id) else { return vec![] };
+            let plans = st.landed[at..].iter().flat_map(|p| p.plans.iter().map(move |plan| (p.id, plan.tx_hash)));
+            plans.filter(|(_, tx)| !st.statuses.contains_key(tx)).collect()
+        };
+        let reopened: Vec<_> = executed
+            .into_iter()
+            .filter_map(|(proposal, tx)| match self.store.final_status(&tx) {
+                Ok(found) => found.filter(|r| r.view.details.proposal_id == Some(proposal)),
+                Err(e) => {
+                    tracing::warn!(%tx, "ledger: reading the status of a transaction an L1 reorg reopens: {e}");
+                    None
+                }
+            })
+            .collect();
         let mut st = self.state();
         let Some(at) = st.landed.iter().position(|p| p.id == id) else { return vec![] };
         let mut back: Vec<ProposalRecord> = st.landed.split_off(at);
@@ -76,9 +94,7 @@ impl Ledger {
         }
         let ids = back.iter().map(|p| p.id).collect();
         let mut batch = Batch { proposals: back.clone(), ..Default::default() };
-        if let Err(e) = super::statuses::back_to_proving(self, &mut st, &back, &mut batch) {
-            tracing::warn!("ledger: moving the statuses of proposals from {id} back: {e}");
-        }
+        st.back_to_proving(&back, reopened, &mut batch);
         st.count_statuses();
         back.append(&mut st.closed);
         st.closed = back;

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use crate::{
     block::{BlockFacts, read_block},
     proposal::{ProposalRecord, ProposalRules, advance},
-    status_record::{PoolExit, StatusRecord},
+    status_record::{Exit, PoolExit, StatusRecord},
     store::{Batch, L1TxRecord, LedgerStore, LedgerStoreError, PlanRecord},
 };
 
@@ -64,8 +64,10 @@ struct State {
     landed: Vec<ProposalRecord>,
     /// The statuses that are not final, by transaction.
     statuses: HashMap<B256, StatusRecord>,
-    /// Why the next unwind happens, when the ledger was told.
-    rollback: Option<String>,
+    /// Why the unwind from a block happens, when the ledger was told before it.
+    rollback: Option<(u64, String)>,
+    /// Pool exits of transactions with a kept status, remembered until they count.
+    exits: HashMap<B256, Exit>,
 }
 
 impl State {
@@ -386,6 +388,7 @@ impl Ledger {
         }
         let hash = facts.header.hash;
         for tx in &facts.mined {
+            st.exits.remove(tx);
             let planned = landed.contains(tx);
             if planned || st.statuses.contains_key(tx) {
                 let mined = TxStatus::ProvingBlock { block_id: number };
@@ -450,7 +453,10 @@ impl Ledger {
             }
             if p.closed { st.closed.push(p) } else { st.open = Some(p) }
         }
-        let why = st.rollback.take().unwrap_or_else(|| format!("L2 blocks from {lowest} on were unwound"));
+        let why = match st.rollback.take() {
+            Some((from, why)) if from == lowest => why,
+            _ => format!("L2 blocks from {lowest} on were unwound"),
+        };
         let unwound: Vec<B256> = st
             .statuses
             .values()
@@ -588,7 +594,7 @@ impl Ledger {
                 Err(e) => {
                     info!(%tx, "ledger: a planned transaction is gone: {e}");
                     let reason = format!("it could not go back into the pool after a restart: {e}");
-                    gone.push(PoolExit::Left { tx, reason });
+                    gone.push(PoolExit::Invalid { tx, reason });
                 }
             }
         }
@@ -597,12 +603,13 @@ impl Ledger {
         let lost: Vec<B256> = {
             let st = self.state();
             let pending = st.statuses.values().filter(|r| *r.status() == TxStatus::Pending);
-            pending.map(|r| r.tx).filter(|tx| pool.get(tx).is_none()).collect()
+            let handed: Vec<B256> = gone.iter().map(PoolExit::tx).collect();
+            pending.map(|r| r.tx).filter(|tx| pool.get(tx).is_none() && !handed.contains(tx)).collect()
         };
         let reason = "dropped: the node restarted while it waited in the pool; send it again";
-        gone.extend(lost.into_iter().map(|tx| PoolExit::Left { tx, reason: reason.into() }));
+        gone.extend(lost.into_iter().map(|tx| PoolExit::Invalid { tx, reason: reason.into() }));
         if !gone.is_empty()
-            && let Err(e) = self.record_pool_exits(gone)
+            && let Err(e) = self.record_pool_exits(gone, 0)
         {
             warn!("ledger: recording the transactions a restart dropped: {e}");
         }

@@ -43,14 +43,14 @@ impl Ledger {
         let _order = self.ordered();
         let mut batch = Batch { l1_txs: vec![(record.clone(), Some(raw))], ..Default::default() };
         let mut st = self.state();
+        let before = (st.statuses.clone(), st.exits.clone());
         if let Some(hash) = super::statuses::carrying(&record) {
             st.processing(record.proposal, hash, None, &mut batch);
             st.count_statuses();
         }
         drop(st);
-        self.store.write(batch)?;
+        self.commit(batch, before)?;
         self.state().l1_txs.insert(record.nonce, record);
-        self.changed();
         Ok(())
     }
 

@@ -4,7 +4,10 @@
 //! `safe` reaching its block, or the inbox holding its proposal, makes it `Executed`. Taken back — its block
 //! unwound, or its proposal's L1 transaction reorged out — it goes back, the roll-back recorded with why.
 //! Leaving the pool unmined makes it `Rejected`. Statuses that are not final live in memory and in the
-//! store; final ones in the store alone, until their retention ends.
+//! store; final ones in the store alone, until their retention ends. An `Executed` one moves back only when
+//! an L1 reorg deeper than the confirmations takes its proposal's L1 transaction.
+
+use std::collections::HashMap;
 
 use alloy_primitives::B256;
 use surge_sync::TxStatus;
@@ -12,7 +15,7 @@ use surge_sync::TxStatus;
 use super::{Ledger, State};
 use crate::{
     proposal::ProposalRecord,
-    status_record::{BlockOnL1, PoolExit, StatusRecord, now_ms},
+    status_record::{BlockOnL1, Exit, PoolExit, StatusRecord, now_ms},
     store::{Batch, LedgerStoreError},
 };
 
@@ -105,9 +108,10 @@ impl Ledger {
         Some(BlockOnL1 { proposal: p.id, l1_tx, l1_block: p.landed.map(|at| at.block) })
     }
 
-    /// The next unwind happens because of `reason` (the roll-back its transactions record).
-    pub fn note_rollback(&self, reason: String) {
-        self.state().rollback = Some(reason);
+    /// The unwind of the blocks from `from` on, about to happen, happens because of `reason` (the roll-back
+    /// its transactions record; an unwind from elsewhere does not take it).
+    pub fn note_rollback(&self, from: u64, reason: String) {
+        self.state().rollback = Some((from, reason));
     }
 
     /// `safe` moved to L2 block `safe`: the kept statuses of transactions in blocks up to it are `Executed`.
@@ -127,33 +131,82 @@ impl Ledger {
         st.count_statuses();
         drop(st);
         self.write(batch, format_args!("statuses up to safe block {safe}"));
-        self.changed();
     }
 
-    /// Records what became of transactions that left the pool unmined (one durable write).
-    pub fn record_pool_exits(&self, exits: Vec<PoolExit>) -> Result<(), LedgerStoreError> {
+    /// Records what became of transactions that left the pool unmined while the chain's head was `head`
+    /// (one durable write). A refusal is final at once, or remembered for an unwind when the transaction is
+    /// mined; a replacement or a drop is final only once the block being built then is accounted for
+    /// without it ([`Self::settle_unpooled`]): that block may still carry it.
+    pub fn record_pool_exits(&self, exits: Vec<PoolExit>, head: u64) -> Result<(), LedgerStoreError> {
         let _order = self.ordered();
         let mut st = self.state();
+        let before = (st.statuses.clone(), st.exits.clone());
         let mut batch = Batch::default();
         for exit in exits {
-            let (tx, reason, any) = match exit {
+            let (tx, reason, refused) = match exit {
                 PoolExit::Invalid { tx, reason } => (tx, reason, true),
                 PoolExit::Left { tx, reason } => (tx, reason, false),
             };
-            let rejected = TxStatus::Rejected { reason: reason.clone() };
-            match st.statuses.get(&tx).map(|r| r.status().clone()) {
-                // Mined (or on its way to L1): the chain says what became of it, not the pool.
-                Some(TxStatus::ProvingBlock { .. } | TxStatus::Processing { .. }) => {}
-                Some(_) => st.enter(tx, (rejected, None), false, &mut batch, |_| {}),
-                None if any => batch.statuses.push(StatusRecord::rejected(tx, reason, now_ms())),
-                None => {}
+            let mined = st.statuses.get(&tx).map(|r| !matches!(r.status(), TxStatus::Pending));
+            match (mined, refused) {
+                // Mined: the chain says what became of it; a refusal counts if an unwind returns it.
+                (Some(true), true) => drop(st.exits.insert(tx, Exit { reason, after: 0 })),
+                (Some(true), false) => {}
+                (Some(false), true) => st.enter(tx, (TxStatus::Rejected { reason }, None), false, &mut batch, |_| {}),
+                (Some(false), false) => drop(st.exits.insert(tx, Exit { reason, after: head + 1 })),
+                (None, true) => batch.statuses.push(StatusRecord::rejected(tx, reason, now_ms())),
+                (None, false) => {}
             }
         }
         st.count_statuses();
         drop(st);
-        self.store.write(batch)?;
+        self.commit(batch, before)
+    }
+
+    /// Ends the kept `Pending` statuses of transactions neither in the pool (`in_pool`) nor mined: `Rejected`
+    /// with how they left (a replacement or a drop once the block then being built is accounted for), or as
+    /// having left unmined (refused back into the pool after an unwind, or gone unseen).
+    pub fn settle_unpooled(&self, in_pool: impl Fn(&B256) -> bool) {
+        let _order = self.ordered();
+        let mut st = self.state();
+        let tip = st.tip.map_or(0, |(n, _)| n);
+        let gone: Vec<(B256, String)> = st
+            .statuses
+            .values()
+            .filter(|r| *r.status() == TxStatus::Pending && !in_pool(&r.tx))
+            .filter_map(|r| match st.exits.get(&r.tx) {
+                Some(exit) if exit.after > tip => None,
+                Some(exit) => Some((r.tx, exit.reason.clone())),
+                None => Some((r.tx, "left the pool without being mined".into())),
+            })
+            .collect();
+        let mut batch = Batch::default();
+        for (tx, reason) in gone {
+            st.enter(tx, (TxStatus::Rejected { reason }, None), false, &mut batch, |_| {});
+        }
+        let State { exits, statuses, .. } = &mut *st;
+        exits.retain(|tx, _| statuses.contains_key(tx));
+        if batch.is_empty() {
+            return;
+        }
+        st.count_statuses();
+        drop(st);
+        self.write(batch, format_args!("statuses of transactions gone from the pool"));
+    }
+
+    /// Writes `batch`; when the write fails, the statuses and remembered exits go back to `before`.
+    pub(super) fn commit(
+        &self,
+        batch: Batch,
+        before: (HashMap<B256, StatusRecord>, HashMap<B256, Exit>),
+    ) -> Result<(), LedgerStoreError> {
+        let written = self.store.write(batch);
+        if written.is_err() {
+            let mut st = self.state();
+            (st.statuses, st.exits) = before;
+        }
         self.changed();
-        Ok(())
+        written
     }
 
     /// Deletes the statuses that became final at `cutoff` (unix milliseconds) or before; how many.
@@ -167,37 +220,31 @@ pub(super) fn carrying(record: &crate::store::L1TxRecord) -> Option<B256> {
     record.versions.iter().rev().find(|v| !v.cancels).map(|v| v.hash)
 }
 
-/// Moves the kept statuses of `proposals`' transactions (final ones read from the store) back to
-/// `ProvingBlock`, with `why`: an L1 reorg took their L1 transaction.
-pub(super) fn back_to_proving(
-    ledger: &Ledger,
-    st: &mut State,
-    proposals: &[ProposalRecord],
-    batch: &mut Batch,
-) -> Result<(), LedgerStoreError> {
-    for p in proposals {
-        let why = format!("an L1 reorg took proposal {}'s L1 transaction off L1", p.id);
-        let mut txs = st.statuses_of(p.id);
-        for plan in &p.plans {
-            if txs.contains(&plan.tx_hash) || st.statuses.contains_key(&plan.tx_hash) {
-                continue;
-            }
-            // Executed already (a reorg deeper than the confirmations): kept again until final once more.
-            if let Some(record) = ledger.store.final_status(&plan.tx_hash)?
-                && record.view.details.proposal_id == Some(p.id)
-            {
-                st.statuses.insert(plan.tx_hash, record);
-                txs.push(plan.tx_hash);
-            }
+impl State {
+    /// Moves the kept statuses of `proposals`' transactions back to `ProvingBlock`, with why: an L1 reorg took
+    /// their L1 transaction. `reopened` are final ones of theirs read from the store (`Executed` already: a
+    /// reorg deeper than the confirmations), kept again until final once more.
+    pub(super) fn back_to_proving(
+        &mut self,
+        proposals: &[ProposalRecord],
+        reopened: Vec<StatusRecord>,
+        batch: &mut Batch,
+    ) {
+        for record in reopened {
+            self.statuses.insert(record.tx, record);
         }
-        for tx in txs {
-            let Some(block) = st.statuses.get(&tx).and_then(|r| r.view.details.l2_block_number) else { continue };
-            let back = TxStatus::ProvingBlock { block_id: block };
-            st.enter(tx, (back, Some(why.clone())), false, batch, |r| {
-                r.details().l1_tx_hash = None;
-                r.details().l1_block_number = None;
-            });
+        for p in proposals {
+            let why = format!("an L1 reorg took proposal {}'s L1 transaction off L1", p.id);
+            for tx in self.statuses_of(p.id) {
+                let Some(block) = self.statuses.get(&tx).and_then(|r| r.view.details.l2_block_number) else {
+                    continue;
+                };
+                let back = TxStatus::ProvingBlock { block_id: block };
+                self.enter(tx, (back, Some(why.clone())), false, batch, |r| {
+                    r.details().l1_tx_hash = None;
+                    r.details().l1_block_number = None;
+                });
+            }
         }
     }
-    Ok(())
 }

@@ -183,6 +183,7 @@ pub fn assemble<P: StateProofProvider + BlockReader>(
     );
     let request = ProofRequest {
         l2_blocks: record.blocks.iter().map(|b| b.number).collect(),
+        l2_block_hashes: record.blocks.iter().map(|b| b.hash).collect(),
         proposal,
         signal_slots: record.slots.clone(),
         last_finalized_block_hash: last_finalized,

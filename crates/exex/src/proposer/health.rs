@@ -13,13 +13,15 @@ use super::ProposerEvent;
 
 /// Failed attempts in a row before the proposer counts as failing.
 pub const FAILING_AFTER: u32 = 3;
+/// How long after its last failed attempt a proposer still counts as failing.
+pub const FAILING_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, Default)]
 struct Inner {
     balance: Option<U256>,
     pending_nonce: Option<u64>,
-    /// Failed attempts in a row, and the last one's reason.
-    failures: (u32, String),
+    /// Failed attempts in a row, the last one's reason, and when it failed.
+    failures: (u32, String, Option<std::time::Instant>),
 }
 
 /// The proposer's health, kept up to date by [`ProposerHealth::track`].
@@ -41,12 +43,14 @@ impl ProposerHealth {
         let this = health.clone();
         let task = async move {
             let mut heads = heads.0;
+            // The proposer gone (its own failure is reported), the account is still read on every head.
+            let mut following = true;
             loop {
                 tokio::select! {
-                    event = events.recv() => match event {
+                    event = events.recv(), if following => match event {
                         Ok(event) => this.saw(&event),
                         Err(RecvError::Lagged(_)) => {}
-                        Err(RecvError::Closed) => return,
+                        Err(RecvError::Closed) => following = false,
                     },
                     changed = heads.changed() => {
                         if changed.is_err() {
@@ -64,15 +68,16 @@ impl ProposerHealth {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A failed attempt counts one more; anything else the proposer did is progress, and clears the count.
     fn saw(&self, event: &ProposerEvent) {
         let mut inner = self.inner();
-        match event {
+        inner.failures = match event {
             ProposerEvent::Failed { id, reason } => {
-                inner.failures = (inner.failures.0.saturating_add(1), format!("proposal {id}: {reason}"));
+                let reason = format!("proposal {id}: {reason}");
+                (inner.failures.0.saturating_add(1), reason, Some(std::time::Instant::now()))
             }
-            ProposerEvent::Sent { .. } | ProposerEvent::Proposed(_) => inner.failures = (0, String::new()),
-            _ => {}
-        }
+            _ => (0, String::new(), None),
+        };
     }
 
     async fn read_account(&self, sender: &L1Sender) {
@@ -100,11 +105,13 @@ impl ProposerHealth {
         (inner.balance, inner.pending_nonce)
     }
 
-    /// Why it is failing, when its last [`FAILING_AFTER`] attempts or more all failed.
+    /// Why it is failing, when its last [`FAILING_AFTER`] attempts or more all failed, the last one within
+    /// [`FAILING_FOR`] (a proposer with nothing to do since is not failing).
     pub fn failing(&self) -> Option<String> {
         let inner = self.inner();
-        let (count, reason) = &inner.failures;
-        (*count >= FAILING_AFTER)
+        let (count, reason, at) = &inner.failures;
+        let recent = at.is_some_and(|at| at.elapsed() < FAILING_FOR);
+        (*count >= FAILING_AFTER && recent)
             .then(|| format!("proposer failing: {count} attempts in a row failed, the last: {reason}"))
     }
 }

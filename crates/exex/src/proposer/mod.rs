@@ -168,6 +168,20 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                     self.events.send(ProposerEvent::Reverted { id: record.id, tx, l1_block, failure: failure.clone() });
                 (failure, true)
             }
+            AttemptError::ProofRefused(reason) => {
+                // Asking again would be refused again: its blocks are rebuilt (and proved afresh).
+                warn!(proposal = record.id, "proposer: the prover refused its proof; giving it up: {reason}");
+                metrics::counter!("surge_proposal_proofs_refused_total").increment(1);
+                let why = format!("the prover refused its proof: {reason}");
+                let _ = self.events.send(ProposerEvent::Failed { id: record.id, reason: why.clone() });
+                if !moved {
+                    match self.roll_back(record, vec![], why).await {
+                        Ok(event) => drop(self.events.send(event)),
+                        Err(e) => warn!(proposal = record.id, "proposer: rolling back: {e}"),
+                    }
+                }
+                return moved;
+            }
             AttemptError::Other(reason) => {
                 warn!(proposal = record.id, "proposer: {reason}");
                 metrics::counter!("surge_proposal_failures_total").increment(1);

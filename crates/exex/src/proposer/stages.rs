@@ -28,6 +28,9 @@ pub(super) enum AttemptError {
     /// replay could be made and failed too.
     #[error("transaction {tx} reverted on L1 in block {l1_block}")]
     Reverted { tx: B256, l1_block: u64, failure: Option<Box<PreflightFailure>> },
+    /// The prover will not prove it as asked: the proposal is given up, its blocks rebuilt.
+    #[error("the prover refused its proof: {0}")]
+    ProofRefused(String),
     #[error("{0}")]
     Other(String),
 }
@@ -101,10 +104,10 @@ async fn prepare<N: NodeComponents>(
     times.assemble = started.elapsed();
     surge_primitives::failpoint::failpoint("proposer.assembled");
     let started = Instant::now();
-    let proof = prover
-        .prove(&assembled.request)
-        .await
-        .map_err(|e| other(format!("proving with the {}: {e}", prover.name())))?;
+    let proof = prover.prove(&assembled.request).await.map_err(|e| match e {
+        surge_l1::ProverError::Refused { reason, .. } => AttemptError::ProofRefused(reason),
+        e => other(format!("proving with the {}: {e}", prover.name())),
+    })?;
     times.prove = started.elapsed();
     surge_primitives::failpoint::failpoint("proposer.proved");
     let (tx, shape) = assembled.transaction(&protocol, proof);
@@ -172,7 +175,7 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         why: String,
     ) -> Result<ProposerEvent, String> {
         let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
-        self.ledger.note_rollback(format!("proposal {} rolled back from L2 block {from}: {why}", record.id));
+        self.ledger.note_rollback(from, format!("proposal {} rolled back from L2 block {from}: {why}", record.id));
         let components = self.components.clone();
         let rejected = dropped.clone();
         let unwound = tokio::task::spawn_blocking(move || {
