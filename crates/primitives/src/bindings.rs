@@ -56,6 +56,14 @@ binding!(
     multicall, Multicall, "../../contracts/out/Multicall.json"
 );
 binding!(
+    /// A user's L1 wallet for user ops: an EIP-712 signed batch, with a nonce and a deadline.
+    user_ops, UserOpsSubmitter, "../../contracts/out/UserOpsSubmitter.json"
+);
+binding!(
+    /// Deploys each owner's user-op wallet at an address known in advance.
+    user_ops_factory, UserOpsFactory, "../../contracts/out/UserOpsFactory.json"
+);
+binding!(
     /// Test-only receiver app (`onMessageInvocation`), used by tests across the workspace.
     test_receiver, TestMessageReceiver, "../../contracts/out/test/TestMessageReceiver.json"
 );

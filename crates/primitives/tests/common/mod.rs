@@ -294,6 +294,12 @@ impl Chain {
         self.db.cache.accounts.get(&address).map(|a| a.info.balance).unwrap_or_default()
     }
 
+    /// The account's code (empty when it has none).
+    pub fn code(&self, address: Address) -> Bytes {
+        let info = self.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
+        info.code.map(|c| c.original_bytes()).unwrap_or_default()
+    }
+
     pub fn set_balance(&mut self, address: Address, balance: U256) {
         let mut info = self.db.cache.accounts.get(&address).map(|a| a.info.clone()).unwrap_or_default();
         info.balance = balance;
