@@ -277,7 +277,9 @@ fn a_dropped_proposal_goes_again_at_its_nonce_and_a_stuck_one_is_replaced_there(
     assert_ne!(landed["hash"].as_str().unwrap(), first, "the replacement landed");
     let minimum = if landed["type"] == "0x3" { 2 * tip } else { tip * 11 / 10 };
     assert!(fee(&landed, "maxPriorityFeePerGas") >= minimum, "raised by the pools' minimum: {landed}");
-    assert!(mined >= 3, "replaced after two blocks, not before: {mined}");
+    // Replaced after two blocks (`--proposer.replace-after 2`), counted from the head it was sent on, and
+    // included in the next: one of them may have passed before interval mining stopped and the test saw it.
+    assert!(mined >= 2, "replaced after two blocks, not before: {mined} mined here");
     eprintln!(
         "stuck at nonce {nonce}: tip {tip} wei, replaced with tip {} after {mined} blocks",
         fee(&landed, "maxPriorityFeePerGas")
