@@ -26,7 +26,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
+pub(crate) fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
     ConfigError { field: field.into(), reason: reason.to_string() }
 }
 

@@ -215,7 +215,6 @@ async fn run_chains(
         ledger: ledger.clone(),
         heads: heads.clone(),
         tags: tags.clone(),
-        cooldowns: watcher.as_ref().map_or_else(Default::default, |(_, w)| w.published().cooldowns()),
         proposer: proposer.as_ref().map(|p| p.health.clone()),
         plans: watcher.as_ref().map(|(_, w)| w.published()),
         // The embedded L1 makes blocks only when it has transactions: its head's age says nothing.

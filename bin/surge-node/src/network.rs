@@ -181,7 +181,6 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         ledger: ledger.clone(),
         heads: real_heads_for_proposer,
         tags: tags.clone(),
-        cooldowns: watcher.as_ref().map_or_else(Default::default, |w| w.published().cooldowns()),
         proposer: events.as_ref().map(|(_, health)| health.clone()),
         plans: watcher.as_ref().map(|w| w.published()),
         max_head_age: None,

@@ -8,11 +8,10 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::Address;
 use serde::Deserialize;
 
-use crate::{config::ConfigError, rpc_config::at_least_one};
-
-fn err(field: impl Into<String>, reason: impl fmt::Display) -> ConfigError {
-    ConfigError { field: field.into(), reason: reason.to_string() }
-}
+use crate::{
+    config::{ConfigError, err},
+    rpc_config::at_least_one,
+};
 
 /// `[proposer]` in the file.
 #[derive(Debug, Default, Deserialize)]
@@ -106,8 +105,15 @@ fn parse_key(field: &str, text: &str) -> Result<SecretKey, ConfigError> {
 /// The hex key in the file at `path` (surrounding whitespace ignored); an error names `field` and the path,
 /// never the file's content.
 pub fn key_from_file(field: &str, path: &PathBuf) -> Result<SecretKey, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| err(field, format!("{}: {e}", path.display())))?;
+    let text = read_secret(field, path)?;
     parse_key(field, &text).map_err(|e| err(field, format!("{}: {}", path.display(), e.reason)))
+}
+
+/// The secret in the file at `path`, surrounding whitespace trimmed; an error names `field` and the path,
+/// never the file's content.
+pub(crate) fn read_secret(field: &str, path: &PathBuf) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err(field, format!("{}: {e}", path.display())))?;
+    Ok(text.trim().to_string())
 }
 
 fn parse_bool(field: &str, text: &str) -> Result<bool, ConfigError> {

@@ -8,11 +8,10 @@ use std::{path::PathBuf, time::Duration};
 use serde::Deserialize;
 use surge_l1::raiko::{RaikoConfig, RaikoProofType};
 
-use crate::{config::ConfigError, rpc_config::at_least_one};
-
-fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
-    ConfigError { field: field.into(), reason: reason.to_string() }
-}
+use crate::{
+    config::{ConfigError, err},
+    rpc_config::at_least_one,
+};
 
 /// `[raiko]` in the file.
 #[derive(Debug, Default, Deserialize)]
@@ -126,8 +125,7 @@ impl RaikoSection {
 /// The API key in the file at `path` (surrounding whitespace ignored); an error names `field` and the path,
 /// never the file's content.
 fn read_key(field: &str, path: &PathBuf) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| err(field, format!("{}: {e}", path.display())))?;
-    let key = text.trim().to_string();
+    let key = crate::proposer_config::read_secret(field, path)?;
     if key.is_empty() {
         return Err(err(field, format!("{}: empty", path.display())));
     }

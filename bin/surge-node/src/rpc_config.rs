@@ -7,11 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use surge_rpc::{ApiSet, ExecLimits, RpcLimits, RpcServerConfig};
 
-use crate::config::ConfigError;
-
-fn err(field: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
-    ConfigError { field: field.into(), reason: reason.to_string() }
-}
+use crate::config::{ConfigError, err};
 
 /// RPC flags (`None` = not given).
 #[derive(Debug, Default, Clone, clap::Args)]

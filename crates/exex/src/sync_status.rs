@@ -1,5 +1,5 @@
 //! `surge_syncStatus` and `/ready` from one place: the L1 head the tracker last published, the ledger's
-//! proposals, the L2's tags, the proposer's health and the cool-downs.
+//! proposals, the L2's tags, the proposer's health and the watcher's plans and cool-downs.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,7 +7,7 @@ use surge_interfaces::ChainTags;
 use surge_l1::HeadWatch;
 use surge_sync::{L1Status, OpenProposalStatus, ProposerStatus, SyncStatus, SyncStatusSource};
 
-use crate::{CoolDowns, Ledger, PublishedPlans, ledger::now, proposer::health::ProposerHealth};
+use crate::{Ledger, PublishedPlans, ledger::now, proposer::health::ProposerHealth};
 
 /// The node's sync status.
 pub struct NodeSyncStatus {
@@ -17,11 +17,9 @@ pub struct NodeSyncStatus {
     pub heads: HeadWatch,
     /// The L2's `safe` and `finalized` tags.
     pub tags: Arc<ChainTags>,
-    /// Who cools down.
-    pub cooldowns: Arc<CoolDowns>,
     /// The proposer's health, when it runs.
     pub proposer: Option<Arc<ProposerHealth>>,
-    /// The watcher's plans (whether the proposer can pay for them), when it runs.
+    /// The watcher's plans (whether the proposer can pay for them, who cools down), when it runs.
     pub plans: Option<Arc<PublishedPlans>>,
     /// An L1 head older than this makes the node unready; `None`: not checked (the embedded dev L1 makes
     /// blocks only when it has transactions).
@@ -114,7 +112,7 @@ impl SyncStatusSource for NodeSyncStatus {
             safe_block: safe,
             finalized_block: self.tags.finalized(u64::MAX),
             proposer,
-            cool_downs: self.cooldowns.list(now()),
+            cool_downs: self.plans.as_ref().map(|p| p.cooldowns().list(now())).unwrap_or_default(),
         })
     }
 }

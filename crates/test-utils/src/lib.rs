@@ -11,6 +11,7 @@ use std::{
 
 use serde_json::{Value, json};
 
+mod http;
 mod proxy;
 pub mod raiko;
 

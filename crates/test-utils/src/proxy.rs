@@ -2,7 +2,7 @@
 //! can tell how many round trips a client made and what it does when its endpoint dies.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::BufReader,
     net::{TcpListener, TcpStream},
     sync::{
         Arc,
@@ -51,26 +51,8 @@ impl CountingProxy {
         let mut writer = client.try_clone().unwrap();
         let mut reader = BufReader::new(client);
         loop {
-            let mut length = 0usize;
-            let mut line = String::new();
-            // Request line and headers.
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let header = line.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; length];
-            if reader.read_exact(&mut body).is_err() || self.cut.load(Ordering::SeqCst) {
+            let Some(crate::http::Request { body, .. }) = crate::http::read_request(&mut reader) else { return };
+            if self.cut.load(Ordering::SeqCst) {
                 return;
             }
             self.requests.fetch_add(1, Ordering::SeqCst);
@@ -79,11 +61,7 @@ impl CountingProxy {
             };
             let status = resp.status().as_u16();
             let answer = resp.body_mut().read_to_vec().unwrap_or_default();
-            let head = format!(
-                "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                answer.len()
-            );
-            if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(&answer)).is_err() {
+            if crate::http::write_json(&mut writer, status, &answer, false).is_err() {
                 return;
             }
         }

@@ -3,7 +3,7 @@
 //! delay it says.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::BufReader,
     net::TcpListener,
     sync::{Arc, Mutex},
     time::Duration,
@@ -47,28 +47,14 @@ impl RaikoDouble {
             for (n, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { return };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut headers = vec![];
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                    if let Some((name, value)) = line.trim_end().split_once(':') {
-                        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
-                    }
-                    line.clear();
-                }
-                let length = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
+                let Some(crate::http::Request { headers, body }) = crate::http::read_request(&mut reader) else {
                     continue;
-                }
+                };
                 let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let (status, text, delay) = answer(n, &body);
                 log.lock().unwrap().push(Received { headers, body });
                 std::thread::sleep(delay);
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = stream.write_all(response.as_bytes());
+                let _ = crate::http::write_json(&mut stream, status, text.as_bytes(), true);
             }
         });
         Self { url, received }

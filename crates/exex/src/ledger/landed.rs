@@ -27,7 +27,6 @@ impl Ledger {
         }
         let mut batch = Batch::default();
         st.executed(id, &mut batch);
-        st.count_statuses();
         st.forget_proposal(id, &mut batch);
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         drop(st);
@@ -52,7 +51,6 @@ impl Ledger {
         };
         let mut batch = Batch { proposals: vec![record], ..Default::default() };
         st.processing(id, at.tx, Some(at.block), &mut batch);
-        st.count_statuses();
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
         metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
         drop(st);
@@ -95,7 +93,6 @@ impl Ledger {
         let ids = back.iter().map(|p| p.id).collect();
         let mut batch = Batch { proposals: back.clone(), ..Default::default() };
         st.back_to_proving(&back, reopened, &mut batch);
-        st.count_statuses();
         back.append(&mut st.closed);
         st.closed = back;
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
@@ -121,7 +118,6 @@ impl Ledger {
             st.executed(p.id, &mut batch);
             st.forget_proposal(p.id, &mut batch);
         }
-        st.count_statuses();
         metrics::gauge!("surge_proposals_landed_not_final").set(st.landed.len() as f64);
         drop(st);
         self.write(batch, format_args!("proposals final on L1 up to block {number}"));

@@ -313,7 +313,6 @@ impl Ledger {
         for record in statuses {
             st.statuses.insert(record.tx, record);
         }
-        st.count_statuses();
         drop(st);
         self.changed();
         Ok(())
@@ -399,7 +398,6 @@ impl Ledger {
                 });
             }
         }
-        st.count_statuses();
         batch.delete_plans = spent_plans(&st, facts);
         for key in &batch.delete_plans {
             st.remove(key);
@@ -470,7 +468,6 @@ impl Ledger {
                 *details = surge_sync::StatusDetails { history, ..Default::default() };
             });
         }
-        st.count_statuses();
         st.tip = Some((lowest.saturating_sub(1), parent));
         batch.tip = st.tip;
         st.news = News { tip: Some(lowest.saturating_sub(1)), unwound: true, ..Default::default() };

@@ -46,7 +46,6 @@ impl Ledger {
         let before = (st.statuses.clone(), st.exits.clone());
         if let Some(hash) = super::statuses::carrying(&record) {
             st.processing(record.proposal, hash, None, &mut batch);
-            st.count_statuses();
         }
         drop(st);
         self.commit(batch, before)?;

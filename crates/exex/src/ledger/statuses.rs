@@ -72,10 +72,15 @@ impl State {
     }
 
     /// Publishes the number of kept statuses by state.
-    pub(super) fn count_statuses(&self) {
-        for state in ["Pending", "ProvingBlock", "Processing"] {
-            let count = self.statuses.values().filter(|r| r.status().name() == state).count();
-            metrics::gauge!("surge_tx_statuses", "state" => state).set(count as f64);
+    fn count_statuses(&self) {
+        let mut counts = [("Pending", 0usize), ("ProvingBlock", 0), ("Processing", 0)];
+        for record in self.statuses.values() {
+            if let Some((_, n)) = counts.iter_mut().find(|(state, _)| *state == record.status().name()) {
+                *n += 1;
+            }
+        }
+        for (state, n) in counts {
+            metrics::gauge!("surge_tx_statuses", "state" => state).set(n as f64);
         }
     }
 }
@@ -94,7 +99,10 @@ impl Ledger {
         self.changes.subscribe()
     }
 
+    /// After a write: subscriptions look again, and the gauge of kept statuses follows. Never called under
+    /// `state`.
     pub(super) fn changed(&self) {
+        self.state().count_statuses();
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -128,7 +136,6 @@ impl Ledger {
         for tx in due {
             st.enter(tx, (TxStatus::Executed, None), false, &mut batch, |_| {});
         }
-        st.count_statuses();
         drop(st);
         self.write(batch, format_args!("statuses up to safe block {safe}"));
     }
@@ -158,7 +165,6 @@ impl Ledger {
                 (None, false) => {}
             }
         }
-        st.count_statuses();
         drop(st);
         self.commit(batch, before)
     }
@@ -189,7 +195,6 @@ impl Ledger {
         if batch.is_empty() {
             return;
         }
-        st.count_statuses();
         drop(st);
         self.write(batch, format_args!("statuses of transactions gone from the pool"));
     }
