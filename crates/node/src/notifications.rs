@@ -92,11 +92,23 @@ impl Chain {
 
     /// Removes the blocks above `target` and notifies `Reverted`; returns the removed blocks.
     pub fn revert_to(&mut self, target: u64) -> Result<Blocks, StoreError> {
+        Ok(self.revert_to_then(target, |_, _| ())?.0)
+    }
+
+    /// [`Self::revert_to`], running `then` on the unwound store with the removed blocks before `Reverted`
+    /// goes out: a consumer hearing of the revert then sees what `then` did (the pool holding the unwound
+    /// transactions again), never the moment between.
+    pub fn revert_to_then<R>(
+        &mut self,
+        target: u64,
+        then: impl FnOnce(&Store, &[CommittedBlock]) -> R,
+    ) -> Result<(Blocks, R), StoreError> {
         let old = Arc::new(self.unwind(target)?);
+        let done = then(&self.store, &old);
         if !old.is_empty() {
             self.hub.notify(ChainNotification::Reverted { old: old.clone() });
         }
-        Ok(old)
+        Ok((old, done))
     }
 
     /// Replaces the blocks above `target` with `new` (built on block `target`) and notifies one

@@ -12,8 +12,8 @@ use alloy::{
 use alloy_evm::EvmEnv;
 use alloy_primitives::{Address, B256};
 use surge_interfaces::{
-    AccountProof, BestTransactions, BlockReader, ChainControl, ChainControlError, ChainNotifications, ConfigureEvm,
-    FinishedHeight, InvalidKind, Listener, NextBlockAttributes, PayloadBuilder, PoolEvent, PooledTx,
+    AccountProof, BestTransactions, BlockReader, ChainControl, ChainControlError, ChainNotifications, CommittedBlock,
+    ConfigureEvm, FinishedHeight, InvalidKind, Listener, NextBlockAttributes, PayloadBuilder, PoolEvent, PooledTx,
     StateProofProvider, StateProviderFactory, SubscribeError, TransactionOrigin, TransactionPool, Unwound,
 };
 use surge_l2_rules::{FeeRules, TaikoEvmFactory};
@@ -336,55 +336,13 @@ impl ChainControl for ChainHandle {
         if target > head.header.number {
             return Err(ChainControlError::AboveHead { target, head: head.header.number });
         }
-        let old = chain.revert_to(target).map_err(|e| match e {
-            StoreError::Unwind { reason, .. } => ChainControlError::TooDeep { target, reason },
-            e => store_err(e),
-        })?;
-        // From here on the chain is unwound: whatever fails is reported, nothing is left half done.
-        let owned = self.builder.own_transactions(&old);
-        let mut unwound = Unwound { blocks: old.iter().map(|b| b.number()).collect(), ..Default::default() };
-        // Anchors and the planner's relay transactions are rebuilt, not re-sent. The stateless checks
-        // (signature recovery) run before the pool's lock is taken.
-        let config = self.pool.pool().config().clone();
-        let returning: Vec<_> = old
-            .iter()
-            .flat_map(|b| b.body.transactions.iter().zip(&b.senders))
-            .filter(|(tx, sender)| **sender != surge_primitives::GOLDEN_TOUCH_ADDRESS && !owned.contains(tx.hash()))
-            .map(|(tx, _)| (*tx.hash(), surge_txpool::validate_stateless(&tx.encoded_2718(), &config)))
-            .collect();
-        let state = match chain.store().latest_state() {
-            Ok(state) => state,
-            Err(e) => {
-                warn!(target, error = %e, "reading the state after the unwind; its transactions are not re-added");
-                let why = format!("reading the state after the unwind: {e}");
-                unwound.refused.extend(returning.into_iter().map(|(hash, _)| (hash, why.clone())));
-                return Ok(unwound);
-            }
-        };
-        let mut pool = self.pool.pool();
-        let base_fee =
-            chain.store().head().and_then(|h| self.spec.next_base_fee_after(chain.store(), &h.header)).unwrap_or_else(
-                |e| {
-                    warn!(target, error = %e, "the next base fee after the unwind; the pool keeps its own");
-                    pool.base_fee()
-                },
-            );
-        if let Err(e) = pool.on_new_head(target, base_fee, &[], &state) {
-            warn!(target, error = %e, "the pool could not follow the unwind");
-        }
-        for (hash, valid) in returning {
-            match valid.and_then(|valid| pool.add_valid(valid, TransactionOrigin::Reinjected, &state)) {
-                Ok(_) => unwound.reinjected.push(hash),
-                Err(e) => unwound.refused.push((hash, e.to_string())),
-            }
-        }
-        info!(
-            target,
-            blocks = unwound.blocks.len(),
-            reinjected = unwound.reinjected.len(),
-            refused = unwound.refused.len(),
-            "unwound the chain"
-        );
+        // The pool takes the transactions back before the revert is heard of: a consumer never finds one
+        // neither mined nor pooled.
+        let (_, unwound) =
+            chain.revert_to_then(target, |store, old| self.take_back(store, target, old)).map_err(|e| match e {
+                StoreError::Unwind { reason, .. } => ChainControlError::TooDeep { target, reason },
+                e => store_err(e),
+            })?;
         Ok(unwound)
     }
 }
@@ -433,5 +391,54 @@ impl surge_interfaces::NodeComponents for HostComponents {
 
     fn tags(&self) -> &Arc<surge_interfaces::ChainTags> {
         &self.tags
+    }
+}
+
+impl ChainHandle {
+    /// Gives the unwound blocks' transactions (`old`, above `target`) back to the pool on the unwound `store`,
+    /// anchors and the planner's own transactions excepted: they are rebuilt, not re-sent.
+    fn take_back(&self, store: &Store, target: u64, old: &[CommittedBlock]) -> Unwound {
+        // The chain is unwound already: whatever fails is reported, nothing is left half done.
+        let owned = self.builder.own_transactions(old);
+        let mut unwound = Unwound { blocks: old.iter().map(|b| b.number()).collect(), ..Default::default() };
+        // The stateless checks (signature recovery) run before the pool's lock is taken.
+        let config = self.pool.pool().config().clone();
+        let returning: Vec<_> = old
+            .iter()
+            .flat_map(|b| b.body.transactions.iter().zip(&b.senders))
+            .filter(|(tx, sender)| **sender != surge_primitives::GOLDEN_TOUCH_ADDRESS && !owned.contains(tx.hash()))
+            .map(|(tx, _)| (*tx.hash(), surge_txpool::validate_stateless(&tx.encoded_2718(), &config)))
+            .collect();
+        let state = match store.latest_state() {
+            Ok(state) => state,
+            Err(e) => {
+                warn!(target, error = %e, "reading the state after the unwind; its transactions are not re-added");
+                let why = format!("reading the state after the unwind: {e}");
+                unwound.refused.extend(returning.into_iter().map(|(hash, _)| (hash, why.clone())));
+                return unwound;
+            }
+        };
+        let mut pool = self.pool.pool();
+        let base_fee = store.head().and_then(|h| self.spec.next_base_fee_after(store, &h.header)).unwrap_or_else(|e| {
+            warn!(target, error = %e, "the next base fee after the unwind; the pool keeps its own");
+            pool.base_fee()
+        });
+        if let Err(e) = pool.on_new_head(target, base_fee, &[], &state) {
+            warn!(target, error = %e, "the pool could not follow the unwind");
+        }
+        for (hash, valid) in returning {
+            match valid.and_then(|valid| pool.add_valid(valid, TransactionOrigin::Reinjected, &state)) {
+                Ok(_) => unwound.reinjected.push(hash),
+                Err(e) => unwound.refused.push((hash, e.to_string())),
+            }
+        }
+        info!(
+            target,
+            blocks = unwound.blocks.len(),
+            reinjected = unwound.reinjected.len(),
+            refused = unwound.refused.len(),
+            "unwound the chain"
+        );
+        unwound
     }
 }

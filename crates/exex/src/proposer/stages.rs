@@ -17,7 +17,7 @@ use super::{
     assemble::{Assembled, ProposerProtocol, assemble},
     types::{Proposer, ProposerEvent, StageTimes},
 };
-use crate::proposal::ProposalRecord;
+use crate::{PoolExit, proposal::ProposalRecord};
 
 /// Why one attempt at a proposal ended without it on L1.
 #[derive(Debug, thiserror::Error)]
@@ -176,9 +176,15 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
     ) -> Result<ProposerEvent, String> {
         let from = record.blocks.first().map(|b| b.number).ok_or("the proposal has no block")?;
         self.ledger.note_rollback(from, format!("proposal {} rolled back from L2 block {from}: {why}", record.id));
-        let components = self.components.clone();
+        let (components, ledger) = (self.components.clone(), self.ledger.clone());
         let rejected = dropped.clone();
         let unwound = tokio::task::spawn_blocking(move || {
+            // The ledger learns the refusals before the unwind it accounts for: the pool's events about them
+            // reach it later, and the unwound statuses must not end first as merely gone from the pool.
+            let exits = rejected.iter().map(|(tx, reason)| PoolExit::Invalid { tx: *tx, reason: reason.clone() });
+            if let Err(e) = ledger.record_pool_exits(exits.collect(), 0) {
+                warn!(error = %e, "proposer: recording the dropped transactions' refusals");
+            }
             let control = components.control();
             control.pause_production();
             let unwound = control.unwind_to(from.saturating_sub(1));
