@@ -4,11 +4,18 @@
 
 use std::{path::Path, sync::Arc};
 
+use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::Address;
 
-use surge_exex::{Ledger, LedgerStore, NextBlocks, PlannedInputs, ProposalRules, PublishedPlans, Watcher};
+use surge_exex::{
+    Ledger, LedgerStore, NextBlocks, PlannedInputs, ProposalRules, PublishedPlans, Watcher,
+    book::OpRules,
+    inputs::Relayer,
+    user_ops::{UserOpTerms, service::UserOpService},
+};
 use surge_host::seams::HostProvider;
 use surge_l1::HeadWatch;
+use surge_primitives::ProtocolConfig;
 
 use crate::launch::OpenChain;
 
@@ -46,16 +53,60 @@ pub fn ledger_extension(ledger: Arc<Ledger>) -> crate::launch::ExtensionInstalle
 
 /// The L2 builder's inputs: the watcher's plans (none without a watcher) offered to the blocks `next`
 /// fixes, in `ledger`'s proposals, anchored among the L1 heads of `heads`, with at most `max_slots` signal
-/// slots per anchor.
+/// slots per anchor; user ops' messages relayed by `relayer`.
 pub fn planned_inputs(
     l2: &OpenChain,
     (ledger, next): (Arc<Ledger>, Arc<NextBlocks>),
     watcher: Option<&Watcher>,
     heads: HeadWatch,
-    max_slots: usize,
+    (max_slots, relayer): (usize, Option<Relayer>),
 ) -> PlannedInputs<surge_host::seams::PoolHandle, surge_host::seams::HostProvider> {
     let plans = watcher.map_or_else(|| Arc::new(PublishedPlans::default()), Watcher::published);
-    PlannedInputs::new(l2.pool.clone(), HostProvider(l2.store.clone()), plans, ledger, next, heads, max_slots)
+    let inputs =
+        PlannedInputs::new(l2.pool.clone(), HostProvider(l2.store.clone()), plans, ledger, next, heads, max_slots);
+    match relayer {
+        Some(relayer) => inputs.with_relayer(relayer),
+        None => inputs,
+    }
+}
+
+/// How long before a batch's deadline the L1 time may be when its op is taken (a proposal lands within
+/// a few L1 slots).
+const USER_OP_DEADLINE_MARGIN_SECS: u64 = 24;
+/// User ops waiting at most.
+const MAX_QUEUED_USER_OPS: usize = 1024;
+
+/// The relayer of `protocol`'s L2 with `key`.
+pub fn relayer(protocol: &ProtocolConfig, key: Option<PrivateKeySigner>) -> Option<Relayer> {
+    key.map(|signer| Relayer { signer, chain_id: protocol.l2_chain_id, bridge: protocol.l2.bridge })
+}
+
+/// User ops on `protocol`'s wallet factory: `surge` takes them into `ledger` and the watcher places them,
+/// their messages relayed by `relayer` (with at most `max_slots` per anchor). Without a watcher
+/// `surge_sendUserOp` says user ops are not served.
+pub fn serve_user_ops(
+    surge: &surge_rpc_ext::SurgeRpc,
+    watcher: Option<&Watcher>,
+    ledger: Arc<Ledger>,
+    protocol: &ProtocolConfig,
+    (max_slots, relayer): (usize, Option<&Relayer>),
+) {
+    let Some(watcher) = watcher else { return };
+    let terms = UserOpTerms {
+        factory: protocol.l1.user_ops_factory,
+        l1_chain_id: protocol.l1_chain_id,
+        l2_chain_id: protocol.l2_chain_id,
+        l2_bridge: protocol.l2.bridge,
+        relayer: relayer.map(|r| r.signer.address()),
+        deadline_margin: USER_OP_DEADLINE_MARGIN_SECS,
+        max_queued: MAX_QUEUED_USER_OPS,
+    };
+    let plans = watcher.published();
+    if !terms.factory.is_zero() {
+        plans.take_user_ops(OpRules { terms, max_slots });
+        tracing::info!(factory = %terms.factory, relayer = ?terms.relayer, "user ops: taken");
+    }
+    surge.set_user_ops(Arc::new(UserOpService::new(ledger, plans, terms, max_slots)));
 }
 
 /// The `surge_*` namespace on the txpool watcher, or, without one, answering why synchronous composability

@@ -270,6 +270,8 @@ pub struct ProtocolOverrides {
     pub l1_inbox: Option<Address>,
     /// Proposer multicall.
     pub l1_multicall: Option<Address>,
+    /// The user-op wallets' factory (unset: the node takes no user ops).
+    pub l1_user_ops_factory: Option<Address>,
     /// L2 bridge.
     pub l2_bridge: Option<Address>,
     /// L2 signal service.
@@ -279,11 +281,12 @@ pub struct ProtocolOverrides {
 }
 
 /// The environment variables of each protocol setting; several names are aliases of one setting.
-pub const PROTOCOL_ENV: [(&str, &[&str]); 7] = [
+pub const PROTOCOL_ENV: [(&str, &[&str]); 8] = [
     ("l1_bridge", &["L1_BRIDGE_ADDRESS"]),
     ("l1_signal_service", &["L1_SIGNAL_SERVICE_ADDRESS"]),
     ("l1_inbox", &["REALTIME_INBOX_ADDRESS"]),
     ("l1_multicall", &["PROPOSER_MULTICALL_ADDRESS"]),
+    ("l1_user_ops_factory", &["USER_OPS_FACTORY_ADDRESS"]),
     ("l2_bridge", &["L2_BRIDGE_ADDRESS", "TAIKO_BRIDGE_L2_ADDRESS", "BRIDGE_L2_ADDRESS"]),
     ("l2_signal_service", &["L2_SIGNAL_SERVICE_ADDRESS"]),
     ("l2_anchor", &["TAIKO_ANCHOR_ADDRESS"]),
@@ -296,6 +299,7 @@ impl ProtocolOverrides {
             "l1_signal_service" => &mut self.l1_signal_service,
             "l1_inbox" => &mut self.l1_inbox,
             "l1_multicall" => &mut self.l1_multicall,
+            "l1_user_ops_factory" => &mut self.l1_user_ops_factory,
             "l2_bridge" => &mut self.l2_bridge,
             "l2_signal_service" => &mut self.l2_signal_service,
             "l2_anchor" => &mut self.l2_anchor,
@@ -311,6 +315,7 @@ impl ProtocolOverrides {
         self.l1_signal_service = other.l1_signal_service.or(self.l1_signal_service);
         self.l1_inbox = other.l1_inbox.or(self.l1_inbox);
         self.l1_multicall = other.l1_multicall.or(self.l1_multicall);
+        self.l1_user_ops_factory = other.l1_user_ops_factory.or(self.l1_user_ops_factory);
         self.l2_bridge = other.l2_bridge.or(self.l2_bridge);
         self.l2_signal_service = other.l2_signal_service.or(self.l2_signal_service);
         self.l2_anchor = other.l2_anchor.or(self.l2_anchor);
@@ -358,6 +363,7 @@ impl ProtocolOverrides {
                 inbox: need(self.l1_inbox, "l1_inbox")?,
                 proof_verifier: need(self.l1_proof_verifier, "l1_proof_verifier")?,
                 multicall: need(self.l1_multicall, "l1_multicall")?,
+                user_ops_factory: self.l1_user_ops_factory.unwrap_or_default(),
             },
             l2: surge_primitives::L2Predeploys {
                 bridge: self.l2_bridge.unwrap_or(derived.bridge),
@@ -380,6 +386,7 @@ impl ProtocolOverrides {
             ("l1_signal_service", self.l1_signal_service, config.l1.signal_service),
             ("l1_inbox", self.l1_inbox, config.l1.inbox),
             ("l1_multicall", self.l1_multicall, config.l1.multicall),
+            ("l1_user_ops_factory", self.l1_user_ops_factory, config.l1.user_ops_factory),
             ("l2_bridge", self.l2_bridge, config.l2.bridge),
             ("l2_signal_service", self.l2_signal_service, config.l2.signal_service),
             ("l2_anchor", self.l2_anchor, config.l2.anchor),

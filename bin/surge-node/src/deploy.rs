@@ -102,6 +102,7 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
         proof_verifier: at(4),
         inbox: at(5),
         multicall: at(6),
+        user_ops_factory: at(7),
     };
     let mock_verifier = at(3);
     let protocol = ProtocolConfig {
@@ -122,7 +123,7 @@ pub async fn run(args: &DeployArgs) -> eyre::Result<ProtocolConfig> {
     });
     // Only a dev L1's L2 funds the public dev accounts: elsewhere anyone could bridge that ETH out.
     let funded: Vec<Address> = if is_dev_l1(l1_chain_id) {
-        surge_genesis::dev_keys(10)?.iter().map(|k| k.address()).collect()
+        surge_genesis::dev_keys(surge_genesis::DEV_RELAYER_INDEX + 1)?.iter().map(|k| k.address()).collect()
     } else {
         vec![]
     };
@@ -188,7 +189,7 @@ fn write_files(
     let config = format!(
         "# Written by `surge-node deploy`.\n\nfee_recipient = \"{}\"\n\n[l1]\nrpc_url = \"{l1_rpc_url}\"\n\n[protocol]\n\
          l1_bridge = \"{}\"\nl1_signal_service = \"{}\"\nl1_inbox = \"{}\"\nl1_multicall = \"{}\"\n\
-         l1_resolver = \"{}\"\nl1_proof_verifier = \"{}\"\n\
+         l1_user_ops_factory = \"{}\"\nl1_resolver = \"{}\"\nl1_proof_verifier = \"{}\"\n\
          l2_bridge = \"{}\"\nl2_signal_service = \"{}\"\nl2_anchor = \"{}\"\n\n\
          # The proposer's key: --proposer.key-file or SURGE_PROPOSER_KEY (the deployer's account owns the\n\
          # proposer Multicall); mock proofs need SURGE_MOCK_PROVER_KEY (the prover signer's key).\n\
@@ -198,6 +199,7 @@ fn write_files(
         p.l1.signal_service,
         p.l1.inbox,
         p.l1.multicall,
+        p.l1.user_ops_factory,
         p.l1.resolver,
         p.l1.proof_verifier,
         p.l2.bridge,

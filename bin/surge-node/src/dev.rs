@@ -222,15 +222,24 @@ async fn run_chains(
     };
     // The block inputs: the watcher's plans, and the anchor of the open proposal, never the live L1 head.
     let watching = watcher.as_ref().map(|(_, w)| w);
+    // Dev mode relays with the dev network's relayer unless given a key.
+    let relayer_key = match settings.proposer.relayer_key.as_ref().map(|k| k.0.clone()) {
+        Some(key) => Some(key),
+        None if dev => Some(surge_genesis::dev_relayer()?),
+        None => None,
+    };
+    let relayer = crate::composability::relayer(&protocol, relayer_key);
     let planned = Arc::new(crate::composability::planned_inputs(
         &l2,
         (ledger.clone(), next),
         watching,
         heads,
-        config.max_signal_slots,
+        (config.max_signal_slots, relayer.clone()),
     ));
     let inputs: Arc<dyn BlockInputs> = planned.clone();
     let surge = crate::composability::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
+    let slots = (config.max_signal_slots, relayer.as_ref());
+    crate::composability::serve_user_ops(&surge, watching, ledger.clone(), &protocol, slots);
     crate::composability::serve_sync_status(&surge, sync_status, &supervisor);
     let surge_rpc = crate::composability::install_surge_rpc(surge.clone(), ledger.clone(), settings.status.retention);
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planned)?;

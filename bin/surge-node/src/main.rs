@@ -149,6 +149,9 @@ struct Cli {
     /// Proposer multicall. Env: PROPOSER_MULTICALL_ADDRESS.
     #[arg(long = "l1.multicall")]
     l1_multicall: Option<Address>,
+    /// The user-op wallets' factory (unset: no user ops). Env: USER_OPS_FACTORY_ADDRESS.
+    #[arg(long = "l1.user-ops-factory")]
+    l1_user_ops_factory: Option<Address>,
     /// L2 bridge. Env: L2_BRIDGE_ADDRESS (aliases TAIKO_BRIDGE_L2_ADDRESS, BRIDGE_L2_ADDRESS).
     #[arg(long = "l2.bridge")]
     l2_bridge: Option<Address>,
@@ -223,6 +226,7 @@ impl Cli {
                 l1_signal_service: self.l1_signal_service,
                 l1_inbox: self.l1_inbox,
                 l1_multicall: self.l1_multicall,
+                l1_user_ops_factory: self.l1_user_ops_factory,
                 l2_bridge: self.l2_bridge,
                 l2_signal_service: self.l2_signal_service,
                 l2_anchor: self.l2_anchor,

@@ -142,12 +142,14 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         }
     });
     let l2_heads = HeadWatch(heads.subscribe());
+    let max_slots = config.max_signal_slots;
+    let relayer = crate::composability::relayer(&protocol, Some(surge_genesis::dev_relayer()?));
     let planned = Arc::new(crate::composability::planned_inputs(
         &l2,
         (ledger.clone(), next.clone()),
         watcher.as_ref(),
         l2_heads,
-        config.max_signal_slots,
+        (config.max_signal_slots, relayer.clone()),
     ));
     let builder = Arc::new(SurgeNodeBuilder::new(
         HostEvmConfig(l2.spec.clone()),
@@ -157,6 +159,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
         planned,
     )?);
     let surge = crate::composability::surge_rpc(watcher.as_ref(), protocol.l2.signal_service);
+    let slots = (max_slots, relayer.as_ref());
+    crate::composability::serve_user_ops(&surge, watcher.as_ref(), ledger.clone(), &protocol, slots);
     let surge_rpc =
         crate::composability::install_surge_rpc(surge.clone(), ledger.clone(), crate::status_config::DEFAULT_RETENTION);
     let tags = Arc::new(ChainTags::new(0));

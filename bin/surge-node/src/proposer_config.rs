@@ -23,6 +23,7 @@ pub struct ProposerSection {
     mock_mode: Option<bool>,
     mock_verifier: Option<Address>,
     mock_signer_key_file: Option<PathBuf>,
+    relayer_key_file: Option<PathBuf>,
     replace_after_blocks: Option<u64>,
     confirmations: Option<u64>,
     max_fee_per_gas_gwei: Option<u64>,
@@ -36,6 +37,11 @@ pub struct ProposerFlags {
     /// CATALYST_NODE_ECDSA_PRIVATE_KEY (dev mode: dev account 0).
     #[arg(long = "proposer.key-file", value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+    /// The L2 key that relays user ops' L1→L2 messages (`processMessage` in the block that receives them),
+    /// in a file (hex). Env: SURGE_RELAYER_KEY (dev mode: the dev mnemonic's account 10, funded on the dev
+    /// L2). File: [proposer] relayer_key_file. Without one, user ops that send an L1→L2 message are refused.
+    #[arg(long = "relayer.key-file", value_name = "PATH")]
+    pub relayer_key_file: Option<PathBuf>,
     /// Do not propose to L1 (the L2 then never finalizes).
     #[arg(long = "proposer.disable")]
     pub disable: bool,
@@ -75,6 +81,8 @@ pub struct ProposerSettings {
     pub enabled: bool,
     /// The proposer's L1 key, when given.
     pub key: Option<SecretKey>,
+    /// The L2 key relaying user ops' messages, when given.
+    pub relayer_key: Option<SecretKey>,
     /// Gas added to the pre-flight's, in percent.
     pub extra_gas_percentage: u64,
     /// The mock verifier whose signer signs mock proofs.
@@ -138,6 +146,13 @@ impl ProposerSection {
             (None, None, Some(k)) => Some(parse_key("CATALYST_NODE_ECDSA_PRIVATE_KEY", &k)?),
             (None, None, None) => self.key_file.as_ref().map(|p| key_from_file("proposer.key_file", p)).transpose()?,
         };
+        let relayer_key = match (&flags.relayer_key_file, env("SURGE_RELAYER_KEY")) {
+            (Some(path), _) => Some(key_from_file("--relayer.key-file", path)?),
+            (None, Some(k)) => Some(parse_key("SURGE_RELAYER_KEY", &k)?),
+            (None, None) => {
+                self.relayer_key_file.as_ref().map(|p| key_from_file("proposer.relayer_key_file", p)).transpose()?
+            }
+        };
         let extra_gas_percentage = match env("EXTRA_GAS_PERCENTAGE") {
             Some(v) => v.trim().parse().map_err(|e| err("EXTRA_GAS_PERCENTAGE", format!("{v:?}: {e}")))?,
             None => self.extra_gas_percentage.unwrap_or(surge_l1::FeePolicy::default().extra_gas_percentage),
@@ -196,6 +211,7 @@ impl ProposerSection {
         Ok(ProposerSettings {
             enabled: !flags.disable && self.enabled.unwrap_or(true),
             key,
+            relayer_key,
             extra_gas_percentage,
             mock_verifier,
             mock_signer,

@@ -7,6 +7,8 @@
 mod common;
 #[path = "surge_rpc/statuses.rs"]
 mod statuses;
+#[path = "surge_rpc/user_ops.rs"]
+mod user_ops;
 
 use std::process::Command;
 

@@ -43,6 +43,8 @@ pub fn describe_metrics() {
 /// The surge builder wired to a node's pool and an L1 checkpoint source.
 pub struct SurgeNodeBuilder<E, Pool> {
     builder: SurgePayloadBuilder<E, Arc<dyn BlockInputs>>,
+    /// The planner (its relayer's transactions are the builder's own).
+    inputs: Arc<dyn BlockInputs>,
     pool: Pool,
     checkpoints: Arc<dyn CheckpointSource>,
 }
@@ -62,8 +64,8 @@ impl<E: ConfigureEvm, Pool: TransactionPool> SurgeNodeBuilder<E, Pool> {
         inputs: Arc<dyn BlockInputs>,
         checkpoints: Arc<dyn CheckpointSource>,
     ) -> Result<Self, BuildError> {
-        let builder = SurgePayloadBuilder::new(evm_config, inputs, config)?;
-        Ok(Self { builder, pool, checkpoints })
+        let builder = SurgePayloadBuilder::new(evm_config, inputs.clone(), config)?;
+        Ok(Self { builder, inputs, pool, checkpoints })
     }
 
     /// Builds the child of `parent` without committing it.
@@ -118,5 +120,16 @@ where
         attributes: &NextBlockAttributes,
     ) -> Result<BuiltBlock, PayloadBuilderError> {
         Ok(self.build_payload(provider, parent, attributes)?.into())
+    }
+
+    /// The relay transactions: those the planner's relayer signed (rebuilt with their user ops).
+    fn own_transactions(&self, blocks: &[surge_interfaces::CommittedBlock]) -> Vec<alloy_primitives::B256> {
+        let Some(relayer) = self.inputs.relayer() else { return vec![] };
+        blocks
+            .iter()
+            .flat_map(|b| b.body.transactions.iter().zip(&b.senders))
+            .filter(|(_, sender)| **sender == relayer)
+            .map(|(tx, _)| *tx.tx_hash())
+            .collect()
     }
 }

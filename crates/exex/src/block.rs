@@ -14,6 +14,8 @@ use surge_interfaces::SealedHeader;
 use surge_primitives::{Checkpoint, L2Predeploys, bindings::bridge::Bridge};
 use surge_sync::Plan;
 
+use crate::user_ops::PlacedOp;
+
 /// What a committed block carried, as the ledger needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockFacts {
@@ -30,6 +32,8 @@ pub struct BlockFacts {
     /// The planned transactions that went in with their plans, in block order, each with the key its plan
     /// is recorded under.
     pub planned: Vec<(B256, Plan)>,
+    /// The user ops it took, in order.
+    pub user_ops: Vec<PlacedOp>,
 }
 
 impl BlockFacts {
@@ -38,9 +42,9 @@ impl BlockFacts {
         self.header.header.number
     }
 
-    /// Whether it carries anything its proposal must start with (slots, or plans with L1 calls).
+    /// Whether it carries anything its proposal must start with (slots, plans or user ops with L1 calls).
     pub fn carries(&self) -> bool {
-        !self.slots.is_empty() || !self.planned.is_empty()
+        !self.slots.is_empty() || !self.planned.is_empty() || !self.user_ops.is_empty()
     }
 }
 
@@ -48,12 +52,14 @@ impl BlockFacts {
 /// gives the plans recorded for transaction `tx` made for block `number` (each with its key); a
 /// transaction went in with one when every slot of that plan is in the anchor and, with receipts, the L2
 /// bridge recorded exactly the plan's messages for it (two versions of a plan with no answers differ in
-/// their messages alone).
+/// their messages alone). Of the user ops `placed` for it, in order, it took those up to the first whose
+/// slots its anchor lacks.
 pub fn read_block<'a, I>(
     header: &SealedHeader,
     txs: &[TxEnvelope],
     receipts: Option<&[ReceiptEnvelope]>,
     plan_of: impl Fn(&B256, u64) -> I,
+    placed: Vec<PlacedOp>,
 ) -> Result<BlockFacts, String>
 where
     I: IntoIterator<Item = (B256, &'a Plan)>,
@@ -88,7 +94,9 @@ where
                 .map(|(key, plan)| (key, plan.clone()))
         })
         .collect();
+    let user_ops = placed.into_iter().take_while(|op| op.slots().all(|s| call.signalSlots.contains(&s))).collect();
     Ok(BlockFacts {
+        user_ops,
         header: header.clone(),
         mined,
         checkpoint: call.l1Checkpoint.into(),

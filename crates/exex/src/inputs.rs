@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use alloy::consensus::transaction::Recovered;
 use alloy_primitives::B256;
+use revm::DatabaseRef;
 use surge_interfaces::{
     BlockInputs, BlockReader, CheckpointSource, OutboundDependency, ReturnSlot, SealedHeader, StagedInputs, SyncTx,
-    TransactionPool, pool::without_sidecar,
+    TransactionPool, UserOp, pool::without_sidecar,
 };
 use surge_l1::HeadWatch;
 use surge_primitives::Checkpoint;
@@ -30,6 +31,52 @@ pub struct PlannedInputs<Pool, Chain> {
     heads: HeadWatch,
     /// Signal slots one anchor carries at most (the builder's limit).
     max_slots: usize,
+    /// The node's L2 key for the relay transactions of user ops' messages.
+    relayer: Option<Relayer>,
+}
+
+/// The node's L2 key for relay transactions: `processMessage(message, "")` on the L2 bridge for each
+/// L1→L2 message of a user op, after the pool's transactions in the block that receives it.
+#[derive(Clone)]
+pub struct Relayer {
+    /// The key.
+    pub signer: alloy::signers::local::PrivateKeySigner,
+    /// The L2 chain id.
+    pub chain_id: u64,
+    /// The L2 bridge.
+    pub bridge: alloy_primitives::Address,
+}
+
+impl std::fmt::Debug for Relayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relayer").field("address", &self.signer.address()).finish_non_exhaustive()
+    }
+}
+
+impl Relayer {
+    /// The relay transaction of `message` at `nonce`, paying up to `max_fee` per gas and no tip.
+    pub fn relay(
+        &self,
+        message: &surge_primitives::Message,
+        nonce: u64,
+        max_fee: u128,
+    ) -> Result<Recovered<alloy::consensus::TxEnvelope>, String> {
+        use alloy::{consensus::SignableTransaction, signers::SignerSync};
+        let tx = alloy::consensus::TxEip1559 {
+            chain_id: self.chain_id,
+            nonce,
+            gas_limit: crate::user_ops::relay_gas_limit(message),
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: 0,
+            to: alloy_primitives::TxKind::Call(self.bridge),
+            value: alloy_primitives::U256::ZERO,
+            access_list: Default::default(),
+            input: crate::user_ops::relay_calldata(message),
+        };
+        let signature = self.signer.sign_hash_sync(&tx.signature_hash()).map_err(|e| e.to_string())?;
+        let envelope = alloy::consensus::TxEnvelope::Eip1559(tx.into_signed(signature));
+        Ok(Recovered::new_unchecked(envelope, self.signer.address()))
+    }
 }
 
 impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
@@ -45,7 +92,46 @@ impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
         heads: HeadWatch,
         max_slots: usize,
     ) -> Self {
-        Self { pool, chain, plans, ledger, next, heads, max_slots }
+        Self { pool, chain, plans, ledger, next, heads, max_slots, relayer: None }
+    }
+
+    /// Relays user ops' messages with `relayer`'s key.
+    pub fn with_relayer(mut self, relayer: Relayer) -> Self {
+        self.relayer = Some(relayer);
+        self
+    }
+
+    /// The user ops recorded for block `number`, in order, while each fits the anchor's `max_slots`, as
+    /// the block's items: each message's slot with its relay transaction (signed on `parent`'s state).
+    fn user_ops(&self, number: u64, parent: &SealedHeader) -> (Vec<crate::user_ops::PlacedOp>, Vec<UserOp>) {
+        let mut ops = vec![];
+        let mut items = vec![];
+        let mut nonce = None;
+        let max_fee = self.plans.answer_base().map_or(0, |b| u128::from(b.pending.base_fee()) * 2);
+        for op in self.plans.ops() {
+            if !self.ledger.is_op_recorded(&op, number) || items.len() + op.messages.len() > self.max_slots {
+                break;
+            }
+            for m in &op.messages {
+                let relay_tx = match (&self.relayer, nonce) {
+                    (Some(relayer), Some(n)) => relayer.relay(&m.message, n, max_fee).ok(),
+                    (Some(relayer), None) => {
+                        let state = self.chain.state_by_block_number(parent.header.number).ok();
+                        let account = state.and_then(|s| s.basic_ref(relayer.signer.address()).ok().flatten());
+                        let n = account.map_or(0, |a| a.nonce);
+                        nonce = Some(n);
+                        relayer.relay(&m.message, n, max_fee).ok()
+                    }
+                    (None, _) => None,
+                };
+                if relay_tx.is_some() {
+                    nonce = nonce.map(|n| n + 1);
+                }
+                items.push(UserOp { slot: m.slot, relay_tx });
+            }
+            ops.push(op);
+        }
+        (ops, items)
     }
 
     /// The ledger.
@@ -103,18 +189,21 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
         // again) wait for the next block.
         let fresh = next.is_some() && planned_for == next;
         let (offered, mut held) = self.offered(number, (plans, deferred), fresh);
+        let (ops, op_items) = if fresh { self.user_ops(number, parent) } else { Default::default() };
         let timestamp =
             next.as_ref().map(|n| n.timestamp).filter(|t| *t > parent.header.timestamp).unwrap_or(timestamp);
         let open = self.ledger.open_at(parent, &self.chain);
         let rules = self.ledger.rules();
         let joins = offered.is_empty()
+            && ops.is_empty()
             && open.as_ref().is_some_and(|p| p.expired(&rules, timestamp, self.next.latest_l1()).is_none());
         let checkpoint = match open {
             Some(p) if joins => Some(p.anchor),
             _ => next.as_ref().and_then(|n| n.checkpoint.clone()).or_else(|| self.next.anchor()),
         };
         let mut staged = StagedInputs { checkpoint, timestamp: next.map(|n| n.timestamp), ..Default::default() };
-        let mut slots = 0;
+        let mut slots = op_items.len();
+        staged.user_ops = op_items;
         let mut offered = offered.into_iter();
         for (plan, tx) in offered.by_ref() {
             let n = plan.slots().count();
@@ -150,6 +239,10 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
 
     fn plan_failed(&self, tx: &B256, reason: &str) {
         self.plans.void(*tx, reason.to_string());
+    }
+
+    fn relayer(&self) -> Option<alloy_primitives::Address> {
+        self.relayer.as_ref().map(|r| r.signer.address())
     }
 }
 

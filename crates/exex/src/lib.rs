@@ -23,6 +23,7 @@ pub mod status_record;
 pub mod store;
 pub mod sync_status;
 pub mod task;
+pub mod user_ops;
 pub mod watcher;
 
 pub use block::{BlockFacts, read_block};

@@ -116,6 +116,11 @@ impl PendingSnapshot {
         self.env.block_env.number.saturating_to::<u64>().saturating_sub(1)
     }
 
+    /// The next block's base fee (wei per gas).
+    pub fn base_fee(&self) -> u64 {
+        self.env.block_env.basefee
+    }
+
     /// The pending state again, on `state` (the state after [`Self::parent`]).
     pub fn on<S>(&self, state: S) -> PendingL2<S> {
         PendingL2 { db: CacheDB { cache: self.cache.clone(), db: state }, env: self.env.clone(), l2: self.l2 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
-use crate::{block::BlockFacts, presim::L2Protocol};
+use crate::{block::BlockFacts, presim::L2Protocol, user_ops::PlacedOp};
 use surge_interfaces::StateProofProvider;
 use surge_l1::{InFlightBundle, L1Head, ProvenBlock, hop_proof, process_message};
 use surge_primitives::{Checkpoint, signal_slot};
@@ -104,6 +104,9 @@ pub struct ProposalRecord {
     pub slots: Vec<B256>,
     /// The plans included in its first block, in order: its L1 calls.
     pub plans: Vec<Plan>,
+    /// The user ops its first block took, in order: they run first in its bundle.
+    #[serde(default)]
+    pub user_ops: Vec<PlacedOp>,
     /// Whether it takes no more blocks.
     pub closed: bool,
     /// Where L1 holds it, once its transaction is in a block deep enough (until that block is final).
@@ -134,6 +137,7 @@ impl ProposalRecord {
             bytes: 0,
             slots: vec![],
             plans: vec![],
+            user_ops: vec![],
             closed: false,
             landed: None,
         }
@@ -146,7 +150,7 @@ impl ProposalRecord {
 
     /// Why it should take no more blocks after the ones it has, if it should not.
     pub fn full(&self, rules: &ProposalRules) -> Option<&'static str> {
-        if !self.plans.is_empty() {
+        if !self.plans.is_empty() || !self.user_ops.is_empty() {
             Some("it holds L1 calls")
         } else if self.blocks.len() as u64 >= rules.max_blocks {
             Some("block count")
@@ -187,11 +191,16 @@ impl ProposalRecord {
         }
     }
 
+    /// Its user ops' Multicall calls, in order.
+    pub fn user_op_calls(&self) -> Vec<surge_primitives::bindings::multicall::Multicall::Call> {
+        self.user_ops.iter().flat_map(|op| op.calls.iter().cloned()).collect()
+    }
+
     /// The L1 calls it makes, as the bundle simulation runs them ahead of the open bundle.
     pub fn in_flight(&self) -> Option<InFlightBundle> {
         Some(InFlightBundle {
             last_block_hash: self.last_block_hash()?,
-            user_ops: vec![],
+            user_ops: self.user_op_calls(),
             messages: self.plans.iter().flat_map(|p| p.messages.iter().map(|m| m.message.clone())).collect(),
         })
     }
@@ -222,6 +231,7 @@ pub fn advance(rules: &ProposalRules, open: Option<ProposalRecord>, next_id: &mu
             let mut p = ProposalRecord::open(*next_id, block.checkpoint.clone(), block.header.header.timestamp);
             *next_id += 1;
             p.slots = block.slots.clone();
+            p.user_ops = block.user_ops.clone();
             p
         }
     };

@@ -13,8 +13,9 @@ use surge_sync::{NoPlan, Plan};
 
 use crate::{
     NextBlock,
-    book::{AnswerBase, KEPT_REASONS},
+    book::{AnswerBase, KEPT_REASONS, OpRules},
     cooldown::CoolDowns,
+    user_ops::PlacedOp,
 };
 
 /// The watcher's plans and reasons as it publishes them for other extensions (the block inputs, RPC).
@@ -33,6 +34,8 @@ pub struct PublishedPlans {
     base: RwLock<Option<Arc<AnswerBase>>>,
     /// Why the L1 is away, while it is.
     l1_down: RwLock<Option<String>>,
+    /// How user ops are placed, when the node takes them.
+    op_rules: std::sync::OnceLock<OpRules>,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +47,8 @@ struct Published {
     kept: std::collections::HashSet<B256>,
     /// The block the plans were made for (the head's child).
     planned_for: Option<NextBlock>,
+    /// The user ops at the start of the open bundle, in order.
+    ops: Vec<PlacedOp>,
     reasons: HashMap<B256, NoPlan>,
     order: VecDeque<B256>,
 }
@@ -99,6 +104,22 @@ impl PublishedPlans {
         (p.plans.clone(), p.deferred.clone(), p.planned_for.clone())
     }
 
+    /// The user ops at the start of the open bundle, in order (they go into the block the plans are made
+    /// for, before them).
+    pub fn ops(&self) -> Vec<PlacedOp> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).ops.clone()
+    }
+
+    /// Has the watcher take user ops, placed by `rules` (set once, before the watcher starts).
+    pub fn take_user_ops(&self, rules: OpRules) {
+        let _ = self.op_rules.set(rules);
+    }
+
+    /// How user ops are placed, if the node takes them.
+    pub fn op_rules(&self) -> Option<OpRules> {
+        self.op_rules.get().copied()
+    }
+
     /// Publishes what RPC simulations answer on (the plans changed).
     pub fn publish_base(&self, base: AnswerBase) {
         *self.base.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(base));
@@ -129,9 +150,17 @@ impl PublishedPlans {
         self.inner.write().unwrap_or_else(|e| e.into_inner()).planned_for = Some(next);
     }
 
-    /// Publishes the watcher's plans, its deferred transactions and the reasons it gave since last time.
-    pub(crate) fn publish(&self, plans: Vec<Plan>, deferred: Vec<B256>, reasons: Vec<(B256, NoPlan)>) {
+    /// Publishes the watcher's plans, its deferred transactions, the reasons it gave since last time and
+    /// the user ops of the open bundle.
+    pub(crate) fn publish(
+        &self,
+        plans: Vec<Plan>,
+        deferred: Vec<B256>,
+        reasons: Vec<(B256, NoPlan)>,
+        ops: Vec<PlacedOp>,
+    ) {
         let mut p = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        p.ops = ops;
         p.kept = plans.iter().map(|plan| plan.tx_hash).chain(deferred.iter().copied()).collect();
         p.plans = plans;
         p.deferred = deferred;

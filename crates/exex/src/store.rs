@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use surge_sync::Plan;
 
-use crate::{cooldown::CoolDownSnapshot, proposal::ProposalRecord, status_record::StatusRecord};
+use crate::{cooldown::CoolDownSnapshot, proposal::ProposalRecord, status_record::StatusRecord, user_ops::UserOpEntry};
 
 /// Proposal id → JSON record.
 const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals");
@@ -32,6 +32,8 @@ const STATUS_EXPIRY: TableDefinition<(u64, [u8; 32]), ()> = TableDefinition::new
 const PRUNE_BATCH: usize = 4_096;
 /// The proposer's L1 nonce → JSON [`L1TxRecord`].
 const L1_TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("l1_txs");
+/// User op id → JSON [`UserOpEntry`] (until its status is final); `meta["next_user_op"]` holds the next id.
+const USER_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("user_ops");
 /// The proposer's L1 nonce → the network encoding (with its blobs) of the last transaction signed for it.
 const L1_RAW: TableDefinition<u64, &[u8]> = TableDefinition::new("l1_raw");
 
@@ -151,6 +153,12 @@ pub struct Batch {
     pub delete_l1_txs: Vec<u64>,
     /// Statuses to write (each to the table of final ones or the other, leaving the other).
     pub statuses: Vec<StatusRecord>,
+    /// User ops to write (replacing those with the same id).
+    pub user_ops: Vec<UserOpEntry>,
+    /// User ops to delete, by id.
+    pub delete_user_ops: Vec<u64>,
+    /// The next user op id, if it moved.
+    pub next_user_op: Option<u64>,
 }
 
 impl Batch {
@@ -165,6 +173,9 @@ impl Batch {
             && self.l1_txs.is_empty()
             && self.delete_l1_txs.is_empty()
             && self.statuses.is_empty()
+            && self.user_ops.is_empty()
+            && self.delete_user_ops.is_empty()
+            && self.next_user_op.is_none()
     }
 }
 
@@ -181,6 +192,10 @@ pub struct Loaded {
     pub l1_txs: Vec<L1TxRecord>,
     /// The statuses that are not final.
     pub statuses: Vec<StatusRecord>,
+    /// The user ops whose status is not final.
+    pub user_ops: Vec<UserOpEntry>,
+    /// The next user op id (ids are never reused).
+    pub next_user_op: u64,
 }
 
 /// The ledger's store.
@@ -252,7 +267,21 @@ impl LedgerStore {
             let (_, value) = entry.map_err(|e| self.error("reading a status", e))?;
             statuses.push(serde_json::from_slice(value.value()).map_err(|e| self.error("decoding a status", e))?);
         }
-        Ok(Loaded { proposals, plans, tip, l1_txs, statuses })
+        let ops_table = tx.open_table(USER_OPS).map_err(|e| self.error("opening user_ops", e))?;
+        let mut user_ops = vec![];
+        for entry in ops_table.iter().map_err(|e| self.error("reading user ops", e))? {
+            let (_, value) = entry.map_err(|e| self.error("reading a user op", e))?;
+            user_ops.push(serde_json::from_slice(value.value()).map_err(|e| self.error("decoding a user op", e))?);
+        }
+        let next_user_op = match meta.get("next_user_op").map_err(|e| self.error("reading the next user op", e))? {
+            Some(v) => {
+                let bytes: [u8; 8] =
+                    v.value().try_into().map_err(|_| self.error("decoding the next user op", "not 8 bytes"))?;
+                u64::from_be_bytes(bytes)
+            }
+            None => 1,
+        };
+        Ok(Loaded { proposals, plans, tip, l1_txs, statuses, user_ops, next_user_op })
     }
 
     /// Applies `batch` in one transaction.
@@ -279,6 +308,18 @@ impl LedgerStore {
             if let Some((number, hash)) = batch.tip {
                 let value = [number.to_be_bytes().as_slice(), hash.as_slice()].concat();
                 meta.insert("tip", value.as_slice()).map_err(|e| self.error("writing the tip", e))?;
+            }
+            if let Some(next) = batch.next_user_op {
+                meta.insert("next_user_op", next.to_be_bytes().as_slice())
+                    .map_err(|e| self.error("writing the next user op", e))?;
+            }
+            let mut ops = tx.open_table(USER_OPS).map_err(|e| self.error("opening user_ops", e))?;
+            for entry in &batch.user_ops {
+                let json = serde_json::to_vec(entry).map_err(|e| self.error("encoding a user op", e))?;
+                ops.insert(entry.op.id, json.as_slice()).map_err(|e| self.error("writing a user op", e))?;
+            }
+            for id in &batch.delete_user_ops {
+                ops.remove(id).map_err(|e| self.error("deleting a user op", e))?;
             }
             if let Some(c) = &batch.cooldowns {
                 let json = serde_json::to_vec(c).map_err(|e| self.error("encoding the cool-downs", e))?;

@@ -529,11 +529,13 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             }
             let (mined, landed) = (news.mined, news.landed.into_iter().collect::<HashSet<B256>>());
             let failed = self.handle.take_voided();
+            let landed_ops = news.landed_ops;
             // Landed plans moved into a closed proposal; a roll-back took proposals out of flight (their legs
             // must leave the base before anything is planned again, or re-planned transactions find their
             // own messages already processed): either way the open bundle starts anew.
-            let base = if landed.is_empty() && !unwound { None } else { self.landing_base(core) };
-            core.on_l2_head(&mined, &landed, &failed, base, || self.pending());
+            let moved = !landed.is_empty() || !landed_ops.is_empty() || unwound;
+            let base = if moved { self.landing_base(core) } else { None };
+            core.on_l2_head((&mined, &landed, &landed_ops), &failed, base, || self.pending());
             if unwound {
                 // The unwound blocks' transactions came back to the pool, maybe before the watcher took in the
                 // unwind (their nonces then looked spent): taken in again on the new head.
@@ -544,6 +546,24 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         if self.flags.resync.swap(false, Ordering::AcqRel) {
             let pool = self.components.pool();
             core.resync(|h| pool.get(h).is_some(), || self.pending());
+        }
+        self.place_ops(core);
+    }
+
+    /// Places the ledger's waiting user ops in the open bundle when it has room for them before any plan;
+    /// one that can never run there is dropped from the ledger with the reason.
+    fn place_ops(&self, core: &mut NodeWatcher<N>) {
+        if self.handle.op_rules().is_none() || self.handle.l1_down().is_some() {
+            return;
+        }
+        let waiting = self.ledger.waiting_ops();
+        if waiting.is_empty() {
+            return;
+        }
+        for dropped in core.place_ops(&waiting) {
+            if dropped.is_final() {
+                self.ledger.reject_op(dropped.id, dropped.why.to_string());
+            }
         }
     }
 }
@@ -564,6 +584,9 @@ pub fn publish_for<P: TransactionPool>(handle: &PublishedPlans, ledger: &Ledger,
     if let Err(e) = ledger.record_plans(next.number, plans) {
         // Unrecorded plans are not offered: their transactions wait for a write that works.
         warn!(block = next.number, "txpool watcher: recording plans: {e}");
+    }
+    if let Err(e) = ledger.record_op_placements(next.number, &handle.ops()) {
+        warn!(block = next.number, "txpool watcher: recording user ops: {e}");
     }
     handle.set_planned_for(next);
 }

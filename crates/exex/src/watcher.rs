@@ -68,7 +68,10 @@ where
 {
     /// A watcher planning into the bundle `base` on the pending state `pending`.
     pub fn new(factory: F, base: BundleSimulator, pending: PendingL2<S>, handle: Arc<PublishedPlans>) -> Self {
-        let book = PlanBook::new(base, pending).with_cooldowns(handle.cooldowns());
+        let mut book = PlanBook::new(base, pending).with_cooldowns(handle.cooldowns());
+        if let Some(rules) = handle.op_rules() {
+            book = book.with_user_ops(rules);
+        }
         // RPC simulations may start at once (on version 0).
         handle.publish_base(book.answer_base());
         Self {
@@ -162,12 +165,13 @@ where
     /// pending state, and waiting transactions whose turn came are considered.
     pub fn on_l2_head(
         &mut self,
-        mined: &[B256],
-        landed: &HashSet<B256>,
+        (mined, landed, landed_ops): (&[B256], &HashSet<B256>, &[u64]),
         failed: &[(B256, String)],
         base: Option<BundleSimulator>,
         pending: impl Fn() -> Option<PendingL2<S>>,
     ) {
+        // The ops a block took are in its proposal now, ahead of the new base.
+        self.book.remove_ops(landed_ops);
         // A landed transaction may not be in `mined` yet (the chain's notification can come after the
         // ledger's news): it leaves the book all the same.
         let mut gone = vec![];
@@ -204,6 +208,15 @@ where
     pub fn on_l1_head(&mut self, base: BundleSimulator, pending: PendingL2<S>) {
         self.book.on_l1_move(&self.factory, base, pending);
         self.after_replay();
+    }
+
+    /// Places the `waiting` user ops the book does not hold yet, if no plan is in the open bundle (an op
+    /// runs before every plan); publishes when one joined. The ops that left the book since the last call.
+    pub fn place_ops(&mut self, waiting: &[crate::user_ops::UserOpRecord]) -> Vec<crate::book::OpDropped> {
+        if self.book.place_waiting(&self.factory, waiting) > 0 {
+            self.publish();
+        }
+        self.book.take_dropped_ops()
     }
 
     /// The L1 block the plans are simulated on.
@@ -408,7 +421,8 @@ where
         metrics::gauge!("surge_watcher_plans").set(self.book.plans().count() as f64);
         let reasons = self.book.take_recent_reasons();
         let deferred = self.book.deferred().map(|p| p.tx_hash).collect();
-        self.handle.publish(self.book.plans().cloned().collect(), deferred, reasons);
+        let ops = self.book.ops().cloned().collect();
+        self.handle.publish(self.book.plans().cloned().collect(), deferred, reasons, ops);
         if self.published_version != self.book.revision() {
             self.published_version = self.book.revision();
             self.handle.publish_base(self.book.answer_base());

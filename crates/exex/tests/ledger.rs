@@ -239,6 +239,7 @@ fn facts(number: u64, timestamp: u64) -> BlockFacts {
         slots: vec![],
         tx_bytes: 100,
         planned: vec![],
+        user_ops: vec![],
     }
 }
 
@@ -371,7 +372,7 @@ fn the_receipts_say_which_version_of_a_plan_without_answers_went_in() {
     let txs = [anchor.into_inner(), user.clone()];
     let versions = [(B256::repeat_byte(0xa), &first), (B256::repeat_byte(0xb), &second)];
     let read = |receipts: Option<&[ReceiptEnvelope]>| {
-        surge_exex::read_block(&header, &txs, receipts, |_, _| versions.to_vec()).unwrap().planned
+        surge_exex::read_block(&header, &txs, receipts, |_, _| versions.to_vec(), vec![]).unwrap().planned
     };
     let receipts = [receipt(vec![]), receipt(vec![sent(bridge)])];
     assert_eq!(read(Some(&receipts)), vec![(B256::repeat_byte(0xb), second.clone())], "the one the bridge recorded");

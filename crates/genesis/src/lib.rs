@@ -4,7 +4,8 @@
 //! Contracts are placed by running their constructors in revm and copying code and storage. The address
 //! cycles are resolved by fixing every address first: L2 predeploys are derived from the L2 chain id, the
 //! L1 contracts sit at addresses derived the same way from the L1 chain id (bridge `…01`, signal service
-//! `…05`, resolver `…06`, inbox `…100`, proof verifier `…200`, mock verifier `…201`, multicall `…300`).
+//! `…05`, resolver `…06`, inbox `…100`, proof verifier `…200`, mock verifier `…201`, multicall `…300`, user-op
+//! factory `…400`).
 //! The inbox is activated with the L2 genesis hash, so the L2 genesis is built first.
 
 mod apps;
@@ -26,6 +27,7 @@ use surge_primitives::{
     bindings::{
         anchor::Anchor, bridge::Bridge, inbox::RealTimeInbox, mock_verifier::MockECDSAVerifier, multicall::Multicall,
         resolver::Resolver, signal_service::SignalService, surge_verifier::SurgeVerifier,
+        user_ops_factory::UserOpsFactory,
     },
     chain_address,
 };
@@ -127,6 +129,15 @@ pub struct DevNetwork {
     pub apps: ExampleApps,
 }
 
+/// The dev mnemonic's index of the dev network's relayer: its L2 key that relays user ops' messages, apart
+/// from the ten dev accounts users send from.
+pub const DEV_RELAYER_INDEX: u32 = 10;
+
+/// The dev network's relayer key (funded on the dev L2).
+pub fn dev_relayer() -> Result<PrivateKeySigner, GenesisError> {
+    dev_keys(DEV_RELAYER_INDEX + 1)?.pop().ok_or_else(|| GenesisError::Key(DEV_RELAYER_INDEX, "no key".into()))
+}
+
 /// The first `n` dev keys of the test mnemonic.
 pub fn dev_keys(n: u32) -> Result<Vec<PrivateKeySigner>, GenesisError> {
     (0..n)
@@ -184,7 +195,7 @@ impl L1Creation {
 }
 
 /// The L1 protocol of `protocol`, in deployment order (resolver, signal service, bridge, mock verifier,
-/// composite verifier, inbox, proposer multicall), owned by `roles.owner`.
+/// composite verifier, inbox, proposer multicall, user-op wallets' factory), owned by `roles.owner`.
 pub fn l1_creations(protocol: &ProtocolConfig, mock_verifier: Address, roles: DevRoles) -> Vec<L1Creation> {
     let (l1, owner) = (protocol.l1, roles.owner);
     let creation = |name, bytecode: &'static [u8], args: Vec<u8>, address| L1Creation { name, bytecode, args, address };
@@ -246,6 +257,7 @@ pub fn l1_creations(protocol: &ProtocolConfig, mock_verifier: Address, roles: De
             Multicall::constructorCall { _owner: roles.proposer }.abi_encode(),
             l1.multicall,
         ),
+        creation("UserOpsFactory", &UserOpsFactory::BYTECODE, vec![], l1.user_ops_factory),
     ]
 }
 
@@ -331,6 +343,7 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
         inbox: at("100"),
         proof_verifier: at("200"),
         multicall: at("300"),
+        user_ops_factory: at("400"),
     };
     let mock_verifier = at("201");
     let protocol = ProtocolConfig { l1_chain_id, l2_chain_id, l1, l2, basefee_sharing_pctg: DEV_BASEFEE_SHARING_PCTG };
@@ -338,7 +351,9 @@ pub fn generate(l1_chain_id: u64, l2_chain_id: u64) -> Result<DevNetwork, Genesi
     let names = resolver_entries(&protocol);
 
     let apps = ExampleApps::dev(l1_chain_id, l2_chain_id);
-    let (l2_genesis, l2_genesis_hash) = l2_genesis(&protocol, roles.owner, &accounts, Some(&apps))?;
+    // On L2 the relayer is funded too: it pays for relays before their fees come back.
+    let l2_funded = [accounts.clone(), vec![dev_relayer()?.address()]].concat();
+    let (l2_genesis, l2_genesis_hash) = l2_genesis(&protocol, roles.owner, &l2_funded, Some(&apps))?;
     let owner = roles.owner;
 
     // L1: the protocol, current mainnet rules, the inbox activated with the L2 genesis hash.

@@ -121,6 +121,11 @@ pub trait BlockInputs: Send + Sync {
     /// Planned transaction `tx` could not go in as planned (`reason`): its plan is void. The planner stops
     /// offering it; nothing else changes.
     fn plan_failed(&self, _tx: &B256, _reason: &str) {}
+    /// The account that signs the planner's relay transactions, if it has one: its transactions in a
+    /// block are the builder's own (rebuilt, never handed back to the pool when the block is unwound).
+    fn relayer(&self) -> Option<alloy_primitives::Address> {
+        None
+    }
 }
 
 impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
@@ -134,6 +139,10 @@ impl<T: BlockInputs + ?Sized> BlockInputs for Arc<T> {
 
     fn plan_failed(&self, tx: &B256, reason: &str) {
         (**self).plan_failed(tx, reason)
+    }
+
+    fn relayer(&self) -> Option<alloy_primitives::Address> {
+        (**self).relayer()
     }
 }
 

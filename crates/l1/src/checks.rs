@@ -46,7 +46,8 @@ pub async fn startup_checks(
     if chain_id != p.l1_chain_id {
         return Err(refuse("l1.rpc_url", format!("chain id {chain_id}, but the L2 settles on {}", p.l1_chain_id)));
     }
-    for (name, address) in p.l1.named() {
+    // An unset factory only turns user ops off.
+    for (name, address) in p.l1.named().into_iter().filter(|(_, a)| !a.is_zero()) {
         if client.code(address).await.map_err(url)?.is_empty() {
             return Err(refuse(
                 &format!("protocol.l1_{name}"),

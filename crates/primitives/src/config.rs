@@ -54,11 +54,14 @@ pub struct L1Contracts {
     pub proof_verifier: Address,
     /// Proposer multicall.
     pub multicall: Address,
+    /// The user-op wallets' factory (zero: the node takes no user ops).
+    #[serde(default)]
+    pub user_ops_factory: Address,
 }
 
 impl L1Contracts {
     /// Each contract with its field name (`bridge`, `signal_service`, …), in deployment order of concern.
-    pub fn named(&self) -> [(&'static str, Address); 6] {
+    pub fn named(&self) -> [(&'static str, Address); 7] {
         [
             ("bridge", self.bridge),
             ("signal_service", self.signal_service),
@@ -66,6 +69,7 @@ impl L1Contracts {
             ("inbox", self.inbox),
             ("proof_verifier", self.proof_verifier),
             ("multicall", self.multicall),
+            ("user_ops_factory", self.user_ops_factory),
         ]
     }
 }
@@ -112,6 +116,7 @@ impl ProtocolConfig {
             ("l1.inbox", self.l1.inbox),
             ("l1.proof_verifier", self.l1.proof_verifier),
             ("l1.multicall", self.l1.multicall),
+            ("l1.user_ops_factory", self.l1.user_ops_factory),
         ];
         let l2 = [
             ("l2.bridge", self.l2.bridge),
@@ -121,6 +126,10 @@ impl ProtocolConfig {
         ];
         for set in [&l1[..], &l2[..]] {
             for (i, (field, address)) in set.iter().enumerate() {
+                // The factory is optional: without it the node takes no user ops.
+                if address.is_zero() && *field == "l1.user_ops_factory" {
+                    continue;
+                }
                 if address.is_zero() {
                     return Err(ConfigError::ZeroAddress { field });
                 }
@@ -148,6 +157,7 @@ mod tests {
                 inbox: Address::repeat_byte(4),
                 proof_verifier: Address::repeat_byte(5),
                 multicall: Address::repeat_byte(6),
+                user_ops_factory: Address::repeat_byte(7),
             },
             75,
         )

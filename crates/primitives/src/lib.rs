@@ -18,6 +18,7 @@ pub mod predeploy;
 pub mod proposal;
 pub mod proposal_tx;
 pub mod slots;
+pub mod user_op;
 
 pub use bindings::{
     bridge::IBridge::Message,

@@ -8,6 +8,7 @@ mod common;
 
 use alloy::signers::{SignerSync, local::PrivateKeySigner};
 use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::SolCall;
 use alloy_sol_types::{SolStruct, eip712_domain, sol};
 use common::{Chain, Tx, account};
 use revm::primitives::hardfork::SpecId;
@@ -15,6 +16,7 @@ use surge_primitives::bindings::{
     user_ops::UserOpsSubmitter::{self, UserOpsSubmitterErrors},
     user_ops_factory::UserOpsFactory,
 };
+use surge_primitives::user_op::{UserOpBatch, UserOpError};
 
 sol! {
     struct UserOp { address target; uint256 value; bytes data; }
@@ -87,6 +89,16 @@ fn a_signed_batch_runs_once_before_its_deadline_from_the_wallet_its_first_bundle
     let domain = domain(wallet);
     let batch = ExecuteBatch { ops: ops.clone(), nonce: U256::ZERO, deadline: U256::from(deadline) };
     assert_eq!(digest, batch.eip712_signing_hash(&domain));
+    // The node's reading agrees: the wallet the factory gives the owner, the digest, the signer; a malleable
+    // twin or another wallet's domain do not give the owner.
+    assert_eq!(surge_primitives::user_op::wallet_address(factory, owner.address()), wallet);
+    let batch = UserOpBatch::decode(&call(&ops, 0, deadline, signature.clone()).abi_encode()).unwrap();
+    assert_eq!(batch.digest(CHAIN_ID, wallet), digest);
+    assert_eq!(batch.signer(CHAIN_ID, wallet), Ok(owner.address()));
+    assert_ne!(batch.signer(CHAIN_ID, factory), Ok(owner.address()));
+    assert_eq!(batch.value(), U256::from(5));
+    assert!(matches!(UserOpBatch::decode(&[0xde, 0xad]), Err(UserOpError::NotABatch(_))));
+    assert_eq!(UserOpBatch::decode(&call(&[], 0, deadline, Bytes::new()).abi_encode()), Err(UserOpError::Empty));
     chain.exec(Tx::sol(account(9), wallet, call(&ops, 0, deadline, signature.clone()))).expect_ok();
     assert_eq!((chain.balance(to_a), chain.balance(to_b)), (U256::from(2), U256::from(3)));
     assert_eq!(chain.read(wallet, UserOpsSubmitter::nonceCall {}), U256::from(1));
@@ -109,6 +121,8 @@ fn a_signed_batch_runs_once_before_its_deadline_from_the_wallet_its_first_bundle
     let s = U256::from_be_slice(&twin[32..64]);
     twin[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
     twin[64] = if twin[64] == 27 { 28 } else { 27 };
+    let twin_batch = UserOpBatch::decode(&call(&ops, 1, deadline, twin.clone().into()).abi_encode()).unwrap();
+    assert!(matches!(twin_batch.signer(CHAIN_ID, wallet), Err(UserOpError::BadSignature(_))));
     let malleable = refused(&mut chain, wallet, call(&ops, 1, deadline, twin.into()));
     assert!(matches!(malleable, UserOpsSubmitterErrors::InvalidSignature(_)), "{malleable:?}");
     let too_much = vec![UserOp { target: to_a, value: U256::from(100), data: Bytes::new() }];

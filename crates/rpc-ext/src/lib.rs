@@ -22,9 +22,13 @@ use jsonrpsee::{
 };
 use surge_interfaces::{CallHookFuture, CallShape, CallStateHook, HookBusy, RpcRegistry};
 use surge_primitives::slots::signal_service::received_signal_key;
-use surge_sync::{NoPlan, Planner, SimulatedCall, SyncStatus, SyncStatusSource, TxStatusSource, TxStatusView};
+use surge_sync::{
+    NoPlan, Planner, SimulatedCall, SyncStatus, SyncStatusSource, TxStatusSource, TxStatusView, UserOpSink, user_op_key,
+};
 use tokio::sync::Semaphore;
-pub use types::{AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse, TxStatusRequest};
+pub use types::{
+    AnswerJson, MessageJson, OutboundJson, SimulateRequest, SimulateResponse, TxStatusRequest, UserOpRequest,
+};
 
 /// The L2 trace failed, or the L1 leg did (Catalyst's -32000).
 pub const SIMULATION_FAILED: i32 = -32000;
@@ -51,6 +55,14 @@ pub trait SurgeApi {
     /// Where the node is against L1.
     #[method(name = "syncStatus")]
     async fn sync_status(&self) -> RpcResult<SyncStatus>;
+
+    /// Checks a user op where it would run and queues it: its id.
+    #[method(name = "sendUserOp")]
+    async fn send_user_op(&self, request: UserOpRequest) -> RpcResult<u64>;
+
+    /// What became of user op `id`.
+    #[method(name = "userOpStatus")]
+    async fn user_op_status(&self, id: u64) -> RpcResult<TxStatusView>;
 }
 
 /// What one `surge_simulateReturnMessage` may cost.
@@ -87,6 +99,8 @@ struct Context {
     statuses: Arc<std::sync::OnceLock<Arc<dyn TxStatusSource>>>,
     /// Where `surge_syncStatus` reads, once the node has it.
     sync: std::sync::OnceLock<Arc<dyn SyncStatusSource>>,
+    /// Where `surge_sendUserOp` submits, once the node has it.
+    user_ops: std::sync::OnceLock<Arc<dyn UserOpSink>>,
 }
 
 fn error(code: i32, message: &str, data: Option<String>) -> ErrorObjectOwned {
@@ -131,17 +145,32 @@ fn request(params: &Params<'_>) -> Result<SimulateRequest, ErrorObjectOwned> {
 /// `surge_txStatus` of `params` on `statuses`.
 fn tx_status(statuses: Option<&Arc<dyn TxStatusSource>>, params: &Params<'_>) -> RpcResult<TxStatusView> {
     let request: TxStatusRequest = object_param(params, "{txHash} or {userOpId}")?;
-    let tx = match (request.tx_hash, request.user_op_id) {
-        (Some(tx), None) => tx,
-        (None, Some(id)) => return Err(error(NOT_FOUND, &format!("User op {id} not found"), None)),
-        _ => return Err(invalid_params("exactly one of txHash and userOpId")),
-    };
-    let statuses = statuses.ok_or_else(|| error(NOT_FOUND, "Transaction not found", None))?;
-    match statuses.tx_status(&tx) {
+    match (request.tx_hash, request.user_op_id) {
+        (Some(tx), None) => status_of(statuses, &tx, "Transaction not found"),
+        (None, Some(id)) => status_of(statuses, &user_op_key(id), &format!("User op {id} not found")),
+        _ => Err(invalid_params("exactly one of txHash and userOpId")),
+    }
+}
+
+/// The status kept under `key` in `statuses`, or `missing` (-32001).
+fn status_of(statuses: Option<&Arc<dyn TxStatusSource>>, key: &B256, missing: &str) -> RpcResult<TxStatusView> {
+    let statuses = statuses.ok_or_else(|| error(NOT_FOUND, missing, None))?;
+    match statuses.tx_status(key) {
         Ok(Some(status)) => Ok(status),
-        Ok(None) => Err(error(NOT_FOUND, "Transaction not found", None)),
+        Ok(None) => Err(error(NOT_FOUND, missing, None)),
         Err(why) => Err(error(jsonrpsee::types::error::INTERNAL_ERROR_CODE, "reading the status failed", Some(why))),
     }
+}
+
+/// `surge_userOpStatus [id]` of `params` on `statuses`.
+fn user_op_status(statuses: Option<&Arc<dyn TxStatusSource>>, params: &Params<'_>) -> RpcResult<TxStatusView> {
+    let value: serde_json::Value = params.parse().map_err(|e| invalid_params(e.message()))?;
+    let id = match value {
+        serde_json::Value::Array(items) if items.len() == 1 => serde_json::from_value::<u64>(items[0].clone()).ok(),
+        _ => None,
+    };
+    let id = id.ok_or_else(|| invalid_params("expected [id], a user op id (a non-negative integer)"))?;
+    status_of(statuses, &user_op_key(id), &format!("User op {id} not found"))
 }
 
 /// `surge_syncStatus` of `params` (none) on `source`.
@@ -161,6 +190,18 @@ fn sync_status(source: Option<&Arc<dyn SyncStatusSource>>, params: &Params<'_>) 
 }
 
 impl Context {
+    /// `surge_sendUserOp`: the op's id, or why it was refused (-32000; -32005 when too many wait).
+    async fn send_user_op(&self, request: UserOpRequest) -> RpcResult<u64> {
+        let sink = self
+            .user_ops
+            .get()
+            .ok_or_else(|| error(SIMULATION_FAILED, "user ops are not served on this endpoint", None))?;
+        sink.submit(request.submitter, request.calldata).await.map_err(|refused| {
+            let code = if refused.busy { LIMIT_EXCEEDED } else { SIMULATION_FAILED };
+            error(code, &format!("user op refused: {}", refused.reason), None)
+        })
+    }
+
     /// `call`'s plan, within the gas cap, the timeout and the concurrency limit of `permits`.
     async fn plan(
         &self,
@@ -249,7 +290,13 @@ impl SurgeRpc {
             signal_service,
             statuses: Arc::default(),
             sync: std::sync::OnceLock::new(),
+            user_ops: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Takes `surge_sendUserOp` into `sink`. Set once; a second sink is ignored.
+    pub fn set_user_ops(&self, sink: Arc<dyn UserOpSink>) {
+        let _ = self.0.user_ops.set(sink);
     }
 
     /// Answers `surge_txStatus` and the status subscriptions from `statuses` (until it is set, every
@@ -290,6 +337,22 @@ impl SurgeRpc {
             .register_blocking_method("surge_syncStatus", move |params, _, _| sync_status(context.sync.get(), &params));
         if let Err(e) = registered {
             tracing::error!("registering surge_syncStatus: {e}");
+        }
+        let context = self.0.clone();
+        let registered = module.register_async_method("surge_sendUserOp", move |params, _, _| {
+            let context = context.clone();
+            let request = object_param::<UserOpRequest>(&params, "{submitter, calldata}");
+            async move { context.send_user_op(request?).await }
+        });
+        if let Err(e) = registered {
+            tracing::error!("registering surge_sendUserOp: {e}");
+        }
+        let context = self.0.clone();
+        let registered = module.register_blocking_method("surge_userOpStatus", move |params, _, _| {
+            user_op_status(context.statuses.get(), &params)
+        });
+        if let Err(e) = registered {
+            tracing::error!("registering surge_userOpStatus: {e}");
         }
         module
     }
@@ -344,16 +407,26 @@ mod tests {
         let hash = format!("0x{}", "ab".repeat(32));
         let ask = |params: String| tx_status(Some(&source), &Params::new(Some(&params))).map_err(|e| e.code());
         assert_eq!(ask(format!(r#"{{"txHash":"{hash}"}}"#)), Ok(rejected.clone()));
-        assert_eq!(ask(format!(r#"[{{"txHash":"{hash}"}}]"#)), Ok(rejected));
+        assert_eq!(ask(format!(r#"[{{"txHash":"{hash}"}}]"#)), Ok(rejected.clone()));
         for bad in ["{}", r#"{"txHash":"0x12"}"#, r#"{"txHash":null,"userOpId":null}"#, r#"{"tx":"0x"}"#, "[]"] {
             assert_eq!(ask(bad.into()), Err(INVALID_PARAMS_CODE), "{bad}");
         }
         assert_eq!(ask(format!(r#"{{"txHash":"{hash}","userOpId":1}}"#)), Err(INVALID_PARAMS_CODE));
-        assert_eq!(ask(r#"{"userOpId":3}"#.into()), Err(NOT_FOUND));
+        assert_eq!(ask(r#"{"userOpId":3}"#.into()), Ok(rejected.clone()));
         let unknown: Arc<dyn TxStatusSource> = Arc::new(Fixed(None));
         let params = format!(r#"{{"txHash":"{hash}"}}"#);
         let missing = tx_status(Some(&unknown), &Params::new(Some(&params))).unwrap_err();
         assert_eq!((missing.code(), missing.message()), (NOT_FOUND, "Transaction not found"));
+        let missing = tx_status(Some(&unknown), &Params::new(Some(r#"{"userOpId":3}"#))).unwrap_err();
+        assert_eq!((missing.code(), missing.message()), (NOT_FOUND, "User op 3 not found"));
+        // surge_userOpStatus takes [id].
+        let op = |params: &str| user_op_status(Some(&source), &Params::new(Some(params))).map_err(|e| e.code());
+        assert_eq!(op("[3]"), Ok(rejected));
+        for bad in ["[]", "3", r#"["x"]"#, "[-1]", "[1, 2]", "{}"] {
+            assert_eq!(op(bad), Err(INVALID_PARAMS_CODE), "{bad}");
+        }
+        let missing = user_op_status(Some(&unknown), &Params::new(Some("[7]"))).unwrap_err();
+        assert_eq!((missing.code(), missing.message()), (NOT_FOUND, "User op 7 not found"));
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub struct SimulateRequest {
     pub gas: Option<U64>,
 }
 
+/// `surge_sendUserOp`'s parameter: a wallet and the `executeBatch` call its owner signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserOpRequest {
+    /// The user's wallet (`UserOpsSubmitter`), deployed or the factory's for the signer.
+    pub submitter: Address,
+    /// The `executeBatch(ops, nonce, deadline, signature)` calldata.
+    pub calldata: Bytes,
+}
+
 /// `surge_txStatus`'s parameter: exactly one of a transaction hash and a user-op id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -7,6 +7,7 @@ pub mod node_status;
 pub mod outbound;
 pub mod plan;
 pub mod status;
+pub mod user_op;
 
 pub use node_status::{CoolDownStatus, L1Status, OpenProposalStatus, ProposerStatus, SyncStatus, SyncStatusSource};
 pub use outbound::{
@@ -15,3 +16,4 @@ pub use outbound::{
 };
 pub use plan::{Answer, NoPlan, Plan, PlannedMessage, Planner, SimulatedCall, Simulation};
 pub use status::{StatusDetails, Transition, TxStatus, TxStatusSource, TxStatusView};
+pub use user_op::{Submitted, UserOpRejected, UserOpSink, user_op_key};

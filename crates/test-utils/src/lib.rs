@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 mod http;
 mod proxy;
 pub mod raiko;
+pub mod user_ops;
 
 pub use proxy::CountingProxy;
 

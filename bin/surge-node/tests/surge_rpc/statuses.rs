@@ -28,7 +28,7 @@ fn account(i: u32) -> (String, String) {
 }
 
 /// The README's swap of 1 ether, with the answer the node simulates now, sent without waiting; its hash.
-fn send_swap(l2: &str) -> String {
+pub(super) fn send_swap(l2: &str) -> String {
     let swap = format!("swapETHForTokenViaL1(uint256,{MESSAGE})");
     let data = cast(&["calldata", &swap, "0", &placeholder()]);
     let request = json!({"from": USER, "to": L2_VAULT, "data": data, "value": "0xde0b6b3a7640000"});
@@ -75,7 +75,7 @@ fn in_order(items: &[Value]) -> bool {
 
 /// Asks `surge_txStatus`, `surge_syncStatus` and `eth_blockNumber` of `l2` from four threads until `stop`;
 /// how many were answered, and how many were not.
-fn load(l2: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, usize)> {
+pub(super) fn load(l2: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, usize)> {
     let l2 = l2.to_string();
     std::thread::spawn(move || {
         let (answered, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

@@ -38,7 +38,8 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let same_block = self.pending.same_block(&pending);
-        match self.legs_again(&base).filter(|_| same_block) {
+        let (base, ops_moved) = self.place_ops_on(base);
+        match self.legs_again(&base).filter(|_| same_block && !ops_moved) {
             Some(again) => {
                 for ((plan, _), fresh) in self.entries.iter_mut().chain(self.deferred.iter_mut()).zip(again.plans) {
                     *plan = fresh;
@@ -47,7 +48,10 @@ where
                 self.revision += 1;
                 vec![]
             }
-            None => self.rebase(factory, base, pending, Moved::L1),
+            None => {
+                let all = self.take_all();
+                self.replay(factory, base, pending, all, Moved::L1, false)
+            }
         }
     }
 

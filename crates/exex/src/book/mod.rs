@@ -20,6 +20,9 @@ use surge_l1::BundleSimulator;
 use surge_sync::{NoPlan, Plan};
 
 mod incremental;
+mod ops;
+
+pub use ops::{OpDropped, OpRules};
 
 use crate::{
     cooldown::CoolDowns,
@@ -98,7 +101,7 @@ pub enum Moved {
 /// The plans of the open proposal and the state they were made on.
 #[derive(Debug)]
 pub struct PlanBook<S> {
-    /// The open bundle before any plan (after the in-flight bundles).
+    /// The open bundle before any plan (after the in-flight bundles and the book's user ops).
     base: BundleSimulator,
     /// `base` with every plan's legs.
     bundle: BundleSimulator,
@@ -127,6 +130,12 @@ pub struct PlanBook<S> {
     reused: u64,
     /// Senders and L1 contracts not planned for a while.
     cooldowns: Arc<CoolDowns>,
+    /// The user ops at the start of the open bundle (part of `base`), in order, as submitted and as placed.
+    ops: Vec<(crate::user_ops::UserOpRecord, crate::user_ops::PlacedOp)>,
+    /// How user ops are placed; `None` takes none.
+    op_rules: Option<OpRules>,
+    /// User ops that left the book unplaced since the watcher last took them.
+    dropped_ops: Vec<OpDropped>,
 }
 
 impl<S> PlanBook<S>
@@ -153,6 +162,9 @@ where
             runs: HashMap::new(),
             reused: 0,
             cooldowns: Arc::default(),
+            ops: vec![],
+            op_rules: None,
+            dropped_ops: vec![],
         }
     }
 
@@ -233,7 +245,7 @@ where
         std::mem::take(&mut self.released)
     }
 
-    /// The open bundle before any plan.
+    /// The open bundle before any plan (its user ops in).
     pub fn base(&self) -> &BundleSimulator {
         &self.base
     }
@@ -473,6 +485,7 @@ where
         F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
     {
         let all = self.take_all();
+        let (base, _) = self.place_ops_on(base);
         self.replay(factory, base, pending, all, moved, false)
     }
 
@@ -511,10 +524,11 @@ where
         };
         let mut all = self.take_all();
         all.retain(|(c, _)| !gone.contains(&c.hash));
+        let (base, _) = self.place_ops_on(base);
         self.replay(factory, base, pending, all, Moved::L2, after_drop);
     }
 
-    /// Plans `candidates` again in order on `base` and `pending`. A failure is `earlier plan dropped` after
+    /// Plans `candidates` again in order on `base` (its user ops placed) and `pending`. A failure is `earlier plan dropped` after
     /// a drop, `answer changed on L1` for a changed answer when L1 moved, and its own reason otherwise.
     fn replay<F>(
         &mut self,

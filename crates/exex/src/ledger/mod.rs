@@ -8,6 +8,9 @@
 mod landed;
 mod records;
 mod statuses;
+mod user_ops;
+
+pub use user_ops::Submission;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -44,6 +47,8 @@ pub struct News {
     pub mined: Vec<B256>,
     /// The planned transactions that went in with their plans.
     pub landed: Vec<B256>,
+    /// The user ops that went in.
+    pub landed_ops: Vec<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +73,12 @@ struct State {
     rollback: Option<(u64, String)>,
     /// Pool exits of transactions with a kept status, remembered until they count.
     exits: HashMap<B256, Exit>,
+    /// User ops until their status is final, by id.
+    ops: BTreeMap<u64, crate::user_ops::UserOpEntry>,
+    /// The status key of each op in `ops`.
+    op_keys: HashMap<B256, u64>,
+    /// The next user op's id.
+    next_op: u64,
 }
 
 impl State {
@@ -105,7 +116,8 @@ impl State {
         txs: &[TxEnvelope],
         receipts: Option<&[ReceiptEnvelope]>,
     ) -> Result<BlockFacts, String> {
-        read_block(header, txs, receipts, |tx, number| self.plans_of(tx, number))
+        let placed = self.ops_placed_for(header.header.number);
+        read_block(header, txs, receipts, |tx, number| self.plans_of(tx, number), placed)
     }
 }
 
@@ -143,7 +155,11 @@ impl Ledger {
         let loaded = store.load()?;
         let l1_txs = loaded.l1_txs.into_iter().map(|r| (r.nonce, r)).collect();
         let statuses = loaded.statuses.into_iter().map(|r| (r.tx, r)).collect();
-        let mut state = State { tip: loaded.tip, l1_txs, statuses, ..Default::default() };
+        let mut state = State { tip: loaded.tip, l1_txs, statuses, next_op: loaded.next_user_op, ..Default::default() };
+        for entry in loaded.user_ops {
+            state.op_keys.insert(entry.op.key(), entry.op.id);
+            state.ops.insert(entry.op.id, entry);
+        }
         for p in loaded.proposals {
             state.next_id = state.next_id.max(p.id + 1);
             // A store written before the tip was recorded: its last proposal's last block.
@@ -386,6 +402,7 @@ impl Ledger {
             info!(proposal = id, block = number, plans = landed.len(), "planned transactions included");
         }
         let hash = facts.header.hash;
+        st.ops_included(&facts.user_ops, id, (number, hash), &mut batch);
         for tx in &facts.mined {
             st.exits.remove(tx);
             let planned = landed.contains(tx);
@@ -409,6 +426,7 @@ impl Ledger {
         if self.waker.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             st.news.mined.extend(&facts.mined);
             st.news.landed.extend(&landed);
+            st.news.landed_ops.extend(facts.user_ops.iter().map(|op| op.id));
         }
         metrics::counter!("surge_planned_txs_included_total").increment(landed.len() as u64);
         metrics::gauge!("surge_proposals_waiting").set(st.closed.len() as f64);
@@ -433,6 +451,7 @@ impl Ledger {
         let mut batch = Batch::default();
         let mut all: Vec<ProposalRecord> = std::mem::take(&mut st.closed);
         all.extend(st.open.take());
+        let mut gone = vec![];
         for mut p in all {
             let before = p.blocks.len();
             p.blocks.retain(|b| b.number < lowest);
@@ -444,6 +463,7 @@ impl Ledger {
                     batch.delete_plans.push(key);
                 }
                 batch.delete_proposals.push(p.id);
+                gone.push(p.id);
                 continue;
             }
             if p.blocks.len() != before {
@@ -451,6 +471,7 @@ impl Ledger {
             }
             if p.closed { st.closed.push(p) } else { st.open = Some(p) }
         }
+        st.ops_unwound(&gone, &mut batch);
         let why = match st.rollback.take() {
             Some((from, why)) if from == lowest => why,
             _ => format!("L2 blocks from {lowest} on were unwound"),
@@ -601,7 +622,10 @@ impl Ledger {
             let st = self.state();
             let pending = st.statuses.values().filter(|r| *r.status() == TxStatus::Pending);
             let handed: Vec<B256> = gone.iter().map(PoolExit::tx).collect();
-            pending.map(|r| r.tx).filter(|tx| pool.get(tx).is_none() && !handed.contains(tx)).collect()
+            pending
+                .map(|r| r.tx)
+                .filter(|tx| !st.is_op_key(tx) && pool.get(tx).is_none() && !handed.contains(tx))
+                .collect()
         };
         let reason = "dropped: the node restarted while it waited in the pool; send it again";
         gone.extend(lost.into_iter().map(|tx| PoolExit::Invalid { tx, reason: reason.into() }));

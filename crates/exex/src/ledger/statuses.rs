@@ -69,6 +69,7 @@ impl State {
         for tx in self.statuses_of(id) {
             self.enter(tx, (TxStatus::Executed, None), false, batch, |_| {});
         }
+        self.ops_done(batch);
     }
 
     /// Publishes the number of kept statuses by state.
@@ -136,6 +137,7 @@ impl Ledger {
         for tx in due {
             st.enter(tx, (TxStatus::Executed, None), false, &mut batch, |_| {});
         }
+        st.ops_done(&mut batch);
         drop(st);
         self.write(batch, format_args!("statuses up to safe block {safe}"));
     }
@@ -179,7 +181,7 @@ impl Ledger {
         let gone: Vec<(B256, String)> = st
             .statuses
             .values()
-            .filter(|r| *r.status() == TxStatus::Pending && !in_pool(&r.tx))
+            .filter(|r| *r.status() == TxStatus::Pending && !st.is_op_key(&r.tx) && !in_pool(&r.tx))
             .filter_map(|r| match st.exits.get(&r.tx) {
                 Some(exit) if exit.after > tip => None,
                 Some(exit) => Some((r.tx, exit.reason.clone())),

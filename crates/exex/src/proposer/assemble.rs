@@ -191,7 +191,7 @@ pub fn assemble<P: StateProofProvider + BlockReader>(
         blobs: std::sync::Arc::new(blobs),
     };
     let calls = ProposalCalls {
-        user_ops: vec![],
+        user_ops: record.user_op_calls(),
         blobs: blob_hashes.len() as u16,
         slots: record.slots.clone(),
         required: calls.required,

@@ -24,6 +24,13 @@ pub enum Verdict {
         /// What the leg did instead.
         reason: String,
     },
+    /// A user op's call failed (its batch no longer runs: a replay, a front-run nonce, a deadline passed).
+    UserOp {
+        /// The op.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
     /// The legs differ from the start: something on L1 went ahead of the bundle.
     Unknown {
         /// What differed.
@@ -38,6 +45,17 @@ pub enum Verdict {
 
 /// The verdict on `failure` of `record`'s transaction.
 pub fn judge(record: &ProposalRecord, failure: &PreflightFailure) -> Verdict {
+    // User ops are the bundle's first steps: a failing one is to blame before any leg is judged.
+    if let Some(step) = failure.step {
+        let mut first = 0u64;
+        for op in &record.user_ops {
+            let calls = op.calls.len() as u64;
+            if (first..first + calls).contains(&step) {
+                return Verdict::UserOp { id: op.id, reason: failure.reason.clone() };
+            }
+            first += calls;
+        }
+    }
     let planned =
         |hash: B256| record.plans.iter().find_map(|p| p.messages.iter().find(|m| m.hash == hash).map(|m| (p, m)));
     let mut first = true;
@@ -70,7 +88,8 @@ pub fn first_doomed(closed: &[ProposalRecord], runs: &[InFlightRun], l1_block: u
         let record = closed.iter().find(|r| r.last_block_hash() == Some(run.last_block_hash))?;
         let mut failure = PreflightFailure {
             l1_block,
-            step: None,
+            // The user ops run first: a failing one is the step that reverts the bundle.
+            step: run.steps.iter().position(|s| !s.succeeded && s.leg.is_none()).map(|i| i as u64),
             reason: String::new(),
             missing_signal: None,
             anchor_unavailable: false,
@@ -78,7 +97,9 @@ pub fn first_doomed(closed: &[ProposalRecord], runs: &[InFlightRun], l1_block: u
         };
         let why = match judge(record, &failure) {
             Verdict::NotTheLegs { .. } => return None,
+            Verdict::UserOp { id, reason } if reason.is_empty() => format!("user op {id} fails"),
             Verdict::Culprit { tx, reason, .. } => format!("the leg of {tx}: {reason}"),
+            Verdict::UserOp { id, reason } => format!("user op {id}: {reason}"),
             Verdict::Unknown { reason } => reason,
         };
         // The first planned answer no leg sends: the signal the proposal's own pre-flight would miss.

@@ -210,6 +210,13 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
                 let why = format!("L1 reverted its bundle; transaction {tx} is to blame: {reason}");
                 (vec![(tx, format!("L1 reverted: {reason}"))], true, why)
             }
+            blame::Verdict::UserOp { id, reason } => {
+                warn!(proposal = record.id, user_op = id, "proposer: a user op fails on L1: {reason}");
+                let ledger = self.ledger.clone();
+                let why = format!("L1 refused it: {reason}");
+                let _ = tokio::task::spawn_blocking(move || ledger.reject_op(id, why)).await;
+                (vec![], true, format!("L1 reverted its bundle; user op {id} is to blame: {reason}"))
+            }
             blame::Verdict::Unknown { reason } => {
                 // Nobody to blame: the range is rebuilt without its sync plans, and an operator looks.
                 metrics::counter!("surge_proposal_culprit_unknown_total").increment(1);

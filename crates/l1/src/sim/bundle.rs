@@ -112,17 +112,19 @@ impl BundleSimulator {
         // `processMessage` would revert that bundle, a failing callback would leave an answer unsent).
         let landed = in_flight.iter().position(|b| b.last_block_hash == finalized).map_or(0, |i| i + 1);
         let mut runs = Vec::with_capacity(in_flight.len().saturating_sub(landed));
-        for (i, bundle) in in_flight.iter().enumerate().skip(landed) {
+        'bundles: for bundle in in_flight.iter().skip(landed) {
             in_flight_gas += TX_BASE_GAS + config.limits.proposal_gas;
+            let mut steps = Vec::with_capacity(bundle.user_ops.len() + bundle.messages.len());
             for call in &bundle.user_ops {
                 let op = sim.run_user_op(call, false)?;
-                if let Some(e) = op.error {
-                    let reason = format!("user op to {} fails: {e}", call.target);
-                    return Err(SimError::InFlight { bundle: i, last_block_hash: bundle.last_block_hash, reason });
+                steps.push(StepTrace { target: call.target, succeeded: op.error.is_none(), leg: None });
+                if op.error.is_some() {
+                    // The whole bundle would revert: its legs never run.
+                    runs.push(InFlightRun { last_block_hash: bundle.last_block_hash, steps });
+                    continue 'bundles;
                 }
                 in_flight_gas += op.gas_used;
             }
-            let mut steps = Vec::with_capacity(bundle.messages.len());
             for m in &bundle.messages {
                 let next_id = sim.next_message_id()?;
                 let leg = match sim.run_message(m, Keep::UnlessReverted, false) {
@@ -208,6 +210,11 @@ impl BundleSimulator {
         &self.block
     }
 
+    /// What the bundle's calls pay per gas (wei): the next base fee plus the proposer's tip.
+    pub fn gas_price(&self) -> u128 {
+        self.pricing.gas_price
+    }
+
     /// The open bundle's gas so far, with the proposal and the proof allowances.
     pub fn gas(&self) -> u64 {
         self.gas
@@ -221,6 +228,12 @@ impl BundleSimulator {
     /// Accounts and storage slots read or written so far: a cold remote view fetched each at most once.
     pub fn touched(&self) -> usize {
         self.db.cache.accounts.values().map(|a| 1 + a.storage.len()).sum()
+    }
+
+    /// Whether `address` holds code on the bundle's state (a user's wallet exists yet).
+    pub fn has_code(&self, address: alloy_primitives::Address) -> Result<bool, SimError> {
+        let Some(info) = self.db.basic_ref(address)? else { return Ok(false) };
+        Ok(info.code_hash != revm::primitives::KECCAK_EMPTY && !info.code_hash.is_zero())
     }
 
     /// The L1 bridge's `nextMessageId` now.
@@ -280,15 +293,20 @@ impl BundleSimulator {
     fn run_user_op(&mut self, call: &Multicall::Call, budgeted: bool) -> Result<CallOutcome, SimError> {
         let _span = debug_span!("l1 user op", target = %call.target).entered();
         let next_id = self.next_message_id()?;
+        let before = sim_balance(&self.db, self.owner)?;
         let executed = self.run_calls(vec![call.clone()])?;
         let gas_used = executed.result.tx_gas_used().saturating_sub(TX_BASE_GAS);
+        // The owner paid the call's gas from what the op sent it.
+        let after = executed.state.get(&self.owner).map_or(before, |a| a.info.balance);
+        let fee = U256::from(executed.result.tx_gas_used()) * U256::from(self.pricing.gas_price);
+        let paid = (after + fee).saturating_sub(before);
         let error = match &executed.result {
             ExecutionResult::Success { .. } => None,
             ExecutionResult::Revert { output, .. } => Some(describe_revert(output)),
             ExecutionResult::Halt { reason, .. } => Some(format!("halted: {reason:?}")),
         };
         if error.is_some() {
-            return Ok(CallOutcome { error, sent: vec![], gas_used });
+            return Ok(CallOutcome { error, sent: vec![], gas_used, paid: U256::ZERO });
         }
         if budgeted {
             let left = self.gas_left();
@@ -299,7 +317,7 @@ impl BundleSimulator {
         }
         let sent = self.sent_messages(&executed.trace, next_id);
         self.db.commit(executed.state);
-        Ok(CallOutcome { error: None, sent, gas_used })
+        Ok(CallOutcome { error: None, sent, gas_used, paid })
     }
 
     /// Runs one message's leg with the fast-signal override set for it, and applies it as `keep` says and,

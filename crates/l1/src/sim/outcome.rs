@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, U256};
 use revm::primitives::hardfork::SpecId;
 use surge_primitives::{Message, bindings::multicall::Multicall};
 
@@ -212,6 +212,8 @@ pub struct CallOutcome {
     pub sent: Vec<SentMessage>,
     /// Gas its call adds to the bundle.
     pub gas_used: u64,
+    /// The ETH it sent the proposer (what pays for its gas), in wei.
+    pub paid: U256,
 }
 
 /// How a message's `processMessage` ended.

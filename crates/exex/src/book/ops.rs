@@ -1,0 +1,146 @@
+//! User ops in the plan book: they run first in the open bundle, so they join it only while no plan is
+//! there (a plan's answers were simulated after everything before it: an op going ahead would shift their
+//! ids). An op that joined is part of the bundle's base: placed again, first, on every new base, and it
+//! leaves when its block takes it. One that no longer runs where it is placed is dropped with the reason.
+
+use alloy_evm::EvmFactory;
+use revm::{
+    DatabaseRef,
+    context::{BlockEnv, TxEnv},
+    database_interface::DBErrorMarker,
+    primitives::hardfork::SpecId,
+};
+use surge_l1::BundleSimulator;
+
+use super::PlanBook;
+use crate::user_ops::{PlacedOp, UserOpRecord, UserOpRefusal, UserOpTerms, check};
+
+/// What the book asks of user ops.
+#[derive(Debug, Clone, Copy)]
+pub struct OpRules {
+    /// The terms.
+    pub terms: UserOpTerms,
+    /// Slots one anchor carries at most (an op's messages and every op's together must fit).
+    pub max_slots: usize,
+}
+
+/// A user op that left the book without going into a block: placed again later, or refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpDropped {
+    /// The op.
+    pub id: u64,
+    /// Why.
+    pub why: UserOpRefusal,
+}
+
+impl OpDropped {
+    /// Whether it can never run (rather than the bundle being unable to take it now).
+    pub fn is_final(&self) -> bool {
+        !matches!(self.why, UserOpRefusal::Bundle(_) | UserOpRefusal::Unavailable(_))
+    }
+}
+
+impl<S> PlanBook<S>
+where
+    S: DatabaseRef + std::fmt::Debug,
+    S::Error: DBErrorMarker + std::error::Error + Send + Sync + 'static,
+{
+    /// Takes user ops in, placed by `rules`.
+    pub fn with_user_ops(mut self, rules: OpRules) -> Self {
+        self.op_rules = Some(rules);
+        self
+    }
+
+    /// The user ops in the open bundle, in order.
+    pub fn ops(&self) -> impl Iterator<Item = &PlacedOp> {
+        self.ops.iter().map(|(_, op)| op)
+    }
+
+    /// The user ops that left the book since the last call.
+    pub fn take_dropped_ops(&mut self) -> Vec<OpDropped> {
+        std::mem::take(&mut self.dropped_ops)
+    }
+
+    /// The L2 base fee relays are paid at: the pending block's.
+    fn relay_base_fee(&self) -> u64 {
+        self.pending.snapshot().base_fee()
+    }
+
+    /// Places the book's ops on `base` (a fresh start of the open bundle), first, in order: `base` with
+    /// them. Those that no longer run there leave (see [`Self::take_dropped_ops`]); whether any op's
+    /// messages differ from where it was placed before.
+    pub(super) fn place_ops_on(&mut self, mut base: BundleSimulator) -> (BundleSimulator, bool) {
+        let Some(rules) = self.op_rules else { return (base, false) };
+        let fee = self.relay_base_fee();
+        let mut changed = false;
+        let mut kept = Vec::with_capacity(self.ops.len());
+        let mut slots = 0;
+        for (record, before) in std::mem::take(&mut self.ops) {
+            match check::place(&mut base, &record, &rules.terms, fee, rules.max_slots.saturating_sub(slots)) {
+                Ok(op) => {
+                    changed |= op.messages != before.messages;
+                    slots += op.messages.len();
+                    kept.push((record, op));
+                }
+                Err(why) => {
+                    changed = true;
+                    tracing::info!(id = record.id, %why, "txpool watcher: user op dropped from the bundle");
+                    self.dropped_ops.push(OpDropped { id: record.id, why });
+                }
+            }
+        }
+        self.ops = kept;
+        (base, changed)
+    }
+
+    /// Places the `waiting` ops (in id order) that the book does not hold yet at the end of the open
+    /// bundle's ops, if no plan is in the book: the bundle and the answer base move on. Returns how many
+    /// joined.
+    pub fn place_waiting<F>(&mut self, _factory: &F, waiting: &[UserOpRecord]) -> usize
+    where
+        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
+    {
+        let Some(rules) = self.op_rules else { return 0 };
+        if !self.entries.is_empty() || !self.deferred.is_empty() {
+            return 0;
+        }
+        let fee = self.relay_base_fee();
+        let mut slots: usize = self.ops().map(|op| op.messages.len()).sum();
+        let mut joined = 0;
+        for record in waiting {
+            if self.ops.iter().any(|(r, _)| r.id == record.id) {
+                continue;
+            }
+            let room = rules.max_slots.saturating_sub(slots);
+            match check::place(&mut self.base, record, &rules.terms, fee, room) {
+                Ok(op) => {
+                    slots += op.messages.len();
+                    self.ops.push((record.clone(), op));
+                    joined += 1;
+                }
+                // No room left in this bundle or anchor: it and every later one wait for the next.
+                Err(UserOpRefusal::Bundle(_) | UserOpRefusal::TooManyMessages { .. }) if room < rules.max_slots => {
+                    break;
+                }
+                Err(why) => {
+                    tracing::info!(id = record.id, %why, "txpool watcher: user op refused");
+                    self.dropped_ops.push(OpDropped { id: record.id, why });
+                }
+            }
+        }
+        if joined > 0 {
+            self.bundle = self.base.clone();
+            self.next = self.base.next_bundle();
+            self.revision += 1;
+        }
+        joined
+    }
+
+    /// The ops `ids` went into a block (or the ledger dropped them): they leave the book. The caller
+    /// replays the book on the new base.
+    pub fn remove_ops(&mut self, ids: &[u64]) -> bool {
+        let before = self.ops.len();
+        self.ops.retain(|(r, _)| !ids.contains(&r.id));
+        self.ops.len() != before
+    }
+}
