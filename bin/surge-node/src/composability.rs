@@ -9,9 +9,8 @@ use alloy_primitives::Address;
 
 use surge_exex::{
     Ledger, LedgerStore, NextBlocks, PlannedInputs, ProposalRules, PublishedPlans, Watcher,
-    book::OpRules,
     inputs::Relayer,
-    user_ops::{UserOpTerms, service::UserOpService},
+    user_ops::{OpRules, UserOpTerms, service::UserOpService},
 };
 use surge_host::seams::HostProvider;
 use surge_l1::HeadWatch;
@@ -90,6 +89,7 @@ pub fn serve_user_ops(
     ledger: Arc<Ledger>,
     protocol: &ProtocolConfig,
     (max_slots, relayer): (usize, Option<&Relayer>),
+    heads: HeadWatch,
 ) {
     let Some(watcher) = watcher else { return };
     let terms = UserOpTerms {
@@ -106,7 +106,7 @@ pub fn serve_user_ops(
         plans.take_user_ops(OpRules { terms, max_slots });
         tracing::info!(factory = %terms.factory, relayer = ?terms.relayer, "user ops: taken");
     }
-    surge.set_user_ops(Arc::new(UserOpService::new(ledger, plans, terms, max_slots)));
+    surge.set_user_ops(Arc::new(UserOpService::new(ledger, (plans, heads), terms, max_slots)));
 }
 
 /// The `surge_*` namespace on the txpool watcher, or, without one, answering why synchronous composability

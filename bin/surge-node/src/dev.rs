@@ -233,13 +233,13 @@ async fn run_chains(
         &l2,
         (ledger.clone(), next),
         watching,
-        heads,
+        heads.clone(),
         (config.max_signal_slots, relayer.clone()),
     ));
     let inputs: Arc<dyn BlockInputs> = planned.clone();
     let surge = crate::composability::surge_rpc(watcher.as_ref().map(|(_, w)| w), protocol.l2.signal_service);
     let slots = (config.max_signal_slots, relayer.as_ref());
-    crate::composability::serve_user_ops(&surge, watching, ledger.clone(), &protocol, slots);
+    crate::composability::serve_user_ops(&surge, watching, ledger.clone(), &protocol, slots, heads);
     crate::composability::serve_sync_status(&surge, sync_status, &supervisor);
     let surge_rpc = crate::composability::install_surge_rpc(surge.clone(), ledger.clone(), settings.status.retention);
     let l2_builder = SurgeNodeBuilder::new(HostEvmConfig(l2.spec.clone()), config, l2.pool.clone(), inputs, planned)?;

@@ -160,7 +160,8 @@ pub async fn start(dir: &Path, options: NetworkOptions) -> eyre::Result<DevNetwo
     )?);
     let surge = crate::composability::surge_rpc(watcher.as_ref(), protocol.l2.signal_service);
     let slots = (max_slots, relayer.as_ref());
-    crate::composability::serve_user_ops(&surge, watcher.as_ref(), ledger.clone(), &protocol, slots);
+    let op_heads = HeadWatch(heads.subscribe());
+    crate::composability::serve_user_ops(&surge, watcher.as_ref(), ledger.clone(), &protocol, slots, op_heads);
     let surge_rpc =
         crate::composability::install_surge_rpc(surge.clone(), ledger.clone(), crate::status_config::DEFAULT_RETENTION);
     let tags = Arc::new(ChainTags::new(0));

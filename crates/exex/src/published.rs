@@ -13,9 +13,9 @@ use surge_sync::{NoPlan, Plan};
 
 use crate::{
     NextBlock,
-    book::{AnswerBase, KEPT_REASONS, OpRules},
+    book::{AnswerBase, KEPT_REASONS},
     cooldown::CoolDowns,
-    user_ops::PlacedOp,
+    user_ops::{OpRules, PlacedOp},
 };
 
 /// The watcher's plans and reasons as it publishes them for other extensions (the block inputs, RPC).
@@ -36,6 +36,8 @@ pub struct PublishedPlans {
     l1_down: RwLock<Option<String>>,
     /// How user ops are placed, when the node takes them.
     op_rules: std::sync::OnceLock<OpRules>,
+    /// The L1 block of the answer base last published.
+    base_block: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -122,7 +124,17 @@ impl PublishedPlans {
 
     /// Publishes what RPC simulations answer on (the plans changed).
     pub fn publish_base(&self, base: AnswerBase) {
+        let block = base.bundle.l1_block().0;
         *self.base.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(base));
+        self.base_block.send_replace(block);
+    }
+
+    /// The answer base once it is on L1 block `block` or later, waiting up to `patience` for the watcher to
+    /// take that block in; the base it has after that.
+    pub async fn answer_base_at(&self, block: u64, patience: std::time::Duration) -> Option<Arc<AnswerBase>> {
+        let mut published = self.base_block.subscribe();
+        let _ = tokio::time::timeout(patience, published.wait_for(|b| *b >= block)).await;
+        self.answer_base()
     }
 
     /// Says whether the L1 is away (why), as the watcher last saw it: no plan is made meanwhile.

@@ -72,15 +72,19 @@ pub fn deposit(bridge: Address, wallet: Address, to: Address, value: U256, fee: 
 /// The dev network's deposit of `value` wei from `wallet` to `to`, paying the relay and the proposer
 /// amply: the batch's calls.
 pub fn dev_deposit(wallet: Address, to: Address, value: U256) -> Vec<UserOp> {
-    vec![
-        deposit(DEV_L1_BRIDGE, wallet, to, value, RELAY_FEE, 1_000_000),
-        pay(DEV_PROPOSER, U256::from(L1_GAS_PAYMENT)),
-    ]
+    vec![deposit(DEV_L1_BRIDGE, wallet, to, value, RELAY_FEE, 1_000_000), pay(DEV_PROPOSER, U256::from(L1_GAS_PAYMENT))]
 }
 
 /// `ops` signed by `owner` for `wallet` on chain `chain_id` at wallet nonce `nonce` before `deadline`: the
 /// `executeBatch` calldata.
-pub fn batch(owner: &PrivateKeySigner, wallet: Address, chain_id: u64, ops: &[UserOp], nonce: u64, deadline: u64) -> Bytes {
+pub fn batch(
+    owner: &PrivateKeySigner,
+    wallet: Address,
+    chain_id: u64,
+    ops: &[UserOp],
+    nonce: u64,
+    deadline: u64,
+) -> Bytes {
     let domain = eip712_domain! {
         name: "UserOpsSubmitter",
         version: "1",
@@ -96,7 +100,8 @@ pub fn batch(owner: &PrivateKeySigner, wallet: Address, chain_id: u64, ops: &[Us
 
 /// `owner`'s wallet as `factory` on the L1 at `l1` says (cast).
 pub fn wallet_of(l1: &str, factory: Address, owner: Address) -> Address {
-    let out = crate::cast(&["call", &factory.to_string(), "walletOf(address)(address)", &owner.to_string(), "--rpc-url", l1]);
+    let out =
+        crate::cast(&["call", &factory.to_string(), "walletOf(address)(address)", &owner.to_string(), "--rpc-url", l1]);
     out.trim().parse().unwrap()
 }
 
@@ -109,13 +114,29 @@ pub fn send_user_op(l2: &str, submitter: Address, calldata: &Bytes) -> Value {
 pub fn sent_id(response: &Value) -> Result<u64, String> {
     match response["result"].as_u64() {
         Some(id) => Ok(id),
-        None => Err(format!("{}: {}", response["error"]["code"], response["error"]["message"])),
+        None => {
+            Err(format!("{}: {}", response["error"]["code"], response["error"]["message"].as_str().unwrap_or_default()))
+        }
     }
 }
 
 /// `surge_userOpStatus [id]` on `l2`: the whole JSON-RPC response.
 pub fn user_op_status(l2: &str, id: u64) -> Value {
     crate::json_rpc(l2, "surge_userOpStatus", json!([id]))
+}
+
+/// Sends `value` (cast's units) from `key` to `wallet` on the L1 at `l1`, and waits until the node at `l2`
+/// has seen the block that holds it (an op is checked on the newest L1 block the node has seen).
+pub fn fund(l1: &str, l2: &str, key: &str, wallet: Address, value: &str) {
+    let send = ["send", &wallet.to_string(), "--value", value, "--private-key", key, "--json", "--rpc-url", l1];
+    let receipt: Value = serde_json::from_str(&crate::cast(&send)).unwrap();
+    let block = u64::from_str_radix(receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::rpc_result(l2, "surge_syncStatus", json!([]))["l1"]["headNumber"].as_u64().unwrap_or_default() < block
+    {
+        assert!(std::time::Instant::now() < deadline, "the node at {l2} did not see L1 block {block}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Unix seconds now.

@@ -9,6 +9,7 @@ mod outage;
 mod proxy;
 mod raiko;
 mod reorg;
+mod user_ops;
 
 use std::{
     process::{Command, Stdio},
@@ -123,6 +124,7 @@ fn spawn_l2(
             // The deployer (dev account 0) owns the proposer Multicall; dev account 1 signs mock proofs.
             .env("SURGE_PROPOSER_KEY", hex_key(0))
             .env("SURGE_MOCK_PROVER_KEY", hex_key(1))
+            .env("SURGE_RELAYER_KEY", hex_key(surge_genesis::DEV_RELAYER_INDEX))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join(log)).unwrap())
@@ -244,6 +246,22 @@ fn deploy_then_run_an_l2_on_anvil() {
         std::thread::sleep(Duration::from_millis(500));
     }
     fee_below_l1_cost_gets_no_plan(&l2, &app("crossChainSwap", "l2Vault"));
+
+    // A user op and the README's swap: the op first (one proposal, or the op's first), then the swap first
+    // (the op in a later proposal); each settles.
+    let ops = user_ops::Ops::new(&l1, &l2, &addresses);
+    let op = ops.deposit();
+    let swapped =
+        || common::run_readme_script(heading, &[("http://127.0.0.1:8547", l2.as_str()), (",3151908,", ",31337,")]);
+    assert!(swapped().contains("status               1 (success)"));
+    let first = ops.executed(op);
+    assert!(first <= number(&rpc_result(&l2, "eth_blockNumber", json!([]))));
+    let swap_block = {
+        assert!(swapped().contains("status               1 (success)"));
+        number(&rpc_result(&l2, "eth_blockNumber", json!([])))
+    };
+    let op = ops.deposit();
+    assert!(ops.executed(op) > swap_block.saturating_sub(1), "the op after the swap");
     let logs = cast(&["logs", "--from-block", "0", "--address", &inbox, "--rpc-url", &l1, "--json"]);
     let logs: serde_json::Value = serde_json::from_str(&logs).unwrap();
     let addr = |a: String| a.parse::<alloy_primitives::Address>().unwrap();

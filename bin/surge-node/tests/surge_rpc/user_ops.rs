@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use surge_test_utils::{
     cast, rpc_result,
     user_ops::{
-        DEV_FACTORY, DEV_L1_BRIDGE, DEV_L1_CHAIN_ID, DEV_PROPOSER, RELAY_FEE, batch, call, deposit, dev_deposit,
+        DEV_FACTORY, DEV_L1_BRIDGE, DEV_L1_CHAIN_ID, DEV_PROPOSER, RELAY_FEE, batch, call, deposit, dev_deposit, fund,
         now, pay, send_user_op, sent_id, user_op_status, wallet_of,
     },
 };
@@ -32,11 +32,11 @@ use super::{
 const RELAYER: &str = "0xbcd4042de499d14e55001ccbb24a551f3b954096";
 const ETHER: u128 = 1_000_000_000_000_000_000;
 
-/// A new owner with a funded wallet (not deployed yet) on the L1 at `l1`.
-fn new_owner(l1: &str) -> (PrivateKeySigner, Address) {
+/// A new owner with a funded wallet (not deployed yet) on the L1 at `l1`, the node at `l2` having seen it.
+fn new_owner(l1: &str, l2: &str) -> (PrivateKeySigner, Address) {
     let owner = PrivateKeySigner::random();
     let wallet = wallet_of(l1, DEV_FACTORY, owner.address());
-    cast(&["send", &wallet.to_string(), "--value", "5ether", "--private-key", KEY1, "--rpc-url", l1]);
+    fund(l1, l2, KEY1, wallet, "5ether");
     (owner, wallet)
 }
 
@@ -125,7 +125,7 @@ fn every_bad_user_op_is_refused_with_its_reason_and_nothing_is_queued() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(dir.path());
     let (l1, l2) = (node.l1.as_str(), node.l2.as_str());
-    let (owner, wallet) = new_owner(l1);
+    let (owner, wallet) = new_owner(l1, l2);
     let to = Address::repeat_byte(0x42);
     let deadline = now() + 600;
     let refused = |calldata: &Bytes, submitter: Address, expect: &str| {
@@ -186,7 +186,7 @@ fn an_op_and_a_swap_settle_in_one_proposal_when_the_op_comes_first_and_in_two_wh
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(dir.path());
     let (l1, l2) = (node.l1.as_str(), node.l2.as_str());
-    let (owner, wallet) = new_owner(l1);
+    let (owner, wallet) = new_owner(l1, l2);
     let receipt_block = |tx: &str| number(&rpc_result(l2, "eth_getTransactionReceipt", json!([tx]))["blockNumber"]);
     let mined = |tx: &str| {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -227,7 +227,7 @@ fn ops_queued_when_the_node_is_killed_run_once_after_the_restart_and_ids_keep_gr
     let dir = tempfile::tempdir().unwrap();
     let mut node = DevNode::start(dir.path());
     let l1 = node.l1.clone();
-    let owners: Vec<(PrivateKeySigner, Address)> = (0..3).map(|_| new_owner(&l1)).collect();
+    let owners: Vec<(PrivateKeySigner, Address)> = (0..3).map(|_| new_owner(&l1, &node.l2)).collect();
     let mut sent = vec![];
     for (owner, wallet) in &owners {
         for nonce in 0..2 {
@@ -263,7 +263,7 @@ fn a_hundred_ops_through_the_typed_client_settle_in_order_across_proposals() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(dir.path());
     let l1 = node.l1.clone();
-    let owners: Vec<(PrivateKeySigner, Address)> = (0..10).map(|_| new_owner(&l1)).collect();
+    let owners: Vec<(PrivateKeySigner, Address)> = (0..10).map(|_| new_owner(&l1, &node.l2)).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(jsonrpsee::ws_client::WsClientBuilder::default().build(&node.l2_ws)).unwrap();
     let mut sent = vec![];

@@ -8,4 +8,5 @@ mod ordered;
 mod proposals;
 mod proposer;
 mod reverts;
+mod user_ops;
 mod watcher;

@@ -97,7 +97,7 @@ fn collect(net: &Net) -> Arc<Mutex<Vec<ProposerEvent>>> {
 }
 
 /// The events' kinds and proposals, in order (a proposal's blobs are too long to print).
-fn summary(events: &[ProposerEvent]) -> String {
+pub(crate) fn summary(events: &[ProposerEvent]) -> String {
     let line = |e: &ProposerEvent| match e {
         ProposerEvent::Proposed(p) => format!("proposed {} {:?}", p.id, p.l2_blocks),
         ProposerEvent::Sent { id, .. } => format!("sent {id}"),
@@ -113,7 +113,11 @@ fn summary(events: &[ProposerEvent]) -> String {
 }
 
 /// The first collected event `pick` takes.
-async fn event<T>(seen: &Mutex<Vec<ProposerEvent>>, what: &str, pick: impl Fn(&ProposerEvent) -> Option<T>) -> T {
+pub(crate) async fn event<T>(
+    seen: &Mutex<Vec<ProposerEvent>>,
+    what: &str,
+    pick: impl Fn(&ProposerEvent) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(v) = seen.lock().unwrap().iter().find_map(&pick) {
@@ -258,16 +262,16 @@ async fn transfers(net: &Net, who: u32, count: u64) -> Vec<B256> {
 
 /// The dev network on an L1 mined by hand, the proofs of sync proposals held until a race lets them go, the
 /// proposer's events collected, and the round-trip apps deployed.
-struct Racing {
-    net: Net,
+pub(crate) struct Racing {
+    pub(crate) net: Net,
     miner: Miner,
     open: watch::Sender<bool>,
-    seen: Arc<Mutex<Vec<ProposerEvent>>>,
+    pub(crate) seen: Arc<Mutex<Vec<ProposerEvent>>>,
     apps: RoundTrips,
 }
 
 impl Racing {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         // The proofs of proposals with return signals wait for the race.
         let (open, prover) = HeldProver::holding(|request| !request.signal_slots.is_empty());
         let net = start_on_manual_l1(prover).await;
@@ -289,7 +293,7 @@ impl Racing {
     /// Holds the proposal of `block` until it is the proposer's next, then lets it go with the miner paused;
     /// once it is sent, `ahead` puts an L1 transaction in front of it and one block includes both. The
     /// proposal's L1 transaction.
-    async fn race(&self, block: u64, ahead: impl FnOnce() -> B256) -> B256 {
+    pub(crate) async fn race(&self, block: u64, ahead: impl FnOnce() -> B256) -> B256 {
         let net = &self.net;
         let id = until("the sync block's proposal next in line", || {
             net.ledger

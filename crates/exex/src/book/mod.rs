@@ -22,8 +22,6 @@ use surge_sync::{NoPlan, Plan};
 mod incremental;
 mod ops;
 
-pub use ops::{OpDropped, OpRules};
-
 use crate::{
     cooldown::CoolDowns,
     presim::{Candidate, PendingL2, PendingSnapshot},
@@ -133,9 +131,9 @@ pub struct PlanBook<S> {
     /// The user ops at the start of the open bundle (part of `base`), in order, as submitted and as placed.
     ops: Vec<(crate::user_ops::UserOpRecord, crate::user_ops::PlacedOp)>,
     /// How user ops are placed; `None` takes none.
-    op_rules: Option<OpRules>,
+    op_rules: Option<crate::user_ops::OpRules>,
     /// User ops that left the book unplaced since the watcher last took them.
-    dropped_ops: Vec<OpDropped>,
+    dropped_ops: Vec<crate::user_ops::OpDropped>,
 }
 
 impl<S> PlanBook<S>

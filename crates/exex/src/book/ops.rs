@@ -13,32 +13,7 @@ use revm::{
 use surge_l1::BundleSimulator;
 
 use super::PlanBook;
-use crate::user_ops::{PlacedOp, UserOpRecord, UserOpRefusal, UserOpTerms, check};
-
-/// What the book asks of user ops.
-#[derive(Debug, Clone, Copy)]
-pub struct OpRules {
-    /// The terms.
-    pub terms: UserOpTerms,
-    /// Slots one anchor carries at most (an op's messages and every op's together must fit).
-    pub max_slots: usize,
-}
-
-/// A user op that left the book without going into a block: placed again later, or refused for good.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpDropped {
-    /// The op.
-    pub id: u64,
-    /// Why.
-    pub why: UserOpRefusal,
-}
-
-impl OpDropped {
-    /// Whether it can never run (rather than the bundle being unable to take it now).
-    pub fn is_final(&self) -> bool {
-        !matches!(self.why, UserOpRefusal::Bundle(_) | UserOpRefusal::Unavailable(_))
-    }
-}
+use crate::user_ops::{OpDropped, OpRules, PlacedOp, UserOpRecord, UserOpRefusal, check};
 
 impl<S> PlanBook<S>
 where

@@ -10,8 +10,6 @@ mod records;
 mod statuses;
 mod user_ops;
 
-pub use user_ops::Submission;
-
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},

@@ -3,7 +3,7 @@
 //! plans), taken by a proposal's first block, given back when that block is unwound, dropped with a reason
 //! when L1 refuses one, and forgotten once `Executed` (the status stays for its retention).
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::B256;
 use surge_sync::TxStatus;
 use tracing::info;
 
@@ -11,21 +11,8 @@ use super::{Ledger, State};
 use crate::{
     status_record::{StatusRecord, now_ms},
     store::Batch,
-    user_ops::{PlacedOp, UserOpEntry, UserOpRecord, UserOpRefusal},
+    user_ops::{PlacedOp, Submission, UserOpEntry, UserOpRecord, UserOpRefusal},
 };
-
-/// A user op to submit: who, what, and whose wallet its bundle deploys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submission {
-    /// The wallet.
-    pub submitter: Address,
-    /// The `executeBatch` calldata.
-    pub calldata: Bytes,
-    /// The owner whose wallet is deployed first (a new owner).
-    pub creates_for: Option<Address>,
-    /// The batch's wallet nonce.
-    pub batch_nonce: U256,
-}
 
 impl State {
     /// Whether `key` is a user op's status key (kept while its op is).

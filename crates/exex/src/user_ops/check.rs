@@ -51,7 +51,7 @@ pub fn place(
     for call in &calls {
         let outcome = trial.user_op(call).map_err(|e| UserOpRefusal::Bundle(e.to_string()))?;
         if let Some(error) = outcome.error {
-            return Err(UserOpRefusal::Reverts(error));
+            return Err(UserOpRefusal::Reverts(format!("on L1 block {}: {error}", bundle.l1_block().0)));
         }
         gas += outcome.gas_used;
         paid += outcome.paid;

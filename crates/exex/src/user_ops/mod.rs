@@ -168,7 +168,7 @@ pub enum UserOpRefusal {
         other: u64,
     },
     /// Its batch fails on L1.
-    #[error("its batch reverts on L1: {0}")]
+    #[error("its batch reverts {0}")]
     Reverts(String),
     /// It does not pay the proposer for its L1 gas.
     #[error(
@@ -228,4 +228,42 @@ pub enum UserOpRefusal {
     /// The node cannot check ops now.
     #[error("the node cannot take user ops now: {0}")]
     Unavailable(String),
+}
+
+/// What the book asks of user ops.
+#[derive(Debug, Clone, Copy)]
+pub struct OpRules {
+    /// The terms.
+    pub terms: UserOpTerms,
+    /// Slots one anchor carries at most (an op's messages and every op's together must fit).
+    pub max_slots: usize,
+}
+
+/// A user op that left the book without going into a block: placed again later, or refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpDropped {
+    /// The op.
+    pub id: u64,
+    /// Why.
+    pub why: UserOpRefusal,
+}
+
+impl OpDropped {
+    /// Whether it can never run (rather than the bundle being unable to take it now).
+    pub fn is_final(&self) -> bool {
+        !matches!(self.why, UserOpRefusal::Bundle(_) | UserOpRefusal::Unavailable(_))
+    }
+}
+
+/// A user op to submit: who, what, and whose wallet its bundle deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The wallet.
+    pub submitter: Address,
+    /// The `executeBatch` calldata.
+    pub calldata: Bytes,
+    /// The owner whose wallet is deployed first (a new owner).
+    pub creates_for: Option<Address>,
+    /// The batch's wallet nonce.
+    pub batch_nonce: U256,
 }

@@ -9,14 +9,13 @@ use surge_primitives::user_op::UserOpBatch;
 use surge_sync::{Submitted, UserOpRejected, UserOpSink};
 use tokio::sync::Semaphore;
 
-use super::{UserOpRecord, UserOpRefusal, UserOpTerms, check};
-use crate::{
-    ledger::{Ledger, Submission},
-    published::PublishedPlans,
-};
+use super::{Submission, UserOpRecord, UserOpRefusal, UserOpTerms, check};
+use crate::{ledger::Ledger, published::PublishedPlans};
 
 /// Checks running at once (each holds a blocking thread).
 const CONCURRENT_CHECKS: usize = 2;
+/// How long a check waits for the watcher to take in the newest L1 head.
+const BASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The node's user-op intake.
 #[derive(Debug)]
@@ -27,13 +26,20 @@ pub struct UserOpService {
     /// Slots one anchor carries at most.
     max_slots: usize,
     checks: Semaphore,
+    /// The L1 heads the node follows: an op is checked on the newest it has seen.
+    heads: surge_l1::HeadWatch,
 }
 
 impl UserOpService {
     /// Takes ops into `ledger` on the terms `terms`, checking them on what the watcher publishes in `plans`;
     /// an op's messages must fit one anchor's `max_slots`.
-    pub fn new(ledger: Arc<Ledger>, plans: Arc<PublishedPlans>, terms: UserOpTerms, max_slots: usize) -> Self {
-        Self { ledger, plans, terms, max_slots, checks: Semaphore::new(CONCURRENT_CHECKS) }
+    pub fn new(
+        ledger: Arc<Ledger>,
+        (plans, heads): (Arc<PublishedPlans>, surge_l1::HeadWatch),
+        terms: UserOpTerms,
+        max_slots: usize,
+    ) -> Self {
+        Self { ledger, plans, terms, max_slots, checks: Semaphore::new(CONCURRENT_CHECKS), heads }
     }
 
     /// Checks the op and queues it: its id, or why not.
@@ -50,9 +56,13 @@ impl UserOpService {
         if waiting.len() >= terms.max_queued {
             return Err(UserOpRefusal::QueueFull(waiting.len()));
         }
+        // Checked on the newest L1 block the node has seen (a wallet funded there has its funds), once the
+        // watcher has taken it in.
+        let head = self.heads.0.borrow().latest.map_or(0, |h| h.number);
         let base = self
             .plans
-            .answer_base()
+            .answer_base_at(head, BASE_PATIENCE)
+            .await
             .ok_or_else(|| UserOpRefusal::Unavailable("no L1 block to check it on yet".into()))?;
         let _permit =
             self.checks.acquire().await.map_err(|_| UserOpRefusal::Unavailable("the node is stopping".into()))?;

@@ -282,14 +282,31 @@ pub(crate) fn view_call<C: SolCall>(
     })
 }
 
-/// Revert data in words: a Multicall step's failure with its own reason, a protocol error by name,
-/// `Error(string)`, a panic, or the raw bytes.
+/// A user-op wallet's refusal in words, when `data` is one.
+fn describe_wallet_revert(data: &[u8]) -> Option<String> {
+    use surge_primitives::bindings::user_ops::UserOpsSubmitter::UserOpsSubmitterErrors as E;
+    Some(match <E as alloy_sol_types::SolInterface>::abi_decode(data).ok()? {
+        E::InvalidSignature(_) => "InvalidSignature: the wallet's owner did not sign this batch".into(),
+        E::WrongNonce(e) => format!(
+            "WrongNonce: the batch is signed for wallet nonce {}, the wallet is at {} (a replayed or reused batch)",
+            e.given, e.expected
+        ),
+        E::Expired(e) => format!("Expired: its deadline {} is before the L1 time {}", e.deadline, e.now_),
+        E::CallFailed(e) => format!("its call {} failed: {}", e.index, describe_revert(&e.reason)),
+    })
+}
+
+/// Revert data in words: a Multicall step's failure with its own reason, a user-op wallet's refusal, a
+/// protocol error by name, `Error(string)`, a panic, or the raw bytes.
 pub fn describe_revert(data: &[u8]) -> String {
     if let Ok(failed) = Multicall::MC_CALL_FAILED::abi_decode(data) {
         return format!("call {} failed: {}", failed.index, describe_revert(&failed.data));
     }
     if data.is_empty() {
         return "reverted without a reason".into();
+    }
+    if let Some(why) = describe_wallet_revert(data) {
+        return why;
     }
     // The protocol's errors and the example apps' (whose legs the dev network simulates), by name.
     macro_rules! named {
