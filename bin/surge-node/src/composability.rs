@@ -9,8 +9,7 @@ use alloy_primitives::Address;
 
 use surge_exex::{
     Ledger, LedgerStore, NextBlocks, PlannedInputs, ProposalRules, PublishedPlans, Watcher,
-    inputs::Relayer,
-    user_ops::{OpRules, UserOpTerms, service::UserOpService},
+    user_ops::{OpRules, Relayer, UserOpTerms, service::UserOpService},
 };
 use surge_host::seams::HostProvider;
 use surge_l1::HeadWatch;
@@ -97,7 +96,7 @@ pub fn serve_user_ops(
         l1_chain_id: protocol.l1_chain_id,
         l2_chain_id: protocol.l2_chain_id,
         l2_bridge: protocol.l2.bridge,
-        relayer: relayer.map(|r| r.signer.address()),
+        relayer: relayer.map(Relayer::address),
         deadline_margin: USER_OP_DEADLINE_MARGIN_SECS,
         max_queued: MAX_QUEUED_USER_OPS,
     };

@@ -18,7 +18,7 @@ use surge_primitives::Checkpoint;
 use surge_sync::{NoPlan, Plan};
 use tracing::warn;
 
-use crate::{ledger::Ledger, next::NextBlocks, published::PublishedPlans};
+use crate::{ledger::Ledger, next::NextBlocks, published::PublishedPlans, user_ops::Relayer};
 
 /// The watcher's plans as block production reads them.
 #[derive(Debug)]
@@ -33,50 +33,6 @@ pub struct PlannedInputs<Pool, Chain> {
     max_slots: usize,
     /// The node's L2 key for the relay transactions of user ops' messages.
     relayer: Option<Relayer>,
-}
-
-/// The node's L2 key for relay transactions: `processMessage(message, "")` on the L2 bridge for each
-/// L1→L2 message of a user op, after the pool's transactions in the block that receives it.
-#[derive(Clone)]
-pub struct Relayer {
-    /// The key.
-    pub signer: alloy::signers::local::PrivateKeySigner,
-    /// The L2 chain id.
-    pub chain_id: u64,
-    /// The L2 bridge.
-    pub bridge: alloy_primitives::Address,
-}
-
-impl std::fmt::Debug for Relayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relayer").field("address", &self.signer.address()).finish_non_exhaustive()
-    }
-}
-
-impl Relayer {
-    /// The relay transaction of `message` at `nonce`, paying up to `max_fee` per gas and no tip.
-    pub fn relay(
-        &self,
-        message: &surge_primitives::Message,
-        nonce: u64,
-        max_fee: u128,
-    ) -> Result<Recovered<alloy::consensus::TxEnvelope>, String> {
-        use alloy::{consensus::SignableTransaction, signers::SignerSync};
-        let tx = alloy::consensus::TxEip1559 {
-            chain_id: self.chain_id,
-            nonce,
-            gas_limit: crate::user_ops::relay_gas_limit(message),
-            max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: 0,
-            to: alloy_primitives::TxKind::Call(self.bridge),
-            value: alloy_primitives::U256::ZERO,
-            access_list: Default::default(),
-            input: crate::user_ops::relay_calldata(message),
-        };
-        let signature = self.signer.sign_hash_sync(&tx.signature_hash()).map_err(|e| e.to_string())?;
-        let envelope = alloy::consensus::TxEnvelope::Eip1559(tx.into_signed(signature));
-        Ok(Recovered::new_unchecked(envelope, self.signer.address()))
-    }
 }
 
 impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
@@ -102,33 +58,38 @@ impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
     }
 
     /// The user ops recorded for block `number`, in order, while each fits the anchor's `max_slots`, as
-    /// the block's items: each message's slot with its relay transaction (signed on `parent`'s state).
+    /// the block's items: each message's slot with its relay transaction, signed at the relayer's nonce on
+    /// `parent`'s state. Without a way to sign its relays an op waits (its slots would go in unrelayed).
     fn user_ops(&self, number: u64, parent: &SealedHeader) -> (Vec<crate::user_ops::PlacedOp>, Vec<UserOp>) {
-        let mut ops = vec![];
-        let mut items = vec![];
+        let (mut ops, mut items) = (vec![], vec![]);
+        let placed = self.plans.ops();
         let mut nonce = None;
+        if placed.iter().any(|op| !op.messages.is_empty())
+            && let Some(relayer) = &self.relayer
+        {
+            let state = self.chain.state_by_block_number(parent.header.number);
+            nonce = state.ok().and_then(|s| s.basic_ref(relayer.address()).ok()).map(|a| a.map_or(0, |a| a.nonce));
+        }
         let max_fee = self.plans.answer_base().map_or(0, |b| u128::from(b.pending.base_fee()) * 2);
-        for op in self.plans.ops() {
+        for op in placed {
             if !self.ledger.is_op_recorded(&op, number) || items.len() + op.messages.len() > self.max_slots {
                 break;
             }
-            for m in &op.messages {
-                let relay_tx = match (&self.relayer, nonce) {
-                    (Some(relayer), Some(n)) => relayer.relay(&m.message, n, max_fee).ok(),
-                    (Some(relayer), None) => {
-                        let state = self.chain.state_by_block_number(parent.header.number).ok();
-                        let account = state.and_then(|s| s.basic_ref(relayer.signer.address()).ok().flatten());
-                        let n = account.map_or(0, |a| a.nonce);
-                        nonce = Some(n);
-                        relayer.relay(&m.message, n, max_fee).ok()
-                    }
-                    (None, _) => None,
-                };
-                if relay_tx.is_some() {
-                    nonce = nonce.map(|n| n + 1);
-                }
-                items.push(UserOp { slot: m.slot, relay_tx });
-            }
+            let relays: Option<Vec<UserOp>> = op
+                .messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let relay = self.relayer.as_ref()?.relay(&m.message, nonce? + i as u64, max_fee).ok()?;
+                    Some(UserOp { slot: m.slot, relay_tx: Some(relay) })
+                })
+                .collect();
+            let Some(relays) = relays else {
+                warn!(op = op.id, "block inputs: the relayer cannot sign the op's relays; it waits");
+                break;
+            };
+            nonce = nonce.map(|n| n + relays.len() as u64);
+            items.extend(relays);
             ops.push(op);
         }
         (ops, items)
@@ -242,7 +203,7 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
     }
 
     fn relayer(&self) -> Option<alloy_primitives::Address> {
-        self.relayer.as_ref().map(|r| r.signer.address())
+        self.relayer.as_ref().map(Relayer::address)
     }
 }
 

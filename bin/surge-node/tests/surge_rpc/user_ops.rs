@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use surge_test_utils::{
     cast, rpc_result,
     user_ops::{
-        DEV_FACTORY, DEV_L1_BRIDGE, DEV_L1_CHAIN_ID, DEV_PROPOSER, RELAY_FEE, batch, call, deposit, dev_deposit, fund,
-        now, pay, send_user_op, sent_id, user_op_status, wallet_of,
+        DEV_FACTORY, DEV_L1_BRIDGE, DEV_L1_CHAIN_ID, DEV_PROPOSER, L1_GAS_PAYMENT, RELAY_FEE, batch, call, deposit,
+        dev_deposit, fund, now, pay, send_user_op, sent_id, user_op_status, wallet_of,
     },
 };
 
@@ -174,6 +174,13 @@ fn every_bad_user_op_is_refused_with_its_reason_and_nothing_is_queued() {
     assert_eq!(sent_id(&send_user_op(l2, wallet, &next)), Ok(2));
     assert_eq!(settled(l2, 2)["status"], "Executed");
     assert_eq!(balance(l2, to), U256::from(2 * ETHER));
+    // An op that sends no L1→L2 message runs on L1 only.
+    let l1_only = [pay(to, U256::from(ETHER)), pay(DEV_PROPOSER, U256::from(L1_GAS_PAYMENT))];
+    let l1_only = batch(&owner, wallet, DEV_L1_CHAIN_ID, &l1_only, 2, deadline);
+    assert_eq!(sent_id(&send_user_op(l2, wallet, &l1_only)), Ok(3));
+    assert_eq!(settled(l2, 3)["status"], "Executed");
+    assert_eq!(balance(l1, to), U256::from(ETHER), "paid on L1");
+    assert_eq!(balance(l2, to), U256::from(2 * ETHER), "nothing more on L2");
 }
 
 /// The bridge's `sendMessage` of a deposit to `to` (1 ether, the dev relay fee and gas).

@@ -93,8 +93,9 @@ where
                     self.ops.push((record.clone(), op));
                     joined += 1;
                 }
-                // No room left in this bundle or anchor: it and every later one wait for the next.
-                Err(UserOpRefusal::Bundle(_) | UserOpRefusal::TooManyMessages { .. }) if room < rules.max_slots => {
+                // No room left in this bundle or anchor after the ops in it: this one and every later one wait
+                // for the next (refused only when an empty bundle cannot take it).
+                Err(UserOpRefusal::Bundle(_) | UserOpRefusal::TooManyMessages { .. }) if !self.ops.is_empty() => {
                     break;
                 }
                 Err(why) => {

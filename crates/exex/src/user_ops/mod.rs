@@ -8,23 +8,18 @@
 //! for. A rolled-back proposal's ops are placed again; one whose call fails on L1 is dropped, with why.
 
 pub mod check;
+mod relay;
 pub mod service;
 
+pub use relay::{Relayer, relay_calldata, relay_gas_limit};
+
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 use surge_primitives::{
-    Message,
-    bindings::{bridge::Bridge, multicall::Multicall},
+    bindings::multicall::Multicall,
     user_op::{UserOpError, create_wallet_call},
 };
 use surge_sync::Answer;
-
-/// Gas of a relay transaction besides the message's own `gasLimit` (which covers the bridge's work and the
-/// invocation): the intrinsic 21,000 and a margin for the calldata.
-const RELAY_BASE_GAS: u64 = 21_000;
-/// Calldata gas per byte, counted as if every byte were non-zero.
-const CALLDATA_GAS_PER_BYTE: u64 = 16;
 
 pub use surge_sync::user_op_key as status_key;
 
@@ -112,17 +107,6 @@ pub struct UserOpTerms {
     pub deadline_margin: u64,
     /// User ops waiting at most.
     pub max_queued: usize,
-}
-
-/// The gas limit of the relay transaction of `message`.
-pub fn relay_gas_limit(message: &Message) -> u64 {
-    let calldata = relay_calldata(message).len() as u64;
-    u64::from(message.gasLimit) + RELAY_BASE_GAS + calldata * CALLDATA_GAS_PER_BYTE
-}
-
-/// The relay transaction's calldata: `processMessage(message, "")` (the fast-signal path).
-pub fn relay_calldata(message: &Message) -> Bytes {
-    Bridge::processMessageCall { message: message.clone(), proof: Bytes::new() }.abi_encode().into()
 }
 
 /// Why a user op is refused (no id, nothing queued), or dropped after it was taken.
