@@ -52,8 +52,8 @@ impl BlockFacts {
 /// gives the plans recorded for transaction `tx` made for block `number` (each with its key); a
 /// transaction went in with one when every slot of that plan is in the anchor and, with receipts, the L2
 /// bridge recorded exactly the plan's messages for it (two versions of a plan with no answers differ in
-/// their messages alone). Of the user ops `placed` for it, in order, it took those up to the first whose
-/// slots its anchor lacks.
+/// their messages alone). Of the user ops `placed` for it, in the order they were placed (the order they
+/// run in), it took those up to the first whose slots its anchor lacks.
 pub fn read_block<'a, I>(
     header: &SealedHeader,
     txs: &[TxEnvelope],

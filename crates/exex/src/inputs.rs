@@ -60,9 +60,13 @@ impl<Pool: TransactionPool, Chain: BlockReader> PlannedInputs<Pool, Chain> {
     /// The user ops recorded for block `number`, in order, while each fits the anchor's `max_slots`, as
     /// the block's items: each message's slot with its relay transaction, signed at the relayer's nonce on
     /// `parent`'s state. Without a way to sign its relays an op waits (its slots would go in unrelayed).
-    fn user_ops(&self, number: u64, parent: &SealedHeader) -> (Vec<crate::user_ops::PlacedOp>, Vec<UserOp>) {
+    fn user_ops(
+        &self,
+        number: u64,
+        parent: &SealedHeader,
+        placed: Vec<crate::user_ops::PlacedOp>,
+    ) -> (Vec<crate::user_ops::PlacedOp>, Vec<UserOp>) {
         let (mut ops, mut items) = (vec![], vec![]);
-        let placed = self.plans.ops();
         let mut nonce = None;
         if placed.iter().any(|op| !op.messages.is_empty())
             && let Some(relayer) = &self.relayer
@@ -145,12 +149,15 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
         let number = parent.header.number + 1;
         self.next.see(self.heads.0.borrow().latest);
         let next = self.next.next_for(number);
-        let (plans, deferred, planned_for) = self.plans.plans_and_deferred();
+        let (plans, deferred, planned_for, placed) = self.plans.published();
         // Plans made for another block (the watcher has not taken in the parent yet, or this one was fixed
         // again) wait for the next block.
         let fresh = next.is_some() && planned_for == next;
+        let published_ops = placed.len();
+        let (ops, op_items) = if fresh { self.user_ops(number, parent, placed) } else { Default::default() };
+        // The plans were simulated after every published op: without all of them they wait.
+        let fresh = fresh && ops.len() == published_ops;
         let (offered, mut held) = self.offered(number, (plans, deferred), fresh);
-        let (ops, op_items) = if fresh { self.user_ops(number, parent) } else { Default::default() };
         let timestamp =
             next.as_ref().map(|n| n.timestamp).filter(|t| *t > parent.header.timestamp).unwrap_or(timestamp);
         let open = self.ledger.open_at(parent, &self.chain);
@@ -170,7 +177,7 @@ impl<Pool: TransactionPool, Chain: BlockReader> BlockInputs for PlannedInputs<Po
             let n = plan.slots().count();
             if slots + n > self.max_slots {
                 held.push(plan.tx_hash);
-                if staged.sync_txs.is_empty() {
+                if staged.sync_txs.is_empty() && n > self.max_slots {
                     // It could never go in: void it, or it would hold up every later plan forever.
                     let why = format!("its {n} answers need more slots than an anchor carries ({})", self.max_slots);
                     warn!(tx = %plan.tx_hash, "block inputs: {why}");

@@ -164,7 +164,8 @@ impl ProposalRecord {
     }
 
     /// Why committed block `block` did not join it (it opened a proposal of its own), if it did not: it
-    /// carries slots or plans, took another anchor, came after the proposal filled, or came too late. The
+    /// carries slots, plans or user ops, took another anchor, came after the proposal filled, or came too
+    /// late. The
     /// builder decides by the same rules before building, with [`Self::expired`] at the block's timestamp.
     pub fn refuses(&self, rules: &ProposalRules, block: &BlockFacts) -> Option<&'static str> {
         if block.carries() {

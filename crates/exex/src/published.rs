@@ -106,6 +106,12 @@ impl PublishedPlans {
         (p.plans.clone(), p.deferred.clone(), p.planned_for.clone())
     }
 
+    /// [`Self::plans_and_deferred`] with the user ops ahead of the plans, from one publication.
+    pub fn published(&self) -> (Vec<Plan>, Vec<B256>, Option<NextBlock>, Vec<PlacedOp>) {
+        let p = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        (p.plans.clone(), p.deferred.clone(), p.planned_for.clone(), p.ops.clone())
+    }
+
     /// The user ops at the start of the open bundle, in order (they go into the block the plans are made
     /// for, before them).
     pub fn ops(&self) -> Vec<PlacedOp> {

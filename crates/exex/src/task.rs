@@ -477,7 +477,9 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
     }
 
     fn apply_flags(&self, core: &mut Option<NodeWatcher<N>>, early: &mut Vec<Arc<PooledTx>>) {
+        let mut moved = false;
         if self.flags.l1_moved.swap(false, Ordering::AcqRel) {
+            moved = true;
             // While the L1 does not answer nothing is planned: a plan made on what L1 was then may not stand.
             let failing_since = self.l1.0.borrow().failing_since;
             let down = failing_since.map(|since| {
@@ -518,6 +520,7 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
         }
         let Some(core) = core.as_mut() else { return };
         if self.flags.l2_moved.swap(false, Ordering::AcqRel) {
+            moved = true;
             let news = self.ledger.take_news();
             let unwound = news.unwound || news.tip.is_some_and(|tip| tip < self.head.get());
             if unwound {
@@ -547,22 +550,23 @@ impl<N: NodeComponents, S: L1StateSource> Thread<N, S> {
             let pool = self.components.pool();
             core.resync(|h| pool.get(h).is_some(), || self.pending());
         }
-        self.place_ops(core);
+        self.place_ops(core, moved);
     }
 
-    /// Places the ledger's waiting user ops in the open bundle when it has room for them before any plan;
-    /// one that can never run there is dropped from the ledger with the reason.
-    fn place_ops(&self, core: &mut NodeWatcher<N>) {
-        if self.handle.op_rules().is_none() || self.handle.l1_down().is_some() {
+    /// After a head moved (a submitted op moves the L2 one), places the ledger's waiting user ops in the
+    /// open bundle when it has room for them before any plan; an op that left the book and can never run
+    /// is dropped from the ledger with the reason.
+    fn place_ops(&self, core: &mut NodeWatcher<N>, moved: bool) {
+        if self.handle.op_rules().is_none() {
             return;
         }
-        let waiting = self.ledger.waiting_ops();
-        if waiting.is_empty() {
-            return;
-        }
-        for dropped in core.place_ops(&waiting) {
+        let dropped = match moved && self.handle.l1_down().is_none() {
+            true => core.place_ops(&self.ledger.waiting_ops()),
+            false => core.take_dropped_ops(),
+        };
+        for dropped in dropped {
             if dropped.is_final() {
-                self.ledger.reject_op(dropped.id, dropped.why.to_string());
+                self.ledger.reject_waiting_op(dropped.id, dropped.why.to_string());
             }
         }
     }

@@ -213,9 +213,14 @@ where
     /// Places the `waiting` user ops the book does not hold yet, if no plan is in the open bundle (an op
     /// runs before every plan); publishes when one joined. The ops that left the book since the last call.
     pub fn place_ops(&mut self, waiting: &[crate::user_ops::UserOpRecord]) -> Vec<crate::user_ops::OpDropped> {
-        if self.book.place_waiting(&self.factory, waiting) > 0 {
+        if self.book.place_waiting(waiting) {
             self.publish();
         }
+        self.book.take_dropped_ops()
+    }
+
+    /// The ops that left the book since the last call.
+    pub fn take_dropped_ops(&mut self) -> Vec<crate::user_ops::OpDropped> {
         self.book.take_dropped_ops()
     }
 

@@ -102,8 +102,16 @@ async fn an_op_front_run_on_l1_is_blamed_for_its_bundle_s_revert_and_the_other_o
         until("the front-run op rejected", || op_status(net, ops[0].0).filter(|r| r.status().is_final())).await;
     let TxStatus::Rejected { reason } = rejected.status() else { panic!("{rejected:?}") };
     assert!(reason.contains("L1 refused it") && reason.contains("WrongNonce"), "{reason}");
-    let executed =
-        until("the other op executed", || op_status(net, ops[1].0).filter(|r| *r.status() == TxStatus::Executed)).await;
+    // Placed again on the rebuilt chain, proposed and confirmed (a minute at most on a busy machine).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let executed = loop {
+        let status = op_status(net, ops[1].0);
+        if let Some(executed) = status.clone().filter(|r| *r.status() == TxStatus::Executed) {
+            break executed;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the other op: {status:?}; {}", summary(&seen.lock().unwrap()));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let history: Vec<&str> = executed.view.details.history.iter().map(|t| t.status.name()).collect();
     assert!(history.contains(&"Processing") && history.iter().filter(|s| **s == "Pending").count() == 2, "{history:?}");
     let balance = |who: Address| -> U256 {

@@ -3,13 +3,7 @@
 //! ids). An op that joined is part of the bundle's base: placed again, first, on every new base, and it
 //! leaves when its block takes it. One that no longer runs where it is placed is dropped with the reason.
 
-use alloy_evm::EvmFactory;
-use revm::{
-    DatabaseRef,
-    context::{BlockEnv, TxEnv},
-    database_interface::DBErrorMarker,
-    primitives::hardfork::SpecId,
-};
+use revm::{DatabaseRef, database_interface::DBErrorMarker};
 use surge_l1::BundleSimulator;
 
 use super::PlanBook;
@@ -42,16 +36,21 @@ where
     }
 
     /// Places the book's ops on `base` (a fresh start of the open bundle), first, in order: `base` with
-    /// them. Those that no longer run there leave (see [`Self::take_dropped_ops`]); whether any op's
-    /// messages differ from where it was placed before.
+    /// them. Those that no longer run there leave (see [`Self::take_dropped_ops`]), and so do the later
+    /// ops of their wallets (their nonces follow); whether any op's messages differ from before.
     pub(super) fn place_ops_on(&mut self, mut base: BundleSimulator) -> (BundleSimulator, bool) {
         let Some(rules) = self.op_rules else { return (base, false) };
         let fee = self.relay_base_fee();
         let mut changed = false;
         let mut kept = Vec::with_capacity(self.ops.len());
         let mut slots = 0;
+        let mut stopped: Vec<(alloy_primitives::Address, u64)> = vec![];
         for (record, before) in std::mem::take(&mut self.ops) {
-            match check::place(&mut base, &record, &rules.terms, fee, rules.max_slots.saturating_sub(slots)) {
+            let placed = match stopped.iter().find(|(wallet, _)| *wallet == record.submitter) {
+                Some((_, earlier)) => Err(after(*earlier)),
+                None => check::place(&mut base, &record, &rules.terms, fee, rules.max_slots.saturating_sub(slots)),
+            };
+            match placed {
                 Ok(op) => {
                     changed |= op.messages != before.messages;
                     slots += op.messages.len();
@@ -60,6 +59,7 @@ where
                 Err(why) => {
                     changed = true;
                     tracing::info!(id = record.id, %why, "txpool watcher: user op dropped from the bundle");
+                    stopped.push((record.submitter, record.id));
                     self.dropped_ops.push(OpDropped { id: record.id, why });
                 }
             }
@@ -69,21 +69,39 @@ where
     }
 
     /// Places the `waiting` ops (in id order) that the book does not hold yet at the end of the open
-    /// bundle's ops, if no plan is in the book: the bundle and the answer base move on. Returns how many
-    /// joined.
-    pub fn place_waiting<F>(&mut self, _factory: &F, waiting: &[UserOpRecord]) -> usize
-    where
-        F: EvmFactory<Tx = TxEnv, Spec = SpecId, BlockEnv = BlockEnv>,
-    {
-        let Some(rules) = self.op_rules else { return 0 };
+    /// bundle's ops, if no plan is in the book: the bundle and the answer base move on. Ops the book holds
+    /// that no longer wait (a proposal took them) leave it; a waiting op past its deadline is refused even
+    /// while plans keep ops out. Returns whether the book's ops changed.
+    pub fn place_waiting(&mut self, waiting: &[UserOpRecord]) -> bool {
+        let Some(rules) = self.op_rules else { return false };
+        let held = self.ops.len();
+        self.ops.retain(|(r, _)| waiting.iter().any(|w| w.id == r.id));
+        let left = self.ops.len() != held;
+        let now = self.base.block().timestamp.saturating_to::<u64>();
+        let unheld = |r: &&UserOpRecord| !self.ops.iter().any(|(held, _)| held.id == r.id);
+        let expired: Vec<OpDropped> = waiting
+            .iter()
+            .filter(unheld)
+            .filter_map(|r| {
+                let deadline = surge_primitives::user_op::UserOpBatch::decode(&r.calldata).ok()?.deadline;
+                (deadline < alloy_primitives::U256::from(now))
+                    .then_some(OpDropped { id: r.id, why: UserOpRefusal::Expired { deadline, now, margin: 0 } })
+            })
+            .collect();
+        self.dropped_ops.extend(expired);
         if !self.entries.is_empty() || !self.deferred.is_empty() {
-            return 0;
+            return left;
         }
         let fee = self.relay_base_fee();
         let mut slots: usize = self.ops().map(|op| op.messages.len()).sum();
         let mut joined = 0;
+        // A wallet whose op cannot go in now: its later ops wait behind it.
+        let mut stopped: Vec<(alloy_primitives::Address, u64)> = vec![];
         for record in waiting {
-            if self.ops.iter().any(|(r, _)| r.id == record.id) {
+            if self.ops.iter().any(|(r, _)| r.id == record.id) || self.dropped_ops.iter().any(|d| d.id == record.id) {
+                continue;
+            }
+            if stopped.iter().any(|(wallet, _)| *wallet == record.submitter) {
                 continue;
             }
             let room = rules.max_slots.saturating_sub(slots);
@@ -99,7 +117,8 @@ where
                     break;
                 }
                 Err(why) => {
-                    tracing::info!(id = record.id, %why, "txpool watcher: user op refused");
+                    tracing::info!(id = record.id, %why, "txpool watcher: user op not placed");
+                    stopped.push((record.submitter, record.id));
                     self.dropped_ops.push(OpDropped { id: record.id, why });
                 }
             }
@@ -109,7 +128,7 @@ where
             self.next = self.base.next_bundle();
             self.revision += 1;
         }
-        joined
+        left || joined > 0
     }
 
     /// The ops `ids` went into a block (or the ledger dropped them): they leave the book. The caller
@@ -119,4 +138,9 @@ where
         self.ops.retain(|(r, _)| !ids.contains(&r.id));
         self.ops.len() != before
     }
+}
+
+/// Why an op waits: an earlier op of its wallet, `earlier`, cannot go in now.
+fn after(earlier: u64) -> UserOpRefusal {
+    UserOpRefusal::Bundle(format!("it waits for its wallet's earlier user op {earlier}"))
 }

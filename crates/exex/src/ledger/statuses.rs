@@ -1,6 +1,7 @@
-//! The statuses of sync transactions, moved on by the ledger's own changes, in the same writes: a plan
-//! recorded starts one (`Pending`); its block accounted for makes it `ProvingBlock`; its proposal's L1
-//! transaction signed makes it `Processing` (a replacement or an inclusion elsewhere names the new one);
+//! The statuses of sync transactions and user ops (kept under [`crate::user_ops::status_key`]), moved on by
+//! the ledger's own changes, in the same writes: a plan recorded or an op submitted starts one (`Pending`);
+//! its block accounted for makes it `ProvingBlock`; its proposal's L1 transaction signed makes it
+//! `Processing` (a replacement or an inclusion elsewhere names the new one);
 //! `safe` reaching its block, or the inbox holding its proposal, makes it `Executed`. Taken back — its block
 //! unwound, or its proposal's L1 transaction reorged out — it goes back, the roll-back recorded with why.
 //! Leaving the pool unmined makes it `Rejected`. Statuses that are not final live in memory and in the

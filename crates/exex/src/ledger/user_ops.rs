@@ -11,7 +11,7 @@ use super::{Ledger, State};
 use crate::{
     status_record::{StatusRecord, now_ms},
     store::Batch,
-    user_ops::{PlacedOp, Submission, UserOpEntry, UserOpRecord, UserOpRefusal},
+    user_ops::{PlacedOp, Placement, Submission, UserOpEntry, UserOpRecord, UserOpRefusal},
 };
 
 impl State {
@@ -31,21 +31,24 @@ impl State {
         Some(entry)
     }
 
-    /// The ops placed for block `number` and in no proposal yet, in id order.
+    /// The ops placed for block `number` and in no proposal yet, in the order they were placed.
     pub(super) fn ops_placed_for(&self, number: u64) -> Vec<PlacedOp> {
-        self.ops
+        let mut placed: Vec<&Placement> = self
+            .ops
             .values()
             .filter(|e| e.proposal.is_none())
-            .filter_map(|e| e.placed.as_ref().filter(|(made_for, _)| *made_for == number).map(|(_, op)| op.clone()))
-            .collect()
+            .filter_map(|e| e.placed.as_ref().filter(|p| p.made_for == number))
+            .collect();
+        placed.sort_by_key(|p| p.position);
+        placed.into_iter().map(|p| p.op.clone()).collect()
     }
 
     /// Block `number` of proposal `proposal` took `ops`: they are in it, and `ProvingBlock`.
     pub(super) fn ops_included(&mut self, ops: &[PlacedOp], proposal: u64, block: (u64, B256), batch: &mut Batch) {
-        for op in ops {
+        for (position, op) in ops.iter().enumerate() {
             let Some(entry) = self.ops.get_mut(&op.id) else { continue };
             entry.proposal = Some(proposal);
-            entry.placed = Some((block.0, op.clone()));
+            entry.placed = Some(Placement { made_for: block.0, position: position as u32, op: op.clone() });
             batch.user_ops.push(entry.clone());
             let key = entry.op.key();
             self.enter(key, (TxStatus::ProvingBlock { block_id: block.0 }, None), true, batch, |r| {
@@ -84,20 +87,19 @@ impl Ledger {
     /// when `max_queued` ops wait, or an op of the same wallet waits with the same nonce.
     pub fn submit_op(&self, op: Submission, max_queued: usize) -> Result<u64, UserOpRefusal> {
         let _order = self.ordered();
-        let mut st = self.state();
-        let waiting = st.ops.values().filter(|e| e.proposal.is_none()).count();
-        if waiting >= max_queued {
-            return Err(UserOpRefusal::QueueFull(waiting));
-        }
-        let taken = st.ops.values().find(|e| e.op.submitter == op.submitter && e.op.batch_nonce == op.batch_nonce);
-        if let Some(other) = taken {
-            return Err(UserOpRefusal::NonceTaken {
-                submitter: op.submitter,
-                nonce: op.batch_nonce,
-                other: other.op.id,
-            });
-        }
-        let id = st.next_op.max(1);
+        let id = {
+            let st = self.state();
+            let waiting = st.ops.values().filter(|e| e.proposal.is_none()).count();
+            if waiting >= max_queued {
+                return Err(UserOpRefusal::QueueFull(waiting));
+            }
+            let same = |e: &&UserOpEntry| e.op.submitter == op.submitter && e.op.batch_nonce == op.batch_nonce;
+            if let Some(other) = st.ops.values().find(same) {
+                let (submitter, nonce, other) = (op.submitter, op.batch_nonce, other.op.id);
+                return Err(UserOpRefusal::NonceTaken { submitter, nonce, other });
+            }
+            st.next_op.max(1)
+        };
         let record = UserOpRecord {
             id,
             submitter: op.submitter,
@@ -114,7 +116,9 @@ impl Ledger {
             statuses: vec![status.clone()],
             ..Default::default()
         };
+        // Written before memory knows it (the write order keeps other writers out meanwhile).
         self.store.write(batch).map_err(|e| UserOpRefusal::Unavailable(e.to_string()))?;
+        let mut st = self.state();
         st.next_op = id + 1;
         st.insert_op(entry);
         st.statuses.insert(status.tx, status);
@@ -130,38 +134,49 @@ impl Ledger {
         self.state().ops.values().filter(|e| e.proposal.is_none()).map(|e| e.op.clone()).collect()
     }
 
-    /// Records `ops` as placed for block `made_for`, durably, before any block may take them.
+    /// Records `ops` (in bundle order) as placed for block `made_for`, durably, before any block may take
+    /// them; a waiting op not among them is placed nowhere any more.
     pub fn record_op_placements(&self, made_for: u64, ops: &[PlacedOp]) -> Result<(), crate::LedgerStoreError> {
         let _order = self.ordered();
-        let mut st = self.state();
-        let mut changed = vec![];
-        for op in ops {
-            let Some(entry) = st.ops.get_mut(&op.id).filter(|e| e.proposal.is_none()) else { continue };
-            let placed = Some((made_for, op.clone()));
-            if entry.placed != placed {
-                let before = entry.clone();
-                entry.placed = placed;
-                changed.push((before, entry.clone()));
-            }
-        }
+        let changed: Vec<UserOpEntry> = {
+            let st = self.state();
+            let placement = |id: u64| {
+                let (position, op) = ops.iter().enumerate().find(|(_, op)| op.id == id)?;
+                Some(Placement { made_for, position: position as u32, op: op.clone() })
+            };
+            st.ops
+                .values()
+                .filter(|e| e.proposal.is_none())
+                .filter_map(|e| {
+                    let placed = placement(e.op.id);
+                    (e.placed != placed).then(|| UserOpEntry { placed, ..e.clone() })
+                })
+                .collect()
+        };
         if changed.is_empty() {
             return Ok(());
         }
-        let written = self
-            .store
-            .write(Batch { user_ops: changed.iter().map(|(_, e)| e.clone()).collect(), ..Default::default() });
-        if written.is_err() {
-            for (before, _) in changed {
-                st.ops.insert(before.op.id, before);
-            }
+        self.store.write(Batch { user_ops: changed.clone(), ..Default::default() })?;
+        let mut st = self.state();
+        for entry in changed {
+            st.ops.insert(entry.op.id, entry);
         }
-        written
+        Ok(())
     }
 
     /// Whether `op` is recorded as placed for block `made_for` (and in no proposal).
     pub fn is_op_recorded(&self, op: &PlacedOp, made_for: u64) -> bool {
         let st = self.state();
-        st.ops.get(&op.id).is_some_and(|e| e.proposal.is_none() && e.placed.as_ref() == Some(&(made_for, op.clone())))
+        let recorded = |p: &Placement| p.made_for == made_for && p.op == *op;
+        st.ops.get(&op.id).is_some_and(|e| e.proposal.is_none() && e.placed.as_ref().is_some_and(recorded))
+    }
+
+    /// Drops waiting op `id` for `reason` (it no longer runs where it would be placed): it ends `Rejected`.
+    /// One a proposal holds meanwhile is left to that proposal.
+    pub fn reject_waiting_op(&self, id: u64, reason: String) {
+        if self.state().ops.get(&id).is_some_and(|e| e.proposal.is_none()) {
+            self.reject_op(id, reason);
+        }
     }
 
     /// Drops op `id` for `reason` (L1 refused it, or it no longer runs where it is placed): it ends

@@ -226,7 +226,9 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
             }
             blame::Verdict::NotTheLegs { reason } => {
                 let stale_anchor = failure.as_ref().is_some_and(|f| f.anchor_unavailable);
-                if record.plans.is_empty() && !stale_anchor && !on_l1 {
+                // Its user ops' messages took ids on L1 that other L1 traffic may have taken since: only a
+                // rebuild places them again.
+                if record.plans.is_empty() && record.user_ops.is_empty() && !stale_anchor && !on_l1 {
                     let _ = self
                         .events
                         .send(ProposerEvent::Failed { id: record.id, reason: format!("pre-flight: {reason}") });

@@ -78,13 +78,25 @@ impl PlacedOp {
     }
 }
 
+/// Where the watcher placed an op: the block it was placed for, its position among that block's ops, and
+/// how it runs there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The block.
+    pub made_for: u64,
+    /// Its position among the ops placed for the block (the order they run in).
+    pub position: u32,
+    /// How it runs there.
+    pub op: PlacedOp,
+}
+
 /// A user op as the ledger keeps it until its proposal is final.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserOpEntry {
     /// The op.
     pub op: UserOpRecord,
-    /// Where the watcher last placed it: the block it was placed for, and how.
-    pub placed: Option<(u64, PlacedOp)>,
+    /// Where the watcher last placed it.
+    pub placed: Option<Placement>,
     /// The proposal whose first block took it.
     pub proposal: Option<u64>,
 }
@@ -233,9 +245,18 @@ pub struct OpDropped {
 }
 
 impl OpDropped {
-    /// Whether it can never run (rather than the bundle being unable to take it now).
+    /// Whether it can never run: its batch reverts, is refused by its wallet or the bridge, or expired.
+    /// A bundle without room, fees that rose, or an L1 that cannot be read only make it wait (its
+    /// deadline ends the wait).
     pub fn is_final(&self) -> bool {
-        !matches!(self.why, UserOpRefusal::Bundle(_) | UserOpRefusal::Unavailable(_))
+        !matches!(
+            self.why,
+            UserOpRefusal::Bundle(_)
+                | UserOpRefusal::Unavailable(_)
+                | UserOpRefusal::Unpaid { .. }
+                | UserOpRefusal::RelayFee { .. }
+                | UserOpRefusal::TooManyMessages { .. }
+        )
     }
 }
 

@@ -115,11 +115,15 @@ impl BundleSimulator {
         'bundles: for bundle in in_flight.iter().skip(landed) {
             in_flight_gas += TX_BASE_GAS + config.limits.proposal_gas;
             let mut steps = Vec::with_capacity(bundle.user_ops.len() + bundle.messages.len());
+            // A failing op reverts its whole bundle on L1: what the ops before it did is taken back.
+            let before = (!bundle.user_ops.is_empty()).then(|| sim.db.clone());
             for call in &bundle.user_ops {
                 let op = sim.run_user_op(call, false)?;
                 steps.push(StepTrace { target: call.target, succeeded: op.error.is_none(), leg: None });
                 if op.error.is_some() {
-                    // The whole bundle would revert: its legs never run.
+                    if let Some(before) = before {
+                        sim.db = before;
+                    }
                     runs.push(InFlightRun { last_block_hash: bundle.last_block_hash, steps });
                     continue 'bundles;
                 }
