@@ -77,6 +77,8 @@ struct State {
     op_keys: HashMap<B256, u64>,
     /// The next user op's id.
     next_op: u64,
+    /// Statuses that became final and are on their way to the store: still answered meanwhile.
+    finalizing: HashMap<B256, StatusRecord>,
 }
 
 impl State {
@@ -212,12 +214,24 @@ impl Ledger {
     }
 
     fn write(&self, batch: Batch, what: std::fmt::Arguments<'_>) {
+        let finals = finals(&batch);
         if !batch.is_empty()
             && let Err(e) = self.store.write(batch)
         {
             warn!("ledger: recording {what}: {e}");
         }
+        self.written(&finals);
         self.changed();
+    }
+
+    /// The final statuses `finals` are written (or their write failed): the store answers for them now.
+    fn written(&self, finals: &[B256]) {
+        if !finals.is_empty() {
+            let mut st = self.state();
+            for tx in finals {
+                st.finalizing.remove(tx);
+            }
+        }
     }
 
     /// The rules.
@@ -683,4 +697,9 @@ fn spent_plans(st: &State, facts: &BlockFacts) -> Vec<B256> {
         spent.extend(old.into_iter().map(|(k, _)| *k));
     }
     spent
+}
+
+/// The transactions whose status `batch` makes final.
+fn finals(batch: &Batch) -> Vec<B256> {
+    batch.statuses.iter().filter(|r| r.final_at().is_some()).map(|r| r.tx).collect()
 }

@@ -43,7 +43,10 @@ impl State {
         if record != before || start {
             batch.statuses.push(record.clone());
         }
-        if !record.status().is_final() {
+        if record.status().is_final() {
+            // Answered from here until the batch is written to the store.
+            self.finalizing.insert(tx, record);
+        } else {
             self.statuses.insert(tx, record);
         }
     }
@@ -90,8 +93,12 @@ impl State {
 impl Ledger {
     /// The kept status of `tx`: a sync transaction's, or any refused one's (within the retention).
     pub fn tx_status(&self, tx: &B256) -> Result<Option<StatusRecord>, LedgerStoreError> {
-        if let Some(record) = self.state().statuses.get(tx) {
-            return Ok(Some(record.clone()));
+        let kept = {
+            let st = self.state();
+            st.statuses.get(tx).or_else(|| st.finalizing.get(tx)).cloned()
+        };
+        if let Some(record) = kept {
+            return Ok(Some(record));
         }
         self.store.final_status(tx)
     }
@@ -208,11 +215,13 @@ impl Ledger {
         batch: Batch,
         before: (HashMap<B256, StatusRecord>, HashMap<B256, Exit>),
     ) -> Result<(), LedgerStoreError> {
+        let finals = super::finals(&batch);
         let written = self.store.write(batch);
         if written.is_err() {
             let mut st = self.state();
             (st.statuses, st.exits) = before;
         }
+        self.written(&finals);
         self.changed();
         written
     }
