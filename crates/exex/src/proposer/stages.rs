@@ -195,6 +195,24 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+        // The ledger accounts for the unwind on its own task: the next attempt must not find the proposal
+        // still there and take it again.
+        let id = record.id;
+        let gone = || {
+            !self.ledger.closed_proposals().iter().any(|p| p.id == id)
+                && self.ledger.open_proposal().is_none_or(|p| p.id != id)
+        };
+        let mut changes = self.ledger.changes();
+        let accounted = async {
+            while !gone() {
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(10), accounted).await.is_err() {
+            warn!(proposal = id, "proposer: the ledger has not accounted for the unwind after 10 s");
+        }
         metrics::counter!("surge_proposal_rollbacks_total").increment(1);
         warn!(
             proposal = record.id,
