@@ -139,6 +139,19 @@ pub fn fund(l1: &str, l2: &str, key: &str, wallet: Address, value: &str) {
     }
 }
 
+/// Waits for user op `id` on `l2` to reach a final state (within two minutes); its status.
+pub fn settled(l2: &str, id: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let status = crate::rpc_result(l2, "surge_userOpStatus", json!([id]));
+        if ["Executed", "Rejected"].contains(&status["status"].as_str().unwrap_or_default()) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "user op {id} not final: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()

@@ -2,14 +2,12 @@
 //! op, sent together, are credited on L2 by the node's relayer in the first block of their proposal; a
 //! replayed batch and an unpaid one are refused with the reason.
 
-use std::time::{Duration, Instant};
-
 use alloy::signers::local::PrivateKeySigner;
 use alloy_primitives::{Address, U256};
 use serde_json::json;
 use surge_test_utils::{
     cast, rpc_result,
-    user_ops::{RELAY_FEE, batch, deposit, fund, now, pay, send_user_op, sent_id, wallet_of},
+    user_ops::{RELAY_FEE, batch, deposit, fund, now, pay, send_user_op, sent_id, settled, wallet_of},
 };
 
 use super::{deploy_to, hex_key, spawn_l2, wait_healthy};
@@ -99,16 +97,8 @@ impl Ops {
 
     /// Waits for op `id` to be `Executed` with its account credited on L2; its L2 block.
     pub(super) fn executed(&self, (id, to): (u64, Address)) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            let status = rpc_result(&self.l2, "surge_userOpStatus", json!([id]));
-            if status["status"] == "Executed" {
-                break status;
-            }
-            assert_ne!(status["status"], "Rejected", "{status}");
-            assert!(Instant::now() < deadline, "op {id}: {status}");
-            std::thread::sleep(Duration::from_millis(300));
-        };
+        let status = settled(&self.l2, id);
+        assert_eq!(status["status"], "Executed", "op {id}: {status}");
         assert_eq!(cast(&["balance", &to.to_string(), "--rpc-url", &self.l2]).trim(), ETHER.to_string(), "op {id}");
         let l1_receipt = rpc_result(&self.l1, "eth_getTransactionReceipt", json!([status["l1_tx_hash"]]));
         assert_eq!(l1_receipt["status"], "0x1", "its proposal landed on anvil");

@@ -18,7 +18,7 @@ use surge_test_utils::{
     cast, rpc_result,
     user_ops::{
         DEV_FACTORY, DEV_L1_BRIDGE, DEV_L1_CHAIN_ID, DEV_PROPOSER, L1_GAS_PAYMENT, RELAY_FEE, batch, call, deposit,
-        dev_deposit, fund, now, pay, send_user_op, sent_id, user_op_status, wallet_of,
+        dev_deposit, fund, now, pay, send_user_op, sent_id, settled, user_op_status, wallet_of,
     },
 };
 
@@ -38,19 +38,6 @@ fn new_owner(l1: &str, l2: &str) -> (PrivateKeySigner, Address) {
     let wallet = wallet_of(l1, DEV_FACTORY, owner.address());
     fund(l1, l2, KEY1, wallet, "5ether");
     (owner, wallet)
-}
-
-/// Waits for op `id` on `l2` to reach a final state (within two minutes); its status.
-fn settled(l2: &str, id: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = rpc_result(l2, "surge_userOpStatus", json!([id]));
-        if ["Executed", "Rejected"].contains(&status["status"].as_str().unwrap_or_default()) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "user op {id} not final: {status}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn balance(rpc: &str, who: Address) -> U256 {
