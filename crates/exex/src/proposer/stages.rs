@@ -213,6 +213,16 @@ impl<N: NodeComponents, S: L1StateSource> Proposer<N, S> {
         if tokio::time::timeout(std::time::Duration::from_secs(10), accounted).await.is_err() {
             warn!(proposal = id, "proposer: the ledger has not accounted for the unwind after 10 s");
         }
+        // The dropped ones left the pool after the unwind returned them: their statuses end now with the
+        // refusals recorded above, not at the next block.
+        let (ledger, components) = (self.ledger.clone(), self.components.clone());
+        let settled = tokio::task::spawn_blocking(move || {
+            let pool = components.pool();
+            ledger.settle_unpooled(|tx| pool.get(tx).is_some());
+        });
+        if let Err(e) = settled.await {
+            warn!(proposal = id, "proposer: ending the dropped transactions' statuses: {e}");
+        }
         metrics::counter!("surge_proposal_rollbacks_total").increment(1);
         warn!(
             proposal = record.id,
